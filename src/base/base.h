@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * base: what every other module stands on. The error object, logging, checked allocation,
+ * growable buffers, hex, JSON helpers over jansson (whose json_t is ocra's JSON tree type),
+ * sha256 and keccak256, checked integer parsing, files, and time.
+ */
+#ifndef OCRA_BASE_H
+#define OCRA_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define OCRA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/*
+ * A fallible function takes `struct ocra_err *err` last and returns 0/-1 or pointer/NULL.
+ * `code` is an errno value (EINVAL bad input, EPROTO malformed peer reply, ...); `msg` reads
+ * "context: context: cause". `err` is untouched on success and may be NULL (nothing recorded).
+ */
+struct ocra_err {
+    int code;
+    char msg[256];
+};
+
+/* Fills err with code and the formatted message; returns -1. */
+int ocra_err_set(struct ocra_err *err, int code, const char *fmt, ...) OCRA_PRINTF(3, 4);
+/* Like ocra_err_set with code = errno, appending ": strerror(errno)"; returns -1. */
+int ocra_err_sys(struct ocra_err *err, const char *fmt, ...) OCRA_PRINTF(2, 3);
+/* Prefixes err->msg with "context: " (truncating the tail if needed); returns -1. */
+int ocra_err_wrap(struct ocra_err *err, const char *fmt, ...) OCRA_PRINTF(2, 3);
+
+/* ---- logging --------------------------------------------------------------------------- */
+
+enum ocra_log_level { OCRA_LOG_ERROR, OCRA_LOG_WARN, OCRA_LOG_INFO, OCRA_LOG_DEBUG };
+enum ocra_log_format { OCRA_LOG_TEXT, OCRA_LOG_JSON };
+
+void ocra_log_setup(enum ocra_log_level level, enum ocra_log_format format);
+/* "text" or "json"; returns -1 on anything else. */
+int ocra_log_format_parse(const char *s, enum ocra_log_format *out);
+/* "error", "warn", "info", "debug"; returns -1 on anything else. */
+int ocra_log_level_parse(const char *s, enum ocra_log_level *out);
+/*
+ * One line per call on stderr. Text: "2026-11-26T06:42:31.123Z info msg". JSON: an object
+ * with ts, level, msg, and one string member for each leading-space-separated `key=value`
+ * token of the message (so `event=ain:0:0x3f:0 stage=build` becomes two fields).
+ */
+void ocra_log(enum ocra_log_level level, const char *fmt, ...) OCRA_PRINTF(2, 3);
+#define ocra_log_error(...) ocra_log(OCRA_LOG_ERROR, __VA_ARGS__)
+#define ocra_log_warn(...) ocra_log(OCRA_LOG_WARN, __VA_ARGS__)
+#define ocra_log_info(...) ocra_log(OCRA_LOG_INFO, __VA_ARGS__)
+#define ocra_log_debug(...) ocra_log(OCRA_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- allocation: out of memory aborts -------------------------------------------------- */
+
+void *ocra_xmalloc(size_t n);
+void *ocra_xcalloc(size_t nmemb, size_t size);
+void *ocra_xrealloc(void *p, size_t n);
+char *ocra_xstrdup(const char *s);
+char *ocra_xstrndup(const char *s, size_t n);
+/* Formats into a new string; caller frees with free(). */
+char *ocra_xasprintf(const char *fmt, ...) OCRA_PRINTF(1, 2);
+/* Overwrites n bytes at p with zeros the compiler cannot elide, then frees. For secrets. */
+void ocra_secure_free(void *p, size_t n);
+
+/* ---- growable buffer ------------------------------------------------------------------- */
+
+/* Always NUL-terminated once anything was appended; data is NULL before that. */
+struct ocra_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+void ocra_buf_init(struct ocra_buf *b);
+void ocra_buf_fini(struct ocra_buf *b);
+void ocra_buf_reserve(struct ocra_buf *b, size_t extra);
+void ocra_buf_append(struct ocra_buf *b, const void *data, size_t len);
+void ocra_buf_puts(struct ocra_buf *b, const char *s);
+void ocra_buf_putc(struct ocra_buf *b, char c);
+void ocra_buf_printf(struct ocra_buf *b, const char *fmt, ...) OCRA_PRINTF(2, 3);
+void ocra_buf_reset(struct ocra_buf *b);
+/* Returns the NUL-terminated contents (never NULL); caller frees with free(). b is reset. */
+char *ocra_buf_take(struct ocra_buf *b);
+
+/* ---- hex ------------------------------------------------------------------------------- */
+
+/* Writes 2n lowercase hex digits and a NUL to out (size >= 2n + 1). */
+void ocra_hex_encode(const uint8_t *in, size_t n, char *out);
+/*
+ * Decodes exactly `cap` bytes from hex text (an optional 0x prefix is allowed). Fails with
+ * EINVAL when the text is not 2*cap hex digits.
+ */
+int ocra_hex_decode(const char *s, uint8_t *out, size_t cap, struct ocra_err *err);
+/* True when s is exactly n hex digits (no prefix). */
+bool ocra_hex_is(const char *s, size_t n);
+
+/* ---- hashing --------------------------------------------------------------------------- */
+
+#define OCRA_SHA256_LEN 32
+#define OCRA_KECCAK256_LEN 32
+
+void ocra_sha256(const void *data, size_t len, uint8_t out[OCRA_SHA256_LEN]);
+/* Lowercase hex of sha256(data) into out (65 bytes). */
+void ocra_sha256_hex(const void *data, size_t len, char out[2 * OCRA_SHA256_LEN + 1]);
+/* Keccak-256 as Ethereum and AIN use it (original Keccak padding 0x01, not SHA3's 0x06). */
+void ocra_keccak256(const void *data, size_t len, uint8_t out[OCRA_KECCAK256_LEN]);
+
+/* ---- numbers --------------------------------------------------------------------------- */
+
+/* Parses a whole decimal integer in [min, max]; no spaces, no trailing text. EINVAL/ERANGE. */
+int ocra_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, struct ocra_err *err);
+int ocra_parse_u64(const char *s, uint64_t max, uint64_t *out, struct ocra_err *err);
+
+/* ---- strings --------------------------------------------------------------------------- */
+
+/*
+ * Writes a printable, quoted rendering of s[0..len) into out (size outsz): control bytes and
+ * non-ASCII as \xNN, quotes and backslashes escaped, cut with "..." past max_chars input
+ * bytes. For quoting hostile values in error messages. Returns out.
+ */
+char *ocra_str_escape(const char *s, size_t len, size_t max_chars, char *out, size_t outsz);
+/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool ocra_utf8_valid(const char *s, size_t len);
+/* Levenshtein distance, capped at 255 (for did-you-mean suggestions). */
+unsigned ocra_str_distance(const char *a, const char *b);
+
+/* ---- JSON (jansson) -------------------------------------------------------------------- */
+
+#define OCRA_JSON_STRICT 0x1 /* reject duplicate keys */
+
+/*
+ * Parses one JSON document of len bytes. Errors (EINVAL) name the line and column. Caller
+ * frees the result with json_decref().
+ */
+json_t *ocra_json_parse(const char *text, size_t len, unsigned flags, struct ocra_err *err);
+json_t *ocra_json_load_file(const char *path, size_t max, unsigned flags, struct ocra_err *err);
+/* Canonical text: keys sorted, no insignificant whitespace. Caller frees with free(). */
+char *ocra_json_canonical(const json_t *j);
+/* Compact text with keys in insertion order. Caller frees with free(). */
+char *ocra_json_compact(const json_t *j);
+/* Borrowed member lookups; NULL when absent or of another type. */
+const char *ocra_json_str(const json_t *obj, const char *key);
+/* Integer member, or def when absent or not an integer. */
+int64_t ocra_json_int(const json_t *obj, const char *key, int64_t def);
+/* The JSON type name of j ("object", "string", ...), for error messages. */
+const char *ocra_json_type_name(const json_t *j);
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+/*
+ * Reads a whole file of at most max bytes (EFBIG past that). *out is NUL-terminated; caller
+ * frees with free(). len may be NULL.
+ */
+int ocra_file_read(const char *path, size_t max, char **out, size_t *len, struct ocra_err *err);
+/* Writes data to path through a temporary file and rename(2), with the given mode. */
+int ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                           struct ocra_err *err);
+/* close(2) that keeps errno and ignores fd < 0. */
+void ocra_fd_close(int fd);
+
+/* ---- time ------------------------------------------------------------------------------ */
+
+/* Monotonic clock in nanoseconds, for intervals. */
+uint64_t ocra_time_mono_ns(void);
+/* Wall clock in milliseconds since the Unix epoch. */
+int64_t ocra_time_wall_ms(void);
+/* "2026-11-26T06:42:31.123Z" for ms since the epoch; out has at least 25 bytes. */
+char *ocra_time_iso8601(int64_t ms, char *out, size_t outsz);
+
+#define OCRA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * base_file.c: whole-file reads with a size bound, atomic writes, and the clocks.
+ */
+#include "base/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void
+ocra_fd_close(int fd)
+{
+    int saved = errno;
+
+    if (fd >= 0)
+        (void)close(fd);
+    errno = saved;
+}
+
+int
+ocra_file_read(const char *path, size_t max, char **out, size_t *len, struct ocra_err *err)
+{
+    struct ocra_buf b;
+    int fd = -1, ret = -1;
+
+    ocra_buf_init(&b);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ocra_err_sys(err, "open %s", path);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n;
+
+        ocra_buf_reserve(&b, 65536);
+        n = read(fd, b.data + b.len, 65536);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ocra_err_sys(err, "read %s", path);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+        if (b.len > max) {
+            ocra_err_set(err, EFBIG, "%s: larger than %zu bytes", path, max);
+            goto out;
+        }
+    }
+    if (len)
+        *len = b.len;
+    *out = ocra_buf_take(&b);
+    ret = 0;
+out:
+    ocra_buf_fini(&b);
+    ocra_fd_close(fd);
+    return ret;
+}
+
+int
+ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                       struct ocra_err *err)
+{
+    char *tmp = ocra_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    const char *p = data;
+    int fd = -1, ret = -1;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0) {
+        ocra_err_sys(err, "create %s", tmp);
+        goto out;
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ocra_err_sys(err, "write %s", tmp);
+            goto out;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        ocra_err_sys(err, "write %s", tmp);
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        ocra_err_sys(err, "rename %s to %s", tmp, path);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (ret < 0)
+        (void)unlink(tmp);
+    ocra_fd_close(fd);
+    free(tmp);
+    return ret;
+}
+
+uint64_t
+ocra_time_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t
+ocra_time_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *
+ocra_time_iso8601(int64_t ms, char *out, size_t outsz)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char date[24];
+
+    if (!gmtime_r(&secs, &tm) || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        date[0] = '\0';
+    (void)snprintf(out, outsz, "%s.%03dZ", date, (int)(ms % 1000));
+    return out;
+}

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* base_test.c: unit tests of src/base against published vectors and edge cases. */
+#include "base/base.h"
+#include "ocra_test.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+static void
+test_sha256_matches_fips_vectors(void)
+{
+    static const struct {
+        const char *msg, *hex;
+    } v[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    char hex[65];
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(v); i++) {
+        ocra_sha256_hex(v[i].msg, strlen(v[i].msg), hex);
+        CHECK_STR(hex, v[i].hex);
+    }
+}
+
+static void
+test_keccak256_empty_string(void)
+{
+    uint8_t md[32];
+    char hex[65];
+
+    ocra_keccak256("", 0, md);
+    ocra_hex_encode(md, sizeof(md), hex);
+    CHECK_STR(hex, "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+}
+
+static void
+test_keccak256_matches_ain_vectors(void)
+{
+    struct ocra_err err = {0};
+    json_t *doc = ocra_json_load_file("tests/data/ain/vectors.json", 1 << 20, 0, &err);
+    json_t *vecs, *v;
+    size_t i;
+
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    vecs = json_object_get(doc, "keccak256_vectors");
+    CHECK(json_array_size(vecs) >= 3);
+    json_array_foreach(vecs, i, v) {
+        const char *msg = ocra_json_str(v, "message"), *want = ocra_json_str(v, "keccak256");
+        uint8_t md[32];
+        char hex[67] = "0x";
+
+        ocra_keccak256(msg, strlen(msg), md);
+        ocra_hex_encode(md, sizeof(md), hex + 2);
+        CHECK_STR(hex, want);
+    }
+    json_decref(doc);
+}
+
+static void
+test_keccak256_block_boundaries(void)
+{
+    /* Lengths around the 136-byte rate exercise the padding in the last and an extra block. */
+    static const struct {
+        size_t len;
+        const char *hex;
+    } v[] = {
+        {135, "34367dc248bbd832f4e3e69dfaac2f92638bd0bbd18f2912ba4ef454919cf446"},
+        {136, "a6c4d403279fe3e0af03729caada8374b5ca54d8065329a3ebcaeb4b60aa386e"},
+        {137, "d869f639c7046b4929fc92a4d988a8b22c55fbadb802c0c66ebcd484f1915f39"},
+    };
+    char buf[200], hex[65];
+    uint8_t md[32];
+
+    memset(buf, 'a', sizeof(buf));
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(v); i++) {
+        ocra_keccak256(buf, v[i].len, md);
+        ocra_hex_encode(md, sizeof(md), hex);
+        CHECK_STR(hex, v[i].hex);
+    }
+}
+
+static void
+test_hex_round_trip_and_errors(void)
+{
+    struct ocra_err err = {0};
+    uint8_t in[4] = {0x00, 0xab, 0xCD, 0xff}, out[4];
+    char hex[9];
+
+    ocra_hex_encode(in, 4, hex);
+    CHECK_STR(hex, "00abcdff");
+    CHECK_INT(ocra_hex_decode("0x00ABcdff", out, 4, &err), 0);
+    CHECK(memcmp(in, out, 4) == 0);
+    CHECK_INT(ocra_hex_decode("00abcd", out, 4, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK_INT(ocra_hex_decode("00abcdfg", out, 4, &err), -1);
+    CHECK(ocra_hex_is("00abcdff", 8));
+    CHECK(!ocra_hex_is("00abcdff0", 8));
+    CHECK(!ocra_hex_is("00abcdfz", 8));
+}
+
+static void
+test_parse_i64_is_checked(void)
+{
+    struct ocra_err err = {0};
+    int64_t v = 0;
+
+    CHECK_INT(ocra_parse_i64("42", 0, 100, &v, &err), 0);
+    CHECK_INT(v, 42);
+    CHECK_INT(ocra_parse_i64("-5", -10, 10, &v, &err), 0);
+    CHECK_INT(v, -5);
+    CHECK_INT(ocra_parse_i64("101", 0, 100, &v, &err), -1);
+    CHECK_INT(err.code, ERANGE);
+    CHECK_INT(ocra_parse_i64("12x", 0, 100, &v, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK_INT(ocra_parse_i64(" 1", 0, 100, &v, &err), -1);
+    CHECK_INT(ocra_parse_i64("", 0, 100, &v, &err), -1);
+    CHECK_INT(ocra_parse_i64("99999999999999999999", INT64_MIN, INT64_MAX, &v, &err), -1);
+    CHECK_INT(err.code, ERANGE);
+    CHECK_INT(v, -5); /* untouched on failure */
+}
+
+static void
+test_parse_u64_rejects_sign(void)
+{
+    struct ocra_err err = {0};
+    uint64_t v = 7;
+
+    CHECK_INT(ocra_parse_u64("-1", UINT64_MAX, &v, &err), -1);
+    CHECK_INT(ocra_parse_u64("+1", UINT64_MAX, &v, &err), -1);
+    CHECK_INT(ocra_parse_u64("18446744073709551615", UINT64_MAX, &v, &err), 0);
+    CHECK(v == UINT64_MAX);
+}
+
+static void
+test_err_wrap_prefixes_context(void)
+{
+    struct ocra_err err = {0};
+
+    CHECK_INT(ocra_err_set(&err, EINVAL, "bad %s", "thing"), -1);
+    CHECK_INT(ocra_err_wrap(&err, "load %s", "x.yaml"), -1);
+    CHECK_STR(err.msg, "load x.yaml: bad thing");
+    CHECK_INT(err.code, EINVAL);
+    errno = ENOENT;
+    ocra_err_sys(&err, "open %s", "/nope");
+    CHECK_INT(err.code, ENOENT);
+    CHECK_STR(err.msg, "open /nope: No such file or directory");
+    CHECK_INT(ocra_err_set(NULL, EINVAL, "ignored"), -1);
+}
+
+static void
+test_buf_grows_and_takes(void)
+{
+    struct ocra_buf b;
+    char *s;
+
+    ocra_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        ocra_buf_printf(&b, "%d,", i % 10);
+    CHECK_INT(b.len, 2000);
+    ocra_buf_putc(&b, '!');
+    CHECK(b.data[2000] == '!' && b.data[2001] == '\0');
+    s = ocra_buf_take(&b);
+    CHECK(b.data == NULL && b.len == 0);
+    CHECK_INT(strlen(s), 2001);
+    free(s);
+    ocra_buf_init(&b);
+    s = ocra_buf_take(&b);
+    CHECK_STR(s, "");
+    free(s);
+}
+
+static void
+test_str_escape_quotes_hostile_bytes(void)
+{
+    char out[64];
+    const char hostile[] = "a\"b\\c\n\xff";
+
+    CHECK_STR(ocra_str_escape(hostile, sizeof(hostile) - 1, 64, out, sizeof(out)),
+              "\"a\\\"b\\\\c\\x0a\\xff\"");
+    CHECK_STR(ocra_str_escape("abcdefghij", 10, 4, out, sizeof(out)), "\"abcd...\"");
+}
+
+static void
+test_utf8_validation(void)
+{
+    CHECK(ocra_utf8_valid("h\xc3\xa9llo", 6));
+    CHECK(ocra_utf8_valid("\xf0\x9f\x98\x80", 4));
+    CHECK(!ocra_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    CHECK(!ocra_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!ocra_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    CHECK(!ocra_utf8_valid("\xe2\x82", 2));         /* truncated */
+    CHECK(!ocra_utf8_valid("\xff", 1));
+}
+
+static void
+test_json_canonical_sorts_and_compacts(void)
+{
+    struct ocra_err err = {0};
+    const char *text = "{ \"b\": [1, 2], \"a\": {\"y\": \"\xc3\xa9\", \"x\": null} }";
+    json_t *j = ocra_json_parse(text, strlen(text), 0, &err);
+    char *s;
+
+    CHECK(j != NULL);
+    s = ocra_json_canonical(j);
+    CHECK_STR(s, "{\"a\":{\"x\":null,\"y\":\"\xc3\xa9\"},\"b\":[1,2]}");
+    free(s);
+    json_decref(j);
+}
+
+static void
+test_json_strict_rejects_duplicates_and_bad_utf8(void)
+{
+    struct ocra_err err = {0};
+    const char *dup = "{\"a\":1,\"a\":2}", *bad = "{\"a\":\"\xff\"}", *trunc = "{\"a\":";
+
+    CHECK(ocra_json_parse(dup, strlen(dup), OCRA_JSON_STRICT, &err) == NULL);
+    CHECK(strstr(err.msg, "duplicate") != NULL);
+    CHECK(ocra_json_parse(bad, strlen(bad), 0, &err) == NULL);
+    CHECK(ocra_json_parse(trunc, strlen(trunc), 0, &err) == NULL);
+    CHECK(strstr(err.msg, "line 1") != NULL);
+}
+
+static void
+test_file_read_bounds_and_atomic_write(void)
+{
+    struct ocra_err err = {0};
+    char path[] = "/tmp/ocra_base_test_XXXXXX";
+    char *data = NULL;
+    size_t len = 0;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    ocra_fd_close(fd);
+    CHECK_INT(ocra_file_write_atomic(path, "hello", 5, 0600, &err), 0);
+    CHECK_INT(ocra_file_read(path, 5, &data, &len, &err), 0);
+    CHECK_STR(data, "hello");
+    CHECK_INT(len, 5);
+    free(data);
+    CHECK_INT(ocra_file_read(path, 4, &data, &len, &err), -1);
+    CHECK_INT(err.code, EFBIG);
+    unlink(path);
+    CHECK_INT(ocra_file_read(path, 4, &data, &len, &err), -1);
+    CHECK_INT(err.code, ENOENT);
+}
+
+static void
+test_time_formats_iso8601(void)
+{
+    char ts[32];
+    uint64_t a = ocra_time_mono_ns(), b = ocra_time_mono_ns();
+
+    CHECK_STR(ocra_time_iso8601(1795674800123, ts, sizeof(ts)), "2026-11-26T06:33:20.123Z");
+    CHECK(b >= a);
+    CHECK(ocra_time_wall_ms() > 1700000000000);
+}
+
+static void
+test_str_distance(void)
+{
+    CHECK_INT(ocra_str_distance("journal", "jurnal"), 1);
+    CHECK_INT(ocra_str_distance("kitten", "sitting"), 3);
+    CHECK_INT(ocra_str_distance("", "abc"), 3);
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_keccak256_empty_string),
+               OCRA_TEST(test_keccak256_matches_ain_vectors),
+               OCRA_TEST(test_keccak256_block_boundaries),
+               OCRA_TEST(test_hex_round_trip_and_errors), OCRA_TEST(test_parse_i64_is_checked),
+               OCRA_TEST(test_parse_u64_rejects_sign), OCRA_TEST(test_err_wrap_prefixes_context),
+               OCRA_TEST(test_buf_grows_and_takes), OCRA_TEST(test_str_escape_quotes_hostile_bytes),
+               OCRA_TEST(test_utf8_validation), OCRA_TEST(test_json_canonical_sorts_and_compacts),
+               OCRA_TEST(test_json_strict_rejects_duplicates_and_bad_utf8),
+               OCRA_TEST(test_file_read_bounds_and_atomic_write),
+               OCRA_TEST(test_time_formats_iso8601), OCRA_TEST(test_str_distance))
