@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store.c: the journal's connection, schema and transactions. Opening creates the file with
+ * mode 0600, turns on WAL, foreign keys and a busy timeout, and applies the migrations below,
+ * one transaction each, recording progress in PRAGMA user_version. Durability choice: WAL with
+ * synchronous=NORMAL. A commit appends to the WAL without an fsync; the WAL is synced at each
+ * checkpoint. The database stays consistent through a crash or power loss, but a power loss (not a
+ * process crash) may lose the last few commits. That is safe here because every writer is
+ * restartable: the watchers re-read chain blocks after their cursor, the insert is idempotent
+ * by event id, and stage side effects are keyed by event id. FULL would fsync every commit,
+ * about 3.5x slower for one-event transactions on the development machine (docs/BENCHMARKS.md).
+ */
+#include "store/store_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+/*
+ * Schema migrations: migrations[i] takes user_version i to i + 1. Never edit one that has
+ * shipped; append a new one and bump OCRA_STORE_SCHEMA_VERSION.
+ *
+ * events.seq aliases the rowid, so journal order survives VACUUM; id is the natural key that
+ * every other table references. Status values follow the pipeline (DESIGN.md §1).
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1: the journal */
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE CHECK (length(id) BETWEEN 1 AND 512),"
+    "  source TEXT NOT NULL,"
+    "  chain TEXT NOT NULL,"
+    "  block_number INTEGER NOT NULL CHECK (block_number >= 0),"
+    "  block_hash TEXT CHECK (length(block_hash) <= 66),"
+    "  tx_hash TEXT NOT NULL,"
+    "  op_index INTEGER NOT NULL CHECK (op_index >= 0),"
+    "  signer TEXT,"
+    "  trusted INTEGER NOT NULL CHECK (trusted IN (0, 1)),"
+    "  path TEXT,"
+    "  spec TEXT CHECK (spec IS NULL OR status = 'rejected' OR json_valid(spec)),"
+    "  status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected', 'planned', 'built',"
+    "    'pushed', 'allocated', 'running', 'done', 'failed')),"
+    "  reason TEXT CHECK (status <> 'rejected' OR reason IS NOT NULL),"
+    "  observed_ms INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX events_status ON events (status);"
+    "CREATE INDEX events_source_block ON events (source, block_number);"
+    "CREATE TABLE cursors ("
+    "  source TEXT PRIMARY KEY NOT NULL,"
+    "  block_number INTEGER NOT NULL CHECK (block_number >= 0),"
+    "  block_hash TEXT NOT NULL DEFAULT '' CHECK (length(block_hash) <= 66),"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE models ("
+    "  source TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  value TEXT NOT NULL CHECK (json_valid(value)),"
+    "  block_number INTEGER NOT NULL CHECK (block_number >= 0),"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (source, path));"
+    "CREATE TABLE stages ("
+    "  event_id TEXT NOT NULL REFERENCES events (id),"
+    "  stage TEXT NOT NULL CHECK (stage IN ('plan', 'build', 'push', 'allocate', 'run',"
+    "    'report')),"
+    "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done',"
+    "    'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  worker TEXT,"
+    "  output TEXT CHECK (output IS NULL OR json_valid(output)),"
+    "  error TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER,"
+    "  finished_ms INTEGER,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (event_id, stage));"
+    "CREATE INDEX stages_state ON stages (state, stage);"
+    "CREATE TABLE images ("
+    "  digest TEXT PRIMARY KEY NOT NULL CHECK (digest GLOB 'sha256:*'),"
+    "  repo TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tags)),"
+    "  event_id TEXT REFERENCES events (id),"
+    "  spec_hash TEXT,"
+    "  toolchain_hash TEXT,"
+    "  signature TEXT,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX images_event ON images (event_id);"
+    "CREATE INDEX images_toolchain ON images (toolchain_hash);"
+    "CREATE TABLE runs ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  event_id TEXT NOT NULL REFERENCES events (id),"
+    "  image_digest TEXT NOT NULL REFERENCES images (digest),"
+    "  runner TEXT NOT NULL,"
+    "  node TEXT,"
+    "  gpus TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(gpus)),"
+    "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'starting', 'running',"
+    "    'succeeded', 'failed', 'stopped')),"
+    "  result TEXT CHECK (result IS NULL OR json_valid(result)),"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER,"
+    "  finished_ms INTEGER,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX runs_event ON runs (event_id);"
+    "CREATE INDEX runs_state ON runs (state);",
+};
+
+_Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+#define EVENT_COLUMNS                                                                              \
+    "seq, id, source, chain, block_number, block_hash, tx_hash, op_index, signer, trusted, path, " \
+    "spec, status, reason, observed_ms, created_ms, updated_ms"
+
+#define EVENT_LIST(order)                                                                          \
+    "SELECT " EVENT_COLUMNS " FROM events WHERE (?1 IS NULL OR source = ?1) AND"                   \
+    " (?2 IS NULL OR status = ?2) ORDER BY seq " order " LIMIT ?3"
+
+static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
+    [OCRA_STORE_STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [OCRA_STORE_STMT_COMMIT] = "COMMIT",
+    [OCRA_STORE_STMT_ROLLBACK] = "ROLLBACK",
+    [OCRA_STORE_STMT_SAVEPOINT] = "SAVEPOINT ocra",
+    [OCRA_STORE_STMT_RELEASE] = "RELEASE ocra",
+    [OCRA_STORE_STMT_ROLLBACK_TO] = "ROLLBACK TO ocra",
+    [OCRA_STORE_STMT_EVENT_INSERT] =
+        "INSERT INTO events (id, source, chain, block_number, block_hash, tx_hash, op_index,"
+        " signer, trusted, path, spec, status, reason, observed_ms, created_ms, updated_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)"
+        " ON CONFLICT (id) DO NOTHING",
+    [OCRA_STORE_STMT_EVENT_GET] = "SELECT " EVENT_COLUMNS " FROM events WHERE id = ?1",
+    [OCRA_STORE_STMT_EVENT_COUNT] = "SELECT count(*) FROM events",
+    [OCRA_STORE_STMT_EVENT_STATUS] =
+        "UPDATE events SET status = ?2, reason = ?3, updated_ms = ?4 WHERE id = ?1",
+    [OCRA_STORE_STMT_EVENT_LIST_ASC] = EVENT_LIST("ASC"),
+    [OCRA_STORE_STMT_EVENT_LIST_DESC] = EVENT_LIST("DESC"),
+    [OCRA_STORE_STMT_CURSOR_PUT] =
+        "INSERT INTO cursors (source, block_number, block_hash, updated_ms)"
+        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (source) DO UPDATE SET"
+        " block_number = excluded.block_number, block_hash = excluded.block_hash,"
+        " updated_ms = excluded.updated_ms",
+    [OCRA_STORE_STMT_CURSOR_GET] = "SELECT block_number, block_hash FROM cursors WHERE source = ?1",
+    [OCRA_STORE_STMT_MODEL_PUT] =
+        "INSERT INTO models (source, path, value, block_number, updated_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (source, path) DO UPDATE SET"
+        " value = excluded.value, block_number = excluded.block_number,"
+        " updated_ms = excluded.updated_ms",
+    [OCRA_STORE_STMT_MODEL_DEL] = "DELETE FROM models WHERE source = ?1 AND path = ?2",
+    [OCRA_STORE_STMT_MODEL_GET] =
+        "SELECT value, block_number FROM models WHERE source = ?1 AND path = ?2",
+};
+
+/* ---- errors and statements --------------------------------------------------------------- */
+
+static int
+errno_of(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return EAGAIN;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+        return EINVAL;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return EPROTO;
+    case SQLITE_FULL:
+        return ENOSPC;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return EACCES;
+    case SQLITE_NOMEM:
+        return ENOMEM;
+    default:
+        return EIO;
+    }
+}
+
+int
+ocra_store_sqlerr(struct ocra_store *st, int rc, struct ocra_err *err, const char *what)
+{
+    const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+
+    return ocra_err_set(err, errno_of(rc), "%s: %s", what, msg);
+}
+
+sqlite3_stmt *
+ocra_store_stmt(struct ocra_store *st, enum ocra_store_stmt_id id, struct ocra_err *err)
+{
+    int rc;
+
+    assert(id < OCRA_STORE_STMT_COUNT);
+    if (st->stmts[id])
+        return st->stmts[id];
+    rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[id],
+                            NULL);
+    if (rc != SQLITE_OK) {
+        ocra_store_sqlerr(st, rc, err, "prepare");
+        return NULL;
+    }
+    return st->stmts[id];
+}
+
+int
+ocra_store_exec_stmt(struct ocra_store *st, sqlite3_stmt *stmt, int bind_rc, struct ocra_err *err,
+                     const char *what)
+{
+    int rc = bind_rc == SQLITE_OK ? sqlite3_step(stmt) : bind_rc;
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ocra_store_sqlerr(st, rc, err, what);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt); /* bound text is SQLITE_STATIC: drop the borrowed pointers */
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int
+run(struct ocra_store *st, enum ocra_store_stmt_id id, struct ocra_err *err)
+{
+    sqlite3_stmt *stmt = ocra_store_stmt(st, id, err);
+
+    if (!stmt)
+        return -1;
+    return ocra_store_exec_stmt(st, stmt, SQLITE_OK, err, stmt_sql[id]);
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+int
+ocra_store_begin(struct ocra_store *st, struct ocra_err *err)
+{
+    /* IMMEDIATE takes the write lock up front, so the busy timeout applies to it and a
+     * transaction never fails halfway through with a lock upgrade it cannot get. */
+    if (run(st, st->tx_depth == 0 ? OCRA_STORE_STMT_BEGIN : OCRA_STORE_STMT_SAVEPOINT, err) < 0)
+        return -1;
+    st->tx_depth++;
+    return 0;
+}
+
+void
+ocra_store_rollback(struct ocra_store *st)
+{
+    assert(st->tx_depth > 0);
+    if (st->tx_depth == 1) {
+        /* SQLite may already have rolled back on its own (e.g. after SQLITE_FULL). */
+        if (!sqlite3_get_autocommit(st->db))
+            (void)run(st, OCRA_STORE_STMT_ROLLBACK, NULL);
+    } else if (!sqlite3_get_autocommit(st->db)) {
+        (void)run(st, OCRA_STORE_STMT_ROLLBACK_TO, NULL);
+        (void)run(st, OCRA_STORE_STMT_RELEASE, NULL);
+    }
+    st->tx_depth--;
+}
+
+int
+ocra_store_commit(struct ocra_store *st, struct ocra_err *err)
+{
+    assert(st->tx_depth > 0);
+    if (run(st, st->tx_depth == 1 ? OCRA_STORE_STMT_COMMIT : OCRA_STORE_STMT_RELEASE, err) < 0) {
+        ocra_store_rollback(st);
+        return -1;
+    }
+    st->tx_depth--;
+    return 0;
+}
+
+/* ---- open, migrate, close ---------------------------------------------------------------- */
+
+/* Creates the file with mode 0600 before SQLite does (it would use 0644); the -wal and -shm
+ * files SQLite makes later copy the database file's mode. */
+static int
+create_private(const char *path, struct ocra_err *err)
+{
+    int fd;
+
+    if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
+        return 0; /* temporary, in-memory or URI database: nothing to create */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ocra_err_sys(err, "create");
+    ocra_fd_close(fd);
+    return 0;
+}
+
+static int
+configure(struct ocra_store *st, struct ocra_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    const char *mode;
+    int rc, ret = -1;
+
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    rc = sqlite3_exec(st->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL,
+                      NULL);
+    if (rc != SQLITE_OK)
+        return ocra_store_sqlerr(st, rc, err, "pragma");
+    rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        ocra_store_sqlerr(st, rc, err, "journal_mode");
+        goto out;
+    }
+    mode = (const char *)sqlite3_column_text(stmt, 0);
+    if (!mode || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+        ocra_err_set(err, EIO, "journal_mode: cannot enable WAL (got %s)", mode ? mode : "?");
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(stmt);
+    return ret;
+}
+
+static int
+read_version(struct ocra_store *st, struct ocra_err *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc, v = -1;
+
+    rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int(stmt, 0);
+    else
+        ocra_store_sqlerr(st, rc, err, "user_version");
+    sqlite3_finalize(stmt);
+    return v;
+}
+
+static int
+check_version(int v, struct ocra_err *err)
+{
+    if (v > OCRA_STORE_SCHEMA_VERSION || v < 0)
+        return ocra_err_set(err, EPROTO,
+                            "schema version %d is newer than this ocra understands (%d); "
+                            "use a newer ocra or another journal",
+                            v, OCRA_STORE_SCHEMA_VERSION);
+    return 0;
+}
+
+/* Applies migrations[v] and records v + 1, inside the caller's transaction. */
+static int
+apply(struct ocra_store *st, int v, struct ocra_err *err)
+{
+    char sql[64];
+    int rc;
+
+    rc = sqlite3_exec(st->db, migrations[v], NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return ocra_store_sqlerr(st, rc, err, "migrate");
+    (void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1); /* cannot be bound */
+    rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return ocra_store_sqlerr(st, rc, err, "migrate");
+    return 0;
+}
+
+static int
+migrate(struct ocra_store *st, struct ocra_err *err)
+{
+    int v = read_version(st, err);
+
+    if (v < 0 || check_version(v, err) < 0)
+        return -1;
+    while (v < OCRA_STORE_SCHEMA_VERSION) {
+        if (ocra_store_begin(st, err) < 0)
+            return -1;
+        /* Another process may have migrated while we waited for the write lock. */
+        v = read_version(st, err);
+        if (v < 0 || check_version(v, err) < 0 ||
+            (v < OCRA_STORE_SCHEMA_VERSION && apply(st, v, err) < 0)) {
+            ocra_store_rollback(st);
+            return ocra_err_wrap(err, "schema version %d", v);
+        }
+        if (ocra_store_commit(st, err) < 0)
+            return -1;
+        if (v < OCRA_STORE_SCHEMA_VERSION)
+            v++;
+    }
+    return 0;
+}
+
+int
+ocra_store_open(const char *path, struct ocra_store **out, struct ocra_err *err)
+{
+    const int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    struct ocra_store *st = NULL;
+    int rc, ret = -1;
+
+    if (create_private(path, err) < 0)
+        goto out;
+    st = ocra_xcalloc(1, sizeof(*st));
+    rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        ocra_store_sqlerr(st, rc, err, "open");
+        goto out;
+    }
+    if (configure(st, err) < 0 || migrate(st, err) < 0)
+        goto out;
+    *out = st;
+    st = NULL;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "journal %s", path);
+    ocra_store_close(st);
+    return ret;
+}
+
+void
+ocra_store_close(struct ocra_store *st)
+{
+    if (!st)
+        return;
+    while (st->tx_depth > 0)
+        ocra_store_rollback(st);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(st->stmts); i++)
+        sqlite3_finalize(st->stmts[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int
+ocra_store_schema_version(struct ocra_store *st)
+{
+    return read_version(st, NULL);
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store: the journal, one SQLite database in WAL mode. It records every chain event ocra saw
+ * (accepted or rejected, with the reason), each source's cursor, the materialised value of
+ * each watched model, and the tables the later stages write (stages, images, runs). Every
+ * call is one transaction unless the caller opened one with ocra_store_begin(), in which case
+ * the call joins it (as a savepoint, so a failed call leaves the caller's work intact). The
+ * schema is migrated to the latest version by ocra_store_open(). An ocra_store is one
+ * connection for one thread; open one per thread.
+ */
+#ifndef OCRA_STORE_H
+#define OCRA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* The schema version this build creates and understands (PRAGMA user_version). */
+#define OCRA_STORE_SCHEMA_VERSION 1
+
+/* Room for "0x" + 64 hex digits + NUL. */
+#define OCRA_STORE_HASH_MAX 67
+
+struct ocra_store;
+
+/*
+ * Opens the journal at path, creating it (mode 0600) when missing, and migrates it to
+ * OCRA_STORE_SCHEMA_VERSION. Fails with EPROTO when the file's schema is newer than this
+ * build; EAGAIN when another process holds the database locked for longer than the busy
+ * timeout. On success *out is the store; caller frees with ocra_store_close().
+ */
+int ocra_store_open(const char *path, struct ocra_store **out, struct ocra_err *err);
+/* Closes the store, rolling back a transaction left open. NULL is a no-op. */
+void ocra_store_close(struct ocra_store *st);
+/* The schema version of the open database (PRAGMA user_version); -1 if it cannot be read. */
+int ocra_store_schema_version(struct ocra_store *st);
+
+/*
+ * Explicit transactions, for a change that spans several calls (the chain watcher's batch:
+ * model puts + ocra_store_append). Nested begins become savepoints. Every begin is matched by
+ * exactly one commit or rollback. A failed commit has rolled back.
+ */
+int ocra_store_begin(struct ocra_store *st, struct ocra_err *err);
+int ocra_store_commit(struct ocra_store *st, struct ocra_err *err);
+void ocra_store_rollback(struct ocra_store *st);
+
+/* ---- events ------------------------------------------------------------------------------ */
+
+/*
+ * One chain event. As input to ocra_store_append: id, chain, tx_hash and status-specific
+ * fields are required, the rest may be NULL/0; source is NULL or equal to the batch's source;
+ * status NULL means "accepted"; a "rejected" event needs a reason; observed_ms 0 means now;
+ * seq, created_ms and updated_ms are ignored. As output every field is filled (text fields
+ * that were stored as NULL stay NULL).
+ *
+ * id: `ain:<chain_id>:<tx_hash>:<op_index>` or `evm:<chain_id>:<block_hash>:<log_index>`.
+ * chain: `<kind>:<chain_id>` ("ain:0", "evm:31337"). source: the configured source ("ain:0").
+ * spec: the canonical spec JSON (NULL for a removal, raw text allowed when rejected).
+ * status: accepted, rejected, planned, built, pushed, allocated, running, done, failed.
+ */
+struct ocra_store_event {
+    const char *id;
+    const char *source;
+    const char *chain;
+    int64_t block_number;
+    const char *block_hash;
+    const char *tx_hash;
+    int64_t op_index;
+    const char *signer;
+    bool trusted;
+    const char *path;
+    const char *spec;
+    const char *status;
+    const char *reason;
+    int64_t observed_ms;
+    int64_t seq; /* journal order: increases with every inserted event */
+    int64_t created_ms;
+    int64_t updated_ms;
+};
+
+/* A source's position: the last block fully processed, and its hash for reorg checks. */
+struct ocra_store_cursor {
+    int64_t block_number;
+    char block_hash[OCRA_STORE_HASH_MAX]; /* "" when the chain gives none */
+};
+
+/*
+ * In one transaction (or savepoint): inserts the n events whose id is not in the journal yet
+ * (an existing id is left untouched: the first write wins) and, when cursor is not NULL, sets
+ * source's cursor to it. Either everything is written or nothing: on failure (EINVAL for an
+ * event that breaks a constraint) neither events nor the cursor changed. *inserted (may be
+ * NULL) is the number of new rows.
+ */
+int ocra_store_append(struct ocra_store *st, const char *source, const struct ocra_store_event *evs,
+                      size_t n, const struct ocra_store_cursor *cursor, size_t *inserted,
+                      struct ocra_err *err);
+
+/* Reads source's cursor into *out; *found is false (and *out untouched) when it has none. */
+int ocra_store_cursor_get(struct ocra_store *st, const char *source, struct ocra_store_cursor *out,
+                          bool *found, struct ocra_err *err);
+
+int ocra_store_event_count(struct ocra_store *st, int64_t *out, struct ocra_err *err);
+
+/*
+ * Looks up an event by id. *out is the event or NULL when there is none; caller frees with
+ * ocra_store_event_free().
+ */
+int ocra_store_event_get(struct ocra_store *st, const char *id, struct ocra_store_event **out,
+                         struct ocra_err *err);
+
+/* Sets an event's status and reason (NULL clears it). ENOENT: no such id; EINVAL: bad status. */
+int ocra_store_event_set_status(struct ocra_store *st, const char *id, const char *status,
+                                const char *reason, struct ocra_err *err);
+
+/* Which events ocra_store_event_list visits. NULL members match everything; limit 0: no limit. */
+struct ocra_store_event_filter {
+    const char *source;
+    const char *status;
+    bool newest_first; /* journal order (seq), oldest first by default */
+    int64_t limit;
+};
+
+/*
+ * Called once per listed event; ev is borrowed, valid until the callback returns (keep it
+ * with ocra_store_event_dup()). Returns 0 to go on, anything else to stop the listing (which
+ * is not an error). It must not call ocra_store_event_list on the same store.
+ */
+typedef int ocra_store_event_fn(const struct ocra_store_event *ev, void *arg);
+
+/* Calls fn for each event matching filter (NULL: all, oldest first). */
+int ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
+                          ocra_store_event_fn *fn, void *arg, struct ocra_err *err);
+
+/* Deep copy in one allocation; caller frees with ocra_store_event_free(). */
+struct ocra_store_event *ocra_store_event_dup(const struct ocra_store_event *ev);
+/* Frees an event from ocra_store_event_get/_dup. NULL is a no-op. */
+void ocra_store_event_free(struct ocra_store_event *ev);
+
+/* ---- models: the last merged value of each watched model -------------------------------- */
+
+/*
+ * Sets the value (JSON text, EINVAL if not valid JSON) of model path for source, as of
+ * block_number; a NULL value removes the model. Meant to run inside the batch's transaction.
+ */
+int ocra_store_model_put(struct ocra_store *st, const char *source, const char *path,
+                         const char *value, int64_t block_number, struct ocra_err *err);
+
+/*
+ * Reads model path for source. *value is the JSON text or NULL when there is no such model;
+ * caller frees with free(). block_number (may be NULL) receives the block of the last update.
+ */
+int ocra_store_model_get(struct ocra_store *st, const char *source, const char *path, char **value,
+                         int64_t *block_number, struct ocra_err *err);
+
+#endif

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_event.c: the journal's events, per-source cursors and materialised models. Appending
+ * a batch of events and moving the source's cursor is one transaction (a savepoint inside the
+ * caller's); an event id already in the journal is skipped, so a watcher that replays blocks
+ * after a restart adds nothing twice.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- append and cursors ------------------------------------------------------------------ */
+
+/* Binds one event; rc collects the bind results (SQLITE_OK is 0). */
+static int
+bind_event(sqlite3_stmt *s, const char *source, const struct ocra_store_event *ev, int64_t now)
+{
+    int rc = 0;
+
+    rc |= sqlite3_bind_text(s, 1, ev->id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, source, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, ev->chain, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, ev->block_number);
+    rc |= sqlite3_bind_text(s, 5, ev->block_hash, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 6, ev->tx_hash, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 7, ev->op_index);
+    rc |= sqlite3_bind_text(s, 8, ev->signer, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int(s, 9, ev->trusted ? 1 : 0);
+    rc |= sqlite3_bind_text(s, 10, ev->path, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 11, ev->spec, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 12, ev->status ? ev->status : "accepted", -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 13, ev->reason, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 14, ev->observed_ms ? ev->observed_ms : now);
+    rc |= sqlite3_bind_int64(s, 15, now);
+    return rc;
+}
+
+/* Inserts ev unless its id exists; adds 1 to *count when a row was added. */
+static int
+insert_event(struct ocra_store *st, const char *source, const struct ocra_store_event *ev,
+             int64_t now, size_t *count, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_EVENT_INSERT, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    if (ev->source && strcmp(ev->source, source) != 0)
+        return ocra_err_set(err, EINVAL, "source %s differs from the batch's", ev->source);
+    rc = bind_event(s, source, ev, now);
+    if (ocra_store_exec_stmt(st, s, rc, err, "insert") < 0)
+        return -1;
+    *count += (size_t)sqlite3_changes(st->db); /* 0 when the id was already there */
+    return 0;
+}
+
+static int
+cursor_put(struct ocra_store *st, const char *source, const struct ocra_store_cursor *c,
+           int64_t now, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_CURSOR_PUT, err);
+    int rc = 0;
+
+    if (!s)
+        return -1;
+    if (!memchr(c->block_hash, '\0', sizeof(c->block_hash)))
+        return ocra_err_set(err, EINVAL, "cursor block hash is not terminated");
+    rc |= sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 2, c->block_number);
+    rc |= sqlite3_bind_text(s, 3, c->block_hash, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, now);
+    return ocra_store_exec_stmt(st, s, rc, err, "cursor");
+}
+
+int
+ocra_store_append(struct ocra_store *st, const char *source, const struct ocra_store_event *evs,
+                  size_t n, const struct ocra_store_cursor *cursor, size_t *inserted,
+                  struct ocra_err *err)
+{
+    int64_t now = ocra_time_wall_ms();
+    size_t count = 0, i;
+
+    if (ocra_store_begin(st, err) < 0)
+        return ocra_err_wrap(err, "append %s", source);
+    for (i = 0; i < n; i++) {
+        if (insert_event(st, source, &evs[i], now, &count, err) < 0) {
+            ocra_err_wrap(err, "event %zu (%.80s)", i, evs[i].id ? evs[i].id : "no id");
+            goto fail;
+        }
+    }
+    if (cursor && cursor_put(st, source, cursor, now, err) < 0)
+        goto fail;
+    if (ocra_store_commit(st, err) < 0)
+        return ocra_err_wrap(err, "append %s", source);
+    if (inserted)
+        *inserted = count;
+    return 0;
+fail:
+    ocra_store_rollback(st);
+    return ocra_err_wrap(err, "append %s", source);
+}
+
+int
+ocra_store_cursor_get(struct ocra_store *st, const char *source, struct ocra_store_cursor *out,
+                      bool *found, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_CURSOR_GET, err);
+    const unsigned char *hash;
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "cursor %s", source);
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->block_number = sqlite3_column_int64(s, 0);
+        hash = sqlite3_column_text(s, 1);
+        (void)snprintf(out->block_hash, sizeof(out->block_hash), "%s",
+                       hash ? (const char *)hash : ""); /* the schema bounds it to 66 */
+    } else if (rc != SQLITE_DONE) {
+        ocra_store_sqlerr(st, rc, err, "cursor");
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_err_wrap(err, "%s", source);
+    *found = rc == SQLITE_ROW;
+    return 0;
+}
+
+/* ---- reading events ---------------------------------------------------------------------- */
+
+/* Fills ev with borrowed pointers into the current row of s (columns as EVENT_COLUMNS). */
+static void
+event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev)
+{
+#define TEXT(i) ((const char *)sqlite3_column_text(s, (i)))
+    ev->seq = sqlite3_column_int64(s, 0);
+    ev->id = TEXT(1);
+    ev->source = TEXT(2);
+    ev->chain = TEXT(3);
+    ev->block_number = sqlite3_column_int64(s, 4);
+    ev->block_hash = TEXT(5);
+    ev->tx_hash = TEXT(6);
+    ev->op_index = sqlite3_column_int64(s, 7);
+    ev->signer = TEXT(8);
+    ev->trusted = sqlite3_column_int(s, 9) != 0;
+    ev->path = TEXT(10);
+    ev->spec = TEXT(11);
+    ev->status = TEXT(12);
+    ev->reason = TEXT(13);
+    ev->observed_ms = sqlite3_column_int64(s, 14);
+    ev->created_ms = sqlite3_column_int64(s, 15);
+    ev->updated_ms = sqlite3_column_int64(s, 16);
+#undef TEXT
+}
+
+/* Points f[] at the text members of ev; returns how many. */
+static size_t
+text_fields(struct ocra_store_event *ev, const char **f[10])
+{
+    f[0] = &ev->id;
+    f[1] = &ev->source;
+    f[2] = &ev->chain;
+    f[3] = &ev->block_hash;
+    f[4] = &ev->tx_hash;
+    f[5] = &ev->signer;
+    f[6] = &ev->path;
+    f[7] = &ev->spec;
+    f[8] = &ev->status;
+    f[9] = &ev->reason;
+    return 10;
+}
+
+struct ocra_store_event *
+ocra_store_event_dup(const struct ocra_store_event *ev)
+{
+    struct ocra_store_event tmp = *ev, *cp;
+    const char **f[10];
+    size_t n = text_fields(&tmp, f), total = sizeof(*cp), i, len;
+    char *p;
+
+    for (i = 0; i < n; i++)
+        total += *f[i] ? strlen(*f[i]) + 1 : 0;
+    cp = ocra_xmalloc(total);
+    *cp = tmp;
+    p = (char *)(cp + 1);
+    text_fields(cp, f);
+    for (i = 0; i < n; i++) {
+        if (!*f[i])
+            continue;
+        len = strlen(*f[i]) + 1;
+        memcpy(p, *f[i], len);
+        *f[i] = p;
+        p += len;
+    }
+    return cp;
+}
+
+void
+ocra_store_event_free(struct ocra_store_event *ev)
+{
+    free(ev); /* the strings live in the same allocation */
+}
+
+int
+ocra_store_event_get(struct ocra_store *st, const char *id, struct ocra_store_event **out,
+                     struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_EVENT_GET, err);
+    struct ocra_store_event ev;
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "event %s", id);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        event_from_row(s, &ev);
+        *out = ocra_store_event_dup(&ev);
+    } else if (rc == SQLITE_DONE) {
+        *out = NULL;
+    } else {
+        ocra_store_sqlerr(st, rc, err, "select");
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_err_wrap(err, "event %s", id);
+    return 0;
+}
+
+int
+ocra_store_event_count(struct ocra_store *st, int64_t *out, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_EVENT_COUNT, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "count events");
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else
+        ocra_store_sqlerr(st, rc, err, "count events");
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
+                      ocra_store_event_fn *fn, void *arg, struct ocra_err *err)
+{
+    static const struct ocra_store_event_filter all = {0};
+    const struct ocra_store_event_filter *f = filter ? filter : &all;
+    sqlite3_stmt *s;
+    struct ocra_store_event ev;
+    int rc;
+
+    s = ocra_store_stmt(
+        st, f->newest_first ? OCRA_STORE_STMT_EVENT_LIST_DESC : OCRA_STORE_STMT_EVENT_LIST_ASC,
+        err);
+    if (!s)
+        return ocra_err_wrap(err, "list events");
+    sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        event_from_row(s, &ev);
+        if (fn(&ev, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "list events");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+ocra_store_event_set_status(struct ocra_store *st, const char *id, const char *status,
+                            const char *reason, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_EVENT_STATUS, err);
+    int rc = 0;
+
+    if (!s)
+        return ocra_err_wrap(err, "event %s", id);
+    rc |= sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, ocra_time_wall_ms());
+    if (ocra_store_exec_stmt(st, s, rc, err, "set status") < 0)
+        return ocra_err_wrap(err, "event %s", id);
+    if (sqlite3_changes(st->db) == 0)
+        return ocra_err_set(err, ENOENT, "event %s: no such event", id);
+    return 0;
+}
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+int
+ocra_store_model_put(struct ocra_store *st, const char *source, const char *path, const char *value,
+                     int64_t block_number, struct ocra_err *err)
+{
+    sqlite3_stmt *s =
+        ocra_store_stmt(st, value ? OCRA_STORE_STMT_MODEL_PUT : OCRA_STORE_STMT_MODEL_DEL, err);
+    int rc = 0;
+
+    if (!s)
+        return ocra_err_wrap(err, "model %s %s", source, path);
+    rc |= sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+    if (value) {
+        rc |= sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_int64(s, 4, block_number);
+        rc |= sqlite3_bind_int64(s, 5, ocra_time_wall_ms());
+    }
+    if (ocra_store_exec_stmt(st, s, rc, err, value ? "put" : "delete") < 0)
+        return ocra_err_wrap(err, "model %s %s", source, path);
+    return 0;
+}
+
+int
+ocra_store_model_get(struct ocra_store *st, const char *source, const char *path, char **value,
+                     int64_t *block_number, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt(st, OCRA_STORE_STMT_MODEL_GET, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "model %s %s", source, path);
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *value = ocra_xstrdup((const char *)sqlite3_column_text(s, 0));
+        if (block_number)
+            *block_number = sqlite3_column_int64(s, 1);
+    } else if (rc == SQLITE_DONE) {
+        *value = NULL;
+    } else {
+        ocra_store_sqlerr(st, rc, err, "get");
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_err_wrap(err, "model %s %s", source, path);
+    return 0;
+}

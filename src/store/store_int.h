@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_int.h: what store.c (connection, schema, transactions) shares with store_event.c
+ * (events, cursors, models): the connection struct, its cache of prepared statements, and the
+ * mapping of SQLite results to ocra errors. Not for use outside src/store.
+ */
+#ifndef OCRA_STORE_INT_H
+#define OCRA_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Every statement the store runs, prepared once per connection on first use. */
+enum ocra_store_stmt_id {
+    OCRA_STORE_STMT_BEGIN,
+    OCRA_STORE_STMT_COMMIT,
+    OCRA_STORE_STMT_ROLLBACK,
+    OCRA_STORE_STMT_SAVEPOINT,
+    OCRA_STORE_STMT_RELEASE,
+    OCRA_STORE_STMT_ROLLBACK_TO,
+    OCRA_STORE_STMT_EVENT_INSERT,
+    OCRA_STORE_STMT_EVENT_GET,
+    OCRA_STORE_STMT_EVENT_COUNT,
+    OCRA_STORE_STMT_EVENT_STATUS,
+    OCRA_STORE_STMT_EVENT_LIST_ASC,
+    OCRA_STORE_STMT_EVENT_LIST_DESC,
+    OCRA_STORE_STMT_CURSOR_PUT,
+    OCRA_STORE_STMT_CURSOR_GET,
+    OCRA_STORE_STMT_MODEL_PUT,
+    OCRA_STORE_STMT_MODEL_DEL,
+    OCRA_STORE_STMT_MODEL_GET,
+    OCRA_STORE_STMT_COUNT
+};
+
+struct ocra_store {
+    sqlite3 *db;
+    int tx_depth; /* 0: autocommit; 1: BEGIN IMMEDIATE; more: nested savepoints */
+    sqlite3_stmt *stmts[OCRA_STORE_STMT_COUNT];
+};
+
+/*
+ * Returns the prepared statement id, ready for binding (borrowed; the caller resets it with
+ * sqlite3_reset() when done so that no read transaction stays open), or NULL with err set.
+ */
+sqlite3_stmt *ocra_store_stmt(struct ocra_store *st, enum ocra_store_stmt_id id,
+                              struct ocra_err *err);
+/*
+ * Fills err from the SQLite result rc and the connection's message as "what: message";
+ * returns -1. BUSY/LOCKED give EAGAIN, CONSTRAINT/MISMATCH/TOOBIG EINVAL (the caller's data
+ * broke the schema), CORRUPT/NOTADB EPROTO, FULL ENOSPC, READONLY/PERM EACCES, others EIO.
+ */
+int ocra_store_sqlerr(struct ocra_store *st, int rc, struct ocra_err *err, const char *what);
+/*
+ * Steps a statement whose result rows are not needed, then resets it and clears its bindings.
+ * bind_rc is the OR of the bind results (SQLITE_OK is 0); when it is not SQLITE_OK, the statement
+ * is not stepped and err reports the failed bind.
+ */
+int ocra_store_exec_stmt(struct ocra_store *st, sqlite3_stmt *stmt, int bind_rc,
+                         struct ocra_err *err, const char *what);
+
+#endif

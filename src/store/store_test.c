@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_test.c: unit tests of the journal on real SQLite files in a fresh directory under
+ * /tmp: idempotent appends across a restart, batch atomicity, migrations, WAL and the keys of
+ * the later stages' tables (checked through a second, raw connection), event status, listing
+ * and models.
+ */
+#include "store/store.h"
+#include "ocra_test.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define N_EVENTS 1000
+
+static const char spec_json[] = "{\"modelVersion\":\"1.2.0\",\"name\":\"sentiment-bert\","
+                                "\"toolsAndLibraries\":{\"PyTorch\":\"2.1.0\"}}";
+
+struct tmpdb {
+    char dir[64];
+    char path[96];
+};
+
+static int
+tmpdb_init(struct tmpdb *t)
+{
+    (void)snprintf(t->dir, sizeof(t->dir), "/tmp/ocra-store-test-XXXXXX");
+    if (!mkdtemp(t->dir))
+        return -1;
+    (void)snprintf(t->path, sizeof(t->path), "%s/journal.db", t->dir);
+    return 0;
+}
+
+static void
+tmpdb_fini(struct tmpdb *t)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[128];
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(suffix); i++) {
+        (void)snprintf(p, sizeof(p), "%s%s", t->path, suffix[i]);
+        (void)unlink(p);
+    }
+    (void)rmdir(t->dir);
+}
+
+/* Storage for N_EVENTS synthetic AIN events: event i sits in block 100 + i / 3. */
+struct fixture {
+    char id[N_EVENTS][96];
+    char tx[N_EVENTS][67];
+    struct ocra_store_event ev[N_EVENTS];
+};
+
+static struct fixture fx;
+
+static void
+fixture_init(void)
+{
+    for (int i = 0; i < N_EVENTS; i++) {
+        (void)snprintf(fx.tx[i], sizeof(fx.tx[i]), "0x%064x", i);
+        (void)snprintf(fx.id[i], sizeof(fx.id[i]), "ain:0:0x%064x:%d", i, i % 3);
+        fx.ev[i] = (struct ocra_store_event){
+            .id = fx.id[i],
+            .chain = "ain:0",
+            .block_number = 100 + i / 3,
+            .tx_hash = fx.tx[i],
+            .op_index = i % 3,
+            .signer = "0x09a0d53fdf1c36a131938eb379b98910e55eefe1",
+            .trusted = true,
+            .path = "/apps/ocra/models/sentiment-bert",
+            .spec = spec_json,
+        };
+    }
+}
+
+static struct ocra_store_cursor
+cursor_at(int64_t block)
+{
+    struct ocra_store_cursor c = {.block_number = block};
+
+    (void)snprintf(c.block_hash, sizeof(c.block_hash), "0x%064" PRIx64, (uint64_t)block);
+    return c;
+}
+
+/* Opens the journal, reporting why when it cannot. */
+static struct ocra_store *
+open_db(const char *path)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+
+    if (ocra_store_open(path, &st, &err) < 0)
+        fprintf(stderr, "  open: %s\n", err.msg);
+    CHECK(st != NULL);
+    return st;
+}
+
+static int64_t
+count_events(struct ocra_store *st)
+{
+    struct ocra_err err = {0};
+    int64_t n = -1;
+
+    CHECK(ocra_store_event_count(st, &n, &err) == 0);
+    return n;
+}
+
+/* Appends all fixture events in 10 batches of 100; returns how many were new. */
+static size_t
+append_all(struct ocra_store *st)
+{
+    struct ocra_err err = {0};
+    size_t total = 0, ins;
+
+    for (int b = 0; b < 10; b++) {
+        struct ocra_store_cursor c = cursor_at(fx.ev[b * 100 + 99].block_number);
+
+        ins = 9999;
+        CHECK(ocra_store_append(st, "ain:0", &fx.ev[b * 100], 100, &c, &ins, &err) == 0);
+        total += ins;
+    }
+    return total;
+}
+
+static void
+test_events_are_idempotent_across_restart(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_store_cursor c = {0}, want;
+    struct tmpdb t;
+    bool found = false;
+
+    fixture_init();
+    want = cursor_at(fx.ev[N_EVENTS - 1].block_number);
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK_INT(append_all(st), N_EVENTS);
+    ocra_store_close(st);
+    /* the restart: a new connection replays the same blocks */
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK_INT(append_all(st), 0);
+    CHECK_INT(count_events(st), N_EVENTS);
+    ocra_store_close(st);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK_INT(count_events(st), N_EVENTS);
+    CHECK(ocra_store_cursor_get(st, "ain:0", &c, &found, &err) == 0);
+    CHECK(found);
+    CHECK_INT(c.block_number, want.block_number);
+    CHECK_STR(c.block_hash, want.block_hash);
+    CHECK(ocra_store_cursor_get(st, "evm:1", &c, &found, &err) == 0);
+    CHECK(!found);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_failed_batch_changes_nothing(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_store_event bad[3];
+    struct ocra_store_cursor c = cursor_at(5), later = cursor_at(9), got;
+    struct tmpdb t;
+    bool found;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 10, &c, NULL, &err) == 0);
+    memcpy(bad, &fx.ev[10], sizeof(bad));
+    bad[2].tx_hash = NULL; /* NOT NULL violation after two good rows */
+    CHECK(ocra_store_append(st, "ain:0", bad, 3, &later, NULL, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(strstr(err.msg, "NOT NULL") != NULL);
+    bad[2] = fx.ev[12];
+    bad[2].status = "rejected"; /* CHECK: a rejection needs a reason */
+    CHECK(ocra_store_append(st, "ain:0", bad, 3, &later, NULL, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    bad[2] = fx.ev[12];
+    bad[2].source = "evm:1"; /* not the batch's source */
+    CHECK(ocra_store_append(st, "ain:0", bad, 3, &later, NULL, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK_INT(count_events(st), 10);
+    CHECK(ocra_store_cursor_get(st, "ain:0", &got, &found, &err) == 0);
+    CHECK_INT(got.block_number, 5);
+    /* the store is usable after the failures */
+    bad[2] = fx.ev[12];
+    CHECK(ocra_store_append(st, "ain:0", bad, 3, &later, NULL, &err) == 0);
+    CHECK_INT(count_events(st), 13);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_watcher_batch_with_models_is_one_transaction(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_store_cursor c = cursor_at(7), got;
+    struct ocra_store_event bad;
+    struct tmpdb t;
+    char *value = NULL;
+    bool found = true;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    /* rolled back: neither model, events nor cursor */
+    CHECK(ocra_store_begin(st, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:0", "/m/a", spec_json, 7, &err) == 0);
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 3, &c, NULL, &err) == 0);
+    ocra_store_rollback(st);
+    CHECK(ocra_store_model_get(st, "ain:0", "/m/a", &value, NULL, &err) == 0);
+    CHECK(value == NULL);
+    CHECK_INT(count_events(st), 0);
+    CHECK(ocra_store_cursor_get(st, "ain:0", &got, &found, &err) == 0);
+    CHECK(!found);
+    /* a failed append inside the batch undoes only itself; the commit keeps the rest */
+    bad = fx.ev[3];
+    bad.chain = NULL;
+    CHECK(ocra_store_begin(st, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:0", "/m/a", spec_json, 7, &err) == 0);
+    CHECK(ocra_store_append(st, "ain:0", &bad, 1, &c, NULL, &err) == -1);
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 3, &c, NULL, &err) == 0);
+    CHECK(ocra_store_commit(st, &err) == 0);
+    CHECK(ocra_store_model_get(st, "ain:0", "/m/a", &value, NULL, &err) == 0);
+    CHECK_STR(value, spec_json);
+    free(value);
+    CHECK_INT(count_events(st), 3);
+    CHECK(ocra_store_cursor_get(st, "ain:0", &got, &found, &err) == 0);
+    CHECK(found && got.block_number == 7);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+/* Runs one statement on a raw connection; returns the first column of the first row as int. */
+static int
+raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void
+test_migrations_run_once_and_refuse_newer_schema(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+    struct stat sb;
+    sqlite3 *db = NULL;
+    char wal[128];
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK_INT(ocra_store_schema_version(st), OCRA_STORE_SCHEMA_VERSION);
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 5, NULL, NULL, &err) == 0);
+    (void)snprintf(wal, sizeof(wal), "%s-wal", t.path);
+    CHECK(stat(wal, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    ocra_store_close(st);
+    CHECK(stat(t.path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    /* reopening keeps the data (re-running the migration would fail on CREATE TABLE) */
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK_INT(ocra_store_schema_version(st), OCRA_STORE_SCHEMA_VERSION);
+    CHECK_INT(count_events(st), 5);
+    ocra_store_close(st);
+
+    CHECK(sqlite3_open(t.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    st = NULL;
+    CHECK(ocra_store_open(t.path, &st, &err) == -1);
+    CHECK(st == NULL);
+    CHECK_INT(err.code, EPROTO);
+    CHECK(strstr(err.msg, "schema version 999 is newer") != NULL);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_wal_and_stage_tables_have_their_keys(void)
+{
+    static const struct {
+        const char *table, *pk;
+    } keys[] = {
+        {"events", "seq"},         {"cursors", "source"},
+        {"models", "source,path"}, {"stages", "event_id,stage"},
+        {"images", "digest"},      {"runs", "id"},
+    };
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    char sql[320];
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    CHECK(sqlite3_open(t.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_STR((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(keys); i++) {
+        (void)snprintf(sql, sizeof(sql),
+                       "SELECT group_concat(name) = '%s' FROM (SELECT name FROM"
+                       " pragma_table_info('%s') WHERE pk > 0 ORDER BY pk)",
+                       keys[i].pk, keys[i].table);
+        CHECK_INT(raw_int(db, sql), 1);
+    }
+    (void)snprintf(sql, sizeof(sql),
+                   "INSERT INTO stages (event_id, stage, created_ms, updated_ms)"
+                   " VALUES ('%s', 'build', 1, 1)",
+                   fx.id[0]);
+    CHECK(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_CONSTRAINT);
+    /* a stage of an unknown event breaks the foreign key */
+    CHECK(sqlite3_exec(db,
+                       "INSERT INTO stages (event_id, stage, created_ms, updated_ms)"
+                       " VALUES ('ain:0:0x0:9', 'build', 1, 1)",
+                       NULL, NULL, NULL) == SQLITE_CONSTRAINT);
+    CHECK_INT(raw_int(db, "SELECT count(*) FROM stages"), 1);
+    sqlite3_close(db);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_event_status_get_and_reason(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_store_event *ev = NULL;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 3, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_event_get(st, fx.id[1], &ev, &err) == 0);
+    CHECK(ev != NULL);
+    if (ev) {
+        CHECK_STR(ev->id, fx.id[1]);
+        CHECK_STR(ev->source, "ain:0");
+        CHECK_STR(ev->status, "accepted");
+        CHECK(ev->reason == NULL && ev->block_hash == NULL);
+        CHECK_INT(ev->op_index, 1);
+        CHECK(ev->trusted);
+        CHECK_STR(ev->spec, spec_json);
+        CHECK(ev->observed_ms > 0 && ev->created_ms == ev->updated_ms);
+    }
+    ocra_store_event_free(ev);
+    CHECK(ocra_store_event_set_status(st, fx.id[1], "rejected", "modelVersion: not PEP 440",
+                                      &err) == 0);
+    CHECK(ocra_store_event_get(st, fx.id[1], &ev, &err) == 0 && ev != NULL);
+    if (ev) {
+        CHECK_STR(ev->status, "rejected");
+        CHECK_STR(ev->reason, "modelVersion: not PEP 440");
+    }
+    ocra_store_event_free(ev);
+    CHECK(ocra_store_event_set_status(st, fx.id[2], "rejected", NULL, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(ocra_store_event_set_status(st, fx.id[2], "bogus", NULL, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(ocra_store_event_set_status(st, "ain:0:0x0:9", "done", NULL, &err) == -1);
+    CHECK_INT(err.code, ENOENT);
+    CHECK(ocra_store_event_get(st, "ain:0:0x0:9", &ev, &err) == 0);
+    CHECK(ev == NULL);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+struct collected {
+    int n;
+    char ids[4][96];
+};
+
+static int
+collect(const struct ocra_store_event *ev, void *arg)
+{
+    struct collected *c = arg;
+
+    (void)snprintf(c->ids[c->n], sizeof(c->ids[0]), "%s", ev->id);
+    return ++c->n == (int)OCRA_ARRAY_LEN(c->ids); /* stop when full */
+}
+
+static void
+test_event_list_orders_filters_and_limits(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_store_event_filter newest = {.newest_first = true, .limit = 2};
+    struct ocra_store_event_filter rejected = {.status = "rejected"};
+    struct ocra_store_event_filter other = {.source = "evm:1"};
+    struct collected c = {0};
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 6, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_event_set_status(st, fx.id[4], "rejected", "no", &err) == 0);
+    CHECK(ocra_store_event_list(st, NULL, collect, &c, &err) == 0);
+    CHECK_INT(c.n, 4); /* the callback stopped the listing */
+    CHECK_STR(c.ids[0], fx.id[0]);
+    CHECK_STR(c.ids[3], fx.id[3]);
+    memset(&c, 0, sizeof(c));
+    CHECK(ocra_store_event_list(st, &newest, collect, &c, &err) == 0);
+    CHECK_INT(c.n, 2);
+    CHECK_STR(c.ids[0], fx.id[5]);
+    CHECK_STR(c.ids[1], fx.id[4]);
+    memset(&c, 0, sizeof(c));
+    CHECK(ocra_store_event_list(st, &rejected, collect, &c, &err) == 0);
+    CHECK_INT(c.n, 1);
+    CHECK_STR(c.ids[0], fx.id[4]);
+    memset(&c, 0, sizeof(c));
+    CHECK(ocra_store_event_list(st, &other, collect, &c, &err) == 0);
+    CHECK_INT(c.n, 0);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_model_put_get_replace_remove(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+    char *value = NULL;
+    int64_t block = 0;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_model_put(st, "ain:0", "/m/a", "{\"v\":1}", 10, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:0", "/m/a", "{\"v\":2}", 11, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:1", "/m/a", "{\"v\":3}", 12, &err) == 0);
+    CHECK(ocra_store_model_get(st, "ain:0", "/m/a", &value, &block, &err) == 0);
+    CHECK_STR(value, "{\"v\":2}");
+    CHECK_INT(block, 11);
+    free(value);
+    CHECK(ocra_store_model_put(st, "ain:0", "/m/a", "{not json", 12, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(ocra_store_model_put(st, "ain:0", "/m/a", NULL, 13, &err) == 0);
+    CHECK(ocra_store_model_get(st, "ain:0", "/m/a", &value, &block, &err) == 0);
+    CHECK(value == NULL);
+    CHECK(ocra_store_model_get(st, "ain:1", "/m/a", &value, NULL, &err) == 0);
+    CHECK_STR(value, "{\"v\":3}");
+    free(value);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_open_fails_cleanly_on_a_non_database(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+    FILE *f;
+
+    CHECK(tmpdb_init(&t) == 0);
+    f = fopen(t.path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("this is not an SQLite database, but long enough to have a header....\n", f);
+        fclose(f);
+    }
+    CHECK(ocra_store_open(t.path, &st, &err) == -1);
+    CHECK(st == NULL);
+    CHECK_INT(err.code, EPROTO);
+    CHECK(strstr(err.msg, t.path) != NULL);
+    tmpdb_fini(&t);
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
+               OCRA_TEST(test_failed_batch_changes_nothing),
+               OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
+               OCRA_TEST(test_migrations_run_once_and_refuse_newer_schema),
+               OCRA_TEST(test_wal_and_stage_tables_have_their_keys),
+               OCRA_TEST(test_event_status_get_and_reason),
+               OCRA_TEST(test_event_list_orders_filters_and_limits),
+               OCRA_TEST(test_model_put_get_replace_remove),
+               OCRA_TEST(test_open_fails_cleanly_on_a_non_database))
