@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ain: the AI Network chain. This part: transactions as the node sees them. A tx body is
+ * hashed as keccak256(keccak256(stable_stringify(body))), where stable_stringify is
+ * fast-json-stable-stringify (keys sorted by UTF-16 code units, no whitespace, JavaScript
+ * number and string formatting); it is signed with secp256k1 (RFC 6979, low-S) as
+ * 0x || hash(32) || r(32) || s(32) || v, v = 27 + recid for chain_id 0, else
+ * recid + 2 * chain_id + 35; the signer's address is the EIP-55 form of the last 20 bytes
+ * of keccak256 of the uncompressed public key.
+ */
+#ifndef OCRA_AIN_H
+#define OCRA_AIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+#define OCRA_AIN_ADDR_LEN 42 /* "0x" + 40 hex digits */
+
+/* fast-json-stable-stringify of j, byte for byte as the node computes it. Caller frees. */
+char *ocra_ain_stringify(const json_t *j);
+/* keccak256(keccak256(stable_stringify(tx_body))). */
+void ocra_ain_tx_hash(const json_t *tx_body, uint8_t out[32]);
+/* "0x" + 64 lowercase hex of ocra_ain_tx_hash into out (67 bytes). */
+void ocra_ain_tx_hash_hex(const json_t *tx_body, char out[67]);
+
+/* EIP-55 checksummed "0x..." form of a 20-byte address into out (43 bytes). */
+void ocra_ain_address_format(const uint8_t addr[20], char out[OCRA_AIN_ADDR_LEN + 1]);
+/* True when a and b are the same "0x" + 40-hex address, whatever their letter case. */
+bool ocra_ain_address_equal(const char *a, const char *b);
+/* True when s is "0x" + 40 hex digits. */
+bool ocra_ain_address_valid(const char *s);
+
+/* A signing key; the secret is wiped when freed. */
+struct ocra_ain_key;
+
+/* From 64 hex digits (optional 0x). Caller frees with ocra_ain_key_free(). */
+struct ocra_ain_key *ocra_ain_key_from_hex(const char *hex, struct ocra_err *err);
+/* From a file holding the hex key (surrounding whitespace ignored); the file must not be
+ * readable by group or others. Caller frees with ocra_ain_key_free(). */
+struct ocra_ain_key *ocra_ain_key_load(const char *path, struct ocra_err *err);
+void ocra_ain_key_free(struct ocra_ain_key *key);
+/* The key's address, EIP-55; borrowed, valid until the key is freed. */
+const char *ocra_ain_key_address(const struct ocra_ain_key *key);
+
+/* Signs tx_body for chain_id. Returns the "0x..." signature; caller frees. */
+char *ocra_ain_sign(const struct ocra_ain_key *key, const json_t *tx_body, int64_t chain_id,
+                    struct ocra_err *err);
+/*
+ * Checks a signature over tx_body: the hash inside it must equal the recomputed tx hash, and
+ * a public key must be recoverable from (hash, r, s, v) for chain_id. Writes the recovered
+ * signer's EIP-55 address to addr. EINVAL with the reason when any check fails.
+ */
+int ocra_ain_verify(const json_t *tx_body, const char *signature, int64_t chain_id,
+                    char addr[OCRA_AIN_ADDR_LEN + 1], struct ocra_err *err);
+
+/* ---- JSON-RPC ------------------------------------------------------------------------ */
+
+#define OCRA_AIN_PROTO_VER "1.6.0"
+
+struct ocra_ain_rpc_opts {
+    const char *url;      /* http://host:port/json-rpc */
+    const char *proto_ver; /* NULL: OCRA_AIN_PROTO_VER */
+    long timeout_ms;      /* per request; 0: 10 s */
+    int retries;          /* extra attempts on transport errors, 5xx, malformed replies; <0: 0 */
+    long backoff_ms;      /* first retry delay, doubled each time (with jitter); 0: 250 ms */
+    long backoff_max_ms;  /* cap; 0: 8 s */
+    int rate_limit;       /* requests per second; 0: unlimited */
+};
+
+/* A JSON-RPC client of one node. Not thread-safe: one per thread. */
+struct ocra_ain_rpc;
+
+struct ocra_ain_rpc *ocra_ain_rpc_new(const struct ocra_ain_rpc_opts *opts);
+void ocra_ain_rpc_free(struct ocra_ain_rpc *rpc);
+
+/*
+ * Calls method with params (a JSON object; protoVer is added; not taken). Returns the
+ * node's answer, `result.result` (json null included); caller json_decref()s it. Errors:
+ * ENOENT when the answer has no `result.result` (a block beyond the head); EPROTO for
+ * a node error (JSON-RPC `error`, an application `{code, message}` in `result`, or a
+ * protocol-version error body) with the node's code in *node_code (may be NULL) and its
+ * message in err; ECONNREFUSED, ETIMEDOUT, EIO when the node stayed unreachable, answered
+ * 5xx, or sent malformed JSON through every retry.
+ */
+json_t *ocra_ain_rpc_call(struct ocra_ain_rpc *rpc, const char *method, const json_t *params,
+                          int64_t *node_code, struct ocra_err *err);
+/* Requests made so far, retries included (for tests and metrics). */
+unsigned long ocra_ain_rpc_requests(const struct ocra_ain_rpc *rpc);
+
+/* ---- finalized block scanner ----------------------------------------------------------- */
+
+struct ocra_store;
+struct ocra_store_event;
+
+/* A watched path pattern and the signers trusted to write under it. */
+struct ocra_ain_watch {
+    const char *pattern; /* "/apps/my_app/models/$name": `$var` matches one segment */
+    const char *const *allow; /* "0x" + 40 hex addresses, any letter case */
+    size_t n_allow;
+};
+
+/* Called after each block's events are committed; a non-zero return stops the scan. */
+typedef int ocra_ain_event_fn(const struct ocra_store_event *ev, void *arg);
+
+struct ocra_ain_scan_opts {
+    struct ocra_ain_rpc *rpc;     /* borrowed */
+    struct ocra_store *store;     /* borrowed */
+    int64_t chain_id;             /* the node's chain id; the journal source is "ain:<id>" */
+    const struct ocra_ain_watch *watch;
+    size_t n_watch;
+    int64_t from_block; /* where a source without a cursor starts: -1 the head, else N */
+    int batch;          /* blocks per ain_getBlockList (1..20); 0: 20 */
+    ocra_ain_event_fn *on_event; /* may be NULL */
+    void *arg;
+};
+
+/* Reads finalized blocks after the journal's cursor and journals the watched writes. */
+struct ocra_ain_scanner;
+
+/* Checks the patterns and allowlists (EINVAL naming the bad one). Caller frees with
+ * ocra_ain_scanner_free(). opts and everything it points to must outlive the scanner. */
+struct ocra_ain_scanner *ocra_ain_scanner_new(const struct ocra_ain_scan_opts *opts,
+                                              struct ocra_err *err);
+void ocra_ain_scanner_free(struct ocra_ain_scanner *sc);
+/*
+ * Processes the finalized blocks after the cursor, up to the node's last block, each block in
+ * one journal transaction with its events and the cursor. *caught_up (may be NULL) says whether
+ * the cursor reached the head read at the start; *n_events (may be NULL) counts the events
+ * journaled. On an RPC or journal failure nothing of the failing block is written, so the next
+ * call resumes at it: no block is skipped.
+ */
+int ocra_ain_scanner_poll(struct ocra_ain_scanner *sc, size_t *n_events, bool *caught_up,
+                          struct ocra_err *err);
+/* True when path is a valid pattern: absolute, non-empty segments without "..", `$var` names
+ * of [A-Za-z0-9_]. */
+bool ocra_ain_pattern_valid(const char *pattern);
+
+#endif

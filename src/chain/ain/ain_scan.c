@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ain_scan.c: the finalized block scanner, AIN's source of truth. Blocks returned by the
+ * node's block methods are final, so the scanner reads every block after the journal's
+ * cursor up to the last block, and for each transaction that succeeded (per its receipt)
+ * turns every SET_VALUE whose ref falls under a watched pattern into an event. A write below
+ * a model (".../sentiment-bert/modelVersion") is merged into the model's materialised value
+ * kept in the journal; a write of null removes it. Every event's signer is recovered from
+ * its signature and checked against the pattern's allowlist; an event that fails is still
+ * journaled, as rejected, with the reason. One block, one journal transaction: its events,
+ * its model updates and the cursor, so a restart resumes exactly after the last whole block.
+ *
+ * The materialised value records the last untrusted writer: a trusted partial write on top
+ * of a value that an untrusted signer shaped is rejected too, since the merged spec would
+ * carry that signer's fields. A trusted whole-model write clears the mark.
+ */
+#include "chain/ain/ain.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+#define MAX_SEGMENTS 32
+
+struct pattern {
+    const struct ocra_ain_watch *watch;
+    char *segs[MAX_SEGMENTS];
+    size_t n;
+};
+
+struct ocra_ain_scanner {
+    struct ocra_ain_scan_opts o;
+    struct pattern *patterns;
+    size_t n_patterns;
+    char source[32];
+    json_t *pending; /* model path -> wrapped value, updates of the block being processed */
+};
+
+/* One block's output, written in one transaction. */
+struct block_out {
+    struct ocra_store_event *evs;
+    char **owned; /* strings the events point to */
+    size_t n, n_owned;
+};
+
+static const char *
+or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* ---- paths and patterns --------------------------------------------------------------- */
+
+/* Splits an absolute path into at most MAX_SEGMENTS segments; -1 when it is not one. */
+static int
+split(const char *path, char **segs, size_t *n)
+{
+    const char *p = path;
+
+    *n = 0;
+    if (!path || path[0] != '/')
+        return -1;
+    while (*p == '/') {
+        const char *start = ++p;
+
+        while (*p && *p != '/')
+            p++;
+        if (p == start) {
+            if (*p == '\0' && *n == 0)
+                return 0; /* "/" itself: the root */
+            goto fail;
+        }
+        if (*n == MAX_SEGMENTS)
+            goto fail;
+        segs[(*n)++] = ocra_xstrndup(start, (size_t)(p - start));
+    }
+    return 0;
+fail:
+    for (size_t i = 0; i < *n; i++)
+        free(segs[i]);
+    *n = 0;
+    return -1;
+}
+
+static void
+free_segs(char **segs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(segs[i]);
+}
+
+static bool
+var_name_valid(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+bool
+ocra_ain_pattern_valid(const char *pattern)
+{
+    char *segs[MAX_SEGMENTS];
+    size_t n = 0;
+    bool ok = true;
+
+    if (split(pattern, segs, &n) < 0 || n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(segs[i], "..") || (segs[i][0] == '$' && !var_name_valid(segs[i] + 1)))
+            ok = false;
+    }
+    free_segs(segs, n);
+    return ok;
+}
+
+/* How far ref matches p: the number of ref segments beyond the pattern (0: the model itself),
+ * or -1 when ref is not at or below a model of p. */
+static int
+match_depth(const struct pattern *p, char *const *segs, size_t n)
+{
+    if (n < p->n)
+        return -1;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->segs[i][0] != '$' && strcmp(p->segs[i], segs[i]) != 0)
+            return -1;
+    return (int)(n - p->n);
+}
+
+static char *
+join(char *const *segs, size_t n)
+{
+    struct ocra_buf b;
+
+    ocra_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        ocra_buf_putc(&b, '/');
+        ocra_buf_puts(&b, segs[i]);
+    }
+    return ocra_buf_take(&b);
+}
+
+/* ---- construction --------------------------------------------------------------------- */
+
+struct ocra_ain_scanner *
+ocra_ain_scanner_new(const struct ocra_ain_scan_opts *opts, struct ocra_err *err)
+{
+    struct ocra_ain_scanner *sc = ocra_xcalloc(1, sizeof(*sc));
+
+    sc->o = *opts;
+    if (sc->o.batch <= 0 || sc->o.batch > 20)
+        sc->o.batch = 20;
+    (void)snprintf(sc->source, sizeof(sc->source), "ain:%lld", (long long)opts->chain_id);
+    sc->patterns = ocra_xcalloc(opts->n_watch, sizeof(*sc->patterns));
+    for (size_t i = 0; i < opts->n_watch; i++) {
+        const struct ocra_ain_watch *w = &opts->watch[i];
+        struct pattern *p = &sc->patterns[sc->n_patterns++];
+
+        p->watch = w;
+        if (!ocra_ain_pattern_valid(w->pattern) || split(w->pattern, p->segs, &p->n) < 0) {
+            ocra_err_set(err, EINVAL, "watch pattern \"%.200s\": want /seg/seg/$var...",
+                         w->pattern ? w->pattern : "");
+            goto fail;
+        }
+        for (size_t k = 0; k < w->n_allow; k++) {
+            if (!ocra_ain_address_valid(w->allow[k])) {
+                ocra_err_set(err, EINVAL, "allowlist of %.120s: \"%.60s\" is not 0x + 40 hex",
+                             w->pattern, w->allow[k]);
+                goto fail;
+            }
+        }
+    }
+    sc->pending = json_object();
+    return sc;
+fail:
+    ocra_ain_scanner_free(sc);
+    return NULL;
+}
+
+void
+ocra_ain_scanner_free(struct ocra_ain_scanner *sc)
+{
+    if (!sc)
+        return;
+    for (size_t i = 0; i < sc->n_patterns; i++)
+        free_segs(sc->patterns[i].segs, sc->patterns[i].n);
+    free(sc->patterns);
+    json_decref(sc->pending);
+    free(sc);
+}
+
+/* ---- block output --------------------------------------------------------------------- */
+
+static const char *
+own(struct block_out *out, char *s)
+{
+    out->owned = ocra_xrealloc(out->owned, (out->n_owned + 1) * sizeof(*out->owned));
+    out->owned[out->n_owned++] = s;
+    return s;
+}
+
+static void
+block_out_fini(struct block_out *out)
+{
+    for (size_t i = 0; i < out->n_owned; i++)
+        free(out->owned[i]);
+    free(out->owned);
+    free(out->evs);
+    memset(out, 0, sizeof(*out));
+}
+
+/* ---- trust ---------------------------------------------------------------------------- */
+
+/* What one transaction's signature says: the signer and, when it does not verify, why. */
+struct tx_trust {
+    char signer[OCRA_AIN_ADDR_LEN + 1];
+    char reason[256]; /* "" when the signature verifies for the named address */
+};
+
+static void
+check_signature(const struct ocra_ain_scanner *sc, const json_t *tx, struct tx_trust *t)
+{
+    const json_t *body = json_object_get(tx, "tx_body");
+    const char *hash = ocra_json_str(tx, "hash"), *addr = ocra_json_str(tx, "address");
+    struct ocra_err err = {0};
+    char computed[67];
+
+    t->reason[0] = '\0';
+    (void)snprintf(t->signer, sizeof(t->signer), "%s", addr ? addr : "");
+    ocra_ain_tx_hash_hex(body, computed);
+    if (!hash || strcasecmp(hash, computed) != 0) {
+        (void)snprintf(t->reason, sizeof(t->reason),
+                       "tx hash %.66s does not match its body (recomputed %s)",
+                       hash ? hash : "(none)", computed);
+        return;
+    }
+    if (ocra_ain_verify(body, ocra_json_str(tx, "signature"), sc->o.chain_id, t->signer, &err) <
+        0) {
+        (void)snprintf(t->reason, sizeof(t->reason), "%s", err.msg);
+        return;
+    }
+    if (!ocra_ain_address_equal(t->signer, addr))
+        (void)snprintf(t->reason, sizeof(t->reason),
+                       "signature recovers %s, but the transaction names %.42s", t->signer,
+                       addr ? addr : "(none)");
+}
+
+static bool
+allowed(const struct ocra_ain_watch *w, const char *signer)
+{
+    for (size_t i = 0; i < w->n_allow; i++)
+        if (ocra_ain_address_equal(w->allow[i], signer))
+            return true;
+    return false;
+}
+
+/* ---- materialised models -------------------------------------------------------------- */
+
+/* The wrapped value {"value": V, "untrusted": null|"0x.."} of a model, new reference. */
+static json_t *
+model_load(struct ocra_ain_scanner *sc, const char *path, struct ocra_err *err)
+{
+    json_t *w = json_object_get(sc->pending, path);
+    char *text = NULL;
+
+    if (w)
+        return json_incref(w);
+    if (ocra_store_model_get(sc->o.store, sc->source, path, &text, NULL, err) < 0)
+        return NULL;
+    w = text ? ocra_json_parse(text, strlen(text), 0, NULL) : NULL;
+    free(text);
+    if (!json_is_object(w)) {
+        json_decref(w);
+        w = json_pack("{s:n,s:n}", "value", "untrusted");
+    }
+    return w;
+}
+
+/* Removes empty objects along segs from the leaf up, as AIN keeps no empty objects. */
+static void
+prune(json_t *root, char *const *segs, size_t n)
+{
+    while (n > 0) {
+        json_t *parent = root;
+
+        for (size_t i = 0; i + 1 < n && parent; i++)
+            parent = json_object_get(parent, segs[i]);
+        if (!json_is_object(parent))
+            return;
+        json_t *child = json_object_get(parent, segs[n - 1]);
+        if (!json_is_object(child) || json_object_size(child) > 0)
+            return;
+        json_object_del(parent, segs[n - 1]);
+        n--;
+    }
+}
+
+/* base with value written at segs (value null deletes); returns a new reference. */
+static json_t *
+merge(const json_t *base, char *const *segs, size_t n, const json_t *value)
+{
+    json_t *root = json_is_object(base) ? json_deep_copy(base) : json_object(), *cur = root;
+
+    if (n == 0) {
+        json_decref(root);
+        return json_deep_copy(value);
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        json_t *next = json_object_get(cur, segs[i]);
+
+        if (!json_is_object(next)) {
+            next = json_object();
+            json_object_set_new(cur, segs[i], next);
+        }
+        cur = next;
+    }
+    if (json_is_null(value))
+        json_object_del(cur, segs[n - 1]);
+    else
+        json_object_set_new(cur, segs[n - 1], json_deep_copy(value));
+    prune(root, segs, n);
+    if (json_object_size(root) == 0) {
+        json_decref(root);
+        return json_null();
+    }
+    return root;
+}
+
+/* ---- one write ------------------------------------------------------------------------ */
+
+struct write {
+    const json_t *block, *tx;
+    const struct tx_trust *trust;
+    const struct pattern *p;
+    char *const *segs;
+    size_t n_segs;
+    int depth;
+    int64_t op_index;
+    const json_t *value;
+};
+
+/* Sets status and reason of ev from the signature, the allowlist and the model's marks. */
+static void
+judge(struct block_out *out, struct ocra_store_event *ev, const struct write *w,
+      const char *tainted_by)
+{
+    const char *pattern = w->p->watch->pattern;
+
+    ev->trusted = false;
+    ev->status = "rejected";
+    if (w->trust->reason[0])
+        ev->reason = own(out, ocra_xasprintf("signature: %s", w->trust->reason));
+    else if (!allowed(w->p->watch, w->trust->signer))
+        ev->reason = own(out, ocra_xasprintf("signer %s is not in the allowlist of %s",
+                                             w->trust->signer, pattern));
+    else if (w->depth > 0 && tainted_by)
+        ev->reason = own(out, ocra_xasprintf("merges into a value last written by untrusted "
+                                             "signer %s; a trusted whole-model write clears it",
+                                             tainted_by));
+    else {
+        ev->trusted = true;
+        ev->status = "accepted";
+        ev->reason = NULL;
+    }
+}
+
+static int
+add_write(struct ocra_ain_scanner *sc, struct block_out *out, const struct write *w,
+          struct ocra_err *err)
+{
+    char *model_path = join(w->segs, w->p->n);
+    json_t *wrapped = model_load(sc, model_path, err), *merged;
+    const char *tainted_by;
+    struct ocra_store_event *ev;
+    char *id;
+
+    if (!wrapped) {
+        free(model_path);
+        return -1;
+    }
+    tainted_by = ocra_json_str(wrapped, "untrusted");
+    merged = merge(json_object_get(wrapped, "value"), w->segs + w->p->n, w->n_segs - w->p->n,
+                   w->value);
+    out->evs = ocra_xrealloc(out->evs, (out->n + 1) * sizeof(*out->evs));
+    ev = memset(&out->evs[out->n++], 0, sizeof(*ev));
+    id = ocra_xasprintf("%s:%s:%lld", sc->source, ocra_json_str(w->tx, "hash"),
+                        (long long)w->op_index);
+    ev->id = own(out, id);
+    ev->source = ev->chain = sc->source;
+    ev->block_number = ocra_json_int(w->block, "number", -1);
+    ev->block_hash = ocra_json_str(w->block, "hash");
+    ev->tx_hash = ocra_json_str(w->tx, "hash");
+    ev->op_index = w->op_index;
+    ev->signer = own(out, ocra_xstrdup(w->trust->signer));
+    ev->path = own(out, model_path);
+    ev->spec = own(out, ocra_json_canonical(merged));
+    judge(out, ev, w, tainted_by);
+    /* The mirror follows the chain; an untrusted writer marks it, a trusted whole write clears. */
+    json_object_set_new(wrapped, "value", merged);
+    if (!ev->trusted)
+        json_object_set_new(wrapped, "untrusted", json_string(ev->signer));
+    else if (w->depth == 0)
+        json_object_set_new(wrapped, "untrusted", json_null());
+    json_object_set(sc->pending, model_path, wrapped);
+    json_decref(wrapped);
+    return 0;
+}
+
+/* ---- one block ------------------------------------------------------------------------ */
+
+/* True when the receipt says the whole transaction succeeded. */
+static bool
+receipt_ok(const json_t *r)
+{
+    const json_t *list = json_object_get(r, "result_list"), *item;
+    const char *key;
+
+    if (!json_is_object(r))
+        return false;
+    if (json_is_object(list)) {
+        json_object_foreach((json_t *)(uintptr_t)list, key, item) if (ocra_json_int(item, "code",
+                                                                                    -1) != 0) return
+            false;
+        return json_object_size(list) > 0;
+    }
+    return ocra_json_int(r, "code", -1) == 0;
+}
+
+static int
+scan_op(struct ocra_ain_scanner *sc, struct block_out *out, struct write *w, const json_t *op,
+        struct ocra_err *err)
+{
+    char *segs[MAX_SEGMENTS];
+    size_t n = 0;
+    int ret = 0;
+
+    if (!json_is_object(op) || strcmp(or_empty(ocra_json_str(op, "type")), "SET_VALUE") != 0)
+        return 0;
+    if (split(ocra_json_str(op, "ref"), segs, &n) < 0)
+        return 0; /* a ref the node accepted but ocra cannot watch: not ours */
+    for (size_t i = 0; i < sc->n_patterns && ret == 0; i++) {
+        int depth = match_depth(&sc->patterns[i], segs, n);
+
+        if (depth < 0)
+            continue;
+        w->p = &sc->patterns[i];
+        w->segs = segs;
+        w->n_segs = n;
+        w->depth = depth;
+        w->value = json_object_get(op, "value");
+        ret = add_write(sc, out, w, err);
+        break; /* the first matching pattern owns the write */
+    }
+    free_segs(segs, n);
+    return ret;
+}
+
+static int
+scan_tx(struct ocra_ain_scanner *sc, struct block_out *out, const json_t *block, const json_t *tx,
+        struct ocra_err *err)
+{
+    const json_t *op = json_object_get(json_object_get(tx, "tx_body"), "operation");
+    size_t before = out->n;
+    struct tx_trust trust;
+    struct write w = {.block = block, .tx = tx, .trust = &trust};
+    int ret = 0;
+
+    if (!ocra_json_str(tx, "hash"))
+        return ocra_err_set(err, EPROTO, "block %lld: a transaction without a hash",
+                            (long long)ocra_json_int(block, "number", -1));
+    check_signature(sc, tx, &trust);
+    if (strcmp(or_empty(ocra_json_str(op, "type")), "SET") == 0) {
+        const json_t *list = json_object_get(op, "op_list");
+
+        for (size_t i = 0; i < json_array_size(list) && ret == 0; i++) {
+            w.op_index = (int64_t)i;
+            ret = scan_op(sc, out, &w, json_array_get(list, i), err);
+        }
+    } else {
+        ret = scan_op(sc, out, &w, op, err);
+    }
+    (void)before;
+    return ret;
+}
+
+/* Turns a block into events and model updates, then writes both and the cursor. */
+static int
+scan_block(struct ocra_ain_scanner *sc, const json_t *block, size_t *n_events,
+           struct ocra_err *err)
+{
+    const json_t *txs = json_object_get(block, "transactions");
+    const json_t *receipts = json_object_get(block, "receipts");
+    struct ocra_store_cursor cursor = {.block_number = ocra_json_int(block, "number", -1)};
+    struct block_out out = {0};
+    const char *key;
+    json_t *val;
+    int ret = -1;
+
+    json_object_clear(sc->pending);
+    (void)snprintf(cursor.block_hash, sizeof(cursor.block_hash), "%s",
+                   or_empty(ocra_json_str(block, "hash")));
+    for (size_t i = 0; i < json_array_size(txs); i++) {
+        if (!receipt_ok(json_array_get(receipts, i)))
+            continue; /* reverted: the chain state did not change */
+        if (scan_tx(sc, &out, block, json_array_get(txs, i), err) < 0)
+            goto out;
+    }
+    if (ocra_store_begin(sc->o.store, err) < 0)
+        goto out;
+    json_object_foreach(sc->pending, key, val)
+    {
+        char *text = ocra_json_canonical(val);
+        int rc = ocra_store_model_put(sc->o.store, sc->source, key, text, cursor.block_number,
+                                      err);
+
+        free(text);
+        if (rc < 0) {
+            ocra_store_rollback(sc->o.store);
+            goto out;
+        }
+    }
+    if (ocra_store_append(sc->o.store, sc->source, out.evs, out.n, &cursor, NULL, err) < 0) {
+        ocra_store_rollback(sc->o.store);
+        goto out;
+    }
+    if (ocra_store_commit(sc->o.store, err) < 0)
+        goto out;
+    if (n_events)
+        *n_events += out.n;
+    ret = 0;
+    for (size_t i = 0; i < out.n && sc->o.on_event; i++)
+        if (sc->o.on_event(&out.evs[i], sc->o.arg) != 0)
+            ret = 1;
+out:
+    json_object_clear(sc->pending);
+    block_out_fini(&out);
+    if (ret < 0)
+        ocra_err_wrap(err, "block %lld", (long long)cursor.block_number);
+    return ret;
+}
+
+/* ---- polling -------------------------------------------------------------------------- */
+
+/* Fetches finalized blocks [from, to) with full transactions, as a JSON array. */
+static json_t *
+fetch_blocks(struct ocra_ain_scanner *sc, int64_t from, int64_t to, struct ocra_err *err)
+{
+    json_t *params = json_pack("{s:I,s:I}", "from", (json_int_t)from, "to", (json_int_t)to);
+    json_t *blocks = ocra_ain_rpc_call(sc->o.rpc, "ain_getBlockList", params, NULL, err);
+
+    json_decref(params);
+    if (blocks && !json_is_array(blocks)) {
+        json_decref(blocks);
+        ocra_err_set(err, EPROTO, "ain_getBlockList: result is not a list");
+        return NULL;
+    }
+    return blocks;
+}
+
+static int
+head_number(struct ocra_ain_scanner *sc, int64_t *head, struct ocra_err *err)
+{
+    json_t *v = ocra_ain_rpc_call(sc->o.rpc, "ain_getLastBlockNumber", NULL, NULL, err);
+    int ret = -1;
+
+    if (!v)
+        return -1;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *head = json_integer_value(v);
+        ret = 0;
+    } else {
+        ocra_err_set(err, EPROTO, "ain_getLastBlockNumber: not a block number");
+    }
+    json_decref(v);
+    return ret;
+}
+
+/* Checks that block follows the cursor: number and, when known, the hash chain. */
+static int
+check_follows(const struct ocra_store_cursor *cur, bool have, int64_t want, const json_t *block,
+              struct ocra_err *err)
+{
+    const char *last = ocra_json_str(block, "last_hash");
+
+    if (!json_is_object(block) || ocra_json_int(block, "number", -1) != want)
+        return ocra_err_set(err, EPROTO, "node returned block %lld where %lld was due",
+                            (long long)ocra_json_int(block, "number", -1), (long long)want);
+    if (have && cur->block_hash[0] && (!last || strcasecmp(last, cur->block_hash) != 0))
+        return ocra_err_set(err, EPROTO,
+                            "block %lld: last_hash %.66s does not follow the journal's block "
+                            "%lld %s (another chain?)",
+                            (long long)want, last ? last : "(none)",
+                            (long long)cur->block_number, cur->block_hash);
+    return 0;
+}
+
+int
+ocra_ain_scanner_poll(struct ocra_ain_scanner *sc, size_t *n_events, bool *caught_up,
+                      struct ocra_err *err)
+{
+    struct ocra_store_cursor cur = {0};
+    int64_t head = 0, next;
+    bool have = false;
+
+    if (caught_up)
+        *caught_up = false;
+    if (ocra_store_cursor_get(sc->o.store, sc->source, &cur, &have, err) < 0 ||
+        head_number(sc, &head, err) < 0)
+        return -1;
+    next = have ? cur.block_number + 1 : sc->o.from_block >= 0 ? sc->o.from_block : head;
+    while (next <= head) {
+        int64_t to = next + sc->o.batch > head + 1 ? head + 1 : next + sc->o.batch;
+        json_t *blocks = fetch_blocks(sc, next, to, err);
+        size_t i;
+
+        if (!blocks)
+            return -1;
+        if (json_array_size(blocks) == 0) {
+            json_decref(blocks);
+            return ocra_err_set(err, EPROTO, "ain_getBlockList [%lld, %lld): no blocks",
+                                (long long)next, (long long)to);
+        }
+        for (i = 0; i < json_array_size(blocks); i++) {
+            const json_t *block = json_array_get(blocks, i);
+            int rc;
+
+            if (check_follows(&cur, have, next, block, err) < 0)
+                break;
+            rc = scan_block(sc, block, n_events, err);
+            if (rc < 0)
+                break;
+            cur.block_number = next++;
+            (void)snprintf(cur.block_hash, sizeof(cur.block_hash), "%s",
+                           or_empty(ocra_json_str(block, "hash")));
+            have = true;
+            if (rc > 0) {
+                json_decref(blocks);
+                return 0; /* the callback asked to stop */
+            }
+        }
+        json_decref(blocks);
+        if (i < json_array_size(blocks))
+            return -1;
+    }
+    if (caught_up)
+        *caught_up = true;
+    return 0;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http.c: libcurl easy requests with bounded responses. A handle per request keeps it
+ * thread-safe and simple; connection reuse is not worth the shared state at ocra's rates.
+ */
+#include "http/http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+struct sink {
+    struct ocra_buf buf;
+    size_t max;
+    int overflow;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_init(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        abort();
+}
+
+static size_t
+on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t n = size * nmemb;
+
+    if (s->buf.len + n > s->max) {
+        s->overflow = 1;
+        return 0; /* aborts the transfer */
+    }
+    ocra_buf_append(&s->buf, ptr, n);
+    return n;
+}
+
+static int
+curl_errno(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+        return ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return ETIMEDOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return EHOSTUNREACH;
+    default:
+        return EIO;
+    }
+}
+
+static struct curl_slist *
+header_list(const struct ocra_http_req *req)
+{
+    struct curl_slist *list = NULL;
+
+    for (const char *const *h = req->headers; h && *h; h++)
+        list = curl_slist_append(list, *h);
+    return curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
+}
+
+int
+ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struct ocra_err *err)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = NULL;
+    struct sink sink = {.max = req->max_response ? req->max_response : 64u << 20};
+    CURL *h = NULL;
+    CURLcode rc;
+    int ret = -1;
+
+    pthread_once(&curl_once, curl_init);
+    ocra_buf_init(&sink.buf);
+    h = curl_easy_init();
+    if (!h) {
+        ocra_err_set(err, ENOMEM, "%s %s: curl_easy_init failed", req->method, req->url);
+        goto out;
+    }
+    headers = header_list(req);
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 30000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (req->unix_socket)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
+    if (req->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    rc = curl_easy_perform(h);
+    if (sink.overflow) {
+        ocra_err_set(err, EFBIG, "%s %s: response larger than %zu bytes", req->method, req->url,
+                     sink.max);
+        goto out;
+    }
+    if (rc != CURLE_OK) {
+        ocra_err_set(err, curl_errno(rc), "%s %s: %s", req->method, req->url,
+                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body_len = sink.buf.len;
+    resp->body = ocra_buf_take(&sink.buf);
+    ret = 0;
+out:
+    ocra_buf_fini(&sink.buf);
+    curl_slist_free_all(headers);
+    if (h)
+        curl_easy_cleanup(h);
+    return ret;
+}
+
+void
+ocra_http_resp_fini(struct ocra_http_resp *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+}
+
+int
+ocra_http_status_errno(long status)
+{
+    if (status >= 200 && status < 300)
+        return 0;
+    switch (status) {
+    case 400:
+        return EINVAL;
+    case 401:
+    case 403:
+        return EACCES;
+    case 404:
+        return ENOENT;
+    case 409:
+        return EEXIST;
+    case 429:
+    case 503:
+        return EAGAIN;
+    default:
+        return status >= 500 ? EIO : EPROTO;
+    }
+}
