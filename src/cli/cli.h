@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli: the `ocra` command line. Subcommands are rows of a table (name, summary, usage, run
+ * function or a nested table); each lives in its own cli_<name>.c. Exit statuses: 0 ok,
+ * 1 runtime failure, 2 bad input or usage.
+ */
+#ifndef OCRA_CLI_H
+#define OCRA_CLI_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+
+enum { OCRA_CLI_OK = 0, OCRA_CLI_FAIL = 1, OCRA_CLI_USAGE = 2 };
+
+/* What every subcommand gets: the global options and, once loaded, the configuration. */
+struct ocra_cli_ctx {
+    const char *config_path; /* -c/--config or $OCRA_CONFIG; NULL: built-in defaults */
+    struct ocra_config cfg;  /* defaults until ocra_cli_config() loaded the file */
+    bool cfg_loaded;
+};
+
+struct ocra_cli_cmd {
+    const char *name;
+    const char *summary; /* one line for the command list */
+    const char *usage;   /* the full help text of `ocra help NAME` */
+    int (*run)(struct ocra_cli_ctx *ctx, int argc, char **argv); /* argv[0] is the name */
+    const struct ocra_cli_cmd *children; /* subcommands, NULL-name terminated; or NULL */
+};
+
+/* Runs `ocra` with argc/argv; returns the process exit status. */
+int ocra_cli_main(int argc, char **argv);
+
+/*
+ * Loads the configuration named by the global options into ctx->cfg (once). Prints each
+ * problem on stderr. Returns OCRA_CLI_OK or the exit status to return.
+ */
+int ocra_cli_config(struct ocra_cli_ctx *ctx);
+
+/* Prints "ocra: " + message on stderr and returns status: for reporting at the top. */
+int ocra_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True when argv holds -h or --help before any "--". */
+bool ocra_cli_wants_help(int argc, char **argv);
+
+extern const struct ocra_cli_cmd ocra_cli_init_cmd;
+extern const struct ocra_cli_cmd ocra_cli_spec_cmd;
+extern const struct ocra_cli_cmd ocra_cli_config_cmd;
+extern const struct ocra_cli_cmd ocra_cli_watch_cmd;
+extern const struct ocra_cli_cmd ocra_cli_publish_cmd;
+
+#endif

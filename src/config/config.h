@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config: ocra's one YAML configuration file. libyaml reads it into a JSON tree (remembering
+ * the line of every key), and one declarative table (config_table.c: key, type, default,
+ * bounds, doc) turns that tree into struct ocra_config. The same table generates the
+ * commented default file (etc/ocra.yaml) and the reference (docs/CONFIG.md). Every problem
+ * is reported, each as "file:line: key: problem".
+ */
+#ifndef OCRA_CONFIG_H
+#define OCRA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* Largest configuration file accepted, in bytes. */
+#define OCRA_CONFIG_MAX_BYTES (1u << 20)
+
+/* One ain.watch entry: a watched path pattern and the signers allowed to write under it. */
+struct ocra_config_watch {
+    char *path;   /* "/apps/my_app/models/$name" */
+    char **allow; /* "0x" + 40 hex digits each, as written */
+    size_t n_allow;
+};
+
+/*
+ * The typed configuration. Strings are never NULL ("" when unset); relative paths have been
+ * resolved against the directory of the file they came from.
+ */
+struct ocra_config {
+    char *path; /* the file it was loaded from, or NULL for defaults */
+    char *journal_path;
+    enum ocra_log_level log_level;
+    enum ocra_log_format log_format;
+    char **spec_http_hosts;
+    size_t n_spec_http_hosts;
+    struct {
+        char *rpc, *ws, *key_file; /* key_file names a secret: never log its contents */
+        int64_t chain_id, poll_interval_ms, rate_limit, from_block, gas_price;
+        struct ocra_config_watch *watch;
+        size_t n_watch;
+    } ain;
+    char *api_listen;
+    int64_t daemon_workers;
+};
+
+/* Problems found in a file, in line order; each line reads "file:line: key: problem". */
+struct ocra_config_problems {
+    char **lines;
+    size_t n;
+};
+
+/* Fills cfg with the defaults of the key table; release with ocra_config_fini(). */
+void ocra_config_init(struct ocra_config *cfg);
+/* Frees what cfg owns and zeroes it; a zeroed cfg is a no-op. */
+void ocra_config_fini(struct ocra_config *cfg);
+/* Frees the problem lines and zeroes p. */
+void ocra_config_problems_fini(struct ocra_config_problems *p);
+
+/*
+ * Loads the YAML file at path (at most OCRA_CONFIG_MAX_BYTES). cfg need not be initialised: it
+ * is set to the defaults first and holds exactly the defaults on failure; release it with
+ * ocra_config_fini() either way. Returns 0 when valid; -1 with err EINVAL ("N problems in
+ * FILE") and every problem in probs (may be NULL) when invalid; -1 with ENOENT, EACCES,
+ * EFBIG, ... when the file cannot be read. *probs is overwritten (empty on success); release
+ * it with ocra_config_problems_fini().
+ */
+int ocra_config_load(const char *path, struct ocra_config *cfg, struct ocra_config_problems *probs,
+                     struct ocra_err *err);
+/*
+ * Same from len bytes of text: name stands for the file in messages and cfg->path, and
+ * relative paths resolve against base_dir (NULL, "" or "." leaves them relative).
+ */
+int ocra_config_load_text(const char *name, const char *base_dir, const char *text, size_t len,
+                          struct ocra_config *cfg, struct ocra_config_problems *probs,
+                          struct ocra_err *err);
+
+/* The commented default ocra.yaml: every key with its default and doc. Caller frees. */
+char *ocra_config_default_yaml(void);
+/* The Markdown reference of every key (docs/CONFIG.md). Caller frees. */
+char *ocra_config_doc_markdown(void);
+
+#endif

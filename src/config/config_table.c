@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config_table.c: every configuration key, one row each (redis standardConfig): its dotted
+ * name, type, default, bounds, where it lives in struct ocra_config, and its one-line doc.
+ * Loading, `ocra config check`, etc/ocra.yaml and docs/CONFIG.md all derive from this table;
+ * adding a key is adding a row (and its field). The checks of string values live here too.
+ */
+#include "config/config_int.h"
+
+#include <stddef.h>
+#include <string.h>
+
+_Static_assert(sizeof(enum ocra_log_level) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum ocra_log_format) == sizeof(int), "enums are stored as int");
+_Static_assert(OCRA_LOG_ERROR == 0 && OCRA_LOG_WARN == 1 && OCRA_LOG_INFO == 2 &&
+                   OCRA_LOG_DEBUG == 3,
+               "log_levels below is indexed by enum ocra_log_level");
+_Static_assert(OCRA_LOG_TEXT == 0 && OCRA_LOG_JSON == 1,
+               "log_formats below is indexed by enum ocra_log_format");
+
+/* ---- checks ---------------------------------------------------------------------------- */
+
+static bool
+is_printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* A decimal port in [1, 65535]. */
+static bool
+is_port(const char *s)
+{
+    int64_t v;
+
+    return ocra_parse_i64(s, 1, 65535, &v, NULL) == 0 && s[0] != '0';
+}
+
+/* "host", "host:port", "[v6]" or "[v6]:port"; with need_port, the port is required. */
+static bool
+is_host_port(const char *s, bool need_port)
+{
+    const char *end, *colon;
+
+    if (s[0] == '[') {
+        end = strchr(s, ']');
+        if (!end || end == s + 1 ||
+            strspn(s + 1, "0123456789abcdefABCDEF:.") != (size_t)(end - s - 1))
+            return false;
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] && !colon)
+            return false;
+    } else {
+        size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+
+        if (n == 0 || n > 253 || (s[n] && s[n] != ':'))
+            return false;
+        colon = s[n] ? s + n : NULL;
+    }
+    if (!colon)
+        return !need_port;
+    return is_port(colon + 1);
+}
+
+static bool
+check_http_host(const char *s)
+{
+    return is_host_port(s, false);
+}
+
+static bool
+check_listen(const char *s)
+{
+    return is_host_port(s, true);
+}
+
+static bool
+has_url_scheme(const char *s, const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+
+    if (!strncmp(s, a, na))
+        return s[na] && s[na] != '/' && is_printable(s);
+    if (!strncmp(s, b, nb))
+        return s[nb] && s[nb] != '/' && is_printable(s);
+    return false;
+}
+
+static bool
+check_http_url(const char *s)
+{
+    return !*s || has_url_scheme(s, "http://", "https://");
+}
+
+static bool
+check_ws_url(const char *s)
+{
+    return !*s || has_url_scheme(s, "ws://", "wss://");
+}
+
+static bool
+check_chain_path(const char *s)
+{
+    return s[0] == '/' && is_printable(s);
+}
+
+static bool
+check_address(const char *s)
+{
+    return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && ocra_hex_is(s + 2, 40);
+}
+
+/* ---- the table ------------------------------------------------------------------------- */
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+#define CFG(field) offsetof(struct ocra_config, field)
+#define WATCH(field) offsetof(struct ocra_config_watch, field)
+
+static const struct ocra_config_row watch_rows[] = {
+    {.key = "path",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_chain_path,
+     .want = "an AIN path starting with /",
+     .type_name = "AIN path",
+     .off = WATCH(path),
+     .required = true,
+     .doc = "Path pattern to watch; $name segments match any key, e.g. /apps/my_app/models/$name."},
+    {.key = "allow",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_address,
+     .want = "an address (0x and 40 hex digits)",
+     .type_name = "list of addresses",
+     .off = WATCH(allow),
+     .count_off = WATCH(n_allow),
+     .doc = "Signer addresses whose writes under path are accepted."},
+};
+
+const struct ocra_config_row ocra_config_rows[] = {
+    {.key = "journal.path",
+     .type = OCRA_CONFIG_PATH,
+     .def = "journal.db",
+     .off = CFG(journal_path),
+     .doc = "SQLite journal: chain events, stages, images and runs."},
+    {.key = "log.level",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "info",
+     .choices = log_levels,
+     .off = CFG(log_level),
+     .doc = "Least severe log messages written."},
+    {.key = "log.format",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "text",
+     .choices = log_formats,
+     .off = CFG(log_format),
+     .doc = "text: one key=value line per event; json: one JSON object per line."},
+    {.key = "spec.http_hosts",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_http_host,
+     .want = "a host or host:port",
+     .type_name = "list of hosts",
+     .off = CFG(spec_http_hosts),
+     .count_off = CFG(n_spec_http_hosts),
+     .doc = "Hosts (host or host:port) allowed in plain http:// artifact URIs, e.g. a mirror."},
+    {.key = "ain.rpc",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_http_url,
+     .want = "an http:// or https:// URL",
+     .type_name = "URL",
+     .off = CFG(ain.rpc),
+     .doc = "AIN JSON-RPC endpoint; empty turns the AIN source off."},
+    {.key = "ain.ws",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_ws_url,
+     .want = "a ws:// or wss:// URL",
+     .type_name = "URL",
+     .off = CFG(ain.ws),
+     .doc = "AIN event WebSocket; empty: poll ain.rpc only."},
+    {.key = "ain.chain_id",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = INT64_MAX,
+     .off = CFG(ain.chain_id),
+     .doc = "AIN chain id, part of every event id and signature."},
+    {.key = "ain.poll_interval_ms",
+     .type = OCRA_CONFIG_INT,
+     .def = "2000",
+     .min = 100,
+     .max = 600000,
+     .off = CFG(ain.poll_interval_ms),
+     .doc = "Milliseconds between polls for new blocks."},
+    {.key = "ain.rate_limit",
+     .type = OCRA_CONFIG_INT,
+     .def = "10",
+     .min = 1,
+     .max = 1000,
+     .off = CFG(ain.rate_limit),
+     .doc = "Most JSON-RPC reads per second."},
+    {.key = "ain.from_block",
+     .type = OCRA_CONFIG_INT,
+     .def = "-1",
+     .min = -1,
+     .max = INT64_MAX,
+     .off = CFG(ain.from_block),
+     .doc = "Block to start at when the journal has no cursor; -1: the current head."},
+    {.key = "ain.gas_price",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = INT64_MAX,
+     .off = CFG(ain.gas_price),
+     .doc = "Gas price of the status transactions ocra writes."},
+    {.key = "ain.key_file",
+     .type = OCRA_CONFIG_SECRET,
+     .def = "",
+     .off = CFG(ain.key_file),
+     .doc = "File holding the hex private key that signs status writes; empty: read only."},
+    {.key = "ain.watch",
+     .type = OCRA_CONFIG_SECTIONS,
+     .off = CFG(ain.watch),
+     .count_off = CFG(ain.n_watch),
+     .sub = watch_rows,
+     .n_sub = OCRA_ARRAY_LEN(watch_rows),
+     .elem_size = sizeof(struct ocra_config_watch),
+     .doc = "Watched path patterns, each with the signers allowed to write under it.",
+     .example = "watch:\n"
+                "  - path: \"/apps/my_app/models/$name\"\n"
+                "    allow: [\"0x00112233445566778899aabbccddeeff00112233\"]"},
+    {.key = "api.listen",
+     .type = OCRA_CONFIG_STRING,
+     .def = "127.0.0.1:8380",
+     .check = check_listen,
+     .want = "host:port",
+     .type_name = "host:port",
+     .off = CFG(api_listen),
+     .doc = "Address of the HTTP API, metrics and dashboard."},
+    {.key = "daemon.workers",
+     .type = OCRA_CONFIG_INT,
+     .def = "2",
+     .min = 1,
+     .max = 64,
+     .off = CFG(daemon_workers),
+     .doc = "Worker threads that run pipeline stages."},
+};
+
+const size_t ocra_config_n_rows = OCRA_ARRAY_LEN(ocra_config_rows);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# it_cli.sh OCRA: the `ocra` command line as a user runs it: help, version, exit statuses,
+# `spec check` on the examples, `config check`, `config doc` against docs/CONFIG.md, `init`.
+# Run from the repository root (ctest does).
+set -u
+ocra=${1:?usage: it_cli.sh PATH_TO_OCRA}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+ok() { echo "ok $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+# expect NAME STATUS CMD...: runs CMD, stdout in $tmp/out, stderr in $tmp/err, checks status.
+expect() {
+    local name=$1 want=$2
+    shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        fail "$name" "exit $got, want $want; stderr: $(head -c 600 "$tmp/err")"
+        return 1
+    fi
+    return 0
+}
+# has NAME FILE PATTERN: FILE contains the fixed string PATTERN.
+has() {
+    if grep -qF -- "$3" "$2"; then ok "$1"; else fail "$1" "no '$3' in: $(head -c 600 "$2")"; fi
+}
+
+expect help_lists_commands 0 "$ocra" --help && has help_lists_commands "$tmp/out" "spec check"
+has help_documents_exit_status "$tmp/out" "2  bad input or usage"
+expect version 0 "$ocra" --version && has version "$tmp/out" "ocra 0."
+expect help_cmd 0 "$ocra" help spec check && has help_cmd "$tmp/out" "usage: ocra spec check"
+expect cmd_dash_help 0 "$ocra" init --help && has cmd_dash_help "$tmp/out" "usage: ocra init"
+expect no_command_is_usage 2 "$ocra" && ok no_command_is_usage
+expect unknown_command_is_usage 2 "$ocra" frobnicate && has unknown_command_is_usage "$tmp/err" "no command 'frobnicate'"
+expect unknown_option_is_usage 2 "$ocra" spec check --bogus examples/seed.json && ok unknown_option_is_usage
+expect bad_log_format 2 "$ocra" --log-format xml version && has bad_log_format "$tmp/err" "--log-format"
+
+# spec check: valid examples print one canonical line each.
+valid=(examples/seed.json examples/sentiment-bert.json examples/llama-7b-train.json)
+if expect spec_check_valid 0 "$ocra" spec check "${valid[@]}"; then
+    if [ "$(wc -l <"$tmp/out")" -eq ${#valid[@]} ]; then ok spec_check_valid; else fail spec_check_valid "want ${#valid[@]} lines"; fi
+fi
+has spec_seed_gets_name_from_file "$tmp/out" '"name":"seed"'
+expect spec_check_hostile 2 "$ocra" spec check examples/hostile.json && has spec_check_hostile "$tmp/err" "[name.pattern]"
+has spec_hostile_names_value "$tmp/err" '1.0; rm -rf /'
+expect spec_check_mixed 2 "$ocra" spec check examples/seed.json examples/hostile.json && has spec_check_mixed "$tmp/out" '"modelVersion":"2.0.0"'
+expect spec_check_missing_file 2 "$ocra" spec check "$tmp/nope.json" && has spec_check_missing_file "$tmp/err" "No such file"
+expect spec_check_stdin 0 "$ocra" spec check --name from-stdin - <examples/seed.json && has spec_check_stdin "$tmp/out" '"name":"from-stdin"'
+# The canonical form is a fixed point.
+"$ocra" spec check -q examples/sentiment-bert.json >"$tmp/c1" 2>/dev/null
+"$ocra" spec check -q --name sentiment-bert - <"$tmp/c1" >"$tmp/c2" 2>/dev/null
+if cmp -s "$tmp/c1" "$tmp/c2"; then ok canonical_is_fixed_point; else fail canonical_is_fixed_point "differs"; fi
+
+# config
+expect config_doc_matches_docs 0 "$ocra" config doc && { if cmp -s "$tmp/out" docs/CONFIG.md; then ok config_doc_matches_docs; else fail config_doc_matches_docs "docs/CONFIG.md is stale: ocra config doc > docs/CONFIG.md"; fi; }
+printf 'log:\n  levl: debug\n' >"$tmp/bad.yaml"
+expect config_check_bad 2 "$ocra" config check "$tmp/bad.yaml" && has config_check_bad "$tmp/err" "$tmp/bad.yaml:2: log.levl"
+expect config_check_missing 1 "$ocra" config check "$tmp/none.yaml" && ok config_check_missing
+expect global_config_bad_is_usage 2 "$ocra" -c "$tmp/bad.yaml" spec check examples/seed.json && ok global_config_bad_is_usage
+printf 'spec:\n  http_hosts: ["127.0.0.1:8099"]\n' >"$tmp/http.yaml"
+sed 's#https://[^/"]*/#http://127.0.0.1:8099/#' examples/sentiment-bert.json >"$tmp/http-spec.json"
+expect http_uri_rejected_by_default 2 "$ocra" spec check "$tmp/http-spec.json" && has http_uri_rejected_by_default "$tmp/err" "artifact.uri"
+expect http_uri_allowed_by_config 0 "$ocra" -c "$tmp/http.yaml" spec check "$tmp/http-spec.json" && ok http_uri_allowed_by_config
+
+# init
+expect init_creates 0 "$ocra" init "$tmp/site/a" && has init_creates "$tmp/out" "schema version"
+[ -f "$tmp/site/a/ocra.yaml" ] && ok init_writes_config || fail init_writes_config "no ocra.yaml"
+[ -f "$tmp/site/a/journal.db" ] && ok init_creates_journal || fail init_creates_journal "no journal.db"
+expect init_config_is_valid 0 "$ocra" config check "$tmp/site/a/ocra.yaml" && ok init_config_is_valid
+echo "# mine" >>"$tmp/site/a/ocra.yaml"
+expect init_is_idempotent 0 "$ocra" init "$tmp/site/a" && has init_is_idempotent "$tmp/site/a/ocra.yaml" "# mine"
+expect init_force 0 "$ocra" init --force "$tmp/site/a" && { if grep -qF "# mine" "$tmp/site/a/ocra.yaml"; then fail init_force "not overwritten"; else ok init_force; fi; }
+expect json_logs 0 "$ocra" --log-format json --help && ok json_logs
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
