@@ -56,7 +56,10 @@ static int ocra_test_skipped;
         return;                                                                                    \
     } while (0)
 
-#define OCRA_TEST(fn) {#fn, fn}
+#define OCRA_TEST(fn)                                                                              \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 
 #define OCRA_TEST_MAIN(...)                                                                        \
     int main(void)                                                                                 \
@@ -72,7 +75,10 @@ static int ocra_test_skipped;
                 skipped++;                                                                         \
             else                                                                                   \
                 passed++;                                                                          \
-            printf("%s %s\n", ocra_test_failed ? "FAIL" : ocra_test_skipped ? "skip" : "ok",      \
+            printf("%s %s\n",                                                                      \
+                   ocra_test_failed    ? "FAIL"                                                    \
+                   : ocra_test_skipped ? "skip"                                                    \
+                                       : "ok",                                                     \
                    tests[i].name);                                                                 \
             fflush(stdout);                                                                        \
         }                                                                                          \

@@ -315,8 +315,8 @@ ocra_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, struct ocr
     if (*end != '\0')
         return ocra_err_set(err, EINVAL, "not an integer: \"%.40s\"", s);
     if (errno == ERANGE || v < min || v > max)
-        return ocra_err_set(err, ERANGE, "%.40s is out of range [%" PRId64 ", %" PRId64 "]", s,
-                            min, max);
+        return ocra_err_set(err, ERANGE, "%.40s is out of range [%" PRId64 ", %" PRId64 "]", s, min,
+                            max);
     *out = v;
     return 0;
 }

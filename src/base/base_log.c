@@ -65,8 +65,7 @@ add_fields(json_t *obj, const char *msg)
             continue;
         bool key_ok = true;
         for (const char *k = tok; k < eq; k++)
-            if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_' ||
-                  *k == '.'))
+            if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_' || *k == '.'))
                 key_ok = false;
         if (!key_ok)
             continue;
@@ -100,9 +99,9 @@ ocra_log(enum ocra_log_level level, const char *fmt, ...)
             json_object_set_new(obj, "msg", json_string(msg));
         } else {
             char esc[sizeof(msg) * 2];
-            json_object_set_new(obj, "msg",
-                                json_string(ocra_str_escape(msg, strlen(msg), sizeof(msg), esc,
-                                                            sizeof(esc))));
+            json_object_set_new(
+                obj, "msg",
+                json_string(ocra_str_escape(msg, strlen(msg), sizeof(msg), esc, sizeof(esc))));
         }
         add_fields(obj, msg);
         line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);

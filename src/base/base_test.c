@@ -49,7 +49,8 @@ test_keccak256_matches_ain_vectors(void)
         return;
     vecs = json_object_get(doc, "keccak256_vectors");
     CHECK(json_array_size(vecs) >= 3);
-    json_array_foreach(vecs, i, v) {
+    json_array_foreach(vecs, i, v)
+    {
         const char *msg = ocra_json_str(v, "message"), *want = ocra_json_str(v, "keccak256");
         uint8_t md[32];
         char hex[67] = "0x";

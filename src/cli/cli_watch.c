@@ -128,9 +128,8 @@ follow(struct ocra_ain_scanner *sc, const struct watch_opts *o, const struct ocr
 static int
 run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
 {
-    struct ocra_ain_rpc_opts ro = {.url = o->rpc,
-                                   .retries = 4,
-                                   .rate_limit = (int)cfg->ain.rate_limit};
+    struct ocra_ain_rpc_opts ro = {
+        .url = o->rpc, .retries = 4, .rate_limit = (int)cfg->ain.rate_limit};
     struct ocra_ain_scan_opts so = {0};
     struct ocra_ain_scanner *sc = NULL;
     struct ocra_ain_watch *watch = NULL;
@@ -149,9 +148,13 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
         goto out;
     }
     rpc = ocra_ain_rpc_new(&ro);
-    so = (struct ocra_ain_scan_opts){.rpc = rpc, .store = st, .chain_id = o->chain_id,
-                                     .watch = watch, .n_watch = so.n_watch,
-                                     .from_block = o->from_block, .on_event = print_event};
+    so = (struct ocra_ain_scan_opts){.rpc = rpc,
+                                     .store = st,
+                                     .chain_id = o->chain_id,
+                                     .watch = watch,
+                                     .n_watch = so.n_watch,
+                                     .from_block = o->from_block,
+                                     .on_event = print_event};
     sc = ocra_ain_scanner_new(&so, &err);
     if (!sc) {
         ocra_cli_fail(status, "watch: %s", err.msg);
@@ -174,10 +177,10 @@ static int
 parse_opts(int argc, char **argv, struct watch_opts *o)
 {
     static const struct option longopts[] = {
-        {"chain", required_argument, NULL, 'C'},   {"rpc", required_argument, NULL, 'r'},
-        {"ws", required_argument, NULL, 'w'},      {"path", required_argument, NULL, 'p'},
-        {"allow", required_argument, NULL, 'a'},   {"from-block", required_argument, NULL, 'f'},
-        {"once", no_argument, NULL, '1'},          {"journal", required_argument, NULL, 'j'},
+        {"chain", required_argument, NULL, 'C'},    {"rpc", required_argument, NULL, 'r'},
+        {"ws", required_argument, NULL, 'w'},       {"path", required_argument, NULL, 'p'},
+        {"allow", required_argument, NULL, 'a'},    {"from-block", required_argument, NULL, 'f'},
+        {"once", no_argument, NULL, '1'},           {"journal", required_argument, NULL, 'j'},
         {"chain-id", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0},
     };
     struct ocra_err err = {0};
@@ -288,7 +291,8 @@ const struct ocra_cli_cmd ocra_cli_watch_cmd = {
     "options (each defaults to the configuration's ain.* keys, see docs/CHAINS.md):\n"
     "      --chain ain        the chain kind (only ain yet)\n"
     "      --rpc URL          the node's JSON-RPC endpoint, e.g. http://127.0.0.1:8081/json-rpc\n"
-    "      --ws URL           the node's event WebSocket (ws://HOST:5100); accepted, not yet used:\n"
+    "      --ws URL           the node's event WebSocket (ws://HOST:5100); accepted, not yet "
+    "used:\n"
     "                         the scanner polls every ain.poll_interval_ms\n"
     "      --path PATTERN     a watched pattern, /apps/APP/models/$name ($var: one segment);\n"
     "                         repeatable; replaces ain.watch\n"

@@ -13,13 +13,13 @@
 #include "base/base.h"
 
 struct ocra_http_req {
-    const char *method;      /* "GET", "POST", ... */
-    const char *url;         /* http://host:port/path; for a unix socket http://localhost/path */
-    const char *unix_socket; /* NULL for TCP */
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;            /* http://host:port/path; for a unix socket http://localhost/path */
+    const char *unix_socket;    /* NULL for TCP */
     const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
     const void *body;
     size_t body_len;
-    long timeout_ms;   /* whole request; 0: 30 s */
+    long timeout_ms;     /* whole request; 0: 30 s */
     size_t max_response; /* 0: 64 MiB */
 };
 

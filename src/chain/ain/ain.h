@@ -60,13 +60,13 @@ int ocra_ain_verify(const json_t *tx_body, const char *signature, int64_t chain_
 #define OCRA_AIN_PROTO_VER "1.6.0"
 
 struct ocra_ain_rpc_opts {
-    const char *url;      /* http://host:port/json-rpc */
+    const char *url;       /* http://host:port/json-rpc */
     const char *proto_ver; /* NULL: OCRA_AIN_PROTO_VER */
-    long timeout_ms;      /* per request; 0: 10 s */
-    int retries;          /* extra attempts on transport errors, 5xx, malformed replies; <0: 0 */
-    long backoff_ms;      /* first retry delay, doubled each time (with jitter); 0: 250 ms */
-    long backoff_max_ms;  /* cap; 0: 8 s */
-    int rate_limit;       /* requests per second; 0: unlimited */
+    long timeout_ms;       /* per request; 0: 10 s */
+    int retries;           /* extra attempts on transport errors, 5xx, malformed replies; <0: 0 */
+    long backoff_ms;       /* first retry delay, doubled each time (with jitter); 0: 250 ms */
+    long backoff_max_ms;   /* cap; 0: 8 s */
+    int rate_limit;        /* requests per second; 0: unlimited */
 };
 
 /* A JSON-RPC client of one node. Not thread-safe: one per thread. */
@@ -96,7 +96,7 @@ struct ocra_store_event;
 
 /* A watched path pattern and the signers trusted to write under it. */
 struct ocra_ain_watch {
-    const char *pattern; /* "/apps/my_app/models/$name": `$var` matches one segment */
+    const char *pattern;      /* "/apps/my_app/models/$name": `$var` matches one segment */
     const char *const *allow; /* "0x" + 40 hex addresses, any letter case */
     size_t n_allow;
 };
@@ -105,13 +105,13 @@ struct ocra_ain_watch {
 typedef int ocra_ain_event_fn(const struct ocra_store_event *ev, void *arg);
 
 struct ocra_ain_scan_opts {
-    struct ocra_ain_rpc *rpc;     /* borrowed */
-    struct ocra_store *store;     /* borrowed */
-    int64_t chain_id;             /* the node's chain id; the journal source is "ain:<id>" */
+    struct ocra_ain_rpc *rpc; /* borrowed */
+    struct ocra_store *store; /* borrowed */
+    int64_t chain_id;         /* the node's chain id; the journal source is "ain:<id>" */
     const struct ocra_ain_watch *watch;
     size_t n_watch;
-    int64_t from_block; /* where a source without a cursor starts: -1 the head, else N */
-    int batch;          /* blocks per ain_getBlockList (1..20); 0: 20 */
+    int64_t from_block;          /* where a source without a cursor starts: -1 the head, else N */
+    int batch;                   /* blocks per ain_getBlockList (1..20); 0: 20 */
     ocra_ain_event_fn *on_event; /* may be NULL */
     void *arg;
 };
@@ -136,5 +136,69 @@ int ocra_ain_scanner_poll(struct ocra_ain_scanner *sc, size_t *n_events, bool *c
 /* True when path is a valid pattern: absolute, non-empty segments without "..", `$var` names
  * of [A-Za-z0-9_]. */
 bool ocra_ain_pattern_valid(const char *pattern);
+
+/* ---- writing values -------------------------------------------------------------------- */
+
+/*
+ * The AIN form of a JSON value: AIN stores no arrays (a write holding one is reverted) and no
+ * empty objects, so arrays become objects keyed "0".."n-1". Fails with EINVAL, naming the
+ * path, on an empty array or object. Caller json_decref()s the result.
+ */
+json_t *ocra_ain_encode_value(const json_t *v, struct ocra_err *err);
+
+/* What a send or a wait ended with. */
+struct ocra_ain_tx_result {
+    char tx_hash[67];
+    char state[24]; /* FINALIZED, REVERTED, ... or "" when not waited for */
+    int64_t code;   /* the node's result code; 0 success */
+    int64_t block;  /* the block the transaction landed in, -1 when unknown */
+};
+
+/*
+ * Builds, signs and sends a SET_VALUE of value at ref: nonce, timestamp_ms (0: now) and
+ * gas_price go into the tx body. With wait_ms > 0, polls ain_getTransactionByHash until the
+ * transaction is FINALIZED, or fails with the node's code and message when it is REVERTED or
+ * rejected, or ETIMEDOUT after wait_ms. The value must already be in AIN form.
+ */
+int ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_ain_key *key,
+                            int64_t chain_id, const char *ref, const json_t *value, int64_t nonce,
+                            int64_t timestamp_ms, int64_t gas_price, int64_t wait_ms,
+                            struct ocra_ain_tx_result *res, struct ocra_err *err);
+
+/* ---- event WebSocket ------------------------------------------------------------------- */
+
+struct ocra_ain_ws_opts {
+    const char *url;             /* ws://host:5100 or wss://... */
+    const char *const *patterns; /* VALUE_CHANGED hints for these (at most 4 are used) */
+    size_t n_patterns;
+    long keepalive_ms;   /* a client message at least this often (the node closes channels
+                            silent but for PONG for 600 s); 0: 240 s */
+    long backoff_ms;     /* first reconnect delay, doubled up to backoff_max_ms; 0: 500 ms */
+    long backoff_max_ms; /* 0: 30 s */
+};
+
+/*
+ * The node's event WebSocket, used only to wake the scanner: it subscribes to
+ * BLOCK_FINALIZED (and VALUE_CHANGED on the patterns), answers PING, keeps the channel alive,
+ * and reconnects with backoff, registering its filters again, whenever the channel closes
+ * (the node closes every channel after an hour). It pushes only and has no replay: the
+ * scanner stays the source of truth and polls regardless.
+ */
+struct ocra_ain_ws;
+
+struct ocra_ain_ws *ocra_ain_ws_new(const struct ocra_ain_ws_opts *opts, struct ocra_err *err);
+void ocra_ain_ws_free(struct ocra_ain_ws *ws);
+/*
+ * Services the socket for up to timeout_ms, connecting or reconnecting as needed. Returns 1
+ * as soon as a BLOCK_FINALIZED or VALUE_CHANGED event arrives (the last finalized block
+ * number, when known, in *finalized, else -1), 0 when the time ran out.
+ */
+int ocra_ain_ws_wait(struct ocra_ain_ws *ws, long timeout_ms, int64_t *finalized);
+
+struct ocra_ain_ws_stats {
+    unsigned long connects, frames, pings, errors;
+    bool connected;
+};
+void ocra_ain_ws_stats(const struct ocra_ain_ws *ws, struct ocra_ain_ws_stats *out);
 
 #endif

@@ -133,8 +133,8 @@ node_error(const json_t *obj, const char *method, int64_t *node_code, struct ocr
  * failure is worth another attempt.
  */
 static json_t *
-parse_reply(const char *method, const struct ocra_http_resp *resp, int64_t *node_code,
-            bool *retry, struct ocra_err *err)
+parse_reply(const char *method, const struct ocra_http_resp *resp, int64_t *node_code, bool *retry,
+            struct ocra_err *err)
 {
     json_t *doc, *outer, *value = NULL;
 

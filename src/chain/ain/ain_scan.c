@@ -386,8 +386,8 @@ add_write(struct ocra_ain_scanner *sc, struct block_out *out, const struct write
         return -1;
     }
     tainted_by = ocra_json_str(wrapped, "untrusted");
-    merged = merge(json_object_get(wrapped, "value"), w->segs + w->p->n, w->n_segs - w->p->n,
-                   w->value);
+    merged =
+        merge(json_object_get(wrapped, "value"), w->segs + w->p->n, w->n_segs - w->p->n, w->value);
     out->evs = ocra_xrealloc(out->evs, (out->n + 1) * sizeof(*out->evs));
     ev = memset(&out->evs[out->n++], 0, sizeof(*ev));
     id = ocra_xasprintf("%s:%s:%lld", sc->source, ocra_json_str(w->tx, "hash"),
@@ -425,9 +425,8 @@ receipt_ok(const json_t *r)
     if (!json_is_object(r))
         return false;
     if (json_is_object(list)) {
-        json_object_foreach((json_t *)(uintptr_t)list, key, item) if (ocra_json_int(item, "code",
-                                                                                    -1) != 0) return
-            false;
+        json_object_foreach((json_t *)(uintptr_t)list, key,
+                            item) if (ocra_json_int(item, "code", -1) != 0) return false;
         return json_object_size(list) > 0;
     }
     return ocra_json_int(r, "code", -1) == 0;
@@ -492,8 +491,7 @@ scan_tx(struct ocra_ain_scanner *sc, struct block_out *out, const json_t *block,
 
 /* Turns a block into events and model updates, then writes both and the cursor. */
 static int
-scan_block(struct ocra_ain_scanner *sc, const json_t *block, size_t *n_events,
-           struct ocra_err *err)
+scan_block(struct ocra_ain_scanner *sc, const json_t *block, size_t *n_events, struct ocra_err *err)
 {
     const json_t *txs = json_object_get(block, "transactions");
     const json_t *receipts = json_object_get(block, "receipts");
@@ -517,8 +515,7 @@ scan_block(struct ocra_ain_scanner *sc, const json_t *block, size_t *n_events,
     json_object_foreach(sc->pending, key, val)
     {
         char *text = ocra_json_canonical(val);
-        int rc = ocra_store_model_put(sc->o.store, sc->source, key, text, cursor.block_number,
-                                      err);
+        int rc = ocra_store_model_put(sc->o.store, sc->source, key, text, cursor.block_number, err);
 
         free(text);
         if (rc < 0) {
@@ -596,8 +593,8 @@ check_follows(const struct ocra_store_cursor *cur, bool have, int64_t want, cons
         return ocra_err_set(err, EPROTO,
                             "block %lld: last_hash %.66s does not follow the journal's block "
                             "%lld %s (another chain?)",
-                            (long long)want, last ? last : "(none)",
-                            (long long)cur->block_number, cur->block_hash);
+                            (long long)want, last ? last : "(none)", (long long)cur->block_number,
+                            cur->block_hash);
     return 0;
 }
 

@@ -31,7 +31,8 @@ test_stringify_matches_vectors(void)
 
     CHECK(doc != NULL);
     CHECK_INT(json_array_size(json_object_get(doc, "tx_vectors")), 12);
-    json_array_foreach(json_object_get(doc, "tx_vectors"), i, v) {
+    json_array_foreach(json_object_get(doc, "tx_vectors"), i, v)
+    {
         char *s = ocra_ain_stringify(json_object_get(v, "tx_body"));
 
         CHECK_STR(s, ocra_json_str(v, "stable_stringify"));
@@ -47,7 +48,8 @@ test_tx_hash_and_signature_reproduced_byte_for_byte(void)
     json_t *doc = load_vectors(), *v;
     size_t i;
 
-    json_array_foreach(json_object_get(doc, "tx_vectors"), i, v) {
+    json_array_foreach(json_object_get(doc, "tx_vectors"), i, v)
+    {
         struct ocra_err err = {0};
         struct ocra_ain_key *key = ocra_ain_key_from_hex(ocra_json_str(v, "private_key"), &err);
         int64_t chain_id = ocra_json_int(v, "chain_id", -1);
@@ -74,7 +76,8 @@ test_verify_recovers_signer_of_every_vector(void)
     json_t *doc = load_vectors(), *v;
     size_t i;
 
-    json_array_foreach(json_object_get(doc, "tx_vectors"), i, v) {
+    json_array_foreach(json_object_get(doc, "tx_vectors"), i, v)
+    {
         struct ocra_err err = {0};
         char addr[OCRA_AIN_ADDR_LEN + 1] = "";
 
@@ -105,8 +108,8 @@ test_tampered_body_or_signature_is_rejected(void)
     if (ocra_ain_verify(json_object_get(v, "tx_body"), sig, 0, addr, &err) == 0)
         CHECK(!ocra_ain_address_equal(addr, ocra_json_str(v, "address")));
     /* A v that does not belong to the chain id. */
-    CHECK_INT(ocra_ain_verify(json_object_get(v, "tx_body"), ocra_json_str(v, "signature"), 1,
-                              addr, &err),
+    CHECK_INT(ocra_ain_verify(json_object_get(v, "tx_body"), ocra_json_str(v, "signature"), 1, addr,
+                              &err),
               -1);
     CHECK(strstr(err.msg, "v 28") != NULL);
     CHECK_INT(ocra_ain_verify(json_object_get(v, "tx_body"), "0x1234", 0, addr, &err), -1);
@@ -135,7 +138,8 @@ test_every_recorded_transaction_verifies(void)
         for (size_t l = 0; block && l < 2; l++) {
             size_t i;
 
-            json_array_foreach(json_object_get(block, lists[l]), i, tx) {
+            json_array_foreach(json_object_get(block, lists[l]), i, tx)
+            {
                 char hash[67], addr[OCRA_AIN_ADDR_LEN + 1] = "";
                 struct ocra_err err = {0};
 
@@ -161,11 +165,18 @@ test_js_number_formatting(void)
     static const struct {
         const char *in, *out;
     } v[] = {
-        {"1e21", "1e+21"},       {"1.5e-7", "1.5e-7"},   {"0.1", "0.1"},
-        {"5.0", "5"},            {"123.456", "123.456"}, {"1e-6", "0.000001"},
-        {"-0.0", "0"},           {"1e20", "100000000000000000000"},
-        {"9007199254740993", "9007199254740992"},        {"-42", "-42"},
-        {"2.5e+300", "2.5e+300"}, {"0.30000000000000004", "0.30000000000000004"},
+        {"1e21", "1e+21"},
+        {"1.5e-7", "1.5e-7"},
+        {"0.1", "0.1"},
+        {"5.0", "5"},
+        {"123.456", "123.456"},
+        {"1e-6", "0.000001"},
+        {"-0.0", "0"},
+        {"1e20", "100000000000000000000"},
+        {"9007199254740993", "9007199254740992"},
+        {"-42", "-42"},
+        {"2.5e+300", "2.5e+300"},
+        {"0.30000000000000004", "0.30000000000000004"},
     };
 
     for (size_t i = 0; i < OCRA_ARRAY_LEN(v); i++) {

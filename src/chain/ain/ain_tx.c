@@ -135,8 +135,7 @@ ocra_ain_key_load(const char *path, struct ocra_err *err)
     size_t len = 0;
 
     if (stat(path, &st) == 0 && (st.st_mode & 077)) {
-        ocra_err_set(err, EACCES, "key file %s: readable by group or others (chmod 600 it)",
-                     path);
+        ocra_err_set(err, EACCES, "key file %s: readable by group or others (chmod 600 it)", path);
         return NULL;
     }
     if (ocra_file_read(path, 4096, &text, &len, err) < 0)

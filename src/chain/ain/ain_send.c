@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ain_send.c: writing to AIN: values in AIN form, signed SET_VALUE transactions, and the
+ * wait until the transaction is final. ocra publishes model specs with it, and will report
+ * run status back on-chain the same way.
+ */
+#include "chain/ain/ain.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static json_t *
+encode(const json_t *v, struct ocra_buf *path, struct ocra_err *err)
+{
+    size_t mark = path->len;
+    json_t *out, *child;
+
+    if (json_is_array(v)) {
+        if (json_array_size(v) == 0)
+            goto empty;
+        out = json_object();
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            char key[24];
+
+            (void)snprintf(key, sizeof(key), "%zu", i);
+            ocra_buf_printf(path, "/%s", key);
+            child = encode(json_array_get(v, i), path, err);
+            path->len = mark;
+            path->data[mark] = '\0';
+            if (!child)
+                goto fail;
+            json_object_set_new(out, key, child);
+        }
+        return out;
+    }
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *val;
+
+        if (json_object_size(v) == 0)
+            goto empty;
+        out = json_object();
+        json_object_foreach((json_t *)(uintptr_t)v, key, val)
+        {
+            ocra_buf_printf(path, "/%s", key);
+            child = encode(val, path, err);
+            path->len = mark;
+            path->data[mark] = '\0';
+            if (!child)
+                goto fail;
+            json_object_set_new(out, key, child);
+        }
+        return out;
+    }
+    return json_incref((json_t *)(uintptr_t)v);
+fail:
+    json_decref(out);
+    return NULL;
+empty:
+    ocra_err_set(err, EINVAL, "%s: AIN cannot store an empty %s", path->len ? path->data : "/",
+                 json_is_array(v) ? "array" : "object");
+    return NULL;
+}
+
+json_t *
+ocra_ain_encode_value(const json_t *v, struct ocra_err *err)
+{
+    struct ocra_buf path;
+    json_t *out;
+
+    ocra_buf_init(&path);
+    ocra_buf_reserve(&path, 64);
+    path.data[0] = '\0';
+    out = encode(v, &path, err);
+    ocra_buf_fini(&path);
+    return out;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* The code of a receipt: top-level code, else the first non-zero of result_list. */
+static int64_t
+receipt_code(const json_t *r)
+{
+    const json_t *list = json_object_get(r, "result_list"), *item;
+    const char *key;
+
+    if (!json_is_object(list))
+        return ocra_json_int(r, "code", -1);
+    json_object_foreach((json_t *)(uintptr_t)list, key,
+                        item) if (ocra_json_int(item, "code", -1) !=
+                                  0) return ocra_json_int(item, "code", -1);
+    return 0;
+}
+
+/* Polls the transaction until it is final one way or the other. */
+static int
+wait_final(struct ocra_ain_rpc *rpc, struct ocra_ain_tx_result *res, int64_t wait_ms,
+           struct ocra_err *err)
+{
+    uint64_t deadline = ocra_time_mono_ns() + (uint64_t)wait_ms * 1000000u;
+    json_t *params = json_pack("{s:s}", "hash", res->tx_hash);
+    int ret = -1;
+
+    for (;;) {
+        json_t *tx = ocra_ain_rpc_call(rpc, "ain_getTransactionByHash", params, NULL, err);
+        const char *state = ocra_json_str(tx, "state");
+
+        if (!tx && err && err->code != ENOENT && err->code != EPROTO)
+            break;
+        if (state) {
+            (void)snprintf(res->state, sizeof(res->state), "%s", state);
+            res->block = ocra_json_int(tx, "number", -1);
+            res->code = receipt_code(json_object_get(tx, "exec_result"));
+        }
+        json_decref(tx);
+        if (state && strcmp(state, "FINALIZED") == 0) {
+            ret = 0;
+            break;
+        }
+        if (state && (strcmp(state, "REVERTED") == 0 || strcmp(state, "FAILED") == 0)) {
+            ocra_err_set(err, EPROTO, "transaction %s was %s with code %lld", res->tx_hash, state,
+                         (long long)res->code);
+            break;
+        }
+        if (ocra_time_mono_ns() >= deadline) {
+            ocra_err_set(err, ETIMEDOUT, "transaction %s not final after %lld ms (state %s)",
+                         res->tx_hash, (long long)wait_ms, res->state[0] ? res->state : "unknown");
+            break;
+        }
+        sleep_ms(500);
+    }
+    json_decref(params);
+    return ret;
+}
+
+/* Reads the send answer {tx_hash, result: {code, message?}} into res. */
+static int
+read_send_answer(const json_t *ans, struct ocra_ain_tx_result *res, struct ocra_err *err)
+{
+    const json_t *result = json_object_get(ans, "result");
+    const char *hash = ocra_json_str(ans, "tx_hash");
+    const char *msg = ocra_json_str(result, "message");
+
+    if (!hash || strlen(hash) != 66)
+        return ocra_err_set(err, EPROTO, "ain_sendSignedTransaction: answer has no tx_hash");
+    (void)snprintf(res->tx_hash, sizeof(res->tx_hash), "%s", hash);
+    res->code = receipt_code(result);
+    if (res->code != 0)
+        return ocra_err_set(err, EPROTO, "transaction %s failed: node code %lld: %s", hash,
+                            (long long)res->code, msg ? msg : "(no message)");
+    return 0;
+}
+
+int
+ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_ain_key *key, int64_t chain_id,
+                        const char *ref, const json_t *value, int64_t nonce, int64_t timestamp_ms,
+                        int64_t gas_price, int64_t wait_ms, struct ocra_ain_tx_result *res,
+                        struct ocra_err *err)
+{
+    json_t *body = NULL, *params = NULL, *ans = NULL;
+    char *sig = NULL, computed[67];
+    int ret = -1;
+
+    memset(res, 0, sizeof(*res));
+    res->block = -1;
+    body = json_pack("{s:{s:s,s:s,s:O},s:I,s:I,s:I}", "operation", "type", "SET_VALUE", "ref", ref,
+                     "value", value, "nonce", (json_int_t)nonce, "timestamp",
+                     (json_int_t)(timestamp_ms ? timestamp_ms : ocra_time_wall_ms()), "gas_price",
+                     (json_int_t)gas_price);
+    sig = ocra_ain_sign(key, body, chain_id, err);
+    if (!sig)
+        goto out;
+    params = json_pack("{s:O,s:s}", "tx_body", body, "signature", sig);
+    ans = ocra_ain_rpc_call(rpc, "ain_sendSignedTransaction", params, NULL, err);
+    if (!ans || read_send_answer(ans, res, err) < 0)
+        goto out;
+    ocra_ain_tx_hash_hex(body, computed);
+    if (strcasecmp(computed, res->tx_hash) != 0) {
+        ocra_err_set(err, EPROTO, "node answered tx hash %s for transaction %s", res->tx_hash,
+                     computed);
+        goto out;
+    }
+    ret = wait_ms > 0 ? wait_final(rpc, res, wait_ms, err) : 0;
+out:
+    json_decref(ans);
+    json_decref(params);
+    json_decref(body);
+    free(sig);
+    return ret;
+}

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_publish.c: `ocra publish` validates a model spec, writes it at a path on the chain in
+ * a signed transaction, waits until the transaction is final, and prints its hash.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "chain/ain/ain.h"
+#include "spec/spec.h"
+
+struct publish_opts {
+    const char *chain, *rpc, *key_file, *path, *file;
+    const char **http_hosts;
+    size_t n_http_hosts;
+    int64_t chain_id, nonce, timestamp_ms, gas_price, wait_ms;
+    bool chain_id_set, gas_price_set;
+};
+
+/* Validates the spec as ocra validates what it reads from a chain; returns its JSON tree. */
+static json_t *
+load_spec(const struct publish_opts *o, struct ocra_err *err)
+{
+    struct ocra_spec_problems probs = {0};
+    struct ocra_spec_policy pol = {.http_hosts = o->http_hosts, .n_http_hosts = o->n_http_hosts};
+    struct ocra_spec *spec = NULL;
+    const char *slash = strrchr(o->path, '/');
+    json_t *doc;
+
+    pol.default_name = slash ? slash + 1 : NULL;
+    doc = ocra_json_load_file(o->file, 1u << 20, OCRA_JSON_STRICT, err);
+    if (!doc)
+        return NULL;
+    if (ocra_spec_from_json(doc, &pol, &spec, &probs, err) < 0) {
+        for (size_t i = 0; i < probs.n; i++)
+            fprintf(stderr, "%s: %s: %s [%s]\n", o->file, probs.items[i].field, probs.items[i].msg,
+                    probs.items[i].rule);
+        ocra_err_wrap(err, "%s", o->file);
+        json_decref(doc);
+        doc = NULL;
+    }
+    ocra_spec_problems_fini(&probs);
+    ocra_spec_free(spec);
+    return doc;
+}
+
+static int
+publish(const struct publish_opts *o)
+{
+    struct ocra_ain_rpc_opts ro = {.url = o->rpc, .retries = 3};
+    struct ocra_ain_tx_result res;
+    struct ocra_ain_key *key = NULL;
+    struct ocra_ain_rpc *rpc = NULL;
+    json_t *doc = NULL, *value = NULL;
+    struct ocra_err err = {0};
+    int status = OCRA_CLI_USAGE;
+
+    doc = load_spec(o, &err);
+    if (!doc || !(value = ocra_ain_encode_value(doc, &err))) {
+        ocra_cli_fail(status, "publish: %s", err.msg);
+        goto out;
+    }
+    key = ocra_ain_key_load(o->key_file, &err);
+    if (!key) {
+        ocra_cli_fail(status, "publish: %s", err.msg);
+        goto out;
+    }
+    rpc = ocra_ain_rpc_new(&ro);
+    ocra_log_info("publish: path=%s signer=%s rpc=%s", o->path, ocra_ain_key_address(key), o->rpc);
+    if (ocra_ain_send_set_value(rpc, key, o->chain_id, o->path, value, o->nonce, o->timestamp_ms,
+                                o->gas_price, o->wait_ms, &res, &err) < 0) {
+        if (res.tx_hash[0])
+            printf("%s\n", res.tx_hash);
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "publish: %s", err.msg);
+        goto out;
+    }
+    printf("%s\n", res.tx_hash);
+    if (res.state[0])
+        ocra_log_info("publish: tx=%s state=%s block=%lld", res.tx_hash, res.state,
+                      (long long)res.block);
+    status = OCRA_CLI_OK;
+out:
+    ocra_ain_rpc_free(rpc);
+    ocra_ain_key_free(key);
+    json_decref(value);
+    json_decref(doc);
+    return status;
+}
+
+static int
+parse_int_opt(const char *name, const char *arg, int64_t min, int64_t *out)
+{
+    struct ocra_err err = {0};
+
+    if (ocra_parse_i64(arg, min, INT64_MAX, out, &err) < 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "--%s: %s", name, err.msg);
+    return OCRA_CLI_OK;
+}
+
+static int
+parse_opts(int argc, char **argv, struct publish_opts *o)
+{
+    static const struct option longopts[] = {
+        {"chain", required_argument, NULL, 'C'},
+        {"rpc", required_argument, NULL, 'r'},
+        {"key-file", required_argument, NULL, 'k'},
+        {"path", required_argument, NULL, 'p'},
+        {"chain-id", required_argument, NULL, 'i'},
+        {"nonce", required_argument, NULL, 'n'},
+        {"timestamp", required_argument, NULL, 't'},
+        {"gas-price", required_argument, NULL, 'g'},
+        {"wait", required_argument, NULL, 'w'},
+        {"http-host", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc = OCRA_CLI_OK;
+
+    while (rc == OCRA_CLI_OK && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'C':
+            o->chain = optarg;
+            break;
+        case 'r':
+            o->rpc = optarg;
+            break;
+        case 'k':
+            o->key_file = optarg;
+            break;
+        case 'p':
+            o->path = optarg;
+            break;
+        case 'H':
+            o->http_hosts[o->n_http_hosts++] = optarg;
+            break;
+        case 'i':
+            rc = parse_int_opt("chain-id", optarg, 0, &o->chain_id);
+            o->chain_id_set = true;
+            break;
+        case 'n':
+            rc = parse_int_opt("nonce", optarg, INT64_MIN, &o->nonce);
+            break;
+        case 't':
+            rc = parse_int_opt("timestamp", optarg, 1, &o->timestamp_ms);
+            break;
+        case 'g':
+            rc = parse_int_opt("gas-price", optarg, 0, &o->gas_price);
+            o->gas_price_set = true;
+            break;
+        case 'w':
+            rc = parse_int_opt("wait", optarg, 0, &o->wait_ms);
+            o->wait_ms *= 1000;
+            break;
+        default:
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help publish`");
+        }
+    }
+    if (rc == OCRA_CLI_OK && argc - optind != 1)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: want exactly one SPEC.json");
+    o->file = argv[optind];
+    return rc;
+}
+
+/* Fills the defaults from the configuration and checks what is required. */
+static int
+complete_opts(struct publish_opts *o, const struct ocra_config *cfg)
+{
+    if (o->chain && strcmp(o->chain, "ain") != 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --chain %s: only ain is supported yet",
+                             o->chain);
+    if (!o->rpc && cfg->ain.rpc && *cfg->ain.rpc)
+        o->rpc = cfg->ain.rpc;
+    if (!o->key_file && cfg->ain.key_file && *cfg->ain.key_file)
+        o->key_file = cfg->ain.key_file;
+    if (!o->chain_id_set)
+        o->chain_id = cfg->ain.chain_id;
+    if (!o->gas_price_set)
+        o->gas_price = cfg->ain.gas_price;
+    for (size_t i = 0; i < cfg->n_spec_http_hosts; i++)
+        o->http_hosts[o->n_http_hosts++] = cfg->spec_http_hosts[i];
+    if (!o->rpc)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --rpc URL and no ain.rpc configured");
+    if (!o->key_file)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --key-file and no ain.key_file");
+    if (!o->path || !ocra_ain_pattern_valid(o->path) || strchr(o->path, '$'))
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --path: want an absolute path such as "
+                                             "/apps/my_app/models/NAME");
+    return OCRA_CLI_OK;
+}
+
+static int
+publish_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    struct publish_opts o = {.nonce = -1, .wait_ms = 60000};
+    int status = ocra_cli_config(ctx);
+
+    if (status != OCRA_CLI_OK)
+        return status;
+    o.http_hosts = ocra_xcalloc((size_t)argc + ctx->cfg.n_spec_http_hosts, sizeof(char *));
+    status = parse_opts(argc, argv, &o);
+    if (status == OCRA_CLI_OK)
+        status = complete_opts(&o, &ctx->cfg);
+    if (status == OCRA_CLI_OK)
+        status = publish(&o);
+    free(o.http_hosts);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_publish_cmd = {
+    "publish", "write a model spec on-chain in a signed transaction",
+    "usage: ocra publish [--chain ain] [--rpc URL] [--key-file FILE] --path PATH\n"
+    "                    [--chain-id N] [--nonce N] [--timestamp MS] [--gas-price N]\n"
+    "                    [--wait SECONDS] [--http-host HOST]... SPEC.json\n"
+    "\n"
+    "Validates SPEC.json as ocra validates a spec read from a chain (a spec without \"name\"\n"
+    "takes the last segment of PATH), converts lists to AIN's index-keyed objects, builds a\n"
+    "SET_VALUE transaction of it at PATH, signs it (secp256k1, RFC 6979), sends it with\n"
+    "ain_sendSignedTransaction, waits until it is FINALIZED, and prints its hash. A rejection\n"
+    "or a REVERTED transaction is reported with the node's code.\n"
+    "\n"
+    "options (defaults from the configuration's ain.* keys):\n"
+    "      --rpc URL         the node's JSON-RPC endpoint\n"
+    "      --key-file FILE   the signer's private key, 64 hex digits; mode 0600 or stricter\n"
+    "      --path PATH       where to write, e.g. /apps/my_app/models/sentiment-bert\n"
+    "      --chain-id N      the chain id the signature is for (default ain.chain_id)\n"
+    "      --nonce N         -1 (default): unordered; N >= 0: the account's next nonce\n"
+    "      --timestamp MS    the tx timestamp in ms since the epoch (default: now)\n"
+    "      --gas-price N     default ain.gas_price\n"
+    "      --wait SECONDS    how long to wait for finality (default 60; 0: do not wait)\n"
+    "      --http-host HOST  allow plain-http artifact URIs on HOST[:PORT]\n"
+    "\n"
+    "exit status: 0 final, 1 the node rejected, reverted or did not finalize it, 2 invalid\n"
+    "spec, key or usage.\n",
+    publish_run, NULL};
