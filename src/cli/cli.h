@@ -43,10 +43,15 @@ int ocra_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf
 /* True when argv holds -h or --help before any "--". */
 bool ocra_cli_wants_help(int argc, char **argv);
 
+struct ocra_store_event;
+/* Prints a journaled event as one JSON line on stdout (the format of watch and events). */
+void ocra_cli_print_event(const struct ocra_store_event *ev);
+
 extern const struct ocra_cli_cmd ocra_cli_init_cmd;
 extern const struct ocra_cli_cmd ocra_cli_spec_cmd;
 extern const struct ocra_cli_cmd ocra_cli_config_cmd;
 extern const struct ocra_cli_cmd ocra_cli_watch_cmd;
 extern const struct ocra_cli_cmd ocra_cli_publish_cmd;
+extern const struct ocra_cli_cmd ocra_cli_events_cmd;
 
 #endif

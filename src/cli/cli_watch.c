@@ -35,34 +35,11 @@ on_signal(int sig)
     stop_requested = 1;
 }
 
-/* Prints the journaled event as one JSON line. */
 static int
 print_event(const struct ocra_store_event *ev, void *arg)
 {
-    json_t *o = json_object(), *spec = NULL;
-    char *line;
-
     (void)arg;
-    json_object_set_new(o, "event", json_string(ev->id));
-    json_object_set_new(o, "block", json_integer(ev->block_number));
-    json_object_set_new(o, "blockHash", json_string(ev->block_hash ? ev->block_hash : ""));
-    json_object_set_new(o, "txHash", json_string(ev->tx_hash));
-    json_object_set_new(o, "opIndex", json_integer(ev->op_index));
-    json_object_set_new(o, "path", json_string(ev->path ? ev->path : ""));
-    json_object_set_new(o, "signer", json_string(ev->signer ? ev->signer : ""));
-    json_object_set_new(o, "trusted", json_boolean(ev->trusted));
-    json_object_set_new(o, "status", json_string(ev->status ? ev->status : "accepted"));
-    if (ev->spec)
-        spec = ocra_json_parse(ev->spec, strlen(ev->spec), 0, NULL);
-    json_object_set_new(o, "removed", json_boolean(json_is_null(spec)));
-    json_object_set_new(o, "spec", spec ? spec : json_null());
-    if (ev->reason)
-        json_object_set_new(o, "reason", json_string(ev->reason));
-    line = ocra_json_compact(o);
-    printf("%s\n", line);
-    fflush(stdout);
-    free(line);
-    json_decref(o);
+    ocra_cli_print_event(ev);
     return stop_requested ? 1 : 0;
 }
 
@@ -88,18 +65,37 @@ watch_list(const struct watch_opts *o, const struct ocra_config *cfg, size_t *n)
     return w;
 }
 
+/*
+ * Waits up to ms for the next poll: on the event WebSocket when there is one, so a
+ * BLOCK_FINALIZED wakes the scanner at once; in slices, so a signal stops it promptly.
+ */
 static void
-sleep_ms(int64_t ms)
+wait_next(struct ocra_ain_ws *ws, int64_t ms)
 {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    uint64_t deadline = ocra_time_mono_ns() + (uint64_t)ms * 1000000u;
 
-    while (!stop_requested && nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    while (!stop_requested) {
+        uint64_t now = ocra_time_mono_ns();
+        int64_t left = now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
+        int64_t slice = left < 250 ? left : 250;
+
+        if (left <= 0)
+            return;
+        if (ws) {
+            if (ocra_ain_ws_wait(ws, (long)slice, NULL) > 0)
+                return;
+        } else {
+            struct timespec ts = {0, (long)slice * 1000000L};
+
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 /* Polls until caught up (--once) or until a signal; RPC failures are retried next round. */
 static int
-follow(struct ocra_ain_scanner *sc, const struct watch_opts *o, const struct ocra_config *cfg)
+follow(struct ocra_ain_scanner *sc, struct ocra_ain_ws *ws, const struct watch_opts *o,
+       const struct ocra_config *cfg)
 {
     size_t total = 0;
 
@@ -119,7 +115,7 @@ follow(struct ocra_ain_scanner *sc, const struct watch_opts *o, const struct ocr
             break;
         if (!caught_up && !stop_requested)
             continue;
-        sleep_ms(cfg->ain.poll_interval_ms);
+        wait_next(ws, cfg->ain.poll_interval_ms);
     }
     ocra_log_info("watch: stopped events=%zu", total);
     return OCRA_CLI_OK;
@@ -134,6 +130,7 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
     struct ocra_ain_scanner *sc = NULL;
     struct ocra_ain_watch *watch = NULL;
     struct ocra_ain_rpc *rpc = NULL;
+    struct ocra_ain_ws *ws = NULL;
     struct ocra_store *st = NULL;
     struct ocra_err err = {0};
     int status = OCRA_CLI_USAGE;
@@ -160,12 +157,26 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
         ocra_cli_fail(status, "watch: %s", err.msg);
         goto out;
     }
+    if (o->ws && !o->once) {
+        const char **patterns = ocra_xcalloc(so.n_watch, sizeof(*patterns));
+        struct ocra_ain_ws_opts wo = {.url = o->ws, .patterns = patterns, .n_patterns = so.n_watch};
+
+        for (size_t i = 0; i < so.n_watch; i++)
+            patterns[i] = watch[i].pattern;
+        ws = ocra_ain_ws_new(&wo, &err);
+        free(patterns);
+        if (!ws) {
+            ocra_cli_fail(status, "watch: %s", err.msg);
+            goto out;
+        }
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     ocra_log_info("watch: chain=ain:%lld rpc=%s patterns=%zu journal=%s", (long long)o->chain_id,
                   o->rpc, so.n_watch, o->journal);
-    status = follow(sc, o, cfg);
+    status = follow(sc, ws, o, cfg);
 out:
+    ocra_ain_ws_free(ws);
     ocra_ain_scanner_free(sc);
     ocra_ain_rpc_free(rpc);
     ocra_store_close(st);

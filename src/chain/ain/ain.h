@@ -81,8 +81,8 @@ void ocra_ain_rpc_free(struct ocra_ain_rpc *rpc);
  * ENOENT when the answer has no `result.result` (a block beyond the head); EPROTO for
  * a node error (JSON-RPC `error`, an application `{code, message}` in `result`, or a
  * protocol-version error body) with the node's code in *node_code (may be NULL) and its
- * message in err; ECONNREFUSED, ETIMEDOUT, EIO when the node stayed unreachable, answered
- * 5xx, or sent malformed JSON through every retry.
+ * message in err; ECONNREFUSED, ETIMEDOUT, EIO when the node stayed unreachable or answered
+ * 5xx through every retry; EPROTO when its replies stayed malformed (not JSON, no result).
  */
 json_t *ocra_ain_rpc_call(struct ocra_ain_rpc *rpc, const char *method, const json_t *params,
                           int64_t *node_code, struct ocra_err *err);

@@ -123,12 +123,12 @@ wait_final(struct ocra_ain_rpc *rpc, struct ocra_ain_tx_result *res, int64_t wai
             res->block = ocra_json_int(tx, "number", -1);
             res->code = receipt_code(json_object_get(tx, "exec_result"));
         }
-        json_decref(tx);
-        if (state && strcmp(state, "FINALIZED") == 0) {
+        json_decref(tx); /* state is gone with it; res->state holds the copy */
+        if (strcmp(res->state, "FINALIZED") == 0) {
             ret = 0;
             break;
         }
-        if (state && (strcmp(state, "REVERTED") == 0 || strcmp(state, "FAILED") == 0)) {
+        if (strcmp(res->state, "REVERTED") == 0 || strcmp(res->state, "FAILED") == 0) {
             ocra_err_set(err, EPROTO, "transaction %s was %s with code %lld", res->tx_hash, state,
                          (long long)res->code);
             break;

@@ -27,7 +27,7 @@ struct ocra_ain_ws {
     struct lws_context *ctx;
     struct lws *wsi;
     lws_sorted_usec_list_t sul_deadline, sul_reconnect, sul_keepalive;
-    bool connecting, deadline_hit, woken;
+    bool connecting, deadline_hit, woken, closing;
     int attempt;
     int64_t finalized;
     struct ocra_buf rx;
@@ -196,6 +196,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
                       in ? (const char *)in : "connection error");
         /* fallthrough */
     case LWS_CALLBACK_CLIENT_CLOSED:
+        if (ws->closing)
+            break;
         if (ws->wsi == wsi || reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR) {
             if (reason == LWS_CALLBACK_CLIENT_CLOSED)
                 ocra_log_info("ain ws: closed url=%s, reconnecting", ws->url);
@@ -315,6 +317,7 @@ ocra_ain_ws_free(struct ocra_ain_ws *ws)
 {
     if (!ws)
         return;
+    ws->closing = true;
     if (ws->ctx)
         lws_context_destroy(ws->ctx); /* closes the socket; callbacks may still run */
     for (size_t i = 0; i < ws->n_patterns; i++)

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_events.c: `ocra events` lists the journal's events as JSON lines, the same lines
+ * `ocra watch` prints, and the shared printer of those lines.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+void
+ocra_cli_print_event(const struct ocra_store_event *ev)
+{
+    json_t *o = json_object(), *spec = NULL;
+    char *line;
+
+    json_object_set_new(o, "event", json_string(ev->id));
+    json_object_set_new(o, "block", json_integer(ev->block_number));
+    json_object_set_new(o, "blockHash", json_string(ev->block_hash ? ev->block_hash : ""));
+    json_object_set_new(o, "txHash", json_string(ev->tx_hash));
+    json_object_set_new(o, "opIndex", json_integer(ev->op_index));
+    json_object_set_new(o, "path", json_string(ev->path ? ev->path : ""));
+    json_object_set_new(o, "signer", json_string(ev->signer ? ev->signer : ""));
+    json_object_set_new(o, "trusted", json_boolean(ev->trusted));
+    json_object_set_new(o, "status", json_string(ev->status ? ev->status : "accepted"));
+    if (ev->spec)
+        spec = ocra_json_parse(ev->spec, strlen(ev->spec), 0, NULL);
+    json_object_set_new(o, "removed", json_boolean(json_is_null(spec)));
+    json_object_set_new(o, "spec", spec ? spec : json_null());
+    if (ev->reason)
+        json_object_set_new(o, "reason", json_string(ev->reason));
+    line = ocra_json_compact(o);
+    printf("%s\n", line);
+    fflush(stdout);
+    free(line);
+    json_decref(o);
+}
+
+static int
+print_one(const struct ocra_store_event *ev, void *arg)
+{
+    (void)arg;
+    ocra_cli_print_event(ev);
+    return 0;
+}
+
+static int
+events_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"journal", required_argument, NULL, 'j'}, {"status", required_argument, NULL, 's'},
+        {"source", required_argument, NULL, 'S'},  {"limit", required_argument, NULL, 'n'},
+        {"newest", no_argument, NULL, 'N'},        {NULL, 0, NULL, 0},
+    };
+    struct ocra_store_event_filter f = {0};
+    const char *journal = NULL;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    int c, status = ocra_cli_config(ctx);
+
+    if (status != OCRA_CLI_OK)
+        return status;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            journal = optarg;
+            break;
+        case 's':
+            f.status = optarg;
+            break;
+        case 'S':
+            f.source = optarg;
+            break;
+        case 'N':
+            f.newest_first = true;
+            break;
+        case 'n':
+            if (ocra_parse_i64(optarg, 1, INT64_MAX, &f.limit, &err) < 0)
+                return ocra_cli_fail(OCRA_CLI_USAGE, "--limit: %s", err.msg);
+            break;
+        default:
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help events`");
+        }
+    }
+    if (optind < argc)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "events: unexpected argument '%s'", argv[optind]);
+    if (!journal)
+        journal = ctx->cfg.journal_path;
+    if (ocra_store_open(journal, &st, &err) < 0 ||
+        ocra_store_event_list(st, &f, print_one, NULL, &err) < 0)
+        status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
+                               "events: %s: %s", journal, err.msg);
+    ocra_store_close(st);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_events_cmd = {
+    "events", "list the journal's events as JSON lines",
+    "usage: ocra events [--journal FILE] [--status STATUS] [--source SOURCE] [--limit N]\n"
+    "                   [--newest]\n"
+    "\n"
+    "Prints the journal's events, oldest first, one JSON line each (the lines of `ocra\n"
+    "watch`): event id, block, tx hash, path, signer, trusted, status, spec or reason.\n"
+    "\n"
+    "options:\n"
+    "      --journal FILE    the journal (default: journal.path of the configuration)\n"
+    "      --status STATUS   only events with this status (accepted, rejected, ...)\n"
+    "      --source SOURCE   only events of this source (ain:0, ...)\n"
+    "      --limit N         at most N events\n"
+    "      --newest          newest first\n"
+    "\n"
+    "exit status: 0 ok, 1 the journal cannot be read, 2 usage error.\n",
+    events_run, NULL};
