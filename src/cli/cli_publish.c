@@ -55,7 +55,7 @@ publish(const struct publish_opts *o)
 {
     struct ocra_ain_rpc_opts ro = {.url = o->rpc, .retries = 3};
     struct ocra_ain_tx_result res;
-    struct ocra_ain_key *key = NULL;
+    struct ocra_chain_key *key = NULL;
     struct ocra_ain_rpc *rpc = NULL;
     json_t *doc = NULL, *value = NULL;
     struct ocra_err err = {0};
@@ -66,13 +66,13 @@ publish(const struct publish_opts *o)
         ocra_cli_fail(status, "publish: %s", err.msg);
         goto out;
     }
-    key = ocra_ain_key_load(o->key_file, &err);
+    key = ocra_chain_key_load(o->key_file, &err);
     if (!key) {
         ocra_cli_fail(status, "publish: %s", err.msg);
         goto out;
     }
     rpc = ocra_ain_rpc_new(&ro);
-    ocra_log_info("publish: path=%s signer=%s rpc=%s", o->path, ocra_ain_key_address(key), o->rpc);
+    ocra_log_info("publish: path=%s signer=%s rpc=%s", o->path, ocra_chain_key_address(key), o->rpc);
     if (ocra_ain_send_set_value(rpc, key, o->chain_id, o->path, value, o->nonce, o->timestamp_ms,
                                 o->gas_price, o->wait_ms, &res, &err) < 0) {
         if (res.tx_hash[0])
@@ -87,7 +87,7 @@ publish(const struct publish_opts *o)
     status = OCRA_CLI_OK;
 out:
     ocra_ain_rpc_free(rpc);
-    ocra_ain_key_free(key);
+    ocra_chain_key_free(key);
     json_decref(value);
     json_decref(doc);
     return status;

@@ -259,7 +259,7 @@ complete_opts(struct watch_opts *o, const struct ocra_config *cfg)
     if (!o->journal)
         o->journal = cfg->journal_path;
     for (size_t i = 0; i < o->n_allow; i++)
-        if (!ocra_ain_address_valid(o->allow[i]))
+        if (!ocra_chain_address_valid(o->allow[i]))
             return ocra_cli_fail(OCRA_CLI_USAGE, "--allow %s: want 0x and 40 hex digits",
                                  o->allow[i]);
     return OCRA_CLI_OK;

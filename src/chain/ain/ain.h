@@ -15,8 +15,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
-
-#define OCRA_AIN_ADDR_LEN 42 /* "0x" + 40 hex digits */
+#include "chain/chain.h"
 
 /* fast-json-stable-stringify of j, byte for byte as the node computes it. Caller frees. */
 char *ocra_ain_stringify(const json_t *j);
@@ -25,27 +24,8 @@ void ocra_ain_tx_hash(const json_t *tx_body, uint8_t out[32]);
 /* "0x" + 64 lowercase hex of ocra_ain_tx_hash into out (67 bytes). */
 void ocra_ain_tx_hash_hex(const json_t *tx_body, char out[67]);
 
-/* EIP-55 checksummed "0x..." form of a 20-byte address into out (43 bytes). */
-void ocra_ain_address_format(const uint8_t addr[20], char out[OCRA_AIN_ADDR_LEN + 1]);
-/* True when a and b are the same "0x" + 40-hex address, whatever their letter case. */
-bool ocra_ain_address_equal(const char *a, const char *b);
-/* True when s is "0x" + 40 hex digits. */
-bool ocra_ain_address_valid(const char *s);
-
-/* A signing key; the secret is wiped when freed. */
-struct ocra_ain_key;
-
-/* From 64 hex digits (optional 0x). Caller frees with ocra_ain_key_free(). */
-struct ocra_ain_key *ocra_ain_key_from_hex(const char *hex, struct ocra_err *err);
-/* From a file holding the hex key (surrounding whitespace ignored); the file must not be
- * readable by group or others. Caller frees with ocra_ain_key_free(). */
-struct ocra_ain_key *ocra_ain_key_load(const char *path, struct ocra_err *err);
-void ocra_ain_key_free(struct ocra_ain_key *key);
-/* The key's address, EIP-55; borrowed, valid until the key is freed. */
-const char *ocra_ain_key_address(const struct ocra_ain_key *key);
-
 /* Signs tx_body for chain_id. Returns the "0x..." signature; caller frees. */
-char *ocra_ain_sign(const struct ocra_ain_key *key, const json_t *tx_body, int64_t chain_id,
+char *ocra_ain_sign(const struct ocra_chain_key *key, const json_t *tx_body, int64_t chain_id,
                     struct ocra_err *err);
 /*
  * Checks a signature over tx_body: the hash inside it must equal the recomputed tx hash, and
@@ -53,7 +33,7 @@ char *ocra_ain_sign(const struct ocra_ain_key *key, const json_t *tx_body, int64
  * signer's EIP-55 address to addr. EINVAL with the reason when any check fails.
  */
 int ocra_ain_verify(const json_t *tx_body, const char *signature, int64_t chain_id,
-                    char addr[OCRA_AIN_ADDR_LEN + 1], struct ocra_err *err);
+                    char addr[OCRA_CHAIN_ADDR_LEN + 1], struct ocra_err *err);
 
 /* ---- JSON-RPC ------------------------------------------------------------------------ */
 
@@ -160,7 +140,7 @@ struct ocra_ain_tx_result {
  * transaction is FINALIZED, or fails with the node's code and message when it is REVERTED or
  * rejected, or ETIMEDOUT after wait_ms. The value must already be in AIN form.
  */
-int ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_ain_key *key,
+int ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_chain_key *key,
                             int64_t chain_id, const char *ref, const json_t *value, int64_t nonce,
                             int64_t timestamp_ms, int64_t gas_price, int64_t wait_ms,
                             struct ocra_ain_tx_result *res, struct ocra_err *err);

@@ -170,7 +170,7 @@ ocra_ain_scanner_new(const struct ocra_ain_scan_opts *opts, struct ocra_err *err
             goto fail;
         }
         for (size_t k = 0; k < w->n_allow; k++) {
-            if (!ocra_ain_address_valid(w->allow[k])) {
+            if (!ocra_chain_address_valid(w->allow[k])) {
                 ocra_err_set(err, EINVAL, "allowlist of %.120s: \"%.60s\" is not 0x + 40 hex",
                              w->pattern, w->allow[k]);
                 goto fail;
@@ -220,7 +220,7 @@ block_out_fini(struct block_out *out)
 
 /* What one transaction's signature says: the signer and, when it does not verify, why. */
 struct tx_trust {
-    char signer[OCRA_AIN_ADDR_LEN + 1];
+    char signer[OCRA_CHAIN_ADDR_LEN + 1];
     char reason[256]; /* "" when the signature verifies for the named address */
 };
 
@@ -246,7 +246,7 @@ check_signature(const struct ocra_ain_scanner *sc, const json_t *tx, struct tx_t
         (void)snprintf(t->reason, sizeof(t->reason), "%s", err.msg);
         return;
     }
-    if (!ocra_ain_address_equal(t->signer, addr))
+    if (!ocra_chain_address_equal(t->signer, addr))
         (void)snprintf(t->reason, sizeof(t->reason),
                        "signature recovers %s, but the transaction names %.42s", t->signer,
                        addr ? addr : "(none)");
@@ -256,7 +256,7 @@ static bool
 allowed(const struct ocra_ain_watch *w, const char *signer)
 {
     for (size_t i = 0; i < w->n_allow; i++)
-        if (ocra_ain_address_equal(w->allow[i], signer))
+        if (ocra_chain_address_equal(w->allow[i], signer))
             return true;
     return false;
 }

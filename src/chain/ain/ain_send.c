@@ -163,10 +163,10 @@ read_send_answer(const json_t *ans, struct ocra_ain_tx_result *res, struct ocra_
 }
 
 int
-ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_ain_key *key, int64_t chain_id,
-                        const char *ref, const json_t *value, int64_t nonce, int64_t timestamp_ms,
-                        int64_t gas_price, int64_t wait_ms, struct ocra_ain_tx_result *res,
-                        struct ocra_err *err)
+ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_chain_key *key,
+                        int64_t chain_id, const char *ref, const json_t *value, int64_t nonce,
+                        int64_t timestamp_ms, int64_t gas_price, int64_t wait_ms,
+                        struct ocra_ain_tx_result *res, struct ocra_err *err)
 {
     json_t *body = NULL, *params = NULL, *ans = NULL;
     char *sig = NULL, computed[67];

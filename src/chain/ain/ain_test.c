@@ -51,7 +51,7 @@ test_tx_hash_and_signature_reproduced_byte_for_byte(void)
     json_array_foreach(json_object_get(doc, "tx_vectors"), i, v)
     {
         struct ocra_err err = {0};
-        struct ocra_ain_key *key = ocra_ain_key_from_hex(ocra_json_str(v, "private_key"), &err);
+        struct ocra_chain_key *key = ocra_chain_key_from_hex(ocra_json_str(v, "private_key"), &err);
         int64_t chain_id = ocra_json_int(v, "chain_id", -1);
         const json_t *body = json_object_get(v, "tx_body");
         char hash[67], *sig;
@@ -59,13 +59,13 @@ test_tx_hash_and_signature_reproduced_byte_for_byte(void)
         CHECK(key != NULL);
         if (!key)
             continue;
-        CHECK_STR(ocra_ain_key_address(key), ocra_json_str(v, "address"));
+        CHECK_STR(ocra_chain_key_address(key), ocra_json_str(v, "address"));
         ocra_ain_tx_hash_hex(body, hash);
         CHECK_STR(hash, ocra_json_str(v, "tx_hash"));
         sig = ocra_ain_sign(key, body, chain_id, &err);
         CHECK_STR(sig, ocra_json_str(v, "signature"));
         free(sig);
-        ocra_ain_key_free(key);
+        ocra_chain_key_free(key);
     }
     json_decref(doc);
 }
@@ -79,7 +79,7 @@ test_verify_recovers_signer_of_every_vector(void)
     json_array_foreach(json_object_get(doc, "tx_vectors"), i, v)
     {
         struct ocra_err err = {0};
-        char addr[OCRA_AIN_ADDR_LEN + 1] = "";
+        char addr[OCRA_CHAIN_ADDR_LEN + 1] = "";
 
         CHECK_INT(ocra_ain_verify(json_object_get(v, "tx_body"), ocra_json_str(v, "signature"),
                                   ocra_json_int(v, "chain_id", -1), addr, &err),
@@ -96,7 +96,7 @@ test_tampered_body_or_signature_is_rejected(void)
     json_t *v = json_array_get(json_object_get(doc, "tx_vectors"), 0);
     json_t *body = json_deep_copy(json_object_get(v, "tx_body"));
     char *sig = ocra_xstrdup(ocra_json_str(v, "signature"));
-    char addr[OCRA_AIN_ADDR_LEN + 1] = "";
+    char addr[OCRA_CHAIN_ADDR_LEN + 1] = "";
     struct ocra_err err = {0};
 
     /* A changed body no longer matches the hash inside the signature. */
@@ -106,7 +106,7 @@ test_tampered_body_or_signature_is_rejected(void)
     /* A flipped bit of s recovers someone else, never the real signer. */
     sig[2 + 64 + 64 + 10] = sig[2 + 64 + 64 + 10] == '0' ? '1' : '0';
     if (ocra_ain_verify(json_object_get(v, "tx_body"), sig, 0, addr, &err) == 0)
-        CHECK(!ocra_ain_address_equal(addr, ocra_json_str(v, "address")));
+        CHECK(!ocra_chain_address_equal(addr, ocra_json_str(v, "address")));
     /* A v that does not belong to the chain id. */
     CHECK_INT(ocra_ain_verify(json_object_get(v, "tx_body"), ocra_json_str(v, "signature"), 1, addr,
                               &err),
@@ -140,7 +140,7 @@ test_every_recorded_transaction_verifies(void)
 
             json_array_foreach(json_object_get(block, lists[l]), i, tx)
             {
-                char hash[67], addr[OCRA_AIN_ADDR_LEN + 1] = "";
+                char hash[67], addr[OCRA_CHAIN_ADDR_LEN + 1] = "";
                 struct ocra_err err = {0};
 
                 ocra_ain_tx_hash_hex(json_object_get(tx, "tx_body"), hash);
@@ -148,7 +148,7 @@ test_every_recorded_transaction_verifies(void)
                 CHECK_INT(ocra_ain_verify(json_object_get(tx, "tx_body"),
                                           ocra_json_str(tx, "signature"), 0, addr, &err),
                           0);
-                CHECK(ocra_ain_address_equal(addr, ocra_json_str(tx, "address")));
+                CHECK(ocra_chain_address_equal(addr, ocra_json_str(tx, "address")));
                 checked++;
             }
         }
@@ -195,24 +195,24 @@ test_key_file_must_be_private(void)
     char path[] = "/tmp/ocra_key_XXXXXX";
     const char *hex = "2d3486a07efc1cee2c3e554cba6c25a81f7406b73bf4bf7f0166a7b8966d7aa1\n";
     struct ocra_err err = {0};
-    struct ocra_ain_key *key;
+    struct ocra_chain_key *key;
     int fd = mkstemp(path);
 
     CHECK(fd >= 0 && write(fd, hex, strlen(hex)) == (ssize_t)strlen(hex));
     ocra_fd_close(fd);
     chmod(path, 0644);
-    CHECK(ocra_ain_key_load(path, &err) == NULL);
+    CHECK(ocra_chain_key_load(path, &err) == NULL);
     CHECK_INT(err.code, EACCES);
     chmod(path, 0600);
-    key = ocra_ain_key_load(path, &err);
+    key = ocra_chain_key_load(path, &err);
     CHECK(key != NULL);
     if (key)
-        CHECK_STR(ocra_ain_key_address(key), "0x22fF60c8E1bEdeED288BBA0c4b1344B1A6115aB2");
-    ocra_ain_key_free(key);
+        CHECK_STR(ocra_chain_key_address(key), "0x22fF60c8E1bEdeED288BBA0c4b1344B1A6115aB2");
+    ocra_chain_key_free(key);
     unlink(path);
-    CHECK(ocra_ain_key_from_hex("00", &err) == NULL);
-    CHECK(ocra_ain_key_from_hex("0000000000000000000000000000000000000000000000000000000000000000",
-                                &err) == NULL);
+    CHECK(ocra_chain_key_from_hex("00", &err) == NULL);
+    CHECK(ocra_chain_key_from_hex(
+              "0000000000000000000000000000000000000000000000000000000000000000", &err) == NULL);
 }
 
 OCRA_TEST_MAIN(OCRA_TEST(test_stringify_matches_vectors),
