@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ain_tx.c: AIN transaction hashing, signing and signer recovery (keys: src/chain/chain.h).
- * recovery module, and EIP-55 addresses.
  */
 #include "chain/ain/ain.h"
 
