@@ -22,6 +22,11 @@
  * for news (a push channel wakes it early; without one it sleeps) and returns 1 when woken;
  * free() releases it. name is the journal source, "ain:0" or "evm:31337".
  */
+struct ocra_store_event;
+
+/* Called with each event after its block was committed to the journal; non-zero stops. */
+typedef int ocra_source_event_fn(const struct ocra_store_event *ev, void *arg);
+
 struct ocra_source {
     const char *name;
     int (*poll)(struct ocra_source *src, size_t *n_events, bool *caught_up, struct ocra_err *err);

@@ -65,37 +65,25 @@ watch_list(const struct watch_opts *o, const struct ocra_config *cfg, size_t *n)
     return w;
 }
 
-/*
- * Waits up to ms for the next poll: on the event WebSocket when there is one, so a
- * BLOCK_FINALIZED wakes the scanner at once; in slices, so a signal stops it promptly.
- */
+/* Waits up to ms for the next poll, in slices, so that a signal stops it promptly; a push
+ * channel (the AIN event WebSocket) ends the wait early. */
 static void
-wait_next(struct ocra_ain_ws *ws, int64_t ms)
+wait_next(struct ocra_source *src, int64_t ms)
 {
     uint64_t deadline = ocra_time_mono_ns() + (uint64_t)ms * 1000000u;
 
     while (!stop_requested) {
         uint64_t now = ocra_time_mono_ns();
         int64_t left = now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
-        int64_t slice = left < 250 ? left : 250;
 
-        if (left <= 0)
+        if (left <= 0 || src->wait(src, (long)(left < 250 ? left : 250)) > 0)
             return;
-        if (ws) {
-            if (ocra_ain_ws_wait(ws, (long)slice, NULL) > 0)
-                return;
-        } else {
-            struct timespec ts = {0, (long)slice * 1000000L};
-
-            nanosleep(&ts, NULL);
-        }
     }
 }
 
-/* Polls until caught up (--once) or until a signal; RPC failures are retried next round. */
+/* Polls until caught up (--once) or until a signal; failures are retried next round. */
 static int
-follow(struct ocra_ain_scanner *sc, struct ocra_ain_ws *ws, const struct watch_opts *o,
-       const struct ocra_config *cfg)
+follow(struct ocra_source *src, const struct watch_opts *o, int64_t interval_ms)
 {
     size_t total = 0;
 
@@ -104,39 +92,54 @@ follow(struct ocra_ain_scanner *sc, struct ocra_ain_ws *ws, const struct watch_o
         bool caught_up = false;
         size_t n = 0;
 
-        if (ocra_ain_scanner_poll(sc, &n, &caught_up, &err) < 0) {
+        if (src->poll(src, &n, &caught_up, &err) < 0) {
             if (o->once)
                 return ocra_cli_fail(OCRA_CLI_FAIL, "watch: %s", err.msg);
-            ocra_log_error("watch: %s (retrying in %lld ms)", err.msg,
-                           (long long)cfg->ain.poll_interval_ms);
+            ocra_log_error("watch: source=%s %s (retrying in %lld ms)", src->name, err.msg,
+                           (long long)interval_ms);
         }
         total += n;
         if (o->once && caught_up)
             break;
         if (!caught_up && !stop_requested)
             continue;
-        wait_next(ws, cfg->ain.poll_interval_ms);
+        wait_next(src, interval_ms);
     }
-    ocra_log_info("watch: stopped events=%zu", total);
+    ocra_log_info("watch: stopped source=%s events=%zu", src->name, total);
     return OCRA_CLI_OK;
+}
+
+/* The source named by --chain, reading and journaling into st. */
+static struct ocra_source *
+make_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
+            const struct ocra_ain_watch *watch, size_t n_watch, struct ocra_err *err)
+{
+    struct ocra_ain_source_opts ao = {.rpc_url = o->rpc,
+                                      .ws_url = o->once ? NULL : o->ws,
+                                      .rate_limit = (int)cfg->ain.rate_limit,
+                                      .retries = 4,
+                                      .chain_id = o->chain_id,
+                                      .watch = watch,
+                                      .n_watch = n_watch,
+                                      .from_block = o->from_block,
+                                      .store = st,
+                                      .on_event = print_event};
+
+    return ocra_ain_source_new(&ao, err);
 }
 
 static int
 run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
 {
-    struct ocra_ain_rpc_opts ro = {
-        .url = o->rpc, .retries = 4, .rate_limit = (int)cfg->ain.rate_limit};
-    struct ocra_ain_scan_opts so = {0};
-    struct ocra_ain_scanner *sc = NULL;
     struct ocra_ain_watch *watch = NULL;
-    struct ocra_ain_rpc *rpc = NULL;
-    struct ocra_ain_ws *ws = NULL;
+    struct ocra_source *src = NULL;
     struct ocra_store *st = NULL;
     struct ocra_err err = {0};
     int status = OCRA_CLI_USAGE;
+    size_t n_watch = 0;
 
-    watch = watch_list(o, cfg, &so.n_watch);
-    if (so.n_watch == 0) {
+    watch = watch_list(o, cfg, &n_watch);
+    if (n_watch == 0) {
         ocra_cli_fail(status, "watch: no --path given and no ain.watch in the configuration");
         goto out;
     }
@@ -144,41 +147,19 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
         status = ocra_cli_fail(OCRA_CLI_FAIL, "watch: journal %s: %s", o->journal, err.msg);
         goto out;
     }
-    rpc = ocra_ain_rpc_new(&ro);
-    so = (struct ocra_ain_scan_opts){.rpc = rpc,
-                                     .store = st,
-                                     .chain_id = o->chain_id,
-                                     .watch = watch,
-                                     .n_watch = so.n_watch,
-                                     .from_block = o->from_block,
-                                     .on_event = print_event};
-    sc = ocra_ain_scanner_new(&so, &err);
-    if (!sc) {
+    src = make_source(o, cfg, st, watch, n_watch, &err);
+    if (!src) {
         ocra_cli_fail(status, "watch: %s", err.msg);
         goto out;
     }
-    if (o->ws && !o->once) {
-        const char **patterns = ocra_xcalloc(so.n_watch, sizeof(*patterns));
-        struct ocra_ain_ws_opts wo = {.url = o->ws, .patterns = patterns, .n_patterns = so.n_watch};
-
-        for (size_t i = 0; i < so.n_watch; i++)
-            patterns[i] = watch[i].pattern;
-        ws = ocra_ain_ws_new(&wo, &err);
-        free(patterns);
-        if (!ws) {
-            ocra_cli_fail(status, "watch: %s", err.msg);
-            goto out;
-        }
-    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    ocra_log_info("watch: chain=ain:%lld rpc=%s patterns=%zu journal=%s", (long long)o->chain_id,
-                  o->rpc, so.n_watch, o->journal);
-    status = follow(sc, ws, o, cfg);
+    ocra_log_info("watch: source=%s rpc=%s patterns=%zu journal=%s", src->name, o->rpc, n_watch,
+                  o->journal);
+    status = follow(src, o, cfg->ain.poll_interval_ms);
 out:
-    ocra_ain_ws_free(ws);
-    ocra_ain_scanner_free(sc);
-    ocra_ain_rpc_free(rpc);
+    if (src)
+        src->free(src);
     ocra_store_close(st);
     free(watch);
     return status;

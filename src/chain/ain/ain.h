@@ -82,7 +82,7 @@ struct ocra_ain_watch {
 };
 
 /* Called after each block's events are committed; a non-zero return stops the scan. */
-typedef int ocra_ain_event_fn(const struct ocra_store_event *ev, void *arg);
+typedef ocra_source_event_fn ocra_ain_event_fn;
 
 struct ocra_ain_scan_opts {
     struct ocra_ain_rpc *rpc; /* borrowed */
@@ -180,5 +180,29 @@ struct ocra_ain_ws_stats {
     bool connected;
 };
 void ocra_ain_ws_stats(const struct ocra_ain_ws *ws, struct ocra_ain_ws_stats *out);
+
+/* ---- the AIN source -------------------------------------------------------------------- */
+
+struct ocra_ain_source_opts {
+    const char *rpc_url;  /* JSON-RPC endpoint */
+    const char *ws_url;   /* event WebSocket, or NULL: poll only */
+    int rate_limit;       /* requests/s to the node; 0: unlimited */
+    int retries;          /* per request */
+    int64_t chain_id;
+    const struct ocra_ain_watch *watch;
+    size_t n_watch;
+    int64_t from_block;
+    struct ocra_store *store; /* borrowed */
+    ocra_ain_event_fn *on_event;
+    void *arg;
+};
+
+/*
+ * The AIN chain as a struct ocra_source: the finalized block scanner over JSON-RPC, woken by
+ * the event WebSocket when ws_url is set. opts' pointers must outlive the source. Free it with
+ * src->free(src).
+ */
+struct ocra_source *ocra_ain_source_new(const struct ocra_ain_source_opts *opts,
+                                        struct ocra_err *err);
 
 #endif
