@@ -72,7 +72,8 @@ publish(const struct publish_opts *o)
         goto out;
     }
     rpc = ocra_ain_rpc_new(&ro);
-    ocra_log_info("publish: path=%s signer=%s rpc=%s", o->path, ocra_chain_key_address(key), o->rpc);
+    ocra_log_info("publish: path=%s signer=%s rpc=%s", o->path, ocra_chain_key_address(key),
+                  o->rpc);
     if (ocra_ain_send_set_value(rpc, key, o->chain_id, o->path, value, o->nonce, o->timestamp_ms,
                                 o->gas_price, o->wait_ms, &res, &err) < 0) {
         if (res.tx_hash[0])

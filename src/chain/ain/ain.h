@@ -184,10 +184,10 @@ void ocra_ain_ws_stats(const struct ocra_ain_ws *ws, struct ocra_ain_ws_stats *o
 /* ---- the AIN source -------------------------------------------------------------------- */
 
 struct ocra_ain_source_opts {
-    const char *rpc_url;  /* JSON-RPC endpoint */
-    const char *ws_url;   /* event WebSocket, or NULL: poll only */
-    int rate_limit;       /* requests/s to the node; 0: unlimited */
-    int retries;          /* per request */
+    const char *rpc_url; /* JSON-RPC endpoint */
+    const char *ws_url;  /* event WebSocket, or NULL: poll only */
+    int rate_limit;      /* requests/s to the node; 0: unlimited */
+    int retries;         /* per request */
     int64_t chain_id;
     const struct ocra_ain_watch *watch;
     size_t n_watch;

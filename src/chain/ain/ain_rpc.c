@@ -8,7 +8,7 @@
  * backoff and jitter; node errors are not (the same request gets the same answer). A
  * client-side rate limit keeps public nodes (about 10 reads/s per IP) happy.
  */
-#include "chain/ain/ain.h"
+#include "chain/ain/ain_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -128,23 +128,19 @@ node_error(const json_t *obj, const char *method, int64_t *node_code, struct ocr
                         msg ? msg : "(no message)");
 }
 
-/*
- * Interprets one HTTP reply. Returns the value, or NULL with err; *retry says whether the
- * failure is worth another attempt.
- */
-static json_t *
-parse_reply(const char *method, const struct ocra_http_resp *resp, int64_t *node_code, bool *retry,
-            struct ocra_err *err)
+json_t *
+ocra_ain_rpc_parse_reply(const char *method, long status, const char *body, size_t len,
+                         int64_t *node_code, bool *retry, struct ocra_err *err)
 {
     json_t *doc, *outer, *value = NULL;
 
     *retry = false;
-    if (resp->status != 200) {
-        *retry = resp->status >= 500 || resp->status == 429;
-        ocra_err_set(err, *retry ? EIO : EPROTO, "%s: HTTP %ld", method, resp->status);
+    if (status != 200) {
+        *retry = status >= 500 || status == 429;
+        ocra_err_set(err, *retry ? EIO : EPROTO, "%s: HTTP %ld", method, status);
         return NULL;
     }
-    doc = ocra_json_parse(resp->body, resp->body_len, 0, err);
+    doc = ocra_json_parse(body, len, 0, err);
     if (!doc || !json_is_object(doc)) {
         *retry = true;
         if (doc)
@@ -203,7 +199,8 @@ ocra_ain_rpc_call(struct ocra_ain_rpc *rpc, const char *method, const json_t *pa
         rate_wait(rpc);
         rpc->requests++;
         if (ocra_http_do(&req, &resp, err) == 0) {
-            value = parse_reply(method, &resp, node_code, &retry, err);
+            value = ocra_ain_rpc_parse_reply(method, resp.status, resp.body, resp.body_len,
+                                             node_code, &retry, err);
             ocra_http_resp_fini(&resp);
         }
         if (value || !retry || attempt >= rpc->retries)

@@ -234,6 +234,10 @@ check_signature(const struct ocra_ain_scanner *sc, const json_t *tx, struct tx_t
 
     t->reason[0] = '\0';
     (void)snprintf(t->signer, sizeof(t->signer), "%s", addr ? addr : "");
+    if (!json_is_object(body)) {
+        (void)snprintf(t->reason, sizeof(t->reason), "transaction without a tx_body object");
+        return;
+    }
     ocra_ain_tx_hash_hex(body, computed);
     if (!hash || strcasecmp(hash, computed) != 0) {
         (void)snprintf(t->reason, sizeof(t->reason),

@@ -67,11 +67,14 @@ struct ocra_source *
 ocra_ain_source_new(const struct ocra_ain_source_opts *o, struct ocra_err *err)
 {
     struct ain_source *s = ocra_xcalloc(1, sizeof(*s));
-    struct ocra_ain_rpc_opts ro = {.url = o->rpc_url, .retries = o->retries,
-                                   .rate_limit = o->rate_limit};
-    struct ocra_ain_scan_opts so = {.store = o->store, .chain_id = o->chain_id,
-                                    .watch = o->watch, .n_watch = o->n_watch,
-                                    .from_block = o->from_block, .on_event = o->on_event,
+    struct ocra_ain_rpc_opts ro = {
+        .url = o->rpc_url, .retries = o->retries, .rate_limit = o->rate_limit};
+    struct ocra_ain_scan_opts so = {.store = o->store,
+                                    .chain_id = o->chain_id,
+                                    .watch = o->watch,
+                                    .n_watch = o->n_watch,
+                                    .from_block = o->from_block,
+                                    .on_event = o->on_event,
                                     .arg = o->arg};
 
     (void)snprintf(s->name, sizeof(s->name), "ain:%lld", (long long)o->chain_id);

@@ -208,6 +208,10 @@ put_object(struct ocra_buf *b, const json_t *j)
 static void
 put_value(struct ocra_buf *b, const json_t *j)
 {
+    if (!j) {
+        ocra_buf_puts(b, "null"); /* a missing member: hostile input, not a crash */
+        return;
+    }
     switch (json_typeof(j)) {
     case JSON_OBJECT:
         put_object(b, j);

@@ -189,6 +189,18 @@ test_js_number_formatting(void)
     }
 }
 
+/* A missing member (a hostile block's transaction without tx_body) is null, not a crash. */
+static void
+test_stringify_of_missing_value_is_null(void)
+{
+    char *s = ocra_ain_stringify(NULL), hash[67];
+
+    CHECK_STR(s, "null");
+    free(s);
+    ocra_ain_tx_hash_hex(NULL, hash);
+    CHECK_INT(strlen(hash), 66);
+}
+
 static void
 test_key_file_must_be_private(void)
 {
@@ -220,4 +232,6 @@ OCRA_TEST_MAIN(OCRA_TEST(test_stringify_matches_vectors),
                OCRA_TEST(test_verify_recovers_signer_of_every_vector),
                OCRA_TEST(test_tampered_body_or_signature_is_rejected),
                OCRA_TEST(test_every_recorded_transaction_verifies),
-               OCRA_TEST(test_js_number_formatting), OCRA_TEST(test_key_file_must_be_private))
+               OCRA_TEST(test_js_number_formatting),
+               OCRA_TEST(test_stringify_of_missing_value_is_null),
+               OCRA_TEST(test_key_file_must_be_private))

@@ -5,7 +5,7 @@
  * channel that hears nothing but PONG for 600 s) and PONG; the node sends EMIT_EVENT,
  * EMIT_ERROR and PING. A lost socket only makes ocra slower: the caller polls regardless.
  */
-#include "chain/ain/ain.h"
+#include "chain/ain/ain_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -359,4 +359,16 @@ void
 ocra_ain_ws_stats(const struct ocra_ain_ws *ws, struct ocra_ain_ws_stats *out)
 {
     *out = ws->stats;
+}
+
+void
+ocra_ain_ws_feed(struct ocra_ain_ws *ws, const char *text, size_t len)
+{
+    on_frame(ws, text, len);
+}
+
+void
+ocra_ain_ws_drop_queue(struct ocra_ain_ws *ws)
+{
+    clear_queue(ws);
 }
