@@ -137,7 +137,8 @@ static const struct ocra_config_row watch_rows[] = {
      .type_name = "list of addresses",
      .off = WATCH(allow),
      .count_off = WATCH(n_allow),
-     .doc = "Signer addresses whose writes under path are accepted."},
+     .doc = "Signer addresses whose writes under path are accepted; empty: nobody is trusted "
+            "(events are journaled as rejected)."},
 };
 
 const struct ocra_config_row ocra_config_rows[] = {
