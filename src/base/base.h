@@ -133,6 +133,9 @@ unsigned ocra_str_distance(const char *a, const char *b);
 /* ---- JSON (jansson) -------------------------------------------------------------------- */
 
 #define OCRA_JSON_STRICT 0x1 /* reject duplicate keys */
+/* Integer literals beyond int64 become reals, as JavaScript's JSON.parse reads every number:
+ * for documents from JavaScript peers, which print any number below 1e21 in full. */
+#define OCRA_JSON_JS_NUMBERS 0x2
 
 /*
  * Parses one JSON document of len bytes. Errors (EINVAL) name the line and column. Caller

@@ -140,7 +140,7 @@ ocra_ain_rpc_parse_reply(const char *method, long status, const char *body, size
         ocra_err_set(err, *retry ? EIO : EPROTO, "%s: HTTP %ld", method, status);
         return NULL;
     }
-    doc = ocra_json_parse(body, len, 0, err);
+    doc = ocra_json_parse(body, len, OCRA_JSON_JS_NUMBERS, err);
     if (!doc || !json_is_object(doc)) {
         *retry = true;
         if (doc)

@@ -189,6 +189,25 @@ test_js_number_formatting(void)
     }
 }
 
+/* JavaScript prints numbers below 1e21 in full; such a literal in a block must still parse
+ * and hash as the node hashes it (a real), or one write of 1e20 would stall the scanner. */
+static void
+test_big_integer_literals_read_as_javascript_does(void)
+{
+    const char *text = "{\"a\":100000000000000000000,\"b\":-99999999999999999999,"
+                       "\"c\":\"123456789012345678901\",\"d\":9007199254740993}";
+    json_t *j = ocra_json_parse(text, strlen(text), OCRA_JSON_JS_NUMBERS, NULL);
+    char *s;
+
+    CHECK(j != NULL);
+    CHECK(ocra_json_parse(text, strlen(text), 0, NULL) == NULL); /* what plain jansson does */
+    s = ocra_ain_stringify(j);
+    CHECK_STR(s, "{\"a\":100000000000000000000,\"b\":-100000000000000000000,"
+                 "\"c\":\"123456789012345678901\",\"d\":9007199254740992}");
+    free(s);
+    json_decref(j);
+}
+
 /* A missing member (a hostile block's transaction without tx_body) is null, not a crash. */
 static void
 test_stringify_of_missing_value_is_null(void)
@@ -234,4 +253,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_stringify_matches_vectors),
                OCRA_TEST(test_every_recorded_transaction_verifies),
                OCRA_TEST(test_js_number_formatting),
                OCRA_TEST(test_stringify_of_missing_value_is_null),
+               OCRA_TEST(test_big_integer_literals_read_as_javascript_does),
                OCRA_TEST(test_key_file_must_be_private))

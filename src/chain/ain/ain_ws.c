@@ -82,7 +82,7 @@ register_filters(struct ocra_ain_ws *ws)
 static void
 on_frame(struct ocra_ain_ws *ws, const char *text, size_t len)
 {
-    json_t *f = ocra_json_parse(text, len, 0, NULL), *data;
+    json_t *f = ocra_json_parse(text, len, OCRA_JSON_JS_NUMBERS, NULL), *data;
     const char *type = ocra_json_str(f, "type"), *etype;
 
     ws->stats.frames++;
