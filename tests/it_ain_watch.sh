@@ -122,6 +122,12 @@ fi
 ain_ctl '{"clear_faults": true}' >/dev/null
 watch_once "$tmp/j5.db" --allow $A --allow $B >>"$tmp/part1.jsonl" 2>/dev/null
 [ "$(summary "$tmp/part1.jsonl")" = "$expected" ] && ok resume_after_outage_skips_no_block || fail resume_after_outage_skips_no_block "$(summary "$tmp/part1.jsonl")"
+# A node without ain_getBlockList: block by block, same events.
+ain_ctl '{"disable_methods": ["ain_getBlockList"], "reset_log": true}' >/dev/null
+watch_once "$tmp/j8.db" --allow $A --allow $B >"$tmp/bybn.jsonl" 2>/dev/null
+bybn=$(python3 -c 'import json,sys,urllib.request; print(sum(r["method"]=="ain_getBlockByNumber" for r in json.load(urllib.request.urlopen(sys.argv[1]))))' "$AIN_CTL_URL/log")
+ain_ctl '{"disable_methods": []}' >/dev/null
+[ "$(summary "$tmp/bybn.jsonl")" = "$expected" ] && [ "$bybn" -eq 68 ] && ok fallback_without_block_list || fail fallback_without_block_list "$bybn getBlockByNumber calls; $(summary "$tmp/bybn.jsonl")"
 ain_ctl '{"head": 1067}' >/dev/null
 ain_ctl '{"head": 67}' >/dev/null
 

@@ -17,6 +17,8 @@
 #                                  queue faults (method and ms optional); K is one of http500,
 #                                  http503, truncate, garbage, close, delay
 #   {"clear_faults": true}         drop the queued faults
+#   {"disable_methods": [M, ...]}  answer these methods "Method not found" (-32601), as a node
+#                                  without them would ([] enables every method again)
 #   {"finalize_after_ms": N}       sent txs read EXECUTED for N ms, then FINALIZED/REVERTED
 #   {"send_code": C, "send_message": S}   later sends fail with code C (0 turns it off)
 #   {"send_address": A}            signer address reported for sent txs (not recovered)
@@ -262,6 +264,7 @@ class Node:
         self.log = []
         self.sent = {}  # tx hash -> what a later ain_getTransactionByHash reports
         self.finalize_after_ms = 0
+        self.disabled = set()  # methods answered "Method not found"
         self.send_code = 0
         self.send_message = ""
         self.send_address = "0x22fF60c8E1bEdeED288BBA0c4b1344B1A6115aB2"  # key A
@@ -283,6 +286,8 @@ class Node:
                 self.log = []
             if c.get("clear_faults"):
                 self.faults.queue = []
+            if "disable_methods" in c:
+                self.disabled = set(c["disable_methods"])
             for f in c.get("faults", []):
                 if f.get("kind") not in Faults.KINDS:
                     raise ValueError("unknown fault kind %r" % f.get("kind"))
@@ -581,7 +586,7 @@ class RpcHandler(http.server.BaseHTTPRequestHandler):
                           "error": {"code": -32700, "message": "Parse error"}})
         rid = req.get("id")
         method = req.get("method")
-        if method not in METHODS:
+        if method not in METHODS or method in self.node.disabled:
             return dumps({"jsonrpc": "2.0", "id": rid,
                           "error": {"code": -32601, "message": "Method not found"}})
         if method not in NO_PROTO_CHECK:

@@ -36,7 +36,8 @@ struct ocra_ain_scanner {
     struct pattern *patterns;
     size_t n_patterns;
     char source[32];
-    json_t *pending; /* model path -> wrapped value, updates of the block being processed */
+    json_t *pending;    /* model path -> wrapped value, updates of the block being processed */
+    bool no_block_list; /* the node answered ain_getBlockList with "Method not found" */
 };
 
 /* One block's output, written in one transaction. */
@@ -549,14 +550,37 @@ out:
 
 /* ---- polling -------------------------------------------------------------------------- */
 
-/* Fetches finalized blocks [from, to) with full transactions, as a JSON array. */
+/* The one block `number` with full transactions, as a one-element list. */
+static json_t *
+fetch_one_block(struct ocra_ain_scanner *sc, int64_t number, struct ocra_err *err)
+{
+    json_t *params = json_pack("{s:I,s:b}", "number", (json_int_t)number, "getFullTransactions", 1);
+    json_t *block = ocra_ain_rpc_call(sc->o.rpc, "ain_getBlockByNumber", params, NULL, err);
+
+    json_decref(params);
+    return block ? json_pack("[o]", block) : NULL;
+}
+
+/*
+ * Fetches finalized blocks [from, to) with full transactions, as a JSON array: with
+ * ain_getBlockList where the node has it, else one ain_getBlockByNumber per call.
+ */
 static json_t *
 fetch_blocks(struct ocra_ain_scanner *sc, int64_t from, int64_t to, struct ocra_err *err)
 {
-    json_t *params = json_pack("{s:I,s:I}", "from", (json_int_t)from, "to", (json_int_t)to);
-    json_t *blocks = ocra_ain_rpc_call(sc->o.rpc, "ain_getBlockList", params, NULL, err);
+    json_t *params, *blocks;
+    int64_t code = 0;
 
+    if (sc->no_block_list)
+        return fetch_one_block(sc, from, err);
+    params = json_pack("{s:I,s:I}", "from", (json_int_t)from, "to", (json_int_t)to);
+    blocks = ocra_ain_rpc_call(sc->o.rpc, "ain_getBlockList", params, &code, err);
     json_decref(params);
+    if (!blocks && code == -32601) {
+        ocra_log_info("ain: the node has no ain_getBlockList; reading block by block");
+        sc->no_block_list = true;
+        return fetch_one_block(sc, from, err);
+    }
     if (blocks && !json_is_array(blocks)) {
         json_decref(blocks);
         ocra_err_set(err, EPROTO, "ain_getBlockList: result is not a list");
