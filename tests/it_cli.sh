@@ -74,7 +74,11 @@ expect init_config_is_valid 0 "$ocra" config check "$tmp/site/a/ocra.yaml" && ok
 echo "# mine" >>"$tmp/site/a/ocra.yaml"
 expect init_is_idempotent 0 "$ocra" init "$tmp/site/a" && has init_is_idempotent "$tmp/site/a/ocra.yaml" "# mine"
 expect init_force 0 "$ocra" init --force "$tmp/site/a" && { if grep -qF "# mine" "$tmp/site/a/ocra.yaml"; then fail init_force "not overwritten"; else ok init_force; fi; }
-expect json_logs 0 "$ocra" --log-format json --help && ok json_logs
+# --log-format wins over the configuration's log.format.
+printf 'log:\n  format: text\n' >"$tmp/textlog.yaml"
+if expect json_logs_flag_wins 1 "$ocra" -c "$tmp/textlog.yaml" --log-format json watch --rpc http://127.0.0.1:9/json-rpc --path '/apps/x/models/$name' --journal "$tmp/j.db" --once; then
+    head -1 "$tmp/err" | python3 -c 'import json,sys; e=json.loads(sys.stdin.readline()); assert e["level"]=="info" and e["source"]=="ain:0"' && ok json_logs_flag_wins || fail json_logs_flag_wins "$(head -2 "$tmp/err")"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -104,7 +104,8 @@ ocra_cli_config(struct ocra_cli_ctx *ctx)
         status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "%s", err.msg);
     } else {
         ctx->cfg_loaded = true;
-        ocra_log_setup(ctx->cfg.log_level, ctx->cfg.log_format);
+        ocra_log_setup(ctx->log_level_set ? ctx->log_level : ctx->cfg.log_level,
+                       ctx->log_format_set ? ctx->log_format : ctx->cfg.log_format);
     }
     ocra_config_problems_fini(&probs);
     return status;
@@ -241,8 +242,6 @@ parse_global(struct ocra_cli_ctx *ctx, int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
-    enum ocra_log_format fmt = OCRA_LOG_TEXT;
-    enum ocra_log_level level = OCRA_LOG_INFO;
     int c;
 
     while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
@@ -251,12 +250,14 @@ parse_global(struct ocra_cli_ctx *ctx, int argc, char **argv)
             ctx->config_path = optarg;
             break;
         case 'F':
-            if (ocra_log_format_parse(optarg, &fmt) < 0)
+            ctx->log_format_set = true;
+            if (ocra_log_format_parse(optarg, &ctx->log_format) < 0)
                 return ocra_cli_fail(OCRA_CLI_USAGE, "--log-format: want text or json, got '%s'",
                                      optarg);
             break;
         case 'L':
-            if (ocra_log_level_parse(optarg, &level) < 0)
+            ctx->log_level_set = true;
+            if (ocra_log_level_parse(optarg, &ctx->log_level) < 0)
                 return ocra_cli_fail(OCRA_CLI_USAGE,
                                      "--log-level: want error, warn, info or debug, got '%s'",
                                      optarg);
@@ -271,7 +272,8 @@ parse_global(struct ocra_cli_ctx *ctx, int argc, char **argv)
             return OCRA_CLI_USAGE;
         }
     }
-    ocra_log_setup(level, fmt);
+    ocra_log_setup(ctx->log_level_set ? ctx->log_level : OCRA_LOG_INFO,
+                   ctx->log_format_set ? ctx->log_format : OCRA_LOG_TEXT);
     return -1;
 }
 

@@ -18,6 +18,10 @@ struct ocra_cli_ctx {
     const char *config_path; /* -c/--config or $OCRA_CONFIG; NULL: built-in defaults */
     struct ocra_config cfg;  /* defaults until ocra_cli_config() loaded the file */
     bool cfg_loaded;
+    /* --log-format / --log-level, which win over the configuration's log.* keys */
+    enum ocra_log_format log_format;
+    enum ocra_log_level log_level;
+    bool log_format_set, log_level_set;
 };
 
 struct ocra_cli_cmd {
