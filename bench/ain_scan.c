@@ -114,8 +114,8 @@ main(int argc, char **argv)
         events += n;
     }
     t_scan = seconds_since(t0);
-    printf("%-6s %6s %7s %7s %8s %9s %9s %6s\n", "mode", "rounds", "blocks", "events",
-           "seconds", "blocks/s", "events/s", "ratio");
+    printf("%-6s %6s %7s %7s %8s %9s %9s %6s\n", "mode", "rounds", "blocks", "events", "seconds",
+           "blocks/s", "events/s", "ratio");
     printf("%-6s %6d %7lld %7s %8.3f %9.0f %9s %6.2f\n", "fetch", rounds, (long long)blocks, "-",
            t_fetch, (double)blocks / t_fetch, "-", 1.0);
     printf("%-6s %6d %7lld %7lld %8.3f %9.0f %9.0f %6.2f\n", "scan", rounds, (long long)blocks,
