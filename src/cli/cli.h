@@ -53,6 +53,7 @@ void ocra_cli_print_event(const struct ocra_store_event *ev);
 
 extern const struct ocra_cli_cmd ocra_cli_init_cmd;
 extern const struct ocra_cli_cmd ocra_cli_spec_cmd;
+extern const struct ocra_cli_cmd ocra_cli_plan_cmd;
 extern const struct ocra_cli_cmd ocra_cli_config_cmd;
 extern const struct ocra_cli_cmd ocra_cli_watch_cmd;
 extern const struct ocra_cli_cmd ocra_cli_publish_cmd;

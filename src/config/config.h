@@ -24,6 +24,12 @@ struct ocra_config_watch {
     size_t n_allow;
 };
 
+/* One plan.mirrors entry: base image repositories matching from are pulled from to. */
+struct ocra_config_mirror {
+    char *from; /* "nvidia/cuda", a prefix + slash-asterisk, or an asterisk */
+    char *to;   /* "registry.internal:5000/mirror/nvidia/cuda" */
+};
+
 /*
  * The typed configuration. Strings are never NULL ("" when unset); relative paths have been
  * resolved against the directory of the file they came from.
@@ -43,6 +49,16 @@ struct ocra_config {
     } ain;
     char *api_listen;
     int64_t daemon_workers;
+    struct {
+        char *data_dir, *python, *pip_index_url, *torch_index_url;
+        char **extra_index_urls;
+        size_t n_extra_index_urls;
+        char **allowed_tools;
+        size_t n_allowed_tools;
+        struct ocra_config_mirror *mirrors;
+        size_t n_mirrors;
+        int64_t max_gpus;
+    } plan;
 };
 
 /* Problems found in a file, in line order; each line reads "file:line: key: problem". */

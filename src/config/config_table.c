@@ -8,6 +8,7 @@
 #include "config/config_int.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 _Static_assert(sizeof(enum ocra_log_level) == sizeof(int), "enums are stored as int");
@@ -112,6 +113,56 @@ check_address(const char *s)
     return s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && ocra_hex_is(s + 2, 40);
 }
 
+/* "3.N": a Python major.minor. */
+static bool
+check_python(const char *s)
+{
+    int64_t v;
+
+    return !strncmp(s, "3.", 2) && ocra_parse_i64(s + 2, 0, 99, &v, NULL) == 0;
+}
+
+/* A PEP 503 normalised package name: lowercase alphanumerics in runs joined by single '-'. */
+static bool
+check_package(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-");
+
+    return n > 0 && n <= 64 && !s[n] && s[0] != '-' && s[n - 1] != '-' && !strstr(s, "--");
+}
+
+static bool
+is_repo_chars(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._/:-");
+
+    return n > 0 && n <= 255 && !s[n] && s[0] != '/' && s[n - 1] != '/' && !strstr(s, "//");
+}
+
+/* A repository ("nvidia/cuda"), a prefix with a trailing slash-asterisk, or an asterisk. */
+static bool
+check_mirror_from(const char *s)
+{
+    size_t n = strlen(s);
+    char *copy;
+    bool ok;
+
+    if (strcmp(s, "*") == 0)
+        return true;
+    if (n < 3 || strcmp(s + n - 2, "/*") != 0)
+        return is_repo_chars(s);
+    copy = ocra_xstrndup(s, n - 2);
+    ok = is_repo_chars(copy);
+    free(copy);
+    return ok;
+}
+
+static bool
+check_mirror_to(const char *s)
+{
+    return is_repo_chars(s);
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -119,6 +170,28 @@ static const char *const log_formats[] = {"text", "json", NULL};
 
 #define CFG(field) offsetof(struct ocra_config, field)
 #define WATCH(field) offsetof(struct ocra_config_watch, field)
+#define MIRROR(field) offsetof(struct ocra_config_mirror, field)
+
+static const struct ocra_config_row mirror_rows[] = {
+    {.key = "from",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_mirror_from,
+     .want = "a repository, a prefix ending in /*, or *",
+     .type_name = "repository pattern",
+     .off = MIRROR(from),
+     .required = true,
+     .doc = "Base image repositories to rewrite: nvidia/cuda, nvidia/* or *."},
+    {.key = "to",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_mirror_to,
+     .want = "a registry/repository without tag",
+     .type_name = "repository",
+     .off = MIRROR(to),
+     .required = true,
+     .doc = "What replaces the matched repository (or prefix); the tag is kept."},
+};
 
 static const struct ocra_config_row watch_rows[] = {
     {.key = "path",
@@ -167,6 +240,69 @@ const struct ocra_config_row ocra_config_rows[] = {
      .off = CFG(spec_http_hosts),
      .count_off = CFG(n_spec_http_hosts),
      .doc = "Hosts (host or host:port) allowed in plain http:// artifact URIs, e.g. a mirror."},
+    {.key = "plan.data_dir",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = CFG(plan.data_dir),
+     .doc = "Planner tables (pytorch.json, ...); empty: $OCRA_DATA_DIR, else the built-in data/."},
+    {.key = "plan.python",
+     .type = OCRA_CONFIG_STRING,
+     .def = "3.10",
+     .check = check_python,
+     .want = "a Python version 3.N",
+     .type_name = "Python version",
+     .off = CFG(plan.python),
+     .doc = "Preferred Python when the frameworks allow it and the spec pins none."},
+    {.key = "plan.pip_index_url",
+     .type = OCRA_CONFIG_STRING,
+     .def = "https://pypi.org/simple",
+     .check = check_http_url,
+     .want = "an http:// or https:// URL",
+     .type_name = "URL",
+     .off = CFG(plan.pip_index_url),
+     .doc = "pip --index-url for every package but PyTorch's (a private mirror of PyPI)."},
+    {.key = "plan.extra_index_urls",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_http_url,
+     .want = "an http:// or https:// URL",
+     .type_name = "list of URLs",
+     .off = CFG(plan.extra_index_urls),
+     .count_off = CFG(plan.n_extra_index_urls),
+     .doc = "pip --extra-index-url for the same installs (beware of dependency confusion)."},
+    {.key = "plan.torch_index_url",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_http_url,
+     .want = "an http:// or https:// URL",
+     .type_name = "URL",
+     .off = CFG(plan.torch_index_url),
+     .doc = "Base of the PyTorch wheel indexes (+ /cu121, /cpu); empty: download.pytorch.org/whl."},
+    {.key = "plan.allowed_tools",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_package,
+     .want = "a normalised package name (lowercase, - between words)",
+     .type_name = "list of package names",
+     .off = CFG(plan.allowed_tools),
+     .count_off = CFG(plan.n_allowed_tools),
+     .doc = "pip packages a spec may ask for; empty: any (CUDA, cuDNN, NCCL, Python are not pip)."},
+    {.key = "plan.max_gpus",
+     .type = OCRA_CONFIG_INT,
+     .def = "8",
+     .min = 1,
+     .max = 64,
+     .off = CFG(plan.max_gpus),
+     .doc = "Most GPUs per replica the planner picks when the spec gives no workload.gpus."},
+    {.key = "plan.mirrors",
+     .type = OCRA_CONFIG_SECTIONS,
+     .off = CFG(plan.mirrors),
+     .count_off = CFG(plan.n_mirrors),
+     .sub = mirror_rows,
+     .n_sub = OCRA_ARRAY_LEN(mirror_rows),
+     .elem_size = sizeof(struct ocra_config_mirror),
+     .doc = "Base image mirror map, first match wins: images are pulled from to instead.",
+     .example = "mirrors:\n"
+                "  - from: \"nvidia/cuda\"\n"
+                "    to: \"registry.internal:5000/mirror/nvidia/cuda\""},
     {.key = "ain.rpc",
      .type = OCRA_CONFIG_STRING,
      .def = "",
