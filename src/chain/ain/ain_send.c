@@ -12,57 +12,58 @@
 #include <string.h>
 #include <time.h>
 
+static json_t *encode(const json_t *v, struct ocra_buf *path, struct ocra_err *err);
+
+/* Encodes child into out[key], with path extended by "/key" while it is encoded. */
+static int
+encode_member(json_t *out, const char *key, const json_t *child, struct ocra_buf *path,
+              struct ocra_err *err)
+{
+    size_t mark = path->len;
+    json_t *enc;
+
+    ocra_buf_printf(path, "/%s", key);
+    enc = encode(child, path, err);
+    path->len = mark;
+    path->data[mark] = '\0';
+    if (!enc)
+        return -1;
+    json_object_set_new(out, key, enc);
+    return 0;
+}
+
 static json_t *
 encode(const json_t *v, struct ocra_buf *path, struct ocra_err *err)
 {
-    size_t mark = path->len;
-    json_t *out, *child;
+    size_t n = json_is_array(v) ? json_array_size(v) : json_object_size(v);
+    json_t *out, *val;
+    const char *key;
+    int rc = 0;
 
-    if (json_is_array(v)) {
-        if (json_array_size(v) == 0)
-            goto empty;
-        out = json_object();
-        for (size_t i = 0; i < json_array_size(v); i++) {
-            char key[24];
-
-            (void)snprintf(key, sizeof(key), "%zu", i);
-            ocra_buf_printf(path, "/%s", key);
-            child = encode(json_array_get(v, i), path, err);
-            path->len = mark;
-            path->data[mark] = '\0';
-            if (!child)
-                goto fail;
-            json_object_set_new(out, key, child);
-        }
-        return out;
+    if (!json_is_array(v) && !json_is_object(v))
+        return json_incref((json_t *)(uintptr_t)v);
+    if (n == 0) {
+        ocra_err_set(err, EINVAL, "%s: AIN cannot store an empty %s", path->len ? path->data : "/",
+                     json_is_array(v) ? "array" : "object");
+        return NULL;
     }
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *val;
+    out = json_object();
+    for (size_t i = 0; json_is_array(v) && i < n && rc == 0; i++) {
+        char index[24];
 
-        if (json_object_size(v) == 0)
-            goto empty;
-        out = json_object();
-        json_object_foreach((json_t *)(uintptr_t)v, key, val)
-        {
-            ocra_buf_printf(path, "/%s", key);
-            child = encode(val, path, err);
-            path->len = mark;
-            path->data[mark] = '\0';
-            if (!child)
-                goto fail;
-            json_object_set_new(out, key, child);
-        }
-        return out;
+        (void)snprintf(index, sizeof(index), "%zu", i);
+        rc = encode_member(out, index, json_array_get(v, i), path, err);
     }
-    return json_incref((json_t *)(uintptr_t)v);
-fail:
-    json_decref(out);
-    return NULL;
-empty:
-    ocra_err_set(err, EINVAL, "%s: AIN cannot store an empty %s", path->len ? path->data : "/",
-                 json_is_array(v) ? "array" : "object");
-    return NULL;
+    json_object_foreach((json_t *)(uintptr_t)v, key, val)
+    {
+        if (rc == 0)
+            rc = encode_member(out, key, val, path, err);
+    }
+    if (rc < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }
 
 json_t *

@@ -208,6 +208,28 @@ test_big_integer_literals_read_as_javascript_does(void)
     json_decref(j);
 }
 
+/* AIN stores no arrays and no empty objects: lists become index-keyed objects, in order. */
+static void
+test_encode_value_for_ain(void)
+{
+    const char *in = "{\"w\":{\"command\":[\"a\",\"b\",[1,2]],\"n\":3}}";
+    const char *empty = "{\"w\":{\"env\":{}}}";
+    json_t *j = ocra_json_parse(in, strlen(in), 0, NULL), *e, *bad;
+    struct ocra_err err = {0};
+    char *s;
+
+    e = ocra_ain_encode_value(j, &err);
+    s = ocra_json_canonical(e);
+    CHECK_STR(s, "{\"w\":{\"command\":{\"0\":\"a\",\"1\":\"b\",\"2\":{\"0\":1,\"1\":2}},\"n\":3}}");
+    free(s);
+    bad = ocra_json_parse(empty, strlen(empty), 0, NULL);
+    CHECK(ocra_ain_encode_value(bad, &err) == NULL);
+    CHECK_STR(err.msg, "/w/env: AIN cannot store an empty object");
+    json_decref(bad);
+    json_decref(e);
+    json_decref(j);
+}
+
 /* A missing member (a hostile block's transaction without tx_body) is null, not a crash. */
 static void
 test_stringify_of_missing_value_is_null(void)
@@ -253,5 +275,6 @@ OCRA_TEST_MAIN(OCRA_TEST(test_stringify_matches_vectors),
                OCRA_TEST(test_every_recorded_transaction_verifies),
                OCRA_TEST(test_js_number_formatting),
                OCRA_TEST(test_stringify_of_missing_value_is_null),
+               OCRA_TEST(test_encode_value_for_ain),
                OCRA_TEST(test_big_integer_literals_read_as_javascript_does),
                OCRA_TEST(test_key_file_must_be_private))
