@@ -176,6 +176,28 @@ int64_t ocra_time_wall_ms(void);
 /* "2026-11-26T06:42:31.123Z" for ms since the epoch; out has at least 25 bytes. */
 char *ocra_time_iso8601(int64_t ms, char *out, size_t outsz);
 
+/* Sleeps ms milliseconds, resuming after signals. */
+void ocra_sleep_ms(int64_t ms);
+
+/*
+ * Pacing of requests to one peer: a client-side rate limit, and the delays between retries
+ * (exponential backoff, capped, with 50-100 % jitter so that clients do not retry in step).
+ */
+struct ocra_pacer {
+    int rate_limit;        /* requests per second; 0: unlimited */
+    long backoff_ms;       /* first retry delay */
+    long backoff_max_ms;   /* cap */
+    uint64_t next_slot_ns; /* monotonic time before which no request may start */
+    unsigned jitter;
+};
+
+/* rate_limit <= 0: none; backoff_ms <= 0: 250 ms; backoff_max_ms <= 0: 8 s. */
+void ocra_pacer_init(struct ocra_pacer *p, int rate_limit, long backoff_ms, long backoff_max_ms);
+/* Waits until the rate limit lets the next request start, and takes that slot. */
+void ocra_pacer_wait(struct ocra_pacer *p);
+/* The delay before retry `attempt` (1-based): backoff_ms * 2^(attempt-1), capped, jittered. */
+long ocra_pacer_backoff_ms(struct ocra_pacer *p, int attempt);
+
 #define OCRA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * base_file.c: whole-file reads with a size bound, atomic writes, and the clocks.
+ * base_file.c: whole-file reads with a size bound, atomic writes, the clocks, sleeping, and
+ * the pacing of requests (rate limit, retry backoff).
  */
 #include "base/base.h"
 
@@ -137,4 +138,49 @@ ocra_time_iso8601(int64_t ms, char *out, size_t outsz)
         date[0] = '\0';
     (void)snprintf(out, outsz, "%s.%03dZ", date, (int)(ms % 1000));
     return out;
+}
+
+void
+ocra_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    if (ms <= 0)
+        return;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+void
+ocra_pacer_init(struct ocra_pacer *p, int rate_limit, long backoff_ms, long backoff_max_ms)
+{
+    p->rate_limit = rate_limit > 0 ? rate_limit : 0;
+    p->backoff_ms = backoff_ms > 0 ? backoff_ms : 250;
+    p->backoff_max_ms = backoff_max_ms > 0 ? backoff_max_ms : 8000;
+    p->next_slot_ns = 0;
+    p->jitter = (unsigned)ocra_time_mono_ns();
+}
+
+void
+ocra_pacer_wait(struct ocra_pacer *p)
+{
+    uint64_t now = ocra_time_mono_ns();
+
+    if (!p->rate_limit)
+        return;
+    if (p->next_slot_ns > now)
+        ocra_sleep_ms((int64_t)((p->next_slot_ns - now + 999999u) / 1000000u));
+    p->next_slot_ns = ocra_time_mono_ns() + 1000000000u / (unsigned)p->rate_limit;
+}
+
+long
+ocra_pacer_backoff_ms(struct ocra_pacer *p, int attempt)
+{
+    long ms = p->backoff_ms;
+
+    for (int i = 1; i < attempt && ms < p->backoff_max_ms; i++)
+        ms *= 2;
+    if (ms > p->backoff_max_ms)
+        ms = p->backoff_max_ms;
+    return ms / 2 + (long)(rand_r(&p->jitter) % (unsigned)(ms / 2 + 1));
 }

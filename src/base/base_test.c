@@ -261,6 +261,31 @@ test_time_formats_iso8601(void)
 }
 
 static void
+test_pacer_backoff_doubles_caps_and_jitters(void)
+{
+    struct ocra_pacer p;
+
+    ocra_pacer_init(&p, 0, 100, 1000);
+    for (int round = 0; round < 50; round++) {
+        long a1 = ocra_pacer_backoff_ms(&p, 1), a3 = ocra_pacer_backoff_ms(&p, 3);
+        long a9 = ocra_pacer_backoff_ms(&p, 9);
+
+        CHECK(a1 >= 50 && a1 <= 100);
+        CHECK(a3 >= 200 && a3 <= 400);
+        CHECK(a9 >= 500 && a9 <= 1000); /* capped */
+    }
+    ocra_pacer_init(&p, -3, 0, 0);
+    CHECK_INT(p.rate_limit, 0);
+    CHECK_INT(p.backoff_ms, 250);
+    CHECK_INT(p.backoff_max_ms, 8000);
+    ocra_pacer_wait(&p); /* unlimited: returns at once, takes no slot */
+    CHECK(p.next_slot_ns == 0);
+    ocra_pacer_init(&p, 10, 0, 0);
+    ocra_pacer_wait(&p);
+    CHECK(p.next_slot_ns > ocra_time_mono_ns()); /* the next slot is 100 ms away */
+}
+
+static void
 test_str_distance(void)
 {
     CHECK_INT(ocra_str_distance("journal", "jurnal"), 1);
@@ -277,4 +302,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_kecca
                OCRA_TEST(test_utf8_validation), OCRA_TEST(test_json_canonical_sorts_and_compacts),
                OCRA_TEST(test_json_strict_rejects_duplicates_and_bad_utf8),
                OCRA_TEST(test_file_read_bounds_and_atomic_write),
-               OCRA_TEST(test_time_formats_iso8601), OCRA_TEST(test_str_distance))
+               OCRA_TEST(test_time_formats_iso8601), OCRA_TEST(test_str_distance),
+               OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters))

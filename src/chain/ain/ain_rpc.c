@@ -20,12 +20,11 @@
 struct ocra_ain_rpc {
     char *url;
     char *proto_ver;
-    long timeout_ms, backoff_ms, backoff_max_ms;
-    int retries, rate_limit;
-    uint64_t next_slot_ns; /* monotonic time before which no request may start */
+    long timeout_ms;
+    int retries;
+    struct ocra_pacer pacer;
     unsigned long requests;
     int64_t next_id;
-    unsigned jitter_state;
 };
 
 struct ocra_ain_rpc *
@@ -37,11 +36,8 @@ ocra_ain_rpc_new(const struct ocra_ain_rpc_opts *o)
     rpc->proto_ver = ocra_xstrdup(o->proto_ver ? o->proto_ver : OCRA_AIN_PROTO_VER);
     rpc->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
     rpc->retries = o->retries > 0 ? o->retries : 0;
-    rpc->backoff_ms = o->backoff_ms > 0 ? o->backoff_ms : 250;
-    rpc->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : 8000;
-    rpc->rate_limit = o->rate_limit > 0 ? o->rate_limit : 0;
+    ocra_pacer_init(&rpc->pacer, o->rate_limit, o->backoff_ms, o->backoff_max_ms);
     rpc->next_id = 1;
-    rpc->jitter_state = (unsigned)ocra_time_mono_ns();
     return rpc;
 }
 
@@ -59,43 +55,6 @@ unsigned long
 ocra_ain_rpc_requests(const struct ocra_ain_rpc *rpc)
 {
     return rpc->requests;
-}
-
-static void
-sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* Waits for the next rate-limit slot. */
-static void
-rate_wait(struct ocra_ain_rpc *rpc)
-{
-    uint64_t now = ocra_time_mono_ns();
-
-    if (!rpc->rate_limit)
-        return;
-    if (rpc->next_slot_ns > now)
-        sleep_ns(rpc->next_slot_ns - now);
-    now = ocra_time_mono_ns();
-    rpc->next_slot_ns = now + 1000000000u / (unsigned)rpc->rate_limit;
-}
-
-/* Delay before retry `attempt` (1-based): backoff * 2^(attempt-1), capped, 50-100 %. */
-static uint64_t
-backoff_ns(struct ocra_ain_rpc *rpc, int attempt)
-{
-    long ms = rpc->backoff_ms;
-
-    for (int i = 1; i < attempt && ms < rpc->backoff_max_ms; i++)
-        ms *= 2;
-    if (ms > rpc->backoff_max_ms)
-        ms = rpc->backoff_max_ms;
-    ms = ms / 2 + (long)(rand_r(&rpc->jitter_state) % (unsigned)(ms / 2 + 1));
-    return (uint64_t)ms * 1000000u;
 }
 
 static char *
@@ -195,8 +154,8 @@ ocra_ain_rpc_call(struct ocra_ain_rpc *rpc, const char *method, const json_t *pa
         retry = true;
 
         if (attempt > 0)
-            sleep_ns(backoff_ns(rpc, attempt));
-        rate_wait(rpc);
+            ocra_sleep_ms(ocra_pacer_backoff_ms(&rpc->pacer, attempt));
+        ocra_pacer_wait(&rpc->pacer);
         rpc->requests++;
         if (ocra_http_do(&req, &resp, err) == 0) {
             value = ocra_ain_rpc_parse_reply(method, resp.status, resp.body, resp.body_len,

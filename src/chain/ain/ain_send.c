@@ -80,15 +80,6 @@ ocra_ain_encode_value(const json_t *v, struct ocra_err *err)
     return out;
 }
 
-static void
-sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* The code of a receipt: top-level code, else the first non-zero of result_list. */
 static int64_t
 receipt_code(const json_t *r)
@@ -139,7 +130,7 @@ wait_final(struct ocra_ain_rpc *rpc, struct ocra_ain_tx_result *res, int64_t wai
                          res->tx_hash, (long long)wait_ms, res->state[0] ? res->state : "unknown");
             break;
         }
-        sleep_ms(500);
+        ocra_sleep_ms(500);
     }
     json_decref(params);
     return ret;

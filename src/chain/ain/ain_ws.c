@@ -23,17 +23,17 @@ struct ocra_ain_ws {
     bool tls;
     char **patterns;
     size_t n_patterns;
-    long keepalive_ms, backoff_ms, backoff_max_ms;
+    long keepalive_ms;
+    struct ocra_pacer pacer; /* reconnect backoff */
     struct lws_context *ctx;
     struct lws *wsi;
     lws_sorted_usec_list_t sul_deadline, sul_reconnect, sul_keepalive;
     bool connecting, deadline_hit, woken, closing;
-    int attempt;
+    int attempt; /* failed connection attempts since the last success */
     int64_t finalized;
     struct ocra_buf rx;
     char **outq; /* messages waiting for a writable socket */
     size_t n_outq;
-    unsigned jitter;
     struct ocra_ain_ws_stats stats;
 };
 
@@ -137,18 +137,12 @@ on_reconnect_due(lws_sorted_usec_list_t *sul)
     connect_now(lws_container_of(sul, struct ocra_ain_ws, sul_reconnect));
 }
 
-/* Schedules the next connection attempt: backoff doubling per failure, 50-100 % jitter. */
+/* Schedules the next connection attempt: backoff doubling per failure, with jitter. */
 static void
 schedule_reconnect(struct ocra_ain_ws *ws)
 {
-    long ms = ws->backoff_ms;
+    long ms = ocra_pacer_backoff_ms(&ws->pacer, ++ws->attempt);
 
-    for (int i = 0; i < ws->attempt && ms < ws->backoff_max_ms; i++)
-        ms *= 2;
-    if (ms > ws->backoff_max_ms)
-        ms = ws->backoff_max_ms;
-    ms = ms / 2 + (long)(rand_r(&ws->jitter) % (unsigned)(ms / 2 + 1));
-    ws->attempt++;
     lws_sul_schedule(ws->ctx, 0, &ws->sul_reconnect, on_reconnect_due, ms * LWS_US_PER_MS);
 }
 
@@ -283,10 +277,9 @@ ocra_ain_ws_new(const struct ocra_ain_ws_opts *o, struct ocra_err *err)
 
     ws->url = ocra_xstrdup(o->url);
     ws->keepalive_ms = o->keepalive_ms > 0 ? o->keepalive_ms : 240000;
-    ws->backoff_ms = o->backoff_ms > 0 ? o->backoff_ms : 500;
-    ws->backoff_max_ms = o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000;
+    ocra_pacer_init(&ws->pacer, 0, o->backoff_ms > 0 ? o->backoff_ms : 500,
+                    o->backoff_max_ms > 0 ? o->backoff_max_ms : 30000);
     ws->finalized = -1;
-    ws->jitter = (unsigned)ocra_time_mono_ns();
     ocra_buf_init(&ws->rx);
     ws->patterns = ocra_xcalloc(o->n_patterns + 1, sizeof(char *));
     for (size_t i = 0; i < o->n_patterns; i++)
