@@ -122,6 +122,25 @@ fi
 ain_ctl '{"clear_faults": true}' >/dev/null
 watch_once "$tmp/j5.db" --allow $A --allow $B >>"$tmp/part1.jsonl" 2>/dev/null
 [ "$(summary "$tmp/part1.jsonl")" = "$expected" ] && ok resume_after_outage_skips_no_block || fail resume_after_outage_skips_no_block "$(summary "$tmp/part1.jsonl")"
+# A node that replaced the journal's last final block (a real ain-blockchain 1.6.0 does this
+# when it restarts): the scanner reports it, steps back onto the node's chain and goes on;
+# events keep their ids, so nothing is journaled twice.
+ain_ctl '{"head": 55}' >/dev/null
+watch_once "$tmp/j9.db" --allow $A --allow $B >"$tmp/fork.jsonl" 2>/dev/null
+python3 - "$tmp/j9.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE cursors SET block_hash = ? WHERE source = 'ain:0'", ("0x" + "ab" * 32,))
+db.commit()
+PY
+ain_ctl '{"head": 67}' >/dev/null
+if watch_once "$tmp/j9.db" --allow $A --allow $B >>"$tmp/fork.jsonl" 2>"$tmp/fork.err"; then
+    grep -q 'finality violation: the node replaced block 55' "$tmp/fork.err" && [ "$(summary "$tmp/fork.jsonl")" = "$expected" ] &&
+        ok replaced_final_block_is_rescanned || fail replaced_final_block_is_rescanned "$(cat "$tmp/fork.err"; summary "$tmp/fork.jsonl")"
+else
+    fail replaced_final_block_is_rescanned "exit $?: $(cat "$tmp/fork.err")"
+fi
+
 # A node without ain_getBlockList: block by block, same events.
 ain_ctl '{"disable_methods": ["ain_getBlockList"], "reset_log": true}' >/dev/null
 watch_once "$tmp/j8.db" --allow $A --allow $B >"$tmp/bybn.jsonl" 2>/dev/null

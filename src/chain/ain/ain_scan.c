@@ -38,7 +38,10 @@ struct ocra_ain_scanner {
     char source[32];
     json_t *pending;    /* model path -> wrapped value, updates of the block being processed */
     bool no_block_list; /* the node answered ain_getBlockList with "Method not found" */
+    int rewound;        /* blocks moved back after the node replaced final blocks */
 };
+
+#define OCRA_AIN_MAX_REWIND 16
 
 /* One block's output, written in one transaction. */
 struct block_out {
@@ -600,6 +603,9 @@ head_number(struct ocra_ain_scanner *sc, int64_t *head, struct ocra_err *err)
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         *head = json_integer_value(v);
         ret = 0;
+    } else if (json_is_integer(v)) {
+        ocra_err_set(err, EAGAIN, "the node has no final block yet (last block %lld: starting?)",
+                     (long long)json_integer_value(v));
     } else {
         ocra_err_set(err, EPROTO, "ain_getLastBlockNumber: not a block number");
     }
@@ -607,22 +613,104 @@ head_number(struct ocra_ain_scanner *sc, int64_t *head, struct ocra_err *err)
     return ret;
 }
 
-/* Checks that block follows the cursor: number and, when known, the hash chain. */
+/*
+ * Checks that block follows the cursor: number and, when known, the hash chain. *forked is set
+ * when only the hash chain is broken: the node no longer has the journal's last block.
+ */
 static int
 check_follows(const struct ocra_store_cursor *cur, bool have, int64_t want, const json_t *block,
-              struct ocra_err *err)
+              bool *forked, struct ocra_err *err)
 {
     const char *last = ocra_json_str(block, "last_hash");
 
+    *forked = false;
     if (!json_is_object(block) || ocra_json_int(block, "number", -1) != want)
         return ocra_err_set(err, EPROTO, "node returned block %lld where %lld was due",
                             (long long)ocra_json_int(block, "number", -1), (long long)want);
-    if (have && cur->block_hash[0] && (!last || strcasecmp(last, cur->block_hash) != 0))
-        return ocra_err_set(err, EPROTO,
-                            "block %lld: last_hash %.66s does not follow the journal's block "
-                            "%lld %s (another chain?)",
-                            (long long)want, last ? last : "(none)", (long long)cur->block_number,
-                            cur->block_hash);
+    if (!have || !cur->block_hash[0] || (last && strcasecmp(last, cur->block_hash) == 0))
+        return 0;
+    *forked = true;
+    return ocra_err_set(err, EPROTO,
+                        "block %lld: last_hash %.66s does not follow the journal's block "
+                        "%lld %s (another chain?)",
+                        (long long)want, last ? last : "(none)", (long long)cur->block_number,
+                        cur->block_hash);
+}
+
+/*
+ * The node's block `cur` differs from the journal's: AIN blocks are final, yet a node that
+ * restarts can replace the last block it reported (seen with ain-blockchain 1.6.0). Moves the
+ * cursor back one block onto the node's chain, so that the block is scanned again: events keep
+ * their ids (tx hash and operation index), so nothing is journaled twice. At most
+ * OCRA_AIN_MAX_REWIND blocks per scanner; beyond that, it stops for an operator to look.
+ */
+static int
+rewind_one(struct ocra_ain_scanner *sc, struct ocra_store_cursor *cur, struct ocra_err *err)
+{
+    json_t *params = json_pack("{s:I}", "number", (json_int_t)cur->block_number), *block;
+    struct ocra_store_cursor back = {.block_number = cur->block_number - 1};
+    const char *hash;
+    int ret = -1;
+
+    block = ocra_ain_rpc_call(sc->o.rpc, "ain_getBlockByNumber", params, NULL, err);
+    json_decref(params);
+    hash = ocra_json_str(block, "hash");
+    if (!block || !hash || strcasecmp(hash, cur->block_hash) == 0 || back.block_number < 0) {
+        if (block)
+            ocra_err_set(err, EPROTO,
+                         "block %lld: the node's chain does not follow its own "
+                         "block %lld",
+                         (long long)cur->block_number + 1, (long long)cur->block_number);
+        goto out;
+    }
+    if (sc->rewound >= OCRA_AIN_MAX_REWIND) {
+        ocra_err_set(err, EPROTO,
+                     "the node replaced more than %d final blocks below %lld; "
+                     "not rewinding further: check the node (another chain?)",
+                     OCRA_AIN_MAX_REWIND, (long long)cur->block_number + 1);
+        goto out;
+    }
+    ocra_log_error("ain: finality violation: the node replaced block %lld (journal %s, node %s); "
+                   "scanning it again source=%s",
+                   (long long)cur->block_number, cur->block_hash, hash, sc->source);
+    (void)snprintf(back.block_hash, sizeof(back.block_hash), "%s",
+                   or_empty(ocra_json_str(block, "last_hash")));
+    if (ocra_store_append(sc->o.store, sc->source, NULL, 0, &back, NULL, err) < 0)
+        goto out;
+    sc->rewound++;
+    *cur = back;
+    ret = 0;
+out:
+    json_decref(block);
+    return ret;
+}
+
+/* Scans the fetched blocks in order; *next advances past each one journaled. */
+static int
+scan_blocks(struct ocra_ain_scanner *sc, const json_t *blocks, struct ocra_store_cursor *cur,
+            bool *have, int64_t *next, size_t *n_events, struct ocra_err *err)
+{
+    for (size_t i = 0; i < json_array_size(blocks); i++) {
+        const json_t *block = json_array_get(blocks, i);
+        bool forked = false;
+        int rc;
+
+        if (check_follows(cur, *have, *next, block, &forked, err) < 0) {
+            if (!forked || rewind_one(sc, cur, err) < 0)
+                return -1;
+            *next = cur->block_number + 1;
+            return 0; /* fetch again from the rewound cursor */
+        }
+        rc = scan_block(sc, block, n_events, err);
+        if (rc < 0)
+            return -1;
+        cur->block_number = (*next)++;
+        (void)snprintf(cur->block_hash, sizeof(cur->block_hash), "%s",
+                       or_empty(ocra_json_str(block, "hash")));
+        *have = true;
+        if (rc > 0)
+            return 1; /* the callback asked to stop */
+    }
     return 0;
 }
 
@@ -643,7 +731,7 @@ ocra_ain_scanner_poll(struct ocra_ain_scanner *sc, size_t *n_events, bool *caugh
     while (next <= head) {
         int64_t to = next + sc->o.batch > head + 1 ? head + 1 : next + sc->o.batch;
         json_t *blocks = fetch_blocks(sc, next, to, err);
-        size_t i;
+        int rc;
 
         if (!blocks)
             return -1;
@@ -652,27 +740,10 @@ ocra_ain_scanner_poll(struct ocra_ain_scanner *sc, size_t *n_events, bool *caugh
             return ocra_err_set(err, EPROTO, "ain_getBlockList [%lld, %lld): no blocks",
                                 (long long)next, (long long)to);
         }
-        for (i = 0; i < json_array_size(blocks); i++) {
-            const json_t *block = json_array_get(blocks, i);
-            int rc;
-
-            if (check_follows(&cur, have, next, block, err) < 0)
-                break;
-            rc = scan_block(sc, block, n_events, err);
-            if (rc < 0)
-                break;
-            cur.block_number = next++;
-            (void)snprintf(cur.block_hash, sizeof(cur.block_hash), "%s",
-                           or_empty(ocra_json_str(block, "hash")));
-            have = true;
-            if (rc > 0) {
-                json_decref(blocks);
-                return 0; /* the callback asked to stop */
-            }
-        }
+        rc = scan_blocks(sc, blocks, &cur, &have, &next, n_events, err);
         json_decref(blocks);
-        if (i < json_array_size(blocks))
-            return -1;
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
     }
     if (caught_up)
         *caught_up = true;
