@@ -13,14 +13,15 @@
 
 #include "base/base.h"
 #include "chain/ain/ain.h"
+#include "chain/evm/evm.h"
 #include "spec/spec.h"
 
 struct publish_opts {
-    const char *chain, *rpc, *key_file, *path, *file;
+    const char *chain, *rpc, *key_file, *path, *file, *contract, *name;
     const char **http_hosts;
     size_t n_http_hosts;
     int64_t chain_id, nonce, timestamp_ms, gas_price, wait_ms;
-    bool chain_id_set, gas_price_set;
+    bool chain_id_set, gas_price_set, evm;
 };
 
 /* Validates the spec as ocra validates what it reads from a chain; returns its JSON tree. */
@@ -30,10 +31,10 @@ load_spec(const struct publish_opts *o, struct ocra_err *err)
     struct ocra_spec_problems probs = {0};
     struct ocra_spec_policy pol = {.http_hosts = o->http_hosts, .n_http_hosts = o->n_http_hosts};
     struct ocra_spec *spec = NULL;
-    const char *slash = strrchr(o->path, '/');
+    const char *slash = o->path ? strrchr(o->path, '/') : NULL;
     json_t *doc;
 
-    pol.default_name = slash ? slash + 1 : NULL;
+    pol.default_name = o->name ? o->name : slash ? slash + 1 : NULL;
     doc = ocra_json_load_file(o->file, 1u << 20, OCRA_JSON_STRICT, err);
     if (!doc)
         return NULL;
@@ -48,6 +49,41 @@ load_spec(const struct publish_opts *o, struct ocra_err *err)
     ocra_spec_problems_fini(&probs);
     ocra_spec_free(spec);
     return doc;
+}
+
+/* EVM: ModelRegistry.publish(name, spec) in a signed EIP-1559 transaction. */
+static int
+publish_evm(const struct publish_opts *o)
+{
+    struct ocra_evm_tx_result res = {0};
+    struct ocra_chain_key *key = NULL;
+    struct ocra_err err = {0};
+    char *text = NULL;
+    json_t *doc = NULL;
+    int status = OCRA_CLI_USAGE;
+
+    doc = load_spec(o, &err);
+    if (!doc || !(key = ocra_chain_key_load(o->key_file, &err))) {
+        ocra_cli_fail(status, "publish: %s", err.msg);
+        goto out;
+    }
+    text = ocra_json_compact(doc);
+    ocra_log_info("publish: contract=%s signer=%s rpc=%s", o->contract, ocra_chain_key_address(key),
+                  o->rpc);
+    if (ocra_evm_publish(o->rpc, key, o->contract, o->name, text, o->wait_ms, &res, &err) < 0) {
+        if (res.tx_hash[0])
+            printf("%s\n", res.tx_hash);
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "publish: %s", err.msg);
+        goto out;
+    }
+    printf("%s\n", res.tx_hash);
+    ocra_log_info("publish: tx=%s block=%lld", res.tx_hash, (long long)res.block);
+    status = OCRA_CLI_OK;
+out:
+    ocra_chain_key_free(key);
+    free(text);
+    json_decref(doc);
+    return status;
 }
 
 static int
@@ -118,6 +154,8 @@ parse_opts(int argc, char **argv, struct publish_opts *o)
         {"gas-price", required_argument, NULL, 'g'},
         {"wait", required_argument, NULL, 'w'},
         {"http-host", required_argument, NULL, 'H'},
+        {"contract", required_argument, NULL, 'K'},
+        {"name", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     int c, rc = OCRA_CLI_OK;
@@ -138,6 +176,12 @@ parse_opts(int argc, char **argv, struct publish_opts *o)
             break;
         case 'H':
             o->http_hosts[o->n_http_hosts++] = optarg;
+            break;
+        case 'K':
+            o->contract = optarg;
+            break;
+        case 'N':
+            o->name = optarg;
             break;
         case 'i':
             rc = parse_int_opt("chain-id", optarg, 0, &o->chain_id);
@@ -167,30 +211,59 @@ parse_opts(int argc, char **argv, struct publish_opts *o)
     return rc;
 }
 
-/* Fills the defaults from the configuration and checks what is required. */
 static int
-complete_opts(struct publish_opts *o, const struct ocra_config *cfg)
+complete_evm(struct publish_opts *o, const struct ocra_config *cfg)
 {
-    if (o->chain && strcmp(o->chain, "ain") != 0)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --chain %s: only ain is supported yet",
-                             o->chain);
-    if (!o->rpc && cfg->ain.rpc && *cfg->ain.rpc)
+    if (!o->rpc && cfg->evm.n_rpc)
+        o->rpc = cfg->evm.rpc[0];
+    if (!o->key_file && *cfg->evm.key_file)
+        o->key_file = cfg->evm.key_file;
+    if (!o->contract && *cfg->evm.contract)
+        o->contract = cfg->evm.contract;
+    if (!o->contract || !ocra_chain_address_valid(o->contract))
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --chain evm needs --contract ADDR (or "
+                                             "evm.contract)");
+    return OCRA_CLI_OK;
+}
+
+static int
+complete_ain(struct publish_opts *o, const struct ocra_config *cfg)
+{
+    if (!o->rpc && *cfg->ain.rpc)
         o->rpc = cfg->ain.rpc;
-    if (!o->key_file && cfg->ain.key_file && *cfg->ain.key_file)
+    if (!o->key_file && *cfg->ain.key_file)
         o->key_file = cfg->ain.key_file;
     if (!o->chain_id_set)
         o->chain_id = cfg->ain.chain_id;
     if (!o->gas_price_set)
         o->gas_price = cfg->ain.gas_price;
-    for (size_t i = 0; i < cfg->n_spec_http_hosts; i++)
-        o->http_hosts[o->n_http_hosts++] = cfg->spec_http_hosts[i];
-    if (!o->rpc)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --rpc URL and no ain.rpc configured");
-    if (!o->key_file)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --key-file and no ain.key_file");
     if (!o->path || !ocra_ain_pattern_valid(o->path) || strchr(o->path, '$'))
         return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --path: want an absolute path such as "
                                              "/apps/my_app/models/NAME");
+    return OCRA_CLI_OK;
+}
+
+/* Fills the defaults from the configuration and checks what is required. */
+static int
+complete_opts(struct publish_opts *o, const struct ocra_config *cfg)
+{
+    int rc;
+
+    if (!o->chain)
+        o->chain = !*cfg->ain.rpc && cfg->evm.n_rpc ? "evm" : "ain";
+    o->evm = strcmp(o->chain, "evm") == 0;
+    if (!o->evm && strcmp(o->chain, "ain") != 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --chain %s: want ain or evm", o->chain);
+    for (size_t i = 0; i < cfg->n_spec_http_hosts; i++)
+        o->http_hosts[o->n_http_hosts++] = cfg->spec_http_hosts[i];
+    rc = o->evm ? complete_evm(o, cfg) : complete_ain(o, cfg);
+    if (rc != OCRA_CLI_OK)
+        return rc;
+    if (!o->rpc)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --rpc URL and no %s.rpc configured",
+                             o->chain);
+    if (!o->key_file)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --key-file and no %s.key_file", o->chain);
     return OCRA_CLI_OK;
 }
 
@@ -207,7 +280,7 @@ publish_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     if (status == OCRA_CLI_OK)
         status = complete_opts(&o, &ctx->cfg);
     if (status == OCRA_CLI_OK)
-        status = publish(&o);
+        status = o.evm ? publish_evm(&o) : publish(&o);
     free(o.http_hosts);
     return status;
 }
@@ -217,6 +290,8 @@ const struct ocra_cli_cmd ocra_cli_publish_cmd = {
     "usage: ocra publish [--chain ain] [--rpc URL] [--key-file FILE] --path PATH\n"
     "                    [--chain-id N] [--nonce N] [--timestamp MS] [--gas-price N]\n"
     "                    [--wait SECONDS] [--http-host HOST]... SPEC.json\n"
+    "       ocra publish --chain evm [--rpc URL] [--key-file FILE] --contract ADDR\n"
+    "                    [--name NAME] [--wait SECONDS] [--http-host HOST]... SPEC.json\n"
     "\n"
     "Validates SPEC.json as ocra validates a spec read from a chain (a spec without \"name\"\n"
     "takes the last segment of PATH), converts lists to AIN's index-keyed objects, builds a\n"
@@ -224,7 +299,14 @@ const struct ocra_cli_cmd ocra_cli_publish_cmd = {
     "ain_sendSignedTransaction, waits until it is FINALIZED, and prints its hash. A rejection\n"
     "or a REVERTED transaction is reported with the node's code.\n"
     "\n"
-    "options (defaults from the configuration's ain.* keys):\n"
+    "EVM: calls ModelRegistry.publish(name, spec) at --contract in an EIP-1559 transaction\n"
+    "(legacy EIP-155 where the node has no base fee), signed with the key, waits for the\n"
+    "receipt and prints the tx hash; the name is --name, else the spec's \"name\".\n"
+    "\n"
+    "options (defaults from the configuration's ain.* or evm.* keys):\n"
+    "      --chain ain|evm   the chain kind (default: the one configured; ain)\n"
+    "      --contract ADDR   EVM: the ModelRegistry contract\n"
+    "      --name NAME       the model's name when the spec has none\n"
     "      --rpc URL         the node's JSON-RPC endpoint\n"
     "      --key-file FILE   the signer's private key, 64 hex digits; mode 0600 or stricter\n"
     "      --path PATH       where to write, e.g. /apps/my_app/models/sentiment-bert\n"

@@ -16,14 +16,24 @@
 
 #include "base/base.h"
 #include "chain/ain/ain.h"
+#include "chain/evm/evm.h"
 #include "store/store.h"
 
 struct watch_opts {
-    const char *chain, *rpc, *ws, *journal;
-    const char **paths, **allow;
-    size_t n_paths, n_allow;
-    int64_t from_block, chain_id;
-    bool once, from_block_set, chain_id_set;
+    const char *chain, *ws, *journal, *contract;
+    const char **rpcs, **paths, **allow; /* --rpc: endpoints in order of preference */
+    size_t n_rpcs, n_paths, n_allow;
+    int64_t from_block, chain_id, confirmations;
+    bool once, evm, from_block_set, chain_id_set, confirmations_set;
+};
+
+/* What a source borrows from run_watch() for its whole life. */
+struct watch_state {
+    struct ocra_ain_watch *watch;
+    size_t n_watch;
+    const char *const *allow;
+    size_t n_allow;
+    struct ocra_evm_source_opts evm;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -41,6 +51,18 @@ print_event(const struct ocra_store_event *ev, void *arg)
     (void)arg;
     ocra_cli_print_event(ev);
     return stop_requested ? 1 : 0;
+}
+
+/* A reorg the EVM source saw, as one JSON line beside the events. */
+static void
+print_reorg(const struct ocra_evm_reorg *r, void *arg)
+{
+    (void)arg;
+    printf("{\"reorg\":{\"block\":%lld,\"depth\":%lld,\"finalityViolation\":%s,"
+           "\"orphanedEvents\":%zu}}\n",
+           (long long)r->block, (long long)r->depth, r->finality_violation ? "true" : "false",
+           r->n_orphaned);
+    fflush(stdout);
 }
 
 /* The watch list: --path patterns (each trusting every --allow), else the config's. */
@@ -109,18 +131,17 @@ follow(struct ocra_source *src, const struct watch_opts *o, int64_t interval_ms)
     return OCRA_CLI_OK;
 }
 
-/* The source named by --chain, reading and journaling into st. */
 static struct ocra_source *
-make_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
-            const struct ocra_ain_watch *watch, size_t n_watch, struct ocra_err *err)
+make_ain_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
+                struct watch_state *ws, struct ocra_err *err)
 {
-    struct ocra_ain_source_opts ao = {.rpc_url = o->rpc,
+    struct ocra_ain_source_opts ao = {.rpc_url = o->rpcs[0],
                                       .ws_url = o->once ? NULL : o->ws,
                                       .rate_limit = (int)cfg->ain.rate_limit,
                                       .retries = 4,
                                       .chain_id = o->chain_id,
-                                      .watch = watch,
-                                      .n_watch = n_watch,
+                                      .watch = ws->watch,
+                                      .n_watch = ws->n_watch,
                                       .from_block = o->from_block,
                                       .store = st,
                                       .on_event = print_event};
@@ -128,63 +149,105 @@ make_source(const struct watch_opts *o, const struct ocra_config *cfg, struct oc
     return ocra_ain_source_new(&ao, err);
 }
 
+static struct ocra_source *
+make_evm_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
+                struct watch_state *ws, struct ocra_err *err)
+{
+    ws->evm = (struct ocra_evm_source_opts){.rpc_urls = o->rpcs,
+                                            .n_rpc_urls = o->n_rpcs,
+                                            .store = st,
+                                            .contract = o->contract,
+                                            .chain_id = o->chain_id,
+                                            .finality = (enum ocra_evm_finality)cfg->evm.finality,
+                                            .confirmations = o->confirmations,
+                                            .from_block = o->from_block,
+                                            .to_block = -1,
+                                            .batch_blocks = cfg->evm.batch_blocks,
+                                            .allow = ws->allow,
+                                            .n_allow = ws->n_allow,
+                                            .poll_ms = (long)cfg->evm.poll_interval_ms,
+                                            .on_event = print_event,
+                                            .on_reorg = print_reorg};
+    return ocra_evm_source_new(&ws->evm, err);
+}
+
 static int
 run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
 {
-    struct ocra_ain_watch *watch = NULL;
+    struct watch_state ws = {0};
     struct ocra_source *src = NULL;
     struct ocra_store *st = NULL;
     struct ocra_err err = {0};
     int status = OCRA_CLI_USAGE;
-    size_t n_watch = 0;
 
-    watch = watch_list(o, cfg, &n_watch);
-    if (n_watch == 0) {
-        ocra_cli_fail(status, "watch: no --path given and no ain.watch in the configuration");
-        goto out;
+    if (!o->evm) {
+        ws.watch = watch_list(o, cfg, &ws.n_watch);
+        if (ws.n_watch == 0) {
+            ocra_cli_fail(status, "watch: no --path given and no ain.watch in the configuration");
+            goto out;
+        }
     }
+    ws.allow = o->n_allow ? o->allow : (const char *const *)cfg->evm.allow;
+    ws.n_allow = o->n_allow ? o->n_allow : cfg->evm.n_allow;
     if (ocra_store_open(o->journal, &st, &err) < 0) {
         status = ocra_cli_fail(OCRA_CLI_FAIL, "watch: journal %s: %s", o->journal, err.msg);
         goto out;
     }
-    src = make_source(o, cfg, st, watch, n_watch, &err);
+    src = o->evm ? make_evm_source(o, cfg, st, &ws, &err) : make_ain_source(o, cfg, st, &ws, &err);
     if (!src) {
-        ocra_cli_fail(status, "watch: %s", err.msg);
+        status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "watch: %s",
+                               err.msg);
         goto out;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    ocra_log_info("watch: source=%s rpc=%s patterns=%zu journal=%s", src->name, o->rpc, n_watch,
-                  o->journal);
-    status = follow(src, o, cfg->ain.poll_interval_ms);
+    ocra_log_info("watch: source=%s rpc=%s journal=%s", src->name, o->rpcs[0], o->journal);
+    status = follow(src, o, o->evm ? cfg->evm.poll_interval_ms : cfg->ain.poll_interval_ms);
 out:
     if (src)
         src->free(src);
     ocra_store_close(st);
-    free(watch);
+    free(ws.watch);
     return status;
+}
+
+static int
+parse_int(const char *name, const char *arg, int64_t min, int64_t max, int64_t *out, bool *set)
+{
+    struct ocra_err err = {0};
+
+    if (ocra_parse_i64(arg, min, max, out, &err) < 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "--%s: %s", name, err.msg);
+    *set = true;
+    return OCRA_CLI_OK;
 }
 
 static int
 parse_opts(int argc, char **argv, struct watch_opts *o)
 {
     static const struct option longopts[] = {
-        {"chain", required_argument, NULL, 'C'},    {"rpc", required_argument, NULL, 'r'},
-        {"ws", required_argument, NULL, 'w'},       {"path", required_argument, NULL, 'p'},
-        {"allow", required_argument, NULL, 'a'},    {"from-block", required_argument, NULL, 'f'},
-        {"once", no_argument, NULL, '1'},           {"journal", required_argument, NULL, 'j'},
-        {"chain-id", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0},
+        {"chain", required_argument, NULL, 'C'},
+        {"rpc", required_argument, NULL, 'r'},
+        {"ws", required_argument, NULL, 'w'},
+        {"path", required_argument, NULL, 'p'},
+        {"allow", required_argument, NULL, 'a'},
+        {"from-block", required_argument, NULL, 'f'},
+        {"once", no_argument, NULL, '1'},
+        {"journal", required_argument, NULL, 'j'},
+        {"chain-id", required_argument, NULL, 'i'},
+        {"contract", required_argument, NULL, 'K'},
+        {"confirmations", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
     };
-    struct ocra_err err = {0};
-    int c;
+    int c, rc = OCRA_CLI_OK;
 
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while (rc == OCRA_CLI_OK && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'C':
             o->chain = optarg;
             break;
         case 'r':
-            o->rpc = optarg;
+            o->rpcs[o->n_rpcs++] = optarg;
             break;
         case 'w':
             o->ws = optarg;
@@ -195,15 +258,18 @@ parse_opts(int argc, char **argv, struct watch_opts *o)
         case 'a':
             o->allow[o->n_allow++] = optarg;
             break;
+        case 'K':
+            o->contract = optarg;
+            break;
         case 'f':
-            if (ocra_parse_i64(optarg, -1, INT64_MAX, &o->from_block, &err) < 0)
-                return ocra_cli_fail(OCRA_CLI_USAGE, "--from-block: %s", err.msg);
-            o->from_block_set = true;
+            rc = parse_int("from-block", optarg, -1, INT64_MAX, &o->from_block, &o->from_block_set);
             break;
         case 'i':
-            if (ocra_parse_i64(optarg, 0, 100, &o->chain_id, &err) < 0)
-                return ocra_cli_fail(OCRA_CLI_USAGE, "--chain-id: %s", err.msg);
-            o->chain_id_set = true;
+            rc = parse_int("chain-id", optarg, 0, INT64_MAX, &o->chain_id, &o->chain_id_set);
+            break;
+        case 'n':
+            rc = parse_int("confirmations", optarg, 0, 100000, &o->confirmations,
+                           &o->confirmations_set);
             break;
         case '1':
             o->once = true;
@@ -215,28 +281,51 @@ parse_opts(int argc, char **argv, struct watch_opts *o)
             return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help watch`");
         }
     }
-    if (optind < argc)
+    if (rc == OCRA_CLI_OK && optind < argc)
         return ocra_cli_fail(OCRA_CLI_USAGE, "watch: unexpected argument '%s'", argv[optind]);
+    return rc;
+}
+
+/* --chain, else the one chain the configuration sets up (AIN when both or neither). */
+static int
+pick_chain(struct watch_opts *o, const struct ocra_config *cfg)
+{
+    if (!o->chain)
+        o->chain = !*cfg->ain.rpc && cfg->evm.n_rpc ? "evm" : "ain";
+    if (strcmp(o->chain, "evm") == 0)
+        o->evm = true;
+    else if (strcmp(o->chain, "ain") != 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "watch: --chain %s: want ain or evm", o->chain);
     return OCRA_CLI_OK;
 }
 
-/* Fills what the command line left out from the configuration and checks the result. */
+/* Fills what the command line left out from the chain's configuration keys. */
 static int
 complete_opts(struct watch_opts *o, const struct ocra_config *cfg)
 {
-    if (o->chain && strcmp(o->chain, "ain") != 0)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "watch: --chain %s: only ain is supported yet",
+    int rc = pick_chain(o, cfg);
+
+    if (rc != OCRA_CLI_OK)
+        return rc;
+    if (!o->n_rpcs && !o->evm && *cfg->ain.rpc)
+        o->rpcs[o->n_rpcs++] = cfg->ain.rpc;
+    for (size_t i = 0; !o->n_rpcs && o->evm && i < cfg->evm.n_rpc; i++)
+        o->rpcs[o->n_rpcs++] = cfg->evm.rpc[i];
+    if (!o->n_rpcs)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "watch: no --rpc URL and no %s.rpc configured",
                              o->chain);
-    if (!o->rpc && cfg->ain.rpc && *cfg->ain.rpc)
-        o->rpc = cfg->ain.rpc;
-    if (!o->rpc)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "watch: no --rpc URL and no ain.rpc configured");
-    if (!o->ws && cfg->ain.ws && *cfg->ain.ws)
+    if (!o->ws && !o->evm && *cfg->ain.ws)
         o->ws = cfg->ain.ws;
+    if (!o->contract && o->evm && *cfg->evm.contract)
+        o->contract = cfg->evm.contract;
+    if (o->evm && !o->contract)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "watch: --chain evm needs --contract or evm.contract");
     if (!o->from_block_set)
-        o->from_block = cfg->ain.from_block;
+        o->from_block = o->evm ? cfg->evm.from_block : cfg->ain.from_block;
     if (!o->chain_id_set)
-        o->chain_id = cfg->ain.chain_id;
+        o->chain_id = o->evm ? cfg->evm.chain_id : cfg->ain.chain_id;
+    if (!o->confirmations_set)
+        o->confirmations = cfg->evm.confirmations;
     if (!o->journal)
         o->journal = cfg->journal_path;
     for (size_t i = 0; i < o->n_allow; i++)
@@ -254,6 +343,7 @@ watch_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 
     if (status != OCRA_CLI_OK)
         return status;
+    o.rpcs = ocra_xcalloc((size_t)argc + ctx->cfg.evm.n_rpc + 1, sizeof(char *));
     o.paths = ocra_xcalloc((size_t)argc, sizeof(char *));
     o.allow = ocra_xcalloc((size_t)argc, sizeof(char *));
     status = parse_opts(argc, argv, &o);
@@ -261,6 +351,7 @@ watch_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         status = complete_opts(&o, &ctx->cfg);
     if (status == OCRA_CLI_OK)
         status = run_watch(&o, &ctx->cfg);
+    free(o.rpcs);
     free(o.paths);
     free(o.allow);
     return status;
@@ -270,27 +361,38 @@ const struct ocra_cli_cmd ocra_cli_watch_cmd = {
     "watch", "follow a chain and print each model-spec write as a JSON line",
     "usage: ocra watch [--chain ain] [--rpc URL] [--ws URL] [--path PATTERN]... [--allow ADDR]...\n"
     "                  [--from-block N] [--chain-id N] [--journal FILE] [--once]\n"
+    "       ocra watch --chain evm [--rpc URL]... --contract ADDR [--confirmations N]\n"
+    "                  [--allow ADDR]... [--from-block N] [--chain-id N] [--journal FILE] "
+    "[--once]\n"
     "\n"
-    "Reads the chain's finalized blocks after the journal's cursor and, for every successful\n"
-    "SET_VALUE under a watched PATTERN, journals an event and prints it as one JSON line:\n"
-    "event id (ain:<chain_id>:<tx_hash>:<op_index>), block number and hash, tx hash, model\n"
-    "path, signer, trusted, status (accepted or rejected), the model's merged spec (null when\n"
-    "removed) or the rejection reason. A write below a model (.../NAME/modelVersion) is merged\n"
-    "into the model's last value. The signer is recovered from each signature and must be in\n"
-    "the allowlist; otherwise the event is journaled as rejected. Each event is journaled\n"
-    "exactly once: a restart resumes after the last whole block.\n"
+    "Reads the chain's final blocks after the journal's cursor, journals every model-spec\n"
+    "write as an event, exactly once (a restart resumes after the last whole block), and\n"
+    "prints it as one JSON line: event id, block number and hash, tx hash, model path, signer,\n"
+    "trusted, status (accepted or rejected), the spec (null when removed) or the reason.\n"
     "\n"
-    "options (each defaults to the configuration's ain.* keys, see docs/CHAINS.md):\n"
-    "      --chain ain        the chain kind (only ain yet)\n"
-    "      --rpc URL          the node's JSON-RPC endpoint, e.g. http://127.0.0.1:8081/json-rpc\n"
-    "      --ws URL           the node's event WebSocket (ws://HOST:5100); accepted, not yet "
-    "used:\n"
-    "                         the scanner polls every ain.poll_interval_ms\n"
-    "      --path PATTERN     a watched pattern, /apps/APP/models/$name ($var: one segment);\n"
-    "                         repeatable; replaces ain.watch\n"
-    "      --allow ADDR       a trusted signer for the --path patterns; repeatable\n"
-    "      --from-block N     where a new journal starts (-1: the current head)\n"
-    "      --chain-id N       the chain id in event ids and signatures (default 0)\n"
+    "AIN (ain:<chain_id>:<tx_hash>:<op_index>): every successful SET_VALUE under a watched\n"
+    "PATTERN; a write below a model (.../NAME/modelVersion) is merged into the model's last\n"
+    "value. The signer is recovered from each signature and must be in the allowlist.\n"
+    "EVM (evm:<chain_id>:<block_hash>:<log_index>): every ModelPublished log of the\n"
+    "ModelRegistry contract, once its block is --confirmations deep (or final by the\n"
+    "evm.finality tag); a reorg drops unconfirmed events and prints a {\"reorg\": ...} line;\n"
+    "the publisher must be in the allowlist as well as the contract's.\n"
+    "\n"
+    "options (each defaults to the configuration's ain.* or evm.* keys, see docs/CHAINS.md):\n"
+    "      --chain ain|evm    the chain kind (default: the one configured; ain)\n"
+    "      --rpc URL          the node's JSON-RPC endpoint; EVM: repeatable, in order of\n"
+    "                         preference (the next one takes over when one fails)\n"
+    "      --ws URL           AIN: the node's event WebSocket (ws://HOST:5100): a\n"
+    "                         BLOCK_FINALIZED wakes the scanner at once; without it (or while\n"
+    "                         it is down) the scanner polls every ain.poll_interval_ms\n"
+    "      --path PATTERN     AIN: a watched pattern, /apps/APP/models/$name ($var: one\n"
+    "                         segment); repeatable; replaces ain.watch\n"
+    "      --allow ADDR       a trusted signer (AIN: for the --path patterns) or publisher\n"
+    "                         (EVM); repeatable\n"
+    "      --contract ADDR    EVM: the ModelRegistry contract\n"
+    "      --confirmations N  EVM: blocks on top before a log counts (default 12)\n"
+    "      --from-block N     where a new journal starts (-1: the current final head)\n"
+    "      --chain-id N       the chain id (AIN default 0; EVM default: the node's)\n"
     "      --journal FILE     the SQLite journal (default: journal.path)\n"
     "      --once             stop when caught up with the head, instead of following\n"
     "\n"

@@ -47,6 +47,15 @@ struct ocra_config {
         struct ocra_config_watch *watch;
         size_t n_watch;
     } ain;
+    struct {
+        char **rpc; /* endpoints in order of preference */
+        size_t n_rpc;
+        char *contract, *key_file; /* key_file names a secret: never log its contents */
+        int finality;              /* enum ocra_evm_finality: depth, finalized, safe */
+        int64_t chain_id, confirmations, from_block, batch_blocks, poll_interval_ms;
+        char **allow;
+        size_t n_allow;
+    } evm;
     char *api_listen;
     int64_t daemon_workers;
     struct {

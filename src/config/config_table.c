@@ -115,6 +115,12 @@ check_address(const char *s)
 
 /* "3.N": a Python major.minor. */
 static bool
+check_address_or_empty(const char *s)
+{
+    return s[0] == '\0' || check_address(s);
+}
+
+static bool
 check_python(const char *s)
 {
     int64_t v;
@@ -167,6 +173,8 @@ check_mirror_to(const char *s)
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
+/* Indexed by enum ocra_evm_finality (src/chain/evm/evm.h); config does not depend on it. */
+static const char *const evm_finalities[] = {"depth", "finalized", "safe", NULL};
 
 #define CFG(field) offsetof(struct ocra_config, field)
 #define WATCH(field) offsetof(struct ocra_config_watch, field)
@@ -370,6 +378,76 @@ const struct ocra_config_row ocra_config_rows[] = {
      .example = "watch:\n"
                 "  - path: \"/apps/my_app/models/$name\"\n"
                 "    allow: [\"0x00112233445566778899aabbccddeeff00112233\"]"},
+    {.key = "evm.rpc",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_http_url,
+     .want = "an http:// or https:// URL",
+     .type_name = "list of URLs",
+     .off = CFG(evm.rpc),
+     .count_off = CFG(evm.n_rpc),
+     .doc = "EVM JSON-RPC endpoints in order of preference; empty turns the EVM source off."},
+    {.key = "evm.contract",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_address_or_empty,
+     .want = "an address (0x and 40 hex digits)",
+     .type_name = "address",
+     .off = CFG(evm.contract),
+     .doc = "The ModelRegistry contract whose ModelPublished logs are read."},
+    {.key = "evm.chain_id",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = INT64_MAX,
+     .off = CFG(evm.chain_id),
+     .doc = "Expected chain id; 0: take the node's eth_chainId."},
+    {.key = "evm.finality",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "depth",
+     .choices = evm_finalities,
+     .off = CFG(evm.finality),
+     .doc = "depth: head - confirmations; finalized or safe: that block tag, else depth."},
+    {.key = "evm.confirmations",
+     .type = OCRA_CONFIG_INT,
+     .def = "12",
+     .min = 0,
+     .max = 100000,
+     .off = CFG(evm.confirmations),
+     .doc = "Blocks on top of a block before its logs are acted on."},
+    {.key = "evm.from_block",
+     .type = OCRA_CONFIG_INT,
+     .def = "-1",
+     .min = -1,
+     .max = INT64_MAX,
+     .off = CFG(evm.from_block),
+     .doc = "Block to start at when the journal has no cursor; -1: the current final block."},
+    {.key = "evm.batch_blocks",
+     .type = OCRA_CONFIG_INT,
+     .def = "2000",
+     .min = 1,
+     .max = 1000000,
+     .off = CFG(evm.batch_blocks),
+     .doc = "Blocks per eth_getLogs range (halved when a provider refuses it)."},
+    {.key = "evm.poll_interval_ms",
+     .type = OCRA_CONFIG_INT,
+     .def = "2000",
+     .min = 100,
+     .max = 600000,
+     .off = CFG(evm.poll_interval_ms),
+     .doc = "Milliseconds between polls for new blocks."},
+    {.key = "evm.allow",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_address,
+     .want = "an address (0x and 40 hex digits)",
+     .type_name = "list of addresses",
+     .off = CFG(evm.allow),
+     .count_off = CFG(evm.n_allow),
+     .doc = "Publishers whose specs are accepted (besides the contract's list); empty: nobody."},
+    {.key = "evm.key_file",
+     .type = OCRA_CONFIG_SECRET,
+     .def = "",
+     .off = CFG(evm.key_file),
+     .doc = "File holding the hex private key that signs EVM publishes and status reports."},
     {.key = "api.listen",
      .type = OCRA_CONFIG_STRING,
      .def = "127.0.0.1:8380",

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# it_evm.sh: the EVM source against a real anvil. The committed contract artifacts match a
+# fresh solcjs compile; publishes from C and from cast are seen exactly once, only when
+# confirmed, trusted per the operator allowlist; a reorg of unconfirmed blocks never emits
+# the orphaned event but does emit its replacement; a reorg past the confirmation depth is
+# reported as a finality violation and the orphaned event is marked; ocra's signed
+# transactions equal cast's byte for byte and anvil accepts them; hostile logs from a contract
+# that emits crafted ModelPublished data are rejected cleanly.
+# Also the CLI: `ocra publish --chain evm` and `ocra watch --chain evm`.
+# Usage: it_evm.sh path/to/it_evm [path/to/ocra]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+IT=$(realpath "$1")
+OCRA=${2:+$(realpath "$2")}
+source tests/lib/anvil.sh
+evm_tools_or_skip
+
+work=$(mktemp -d /tmp/ocra-it-evm.XXXXXX)
+trap 'anvil_stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+anvil_start || exit 1
+
+pass=0 failed=0
+ok() { echo "ok $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+url=$EVM_RPC_URL
+db=$work/journal.db
+scan() { "$IT" scan "$url" "$db" "$contract" --confirmations 3 --allow "$EVM_ADDR0" "$@"; }
+mine() { anvil_rpc anvil_mine "[\"$(printf '0x%x' "$1")\"]" >/dev/null; }
+count() { grep -c "$1" "$2" || true; }
+
+# --- contract artifacts
+evm_compile "$work/fresh"
+check artifacts_match_fresh_solcjs_compile \
+    cmp -s "$work/fresh/ModelRegistry.bin" contracts/ModelRegistry.bin
+check abi_matches_fresh_solcjs_compile \
+    cmp -s "$work/fresh/ModelRegistry.abi.json" contracts/ModelRegistry.abi.json
+
+# --- deploy from C, publish from C and from cast
+contract=$("$IT" deploy "$url" "$EVM_KEY0" contracts/ModelRegistry.bin)
+check deploy_from_c_gives_a_contract test -n "$contract"
+"$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$contract" \
+    "setPublisher(address,bool)" "$EVM_ADDR1" true >/dev/null
+"$IT" scan "$url" "$db" "$contract" --confirmations 3 --from-block 0 >/dev/null # sets the cursor
+"$IT" publish "$url" "$EVM_KEY0" "$contract" bert '{"name":"bert","modelVersion":"1.0"}' >"$work/pub"
+"$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY1" "$contract" \
+    "publish(string,string)" llama '{"modelVersion":"2.0"}' >/dev/null
+if "$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY2" "$contract" \
+    "publish(string,string)" nope '{}' >/dev/null 2>&1; then
+    bad contract_refuses_non_publishers
+else
+    ok contract_refuses_non_publishers
+fi
+scan >"$work/s1"
+check unconfirmed_publishes_are_not_emitted test "$(wc -l <"$work/s1")" -eq 0
+mine 3
+scan >"$work/s2"
+check confirmed_publishes_emitted_once test "$(wc -l <"$work/s2")" -eq 2
+check c_publish_is_accepted_and_trusted grep -q '"path":"'"$contract"'/bert".*"trusted":true,"status":"accepted","spec":{"modelVersion":"1.0","name":"bert"}' "$work/s2"
+check cast_publish_untrusted_by_operator grep -q '/llama".*"status":"rejected".*not in the operator allowlist' "$work/s2"
+check event_id_is_chain_block_hash_log_index grep -qE '"event":"evm:31337:0x[0-9a-f]{64}:[0-9]+"' "$work/s2"
+scan >"$work/s3"
+check rescan_emits_nothing_new test "$(wc -l <"$work/s3")" -eq 0
+
+# --- reorg of unconfirmed blocks: the orphan is never emitted, the replacement is
+snap=$(anvil_rpc evm_snapshot | tr -d '"')
+"$IT" publish "$url" "$EVM_KEY0" "$contract" orphan '{"modelVersion":"6.6.6"}' >/dev/null
+mine 1
+scan >"$work/r1"
+anvil_rpc evm_revert "[\"$snap\"]" >/dev/null
+"$IT" publish "$url" "$EVM_KEY0" "$contract" replacement '{"modelVersion":"7.0"}' >/dev/null
+mine 3
+scan >"$work/r2"
+check orphaned_unconfirmed_event_never_emitted \
+    test "$(cat "$work/r1" "$work/r2" | count orphan -)" -eq 0
+check replacement_event_emitted_once test "$(count '/replacement"' "$work/r2")" -eq 1
+"$IT" list "$db" evm:31337 >"$work/l1"
+check journal_has_no_orphan test "$(count orphan "$work/l1")" -eq 0
+
+# --- reorg past the confirmation depth: reported, orphan marked, new chain journaled
+snap=$(anvil_rpc evm_snapshot | tr -d '"')
+"$IT" publish "$url" "$EVM_KEY0" "$contract" deep '{"modelVersion":"8.0"}' >/dev/null
+mine 5
+scan >"$work/d1"
+check deep_event_emitted_when_confirmed test "$(count '/deep"' "$work/d1")" -eq 1
+anvil_rpc evm_revert "[\"$snap\"]" >/dev/null
+"$IT" publish "$url" "$EVM_KEY0" "$contract" other '{"modelVersion":"9.0"}' >/dev/null
+mine 8
+scan >"$work/d2" 2>"$work/d2.err"
+check finality_violation_reported grep -q '"finalityViolation":true,"orphaned":1' "$work/d2"
+check finality_violation_logged_loudly grep -q 'finality violation' "$work/d2.err"
+check new_chain_event_journaled test "$(count '/other"' "$work/d2")" -eq 1
+"$IT" list "$db" evm:31337 >"$work/l2"
+check orphaned_final_event_marked_rejected grep -q ' rejected ' <(grep "$(grep -o '"event":"[^"]*' "$work/d1" | cut -d'"' -f4)" "$work/l2")
+
+# --- signed transactions: byte for byte equal to cast's, and accepted by anvil
+data=$("$CAST" calldata "publish(string,string)" tx '{"modelVersion":"1"}')
+nonce=$("$CAST" nonce --rpc-url "$url" "$EVM_ADDR0")
+ours=$("$IT" mktx "$EVM_KEY0" 31337 "$nonce" 200000 30000000000 1000000000 "$contract" "$data")
+theirs=$("$CAST" mktx --rpc-url "$url" --private-key "$EVM_KEY0" --nonce "$nonce" \
+    --gas-limit 200000 --gas-price 30000000000 --priority-gas-price 1000000000 --chain 31337 \
+    "$contract" "publish(string,string)" tx '{"modelVersion":"1"}')
+check eip1559_tx_equals_cast_mktx test "$ours" = "$theirs"
+ours_l=$("$IT" mktx "$EVM_KEY0" 31337 "$nonce" 200000 30000000000 0 "$contract" "$data" legacy)
+theirs_l=$("$CAST" mktx --rpc-url "$url" --legacy --private-key "$EVM_KEY0" --nonce "$nonce" \
+    --gas-limit 200000 --gas-price 30000000000 --chain 31337 \
+    "$contract" "publish(string,string)" tx '{"modelVersion":"1"}')
+check legacy_eip155_tx_equals_cast_mktx test "$ours_l" = "$theirs_l"
+check anvil_accepts_ocra_signed_tx \
+    grep -q '"status":"0x1"' <("$CAST" publish --rpc-url "$url" "$ours")
+
+# --- hostile logs: a contract emitting crafted ModelPublished logs
+# runtime: calldatacopy(0,0,size); log3(96, size-96, mload(0), mload(32), mload(64))
+echo 6014600a5f3960145ff3365f5f376040516020515f51606036036060a300 >"$work/evil.bin"
+evil=$("$IT" deploy "$url" "$EVM_KEY0" "$work/evil.bin")
+topic0=$("$CAST" keccak 'ModelPublished(bytes32,address,string,string)')
+pub=$("$CAST" abi-encode 'f(address)' "$EVM_ADDR0")
+emit() { # name_hash data
+    "$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$evil" \
+        "0x${topic0#0x}${1#0x}${pub#0x}${2#0x}" >/dev/null
+}
+h=$("$CAST" keccak fine)
+valid=$("$CAST" abi-encode 'f(string,string)' fine '{"modelVersion":"1"}')
+emit "$h" "$valid"
+emit "$h" "0x$(printf '%064x%064x' 4096 64)${valid:130}"                 # offset past the end
+emit "$h" "${valid:0:130}$(printf '%064x' 65535)${valid:194}"             # length past the end
+emit "$("$CAST" keccak evil)" "$("$CAST" abi-encode 'f(string,bytes)' evil 0xfffe80)" # not UTF-8
+emit "$h" "0x$(printf '%064x' 64)"                                        # truncated
+emit "$("$CAST" keccak forged)" "$valid"                                  # name hash forged
+mine 3
+"$IT" scan "$url" "$work/evil.db" "$evil" --confirmations 3 --from-block 0 \
+    --allow "$EVM_ADDR0" >"$work/h1" 2>"$work/h1.err"
+rc=$?
+check hostile_logs_scan_cleanly test "$rc" -eq 0
+check hostile_logs_all_journaled test "$(wc -l <"$work/h1")" -eq 6
+check hostile_valid_log_accepted test "$(count '"status":"accepted"' "$work/h1")" -eq 1
+check hostile_offset_rejected grep -q 'offset out of bounds' "$work/h1"
+check hostile_length_rejected grep -q 'length past the end' "$work/h1"
+check hostile_non_utf8_rejected grep -q 'spec is not valid UTF-8' "$work/h1"
+check hostile_truncated_rejected grep -q 'cannot hold 2 offsets' "$work/h1"
+check hostile_forged_name_hash_rejected grep -q 'is not keccak256(name)' "$work/h1"
+
+# --- the CLI: ocra publish --chain evm, ocra watch --chain evm
+if [ -n "$OCRA" ]; then
+    printf '%s\n' "${EVM_KEY0#0x}" >"$work/key0"
+    chmod 600 "$work/key0"
+    tx=$("$OCRA" publish --chain evm --rpc "$url" --key-file "$work/key0" --contract "$contract" \
+        --wait 30 examples/sentiment-bert.json 2>"$work/cli.err")
+    check cli_publish_prints_tx_hash grep -qE '^0x[0-9a-f]{64}$' <<<"$tx"
+    "$OCRA" publish --chain evm --rpc "$url" --key-file "$work/key0" --contract "$contract" \
+        examples/hostile.json >/dev/null 2>"$work/cli-hostile.err"
+    check cli_publish_refuses_hostile_spec test $? -eq 2
+    mine 3
+    "$OCRA" watch --chain evm --rpc "$url" --contract "$contract" --confirmations 3 \
+        --allow "$EVM_ADDR0" --from-block 0 --once --journal "$work/cli.db" >"$work/cli.jsonl" 2>>"$work/cli.err"
+    check cli_watch_sees_cli_publish grep -q '/sentiment-bert".*"trusted":true,"status":"accepted"' "$work/cli.jsonl"
+    check cli_watch_json_lines_like_ain grep -q '"event":"evm:31337:0x' "$work/cli.jsonl"
+    "$OCRA" events --journal "$work/cli.db" --source evm:31337 >"$work/cli-events.jsonl"
+    check cli_events_lists_the_journal test "$(wc -l <"$work/cli-events.jsonl")" -eq "$(wc -l <"$work/cli.jsonl")"
+    "$OCRA" watch --chain evm --rpc "$url" --once --journal "$work/cli.db" >/dev/null 2>"$work/cli-usage.err"
+    check cli_watch_evm_needs_contract test $? -eq 2
+fi
+
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]
