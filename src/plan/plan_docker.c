@@ -99,7 +99,11 @@ put_toolchain(struct ocra_buf *b, const struct ocra_plan_tc *tc)
         if (tc->steps[i].extra)
             pypi = tc->steps[i].index_url;
     ocra_buf_printf(b, "FROM %s\n", tc->base_mirror);
-    if (!tc->custom_base)
+    if (tc->custom_base)
+        /* pip installs into the base's system Python; a distribution Python (Debian 12,
+         * Ubuntu 23.04 and later) refuses that without this (PEP 668). Older pips ignore it. */
+        ocra_buf_puts(b, "ENV PIP_BREAK_SYSTEM_PACKAGES=\"1\"\n");
+    else
         put_system(b, tc, *pypi ? pypi : "https://pypi.org/simple");
     for (size_t i = 0; i < tc->n_steps; i++) {
         const struct ocra_plan_step *s = &tc->steps[i];
