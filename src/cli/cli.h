@@ -44,6 +44,10 @@ int ocra_cli_config(struct ocra_cli_ctx *ctx);
 /* Prints "ocra: " + message on stderr and returns status: for reporting at the top. */
 int ocra_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The name a spec without "name" gets: name when given, else the file's name without
+ * ".json"; NULL for standard input ("-"). Caller frees. */
+char *ocra_cli_default_name(const char *name, const char *path);
+
 /* True when argv holds -h or --help before any "--". */
 bool ocra_cli_wants_help(int argc, char **argv);
 

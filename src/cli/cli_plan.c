@@ -8,7 +8,6 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,24 +38,6 @@ print_problems(const char *path, const struct ocra_spec_problems *probs, const c
         fprintf(stderr, "%s: %s\n", path, summary);
     fprintf(stderr, "%s: cannot plan (%zu problem%s)\n", path, probs->n ? probs->n : 1,
             probs->n == 1 || probs->n == 0 ? "" : "s");
-}
-
-/* The spec's name when it has none: --name, else the file's name without ".json". */
-static char *
-default_name(const struct plan_opts *o, const char *path)
-{
-    char *copy, *base, *dot, *name;
-
-    if (o->name)
-        return ocra_xstrdup(o->name);
-    copy = ocra_xstrdup(path);
-    base = basename(copy);
-    dot = strrchr(base, '.');
-    if (dot && strcmp(dot, ".json") == 0)
-        *dot = '\0';
-    name = ocra_xstrdup(base);
-    free(copy);
-    return name;
 }
 
 static int
@@ -143,7 +124,7 @@ plan_one(struct ocra_cli_ctx *ctx, const struct plan_opts *o, const char *path,
         fprintf(stderr, "%s: %s\n", path, err.msg);
         goto out;
     }
-    name = default_name(o, path);
+    name = ocra_cli_default_name(o->name, path);
     pol.http_hosts = o->http_hosts;
     pol.n_http_hosts = o->n_http_hosts;
     pol.allow_file = o->allow_file;

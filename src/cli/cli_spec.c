@@ -49,14 +49,13 @@ read_input(const char *path, size_t *len, struct ocra_err *err)
     return ocra_buf_take(&b);
 }
 
-/* The name a spec without "name" gets: --name, else the file's name without ".json". */
-static char *
-default_name(const struct check_opts *o, const char *path)
+char *
+ocra_cli_default_name(const char *name, const char *path)
 {
-    char *copy, *base, *dot, *name;
+    char *copy, *base, *dot, *out;
 
-    if (o->name)
-        return ocra_xstrdup(o->name);
+    if (name)
+        return ocra_xstrdup(name);
     if (strcmp(path, "-") == 0)
         return NULL;
     copy = ocra_xstrdup(path);
@@ -64,9 +63,9 @@ default_name(const struct check_opts *o, const char *path)
     dot = strrchr(base, '.');
     if (dot && strcmp(dot, ".json") == 0)
         *dot = '\0';
-    name = ocra_xstrdup(base);
+    out = ocra_xstrdup(base);
     free(copy);
-    return name;
+    return out;
 }
 
 static int
@@ -85,7 +84,7 @@ check_one(const struct check_opts *o, const char *path)
         fprintf(stderr, "%s: %s\n", path, err.msg);
         goto out;
     }
-    name = default_name(o, path);
+    name = ocra_cli_default_name(o->name, path);
     pol.http_hosts = o->http_hosts;
     pol.n_http_hosts = o->n_http_hosts;
     pol.allow_file = o->allow_file;
