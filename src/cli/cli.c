@@ -76,6 +76,16 @@ ocra_cli_fail(int status, const char *fmt, ...)
     return status;
 }
 
+int
+ocra_cli_parse_int(const char *name, const char *arg, int64_t min, int64_t max, int64_t *out)
+{
+    struct ocra_err err = {0};
+
+    if (ocra_parse_i64(arg, min, max, out, &err) < 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "--%s: %s", name, err.msg);
+    return OCRA_CLI_OK;
+}
+
 bool
 ocra_cli_wants_help(int argc, char **argv)
 {

@@ -8,6 +8,7 @@
 #define OCRA_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config/config.h"
 
@@ -47,6 +48,10 @@ int ocra_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf
 /* The name a spec without "name" gets: name when given, else the file's name without
  * ".json"; NULL for standard input ("-"). Caller frees. */
 char *ocra_cli_default_name(const char *name, const char *path);
+
+/* Parses option --name's integer argument in [min, max] into *out; OCRA_CLI_OK, or reports
+ * and returns OCRA_CLI_USAGE. */
+int ocra_cli_parse_int(const char *name, const char *arg, int64_t min, int64_t max, int64_t *out);
 
 /* True when argv holds -h or --help before any "--". */
 bool ocra_cli_wants_help(int argc, char **argv);

@@ -131,16 +131,6 @@ out:
 }
 
 static int
-parse_int_opt(const char *name, const char *arg, int64_t min, int64_t *out)
-{
-    struct ocra_err err = {0};
-
-    if (ocra_parse_i64(arg, min, INT64_MAX, out, &err) < 0)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "--%s: %s", name, err.msg);
-    return OCRA_CLI_OK;
-}
-
-static int
 parse_opts(int argc, char **argv, struct publish_opts *o)
 {
     static const struct option longopts[] = {
@@ -184,21 +174,21 @@ parse_opts(int argc, char **argv, struct publish_opts *o)
             o->name = optarg;
             break;
         case 'i':
-            rc = parse_int_opt("chain-id", optarg, 0, &o->chain_id);
+            rc = ocra_cli_parse_int("chain-id", optarg, 0, INT64_MAX, &o->chain_id);
             o->chain_id_set = true;
             break;
         case 'n':
-            rc = parse_int_opt("nonce", optarg, INT64_MIN, &o->nonce);
+            rc = ocra_cli_parse_int("nonce", optarg, INT64_MIN, INT64_MAX, &o->nonce);
             break;
         case 't':
-            rc = parse_int_opt("timestamp", optarg, 1, &o->timestamp_ms);
+            rc = ocra_cli_parse_int("timestamp", optarg, 1, INT64_MAX, &o->timestamp_ms);
             break;
         case 'g':
-            rc = parse_int_opt("gas-price", optarg, 0, &o->gas_price);
+            rc = ocra_cli_parse_int("gas-price", optarg, 0, INT64_MAX, &o->gas_price);
             o->gas_price_set = true;
             break;
         case 'w':
-            rc = parse_int_opt("wait", optarg, 0, &o->wait_ms);
+            rc = ocra_cli_parse_int("wait", optarg, 0, INT64_MAX, &o->wait_ms);
             o->wait_ms *= 1000;
             break;
         default:

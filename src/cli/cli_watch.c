@@ -214,12 +214,8 @@ out:
 static int
 parse_int(const char *name, const char *arg, int64_t min, int64_t max, int64_t *out, bool *set)
 {
-    struct ocra_err err = {0};
-
-    if (ocra_parse_i64(arg, min, max, out, &err) < 0)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "--%s: %s", name, err.msg);
     *set = true;
-    return OCRA_CLI_OK;
+    return ocra_cli_parse_int(name, arg, min, max, out);
 }
 
 static int
