@@ -161,6 +161,30 @@ if [ -n "$OCRA" ]; then
     check cli_events_lists_the_journal test "$(wc -l <"$work/cli-events.jsonl")" -eq "$(wc -l <"$work/cli.jsonl")"
     "$OCRA" watch --chain evm --rpc "$url" --once --journal "$work/cli.db" >/dev/null 2>"$work/cli-usage.err"
     check cli_watch_evm_needs_contract test $? -eq 2
+
+    # --- provider limits and failover: the first endpoint is dead, the second (a proxy in front
+    # of anvil) refuses eth_getLogs over more than 8 blocks as hosted providers do.
+    python3 tests/lib/rpcproxy.py --upstream "$url" --max-range 8 --ready-file "$work/proxy.port" \
+        --log "$work/proxy.log" 2>"$work/proxy.err" &
+    proxy_pid=$!
+    for _ in $(seq 1 100); do [ -s "$work/proxy.port" ] && break; sleep 0.05; done
+    dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+    "$OCRA" watch --chain evm --rpc "http://127.0.0.1:$dead" --rpc "http://127.0.0.1:$(cat "$work/proxy.port")" \
+        --contract "$contract" --confirmations 3 --allow "$EVM_ADDR0" --from-block 0 --once \
+        --journal "$work/limits.db" >"$work/limits.jsonl" 2>"$work/limits.err"
+    rc=$?
+    kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null
+    check failover_and_split_ranges_exit_0 test "$rc" -eq 0
+    check failover_and_split_ranges_same_events cmp -s <(cut -d, -f1 "$work/cli.jsonl" | sort) <(cut -d, -f1 "$work/limits.jsonl" | sort)
+    check provider_limit_was_hit grep -q '"refused": true' "$work/proxy.log"
+    check split_ranges_within_limit python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ok = [r for r in rows if not r["refused"]]
+assert ok and all(r["to"] - r["from"] + 1 <= 8 for r in ok)
+# the accepted ranges cover every block once, without gaps
+ok.sort(key=lambda r: r["from"])
+assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/proxy.log"
 fi
 
 echo "$pass passed, $failed failed"
