@@ -2,6 +2,8 @@
 /*
  * http.c: libcurl easy requests with bounded responses. A handle per request keeps it
  * thread-safe and simple; connection reuse is not worth the shared state at ocra's rates.
+ * Bodies may also stream through caller callbacks both ways (registry blobs), and the final
+ * response's headers may be kept (registry Location, Range, WWW-Authenticate).
  */
 #include "http/http.h"
 
@@ -9,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -16,6 +19,9 @@ struct sink {
     struct ocra_buf buf;
     size_t max;
     int overflow;
+    int aborted; /* the caller's write or read callback asked to stop */
+    const struct ocra_http_req *req;
+    struct ocra_buf headers;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -33,11 +39,46 @@ on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     struct sink *s = userdata;
     size_t n = size * nmemb;
 
+    if (s->req->write) {
+        if (s->req->write(s->req->write_ctx, ptr, n) < 0) {
+            s->aborted = 1;
+            return 0;
+        }
+        return n;
+    }
     if (s->buf.len + n > s->max) {
         s->overflow = 1;
         return 0; /* aborts the transfer */
     }
     ocra_buf_append(&s->buf, ptr, n);
+    return n;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t n = size * nmemb;
+
+    /* a new status line starts the headers of the next response (redirect, 100, auth) */
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+        ocra_buf_reset(&s->headers);
+    if (s->headers.len + n > (256u << 10))
+        return 0; /* a header flood aborts the transfer */
+    ocra_buf_append(&s->headers, ptr, n);
+    return n;
+}
+
+static size_t
+on_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t n = s->req->read(s->req->read_ctx, buf, size * nitems);
+
+    if (n == (size_t)-1) {
+        s->aborted = 1;
+        return CURL_READFUNC_ABORT;
+    }
     return n;
 }
 
@@ -66,18 +107,50 @@ header_list(const struct ocra_http_req *req)
     return curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
 }
 
+static void
+set_streaming(CURL *h, const struct ocra_http_req *req, struct sink *sink)
+{
+    if (req->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else if (req->read) {
+        /* UPLOAD sends the body from the callback; CUSTOMREQUEST keeps the method */
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, sink);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    if (strcmp(req->method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (req->keep_headers) {
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, sink);
+    }
+    if (req->follow_redirects) {
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+        curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    }
+    if (req->read || req->write) {
+        /* long transfers: a stalled peer fails after 30 s without progress */
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+    }
+}
+
 int
 ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struct ocra_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
-    struct sink sink = {.max = req->max_response ? req->max_response : 64u << 20};
+    struct sink sink = {.max = req->max_response ? req->max_response : 64u << 20, .req = req};
     CURL *h = NULL;
     CURLcode rc;
     int ret = -1;
 
     pthread_once(&curl_once, curl_init);
     ocra_buf_init(&sink.buf);
+    ocra_buf_init(&sink.headers);
     h = curl_easy_init();
     if (!h) {
         ocra_err_set(err, ENOMEM, "%s %s: curl_easy_init failed", req->method, req->url);
@@ -96,14 +169,16 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (req->unix_socket)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
-    if (req->body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    }
+    set_streaming(h, req, &sink);
     rc = curl_easy_perform(h);
     if (sink.overflow) {
         ocra_err_set(err, EFBIG, "%s %s: response larger than %zu bytes", req->method, req->url,
                      sink.max);
+        goto out;
+    }
+    if (sink.aborted) {
+        ocra_err_set(err, EIO, "%s %s: aborted by the %s callback", req->method, req->url,
+                     req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
         goto out;
     }
     if (rc != CURLE_OK) {
@@ -114,9 +189,11 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->body_len = sink.buf.len;
     resp->body = ocra_buf_take(&sink.buf);
+    resp->headers = req->keep_headers ? ocra_buf_take(&sink.headers) : NULL;
     ret = 0;
 out:
     ocra_buf_fini(&sink.buf);
+    ocra_buf_fini(&sink.headers);
     curl_slist_free_all(headers);
     if (h)
         curl_easy_cleanup(h);
@@ -127,8 +204,39 @@ void
 ocra_http_resp_fini(struct ocra_http_resp *resp)
 {
     free(resp->body);
+    free(resp->headers);
     resp->body = NULL;
+    resp->headers = NULL;
     resp->body_len = 0;
+}
+
+long
+ocra_http_resp_header(const struct ocra_http_resp *resp, const char *name, char *out, size_t outsz)
+{
+    size_t nlen = strlen(name);
+    const char *p = resp->headers, *found = NULL, *found_end = NULL;
+
+    while (p && *p) {
+        const char *eol = strpbrk(p, "\r\n");
+        const char *end = eol ? eol : p + strlen(p);
+
+        if ((size_t)(end - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+            found = p + nlen + 1;
+            found_end = end;
+        }
+        p = end + strspn(end, "\r\n");
+    }
+    if (!found)
+        return -1;
+    while (found < found_end && (*found == ' ' || *found == '\t'))
+        found++;
+    while (found_end > found && (found_end[-1] == ' ' || found_end[-1] == '\t'))
+        found_end--;
+    if ((size_t)(found_end - found) >= outsz)
+        return -1;
+    memcpy(out, found, (size_t)(found_end - found));
+    out[found_end - found] = '\0';
+    return (long)(found_end - found);
 }
 
 int

@@ -2,12 +2,13 @@
 /*
  * http: the one wrapper of libcurl. Plain request/response over TCP or a unix socket, with
  * a timeout on every request, an error buffer in every message, and one function that maps
- * HTTP status to errno. JSON-RPC, the Docker Engine API and the OCI registry client build
- * on it.
+ * HTTP status to errno; streaming bodies both ways and response headers for the OCI registry
+ * client. JSON-RPC, the Docker Engine API and the OCI registry client build on it.
  */
 #ifndef OCRA_HTTP_H
 #define OCRA_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/base.h"
@@ -21,12 +22,28 @@ struct ocra_http_req {
     size_t body_len;
     long timeout_ms;     /* whole request; 0: 30 s */
     size_t max_response; /* 0: 64 MiB */
+    /*
+     * Streaming upload (optional): when `read` is set and `body` is NULL, body_len bytes are
+     * pulled through it. It fills up to n bytes of buf and returns how many (0 only at the end),
+     * or (size_t)-1 to abort the request (EIO).
+     */
+    size_t (*read)(void *ctx, char *buf, size_t n);
+    void *read_ctx;
+    /*
+     * Streaming download (optional): when `write` is set, the response body goes to it instead
+     * of resp->body (max_response does not apply). It returns 0 to go on, -1 to abort (EIO).
+     */
+    int (*write)(void *ctx, const void *data, size_t n);
+    void *write_ctx;
+    bool keep_headers;     /* keep the final response's headers in resp->headers */
+    bool follow_redirects; /* GET/HEAD only; credentials headers are not sent to another host */
 };
 
 struct ocra_http_resp {
     long status;
     char *body; /* NUL-terminated; free with ocra_http_resp_fini() */
     size_t body_len;
+    char *headers; /* with keep_headers: the final response's "Name: value\r\n" lines, else NULL */
 };
 
 /*
@@ -40,5 +57,12 @@ void ocra_http_resp_fini(struct ocra_http_resp *resp);
 /* errno for an HTTP status: 0 for 2xx, EINVAL 400, EACCES 401/403, ENOENT 404, EEXIST 409,
  * EAGAIN 429 and 503, EIO other 5xx, EPROTO anything else. */
 int ocra_http_status_errno(long status);
+/*
+ * The value of the last response header `name` (case-insensitive; leading and trailing space
+ * trimmed) copied into out (size outsz). Returns its length, or -1 when absent or longer than
+ * outsz - 1. Needs keep_headers.
+ */
+long ocra_http_resp_header(const struct ocra_http_resp *resp, const char *name, char *out,
+                           size_t outsz);
 
 #endif

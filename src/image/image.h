@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * image: container images without a container engine. An OCI distribution client (API check,
+ * anonymous, basic and bearer-token auth, blob HEAD/GET/upload with resume, cross-repository
+ * mount, manifest PUT/GET/HEAD), deterministic tar layers with digest and diff_id from one
+ * pass, and canonical OCI image config and manifest documents, so the same inputs give the
+ * same manifest digest on any machine. Everything a registry sends is verified against its
+ * digest; credentials and tokens are never logged.
+ */
+#ifndef OCRA_IMAGE_H
+#define OCRA_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+#define OCRA_IMAGE_DIGEST_MAX 72      /* "sha256:" + 64 hex + NUL */
+#define OCRA_IMAGE_MEDIA_TYPE_MAX 128 /* longer media types are rejected */
+
+#define OCRA_IMAGE_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define OCRA_IMAGE_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define OCRA_IMAGE_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define OCRA_IMAGE_MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define OCRA_IMAGE_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define OCRA_IMAGE_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define OCRA_IMAGE_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define OCRA_IMAGE_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define OCRA_IMAGE_MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+/* ---- digests --------------------------------------------------------------------------- */
+
+/* True when s is "sha256:" followed by exactly 64 lowercase hex digits. */
+bool ocra_image_digest_valid(const char *s);
+/* "sha256:<hex>" of data into out. */
+void ocra_image_digest_of(const void *data, size_t len, char out[OCRA_IMAGE_DIGEST_MAX]);
+
+/* ---- WWW-Authenticate ------------------------------------------------------------------ */
+
+enum ocra_image_auth_scheme { OCRA_IMAGE_AUTH_NONE, OCRA_IMAGE_AUTH_BASIC, OCRA_IMAGE_AUTH_BEARER };
+
+/* One challenge; strings are owned, freed by ocra_image_challenge_fini(). */
+struct ocra_image_challenge {
+    enum ocra_image_auth_scheme scheme;
+    char *realm;   /* bearer: the token endpoint, an http(s) URL (checked) */
+    char *service; /* may be NULL */
+    char *scope;   /* may be NULL */
+};
+
+/*
+ * Parses a WWW-Authenticate value (RFC 7235 auth-params: token or quoted-string values, any
+ * order, unknown params ignored). The first Basic or Bearer challenge wins. Hostile input:
+ * EPROTO on anything malformed (unterminated quote, control bytes, a value over 4 KiB, a
+ * duplicate param, a bearer challenge without an http(s) realm); out is filled only on
+ * success.
+ */
+int ocra_image_challenge_parse(const char *s, size_t len, struct ocra_image_challenge *out,
+                               struct ocra_err *err);
+void ocra_image_challenge_fini(struct ocra_image_challenge *c);
+
+/* ---- descriptors and manifests --------------------------------------------------------- */
+
+struct ocra_image_desc {
+    char media_type[OCRA_IMAGE_MEDIA_TYPE_MAX];
+    char digest[OCRA_IMAGE_DIGEST_MAX];
+    int64_t size;
+};
+
+/* A parsed image manifest (OCI v1 or Docker schema 2); free with ocra_image_manifest_fini(). */
+struct ocra_image_manifest {
+    char media_type[OCRA_IMAGE_MEDIA_TYPE_MAX];
+    struct ocra_image_desc config;
+    struct ocra_image_desc *layers;
+    size_t n_layers;
+    json_t *annotations; /* object or NULL */
+};
+
+/*
+ * Parses an image manifest. content_type (the registry's Content-Type; may be NULL) and the
+ * document's own mediaType must agree where both are present. Indexes and manifest lists are
+ * rejected with ENOTSUP; anything malformed with EPROTO (bad digest, negative size, more than
+ * 4096 layers, schemaVersion other than 2).
+ */
+int ocra_image_manifest_parse(const char *data, size_t len, const char *content_type,
+                              struct ocra_image_manifest *out, struct ocra_err *err);
+void ocra_image_manifest_fini(struct ocra_image_manifest *m);
+
+/*
+ * The canonical OCI manifest (keys sorted, no whitespace) for a config and layers, with
+ * optional annotations (an object of strings; borrowed). Caller frees with free(). EINVAL on
+ * an invalid descriptor or annotation.
+ */
+char *ocra_image_manifest_build(const struct ocra_image_desc *config,
+                                const struct ocra_image_desc *layers, size_t n_layers,
+                                const json_t *annotations, struct ocra_err *err);
+
+/* What goes into an image config. Arrays are NULL-terminated; NULL keeps the base's value. */
+struct ocra_image_config_spec {
+    const json_t *base;       /* the base image's config (borrowed) or NULL */
+    const char *architecture; /* NULL: the base's, else "amd64" */
+    const char *os;           /* NULL: the base's, else "linux" */
+    int64_t created;          /* seconds since the epoch: the chain event's block time */
+    const char *const *env;   /* "NAME=value"; replaces the base's entry of the same NAME */
+    const char *const *entrypoint;
+    const char *const *cmd;
+    const char *working_dir;
+    const char *user;
+    const json_t *labels;          /* object of strings, merged over the base's (borrowed) */
+    const char *const *diff_ids;   /* of the new layers, appended to the base's rootfs */
+    const char *const *created_by; /* one history line per new layer (NULL: "ocra") */
+};
+
+/*
+ * The canonical OCI image config JSON for spec. Caller frees with free(). EINVAL on a bad
+ * diff_id, env entry or label, EPROTO on a malformed base config.
+ */
+char *ocra_image_config_build(const struct ocra_image_config_spec *spec, struct ocra_err *err);
+
+/* ---- deterministic layers -------------------------------------------------------------- */
+
+struct ocra_image_layer_entry {
+    const char *path;   /* inside the image, relative ("opt/model/w.bin"); no "..", ".", "//" */
+    const char *source; /* a regular file on this machine; NULL: a directory */
+    unsigned mode;      /* permission bits (07777 max); the source's own mode is ignored */
+};
+
+struct ocra_image_layer {
+    struct ocra_image_desc desc;         /* media type, digest (of the bytes written) and size */
+    char diff_id[OCRA_IMAGE_DIGEST_MAX]; /* sha256 of the uncompressed tar */
+};
+
+/*
+ * Writes a tar layer of the entries to out_fd: entries sorted by path, missing parent
+ * directories added (0755), every mtime = mtime, uid/gid 0 without names, no xattrs, pax
+ * headers only where ustar cannot hold a value. With gzip, the tar is compressed with a fixed
+ * gzip header (mtime 0, no name, OS unknown) at level 6. digest and diff_id are computed in
+ * the same pass. EINVAL on a bad or duplicate path, ENOENT/EACCES on a source, EIO on a
+ * source that changed size while it was read.
+ */
+int ocra_image_layer_write(const struct ocra_image_layer_entry *entries, size_t n, int64_t mtime,
+                           bool gzip, int out_fd, struct ocra_image_layer *out,
+                           struct ocra_err *err);
+
+/* ---- registry client ------------------------------------------------------------------- */
+
+struct ocra_image_registry; /* one per thread */
+
+struct ocra_image_registry_opts {
+    const char *url;      /* "https://registry.example" or "http://127.0.0.1:5000" */
+    const char *username; /* explicit credentials, else credentials_file, else docker config */
+    const char *password;
+    const char *credentials_file; /* "user:password" on one line, mode 0600 or stricter */
+    const char *docker_config;    /* NULL: $DOCKER_CONFIG/config.json, ~/.docker/config.json */
+    uint64_t chunk_size;          /* blob uploads: 0: monolithic, else PATCH chunks of it */
+    int max_attempts;             /* per upload and per small request; 0: 5 */
+    long backoff_ms;              /* first retry delay; 0: 250 ms */
+    long timeout_ms;              /* small requests; 0: 30 s (blob transfers: 1 h) */
+};
+
+/*
+ * A client for one registry. Reads credentials now (EINVAL on a malformed config or
+ * credentials file, EACCES on a credentials file readable by others) but sends nothing.
+ * Caller frees with ocra_image_registry_free(), which wipes credentials and tokens.
+ */
+struct ocra_image_registry *ocra_image_registry_new(const struct ocra_image_registry_opts *opts,
+                                                    struct ocra_err *err);
+void ocra_image_registry_free(struct ocra_image_registry *r);
+
+/* GET /v2/, authenticating if asked: 0 when the registry speaks the v2 API. */
+int ocra_image_registry_ping(struct ocra_image_registry *r, struct ocra_err *err);
+
+/* Where the bytes of a blob come from: memory (mem) or a file read with pread (fd). */
+struct ocra_image_src {
+    const void *mem; /* NULL: read from fd */
+    int fd;
+    uint64_t size;
+};
+
+/* 1 when the blob exists in repo (*size set if size is not NULL), 0 when not, -1 on error. */
+int ocra_image_blob_exists(struct ocra_image_registry *r, const char *repo, const char *digest,
+                           int64_t *size, struct ocra_err *err);
+/*
+ * Uploads a blob unless it exists: monolithic (POST, then PUT ?digest=) or chunked (PATCH with
+ * Content-Range) per opts.chunk_size. After a failed request it asks the registry for the
+ * upload's offset (GET on the upload URL) and resumes from there, or restarts the upload when
+ * the registry lost it; at most max_attempts failures. The registry's Docker-Content-Digest
+ * must equal digest. 0 on success.
+ */
+int ocra_image_blob_push(struct ocra_image_registry *r, const char *repo, const char *digest,
+                         const struct ocra_image_src *src, struct ocra_err *err);
+/*
+ * Mounts a blob of repository `from` into repo. 1 when mounted, 0 when the registry declined
+ * (the upload it opened instead is cancelled), -1 on error.
+ */
+int ocra_image_blob_mount(struct ocra_image_registry *r, const char *repo, const char *digest,
+                          const char *from, struct ocra_err *err);
+/*
+ * Fetches a blob of at most max bytes into memory, verified against digest (EPROTO on a
+ * mismatch). *out is NUL-terminated; caller frees with free().
+ */
+int ocra_image_blob_get(struct ocra_image_registry *r, const char *repo, const char *digest,
+                        size_t max, char **out, size_t *len, struct ocra_err *err);
+/* Streams a blob into fd, verified against digest; on EPROTO the bytes in fd are not it. */
+int ocra_image_blob_fetch(struct ocra_image_registry *r, const char *repo, const char *digest,
+                          int fd, struct ocra_err *err);
+
+/*
+ * PUTs a manifest under ref (a tag or its digest). digest_out (may be NULL) gets the digest of
+ * data, which the registry's Docker-Content-Digest must equal.
+ */
+int ocra_image_manifest_put(struct ocra_image_registry *r, const char *repo, const char *ref,
+                            const char *media_type, const char *data, size_t len,
+                            char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+/*
+ * GETs a manifest (OCI or Docker schema 2) by tag or digest. The bytes are verified: against
+ * ref when it is a digest, else against the registry's Docker-Content-Digest when present.
+ * *data (NUL-terminated) is the caller's to free(); media_type and digest_out may be NULL.
+ */
+int ocra_image_manifest_get(struct ocra_image_registry *r, const char *repo, const char *ref,
+                            char **data, size_t *len, char media_type[OCRA_IMAGE_MEDIA_TYPE_MAX],
+                            char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+/* 1 when the manifest exists (digest_out, if not NULL, gets the registry's digest), 0, -1. */
+int ocra_image_manifest_head(struct ocra_image_registry *r, const char *repo, const char *ref,
+                             char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+
+/* True for a repository name by the distribution grammar ("team/model-x"), <= 255 bytes. */
+bool ocra_image_repo_valid(const char *repo);
+/* True for a tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) or a valid digest. */
+bool ocra_image_ref_valid(const char *ref);
+
+#endif

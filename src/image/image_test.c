@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * image_test: the parts of the image module that need no registry: WWW-Authenticate parsing,
+ * names, deterministic layers (identical bytes on two runs, fixed gzip header, digest and
+ * diff_id), manifest parsing and building, image configs over a base.
+ */
+#include "image/image.h"
+#include "ocra_test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static void
+test_challenge_parse_cases(void)
+{
+    static const struct {
+        const char *in;
+        int ok;
+        enum ocra_image_auth_scheme scheme;
+        const char *realm, *service, *scope;
+    } cases[] = {
+        {"Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+         "scope=\"repository:samalba/my-app:pull,push\"",
+         1, OCRA_IMAGE_AUTH_BEARER, "https://auth.docker.io/token", "registry.docker.io",
+         "repository:samalba/my-app:pull,push"},
+        {"Basic realm=\"Registry Realm\"", 1, OCRA_IMAGE_AUTH_BASIC, "Registry Realm", NULL, NULL},
+        {"bearer  REALM = \"http://127.0.0.1:1/t?x=1\" , service=svc", 1, OCRA_IMAGE_AUTH_BEARER,
+         "http://127.0.0.1:1/t?x=1", "svc", NULL},
+        {"Negotiate abc, Bearer realm=\"https://a/t\",error=\"insufficient_scope\"", 1,
+         OCRA_IMAGE_AUTH_BEARER, "https://a/t", NULL, NULL},
+        {"Basic realm=\"a \\\"quoted\\\" realm\"", 1, OCRA_IMAGE_AUTH_BASIC, "a \"quoted\" realm",
+         NULL, NULL},
+        {"Bearer realm=\"https://a/t", 0, 0, NULL, NULL, NULL},          /* unterminated */
+        {"Bearer service=\"x\"", 0, 0, NULL, NULL, NULL},                /* no realm */
+        {"Bearer realm=\"file:///etc/passwd\"", 0, 0, NULL, NULL, NULL}, /* not http(s) */
+        {"Bearer realm=\"https://a\",realm=\"https://b\"", 0, 0, NULL, NULL, NULL},
+        {"Bearer realm=\"https://a\r\nX: y\"", 0, 0, NULL, NULL, NULL},
+        {"Digest realm=\"x\"", 0, 0, NULL, NULL, NULL},
+        {"", 0, 0, NULL, NULL, NULL},
+        {"Bearer realm=", 0, 0, NULL, NULL, NULL},
+    };
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(cases); i++) {
+        struct ocra_image_challenge c = {0};
+        struct ocra_err err = {0};
+        int rc = ocra_image_challenge_parse(cases[i].in, strlen(cases[i].in), &c, &err);
+
+        if ((rc == 0) != cases[i].ok)
+            fprintf(stderr, "  case %zu: rc %d (%s)\n", i, rc, err.msg);
+        CHECK_INT(rc == 0, cases[i].ok);
+        if (rc == 0) {
+            CHECK_INT(c.scheme, cases[i].scheme);
+            CHECK_STR(c.realm, cases[i].realm);
+            CHECK(cases[i].service ? c.service && !strcmp(c.service, cases[i].service)
+                                   : !c.service);
+            CHECK(cases[i].scope ? c.scope && !strcmp(c.scope, cases[i].scope) : !c.scope);
+        } else {
+            CHECK_INT(err.code, EPROTO);
+        }
+        ocra_image_challenge_fini(&c);
+    }
+}
+
+static void
+test_names(void)
+{
+    CHECK(ocra_image_repo_valid("ocra/model-x"));
+    CHECK(ocra_image_repo_valid("a__b/c.d/e---f"));
+    CHECK(!ocra_image_repo_valid("Ocra/x"));
+    CHECK(!ocra_image_repo_valid("a/../b"));
+    CHECK(!ocra_image_repo_valid("a//b"));
+    CHECK(!ocra_image_repo_valid("a_-b"));
+    CHECK(!ocra_image_repo_valid("a?b"));
+    CHECK(ocra_image_ref_valid("1.2.0"));
+    CHECK(ocra_image_ref_valid("evt-0123456789ab"));
+    CHECK(!ocra_image_ref_valid("-x"));
+    CHECK(!ocra_image_ref_valid("a/b"));
+    CHECK(ocra_image_digest_valid(
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    CHECK(!ocra_image_digest_valid(
+        "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+}
+
+static char dir[] = "/tmp/image-test-XXXXXX";
+
+static char *
+write_file(const char *name, const char *data, unsigned mode)
+{
+    char *p = ocra_xasprintf("%s/%s", dir, name);
+    struct ocra_err err = {0};
+
+    CHECK_INT(ocra_file_write_atomic(p, data, strlen(data), mode, &err), 0);
+    return p;
+}
+
+/* A layer into memory (through a temp file); returns its bytes. */
+static char *
+layer(const struct ocra_image_layer_entry *e, size_t n, bool gzip, struct ocra_image_layer *out,
+      size_t *len)
+{
+    struct ocra_err err = {0};
+    int fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+    char *buf;
+
+    if (ocra_image_layer_write(e, n, 1700000000, gzip, fd, out, &err) < 0)
+        fprintf(stderr, "  %s\n", err.msg);
+    *len = (size_t)lseek(fd, 0, SEEK_END);
+    buf = ocra_xmalloc(*len + 1);
+    CHECK_INT(pread(fd, buf, *len, 0), *len);
+    close(fd);
+    return buf;
+}
+
+static void
+test_layer_is_deterministic(void)
+{
+    char *a = write_file("a", "alpha\n", 0600), *b = write_file("b", "beta beta\n", 0777);
+    struct ocra_image_layer_entry e1[] = {{"opt/m/b.bin", b, 0444}, {"opt/m/a.bin", a, 0644}};
+    struct ocra_image_layer_entry e2[] = {{"opt/m/a.bin", a, 0644}, {"opt/m/b.bin", b, 0444}};
+    struct ocra_image_layer l1, l2, g1;
+    size_t n1, n2, ng;
+    char *t1 = layer(e1, 2, false, &l1, &n1), *t2, *gz;
+    char digest[OCRA_IMAGE_DIGEST_MAX];
+
+    utimes(a, NULL); /* a later mtime on the source changes nothing */
+    t2 = layer(e2, 2, false, &l2, &n2);
+    CHECK(n1 == n2 && memcmp(t1, t2, n1) == 0);
+    CHECK_STR(l1.desc.digest, l2.desc.digest);
+    CHECK_STR(l1.desc.digest, l1.diff_id); /* uncompressed: digest is diff_id */
+    ocra_image_digest_of(t1, n1, digest);
+    CHECK_STR(l1.desc.digest, digest);
+    CHECK_INT(l1.desc.size, n1);
+    CHECK_STR(l1.desc.media_type, OCRA_IMAGE_MT_OCI_LAYER);
+    /* sorted, parents first, uid 0, fixed mtime (octal 14524770400 = 1700000000) */
+    CHECK(memcmp(t1, "opt/", 4) == 0);
+    CHECK(memmem(t1, n1, "opt/m/a.bin", 11) < memmem(t1, n1, "opt/m/b.bin", 11));
+    CHECK(memmem(t1, n1, "14524770400", 11) != NULL);
+    gz = layer(e1, 2, true, &g1, &ng);
+    CHECK_STR(g1.diff_id, l1.diff_id);
+    CHECK(strcmp(g1.desc.digest, g1.diff_id) != 0);
+    CHECK(memcmp(gz, "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10) == 0);
+    {
+        uLongf out_len = (uLongf)n1 + 16;
+        char *out = ocra_xmalloc(out_len);
+        z_stream z = {0};
+
+        inflateInit2(&z, 16 + 15);
+        z.next_in = (Bytef *)gz;
+        z.avail_in = (uInt)ng;
+        z.next_out = (Bytef *)out;
+        z.avail_out = (uInt)out_len;
+        CHECK_INT(inflate(&z, Z_FINISH), Z_STREAM_END);
+        CHECK(z.total_out == n1 && memcmp(out, t1, n1) == 0);
+        inflateEnd(&z);
+        free(out);
+    }
+    free(t1), free(t2), free(gz), free(a), free(b);
+}
+
+static void
+test_layer_rejects_bad_entries(void)
+{
+    char *a = write_file("c", "x", 0600);
+    const struct ocra_image_layer_entry bad[][2] = {
+        {{"/abs", a, 0644}, {"x", a, 0644}}, {{"a/../b", a, 0644}, {"x", a, 0644}},
+        {{"a//b", a, 0644}, {"x", a, 0644}}, {{"dup", a, 0644}, {"dup", a, 0644}},
+        {{"d/f", a, 0644}, {"d", a, 0644}},  {{"x", "/nonexistent/f", 0644}, {"y", a, 0644}},
+        {{"x", a, 010000}, {"y", a, 0644}},
+    };
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+        struct ocra_image_layer l;
+        struct ocra_err err = {0};
+        int fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+
+        CHECK_INT(ocra_image_layer_write(bad[i], 2, 0, false, fd, &l, &err), -1);
+        CHECK(err.code != 0);
+        close(fd);
+    }
+    free(a);
+}
+
+static void
+test_manifest_roundtrip_and_rejects(void)
+{
+    struct ocra_image_desc cfg = {OCRA_IMAGE_MT_OCI_CONFIG, "", 7};
+    struct ocra_image_desc ls[1] = {{OCRA_IMAGE_MT_OCI_LAYER_GZIP, "", 42}};
+    json_t *ann = json_pack("{s:s}", "io.ocra.event-id", "ain:0:0x1:0");
+    struct ocra_image_manifest m = {0};
+    struct ocra_err err = {0};
+    char *doc;
+
+    ocra_image_digest_of("config!", 7, cfg.digest);
+    ocra_image_digest_of("layer", 5, ls[0].digest);
+    doc = ocra_image_manifest_build(&cfg, ls, 1, ann, &err);
+    CHECK(doc && strncmp(doc, "{\"annotations\":", 15) == 0); /* canonical: keys sorted */
+    CHECK_INT(ocra_image_manifest_parse(doc, strlen(doc), OCRA_IMAGE_MT_OCI_MANIFEST, &m, &err), 0);
+    CHECK_INT(m.n_layers, 1);
+    CHECK_STR(m.layers[0].digest, ls[0].digest);
+    CHECK_INT(m.config.size, 7);
+    CHECK_STR(json_string_value(json_object_get(m.annotations, "io.ocra.event-id")), "ain:0:0x1:0");
+    ocra_image_manifest_fini(&m);
+    CHECK_INT(ocra_image_manifest_parse(doc, strlen(doc), OCRA_IMAGE_MT_DOCKER_MANIFEST, &m, &err),
+              -1); /* Content-Type disagrees */
+    free(doc);
+    {
+        static const char *bad[] = {
+            "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+            "\"manifests\":[]}",
+            "{\"schemaVersion\":1}",
+            "[]",
+            "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a/b\",\"digest\":\"sha256:00\","
+            "\"size\":1},\"layers\":[]}",
+            "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a/b\",\"digest\":\"sha256:"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"size\":-1},"
+            "\"layers\":[]}",
+        };
+        for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+            CHECK_INT(ocra_image_manifest_parse(bad[i], strlen(bad[i]), NULL, &m, &err), -1);
+            CHECK_INT(err.code, i == 0 ? ENOTSUP : EPROTO);
+        }
+    }
+    json_decref(ann);
+}
+
+static void
+test_config_over_base(void)
+{
+    json_t *base =
+        json_pack("{s:s, s:s, s:{s:[s, s], s:{s:s}}, s:{s:s, s:[s]}, s:[{s:s}], s:{}}",
+                  "architecture", "arm64", "os", "linux", "config", "Env", "PATH=/usr/bin",
+                  "LANG=C", "Labels", "base", "yes", "rootfs", "type", "layers", "diff_ids",
+                  "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                  "history", "created_by", "debootstrap", "container_config");
+    const char *env[] = {"PATH=/opt/bin:/usr/bin", "MODEL=/m", NULL};
+    const char *ids[] = {"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+                         NULL};
+    json_t *labels = json_pack("{s:s}", "io.ocra.spec-hash", "abc");
+    struct ocra_image_config_spec s = {
+        .base = base, .created = 0, .env = env, .labels = labels, .diff_ids = ids};
+    struct ocra_err err = {0};
+    char *c1 = ocra_image_config_build(&s, &err), *c2 = ocra_image_config_build(&s, &err);
+    json_t *j = c1 ? ocra_json_parse(c1, strlen(c1), 0, &err) : NULL;
+
+    CHECK(c1 && c2 && strcmp(c1, c2) == 0);
+    CHECK_STR(ocra_json_str(j, "architecture"), "arm64");
+    CHECK_STR(ocra_json_str(j, "created"), "1970-01-01T00:00:00Z");
+    CHECK(!json_object_get(j, "container_config"));
+    CHECK_INT(json_array_size(json_object_get(json_object_get(j, "config"), "Env")), 3);
+    CHECK_STR(
+        json_string_value(json_array_get(json_object_get(json_object_get(j, "config"), "Env"), 0)),
+        "PATH=/opt/bin:/usr/bin");
+    CHECK_INT(json_array_size(json_object_get(json_object_get(j, "rootfs"), "diff_ids")), 2);
+    CHECK_INT(json_array_size(json_object_get(j, "history")), 2);
+    CHECK_INT(json_object_size(json_object_get(json_object_get(j, "config"), "Labels")), 2);
+    json_decref(j);
+    free(c1), free(c2);
+    ids[0] = "sha256:nothex";
+    CHECK(ocra_image_config_build(&s, &err) == NULL && err.code == EINVAL);
+    json_decref(base);
+    json_decref(labels);
+}
+
+static void
+test_setup(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+}
+
+static void
+test_teardown(void)
+{
+    static const char *const names[] = {"a", "b", "c"};
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(names); i++) {
+        char *p = ocra_xasprintf("%s/%s", dir, names[i]);
+
+        unlink(p);
+        free(p);
+    }
+    CHECK_INT(rmdir(dir), 0);
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
+               OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
+               OCRA_TEST(test_manifest_roundtrip_and_rejects), OCRA_TEST(test_config_over_base),
+               OCRA_TEST(test_teardown))
