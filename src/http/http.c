@@ -131,10 +131,12 @@ set_streaming(CURL *h, const struct ocra_http_req *req, struct sink *sink)
         curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
         curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
     }
-    if (req->read || req->write) {
-        /* long transfers: a stalled peer fails after 30 s without progress */
+    if ((req->read || req->write) && req->stall_ms >= 0) {
+        /* long transfers: a stalled peer fails after stall_ms without progress */
+        long secs = req->stall_ms > 0 ? (req->stall_ms + 999) / 1000 : 30L;
+
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
     }
 }
 

@@ -35,6 +35,9 @@ struct ocra_http_req {
      */
     int (*write)(void *ctx, const void *data, size_t n);
     void *write_ctx;
+    /* Streaming transfers fail after this long without a byte either way; 0: 30 s; < 0: never
+     * (a build step that compiles for minutes in silence; timeout_ms still bounds the whole). */
+    long stall_ms;
     bool keep_headers;     /* keep the final response's headers in resp->headers */
     bool follow_redirects; /* GET/HEAD only; credentials headers are not sent to another host */
 };

@@ -229,4 +229,159 @@ bool ocra_image_repo_valid(const char *repo);
 /* True for a tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) or a valid digest. */
 bool ocra_image_ref_valid(const char *ref);
 
+/* ---- Docker Engine API (begin) */
+
+/*
+ * A client of one Docker engine over its unix socket (build, inspect, tag, remove, push);
+ * one per thread. The engine's JSON progress stream is outside input: it is parsed line by
+ * line as it arrives, bounded, and what reaches an error message is made printable.
+ */
+struct ocra_image_docker;
+
+#define OCRA_IMAGE_DOCKER_LOG_MAX (64u << 10) /* default tail of the build output kept */
+
+struct ocra_image_docker_opts {
+    const char *socket;    /* unix socket path; NULL: $DOCKER_HOST (unix://PATH only), else
+                              /var/run/docker.sock */
+    long timeout_ms;       /* small requests; 0: 30 s */
+    long build_timeout_ms; /* build and push; 0: 1 h */
+};
+
+/*
+ * Connects and negotiates the API version (GET /version: the lower of the engine's and
+ * ours, 1.41; at least 1.30). opts may be NULL. ECONNREFUSED/EIO when no engine answers,
+ * ENOTSUP for a DOCKER_HOST other than unix:// or an engine too old, EINVAL for a relative
+ * or overlong socket path. Caller frees with ocra_image_docker_free().
+ */
+struct ocra_image_docker *ocra_image_docker_new(const struct ocra_image_docker_opts *opts,
+                                                struct ocra_err *err);
+void ocra_image_docker_free(struct ocra_image_docker *d);
+/* The negotiated API version ("1.41"); borrowed, valid until ocra_image_docker_free(). */
+const char *ocra_image_docker_api_version(const struct ocra_image_docker *d);
+
+/*
+ * True for what the engine calls an image: "[host[:port]/]repo[:tag]", "name@sha256:...",
+ * an image ID "sha256:<64 hex>" or 12 to 64 hex digits of one. Such a string is safe in a
+ * URL path as it is.
+ */
+bool ocra_image_docker_ref_valid(const char *ref);
+
+/* One build context file: its bytes from a file on this machine (path) or from memory. */
+struct ocra_image_docker_file {
+    const char *name; /* relative path in the context; no ".", "..", empty components */
+    const char *path; /* a regular file, streamed; NULL: data/len */
+    const void *data;
+    size_t len;
+    unsigned mode; /* permission bits; 0: 0644 */
+};
+
+/*
+ * Writes a build context tar to fd: the Dockerfile text (may be NULL when files has a
+ * "Dockerfile") as "Dockerfile" and the files, sorted by name, mtime 0, uid/gid 0, pax
+ * restricted format: the same inputs give the same bytes. EINVAL on a bad or duplicate
+ * name, ENOENT/EACCES/EIO on a source file.
+ */
+int ocra_image_docker_context_write(const char *dockerfile,
+                                    const struct ocra_image_docker_file *files, size_t n, int fd,
+                                    struct ocra_err *err);
+
+struct ocra_image_docker_build_opts {
+    const char *dockerfile;                     /* its text */
+    const struct ocra_image_docker_file *files; /* more context; may be NULL */
+    size_t n_files;
+    const char *tag;         /* "repo:tag" (t=) or NULL */
+    const json_t *buildargs; /* object of strings (buildargs=), borrowed, or NULL */
+    const char *network;     /* "host" or "none" (networkmode=); NULL: "none". Never the
+                                engine's default bridge. */
+    bool pull;               /* pull=1: refresh the base image; default pull=0 */
+    bool nocache;
+    size_t log_max; /* the tail of the output kept; 0: OCRA_IMAGE_DOCKER_LOG_MAX */
+};
+
+struct ocra_image_docker_build {
+    char id[OCRA_IMAGE_DIGEST_MAX]; /* the image ID (aux.ID), on success */
+    char *log;                      /* the output's tail, NUL-terminated; success or not */
+    size_t log_len;
+    bool log_truncated; /* earlier output was dropped (the log starts at a line) */
+};
+
+/*
+ * POST /build (rm=1, forcerm=1) with a context written by ocra_image_docker_context_write()
+ * into an unlinked temporary file. out->log is filled whether the build succeeds or not (the
+ * build record keeps it); release it with ocra_image_docker_build_fini() in both cases.
+ * EIO when the engine reports an error in its stream: the message names the last
+ * "Step N/M : ..." seen and the engine's message; EPROTO on a malformed stream or one
+ * without an image ID; the HTTP status's errno when the engine refuses the request.
+ */
+int ocra_image_docker_build(struct ocra_image_docker *d,
+                            const struct ocra_image_docker_build_opts *opts,
+                            struct ocra_image_docker_build *out, struct ocra_err *err);
+void ocra_image_docker_build_fini(struct ocra_image_docker_build *b);
+
+/* What image inspect tells; the JSON values are owned, never NULL (empty when absent). */
+struct ocra_image_docker_image {
+    char id[OCRA_IMAGE_DIGEST_MAX];
+    json_t *repo_digests; /* array of "repo@sha256:..." strings */
+    json_t *labels;       /* Config.Labels: object of strings */
+    json_t *env;          /* Config.Env: array of "NAME=value" strings */
+};
+
+/* GET /images/{ref}/json. ENOENT when there is no such image. out may be NULL (an existence
+ * check); else the caller frees it with ocra_image_docker_image_fini(). */
+int ocra_image_docker_inspect(struct ocra_image_docker *d, const char *ref,
+                              struct ocra_image_docker_image *out, struct ocra_err *err);
+void ocra_image_docker_image_fini(struct ocra_image_docker_image *img);
+/* POST /images/{ref}/tag: target is "[host[:port]/]repo:tag". */
+int ocra_image_docker_tag(struct ocra_image_docker *d, const char *ref, const char *target,
+                          struct ocra_err *err);
+/* DELETE /images/{ref}. ENOENT when absent, EEXIST when in use (without force). */
+int ocra_image_docker_remove(struct ocra_image_docker *d, const char *ref, bool force,
+                             struct ocra_err *err);
+
+/* Registry credentials for a push; NULL pushes anonymously (X-Registry-Auth of {}). */
+struct ocra_image_docker_auth {
+    const char *username;
+    const char *password;      /* secret: wiped from ocra's copies */
+    const char *serveraddress; /* may be NULL */
+};
+
+/*
+ * POST /images/{name}/push?tag= with X-Registry-Auth (base64url of the JSON credentials).
+ * name is "[host[:port]/]repo" without a tag. digest_out gets the pushed manifest's digest
+ * (aux.Digest of the stream). EIO with the engine's message when the push fails, EPROTO on
+ * a malformed stream or one without a digest.
+ */
+int ocra_image_docker_push(struct ocra_image_docker *d, const char *name, const char *tag,
+                           const struct ocra_image_docker_auth *auth,
+                           char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+
+/*
+ * The progress stream parser that build and push use, fed as bytes arrive: JSON objects,
+ * one or more per line, lines of at most 1 MiB. "stream" texts and "status" lines (without
+ * byte counts) go into a log of which the last log_max bytes are kept (0: the default);
+ * "Step N/M : ..." output lines are remembered; the first errorDetail/error/message is the
+ * failure; aux.ID and aux.Digest must be sha256 digests. Caller frees with
+ * ocra_image_docker_progress_free().
+ */
+struct ocra_image_docker_progress;
+
+struct ocra_image_docker_progress *ocra_image_docker_progress_new(size_t log_max);
+void ocra_image_docker_progress_free(struct ocra_image_docker_progress *p);
+/* Parses the complete lines in data (the rest waits for more). -1 (EPROTO) once the stream
+ * is malformed; every later call fails the same way. */
+int ocra_image_docker_progress_feed(struct ocra_image_docker_progress *p, const void *data,
+                                    size_t n, struct ocra_err *err);
+/* The end of the stream: parses a last unterminated line. -1 with EPROTO on a malformed
+ * stream, EIO ("<step>: <message>") when the engine reported an error, else 0. */
+int ocra_image_docker_progress_end(struct ocra_image_docker_progress *p, struct ocra_err *err);
+/* Borrowed, valid until the next call on p; NULL when none was seen. */
+const char *ocra_image_docker_progress_id(const struct ocra_image_docker_progress *p);
+const char *ocra_image_docker_progress_digest(const struct ocra_image_docker_progress *p);
+const char *ocra_image_docker_progress_step(const struct ocra_image_docker_progress *p);
+/* The kept log (NUL-terminated, *len bytes; starts at a line once truncated); borrowed. */
+const char *ocra_image_docker_progress_log(const struct ocra_image_docker_progress *p, size_t *len,
+                                           bool *truncated);
+
+/* ---- Docker Engine API (end) */
+
 #endif
