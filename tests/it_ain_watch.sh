@@ -20,9 +20,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0 failed=0
-ok() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+. tests/lib/check.sh
 
 A=0x22fF60c8E1bEdeED288BBA0c4b1344B1A6115aB2
 B=0x90B6746CC1Ca479a39fc04C1c5DB6EA5fb174613
@@ -238,5 +236,4 @@ f0=$(tx 0x5608350beb9fed219a3e0aca3cbaf2d354db96319ab4e86ecb2f7b6949e16c81:0)
 [ "$(field "$tmp/tampered.jsonl" "$f0" 'e["status"]')" = accepted ] && ok trusted_whole_write_clears_mark || fail trusted_whole_write_clears_mark "$(field "$tmp/tampered.jsonl" "$f0" 'e')"
 ain_node_stop
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_done

@@ -7,27 +7,8 @@ set -u
 ocra=${1:?usage: it_cli.sh PATH_TO_OCRA}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
 
-ok() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-
-# expect NAME STATUS CMD...: runs CMD, stdout in $tmp/out, stderr in $tmp/err, checks status.
-expect() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$name" "exit $got, want $want; stderr: $(head -c 600 "$tmp/err")"
-        return 1
-    fi
-    return 0
-}
-# has NAME FILE PATTERN: FILE contains the fixed string PATTERN.
-has() {
-    if grep -qF -- "$3" "$2"; then ok "$1"; else fail "$1" "no '$3' in: $(head -c 600 "$2")"; fi
-}
+. "$(dirname "$0")/lib/check.sh"
 
 expect help_lists_commands 0 "$ocra" --help && has help_lists_commands "$tmp/out" "spec check"
 has help_documents_exit_status "$tmp/out" "2  bad input or usage"
@@ -80,5 +61,4 @@ if expect json_logs_flag_wins 1 "$ocra" -c "$tmp/textlog.yaml" --log-format json
     head -1 "$tmp/err" | python3 -c 'import json,sys; e=json.loads(sys.stdin.readline()); assert e["level"]=="info" and e["source"]=="ain:0"' && ok json_logs_flag_wins || fail json_logs_flag_wins "$(head -2 "$tmp/err")"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_done

@@ -8,27 +8,8 @@ set -u
 ocra=${1:?usage: it_plan.sh PATH_TO_OCRA}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
 
-ok() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-
-# expect NAME STATUS CMD...: runs CMD, stdout in $tmp/out, stderr in $tmp/err, checks status.
-expect() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$name" "exit $got, want $want; stderr: $(head -c 600 "$tmp/err")"
-        return 1
-    fi
-    return 0
-}
-# has NAME FILE PATTERN: FILE contains the fixed string PATTERN.
-has() {
-    if grep -qF -- "$3" "$2"; then ok "$1"; else fail "$1" "no '$3' in: $(head -c 600 "$2")"; fi
-}
+. "$(dirname "$0")/lib/check.sh"
 
 expect text 0 "$ocra" plan examples/seed.json &&
     has text "$tmp/out" "baseImage          nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04"
@@ -76,5 +57,4 @@ mkdir "$tmp/data" && cp data/*.json "$tmp/data/" && printf '{"table":"gpus"}' >"
 expect broken_table_is_1 1 env OCRA_DATA_DIR="$tmp/data" "$ocra" plan examples/seed.json &&
     has broken_table_is_1 "$tmp/err" "gpus.json"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_done

@@ -9,27 +9,9 @@ set -u
 ocra=${1:?usage: it_simulate.sh PATH_TO_OCRA}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
 d=tests/data/sched
 
-ok() { echo "ok $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-
-# expect NAME STATUS CMD...: runs CMD, stdout in $tmp/out, stderr in $tmp/err, checks status.
-expect() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$name" "exit $got, want $want; stderr: $(head -c 600 "$tmp/err")"
-        return 1
-    fi
-    return 0
-}
-has() {
-    if grep -qF -- "$3" "$2"; then ok "$1"; else fail "$1" "no '$3' in: $(head -c 600 "$2")"; fi
-}
+. "$(dirname "$0")/lib/check.sh"
 
 expect all_policies 0 "$ocra" simulate --nodes $d/nodes.csv --pods $d/pods.csv --no-departures &&
     has all_policies "$tmp/out" "nodes 31 (147 GPUs), pods 500, departures no"
@@ -70,5 +52,4 @@ expect extra_arg 2 "$ocra" simulate -n $d/nodes.csv -p $d/pods.csv extra && ok e
 expect help 0 "$ocra" simulate --help && has help "$tmp/out" "exit status: 0 simulated"
 expect listed 0 "$ocra" --help && has listed "$tmp/out" "simulate"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_done
