@@ -68,5 +68,6 @@ extern const struct ocra_cli_cmd ocra_cli_watch_cmd;
 extern const struct ocra_cli_cmd ocra_cli_publish_cmd;
 extern const struct ocra_cli_cmd ocra_cli_events_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
+extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
 
 #endif

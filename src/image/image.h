@@ -382,6 +382,105 @@ const char *ocra_image_docker_progress_step(const struct ocra_image_docker_progr
 const char *ocra_image_docker_progress_log(const struct ocra_image_docker_progress *p, size_t *len,
                                            bool *truncated);
 
+/* One engine reply: the HTTP status and the body (NUL-terminated); free with
+ * ocra_image_docker_reply_fini(). */
+struct ocra_image_docker_reply {
+    long status;
+    char *body;
+    size_t len;
+};
+
+/*
+ * One request to the engine under the negotiated version prefix, for the engine endpoints
+ * this client has no function for (containers: src/run). path starts with '/' and is used as
+ * it is: the caller checks what it pastes into it. json_body (may be NULL) goes with
+ * Content-Type: application/json. timeout_ms 0: the client's; max_response 0: 4 MiB. 0 when
+ * the engine answered, whatever the status (out filled); -1 on a transport failure.
+ */
+int ocra_image_docker_request(struct ocra_image_docker *d, const char *method, const char *path,
+                              const char *json_body, long timeout_ms, size_t max_response,
+                              struct ocra_image_docker_reply *out, struct ocra_err *err);
+void ocra_image_docker_reply_fini(struct ocra_image_docker_reply *r);
+/* Fills err from a non-2xx reply: the status's errno (ocra_http_status_errno) and the
+ * engine's message, made printable. Returns -1. */
+int ocra_image_docker_reply_err(const struct ocra_image_docker_reply *r, struct ocra_err *err);
+
 /* ---- Docker Engine API (end) */
+
+/* ---- signing (begin) */
+
+/*
+ * Cosign-compatible signatures of manifest digests (ECDSA P-256 over sha256, DER, base64).
+ * The signed payload is a "simple signing" document naming "<registry host>/<repo>" and the
+ * digest; it is pushed as the one layer of an OCI manifest tagged "sha256-<hex>.sig" in the
+ * same repository, its signature in the layer annotation below, as `cosign sign --key` does.
+ */
+#define OCRA_IMAGE_MT_COSIGN_PAYLOAD "application/vnd.dev.cosign.simplesigning.v1+json"
+#define OCRA_IMAGE_ANN_COSIGN_SIGNATURE "dev.cosignproject.cosign/signature"
+#define OCRA_IMAGE_COSIGN_TYPE "cosign container image signature"
+#define OCRA_IMAGE_SIG_TAG_MAX 80 /* "sha256-" + 64 hex + ".sig" + NUL */
+
+struct ocra_image_key; /* an ECDSA P-256 key, private or public */
+
+/*
+ * Loads a PEM private key (PKCS#8 "PRIVATE KEY" or "EC PRIVATE KEY", unencrypted). EACCES when
+ * the file is readable or writable by group or others, EINVAL when it is not a P-256 key or
+ * is encrypted. Caller frees with ocra_image_key_free(), which wipes it.
+ */
+struct ocra_image_key *ocra_image_key_load_private(const char *path, struct ocra_err *err);
+/* Loads a PEM public key ("PUBLIC KEY", as cosign.pub). EINVAL when not P-256. */
+struct ocra_image_key *ocra_image_key_load_public(const char *path, struct ocra_err *err);
+void ocra_image_key_free(struct ocra_image_key *k);
+/* Writes a new P-256 key pair: priv_path (PKCS#8 PEM, mode 0600) and pub_path (mode 0644). */
+int ocra_image_key_generate(const char *priv_path, const char *pub_path, struct ocra_err *err);
+
+/* Base64 of the DER ECDSA signature of sha256(data); caller frees with free(). */
+char *ocra_image_key_sign(const struct ocra_image_key *k, const void *data, size_t len,
+                          struct ocra_err *err);
+/* 0 when sig_b64 is a valid signature of data by k; EACCES (with why) when not. */
+int ocra_image_key_verify(const struct ocra_image_key *k, const void *data, size_t len,
+                          const char *sig_b64, struct ocra_err *err);
+
+/* "sha256-<hex>.sig" for a valid digest into out. */
+void ocra_image_sig_tag(const char *digest, char out[OCRA_IMAGE_SIG_TAG_MAX]);
+/*
+ * The simple-signing payload for docker_ref ("host[:port]/repo") and digest, canonical JSON;
+ * optional (an object, borrowed) or NULL gives "optional":null as cosign writes it. Caller
+ * frees with free(). EINVAL on a bad digest or reference.
+ */
+char *ocra_image_sig_payload(const char *docker_ref, const char *digest, const json_t *optional,
+                             struct ocra_err *err);
+/*
+ * Checks a payload: EPROTO when malformed, EACCES when its type is not cosign's or it names
+ * another digest or reference.
+ */
+int ocra_image_sig_payload_check(const char *data, size_t len, const char *docker_ref,
+                                 const char *digest, struct ocra_err *err);
+
+/*
+ * Signs the manifest `digest` of repo (which must exist there, else ENOENT): pushes the
+ * payload (with optional, borrowed, may be NULL) and a config, and PUTs the signature
+ * manifest under "sha256-<hex>.sig", replacing an earlier one. sig_digest_out (may be NULL)
+ * gets that manifest's digest.
+ */
+int ocra_image_sign(struct ocra_image_registry *r, const char *repo, const char *digest,
+                    const struct ocra_image_key *key, const json_t *optional,
+                    char sig_digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+/*
+ * Verifies repo's image ref (a tag or a digest): fetches the manifest (its bytes must have
+ * the digest asked for), the config and every layer (each digest and size checked; layers
+ * are streamed through an unlinked file in $TMPDIR), the signature manifest of that digest,
+ * and checks that a payload in it is signed by pub and names this digest and
+ * "<host>/<repo>"; then that the manifest has every annotation of expected (an object of
+ * strings, borrowed, may be NULL) with the same value. digest_out (may be NULL) gets the
+ * manifest digest. A verification failure is EPROTO (content that does not match its digest
+ * or size) or EACCES (no signature, a bad one, a payload for something else, an annotation
+ * that differs); other codes mean the registry could not be read.
+ */
+int ocra_image_verify(struct ocra_image_registry *r, const char *repo, const char *ref,
+                      const struct ocra_image_key *pub, const json_t *expected,
+                      char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+
+/* ---- signing (end) */
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1103,6 +1104,58 @@ out:
     ocra_http_resp_fini(&resp);
     free(path);
     return ret;
+}
+
+/* ---- requests for other modules -------------------------------------------------------- */
+
+int
+ocra_image_docker_request(struct ocra_image_docker *d, const char *method, const char *path,
+                          const char *json_body, long timeout_ms, size_t max_response,
+                          struct ocra_image_docker_reply *out, struct ocra_err *err)
+{
+    static const char *const json_headers[] = {"Content-Type: application/json", NULL};
+    char *url = ocra_xasprintf("http://localhost%s%s", d->prefix, path);
+    struct ocra_http_req req = {.method = method,
+                                .url = url,
+                                .unix_socket = d->socket,
+                                .timeout_ms = timeout_ms > 0 ? timeout_ms : d->timeout_ms,
+                                .max_response = max_response ? max_response : DOC_MAX};
+    struct ocra_http_resp resp = {0};
+    int ret = -1;
+
+    assert(path[0] == '/');
+    if (json_body) {
+        req.headers = json_headers;
+        req.body = json_body;
+        req.body_len = strlen(json_body);
+    }
+    if (ocra_http_do(&req, &resp, err) < 0)
+        goto out;
+    out->status = resp.status;
+    out->body = resp.body;
+    out->len = resp.body_len;
+    resp.body = NULL;
+    ret = 0;
+out:
+    ocra_http_resp_fini(&resp);
+    free(url);
+    return ret;
+}
+
+void
+ocra_image_docker_reply_fini(struct ocra_image_docker_reply *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+int
+ocra_image_docker_reply_err(const struct ocra_image_docker_reply *r, struct ocra_err *err)
+{
+    return status_err(r->status, r->body, r->len, err);
 }
 
 /* ---- push ------------------------------------------------------------------------------ */

@@ -285,7 +285,131 @@ test_teardown(void)
     CHECK_INT(rmdir(dir), 0);
 }
 
+/* ---- signing --------------------------------------------------------------------------- */
+
+#define SIGN_HEX "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SIGN_DIGEST "sha256:" SIGN_HEX
+#define SIGN_REF "127.0.0.1:5000/ocra/model"
+
+static void
+test_sig_payload_is_cosign_simple_signing(void)
+{
+    static const char want[] =
+        "{\"critical\":{\"identity\":{\"docker-reference\":\"" SIGN_REF "\"},\"image\":{"
+        "\"docker-manifest-digest\":\"" SIGN_DIGEST "\"},\"type\":\"cosign container image "
+        "signature\"},\"optional\":null}";
+    static const char *const bad[] = {
+        "{\"critical\":{\"identity\":{\"docker-reference\":\"" SIGN_REF "\"},\"image\":{"
+        "\"docker-manifest-digest\":\"" SIGN_DIGEST "\"},\"type\":\"atomic container signature\"}}",
+        "{\"critical\":{\"identity\":{\"docker-reference\":\"127.0.0.1:5000/ocra/other\"},\"image\""
+        ":{\"docker-manifest-digest\":\"" SIGN_DIGEST "\"},\"type\":\"cosign container image "
+        "signature\"}}",
+        "{\"critical\":{\"identity\":{\"docker-reference\":\"" SIGN_REF "\"},\"image\":{"
+        "\"docker-manifest-digest\":\"sha256:00\"},\"type\":\"cosign container image signature\"}}",
+    };
+    char tag[OCRA_IMAGE_SIG_TAG_MAX], *p;
+    json_t *opt = json_pack("{s:s}", "io.ocra.event-id", "ain:0:0xabc:0");
+    struct ocra_err err = {0};
+
+    ocra_image_sig_tag(SIGN_DIGEST, tag);
+    CHECK_STR(tag, "sha256-" SIGN_HEX ".sig");
+    p = ocra_image_sig_payload(SIGN_REF, SIGN_DIGEST, NULL, &err);
+    CHECK_STR(p, want); /* byte for byte what cosign's json.Marshal writes */
+    CHECK_INT(ocra_image_sig_payload_check(p, strlen(p), SIGN_REF, SIGN_DIGEST, &err), 0);
+    CHECK_INT(
+        ocra_image_sig_payload_check(p, strlen(p), "127.0.0.1:5001/ocra/model", SIGN_DIGEST, &err),
+        -1);
+    CHECK_INT(err.code, EACCES);
+    free(p);
+    p = ocra_image_sig_payload(SIGN_REF, SIGN_DIGEST, opt, &err);
+    CHECK(p && strstr(p, ",\"optional\":{\"io.ocra.event-id\":\"ain:0:0xabc:0\"}}"));
+    CHECK_INT(ocra_image_sig_payload_check(p, strlen(p), SIGN_REF, SIGN_DIGEST, &err), 0);
+    free(p);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+        err.code = 0;
+        CHECK_INT(ocra_image_sig_payload_check(bad[i], strlen(bad[i]), SIGN_REF, SIGN_DIGEST, &err),
+                  -1);
+        CHECK_INT(err.code, EACCES);
+    }
+    CHECK_INT(ocra_image_sig_payload_check("{\"critical\":1}", 14, SIGN_REF, SIGN_DIGEST, &err),
+              -1);
+    CHECK_INT(err.code, EPROTO);
+    CHECK_INT(ocra_image_sig_payload_check("{", 1, SIGN_REF, SIGN_DIGEST, &err), -1);
+    CHECK_INT(err.code, EPROTO);
+    CHECK(ocra_image_sig_payload("model", SIGN_DIGEST, NULL, &err) == NULL); /* no host */
+    CHECK(ocra_image_sig_payload(SIGN_REF, "sha256:abc", NULL, &err) == NULL);
+    CHECK_INT(err.code, EINVAL);
+    json_decref(opt);
+}
+
+/* A fresh key pair in d as name.key/name.pub; the private key loaded into *priv. */
+static void
+keypair(const char *d, const char *name, struct ocra_image_key **priv, struct ocra_image_key **pub)
+{
+    char *k = ocra_xasprintf("%s/%s.key", d, name), *p = ocra_xasprintf("%s/%s.pub", d, name);
+    struct ocra_err err = {0};
+
+    CHECK_INT(ocra_image_key_generate(k, p, &err), 0);
+    *priv = ocra_image_key_load_private(k, &err);
+    *pub = ocra_image_key_load_public(p, &err);
+    CHECK(*priv && *pub);
+    free(k);
+    free(p);
+}
+
+static void
+test_sign_verify_round_trip(void)
+{
+    char d[] = "/tmp/image-sign-XXXXXX", *sig = NULL, *bad = NULL, *path;
+    struct ocra_image_key *k1 = NULL, *p1 = NULL, *k2 = NULL, *p2 = NULL;
+    const char *msg = "{\"critical\":{}}";
+    struct ocra_err err = {0};
+
+    CHECK(mkdtemp(d) != NULL);
+    keypair(d, "a", &k1, &p1);
+    keypair(d, "b", &k2, &p2);
+    sig = ocra_image_key_sign(k1, msg, strlen(msg), &err);
+    CHECK(sig != NULL);
+    CHECK_INT(ocra_image_key_verify(p1, msg, strlen(msg), sig, &err), 0);
+    CHECK_INT(ocra_image_key_verify(p1, msg, strlen(msg) - 1, sig, &err), -1); /* other data */
+    CHECK_INT(err.code, EACCES);
+    CHECK_INT(ocra_image_key_verify(p2, msg, strlen(msg), sig, &err), -1); /* other key */
+    CHECK_INT(err.code, EACCES);
+    bad = ocra_xstrdup(sig);
+    bad[10] = bad[10] == 'A' ? 'B' : 'A';
+    CHECK_INT(ocra_image_key_verify(p1, msg, strlen(msg), bad, &err), -1); /* flipped */
+    CHECK_INT(err.code, EACCES);
+    CHECK_INT(ocra_image_key_verify(p1, msg, strlen(msg), "not base64!", &err), -1);
+    CHECK_INT(ocra_image_key_verify(p1, msg, strlen(msg), "", &err), -1);
+    CHECK(ocra_image_key_sign(p1, msg, strlen(msg), &err) == NULL); /* a public key */
+    CHECK_INT(err.code, EINVAL);
+    path = ocra_xasprintf("%s/a.key", d);
+    chmod(path, 0640);
+    CHECK(ocra_image_key_load_private(path, &err) == NULL); /* group-readable: refused */
+    CHECK_INT(err.code, EACCES);
+    free(path);
+    path = ocra_xasprintf("%s/a.pub", d);
+    chmod(path, 0600);
+    CHECK(ocra_image_key_load_private(path, &err) == NULL); /* not a private key */
+    CHECK_INT(err.code, EINVAL);
+    for (const char *const *n = (const char *const[]){"a.key", "a.pub", "b.key", "b.pub", NULL}; *n;
+         n++) {
+        free(path);
+        path = ocra_xasprintf("%s/%s", d, *n);
+        unlink(path);
+    }
+    CHECK_INT(rmdir(d), 0);
+    free(path);
+    free(sig);
+    free(bad);
+    ocra_image_key_free(k1);
+    ocra_image_key_free(p1);
+    ocra_image_key_free(k2);
+    ocra_image_key_free(p2);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
                OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
                OCRA_TEST(test_manifest_roundtrip_and_rejects), OCRA_TEST(test_config_over_base),
-               OCRA_TEST(test_teardown))
+               OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
+               OCRA_TEST(test_sign_verify_round_trip))
