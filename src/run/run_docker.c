@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * run_docker.c: the docker runner, the embedded default. It talks to one Docker engine through
+ * the image module's Engine API client (its socket and negotiated API version): inspect,
+ * create, start, wait, logs, stop and delete of containers. A start first looks for the
+ * container named after the event id and adopts it when it is the same workload, so a retry
+ * after a crash never makes a second one; a race with another creator (409) is settled the
+ * same way. What the engine answers is outside input: ids are checked before they go into a
+ * path, and the log stream is demultiplexed with every frame bounded.
+ */
+#include "run/run_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_MAX (8u << 20)        /* a log tail held in memory */
+#define WAIT_DEFAULT_MS 86400000L /* wait without a timeout: a day */
+#define ID_LEN 64
+
+struct docker_runner {
+    struct ocra_image_docker *d;
+};
+
+static struct ocra_image_docker *
+engine(struct ocra_runner *r)
+{
+    return ((struct docker_runner *)r->impl)->d;
+}
+
+/* One request; a status outside 2xx and `also_ok` becomes an error with the engine's message. */
+static int
+request(struct ocra_runner *r, const char *method, const char *path, const char *body,
+        long timeout_ms, long also_ok, struct ocra_image_docker_reply *out, struct ocra_err *err)
+{
+    if (ocra_image_docker_request(engine(r), method, path, body, timeout_ms, LOG_MAX, out, err) < 0)
+        return -1;
+    if ((out->status >= 200 && out->status < 300) || out->status == also_ok)
+        return 0;
+    ocra_image_docker_reply_err(out, err);
+    ocra_image_docker_reply_fini(out);
+    return -1;
+}
+
+static json_t *
+reply_json(const struct ocra_image_docker_reply *rep, struct ocra_err *err)
+{
+    json_t *doc = ocra_json_parse(rep->body ? rep->body : "", rep->len, 0, err);
+
+    if (doc && !json_is_object(doc)) {
+        json_decref(doc);
+        ocra_err_set(err, EPROTO, "the engine's reply is not a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+static int
+id_take(const char *id, struct ocra_run_job *job, struct ocra_err *err)
+{
+    if (!id || strlen(id) != ID_LEN || !ocra_hex_is(id, ID_LEN))
+        return ocra_err_set(err, EPROTO, "the engine's container id is not 64 hex digits");
+    snprintf(job->id, sizeof(job->id), "%s", id);
+    return 0;
+}
+
+static int
+job_check(const struct ocra_run_job *job, struct ocra_err *err)
+{
+    if (strlen(job->id) != ID_LEN || !ocra_hex_is(job->id, ID_LEN))
+        return ocra_err_set(err, EINVAL, "job: no container id");
+    return 0;
+}
+
+/* GET /containers/{name}/json: 1 and *out when it exists, 0 when not, -1 on error. */
+static int
+inspect(struct ocra_runner *r, const char *name, json_t **out, struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    char *path = ocra_xasprintf("/containers/%s/json", name);
+    int ret = -1;
+
+    if (request(r, "GET", path, NULL, 0, 404, &rep, err) < 0)
+        goto out;
+    ret = 0;
+    if (rep.status == 404)
+        goto out;
+    *out = reply_json(&rep, err);
+    ret = *out ? 1 : -1;
+out:
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+/* An existing container is adopted when it is the same workload: image reference and event. */
+static int
+adopt(const json_t *doc, const struct ocra_run_spec *spec, struct ocra_run_job *job,
+      bool *needs_start, struct ocra_err *err)
+{
+    const json_t *config = json_object_get(doc, "Config");
+    const char *image = ocra_json_str(config, "Image");
+    const char *event = ocra_json_str(json_object_get(config, "Labels"), "io.ocra.event-id");
+    const char *state = ocra_json_str(json_object_get(doc, "State"), "Status");
+    char q[96];
+
+    if (!image || strcmp(image, spec->image) != 0)
+        return ocra_err_set(err, EEXIST,
+                            "container %s exists for another image (%s), not %s: remove it or "
+                            "run the new image under a new event",
+                            job->name,
+                            image ? ocra_str_escape(image, strlen(image), 80, q, sizeof(q)) : "?",
+                            spec->image);
+    if (!event || strcmp(event, spec->event_id) != 0)
+        return ocra_err_set(err, EEXIST, "container %s exists for another event id", job->name);
+    if (id_take(ocra_json_str(doc, "Id"), job, err) < 0)
+        return -1;
+    job->adopted = true;
+    *needs_start = state && strcmp(state, "created") == 0;
+    return 0;
+}
+
+/* POST /containers/create?name=: 1 and job->id when created, 0 when the name is taken. */
+static int
+create(struct ocra_runner *r, const struct ocra_run_spec *spec, struct ocra_run_job *job,
+       struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    json_t *body = ocra_run_docker_create_body(spec, err), *doc = NULL;
+    char *text = NULL, *path = ocra_xasprintf("/containers/create?name=%s", job->name);
+    int ret = -1;
+
+    if (!body)
+        goto out;
+    text = ocra_json_compact(body);
+    if (request(r, "POST", path, text, 0, 409, &rep, err) < 0) {
+        if (err && err->code == ENOENT)
+            ocra_err_wrap(err, "image %s is not in the engine (ocra does not pull)", spec->image);
+        goto out;
+    }
+    ret = 0;
+    if (rep.status == 409)
+        goto out;
+    doc = reply_json(&rep, err);
+    ret = doc && id_take(ocra_json_str(doc, "Id"), job, err) == 0 ? 1 : -1;
+out:
+    json_decref(doc);
+    json_decref(body);
+    ocra_image_docker_reply_fini(&rep);
+    free(text);
+    free(path);
+    return ret;
+}
+
+/* The container for spec: adopted when it exists, else created. */
+static int
+create_or_adopt(struct ocra_runner *r, const struct ocra_run_spec *spec, struct ocra_run_job *job,
+                bool *needs_start, struct ocra_err *err)
+{
+    json_t *doc = NULL;
+    int found, ret = -1;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        found = inspect(r, job->name, &doc, err);
+        if (found < 0)
+            goto out;
+        if (found) {
+            ret = adopt(doc, spec, job, needs_start, err);
+            goto out;
+        }
+        found = create(r, spec, job, err);
+        if (found < 0)
+            goto out;
+        if (found) {
+            *needs_start = true;
+            ret = 0;
+            goto out;
+        }
+        /* 409: another creator won between inspect and create; adopt its container */
+    }
+    ocra_err_set(err, EAGAIN, "container %s: created and removed concurrently", job->name);
+out:
+    json_decref(doc);
+    return ret;
+}
+
+static int
+docker_start(struct ocra_runner *r, const struct ocra_run_spec *spec, struct ocra_run_job *out,
+             struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    struct ocra_run_job job = {0};
+    bool needs_start = false;
+    char *path = NULL;
+    int ret = -1;
+
+    if (ocra_run_spec_check(spec, err) < 0)
+        goto out;
+    ocra_run_container_name(spec->event_id, job.name);
+    if (create_or_adopt(r, spec, &job, &needs_start, err) < 0)
+        goto out;
+    if (needs_start) {
+        path = ocra_xasprintf("/containers/%s/start", job.id);
+        if (request(r, "POST", path, NULL, 0, 304, &rep, err) < 0)
+            goto out;
+    }
+    *out = job;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "docker run %s", job.name[0] ? job.name : "(invalid spec)");
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+static int
+docker_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_ms, int *exit_code,
+            struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    json_t *doc = NULL, *code;
+    char *path = NULL;
+    int ret = -1;
+
+    if (job_check(job, err) < 0)
+        goto out;
+    path = ocra_xasprintf("/containers/%s/wait?condition=not-running", job->id);
+    if (request(r, "POST", path, NULL, timeout_ms > 0 ? timeout_ms : WAIT_DEFAULT_MS, 0, &rep,
+                err) < 0 ||
+        !(doc = reply_json(&rep, err)))
+        goto out;
+    code = json_object_get(doc, "StatusCode");
+    if (!json_is_integer(code) || json_integer_value(code) < 0 || json_integer_value(code) > 255) {
+        ocra_err_set(err, EPROTO, "wait: no StatusCode 0..255 in the engine's reply");
+        goto out;
+    }
+    *exit_code = (int)json_integer_value(code);
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "wait for %s", job->name);
+    json_decref(doc);
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+static int
+docker_logs(struct ocra_runner *r, const struct ocra_run_job *job, unsigned tail, char **out,
+            size_t *len, struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    struct ocra_buf b;
+    char *path = NULL, n[16] = "all";
+    int ret = -1;
+
+    ocra_buf_init(&b);
+    if (job_check(job, err) < 0)
+        goto out;
+    if (tail)
+        snprintf(n, sizeof(n), "%u", tail);
+    path = ocra_xasprintf("/containers/%s/logs?stdout=1&stderr=1&tail=%s", job->id, n);
+    if (request(r, "GET", path, NULL, 0, 0, &rep, err) < 0 ||
+        ocra_run_docker_demux(rep.body, rep.len, &b, err) < 0)
+        goto out;
+    *len = b.len;
+    *out = ocra_buf_take(&b);
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "logs of %s", job->name);
+    ocra_buf_fini(&b);
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+static int
+docker_stop(struct ocra_runner *r, const struct ocra_run_job *job, int grace_s,
+            struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    char *path = NULL;
+    int ret = -1;
+
+    if (job_check(job, err) < 0)
+        goto out;
+    path = ocra_xasprintf("/containers/%s/stop?t=%d", job->id, grace_s > 0 ? grace_s : 0);
+    /* 304: it was not running; the wait is the grace period plus some slack */
+    ret = request(r, "POST", path, NULL, (grace_s > 0 ? grace_s : 0) * 1000L + 30000L, 304, &rep,
+                  err);
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "stop %s", job->name);
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+static int
+docker_remove(struct ocra_runner *r, const struct ocra_run_job *job, struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    char *path = NULL;
+    int ret = -1;
+
+    if (job_check(job, err) < 0)
+        goto out;
+    path = ocra_xasprintf("/containers/%s?force=1", job->id);
+    ret = request(r, "DELETE", path, NULL, 0, 0, &rep, err);
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "remove %s", job->name);
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+static void
+docker_free(struct ocra_runner *r)
+{
+    struct docker_runner *dr = r->impl;
+
+    ocra_image_docker_free(dr->d);
+    free(dr);
+    free(r);
+}
+
+struct ocra_runner *
+ocra_run_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err *err)
+{
+    struct ocra_image_docker *d = ocra_image_docker_new(opts, err);
+    struct ocra_runner *r;
+    struct docker_runner *dr;
+
+    if (!d)
+        return NULL;
+    dr = ocra_xcalloc(1, sizeof(*dr));
+    dr->d = d;
+    r = ocra_xcalloc(1, sizeof(*r));
+    *r = (struct ocra_runner){.name = "docker",
+                              .start = docker_start,
+                              .wait = docker_wait,
+                              .logs = docker_logs,
+                              .stop = docker_stop,
+                              .remove = docker_remove,
+                              .free = docker_free,
+                              .impl = dr};
+    return r;
+}
+
+/* ---- the log stream -------------------------------------------------------------------- */
+
+int
+ocra_run_docker_demux(const void *data, size_t len, struct ocra_buf *out, struct ocra_err *err)
+{
+    const unsigned char *p = data;
+    size_t off = 0;
+
+    while (off < len) {
+        uint32_t size;
+
+        if (len - off < 8)
+            return ocra_err_set(err, EPROTO, "log stream: a frame header cut at byte %zu", off);
+        if (p[off] > 2 || p[off + 1] || p[off + 2] || p[off + 3])
+            return ocra_err_set(err, EPROTO, "log stream: bad frame header at byte %zu", off);
+        size = (uint32_t)p[off + 4] << 24 | (uint32_t)p[off + 5] << 16 | (uint32_t)p[off + 6] << 8 |
+               (uint32_t)p[off + 7];
+        off += 8;
+        if (size > len - off)
+            return ocra_err_set(err, EPROTO, "log stream: a frame of %u bytes cut at byte %zu",
+                                size, off);
+        ocra_buf_append(out, p + off, size);
+        off += size;
+    }
+    return 0;
+}
