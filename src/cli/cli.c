@@ -70,7 +70,8 @@ static const char global_options[] =
     "  1  runtime failure (I/O error, a service that failed)\n"
     "  2  bad input or usage (invalid spec or configuration, unknown option)\n"
     "\n"
-    "docs: README.md, docs/SPEC.md (model spec), docs/CONFIG.md (configuration)\n";
+    "docs: README.md; docs/SPEC.md (model spec), CONFIG.md, CHAINS.md, PLANNING.md, BUILD.md,\n"
+    "RUNNING.md\n";
 
 int
 ocra_cli_fail(int status, const char *fmt, ...)
