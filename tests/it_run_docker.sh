@@ -10,8 +10,10 @@
 # Debian mirror for a base image not yet cached. Stops everything it started, by PID. Run from
 # the repository root (ctest does).
 set -u
-bin=${1:?usage: it_run_docker.sh PATH_TO_IT_RUN_DOCKER}
+bin=${1:?usage: it_run_docker.sh PATH_TO_IT_RUN_DOCKER [PATH_TO_OCRA]}
 case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
+ocra=${2:-}
+[ -z "$ocra" ] || case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() {
     echo "it_run_docker: skipped: $1"
@@ -58,6 +60,38 @@ t0=$SECONDS
 "$bin"
 status=$?
 echo "# it_run_docker: the tests took $((SECONDS - t0)) s"
+
+# `ocra run`, as an operator uses it: the profile printed, the log tail and exit code, a tag
+# refused, a relaxation from the configuration.
+if [ -n "$ocra" ] && [ "$status" -eq 0 ]; then
+    cli_failed=0
+    cli() { # NAME WANT_STATUS PATTERN ARGS...: ocra ARGS exits WANT_STATUS and prints PATTERN
+        local name=$1 want=$2 pattern=$3
+        shift 3
+        "$ocra" "$@" >"$tmp/cli.out" 2>&1
+        local got=$?
+        if [ "$got" -eq "$want" ] && grep -qF -- "$pattern" "$tmp/cli.out"; then
+            echo "ok $name"
+        else
+            echo "FAIL $name: exit $got (want $want), no '$pattern' in: $(head -c 1500 "$tmp/cli.out")"
+            cli_failed=1
+        fi
+    }
+    sock=unix://$tmp/engine/docker.sock
+    cli cli_run_prints_profile_and_exit_code 1 "exit code 3" run --docker-host "$sock" \
+        --event-id test:cli:1 --rm "$OCRA_IT_RUN_IMAGE" -- /bin/sh -c 'echo hello from the sandbox; exit 3'
+    grep -qF "hello from the sandbox" "$tmp/cli.out" && grep -qi "read-only" "$tmp/cli.out" &&
+        echo "ok cli_run_log_tail_and_profile" || { echo "FAIL cli_run_log_tail_and_profile: $(cat "$tmp/cli.out")"; cli_failed=1; }
+    cli cli_run_refuses_a_tag 2 "digest" run --docker-host "$sock" "$OCRA_IT_RUN_TAG" -- /bin/true
+    printf 'run:\n  docker_host: %s\n  sandbox:\n    writable_rootfs: true\n' "$sock" >"$tmp/relax.yaml"
+    cli cli_run_relaxation_from_config 0 "exit code 0" -c "$tmp/relax.yaml" run --event-id test:cli:2 \
+        --relax run_as_root --rm "$OCRA_IT_RUN_IMAGE" -- /bin/sh -c 'touch /written-here'
+    grep -qF "run.sandbox.writable_rootfs" "$tmp/cli.out" &&
+        echo "ok cli_run_names_the_relaxation" || { echo "FAIL cli_run_names_the_relaxation: $(cat "$tmp/cli.out")"; cli_failed=1; }
+    cli cli_run_default_profile_blocks_writes 1 "Read-only file system" run --docker-host "$sock" \
+        --event-id test:cli:3 --relax run_as_root --rm "$OCRA_IT_RUN_IMAGE" -- /bin/sh -c 'touch /written-here'
+    [ "$cli_failed" -eq 0 ] || status=1
+fi
 if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
     echo "--- engine/dockerd.log (last 20 lines)" >&2
     tail -n 20 "$tmp/engine/dockerd.log" >&2

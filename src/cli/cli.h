@@ -67,6 +67,7 @@ extern const struct ocra_cli_cmd ocra_cli_config_cmd;
 extern const struct ocra_cli_cmd ocra_cli_watch_cmd;
 extern const struct ocra_cli_cmd ocra_cli_publish_cmd;
 extern const struct ocra_cli_cmd ocra_cli_events_cmd;
+extern const struct ocra_cli_cmd ocra_cli_run_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
 extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
 

@@ -9,6 +9,7 @@
 #ifndef OCRA_CONFIG_H
 #define OCRA_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,10 @@ struct ocra_config {
         char **allow;
         size_t n_allow;
     } evm;
+    struct {
+        char *docker_host; /* unix://PATH of the engine; "": $DOCKER_HOST or the default */
+        bool writable_rootfs, network_host, no_pids_limit, run_as_root; /* sandbox relaxations */
+    } run;
     char *api_listen;
     int64_t daemon_workers;
     struct {

@@ -121,6 +121,12 @@ check_address_or_empty(const char *s)
 }
 
 static bool
+check_unix_url_or_empty(const char *s)
+{
+    return s[0] == '\0' || (strncmp(s, "unix:///", 8) == 0 && is_printable(s));
+}
+
+static bool
 check_python(const char *s)
 {
     int64_t v;
@@ -448,6 +454,34 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "",
      .off = CFG(evm.key_file),
      .doc = "File holding the hex private key that signs EVM publishes and status reports."},
+    {.key = "run.docker_host",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_unix_url_or_empty,
+     .want = "unix:///absolute/path/to/docker.sock",
+     .type_name = "unix URL",
+     .off = CFG(run.docker_host),
+     .doc = "The Docker engine the runner uses; empty: $DOCKER_HOST, else /var/run/docker.sock."},
+    {.key = "run.sandbox.writable_rootfs",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(run.writable_rootfs),
+     .doc = "Relaxation: the container's root filesystem is writable (default read-only)."},
+    {.key = "run.sandbox.network_host",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(run.network_host),
+     .doc = "Relaxation: host networking, needed to serve a port (default: no network)."},
+    {.key = "run.sandbox.no_pids_limit",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(run.no_pids_limit),
+     .doc = "Relaxation: no limit on the number of processes (default 256)."},
+    {.key = "run.sandbox.run_as_root",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(run.run_as_root),
+     .doc = "Relaxation: the workload runs as root (default uid 65532)."},
     {.key = "api.listen",
      .type = OCRA_CONFIG_STRING,
      .def = "127.0.0.1:8380",

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_run.c: `ocra run REF@DIGEST` runs an image, pinned by digest, through the Docker runner
+ * with the sandbox profile (docs/RUNNING.md), prints the profile it applied, and by default
+ * waits for the workload and prints its exit code and the tail of its log.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "run/run.h"
+
+struct run_opts {
+    const char *docker_host, *event_id;
+    const char **env, **relax;
+    size_t n_env, n_relax;
+    uint8_t gpus[OCRA_RUN_MAX_GPUS];
+    int n_gpus;
+    int64_t port, memory, cpus, shm, pids, timeout_s;
+    const char *user;
+    bool no_wait, rm;
+};
+
+/* Sets the relaxation named key (run.sandbox.<key>, or the bare key) in p. */
+static int
+relax(struct ocra_run_profile *p, const char *key)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } keys[] = {
+        {"writable_rootfs", offsetof(struct ocra_run_profile, writable_rootfs)},
+        {"network_host", offsetof(struct ocra_run_profile, network_host)},
+        {"no_pids_limit", offsetof(struct ocra_run_profile, no_pids_limit)},
+        {"run_as_root", offsetof(struct ocra_run_profile, run_as_root)},
+    };
+
+    if (strncmp(key, "run.sandbox.", 12) == 0)
+        key += 12;
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(keys); i++) {
+        if (strcmp(key, keys[i].name) == 0) {
+            *(bool *)((char *)p + keys[i].off) = true;
+            return OCRA_CLI_OK;
+        }
+    }
+    return ocra_cli_fail(OCRA_CLI_USAGE,
+                         "--relax %s: want writable_rootfs, network_host, no_pids_limit or "
+                         "run_as_root",
+                         key);
+}
+
+/* The profile: the configuration's run.sandbox.* keys, then the command line. */
+static int
+make_profile(const struct run_opts *o, const struct ocra_config *cfg, struct ocra_run_profile *p)
+{
+    *p = (struct ocra_run_profile){.memory_mib = o->memory,
+                                   .cpu_milli = o->cpus,
+                                   .shm_mib = o->shm,
+                                   .pids_limit = o->pids,
+                                   .user = o->user,
+                                   .writable_rootfs = cfg->run.writable_rootfs,
+                                   .network_host = cfg->run.network_host,
+                                   .no_pids_limit = cfg->run.no_pids_limit,
+                                   .run_as_root = cfg->run.run_as_root};
+    for (size_t i = 0; i < o->n_relax; i++)
+        if (relax(p, o->relax[i]) != OCRA_CLI_OK)
+            return OCRA_CLI_USAGE;
+    return OCRA_CLI_OK;
+}
+
+/* Waits for the job, then prints its exit code and log tail; the workload's failure is 1. */
+static int
+wait_and_report(struct ocra_runner *r, const struct ocra_run_job *job, const struct run_opts *o)
+{
+    struct ocra_err err = {0};
+    char *log = NULL;
+    size_t len = 0;
+    int code = -1;
+
+    if (r->wait(r, job, (long)o->timeout_s * 1000, &code, &err) < 0)
+        return ocra_cli_fail(OCRA_CLI_FAIL, "run: %s", err.msg);
+    if (r->logs(r, job, 50, &log, &len, &err) == 0 && len) {
+        printf("--- log tail of %s\n", job->name);
+        fwrite(log, 1, len, stdout);
+        if (log[len - 1] != '\n')
+            putchar('\n');
+    }
+    free(log);
+    printf("exit code %d\n", code);
+    if (o->rm && r->remove(r, job, &err) < 0)
+        ocra_log_warn("run: remove %s: %s", job->name, err.msg);
+    return code == 0 ? OCRA_CLI_OK : OCRA_CLI_FAIL;
+}
+
+static int
+run_image(const struct run_opts *o, const struct ocra_config *cfg, const char *image,
+          const char *const *cmd)
+{
+    struct ocra_image_docker_opts dopts = {0};
+    struct ocra_run_spec spec = {.image = image, .cmd = cmd};
+    struct ocra_runner *r = NULL;
+    struct ocra_run_job job = {0};
+    struct ocra_err err = {0};
+    struct ocra_buf profile;
+    char *event = NULL;
+    int status;
+
+    ocra_buf_init(&profile);
+    event = o->event_id ? ocra_xstrdup(o->event_id) : ocra_xasprintf("manual:%s", image);
+    spec.event_id = event;
+    spec.env = o->n_env ? o->env : NULL;
+    spec.port = (int)o->port;
+    spec.gpu_devs = o->n_gpus ? o->gpus : NULL;
+    spec.n_gpu_devs = o->n_gpus;
+    status = make_profile(o, cfg, &spec.profile);
+    if (status != OCRA_CLI_OK)
+        goto out;
+    if (ocra_run_spec_check(&spec, &err) < 0) {
+        status = ocra_cli_fail(OCRA_CLI_USAGE, "run: %s", err.msg);
+        goto out;
+    }
+    ocra_run_profile_describe(&spec, &profile);
+    printf("%s", profile.data ? profile.data : "");
+    dopts.socket = o->docker_host;
+    r = ocra_run_docker_new(&dopts, &err);
+    if (!r || r->start(r, &spec, &job, &err) < 0) {
+        status =
+            ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "run: %s", err.msg);
+        goto out;
+    }
+    printf("%s %s (%s)\n", job.adopted ? "adopted" : "started", job.name, job.id);
+    fflush(stdout);
+    status = o->no_wait ? OCRA_CLI_OK : wait_and_report(r, &job, o);
+out:
+    ocra_runner_free(r);
+    ocra_buf_fini(&profile);
+    free(event);
+    return status;
+}
+
+static int
+parse_gpu(struct run_opts *o, const char *arg)
+{
+    int64_t v = 0;
+
+    if (o->n_gpus >= OCRA_RUN_MAX_GPUS)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "--gpu: at most %d devices", OCRA_RUN_MAX_GPUS);
+    if (ocra_cli_parse_int("gpu", arg, 0, 255, &v) != OCRA_CLI_OK)
+        return OCRA_CLI_USAGE;
+    o->gpus[o->n_gpus++] = (uint8_t)v;
+    return OCRA_CLI_OK;
+}
+
+static int
+parse_opts(int argc, char **argv, struct run_opts *o)
+{
+    static const struct option longopts[] = {
+        {"docker-host", required_argument, NULL, 'D'},
+        {"event-id", required_argument, NULL, 'e'},
+        {"env", required_argument, NULL, 'E'},
+        {"port", required_argument, NULL, 'p'},
+        {"gpu", required_argument, NULL, 'g'},
+        {"memory", required_argument, NULL, 'm'},
+        {"cpus", required_argument, NULL, 'c'},
+        {"shm", required_argument, NULL, 's'},
+        {"pids", required_argument, NULL, 'P'},
+        {"user", required_argument, NULL, 'u'},
+        {"relax", required_argument, NULL, 'R'},
+        {"no-wait", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"rm", no_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, rc = OCRA_CLI_OK;
+
+    while (rc == OCRA_CLI_OK && (c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'D':
+            o->docker_host = optarg;
+            break;
+        case 'e':
+            o->event_id = optarg;
+            break;
+        case 'E':
+            o->env[o->n_env++] = optarg;
+            break;
+        case 'R':
+            o->relax[o->n_relax++] = optarg;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 'g':
+            rc = parse_gpu(o, optarg);
+            break;
+        case 'p':
+            rc = ocra_cli_parse_int("port", optarg, 1, 65535, &o->port);
+            break;
+        case 'm':
+            rc = ocra_cli_parse_int("memory", optarg, 4, 1 << 22, &o->memory);
+            break;
+        case 'c':
+            rc = ocra_cli_parse_int("cpus", optarg, 1, 1024000, &o->cpus);
+            break;
+        case 's':
+            rc = ocra_cli_parse_int("shm", optarg, 1, 1 << 20, &o->shm);
+            break;
+        case 'P':
+            rc = ocra_cli_parse_int("pids", optarg, 8, 1 << 22, &o->pids);
+            break;
+        case 't':
+            rc = ocra_cli_parse_int("timeout", optarg, 1, 604800, &o->timeout_s);
+            break;
+        case 'n':
+            o->no_wait = true;
+            break;
+        case 'r':
+            o->rm = true;
+            break;
+        default:
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help run`");
+        }
+    }
+    return rc;
+}
+
+static int
+run_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    struct run_opts o = {.timeout_s = 3600};
+    const char *image;
+    int status = ocra_cli_config(ctx);
+
+    if (status != OCRA_CLI_OK)
+        return status;
+    o.env = ocra_xcalloc((size_t)argc + 1, sizeof(char *));
+    o.relax = ocra_xcalloc((size_t)argc + 1, sizeof(char *));
+    status = parse_opts(argc, argv, &o);
+    if (status == OCRA_CLI_OK && optind >= argc)
+        status = ocra_cli_fail(OCRA_CLI_USAGE, "run: no image (REPO@sha256:DIGEST) given");
+    if (status == OCRA_CLI_OK) {
+        image = argv[optind++];
+        if (optind < argc && strcmp(argv[optind], "--") == 0)
+            optind++;
+        if (!o.docker_host && *ctx->cfg.run.docker_host)
+            o.docker_host = ctx->cfg.run.docker_host + strlen("unix://");
+        if (o.docker_host && strncmp(o.docker_host, "unix://", 7) == 0)
+            o.docker_host += strlen("unix://");
+        status = run_image(&o, &ctx->cfg, image,
+                           optind < argc ? (const char *const *)argv + optind : NULL);
+    }
+    free(o.env);
+    free(o.relax);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_run_cmd = {
+    "run", "run an image by digest in the sandbox (Docker)",
+    "usage: ocra run [--event-id ID] [--docker-host unix://PATH] [--env NAME=VALUE]...\n"
+    "                [--port P] [--gpu INDEX]... [--memory MIB] [--cpus MILLI] [--shm MIB]\n"
+    "                [--pids N] [--user UID:GID] [--relax KEY]... [--no-wait] [--timeout S]\n"
+    "                [--rm] REPO@sha256:DIGEST [-- COMMAND...]\n"
+    "\n"
+    "Runs the image, pinned by digest (a tag is refused), on the Docker engine with the\n"
+    "sandbox profile of docs/RUNNING.md: read-only root, tmpfs /tmp, no capabilities,\n"
+    "no-new-privileges, pids, memory and CPU limits, a non-root user, no network. It prints\n"
+    "the profile it applied, starts the container `ocra-<short event id>` (a container that\n"
+    "already exists for the same event and image is adopted, never duplicated), waits for it\n"
+    "and prints the tail of its log and its exit code.\n"
+    "\n"
+    "options:\n"
+    "      --event-id ID      the chain event the run belongs to (default: manual:IMAGE)\n"
+    "      --docker-host URL  the engine (default: run.docker_host, $DOCKER_HOST, else\n"
+    "                         /var/run/docker.sock)\n"
+    "      --env NAME=VALUE   an environment variable; repeatable\n"
+    "      --port P           the port the workload serves (needs the network_host relaxation)\n"
+    "      --gpu INDEX        an allocated GPU device index; repeatable (DeviceRequests)\n"
+    "      --memory MIB, --cpus MILLI, --shm MIB, --pids N   limits (defaults in RUNNING.md)\n"
+    "      --user UID:GID     the user (default 65532:65532)\n"
+    "      --relax KEY        writable_rootfs, network_host, no_pids_limit or run_as_root;\n"
+    "                         adds to the configuration's run.sandbox.* keys\n"
+    "      --no-wait          start it and return\n"
+    "      --timeout S        how long to wait (default 3600)\n"
+    "      --rm               remove the container after it exited\n"
+    "\n"
+    "exit status: 0 the workload exited 0 (or started, with --no-wait), 1 it failed or the\n"
+    "engine did, 2 usage error or a refused image or profile.\n",
+    run_run, NULL};
