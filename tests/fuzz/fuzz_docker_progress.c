@@ -8,9 +8,15 @@
  */
 #include "image/image.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A fuzzing invariant: checked in every build (REQUIRE() would vanish under NDEBUG). */
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,13 +33,13 @@ check(const struct ocra_image_docker_progress *p, size_t log_max)
     bool truncated;
     const char *log = ocra_image_docker_progress_log(p, &len, &truncated);
 
-    assert(len <= log_max && strlen(log) <= len);
-    assert(!ocra_image_docker_progress_id(p) ||
-           ocra_image_digest_valid(ocra_image_docker_progress_id(p)));
-    assert(!ocra_image_docker_progress_digest(p) ||
-           ocra_image_digest_valid(ocra_image_docker_progress_digest(p)));
-    assert(!ocra_image_docker_progress_step(p) ||
-           strncmp(ocra_image_docker_progress_step(p), "Step ", 5) == 0);
+    REQUIRE(len <= log_max && strlen(log) <= len);
+    REQUIRE(!ocra_image_docker_progress_id(p) ||
+            ocra_image_digest_valid(ocra_image_docker_progress_id(p)));
+    REQUIRE(!ocra_image_docker_progress_digest(p) ||
+            ocra_image_digest_valid(ocra_image_docker_progress_digest(p)));
+    REQUIRE(!ocra_image_docker_progress_step(p) ||
+            strncmp(ocra_image_docker_progress_step(p), "Step ", 5) == 0);
 }
 
 int
@@ -69,16 +75,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r2 = ocra_image_docker_progress_feed(whole, copy, size - 2, &e2);
     if (r2 == 0)
         r2 = ocra_image_docker_progress_end(whole, &e2);
-    assert(r1 == r2 && e1.code == e2.code && strcmp(e1.msg, e2.msg) == 0);
-    assert(strcmp(or_empty(ocra_image_docker_progress_id(p)),
-                  or_empty(ocra_image_docker_progress_id(whole))) == 0);
-    assert(strcmp(or_empty(ocra_image_docker_progress_digest(p)),
-                  or_empty(ocra_image_docker_progress_digest(whole))) == 0);
-    assert(strcmp(or_empty(ocra_image_docker_progress_step(p)),
-                  or_empty(ocra_image_docker_progress_step(whole))) == 0);
-    assert(strcmp(ocra_image_docker_progress_log(p, &l1, NULL),
-                  ocra_image_docker_progress_log(whole, &l2, NULL)) == 0 &&
-           l1 == l2);
+    REQUIRE(r1 == r2 && e1.code == e2.code && strcmp(e1.msg, e2.msg) == 0);
+    REQUIRE(strcmp(or_empty(ocra_image_docker_progress_id(p)),
+                   or_empty(ocra_image_docker_progress_id(whole))) == 0);
+    REQUIRE(strcmp(or_empty(ocra_image_docker_progress_digest(p)),
+                   or_empty(ocra_image_docker_progress_digest(whole))) == 0);
+    REQUIRE(strcmp(or_empty(ocra_image_docker_progress_step(p)),
+                   or_empty(ocra_image_docker_progress_step(whole))) == 0);
+    REQUIRE(strcmp(ocra_image_docker_progress_log(p, &l1, NULL),
+                   ocra_image_docker_progress_log(whole, &l2, NULL)) == 0 &&
+            l1 == l2);
     ocra_image_docker_progress_free(p);
     ocra_image_docker_progress_free(whole);
     free(copy);

@@ -6,9 +6,15 @@
  */
 #include "image/image.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A fuzzing invariant: checked in every build (REQUIRE() would vanish under NDEBUG). */
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,12 +25,12 @@ roundtrip(const struct ocra_image_manifest *m)
     struct ocra_err err = {0};
     char *doc = ocra_image_manifest_build(&m->config, m->layers, m->n_layers, m->annotations, &err);
 
-    assert(doc);
-    assert(ocra_image_manifest_parse(doc, strlen(doc), NULL, &again, &err) == 0);
-    assert(again.n_layers == m->n_layers);
-    assert(strcmp(again.config.digest, m->config.digest) == 0);
+    REQUIRE(doc);
+    REQUIRE(ocra_image_manifest_parse(doc, strlen(doc), NULL, &again, &err) == 0);
+    REQUIRE(again.n_layers == m->n_layers);
+    REQUIRE(strcmp(again.config.digest, m->config.digest) == 0);
     for (size_t i = 0; i < m->n_layers; i++)
-        assert(memcmp(&again.layers[i], &m->layers[i], sizeof(m->layers[i])) == 0);
+        REQUIRE(memcmp(&again.layers[i], &m->layers[i], sizeof(m->layers[i])) == 0);
     ocra_image_manifest_fini(&again);
     free(doc);
 }
@@ -38,9 +44,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memcpy(copy, data, size);
     if (ocra_image_manifest_parse(copy, size, NULL, &m, &err) == 0) {
-        assert(ocra_image_digest_valid(m.config.digest) && m.config.size >= 0);
+        REQUIRE(ocra_image_digest_valid(m.config.digest) && m.config.size >= 0);
         for (size_t i = 0; i < m.n_layers; i++)
-            assert(ocra_image_digest_valid(m.layers[i].digest) && m.layers[i].size >= 0);
+            REQUIRE(ocra_image_digest_valid(m.layers[i].digest) && m.layers[i].size >= 0);
         roundtrip(&m);
         ocra_image_manifest_fini(&m);
     }

@@ -6,9 +6,15 @@
  */
 #include "image/image.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A fuzzing invariant: checked in every build (REQUIRE() would vanish under NDEBUG). */
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,12 +27,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memcpy(copy, data, size); /* exactly size bytes: overreads show under ASan */
     if (ocra_image_challenge_parse(copy, size, &c, &err) == 0) {
-        assert(c.scheme == OCRA_IMAGE_AUTH_BASIC || c.scheme == OCRA_IMAGE_AUTH_BEARER);
-        assert(c.scheme != OCRA_IMAGE_AUTH_BEARER ||
-               (c.realm && strstr(c.realm, "http") == c.realm));
+        REQUIRE(c.scheme == OCRA_IMAGE_AUTH_BASIC || c.scheme == OCRA_IMAGE_AUTH_BEARER);
+        REQUIRE(c.scheme != OCRA_IMAGE_AUTH_BEARER ||
+                (c.realm && strstr(c.realm, "http") == c.realm));
         ocra_image_challenge_fini(&c);
     } else {
-        assert(err.code != 0 && c.realm == NULL);
+        REQUIRE(err.code != 0 && c.realm == NULL);
     }
     free(copy);
     return 0;

@@ -47,8 +47,8 @@ ain_node_start() {
 
 ain_node_stop() {
     if [ -n "${AIN_NODE_PID:-}" ]; then
-        kill "$AIN_NODE_PID" 2>/dev/null
-        wait "$AIN_NODE_PID" 2>/dev/null
+        kill "$AIN_NODE_PID" 2>/dev/null || true
+        wait "$AIN_NODE_PID" 2>/dev/null || true
         unset AIN_NODE_PID
     fi
     return 0
