@@ -164,6 +164,9 @@ int ocra_file_read(const char *path, size_t max, char **out, size_t *len, struct
 /* Writes data to path through a temporary file and rename(2), with the given mode. */
 int ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                            struct ocra_err *err);
+/* Writes all n bytes to fd, resuming after EINTR and short writes; -1 with errno set when
+ * write(2) fails (or writes nothing, which sets EIO). */
+int ocra_write_all(int fd, const void *data, size_t n);
 /* close(2) that keeps errno and ignores fd < 0. */
 void ocra_fd_close(int fd);
 

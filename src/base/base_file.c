@@ -66,11 +66,31 @@ out:
 }
 
 int
+ocra_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int
 ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                        struct ocra_err *err)
 {
     char *tmp = ocra_xasprintf("%s.tmp.%ld", path, (long)getpid());
-    const char *p = data;
     int fd = -1, ret = -1;
 
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
@@ -78,17 +98,9 @@ ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned 
         ocra_err_sys(err, "create %s", tmp);
         goto out;
     }
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            ocra_err_sys(err, "write %s", tmp);
-            goto out;
-        }
-        p += n;
-        len -= (size_t)n;
+    if (ocra_write_all(fd, data, len) < 0) {
+        ocra_err_sys(err, "write %s", tmp);
+        goto out;
     }
     if (fsync(fd) < 0 || close(fd) < 0) {
         fd = -1;

@@ -250,6 +250,26 @@ test_file_read_bounds_and_atomic_write(void)
 }
 
 static void
+test_write_all_writes_everything(void)
+{
+    char path[] = "/tmp/ocra_write_all_XXXXXX", *back = NULL;
+    static char big[1 << 20];
+    size_t len = 0;
+    int fd = mkstemp(path);
+
+    memset(big, 'x', sizeof(big));
+    CHECK(fd >= 0);
+    CHECK_INT(ocra_write_all(fd, big, sizeof(big)), 0);
+    ocra_fd_close(fd);
+    CHECK_INT(ocra_file_read(path, sizeof(big), &back, &len, NULL), 0);
+    CHECK_INT(len, sizeof(big));
+    free(back);
+    unlink(path);
+    CHECK_INT(ocra_write_all(-1, "x", 1), -1);
+    CHECK_INT(errno, EBADF);
+}
+
+static void
 test_time_formats_iso8601(void)
 {
     char ts[32];
@@ -302,5 +322,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_kecca
                OCRA_TEST(test_utf8_validation), OCRA_TEST(test_json_canonical_sorts_and_compacts),
                OCRA_TEST(test_json_strict_rejects_duplicates_and_bad_utf8),
                OCRA_TEST(test_file_read_bounds_and_atomic_write),
-               OCRA_TEST(test_time_formats_iso8601), OCRA_TEST(test_str_distance),
-               OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters))
+               OCRA_TEST(test_write_all_writes_everything), OCRA_TEST(test_time_formats_iso8601),
+               OCRA_TEST(test_str_distance), OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters))

@@ -144,16 +144,7 @@ out_write(struct layer_out *lo, const void *data, size_t n)
 {
     EVP_DigestUpdate(lo->out_md, data, n);
     lo->size += n;
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(lo->fd, (const char *)data + done, n - done);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        done += (size_t)w;
-    }
-    return 0;
+    return ocra_write_all(lo->fd, data, n);
 }
 
 static int

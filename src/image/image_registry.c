@@ -403,16 +403,7 @@ fetch_write(void *ctx, const void *data, size_t n)
         ocra_buf_append(&s->buf, data, n);
         return 0;
     }
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(s->fd, (const char *)data + done, n - done);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        done += (size_t)w;
-    }
-    return 0;
+    return ocra_write_all(s->fd, data, n);
 }
 
 static void
