@@ -107,6 +107,12 @@ static const char *const migrations[] = {
     "  updated_ms INTEGER NOT NULL);"
     "CREATE INDEX runs_event ON runs (event_id);"
     "CREATE INDEX runs_state ON runs (state);",
+    /* 1 -> 2: the daemon's stage machine (src/daemon) */
+    "",
+    /* 2 -> 3: image records and provenance (src/build) */
+    "",
+    /* 3 -> 4: inventory and allocations (src/sched) */
+    "",
 };
 
 _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
@@ -220,6 +226,28 @@ ocra_store_exec_stmt(struct ocra_store *st, sqlite3_stmt *stmt, int bind_rc, str
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt); /* bound text is SQLITE_STATIC: drop the borrowed pointers */
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+sqlite3_stmt *
+ocra_store_stmt_sql(struct ocra_store *st, const char *sql, struct ocra_err *err)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < OCRA_ARRAY_LEN(st->more) && st->more[i].sql; i++)
+        if (st->more[i].sql == sql)
+            return st->more[i].stmt;
+    if (i == OCRA_ARRAY_LEN(st->more)) {
+        ocra_err_set(err, ENOMEM, "prepare: more than %zu cached statements", i);
+        return NULL;
+    }
+    rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->more[i].stmt, NULL);
+    if (rc != SQLITE_OK) {
+        ocra_store_sqlerr(st, rc, err, "prepare");
+        return NULL;
+    }
+    st->more[i].sql = sql;
+    return st->more[i].stmt;
 }
 
 static int
@@ -427,6 +455,8 @@ ocra_store_close(struct ocra_store *st)
         ocra_store_rollback(st);
     for (size_t i = 0; i < OCRA_ARRAY_LEN(st->stmts); i++)
         sqlite3_finalize(st->stmts[i]);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(st->more); i++)
+        sqlite3_finalize(st->more[i].stmt);
     sqlite3_close(st->db);
     free(st);
 }

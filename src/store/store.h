@@ -18,7 +18,7 @@
 #include "base/base.h"
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define OCRA_STORE_SCHEMA_VERSION 1
+#define OCRA_STORE_SCHEMA_VERSION 4
 
 /* Room for "0x" + 64 hex digits + NUL. */
 #define OCRA_STORE_HASH_MAX 67

@@ -37,6 +37,10 @@ struct ocra_store {
     sqlite3 *db;
     int tx_depth; /* 0: autocommit; 1: BEGIN IMMEDIATE; more: nested savepoints */
     sqlite3_stmt *stmts[OCRA_STORE_STMT_COUNT];
+    struct {
+        const char *sql; /* the caller's static text: the cache key is its address */
+        sqlite3_stmt *stmt;
+    } more[128];
 };
 
 /*
@@ -45,6 +49,11 @@ struct ocra_store {
  */
 sqlite3_stmt *ocra_store_stmt(struct ocra_store *st, enum ocra_store_stmt_id id,
                               struct ocra_err *err);
+/*
+ * The same for statements outside the enum (the files added by later modules: stages, images,
+ * allocations): sql must be a string with static storage, its address is the cache key.
+ */
+sqlite3_stmt *ocra_store_stmt_sql(struct ocra_store *st, const char *sql, struct ocra_err *err);
 /*
  * Fills err from the SQLite result rc and the connection's message as "what: message";
  * returns -1. BUSY/LOCKED give EAGAIN, CONSTRAINT/MISMATCH/TOOBIG EINVAL (the caller's data
