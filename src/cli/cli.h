@@ -70,5 +70,6 @@ extern const struct ocra_cli_cmd ocra_cli_events_cmd;
 extern const struct ocra_cli_cmd ocra_cli_run_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
 extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
+extern const struct ocra_cli_cmd ocra_cli_serve_cmd;
 
 #endif

@@ -17,24 +17,14 @@
 void
 ocra_cli_print_event(const struct ocra_store_event *ev)
 {
-    json_t *o = json_object(), *spec = NULL;
+    json_t *o = ocra_store_event_to_json(ev);
     char *line;
 
-    json_object_set_new(o, "event", json_string(ev->id));
-    json_object_set_new(o, "block", json_integer(ev->block_number));
-    json_object_set_new(o, "blockHash", json_string(ev->block_hash ? ev->block_hash : ""));
-    json_object_set_new(o, "txHash", json_string(ev->tx_hash));
-    json_object_set_new(o, "opIndex", json_integer(ev->op_index));
-    json_object_set_new(o, "path", json_string(ev->path ? ev->path : ""));
-    json_object_set_new(o, "signer", json_string(ev->signer ? ev->signer : ""));
-    json_object_set_new(o, "trusted", json_boolean(ev->trusted));
-    json_object_set_new(o, "status", json_string(ev->status ? ev->status : "accepted"));
-    if (ev->spec)
-        spec = ocra_json_parse(ev->spec, strlen(ev->spec), 0, NULL);
-    json_object_set_new(o, "removed", json_boolean(json_is_null(spec)));
-    json_object_set_new(o, "spec", spec ? spec : json_null());
-    if (ev->reason)
-        json_object_set_new(o, "reason", json_string(ev->reason));
+    /* the line format of watch and events predates seq, chain and the times: keep it */
+    json_object_del(o, "seq");
+    json_object_del(o, "chain");
+    json_object_del(o, "observedMs");
+    json_object_del(o, "updatedMs");
     line = ocra_json_compact(o);
     printf("%s\n", line);
     fflush(stdout);

@@ -62,6 +62,7 @@ struct ocra_config {
         bool writable_rootfs, network_host, no_pids_limit, run_as_root; /* sandbox relaxations */
     } run;
     char *api_listen;
+    char *api_token_file; /* names a secret: never log its contents */
     int64_t daemon_workers;
     struct {
         char *data_dir, *python, *pip_index_url, *torch_index_url;

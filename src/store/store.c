@@ -124,7 +124,7 @@ _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
 
 #define EVENT_LIST(order)                                                                          \
     "SELECT " EVENT_COLUMNS " FROM events WHERE (?1 IS NULL OR source = ?1) AND"                   \
-    " (?2 IS NULL OR status = ?2) ORDER BY seq " order " LIMIT ?3"
+    " (?2 IS NULL OR status = ?2) AND (?4 IS NULL OR seq < ?4) ORDER BY seq " order " LIMIT ?3"
 
 static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
     [OCRA_STORE_STMT_BEGIN] = "BEGIN IMMEDIATE",

@@ -103,6 +103,12 @@ int ocra_store_cursor_get(struct ocra_store *st, const char *source, struct ocra
 
 int ocra_store_event_count(struct ocra_store *st, int64_t *out, struct ocra_err *err);
 
+/* Called once per (status, chain) pair with its number of events; strings borrowed. */
+typedef void ocra_store_count_fn(const char *status, const char *chain, int64_t n, void *arg);
+/* Counts the events by status and chain (for the metrics). */
+int ocra_store_event_counts(struct ocra_store *st, ocra_store_count_fn *fn, void *arg,
+                            struct ocra_err *err);
+
 /*
  * Looks up an event by id. *out is the event or NULL when there is none; caller frees with
  * ocra_store_event_free().
@@ -120,6 +126,7 @@ struct ocra_store_event_filter {
     const char *status;
     bool newest_first; /* journal order (seq), oldest first by default */
     int64_t limit;
+    int64_t before_seq; /* > 0: only events with a smaller seq (the next page, newest first) */
 };
 
 /*
@@ -132,6 +139,13 @@ typedef int ocra_store_event_fn(const struct ocra_store_event *ev, void *arg);
 /* Calls fn for each event matching filter (NULL: all, oldest first). */
 int ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
                           ocra_store_event_fn *fn, void *arg, struct ocra_err *err);
+
+/*
+ * The event as the CLI and the HTTP API show it (event, seq, chain, block, blockHash, txHash,
+ * opIndex, path, signer, trusted, status, removed, spec, reason, observedMs, updatedMs).
+ * Caller json_decref()s.
+ */
+json_t *ocra_store_event_to_json(const struct ocra_store_event *ev);
 
 /* Deep copy in one allocation; caller frees with ocra_store_event_free(). */
 struct ocra_store_event *ocra_store_event_dup(const struct ocra_store_event *ev);

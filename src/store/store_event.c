@@ -266,6 +266,10 @@ ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filte
     sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
+    if (f->before_seq > 0)
+        sqlite3_bind_int64(s, 4, f->before_seq);
+    else
+        sqlite3_bind_null(s, 4);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         event_from_row(s, &ev);
         if (fn(&ev, arg) != 0) {
@@ -349,4 +353,51 @@ ocra_store_model_get(struct ocra_store *st, const char *source, const char *path
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return ocra_err_wrap(err, "model %s %s", source, path);
     return 0;
+}
+
+json_t *
+ocra_store_event_to_json(const struct ocra_store_event *ev)
+{
+    json_t *o = json_object(), *spec = NULL;
+
+    json_object_set_new(o, "event", json_string(ev->id));
+    json_object_set_new(o, "seq", json_integer(ev->seq));
+    json_object_set_new(o, "chain", json_string(ev->chain));
+    json_object_set_new(o, "block", json_integer(ev->block_number));
+    json_object_set_new(o, "blockHash", json_string(ev->block_hash ? ev->block_hash : ""));
+    json_object_set_new(o, "txHash", json_string(ev->tx_hash));
+    json_object_set_new(o, "opIndex", json_integer(ev->op_index));
+    json_object_set_new(o, "path", json_string(ev->path ? ev->path : ""));
+    json_object_set_new(o, "signer", json_string(ev->signer ? ev->signer : ""));
+    json_object_set_new(o, "trusted", json_boolean(ev->trusted));
+    json_object_set_new(o, "status", json_string(ev->status ? ev->status : "accepted"));
+    if (ev->spec)
+        spec = ocra_json_parse(ev->spec, strlen(ev->spec), 0, NULL);
+    json_object_set_new(o, "removed", json_boolean(json_is_null(spec)));
+    json_object_set_new(o, "spec", spec ? spec : json_null());
+    if (ev->reason)
+        json_object_set_new(o, "reason", json_string(ev->reason));
+    json_object_set_new(o, "observedMs", json_integer(ev->observed_ms));
+    json_object_set_new(o, "updatedMs", json_integer(ev->updated_ms));
+    return o;
+}
+
+int
+ocra_store_event_counts(struct ocra_store *st, ocra_store_count_fn *fn, void *arg,
+                        struct ocra_err *err)
+{
+    static const char sql[] = "SELECT status, chain, count(*) FROM events GROUP BY status, chain"
+                              " ORDER BY status, chain";
+    sqlite3_stmt *s = ocra_store_stmt_sql(st, sql, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "count events");
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+           sqlite3_column_int64(s, 2), arg);
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "count events");
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
 }

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.c: the registry. Families live in a growing array, each with its series in a
+ * growing array searched linearly (a family has a handful of label sets: statuses, stages,
+ * nodes). One mutex guards the registry; recording is rare next to the work it measures.
+ */
+#include "metrics/metrics.h"
+
+#include <assert.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_COLLECTORS 16
+
+const double ocra_metrics_seconds_buckets[] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+const size_t ocra_metrics_seconds_n_buckets = OCRA_ARRAY_LEN(ocra_metrics_seconds_buckets);
+
+struct series {
+    char *labels[OCRA_METRICS_MAX_LABELS];
+    double value; /* counter, gauge; histogram: sum */
+    uint64_t count;
+    uint64_t *buckets; /* histogram: cumulative counts are computed when written */
+};
+
+struct ocra_metrics_family {
+    struct ocra_metrics *m;
+    char *name, *help;
+    enum ocra_metrics_type type;
+    char *labels[OCRA_METRICS_MAX_LABELS];
+    size_t n_labels;
+    double buckets[OCRA_METRICS_MAX_BUCKETS];
+    size_t n_buckets;
+    struct series *series;
+    size_t n_series, cap_series;
+    uint64_t dropped; /* label sets refused past OCRA_METRICS_MAX_SERIES */
+};
+
+struct ocra_metrics {
+    pthread_mutex_t lock;
+    struct ocra_metrics_family **fams;
+    size_t n_fams, cap_fams;
+    struct {
+        ocra_metrics_collect_fn *fn;
+        void *arg;
+    } collectors[MAX_COLLECTORS];
+    size_t n_collectors;
+};
+
+static bool
+name_valid(const char *s, bool colon)
+{
+    if (!s || !*s || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || (colon && *s == ':')))
+            return false;
+    return true;
+}
+
+struct ocra_metrics *
+ocra_metrics_new(void)
+{
+    struct ocra_metrics *m = ocra_xcalloc(1, sizeof(*m));
+
+    pthread_mutex_init(&m->lock, NULL);
+    return m;
+}
+
+static void
+family_free(struct ocra_metrics_family *f)
+{
+    for (size_t i = 0; i < f->n_series; i++) {
+        for (size_t j = 0; j < f->n_labels; j++)
+            free(f->series[i].labels[j]);
+        free(f->series[i].buckets);
+    }
+    for (size_t j = 0; j < f->n_labels; j++)
+        free(f->labels[j]);
+    free(f->series);
+    free(f->name);
+    free(f->help);
+    free(f);
+}
+
+void
+ocra_metrics_free(struct ocra_metrics *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_fams; i++)
+        family_free(m->fams[i]);
+    free(m->fams);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static struct ocra_metrics *default_registry;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void
+default_init(void)
+{
+    default_registry = ocra_metrics_new();
+}
+
+struct ocra_metrics *
+ocra_metrics_default(void)
+{
+    pthread_once(&default_once, default_init);
+    return default_registry;
+}
+
+struct ocra_metrics_family *
+ocra_metrics_family(struct ocra_metrics *m, const char *name, const char *help,
+                    enum ocra_metrics_type type, const char *const *labels, const double *buckets,
+                    size_t n_buckets)
+{
+    struct ocra_metrics_family *f = NULL;
+    size_t n_labels = 0;
+
+    assert(name_valid(name, true) && help);
+    while (labels && labels[n_labels]) {
+        assert(name_valid(labels[n_labels], false) && strcmp(labels[n_labels], "le") != 0);
+        n_labels++;
+    }
+    assert(n_labels <= OCRA_METRICS_MAX_LABELS);
+    assert(type == OCRA_METRICS_HISTOGRAM || n_buckets == 0);
+    assert(n_buckets <= OCRA_METRICS_MAX_BUCKETS);
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_fams; i++) {
+        if (strcmp(m->fams[i]->name, name) == 0) {
+            f = m->fams[i];
+            assert(f->type == type && f->n_labels == n_labels);
+            goto out;
+        }
+    }
+    f = ocra_xcalloc(1, sizeof(*f));
+    f->m = m;
+    f->name = ocra_xstrdup(name);
+    f->help = ocra_xstrdup(help);
+    f->type = type;
+    f->n_labels = n_labels;
+    for (size_t j = 0; j < n_labels; j++)
+        f->labels[j] = ocra_xstrdup(labels[j]);
+    for (size_t j = 0; j < n_buckets; j++) {
+        assert(j == 0 || buckets[j] > buckets[j - 1]);
+        f->buckets[j] = buckets[j];
+    }
+    f->n_buckets = n_buckets;
+    if (m->n_fams == m->cap_fams) {
+        m->cap_fams = m->cap_fams ? 2 * m->cap_fams : 16;
+        m->fams = ocra_xrealloc(m->fams, m->cap_fams * sizeof(*m->fams));
+    }
+    m->fams[m->n_fams++] = f;
+out:
+    pthread_mutex_unlock(&m->lock);
+    return f;
+}
+
+/* The series of label_values, created when missing; NULL past OCRA_METRICS_MAX_SERIES. Called
+ * with the lock held. */
+static struct series *
+series_get(struct ocra_metrics_family *f, const char *const *values, bool create)
+{
+    struct series *s;
+
+    for (size_t i = 0; i < f->n_series; i++) {
+        size_t j = 0;
+
+        while (j < f->n_labels && strcmp(f->series[i].labels[j], values[j]) == 0)
+            j++;
+        if (j == f->n_labels)
+            return &f->series[i];
+    }
+    if (!create)
+        return NULL;
+    if (f->n_series == OCRA_METRICS_MAX_SERIES) {
+        f->dropped++;
+        return NULL;
+    }
+    if (f->n_series == f->cap_series) {
+        f->cap_series = f->cap_series ? 2 * f->cap_series : 4;
+        f->series = ocra_xrealloc(f->series, f->cap_series * sizeof(*f->series));
+    }
+    s = &f->series[f->n_series++];
+    memset(s, 0, sizeof(*s));
+    for (size_t j = 0; j < f->n_labels; j++)
+        s->labels[j] = ocra_xstrdup(values[j] ? values[j] : "");
+    if (f->type == OCRA_METRICS_HISTOGRAM)
+        s->buckets = ocra_xcalloc(f->n_buckets + 1, sizeof(*s->buckets));
+    return s;
+}
+
+static void
+record(struct ocra_metrics_family *f, const char *const *values, double v, int op)
+{
+    struct series *s;
+
+    assert(f->n_labels == 0 || values);
+    pthread_mutex_lock(&f->m->lock);
+    s = series_get(f, values, true);
+    if (s) {
+        if (op == 0) {
+            assert(f->type != OCRA_METRICS_COUNTER || v >= 0);
+            s->value += v;
+        } else if (op == 1) {
+            s->value = v;
+        } else {
+            size_t b = 0;
+
+            while (b < f->n_buckets && v > f->buckets[b])
+                b++;
+            s->buckets[b]++;
+            s->value += v;
+            s->count++;
+        }
+    }
+    pthread_mutex_unlock(&f->m->lock);
+}
+
+void
+ocra_metrics_add(struct ocra_metrics_family *f, const char *const *label_values, double v)
+{
+    assert(f->type != OCRA_METRICS_HISTOGRAM);
+    record(f, label_values, v, 0);
+}
+
+void
+ocra_metrics_set(struct ocra_metrics_family *f, const char *const *label_values, double v)
+{
+    assert(f->type == OCRA_METRICS_GAUGE);
+    record(f, label_values, v, 1);
+}
+
+void
+ocra_metrics_observe(struct ocra_metrics_family *f, const char *const *label_values, double v)
+{
+    assert(f->type == OCRA_METRICS_HISTOGRAM);
+    record(f, label_values, v, 2);
+}
+
+void
+ocra_metrics_clear(struct ocra_metrics_family *f)
+{
+    pthread_mutex_lock(&f->m->lock);
+    for (size_t i = 0; i < f->n_series; i++) {
+        for (size_t j = 0; j < f->n_labels; j++)
+            free(f->series[i].labels[j]);
+        free(f->series[i].buckets);
+    }
+    f->n_series = 0;
+    pthread_mutex_unlock(&f->m->lock);
+}
+
+double
+ocra_metrics_value(struct ocra_metrics_family *f, const char *const *label_values)
+{
+    struct series *s;
+    double v = 0;
+
+    pthread_mutex_lock(&f->m->lock);
+    s = series_get(f, label_values, false);
+    if (s)
+        v = f->type == OCRA_METRICS_HISTOGRAM ? (double)s->count : s->value;
+    pthread_mutex_unlock(&f->m->lock);
+    return v;
+}
+
+void
+ocra_metrics_on_collect(struct ocra_metrics *m, ocra_metrics_collect_fn *fn, void *arg)
+{
+    pthread_mutex_lock(&m->lock);
+    assert(m->n_collectors < MAX_COLLECTORS);
+    m->collectors[m->n_collectors].fn = fn;
+    m->collectors[m->n_collectors].arg = arg;
+    m->n_collectors++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- the text exposition ----------------------------------------------------------------- */
+
+/* Escapes per the format: HELP text escapes \ and newline; label values also ". */
+static void
+put_escaped(struct ocra_buf *out, const char *s, bool quote)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            ocra_buf_puts(out, "\\\\");
+        else if (*s == '\n')
+            ocra_buf_puts(out, "\\n");
+        else if (quote && *s == '"')
+            ocra_buf_puts(out, "\\\"");
+        else
+            ocra_buf_putc(out, *s);
+    }
+}
+
+static void
+put_number(struct ocra_buf *out, double v)
+{
+    if (isinf(v))
+        ocra_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
+    else if (isnan(v))
+        ocra_buf_puts(out, "NaN");
+    else if (v == (double)(int64_t)v && fabs(v) < 1e15)
+        ocra_buf_printf(out, "%lld", (long long)v);
+    else {
+        char tmp[32];
+
+        /* the shortest of 15 or 17 digits that reads back as v ("0.1", not 0.1000...01) */
+        snprintf(tmp, sizeof(tmp), "%.15g", v);
+        if (strtod(tmp, NULL) != v)
+            snprintf(tmp, sizeof(tmp), "%.17g", v);
+        ocra_buf_puts(out, tmp);
+    }
+}
+
+/* name{l1="v1",...[,le="b"]} */
+static void
+put_sample_name(struct ocra_buf *out, const struct ocra_metrics_family *f, const struct series *s,
+                const char *suffix, const char *le)
+{
+    bool any = f->n_labels > 0 || le;
+
+    ocra_buf_puts(out, f->name);
+    ocra_buf_puts(out, suffix);
+    if (!any)
+        return;
+    ocra_buf_putc(out, '{');
+    for (size_t j = 0; j < f->n_labels; j++) {
+        ocra_buf_printf(out, "%s%s=\"", j ? "," : "", f->labels[j]);
+        put_escaped(out, s->labels[j], true);
+        ocra_buf_putc(out, '"');
+    }
+    if (le)
+        ocra_buf_printf(out, "%sle=\"%s\"", f->n_labels ? "," : "", le);
+    ocra_buf_putc(out, '}');
+}
+
+static int
+family_cmp(const void *a, const void *b)
+{
+    const struct ocra_metrics_family *const *x = a, *const *y = b;
+
+    return strcmp((*x)->name, (*y)->name);
+}
+
+static void
+write_family(struct ocra_buf *out, const struct ocra_metrics_family *f)
+{
+    static const char *const type_names[] = {"counter", "gauge", "histogram"};
+
+    ocra_buf_printf(out, "# HELP %s ", f->name);
+    put_escaped(out, f->help, false);
+    ocra_buf_printf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
+    for (size_t i = 0; i < f->n_series; i++) {
+        const struct series *s = &f->series[i];
+
+        if (f->type != OCRA_METRICS_HISTOGRAM) {
+            put_sample_name(out, f, s, "", NULL);
+            ocra_buf_putc(out, ' ');
+            put_number(out, s->value);
+            ocra_buf_putc(out, '\n');
+            continue;
+        }
+        uint64_t cum = 0;
+
+        for (size_t b = 0; b <= f->n_buckets; b++) {
+            struct ocra_buf le;
+
+            ocra_buf_init(&le);
+            if (b < f->n_buckets)
+                put_number(&le, f->buckets[b]);
+            else
+                ocra_buf_puts(&le, "+Inf");
+            cum += s->buckets[b];
+            put_sample_name(out, f, s, "_bucket", le.data);
+            ocra_buf_printf(out, " %llu\n", (unsigned long long)cum);
+            ocra_buf_fini(&le);
+        }
+        put_sample_name(out, f, s, "_sum", NULL);
+        ocra_buf_putc(out, ' ');
+        put_number(out, s->value);
+        ocra_buf_putc(out, '\n');
+        put_sample_name(out, f, s, "_count", NULL);
+        ocra_buf_printf(out, " %llu\n", (unsigned long long)s->count);
+    }
+}
+
+void
+ocra_metrics_write(struct ocra_metrics *m, struct ocra_buf *out)
+{
+    struct ocra_metrics_family **sorted;
+    size_t n, n_collectors;
+
+    pthread_mutex_lock(&m->lock);
+    n_collectors = m->n_collectors;
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n_collectors; i++)
+        m->collectors[i].fn(m, m->collectors[i].arg);
+
+    pthread_mutex_lock(&m->lock);
+    n = m->n_fams;
+    sorted = ocra_xcalloc(n ? n : 1, sizeof(*sorted));
+    memcpy(sorted, m->fams, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), family_cmp);
+    for (size_t i = 0; i < n; i++)
+        write_family(out, sorted[i]);
+    pthread_mutex_unlock(&m->lock);
+    free(sorted);
+}
+
+/* ---- ocra's families ----------------------------------------------------------------------- */
+
+static struct ocra_metrics_std std_families;
+static pthread_once_t std_once = PTHREAD_ONCE_INIT;
+
+static void
+std_init(void)
+{
+    struct ocra_metrics *m = ocra_metrics_default();
+    struct ocra_metrics_std *s = &std_families;
+    const size_t nb = ocra_metrics_seconds_n_buckets;
+    const double *b = ocra_metrics_seconds_buckets;
+
+    s->events = ocra_metrics_family(m, "ocra_events", "Chain events in the journal, by status.",
+                                    OCRA_METRICS_GAUGE,
+                                    (const char *const[]){"status", "chain", NULL}, NULL, 0);
+    s->events_seen = ocra_metrics_family(
+        m, "ocra_events_seen_total", "Chain events this process journaled, by outcome.",
+        OCRA_METRICS_COUNTER, (const char *const[]){"chain", "outcome", NULL}, NULL, 0);
+    s->stage_seconds = ocra_metrics_family(
+        m, "ocra_stage_duration_seconds", "Duration of one pipeline stage attempt.",
+        OCRA_METRICS_HISTOGRAM, (const char *const[]){"stage", NULL}, b, nb);
+    s->stage_failures = ocra_metrics_family(
+        m, "ocra_stage_failures_total", "Failed stage attempts (transient ones are retried).",
+        OCRA_METRICS_COUNTER, (const char *const[]){"stage", "kind", NULL}, NULL, 0);
+    s->build_cache = ocra_metrics_family(
+        m, "ocra_build_cache_total", "Toolchain image lookups: hit (reused) or miss (built).",
+        OCRA_METRICS_COUNTER, (const char *const[]){"result", NULL}, NULL, 0);
+    s->upload_bytes =
+        ocra_metrics_family(m, "ocra_registry_upload_bytes_total", "Bytes uploaded to registries.",
+                            OCRA_METRICS_COUNTER, NULL, NULL, 0);
+    s->queue_depth = ocra_metrics_family(m, "ocra_queue_depth",
+                                         "Pipeline stages ready and waiting for a worker.",
+                                         OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->gpus_allocated =
+        ocra_metrics_family(m, "ocra_gpus_allocated", "GPUs held by allocations, per node.",
+                            OCRA_METRICS_GAUGE, (const char *const[]){"node", NULL}, NULL, 0);
+    s->head_lag = ocra_metrics_family(
+        m, "ocra_chain_head_lag_blocks", "Blocks between the chain head and the source's cursor.",
+        OCRA_METRICS_GAUGE, (const char *const[]){"source", NULL}, NULL, 0);
+    s->runs = ocra_metrics_family(m, "ocra_runs_total", "Finished workload runs, by result.",
+                                  OCRA_METRICS_COUNTER,
+                                  (const char *const[]){"runner", "result", NULL}, NULL, 0);
+}
+
+const struct ocra_metrics_std *
+ocra_metrics_std(void)
+{
+    pthread_once(&std_once, std_init);
+    return &std_families;
+}
