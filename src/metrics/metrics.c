@@ -50,6 +50,7 @@ struct ocra_metrics {
     size_t n_collectors;
 };
 
+#ifndef NDEBUG /* only asserted */
 static bool
 name_valid(const char *s, bool colon)
 {
@@ -61,6 +62,7 @@ name_valid(const char *s, bool colon)
             return false;
     return true;
 }
+#endif
 
 struct ocra_metrics *
 ocra_metrics_new(void)
