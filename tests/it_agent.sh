@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # it_agent.sh OCRA_AGENT IT_AGENT_SERVER: the static ocra-agent as the entrypoint of a real image
 # in a private dockerd (tests/lib/dockerd.sh), talking to a real src/agentd server
-# (it_agent_server) through the socket directory bind-mounted at /run/ocra. The image follows
+# (it_agent_server) through the socket directory bind-mounted read-only at /run/ocra. The image follows
 # the contract of docs/AGENT.md (agent at /opt/ocra/bin/ocra-agent, Entrypoint [agent, "--"],
 # the OCRA_* environment); every container runs in the sandbox: --network none --read-only
 # --cap-drop ALL --security-opt no-new-privileges --user 65532:65532. Cases: current (the
 # workload runs; check, started, heartbeat, completed with its exit code reach the server),
 # superseded (refused with status 75, the workload does not run), forced, unknown, no socket,
-# docker stop (SIGTERM reaches the workload, which exits 42), and a server that accepts and
+# docker stop (SIGTERM reaches the workload, which exits 42), a daemon restart while the
+# workload runs (the completed report reaches the new server), and a server that accepts and
 # never answers (the workload still runs). Exits 77 (ctest skip) with the reason when it cannot
 # run here. Stops everything it started, by PID. Run from the repository root (ctest does).
 set -u
@@ -93,7 +94,7 @@ run_agent() {
         shift
     done
     [ $# -gt 0 ] && shift
-    timeout 120 docker run --rm "${sandbox[@]}" -v "$dir:/run/ocra" "${opts[@]}" "$image" "$@" \
+    timeout 120 docker run --rm "${sandbox[@]}" -v "$dir:/run/ocra:ro" "${opts[@]}" "$image" "$@" \
         >"$tmp/out" 2>"$tmp/err"
 }
 # status NAME WANT GOT
@@ -154,7 +155,7 @@ has nosocket_warning "$tmp/err" "no daemon socket at /run/ocra/agent.sock"
 # docker stop: SIGTERM to the agent (PID 1) reaches the workload, which traps it and exits 42.
 server_start term current
 name=ocra-it-agent-term
-docker run -d --name "$name" "${sandbox[@]}" -v "$dir:/run/ocra" "$image" \
+docker run -d --name "$name" "${sandbox[@]}" -v "$dir:/run/ocra:ro" "$image" \
     sh -c 'trap "exit 42" TERM; echo waiting; while :; do sleep 0.2; done' >/dev/null ||
     fail term_run "docker run -d failed"
 for _ in $(seq 1 300); do
@@ -166,6 +167,25 @@ status term_exit_42 42 "$(docker inspect -f '{{.State.ExitCode}}' "$name")"
 has term_completed "$dir.out" "completed exit_code=42"
 docker logs "$name" >"$tmp/out" 2>&1
 has term_workload_ran "$tmp/out" "waiting"
+docker rm -f "$name" >/dev/null
+server_stop
+
+# restart: the daemon goes away while the workload runs and comes back (a new server on the
+# same directory); the agent reconnects and its completed report reaches the new server.
+server_start restart current
+name=ocra-it-agent-restart
+docker run -d --name "$name" "${sandbox[@]}" -v "$dir:/run/ocra:ro" "$image" \
+    sh -c 'until grep -q "^back" /run/ocra/log; do sleep 0.2; done; exit 9' >/dev/null ||
+    fail restart_run "docker run -d failed"
+for _ in $(seq 1 300); do
+    grep -q "^started" "$dir.out" && break
+    sleep 0.2
+done
+server_stop
+server_start restart current
+echo back >>"$dir/log"
+status restart_exit_9 9 "$(timeout 120 docker wait "$name")"
+has restart_completed_reaches_new_server "$dir.out" "completed exit_code=9"
 docker rm -f "$name" >/dev/null
 server_stop
 

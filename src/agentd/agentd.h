@@ -108,8 +108,9 @@ struct ocra_agentd_callbacks {
      * treat the daemon as unable to answer (it then runs the workload, with a warning). */
     int (*check)(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agentd_peer *peer,
                  struct ocra_agentd_answer *answer);
-    /* Receives a started, heartbeat or completed report (delivered at least once: an agent
-     * whose reply was lost sends again; instance + type + time_ms identify a report). */
+    /* Receives a started, heartbeat or completed report. Reports are not retried by the
+     * agent, and an agent that cannot reach the daemon gives up quietly: a missing report
+     * proves nothing, and the runner's exit status of the container stays the authority. */
     void (*report)(void *arg, const struct ocra_agentd_msg *msg,
                    const struct ocra_agentd_peer *peer);
     void *arg;

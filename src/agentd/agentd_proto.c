@@ -241,10 +241,14 @@ ocra_agentd_reply_ok(struct ocra_buf *out)
 void
 ocra_agentd_reply_error(const char *msg, struct ocra_buf *out)
 {
-    char cut[256];
+    char cut[161];
+    size_t i;
 
-    /* Keep to ASCII so that jansson's escaping cannot lengthen it past the bound. */
-    ocra_str_escape(msg, strlen(msg), 160, cut, sizeof(cut));
+    /* Printable ASCII only, and cut: jansson's escaping then at most doubles it, well
+     * within the reply's bound. */
+    for (i = 0; msg[i] && i < sizeof(cut) - 1; i++)
+        cut[i] = msg[i] >= 0x20 && msg[i] < 0x7f ? msg[i] : '?';
+    cut[i] = '\0';
     reply_finish(json_pack("{s:i, s:b, s:s}", "v", OCRA_AGENTD_PROTO, "ok", 0, "error", cut), out);
 }
 
