@@ -9,6 +9,8 @@
  * socket operation has a deadline, every reply is bounded and parsed strictly, and no failure
  * of the daemon stops or delays the workload beyond those deadlines. Static, libc only.
  */
+#include "agent_proto.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,8 +38,6 @@
 #define DEFAULT_SOCKET "/run/ocra/agent.sock"
 #define CHECK_TIMEOUT_MS 5000  /* the whole check exchange: connect, send, reply */
 #define REPORT_TIMEOUT_MS 2000 /* each report exchange */
-#define LINE_MAX_OUT 2048      /* a request line (the daemon accepts up to 4096) */
-#define REPLY_MAX 1024         /* a reply line, newline included */
 #define HEARTBEAT_S 10
 #define HEARTBEAT_MAX_S 3600
 #define FAILS_QUIET 3 /* consecutive failures after which reports thin out */
@@ -50,8 +50,9 @@ static struct {
     const char *sock;
     bool reporting; /* a daemon is expected: the socket existed at the check */
     bool force;
-    bool forced;                   /* superseded, and run anyway */
-    char current[VERSION_MAX + 1]; /* superseded: the current version, as the daemon said */
+    bool forced; /* superseded, and run anyway */
+    char current[OCRA_AGENT_VERSION_MAX +
+                 1]; /* superseded: the current version, as the daemon said */
     char event[EVENT_MAX + 1], model[MODEL_MAX + 1], version[VERSION_MAX + 1];
     char instance[17], host[HOST_MAX + 1];
     int heartbeat_s;
@@ -185,11 +186,11 @@ connect_daemon(void)
     return fd;
 }
 
-/* Sends line (len bytes, newline included) and reads one reply line into reply (without
- * the newline, NUL-terminated). -1 with errno on failure (EMSGSIZE: reply too long, EPROTO:
- * the daemon closed without a reply). */
+/* Sends line (len bytes, newline included) and reads one reply line into reply (size
+ * OCRA_AGENT_REPLY_MAX; without the newline, NUL-terminated, *reply_len bytes). -1 with errno
+ * on failure (ETIMEDOUT, EMSGSIZE: reply too long, EPROTO: closed without a reply). */
 static int
-exchange(const char *line, size_t len, char *reply, int timeout_ms)
+exchange(const char *line, size_t len, char *reply, size_t *reply_len, int timeout_ms)
 {
     int64_t deadline = mono_ms() + timeout_ms;
     size_t off = 0, got = 0;
@@ -213,7 +214,7 @@ exchange(const char *line, size_t len, char *reply, int timeout_ms)
 
         if (wait_fd(fd, POLLIN, deadline) < 0)
             goto fail;
-        n = recv(fd, reply + got, REPLY_MAX - got, MSG_DONTWAIT);
+        n = recv(fd, reply + got, OCRA_AGENT_REPLY_MAX - got, MSG_DONTWAIT);
         if (n == 0)
             errno = EPROTO;
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -222,10 +223,11 @@ exchange(const char *line, size_t len, char *reply, int timeout_ms)
         nl = memchr(reply, '\n', got);
         if (nl) {
             *nl = '\0';
+            *reply_len = (size_t)(nl - reply);
             close(fd);
             return 0;
         }
-        if (got == REPLY_MAX) {
+        if (got == OCRA_AGENT_REPLY_MAX) {
             errno = EMSGSIZE;
             goto fail;
         }
@@ -237,253 +239,75 @@ fail:
     return -1;
 }
 
-/* ---- the reply: a flat JSON object, parsed strictly --------------------------------- */
-
-struct reply {
-    bool ok;
-    int status; /* 0 current, 1 superseded, 2 unknown, -1 absent */
-    long heartbeat_s;
-    char current[VERSION_MAX + 1];
-    char error[200];
-};
-
-struct cursor {
-    const char *p, *end;
-};
-
-static void
-ws(struct cursor *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
-        c->p++;
-}
-
-static int
-hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* A JSON string into out (size cap; longer is cut); \u escapes outside ASCII become '?'. */
-static int
-jstring(struct cursor *c, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    if (c->p >= c->end || *c->p++ != '"')
-        return -1;
-    while (c->p < c->end && *c->p != '"') {
-        unsigned char ch = (unsigned char)*c->p++;
-
-        if (ch < 0x20)
-            return -1;
-        if (ch == '\\') {
-            const char *esc = "\"\"\\\\//b\bf\fn\nr\rt\t", *m;
-
-            if (c->p >= c->end)
-                return -1;
-            if (*c->p == 'u') {
-                int v = 0;
-
-                for (int i = 1; i <= 4; i++) {
-                    if (c->p + i >= c->end || hexval(c->p[i]) < 0)
-                        return -1;
-                    v = v * 16 + hexval(c->p[i]);
-                }
-                c->p += 5;
-                ch = v < 0x80 ? (unsigned char)v : '?';
-            } else {
-                for (m = esc; *m && *m != *c->p; m += 2)
-                    ;
-                if (!*m)
-                    return -1;
-                ch = (unsigned char)m[1];
-                c->p++;
-            }
-        }
-        if (o + 1 < cap)
-            out[o++] = (char)ch;
-    }
-    if (c->p >= c->end)
-        return -1;
-    c->p++;
-    out[o] = '\0';
-    return 0;
-}
-
-/* One value: a string (into s, *kind 's'), an integer (into *num, 'n'), true, false or null
- * ('t', 'f', 'z'). Nested values, negative and non-integer numbers are refused: no reply of
- * the protocol has them. */
-static int
-jvalue(struct cursor *c, char *s, size_t cap, long *num, char *kind)
-{
-    static const char *const words[] = {"true", "false", "null"};
-    static const char kinds[] = {'t', 'f', 'z'};
-
-    if (c->p < c->end && *c->p == '"') {
-        *kind = 's';
-        return jstring(c, s, cap);
-    }
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(words[i]);
-
-        if ((size_t)(c->end - c->p) >= n && memcmp(c->p, words[i], n) == 0) {
-            c->p += n;
-            *kind = kinds[i];
-            return 0;
-        }
-    }
-    *kind = 'n';
-    *num = 0;
-    if (c->p < c->end && *c->p == '-')
-        return -1; /* nothing in a reply is negative */
-    if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-        return -1;
-    for (; c->p < c->end && *c->p >= '0' && *c->p <= '9'; c->p++) {
-        if (*num > 100000000)
-            return -1;
-        *num = *num * 10 + (*c->p - '0');
-    }
-    return 0;
-}
-
-/* Copies s into out (size cap), cut to fit. */
-static void
-copy_cut(char *out, size_t cap, const char *s)
-{
-    size_t n = strnlen(s, cap - 1);
-
-    memcpy(out, s, n);
-    out[n] = '\0';
-}
-
-static void
-reply_member(struct reply *r, const char *key, const char *s, long num, char kind)
-{
-    if (strcmp(key, "ok") == 0)
-        r->ok = kind == 't';
-    else if (strcmp(key, "status") == 0 && kind == 's')
-        r->status = strcmp(s, "current") == 0      ? 0
-                    : strcmp(s, "superseded") == 0 ? 1
-                    : strcmp(s, "unknown") == 0    ? 2
-                                                   : -1;
-    else if (strcmp(key, "heartbeat_s") == 0 && kind == 'n')
-        r->heartbeat_s = num;
-    else if (strcmp(key, "current") == 0 && kind == 's')
-        copy_cut(r->current, sizeof(r->current), s);
-    else if (strcmp(key, "error") == 0 && kind == 's')
-        copy_cut(r->error, sizeof(r->error), s);
-}
-
-static int
-parse_reply(const char *text, struct reply *r)
-{
-    struct cursor c = {text, text + strlen(text)};
-    char key[32], s[256];
-
-    memset(r, 0, sizeof(*r));
-    r->status = -1;
-    ws(&c);
-    if (c.p >= c.end || *c.p++ != '{')
-        return -1;
-    ws(&c);
-    if (c.p < c.end && *c.p == '}')
-        c.p++;
-    else
-        for (;;) {
-            long num = 0;
-            char kind = 0;
-
-            ws(&c);
-            if (jstring(&c, key, sizeof(key)) < 0)
-                return -1;
-            ws(&c);
-            if (c.p >= c.end || *c.p++ != ':')
-                return -1;
-            ws(&c);
-            if (jvalue(&c, s, sizeof(s), &num, &kind) < 0)
-                return -1;
-            reply_member(r, key, s, num, kind);
-            ws(&c);
-            if (c.p < c.end && *c.p == ',') {
-                c.p++;
-                continue;
-            }
-            if (c.p >= c.end || *c.p++ != '}')
-                return -1;
-            break;
-        }
-    ws(&c);
-    return c.p == c.end ? 0 : -1;
-}
-
 /* ---- requests ---------------------------------------------------------------------- */
 
-/* Appends `,"key":"value"` with JSON escaping to buf (size LINE_MAX_OUT) at *len. */
+/* A whole request: the members every request carries, then extra (`,"k":v...`). */
 static void
-put_str(char *buf, size_t *len, const char *key, const char *val)
+request(struct ocra_agent_line *l, const char *type, const char *extra)
 {
-    size_t n = *len;
-
-    n += (size_t)snprintf(buf + n, LINE_MAX_OUT - n, ",\"%s\":\"", key);
-    for (; *val && n + 8 < LINE_MAX_OUT; val++) {
-        unsigned char ch = (unsigned char)*val;
-
-        if (ch == '"' || ch == '\\')
-            n += (size_t)snprintf(buf + n, LINE_MAX_OUT - n, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            n += (size_t)snprintf(buf + n, LINE_MAX_OUT - n, "\\u%04x", ch);
-        else
-            buf[n++] = (char)ch;
-    }
-    n += (size_t)snprintf(buf + n, LINE_MAX_OUT - n, "\"");
-    *len = n;
-}
-
-/* The members every request carries; the caller appends the rest and the closing brace. */
-static size_t
-request_head(char *buf, const char *type)
-{
-    size_t n = (size_t)snprintf(buf, LINE_MAX_OUT, "{\"v\":1");
-
-    put_str(buf, &n, "type", type);
-    put_str(buf, &n, "event", A.event);
-    put_str(buf, &n, "model", A.model);
-    put_str(buf, &n, "version", A.version);
-    put_str(buf, &n, "instance", A.instance);
+    memset(l, 0, sizeof(*l));
+    ocra_agent_line_printf(l, "{\"v\":1");
+    ocra_agent_line_str(l, "type", type);
+    ocra_agent_line_str(l, "event", A.event);
+    ocra_agent_line_str(l, "model", A.model);
+    ocra_agent_line_str(l, "version", A.version);
+    ocra_agent_line_str(l, "instance", A.instance);
     if (A.host[0])
-        put_str(buf, &n, "host", A.host);
-    n += (size_t)snprintf(buf + n, LINE_MAX_OUT - n, ",\"time_ms\":%lld", (long long)wall_ms());
-    return n;
+        ocra_agent_line_str(l, "host", A.host);
+    ocra_agent_line_printf(l, ",\"time_ms\":%lld%s}\n", (long long)wall_ms(), extra);
 }
 
-/* Sends a report (type and its extra members, already formatted as `,"k":v...`); returns 0
- * when the daemon acknowledged it. Never fails the workload; failures are counted, and after
- * FAILS_QUIET in a row heartbeats thin out (see maybe_heartbeat). */
+/* One request and its reply, parsed. Returns 0, or -1 with *why saying what failed and *eno
+ * the errno of a failed exchange (0 when the failure was the reply's). */
+static int
+ask(const char *type, const char *extra, int timeout_ms, struct ocra_agent_reply *r,
+    const char **why, int *eno)
+{
+    char buf[OCRA_AGENT_REPLY_MAX];
+    struct ocra_agent_line l;
+    size_t n = 0;
+
+    *eno = 0;
+    request(&l, type, extra);
+    if (l.full) {
+        *why = "request too long";
+        return -1;
+    }
+    if (exchange(l.buf, l.n, buf, &n, timeout_ms) < 0) {
+        *eno = errno;
+        *why = errno == ETIMEDOUT ? "no answer in time" : strerror(errno);
+        return -1;
+    }
+    if (ocra_agent_reply_parse(buf, n, r) < 0) { /* n, not strlen: a NUL is refused */
+        *why = "malformed reply";
+        return -1;
+    }
+    if (!r->ok) {
+        *why = r->error[0] ? r->error : "error reply";
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends a report; returns 0 when the daemon acknowledged it. Never fails the workload:
+ * failures are counted, and after FAILS_QUIET in a row heartbeats thin out (see
+ * maybe_heartbeat). */
 static int
 report(const char *type, const char *extra)
 {
-    char line[LINE_MAX_OUT], buf[REPLY_MAX];
-    struct reply r;
-    size_t n;
+    const char *why = NULL;
+    struct ocra_agent_reply r;
+    int eno;
 
     if (!A.reporting)
         return -1;
-    n = request_head(line, type);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "%s}\n", extra);
-    if (exchange(line, n, buf, REPORT_TIMEOUT_MS) < 0 || parse_reply(buf, &r) < 0 || !r.ok) {
+    if (ask(type, extra, REPORT_TIMEOUT_MS, &r, &why, &eno) < 0) {
         if (++A.fails == FAILS_QUIET)
-            say("%s report failed %u times in a row; reporting less often from now on", type,
-                A.fails);
+            say("%s report not delivered (%s), %u failures in a row: reporting less often from "
+                "now on",
+                type, why, A.fails);
         else if (A.fails < FAILS_QUIET)
-            say("%s report not delivered: %s", type,
-                errno == ETIMEDOUT ? "the daemon did not answer in time" : "bad or no reply");
+            say("%s report not delivered: %s", type, why);
         return -1;
     }
     if (A.fails >= FAILS_QUIET)
@@ -499,38 +323,34 @@ enum verdict { V_RUN, V_SUPERSEDED };
 static enum verdict
 check(void)
 {
-    char line[LINE_MAX_OUT], buf[REPLY_MAX];
-    size_t n = request_head(line, "check");
-    struct reply r;
+    const char *why = NULL;
+    struct ocra_agent_reply r;
+    int eno = 0;
 
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "}\n");
-    if (exchange(line, n, buf, CHECK_TIMEOUT_MS) < 0) {
-        if (errno == ENOENT) {
+    if (ask("check", "", CHECK_TIMEOUT_MS, &r, &why, &eno) < 0 ||
+        r.status == OCRA_AGENT_NO_STATUS) {
+        if (!why) {
+            why = "no status in the reply";
+        } else if (eno == ENOENT) {
             say("no daemon socket at %s: running without ocra (version not checked, nothing "
                 "reported)",
                 A.sock);
             A.reporting = false;
-        } else {
-            say("cannot check the model version with the daemon at %s (%s): running the "
-                "workload anyway",
-                A.sock, errno == ETIMEDOUT ? "no answer in time" : strerror(errno));
-            A.fails++;
+            return V_RUN;
         }
-        return V_RUN;
-    }
-    if (parse_reply(buf, &r) < 0 || !r.ok || r.status < 0) {
-        say("the daemon's answer to the check is unusable (%s): running the workload anyway",
-            r.error[0] ? r.error : "malformed reply");
+        say("cannot check the model version with the daemon at %s (%s): running the workload "
+            "anyway",
+            A.sock, why);
         A.fails++;
         return V_RUN;
     }
     if (r.heartbeat_s >= 1 && r.heartbeat_s <= HEARTBEAT_MAX_S)
         A.heartbeat_s = (int)r.heartbeat_s;
-    if (r.status == 1)
+    if (r.status == OCRA_AGENT_SUPERSEDED)
         memcpy(A.current, r.current, sizeof(A.current));
-    if (r.status == 2)
+    if (r.status == OCRA_AGENT_UNKNOWN)
         say("the daemon does not know event %s: running the workload anyway", A.event);
-    return r.status == 1 ? V_SUPERSEDED : V_RUN;
+    return r.status == OCRA_AGENT_SUPERSEDED ? V_SUPERSEDED : V_RUN;
 }
 
 /* ---- environment ------------------------------------------------------------------- */

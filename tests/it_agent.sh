@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# it_agent.sh OCRA_AGENT IT_AGENT_SERVER: the static ocra-agent as the entrypoint of a real image
-# in a private dockerd (tests/lib/dockerd.sh), talking to a real src/agentd server
-# (it_agent_server) through the socket directory bind-mounted read-only at /run/ocra. The image follows
-# the contract of docs/AGENT.md (agent at /opt/ocra/bin/ocra-agent, Entrypoint [agent, "--"],
-# the OCRA_* environment); every container runs in the sandbox: --network none --read-only
-# --cap-drop ALL --security-opt no-new-privileges --user 65532:65532. Cases: current (the
-# workload runs; check, started, heartbeat, completed with its exit code reach the server),
-# superseded (refused with status 75, the workload does not run), forced, unknown, no socket,
-# docker stop (SIGTERM reaches the workload, which exits 42), a daemon restart while the
-# workload runs (the completed report reaches the new server), and a server that accepts and
-# never answers (the workload still runs). Exits 77 (ctest skip) with the reason when it cannot
-# run here. Stops everything it started, by PID. Run from the repository root (ctest does).
+# it_agent.sh OCRA_AGENT IT_AGENT_SERVER: the static ocra-agent as the entrypoint of a real
+# image in a private dockerd (tests/lib/dockerd.sh), talking to a real src/agentd server
+# (it_agent_server) through the socket directory bind-mounted read-only at /run/ocra. The image
+# follows the contract of docs/AGENT.md (agent at /opt/ocra/bin/ocra-agent, Entrypoint [agent,
+# "--"], the OCRA_* environment); every container runs in the sandbox: --network none
+# --read-only --cap-drop ALL --security-opt no-new-privileges --user 65532:65532. Cases:
+# current (the workload runs; check, started, heartbeat, completed with its exit code reach the
+# server), superseded (refused with status 75, the workload does not run), forced, unknown, no
+# socket, docker stop (SIGTERM reaches the workload, which exits 42), a daemon restart while
+# the workload runs (the completed report reaches the new server), a server that accepts and
+# never answers (the workload still runs), and one that answers with an overlong broken line
+# (not obeyed). Exits 77 (ctest skip) with the reason when it cannot run here. Stops everything
+# it started, by PID. Run from the repository root (ctest does).
 set -u
 agent=${1:?usage: it_agent.sh PATH_TO_OCRA_AGENT PATH_TO_IT_AGENT_SERVER}
 server=${2:?usage: it_agent.sh PATH_TO_OCRA_AGENT PATH_TO_IT_AGENT_SERVER}
@@ -196,6 +197,14 @@ run_agent -- sh -c 'echo WORKLOAD RAN; exit 5'
 status mute_exit_5 5 $?
 has mute_workload_ran "$tmp/out" "WORKLOAD RAN"
 has mute_warning "$tmp/err" "no answer in time"
+server_stop
+
+# garbage: a reply that starts like "superseded" but is broken and overlong is not obeyed.
+server_start garbage garbage
+run_agent -- sh -c 'echo WORKLOAD RAN; exit 6'
+status garbage_exit_6 6 $?
+has garbage_workload_ran "$tmp/out" "WORKLOAD RAN"
+has garbage_warning "$tmp/err" "Message too long"
 server_stop
 
 check_done

@@ -3,19 +3,20 @@
  * it_agent_server: the daemon side of the agent protocol for tests/it_agent.sh, a real
  * src/agentd server whose check callback gives a fixed verdict.
  *
- *   it_agent_server DIR current|unknown|superseded:VERSION|fail|mute [HEARTBEAT_S]
+ *   it_agent_server DIR current|unknown|superseded:VERSION|fail|mute|garbage [HEARTBEAT_S]
  *
  * Creates DIR (mode 0750, group 65532, the sandbox's gid) and DIR/agent.sock (0660), logs each
  * request as one line to stdout and to DIR/log (readable by the workload in the container,
  * which waits on it): `check event=E model=M version=V uid=U`, `started pid=P forced=0|1 uid=U`,
  * `heartbeat uptime_ms=N uid=U`, `completed exit_code=C signal=S duration_ms=N uid=U`. `fail`
  * makes the check callback fail; `mute` listens without agentd and accepts connections that
- * never get an answer. Runs until SIGTERM or SIGINT, then stops the server (which removes the
- * socket) and exits 0.
+ * never get an answer; `garbage` answers each with an overlong line of broken JSON. Runs until
+ * SIGTERM or SIGINT, then stops the server (which removes the socket) and exits 0.
  */
 #include "agentd/agentd.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,8 +103,22 @@ mute_listen(const char *dir)
     return fd;
 }
 
+/* garbage: answers each connection with a line that starts like a superseded verdict but is
+ * cut JSON and overlong, then closes it. */
 static void
-mute_serve(const char *dir, const sigset_t *stop)
+garbage_answer(int fd)
+{
+    char line[2100];
+    int n = snprintf(line, sizeof(line), "{\"v\":1,\"ok\":true,\"status\":\"superseded\",");
+
+    memset(line + n, 'x', sizeof(line) - (size_t)n - 1);
+    line[sizeof(line) - 1] = '\n';
+    (void)!write(fd, line, sizeof(line));
+    close(fd);
+}
+
+static void
+mute_serve(const char *dir, const sigset_t *stop, bool garbage)
 {
     int lfd = mute_listen(dir), held[64], n = 0;
     struct timespec tick = {0, 100000000};
@@ -115,7 +130,9 @@ mute_serve(const char *dir, const sigset_t *stop)
     while (sigtimedwait(stop, NULL, &tick) < 0) {
         int fd = accept(lfd, NULL, NULL);
 
-        if (fd >= 0 && n < 64)
+        if (fd >= 0 && garbage)
+            garbage_answer(fd);
+        else if (fd >= 0 && n < 64)
             held[n++] = fd; /* held open, never read, never answered */
         else if (fd >= 0)
             close(fd);
@@ -160,8 +177,8 @@ main(int argc, char **argv)
         perror("it_agent_server: log");
         return 1;
     }
-    if (strcmp(verdict, "mute") == 0) {
-        mute_serve(argv[1], &stop);
+    if (strcmp(verdict, "mute") == 0 || strcmp(verdict, "garbage") == 0) {
+        mute_serve(argv[1], &stop, strcmp(verdict, "garbage") == 0);
         return 0;
     }
     if (ocra_agentd_start(&opt, &cb, &d, &err) < 0) {
