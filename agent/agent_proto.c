@@ -72,7 +72,8 @@ hexval(char ch)
     return -1;
 }
 
-/* A JSON string into out (size cap; longer is cut); \u escapes outside ASCII become '?'. */
+/* A JSON string into out (size cap; longer is cut). Only printable ASCII is kept: anything else,
+ * escaped (\n, \u00e9) or not, becomes '?', so no reply can write control bytes to a terminal. */
 static int
 jstring(struct cursor *c, char *out, size_t cap)
 {
@@ -110,7 +111,7 @@ jstring(struct cursor *c, char *out, size_t cap)
             }
         }
         if (o + 1 < cap)
-            out[o++] = ch < 0x7f ? (char)ch : '?'; /* it may reach a terminal */
+            out[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?'; /* it may reach a terminal */
     }
     if (c->p >= c->end)
         return -1;

@@ -30,6 +30,8 @@ test_reply_valid(void)
     CHECK_INT(parse("{\"v\":1,\"ok\":false,\"error\":\"bad \\\"x\\\" \\u00e9\xc3\xa9\"}", &r), 0);
     CHECK(!r.ok);
     CHECK_STR(r.error, "bad \"x\" ???"); /* non-ASCII never reaches the terminal */
+    CHECK_INT(parse("{\"ok\":false,\"error\":\"a\\nb\\tc\\u001b[2Jd\"}", &r), 0);
+    CHECK_STR(r.error, "a?b?c?[2Jd"); /* no line or escape sequence injected on stderr */
     CHECK_INT(parse("{\"status\":\"rebooting\",\"ok\":true}", &r), 0);
     CHECK_INT(r.status, OCRA_AGENT_NO_STATUS);
     CHECK_INT(parse("{}", &r), 0);

@@ -98,6 +98,19 @@ run_agent() {
     timeout 120 docker run --rm "${sandbox[@]}" -v "$dir:/run/ocra:ro" "${opts[@]}" "$image" "$@" \
         >"$tmp/out" 2>"$tmp/err"
 }
+# start_detached NAME CMD...: container $name in the background; waits (60 s at most) until the
+# server has its started report.
+start_detached() {
+    local check=$1
+    shift
+    docker run -d --name "$name" "${sandbox[@]}" -v "$dir:/run/ocra:ro" "$image" "$@" >/dev/null ||
+        fail "$check" "docker run -d failed"
+    for _ in $(seq 1 300); do
+        grep -q "^started" "$dir.out" && return 0
+        sleep 0.2
+    done
+    fail "$check" "no started report within 60 s"
+}
 # status NAME WANT GOT
 status() {
     if [ "$3" -eq "$2" ]; then ok "$1"; else fail "$1" "exit $3, want $2; stderr: $(head -c 600 "$tmp/err")"; fi
@@ -156,13 +169,7 @@ has nosocket_warning "$tmp/err" "no daemon socket at /run/ocra/agent.sock"
 # docker stop: SIGTERM to the agent (PID 1) reaches the workload, which traps it and exits 42.
 server_start term current
 name=ocra-it-agent-term
-docker run -d --name "$name" "${sandbox[@]}" -v "$dir:/run/ocra:ro" "$image" \
-    sh -c 'trap "exit 42" TERM; echo waiting; while :; do sleep 0.2; done' >/dev/null ||
-    fail term_run "docker run -d failed"
-for _ in $(seq 1 300); do
-    grep -q "^started" "$dir.out" && break
-    sleep 0.2
-done
+start_detached term_run sh -c 'trap "exit 42" TERM; echo waiting; while :; do sleep 0.2; done'
 docker stop -t 60 "$name" >/dev/null
 status term_exit_42 42 "$(docker inspect -f '{{.State.ExitCode}}' "$name")"
 has term_completed "$dir.out" "completed exit_code=42"
@@ -175,13 +182,7 @@ server_stop
 # same directory); the agent reconnects and its completed report reaches the new server.
 server_start restart current
 name=ocra-it-agent-restart
-docker run -d --name "$name" "${sandbox[@]}" -v "$dir:/run/ocra:ro" "$image" \
-    sh -c 'until grep -q "^back" /run/ocra/log; do sleep 0.2; done; exit 9' >/dev/null ||
-    fail restart_run "docker run -d failed"
-for _ in $(seq 1 300); do
-    grep -q "^started" "$dir.out" && break
-    sleep 0.2
-done
+start_detached restart_run sh -c 'until grep -q "^back" /run/ocra/log; do sleep 0.2; done; exit 9'
 server_stop
 server_start restart current
 echo back >>"$dir/log"

@@ -240,46 +240,58 @@ serve(void *arg)
 
 /* ---- start and stop ---------------------------------------------------------------- */
 
-/* mkdir -p of dir: parents 0755, dir itself with mode and gid; dir must not be a symlink. */
+/* mkdir of each missing parent of dir, mode 0755. */
+static int
+make_parents(const char *dir, struct ocra_err *err)
+{
+    char *p = ocra_xstrdup(dir), *s = strrchr(p, '/');
+    int ret = 0;
+
+    *s = '\0'; /* dir is absolute and not "/": s exists */
+    for (s = strchr(p + 1, '/'); ret == 0; s = strchr(s + 1, '/')) {
+        if (s)
+            *s = '\0';
+        if (p[0] && mkdir(p, 0755) < 0 && errno != EEXIST)
+            ret = ocra_err_sys(err, "mkdir %s", p);
+        if (!s)
+            break;
+        *s = '/';
+    }
+    free(p);
+    return ret;
+}
+
+/*
+ * A directory this server creates gets mode and gid. One that exists is used as it is, so
+ * that a misconfigured path never changes the mode of a shared directory (/run, /tmp): it
+ * must be a real directory (not a symlink), owned by this user, writable by nobody else.
+ */
 static int
 make_dir(const char *dir, unsigned mode, gid_t gid, struct ocra_err *err)
 {
-    char *p = ocra_xstrdup(dir);
     struct stat st;
-    int ret = -1;
 
-    for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-            ocra_err_sys(err, "mkdir %s", p);
-            goto out;
-        }
-        *s = '/';
+    if (make_parents(dir, err) < 0)
+        return -1;
+    if (mkdir(dir, 0700) == 0) {
+        if ((gid != 0 && chown(dir, (uid_t)-1, gid) < 0) || chmod(dir, mode) < 0)
+            return ocra_err_sys(err, "%s: setting group %u and mode %03o", dir, (unsigned)gid,
+                                mode);
+        return 0;
     }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        ocra_err_sys(err, "mkdir %s", dir);
-        goto out;
-    }
-    if (lstat(dir, &st) < 0) {
-        ocra_err_sys(err, "%s", dir);
-        goto out;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        ocra_err_set(err, ENOTDIR, "%s: not a directory (a symlink is not accepted)", dir);
-        goto out;
-    }
-    if (gid != 0 && chown(dir, (uid_t)-1, gid) < 0) {
-        ocra_err_sys(err, "chown %s to group %u", dir, (unsigned)gid);
-        goto out;
-    }
-    if (chmod(dir, mode) < 0) {
-        ocra_err_sys(err, "chmod %s", dir);
-        goto out;
-    }
-    ret = 0;
-out:
-    free(p);
-    return ret;
+    if (errno != EEXIST)
+        return ocra_err_sys(err, "mkdir %s", dir);
+    if (lstat(dir, &st) < 0)
+        return ocra_err_sys(err, "%s", dir);
+    if (!S_ISDIR(st.st_mode))
+        return ocra_err_set(err, ENOTDIR, "%s: not a directory (a symlink is not accepted)", dir);
+    if (st.st_uid != geteuid() || (st.st_mode & 022))
+        return ocra_err_set(err, EACCES,
+                            "%s: an existing directory must belong to uid %u and be writable by "
+                            "it only (owner %u, mode %03o)",
+                            dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+                            (unsigned)(st.st_mode & 0777));
+    return 0;
 }
 
 static int
@@ -362,8 +374,9 @@ check_options(const struct ocra_agentd_options *opt, const struct ocra_agentd_ca
 {
     const char *name = opt->socket_name ? opt->socket_name : OCRA_AGENTD_SOCKET_NAME;
 
-    if (!opt->dir || opt->dir[0] != '/')
-        return ocra_err_set(err, EINVAL, "agent socket directory: an absolute path is needed");
+    if (!opt->dir || opt->dir[0] != '/' || strspn(opt->dir, "/") == strlen(opt->dir))
+        return ocra_err_set(err, EINVAL,
+                            "agent socket directory: an absolute path other than / is needed");
     if (!name[0] || strchr(name, '/') || name[0] == '.')
         return ocra_err_set(err, EINVAL, "agent socket name \"%s\": a plain file name is needed",
                             name);
@@ -422,7 +435,7 @@ ocra_agentd_start(const struct ocra_agentd_options *opt, const struct ocra_agent
         return -1;
     d = agentd_new(opt, cb);
     dir = ocra_xstrndup(d->path, (size_t)(strrchr(d->path, '/') - d->path));
-    if (make_dir(dir[0] ? dir : "/", opt->dir_mode ? opt->dir_mode : 0750, opt->gid, err) < 0 ||
+    if (make_dir(dir, opt->dir_mode ? opt->dir_mode : 0750, opt->gid, err) < 0 ||
         check_old(d->path, err) < 0 || listen_at(d, dir, opt, err) < 0)
         goto fail;
     if (pipe2(d->wake, O_CLOEXEC | O_NONBLOCK) < 0) {

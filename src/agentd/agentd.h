@@ -101,7 +101,8 @@ struct ocra_agentd_answer {
 /*
  * The daemon's callbacks. Both are called from the server thread, one call at a time, and
  * must not block for long (every agent waits while they run): answer from memory or one
- * journal read. msg and peer are borrowed for the call only.
+ * journal read. They must not call ocra_agentd_stop(). msg and peer are borrowed for the call
+ * only.
  */
 struct ocra_agentd_callbacks {
     /* Answers a check; *answer comes zeroed (current). Returns 0, or -1 to make the agent
@@ -118,10 +119,13 @@ struct ocra_agentd_callbacks {
 
 /* A zeroed struct means every default. Strings are copied by ocra_agentd_start. */
 struct ocra_agentd_options {
-    const char *dir;         /* the socket's directory, created when missing (parents 0755);
-                              * required. The daemon bind-mounts it at /run/ocra. */
+    const char *dir;         /* the socket's directory, absolute, required; the daemon
+                              * bind-mounts it at /run/ocra. Created when missing (missing
+                              * parents 0755) with dir_mode and gid; an existing one is used
+                              * as it is, and must be a directory (not a symlink) of this
+                              * user that nobody else can write (else EACCES). */
     const char *socket_name; /* NULL: OCRA_AGENTD_SOCKET_NAME */
-    unsigned dir_mode;       /* 0: 0750 (applied to an existing directory too) */
+    unsigned dir_mode;       /* for a directory it creates; 0: 0750 */
     unsigned socket_mode;    /* 0: 0660 */
     gid_t gid;               /* group of the directory and the socket (the workloads' gid,
                               * 65532 by default in ocra's sandbox); 0: left as created */
@@ -133,11 +137,11 @@ struct ocra_agentd_options {
 struct ocra_agentd;
 
 /*
- * Creates the directory (or checks an existing one is a directory and not a symlink), binds
- * the socket under a temporary name, sets its mode and group, listens, and renames it over the
- * final path: a stale socket is replaced, a live one (another server answers) fails with
- * EADDRINUSE, and anything else at that path (not a socket) fails with EEXIST. Then starts the
- * server thread. cb.check and cb.report are required. Caller stops and frees the server with
+ * Creates the directory (or checks an existing one, see opt.dir), binds the socket under a
+ * temporary name, sets its mode and group, listens, and renames it over the final path: a
+ * stale socket is replaced, a live one (another server answers) fails with EADDRINUSE, and
+ * anything else at that path (not a socket) fails with EEXIST. Then starts the server thread.
+ * cb.check and cb.report are required. Caller stops and frees the server with
  * ocra_agentd_stop().
  */
 int ocra_agentd_start(const struct ocra_agentd_options *opt, const struct ocra_agentd_callbacks *cb,

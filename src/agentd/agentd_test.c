@@ -443,6 +443,18 @@ test_socket_mode_replacement_and_stop(void)
     opt.dir = "relative/dir";
     CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1);
     CHECK_INT(err.code, EINVAL);
+    opt.dir = "//";
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    /* An existing directory others can write is refused and left as it is. */
+    snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
+    CHECK_INT(mkdir(dir, 0777), 0);
+    CHECK_INT(chmod(dir, 01777), 0);
+    opt.dir = dir;
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1);
+    CHECK_INT(err.code, EACCES);
+    CHECK_INT(stat(dir, &st), 0);
+    CHECK_INT(st.st_mode & 07777, 01777);
     snprintf(dir, sizeof(dir), "rm -rf %s", tmpdir);
     (void)!system(dir);
 }
