@@ -43,7 +43,7 @@
 #define FAILS_QUIET 3 /* consecutive failures after which reports thin out */
 #define EVENT_MAX 512
 #define MODEL_MAX 128
-#define VERSION_MAX 64
+#define VERSION_MAX OCRA_AGENT_VERSION_MAX
 #define HOST_MAX 64
 
 static struct {
@@ -51,8 +51,8 @@ static struct {
     bool reporting; /* a daemon is expected: the socket existed at the check */
     bool force;
     bool forced; /* superseded, and run anyway */
-    char current[OCRA_AGENT_VERSION_MAX +
-                 1]; /* superseded: the current version, as the daemon said */
+    /* superseded: the current version, as the daemon said */
+    char current[OCRA_AGENT_VERSION_MAX + 1];
     char event[EVENT_MAX + 1], model[MODEL_MAX + 1], version[VERSION_MAX + 1];
     char instance[17], host[HOST_MAX + 1];
     int heartbeat_s;
@@ -66,7 +66,10 @@ static struct {
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -401,7 +404,10 @@ identity(void)
 
 /* ---- running the workload ----------------------------------------------------------- */
 
-static void __attribute__((noreturn)) child_exec(char **cmd, int errfd)
+static void child_exec(char **cmd, int errfd) __attribute__((noreturn));
+
+static void
+child_exec(char **cmd, int errfd)
 {
     sigset_t none;
     int e;
