@@ -114,7 +114,15 @@ script_head(const struct ocra_run_spec *spec, const char *docker_host, struct oc
                        "        set -- --env \"CUDA_VISIBLE_DEVICES=$gpus\"\n"
                        "    fi\n"
                        "fi\n"
-                       "stop() { dk rm -f \"$name\" >/dev/null 2>&1; exit 143; }\n"
+                       /* a cancel: Slurm sends SIGTERM to every process of the job, the docker
+                          client too, and SIGKILL after KillWait; a create that the engine
+                          finishes after the client died leaves a container, so remove thrice */
+                       "pid=\n"
+                       "stop() {\n"
+                       "    [ -n \"$pid\" ] && kill \"$pid\" 2>/dev/null && wait \"$pid\"\n"
+                       "    for i in 1 2 3; do dk rm -f \"$name\" >/dev/null 2>&1; sleep 1; done\n"
+                       "    exit 143\n"
+                       "}\n"
                        "trap stop TERM INT HUP\n");
 }
 
@@ -149,7 +157,8 @@ ocra_run_slurm_script(const struct ocra_run_spec *spec, const char *docker_host,
         sh_word(out, spec->cmd[i]);
     }
     ocra_buf_puts(out, " &\n"
-                       "wait $!\n"
+                       "pid=$!\n"
+                       "wait \"$pid\"\n"
                        "exit $?\n");
     return 0;
 }
@@ -220,6 +229,9 @@ reply_errors(const json_t *doc, long status, struct ocra_err *err)
     code = ocra_json_int(e, "error_number", ocra_json_int(e, "error_code", 0));
     what = ocra_json_str(e, "error");
     desc = ocra_json_str(e, "description");
+    if (code <= 0 && what && strcmp(what, "Unspecified error") == 0 && !desc)
+        /* what slurmctld's auth/jwt answers for a token it cannot verify, among other things */
+        desc = "slurmctld says so of a token it rejects: check run.slurm.token_file";
     return ocra_err_set(
         err, errno_of((long)code, status), "slurmrestd: %s%s%s (Slurm error %" PRId64 ")",
         what ? ocra_str_escape(what, strlen(what), 120, q1, sizeof(q1)) : "error", desc ? ": " : "",
