@@ -212,29 +212,29 @@ ocra_run_slurm_job_get(struct ocra_runner *r, const struct ocra_run_job *job,
 
 /* ---- start ------------------------------------------------------------------------------ */
 
-/* The most GPUs one node of the partition (all nodes without one) has. */
+/* The most GPUs one node of the partition (of the cluster without one) has; ENOENT when no
+ * partition has that name. */
 static int
 max_node_gpus(const struct ocra_run_slurm_opts *o, int *out, struct ocra_err *err)
 {
     struct ocra_run_slurm_inventory inv = {0};
+    bool found = !*o->partition;
     int max = 0;
 
     if (ocra_run_slurm_inventory_get(o, &inv, err) < 0)
         return -1;
-    for (size_t i = 0; i < inv.n_nodes; i++) {
-        const struct ocra_run_slurm_node *n = &inv.nodes[i];
-        bool in = !o->partition || !*o->partition;
-
-        for (const char *p = n->partitions; !in && *p;) {
-            size_t w = strcspn(p, ",");
-
-            in = w == strlen(o->partition) && strncmp(p, o->partition, w) == 0;
-            p += w + (p[w] == ',');
+    for (size_t i = 0; !*o->partition && i < inv.n_nodes; i++)
+        if (inv.nodes[i].gpus > max)
+            max = inv.nodes[i].gpus;
+    for (size_t i = 0; *o->partition && i < inv.n_parts; i++) {
+        if (strcmp(inv.parts[i].name, o->partition) == 0) {
+            max = inv.parts[i].max_node_gpus;
+            found = true;
         }
-        if (in && n->gpus > max)
-            max = n->gpus;
     }
     ocra_run_slurm_inventory_fini(&inv);
+    if (!found)
+        return ocra_err_set(err, ENOENT, "run.slurm.partition %s: no such partition", o->partition);
     *out = max;
     return 0;
 }
@@ -371,7 +371,7 @@ slurm_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_m
            struct ocra_err *err)
 {
     struct slurm_runner *sr = impl(r);
-    struct ocra_run_slurm_job j;
+    struct ocra_run_slurm_job j = {0};
     long interval = sr->opts.poll_interval_ms ? sr->opts.poll_interval_ms : 1000;
     uint64_t deadline;
     uint32_t id;
@@ -414,17 +414,18 @@ file_tail(const char *path, unsigned tail, struct ocra_buf *out, struct ocra_err
 {
     struct stat st;
     char *buf = NULL;
-    size_t n = 0, start;
+    size_t n = 0, start, cap;
     int fd = open(path, O_RDONLY | O_CLOEXEC), ret = -1;
 
     if (fd < 0 || fstat(fd, &st) < 0) {
         ocra_err_sys(err, "open %s", path);
         goto out;
     }
-    start = (size_t)st.st_size > LOG_MAX ? (size_t)st.st_size - LOG_MAX : 0;
-    buf = ocra_xmalloc(LOG_MAX);
-    for (ssize_t got; n < LOG_MAX; n += (size_t)got) {
-        got = pread(fd, buf + n, LOG_MAX - n, (off_t)(start + n));
+    cap = (size_t)st.st_size < LOG_MAX ? (size_t)st.st_size : LOG_MAX;
+    start = (size_t)st.st_size - cap;
+    buf = ocra_xmalloc(cap + 1);
+    for (ssize_t got; n < cap; n += (size_t)got) {
+        got = pread(fd, buf + n, cap - n, (off_t)(start + n));
         if (got < 0) {
             ocra_err_sys(err, "read %s", path);
             goto out;

@@ -503,7 +503,7 @@ node_parse(const json_t *j, struct ocra_run_slurm_node *out, struct ocra_err *er
     struct ocra_sched_node *n = &out->node;
     const json_t *parts = json_object_get(j, "partitions"),
                  *flags = json_object_get(j, "state_flags");
-    char gres[512], used[512], model[OCRA_SCHED_MODEL_MAX];
+    char gres[512], used[512], used_model[OCRA_SCHED_MODEL_MAX];
     int total = 0, alloc = 0;
     uint32_t idx = 0, ignored = 0;
     size_t pn = 0;
@@ -513,10 +513,9 @@ node_parse(const json_t *j, struct ocra_run_slurm_node *out, struct ocra_err *er
         !str_field(j, "gres_used", used, sizeof(used)) ||
         !str_field(j, "state", out->state, sizeof(out->state)))
         return ocra_err_set(err, EPROTO, "slurmrestd: a node without a name, or a long field");
-    if (ocra_run_slurm_gres_gpus(gres, model, &total, &ignored, err) < 0 ||
-        ocra_run_slurm_gres_gpus(used, n->gpu_model, &alloc, &idx, err) < 0)
+    if (ocra_run_slurm_gres_gpus(gres, n->gpu_model, &total, &ignored, err) < 0 ||
+        ocra_run_slurm_gres_gpus(used, used_model, &alloc, &idx, err) < 0)
         return ocra_err_wrap(err, "node %s", n->name);
-    memcpy(n->gpu_model, model, sizeof(model));
     out->gpus = total;
     out->gpus_alloc = alloc > total ? total : alloc;
     n->gpu_count = total > OCRA_SCHED_MAX_GPUS ? OCRA_SCHED_MAX_GPUS : total;
