@@ -113,13 +113,28 @@ has slurm_adopted_exit_code "$tmp/out" "exit code 3"
 n=$(jobs_named "$name")
 [ "$n" -eq 1 ] && ok slurm_one_job_per_event || fail slurm_one_job_per_event "$n jobs named $name"
 
+# 2b. two starts of one event at once: both end with the same job, and only one runs
+"$ocra" -c "$cfg" run --runner slurm --no-wait --event-id test:slurm:race "$image" -- sleep 30 >"$tmp/race1.out" 2>&1 &
+r1=$!
+"$ocra" -c "$cfg" run --runner slurm --no-wait --event-id test:slurm:race "$image" -- sleep 30 >"$tmp/race2.out" 2>&1
+wait "$r1"
+j1=$(sed -n 's/^.* (Slurm job \([0-9]*\))$/\1/p' "$tmp/race1.out")
+j2=$(sed -n 's/^.* (Slurm job \([0-9]*\))$/\1/p' "$tmp/race2.out")
+rname=$(sed -n 's/^[a-z]* \(ocra-[0-9a-f]*\) (Slurm job.*/\1/p' "$tmp/race1.out")
+live=$(squeue -h --name "$rname" -o %i | wc -l)
+if [ -n "$j1" ] && [ "$j1" = "$j2" ] && [ "$live" -eq 1 ]; then ok slurm_racing_starts_keep_one_job
+else fail slurm_racing_starts_keep_one_job "jobs '$j1' and '$j2', $live active: $(squeue --states=all)"; fi
+echo "# racing starts: $(grep -h 'Slurm job' "$tmp/race1.out" "$tmp/race2.out" | tr '\n' ';') $(squeue -h --states=all --name "$rname" | wc -l) job(s) submitted"
+scancel --name "$rname"
+
 # 3. more GPUs than any node has: refused, nothing submitted
 expect slurm_too_many_gpus_refused 1 "$ocra" -c "$cfg" run --runner slurm --gpus 9 --event-id test:slurm:9 \
     "$image" -- /bin/true && has slurm_too_many_gpus_refused "$tmp/err" "asks for 9 GPUs"
 sed 's/^/# /' "$tmp/err"
 has slurm_too_many_gpus_names_the_largest "$tmp/err" "partition $SLURM_PARTITION has 4"
 name9=$(sed -n 's/^started \(ocra-[0-9a-f]*\).*/\1/p' "$tmp/out")
-[ -z "$name9" ] && [ "$(squeue -h --states=all -o %j | grep -c .)" -eq 1 ] && ok slurm_refused_job_not_submitted ||
+refused=$(sed -n 's/^.*slurm run \(ocra-[0-9a-f]\{12\}\): .*/\1/p' "$tmp/err")
+[ -z "$name9" ] && [ -n "$refused" ] && [ "$(jobs_named "$refused")" -eq 0 ] && ok slurm_refused_job_not_submitted ||
     fail slurm_refused_job_not_submitted "$(squeue --states=all)"
 # Slurm's own answer, past the pre-check: a gres the node does not have
 if sbatch --gres=gpu:9 --wrap true >"$tmp/sb.out" 2>&1; then

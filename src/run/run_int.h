@@ -58,6 +58,12 @@ int ocra_run_slurm_job_parse(const json_t *j, struct ocra_run_slurm_job *out, st
 int ocra_run_slurm_jobs_find(const json_t *reply, const char *name, const char *user,
                              struct ocra_run_slurm_job *out, struct ocra_err *err);
 /*
+ * Among the same jobs, the first submitted (the lowest id): after a submit, two starters that
+ * raced both keep that one and cancel their own. Returns as ocra_run_slurm_jobs_find().
+ */
+int ocra_run_slurm_jobs_first(const json_t *reply, const char *name, const char *user,
+                              struct ocra_run_slurm_job *out, struct ocra_err *err);
+/*
  * The gpu entries of a gres string ("gpu:4", "gpu:a100:2(S:0-1),gpu:t4:1", "gpu:2(IDX:0,2)",
  * "(null)", "") summed: *count, the type of the first one into model (size OCRA_SCHED_MODEL_MAX,
  * "" when untyped), and the device indices named by IDX into *idx (bit i: index i; 0 when

@@ -315,6 +315,44 @@ out:
     return ret;
 }
 
+/* DELETE the job: Slurm sends SIGCONT and SIGTERM, then SIGKILL after KillWait. */
+static int
+cancel(struct slurm_runner *sr, uint32_t id, struct ocra_err *err)
+{
+    struct ocra_err e = {0};
+    char path[64];
+
+    snprintf(path, sizeof(path), API "/job/%" PRIu32, id);
+    if (request(sr, "DELETE", path, NULL, NULL, &e) == 0 || e.code == ENOENT ||
+        strstr(e.msg, SLURM_ALREADY_DONE))
+        return 0;
+    if (err)
+        *err = e;
+    return -1;
+}
+
+/*
+ * After a submit: another start of the same event may have raced this one past find() and
+ * submitted too. Every starter keeps the first job and cancels its own, so one runs. Best
+ * effort: when the list cannot be read, the job just submitted stands.
+ */
+static void
+settle(struct slurm_runner *sr, struct ocra_run_job *job)
+{
+    struct ocra_run_slurm_job first;
+    json_t *doc = NULL;
+    uint32_t mine;
+
+    if (job_id_of(job, &mine, NULL) < 0 || request(sr, "GET", API "/jobs", NULL, &doc, NULL) < 0)
+        return;
+    if (ocra_run_slurm_jobs_first(doc, job->name, sr->user, &first, NULL) == 1 &&
+        first.job_id != mine && cancel(sr, mine, NULL) == 0) {
+        snprintf(job->id, sizeof(job->id), "%" PRIu32, first.job_id);
+        job->adopted = true;
+    }
+    json_decref(doc);
+}
+
 static int
 slurm_start(struct ocra_runner *r, const struct ocra_run_spec *spec, struct ocra_run_job *out,
             struct ocra_err *err)
@@ -333,6 +371,8 @@ slurm_start(struct ocra_runner *r, const struct ocra_run_spec *spec, struct ocra
         (gpus_precheck(sr, spec->gpu_count ? spec->gpu_count : spec->n_gpu_devs, err) < 0 ||
          submit(sr, spec, &job, err) < 0))
         goto fail;
+    if (!found)
+        settle(sr, &job);
     *out = job;
     return 0;
 fail:
@@ -474,22 +514,6 @@ out:
     ocra_buf_fini(&b);
     free(path);
     return ret;
-}
-
-/* DELETE the job: Slurm sends SIGCONT and SIGTERM, then SIGKILL after KillWait. */
-static int
-cancel(struct slurm_runner *sr, uint32_t id, struct ocra_err *err)
-{
-    struct ocra_err e = {0};
-    char path[64];
-
-    snprintf(path, sizeof(path), API "/job/%" PRIu32, id);
-    if (request(sr, "DELETE", path, NULL, NULL, &e) == 0 || e.code == ENOENT ||
-        strstr(e.msg, SLURM_ALREADY_DONE))
-        return 0;
-    if (err)
-        *err = e;
-    return -1;
 }
 
 static int

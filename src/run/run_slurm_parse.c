@@ -361,9 +361,19 @@ active(const struct ocra_run_slurm_job *j)
     return j->phase == OCRA_RUN_SLURM_PENDING || j->phase == OCRA_RUN_SLURM_RUNNING;
 }
 
-int
-ocra_run_slurm_jobs_find(const json_t *reply, const char *name, const char *user,
-                         struct ocra_run_slurm_job *out, struct ocra_err *err)
+/* Whether j is a better pick than best: the lowest id (first), else an active one, then the
+ * newest. */
+static bool
+better(const struct ocra_run_slurm_job *j, const struct ocra_run_slurm_job *best, bool first)
+{
+    if (first)
+        return j->job_id < best->job_id;
+    return (active(j) && !active(best)) || (active(j) == active(best) && j->job_id > best->job_id);
+}
+
+static int
+pick(const json_t *reply, const char *name, const char *user, bool first,
+     struct ocra_run_slurm_job *out, struct ocra_err *err)
 {
     const json_t *jobs = json_object_get(reply, "jobs");
     struct ocra_run_slurm_job best = {0}, j;
@@ -377,14 +387,27 @@ ocra_run_slurm_jobs_find(const json_t *reply, const char *name, const char *user
         if (strcmp(j.name, name) != 0 || strcmp(j.user, user) != 0 ||
             j.phase == OCRA_RUN_SLURM_CANCELLED || j.phase == OCRA_RUN_SLURM_LOST)
             continue;
-        if (!found || (active(&j) && !active(&best)) ||
-            (active(&j) == active(&best) && j.job_id > best.job_id))
+        if (!found || better(&j, &best, first))
             best = j;
         found = true;
     }
     if (found)
         *out = best;
     return found ? 1 : 0;
+}
+
+int
+ocra_run_slurm_jobs_find(const json_t *reply, const char *name, const char *user,
+                         struct ocra_run_slurm_job *out, struct ocra_err *err)
+{
+    return pick(reply, name, user, false, out, err);
+}
+
+int
+ocra_run_slurm_jobs_first(const json_t *reply, const char *name, const char *user,
+                          struct ocra_run_slurm_job *out, struct ocra_err *err)
+{
+    return pick(reply, name, user, true, out, err);
 }
 
 /* ---- gres and the inventory ------------------------------------------------------------- */

@@ -469,6 +469,9 @@ test_slurm_jobs_find_adopts_and_parses(void)
     CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-d", "u", &j, &err), 1);
     CHECK_INT(j.exit_code, 137); /* killed by signal 9 */
     CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-z", "u", &j, &err), 0);
+    /* after a race, every starter keeps the first job: the lowest id, not the cancelled one */
+    CHECK_INT(ocra_run_slurm_jobs_first(doc, "ocra-a", "u", &j, &err), 1);
+    CHECK_INT(j.job_id, 4);
     json_decref(doc);
 
     const char *hostile[] = {
