@@ -2,7 +2,9 @@
 /*
  * run: runs a built image by digest as a sandboxed workload. `struct ocra_runner` is the
  * pluggable interface (start, wait, log tail, stop, remove, free); the docker runner
- * (run_docker.c) drives one machine's Docker engine through the Engine API. Every workload
+ * (run_docker.c) drives one machine's Docker engine through the Engine API, the slurm runner
+ * (run_slurm.c) submits batch jobs through slurmrestd whose script runs the image with the
+ * node's docker CLI under the same profile. Every workload
  * gets the sandbox profile (DESIGN.md §5): read-only root file system, tmpfs /tmp, all
  * capabilities dropped, no-new-privileges, pids, memory and CPU limits, shm size from the
  * plan, a non-root user and no network. Each relaxation is an explicit, named option. A start
