@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_run.c: `ocra run REF@DIGEST` runs an image, pinned by digest, through the Docker runner
- * with the sandbox profile (docs/RUNNING.md), prints the profile it applied, and by default
- * waits for the workload and prints its exit code and the tail of its log.
+ * (one engine) or the Slurm runner (a batch job through slurmrestd, run.slurm.*) with the
+ * sandbox profile (docs/RUNNING.md), prints the profile it applied, and by default waits for
+ * the workload and prints its exit code and the tail of its log.
  */
 #include "cli/cli.h"
 
@@ -17,11 +18,12 @@
 #include "run/run.h"
 
 struct run_opts {
-    const char *docker_host, *event_id;
+    const char *docker_host, *event_id, *name, *runner, *partition;
     const char **env, **relax;
     size_t n_env, n_relax;
     uint8_t gpus[OCRA_RUN_MAX_GPUS];
     int n_gpus;
+    int64_t gpu_count; /* --gpus N */
     int64_t port, memory, cpus, shm, pids, timeout_s;
     const char *user;
     bool no_wait, rm;
@@ -83,8 +85,11 @@ wait_and_report(struct ocra_runner *r, const struct ocra_run_job *job, const str
     size_t len = 0;
     int code = -1;
 
-    if (r->wait(r, job, (long)o->timeout_s * 1000, &code, &err) < 0)
+    if (r->wait(r, job, (long)o->timeout_s * 1000, &code, &err) < 0) {
+        if (err.code == ECANCELED)
+            printf("stopped: %s\n", err.msg);
         return ocra_cli_fail(OCRA_CLI_FAIL, "run: %s", err.msg);
+    }
     if (r->logs(r, job, 50, &log, &len, &err) == 0 && len) {
         printf("--- log tail of %s\n", job->name);
         fwrite(log, 1, len, stdout);
@@ -98,11 +103,40 @@ wait_and_report(struct ocra_runner *r, const struct ocra_run_job *job, const str
     return code == 0 ? OCRA_CLI_OK : OCRA_CLI_FAIL;
 }
 
+/* The runner --runner names, its settings printed under the profile. */
+static struct ocra_runner *
+runner_new(const struct run_opts *o, const struct ocra_config *cfg, struct ocra_err *err)
+{
+    const struct ocra_run_slurm_opts sopts = {
+        .url = cfg->run.slurm.url,
+        .user = cfg->run.slurm.user,
+        .token_file = cfg->run.slurm.token_file,
+        .partition = o->partition ? o->partition : cfg->run.slurm.partition,
+        .docker_host = cfg->run.slurm.docker_host,
+        .workdir = cfg->run.slurm.workdir,
+        .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms};
+    struct ocra_image_docker_opts dopts = {.socket = o->docker_host};
+
+    if (strcmp(o->runner, "slurm") != 0) {
+        printf("%-18s docker (%s)\n",
+               "runner:", o->docker_host ? o->docker_host : "default engine");
+        return ocra_run_docker_new(&dopts, err);
+    }
+    if (!*sopts.url || !*sopts.user || !sopts.token_file || !*sopts.token_file) {
+        ocra_err_set(err, EINVAL,
+                     "--runner slurm needs run.slurm.url, run.slurm.user and run.slurm.token_file "
+                     "in the configuration");
+        return NULL;
+    }
+    printf("%-18s slurm (%s, partition %s, user %s)\n", "runner:", sopts.url,
+           *sopts.partition ? sopts.partition : "default", sopts.user);
+    return ocra_run_slurm_new(&sopts, err);
+}
+
 static int
 run_image(const struct run_opts *o, const struct ocra_config *cfg, const char *image,
           const char *const *cmd)
 {
-    struct ocra_image_docker_opts dopts = {0};
     struct ocra_run_spec spec = {.image = image, .cmd = cmd};
     struct ocra_runner *r = NULL;
     struct ocra_run_job job = {0};
@@ -112,12 +146,16 @@ run_image(const struct run_opts *o, const struct ocra_config *cfg, const char *i
     int status;
 
     ocra_buf_init(&profile);
-    event = o->event_id ? ocra_xstrdup(o->event_id) : ocra_xasprintf("manual:%s", image);
+    if (o->event_id)
+        event = ocra_xstrdup(o->event_id);
+    else
+        event = ocra_xasprintf("manual:%s", o->name ? o->name : image);
     spec.event_id = event;
     spec.env = o->n_env ? o->env : NULL;
     spec.port = (int)o->port;
     spec.gpu_devs = o->n_gpus ? o->gpus : NULL;
     spec.n_gpu_devs = o->n_gpus;
+    spec.gpu_count = (int)o->gpu_count;
     status = make_profile(o, cfg, &spec.profile);
     if (status != OCRA_CLI_OK)
         goto out;
@@ -127,14 +165,14 @@ run_image(const struct run_opts *o, const struct ocra_config *cfg, const char *i
     }
     ocra_run_profile_describe(&spec, &profile);
     printf("%s", profile.data ? profile.data : "");
-    dopts.socket = o->docker_host;
-    r = ocra_run_docker_new(&dopts, &err);
+    r = runner_new(o, cfg, &err);
     if (!r || r->start(r, &spec, &job, &err) < 0) {
         status =
             ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "run: %s", err.msg);
         goto out;
     }
-    printf("%s %s (%s)\n", job.adopted ? "adopted" : "started", job.name, job.id);
+    printf("%s %s (%s %s)\n", job.adopted ? "adopted" : "started", job.name,
+           strcmp(r->name, "slurm") == 0 ? "Slurm job" : "container", job.id);
     fflush(stdout);
     status = o->no_wait ? OCRA_CLI_OK : wait_and_report(r, &job, o);
 out:
@@ -166,6 +204,10 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"env", required_argument, NULL, 'E'},
         {"port", required_argument, NULL, 'p'},
         {"gpu", required_argument, NULL, 'g'},
+        {"gpus", required_argument, NULL, 'G'},
+        {"runner", required_argument, NULL, 'k'},
+        {"name", required_argument, NULL, 'N'},
+        {"partition", required_argument, NULL, 'T'},
         {"memory", required_argument, NULL, 'm'},
         {"cpus", required_argument, NULL, 'c'},
         {"shm", required_argument, NULL, 's'},
@@ -199,6 +241,20 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         case 'g':
             rc = parse_gpu(o, optarg);
             break;
+        case 'G':
+            rc = ocra_cli_parse_int("gpus", optarg, 0, OCRA_RUN_MAX_GPUS, &o->gpu_count);
+            break;
+        case 'k':
+            o->runner = optarg;
+            if (strcmp(optarg, "docker") != 0 && strcmp(optarg, "slurm") != 0)
+                rc = ocra_cli_fail(OCRA_CLI_USAGE, "--runner %s: want docker or slurm", optarg);
+            break;
+        case 'N':
+            o->name = optarg;
+            break;
+        case 'T':
+            o->partition = optarg;
+            break;
         case 'p':
             rc = ocra_cli_parse_int("port", optarg, 1, 65535, &o->port);
             break;
@@ -227,13 +283,26 @@ parse_opts(int argc, char **argv, struct run_opts *o)
             return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help run`");
         }
     }
+    if (rc == OCRA_CLI_OK && o->name && o->event_id)
+        rc = ocra_cli_fail(OCRA_CLI_USAGE, "--name and --event-id: give one of them");
+    if (rc == OCRA_CLI_OK && o->gpu_count && o->n_gpus && o->gpu_count != o->n_gpus)
+        rc = ocra_cli_fail(OCRA_CLI_USAGE, "--gpus %lld and %d --gpu indices disagree",
+                           (long long)o->gpu_count, o->n_gpus);
+    /* the docker runner places nothing: --gpus N alone means the engine's first N devices */
+    if (rc == OCRA_CLI_OK && strcmp(o->runner, "docker") == 0 && o->gpu_count && !o->n_gpus)
+        for (; o->n_gpus < o->gpu_count; o->n_gpus++)
+            o->gpus[o->n_gpus] = (uint8_t)o->n_gpus;
+    if (rc == OCRA_CLI_OK && strcmp(o->runner, "slurm") == 0 && o->n_gpus)
+        rc = ocra_cli_fail(
+            OCRA_CLI_USAGE,
+            "--gpu INDEX: Slurm allocates the devices; ask for a count with --gpus N");
     return rc;
 }
 
 static int
 run_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 {
-    struct run_opts o = {.timeout_s = 3600};
+    struct run_opts o = {.timeout_s = 3600, .runner = "docker"};
     const char *image;
     int status = ocra_cli_config(ctx);
 
@@ -261,34 +330,43 @@ run_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 }
 
 const struct ocra_cli_cmd ocra_cli_run_cmd = {
-    "run", "run an image by digest in the sandbox (Docker)",
-    "usage: ocra run [--event-id ID] [--docker-host unix://PATH] [--env NAME=VALUE]...\n"
-    "                [--port P] [--gpu INDEX]... [--memory MIB] [--cpus MILLI] [--shm MIB]\n"
-    "                [--pids N] [--user UID:GID] [--relax KEY]... [--no-wait] [--timeout S]\n"
-    "                [--rm] REPO@sha256:DIGEST [-- COMMAND...]\n"
+    "run", "run an image by digest in the sandbox (Docker or Slurm)",
+    "usage: ocra run [--runner docker|slurm] [--event-id ID | --name NAME]\n"
+    "                [--docker-host unix://PATH] [--partition P] [--env NAME=VALUE]...\n"
+    "                [--port P] [--gpus N] [--gpu INDEX]... [--memory MIB] [--cpus MILLI]\n"
+    "                [--shm MIB] [--pids N] [--user UID:GID] [--relax KEY]... [--no-wait]\n"
+    "                [--timeout S] [--rm] REPO@sha256:DIGEST [-- COMMAND...]\n"
     "\n"
-    "Runs the image, pinned by digest (a tag is refused), on the Docker engine with the\n"
-    "sandbox profile of docs/RUNNING.md: read-only root, tmpfs /tmp, no capabilities,\n"
-    "no-new-privileges, pids, memory and CPU limits, a non-root user, no network. It prints\n"
-    "the profile it applied, starts the container `ocra-<short event id>` (a container that\n"
-    "already exists for the same event and image is adopted, never duplicated), waits for it\n"
-    "and prints the tail of its log and its exit code.\n"
+    "Runs the image, pinned by digest (a tag is refused), with the sandbox profile of\n"
+    "docs/RUNNING.md: read-only root, tmpfs /tmp, no capabilities, no-new-privileges, pids,\n"
+    "memory and CPU limits, a non-root user, no network. It prints the profile it applied and\n"
+    "starts `ocra-<short event id>`: with the docker runner a container on one engine, with\n"
+    "the slurm runner a batch job through slurmrestd (run.slurm.* in the configuration) whose\n"
+    "script runs the image with the node's docker CLI. A container or job that already exists\n"
+    "for the same event and image is adopted, never duplicated. It waits for the workload and\n"
+    "prints the tail of its log and its exit code (a cancelled Slurm job: \"stopped\").\n"
     "\n"
     "options:\n"
+    "      --runner R         docker (default) or slurm\n"
     "      --event-id ID      the chain event the run belongs to (default: manual:IMAGE)\n"
+    "      --name NAME        a manual run's name: the event id becomes manual:NAME\n"
+    "      --partition P      slurm: the partition (default run.slurm.partition)\n"
     "      --docker-host URL  the engine (default: run.docker_host, $DOCKER_HOST, else\n"
     "                         /var/run/docker.sock)\n"
     "      --env NAME=VALUE   an environment variable; repeatable\n"
     "      --port P           the port the workload serves (needs the network_host relaxation)\n"
-    "      --gpu INDEX        an allocated GPU device index; repeatable (DeviceRequests)\n"
+    "      --gpus N           GPUs: slurm asks for gres gpu:N; docker takes devices 0..N-1\n"
+    "      --gpu INDEX        docker: an allocated GPU device index; repeatable\n"
     "      --memory MIB, --cpus MILLI, --shm MIB, --pids N   limits (defaults in RUNNING.md)\n"
     "      --user UID:GID     the user (default 65532:65532)\n"
     "      --relax KEY        writable_rootfs, network_host, no_pids_limit or run_as_root;\n"
     "                         adds to the configuration's run.sandbox.* keys\n"
     "      --no-wait          start it and return\n"
     "      --timeout S        how long to wait (default 3600)\n"
-    "      --rm               remove the container after it exited\n"
+    "      --rm               remove the container (slurm: the job's output file) after it\n"
+    "                         exited\n"
     "\n"
-    "exit status: 0 the workload exited 0 (or started, with --no-wait), 1 it failed or the\n"
-    "engine did, 2 usage error or a refused image or profile.\n",
+    "exit status: 0 the workload exited 0 (or started, with --no-wait), 1 it failed, was\n"
+    "stopped, or the engine or Slurm failed (a job asking more GPUs than a node has), 2 usage\n"
+    "error or a refused image or profile.\n",
     run_run, NULL};

@@ -60,6 +60,11 @@ struct ocra_config {
     struct {
         char *docker_host; /* unix://PATH of the engine; "": $DOCKER_HOST or the default */
         bool writable_rootfs, network_host, no_pids_limit, run_as_root; /* sandbox relaxations */
+        struct {
+            char *url, *user, *partition, *docker_host, *workdir;
+            char *token_file; /* names a secret: never log its contents */
+            int64_t poll_interval_ms;
+        } slurm; /* run.slurm.*: the slurm runner (slurmrestd) */
     } run;
     char *api_listen;
     char *api_token_file; /* names a secret: never log its contents */

@@ -126,6 +126,25 @@ check_unix_url_or_empty(const char *s)
     return s[0] == '\0' || (strncmp(s, "unix:///", 8) == 0 && is_printable(s));
 }
 
+/* ---- slurm (begin) */
+/* A Slurm user or partition name, or "". */
+static bool
+check_name_or_empty(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n == 0 ||
+           (n < 64 && s[0] != '-' && s[0] != '.' &&
+            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n);
+}
+
+static bool
+check_abs_path_or_empty(const char *s)
+{
+    return s[0] == '\0' || (s[0] == '/' && is_printable(s));
+}
+/* ---- slurm (end) */
+
 static bool
 check_python(const char *s)
 {
@@ -482,6 +501,60 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "false",
      .off = CFG(run.run_as_root),
      .doc = "Relaxation: the workload runs as root (default uid 65532)."},
+    /* ---- slurm (begin) */
+    {.key = "run.slurm.url",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_http_url,
+     .want = "http://host:port",
+     .type_name = "URL",
+     .off = CFG(run.slurm.url),
+     .doc = "slurmrestd of the cluster the slurm runner submits to (v0.0.38); empty: none."},
+    {.key = "run.slurm.user",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_name_or_empty,
+     .want = "a user name",
+     .type_name = "name",
+     .off = CFG(run.slurm.user),
+     .doc = "The token's user (X-SLURM-USER-NAME); jobs run as this user, who needs Docker."},
+    {.key = "run.slurm.token_file",
+     .type = OCRA_CONFIG_SECRET,
+     .def = "",
+     .off = CFG(run.slurm.token_file),
+     .doc = "File holding the user's JWT (`scontrol token username=U`), read per request."},
+    {.key = "run.slurm.partition",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_name_or_empty,
+     .want = "a partition name",
+     .type_name = "name",
+     .off = CFG(run.slurm.partition),
+     .doc = "The partition jobs go to; empty: the cluster's default."},
+    {.key = "run.slurm.docker_host",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_unix_url_or_empty,
+     .want = "unix:///absolute/path/to/docker.sock",
+     .type_name = "unix URL",
+     .off = CFG(run.slurm.docker_host),
+     .doc = "The Docker engine on each node that jobs use; empty: the node's default."},
+    {.key = "run.slurm.workdir",
+     .type = OCRA_CONFIG_STRING,
+     .def = "/tmp",
+     .check = check_abs_path_or_empty,
+     .want = "an absolute path",
+     .type_name = "path",
+     .off = CFG(run.slurm.workdir),
+     .doc = "Jobs' directory for their output files; logs read it: share it with the nodes."},
+    {.key = "run.slurm.poll_interval_ms",
+     .type = OCRA_CONFIG_INT,
+     .def = "1000",
+     .min = 100,
+     .max = 600000,
+     .off = CFG(run.slurm.poll_interval_ms),
+     .doc = "First interval between polls of a job's state; it doubles up to 8 times this."},
+    /* ---- slurm (end) */
     {.key = "api.listen",
      .type = OCRA_CONFIG_STRING,
      .def = "127.0.0.1:8380",

@@ -2,7 +2,9 @@
 /*
  * run: runs a built image by digest as a sandboxed workload. `struct ocra_runner` is the
  * pluggable interface (start, wait, log tail, stop, remove, free); the docker runner
- * (run_docker.c) drives one machine's Docker engine through the Engine API. Every workload
+ * (run_docker.c) drives one machine's Docker engine through the Engine API, the slurm runner
+ * (run_slurm.c) submits batch jobs through slurmrestd whose script runs the image with the
+ * node's docker CLI under the same profile. Every workload
  * gets the sandbox profile (DESIGN.md §5): read-only root file system, tmpfs /tmp, all
  * capabilities dropped, no-new-privileges, pids, memory and CPU limits, shm size from the
  * plan, a non-root user and no network. Each relaxation is an explicit, named option. A start
@@ -18,6 +20,7 @@
 
 #include "base/base.h"
 #include "image/image.h"
+#include "sched/sched.h"
 
 #define OCRA_RUN_DEFAULT_USER "65532:65532" /* "nonroot" of distroless images */
 #define OCRA_RUN_DEFAULT_PIDS 256
@@ -58,6 +61,8 @@ struct ocra_run_spec {
     int port;                /* the port the workload serves, 0: none (1..65535) */
     const uint8_t *gpu_devs; /* allocated device indices (ocra_sched_alloc.devs), or NULL */
     int n_gpu_devs;
+    int gpu_count; /* for a runner that allocates devices itself (slurm: gres gpu:N); 0: n_gpu_devs
+                    */
     struct ocra_run_profile profile;
 };
 
@@ -141,5 +146,103 @@ void ocra_run_profile_describe(const struct ocra_run_spec *spec, struct ocra_buf
  */
 struct ocra_runner *ocra_run_docker_new(const struct ocra_image_docker_opts *opts,
                                         struct ocra_err *err);
+
+/* ---- slurm (begin) ---------------------------------------------------------------------- */
+
+/*
+ * The slurm runner (run_slurm.c): each workload is one batch job submitted through slurmrestd
+ * (openapi/v0.0.38, Slurm 22.05 and later) with JWT auth. The job is named ocra-<short id>
+ * (ocra_run_container_name()), asks for `gres: gpu:N`, and its script runs the image by
+ * digest with the docker CLI of the node under the same sandbox profile as the docker runner
+ * (ocra_run_slurm_script()). A start first looks for a job of that name and user and adopts
+ * it (pending, running, completed, or failed with an exit code), so a retry never submits a
+ * second one. job->id is the Slurm job id in decimal, job->name the job name.
+ */
+struct ocra_run_slurm_opts {
+    const char *url;         /* slurmrestd, "http://host:port" (https too); required */
+    const char *user;        /* X-SLURM-USER-NAME; the jobs run as this user; required */
+    const char *token_file;  /* a file holding the JWT (`scontrol token`); read at each request,
+                                never logged; required */
+    const char *partition;   /* NULL or "": the cluster's default partition */
+    const char *docker_host; /* the jobs' engine on the node, "unix:///path"; NULL or "": the
+                                node's default */
+    const char *workdir;     /* the jobs' working directory, where `<name>-<job id>.out` is
+                                written; logs read it, so it must be shared with this host;
+                                NULL or "": /tmp */
+    long poll_interval_ms;   /* wait's first poll interval, doubled up to 8 times it; 0: 1000 */
+    long request_timeout_ms; /* each request; 0: 30 s */
+};
+
+/* Checks opts and makes the runner (EINVAL naming the bad option). Caller frees with
+ * ocra_runner_free(). */
+struct ocra_runner *ocra_run_slurm_new(const struct ocra_run_slurm_opts *opts,
+                                       struct ocra_err *err);
+
+/* Where a job is, from Slurm's job_state. */
+enum ocra_run_slurm_phase {
+    OCRA_RUN_SLURM_PENDING,   /* PENDING, CONFIGURING, REQUEUED, RESIZING, SUSPENDED */
+    OCRA_RUN_SLURM_RUNNING,   /* RUNNING, COMPLETING, STAGE_OUT, SIGNALING */
+    OCRA_RUN_SLURM_EXITED,    /* COMPLETED or FAILED: the script ran and exited, exit_code */
+    OCRA_RUN_SLURM_CANCELLED, /* CANCELLED: stopped (ocra's stop, scancel, an admin) */
+    OCRA_RUN_SLURM_LOST,      /* ended without the script's exit: TIMEOUT, NODE_FAIL, BOOT_FAIL,
+                                 DEADLINE, OUT_OF_MEMORY, PREEMPTED, or a state not known here */
+};
+
+/* One job as slurmrestd reports it (what the journal's `runs` row needs). */
+struct ocra_run_slurm_job {
+    uint32_t job_id;
+    char name[OCRA_SCHED_NAME_MAX];
+    char user[OCRA_SCHED_NAME_MAX];
+    char state[32];  /* job_state as Slurm spells it, "COMPLETED" */
+    char reason[64]; /* state_reason, "None", "Resources", "NonZeroExitCode" */
+    char nodes[128]; /* the nodes it runs or ran on, a Slurm host list; "" while pending */
+    char comment[OCRA_RUN_EVENT_MAX]; /* the image reference the runner put there */
+    enum ocra_run_slurm_phase phase;
+    int exit_code; /* EXITED: the script's exit status (a signal N: 128 + N); else 0 */
+};
+
+/* The job of job->id now. r must be a slurm runner. ENOENT when slurmctld no longer knows it
+ * (purged MinJobAge after it ended). */
+int ocra_run_slurm_job_get(struct ocra_runner *r, const struct ocra_run_job *job,
+                           struct ocra_run_slurm_job *out, struct ocra_err *err);
+
+/* A Slurm node as a placement node, and what Slurm says of it besides. */
+struct ocra_run_slurm_node {
+    /* name; gpu_model: the gres type ("" when untyped); gpu_count; cpu_milli, ram_mib (real
+     * memory); accounting: gpu_free_milli[i] 0 for an allocated device, 1000 for a free one
+     * (by the IDX Slurm reports, else the lowest indices), gpu_mem_free 0 (unknown), cpu_free
+     * and ram_free from the allocated CPUs and memory */
+    struct ocra_sched_node node;
+    int gpus, gpus_alloc; /* the node's gpu gres, total (node.gpu_count: at most 16) and used */
+    char state[32];       /* "idle", "mixed", "allocated", "down", ... (flags after a "+") */
+    char partitions[256]; /* the partitions it is in, comma-separated */
+};
+
+struct ocra_run_slurm_partition {
+    char name[OCRA_SCHED_NAME_MAX];
+    char state[16]; /* "UP", "DOWN", ... */
+    int n_nodes;    /* of the nodes listed, those in it */
+    int gpus_total, gpus_alloc;
+    int max_node_gpus; /* the most GPUs of one node in it: a job asking more is refused */
+};
+
+struct ocra_run_slurm_inventory {
+    struct ocra_run_slurm_node *nodes;
+    size_t n_nodes;
+    struct ocra_run_slurm_partition *parts;
+    size_t n_parts;
+};
+
+/*
+ * The cluster's nodes with their GPU gres, total and allocated, and its partitions with their
+ * sums (GET /nodes and /partitions). Only the `gpu` gres counts. *out is filled on success;
+ * caller frees with ocra_run_slurm_inventory_fini().
+ */
+int ocra_run_slurm_inventory_get(const struct ocra_run_slurm_opts *opts,
+                                 struct ocra_run_slurm_inventory *out, struct ocra_err *err);
+/* inv may be zeroed or NULL. */
+void ocra_run_slurm_inventory_fini(struct ocra_run_slurm_inventory *inv);
+
+/* ---- slurm (end) ------------------------------------------------------------------------ */
 
 #endif

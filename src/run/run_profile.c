@@ -5,7 +5,7 @@
  * checked values only (with jansson, never by pasting text), and describes the profile that
  * applies, relaxations named by their config keys.
  */
-#include "run/run.h"
+#include "run/run_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,13 +20,8 @@ struct limit {
     int64_t value, min, max;
 };
 
-/* The limits with their defaults applied. */
-struct limits {
-    int64_t memory_mib, cpu_milli, shm_mib, tmp_mib, pids;
-};
-
-static void
-limits_get(const struct ocra_run_profile *p, struct limits *l)
+void
+ocra_run_limits_get(const struct ocra_run_profile *p, struct ocra_run_limits *l)
 {
     l->memory_mib = p->memory_mib ? p->memory_mib : OCRA_RUN_DEFAULT_MEMORY_MIB;
     l->cpu_milli = p->cpu_milli ? p->cpu_milli : OCRA_RUN_DEFAULT_CPU_MILLI;
@@ -38,9 +33,9 @@ limits_get(const struct ocra_run_profile *p, struct limits *l)
 static int
 limits_check(const struct ocra_run_profile *p, struct ocra_err *err)
 {
-    struct limits l;
+    struct ocra_run_limits l;
 
-    limits_get(p, &l);
+    ocra_run_limits_get(p, &l);
     const struct limit table[] = {
         {"memory_mib", l.memory_mib, 6, INT64_C(1) << 22}, /* the engine's minimum is 6 MiB */
         {"cpu_milli", l.cpu_milli, 10, 1024000},
@@ -78,8 +73,8 @@ user_part_valid(const char *s, size_t n)
     return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") >= n;
 }
 
-static const char *
-user_get(const struct ocra_run_profile *p)
+const char *
+ocra_run_user_get(const struct ocra_run_profile *p)
 {
     if (p->user)
         return p->user;
@@ -89,7 +84,7 @@ user_get(const struct ocra_run_profile *p)
 static int
 user_check(const struct ocra_run_profile *p, struct ocra_err *err)
 {
-    const char *u = user_get(p), *colon = strchr(u, ':');
+    const char *u = ocra_run_user_get(p), *colon = strchr(u, ':');
     size_t n = colon ? (size_t)(colon - u) : strlen(u);
 
     if (!user_part_valid(u, n) || (colon && !user_part_valid(colon + 1, strlen(colon + 1))))
@@ -170,6 +165,10 @@ gpus_check(const struct ocra_run_spec *spec, struct ocra_err *err)
                                 spec->gpu_devs[i]);
         seen |= 1u << spec->gpu_devs[i];
     }
+    if (spec->gpu_count < 0 || spec->gpu_count > OCRA_RUN_MAX_GPUS ||
+        (spec->gpu_count && spec->n_gpu_devs && spec->gpu_count != spec->n_gpu_devs))
+        return ocra_err_set(err, EINVAL, "gpus: a count of %d (0..%d, and equal to the %d devices)",
+                            spec->gpu_count, OCRA_RUN_MAX_GPUS, spec->n_gpu_devs);
     return 0;
 }
 
@@ -229,11 +228,11 @@ static json_t *
 host_config(const struct ocra_run_spec *spec)
 {
     const struct ocra_run_profile *p = &spec->profile;
-    struct limits l;
+    struct ocra_run_limits l;
     json_t *hc = json_object();
     char *tmp;
 
-    limits_get(p, &l);
+    ocra_run_limits_get(p, &l);
     tmp = ocra_xasprintf("rw,nosuid,nodev,size=%" PRId64 "m,mode=1777", l.tmp_mib);
     json_object_set_new(hc, "ReadonlyRootfs", json_boolean(!p->writable_rootfs));
     json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp", tmp));
@@ -267,7 +266,7 @@ ocra_run_docker_create_body(const struct ocra_run_spec *spec, struct ocra_err *e
     if (spec->cmd)
         json_object_set_new(body, "Cmd", strings(spec->cmd));
     json_object_set_new(body, "Env", strings(spec->env));
-    json_object_set_new(body, "User", json_string(user_get(&spec->profile)));
+    json_object_set_new(body, "User", json_string(ocra_run_user_get(&spec->profile)));
     json_object_set_new(body, "Labels", labels);
     json_object_set_new(body, "Tty", json_false());
     json_object_set_new(body, "OpenStdin", json_false());
@@ -290,10 +289,10 @@ static void
 describe_limits(const struct ocra_run_spec *spec, struct ocra_buf *out)
 {
     const struct ocra_run_profile *p = &spec->profile;
-    struct limits l;
+    struct ocra_run_limits l;
     char v[96];
 
-    limits_get(p, &l);
+    ocra_run_limits_get(p, &l);
     snprintf(v, sizeof(v), "%" PRId64, l.pids);
     line(out, "pids limit:", p->no_pids_limit ? "none" : v,
          p->no_pids_limit ? "no_pids_limit" : NULL);
@@ -319,12 +318,14 @@ ocra_run_profile_describe(const struct ocra_run_spec *spec, struct ocra_buf *out
          p->writable_rootfs ? "writable_rootfs" : NULL);
     line(out, "capabilities:", "all dropped", NULL);
     line(out, "privileges:", "no-new-privileges", NULL);
-    line(out, "user:", user_get(p), p->run_as_root ? "run_as_root" : NULL);
+    line(out, "user:", ocra_run_user_get(p), p->run_as_root ? "run_as_root" : NULL);
     describe_limits(spec, out);
     line(out, "network:", p->network_host ? "host" : "none",
          p->network_host ? "network_host" : NULL);
     v[0] = '\0';
     for (int i = 0; i < spec->n_gpu_devs && spec->gpu_devs && n + 4 < sizeof(v); i++)
         n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%u", i ? "," : "", spec->gpu_devs[i]);
-    line(out, "gpus:", spec->n_gpu_devs > 0 ? v : "none", NULL);
+    if (spec->n_gpu_devs == 0 && spec->gpu_count > 0)
+        snprintf(v, sizeof(v), "%d, the devices the runner allocates", spec->gpu_count);
+    line(out, "gpus:", spec->n_gpu_devs > 0 || spec->gpu_count > 0 ? v : "none", NULL);
 }

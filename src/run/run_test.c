@@ -4,10 +4,17 @@
  * root user refused, a served port without the network_host relaxation refused), the
  * container name, the create body of the default profile and of each relaxation, the GPU
  * DeviceRequests (not testable end to end without a GPU), the profile description and the
- * log stream demultiplexer.
+ * log stream demultiplexer; the slurm runner's job script (run by sh with a stand-in docker
+ * that prints its arguments, so the quoting is checked by a real shell), its submit body, and
+ * the parsers of slurmrestd replies, hostile ones included.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ocra_test.h"
 #include "run/run_int.h"
@@ -253,10 +260,342 @@ test_log_demux(void)
     ocra_buf_fini(&b);
 }
 
+/* ---- slurm (begin) ---------------------------------------------------------------------- */
+
+/* Runs the script by sh with a docker on PATH that prints its arguments, one a line. */
+static char *
+run_script(const char *script, const char *cuda)
+{
+    char dir[] = "/tmp/ocra-run-test.XXXXXX", path[128], out[128];
+    char *text = NULL;
+    size_t len;
+    int fd, status = -1;
+    pid_t pid;
+
+    if (!mkdtemp(dir))
+        return NULL;
+    snprintf(path, sizeof(path), "%s/docker", dir);
+    CHECK(ocra_file_write_atomic(path, "#!/bin/sh\nprintf '%s\\n' \"$@\"\n", 29, 0755, NULL) == 0);
+    snprintf(path, sizeof(path), "%s/job.sh", dir);
+    CHECK(ocra_file_write_atomic(path, script, strlen(script), 0644, NULL) == 0);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    pid = fork();
+    if (pid == 0) {
+        char pathenv[160], cudaenv[96], job[] = "SLURM_JOB_ID=42", home[] = "HOME=/nonexistent";
+        char *envp[] = {pathenv, cudaenv, job, home, NULL};
+
+        snprintf(pathenv, sizeof(pathenv), "PATH=%s:/usr/bin:/bin", dir);
+        snprintf(cudaenv, sizeof(cudaenv), "CUDA_VISIBLE_DEVICES=%s", cuda);
+        fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        execle("/bin/sh", "sh", path, (char *)NULL, envp);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (ocra_file_read(out, 1 << 20, &text, &len, NULL) < 0)
+        text = NULL;
+    unlink(out);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/docker", dir);
+    unlink(path);
+    rmdir(dir);
+    return text;
+}
+
+static void
+test_slurm_script_runs_the_profile_with_hostile_words_quoted(void)
+{
+    static const char *const cmd[] = {"sh", "-c", "echo '$(id)'; `reboot` \\\\ \"x\" $HOME", NULL};
+    static const char *const env[] = {"A=it's $PATH", NULL};
+    struct ocra_run_spec s = spec_default();
+    struct ocra_buf b;
+    struct ocra_err err = {0};
+    char *args;
+    const char *want = "--host\nunix:///run/ocra/d.sock\nrun\n--rm\n--name\nocra-";
+
+    s.cmd = cmd;
+    s.env = env;
+    s.gpu_count = 2;
+    ocra_buf_init(&b);
+    CHECK_INT(ocra_run_slurm_script(&s, "unix:///run/ocra/d.sock", &b, &err), 0);
+    args = run_script(b.data, "0,1");
+    CHECK(args != NULL);
+    if (args) {
+        CHECK(strncmp(args, want, strlen(want)) == 0);
+        CHECK(strstr(args, "-42\n--read-only\n--tmpfs\n/tmp:rw,nosuid,nodev,size=256m,mode=1777\n"
+                           "--cap-drop\nALL\n--security-opt\nno-new-privileges\n--pids-limit\n256\n"
+                           "--memory\n1024m\n--memory-swap\n1024m\n--cpus\n1.000\n--shm-size\n64m\n"
+                           "--user\n65532:65532\n--network\nnone\n--restart\nno\n") != NULL);
+        CHECK(strstr(args, "--label\nio.ocra.event-id=" EVENT "\n--label\nio.ocra.image=" IMAGE
+                           "\n--label\nio.ocra.runner=slurm\n--env\nA=it's $PATH\n") != NULL);
+        /* no NVIDIA GPUs here: the indices go into the environment only */
+        CHECK(strstr(args, "--env\nCUDA_VISIBLE_DEVICES=0,1\n--\n" IMAGE "\nsh\n-c\n"
+                           "echo '$(id)'; `reboot` \\\\ \"x\" $HOME\n") != NULL);
+        CHECK(strstr(args, "--gpus") == NULL);
+    }
+    free(args);
+    /* a relaxed profile, no GPUs, the node's default engine */
+    ocra_buf_reset(&b);
+    s = spec_default();
+    s.profile.writable_rootfs = s.profile.no_pids_limit = s.profile.network_host = true;
+    CHECK_INT(ocra_run_slurm_script(&s, NULL, &b, &err), 0);
+    args = run_script(b.data, "");
+    CHECK(args && strncmp(args, "run\n", 4) == 0 && !strstr(args, "--read-only") &&
+          strstr(args, "--pids-limit\n-1\n") && strstr(args, "--network\nhost\n") &&
+          !strstr(args, "CUDA_VISIBLE_DEVICES"));
+    free(args);
+    /* hostile allocation from the node's environment is refused, not pasted */
+    ocra_buf_reset(&b);
+    CHECK_INT(ocra_run_slurm_script(&s, "tcp://1.2.3.4:2375", &b, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    ocra_buf_fini(&b);
+}
+
+static void
+test_slurm_submit_body(void)
+{
+    struct ocra_run_spec s = spec_default();
+    struct ocra_run_slurm_opts o = {.partition = "gpu", .workdir = "/srv/jobs"};
+    json_t *body, *job;
+
+    s.gpu_count = 2;
+    s.profile.cpu_milli = 1500;
+    body = ocra_run_slurm_submit_body(&s, &o, "ocra-0123456789ab", "#!/bin/sh\n");
+    job = json_object_get(body, "job");
+    CHECK_STR(json_string_value(json_object_get(body, "script")), "#!/bin/sh\n");
+    CHECK_STR(ocra_json_str(job, "name"), "ocra-0123456789ab");
+    CHECK_STR(ocra_json_str(job, "partition"), "gpu");
+    CHECK_STR(ocra_json_str(job, "gres"), "gpu:2");
+    CHECK_INT(ocra_json_int(job, "cpus_per_task", 0), 2);
+    CHECK_STR(ocra_json_str(job, "standard_output"), "/srv/jobs/ocra-0123456789ab-%j.out");
+    CHECK_STR(ocra_json_str(job, "comment"), IMAGE);
+    CHECK(json_is_object(json_object_get(job, "environment")));
+    json_decref(body);
+    s.gpu_count = 0;
+    o = (struct ocra_run_slurm_opts){0};
+    body = ocra_run_slurm_submit_body(&s, &o, "ocra-0123456789ab", "x");
+    job = json_object_get(body, "job");
+    CHECK(!json_object_get(job, "gres") && !json_object_get(job, "partition"));
+    CHECK_STR(ocra_json_str(job, "current_working_directory"), "/tmp");
+    json_decref(body);
+}
+
+static int
+reply_code(long status, const char *text, char *msg, size_t n)
+{
+    struct ocra_err err = {0};
+    json_t *doc = NULL;
+
+    if (ocra_run_slurm_reply(status, text, strlen(text), &doc, &err) == 0) {
+        json_decref(doc);
+        return 0;
+    }
+    if (msg)
+        snprintf(msg, n, "%s", err.msg);
+    return err.code;
+}
+
+static void
+test_slurm_replies_map_errors(void)
+{
+    char msg[256];
+
+    CHECK_INT(reply_code(200, "{\"errors\": [], \"job_id\": 3}", NULL, 0), 0);
+    CHECK_INT(reply_code(500,
+                         "{\"errors\": [{\"error_code\": 2014, \"error\": \"Requested node "
+                         "configuration is not available\"}]}",
+                         msg, sizeof(msg)),
+              ENOSPC);
+    CHECK(strstr(msg, "Requested node configuration is not available") != NULL);
+    CHECK_INT(reply_code(500,
+                         "{\"errors\": [{\"error_number\": 2017, \"error\": \"Invalid job id "
+                         "specified\", \"description\": \"Unable to find JobId=9\"}]}",
+                         msg, sizeof(msg)),
+              ENOENT);
+    CHECK(strstr(msg, "JobId=9") != NULL);
+    CHECK_INT(reply_code(401, "Authentication failure", msg, sizeof(msg)), EACCES);
+    CHECK(strstr(msg, "run.slurm.token_file") != NULL);
+    /* hostile: not JSON, not an object, errors of the wrong type, control bytes in a message */
+    CHECK_INT(reply_code(200, "<html>", NULL, 0), EPROTO);
+    CHECK_INT(reply_code(200, "[1]", NULL, 0), EPROTO);
+    CHECK_INT(reply_code(200, "{\"errors\": {}}", NULL, 0), EPROTO);
+    CHECK_INT(reply_code(200, "{\"errors\": [7]}", NULL, 0), EPROTO);
+    CHECK_INT(
+        reply_code(500, "{\"errors\": [{\"error\": \"a\\nb\\u001b[31m\"}]}", msg, sizeof(msg)),
+        EIO);
+    CHECK(strchr(msg, '\n') == NULL && strchr(msg, 0x1b) == NULL);
+    CHECK_INT(reply_code(502, "{}", NULL, 0), EIO);
+}
+
+static json_t *
+jobs_doc(const char *text)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+
+    CHECK(doc != NULL);
+    return doc;
+}
+
+static void
+test_slurm_jobs_find_adopts_and_parses(void)
+{
+    struct ocra_run_slurm_job j = {0};
+    struct ocra_err err = {0};
+    json_t *doc = jobs_doc(
+        "{\"jobs\": ["
+        "{\"job_id\": 4, \"name\": \"ocra-a\", \"user_name\": \"u\", \"job_state\": \"COMPLETED\","
+        " \"exit_code\": 0, \"comment\": \"img\"},"
+        "{\"job_id\": 5, \"name\": \"ocra-a\", \"user_name\": \"u\", \"job_state\": \"RUNNING\"},"
+        "{\"job_id\": 6, \"name\": \"ocra-a\", \"user_name\": \"u\", \"job_state\": \"CANCELLED\"},"
+        "{\"job_id\": 7, \"name\": \"ocra-a\", \"user_name\": \"other\", \"job_state\": "
+        "\"PENDING\"},"
+        "{\"job_id\": 8, \"name\": \"ocra-b\", \"user_name\": \"u\", \"job_state\": \"FAILED\","
+        " \"exit_code\": 768, \"state_reason\": \"NonZeroExitCode\"},"
+        "{\"job_id\": 9, \"name\": \"ocra-c\", \"user_name\": \"u\", \"job_state\": \"TIMEOUT\"},"
+        "{\"job_id\": 10, \"name\": \"ocra-d\", \"user_name\": \"u\", \"job_state\": \"FAILED\","
+        " \"exit_code\": 9}]}");
+
+    CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-a", "u", &j, &err), 1);
+    CHECK_INT(j.job_id, 5); /* the active one, not the newer cancelled one */
+    CHECK_INT(j.phase, OCRA_RUN_SLURM_RUNNING);
+    CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-b", "u", &j, &err), 1);
+    CHECK_INT(j.phase, OCRA_RUN_SLURM_EXITED);
+    CHECK_INT(j.exit_code, 3); /* a wait status: 3 << 8 */
+    CHECK_STR(j.reason, "NonZeroExitCode");
+    CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-c", "u", &j, &err), 0); /* retried */
+    CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-d", "u", &j, &err), 1);
+    CHECK_INT(j.exit_code, 137); /* killed by signal 9 */
+    CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-z", "u", &j, &err), 0);
+    /* after a race, every starter keeps the first job: the lowest id, not the cancelled one */
+    CHECK_INT(ocra_run_slurm_jobs_first(doc, "ocra-a", "u", &j, &err), 1);
+    CHECK_INT(j.job_id, 4);
+    json_decref(doc);
+
+    const char *hostile[] = {
+        "{}",
+        "{\"jobs\": {}}",
+        "{\"jobs\": [1]}",
+        "{\"jobs\": [{\"job_id\": \"5\", \"name\": \"ocra-a\", \"job_state\": \"RUNNING\"}]}",
+        "{\"jobs\": [{\"job_id\": -1, \"name\": \"ocra-a\", \"job_state\": \"RUNNING\"}]}",
+        "{\"jobs\": [{\"job_id\": 4294967296, \"job_state\": \"RUNNING\"}]}",
+        "{\"jobs\": [{\"job_id\": 5, \"name\": \"ocra-a\"}]}",
+        "{\"jobs\": [{\"job_id\": 5, \"name\": 7, \"job_state\": \"RUNNING\"}]}",
+        "{\"jobs\": [{\"job_id\": 5, \"job_state\": \"FAILED\", \"exit_code\": 70000}]}",
+        "{\"jobs\": [{\"job_id\": 5, \"job_state\": \"FAILED\", \"exit_code\": \"1\"}]}",
+        "{\"jobs\": [{\"job_id\": 5, \"job_state\": "
+        "\"RUNNINGRUNNINGRUNNINGRUNNINGRUNNINGRUNNING\"}]}",
+    };
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(hostile); i++) {
+        doc = jobs_doc(hostile[i]);
+        err.code = 0;
+        CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-a", "u", &j, &err), -1);
+        CHECK_INT(err.code, EPROTO);
+        json_decref(doc);
+    }
+}
+
+static void
+test_slurm_gres_strings(void)
+{
+    static const struct {
+        const char *gres, *model;
+        int count;
+        uint32_t idx;
+    } good[] = {
+        {"gpu:4", "", 4, 0},
+        {"gpu:0", "", 0, 0},
+        {"(null)", "", 0, 0},
+        {"", "", 0, 0},
+        {"gpu:a100:2(S:0-1),gpu:t4:1", "a100", 3, 0},
+        {"gpu:2(IDX:0,2)", "", 2, 5},
+        {"gpu:tesla:3(IDX:1-3),mps:100", "tesla", 3, 14},
+        {"mps:100,gpu:1(IDX:N/A)", "", 1, 0},
+    };
+    static const char *const bad[] = {"gpu:",         "gpu:x",         "gpu:2(IDX:0-99)",
+                                      "gpu:2((S:0))", "gpu:2(S:0",     "gpu:9999999",
+                                      "gpu:2)",       "gpu:1(IDX:3-1)"};
+    char model[OCRA_SCHED_MODEL_MAX];
+    struct ocra_err err = {0};
+    uint32_t idx;
+    int count;
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(good); i++) {
+        CHECK_INT(ocra_run_slurm_gres_gpus(good[i].gres, model, &count, &idx, &err), 0);
+        CHECK_INT(count, good[i].count);
+        CHECK_STR(model, good[i].model);
+        CHECK_INT(idx, good[i].idx);
+    }
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+        err.code = 0;
+        CHECK_INT(ocra_run_slurm_gres_gpus(bad[i], model, &count, &idx, &err), -1);
+        CHECK_INT(err.code, EPROTO);
+    }
+}
+
+static void
+test_slurm_inventory_sums_gpus_per_partition(void)
+{
+    struct ocra_run_slurm_inventory inv = {0};
+    struct ocra_err err = {0};
+    json_t *nodes = jobs_doc(
+        "{\"nodes\": ["
+        "{\"name\": \"n1\", \"gres\": \"gpu:a100:4\", \"gres_used\": \"gpu:a100:2(IDX:1-2)\","
+        " \"cpus\": 8, \"alloc_cpus\": 2, \"real_memory\": 4096, \"alloc_memory\": 1024,"
+        " \"state\": \"mixed\", \"state_flags\": [\"DRAIN\"], \"partitions\": [\"gpu\", \"all\"]},"
+        "{\"name\": \"n2\", \"gres\": \"\", \"gres_used\": \"gpu:0\", \"cpus\": 4,"
+        " \"real_memory\": 1024, \"state\": \"idle\", \"partitions\": [\"all\"]}]}");
+    json_t *parts = jobs_doc("{\"partitions\": [{\"name\": \"gpu\", \"state\": \"UP\"},"
+                             "{\"name\": \"all\", \"state\": \"UP\"}, {\"name\": \"none\"}]}");
+
+    CHECK_INT(ocra_run_slurm_inventory_parse(nodes, parts, &inv, &err), 0);
+    CHECK_INT(inv.n_nodes, 2);
+    CHECK_INT(inv.n_parts, 3);
+    if (inv.n_nodes == 2 && inv.n_parts == 3) {
+        const struct ocra_sched_node *n = &inv.nodes[0].node;
+
+        CHECK_STR(n->name, "n1");
+        CHECK_STR(n->gpu_model, "a100");
+        CHECK_INT(n->gpu_count, 4);
+        CHECK_INT(inv.nodes[0].gpus_alloc, 2);
+        CHECK(n->gpu_free_milli[0] == 1000 && n->gpu_free_milli[1] == 0 &&
+              n->gpu_free_milli[2] == 0 && n->gpu_free_milli[3] == 1000);
+        CHECK_INT(n->cpu_free, 6000);
+        CHECK_INT(n->ram_free, 3072);
+        CHECK_STR(inv.nodes[0].state, "mixed+DRAIN");
+        CHECK_STR(inv.nodes[0].partitions, "gpu,all");
+        CHECK_INT(inv.nodes[1].node.gpu_count, 0);
+        CHECK_INT(inv.parts[0].gpus_total, 4);
+        CHECK_INT(inv.parts[0].gpus_alloc, 2);
+        CHECK_INT(inv.parts[1].n_nodes, 2);
+        CHECK_INT(inv.parts[1].max_node_gpus, 4);
+        CHECK_INT(inv.parts[2].n_nodes, 0);
+    }
+    ocra_run_slurm_inventory_fini(&inv);
+    json_decref(nodes);
+    nodes = jobs_doc("{\"nodes\": [{\"name\": \"n1\", \"gres\": \"gpu:2(\"}]}");
+    CHECK_INT(ocra_run_slurm_inventory_parse(nodes, NULL, &inv, &err), -1);
+    CHECK_INT(err.code, EPROTO);
+    json_decref(nodes);
+    nodes = jobs_doc("{\"nodes\": [{\"gres\": \"gpu:2\"}]}");
+    CHECK_INT(ocra_run_slurm_inventory_parse(nodes, NULL, &inv, &err), -1);
+    json_decref(nodes);
+    json_decref(parts);
+}
+
+/* ---- slurm (end) ------------------------------------------------------------------------ */
+
 OCRA_TEST_MAIN(OCRA_TEST(test_spec_check_refuses_tags_and_bad_values),
                OCRA_TEST(test_root_user_needs_run_as_root),
                OCRA_TEST(test_served_port_needs_network_host),
                OCRA_TEST(test_container_name_is_short_event_id),
                OCRA_TEST(test_default_profile_body), OCRA_TEST(test_relaxations_are_explicit),
                OCRA_TEST(test_gpu_device_requests_json),
-               OCRA_TEST(test_profile_description_names_relaxations), OCRA_TEST(test_log_demux))
+               OCRA_TEST(test_profile_description_names_relaxations), OCRA_TEST(test_log_demux),
+               OCRA_TEST(test_slurm_script_runs_the_profile_with_hostile_words_quoted),
+               OCRA_TEST(test_slurm_submit_body), OCRA_TEST(test_slurm_replies_map_errors),
+               OCRA_TEST(test_slurm_jobs_find_adopts_and_parses),
+               OCRA_TEST(test_slurm_gres_strings),
+               OCRA_TEST(test_slurm_inventory_sums_gpus_per_partition))

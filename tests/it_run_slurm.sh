@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# it_run_slurm.sh IT_RUN_SLURM OCRA: the slurm runner (src/run/run_slurm.c) against a real,
+# private Slurm cluster (tests/lib/slurm.sh: munged, slurmctld, slurmd with 4 fake GPUs in
+# gres.conf, slurmrestd with JWT auth, all on 127.0.0.1) and a private dockerd
+# (tests/lib/dockerd.sh) whose socket the job user (slurm) may use. The local base image is
+# pushed to a docker-registry on 127.0.0.1 (tests/lib/registry.sh) so that the engine holds it
+# under a digest reference. Checks, through `ocra run --runner slurm`: a gpu:2 job is
+# submitted through slurmrestd, its workload sees CUDA_VISIBLE_DEVICES with two indices and
+# runs in the sandbox, and the exit code and log tail come back; a second start for the same
+# event adopts the job (one job of that name in slurmctld); a job asking for more GPUs than a
+# node has is refused with a clear error and nothing is submitted; a cancelled job reports
+# stopped. The C program checks the API: inventory, job state, stop. Exits 77 with the reason
+# when it cannot run here. Stops everything it started, by PID. Run from the repository root.
+set -u
+bin=${1:?usage: it_run_slurm.sh PATH_TO_IT_RUN_SLURM PATH_TO_OCRA}
+ocra=${2:?usage: it_run_slurm.sh PATH_TO_IT_RUN_SLURM PATH_TO_OCRA}
+case $bin in /*) ;; *) bin="$PWD/$bin" ;; esac
+case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+skip() {
+    echo "it_run_slurm: skipped: $1"
+    exit 77
+}
+[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd and slurmd need root)"
+command -v docker-registry >/dev/null 2>&1 || skip "no docker-registry (Debian package docker-registry)"
+getent passwd slurm >/dev/null 2>&1 || skip "no user slurm (made by the Debian package slurm-wlm-basic-plugins)"
+# shellcheck source=tests/lib/dockerd.sh
+. "$here/lib/dockerd.sh"
+# shellcheck source=tests/lib/registry.sh
+. "$here/lib/registry.sh"
+# shellcheck source=tests/lib/slurm.sh
+. "$here/lib/slurm.sh"
+# shellcheck source=tests/lib/check.sh
+. "$here/lib/check.sh"
+
+tmp=$(mktemp -d /tmp/ocra-it-slurm.XXXXXX)
+# the job user (slurm) reaches the engine's socket and the job directory through it
+chmod 755 "$tmp"
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    [ -n "${bg:-}" ] && { kill "$bg" 2>/dev/null; wait "$bg" 2>/dev/null; }
+    slurm_stop
+    registry_stop_all
+    dockerd_stop
+    rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+slurm_start "$tmp/slurm" 4
+rc=$?
+[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no Slurm}"
+[ "$rc" -eq 0 ] || { echo "it_run_slurm: the private Slurm cluster did not start" >&2; exit 1; }
+dockerd_start "$tmp/engine"
+rc=$?
+[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
+[ "$rc" -eq 0 ] || { echo "it_run_slurm: the private dockerd did not start" >&2; exit 1; }
+chmod 755 "$tmp/engine"
+chgrp slurm "$tmp/engine/docker.sock" && chmod 660 "$tmp/engine/docker.sock" || exit 1
+base_image_ensure >/dev/null
+rc=$?
+[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
+[ "$rc" -eq 0 ] || { echo "it_run_slurm: no base image" >&2; exit 1; }
+registry_start "$tmp/reg" || exit 1
+tag="127.0.0.1:$REGISTRY_PORT/ocra-test/slurm-base:1"
+docker tag "$OCRA_BASE_IMAGE" "$tag" && docker push "$tag" >"$tmp/push.log" 2>&1 ||
+    { echo "it_run_slurm: pushing the base image failed: $(tail -n 5 "$tmp/push.log")" >&2; exit 1; }
+image=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$tag" |
+    grep -F "127.0.0.1:$REGISTRY_PORT/ocra-test/slurm-base@sha256:" | head -n 1)
+[ -n "$image" ] || { echo "it_run_slurm: no RepoDigest after the push" >&2; exit 1; }
+
+jobs=$SLURM_DIR/jobs
+cfg=$tmp/ocra.yaml
+cat >"$cfg" <<YAML
+run:
+  slurm:
+    url: $SLURM_REST_URL
+    user: $SLURM_REST_USER
+    token_file: $SLURM_TOKEN_FILE
+    partition: $SLURM_PARTITION
+    docker_host: $DOCKER_HOST
+    workdir: $jobs
+    poll_interval_ms: 200
+YAML
+# jobs_named NAME: how many jobs of that name slurmctld holds, in any state
+jobs_named() { squeue -h --states=all --name "$1" -o %i | wc -l; }
+t0=$SECONDS
+
+# 1. a GPU job: gpu:2, the indices in its environment, the sandbox, the exit code, the log
+probe='echo "cvd=$CUDA_VISIBLE_DEVICES uid=$(id -u)"; touch /written 2>/dev/null || echo rootfs-read-only; echo to-stderr >&2; exit 3'
+expect slurm_gpu_job_exit_code 1 "$ocra" -c "$cfg" run --runner slurm --gpus 2 --event-id test:slurm:1 \
+    "$image" -- /bin/sh -c "$probe" && has slurm_gpu_job_exit_code "$tmp/out" "exit code 3"
+cp "$tmp/out" "$tmp/first.out"
+sed 's/^/# /' "$tmp/first.out"
+if grep -Eq '^cvd=[0-9]+,[0-9]+ uid=65532$' "$tmp/first.out"; then ok slurm_workload_sees_two_gpu_indices
+else fail slurm_workload_sees_two_gpu_indices "$(cat "$tmp/first.out" "$tmp/err")"; fi
+has slurm_workload_root_is_read_only "$tmp/first.out" "rootfs-read-only"
+has slurm_log_tail_has_stderr "$tmp/first.out" "to-stderr"
+has slurm_profile_printed "$tmp/first.out" "root filesystem:   read-only"
+has slurm_runner_printed "$tmp/first.out" "runner:            slurm ($SLURM_REST_URL, partition $SLURM_PARTITION"
+has slurm_gpus_printed "$tmp/first.out" "gpus:              2, the devices the runner allocates"
+name=$(sed -n 's/^started \(ocra-[0-9a-f]\{12\}\) (Slurm job [0-9]*)$/\1/p' "$tmp/first.out")
+[ -n "$name" ] && ok slurm_job_named_after_event || fail slurm_job_named_after_event "$(cat "$tmp/first.out")"
+job=$(squeue -h --states=all --name "$name" -o '%i %T %b' 2>&1)
+case $job in *" COMPLETED "*gpu:2* | *" FAILED "*gpu:2*) ok slurm_job_asked_gres_gpu_2 ;;
+*) fail slurm_job_asked_gres_gpu_2 "squeue: $job" ;; esac
+
+# 2. the same event again: adopted, not submitted twice
+expect slurm_second_start_adopts 1 "$ocra" -c "$cfg" run --runner slurm --gpus 2 --event-id test:slurm:1 \
+    "$image" -- /bin/sh -c "$probe" && has slurm_second_start_adopts "$tmp/out" "adopted $name"
+has slurm_adopted_exit_code "$tmp/out" "exit code 3"
+n=$(jobs_named "$name")
+[ "$n" -eq 1 ] && ok slurm_one_job_per_event || fail slurm_one_job_per_event "$n jobs named $name"
+
+# 2b. two starts of one event at once: both end with the same job, and only one runs
+"$ocra" -c "$cfg" run --runner slurm --no-wait --event-id test:slurm:race "$image" -- sleep 30 >"$tmp/race1.out" 2>&1 &
+r1=$!
+"$ocra" -c "$cfg" run --runner slurm --no-wait --event-id test:slurm:race "$image" -- sleep 30 >"$tmp/race2.out" 2>&1
+wait "$r1"
+j1=$(sed -n 's/^.* (Slurm job \([0-9]*\))$/\1/p' "$tmp/race1.out")
+j2=$(sed -n 's/^.* (Slurm job \([0-9]*\))$/\1/p' "$tmp/race2.out")
+rname=$(sed -n 's/^[a-z]* \(ocra-[0-9a-f]*\) (Slurm job.*/\1/p' "$tmp/race1.out")
+live=$(squeue -h --name "$rname" -o %i | wc -l)
+if [ -n "$j1" ] && [ "$j1" = "$j2" ] && [ "$live" -eq 1 ]; then ok slurm_racing_starts_keep_one_job
+else fail slurm_racing_starts_keep_one_job "jobs '$j1' and '$j2', $live active: $(squeue --states=all)"; fi
+echo "# racing starts: $(grep -h 'Slurm job' "$tmp/race1.out" "$tmp/race2.out" | tr '\n' ';') $(squeue -h --states=all --name "$rname" | wc -l) job(s) submitted"
+scancel --name "$rname"
+
+# 3. more GPUs than any node has: refused, nothing submitted
+expect slurm_too_many_gpus_refused 1 "$ocra" -c "$cfg" run --runner slurm --gpus 9 --event-id test:slurm:9 \
+    "$image" -- /bin/true && has slurm_too_many_gpus_refused "$tmp/err" "asks for 9 GPUs"
+sed 's/^/# /' "$tmp/err"
+has slurm_too_many_gpus_names_the_largest "$tmp/err" "partition $SLURM_PARTITION has 4"
+name9=$(sed -n 's/^started \(ocra-[0-9a-f]*\).*/\1/p' "$tmp/out")
+refused=$(sed -n 's/^.*slurm run \(ocra-[0-9a-f]\{12\}\): .*/\1/p' "$tmp/err")
+[ -z "$name9" ] && [ -n "$refused" ] && [ "$(jobs_named "$refused")" -eq 0 ] && ok slurm_refused_job_not_submitted ||
+    fail slurm_refused_job_not_submitted "$(squeue --states=all)"
+# Slurm's own answer, past the pre-check: a gres the node does not have
+if sbatch --gres=gpu:9 --wrap true >"$tmp/sb.out" 2>&1; then
+    fail slurm_itself_refuses_too_many "sbatch accepted gpu:9"
+else ok slurm_itself_refuses_too_many; fi
+
+# 4. a cancelled job reports stopped
+"$ocra" -c "$cfg" run --runner slurm --event-id test:slurm:cancel "$image" -- sleep 300 >"$tmp/bg.out" 2>"$tmp/bg.err" &
+bg=$!
+for _ in $(seq 300); do
+    id=$(sed -n 's/^started ocra-[0-9a-f]* (Slurm job \([0-9]*\))$/\1/p' "$tmp/bg.out")
+    [ -n "$id" ] && [ "$(squeue -h -j "$id" -o %T 2>/dev/null)" = RUNNING ] && break
+    sleep 0.2
+done
+scancel "${id:-0}"
+wait "$bg"
+st=$?
+bg=
+sed 's/^/# /' "$tmp/bg.out" | tail -n 3
+[ "$st" -eq 1 ] && grep -q "^stopped: " "$tmp/bg.out" && ok slurm_cancelled_job_reports_stopped ||
+    fail slurm_cancelled_job_reports_stopped "exit $st: $(cat "$tmp/bg.out" "$tmp/bg.err")"
+# the container goes with the job: the script's trap removes it (Slurm sends SIGTERM, then
+# SIGKILL after KillWait, 5 s here)
+for _ in $(seq 100); do
+    left=$(docker ps -aq --filter "label=io.ocra.runner=slurm" | wc -l)
+    [ "$left" -eq 0 ] && break
+    sleep 0.2
+done
+[ "$left" -eq 0 ] && ok slurm_cancel_removes_container ||
+    fail slurm_cancel_removes_container "$left left: $(docker ps -a; tail -n 5 "$jobs"/*-"$id".out)"
+
+# 5. the API: inventory, job state, stop
+SLURM_JOBS_DIR=$jobs OCRA_IT_RUN_IMAGE=$image "$bin"
+st=$?
+[ "$st" -eq 0 ] && ok slurm_api_tests || fail slurm_api_tests "it_run_slurm exited $st"
+echo "# it_run_slurm: the tests took $((SECONDS - t0)) s"
+if ! check_done; then
+    _slurm_dump "$SLURM_DIR"
+    exit 1
+fi
