@@ -282,6 +282,15 @@ int ocra_sched_allocator_scale(struct ocra_sched_allocator *a, const char *event
                                const struct ocra_sched_req *r, int want, int *have,
                                struct ocra_err *err);
 
+/*
+ * The inventory as JSON (sched_report.c), for `ocra nodes --json` and /api/v1/nodes: per node
+ * its figures, the source of each, its note; with an allocator (may be NULL) also what is free
+ * and which events hold which devices, and the held allocations on nodes the inventory lacks
+ * ("orphans"). NULL with err when the journal cannot be read. Caller frees with json_decref().
+ */
+json_t *ocra_sched_nodes_json(const struct ocra_sched_inventory *inv,
+                              struct ocra_sched_allocator *a, struct ocra_err *err);
+
 /* ---- autoscaling (sched_autoscale.c) ------------------------------------------------------ */
 
 /*
@@ -342,6 +351,13 @@ struct ocra_sched_replay_conf {
     struct ocra_sched_req replica; /* what each replica asks of the placer */
     enum ocra_sched_policy policy;
 };
+
+/*
+ * The time one request takes on a replica: service_ms when set, else the token model
+ * base_ms + (prefill_us_per_token * context + decode_us_per_token * generated) / 1000.
+ */
+int64_t ocra_sched_service_ms(const struct ocra_sched_replay_conf *c,
+                              const struct ocra_sched_request *r);
 
 /* One bucket of the timeline. */
 struct ocra_sched_replay_bucket {

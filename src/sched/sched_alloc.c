@@ -124,6 +124,12 @@ ocra_sched_allocator_cluster(const struct ocra_sched_allocator *a)
     return a->c;
 }
 
+struct ocra_store *
+sched_allocator_store(const struct ocra_sched_allocator *a)
+{
+    return a->st;
+}
+
 size_t
 ocra_sched_allocator_orphans(const struct ocra_sched_allocator *a, const char **first)
 {

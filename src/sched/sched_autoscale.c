@@ -132,8 +132,8 @@ heap_pop(struct replay *p)
     return top;
 }
 
-static int64_t
-service_ms(const struct ocra_sched_replay_conf *c, const struct ocra_sched_request *r)
+int64_t
+ocra_sched_service_ms(const struct ocra_sched_replay_conf *c, const struct ocra_sched_request *r)
 {
     if (c->service_ms > 0)
         return c->service_ms;
@@ -161,7 +161,7 @@ start(struct replay *p, size_t req, int replica, int64_t now)
     p->wait[req] = now - p->reqs[req].arrival_ms;
     p->rep[replica].busy++;
     p->in_flight++;
-    heap_push(p, (struct done){now + service_ms(p->conf, &p->reqs[req]), replica});
+    heap_push(p, (struct done){now + ocra_sched_service_ms(p->conf, &p->reqs[req]), replica});
 }
 
 static void
@@ -256,8 +256,10 @@ control(struct replay *p, int64_t now)
         p->res->place_failures++;
     while (p->active > want)
         remove_replica(p);
-    p->res->scale_ups += p->active > before;
-    p->res->scale_downs += p->active < before;
+    if (now > 0) { /* the start, up to min, is no scaling */
+        p->res->scale_ups += p->active > before;
+        p->res->scale_downs += p->active < before;
+    }
     ocra_sched_autoscale_set(&p->as, now, p->active);
     p->res->replica_hours += (double)p->active * (double)p->conf->interval_ms / 3.6e6;
     record_step(p, now);

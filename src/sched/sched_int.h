@@ -70,4 +70,7 @@ int64_t sched_parse_micro(const char *s);
 /* A compute capability "8.6" as 86; -1 on anything else. */
 int sched_parse_cc(const char *s);
 
+/* The journal an allocator records to (borrowed). */
+struct ocra_store *sched_allocator_store(const struct ocra_sched_allocator *a);
+
 #endif
