@@ -15,13 +15,37 @@
 
 #include "store/store.h"
 
+/* A held allocation that took no capacity at open: its release gives nothing back. */
+struct orphan {
+    char *event_id;
+    int replica;
+};
+
 struct ocra_sched_allocator {
     struct ocra_store *st;
     struct ocra_sched_cluster *c;
     enum ocra_sched_policy policy;
-    size_t orphans;
+    struct orphan *orphans;
+    size_t n_orphans;
     char first_orphan[320];
 };
+
+/* The index of (event_id, replica) among the orphans; -1 when it is not one. */
+static long
+orphan_find(const struct ocra_sched_allocator *a, const char *event_id, int replica)
+{
+    for (size_t i = 0; i < a->n_orphans; i++)
+        if (a->orphans[i].replica == replica && strcmp(a->orphans[i].event_id, event_id) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void
+orphan_drop(struct ocra_sched_allocator *a, size_t i)
+{
+    free(a->orphans[i].event_id);
+    a->orphans[i] = a->orphans[--a->n_orphans];
+}
 
 /* The journal's row as a placement on the cluster; ENOENT when its node is not there. */
 static int
@@ -80,11 +104,13 @@ reclaim(const struct ocra_store_alloc *row, void *arg)
     struct ocra_sched_alloc p;
     struct ocra_err err = {0};
 
-    if (from_row(a->c, row, &p, &err) < 0 || ocra_sched_claim(a->c, &p, &err) < 0) {
-        if (a->orphans++ == 0)
-            (void)snprintf(a->first_orphan, sizeof(a->first_orphan), "%.100s: %.200s",
-                           row->event_id, err.msg);
-    }
+    if (from_row(a->c, row, &p, &err) == 0 && ocra_sched_claim(a->c, &p, &err) == 0)
+        return 0;
+    if (a->n_orphans == 0)
+        (void)snprintf(a->first_orphan, sizeof(a->first_orphan), "%.100s: %.200s", row->event_id,
+                       err.msg);
+    a->orphans = ocra_xrealloc(a->orphans, (a->n_orphans + 1) * sizeof(*a->orphans));
+    a->orphans[a->n_orphans++] = (struct orphan){ocra_xstrdup(row->event_id), row->replica};
     return 0;
 }
 
@@ -115,6 +141,9 @@ ocra_sched_allocator_free(struct ocra_sched_allocator *a)
     if (!a)
         return;
     ocra_sched_cluster_free(a->c);
+    for (size_t i = 0; i < a->n_orphans; i++)
+        free(a->orphans[i].event_id);
+    free(a->orphans);
     free(a);
 }
 
@@ -135,7 +164,7 @@ ocra_sched_allocator_orphans(const struct ocra_sched_allocator *a, const char **
 {
     if (first)
         *first = a->first_orphan;
-    return a->orphans;
+    return a->n_orphans;
 }
 
 /* Inside the transaction: the held one, or a new placement recorded. */
@@ -151,6 +180,11 @@ allocate_tx(struct ocra_sched_allocator *a, const char *event_id, int replica,
     if (ocra_store_alloc_held(a->st, event_id, replica, &row, &found, err) < 0)
         return -1;
     if (found) {
+        if (orphan_find(a, event_id, replica) >= 0 && from_row(a->c, &row, out, err) == 0)
+            return ocra_err_set(err, EBUSY,
+                                "replica %d is held on node %s, but its devices were taken "
+                                "again since (release it)",
+                                replica, row.node);
         if (from_row(a->c, &row, out, err) < 0)
             return -1;
         *existed = true;
@@ -232,9 +266,14 @@ ocra_sched_allocator_release(struct ocra_sched_allocator *a, const char *event_i
     }
     if (ocra_store_commit(a->st, err) < 0)
         goto out;
-    for (size_t i = 0; i < h.n; i++)
-        if (from_row(a->c, &h.rows[i], &p, NULL) == 0) /* an orphan held nothing here */
+    for (size_t i = 0; i < h.n; i++) {
+        long o = orphan_find(a, h.rows[i].event_id, h.rows[i].replica);
+
+        if (o >= 0) /* an orphan took nothing here */
+            orphan_drop(a, (size_t)o);
+        else if (from_row(a->c, &h.rows[i], &p, NULL) == 0)
             ocra_sched_release(a->c, &p);
+    }
     if (n)
         *n = h.n;
     ret = 0;

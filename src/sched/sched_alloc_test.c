@@ -428,6 +428,55 @@ test_node_gone_from_inventory_is_an_orphan(void)
     jr_fini(&j);
 }
 
+static struct ocra_store_alloc
+row(const char *event, int replica, const char *node, int dev)
+{
+    struct ocra_store_alloc r;
+
+    memset(&r, 0, sizeof(r));
+    (void)snprintf(r.event_id, sizeof(r.event_id), "%s", event);
+    (void)snprintf(r.node, sizeof(r.node), "%s", node);
+    r.replica = replica;
+    r.n_devs = 1;
+    r.devs[0] = dev;
+    r.gpu_milli = 1000;
+    return r;
+}
+
+static void
+test_journal_conflicts_never_double_count(void)
+{
+    struct ocra_store_alloc r5 = row("e5", 0, "n1", 0), r6 = row("e6", 0, "n1", 0);
+    struct ocra_store_alloc nope = row("nope", 0, "n1", 1);
+    struct ocra_sched_req t4 = {.gpus = 1, .gpu_model = "T4"};
+    const struct ocra_sched_node *n1;
+    struct ocra_sched_alloc a;
+    struct ocra_err err = {0};
+    struct jr j;
+
+    CHECK_INT(jr_init(&j), 0);
+    CHECK_INT(ocra_store_alloc_insert(j.st, &r5, &err), 0);
+    CHECK_INT(ocra_store_alloc_insert(j.st, &r5, &err), -1); /* one held row per replica */
+    CHECK_INT(err.code, EEXIST);
+    CHECK_INT(ocra_store_alloc_insert(j.st, &nope, &err), -1); /* no such event */
+    CHECK_INT(err.code, EINVAL);
+    CHECK_INT(ocra_store_alloc_insert(j.st, &r6, &err), 0); /* the same device: a conflict */
+    jr_close(&j);
+    jr_open(&j, true);
+    CHECK_INT(ocra_sched_allocator_orphans(j.a, NULL), 1);
+    CHECK_INT(ocra_sched_allocate(j.a, "e6", 0, &t4, &a, NULL, &err), -1);
+    CHECK_INT(err.code, EBUSY);
+    CHECK_INT(ocra_sched_allocator_release(j.a, "e6", 0, NULL, &err), 0);
+    n1 = ocra_sched_cluster_node(ocra_sched_allocator_cluster(j.a), 1);
+    CHECK_INT(n1->gpu_free_milli[0], 0); /* still e5's: the orphan gave nothing back */
+    CHECK_INT(ocra_sched_allocator_orphans(j.a, NULL), 0);
+    CHECK_INT(ocra_sched_allocate(j.a, "e6", 0, &t4, &a, NULL, &err), 0);
+    CHECK(a.n_devs == 1 && a.devs[0] == 1);
+    CHECK_INT(ocra_sched_allocate(j.a, "e7", 0, &t4, &a, NULL, &err), -1);
+    CHECK_INT(err.code, EAGAIN);
+    jr_fini(&j);
+}
+
 static void
 test_scale_places_and_releases_replicas(void)
 {
@@ -632,6 +681,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_nvml_absent_library_means_zero_gpus),
                OCRA_TEST(test_filters_through_the_allocator),
                OCRA_TEST(test_shares_pack_and_survive_a_restart),
                OCRA_TEST(test_node_gone_from_inventory_is_an_orphan),
+               OCRA_TEST(test_journal_conflicts_never_double_count),
                OCRA_TEST(test_scale_places_and_releases_replicas), OCRA_TEST(test_autoscale_bounds),
                OCRA_TEST(test_autoscale_cooldowns), OCRA_TEST(test_autoscale_dead_band),
                OCRA_TEST(test_requests_parse), OCRA_TEST(test_replay_scales_up_and_down))
