@@ -12,6 +12,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 . "$(dirname "$0")/lib/check.sh"
 
+command -v python3 >/dev/null || { echo "skip: python3 (writes the journal's rows) is missing"; exit 77; }
+
 cat >"$tmp/c.yaml" <<'EOF'
 journal:
   path: j.db
