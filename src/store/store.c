@@ -129,7 +129,7 @@ static const char *const migrations[] = {
     "  CHECK ((state = 'held') = (released_ms IS NULL)));"
     "CREATE UNIQUE INDEX allocations_held ON allocations (event_id, replica)"
     "  WHERE state = 'held';"
-    "CREATE INDEX allocations_node ON allocations (node) WHERE state = 'held';",
+    "CREATE INDEX allocations_event ON allocations (event_id, replica);",
 };
 
 _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,

@@ -12,20 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char sql_held[] =
-    "SELECT event_id, replica, node, devices, gpu_milli, gpu_mem_mib, cpu_milli, ram_mib, state,"
+#define ALLOC_COLUMNS                                                                              \
+    "SELECT event_id, replica, node, devices, gpu_milli, gpu_mem_mib, cpu_milli, ram_mib, state,"  \
     " created_ms, coalesce(released_ms, 0) FROM allocations"
-    " WHERE event_id = ?1 AND replica = ?2 AND state = 'held'";
+
+static const char sql_held[] =
+    ALLOC_COLUMNS " WHERE event_id = ?1 AND replica = ?2 AND state = 'held'";
 static const char sql_insert[] =
     "INSERT INTO allocations (event_id, replica, node, devices, gpu_milli, gpu_mem_mib,"
     " cpu_milli, ram_mib, state, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'held', ?9)";
 static const char sql_release[] =
     "UPDATE allocations SET state = 'released', released_ms = ?3"
     " WHERE event_id = ?1 AND (?2 < 0 OR replica = ?2) AND state = 'held'";
-static const char sql_list[] =
-    "SELECT event_id, replica, node, devices, gpu_milli, gpu_mem_mib, cpu_milli, ram_mib, state,"
-    " created_ms, coalesce(released_ms, 0) FROM allocations"
-    " WHERE (?1 IS NULL OR event_id = ?1) AND (?2 = 0 OR state = 'held') ORDER BY id";
+/* One text per listing, so that each uses its index (a "?1 IS NULL OR" would defeat them). */
+static const char sql_list_all[] = ALLOC_COLUMNS " ORDER BY id";
+static const char sql_list_held[] = ALLOC_COLUMNS " WHERE state = 'held' ORDER BY id";
+static const char sql_list_event[] = ALLOC_COLUMNS " WHERE event_id = ?1 ORDER BY id";
+static const char sql_list_event_held[] =
+    ALLOC_COLUMNS " WHERE event_id = ?1 AND state = 'held' ORDER BY id";
 
 /* "[0,3]" into a->devs; EPROTO on anything but an array of small non-negative integers. */
 static int
@@ -177,14 +181,16 @@ int
 ocra_store_alloc_list(struct ocra_store *st, const char *event_id, bool held_only,
                       ocra_store_alloc_fn *fn, void *arg, struct ocra_err *err)
 {
-    sqlite3_stmt *s = ocra_store_stmt_sql(st, sql_list, err);
+    const char *sql = event_id ? (held_only ? sql_list_event_held : sql_list_event)
+                               : (held_only ? sql_list_held : sql_list_all);
+    sqlite3_stmt *s = ocra_store_stmt_sql(st, sql, err);
     struct ocra_store_alloc a;
     int rc = 0, ret = 0;
 
     if (!s)
         return -1;
-    rc |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_int(s, 2, held_only ? 1 : 0);
+    if (event_id)
+        rc = sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
     if (rc != SQLITE_OK) {
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
