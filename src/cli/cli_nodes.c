@@ -19,6 +19,10 @@
 #include "sched/sched.h"
 #include "store/store.h"
 
+_Static_assert(OCRA_SCHED_FIRST_FIT == 0 && OCRA_SCHED_BEST_FIT == 1 && OCRA_SCHED_CHEAPEST == 2 &&
+                   OCRA_SCHED_FGD == 3,
+               "sched.policy's choices (src/config/config_table.c) are in this order");
+
 /*
  * Node sources beyond the configuration and this machine, in order: each adds its nodes with
  * ocra_sched_inventory_add(inv, nodes, n, "<source>", err). The Slurm source goes here.
