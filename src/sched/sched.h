@@ -408,8 +408,9 @@ struct ocra_sched_nvml {
 /*
  * Loads NVML from lib (NULL: $OCRA_NVML_LIB, else "libnvidia-ml.so.1"), reads the devices and
  * unloads it. A missing library, a failing nvmlInit_v2 or device query leave count 0 (or the
- * devices read so far) with the reason in why. Devices of another model than device 0 are left
- * out (a node's GPUs are one model), and why says so.
+ * devices read so far) with the reason in why. The first device of another model than device 0
+ * ends the list (a node's GPUs are one model, and the count must cover indices 0..count-1, those
+ * the runner hands to the container), and why says so.
  */
 void ocra_sched_nvml_probe(const char *lib, struct ocra_sched_nvml *out);
 
