@@ -106,9 +106,13 @@ printf 'inventory:\n  nodes:\n    - name: x\n      driver: "5x"\n      gpus: 40\
 expect bad_config 2 "$ocra" -c "$tmp/bad.yaml" nodes &&
     has bad_config "$tmp/err" "bad.yaml:4: inventory.nodes[0].driver: want a driver version"
 printf 'inventory:\n  local: false\n  nodes:\n    - name: x\n      gpus: 2\n' >"$tmp/nomodel.yaml"
-expect no_model 2 "$ocra" -c "$tmp/nomodel.yaml" nodes && has no_model "$tmp/err" "node x: GPUs without a model"
+expect no_model 2 "$ocra" -c "$tmp/nomodel.yaml" nodes &&
+    has no_model "$tmp/err" "inventory.nodes[0]: node x: GPUs without a model"
+expect check_no_model 2 "$ocra" config check "$tmp/nomodel.yaml" &&
+    has check_no_model "$tmp/err" "nomodel.yaml: inventory.nodes[0]: node x: GPUs without a model"
+expect check_ok 0 "$ocra" config check "$tmp/c.yaml" && has check_ok "$tmp/out" "c.yaml: ok"
 printf 'inventory:\n  local: false\n  nodes:\n    - name: x\n    - name: x\n' >"$tmp/twice.yaml"
-expect twice 2 "$ocra" -c "$tmp/twice.yaml" nodes && has twice "$tmp/err" "node x: listed twice"
+expect twice 2 "$ocra" -c "$tmp/twice.yaml" nodes && has twice "$tmp/err" "inventory.nodes[1]: node x: listed twice"
 expect extra_arg 2 "$ocra" nodes extra && ok extra_arg
 expect help 0 "$ocra" nodes --help && has help "$tmp/out" "its source in brackets"
 expect listed 0 "$ocra" --help && has listed "$tmp/out" "nodes"

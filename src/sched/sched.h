@@ -209,8 +209,9 @@ struct ocra_sched_node_conf {
 };
 
 /*
- * Adds the configured nodes (source "config"). EINVAL names the node and the field; on
- * failure nothing was added.
+ * Adds the configured nodes (source "config"). EINVAL ("inventory.nodes[1]: node b: GPUs
+ * without a model") or EEXIST ("...: node b: listed twice") names the entry; on failure
+ * nothing was added.
  */
 int ocra_sched_inventory_add_conf(struct ocra_sched_inventory *inv,
                                   const struct ocra_sched_node_conf *confs, size_t n,

@@ -167,7 +167,7 @@ test_other_node_sources_and_conflicts(void)
     CHECK_INT(err.code, EEXIST);
     CHECK_INT(ocra_sched_inventory_add_conf(&inv, &bad, 1, &err), -1);
     CHECK_INT(err.code, EINVAL);
-    CHECK(strstr(err.msg, "nodes[0] (x): driver version") != NULL);
+    CHECK(strstr(err.msg, "inventory.nodes[0]: driver version") != NULL);
     CHECK_INT(ocra_sched_inventory_add_conf(&inv, &cc, 1, &err), -1);
     CHECK(strstr(err.msg, "compute_capability") != NULL);
     CHECK_INT(inv.n, 2);

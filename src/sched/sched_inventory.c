@@ -184,8 +184,9 @@ ocra_sched_inventory_add_conf(struct ocra_sched_inventory *inv,
     int ret = -1;
 
     for (size_t i = 0; i < n; i++) {
-        if (conf_node(&confs[i], &nodes[i], err) < 0) {
-            ocra_err_wrap(err, "nodes[%zu] (%s)", i, confs[i].name ? confs[i].name : "?");
+        /* each node checked alone, then against the others, so the message can name it */
+        if (conf_node(&confs[i], &nodes[i], err) < 0 || check_new(inv, nodes, i + 1, err) < 0) {
+            ocra_err_wrap(err, "inventory.nodes[%zu]", i);
             goto out;
         }
     }
