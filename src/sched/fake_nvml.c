@@ -4,7 +4,7 @@
  * dlopen path of sched_nvml.c runs on a machine without an NVIDIA GPU. It exports the NVML
  * functions ocra resolves, with NVML's signatures. $FAKE_NVML_MODE picks its behaviour: unset
  * or "ok" two A100s; "init_fail" nvmlInit_v2 fails as without a loaded driver; "mixed" the
- * second GPU is another model. Never linked into ocra.
+ * second GPU is another model; "none" a driver without GPUs. Never linked into ocra.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,7 +53,7 @@ nvmlShutdown(void)
 int
 nvmlDeviceGetCount_v2(unsigned *count)
 {
-    *count = 2;
+    *count = mode("none") ? 0 : 2;
     return 0;
 }
 

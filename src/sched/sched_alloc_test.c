@@ -52,7 +52,7 @@ test_nvml_fake_library_is_read(void)
 }
 
 static void
-test_nvml_failing_init_and_mixed_models(void)
+test_nvml_failing_init_mixed_models_no_gpu(void)
 {
     struct ocra_sched_nvml g;
 
@@ -64,6 +64,10 @@ test_nvml_failing_init_and_mixed_models(void)
     ocra_sched_nvml_probe(FAKE_NVML, &g);
     CHECK_INT(g.count, 1);
     CHECK(strstr(g.why, "GPU 1 is a T4, not a A100-SXM4-40GB: left out") != NULL);
+    setenv("FAKE_NVML_MODE", "none", 1);
+    ocra_sched_nvml_probe(FAKE_NVML, &g);
+    CHECK_INT(g.count, 0);
+    CHECK_STR(g.why, "NVML (driver 535.104.05) sees no GPU");
     unsetenv("FAKE_NVML_MODE");
 }
 
@@ -672,7 +676,7 @@ test_replay_scales_up_and_down(void)
 
 OCRA_TEST_MAIN(OCRA_TEST(test_nvml_absent_library_means_zero_gpus),
                OCRA_TEST(test_nvml_fake_library_is_read),
-               OCRA_TEST(test_nvml_failing_init_and_mixed_models),
+               OCRA_TEST(test_nvml_failing_init_mixed_models_no_gpu),
                OCRA_TEST(test_local_discovery_records_sources),
                OCRA_TEST(test_configured_node_is_completed_not_overridden),
                OCRA_TEST(test_other_node_sources_and_conflicts),

@@ -155,6 +155,9 @@ read_devices(const struct nvml *n, struct ocra_sched_nvml *out)
         if (ocra_sched_driver_parse(version, &out->driver, NULL) < 0)
             out->driver = 0;
     }
+    if (count == 0)
+        (void)snprintf(out->why, sizeof(out->why), "NVML (driver %s) sees no GPU",
+                       out->driver_text[0] ? out->driver_text : "?");
     if (count > OCRA_SCHED_MAX_GPUS) {
         (void)snprintf(out->why, sizeof(out->why), "%u GPUs: only the first %d are used", count,
                        OCRA_SCHED_MAX_GPUS);
