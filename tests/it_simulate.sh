@@ -52,4 +52,49 @@ expect extra_arg 2 "$ocra" simulate -n $d/nodes.csv -p $d/pods.csv extra && ok e
 expect help 0 "$ocra" simulate --help && has help "$tmp/out" "exit status: 0 simulated"
 expect listed 0 "$ocra" --help && has listed "$tmp/out" "simulate"
 
+# --- autoscale (begin)
+# `ocra simulate --autoscale` over the first 1,200 requests of the Azure LLM conv trace
+# (tests/data/sched/requests.csv): the shape of the report and its invariants, not timings.
+r=$d/requests.csv
+as_check() { # NAME MAX: the timeline and the summary agree and respect the bounds
+    awk -v max="$2" '
+        /^[0-9][0-9]:[0-9][0-9] / { split($3, m, "/"); rows++; arr += $2; w += $4
+            if ($4 > $2 || m[1] > m[2] + 0.05 || m[2] > m[3] + 0.05 || m[3] > max || m[1] < 0) bad++ }
+        /^requests / { req = $2; gsub(",", "", req); waited = $4 }
+        /^replicas: max / { rmax = $3; gsub(",", "", rmax) }
+        /wait p50/ { for (i = 1; i <= NF; i++) if ($i ~ /^p[0-9]+$/ || $i == "max") v[$i] = $(i + 1) + 0 }
+        END { exit !(rows > 0 && !bad && arr == 1200 && req == 1200 && w == waited &&
+                     rmax <= max && v["p50"] <= v["p90"] && v["p90"] <= v["p99"] && v["p99"] <= v["max"]) }
+    ' "$tmp/out"
+}
+expect as_default 0 "$ocra" simulate --autoscale --trace $r --bucket-s 60 &&
+    has as_default "$tmp/out" "autoscale replay: $r, 1200 requests over 4.2 min"
+if as_check as_invariants 16; then ok as_invariants; else fail as_invariants "$(cat "$tmp/out")"; fi
+if [ "$(grep -c '^0[0-9]:[0-9][0-9] ' "$tmp/out")" -eq 5 ]; then ok as_buckets; else fail as_buckets "$(cat "$tmp/out")"; fi
+expect as_small 0 "$ocra" simulate --autoscale --trace $r --max 3 --min 2 --target 2 --slots 2 &&
+    if as_check as_small 3 && grep -q '^replicas: max 3,' "$tmp/out"; then ok as_small; else fail as_small "$(cat "$tmp/out")"; fi
+# enough warm replicas from the start: nobody waits, and nothing scales
+expect as_no_wait 0 "$ocra" simulate --autoscale --trace $r --min 8 --max 8 --slots 1024 &&
+    has as_no_wait "$tmp/out" "requests 1200, waited 0 (0.00 %)"
+has as_no_scale "$tmp/out" "scale-ups 0, scale-downs 0"
+# the placer bounds the replicas: 8 GPUs each, on the fixture's nodes that have 8
+n8=$(awk -F, 'NR > 1 && $4 >= 8' $d/nodes.csv | wc -l)
+expect as_placer 0 "$ocra" simulate --autoscale --trace $r --nodes $d/nodes.csv --replica-gpus 8 \
+    --max 64 --service-ms 20000 --policy first-fit &&
+    has as_placer "$tmp/out" "placement: first-fit, 8 GPU(s) per replica, on 31 nodes"
+if as_check as_placer_bound "$n8" && grep -Eq "^replicas: max $n8,.*placement failures [1-9]" "$tmp/out"; then
+    ok as_placer_bound
+else
+    fail as_placer_bound "$n8 nodes with 8 GPUs: $(cat "$tmp/out")"
+fi
+expect as_no_trace 2 "$ocra" simulate --autoscale && has as_no_trace "$tmp/err" "--autoscale needs --trace CSV"
+expect as_bounds 2 "$ocra" simulate --autoscale --trace $r --min 5 --max 2 &&
+    has as_bounds "$tmp/err" "--min 5 is above --max 2"
+expect as_target 2 "$ocra" simulate --autoscale --trace $r --target 0 && has as_target "$tmp/err" "--target"
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.1,10,x\n' >"$tmp/badtrace.csv"
+expect as_bad_trace 2 "$ocra" simulate --autoscale --trace "$tmp/badtrace.csv" &&
+    has as_bad_trace "$tmp/err" "badtrace.csv:2: GeneratedTokens: not an integer"
+expect as_help 0 "$ocra" simulate --help && has as_help "$tmp/out" "--autoscale"
+# --- autoscale (end)
+
 check_done

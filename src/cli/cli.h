@@ -69,6 +69,15 @@ extern const struct ocra_cli_cmd ocra_cli_publish_cmd;
 extern const struct ocra_cli_cmd ocra_cli_events_cmd;
 extern const struct ocra_cli_cmd ocra_cli_run_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
+extern const struct ocra_cli_cmd ocra_cli_nodes_cmd;
+/*
+ * The inventory of cfg (inventory.nodes, the extra node sources of cli_nodes.c, this machine
+ * when inventory.local); inv is initialised here, release it with ocra_sched_inventory_fini()
+ * either way. EINVAL names the bad node.
+ */
+struct ocra_sched_inventory;
+int ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
+                       struct ocra_err *err);
 extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
 extern const struct ocra_cli_cmd ocra_cli_serve_cmd;
 

@@ -11,6 +11,22 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "sched/sched.h"
+
+/* The configured nodes taken together (GPUs need a model, names are unique); no discovery. */
+static int
+check_inventory(const char *path, struct ocra_config *cfg)
+{
+    struct ocra_sched_inventory inv;
+    struct ocra_err err = {0};
+    int status = OCRA_CLI_OK;
+
+    cfg->inventory_local = false;
+    if (ocra_cli_inventory(cfg, &inv, &err) < 0)
+        status = ocra_cli_fail(OCRA_CLI_USAGE, "%s: %s", path, err.msg);
+    ocra_sched_inventory_fini(&inv);
+    return status;
+}
 
 static int
 check_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
@@ -34,8 +50,10 @@ check_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         for (size_t i = 0; i < probs.n; i++)
             fprintf(stderr, "%s\n", probs.lines[i]);
         status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "%s", err.msg);
-    } else {
+    } else if (check_inventory(path, &cfg) == OCRA_CLI_OK) {
         printf("%s: ok\n", path);
+    } else {
+        status = OCRA_CLI_USAGE;
     }
     ocra_config_problems_fini(&probs);
     ocra_config_fini(&cfg);

@@ -31,6 +31,15 @@ struct ocra_config_mirror {
     char *to;   /* "registry.internal:5000/mirror/nvidia/cuda" */
 };
 
+/* One `inventory.nodes` entry: a GPU node ocra may place on (src/sched's inventory reads it). */
+struct ocra_config_node {
+    char *name, *gpu_model;
+    int64_t gpus, gpu_memory_mib, cpus, memory_mib;
+    char *compute_capability, *driver, *cost; /* "8.6", "535.104.05", "2.5"; "" unknown */
+    char **labels;                            /* "key=value" */
+    size_t n_labels;
+};
+
 /*
  * The typed configuration. Strings are never NULL ("" when unset); relative paths have been
  * resolved against the directory of the file they came from.
@@ -69,6 +78,18 @@ struct ocra_config {
     char *api_listen;
     char *api_token_file; /* names a secret: never log its contents */
     int64_t daemon_workers;
+    /* ---- inventory (begin) */
+    struct ocra_config_node *nodes;
+    size_t n_nodes;
+    bool inventory_local; /* discover this machine (/proc, NVML) */
+    struct {
+        int policy; /* enum ocra_sched_policy: first-fit, best-fit, cheapest, fgd */
+        int64_t gpu_memory_headroom_mib;
+    } sched;
+    struct {
+        int64_t target, tolerance_percent, up_cooldown_s, down_cooldown_s, interval_s;
+    } autoscale;
+    /* ---- inventory (end) */
     struct {
         char *data_dir, *python, *pip_index_url, *torch_index_url;
         char **extra_index_urls;

@@ -194,6 +194,85 @@ check_mirror_to(const char *s)
     return is_repo_chars(s);
 }
 
+/* ---- inventory checks (begin) */
+
+/* A node or GPU model name: printable ASCII without spaces, below max bytes. */
+static bool
+is_word(const char *s, size_t max)
+{
+    return s[0] && strlen(s) < max && is_printable(s);
+}
+
+static bool
+check_node_name(const char *s)
+{
+    return is_word(s, 64);
+}
+
+static bool
+check_gpu_model(const char *s)
+{
+    return !*s || is_word(s, 32);
+}
+
+/* "" or "X.Y": a CUDA compute capability. */
+static bool
+check_compute_cap(const char *s)
+{
+    return !*s ||
+           (s[0] >= '1' && s[0] <= '9' &&
+            ((s[1] == '.' && s[2] >= '0' && s[2] <= '9' && !s[3]) ||
+             (s[1] >= '0' && s[1] <= '9' && s[2] == '.' && s[3] >= '0' && s[3] <= '9' && !s[4])));
+}
+
+/* "" or up to three dot-separated runs of at most 4 digits: an NVIDIA driver version. */
+static bool
+check_driver(const char *s)
+{
+    int parts = 0;
+
+    if (!*s)
+        return true;
+    for (;;) {
+        size_t n = strspn(s, "0123456789");
+
+        if (n == 0 || n > 4 || ++parts > 3)
+            return false;
+        s += n;
+        if (!*s)
+            return true;
+        if (*s++ != '.')
+            return false;
+    }
+}
+
+/* "" or a decimal of up to 6 digits and 6 decimals. */
+static bool
+check_cost(const char *s)
+{
+    size_t a, b = 0;
+
+    if (!*s)
+        return true;
+    a = strspn(s, "0123456789");
+    if (s[a] == '.') {
+        b = strspn(s + a + 1, "0123456789");
+        if (b == 0)
+            return false;
+        b++;
+    }
+    return a >= 1 && a <= 6 && b <= 7 && !s[a + b];
+}
+
+/* "key=value", printable, at most 63 bytes. */
+static bool
+check_label(const char *s)
+{
+    return is_word(s, 64) && s[0] != '=' && strchr(s, '=');
+}
+
+/* ---- inventory checks (end) */
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -204,6 +283,7 @@ static const char *const evm_finalities[] = {"depth", "finalized", "safe", NULL}
 #define CFG(field) offsetof(struct ocra_config, field)
 #define WATCH(field) offsetof(struct ocra_config_watch, field)
 #define MIRROR(field) offsetof(struct ocra_config_mirror, field)
+#define NODE(field) offsetof(struct ocra_config_node, field)
 
 static const struct ocra_config_row mirror_rows[] = {
     {.key = "from",
@@ -246,6 +326,91 @@ static const struct ocra_config_row watch_rows[] = {
      .doc = "Signer addresses whose writes under path are accepted; empty: nobody is trusted "
             "(events are journaled as rejected)."},
 };
+
+/* ---- inventory rows (begin) */
+/* Indexed by enum ocra_sched_policy (src/sched/sched.h); config does not depend on it. */
+static const char *const sched_policies[] = {"first-fit", "best-fit", "cheapest", "fgd", NULL};
+
+static const struct ocra_config_row node_rows[] = {
+    {.key = "name",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_node_name,
+     .want = "a name of printable ASCII without spaces, at most 63 bytes",
+     .type_name = "node name",
+     .off = NODE(name),
+     .required = true,
+     .doc = "The node's name (for this machine: its host name, to complete what is discovered)."},
+    {.key = "gpu_model",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_gpu_model,
+     .want = "a model name without spaces, at most 31 bytes",
+     .type_name = "GPU model",
+     .off = NODE(gpu_model),
+     .doc = "GPU model as the planner names it (A100-40GB, T4, ...); empty: CPU only or unknown."},
+    {.key = "gpus",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 16,
+     .off = NODE(gpus),
+     .doc = "Number of GPUs (all of gpu_model)."},
+    {.key = "gpu_memory_mib",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1 << 30,
+     .off = NODE(gpu_memory_mib),
+     .doc = "Memory per GPU in MiB; 0: unknown."},
+    {.key = "compute_capability",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_compute_cap,
+     .want = "a compute capability X.Y",
+     .type_name = "X.Y",
+     .off = NODE(compute_capability),
+     .doc = "CUDA compute capability of the GPUs (8.0, 8.6, 9.0); empty: unknown."},
+    {.key = "driver",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_driver,
+     .want = "a driver version major[.minor[.patch]]",
+     .type_name = "version",
+     .off = NODE(driver),
+     .doc = "NVIDIA driver version (535.104.05); empty: unknown (fails any minimum)."},
+    {.key = "cpus",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1 << 20,
+     .off = NODE(cpus),
+     .doc = "CPUs (cores) workloads may use."},
+    {.key = "memory_mib",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = INT64_C(1) << 40,
+     .off = NODE(memory_mib),
+     .doc = "RAM workloads may use, in MiB."},
+    {.key = "labels",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_label,
+     .want = "key=value (at most 63 bytes)",
+     .type_name = "list of key=value",
+     .off = NODE(labels),
+     .count_off = NODE(n_labels),
+     .doc = "Labels a workload may require (at most 8)."},
+    {.key = "cost",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_cost,
+     .want = "a decimal cost (up to 6 digits . 6 decimals)",
+     .type_name = "decimal",
+     .off = NODE(cost),
+     .doc = "Cost per GPU-hour (any currency; the cheapest policy compares it); empty: unknown."},
+};
+/* ---- inventory rows (end) */
 
 const struct ocra_config_row ocra_config_rows[] = {
     {.key = "journal.path",
@@ -575,6 +740,80 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 64,
      .off = CFG(daemon_workers),
      .doc = "Worker threads that run pipeline stages."},
+    /* ---- inventory keys (begin) */
+    {.key = "inventory.nodes",
+     .type = OCRA_CONFIG_SECTIONS,
+     .off = CFG(nodes),
+     .count_off = CFG(n_nodes),
+     .sub = node_rows,
+     .n_sub = OCRA_ARRAY_LEN(node_rows),
+     .elem_size = sizeof(struct ocra_config_node),
+     .doc = "GPU nodes ocra may place workloads on (docs/RUNNING.md, `ocra nodes`).",
+     .example = "nodes:\n"
+                "  - name: \"gpu-a\"\n"
+                "    gpu_model: \"A100-40GB\"\n"
+                "    gpus: 4\n"
+                "    gpu_memory_mib: 40960\n"
+                "    compute_capability: \"8.0\"\n"
+                "    driver: \"535.104.05\"\n"
+                "    cpus: 32\n"
+                "    memory_mib: 262144\n"
+                "    labels: [\"zone=a\"]\n"
+                "    cost: \"2.5\""},
+    {.key = "inventory.local",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "true",
+     .off = CFG(inventory_local),
+     .doc = "Discover this machine (CPUs and RAM from /proc, GPUs through NVML) as a node."},
+    {.key = "sched.policy",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "best-fit",
+     .choices = sched_policies,
+     .off = CFG(sched.policy),
+     .doc = "Placement policy: first-fit, best-fit, cheapest or fgd (docs/RUNNING.md)."},
+    {.key = "sched.gpu_memory_headroom_mib",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1 << 20,
+     .off = CFG(sched.gpu_memory_headroom_mib),
+     .doc = "GPU memory per device kept out of placement (CUDA context, other users), in MiB."},
+    {.key = "autoscale.target",
+     .type = OCRA_CONFIG_INT,
+     .def = "4",
+     .min = 1,
+     .max = 100000,
+     .off = CFG(autoscale.target),
+     .doc = "Requests in flight or queued per replica that the autoscaler aims at."},
+    {.key = "autoscale.tolerance_percent",
+     .type = OCRA_CONFIG_INT,
+     .def = "10",
+     .min = 0,
+     .max = 99,
+     .off = CFG(autoscale.tolerance_percent),
+     .doc = "Dead band around the target within which the replica count stays."},
+    {.key = "autoscale.up_cooldown_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "30",
+     .min = 0,
+     .max = 86400,
+     .off = CFG(autoscale.up_cooldown_s),
+     .doc = "Seconds since the last change before the autoscaler adds replicas."},
+    {.key = "autoscale.down_cooldown_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "300",
+     .min = 0,
+     .max = 86400,
+     .off = CFG(autoscale.down_cooldown_s),
+     .doc = "Seconds since the last change before the autoscaler removes replicas."},
+    {.key = "autoscale.interval_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "15",
+     .min = 1,
+     .max = 3600,
+     .off = CFG(autoscale.interval_s),
+     .doc = "Seconds between two steps of the autoscaler's control loop."},
+    /* ---- inventory keys (end) */
 };
 
 const size_t ocra_config_n_rows = OCRA_ARRAY_LEN(ocra_config_rows);

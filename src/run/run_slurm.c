@@ -202,7 +202,7 @@ int
 ocra_run_slurm_job_get(struct ocra_runner *r, const struct ocra_run_job *job,
                        struct ocra_run_slurm_job *out, struct ocra_err *err)
 {
-    uint32_t id;
+    uint32_t id = 0;
 
     assert(r && strcmp(r->name, "slurm") == 0);
     if (job_id_of(job, &id, err) < 0)
@@ -341,7 +341,7 @@ settle(struct slurm_runner *sr, struct ocra_run_job *job)
 {
     struct ocra_run_slurm_job first;
     json_t *doc = NULL;
-    uint32_t mine;
+    uint32_t mine = 0;
 
     if (job_id_of(job, &mine, NULL) < 0 || request(sr, "GET", API "/jobs", NULL, &doc, NULL) < 0)
         return;
@@ -414,7 +414,7 @@ slurm_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_m
     struct ocra_run_slurm_job j = {0};
     long interval = sr->opts.poll_interval_ms ? sr->opts.poll_interval_ms : 1000;
     uint64_t deadline;
-    uint32_t id;
+    uint32_t id = 0;
     int fails = 0;
 
     if (job_id_of(job, &id, err) < 0)
@@ -490,7 +490,7 @@ slurm_logs(struct ocra_runner *r, const struct ocra_run_job *job, unsigned tail,
            size_t *len, struct ocra_err *err)
 {
     struct ocra_buf b;
-    uint32_t id;
+    uint32_t id = 0;
     char *path = NULL;
     int ret = -1;
 
@@ -523,7 +523,7 @@ slurm_stop(struct ocra_runner *r, const struct ocra_run_job *job, int grace_s, s
     struct ocra_run_slurm_job j = {0};
     uint64_t deadline =
         ocra_time_mono_ns() + (uint64_t)((grace_s > 0 ? grace_s : 0) + 60) * 1000000000u;
-    uint32_t id;
+    uint32_t id = 0;
 
     if (job_id_of(job, &id, err) < 0 || cancel(sr, id, err) < 0)
         return ocra_err_wrap(err, "stop %s", job->name);
@@ -544,7 +544,7 @@ static int
 slurm_remove(struct ocra_runner *r, const struct ocra_run_job *job, struct ocra_err *err)
 {
     struct slurm_runner *sr = impl(r);
-    uint32_t id;
+    uint32_t id = 0;
     char *path = NULL;
     int ret = -1;
 

@@ -105,8 +105,8 @@ model_id(struct ocra_sched_cluster *c, const char *model)
     return c->n_models++;
 }
 
-static int
-node_check(const struct ocra_sched_node *n, struct ocra_err *err)
+int
+sched_node_check(const struct ocra_sched_node *n, struct ocra_err *err)
 {
     if (!memchr(n->name, '\0', sizeof(n->name)) || !n->name[0])
         return ocra_err_set(err, EINVAL, "node: no name");
@@ -181,7 +181,7 @@ ocra_sched_cluster_add(struct ocra_sched_cluster *c, const struct ocra_sched_nod
 {
     int id = -1;
 
-    if (node_check(node, err) < 0)
+    if (sched_node_check(node, err) < 0)
         return -1;
     if (c->n == OCRA_SCHED_MAX_NODES)
         return ocra_err_set(err, ENOSPC, "node %s: more than %d nodes", node->name,
@@ -508,6 +508,60 @@ ocra_sched_release(struct ocra_sched_cluster *c, const struct ocra_sched_alloc *
     n->cpu_free += a->cpu_milli;
     n->ram_free += a->ram_mib;
     sched_node_refresh(c, (size_t)a->node);
+}
+
+static int
+claim_check(const struct ocra_sched_cluster *c, const struct ocra_sched_alloc *a,
+            struct ocra_err *err)
+{
+    const struct ocra_sched_node *n;
+
+    if (a->node < 0 || (size_t)a->node >= c->n || a->n_devs < 0 ||
+        a->n_devs > OCRA_SCHED_MAX_GPUS || a->gpu_milli < 0 || a->gpu_milli > OCRA_SCHED_MILLI ||
+        a->gpu_mem_mib < 0 || a->cpu_milli < 0 || a->ram_mib < 0)
+        return ocra_err_set(err, EINVAL, "claim: no such node, or a malformed allocation");
+    n = &c->nodes[a->node];
+    for (int j = 0; j < a->n_devs; j++) {
+        if (a->devs[j] >= n->gpu_count || (j > 0 && a->devs[j] <= a->devs[j - 1]))
+            return ocra_err_set(err, EINVAL, "claim: node %s has no GPU %d (or devices repeat)",
+                                n->name, a->devs[j]);
+        if (n->gpu_free_milli[a->devs[j]] < a->gpu_milli ||
+            n->gpu_mem_free[a->devs[j]] < a->gpu_mem_mib)
+            return ocra_err_set(err, EBUSY, "claim: GPU %d of node %s is no longer free",
+                                a->devs[j], n->name);
+    }
+    if (n->cpu_free < a->cpu_milli || n->ram_free < a->ram_mib)
+        return ocra_err_set(err, EBUSY, "claim: node %s has not that much CPU or RAM free",
+                            n->name);
+    return 0;
+}
+
+int
+ocra_sched_claim(struct ocra_sched_cluster *c, const struct ocra_sched_alloc *a,
+                 struct ocra_err *err)
+{
+    struct ocra_sched_node *n;
+
+    if (claim_check(c, a, err) < 0)
+        return -1;
+    n = &c->nodes[a->node];
+    for (int j = 0; j < a->n_devs; j++) {
+        n->gpu_free_milli[a->devs[j]] -= a->gpu_milli;
+        n->gpu_mem_free[a->devs[j]] -= a->gpu_mem_mib;
+    }
+    n->cpu_free -= a->cpu_milli;
+    n->ram_free -= a->ram_mib;
+    sched_node_refresh(c, (size_t)a->node);
+    return 0;
+}
+
+int
+ocra_sched_cluster_find(const struct ocra_sched_cluster *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->nodes[i].name, name) == 0)
+            return (int)i;
+    return -1;
 }
 
 /* ---- why a request fails ---------------------------------------------------------------- */

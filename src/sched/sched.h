@@ -8,7 +8,10 @@
  * policy: first-fit, best-fit, cheapest, or fgd (fragmentation gradient descent, ATC'23; the
  * formula is in sched_frag.c and docs/RUNNING.md). A placement is all-or-nothing on one node.
  * The placer allocates nothing per decision. The trace-replay simulator (openb CSV traces)
- * drives the same code.
+ * drives the same code. Around it: the inventory of nodes with the source of every figure
+ * (configuration, /proc, NVML by dlopen, other node sources), the allocator that records each
+ * placement in the journal so that a restart never double-books, and the autoscaler's control
+ * law with its replay of an inference request trace.
  */
 #ifndef OCRA_SCHED_H
 #define OCRA_SCHED_H
@@ -131,6 +134,15 @@ int ocra_sched_place(struct ocra_sched_cluster *c, enum ocra_sched_policy policy
                      struct ocra_err *err);
 /* Gives back what a successful ocra_sched_place() took. */
 void ocra_sched_release(struct ocra_sched_cluster *c, const struct ocra_sched_alloc *a);
+/*
+ * Takes exactly what a describes (a placement recorded earlier, e.g. in the journal): its node,
+ * devices, shares, GPU memory, CPU and RAM. EINVAL when a does not fit the node's description
+ * (no such node or device), EBUSY when the capacity is no longer free. Takes nothing on failure.
+ */
+int ocra_sched_claim(struct ocra_sched_cluster *c, const struct ocra_sched_alloc *a,
+                     struct ocra_err *err);
+/* The index of the node named name; -1 when there is none. */
+int ocra_sched_cluster_find(const struct ocra_sched_cluster *c, const char *name);
 
 /*
  * Fragmentation (sched_frag.c): the GPU capacity, in milli-GPUs weighted by the typical
@@ -142,6 +154,269 @@ void ocra_sched_frag(struct ocra_sched_cluster *c, int64_t *frag, int64_t *weigh
 double ocra_sched_frag_share(struct ocra_sched_cluster *c);
 /* The share of all GPU capacity not allocated, 0..1. */
 double ocra_sched_free_share(const struct ocra_sched_cluster *c);
+
+/* ---- inventory: the nodes and where each figure came from (sched_inventory.c) ------------ */
+
+/* The figures of a node whose origin the inventory records. */
+enum ocra_sched_fig {
+    OCRA_SCHED_FIG_GPUS,    /* GPU model and count */
+    OCRA_SCHED_FIG_GPU_MEM, /* memory per GPU */
+    OCRA_SCHED_FIG_DRIVER,
+    OCRA_SCHED_FIG_CC, /* compute capability */
+    OCRA_SCHED_FIG_CPU,
+    OCRA_SCHED_FIG_RAM,
+    OCRA_SCHED_FIG_LABELS,
+    OCRA_SCHED_FIG_COST,
+    OCRA_SCHED_N_FIGS
+};
+
+#define OCRA_SCHED_SOURCE_MAX 16 /* a source name ("config", "proc", "nvml", "slurm"), NUL */
+#define OCRA_SCHED_NOTE_MAX 192
+
+/* "gpus", "gpu_memory", "driver", "compute_capability", "cpus", "memory", "labels", "cost". */
+const char *ocra_sched_fig_name(enum ocra_sched_fig f);
+
+/* One node of the inventory: its description and where each figure came from. */
+struct ocra_sched_inv_node {
+    struct ocra_sched_node node;                           /* accounting fields unused */
+    char source[OCRA_SCHED_N_FIGS][OCRA_SCHED_SOURCE_MAX]; /* "" when the figure is unknown */
+    char note[OCRA_SCHED_NOTE_MAX]; /* why a figure is missing ("0 GPUs: ..."), or "" */
+};
+
+struct ocra_sched_inventory {
+    struct ocra_sched_inv_node *v;
+    size_t n, cap;
+};
+
+void ocra_sched_inventory_init(struct ocra_sched_inventory *inv);
+void ocra_sched_inventory_fini(struct ocra_sched_inventory *inv);
+
+/*
+ * Adds copies of nodes, every known figure (non-zero, non-empty) attributed to source (a node
+ * source such as "slurm": at most 15 bytes). EINVAL on a description out of bounds (as
+ * ocra_sched_cluster_add() checks it), EEXIST when a name is already in the inventory; on
+ * failure nothing was added.
+ */
+int ocra_sched_inventory_add(struct ocra_sched_inventory *inv, const struct ocra_sched_node *nodes,
+                             size_t n, const char *source, struct ocra_err *err);
+
+/* A node as the configuration writes it (the `nodes` list); text where the file has text. */
+struct ocra_sched_node_conf {
+    const char *name, *gpu_model;
+    int64_t gpus, gpu_memory_mib, cpus, memory_mib;
+    const char *compute_capability; /* "8.6" or "" */
+    const char *driver;             /* "535.104.05" or "" */
+    const char *cost;               /* per GPU-hour, "2.5" or "" */
+    char *const *labels;            /* "key=value" */
+    size_t n_labels;
+};
+
+/*
+ * Adds the configured nodes (source "config"). EINVAL ("inventory.nodes[1]: node b: GPUs
+ * without a model") or EEXIST ("...: node b: listed twice") names the entry; on failure
+ * nothing was added.
+ */
+int ocra_sched_inventory_add_conf(struct ocra_sched_inventory *inv,
+                                  const struct ocra_sched_node_conf *confs, size_t n,
+                                  struct ocra_err *err);
+
+/*
+ * Discovers this machine: its host name, CPUs (sysconf, source "proc"), RAM (/proc/meminfo,
+ * "proc") and GPUs through NVML (ocra_sched_nvml_probe(NULL, ...), "nvml"). Without NVML the
+ * node has 0 GPUs and its note says why. When a node of the same name is already in the
+ * inventory (configured), the discovered figures fill only what it left unknown; otherwise
+ * the machine is appended. Never fails: what cannot be read stays unknown, with a note.
+ */
+void ocra_sched_inventory_discover_local(struct ocra_sched_inventory *inv);
+
+/*
+ * A cluster of the inventory's nodes, in inventory order, each GPU's memory less headroom_mib
+ * (at least 0). Caller frees *out with ocra_sched_cluster_free().
+ */
+int ocra_sched_inventory_cluster(const struct ocra_sched_inventory *inv, int64_t headroom_mib,
+                                 struct ocra_sched_cluster **out, struct ocra_err *err);
+
+/* ---- the allocator: placements recorded in the journal (sched_alloc.c) ------------------ */
+
+#define OCRA_SCHED_MAX_REPLICAS 256 /* replicas of one event */
+
+struct ocra_store;
+struct ocra_sched_allocator;
+
+/*
+ * Opens an allocator over a cluster of the inventory's nodes (GPU memory less headroom_mib)
+ * and the journal st (borrowed: it must outlive the allocator, and both are used from one
+ * thread). Rebuilds the accounting from the journal's held allocations: each takes its node
+ * and devices again. A held allocation whose node the inventory lacks, or that no longer fits
+ * it, stays held in the journal and is counted as an orphan (ocra_sched_allocator_orphans()).
+ * Caller frees *out with ocra_sched_allocator_free().
+ */
+int ocra_sched_allocator_open(struct ocra_store *st, const struct ocra_sched_inventory *inv,
+                              enum ocra_sched_policy policy, int64_t headroom_mib,
+                              struct ocra_sched_allocator **out, struct ocra_err *err);
+void ocra_sched_allocator_free(struct ocra_sched_allocator *a);
+/* The cluster and its accounting; borrowed, valid until the allocator is freed. */
+const struct ocra_sched_cluster *ocra_sched_allocator_cluster(const struct ocra_sched_allocator *a);
+/* Held allocations that could not be taken again at open; *first (may be NULL): why, first. */
+size_t ocra_sched_allocator_orphans(const struct ocra_sched_allocator *a, const char **first);
+
+/*
+ * The allocation of replica `replica` (0 without replicas) of event_id. When the journal holds
+ * one, that one (*existed true): the same node and devices after any restart, never a second.
+ * Otherwise places r with the allocator's policy and records the result, in one transaction
+ * (*existed false). Errors as ocra_sched_place() (EAGAIN: no room now; ENOSPC: never), ENOENT
+ * when the held allocation's node is no longer in the inventory, or the journal's.
+ */
+int ocra_sched_allocate(struct ocra_sched_allocator *a, const char *event_id, int replica,
+                        const struct ocra_sched_req *r, struct ocra_sched_alloc *out, bool *existed,
+                        struct ocra_err *err);
+/*
+ * Releases the held allocation of (event_id, replica) (replica -1: all of the event's) in the
+ * journal and gives the capacity back. *n (may be NULL): how many were released (0 is fine).
+ */
+int ocra_sched_allocator_release(struct ocra_sched_allocator *a, const char *event_id, int replica,
+                                 size_t *n, struct ocra_err *err);
+/*
+ * Brings event_id's held replicas to want (0..OCRA_SCHED_MAX_REPLICAS): places new ones with
+ * the lowest free replica indices, each through ocra_sched_allocate(), or releases the
+ * highest ones. *have is the count reached; a placement that fails stops the scale-up there
+ * and returns -1 with its error (*have then tells how far it got).
+ */
+int ocra_sched_allocator_scale(struct ocra_sched_allocator *a, const char *event_id,
+                               const struct ocra_sched_req *r, int want, int *have,
+                               struct ocra_err *err);
+
+/*
+ * The inventory as JSON (sched_report.c), for `ocra nodes --json` and /api/v1/nodes: per node
+ * its figures, the source of each, its note; with an allocator (may be NULL) also what is free
+ * and which events hold which devices, and the held allocations on nodes the inventory lacks
+ * ("orphans"). NULL with err when the journal cannot be read. Caller frees with json_decref().
+ */
+json_t *ocra_sched_nodes_json(const struct ocra_sched_inventory *inv,
+                              struct ocra_sched_allocator *a, struct ocra_err *err);
+
+/* ---- autoscaling (sched_autoscale.c) ------------------------------------------------------ */
+
+/*
+ * The control law for an inference workload with replicas {min, max}. The load signal is the
+ * service's requests in flight plus queued, summed over its replicas (each workload reports
+ * its own). desired = ceil(load / target), clamped to [min, max]; the count moves up only when
+ * load > replicas * target * (1 + tolerance) and the last change is up_cooldown_ms old, and
+ * down only when load < replicas * target * (1 - tolerance) and the last change is
+ * down_cooldown_ms old. Below min (at the start) it goes to min at once.
+ */
+struct ocra_sched_autoscale_conf {
+    int min, max;             /* 0 <= min <= max <= OCRA_SCHED_MAX_REPLICAS, max >= 1 */
+    double target;            /* load per replica aimed at, > 0 */
+    double tolerance;         /* the dead band around target, 0 <= tolerance < 1 */
+    int64_t up_cooldown_ms;   /* since the last change, before scaling up */
+    int64_t down_cooldown_ms; /* since the last change, before scaling down */
+};
+
+struct ocra_sched_autoscaler {
+    struct ocra_sched_autoscale_conf conf;
+    int replicas;           /* the count in place, as the caller last reported it */
+    int64_t last_change_ms; /* when it last changed; INT64_MIN: never */
+};
+
+/* EINVAL (naming the field) when conf is out of bounds; the count starts at 0. */
+int ocra_sched_autoscale_init(struct ocra_sched_autoscaler *as,
+                              const struct ocra_sched_autoscale_conf *conf, struct ocra_err *err);
+/* The replica count the law wants now for load; changes nothing. */
+int ocra_sched_autoscale_step(const struct ocra_sched_autoscaler *as, int64_t now_ms, double load);
+/* Records the count actually in place at now_ms (after placing or releasing replicas). */
+void ocra_sched_autoscale_set(struct ocra_sched_autoscaler *as, int64_t now_ms, int replicas);
+
+/* One request of an inference trace (the Azure LLM inference trace, Splitwise ISCA'24). */
+struct ocra_sched_request {
+    int64_t arrival_ms; /* since the first request of the trace */
+    int64_t context_tokens, generated_tokens;
+};
+
+/*
+ * Parses the Azure LLM inference trace: a header with TIMESTAMP ("2023-11-16 18:15:46.6805900",
+ * UTC), ContextTokens, GeneratedTokens; rows in time order. Errors as ocra_sched_nodes_parse().
+ * Caller frees *out with free().
+ */
+int ocra_sched_requests_parse(const char *name, const char *text, size_t len,
+                              struct ocra_sched_request **out, size_t *n, struct ocra_err *err);
+
+/* The replay of a request trace through the autoscaler (ocra simulate --autoscale). */
+struct ocra_sched_replay_conf {
+    struct ocra_sched_autoscale_conf scale;
+    int64_t interval_ms;          /* between control steps */
+    int64_t startup_ms;           /* from placement until a replica serves */
+    int slots;                    /* requests one replica serves at once */
+    int64_t service_ms;           /* > 0: every request takes this long; 0: the token model */
+    int64_t prefill_us_per_token; /* token model: service = base + prefill * context */
+    int64_t decode_us_per_token;  /*              + decode * generated */
+    int64_t base_ms;
+    int64_t bucket_ms;             /* width of a row of the replica timeline */
+    struct ocra_sched_req replica; /* what each replica asks of the placer */
+    enum ocra_sched_policy policy;
+};
+
+/*
+ * The time one request takes on a replica: service_ms when set, else the token model
+ * base_ms + (prefill_us_per_token * context + decode_us_per_token * generated) / 1000.
+ */
+int64_t ocra_sched_service_ms(const struct ocra_sched_replay_conf *c,
+                              const struct ocra_sched_request *r);
+
+/* One bucket of the timeline. */
+struct ocra_sched_replay_bucket {
+    int64_t start_ms;
+    size_t arrivals, waited;
+    int replicas_min, replicas_max; /* placed replicas (starting or serving) seen at steps */
+    double replicas_mean;
+    int64_t wait_p99_ms; /* of the requests that arrived in the bucket */
+};
+
+struct ocra_sched_replay_result {
+    size_t requests, waited; /* waited: started later than they arrived */
+    int64_t wait_p50_ms, wait_p90_ms, wait_p99_ms, wait_max_ms; /* over all requests */
+    int64_t waited_p50_ms; /* median wait of those that waited */
+    size_t scale_ups, scale_downs, place_failures;
+    int replicas_max;
+    double replica_hours;
+    struct ocra_sched_replay_bucket *buckets; /* caller frees with free() */
+    size_t n_buckets;
+};
+
+/*
+ * Replays reqs (in arrival order) through replicas placed on a fresh cluster of nodes and the
+ * autoscaler: a request goes to a serving replica with a free slot (the least busy), else
+ * waits in one FIFO queue; every interval the load (in flight + queued) drives
+ * ocra_sched_autoscale_step(); each new replica is placed through ocra_sched_place() and
+ * serves after startup_ms; a removed replica takes no new request and is released when its
+ * last one ends. Deterministic. EINVAL on bad configuration.
+ */
+int ocra_sched_replay(const struct ocra_sched_node *nodes, size_t n_nodes,
+                      const struct ocra_sched_request *reqs, size_t n_reqs,
+                      const struct ocra_sched_replay_conf *conf,
+                      struct ocra_sched_replay_result *res, struct ocra_err *err);
+
+/* ---- NVML, loaded with dlopen (sched_nvml.c) ----------------------------------------------- */
+
+/* What NVML says about this machine's GPUs. */
+struct ocra_sched_nvml {
+    int count;                        /* devices; 0 with why set when NVML is unusable */
+    char model[OCRA_SCHED_MODEL_MAX]; /* of device 0, "NVIDIA " and "Tesla " stripped */
+    int64_t mem_mib;                  /* the smallest device's total memory */
+    uint32_t driver;                  /* ocra_sched_driver_parse() form; 0 unknown */
+    char driver_text[32];             /* as NVML gives it */
+    int compute_cap;                  /* the lowest of the devices, major * 10 + minor */
+    char why[OCRA_SCHED_NOTE_MAX];    /* "libnvidia-ml.so.1 not found", ... or "" */
+};
+
+/*
+ * Loads NVML from lib (NULL: $OCRA_NVML_LIB, else "libnvidia-ml.so.1"), reads the devices and
+ * unloads it. A missing library, a failing nvmlInit_v2 or device query leave count 0 (or the
+ * devices read so far) with the reason in why. The first device of another model than device 0
+ * ends the list (a node's GPUs are one model, and the count must cover indices 0..count-1, those
+ * the runner hands to the container), and why says so.
+ */
+void ocra_sched_nvml_probe(const char *lib, struct ocra_sched_nvml *out);
 
 /* ---- traces: the Alibaba openb CSV files ----------------------------------------------- */
 

@@ -6,7 +6,7 @@
  * of at most 255, at most 32 columns and 1,000,000 rows; every number is checked against its
  * bounds. Errors read "name:line: column: problem", with the offending value escaped.
  */
-#include "sched/sched.h"
+#include "sched/sched_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -180,9 +180,8 @@ csv_word(struct csv *cs, int col, char *out, size_t cap, bool may_be_empty, stru
     return 0;
 }
 
-/* "12" or "1.25" (up to 6 digits and 6 decimals) into millionths; -1 on anything else. */
-static int64_t
-parse_micro(const char *s)
+int64_t
+sched_parse_micro(const char *s)
 {
     int64_t v = 0, scale = 1000000;
     size_t digits = 0;
@@ -208,6 +207,16 @@ parse_micro(const char *s)
     return *s ? -1 : v;
 }
 
+int
+sched_parse_cc(const char *s)
+{
+    int64_t v;
+
+    if (strlen(s) < 3 || strlen(s) > 4 || (v = sched_parse_micro(s)) < 0 || v % 100000)
+        return -1;
+    return (int)(v / 100000);
+}
+
 static int
 node_extras(struct csv *cs, const int *col, struct ocra_sched_node *n, struct ocra_err *err)
 {
@@ -219,11 +228,11 @@ node_extras(struct csv *cs, const int *col, struct ocra_sched_node *n, struct oc
     if (col[1] >= 0 && (s = cs->f[col[1]])[0] && ocra_sched_driver_parse(s, &n->driver, NULL))
         return csv_fail(cs, err, "driver", "not a driver version major[.minor[.patch]]");
     if (col[2] >= 0 && (s = cs->f[col[2]])[0]) {
-        if (strlen(s) < 3 || strlen(s) > 4 || (v = parse_micro(s)) < 0 || v % 100000)
+        if ((v = sched_parse_cc(s)) < 0)
             return csv_fail(cs, err, "compute_cap", "not a compute capability X.Y");
-        n->compute_cap = (int)(v / 100000);
+        n->compute_cap = (int)v;
     }
-    if (col[3] >= 0 && (s = cs->f[col[3]])[0] && (n->cost_micro = parse_micro(s)) < 0)
+    if (col[3] >= 0 && (s = cs->f[col[3]])[0] && (n->cost_micro = sched_parse_micro(s)) < 0)
         return csv_fail(cs, err, "cost", "not a decimal cost (up to 6 digits . 6 decimals)");
     if (col[4] >= 0)
         for (s = cs->f[col[4]]; *s;) {
@@ -390,6 +399,127 @@ ocra_sched_pods_parse(const char *name, const char *text, size_t len, struct ocr
     ret = 0;
 out:
     free(pods);
+    free(cs);
+    return ret;
+}
+
+/* ---- the Azure LLM inference trace ----------------------------------------------------- */
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil). */
+static int64_t
+days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    int64_t era, yoe, doy;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* Reads n digits at *p as a number in [lo, hi], then the separator sep (0: none). */
+static bool
+digits(const char **p, int n, int64_t lo, int64_t hi, char sep, int64_t *out)
+{
+    int64_t v = 0;
+
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return false;
+        v = v * 10 + (**p - '0');
+    }
+    if (v < lo || v > hi || (sep && **p != sep))
+        return false;
+    *p += sep != 0;
+    *out = v;
+    return true;
+}
+
+/* "2023-11-16 18:15:46.6805900" (fraction optional, up to 9 digits) into ms since the epoch. */
+static bool
+parse_timestamp(const char *s, int64_t *ms)
+{
+    int64_t y, mo, d, h, mi, sec, frac = 0, scale = 100;
+    const char *p = s;
+
+    if (!digits(&p, 4, 1970, 9999, '-', &y) || !digits(&p, 2, 1, 12, '-', &mo) ||
+        !digits(&p, 2, 1, 31, ' ', &d) || !digits(&p, 2, 0, 23, ':', &h) ||
+        !digits(&p, 2, 0, 59, ':', &mi) || !digits(&p, 2, 0, 60, 0, &sec))
+        return false;
+    if (*p == '.') {
+        int n = 0;
+
+        for (p++; *p >= '0' && *p <= '9' && n < 9; p++, n++) {
+            frac += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (n == 0)
+            return false;
+    }
+    if (*p)
+        return false;
+    *ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + frac;
+    return true;
+}
+
+static int
+request_row(struct csv *cs, const int *col, int64_t *t, struct ocra_sched_request *r,
+            struct ocra_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (!parse_timestamp(cs->f[col[0]], t))
+        return csv_fail(cs, err, cs->header[col[0]], "not a time YYYY-MM-DD HH:MM:SS[.frac]");
+    return csv_int(cs, col[1], 0, 1 << 30, &r->context_tokens, err) ||
+                   csv_int(cs, col[2], 0, 1 << 30, &r->generated_tokens, err)
+               ? -1
+               : 0;
+}
+
+int
+ocra_sched_requests_parse(const char *name, const char *text, size_t len,
+                          struct ocra_sched_request **out, size_t *n, struct ocra_err *err)
+{
+    static const char *const names[] = {"TIMESTAMP", "ContextTokens", "GeneratedTokens"};
+    struct ocra_sched_request *reqs = NULL;
+    struct csv *cs = ocra_xcalloc(1, sizeof(*cs));
+    size_t count = 0, cap = 0;
+    int64_t t0 = 0, t = 0, prev = 0;
+    int col[3], r, ret = -1;
+
+    cs->name = name;
+    cs->p = text;
+    cs->end = text + len;
+    if (csv_cols(cs, names, 3, 3, col, err) < 0)
+        goto out;
+    while ((r = csv_row(cs, err)) == 1) {
+        if (count == OCRA_SCHED_CSV_MAX_ROWS) {
+            csv_fail(cs, err, NULL, "more than 1000000 rows");
+            goto out;
+        }
+        if (count == cap) {
+            cap = cap ? 2 * cap : 1024;
+            reqs = ocra_xrealloc(reqs, cap * sizeof(*reqs));
+        }
+        if (request_row(cs, col, &t, &reqs[count], err) < 0)
+            goto out;
+        if (count == 0)
+            t0 = prev = t;
+        if (t < prev) {
+            csv_fail(cs, err, "TIMESTAMP", "earlier than the row before (rows in time order)");
+            goto out;
+        }
+        prev = t;
+        reqs[count++].arrival_ms = t - t0;
+    }
+    if (r < 0)
+        goto out;
+    *out = reqs;
+    *n = count;
+    reqs = NULL;
+    ret = 0;
+out:
+    free(reqs);
     free(cs);
     return ret;
 }

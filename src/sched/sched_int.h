@@ -63,4 +63,14 @@ int64_t sched_frag_eval(const struct ocra_sched_cluster *c, const int *free_mill
 /* Rebuilds cls from acc and every node's cached fragmentation. */
 void sched_classes_build(struct ocra_sched_cluster *c);
 
+/* EINVAL when n's description is out of bounds (names, counts, quantities, labels). */
+int sched_node_check(const struct ocra_sched_node *n, struct ocra_err *err);
+/* "12" or "1.25" (up to 6 digits and 6 decimals) into millionths; -1 on anything else. */
+int64_t sched_parse_micro(const char *s);
+/* A compute capability "8.6" as 86; -1 on anything else. */
+int sched_parse_cc(const char *s);
+
+/* The journal an allocator records to (borrowed). */
+struct ocra_store *sched_allocator_store(const struct ocra_sched_allocator *a);
+
 #endif

@@ -112,7 +112,24 @@ static const char *const migrations[] = {
     /* 2 -> 3: image records and provenance (src/build) */
     "",
     /* 3 -> 4: inventory and allocations (src/sched) */
-    "",
+    "CREATE TABLE allocations ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id TEXT NOT NULL REFERENCES events (id),"
+    "  replica INTEGER NOT NULL DEFAULT 0 CHECK (replica >= 0),"
+    "  node TEXT NOT NULL CHECK (length(node) BETWEEN 1 AND 127),"
+    "  devices TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(devices) AND"
+    "    json_type(devices) = 'array'),"
+    "  gpu_milli INTEGER NOT NULL CHECK (gpu_milli BETWEEN 0 AND 1000),"
+    "  gpu_mem_mib INTEGER NOT NULL CHECK (gpu_mem_mib >= 0),"
+    "  cpu_milli INTEGER NOT NULL CHECK (cpu_milli >= 0),"
+    "  ram_mib INTEGER NOT NULL CHECK (ram_mib >= 0),"
+    "  state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'released')),"
+    "  created_ms INTEGER NOT NULL,"
+    "  released_ms INTEGER,"
+    "  CHECK ((state = 'held') = (released_ms IS NULL)));"
+    "CREATE UNIQUE INDEX allocations_held ON allocations (event_id, replica)"
+    "  WHERE state = 'held';"
+    "CREATE INDEX allocations_event ON allocations (event_id, replica);",
 };
 
 _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,

@@ -168,4 +168,57 @@ int ocra_store_model_put(struct ocra_store *st, const char *source, const char *
 int ocra_store_model_get(struct ocra_store *st, const char *source, const char *path, char **value,
                          int64_t *block_number, struct ocra_err *err);
 
+/* ---- allocations (begin) ------------------------------------------------------------------ */
+
+/*
+ * Allocations (store_alloc.c): which node and GPU devices an event's workload (one row per
+ * replica) holds. At most one held allocation per (event, replica); a release keeps the row
+ * as history (state "released"). The store keeps what the placer decided and never decides.
+ */
+#define OCRA_STORE_ALLOC_MAX_DEVS 16
+#define OCRA_STORE_ID_MAX 513   /* an event id (at most 512 bytes) with the NUL */
+#define OCRA_STORE_NODE_MAX 128 /* a node name with the NUL */
+
+struct ocra_store_alloc {
+    char event_id[OCRA_STORE_ID_MAX];
+    int replica; /* 0 for a workload without replicas */
+    char node[OCRA_STORE_NODE_MAX];
+    int n_devs;
+    int devs[OCRA_STORE_ALLOC_MAX_DEVS]; /* device indices on the node */
+    int gpu_milli;                       /* taken from each device, 0..1000 */
+    int64_t gpu_mem_mib, cpu_milli, ram_mib;
+    bool held;
+    int64_t created_ms, released_ms; /* released_ms 0 while held; both ignored by insert */
+};
+
+/*
+ * Reads the held allocation of (event_id, replica) into *out; *found is false (and *out
+ * untouched) when there is none.
+ */
+int ocra_store_alloc_held(struct ocra_store *st, const char *event_id, int replica,
+                          struct ocra_store_alloc *out, bool *found, struct ocra_err *err);
+/*
+ * Records a as held. EEXIST when (event, replica) already holds one; EINVAL when a breaks a
+ * constraint (no such event, bounds).
+ */
+int ocra_store_alloc_insert(struct ocra_store *st, const struct ocra_store_alloc *a,
+                            struct ocra_err *err);
+/*
+ * Marks the held allocation of (event_id, replica) released (replica -1: every replica of the
+ * event). *n (may be NULL) is the number of rows released; none is not an error.
+ */
+int ocra_store_alloc_release(struct ocra_store *st, const char *event_id, int replica, size_t *n,
+                             struct ocra_err *err);
+
+/* Called once per listed allocation; a is borrowed. Non-zero stops the listing. */
+typedef int ocra_store_alloc_fn(const struct ocra_store_alloc *a, void *arg);
+/*
+ * Calls fn for each allocation of event_id (NULL: of every event; held_only: the held ones),
+ * oldest first. fn must not list allocations on the same store.
+ */
+int ocra_store_alloc_list(struct ocra_store *st, const char *event_id, bool held_only,
+                          ocra_store_alloc_fn *fn, void *arg, struct ocra_err *err);
+
+/* ---- allocations (end) -------------------------------------------------------------------- */
+
 #endif

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_nodes.c: `ocra nodes [--json]` shows the inventory: each node's GPUs, CPUs, RAM, labels
+ * and cost with where each figure came from (config, proc, nvml, slurm, ...), why a figure is
+ * missing (no NVML), and from the journal which events hold which devices and what is free.
+ * The text is rendered from the same JSON document as --json (ocra_sched_nodes_json()).
+ * Also the inventory builder the other commands share (ocra_cli_inventory()).
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "sched/sched.h"
+#include "store/store.h"
+
+_Static_assert(OCRA_SCHED_FIRST_FIT == 0 && OCRA_SCHED_BEST_FIT == 1 && OCRA_SCHED_CHEAPEST == 2 &&
+                   OCRA_SCHED_FGD == 3,
+               "sched.policy's choices (src/config/config_table.c) are in this order");
+
+/*
+ * Node sources beyond the configuration and this machine, in order: each adds its nodes with
+ * ocra_sched_inventory_add(inv, nodes, n, "<source>", err). The Slurm source goes here.
+ */
+typedef int node_source_fn(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
+                           struct ocra_err *err);
+static node_source_fn *const node_sources[] = {NULL};
+
+int
+ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
+                   struct ocra_err *err)
+{
+    struct ocra_sched_node_conf *confs = ocra_xcalloc(cfg->n_nodes + 1, sizeof(*confs));
+    int ret;
+
+    for (size_t i = 0; i < cfg->n_nodes; i++) {
+        const struct ocra_config_node *c = &cfg->nodes[i];
+
+        confs[i] = (struct ocra_sched_node_conf){
+            c->name,       c->gpu_model,          c->gpus,   c->gpu_memory_mib, c->cpus,
+            c->memory_mib, c->compute_capability, c->driver, c->cost,           c->labels,
+            c->n_labels};
+    }
+    ocra_sched_inventory_init(inv);
+    ret = ocra_sched_inventory_add_conf(inv, confs, cfg->n_nodes, err);
+    free(confs);
+    for (size_t i = 0; ret == 0 && node_sources[i]; i++)
+        ret = node_sources[i](cfg, inv, err);
+    if (ret == 0 && cfg->inventory_local)
+        ocra_sched_inventory_discover_local(inv);
+    return ret;
+}
+
+/* ---- text ------------------------------------------------------------------------------ */
+
+static const char *
+src_of(json_t *node, const char *fig)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(node, "sources"), fig));
+
+    return s ? s : "-";
+}
+
+/* One line: a label, a value and its source in brackets. */
+static void
+line(const char *label, const char *value, const char *source)
+{
+    printf("  %-12s %-40s [%s]\n", label, value, source);
+}
+
+/* A figure of the node as text: its value (number or string) and unit, or "unknown". */
+static void
+figure(json_t *n, const char *label, const char *key, const char *unit, const char *fig)
+{
+    json_t *j = json_object_get(n, key);
+    char v[128];
+
+    if (json_is_integer(j))
+        (void)snprintf(v, sizeof(v), "%lld%s", json_integer_value(j), unit);
+    else if (json_is_real(j))
+        (void)snprintf(v, sizeof(v), "%g%s", json_real_value(j), unit);
+    else if (json_is_string(j))
+        (void)snprintf(v, sizeof(v), "%s%s", json_string_value(j), unit);
+    else
+        (void)snprintf(v, sizeof(v), "unknown");
+    line(label, v, src_of(n, fig));
+}
+
+static void
+print_figures(json_t *n)
+{
+    json_t *labels = json_object_get(n, "labels"), *it;
+    const char *model = json_string_value(json_object_get(n, "gpu_model"));
+    size_t i, off = 0;
+    char v[128];
+
+    if (model)
+        (void)snprintf(v, sizeof(v), "%lld x %s", json_integer_value(json_object_get(n, "gpus")),
+                       model);
+    else
+        (void)snprintf(v, sizeof(v), "0");
+    line("gpus", v, src_of(n, "gpus"));
+    figure(n, "gpu memory", "gpu_memory_mib", " MiB per GPU", "gpu_memory");
+    figure(n, "driver", "driver", "", "driver");
+    figure(n, "compute cap", "compute_capability", "", "compute_capability");
+    figure(n, "cpus", "cpus", "", "cpus");
+    figure(n, "memory", "memory_mib", " MiB", "memory");
+    figure(n, "cost", "cost_per_gpu_hour", " per GPU-hour", "cost");
+    v[0] = '\0';
+    json_array_foreach(labels, i, it)
+    {
+        off +=
+            (size_t)snprintf(v + off, sizeof(v) - off, "%s%s", i ? "," : "", json_string_value(it));
+        if (off >= sizeof(v))
+            break;
+    }
+    line("labels", v[0] ? v : "none", src_of(n, "labels"));
+}
+
+/* Which allocations (of allocs) hold device d; printed as "e1#0 (500 milli)". */
+static void
+print_holders(json_t *allocs, long long d)
+{
+    json_t *a, *dev;
+    size_t i, k;
+
+    json_array_foreach(allocs, i, a)
+    {
+        json_array_foreach(json_object_get(a, "devices"), k, dev)
+        {
+            if (json_integer_value(dev) != d)
+                continue;
+            printf(" %s#%lld (%lld milli, %lld MiB)",
+                   json_string_value(json_object_get(a, "event")),
+                   json_integer_value(json_object_get(a, "replica")),
+                   json_integer_value(json_object_get(a, "gpu_milli")),
+                   json_integer_value(json_object_get(a, "gpu_memory_mib")));
+        }
+    }
+}
+
+static void
+print_allocation(json_t *n)
+{
+    json_t *fr = json_object_get(n, "free"), *allocs = json_object_get(n, "allocations"), *g;
+    size_t i;
+
+    if (!fr)
+        return;
+    printf("  %-12s %g CPUs, %lld MiB RAM; %zu allocation(s) held\n", "free",
+           json_real_value(json_object_get(fr, "cpus")),
+           json_integer_value(json_object_get(fr, "memory_mib")), json_array_size(allocs));
+    json_array_foreach(json_object_get(fr, "gpus"), i, g)
+    {
+        long long d = json_integer_value(json_object_get(g, "index"));
+        long long m = json_integer_value(json_object_get(g, "free_milli"));
+
+        printf("  gpu %-8lld %s (%lld milli, %lld MiB free)", d,
+               m == 1000 ? "free"
+               : m == 0  ? "held"
+                         : "shared",
+               m, json_integer_value(json_object_get(g, "free_memory_mib")));
+        if (m < 1000) {
+            printf(" by");
+            print_holders(allocs, d);
+        }
+        printf("\n");
+    }
+}
+
+static void
+print_text(json_t *doc, const char *journal)
+{
+    json_t *n, *orphans = json_object_get(doc, "orphans");
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "nodes"), i, n)
+    {
+        const char *note = json_string_value(json_object_get(n, "note"));
+
+        printf("%snode %s\n", i ? "\n" : "", json_string_value(json_object_get(n, "name")));
+        print_figures(n);
+        if (note)
+            printf("  %-12s %s\n", "note", note);
+        print_allocation(n);
+    }
+    if (json_array_size(json_object_get(doc, "nodes")) == 0)
+        printf("no nodes (set inventory.nodes, or inventory.local: true)\n");
+    if (!orphans)
+        printf("\njournal %s: none yet, so nothing is allocated\n", journal);
+    json_array_foreach(orphans, i, n)
+        printf("\norphan: %s#%lld holds devices on node %s, which the inventory lacks\n",
+               json_string_value(json_object_get(n, "event")),
+               json_integer_value(json_object_get(n, "replica")),
+               json_string_value(json_object_get(n, "node")));
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+
+struct nodes_opts {
+    bool json;
+    const char *journal;
+};
+
+static int
+parse_args(int argc, char **argv, struct nodes_opts *o)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'J'},
+        {"journal", required_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'J')
+            o->json = true;
+        else if (c == 'j')
+            o->journal = optarg;
+        else
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help nodes`");
+    }
+    if (optind < argc)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "nodes: unexpected argument '%s'", argv[optind]);
+    return OCRA_CLI_OK;
+}
+
+/* The report, with the journal's allocations when the journal exists (never creates it). */
+static json_t *
+report(struct ocra_cli_ctx *ctx, const struct ocra_sched_inventory *inv, const char *journal,
+       struct ocra_err *err)
+{
+    struct ocra_sched_allocator *a = NULL;
+    struct ocra_store *st = NULL;
+    json_t *doc = NULL;
+
+    if (access(journal, F_OK) != 0)
+        return ocra_sched_nodes_json(inv, NULL, err);
+    if (ocra_store_open(journal, &st, err) == 0 &&
+        ocra_sched_allocator_open(st, inv, (enum ocra_sched_policy)ctx->cfg.sched.policy,
+                                  ctx->cfg.sched.gpu_memory_headroom_mib, &a, err) == 0)
+        doc = ocra_sched_nodes_json(inv, a, err);
+    ocra_sched_allocator_free(a);
+    ocra_store_close(st);
+    return doc;
+}
+
+static int
+nodes_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    struct ocra_sched_inventory inv;
+    struct nodes_opts o = {false, NULL};
+    struct ocra_err err = {0};
+    json_t *doc = NULL;
+    char *text;
+    int status = ocra_cli_config(ctx);
+
+    if (status == OCRA_CLI_OK)
+        status = parse_args(argc, argv, &o);
+    if (status != OCRA_CLI_OK)
+        return status;
+    if (!o.journal)
+        o.journal = ctx->cfg.journal_path;
+    if (ocra_cli_inventory(&ctx->cfg, &inv, &err) < 0)
+        status = ocra_cli_fail(OCRA_CLI_USAGE, "nodes: %s", err.msg);
+    else if (!(doc = report(ctx, &inv, o.journal, &err)))
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "nodes: %s: %s", o.journal, err.msg);
+    if (doc && o.json) {
+        text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", text);
+        free(text);
+    } else if (doc) {
+        print_text(doc, o.journal);
+    }
+    json_decref(doc);
+    ocra_sched_inventory_fini(&inv);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_nodes_cmd = {
+    "nodes", "show the GPU nodes, where each figure came from, and what is allocated",
+    "usage: ocra nodes [--json] [--journal FILE]\n"
+    "\n"
+    "Shows the inventory ocra places on: the nodes of inventory.nodes in the configuration\n"
+    "and, with inventory.local (the default), this machine (CPUs and RAM from /proc, GPUs\n"
+    "through NVML, libnvidia-ml.so.1, loaded at run time). Per node: GPU model, count and\n"
+    "memory, driver, compute capability, CPUs, RAM, labels and cost per GPU-hour, each with\n"
+    "its source in brackets (config, proc, nvml, slurm; - when unknown); a note when a\n"
+    "figure is missing (\"0 GPUs: libnvidia-ml.so.1 not found\"); and from the journal\n"
+    "what is free and which events hold which GPUs (event#replica). The journal is read,\n"
+    "never created.\n"
+    "\n"
+    "options:\n"
+    "      --json           one JSON document instead of text (the /api/v1/nodes shape)\n"
+    "      --journal FILE   the journal (default: journal.path of the configuration)\n"
+    "\n"
+    "exit status: 0 shown; 1 the journal cannot be read; 2 usage error or an invalid\n"
+    "inventory in the configuration.\n",
+    nodes_run, NULL};
