@@ -166,7 +166,20 @@ done
 [ "$left" -eq 0 ] && ok slurm_cancel_removes_container ||
     fail slurm_cancel_removes_container "$left left: $(docker ps -a; tail -n 5 "$jobs"/*-"$id".out)"
 
-# 5. the API: inventory, job state, stop
+# 5. ocra nodes lists the Slurm node with its GPU gres and the partition with its free GPUs
+printf 'inventory:\n  local: false\n' >>"$cfg"
+if "$ocra" -c "$cfg" nodes --journal "$tmp/none.db" >"$tmp/nodes.out" 2>&1 &&
+    grep -q "^node ocra-n1" "$tmp/nodes.out" && grep -q "\[slurm\]" "$tmp/nodes.out" &&
+    grep -q "^slurm partition $SLURM_PARTITION (UP): 1 node(s), [0-9] of 4 GPUs free" "$tmp/nodes.out"; then
+    ok nodes_lists_slurm
+else
+    fail nodes_lists_slurm "$(cat "$tmp/nodes.out")"
+fi
+"$ocra" -c "$cfg" nodes --json --journal "$tmp/none.db" >"$tmp/nodes.json" 2>&1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=d["slurm"]["partitions"][0]; assert p["gpus"]==4 and p["gpus_free"]==4-p["gpus_allocated"], p' "$tmp/nodes.json" &&
+    ok nodes_json_slurm || fail nodes_json_slurm "$(head -c 600 "$tmp/nodes.json")"
+
+# 6. the API: inventory, job state, stop
 SLURM_JOBS_DIR=$jobs OCRA_IT_RUN_IMAGE=$image "$bin"
 st=$?
 [ "$st" -eq 0 ] && ok slurm_api_tests || fail slurm_api_tests "it_run_slurm exited $st"

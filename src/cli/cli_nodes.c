@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "run/run.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -29,7 +30,67 @@ _Static_assert(OCRA_SCHED_FIRST_FIT == 0 && OCRA_SCHED_BEST_FIT == 1 && OCRA_SCH
  */
 typedef int node_source_fn(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
                            struct ocra_err *err);
-static node_source_fn *const node_sources[] = {NULL};
+
+/* What the Slurm source saw, kept for the partitions of the report (one command, one run). */
+static struct ocra_run_slurm_inventory slurm_seen;
+
+/* Slurm's nodes with their GPU gres, through slurmrestd, when run.slurm.url is set. */
+static int
+slurm_source(const struct ocra_config *cfg, struct ocra_sched_inventory *inv, struct ocra_err *err)
+{
+    const struct ocra_run_slurm_opts o = {.url = cfg->run.slurm.url,
+                                          .user = cfg->run.slurm.user,
+                                          .token_file = cfg->run.slurm.token_file,
+                                          .partition = cfg->run.slurm.partition};
+    struct ocra_sched_node *nodes;
+    int ret;
+
+    if (!*cfg->run.slurm.url)
+        return 0;
+    ocra_run_slurm_inventory_fini(&slurm_seen);
+    if (ocra_run_slurm_inventory_get(&o, &slurm_seen, err) < 0)
+        return ocra_err_wrap(err, "slurm nodes (run.slurm.url %s)", cfg->run.slurm.url);
+    nodes = ocra_xcalloc(slurm_seen.n_nodes + 1, sizeof(*nodes));
+    for (size_t i = 0; i < slurm_seen.n_nodes; i++) {
+        nodes[i] = slurm_seen.nodes[i].node;
+        /* a gres without a type ("gpu:4", not "gpu:a100:4") names no model */
+        if (nodes[i].gpu_count > 0 && !nodes[i].gpu_model[0])
+            snprintf(nodes[i].gpu_model, sizeof(nodes[i].gpu_model), "unknown");
+    }
+    ret = ocra_sched_inventory_add(inv, nodes, slurm_seen.n_nodes, "slurm", err);
+    free(nodes);
+    return ret;
+}
+
+static node_source_fn *const node_sources[] = {slurm_source, NULL};
+
+/* Slurm's own view, beside ocra's journal: partitions and each node's GPUs in use. */
+static json_t *
+slurm_json(void)
+{
+    json_t *parts, *nodes;
+
+    if (!slurm_seen.nodes && !slurm_seen.parts)
+        return NULL;
+    parts = json_array();
+    nodes = json_array();
+    for (size_t i = 0; i < slurm_seen.n_parts; i++) {
+        const struct ocra_run_slurm_partition *p = &slurm_seen.parts[i];
+
+        json_array_append_new(parts, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "name", p->name,
+                                               "state", p->state, "nodes", p->n_nodes, "gpus",
+                                               p->gpus_total, "gpus_allocated", p->gpus_alloc,
+                                               "gpus_free", p->gpus_total - p->gpus_alloc));
+    }
+    for (size_t i = 0; i < slurm_seen.n_nodes; i++) {
+        const struct ocra_run_slurm_node *n = &slurm_seen.nodes[i];
+
+        json_array_append_new(nodes, json_pack("{s:s, s:s, s:s, s:i, s:i}", "name", n->node.name,
+                                               "state", n->state, "partitions", n->partitions,
+                                               "gpus", n->gpus, "gpus_allocated", n->gpus_alloc));
+    }
+    return json_pack("{s:o, s:o}", "partitions", parts, "nodes", nodes);
+}
 
 int
 ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
@@ -189,6 +250,20 @@ print_text(json_t *doc, const char *journal)
             printf("  %-12s %s\n", "note", note);
         print_allocation(n);
     }
+    json_array_foreach(json_object_get(json_object_get(doc, "slurm"), "partitions"), i, n)
+        printf("%sslurm partition %s (%s): %lld node(s), %lld of %lld GPUs free\n", i ? "" : "\n",
+               json_string_value(json_object_get(n, "name")),
+               json_string_value(json_object_get(n, "state")),
+               json_integer_value(json_object_get(n, "nodes")),
+               json_integer_value(json_object_get(n, "gpus_free")),
+               json_integer_value(json_object_get(n, "gpus")));
+    json_array_foreach(json_object_get(json_object_get(doc, "slurm"), "nodes"), i, n)
+        printf("slurm node %s (%s, partitions %s): %lld of %lld GPUs allocated by Slurm\n",
+               json_string_value(json_object_get(n, "name")),
+               json_string_value(json_object_get(n, "state")),
+               json_string_value(json_object_get(n, "partitions")),
+               json_integer_value(json_object_get(n, "gpus_allocated")),
+               json_integer_value(json_object_get(n, "gpus")));
     if (json_array_size(json_object_get(doc, "nodes")) == 0)
         printf("no nodes (set inventory.nodes, or inventory.local: true)\n");
     if (!orphans)
@@ -256,7 +331,7 @@ nodes_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     struct ocra_sched_inventory inv;
     struct nodes_opts o = {false, NULL};
     struct ocra_err err = {0};
-    json_t *doc = NULL;
+    json_t *doc = NULL, *sj;
     char *text;
     int status = ocra_cli_config(ctx);
 
@@ -270,6 +345,8 @@ nodes_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         status = ocra_cli_fail(OCRA_CLI_USAGE, "nodes: %s", err.msg);
     else if (!(doc = report(ctx, &inv, o.journal, &err)))
         status = ocra_cli_fail(OCRA_CLI_FAIL, "nodes: %s: %s", o.journal, err.msg);
+    if (doc && (sj = slurm_json()))
+        json_object_set_new(doc, "slurm", sj);
     if (doc && o.json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", text);
@@ -279,6 +356,7 @@ nodes_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     }
     json_decref(doc);
     ocra_sched_inventory_fini(&inv);
+    ocra_run_slurm_inventory_fini(&slurm_seen);
     return status;
 }
 
@@ -288,7 +366,9 @@ const struct ocra_cli_cmd ocra_cli_nodes_cmd = {
     "\n"
     "Shows the inventory ocra places on: the nodes of inventory.nodes in the configuration\n"
     "and, with inventory.local (the default), this machine (CPUs and RAM from /proc, GPUs\n"
-    "through NVML, libnvidia-ml.so.1, loaded at run time). Per node: GPU model, count and\n"
+    "through NVML, libnvidia-ml.so.1, loaded at run time), and with run.slurm.url the\n"
+    "Slurm cluster's nodes and their GPU gres through slurmrestd, with its partitions and\n"
+    "the GPUs Slurm has free. Per node: GPU model, count and\n"
     "memory, driver, compute capability, CPUs, RAM, labels and cost per GPU-hour, each with\n"
     "its source in brackets (config, proc, nvml, slurm; - when unknown); a note when a\n"
     "figure is missing (\"0 GPUs: libnvidia-ml.so.1 not found\"); and from the journal\n"
