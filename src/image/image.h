@@ -175,6 +175,10 @@ struct ocra_image_src {
     const void *mem; /* NULL: read from fd */
     int fd;
     uint64_t size;
+    /* Optional: called as the bytes are read for an upload (done of size; a resumed upload
+     * starts again at its offset). */
+    void (*progress)(void *arg, uint64_t done, uint64_t size);
+    void *progress_arg;
 };
 
 /* 1 when the blob exists in repo (*size set if size is not NULL), 0 when not, -1 on error. */
