@@ -491,8 +491,8 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
     for (size_t i = 0; i < n; i++)
         if (layer_push(b, &l[i], err) < 0)
             goto out;
-    base_name =
-        ocra_xasprintf("%s/%s:%s", b->origin, b->tc_repo, ocra_plan_toolchain_hash(b->plan));
+    /* without the registry host: the same image pushed to another registry keeps its digest */
+    base_name = ocra_xasprintf("%s:%s", b->tc_repo, ocra_plan_toolchain_hash(b->plan));
     json_decref(b->annotations);
     b->annotations = ocra_build_annotations_make(b->spec, b->ev, ocra_plan_toolchain_hash(b->plan),
                                                  base_name, b->tc_digest);
