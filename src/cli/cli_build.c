@@ -37,7 +37,7 @@ struct build_job {
     const char **hosts;
     /* progress display */
     bool tty, line_open;
-    uint64_t last_ns, t0, start_done;
+    uint64_t last_ns, t0, start_done, start_ns;
 };
 
 static void
@@ -102,8 +102,9 @@ show_progress(void *arg, const struct ocra_build_progress *p)
     j->line_open = false;
     if (p->total)
         human(p->total, total, sizeof(total));
-    fprintf(stderr, "%s: %s: %s%s%s%s\n", ocra_build_step_name(p->step), p->what, p->status,
-            p->total ? " (" : "", p->total ? total : "", p->total ? ")" : "");
+    fprintf(stderr, "%7.2fs %s: %s: %s%s%s%s\n", (double)(now - j->start_ns) / 1e9,
+            ocra_build_step_name(p->step), p->what, p->status, p->total ? " (" : "",
+            p->total ? total : "", p->total ? ")" : "");
 }
 
 /* ---- inputs ------------------------------------------------------------------------------ */
@@ -325,6 +326,7 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
         status = ocra_cli_fail(OCRA_CLI_FAIL, "build: journal %s: %s", journal, err.msg);
         goto out;
     }
+    j->start_ns = ocra_time_mono_ns();
     fprintf(stderr, "build: event %s, toolchain %s\n", j->ev->event_id,
             ocra_plan_toolchain_hash(j->plan));
     if (ocra_build_all(b, st, &err) < 0) {
