@@ -193,6 +193,13 @@ if expect build_again 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "$
     d=$(awk '$1 == "digest" { print $2 }' "$tmp/out")
     if [ "$d" = "$d1" ]; then ok same_digest_rebuilt; else fail same_digest_rebuilt "$d != $d1"; fi
 fi
+# the same cache again: the layers' descriptors are cached, nothing is written or uploaded
+if expect build_cached 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "$tmp/e1.json" \
+    --cache "$tmp/cache1" --no-record; then
+    has cached_weight_layer_not_rewritten "$tmp/err" "weight layer: already in the registry"
+    has cached_artifact_not_refetched "$tmp/err" "fetch: artifact: cache hit"
+    has cached_same_digest "$tmp/out" "digest $d1"
+fi
 tc=$(awk '$1 == "toolchain" { print $2 }' "$tmp/build1.out")
 tc_tag=${tc#*-toolchain:}
 tc_tag=${tc_tag%@*}

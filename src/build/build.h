@@ -70,7 +70,9 @@ struct ocra_build_opts {
 struct ocra_build; /* one model image build; one thread at a time */
 
 /*
- * A build of spec (planned as plan, for event ev; all borrowed, must outlive the build).
+ * A build of spec (planned as plan with ocra_plan_options.event = ev, which gives the
+ * evt-<id> tag; ev: the chain event, or ocra_build_local_event(); all borrowed, must outlive
+ * the build).
  * Checks the options (EINVAL: bad repository or registry URL, no cache directory, an agent
  * that is not a regular file) and opens the registry client; contacts nothing yet. Caller
  * frees with ocra_build_free().

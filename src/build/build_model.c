@@ -87,118 +87,152 @@ out:
 
 /* ---- layers ------------------------------------------------------------------------------ */
 
-/* One new layer: where its bytes are, and its descriptor. */
+/* One new layer: what it is, its entries (for writing it) and its descriptor. */
 struct new_layer {
     const char *what;
-    char *path; /* <cache>/layers/<hex> */
+    struct ocra_image_layer_entry entry;
+    const char *sha; /* the entry's content sha256, part of the cache key */
+    bool gzip;
     struct ocra_image_layer layer;
 };
 
-/* The cache key of a layer: its format, compression, mtime and each entry's path, mode and
- * content digest. Into out (65 hex). */
+/*
+ * The cache key of a layer: its format, compression, mtime and its entry's path, mode and
+ * content digest. Into out (65 hex).
+ */
 static void
-layer_key(const struct ocra_image_layer_entry *e, const char *const *src_sha, size_t n,
-          int64_t mtime, bool gzip, char out[65])
+layer_key(const struct new_layer *l, int64_t mtime, char out[65])
 {
     struct ocra_buf k;
 
     ocra_buf_init(&k);
-    ocra_buf_printf(&k, "%s\n%d\n%lld\n", LAYER_FORMAT, gzip ? 1 : 0, (long long)mtime);
-    for (size_t i = 0; i < n; i++)
-        ocra_buf_printf(&k, "%s\n%o\n%s\n", e[i].path, e[i].mode, src_sha[i]);
+    ocra_buf_printf(&k, "%s\n%d\n%lld\n%s\n%o\n%s\n", LAYER_FORMAT, l->gzip ? 1 : 0,
+                    (long long)mtime, l->entry.path, l->entry.mode, l->sha);
     ocra_sha256_hex(k.data, k.len, out);
     ocra_buf_fini(&k);
 }
 
-/* Reads the layer index <dir>/<key>.json: 0 and *l when it and the layer file are there. */
+/* Reads the layer index <dir>/<key>.json (the descriptor of a layer written before). */
 static int
-layer_index_read(const char *dir, const char *key, struct new_layer *l)
+layer_index_read(const char *dir, const char *key, struct ocra_image_layer *out)
 {
     char *ipath = ocra_xasprintf("%s/%s.json", dir, key);
     json_t *j = ocra_json_load_file(ipath, 4096, OCRA_JSON_STRICT, NULL);
     const char *mt = ocra_json_str(j, "mediaType"), *dg = ocra_json_str(j, "digest"),
                *di = ocra_json_str(j, "diffId");
     int64_t size = ocra_json_int(j, "size", -1);
-    struct stat sb;
     int ret = -1;
 
     free(ipath);
-    if (!mt || !dg || !di || size < 0 || !ocra_image_digest_valid(dg) ||
-        !ocra_image_digest_valid(di) || strlen(mt) >= OCRA_IMAGE_MEDIA_TYPE_MAX)
-        goto out;
-    l->path = ocra_xasprintf("%s/%s", dir, dg + 7);
-    if (stat(l->path, &sb) < 0 || sb.st_size != size) {
-        free(l->path);
-        l->path = NULL;
-        goto out;
+    if (mt && dg && di && size >= 0 && ocra_image_digest_valid(dg) && ocra_image_digest_valid(di) &&
+        strlen(mt) < OCRA_IMAGE_MEDIA_TYPE_MAX) {
+        memcpy(out->desc.media_type, mt, strlen(mt) + 1);
+        memcpy(out->desc.digest, dg, strlen(dg) + 1);
+        memcpy(out->diff_id, di, strlen(di) + 1);
+        out->desc.size = size;
+        ret = 0;
     }
-    memcpy(l->layer.desc.media_type, mt, strlen(mt) + 1);
-    memcpy(l->layer.desc.digest, dg, strlen(dg) + 1);
-    memcpy(l->layer.diff_id, di, strlen(di) + 1);
-    l->layer.desc.size = size;
-    ret = 0;
-out:
     json_decref(j);
     return ret;
 }
 
-/* Writes the layer into <dir>/<digest hex> (through a temporary file) and its index. */
 static int
-layer_write(const char *dir, const char *key, const struct ocra_image_layer_entry *e, size_t n,
-            int64_t mtime, bool gzip, struct new_layer *l, struct ocra_err *err)
+layer_index_write(const char *dir, const char *key, const struct ocra_image_layer *l,
+                  struct ocra_err *err)
 {
-    char *tmp = ocra_xasprintf("%s/.tmp.%s.%ld", dir, key, (long)getpid()), *ipath = NULL;
-    char *index = NULL;
-    int fd = -1, ret = -1;
+    char *ipath = ocra_xasprintf("%s/%s.json", dir, key);
+    char *index =
+        ocra_xasprintf("{\"diffId\":\"%s\",\"digest\":\"%s\",\"mediaType\":\"%s\","
+                       "\"size\":%lld}\n",
+                       l->diff_id, l->desc.digest, l->desc.media_type, (long long)l->desc.size);
+    int ret = ocra_file_write_atomic(ipath, index, strlen(index), 0644, err);
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        ocra_err_sys(err, "open %s", tmp);
-        goto out;
-    }
-    if (ocra_image_layer_write(e, n, mtime, gzip, fd, &l->layer, err) < 0)
-        goto out;
-    if (close(fd) < 0) {
-        fd = -1;
-        ocra_err_sys(err, "write %s", tmp);
-        goto out;
-    }
-    fd = -1;
-    l->path = ocra_xasprintf("%s/%s", dir, l->layer.desc.digest + 7);
-    if (rename(tmp, l->path) < 0) {
-        ocra_err_sys(err, "rename to %s", l->path);
-        goto out;
-    }
-    index = ocra_xasprintf("{\"diffId\":\"%s\",\"digest\":\"%s\",\"mediaType\":\"%s\","
-                           "\"size\":%lld}\n",
-                           l->layer.diff_id, l->layer.desc.digest, l->layer.desc.media_type,
-                           (long long)l->layer.desc.size);
-    ipath = ocra_xasprintf("%s/%s.json", dir, key);
-    ret = ocra_file_write_atomic(ipath, index, strlen(index), 0644, err);
-out:
-    ocra_fd_close(fd);
-    if (ret < 0)
-        unlink(tmp);
-    free(tmp);
     free(ipath);
     free(index);
     return ret;
 }
 
-/* A layer of entries from the cache when it was written before, else written now. */
+struct push_progress {
+    const struct ocra_build *b;
+    const char *what;
+};
+
+static void
+push_progress(void *arg, uint64_t done, uint64_t size)
+{
+    struct push_progress *pp = arg;
+
+    build_progress(pp->b, OCRA_BUILD_MODEL, pp->what, NULL, done, size);
+}
+
+/*
+ * Writes the layer into an unlinked temporary file in dir (the bytes live only as long as the
+ * upload needs them: the cache keeps the descriptor, the registry the blob), records its
+ * descriptor under key and uploads it.
+ */
 static int
-layer_get(struct ocra_build *b, const struct ocra_image_layer_entry *e, const char *const *sha,
-          size_t n, bool gzip, struct new_layer *l, struct ocra_err *err)
+layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
+                 struct ocra_err *err)
+{
+    struct push_progress pp = {b, l->what};
+    struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
+    int ret = -1;
+
+    src.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (src.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+        /* a file system without O_TMPFILE: a named file, unlinked at once */
+        char *tmpl = ocra_xasprintf("%s/.layer.XXXXXX", dir);
+
+        src.fd = mkostemp(tmpl, O_CLOEXEC);
+        if (src.fd >= 0)
+            unlink(tmpl);
+        free(tmpl);
+    }
+    if (src.fd < 0) {
+        ocra_err_sys(err, "temporary file in %s", dir);
+        goto out;
+    }
+    if (ocra_image_layer_write(&l->entry, 1, b->ev->timestamp / 1000, l->gzip, src.fd, &l->layer,
+                               err) < 0 ||
+        layer_index_write(dir, key, &l->layer, err) < 0)
+        goto out;
+    build_progress(b, OCRA_BUILD_MODEL, l->what, "written", (uint64_t)l->layer.desc.size,
+                   (uint64_t)l->layer.desc.size);
+    src.size = (uint64_t)l->layer.desc.size;
+    if (ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err) < 0)
+        goto out;
+    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", src.size, src.size);
+    ret = 0;
+out:
+    ocra_fd_close(src.fd);
+    return ret;
+}
+
+/*
+ * Makes the layer's blob exist in the registry: a descriptor in the cache whose blob the
+ * registry has is done without reading anything; else the layer is written and uploaded.
+ */
+static int
+layer_ensure(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
 {
     char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
-    int64_t mtime = b->ev->timestamp / 1000;
-    int ret = 0;
+    int have = 0, ret = -1;
 
-    layer_key(e, sha, n, mtime, gzip, key);
-    if (layer_index_read(dir, key, l) == 0)
-        build_progress(b, OCRA_BUILD_MODEL, l->what, "layer cache hit", 0, 0);
-    else if (build_mkdirs(dir, err) < 0 || layer_write(dir, key, e, n, mtime, gzip, l, err) < 0)
-        ret = ocra_err_wrap(err, "%s", l->what);
+    layer_key(l, b->ev->timestamp / 1000, key);
+    if (layer_index_read(dir, key, &l->layer) == 0) {
+        have = ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
+        if (have < 0)
+            goto out;
+    }
+    if (have) {
+        build_progress(b, OCRA_BUILD_MODEL, l->what, "already in the registry", 0, 0);
+        ret = 0;
+    } else if (build_mkdirs(dir, err) == 0) {
+        ret = layer_write_push(b, dir, key, l, err);
+    }
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "%s", l->what);
     free(dir);
     return ret;
 }
@@ -217,76 +251,36 @@ file_sha256(const char *path, char out[65], struct ocra_err *err)
     return 0;
 }
 
+/* The weight layer (when the spec has an artifact) and the agent layer, in the registry.
+ * model_path and agent_sha are storage for the entries. */
 static int
-new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, struct ocra_err *err)
+new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_path,
+           char agent_sha[65], struct ocra_err *err)
 {
     const struct ocra_spec_artifact *a = &b->spec->artifact;
-    char name[256], *path, agent_sha[65];
-    struct ocra_image_layer_entry e;
-    const char *sha;
-    int ret = 0;
+    char name[256];
 
     *n = 0;
     if (a->present) {
         ocra_build_model_file_name(a->uri, name);
-        path = ocra_xasprintf("%s/%s", MODEL_DIR + 1, name);
-        e = (struct ocra_image_layer_entry){path, b->artifact_path, 0644};
-        sha = a->sha256;
-        l[0].what = "weight layer";
-        ret = layer_get(b, &e, &sha, 1, b->opts.weight_gzip, &l[0], err);
-        free(path);
-        if (ret < 0)
+        (void)snprintf(model_path, 300, "%s/%s", MODEL_DIR + 1, name);
+        l[0] = (struct new_layer){.what = "weight layer",
+                                  .entry = {model_path, b->artifact_path, 0644},
+                                  .sha = a->sha256,
+                                  .gzip = b->opts.weight_gzip};
+        if (layer_ensure(b, &l[0], err) < 0)
             return -1;
         (*n)++;
     }
     if (file_sha256(b->opts.agent, agent_sha, err) < 0)
         return ocra_err_wrap(err, "ocra-agent");
-    e = (struct ocra_image_layer_entry){AGENT_PATH + 1, b->opts.agent, 0755};
-    sha = agent_sha;
-    l[*n].what = "agent layer";
-    if (layer_get(b, &e, &sha, 1, true, &l[*n], err) < 0)
+    l[*n] = (struct new_layer){.what = "agent layer",
+                               .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
+                               .sha = agent_sha,
+                               .gzip = true};
+    if (layer_ensure(b, &l[*n], err) < 0)
         return -1;
     (*n)++;
-    return 0;
-}
-
-struct push_progress {
-    const struct ocra_build *b;
-    const char *what;
-};
-
-static void
-push_progress(void *arg, uint64_t done, uint64_t size)
-{
-    struct push_progress *pp = arg;
-
-    build_progress(pp->b, OCRA_BUILD_MODEL, pp->what, NULL, done, size);
-}
-
-static int
-layer_push(struct ocra_build *b, const struct new_layer *l, struct ocra_err *err)
-{
-    struct push_progress pp = {b, l->what};
-    struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
-    int64_t size;
-    int have, ret = -1;
-
-    have = ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, &size, err);
-    if (have < 0)
-        return ocra_err_wrap(err, "%s", l->what);
-    if (have) {
-        build_progress(b, OCRA_BUILD_MODEL, l->what, "already in the registry", 0, 0);
-        return 0;
-    }
-    src.fd = open(l->path, O_RDONLY | O_CLOEXEC);
-    if (src.fd < 0)
-        return ocra_err_sys(err, "%s: open %s", l->what, l->path);
-    src.size = (uint64_t)l->layer.desc.size;
-    ret = ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err);
-    ocra_fd_close(src.fd);
-    if (ret < 0)
-        return ocra_err_wrap(err, "%s", l->what);
-    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", src.size, src.size);
     return 0;
 }
 
@@ -314,6 +308,7 @@ static int
 toolchain_mount(struct ocra_build *b, const struct ocra_image_manifest *tm, struct ocra_err *err)
 {
     size_t mounted = 0;
+    char line[300];
 
     for (size_t i = 0; i < tm->n_layers; i++) {
         const struct ocra_image_desc *d = &tm->layers[i];
@@ -327,7 +322,9 @@ toolchain_mount(struct ocra_build *b, const struct ocra_image_manifest *tm, stru
             return ocra_err_wrap(err, "toolchain layer %s", d->digest);
         mounted++;
     }
-    build_progress(b, OCRA_BUILD_MODEL, "toolchain layers", "mounted", mounted, tm->n_layers);
+    (void)snprintf(line, sizeof(line), "%zu of %zu mounted into %s", mounted, tm->n_layers,
+                   b->opts.repo);
+    build_progress(b, OCRA_BUILD_MODEL, "toolchain layers", line, 0, 0);
     return 0;
 }
 
@@ -478,6 +475,7 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
 {
     struct ocra_image_manifest tm = {0};
     struct new_layer l[2] = {{0}};
+    char model_path[300], agent_sha[65];
     json_t *base = NULL;
     char *config = NULL, *base_name = NULL;
     size_t n = 0;
@@ -485,12 +483,9 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
 
     if (!b->fetched && ocra_build_fetch(b, err) < 0)
         return -1;
-    if (toolchain_fetch(b, &tm, &base, err) < 0 || new_layers(b, l, &n, err) < 0 ||
-        toolchain_mount(b, &tm, err) < 0)
+    if (toolchain_fetch(b, &tm, &base, err) < 0 || toolchain_mount(b, &tm, err) < 0 ||
+        new_layers(b, l, &n, model_path, agent_sha, err) < 0)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        if (layer_push(b, &l[i], err) < 0)
-            goto out;
     /* without the registry host: the same image pushed to another registry keeps its digest */
     base_name = ocra_xasprintf("%s:%s", b->tc_repo, ocra_plan_toolchain_hash(b->plan));
     json_decref(b->annotations);
@@ -502,8 +497,6 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
 out:
     if (ret < 0)
         ocra_err_wrap(err, "model image %s", b->opts.repo);
-    for (size_t i = 0; i < 2; i++)
-        free(l[i].path);
     ocra_image_manifest_fini(&tm);
     json_decref(base);
     free(config);

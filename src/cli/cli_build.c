@@ -294,6 +294,22 @@ print_result(const struct ocra_build *b, const char *origin_repo)
         printf("signature %s\n", ocra_build_signature(b));
 }
 
+/* The last lines of a failed toolchain build's log, under the error. */
+static void
+print_log_tail(const char *log)
+{
+    const char *p;
+    int lines = 0;
+
+    if (!log || !*log)
+        return;
+    p = log + strlen(log);
+    while (p > log && lines <= 20)
+        if (*--p == '\n')
+            lines++;
+    fprintf(stderr, "build: the end of the toolchain build's log:\n%s%s", p == log ? "" : "...", p);
+}
+
 static int
 run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job *j)
 {
@@ -332,6 +348,7 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
     if (ocra_build_all(b, st, &err) < 0) {
         if (j->line_open)
             fputc('\n', stderr);
+        print_log_tail(ocra_build_log(b));
         /* an artifact that is not what the chain says, or one not allowed, is bad input */
         status =
             ocra_cli_fail(err.code == EPROTO && strstr(err.msg, "artifact ")        ? OCRA_CLI_USAGE
