@@ -294,4 +294,20 @@ if expect verify_journal_differs 2 "$ocra" -c "$tmp/ocra.yaml" verify "$r1/ocra/
     has verify_names_annotation "$tmp/err" "io.ocra.block"
 fi
 
+# --- --event-id: the journal's event gives the provenance, and the record links to it -------
+sqlite3 "$tmp/journal.db" "INSERT INTO events (id, source, chain, block_number, tx_hash,
+    op_index, signer, trusted, path, status, observed_ms, created_ms, updated_ms) VALUES
+    ('ain:0:0xfeed:0', 'ain:0', 'ain:0', 77, '0xfeed', 0, '0xabc', 1, '/apps/a/models/bm',
+    'accepted', 1700000000000, 0, 0)"
+if expect build_event_id 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" \
+    --event-id ain:0:0xfeed:0 --cache "$tmp/cache1"; then
+    d=$(awk '$1 == "digest" { print $2 }' "$tmp/out")
+    manifest "$r1" ocra/bm "$d" >"$tmp/m3.json"
+    got=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["annotations"]; print(a["io.ocra.chain"], a["io.ocra.block"], a["io.ocra.tx"], a["io.ocra.signer"], a["org.opencontainers.image.source"])' "$tmp/m3.json")
+    if [ "$got" = "ain:0 77 0xfeed 0xabc ain:0/apps/a/models/bm" ]; then ok event_id_provenance; else
+        fail event_id_provenance "annotations: $got"; fi
+    n=$(sqlite3 "$tmp/journal.db" "SELECT count(*) FROM images WHERE digest = '$d' AND event_id = 'ain:0:0xfeed:0'")
+    if [ "$n" = 1 ]; then ok record_links_journal_event; else fail record_links_journal_event "$n rows"; fi
+fi
+
 finish

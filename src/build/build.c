@@ -173,7 +173,8 @@ ocra_build_annotations_make(const struct ocra_spec *spec, const struct ocra_spec
     ocra_spec_hash(spec, spec_hash);
     (void)snprintf(block, sizeof(block), "%llu", (unsigned long long)ev->block_number);
     chain = ocra_xasprintf("%s:%llu", ev->chain, (unsigned long long)ev->chain_id);
-    source = ev->ref ? ocra_xasprintf("%s/%s", chain, ev->ref) : ocra_xstrdup(chain);
+    source = ev->ref ? ocra_xasprintf("%s%s%s", chain, ev->ref[0] == '/' ? "" : "/", ev->ref)
+                     : ocra_xstrdup(chain);
     set_str(a, "org.opencontainers.image.created", ts);
     set_str(a, "org.opencontainers.image.version", spec->model_version);
     set_str(a, "org.opencontainers.image.revision", ev->tx_hash ? ev->tx_hash : ev->event_id);
