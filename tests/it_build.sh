@@ -32,7 +32,7 @@ skip() {
 }
 t0=$SECONDS
 [ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl sqlite3; do
+for t in python3 curl openssl; do
     command -v "$t" >/dev/null 2>&1 || skip "no $t"
 done
 registry_or_skip
@@ -125,6 +125,12 @@ event "$tmp/e1.json" 42 1.0.0
 event "$tmp/e2.json" 43 2.0.0
 event "$tmp/e3.json" 44 3.0.0
 event "$tmp/e4.json" 45 4.0.0
+# sql STATEMENT: runs it on the journal (python3's sqlite3), rows as a|b lines
+sql() {
+    python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); rows = c.execute(sys.argv[2]).fetchall(); c.commit()
+rows and print("\n".join("|".join(map(str, r)) for r in rows))' "$tmp/journal.db" "$1"
+}
 short() { python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:12])' "$1"; }
 evt1=evt-$(short "evm:31337:0x$(printf '%064x' 42):0")
 build() { "$ocra" -c "$tmp/ocra.yaml" build "$@"; }
@@ -283,19 +289,19 @@ PY
         *) fail checks "$line" ;; esac
     done <"$tmp/checks"
 fi
-n=$(sqlite3 "$tmp/journal.db" "SELECT count(*) FROM images WHERE build_log LIKE '%Step%'")
+n=$(sql "SELECT count(*) FROM images WHERE build_log LIKE '%Step%'")
 if [ "$n" = 1 ]; then ok build_log_kept; else fail build_log_kept "$n rows with a build log"; fi
 
 if expect verify_ok 0 "$ocra" -c "$tmp/ocra.yaml" verify "$r1/ocra/bm@$d1" --key "$tmp/pub.pem"; then
     has verify_uses_journal "$tmp/out" "annotations match the journal's record"
 fi
-sqlite3 "$tmp/journal.db" "UPDATE images SET record = json_set(record, '\$.annotations.\"io.ocra.block\"', '99') WHERE digest = '$d1'"
+sql "UPDATE images SET record = json_set(record, '\$.annotations.\"io.ocra.block\"', '99') WHERE digest = '$d1'"
 if expect verify_journal_differs 2 "$ocra" -c "$tmp/ocra.yaml" verify "$r1/ocra/bm:1.0.0" --key "$tmp/pub.pem"; then
     has verify_names_annotation "$tmp/err" "io.ocra.block"
 fi
 
 # --- --event-id: the journal's event gives the provenance, and the record links to it -------
-sqlite3 "$tmp/journal.db" "INSERT INTO events (id, source, chain, block_number, tx_hash,
+sql "INSERT INTO events (id, source, chain, block_number, tx_hash,
     op_index, signer, trusted, path, status, observed_ms, created_ms, updated_ms) VALUES
     ('ain:0:0xfeed:0', 'ain:0', 'ain:0', 77, '0xfeed', 0, '0xabc', 1, '/apps/a/models/bm',
     'accepted', 1700000000000, 0, 0)"
@@ -306,7 +312,7 @@ if expect build_event_id 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" \
     got=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["annotations"]; print(a["io.ocra.chain"], a["io.ocra.block"], a["io.ocra.tx"], a["io.ocra.signer"], a["org.opencontainers.image.source"])' "$tmp/m3.json")
     if [ "$got" = "ain:0 77 0xfeed 0xabc ain:0/apps/a/models/bm" ]; then ok event_id_provenance; else
         fail event_id_provenance "annotations: $got"; fi
-    n=$(sqlite3 "$tmp/journal.db" "SELECT count(*) FROM images WHERE digest = '$d' AND event_id = 'ain:0:0xfeed:0'")
+    n=$(sql "SELECT count(*) FROM images WHERE digest = '$d' AND event_id = 'ain:0:0xfeed:0'")
     if [ "$n" = 1 ]; then ok record_links_journal_event; else fail record_links_journal_event "$n rows"; fi
 fi
 
