@@ -27,13 +27,13 @@ cd "$(dirname "$0")/.."
 . tests/lib/dockerd.sh
 . tests/lib/pyindex.sh
 . tests/lib/registry.sh
+. tests/lib/build_env.sh
 export DOCKER_BUILDKIT=0
 
 tmp=$(mktemp -d /tmp/ocra-bwu.XXXXXX)
-art_pid=
 cleanup() {
     set +e
-    [ -n "$art_pid" ] && kill "$art_pid" 2>/dev/null && wait "$art_pid" 2>/dev/null
+    artifacts_stop
     registry_stop_all
     pyindex_stop
     dockerd_stop
@@ -45,40 +45,15 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 dockerd_start "$tmp/engine" || { echo "weight_update: no private dockerd: ${OCRA_SKIP_REASON:-}" >&2; exit 1; }
 base_image_ensure >/dev/null
-base=$OCRA_BASE_IMAGE
 pyindex_start "$tmp/index"
 registry_start "$tmp/reg"
 r=127.0.0.1:$REGISTRY_PORT
 mkdir -p "$tmp/art"
-aport=$(registry_free_port)
-(cd "$tmp/art" && exec python3 -m http.server --bind 127.0.0.1 "$aport") >"$tmp/art.log" 2>&1 &
-art_pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$aport/" && break; sleep 0.1; done
+artifacts_start "$tmp/art"
 
-config() { # FILE GZIP
-    cat >"$1" <<YAML
-journal:
-  path: "$tmp/journal.db"
-spec:
-  http_hosts: ["127.0.0.1:$aport"]
-plan:
-  pip_index_url: "$OCRA_PYINDEX_URL"
-  allowed_tools: ["ocra-smoke"]
-build:
-  agent: "$agent"
-  weight_gzip: $2
-YAML
-}
-config "$tmp/tar.yaml" false
-config "$tmp/gzip.yaml" true
-spec() { # FILE VERSION NAME SHA SIZE
-    cat >"$1" <<JSON
-{"name": "bm", "modelVersion": "$2", "baseImage": "$base",
- "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
- "artifact": {"uri": "http://127.0.0.1:$aport/$3", "sha256": "$4", "size": $5},
- "workload": {"gpus": 0, "command": ["python3", "-c", "print('serve')"]}}
-JSON
-}
+build_config "$tmp/tar.yaml" "$tmp/journal.db" "$agent" false
+build_config "$tmp/gzip.yaml" "$tmp/journal.db" "$agent" true
+spec() { build_spec "$@"; }
 event() { # FILE BLOCK VERSION
     cat >"$1" <<JSON
 {"eventId": "evm:31337:0x$(printf '%064x' "$2"):0", "modelVersion": "$3",

@@ -25,6 +25,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/pyindex.sh"
 . "$here/lib/registry.sh"
 . "$here/lib/check.sh"
+. "$here/lib/build_env.sh"
 
 skip() {
     echo "it_build: skipped: $1"
@@ -38,10 +39,9 @@ done
 registry_or_skip
 
 tmp=$(mktemp -d /tmp/ocra-build.XXXXXX)
-art_pid=
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-    [ -n "$art_pid" ] && kill "$art_pid" 2>/dev/null && wait "$art_pid" 2>/dev/null
+    artifacts_stop
     registry_stop_all
     pyindex_stop
     dockerd_stop
@@ -66,17 +66,13 @@ base_image_ensure >/dev/null
 rc=$?
 [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
 [ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
-base=$OCRA_BASE_IMAGE
 pyindex_start "$tmp/index" || { fail pyindex "the package index did not start"; finish; }
 registry_start "$tmp/reg1" || { fail registry "registry 1 did not start"; finish; }
 r1=127.0.0.1:$REGISTRY_PORT
 registry_start "$tmp/reg2" || { fail registry "registry 2 did not start"; finish; }
 r2=127.0.0.1:$REGISTRY_PORT
 mkdir -p "$tmp/art"
-aport=$(registry_free_port)
-(cd "$tmp/art" && exec python3 -m http.server --bind 127.0.0.1 "$aport") >"$tmp/art.log" 2>&1 &
-art_pid=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$aport/" && break; sleep 0.1; done
+artifacts_start "$tmp/art" || { fail artifacts "the artifact server did not start"; finish; }
 ok services
 
 # --- inputs -------------------------------------------------------------------------------
@@ -86,26 +82,10 @@ sha1=$(sha256sum "$tmp/art/w1.bin" | cut -d' ' -f1)
 sha2=$(sha256sum "$tmp/art/w2.bin" | cut -d' ' -f1)
 (umask 077 && openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/key.pem" 2>/dev/null)
 openssl ec -in "$tmp/key.pem" -pubout -out "$tmp/pub.pem" 2>/dev/null
-cat >"$tmp/ocra.yaml" <<YAML
-journal:
-  path: "$tmp/journal.db"
-spec:
-  http_hosts: ["127.0.0.1:$aport"]
-plan:
-  pip_index_url: "$OCRA_PYINDEX_URL"
-  allowed_tools: ["ocra-smoke"]
-build:
-  agent: "$agent"
-YAML
-# spec FILE VERSION ARTIFACT SHA SIZE
+build_config "$tmp/ocra.yaml" "$tmp/journal.db" "$agent"
+# spec FILE VERSION ARTIFACT SHA SIZE: the default command lists the model directory
 spec() {
-    cat >"$1" <<JSON
-{"name": "bm", "modelVersion": "$2", "baseImage": "$base",
- "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
- "artifact": {"uri": "http://127.0.0.1:$aport/$3", "sha256": "$4", "size": $5},
- "workload": {"gpus": 0, "command": ["python3", "-c",
-   "import os, ocra_smoke; print('model', sorted(os.listdir(os.environ['OCRA_MODEL_DIR'])), os.environ['OCRA_EVENT_ID'])"]}}
-JSON
+    build_spec "$@" "[\"python3\", \"-c\", \"import os, ocra_smoke; print('model', sorted(os.listdir(os.environ['OCRA_MODEL_DIR'])), os.environ['OCRA_EVENT_ID'])\"]"
 }
 # event FILE BLOCK VERSION
 event() {
