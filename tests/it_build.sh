@@ -179,6 +179,17 @@ if expect build_again 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "$
     d=$(awk '$1 == "digest" { print $2 }' "$tmp/out")
     if [ "$d" = "$d1" ]; then ok same_digest_rebuilt; else fail same_digest_rebuilt "$d != $d1"; fi
 fi
+# on a terminal (script(1) gives it one): a self-updating line per transfer, bytes and rate
+if command -v script >/dev/null 2>&1; then
+    script -qfec "$ocra -c $tmp/ocra.yaml build $tmp/s1.json --registry $r1/ocra/bm \
+        --event $tmp/e1.json --cache $tmp/cache4 --no-record" /dev/null >"$tmp/tty.out" 2>&1
+    if grep -qaE $'\r  fetch +artifact .* / 2\.9 MiB  .*B/s' "$tmp/tty.out"; then ok tty_progress; else
+        fail tty_progress "no progress line in: $(tr '\r' '\n' <"$tmp/tty.out" | head -c 600)"; fi
+    has tty_digest "$tmp/tty.out" "digest $d1"
+fi
+if expect images_text 0 "$ocra" -c "$tmp/ocra.yaml" images; then
+    has images_text_lists "$tmp/out" "$d1  $r1/ocra/bm"
+fi
 # the same cache again: the layers' descriptors are cached, nothing is written or uploaded
 if expect build_cached 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "$tmp/e1.json" \
     --cache "$tmp/cache1" --no-record; then
