@@ -225,6 +225,14 @@ if expect build_other_registry 0 build "$tmp/s1.json" --registry "$r2/ocra/bm" -
     has other_registry_toolchain_hit "$tmp/out" "(cache hit)"
 fi
 
+# an engine that has the toolchain image under the registry's name pushes it, builds nothing
+docker tag "$r1/ocra/bm-toolchain:$tc_tag" "$r2/ocra/eng-toolchain:$tc_tag"
+if expect build_toolchain_from_engine 0 build "$tmp/s1.json" --registry "$r2/ocra/eng" \
+    --event "$tmp/e1.json" --cache "$tmp/cache3" --no-record; then
+    has toolchain_pushed_from_engine "$tmp/out" "(pushed from the engine)"
+    has toolchain_found_in_engine "$tmp/err" "toolchain: $r2/ocra/eng-toolchain:$tc_tag: found in the engine"
+fi
+
 # --- a second event sharing the toolchain: cache hit, nothing built, only the weights differ
 docker image ls -a -q --no-trunc | sort >"$tmp/images.before"
 if expect build_second_event 0 build "$tmp/s2.json" --registry "$r1/ocra/bm" \
