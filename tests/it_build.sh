@@ -272,6 +272,17 @@ for c in "bad_sha e3 3.0.0 artifact sha256 mismatch: want $sha2 got $sha1" \
 done
 if ls "$tmp/cache1/sha256/" | grep -q tmp; then fail mismatch_no_temp_left "$(ls -a "$tmp/cache1/sha256")"; else ok mismatch_no_temp_left; fi
 
+# --- a spec without an artifact: an image with the agent layer only ------------------------
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); del d["artifact"]; d["modelVersion"] = "5.0.0"; json.dump(d, open(sys.argv[2], "w"))' \
+    "$tmp/s1.json" "$tmp/noart.json"
+if expect build_without_artifact 0 build "$tmp/noart.json" --registry "$r1/ocra/bm" \
+    --cache "$tmp/cache1" --no-record; then
+    d=$(awk '$1 == "digest" { print $2 }' "$tmp/out")
+    got=$(manifest "$r1" ocra/bm "$d" | python3 -c 'import json, sys; m = json.load(sys.stdin); print(len(m["layers"]) - len(json.load(open(sys.argv[1]))["layers"]), m["annotations"]["io.ocra.event-id"][:6])' "$tmp/m1.json")
+    if [ "$got" = "-1 local:" ]; then ok without_artifact_agent_only_local_event; else
+        fail without_artifact_agent_only_local_event "layers vs the first image, event: $got"; fi
+fi
+
 # --- the journal: images, verify ------------------------------------------------------------
 if expect images 0 "$ocra" -c "$tmp/ocra.yaml" images --json; then
     python3 - "$tmp/out" "$d1" "${d2:-none}" >"$tmp/checks" 2>&1 <<'PY'
