@@ -233,6 +233,36 @@ if expect build_toolchain_from_engine 0 build "$tmp/s1.json" --registry "$r2/ocr
     has toolchain_found_in_engine "$tmp/err" "toolchain: $r2/ocra/eng-toolchain:$tc_tag: found in the engine"
 fi
 
+# a registry with basic auth (htpasswd): anonymous is refused; with the Docker config the
+# native pushes and the engine's push of the toolchain both carry the credentials
+if command -v htpasswd >/dev/null 2>&1; then
+    htpasswd -Bbc "$tmp/htpasswd" ocra s3cret-pw 2>/dev/null
+    printf 'auth:\n  htpasswd:\n    realm: ocra-test\n    path: %s\n' "$tmp/htpasswd" >"$tmp/auth.yml"
+    if registry_start "$tmp/reg3" "$tmp/auth.yml"; then
+        r3=127.0.0.1:$REGISTRY_PORT
+        mkdir -p "$tmp/dockercfg"
+        printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$r3" "$(printf ocra:s3cret-pw | base64)" \
+            >"$tmp/dockercfg/config.json"
+        docker tag "$r1/ocra/bm-toolchain:$tc_tag" "$r3/ocra/bm-toolchain:$tc_tag"
+        if expect auth_anonymous_refused 1 build "$tmp/s1.json" --registry "$r3/ocra/bm" \
+            --event "$tmp/e1.json" --cache "$tmp/cache3" --no-record; then
+            has auth_anonymous_reason "$tmp/err" "registry wants credentials"
+        fi
+        if expect build_basic_auth 0 env DOCKER_CONFIG="$tmp/dockercfg" "$ocra" -c "$tmp/ocra.yaml" \
+            build "$tmp/s1.json" --registry "$r3/ocra/bm" --event "$tmp/e1.json" \
+            --cache "$tmp/cache3" --no-record; then
+            has auth_toolchain_pushed_by_engine "$tmp/out" "(pushed from the engine)"
+            has auth_same_digest "$tmp/out" "digest $d1"
+        fi
+        if grep -qF s3cret-pw "$tmp/out" "$tmp/err"; then fail auth_password_not_printed "in the output"; else
+            ok auth_password_not_printed; fi
+    else
+        fail registry "registry 3 (basic auth) did not start"
+    fi
+else
+    echo "# htpasswd (apache2-utils) missing: the basic-auth registry is not checked"
+fi
+
 # --- a second event sharing the toolchain: cache hit, nothing built, only the weights differ
 docker image ls -a -q --no-trunc | sort >"$tmp/images.before"
 if expect build_second_event 0 build "$tmp/s2.json" --registry "$r1/ocra/bm" \

@@ -45,6 +45,25 @@ toolchain_build(struct ocra_build *b, struct ocra_image_docker *d, struct ocra_e
     return ret;
 }
 
+/* Pushes through the engine with the registry client's credentials, if it has any. */
+static int
+toolchain_push(struct ocra_build *b, struct ocra_image_docker *d, const char *name, const char *tag,
+               struct ocra_err *err)
+{
+    struct ocra_image_docker_auth auth = {.serveraddress = b->origin};
+    char *user = NULL, *pass = NULL;
+    int have = ocra_image_registry_credentials(b->reg, &user, &pass), ret;
+
+    auth.username = user;
+    auth.password = pass;
+    ret = ocra_image_docker_push(d, name, tag, have ? &auth : NULL, b->tc_digest, err);
+    if (have) {
+        ocra_secure_free(user, strlen(user));
+        ocra_secure_free(pass, strlen(pass));
+    }
+    return ret;
+}
+
 int
 ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err)
 {
@@ -73,7 +92,7 @@ ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err)
     }
     name = ocra_xasprintf("%s/%s", b->origin, b->tc_repo);
     build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushing", 0, 0);
-    if (ocra_image_docker_push(d, name, hash, NULL, b->tc_digest, err) < 0)
+    if (toolchain_push(b, d, name, hash, err) < 0)
         goto out;
     build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushed", 0, 0);
     ret = 0;

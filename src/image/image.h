@@ -167,6 +167,15 @@ struct ocra_image_registry *ocra_image_registry_new(const struct ocra_image_regi
                                                     struct ocra_err *err);
 void ocra_image_registry_free(struct ocra_image_registry *r);
 
+/*
+ * The Basic credentials the client was given or found (options, credentials file, Docker
+ * config), for handing to a Docker engine that pushes to the same registry: 1 and
+ * *username, *password (secrets: the caller wipes them with ocra_secure_free() and frees),
+ * or 0 when there are none.
+ */
+int ocra_image_registry_credentials(const struct ocra_image_registry *r, char **username,
+                                    char **password);
+
 /* GET /v2/, authenticating if asked: 0 when the registry speaks the v2 API. */
 int ocra_image_registry_ping(struct ocra_image_registry *r, struct ocra_err *err);
 

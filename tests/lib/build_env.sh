@@ -11,16 +11,24 @@
 ARTIFACTS_PID=
 
 artifacts_start() {
-    local dir=${1:?usage: artifacts_start DIR}
-    ARTIFACTS_PORT=$(registry_free_port) || return 1
-    (cd "$dir" && exec python3 -m http.server --bind 127.0.0.1 "$ARTIFACTS_PORT") \
-        >"$dir.log" 2>&1 &
-    ARTIFACTS_PID=$!
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$ARTIFACTS_PORT/" && return 0
-        sleep 0.1
+    local dir=${1:?usage: artifacts_start DIR} try
+    for try in 1 2 3 4 5; do # a free port may be taken before the server binds it
+        ARTIFACTS_PORT=$(registry_free_port) || return 1
+        (cd "$dir" && exec python3 -m http.server --bind 127.0.0.1 "$ARTIFACTS_PORT") \
+            >"$dir.log" 2>&1 &
+        ARTIFACTS_PID=$!
+        for _ in $(seq 50); do
+            kill -0 "$ARTIFACTS_PID" 2>/dev/null || break
+            if curl -s -o /dev/null "http://127.0.0.1:$ARTIFACTS_PORT/"; then
+                sleep 0.1 # the answer was ours only if the server is still running
+                kill -0 "$ARTIFACTS_PID" 2>/dev/null && return 0
+                break
+            fi
+            sleep 0.1
+        done
+        artifacts_stop
     done
-    echo "build_env.sh: the artifact server did not start: $(cat "$dir.log")" >&2
+    echo "build_env.sh: the artifact server did not start: $(tail -n 3 "$dir.log")" >&2
     return 1
 }
 
