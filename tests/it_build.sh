@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# it_build.sh OCRA OCRA_AGENT: `ocra build` end to end against real services on 127.0.0.1: a
+# it_build.sh OCRA OCRA_AGENT [IT_BUILD]: `ocra build` end to end against real services on 127.0.0.1: a
 # private dockerd (tests/lib/dockerd.sh) with the cached base image, the offline package
 # index (tests/lib/pyindex.sh), two docker-registry instances (tests/lib/registry.sh) and an
 # artifact server (python3 -m http.server, allowed through spec.http_hosts).
@@ -20,6 +20,8 @@ ocra=${1:?usage: it_build.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT}
 agent=${2:?usage: it_build.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT}
 case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
 case $agent in /*) ;; *) agent="$PWD/$agent" ;; esac
+step=${3:-}
+case $step in /* | "") ;; *) step="$PWD/$step" ;; esac
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/dockerd.sh"
 . "$here/lib/pyindex.sh"
@@ -179,6 +181,25 @@ if expect build_again 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "$
     d=$(awk '$1 == "digest" { print $2 }' "$tmp/out")
     if [ "$d" = "$d1" ]; then ok same_digest_rebuilt; else fail same_digest_rebuilt "$d != $d1"; fi
 fi
+# one step on its own, as the daemon runs them (tests/it_build.c): the model step of a fresh
+# build whose layers the cache describes and the registry holds needs no artifact
+if [ -n "$step" ]; then
+    rm -f "$tmp/cache1/sha256/$sha1"
+    if expect step_model_without_artifact 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" \
+        "$step" model "http://$r1" ocra/bm "$tmp/s1.json" "$tmp/e1.json" "$tmp/cache1" "$agent"; then
+        has step_model_same_digest "$tmp/out" "digest $d1"
+        if [ -e "$tmp/cache1/sha256/$sha1" ]; then fail step_model_no_fetch "the artifact was fetched"; else
+            ok step_model_no_fetch; fi
+    fi
+    if expect step_fetch 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" \
+        "$step" fetch "http://$r1" ocra/bm "$tmp/s1.json" "$tmp/e1.json" "$tmp/cache1" "$agent" &&
+        [ "$(sha256sum <"$tmp/cache1/sha256/$sha1" | cut -d' ' -f1)" = "$sha1" ]; then
+        ok step_fetch_refills_cache
+    else
+        fail step_fetch_refills_cache "no verified artifact in the cache"
+    fi
+fi
+
 # on a terminal (script(1) gives it one): a self-updating line per transfer, bytes and rate
 if command -v script >/dev/null 2>&1; then
     script -qfec "$ocra -c $tmp/ocra.yaml build $tmp/s1.json --registry $r1/ocra/bm \

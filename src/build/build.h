@@ -101,7 +101,9 @@ int ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err);
  * Assembles and pushes the model image by digest: the toolchain's layers mounted from
  * <repo>-toolchain, the weight and agent layers (written once into the cache by content
  * key, uploaded unless the registry has them), the config, the manifest with annotations.
- * Runs the fetch step if it was not run. ENOENT when the toolchain is not in the registry.
+ * The artifact is needed (and the fetch step run, a no-op when it was) only when the weight
+ * layer must be written: a retry whose layers the cache describes and the registry holds
+ * reads no artifact. ENOENT when the toolchain is not in the registry.
  */
 int ocra_build_model(struct ocra_build *b, struct ocra_err *err);
 

@@ -112,6 +112,7 @@ struct new_layer {
     struct ocra_image_layer_entry entry;
     const char *sha; /* the entry's content sha256, part of the cache key */
     bool gzip;
+    bool artifact; /* the entry is the model artifact, fetched only when the layer is written */
     struct ocra_image_layer layer;
 };
 
@@ -197,6 +198,12 @@ layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct 
     struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
     int ret = -1;
 
+    /* the artifact is needed only now, to write the layer (fetch is a no-op when done) */
+    if (l->artifact) {
+        if (ocra_build_fetch(b, err) < 0)
+            goto out;
+        l->entry.source = b->artifact_path;
+    }
     src.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (src.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
         /* a file system without O_TMPFILE: a named file, unlinked at once */
@@ -284,9 +291,10 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
         ocra_build_model_file_name(a->uri, name);
         (void)snprintf(model_path, 300, "%s/%s", MODEL_DIR + 1, name);
         l[0] = (struct new_layer){.what = "weight layer",
-                                  .entry = {model_path, b->artifact_path, 0644},
+                                  .entry = {model_path, NULL, 0644}, /* set when written */
                                   .sha = a->sha256,
-                                  .gzip = b->opts.weight_gzip};
+                                  .gzip = b->opts.weight_gzip,
+                                  .artifact = true};
         if (layer_ensure(b, &l[0], err) < 0)
             return -1;
         (*n)++;
@@ -500,8 +508,6 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
     size_t n = 0;
     int ret = -1;
 
-    if (!b->fetched && ocra_build_fetch(b, err) < 0)
-        return -1;
     if (toolchain_fetch(b, &tm, &base, err) < 0 || toolchain_mount(b, &tm, err) < 0 ||
         new_layers(b, l, &n, model_path, agent_sha, err) < 0)
         goto out;
