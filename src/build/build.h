@@ -54,7 +54,7 @@ typedef void ocra_build_progress_fn(void *arg, const struct ocra_build_progress 
 struct ocra_build_opts {
     const char *registry_url;      /* "http://127.0.0.1:5000" or "https://registry.example" */
     const char *repo;              /* "team/model"; the toolchain goes to "<repo>-toolchain" */
-    const char *cache_dir;         /* artifacts and layers by digest (created if missing) */
+    const char *cache_dir;         /* artifacts, layer descriptors (created if missing) */
     const char *agent;             /* the ocra-agent binary (a static executable) */
     const char *docker_socket;     /* the engine's unix socket; NULL: $DOCKER_HOST or default */
     const char *build_network;     /* toolchain builds: "host" or "none" (NULL: "host") */
