@@ -108,6 +108,14 @@ bool ocra_hex_is(const char *s, size_t n);
 void ocra_sha256(const void *data, size_t len, uint8_t out[OCRA_SHA256_LEN]);
 /* Lowercase hex of sha256(data) into out (65 bytes). */
 void ocra_sha256_hex(const void *data, size_t len, char out[2 * OCRA_SHA256_LEN + 1]);
+/* Streaming sha256 for data that does not fit in memory (a model artifact as it arrives).
+ * ocra_sha256_begin() never fails (aborts on OOM); ocra_sha256_end() writes the digest and
+ * frees the context; ocra_sha256_abort() frees it without a digest (NULL is a no-op). */
+struct ocra_sha256_ctx;
+struct ocra_sha256_ctx *ocra_sha256_begin(void);
+void ocra_sha256_update(struct ocra_sha256_ctx *c, const void *data, size_t len);
+void ocra_sha256_end(struct ocra_sha256_ctx *c, uint8_t out[OCRA_SHA256_LEN]);
+void ocra_sha256_abort(struct ocra_sha256_ctx *c);
 /* Keccak-256 as Ethereum and AIN use it (original Keccak padding 0x01, not SHA3's 0x06). */
 void ocra_keccak256(const void *data, size_t len, uint8_t out[OCRA_KECCAK256_LEN]);
 

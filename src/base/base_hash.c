@@ -31,6 +31,39 @@ ocra_sha256_hex(const void *data, size_t len, char out[2 * OCRA_SHA256_LEN + 1])
     ocra_hex_encode(md, sizeof(md), out);
 }
 
+struct ocra_sha256_ctx *
+ocra_sha256_begin(void)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        abort();
+    return (struct ocra_sha256_ctx *)md;
+}
+
+void
+ocra_sha256_update(struct ocra_sha256_ctx *c, const void *data, size_t len)
+{
+    if (EVP_DigestUpdate((EVP_MD_CTX *)c, data, len) != 1)
+        abort();
+}
+
+void
+ocra_sha256_end(struct ocra_sha256_ctx *c, uint8_t out[OCRA_SHA256_LEN])
+{
+    unsigned int n = 0;
+
+    if (EVP_DigestFinal_ex((EVP_MD_CTX *)c, out, &n) != 1 || n != OCRA_SHA256_LEN)
+        abort();
+    EVP_MD_CTX_free((EVP_MD_CTX *)c);
+}
+
+void
+ocra_sha256_abort(struct ocra_sha256_ctx *c)
+{
+    EVP_MD_CTX_free((EVP_MD_CTX *)c);
+}
+
 /* XORs one rate-sized block into the state, lanes little-endian. */
 static void
 absorb_block(struct sha3_state *st, const uint8_t *block)

@@ -60,6 +60,17 @@ struct ocra_store_event;
 /* Prints a journaled event as one JSON line on stdout (the format of watch and events). */
 void ocra_cli_print_event(const struct ocra_store_event *ev);
 
+struct ocra_plan_options;
+struct ocra_plan_mirror;
+struct ocra_spec_problems;
+/* Fills the planner's options from the plan.* keys of cfg; mirrors (cfg->plan.n_mirrors
+ * entries) is the caller's and must outlive po. */
+void ocra_cli_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
+                           struct ocra_plan_mirror *mirrors);
+/* Prints a spec's problems on stderr as `PATH: FIELD: PROBLEM [RULE]` and a closing line. */
+void ocra_cli_print_problems(const char *path, const struct ocra_spec_problems *probs,
+                             const char *summary);
+
 extern const struct ocra_cli_cmd ocra_cli_init_cmd;
 extern const struct ocra_cli_cmd ocra_cli_spec_cmd;
 extern const struct ocra_cli_cmd ocra_cli_plan_cmd;
@@ -80,5 +91,7 @@ int ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventor
                        struct ocra_err *err);
 extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
 extern const struct ocra_cli_cmd ocra_cli_serve_cmd;
+
+extern const struct ocra_cli_cmd ocra_cli_build_cmd, ocra_cli_images_cmd;
 
 #endif

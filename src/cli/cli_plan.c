@@ -28,8 +28,9 @@ struct plan_opts {
     bool allow_file;
 };
 
-static void
-print_problems(const char *path, const struct ocra_spec_problems *probs, const char *summary)
+void
+ocra_cli_print_problems(const char *path, const struct ocra_spec_problems *probs,
+                        const char *summary)
 {
     for (size_t i = 0; i < probs->n; i++)
         fprintf(stderr, "%s: %s%s%s [%s]\n", path, probs->items[i].field,
@@ -56,10 +57,9 @@ read_event(const char *path, struct ocra_spec_event **ev)
     return OCRA_CLI_OK;
 }
 
-/* Fills the planner's options from the plan.* keys; the mirror array is the caller's. */
-static void
-plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
-             struct ocra_plan_mirror *mirrors)
+void
+ocra_cli_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
+                      struct ocra_plan_mirror *mirrors)
 {
     for (size_t i = 0; i < cfg->plan.n_mirrors; i++) {
         mirrors[i].from = cfg->plan.mirrors[i].from;
@@ -130,7 +130,7 @@ plan_one(struct ocra_cli_ctx *ctx, const struct plan_opts *o, const char *path,
     pol.allow_file = o->allow_file;
     pol.default_name = name;
     if (ocra_spec_parse(text, len, &pol, &spec, &probs, &err) < 0) {
-        print_problems(path, &probs, err.msg);
+        ocra_cli_print_problems(path, &probs, err.msg);
         goto out;
     }
     if (ocra_plan_data_load(ctx->cfg.plan.data_dir, &data, &err) < 0) {
@@ -139,11 +139,11 @@ plan_one(struct ocra_cli_ctx *ctx, const struct plan_opts *o, const char *path,
     }
     doc = ocra_json_parse(text, len, 0, NULL);
     mirrors = ocra_xcalloc(ctx->cfg.plan.n_mirrors + 1, sizeof(*mirrors));
-    plan_options(&ctx->cfg, &po, mirrors);
+    ocra_cli_plan_options(&ctx->cfg, &po, mirrors);
     po.gpus_given = doc && ocra_plan_doc_gives_gpus(doc);
     po.event = ev;
     if (ocra_plan_new(data, spec, &po, &plan, &probs, &err) < 0) {
-        print_problems(path, &probs, err.msg);
+        ocra_cli_print_problems(path, &probs, err.msg);
         goto out;
     }
     print_plan(o, plan);

@@ -15,6 +15,9 @@
 
 #include "base/base.h"
 #include "image/image.h"
+#include "store/store.h"
+
+#include <unistd.h>
 
 /* An image reference split into what the registry client needs. */
 struct image_ref {
@@ -137,6 +140,54 @@ registry_open(const struct sign_opts *o, struct ocra_err *err)
     return ocra_image_registry_new(&ro, err);
 }
 
+/*
+ * When the journal has a record of the image (by digest: a tag is resolved first), its
+ * annotations must be in the manifest too: merged into o->annotations (those given with
+ * --annotation win). A journal that does not exist is not created. Returns the number of
+ * annotations taken from the journal, or -1.
+ */
+static int
+journal_annotations(struct ocra_cli_ctx *ctx, struct ocra_image_registry *r, struct sign_opts *o,
+                    struct ocra_err *err)
+{
+    char digest[OCRA_IMAGE_DIGEST_MAX];
+    struct ocra_store_image *im = NULL;
+    struct ocra_store *st = NULL;
+    const char *key;
+    json_t *rec = NULL, *ann, *v;
+    int n = 0, found;
+
+    if (ocra_cli_config(ctx) != OCRA_CLI_OK)
+        return ocra_err_set(err, EINVAL, "configuration");
+    if (access(ctx->cfg.journal_path, F_OK) != 0)
+        return 0;
+    if (ocra_image_digest_valid(o->ir.ref)) {
+        memcpy(digest, o->ir.ref, strlen(o->ir.ref) + 1);
+    } else {
+        found = ocra_image_manifest_head(r, o->ir.repo, o->ir.ref, digest, err);
+        if (found <= 0)
+            return found; /* ocra_image_verify reports a missing tag */
+    }
+    if (ocra_store_open(ctx->cfg.journal_path, &st, err) < 0 ||
+        ocra_store_image_get(st, digest, &im, err) < 0) {
+        ocra_store_close(st);
+        return ocra_err_wrap(err, "journal %s", ctx->cfg.journal_path);
+    }
+    rec = im ? ocra_json_parse(im->record, strlen(im->record), 0, NULL) : NULL;
+    ann = json_object_get(rec, "annotations");
+    json_object_foreach(ann, key, v)
+    {
+        if (json_is_string(v) && !json_object_get(o->annotations, key)) {
+            json_object_set(o->annotations, key, v);
+            n++;
+        }
+    }
+    json_decref(rec);
+    ocra_store_image_free(im);
+    ocra_store_close(st);
+    return n;
+}
+
 static int
 verify_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 {
@@ -145,14 +196,18 @@ verify_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     struct ocra_image_key *pub = NULL;
     char digest[OCRA_IMAGE_DIGEST_MAX];
     struct ocra_err err = {0};
-    int status;
+    int status, from_journal;
 
-    (void)ctx;
     status = parse_args("verify", argc, argv, &o);
     if (status != OCRA_CLI_OK)
         goto out;
     if (!(pub = ocra_image_key_load_public(o.key, &err)) || !(r = registry_open(&o, &err))) {
         status = ocra_cli_fail(OCRA_CLI_USAGE, "verify: %s", err.msg);
+        goto out;
+    }
+    from_journal = journal_annotations(ctx, r, &o, &err);
+    if (from_journal < 0) {
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "verify: %s", err.msg);
         goto out;
     }
     if (ocra_image_verify(r, o.ir.repo, o.ir.ref, pub, o.annotations, digest, &err) < 0) {
@@ -163,6 +218,8 @@ verify_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     printf("verified %s@%s\n", o.ir.repo, digest);
+    if (from_journal > 0)
+        printf("annotations match the journal's record (%d)\n", from_journal);
     status = OCRA_CLI_OK;
 out:
     ocra_image_registry_free(r);
@@ -219,7 +276,9 @@ const struct ocra_cli_cmd ocra_cli_verify_cmd = {
     "Re-fetches the manifest, the config and every layer and checks each digest and size;\n"
     "checks the cosign-compatible signature stored under the tag sha256-<hex>.sig of the\n"
     "same repository (ECDSA P-256, the public key in PEM, as cosign.pub) and that its payload\n"
-    "names this digest and repository; then that the manifest has each annotation given.\n"
+    "names this digest and repository; then that the manifest has each annotation given\n"
+    "and, when the journal (journal.path) has a record of the image from `ocra build`,\n"
+    "every annotation of that record (the event id, chain, block, tx, spec hash...).\n"
     "\n"
     "options:\n"
     "      --key FILE              the signer's public key (PEM \"PUBLIC KEY\")\n"

@@ -100,6 +100,13 @@ struct ocra_config {
         size_t n_mirrors;
         int64_t max_gpus;
     } plan;
+    /* ---- build (begin) */
+    struct {
+        char *registry, *cache_dir, *agent, *sign_key; /* sign_key names a secret */
+        int network;                                   /* 0 host, 1 none */
+        bool weight_gzip;
+    } build;
+    /* ---- build (end) */
 };
 
 /* Problems found in a file, in line order; each line reads "file:line: key: problem". */

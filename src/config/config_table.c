@@ -279,6 +279,9 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const log_formats[] = {"text", "json", NULL};
 /* Indexed by enum ocra_evm_finality (src/chain/evm/evm.h); config does not depend on it. */
 static const char *const evm_finalities[] = {"depth", "finalized", "safe", NULL};
+/* ---- build (begin) */
+static const char *const build_networks[] = {"host", "none", NULL};
+/* ---- build (end) */
 
 #define CFG(field) offsetof(struct ocra_config, field)
 #define WATCH(field) offsetof(struct ocra_config_watch, field)
@@ -720,6 +723,40 @@ const struct ocra_config_row ocra_config_rows[] = {
      .off = CFG(run.slurm.poll_interval_ms),
      .doc = "First interval between polls of a job's state; it doubles up to 8 times this."},
     /* ---- slurm (end) */
+
+    /* ---- build (begin) */
+    {.key = "build.registry",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .off = CFG(build.registry),
+     .doc = "Where images are pushed: HOST[:PORT]/REPO (http:// for a loopback host, else https)."},
+    {.key = "build.cache_dir",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = CFG(build.cache_dir),
+     .doc = "Verified artifacts, layer descriptors; empty: $XDG_CACHE_HOME/ocra, ~/.cache/ocra"},
+    {.key = "build.agent",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = CFG(build.agent),
+     .doc = "The ocra-agent binary put in images; empty: $OCRA_AGENT, else beside ocra."},
+    {.key = "build.sign_key",
+     .type = OCRA_CONFIG_SECRET,
+     .def = "",
+     .off = CFG(build.sign_key),
+     .doc = "ECDSA P-256 private key (PEM, mode 0600) that signs built images; empty: unsigned."},
+    {.key = "build.network",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "host",
+     .choices = build_networks,
+     .off = CFG(build.network),
+     .doc = "Network of toolchain builds: host (pip reaches the index) or none; never a bridge."},
+    {.key = "build.weight_gzip",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(build.weight_gzip),
+     .doc = "Compress the weight layer with gzip (default: plain tar, faster for weights)."},
+    /* ---- build (end) */
     {.key = "api.listen",
      .type = OCRA_CONFIG_STRING,
      .def = "127.0.0.1:8380",

@@ -167,6 +167,15 @@ struct ocra_image_registry *ocra_image_registry_new(const struct ocra_image_regi
                                                     struct ocra_err *err);
 void ocra_image_registry_free(struct ocra_image_registry *r);
 
+/*
+ * The Basic credentials the client was given or found (options, credentials file, Docker
+ * config), for handing to a Docker engine that pushes to the same registry: 1 and
+ * *username, *password (secrets: the caller wipes them with ocra_secure_free() and frees),
+ * or 0 when there are none.
+ */
+int ocra_image_registry_credentials(const struct ocra_image_registry *r, char **username,
+                                    char **password);
+
 /* GET /v2/, authenticating if asked: 0 when the registry speaks the v2 API. */
 int ocra_image_registry_ping(struct ocra_image_registry *r, struct ocra_err *err);
 
@@ -175,6 +184,10 @@ struct ocra_image_src {
     const void *mem; /* NULL: read from fd */
     int fd;
     uint64_t size;
+    /* Optional: called as the bytes are read for an upload (done of size; a resumed upload
+     * starts again at its offset). */
+    void (*progress)(void *arg, uint64_t done, uint64_t size);
+    void *progress_arg;
 };
 
 /* 1 when the blob exists in repo (*size set if size is not NULL), 0 when not, -1 on error. */

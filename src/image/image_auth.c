@@ -601,3 +601,34 @@ out:
     free(value);
     return ret;
 }
+
+int
+ocra_image_registry_credentials(const struct ocra_image_registry *r, char **username,
+                                char **password)
+{
+    static const char prefix[] = "Authorization: Basic ";
+    const char *b64;
+    size_t len, cap;
+    unsigned char *raw;
+    const char *colon;
+    int n;
+
+    if (!r->basic || strncmp(r->basic, prefix, sizeof(prefix) - 1) != 0)
+        return 0;
+    b64 = r->basic + sizeof(prefix) - 1;
+    len = strlen(b64);
+    cap = len / 4 * 3 + 1;
+    raw = ocra_xcalloc(1, cap);
+    n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+    for (size_t i = len; i > 0 && b64[i - 1] == '='; i--)
+        n--; /* EVP_DecodeBlock counts the padding as zero bytes */
+    colon = n > 0 ? memchr(raw, ':', (size_t)n) : NULL;
+    if (!colon) { /* cannot happen: every r->basic was made from user:password */
+        ocra_secure_free(raw, cap);
+        return 0;
+    }
+    *username = ocra_xstrndup((const char *)raw, (size_t)(colon - (const char *)raw));
+    *password = ocra_xstrndup(colon + 1, (size_t)n - (size_t)(colon - (const char *)raw) - 1);
+    ocra_secure_free(raw, cap);
+    return 1;
+}

@@ -177,7 +177,9 @@ tar_write(struct archive *a, void *ctx, const void *buf, size_t n)
     EVP_DigestUpdate(lo->tar_md, buf, n);
     lo->tar_size += n;
     if (!lo->gzip) {
-        rc = out_write(lo, buf, n);
+        /* the output is the tar: one hash gives both digest and diff_id */
+        lo->size += n;
+        rc = ocra_write_all(lo->fd, buf, n);
     } else {
         lo->crc = crc32(lo->crc, buf, (uInt)n);
         rc = deflate_run(lo, buf, n, Z_NO_FLUSH);
@@ -360,8 +362,11 @@ ocra_image_layer_write(const struct ocra_image_layer_entry *entries, size_t n, i
     memset(out, 0, sizeof(*out));
     mt = gzip ? OCRA_IMAGE_MT_OCI_LAYER_GZIP : OCRA_IMAGE_MT_OCI_LAYER;
     memcpy(out->desc.media_type, mt, strlen(mt) + 1); /* both fit: compile-time constants */
-    md_digest(lo->out_md, out->desc.digest);
     md_digest(lo->tar_md, out->diff_id);
+    if (lo->gzip)
+        md_digest(lo->out_md, out->desc.digest);
+    else
+        memcpy(out->desc.digest, out->diff_id, sizeof(out->diff_id));
     out->desc.size = (int64_t)lo->size;
     ret = 0;
 out:

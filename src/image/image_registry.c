@@ -179,6 +179,8 @@ src_read(void *ctx, char *buf, size_t n)
     if (got <= 0)
         return (size_t)-1; /* a source shorter than its size is an error, not an end */
     sr->off += (uint64_t)got;
+    if (sr->src->progress)
+        sr->src->progress(sr->src->progress_arg, sr->off, sr->src->size);
     return (size_t)got;
 }
 

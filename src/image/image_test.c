@@ -408,8 +408,36 @@ test_sign_verify_round_trip(void)
     ocra_image_key_free(p2);
 }
 
+/* The credentials a client holds can be handed to a Docker engine; none when anonymous. */
+static void
+test_registry_credentials(void)
+{
+    struct ocra_image_registry_opts o = {.url = "http://127.0.0.1:1",
+                                         .username = "ocra",
+                                         .password = "pa:ss",
+                                         .docker_config = "/nonexistent/config.json"};
+    struct ocra_image_registry *r;
+    struct ocra_err err = {0};
+    char *user = NULL, *pass = NULL;
+
+    r = ocra_image_registry_new(&o, &err);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_INT(ocra_image_registry_credentials(r, &user, &pass), 1);
+        CHECK_STR(user, "ocra");
+        CHECK_STR(pass, "pa:ss");
+        free(user);
+        free(pass);
+    }
+    ocra_image_registry_free(r);
+    o.username = o.password = NULL;
+    r = ocra_image_registry_new(&o, &err);
+    CHECK(r != NULL && ocra_image_registry_credentials(r, &user, &pass) == 0);
+    ocra_image_registry_free(r);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
                OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
                OCRA_TEST(test_manifest_roundtrip_and_rejects), OCRA_TEST(test_config_over_base),
                OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
-               OCRA_TEST(test_sign_verify_round_trip))
+               OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials))

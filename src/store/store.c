@@ -110,7 +110,11 @@ static const char *const migrations[] = {
     /* 1 -> 2: the daemon's stage machine (src/daemon) */
     "",
     /* 2 -> 3: image records and provenance (src/build) */
-    "",
+    "ALTER TABLE images ADD COLUMN event TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE images ADD COLUMN registry TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE images ADD COLUMN record TEXT CHECK (record IS NULL OR json_valid(record));"
+    "ALTER TABLE images ADD COLUMN build_log TEXT;"
+    "CREATE INDEX images_event_any ON images (event);",
     /* 3 -> 4: inventory and allocations (src/sched) */
     "CREATE TABLE allocations ("
     "  id INTEGER PRIMARY KEY,"

@@ -221,4 +221,51 @@ int ocra_store_alloc_list(struct ocra_store *st, const char *event_id, bool held
 
 /* ---- allocations (end) -------------------------------------------------------------------- */
 
+/* ---- images (begin) */
+
+/*
+ * One built image (the container image record of DESIGN.md §2 and how it was made). As input
+ * to ocra_store_image_put: digest, repo and record are required; tags is a JSON array text
+ * (NULL: "[]"); created_ms 0 means now. event is the chain event id that caused the build,
+ * journaled or not (the events foreign key, images.event_id, is set only when the journal has
+ * it). signature is the digest of the signature manifest, NULL when unsigned. record is the
+ * JSON of the image record (imageId = digest, annotations, layers...). As output every field
+ * is filled (NULL where stored as NULL).
+ */
+struct ocra_store_image {
+    const char *digest;
+    const char *registry; /* "host[:port]" */
+    const char *repo;
+    const char *tags;
+    const char *event;
+    const char *spec_hash;
+    const char *toolchain_hash;
+    const char *signature;
+    const char *record;
+    const char *build_log; /* the toolchain build's log tail, when this build ran one */
+    int64_t created_ms;
+};
+
+/*
+ * Inserts the image, or updates the row of the same digest (tags, signature, record and
+ * build log are replaced; a NULL signature or build log keeps the stored one): putting the
+ * same image twice is a no-op. EINVAL on a bad digest or JSON.
+ */
+int ocra_store_image_put(struct ocra_store *st, const struct ocra_store_image *im,
+                         struct ocra_err *err);
+/* *out: the image of digest, or NULL when none; caller frees with ocra_store_image_free(). */
+int ocra_store_image_get(struct ocra_store *st, const char *digest, struct ocra_store_image **out,
+                         struct ocra_err *err);
+/* *out: the newest image built for event id, or NULL; caller frees with ocra_store_image_free(). */
+int ocra_store_image_by_event(struct ocra_store *st, const char *event,
+                              struct ocra_store_image **out, struct ocra_err *err);
+/* Called per image, oldest first; im borrowed until it returns; nonzero stops (not an error). */
+typedef int ocra_store_image_fn(const struct ocra_store_image *im, void *arg);
+int ocra_store_image_list(struct ocra_store *st, ocra_store_image_fn *fn, void *arg,
+                          struct ocra_err *err);
+/* NULL is a no-op. */
+void ocra_store_image_free(struct ocra_store_image *im);
+
+/* ---- images (end) */
+
 #endif

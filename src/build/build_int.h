@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * build_int.h: the build job that build.c (steps, annotations, record), build_fetch.c (the
+ * artifact) and build_model.c (toolchain, layers, manifest, tags, signature) share. Not for use
+ * outside src/build.
+ */
+#ifndef OCRA_BUILD_INT_H
+#define OCRA_BUILD_INT_H
+
+#include "build/build.h"
+
+struct ocra_build {
+    struct ocra_build_opts opts;
+    const struct ocra_spec *spec;
+    const struct ocra_plan *plan;
+    const struct ocra_spec_event *ev;
+    struct ocra_image_registry *reg;
+    char *origin;  /* host[:port] of the registry */
+    char *tc_repo; /* <repo>-toolchain */
+    char *tc_ref;  /* <origin>/<repo>-toolchain:<hash> */
+    char tc_digest[OCRA_IMAGE_DIGEST_MAX];
+    bool tc_hit, tc_built;
+    char *log;           /* the toolchain build's log tail */
+    char *artifact_path; /* <cache>/sha256/<hex> once fetched */
+    bool fetched;
+    char digest[OCRA_IMAGE_DIGEST_MAX]; /* the model manifest's */
+    char *manifest;
+    size_t manifest_len;
+    json_t *annotations;
+    json_t *layers; /* the manifest's layer descriptors, for the record */
+    char sig[OCRA_IMAGE_DIGEST_MAX];
+    char **tags;
+    size_t n_tags;
+};
+
+/* Reports progress when the caller asked for it. */
+void build_progress(const struct ocra_build *b, enum ocra_build_step step, const char *what,
+                    const char *status, uint64_t done, uint64_t total);
+/* mkdir -p of path (mode 0755). */
+int build_mkdirs(const char *path, struct ocra_err *err);
+
+#endif

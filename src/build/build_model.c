@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * build_model.c: the two levels of an image. The toolchain, <repo>-toolchain:<hash>, is
+ * looked up in the registry, then in the engine, and built through the Engine API only when
+ * neither has it. The model image is assembled natively on top of it: its layers mounted from
+ * the toolchain repository, a deterministic weight layer and an agent layer (written once into
+ * the cache under a key of their inputs, uploaded unless the registry has them), a config and
+ * an OCI manifest with the provenance annotations, pushed by digest, then tagged and signed.
+ */
+#include "build/build_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_MAX (8u << 20)
+#define LAYER_FORMAT "ocra-layer-v1" /* part of the layer cache key: bump when layers change */
+#define MODEL_DIR "/opt/ocra/model"
+#define AGENT_PATH "/opt/ocra/bin/ocra-agent"
+
+/* ---- toolchain --------------------------------------------------------------------------- */
+
+static int
+toolchain_build(struct ocra_build *b, struct ocra_image_docker *d, struct ocra_err *err)
+{
+    struct ocra_image_docker_build_opts bo = {
+        .dockerfile = ocra_plan_dockerfile(b->plan),
+        .tag = b->tc_ref,
+        .network = b->opts.build_network ? b->opts.build_network : "host",
+    };
+    struct ocra_image_docker_build out = {0};
+    int ret;
+
+    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "building (Docker Engine API)", 0, 0);
+    ret = ocra_image_docker_build(d, &bo, &out, err);
+    free(b->log);
+    b->log = out.log ? ocra_xstrdup(out.log) : NULL;
+    ocra_image_docker_build_fini(&out);
+    if (ret == 0)
+        b->tc_built = true;
+    return ret;
+}
+
+/* Pushes through the engine with the registry client's credentials, if it has any. */
+static int
+toolchain_push(struct ocra_build *b, struct ocra_image_docker *d, const char *name, const char *tag,
+               struct ocra_err *err)
+{
+    struct ocra_image_docker_auth auth = {.serveraddress = b->origin};
+    char *user = NULL, *pass = NULL;
+    int have = ocra_image_registry_credentials(b->reg, &user, &pass), ret;
+
+    auth.username = user;
+    auth.password = pass;
+    ret = ocra_image_docker_push(d, name, tag, have ? &auth : NULL, b->tc_digest, err);
+    if (have) {
+        ocra_secure_free(user, strlen(user));
+        ocra_secure_free(pass, strlen(pass));
+    }
+    return ret;
+}
+
+int
+ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err)
+{
+    struct ocra_image_docker_opts dopts = {.socket = b->opts.docker_socket};
+    const char *hash = ocra_plan_toolchain_hash(b->plan);
+    struct ocra_image_docker *d = NULL;
+    char *name = NULL;
+    int found, ret = -1;
+
+    found = ocra_image_manifest_head(b->reg, b->tc_repo, hash, b->tc_digest, err);
+    if (found < 0)
+        goto out;
+    if (found) {
+        b->tc_hit = true;
+        build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "cache hit", 0, 0);
+        ret = 0;
+        goto out;
+    }
+    if (!(d = ocra_image_docker_new(&dopts, err)))
+        goto out;
+    if (ocra_image_docker_inspect(d, b->tc_ref, NULL, err) < 0) {
+        if (err->code != ENOENT || toolchain_build(b, d, err) < 0)
+            goto out;
+    } else {
+        build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "found in the engine", 0, 0);
+    }
+    name = ocra_xasprintf("%s/%s", b->origin, b->tc_repo);
+    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushing", 0, 0);
+    if (toolchain_push(b, d, name, hash, err) < 0)
+        goto out;
+    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushed", 0, 0);
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "toolchain %s", b->tc_ref);
+    ocra_image_docker_free(d);
+    free(name);
+    return ret;
+}
+
+/* ---- layers ------------------------------------------------------------------------------ */
+
+/* One new layer: what it is, its entries (for writing it) and its descriptor. */
+struct new_layer {
+    const char *what;
+    struct ocra_image_layer_entry entry;
+    const char *sha; /* the entry's content sha256, part of the cache key */
+    bool gzip;
+    bool artifact; /* the entry is the model artifact, fetched only when the layer is written */
+    struct ocra_image_layer layer;
+};
+
+/*
+ * The cache key of a layer: its format, compression, mtime and its entry's path, mode and
+ * content digest. Into out (65 hex).
+ */
+static void
+layer_key(const struct new_layer *l, int64_t mtime, char out[65])
+{
+    struct ocra_buf k;
+
+    ocra_buf_init(&k);
+    ocra_buf_printf(&k, "%s\n%d\n%lld\n%s\n%o\n%s\n", LAYER_FORMAT, l->gzip ? 1 : 0,
+                    (long long)mtime, l->entry.path, l->entry.mode, l->sha);
+    ocra_sha256_hex(k.data, k.len, out);
+    ocra_buf_fini(&k);
+}
+
+/* Reads the layer index <dir>/<key>.json (the descriptor of a layer written before). */
+static int
+layer_index_read(const char *dir, const char *key, struct ocra_image_layer *out)
+{
+    char *ipath = ocra_xasprintf("%s/%s.json", dir, key);
+    json_t *j = ocra_json_load_file(ipath, 4096, OCRA_JSON_STRICT, NULL);
+    const char *mt = ocra_json_str(j, "mediaType"), *dg = ocra_json_str(j, "digest"),
+               *di = ocra_json_str(j, "diffId");
+    int64_t size = ocra_json_int(j, "size", -1);
+    int ret = -1;
+
+    free(ipath);
+    if (mt && dg && di && size >= 0 && ocra_image_digest_valid(dg) && ocra_image_digest_valid(di) &&
+        strlen(mt) < OCRA_IMAGE_MEDIA_TYPE_MAX) {
+        memcpy(out->desc.media_type, mt, strlen(mt) + 1);
+        memcpy(out->desc.digest, dg, strlen(dg) + 1);
+        memcpy(out->diff_id, di, strlen(di) + 1);
+        out->desc.size = size;
+        ret = 0;
+    }
+    json_decref(j);
+    return ret;
+}
+
+static int
+layer_index_write(const char *dir, const char *key, const struct ocra_image_layer *l,
+                  struct ocra_err *err)
+{
+    char *ipath = ocra_xasprintf("%s/%s.json", dir, key);
+    char *index =
+        ocra_xasprintf("{\"diffId\":\"%s\",\"digest\":\"%s\",\"mediaType\":\"%s\","
+                       "\"size\":%lld}\n",
+                       l->diff_id, l->desc.digest, l->desc.media_type, (long long)l->desc.size);
+    int ret = ocra_file_write_atomic(ipath, index, strlen(index), 0644, err);
+
+    free(ipath);
+    free(index);
+    return ret;
+}
+
+struct push_progress {
+    const struct ocra_build *b;
+    const char *what;
+};
+
+static void
+push_progress(void *arg, uint64_t done, uint64_t size)
+{
+    struct push_progress *pp = arg;
+
+    build_progress(pp->b, OCRA_BUILD_MODEL, pp->what, NULL, done, size);
+}
+
+/*
+ * Writes the layer into an unlinked temporary file in dir (the bytes live only as long as the
+ * upload needs them: the cache keeps the descriptor, the registry the blob), records its
+ * descriptor under key and uploads it.
+ */
+static int
+layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
+                 struct ocra_err *err)
+{
+    struct push_progress pp = {b, l->what};
+    struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
+    int ret = -1;
+
+    /* the artifact is needed only now, to write the layer (fetch is a no-op when done) */
+    if (l->artifact) {
+        if (ocra_build_fetch(b, err) < 0)
+            goto out;
+        l->entry.source = b->artifact_path;
+    }
+    src.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (src.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+        /* a file system without O_TMPFILE: a named file, unlinked at once */
+        char *tmpl = ocra_xasprintf("%s/.layer.XXXXXX", dir);
+
+        src.fd = mkostemp(tmpl, O_CLOEXEC);
+        if (src.fd >= 0)
+            unlink(tmpl);
+        free(tmpl);
+    }
+    if (src.fd < 0) {
+        ocra_err_sys(err, "temporary file in %s", dir);
+        goto out;
+    }
+    if (ocra_image_layer_write(&l->entry, 1, b->ev->timestamp / 1000, l->gzip, src.fd, &l->layer,
+                               err) < 0 ||
+        layer_index_write(dir, key, &l->layer, err) < 0)
+        goto out;
+    build_progress(b, OCRA_BUILD_MODEL, l->what, "written", (uint64_t)l->layer.desc.size,
+                   (uint64_t)l->layer.desc.size);
+    src.size = (uint64_t)l->layer.desc.size;
+    if (ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err) < 0)
+        goto out;
+    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", src.size, src.size);
+    ret = 0;
+out:
+    ocra_fd_close(src.fd);
+    return ret;
+}
+
+/*
+ * Makes the layer's blob exist in the registry: a descriptor in the cache whose blob the
+ * registry has is done without reading anything; else the layer is written and uploaded.
+ */
+static int
+layer_ensure(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
+{
+    char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
+    int have = 0, ret = -1;
+
+    layer_key(l, b->ev->timestamp / 1000, key);
+    if (layer_index_read(dir, key, &l->layer) == 0) {
+        have = ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
+        if (have < 0)
+            goto out;
+    }
+    if (have) {
+        build_progress(b, OCRA_BUILD_MODEL, l->what, "already in the registry", 0, 0);
+        ret = 0;
+    } else if (build_mkdirs(dir, err) == 0) {
+        ret = layer_write_push(b, dir, key, l, err);
+    }
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "%s", l->what);
+    free(dir);
+    return ret;
+}
+
+/* sha256 hex of a (small) file. */
+static int
+file_sha256(const char *path, char out[65], struct ocra_err *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+
+    if (ocra_file_read(path, 256u << 20, &data, &len, err) < 0)
+        return -1;
+    ocra_sha256_hex(data, len, out);
+    free(data);
+    return 0;
+}
+
+/* The weight layer (when the spec has an artifact) and the agent layer, in the registry.
+ * model_path and agent_sha are storage for the entries. */
+static int
+new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_path,
+           char agent_sha[65], struct ocra_err *err)
+{
+    const struct ocra_spec_artifact *a = &b->spec->artifact;
+    char name[256];
+
+    *n = 0;
+    if (a->present) {
+        ocra_build_model_file_name(a->uri, name);
+        (void)snprintf(model_path, 300, "%s/%s", MODEL_DIR + 1, name);
+        l[0] = (struct new_layer){.what = "weight layer",
+                                  .entry = {model_path, NULL, 0644}, /* set when written */
+                                  .sha = a->sha256,
+                                  .gzip = b->opts.weight_gzip,
+                                  .artifact = true};
+        if (layer_ensure(b, &l[0], err) < 0)
+            return -1;
+        (*n)++;
+    }
+    if (file_sha256(b->opts.agent, agent_sha, err) < 0)
+        return ocra_err_wrap(err, "ocra-agent");
+    l[*n] = (struct new_layer){.what = "agent layer",
+                               .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
+                               .sha = agent_sha,
+                               .gzip = true};
+    if (layer_ensure(b, &l[*n], err) < 0)
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+/* Copies a toolchain blob into repo through a temporary file (a registry that refused a
+ * mount). */
+static int
+blob_copy(struct ocra_build *b, const struct ocra_image_desc *d, struct ocra_err *err)
+{
+    struct ocra_image_src src = {.fd = -1, .size = (uint64_t)d->size};
+    char tmpl[] = "/tmp/ocra-blob.XXXXXX";
+    int ret = -1;
+
+    src.fd = mkostemp(tmpl, O_CLOEXEC);
+    if (src.fd < 0)
+        return ocra_err_sys(err, "mkstemp");
+    unlink(tmpl);
+    if (ocra_image_blob_fetch(b->reg, b->tc_repo, d->digest, src.fd, err) == 0)
+        ret = ocra_image_blob_push(b->reg, b->opts.repo, d->digest, &src, err);
+    ocra_fd_close(src.fd);
+    return ret;
+}
+
+/* Makes each toolchain layer available in repo: there already, mounted, or copied. */
+static int
+toolchain_mount(struct ocra_build *b, const struct ocra_image_manifest *tm, struct ocra_err *err)
+{
+    size_t mounted = 0;
+    char line[300];
+
+    for (size_t i = 0; i < tm->n_layers; i++) {
+        const struct ocra_image_desc *d = &tm->layers[i];
+        int r = ocra_image_blob_exists(b->reg, b->opts.repo, d->digest, NULL, err);
+
+        if (r == 0)
+            r = ocra_image_blob_mount(b->reg, b->opts.repo, d->digest, b->tc_repo, err);
+        if (r == 0)
+            r = blob_copy(b, d, err) == 0 ? 1 : -1;
+        if (r < 0)
+            return ocra_err_wrap(err, "toolchain layer %s", d->digest);
+        mounted++;
+    }
+    (void)snprintf(line, sizeof(line), "%zu of %zu mounted into %s", mounted, tm->n_layers,
+                   b->opts.repo);
+    build_progress(b, OCRA_BUILD_MODEL, "toolchain layers", line, 0, 0);
+    return 0;
+}
+
+/* ---- config and manifest ----------------------------------------------------------------- */
+
+/* The toolchain's manifest and config (as JSON), by its digest. */
+static int
+toolchain_fetch(struct ocra_build *b, struct ocra_image_manifest *tm, json_t **config,
+                struct ocra_err *err)
+{
+    char *data = NULL, mt[OCRA_IMAGE_MEDIA_TYPE_MAX];
+    size_t len = 0;
+    int ret = -1;
+
+    if (!b->tc_digest[0]) {
+        int found = ocra_image_manifest_head(b->reg, b->tc_repo, ocra_plan_toolchain_hash(b->plan),
+                                             b->tc_digest, err);
+        if (found <= 0)
+            return found < 0 ? -1
+                             : ocra_err_set(err, ENOENT,
+                                            "%s: not in the registry (the "
+                                            "toolchain step comes first)",
+                                            b->tc_ref);
+    }
+    if (ocra_image_manifest_get(b->reg, b->tc_repo, b->tc_digest, &data, &len, mt, NULL, err) < 0 ||
+        ocra_image_manifest_parse(data, len, mt, tm, err) < 0)
+        goto out;
+    free(data);
+    data = NULL;
+    if (ocra_image_blob_get(b->reg, b->tc_repo, tm->config.digest, CONFIG_MAX, &data, &len, err) <
+        0)
+        goto out;
+    if (!(*config = ocra_json_parse(data, len, 0, err)))
+        goto out;
+    ret = 0;
+out:
+    free(data);
+    return ret;
+}
+
+static char *
+config_make(struct ocra_build *b, const json_t *base, const struct new_layer *l, size_t n,
+            struct ocra_err *err)
+{
+    static const char *const entrypoint[] = {AGENT_PATH, "--", NULL};
+    const struct ocra_spec_workload *w = &b->spec->workload;
+    char *env[5] = {NULL}, **cmd = NULL, *out;
+    const char *diff_ids[3] = {NULL}, *created_by[3] = {NULL};
+    struct ocra_image_config_spec cs = {0};
+
+    env[0] = ocra_xasprintf("OCRA_EVENT_ID=%s", b->ev->event_id);
+    env[1] = ocra_xasprintf("OCRA_MODEL_NAME=%s", b->spec->name);
+    env[2] = ocra_xasprintf("OCRA_MODEL_VERSION=%s", b->spec->model_version);
+    env[3] = ocra_xstrdup("OCRA_MODEL_DIR=" MODEL_DIR);
+    if (w->argv) {
+        cmd = ocra_xcalloc(w->argc + 1, sizeof(*cmd));
+        memcpy(cmd, w->argv, w->argc * sizeof(*cmd));
+    }
+    for (size_t i = 0; i < n; i++) {
+        diff_ids[i] = l[i].layer.diff_id;
+        created_by[i] = strcmp(l[i].what, "agent layer") == 0
+                            ? "ocra: COPY ocra-agent " AGENT_PATH
+                            : "ocra: COPY the verified model artifact to " MODEL_DIR;
+    }
+    cs.base = base;
+    cs.created = b->ev->timestamp / 1000;
+    cs.env = (const char *const *)env;
+    cs.entrypoint = entrypoint;
+    cs.cmd = (const char *const *)cmd;
+    cs.labels = b->annotations;
+    cs.diff_ids = diff_ids;
+    cs.created_by = created_by;
+    out = ocra_image_config_build(&cs, err);
+    for (size_t i = 0; i < 4; i++)
+        free(env[i]);
+    free(cmd);
+    return out;
+}
+
+/* The layer descriptors of the model manifest: the toolchain's (Docker gzip layers named
+ * with the OCI media type of the same bytes), then the new ones. */
+static struct ocra_image_desc *
+manifest_layers(const struct ocra_image_manifest *tm, const struct new_layer *l, size_t n)
+{
+    struct ocra_image_desc *d = ocra_xcalloc(tm->n_layers + n, sizeof(*d));
+
+    for (size_t i = 0; i < tm->n_layers; i++) {
+        d[i] = tm->layers[i];
+        if (strcmp(d[i].media_type, OCRA_IMAGE_MT_DOCKER_LAYER_GZIP) == 0)
+            memcpy(d[i].media_type, OCRA_IMAGE_MT_OCI_LAYER_GZIP,
+                   sizeof(OCRA_IMAGE_MT_OCI_LAYER_GZIP));
+    }
+    for (size_t i = 0; i < n; i++)
+        d[tm->n_layers + i] = l[i].layer.desc;
+    return d;
+}
+
+static void
+record_layers(struct ocra_build *b, const struct ocra_image_desc *d, size_t n)
+{
+    json_decref(b->layers);
+    b->layers = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(b->layers,
+                              json_pack("{s:s, s:s, s:I}", "mediaType", d[i].media_type, "digest",
+                                        d[i].digest, "size", (json_int_t)d[i].size));
+}
+
+/* Pushes the config and the manifest (by digest, unless the registry has it). */
+static int
+manifest_push(struct ocra_build *b, const struct ocra_image_manifest *tm, const char *config,
+              const struct new_layer *l, size_t n, struct ocra_err *err)
+{
+    struct ocra_image_desc cd = {OCRA_IMAGE_MT_OCI_CONFIG, "", (int64_t)strlen(config)};
+    struct ocra_image_src src = {.mem = config, .fd = -1, .size = strlen(config)};
+    struct ocra_image_desc *d = manifest_layers(tm, l, n);
+    char *m = NULL, digest[OCRA_IMAGE_DIGEST_MAX];
+    int have, ret = -1;
+
+    ocra_image_digest_of(config, strlen(config), cd.digest);
+    if (ocra_image_blob_push(b->reg, b->opts.repo, cd.digest, &src, err) < 0)
+        goto out;
+    if (!(m = ocra_image_manifest_build(&cd, d, tm->n_layers + n, b->annotations, err)))
+        goto out;
+    ocra_image_digest_of(m, strlen(m), digest);
+    have = ocra_image_manifest_head(b->reg, b->opts.repo, digest, NULL, err);
+    if (have < 0 || (have == 0 && ocra_image_manifest_put(b->reg, b->opts.repo, digest,
+                                                          OCRA_IMAGE_MT_OCI_MANIFEST, m, strlen(m),
+                                                          NULL, err) < 0))
+        goto out;
+    record_layers(b, d, tm->n_layers + n);
+    memcpy(b->digest, digest, sizeof(digest));
+    free(b->manifest);
+    b->manifest = m;
+    b->manifest_len = strlen(m);
+    m = NULL;
+    build_progress(b, OCRA_BUILD_MODEL, b->digest,
+                   have ? "manifest already in the registry" : "manifest pushed", 0, 0);
+    ret = 0;
+out:
+    free(m);
+    free(d);
+    return ret;
+}
+
+int
+ocra_build_model(struct ocra_build *b, struct ocra_err *err)
+{
+    struct ocra_image_manifest tm = {0};
+    struct new_layer l[2] = {{0}};
+    char model_path[300], agent_sha[65];
+    json_t *base = NULL;
+    char *config = NULL, *base_name = NULL;
+    size_t n = 0;
+    int ret = -1;
+
+    if (toolchain_fetch(b, &tm, &base, err) < 0 || toolchain_mount(b, &tm, err) < 0 ||
+        new_layers(b, l, &n, model_path, agent_sha, err) < 0)
+        goto out;
+    /* without the registry host: the same image pushed to another registry keeps its digest */
+    base_name = ocra_xasprintf("%s:%s", b->tc_repo, ocra_plan_toolchain_hash(b->plan));
+    json_decref(b->annotations);
+    b->annotations = ocra_build_annotations_make(b->spec, b->ev, ocra_plan_toolchain_hash(b->plan),
+                                                 base_name, b->tc_digest);
+    if (!(config = config_make(b, base, l, n, err)) || manifest_push(b, &tm, config, l, n, err) < 0)
+        goto out;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "model image %s", b->opts.repo);
+    ocra_image_manifest_fini(&tm);
+    json_decref(base);
+    free(config);
+    free(base_name);
+    return ret;
+}
+
+/* ---- tags and signature ------------------------------------------------------------------ */
+
+int
+ocra_build_tag(struct ocra_build *b, struct ocra_err *err)
+{
+    char have[OCRA_IMAGE_DIGEST_MAX];
+
+    if (!b->manifest && ocra_build_model(b, err) < 0)
+        return -1;
+    for (size_t i = 0; i < b->n_tags; i++) {
+        int found = ocra_image_manifest_head(b->reg, b->opts.repo, b->tags[i], have, err);
+
+        if (found < 0)
+            return ocra_err_wrap(err, "tag %s", b->tags[i]);
+        if (found && strcmp(have, b->digest) == 0)
+            continue;
+        if (ocra_image_manifest_put(b->reg, b->opts.repo, b->tags[i], OCRA_IMAGE_MT_OCI_MANIFEST,
+                                    b->manifest, b->manifest_len, NULL, err) < 0)
+            return ocra_err_wrap(err, "tag %s", b->tags[i]);
+        build_progress(b, OCRA_BUILD_TAG, b->tags[i], "tagged", 0, 0);
+    }
+    return 0;
+}
+
+int
+ocra_build_sign(struct ocra_build *b, struct ocra_err *err)
+{
+    struct ocra_image_key *key;
+    int ret;
+
+    if (!b->opts.sign_key || !b->opts.sign_key[0])
+        return 0;
+    if (!b->digest[0] && ocra_build_model(b, err) < 0)
+        return -1;
+    if (!(key = ocra_image_key_load_private(b->opts.sign_key, err)))
+        return ocra_err_wrap(err, "sign");
+    ret = ocra_image_sign(b->reg, b->opts.repo, b->digest, key, NULL, b->sig, err);
+    ocra_image_key_free(key);
+    if (ret < 0)
+        return ocra_err_wrap(err, "sign %s", b->digest);
+    build_progress(b, OCRA_BUILD_SIGN, b->sig, "signed", 0, 0);
+    return 0;
+}

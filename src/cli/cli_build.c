@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_build.c: `ocra build SPEC.json --registry HOST[:PORT]/REPO` plans a model spec and
+ * runs every build step (artifact, toolchain, model image, tags, signature, journal record),
+ * printing the digest and tags; `ocra images` lists the images the journal has recorded.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "build/build.h"
+#include "plan/plan.h"
+#include "spec/spec.h"
+#include "store/store.h"
+
+#define BUILD_FILE_MAX (16u << 20)
+
+struct build_opts {
+    const char *registry, *event_id, *event_path, *sign_key, *cache, *journal, *name;
+    bool no_record;
+};
+
+/* What the build needs beyond the options, all owned here. */
+struct build_job {
+    struct ocra_spec *spec;
+    struct ocra_spec_event *ev;
+    struct ocra_plan_data *data;
+    struct ocra_plan *plan;
+    char *url, *repo, *cache, *agent;
+    const char **hosts;
+    /* progress display */
+    bool tty, line_open;
+    uint64_t last_ns, t0, start_done, start_ns;
+};
+
+static void
+job_fini(struct build_job *j)
+{
+    ocra_plan_free(j->plan);
+    ocra_plan_data_free(j->data);
+    ocra_spec_event_free(j->ev);
+    ocra_spec_free(j->spec);
+    free(j->url);
+    free(j->repo);
+    free(j->cache);
+    free(j->agent);
+    free(j->hosts);
+}
+
+/* ---- progress ---------------------------------------------------------------------------- */
+
+static void
+human(uint64_t n, char *out, size_t outsz)
+{
+    if (n >= (1ull << 30))
+        (void)snprintf(out, outsz, "%.2f GiB", (double)n / (double)(1ull << 30));
+    else if (n >= (1ull << 20))
+        (void)snprintf(out, outsz, "%.1f MiB", (double)n / (double)(1ull << 20));
+    else
+        (void)snprintf(out, outsz, "%llu B", (unsigned long long)n);
+}
+
+/* On a terminal: a line per step and a self-updating line per layer (bytes, rate); else
+ * plain lines for the step results only. */
+static void
+show_progress(void *arg, const struct ocra_build_progress *p)
+{
+    struct build_job *j = arg;
+    uint64_t now = ocra_time_mono_ns();
+    char done[32], total[32], rate[32];
+    double secs;
+
+    if (!p->status) {
+        if (!j->tty)
+            return;
+        if (!j->line_open) {
+            j->t0 = now;
+            j->start_done = p->done;
+        }
+        if (j->line_open && now - j->last_ns < 100000000ull && p->done != p->total)
+            return;
+        secs = (double)(now - j->t0) / 1e9;
+        human(p->done, done, sizeof(done));
+        human(p->total, total, sizeof(total));
+        human(secs > 0 ? (uint64_t)((double)(p->done - j->start_done) / secs) : 0, rate,
+              sizeof(rate));
+        fprintf(stderr, "\r  %-10s %-14s %s / %s  %s/s\033[K", ocra_build_step_name(p->step),
+                p->what, done, total, rate);
+        j->line_open = true;
+        j->last_ns = now;
+        return;
+    }
+    if (j->line_open)
+        fputc('\n', stderr);
+    j->line_open = false;
+    if (p->total)
+        human(p->total, total, sizeof(total));
+    fprintf(stderr, "%7.2fs %s: %s: %s%s%s%s\n", (double)(now - j->start_ns) / 1e9,
+            ocra_build_step_name(p->step), p->what, p->status, p->total ? " (" : "",
+            p->total ? total : "", p->total ? ")" : "");
+}
+
+/* ---- inputs ------------------------------------------------------------------------------ */
+
+static bool
+is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
+           strncmp(host, "[::1]", 5) == 0;
+}
+
+/* "[http(s)://]HOST[:PORT]/REPO" into a registry URL and a repository. */
+static int
+parse_registry(const char *s, struct build_job *j)
+{
+    const char *h = s, *slash;
+    const char *scheme = NULL;
+
+    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
+        h = strstr(s, "://") + 3;
+        scheme = s[4] == 's' ? "https" : "http";
+    }
+    slash = strchr(h, '/');
+    if (!slash || slash == h || !ocra_image_repo_valid(slash + 1))
+        return ocra_cli_fail(OCRA_CLI_USAGE, "build: --registry %s: want HOST[:PORT]/REPO", s);
+    if (!scheme)
+        scheme = is_loopback(h) ? "http" : "https";
+    j->url = ocra_xasprintf("%s://%.*s", scheme, (int)(slash - h), h);
+    j->repo = ocra_xstrdup(slash + 1);
+    return OCRA_CLI_OK;
+}
+
+/* The ocra-agent: build.agent, $OCRA_AGENT, beside ocra, or in the build tree. */
+static char *
+find_agent(const struct ocra_config *cfg)
+{
+    const char *env = getenv("OCRA_AGENT");
+    static const char *const rel[] = {"ocra-agent", "../../agent/ocra-agent"};
+    char self[PATH_MAX];
+    ssize_t n;
+
+    if (*cfg->build.agent)
+        return ocra_xstrdup(cfg->build.agent);
+    if (env && *env)
+        return ocra_xstrdup(env);
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(rel); i++) {
+        char *p = ocra_xasprintf("%s/%s", self, rel[i]);
+
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+static char *
+default_cache(const struct ocra_config *cfg)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+    if (*cfg->build.cache_dir)
+        return ocra_xstrdup(cfg->build.cache_dir);
+    if (xdg && *xdg)
+        return ocra_xasprintf("%s/ocra", xdg);
+    return ocra_xasprintf("%s/.cache/ocra", home && *home ? home : "/tmp");
+}
+
+/* The event: --event FILE, --event-id from the journal (else a local event with that id), or
+ * a local event. */
+static int
+load_event(const struct build_opts *o, const char *journal, struct build_job *j)
+{
+    struct ocra_store_event *se = NULL;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    json_t *doc;
+
+    if (o->event_path) {
+        doc = ocra_json_load_file(o->event_path, 1u << 20, OCRA_JSON_STRICT, &err);
+        if (!doc || ocra_spec_event_from_json(doc, &j->ev, &err) < 0) {
+            json_decref(doc);
+            return ocra_cli_fail(OCRA_CLI_USAGE, "build: event %s: %s", o->event_path, err.msg);
+        }
+        json_decref(doc);
+        return OCRA_CLI_OK;
+    }
+    j->ev = ocra_build_local_event(j->spec, o->event_id);
+    if (!o->event_id || access(journal, F_OK) != 0)
+        return OCRA_CLI_OK;
+    if (ocra_store_open(journal, &st, &err) < 0 ||
+        ocra_store_event_get(st, o->event_id, &se, &err) < 0) {
+        ocra_store_close(st);
+        return ocra_cli_fail(OCRA_CLI_FAIL, "build: journal %s: %s", journal, err.msg);
+    }
+    if (se) { /* what the journal knows of the chain event */
+        free(j->ev->chain);
+        j->ev->chain = ocra_xstrndup(se->chain, strcspn(se->chain, ":"));
+        if (strchr(se->chain, ':'))
+            (void)ocra_parse_u64(strchr(se->chain, ':') + 1, UINT64_MAX, &j->ev->chain_id, NULL);
+        j->ev->block_number = (uint64_t)se->block_number;
+        j->ev->tx_hash = ocra_xstrdup(se->tx_hash);
+        j->ev->signer = se->signer ? ocra_xstrdup(se->signer) : NULL;
+        j->ev->ref = se->path ? ocra_xstrdup(se->path) : NULL;
+        j->ev->timestamp = se->observed_ms;
+    }
+    ocra_store_event_free(se);
+    ocra_store_close(st);
+    return OCRA_CLI_OK;
+}
+
+/* Parses the spec, the event, and plans. */
+static int
+load_plan(struct ocra_cli_ctx *ctx, const struct build_opts *o, const char *path,
+          struct build_job *j)
+{
+    const struct ocra_config *cfg = &ctx->cfg;
+    struct ocra_spec_problems probs = {0};
+    struct ocra_spec_policy pol = {0};
+    struct ocra_plan_options po = {0};
+    struct ocra_plan_mirror *mirrors = NULL;
+    struct ocra_err err = {0};
+    char *text = NULL, *name = NULL;
+    json_t *doc = NULL;
+    size_t len = 0;
+    int status = OCRA_CLI_USAGE;
+
+    if (ocra_file_read(path, BUILD_FILE_MAX, &text, &len, &err) < 0) {
+        status = ocra_cli_fail(OCRA_CLI_USAGE, "build: %s: %s", path, err.msg);
+        goto out;
+    }
+    name = ocra_cli_default_name(o->name, path);
+    pol.http_hosts = (const char *const *)cfg->spec_http_hosts;
+    pol.n_http_hosts = cfg->n_spec_http_hosts;
+    pol.default_name = name;
+    if (ocra_spec_parse(text, len, &pol, &j->spec, &probs, &err) < 0) {
+        ocra_cli_print_problems(path, &probs, err.msg);
+        goto out;
+    }
+    if ((status = load_event(o, o->journal ? o->journal : cfg->journal_path, j)) != OCRA_CLI_OK)
+        goto out;
+    if (ocra_plan_data_load(cfg->plan.data_dir, &j->data, &err) < 0) {
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "build: %s", err.msg);
+        goto out;
+    }
+    doc = ocra_json_parse(text, len, 0, NULL);
+    mirrors = ocra_xcalloc(cfg->plan.n_mirrors + 1, sizeof(*mirrors));
+    ocra_cli_plan_options(cfg, &po, mirrors);
+    po.gpus_given = doc && ocra_plan_doc_gives_gpus(doc);
+    po.event = j->ev;
+    status = OCRA_CLI_USAGE;
+    if (ocra_plan_new(j->data, j->spec, &po, &j->plan, &probs, &err) < 0) {
+        ocra_cli_print_problems(path, &probs, err.msg);
+        goto out;
+    }
+    status = OCRA_CLI_OK;
+out:
+    ocra_spec_problems_fini(&probs);
+    json_decref(doc);
+    free(mirrors);
+    free(name);
+    free(text);
+    return status;
+}
+
+/* ---- ocra build -------------------------------------------------------------------------- */
+
+static void
+print_result(const struct ocra_build *b, const char *origin_repo)
+{
+    size_t n;
+    const char *const *tags = ocra_build_tags(b, &n);
+
+    printf("digest %s\n", ocra_build_digest(b));
+    printf("image %s@%s\n", origin_repo, ocra_build_digest(b));
+    for (size_t i = 0; i < n; i++)
+        printf("tag %s:%s\n", origin_repo, tags[i]);
+    printf("toolchain %s@%s (%s)\n", ocra_build_toolchain_ref(b), ocra_build_toolchain_digest(b),
+           ocra_build_toolchain_cache_hit(b) ? "cache hit"
+           : ocra_build_toolchain_built(b)   ? "built"
+                                             : "pushed from the engine");
+    if (ocra_build_signature(b)[0])
+        printf("signature %s\n", ocra_build_signature(b));
+}
+
+/* The last lines of a failed toolchain build's log, under the error. */
+static void
+print_log_tail(const char *log)
+{
+    const char *p;
+    int lines = 0;
+
+    if (!log || !*log)
+        return;
+    p = log + strlen(log);
+    while (p > log && lines <= 20)
+        if (*--p == '\n')
+            lines++;
+    fprintf(stderr, "build: the end of the toolchain build's log:\n%s%s", p == log ? "" : "...", p);
+}
+
+static int
+run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job *j)
+{
+    const struct ocra_config *cfg = &ctx->cfg;
+    struct ocra_build_opts bo = {0};
+    struct ocra_build *b = NULL;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    const char *journal = o->journal ? o->journal : cfg->journal_path;
+    char *origin_repo = NULL;
+    int status = OCRA_CLI_FAIL;
+
+    bo.registry_url = j->url;
+    bo.repo = j->repo;
+    bo.cache_dir = j->cache;
+    bo.agent = j->agent;
+    bo.docker_socket = *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL;
+    bo.build_network = cfg->build.network == 1 ? "none" : "host";
+    bo.sign_key = o->sign_key ? o->sign_key : (*cfg->build.sign_key ? cfg->build.sign_key : NULL);
+    bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
+    bo.n_http_hosts = cfg->n_spec_http_hosts;
+    bo.weight_gzip = cfg->build.weight_gzip;
+    bo.progress = show_progress;
+    bo.progress_arg = j;
+    if (!(b = ocra_build_new(&bo, j->spec, j->plan, j->ev, &err))) {
+        status = ocra_cli_fail(OCRA_CLI_USAGE, "build: %s", err.msg);
+        goto out;
+    }
+    if (!o->no_record && ocra_store_open(journal, &st, &err) < 0) {
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "build: journal %s: %s", journal, err.msg);
+        goto out;
+    }
+    j->start_ns = ocra_time_mono_ns();
+    fprintf(stderr, "build: event %s, toolchain %s\n", j->ev->event_id,
+            ocra_plan_toolchain_hash(j->plan));
+    if (ocra_build_all(b, st, &err) < 0) {
+        if (j->line_open)
+            fputc('\n', stderr);
+        print_log_tail(ocra_build_log(b));
+        /* an artifact that is not what the chain says, or one not allowed, is bad input */
+        status =
+            ocra_cli_fail(err.code == EPROTO && strstr(err.msg, "artifact ")        ? OCRA_CLI_USAGE
+                          : err.code == EACCES && strncmp(err.msg, "fetch", 5) == 0 ? OCRA_CLI_USAGE
+                                                                                    : OCRA_CLI_FAIL,
+                          "build: %s", err.msg);
+        goto out;
+    }
+    origin_repo = ocra_xasprintf("%s/%s", strstr(j->url, "://") + 3, j->repo);
+    print_result(b, origin_repo);
+    status = OCRA_CLI_OK;
+out:
+    ocra_store_close(st);
+    ocra_build_free(b);
+    free(origin_repo);
+    return status;
+}
+
+static int
+parse_args(struct ocra_cli_ctx *ctx, int argc, char **argv, struct build_opts *o)
+{
+    static const struct option longopts[] = {
+        {"registry", required_argument, NULL, 'r'}, {"event-id", required_argument, NULL, 'i'},
+        {"event", required_argument, NULL, 'e'},    {"sign-key", required_argument, NULL, 'k'},
+        {"cache", required_argument, NULL, 'C'},    {"journal", required_argument, NULL, 'j'},
+        {"name", required_argument, NULL, 'n'},     {"config", required_argument, NULL, 'c'},
+        {"no-record", no_argument, NULL, 'R'},      {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "r:c:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            o->registry = optarg;
+            break;
+        case 'i':
+            o->event_id = optarg;
+            break;
+        case 'e':
+            o->event_path = optarg;
+            break;
+        case 'k':
+            o->sign_key = optarg;
+            break;
+        case 'C':
+            o->cache = optarg;
+            break;
+        case 'j':
+            o->journal = optarg;
+            break;
+        case 'n':
+            o->name = optarg;
+            break;
+        case 'R':
+            o->no_record = true;
+            break;
+        case 'c':
+            if (!ctx->cfg_loaded)
+                ctx->config_path = optarg;
+            break;
+        default:
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help build`");
+        }
+    }
+    if (optind + 1 != argc)
+        return ocra_cli_fail(OCRA_CLI_USAGE,
+                             "build: expected one SPEC file (see `ocra help build`)");
+    if (o->event_id && o->event_path)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "build: --event-id and --event exclude each other");
+    return OCRA_CLI_OK;
+}
+
+static int
+build_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    struct build_opts o = {0};
+    struct build_job j = {0};
+    int status;
+
+    status = parse_args(ctx, argc, argv, &o);
+    if (status == OCRA_CLI_OK)
+        status = ocra_cli_config(ctx);
+    if (status != OCRA_CLI_OK)
+        return status;
+    if (!o.registry && *ctx->cfg.build.registry)
+        o.registry = ctx->cfg.build.registry;
+    if (!o.registry)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "build: no --registry (or build.registry)");
+    j.tty = isatty(STDERR_FILENO) == 1;
+    status = parse_registry(o.registry, &j);
+    if (status == OCRA_CLI_OK)
+        status = load_plan(ctx, &o, argv[argc - 1], &j);
+    if (status == OCRA_CLI_OK) {
+        j.cache = o.cache ? ocra_xstrdup(o.cache) : default_cache(&ctx->cfg);
+        j.agent = find_agent(&ctx->cfg);
+        if (!j.agent)
+            status =
+                ocra_cli_fail(OCRA_CLI_USAGE, "build: no ocra-agent (build.agent, $OCRA_AGENT)");
+    }
+    if (status == OCRA_CLI_OK)
+        status = run_build(ctx, &o, &j);
+    job_fini(&j);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_build_cmd = {
+    "build", "build, push, tag and sign the model image of a spec",
+    "usage: ocra build SPEC.json --registry HOST[:PORT]/REPO [--event-id ID | --event FILE]\n"
+    "                  [--sign-key KEY.pem] [--cache DIR] [--journal FILE] [--name NAME]\n"
+    "                  [--no-record]\n"
+    "\n"
+    "Plans SPEC.json (as `ocra plan`) and builds its image in two levels (docs/BUILD.md):\n"
+    "  fetch      the artifact, its sha256 and size checked against the spec, into the cache\n"
+    "  toolchain  REPO-toolchain:<toolchain hash>: found in the registry (cache hit), else\n"
+    "             pushed from the engine, else built through the Docker Engine API and pushed\n"
+    "  model      the model image on top of it: toolchain layers mounted, a weight layer, an\n"
+    "             ocra-agent layer, a config and a manifest with the provenance annotations\n"
+    "  tag        REPO:<modelVersion> and REPO:evt-<short event id>\n"
+    "  sign       a cosign-compatible signature of the digest (with --sign-key)\n"
+    "  record     the image record in the journal (`ocra images`, `ocra verify`)\n"
+    "Prints the digest, the image reference by digest, the tags and the toolchain. On a\n"
+    "terminal, progress per step and per layer (bytes, rate) goes to standard error.\n"
+    "\n"
+    "Without --event or --event-id the build is for a synthetic local event, id\n"
+    "local:<first 16 hex digits of the spec hash>, chain \"local\", block time\n"
+    "$SOURCE_DATE_EPOCH or 0: the same spec and artifact give the same digest anywhere.\n"
+    "--event-id takes the chain, block, tx and signer from the journal when it has the event.\n"
+    "\n"
+    "options:\n"
+    "  -r, --registry HOST[:PORT]/REPO  where to push (default build.registry); http:// for\n"
+    "                        a loopback host, else https:// (or give the scheme)\n"
+    "      --event-id ID     the chain event this build is for\n"
+    "      --event FILE      the chain event as JSON (the format of `ocra plan --event`)\n"
+    "      --sign-key FILE   ECDSA P-256 private key (default build.sign_key)\n"
+    "      --cache DIR       artifact and layer cache (default build.cache_dir)\n"
+    "      --journal FILE    the journal (default journal.path)\n"
+    "      --no-record       do not write the image record into the journal\n"
+    "  -n, --name NAME       name for a spec without \"name\"\n"
+    "  -c, --config FILE     configuration file (the same as the global -c)\n"
+    "\n"
+    "The ocra-agent binary comes from build.agent, else $OCRA_AGENT, else beside ocra; the\n"
+    "engine from run.docker_host, else $DOCKER_HOST; plain-http artifact hosts from\n"
+    "spec.http_hosts.\n"
+    "\n"
+    "exit status: 0 built; 1 a registry, engine or journal failure; 2 an invalid spec, an\n"
+    "artifact whose sha256 or size differs from the spec (nothing is pushed), or usage.\n",
+    build_run, NULL};
+
+/* ---- ocra images ------------------------------------------------------------------------- */
+
+static int
+print_image(const struct ocra_store_image *im, void *arg)
+{
+    json_t *arr = arg, *rec;
+    char ts[40];
+
+    if (arr) {
+        rec = ocra_json_parse(im->record, strlen(im->record), 0, NULL);
+        if (!rec)
+            rec = json_object();
+        json_object_set_new(rec, "signature",
+                            im->signature ? json_string(im->signature) : json_null());
+        json_object_set_new(rec, "builtAt", json_integer(im->created_ms));
+        json_array_append_new(arr, rec);
+        return 0;
+    }
+    ocra_time_iso8601(im->created_ms, ts, sizeof(ts));
+    printf("%s  %s/%s  %s  %s  %s%s\n", im->digest, im->registry, im->repo, im->tags, im->event, ts,
+           im->signature ? "  signed" : "");
+    return 0;
+}
+
+static int
+images_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'J'},
+        {"journal", required_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *journal = NULL;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    json_t *arr = NULL;
+    int c, status = ocra_cli_config(ctx);
+    char *text;
+
+    if (status != OCRA_CLI_OK)
+        return status;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'J' && !arr)
+            arr = json_array();
+        else if (c == 'j')
+            journal = optarg;
+        else if (c != 'J')
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help images`");
+    }
+    if (optind < argc) {
+        json_decref(arr);
+        return ocra_cli_fail(OCRA_CLI_USAGE, "images: unexpected argument '%s'", argv[optind]);
+    }
+    journal = journal ? journal : ctx->cfg.journal_path;
+    if (ocra_store_open(journal, &st, &err) < 0 ||
+        ocra_store_image_list(st, print_image, arr, &err) < 0) {
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "images: %s: %s", journal, err.msg);
+    } else if (arr) {
+        text = json_dumps(arr, JSON_INDENT(2) | JSON_SORT_KEYS);
+        puts(text);
+        free(text);
+    }
+    json_decref(arr);
+    ocra_store_close(st);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_images_cmd = {
+    "images", "list the images built, from the journal",
+    "usage: ocra images [--json] [--journal FILE]\n"
+    "\n"
+    "Lists the images `ocra build` (or the daemon's build stage) recorded, oldest first:\n"
+    "digest, registry/repository, tags, event id, build time, and whether it was signed.\n"
+    "With --json, a JSON array of the image records (the container image specification:\n"
+    "imageId = manifest digest, baseImage, aiModelVersion, toolsAndLibraries, createdAt,\n"
+    "tags, specHash, plus annotations, layers, toolchain and signature).\n"
+    "\n"
+    "exit status: 0 ok, 1 the journal cannot be read, 2 usage error.\n",
+    images_run, NULL};
