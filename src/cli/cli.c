@@ -33,9 +33,11 @@ static const struct ocra_cli_cmd version_cmd = {"version", "print the version",
 
 /* The command table: `ocra` and `ocra help` list it in this order. */
 static const struct ocra_cli_cmd *const commands[] = {
-    &ocra_cli_init_cmd,  &ocra_cli_spec_cmd,   &ocra_cli_plan_cmd,    &ocra_cli_config_cmd,
-    &ocra_cli_watch_cmd, &ocra_cli_events_cmd, &ocra_cli_publish_cmd, &ocra_cli_simulate_cmd,
-    &ocra_cli_run_cmd,   &ocra_cli_sign_cmd,   &ocra_cli_verify_cmd,  &help_cmd,
+    &ocra_cli_init_cmd,    &ocra_cli_spec_cmd,     &ocra_cli_plan_cmd,
+    &ocra_cli_config_cmd,  &ocra_cli_watch_cmd,    &ocra_cli_events_cmd,
+    &ocra_cli_publish_cmd, &ocra_cli_simulate_cmd, &ocra_cli_run_cmd,
+    &ocra_cli_sign_cmd,    &ocra_cli_verify_cmd,   &ocra_cli_daemon_cmd,
+    &ocra_cli_lineage_cmd, &ocra_cli_retry_cmd,    &help_cmd,
     &version_cmd,
 };
 

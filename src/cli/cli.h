@@ -57,8 +57,12 @@ int ocra_cli_parse_int(const char *name, const char *arg, int64_t min, int64_t m
 bool ocra_cli_wants_help(int argc, char **argv);
 
 struct ocra_store_event;
+struct ocra_store_pipeline;
 /* Prints a journaled event as one JSON line on stdout (the format of watch and events). */
 void ocra_cli_print_event(const struct ocra_store_event *ev);
+/* The JSON of that line, and of an event's place in the pipeline; caller json_decref()s. */
+json_t *ocra_cli_event_json(const struct ocra_store_event *ev);
+json_t *ocra_cli_pipeline_json(const struct ocra_store_pipeline *p);
 
 extern const struct ocra_cli_cmd ocra_cli_init_cmd;
 extern const struct ocra_cli_cmd ocra_cli_spec_cmd;
@@ -70,5 +74,6 @@ extern const struct ocra_cli_cmd ocra_cli_events_cmd;
 extern const struct ocra_cli_cmd ocra_cli_run_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
 extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
+extern const struct ocra_cli_cmd ocra_cli_daemon_cmd, ocra_cli_lineage_cmd, ocra_cli_retry_cmd;
 
 #endif

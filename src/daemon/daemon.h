@@ -160,6 +160,7 @@ struct ocra_daemon_source_opts {
     int64_t chain_id, from_block, confirmations;
     struct ocra_store *store;
     int (*on_event)(const struct ocra_store_event *ev, void *arg);
+    ocra_evm_reorg_fn *on_reorg; /* EVM, may be NULL */
     void *arg;
 };
 

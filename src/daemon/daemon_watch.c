@@ -62,6 +62,7 @@ ocra_daemon_source_new(const struct ocra_daemon_source_opts *o, const struct ocr
         .n_allow = o->n_allow,
         .poll_ms = (long)cfg->evm.poll_interval_ms,
         .on_event = o->on_event,
+        .on_reorg = o->on_reorg,
         .arg = o->arg,
     };
     return ocra_evm_source_new(evm_opts, err);
