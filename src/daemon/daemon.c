@@ -121,7 +121,7 @@ route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
         e->status = d->stages[idx].reached;
         e->finished = true;
     } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed"))) {
-        e->status = verdict;
+        e->status = !strcmp(verdict, "rejected") ? "rejected" : "failed"; /* outlives output */
         e->stage = report_stage(d);
         e->error = ocra_json_str(output, "reason");
     } else {
@@ -180,6 +180,15 @@ run_op(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
 
     if (!(op = find_stage(ctx->d, c->stage, &idx))) {
         ocra_err_set(err, EINVAL, "unknown stage %s", c->stage);
+        e->outcome = e->state = "dead";
+        e->error = err->msg;
+        return;
+    }
+    if (c->attempt > ctx->cfg->daemon.max_attempts) {
+        /* Claims that were taken over count too: a stage that kills its worker every time
+         * ends here instead of looping. */
+        ocra_err_set(err, EIO, "gave up after %lld attempts (last error: %s)",
+                     (long long)c->attempt - 1, c->last_error ? c->last_error : "none recorded");
         e->outcome = e->state = "dead";
         e->error = err->msg;
         return;

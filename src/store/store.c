@@ -342,7 +342,10 @@ ocra_store_commit(struct ocra_store *st, struct ocra_err *err)
 /* ---- open, migrate, close ---------------------------------------------------------------- */
 
 /* Creates the file with mode 0600 before SQLite does (it would use 0644); the -wal and -shm
- * files SQLite makes later copy the database file's mode. */
+ * files SQLite makes later copy the database file's mode. An existing file is never opened
+ * here: closing any descriptor of it would drop every POSIX lock this process holds on it,
+ * those of the other connections (the daemon's threads) too, and another process would then
+ * take the WAL for orphaned, checkpoint it and delete it under them. */
 static int
 create_private(const char *path, struct ocra_err *err)
 {
@@ -350,8 +353,10 @@ create_private(const char *path, struct ocra_err *err)
 
     if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
         return 0; /* temporary, in-memory or URI database: nothing to create */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (access(path, F_OK) == 0)
+        return 0;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST)
         return ocra_err_sys(err, "create");
     ocra_fd_close(fd);
     return 0;

@@ -70,6 +70,15 @@ static const char sql_holder[] = "SELECT claim, state, stage, status FROM pipeli
 static const char sql_renew[] = "UPDATE pipeline SET lease_ms = ?3, updated_ms = ?4"
                                 " WHERE event_id = ?1 AND claim = ?2 AND state = 'claimed'";
 
+/* A waiting attempt right after another waiting attempt at the same stage only extends the
+ * earlier one, so that restarts do not fill the history with identical rows. */
+static const char sql_waiting_again[] =
+    "UPDATE stages SET finished_ms = ?3 WHERE id = (SELECT max(id) FROM stages"
+    " WHERE event_id = ?1 AND id < ?2) AND outcome = 'waiting'"
+    " AND stage = (SELECT stage FROM stages WHERE id = ?2)";
+
+static const char sql_history_drop[] = "DELETE FROM stages WHERE id = ?1";
+
 static const char sql_history_end[] =
     "UPDATE stages SET finished_ms = ?2, outcome = ?3, output = ?4, error = ?5 WHERE id = ?1";
 
@@ -453,7 +462,23 @@ end_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
     sqlite3_stmt *s;
     int rc = 0;
 
-    if (check_holder(st, a->event_id, a->claim, err) < 0 || !(s = prep(st, sql_history_end, err)))
+    if (check_holder(st, a->event_id, a->claim, err) < 0)
+        return -1;
+    if (!strcmp(e->outcome, "waiting")) {
+        if (!(s = prep(st, sql_waiting_again, err)))
+            return -1;
+        rc |= sqlite3_bind_text(s, 1, a->event_id, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_int64(s, 2, a->claim);
+        rc |= sqlite3_bind_int64(s, 3, now);
+        if (ocra_store_exec_stmt(st, s, rc, err, "history") < 0)
+            return -1;
+        if (sqlite3_changes(st->db) > 0 &&
+            (!(s = prep(st, sql_history_drop, err)) ||
+             ocra_store_exec_stmt(st, s, sqlite3_bind_int64(s, 1, a->claim), err, "history") < 0))
+            return -1;
+        rc = 0;
+    }
+    if (!(s = prep(st, sql_history_end, err)))
         return -1;
     rc |= sqlite3_bind_int64(s, 1, a->claim);
     rc |= sqlite3_bind_int64(s, 2, now);

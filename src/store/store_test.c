@@ -9,8 +9,10 @@
 #include "ocra_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define N_EVENTS 1000
@@ -507,6 +509,58 @@ test_open_fails_cleanly_on_a_non_database(void)
     tmpdb_fini(&t);
 }
 
+/* Opening a second connection in the same process must not drop the first one's locks: a
+ * process that opens and closes the journal afterwards would take the WAL for orphaned and
+ * delete it, and later commits would vanish. */
+static void
+test_second_connection_keeps_the_wal_alive(void)
+{
+    struct ocra_store *a = NULL, *b = NULL, *c = NULL;
+    struct ocra_err err = {0};
+    struct tmpdb t;
+    char wal[128];
+    int64_t n = 0;
+    pid_t pid;
+    int status = 0;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(a = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(a, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    if (!(b = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_event_count(b, &n, &err) == 0);
+    pid = fork();
+    if (pid == 0) { /* another process (a fresh one: no SQLite state inherited) reads */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+        if (null >= 0)
+            (void)dup2(null, 1);
+        execlp("sqlite3", "sqlite3", t.path, "SELECT count(*) FROM events;", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        ocra_store_close(b);
+        ocra_store_close(a);
+        tmpdb_fini(&t);
+        OCRA_TEST_SKIP("the sqlite3 command-line tool is not installed");
+    }
+    (void)snprintf(wal, sizeof(wal), "%s-wal", t.path);
+    CHECK(access(wal, F_OK) == 0); /* the other process left our WAL alone */
+    CHECK(ocra_store_append(a, "ain:0", fx.ev + 1, 1, NULL, NULL, &err) == 0);
+    if (!(c = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_event_count(c, &n, &err) == 0);
+    CHECK_INT(n, 2);
+out:
+    ocra_store_close(c);
+    ocra_store_close(b);
+    ocra_store_close(a);
+    tmpdb_fini(&t);
+}
+
 /* ---- the stage machine ------------------------------------------------------------------- */
 
 static const struct ocra_store_claim_opts claim_w1 = {.worker = "w1", .lease_ms = 60000};
@@ -679,9 +733,25 @@ out:
     tmpdb_fini(&t);
 }
 
+struct history_count {
+    int rows, abandoned, done;
+};
+
+static int
+count_history(const struct ocra_store_stage_row *r, void *arg)
+{
+    struct history_count *h = arg;
+
+    h->rows++;
+    h->abandoned += r->outcome && !strcmp(r->outcome, "abandoned");
+    h->done += r->outcome && !strcmp(r->outcome, "done");
+    return 0;
+}
+
 static void
 test_stage_waiting_does_not_burn_attempts_and_wakes(void)
 {
+    struct history_count h = {0};
     struct ocra_store_claim c = {0};
     struct ocra_err err = {0};
     struct ocra_store *st = NULL;
@@ -704,6 +774,8 @@ test_stage_waiting_does_not_burn_attempts_and_wakes(void)
         CHECK(ocra_store_stage_wake(st, &n, &err) == 0);
         CHECK_INT(n, 1);
     }
+    CHECK(ocra_store_stage_history(st, fx.id[0], count_history, &h, &err) == 0);
+    CHECK_INT(h.rows, 1); /* one waiting row, extended by each later wait */
 out:
     ocra_store_close(st);
     tmpdb_fini(&t);
@@ -712,7 +784,7 @@ out:
 static void
 test_stage_lease_takeover_fences_the_old_holder(void)
 {
-    struct ocra_store_claim_opts short_lease = {.worker = "crashed", .lease_ms = 1};
+    struct ocra_store_claim_opts short_lease = {.worker = "crashed", .lease_ms = 60000};
     struct ocra_store_claim_opts o2 = claim_w1;
     struct ocra_store_claim old = {0}, c = {0};
     struct ocra_err err = {0};
@@ -727,8 +799,8 @@ test_stage_lease_takeover_fences_the_old_holder(void)
     CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
     CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
     CHECK(claim_one(st, &short_lease, &old));
-    CHECK(!claim_one(st, &claim_w1, &c)); /* held */
-    o2.now_ms = ocra_time_wall_ms() + 10;
+    CHECK(!claim_one(st, &claim_w1, &c));    /* held */
+    o2.now_ms = ocra_time_wall_ms() + 60001; /* the lease has run out */
     CHECK(claim_one(st, &o2, &c));
     CHECK(c.taken_over);
     CHECK_INT(c.attempt, 2);
@@ -747,21 +819,6 @@ out:
     ocra_store_claim_fini(&c);
     ocra_store_close(st);
     tmpdb_fini(&t);
-}
-
-struct history_count {
-    int rows, abandoned, done;
-};
-
-static int
-count_history(const struct ocra_store_stage_row *r, void *arg)
-{
-    struct history_count *h = arg;
-
-    h->rows++;
-    h->abandoned += r->outcome && !strcmp(r->outcome, "abandoned");
-    h->done += r->outcome && !strcmp(r->outcome, "done");
-    return 0;
 }
 
 static void
@@ -889,6 +946,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_event_list_orders_filters_and_limits),
                OCRA_TEST(test_model_put_get_replace_remove),
                OCRA_TEST(test_open_fails_cleanly_on_a_non_database),
+               OCRA_TEST(test_second_connection_keeps_the_wal_alive),
                OCRA_TEST(test_stage_intake_claim_end_and_history),
                OCRA_TEST(test_stage_retry_backoff_dead_letter_and_ocra_retry),
                OCRA_TEST(test_stage_waiting_does_not_burn_attempts_and_wakes),
