@@ -137,7 +137,6 @@ wait_until "3 events journaled" has_n accepted 2
 wait_until "valid event planned" has_n planned 1
 wait_until "two dead letters" has_n dead 2
 events >"$tmp/ev1.jsonl"
-[ -n "${DEBUG:-}" ] && { date +%T.%N; events --status dead; cat "$tmp/ev1.jsonl"; } >&2
 bert=$(grep '/bert"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
 evil=$(grep '/evil"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
 stranger=$(grep '/stranger"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
