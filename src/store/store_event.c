@@ -132,9 +132,8 @@ ocra_store_cursor_get(struct ocra_store *st, const char *source, struct ocra_sto
 
 /* ---- reading events ---------------------------------------------------------------------- */
 
-/* Fills ev with borrowed pointers into the current row of s (columns as EVENT_COLUMNS). */
-static void
-event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev)
+void
+ocra_store_event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev)
 {
 #define TEXT(i) ((const char *)sqlite3_column_text(s, (i)))
     ev->seq = sqlite3_column_int64(s, 0);
@@ -218,7 +217,7 @@ ocra_store_event_get(struct ocra_store *st, const char *id, struct ocra_store_ev
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        event_from_row(s, &ev);
+        ocra_store_event_from_row(s, &ev);
         *out = ocra_store_event_dup(&ev);
     } else if (rc == SQLITE_DONE) {
         *out = NULL;
@@ -267,7 +266,7 @@ ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filte
     sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        event_from_row(s, &ev);
+        ocra_store_event_from_row(s, &ev);
         if (fn(&ev, arg) != 0) {
             rc = SQLITE_DONE;
             break;

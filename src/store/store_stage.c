@@ -777,25 +777,7 @@ ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_fi
     sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        ev = (struct ocra_store_event){
-            .seq = sqlite3_column_int64(s, 0),
-            .id = TEXT(s, 1),
-            .source = TEXT(s, 2),
-            .chain = TEXT(s, 3),
-            .block_number = sqlite3_column_int64(s, 4),
-            .block_hash = TEXT(s, 5),
-            .tx_hash = TEXT(s, 6),
-            .op_index = sqlite3_column_int64(s, 7),
-            .signer = TEXT(s, 8),
-            .trusted = sqlite3_column_int(s, 9) != 0,
-            .path = TEXT(s, 10),
-            .spec = TEXT(s, 11),
-            .status = TEXT(s, 12),
-            .reason = TEXT(s, 13),
-            .observed_ms = sqlite3_column_int64(s, 14),
-            .created_ms = sqlite3_column_int64(s, 15),
-            .updated_ms = sqlite3_column_int64(s, 16),
-        };
+        ocra_store_event_from_row(s, &ev);
         if (sqlite3_column_int(s, 17))
             pipeline_from_row(s, 18, &p);
         if (fn(&ev, sqlite3_column_int(s, 17) ? &p : NULL, arg) != 0) {
