@@ -7,7 +7,8 @@
 # wired yet. Every rejected event is reported once by a signed SET_VALUE at
 # /apps/ocra_demo/ocra/runs/<shortid> (checked in the node's request log: the ref, the event
 # id and status in the value, one send per event, after an ain_get of the same path), and a
-# restart sends nothing again.
+# restart sends nothing again. SIGHUP reloads the file, and keeps the running configuration
+# when the new one is invalid.
 set -u
 ocra=${1:?usage: it_daemon_ain.sh PATH_TO_OCRA}
 ocra=$(cd "$(dirname "$ocra")" && pwd)/$(basename "$ocra")
@@ -110,7 +111,18 @@ PY
 "$ocra" daemon -c "$tmp/ocra.yaml" 2>>"$tmp/daemon.log" &
 daemon_pid=$!
 wait_until "restarted daemon re-waits the waiting events" grep -q "woke waiting events" "$tmp/daemon.log"
-sleep 1
+# SIGHUP: a broken file keeps the running configuration; a good one is taken
+cp "$tmp/ocra.yaml" "$tmp/good.yaml"
+printf 'daemon:\n  workers: none\n' >"$tmp/ocra.yaml"
+kill -HUP "$daemon_pid"
+wait_until "bad reload refused" grep -q "keeping the running configuration" "$tmp/daemon.log"
+grep -q "reload: .*daemon.workers" "$tmp/daemon.log" && ok sighup_bad_config_named_and_kept ||
+    fail sighup_bad_config_named_and_kept "$(tail -3 "$tmp/daemon.log")"
+cp "$tmp/good.yaml" "$tmp/ocra.yaml"
+kill -HUP "$daemon_pid"
+wait_until "good reload" grep -q "reload: $tmp/ocra.yaml loaded" "$tmp/daemon.log" &&
+    ok sighup_reloads_the_file || fail sighup_reloads_the_file "$(tail -3 "$tmp/daemon.log")"
+kill -0 "$daemon_pid" 2>/dev/null && ok daemon_survives_reloads || fail daemon_survives_reloads "gone"
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 daemon_pid=

@@ -534,11 +534,18 @@ ocra_daemon_stop(struct ocra_daemon *d)
 void
 ocra_daemon_reload(struct ocra_daemon *d, const struct ocra_config *cfg)
 {
+    struct ocra_err err = {0};
+    size_t woken = 0;
+
     pthread_mutex_lock(&d->mu);
     d->cfg = cfg;
-    d->wake_gen++;
-    pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
+    /* a stage wired since (a new binary is a restart; a configuration may enable one) */
+    if (ocra_store_stage_wake(d->st, &woken, &err) < 0)
+        ocra_log_warn("reload: wake waiting stages: %s", err.msg);
+    else if (woken)
+        ocra_log_info("reload: woke waiting events=%zu", woken);
+    wake_all(d);
 }
 
 void

@@ -105,9 +105,10 @@ int ocra_daemon_tick(struct ocra_daemon *d, struct ocra_err *err);
  */
 void ocra_daemon_stop(struct ocra_daemon *d);
 /*
- * Swaps the configuration (SIGHUP). Takes effect at once: retry and lease settings, the poll
- * interval, reporting; for new stage attempts: planner and chain settings. Needs a restart:
- * daemon.workers, journal.path, the watched sources. cfg must outlive the daemon.
+ * Swaps the configuration (SIGHUP) and wakes the events waiting at a stage. Takes effect for
+ * the next stage attempt: retry and lease settings, the poll interval, reporting, planner and
+ * chain client settings. Needs a restart: daemon.workers, journal.path, the watched sources.
+ * Call it from the supervisor's thread. cfg must outlive the daemon.
  */
 void ocra_daemon_reload(struct ocra_daemon *d, const struct ocra_config *cfg);
 void ocra_daemon_free(struct ocra_daemon *d);
