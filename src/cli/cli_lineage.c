@@ -108,7 +108,8 @@ print_text(const json_t *doc)
                ocra_json_str(row, "outcome") ? ocra_json_str(row, "outcome") : "running",
                ocra_json_str(row, "startedAt"), (long long)ocra_json_int(row, "ms", 0),
                ocra_json_str(row, "worker"));
-        if (ocra_json_str(row, "error"))
+        if (ocra_json_str(row, "error") &&
+            !ocra_json_str(json_object_get(row, "output"), "verdict"))
             printf("      error: %s\n", ocra_json_str(row, "error"));
         print_output(json_object_get(row, "output"));
     }

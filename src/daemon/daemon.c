@@ -157,7 +157,7 @@ hold(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c)
 {
     struct ocra_daemon *d = ctx->d;
 
-    if (!d->held)
+    if (!d->held || ctx->id < 0) /* ocra_daemon_step: no pool slot, no renewal */
         return;
     pthread_mutex_lock(&d->mu);
     free(d->held[ctx->id].event_id);
