@@ -187,7 +187,7 @@ kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
 daemon_pid=
-[ "$rc" -eq 0 ] && ok sigterm_drains_and_exits_0 || fail sigterm_drains_and_exits_0 "exit $rc"
+[ "$rc" -eq 0 ] && ok sigterm_drains_and_exits_0 || fail sigterm_drains_and_exits_0 "exit $rc; log: $(tail -5 "$tmp/daemon.log")"
 has drain_logged "$tmp/daemon.log" "SIGTERM: draining"
 if grep -qi "${EVM_KEY2#0x}" "$tmp/daemon.log"; then fail key_never_logged "key in log"; else ok key_never_logged; fi
 
@@ -224,7 +224,7 @@ kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
 daemon_pid=
-[ "$rc" -eq 0 ] && ok sigterm_after_crash_loop_exits_0 || fail sigterm_after_crash_loop_exits_0 "exit $rc"
+[ "$rc" -eq 0 ] && ok sigterm_after_crash_loop_exits_0 || fail sigterm_after_crash_loop_exits_0 "exit $rc; log: $(tail -5 "$tmp/daemon.log")"
 
 events >"$tmp/final.jsonl"
 reports >"$tmp/reports2"

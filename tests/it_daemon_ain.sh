@@ -73,7 +73,7 @@ kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
 daemon_pid=
-[ "$rc" -eq 0 ] && ok sigterm_exits_0 || fail sigterm_exits_0 "exit $rc"
+[ "$rc" -eq 0 ] && ok sigterm_exits_0 || fail sigterm_exits_0 "exit $rc; log: $(tail -5 "$tmp/daemon.log")"
 
 events >"$tmp/events.jsonl"
 curl -s "$AIN_CTL_URL/log" >"$tmp/node1.json"
