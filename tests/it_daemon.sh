@@ -122,6 +122,20 @@ printf 'daemon:\n  workers: many\n' >"$tmp/invalid.yaml"
 expect daemon_invalid_config_is_usage_error 2 "$OCRA" daemon -c "$tmp/invalid.yaml" &&
     has daemon_invalid_config_names_key "$tmp/err" "daemon.workers"
 
+# a chain node that is down at start is retried; it never stops the daemon
+config "$tmp/down.yaml"
+sed -i "s|rpc: \[\"$url\"\]|rpc: [\"http://127.0.0.1:9\"]|; s|$tmp/journal.db|$tmp/down.db|" "$tmp/down.yaml"
+"$OCRA" daemon -c "$tmp/down.yaml" 2>"$tmp/down.log" &
+daemon_pid=$!
+wait_until "the watcher retried" grep -q "watch: .*retrying in" "$tmp/down.log"
+kill -0 "$daemon_pid" 2>/dev/null && ok node_down_at_start_does_not_stop_the_daemon ||
+    fail node_down_at_start_does_not_stop_the_daemon "$(tail -3 "$tmp/down.log")"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+rc=$?
+daemon_pid=
+[ "$rc" -eq 0 ] && ok node_down_sigterm_exits_0 || fail node_down_sigterm_exits_0 "exit $rc"
+
 # --- 2. the wired stages, dead letters, retry, reports read back, drain
 cat >"$tmp/bert.json" <<'EOF'
 {"name": "bert", "modelVersion": "1.0.0", "toolsAndLibraries": {"PyTorch": "2.1.0"}}

@@ -6,7 +6,8 @@
  * failure in the next round. The daemon runs one watcher thread per configured chain (AIN
  * when ain.rpc and ain.watch are set, EVM when evm.rpc and evm.contract are), each with its
  * own journal connection; a watcher takes what it journaled into the pipeline at once and
- * wakes the workers.
+ * wakes the workers. A node that cannot be reached at start is retried every poll interval; it
+ * never stops the daemon.
  */
 #include "daemon/daemon_int.h"
 
@@ -141,6 +142,27 @@ on_event(const struct ocra_store_event *ev, void *arg)
     return 0;
 }
 
+/* Builds the source, retrying while the node cannot be reached (the EVM source asks it its
+ * chain id); a configuration error (EINVAL) ends the watcher. */
+static bool
+watcher_source(struct watcher *w, const struct ocra_config *cfg, int64_t interval)
+{
+    while (!w->d->stopping) {
+        struct ocra_err err = {0};
+
+        if ((w->src = ocra_daemon_source_new(&w->so, cfg, &w->evm_opts, &err)))
+            return true;
+        if (err.code == EINVAL) {
+            ocra_log_error("watch: %s (see `ocra daemon --check`); not watching", err.msg);
+            return false;
+        }
+        ocra_log_error("watch: %s (retrying in %lld ms)", err.msg, (long long)interval);
+        for (int64_t t = 0; t < interval && !w->d->stopping; t += 100)
+            ocra_sleep_ms(100);
+    }
+    return false;
+}
+
 static void *
 watcher_main(void *arg)
 {
@@ -150,6 +172,8 @@ watcher_main(void *arg)
     struct ocra_err err = {0};
     size_t total = 0;
 
+    if (!watcher_source(w, cfg, interval))
+        return NULL;
     ocra_log_info("watch: source=%s rpc=%s", w->src->name, w->rpcs[0]);
     (void)ocra_daemon_follow(w->src, interval, false, &w->d->stopping, &total, &err);
     ocra_log_info("watch: stopped source=%s events=%zu", w->src->name, total);
@@ -199,8 +223,6 @@ watcher_start(struct ocra_daemon *d, struct watcher *w, const char *journal, str
     if (ocra_store_open(journal, &w->st, err) < 0)
         return -1;
     watcher_opts(w, cfg);
-    if (!(w->src = ocra_daemon_source_new(&w->so, cfg, &w->evm_opts, err)))
-        return ocra_err_wrap(err, "%s source", w->evm ? "evm" : "ain");
     rc = pthread_create(&w->thread, NULL, watcher_main, w);
     if (rc != 0)
         return ocra_err_set(err, rc, "watcher: pthread_create: %s", strerror(rc));
