@@ -76,4 +76,10 @@ int ocra_store_exec_stmt(struct ocra_store *st, sqlite3_stmt *stmt, int bind_rc,
  */
 void ocra_store_event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev);
 
+/*
+ * A copy of the struct at obj (size bytes) in one allocation with the strings its members at
+ * text_off[] point to (NULL stays NULL); the caller frees it with free().
+ */
+void *ocra_store_dup_flat(const void *obj, size_t size, const size_t *text_off, size_t n);
+
 #endif

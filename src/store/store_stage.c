@@ -9,6 +9,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -624,30 +625,13 @@ pipeline_from_row(sqlite3_stmt *s, int i, struct ocra_store_pipeline *p)
 static struct ocra_store_pipeline *
 pipeline_dup(const struct ocra_store_pipeline *p)
 {
-    const char *const *src[] = {&p->event_id,   &p->model,       &p->version, &p->status,
-                                &p->outcome,    &p->stage,       &p->state,   &p->claimed_by,
-                                &p->last_error, &p->failed_stage};
-    struct ocra_store_pipeline *cp;
-    size_t total = sizeof(*cp), i, len;
-    char *q;
+#define OFF(m) offsetof(struct ocra_store_pipeline, m)
+    static const size_t text[] = {OFF(event_id),   OFF(model),       OFF(version), OFF(status),
+                                  OFF(outcome),    OFF(stage),       OFF(state),   OFF(claimed_by),
+                                  OFF(last_error), OFF(failed_stage)};
+#undef OFF
 
-    for (i = 0; i < OCRA_ARRAY_LEN(src); i++)
-        total += *src[i] ? strlen(*src[i]) + 1 : 0;
-    cp = ocra_xmalloc(total);
-    *cp = *p;
-    q = (char *)(cp + 1);
-    for (i = 0; i < OCRA_ARRAY_LEN(src); i++) {
-        /* the same member of the copy, at the same offset */
-        const char **dst = (const char **)((char *)cp + ((const char *)src[i] - (const char *)p));
-
-        if (!*src[i])
-            continue;
-        len = strlen(*src[i]) + 1;
-        memcpy(q, *src[i], len);
-        *dst = q;
-        q += len;
-    }
-    return cp;
+    return ocra_store_dup_flat(p, sizeof(*p), text, OCRA_ARRAY_LEN(text));
 }
 
 void
