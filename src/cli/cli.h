@@ -57,16 +57,16 @@ int ocra_cli_parse_int(const char *name, const char *arg, int64_t min, int64_t m
 bool ocra_cli_wants_help(int argc, char **argv);
 
 struct ocra_store_event;
+struct ocra_store_pipeline;
 /* Prints a journaled event as one JSON line on stdout (the format of watch and events). */
 void ocra_cli_print_event(const struct ocra_store_event *ev);
+/* The JSON of that line, and of an event's place in the pipeline; caller json_decref()s. */
+json_t *ocra_cli_event_json(const struct ocra_store_event *ev);
+json_t *ocra_cli_pipeline_json(const struct ocra_store_pipeline *p);
 
 struct ocra_plan_options;
 struct ocra_plan_mirror;
 struct ocra_spec_problems;
-/* Fills the planner's options from the plan.* keys of cfg; mirrors (cfg->plan.n_mirrors
- * entries) is the caller's and must outlive po. */
-void ocra_cli_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
-                           struct ocra_plan_mirror *mirrors);
 /* Prints a spec's problems on stderr as `PATH: FIELD: PROBLEM [RULE]` and a closing line. */
 void ocra_cli_print_problems(const char *path, const struct ocra_spec_problems *probs,
                              const char *summary);
@@ -93,5 +93,6 @@ extern const struct ocra_cli_cmd ocra_cli_verify_cmd, ocra_cli_sign_cmd;
 extern const struct ocra_cli_cmd ocra_cli_serve_cmd;
 
 extern const struct ocra_cli_cmd ocra_cli_build_cmd, ocra_cli_images_cmd;
+extern const struct ocra_cli_cmd ocra_cli_daemon_cmd, ocra_cli_lineage_cmd, ocra_cli_retry_cmd;
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "build/build.h"
+#include "daemon/daemon.h"
 #include "plan/plan.h"
 #include "spec/spec.h"
 #include "store/store.h"
@@ -256,7 +257,7 @@ load_plan(struct ocra_cli_ctx *ctx, const struct build_opts *o, const char *path
     }
     doc = ocra_json_parse(text, len, 0, NULL);
     mirrors = ocra_xcalloc(cfg->plan.n_mirrors + 1, sizeof(*mirrors));
-    ocra_cli_plan_options(cfg, &po, mirrors);
+    ocra_daemon_plan_options(cfg, &po, mirrors);
     po.gpus_given = doc && ocra_plan_doc_gives_gpus(doc);
     po.event = j->ev;
     status = OCRA_CLI_USAGE;

@@ -14,29 +14,66 @@
 #include "base/base.h"
 #include "store/store.h"
 
-void
-ocra_cli_print_event(const struct ocra_store_event *ev)
+json_t *
+ocra_cli_event_json(const struct ocra_store_event *ev)
 {
     json_t *o = ocra_store_event_to_json(ev);
-    char *line;
 
     /* the line format of watch and events predates seq, chain and the times: keep it */
     json_object_del(o, "seq");
     json_object_del(o, "chain");
     json_object_del(o, "observedMs");
     json_object_del(o, "updatedMs");
-    line = ocra_json_compact(o);
+    return o;
+}
+
+json_t *
+ocra_cli_pipeline_json(const struct ocra_store_pipeline *p)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "status", json_string(p->status));
+    if (p->outcome)
+        json_object_set_new(o, "outcome", json_string(p->outcome));
+    json_object_set_new(o, "stage", p->stage ? json_string(p->stage) : json_null());
+    json_object_set_new(o, "state", json_string(p->state));
+    json_object_set_new(o, "attempts", json_integer(p->attempts));
+    if (p->version)
+        json_object_set_new(o, "modelVersion", json_string(p->version));
+    if (p->claimed_by)
+        json_object_set_new(o, "claimedBy", json_string(p->claimed_by));
+    if (p->last_error)
+        json_object_set_new(o, "error", json_string(p->last_error));
+    return o;
+}
+
+static void
+print_json_line(json_t *o)
+{
+    char *line = ocra_json_compact(o);
+
     printf("%s\n", line);
     fflush(stdout);
     free(line);
     json_decref(o);
 }
 
-static int
-print_one(const struct ocra_store_event *ev, void *arg)
+void
+ocra_cli_print_event(const struct ocra_store_event *ev)
 {
+    print_json_line(ocra_cli_event_json(ev));
+}
+
+/* The event's line with its place in the daemon's pipeline, when it has one. */
+static int
+print_one(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
+{
+    json_t *o = ocra_cli_event_json(ev);
+
     (void)arg;
-    ocra_cli_print_event(ev);
+    if (p)
+        json_object_set_new(o, "pipeline", ocra_cli_pipeline_json(p));
+    print_json_line(o);
     return 0;
 }
 
@@ -83,7 +120,7 @@ events_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     if (!journal)
         journal = ctx->cfg.journal_path;
     if (ocra_store_open(journal, &st, &err) < 0 ||
-        ocra_store_event_list(st, &f, print_one, NULL, &err) < 0)
+        ocra_store_pipeline_list(st, &f, print_one, NULL, &err) < 0)
         status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
                                "events: %s: %s", journal, err.msg);
     ocra_store_close(st);
@@ -96,11 +133,17 @@ const struct ocra_cli_cmd ocra_cli_events_cmd = {
     "                   [--newest]\n"
     "\n"
     "Prints the journal's events, oldest first, one JSON line each (the lines of `ocra\n"
-    "watch`): event id, block, tx hash, path, signer, trusted, status, spec or reason.\n"
+    "watch`): event id, block, tx hash, path, signer, trusted, status (the watcher's verdict,\n"
+    "accepted or rejected), spec or reason; and, once the daemon took the event in,\n"
+    "\"pipeline\": its status (detected, validated, rejected, planned, toolchain, pushed,\n"
+    "signed, allocated, running, completed, failed, superseded, reported), outcome, the next\n"
+    "stage, its state (ready, claimed, waiting, dead, done), attempts and last error.\n"
     "\n"
     "options:\n"
     "      --journal FILE    the journal (default: journal.path of the configuration)\n"
-    "      --status STATUS   only events with this status (accepted, rejected, ...)\n"
+    "      --status STATUS   only events with this status: the watcher's (accepted,\n"
+    "                        rejected), or the pipeline's status, outcome or state\n"
+    "                        (planned, superseded, waiting, dead, ...)\n"
     "      --source SOURCE   only events of this source (ain:0, ...)\n"
     "      --limit N         at most N events\n"
     "      --newest          newest first\n"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 #include "plan/plan.h"
 #include "spec/spec.h"
 
@@ -55,26 +56,6 @@ read_event(const char *path, struct ocra_spec_event **ev)
     if (ret < 0)
         return ocra_cli_fail(OCRA_CLI_USAGE, "plan: event %s: %s", path, err.msg);
     return OCRA_CLI_OK;
-}
-
-void
-ocra_cli_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
-                      struct ocra_plan_mirror *mirrors)
-{
-    for (size_t i = 0; i < cfg->plan.n_mirrors; i++) {
-        mirrors[i].from = cfg->plan.mirrors[i].from;
-        mirrors[i].to = cfg->plan.mirrors[i].to;
-    }
-    po->pip_index_url = cfg->plan.pip_index_url;
-    po->extra_index_urls = (const char *const *)cfg->plan.extra_index_urls;
-    po->n_extra_index_urls = cfg->plan.n_extra_index_urls;
-    po->torch_index_url = cfg->plan.torch_index_url;
-    po->allowed_tools = (const char *const *)cfg->plan.allowed_tools;
-    po->n_allowed_tools = cfg->plan.n_allowed_tools;
-    po->python = cfg->plan.python;
-    po->mirrors = mirrors;
-    po->n_mirrors = cfg->plan.n_mirrors;
-    po->max_gpus = (unsigned)cfg->plan.max_gpus;
 }
 
 static void
@@ -139,7 +120,7 @@ plan_one(struct ocra_cli_ctx *ctx, const struct plan_opts *o, const char *path,
     }
     doc = ocra_json_parse(text, len, 0, NULL);
     mirrors = ocra_xcalloc(ctx->cfg.plan.n_mirrors + 1, sizeof(*mirrors));
-    ocra_cli_plan_options(&ctx->cfg, &po, mirrors);
+    ocra_daemon_plan_options(&ctx->cfg, &po, mirrors);
     po.gpus_given = doc && ocra_plan_doc_gives_gpus(doc);
     po.event = ev;
     if (ocra_plan_new(data, spec, &po, &plan, &probs, &err) < 0) {

@@ -17,6 +17,7 @@
 #include "base/base.h"
 #include "chain/ain/ain.h"
 #include "chain/evm/evm.h"
+#include "daemon/daemon.h"
 #include "store/store.h"
 
 struct watch_opts {
@@ -34,6 +35,7 @@ struct watch_state {
     const char *const *allow;
     size_t n_allow;
     struct ocra_evm_source_opts evm;
+    struct ocra_daemon_source_opts so;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -71,104 +73,35 @@ watch_list(const struct watch_opts *o, const struct ocra_config *cfg, size_t *n)
 {
     struct ocra_ain_watch *w;
 
-    if (o->n_paths) {
-        w = ocra_xcalloc(o->n_paths, sizeof(*w));
-        for (size_t i = 0; i < o->n_paths; i++)
-            w[i] = (struct ocra_ain_watch){o->paths[i], o->allow, o->n_allow};
-        *n = o->n_paths;
-        return w;
-    }
-    w = ocra_xcalloc(cfg->ain.n_watch, sizeof(*w));
-    for (size_t i = 0; i < cfg->ain.n_watch; i++)
-        w[i] = (struct ocra_ain_watch){cfg->ain.watch[i].path,
-                                       (const char *const *)cfg->ain.watch[i].allow,
-                                       cfg->ain.watch[i].n_allow};
-    *n = cfg->ain.n_watch;
+    if (!o->n_paths)
+        return ocra_daemon_watch_list(cfg, n);
+    w = ocra_xcalloc(o->n_paths, sizeof(*w));
+    for (size_t i = 0; i < o->n_paths; i++)
+        w[i] = (struct ocra_ain_watch){o->paths[i], o->allow, o->n_allow};
+    *n = o->n_paths;
     return w;
 }
 
-/* Waits up to ms for the next poll, in slices, so that a signal stops it promptly; a push
- * channel (the AIN event WebSocket) ends the wait early. */
-static void
-wait_next(struct ocra_source *src, int64_t ms)
-{
-    uint64_t deadline = ocra_time_mono_ns() + (uint64_t)ms * 1000000u;
-
-    while (!stop_requested) {
-        uint64_t now = ocra_time_mono_ns();
-        int64_t left = now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
-
-        if (left <= 0 || src->wait(src, (long)(left < 250 ? left : 250)) > 0)
-            return;
-    }
-}
-
-/* Polls until caught up (--once) or until a signal; failures are retried next round. */
-static int
-follow(struct ocra_source *src, const struct watch_opts *o, int64_t interval_ms)
-{
-    size_t total = 0;
-
-    while (!stop_requested) {
-        struct ocra_err err = {0};
-        bool caught_up = false;
-        size_t n = 0;
-
-        if (src->poll(src, &n, &caught_up, &err) < 0) {
-            if (o->once)
-                return ocra_cli_fail(OCRA_CLI_FAIL, "watch: %s", err.msg);
-            ocra_log_error("watch: source=%s %s (retrying in %lld ms)", src->name, err.msg,
-                           (long long)interval_ms);
-        }
-        total += n;
-        if (o->once && caught_up)
-            break;
-        if (!caught_up && !stop_requested)
-            continue;
-        wait_next(src, interval_ms);
-    }
-    ocra_log_info("watch: stopped source=%s events=%zu", src->name, total);
-    return OCRA_CLI_OK;
-}
-
 static struct ocra_source *
-make_ain_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
-                struct watch_state *ws, struct ocra_err *err)
+make_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
+            struct watch_state *ws, struct ocra_err *err)
 {
-    struct ocra_ain_source_opts ao = {.rpc_url = o->rpcs[0],
-                                      .ws_url = o->once ? NULL : o->ws,
-                                      .rate_limit = (int)cfg->ain.rate_limit,
-                                      .retries = 4,
-                                      .chain_id = o->chain_id,
-                                      .watch = ws->watch,
-                                      .n_watch = ws->n_watch,
-                                      .from_block = o->from_block,
-                                      .store = st,
-                                      .on_event = print_event};
-
-    return ocra_ain_source_new(&ao, err);
-}
-
-static struct ocra_source *
-make_evm_source(const struct watch_opts *o, const struct ocra_config *cfg, struct ocra_store *st,
-                struct watch_state *ws, struct ocra_err *err)
-{
-    ws->evm = (struct ocra_evm_source_opts){.rpc_urls = o->rpcs,
-                                            .n_rpc_urls = o->n_rpcs,
-                                            .store = st,
-                                            .contract = o->contract,
-                                            .chain_id = o->chain_id,
-                                            .finality = (enum ocra_evm_finality)cfg->evm.finality,
-                                            .confirmations = o->confirmations,
-                                            .from_block = o->from_block,
-                                            .to_block = -1,
-                                            .batch_blocks = cfg->evm.batch_blocks,
-                                            .allow = ws->allow,
-                                            .n_allow = ws->n_allow,
-                                            .poll_ms = (long)cfg->evm.poll_interval_ms,
-                                            .on_event = print_event,
-                                            .on_reorg = print_reorg};
-    return ocra_evm_source_new(&ws->evm, err);
+    ws->so = (struct ocra_daemon_source_opts){.evm = o->evm,
+                                              .rpcs = o->rpcs,
+                                              .n_rpcs = o->n_rpcs,
+                                              .ws = o->once ? NULL : o->ws,
+                                              .contract = o->contract,
+                                              .watch = ws->watch,
+                                              .n_watch = ws->n_watch,
+                                              .allow = ws->allow,
+                                              .n_allow = ws->n_allow,
+                                              .chain_id = o->chain_id,
+                                              .from_block = o->from_block,
+                                              .confirmations = o->confirmations,
+                                              .store = st,
+                                              .on_event = print_event,
+                                              .on_reorg = print_reorg};
+    return ocra_daemon_source_new(&ws->so, cfg, &ws->evm, err);
 }
 
 static int
@@ -179,6 +112,7 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
     struct ocra_store *st = NULL;
     struct ocra_err err = {0};
     int status = OCRA_CLI_USAGE;
+    size_t total = 0;
 
     if (!o->evm) {
         ws.watch = watch_list(o, cfg, &ws.n_watch);
@@ -193,7 +127,7 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
         status = ocra_cli_fail(OCRA_CLI_FAIL, "watch: journal %s: %s", o->journal, err.msg);
         goto out;
     }
-    src = o->evm ? make_evm_source(o, cfg, st, &ws, &err) : make_ain_source(o, cfg, st, &ws, &err);
+    src = make_source(o, cfg, st, &ws, &err);
     if (!src) {
         status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "watch: %s",
                                err.msg);
@@ -202,7 +136,11 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     ocra_log_info("watch: source=%s rpc=%s journal=%s", src->name, o->rpcs[0], o->journal);
-    status = follow(src, o, o->evm ? cfg->evm.poll_interval_ms : cfg->ain.poll_interval_ms);
+    status = OCRA_CLI_OK;
+    if (ocra_daemon_follow(src, o->evm ? cfg->evm.poll_interval_ms : cfg->ain.poll_interval_ms,
+                           o->once, &stop_requested, &total, &err) < 0)
+        status = ocra_cli_fail(OCRA_CLI_FAIL, "watch: %s", err.msg);
+    ocra_log_info("watch: stopped source=%s events=%zu", src->name, total);
 out:
     if (src)
         src->free(src);

@@ -91,6 +91,13 @@ struct ocra_config {
     } autoscale;
     /* ---- inventory (end) */
     struct {
+        int64_t max_attempts, retry_base_ms, retry_max_ms; /* transient failures of a stage */
+        int64_t lease_ms, poll_ms;                         /* claims; idle workers' look-ups */
+        bool report;            /* report outcomes on-chain (the report stage) */
+        char *report_ain_path;  /* AIN report path template: {app}, {shortid} */
+        int64_t report_wait_ms; /* how long a report waits for its transaction */
+    } daemon;
+    struct {
         char *data_dir, *python, *pip_index_url, *torch_index_url;
         char **extra_index_urls;
         size_t n_extra_index_urls;

@@ -108,7 +108,46 @@ static const char *const migrations[] = {
     "CREATE INDEX runs_event ON runs (event_id);"
     "CREATE INDEX runs_state ON runs (state);",
     /* 1 -> 2: the daemon's stage machine (src/daemon) */
-    "",
+    "DROP TABLE stages;"
+    "CREATE TABLE pipeline ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  event_id TEXT NOT NULL UNIQUE REFERENCES events (id),"
+    "  model TEXT NOT NULL,"
+    "  version TEXT,"
+    "  status TEXT NOT NULL CHECK (status IN ('detected', 'validated', 'rejected', 'planned',"
+    "    'toolchain', 'pushed', 'signed', 'allocated', 'running', 'completed', 'failed',"
+    "    'superseded', 'reported')),"
+    "  outcome TEXT CHECK (outcome IS NULL OR outcome IN ('completed', 'failed', 'rejected',"
+    "    'superseded')),"
+    "  stage TEXT,"
+    "  state TEXT NOT NULL CHECK (state IN ('ready', 'claimed', 'waiting', 'dead', 'done')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  next_ms INTEGER NOT NULL DEFAULT 0,"
+    "  claim INTEGER,"
+    "  claimed_by TEXT,"
+    "  lease_ms INTEGER,"
+    "  last_error TEXT,"
+    "  failed_stage TEXT,"
+    "  prev_status TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  CHECK ((state = 'done') = (stage IS NULL)),"
+    "  CHECK ((state = 'claimed') = (claim IS NOT NULL)));"
+    "CREATE INDEX pipeline_ready ON pipeline (state, next_ms);"
+    "CREATE INDEX pipeline_model ON pipeline (model, seq);"
+    "CREATE TABLE stages ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id TEXT NOT NULL REFERENCES events (id),"
+    "  stage TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL CHECK (attempt >= 0),"
+    "  worker TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL,"
+    "  finished_ms INTEGER,"
+    "  outcome TEXT CHECK (outcome IS NULL OR outcome IN ('done', 'retry', 'dead', 'waiting',"
+    "    'superseded', 'abandoned', 'released')),"
+    "  output TEXT CHECK (output IS NULL OR json_valid(output)),"
+    "  error TEXT);"
+    "CREATE INDEX stages_event ON stages (event_id, id);",
     /* 2 -> 3: image records and provenance (src/build) */
     "ALTER TABLE images ADD COLUMN event TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE images ADD COLUMN registry TEXT NOT NULL DEFAULT '';"
@@ -324,7 +363,10 @@ ocra_store_commit(struct ocra_store *st, struct ocra_err *err)
 /* ---- open, migrate, close ---------------------------------------------------------------- */
 
 /* Creates the file with mode 0600 before SQLite does (it would use 0644); the -wal and -shm
- * files SQLite makes later copy the database file's mode. */
+ * files SQLite makes later copy the database file's mode. An existing file is never opened
+ * here: closing any descriptor of it would drop every POSIX lock this process holds on it,
+ * those of the other connections (the daemon's threads) too, and another process would then
+ * take the WAL for orphaned, checkpoint it and delete it under them. */
 static int
 create_private(const char *path, struct ocra_err *err)
 {
@@ -332,8 +374,10 @@ create_private(const char *path, struct ocra_err *err)
 
     if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
         return 0; /* temporary, in-memory or URI database: nothing to create */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (access(path, F_OK) == 0)
+        return 0;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST)
         return ocra_err_sys(err, "create");
     ocra_fd_close(fd);
     return 0;

@@ -268,4 +268,168 @@ void ocra_store_image_free(struct ocra_store_image *im);
 
 /* ---- images (end) */
 
+/* ---- daemon (begin): the stage machine (store_stage.c) --------------------------------- */
+
+/*
+ * Every journaled event enters the pipeline once (ocra_store_pipeline_intake) and then moves
+ * through the daemon's stages. One row per event says where it is:
+ *   status: the milestone reached: detected, validated, rejected, planned, toolchain, pushed,
+ *           signed, allocated, running, completed, failed, superseded, reported;
+ *   outcome: completed, failed, rejected or superseded once known (kept after `reported`);
+ *   stage: the next stage to run (the daemon's op name), NULL when the event is finished;
+ *   state: ready (claimable once next_ms has passed), claimed (a worker holds it until
+ *          lease_ms), waiting (its stage has no implementation yet), dead (dead letter, with
+ *          last_error), done (finished).
+ * Each attempt at a stage is a history row (stages table) with its start, end, outcome
+ * (done, retry, dead, waiting, superseded, abandoned, released), output JSON and error.
+ * Every function below is one transaction.
+ */
+struct ocra_store_pipeline {
+    int64_t seq; /* the event's journal order */
+    const char *event_id;
+    const char *model;   /* "<source> <path>": the key of per-model ordering */
+    const char *version; /* the spec's modelVersion; NULL when unknown */
+    const char *status;
+    const char *outcome; /* NULL until known */
+    const char *stage;   /* NULL when finished */
+    const char *state;
+    int64_t attempts; /* attempts at the current stage, this one included when claimed */
+    int64_t next_ms;  /* wall ms before which a ready row is not claimed */
+    int64_t claim;    /* the history row of the current claim (a fencing token); 0: none */
+    const char *claimed_by;
+    int64_t lease_ms; /* wall ms when the claim expires */
+    const char *last_error;
+    const char *failed_stage; /* where it failed or was dead-lettered (for ocra retry) */
+    int64_t created_ms;
+    int64_t updated_ms;
+};
+
+/* One attempt at a stage (the lineage). */
+struct ocra_store_stage_row {
+    int64_t id;
+    const char *stage;
+    int64_t attempt;
+    const char *worker;
+    int64_t started_ms;
+    int64_t finished_ms; /* 0 while running */
+    const char *outcome; /* NULL while running */
+    const char *output;  /* JSON or NULL */
+    const char *error;
+};
+
+/*
+ * Adds a pipeline row for every journaled event that has none (in journal order): a rejected
+ * event enters at status rejected and stage rejected_stage, any other at status detected and
+ * stage first_stage. The EVM source's internal paths (/.evm/...) are skipped. *added (may be
+ * NULL) counts the new rows.
+ */
+int ocra_store_pipeline_intake(struct ocra_store *st, const char *first_stage,
+                               const char *rejected_stage, size_t *added, struct ocra_err *err);
+
+/* What a claim hands the worker; strings owned, release with ocra_store_claim_fini(). */
+struct ocra_store_claim {
+    char *event_id, *stage, *status, *model, *version, *last_error;
+    int64_t attempt; /* 1 for the first attempt at this stage */
+    int64_t claim;   /* the fencing token to pass to ocra_store_stage_end */
+    bool taken_over; /* the previous holder's lease had expired */
+};
+void ocra_store_claim_fini(struct ocra_store_claim *c);
+
+struct ocra_store_claim_opts {
+    const char *worker; /* recorded as claimed_by and in the history */
+    int64_t now_ms;     /* 0: the wall clock */
+    int64_t lease_ms;   /* how long the claim holds without being renewed */
+    /* Stages that a newer event of the same model stops (allocation, deployment): an event
+     * about to run one of them is moved to status superseded and stage superseded_stage. */
+    const char *const *gated;
+    size_t n_gated;
+    const char *superseded_stage;
+};
+
+/*
+ * Atomically claims the ready row with the earliest next_ms (then journal order) whose
+ * next_ms has passed, or a claimed row whose lease expired (its open history row becomes
+ * `abandoned`). Adds a history row and increments attempts. *found is false when nothing is
+ * ready.
+ */
+int ocra_store_stage_claim(struct ocra_store *st, const struct ocra_store_claim_opts *o,
+                           struct ocra_store_claim *out, bool *found, struct ocra_err *err);
+
+/* Extends a claim's lease to now + lease_ms. ESTALE when the claim is no longer held. */
+int ocra_store_stage_renew(struct ocra_store *st, const char *event_id, int64_t claim,
+                           int64_t lease_ms, struct ocra_err *err);
+
+/* How an attempt ended and where the event goes next. */
+struct ocra_store_stage_end {
+    const char *outcome; /* history: done, retry, dead, waiting, released */
+    const char *output;  /* JSON text or NULL */
+    const char *error;   /* NULL on success; becomes last_error */
+    const char *status;  /* the new status, NULL: unchanged */
+    const char *stage;   /* the next stage; NULL: the same stage */
+    bool finished;       /* no next stage: state done */
+    const char *state;   /* ready, waiting or dead (unless finished) */
+    int64_t next_ms;     /* when a ready row may be claimed again */
+};
+
+/*
+ * Ends the attempt holding claim: records the history row and moves the event, in one
+ * transaction. ESTALE (and nothing written) when the claim is no longer held: its lease
+ * expired and another worker took the event over. Attempts restart at 0 on a new stage; an
+ * attempt that ends waiting or released does not count, and one that ends waiting right
+ * after a waiting attempt at the same stage only extends that history row.
+ */
+int ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t claim,
+                         const struct ocra_store_stage_end *e, struct ocra_err *err);
+
+/*
+ * `ocra retry`: a dead-lettered event becomes ready at its stage with attempts 0; a failed
+ * or daemon-rejected event goes back to the stage that failed it. ENOENT: no such event in
+ * the pipeline; EINVAL: the event is neither (message says its status and state).
+ */
+int ocra_store_stage_retry(struct ocra_store *st, const char *event_id, struct ocra_err *err);
+
+/* Makes every waiting row ready again (at start and on reload); *n (may be NULL) counts. */
+int ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err);
+
+/*
+ * The event's row; *out is NULL when the event is not in the pipeline. Caller frees with
+ * ocra_store_pipeline_free().
+ */
+int ocra_store_pipeline_get(struct ocra_store *st, const char *event_id,
+                            struct ocra_store_pipeline **out, struct ocra_err *err);
+void ocra_store_pipeline_free(struct ocra_store_pipeline *p);
+
+/*
+ * The outputs of the stages the event has passed, as a JSON object text {"plan": {...}, ...}
+ * (the latest done attempt of each stage). Caller frees *json with free().
+ */
+int ocra_store_stage_outputs(struct ocra_store *st, const char *event_id, char **json,
+                             struct ocra_err *err);
+
+/* Called once per history row, oldest first; row is borrowed. Non-zero stops. */
+typedef int ocra_store_stage_fn(const struct ocra_store_stage_row *row, void *arg);
+int ocra_store_stage_history(struct ocra_store *st, const char *event_id, ocra_store_stage_fn *fn,
+                             void *arg, struct ocra_err *err);
+
+/*
+ * Per-model ordering: *current is true when no newer event of the event's model (later in
+ * journal order) has passed validation without being rejected, superseded or dead-lettered.
+ * *newer (may be NULL) receives that newer event's id or NULL; caller frees. ENOENT when the
+ * event is not in the pipeline.
+ */
+int ocra_store_event_current(struct ocra_store *st, const char *event_id, bool *current,
+                             char **newer, struct ocra_err *err);
+
+/*
+ * Lists events joined with their pipeline row (p NULL when the event has none). The filter's
+ * status matches the event's journal status, or the row's status, outcome or state (so
+ * "dead", "waiting", "planned" and "rejected" all work). Callback arguments are borrowed.
+ */
+typedef int ocra_store_pipeline_fn(const struct ocra_store_event *ev,
+                                   const struct ocra_store_pipeline *p, void *arg);
+int ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
+                             ocra_store_pipeline_fn *fn, void *arg, struct ocra_err *err);
+
+/* ---- daemon (end) ------------------------------------------------------------------------ */
+
 #endif

@@ -8,6 +8,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,9 +133,8 @@ ocra_store_cursor_get(struct ocra_store *st, const char *source, struct ocra_sto
 
 /* ---- reading events ---------------------------------------------------------------------- */
 
-/* Fills ev with borrowed pointers into the current row of s (columns as EVENT_COLUMNS). */
-static void
-event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev)
+void
+ocra_store_event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev)
 {
 #define TEXT(i) ((const char *)sqlite3_column_text(s, (i)))
     ev->seq = sqlite3_column_int64(s, 0);
@@ -157,46 +157,42 @@ event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev)
 #undef TEXT
 }
 
-/* Points f[] at the text members of ev; returns how many. */
-static size_t
-text_fields(struct ocra_store_event *ev, const char **f[10])
+void *
+ocra_store_dup_flat(const void *obj, size_t size, const size_t *text_off, size_t n)
 {
-    f[0] = &ev->id;
-    f[1] = &ev->source;
-    f[2] = &ev->chain;
-    f[3] = &ev->block_hash;
-    f[4] = &ev->tx_hash;
-    f[5] = &ev->signer;
-    f[6] = &ev->path;
-    f[7] = &ev->spec;
-    f[8] = &ev->status;
-    f[9] = &ev->reason;
-    return 10;
+    size_t total = size, len;
+    const char *v;
+    char *cp, *q;
+
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&v, (const char *)obj + text_off[i], sizeof(v));
+        total += v ? strlen(v) + 1 : 0;
+    }
+    cp = ocra_xmalloc(total);
+    memcpy(cp, obj, size);
+    q = cp + size;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&v, cp + text_off[i], sizeof(v));
+        if (!v)
+            continue;
+        len = strlen(v) + 1;
+        memcpy(q, v, len);
+        memcpy(cp + text_off[i], &q, sizeof(q)); /* the member now points into the copy */
+        q += len;
+    }
+    return cp;
 }
 
 struct ocra_store_event *
 ocra_store_event_dup(const struct ocra_store_event *ev)
 {
-    struct ocra_store_event tmp = *ev, *cp;
-    const char **f[10];
-    size_t n = text_fields(&tmp, f), total = sizeof(*cp), i, len;
-    char *p;
+#define OFF(m) offsetof(struct ocra_store_event, m)
+    static const size_t text[] = {OFF(id),      OFF(source), OFF(chain), OFF(block_hash),
+                                  OFF(tx_hash), OFF(signer), OFF(path),  OFF(spec),
+                                  OFF(status),  OFF(reason)};
+#undef OFF
 
-    for (i = 0; i < n; i++)
-        total += *f[i] ? strlen(*f[i]) + 1 : 0;
-    cp = ocra_xmalloc(total);
-    *cp = tmp;
-    p = (char *)(cp + 1);
-    text_fields(cp, f);
-    for (i = 0; i < n; i++) {
-        if (!*f[i])
-            continue;
-        len = strlen(*f[i]) + 1;
-        memcpy(p, *f[i], len);
-        *f[i] = p;
-        p += len;
-    }
-    return cp;
+    return ocra_store_dup_flat(ev, sizeof(*ev), text, OCRA_ARRAY_LEN(text));
 }
 
 void
@@ -218,7 +214,7 @@ ocra_store_event_get(struct ocra_store *st, const char *id, struct ocra_store_ev
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        event_from_row(s, &ev);
+        ocra_store_event_from_row(s, &ev);
         *out = ocra_store_event_dup(&ev);
     } else if (rc == SQLITE_DONE) {
         *out = NULL;
@@ -271,7 +267,7 @@ ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filte
     else
         sqlite3_bind_null(s, 4);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        event_from_row(s, &ev);
+        ocra_store_event_from_row(s, &ev);
         if (fn(&ev, arg) != 0) {
             rc = SQLITE_DONE;
             break;

@@ -68,4 +68,18 @@ int ocra_store_sqlerr(struct ocra_store *st, int rc, struct ocra_err *err, const
 int ocra_store_exec_stmt(struct ocra_store *st, sqlite3_stmt *stmt, int bind_rc,
                          struct ocra_err *err, const char *what);
 
+/*
+ * Fills ev with borrowed pointers (valid until s steps or resets) into the current row of s,
+ * whose first 17 columns are the events table's in this order: seq, id, source, chain,
+ * block_number, block_hash, tx_hash, op_index, signer, trusted, path, spec, status, reason,
+ * observed_ms, created_ms, updated_ms.
+ */
+void ocra_store_event_from_row(sqlite3_stmt *s, struct ocra_store_event *ev);
+
+/*
+ * A copy of the struct at obj (size bytes) in one allocation with the strings its members at
+ * text_off[] point to (NULL stays NULL); the caller frees it with free().
+ */
+void *ocra_store_dup_flat(const void *obj, size_t size, const size_t *text_off, size_t n);
+
 #endif

@@ -9,8 +9,10 @@
 #include "ocra_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define N_EVENTS 1000
@@ -303,9 +305,9 @@ test_wal_and_stage_tables_have_their_keys(void)
     static const struct {
         const char *table, *pk;
     } keys[] = {
-        {"events", "seq"},         {"cursors", "source"},
-        {"models", "source,path"}, {"stages", "event_id,stage"},
-        {"images", "digest"},      {"runs", "id"},
+        {"events", "seq"}, {"cursors", "source"}, {"models", "source,path"},
+        {"stages", "id"},  {"pipeline", "seq"},   {"images", "digest"},
+        {"runs", "id"},
     };
     struct ocra_err err = {0};
     struct ocra_store *st = NULL;
@@ -332,18 +334,21 @@ test_wal_and_stage_tables_have_their_keys(void)
         CHECK_INT(raw_int(db, sql), 1);
     }
     (void)snprintf(sql, sizeof(sql),
-                   "INSERT INTO stages (event_id, stage, created_ms, updated_ms)"
-                   " VALUES ('%s', 'build', 1, 1)",
+                   "INSERT INTO pipeline (seq, event_id, model, status, stage, state, created_ms,"
+                   " updated_ms) VALUES (1, '%s', 'm', 'detected', 'validate', 'ready', 1, 1)",
                    fx.id[0]);
     CHECK(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_CONSTRAINT);
     /* a stage of an unknown event breaks the foreign key */
     CHECK(sqlite3_exec(db,
-                       "INSERT INTO stages (event_id, stage, created_ms, updated_ms)"
-                       " VALUES ('ain:0:0x0:9', 'build', 1, 1)",
+                       "INSERT INTO stages (event_id, stage, attempt, worker, started_ms)"
+                       " VALUES ('ain:0:0x0:9', 'build', 1, 'w', 1)",
                        NULL, NULL, NULL) == SQLITE_CONSTRAINT);
-    CHECK_INT(raw_int(db, "SELECT count(*) FROM stages"), 1);
+    /* a claimed row without a claim breaks a check */
+    CHECK(sqlite3_exec(db, "UPDATE pipeline SET state = 'claimed'", NULL, NULL, NULL) ==
+          SQLITE_CONSTRAINT);
+    CHECK_INT(raw_int(db, "SELECT count(*) FROM pipeline"), 1);
     sqlite3_close(db);
 out:
     ocra_store_close(st);
@@ -504,6 +509,434 @@ test_open_fails_cleanly_on_a_non_database(void)
     tmpdb_fini(&t);
 }
 
+/* Opening a second connection in the same process must not drop the first one's locks: a
+ * process that opens and closes the journal afterwards would take the WAL for orphaned and
+ * delete it, and later commits would vanish. */
+static void
+test_second_connection_keeps_the_wal_alive(void)
+{
+    struct ocra_store *a = NULL, *b = NULL, *c = NULL;
+    struct ocra_err err = {0};
+    struct tmpdb t;
+    char wal[128];
+    int64_t n = 0;
+    pid_t pid;
+    int status = 0;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(a = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(a, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    if (!(b = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_event_count(b, &n, &err) == 0);
+    pid = fork();
+    if (pid == 0) { /* another process (a fresh one: no SQLite state inherited) reads */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+        if (null >= 0)
+            (void)dup2(null, 1);
+        execlp("sqlite3", "sqlite3", t.path, "SELECT count(*) FROM events;", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        ocra_store_close(b);
+        ocra_store_close(a);
+        tmpdb_fini(&t);
+        OCRA_TEST_SKIP("the sqlite3 command-line tool is not installed");
+    }
+    (void)snprintf(wal, sizeof(wal), "%s-wal", t.path);
+    CHECK(access(wal, F_OK) == 0); /* the other process left our WAL alone */
+    CHECK(ocra_store_append(a, "ain:0", fx.ev + 1, 1, NULL, NULL, &err) == 0);
+    if (!(c = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_event_count(c, &n, &err) == 0);
+    CHECK_INT(n, 2);
+out:
+    ocra_store_close(c);
+    ocra_store_close(b);
+    ocra_store_close(a);
+    tmpdb_fini(&t);
+}
+
+/* ---- the stage machine ------------------------------------------------------------------- */
+
+static const struct ocra_store_claim_opts claim_w1 = {.worker = "w1", .lease_ms = 60000};
+
+static bool
+claim_one(struct ocra_store *st, const struct ocra_store_claim_opts *o, struct ocra_store_claim *c)
+{
+    struct ocra_err err = {0};
+    bool found = false;
+
+    if (ocra_store_stage_claim(st, o, c, &found, &err) < 0)
+        fprintf(stderr, "  claim: %s\n", err.msg);
+    return found;
+}
+
+static int
+end_with(struct ocra_store *st, const struct ocra_store_claim *c, const char *outcome,
+         const char *status, const char *stage, const char *state, struct ocra_err *err)
+{
+    struct ocra_store_stage_end e = {.outcome = outcome,
+                                     .status = status,
+                                     .stage = stage,
+                                     .state = state,
+                                     .finished = stage && !*stage,
+                                     .next_ms = ocra_time_wall_ms()};
+
+    if (e.finished)
+        e.stage = NULL;
+    if (!strcmp(outcome, "done"))
+        e.output = "{\"n\":1}";
+    else
+        e.error = "boom";
+    return ocra_store_stage_end(st, c->event_id, c->claim, &e, err);
+}
+
+static char *
+pipe_field(struct ocra_store *st, const char *id, int which)
+{
+    struct ocra_store_pipeline *p = NULL;
+    char *v = NULL;
+
+    if (ocra_store_pipeline_get(st, id, &p, NULL) == 0 && p) {
+        const char *f = which == 0 ? p->status : which == 1 ? p->state : p->stage;
+        v = f ? ocra_xstrdup(f) : ocra_xstrdup("(null)");
+    }
+    ocra_store_pipeline_free(p);
+    return v;
+}
+
+#define CHECK_PIPE(st, id, status, state, stage)                                                   \
+    do {                                                                                           \
+        char *a_ = pipe_field(st, id, 0), *b_ = pipe_field(st, id, 1),                             \
+             *c_ = pipe_field(st, id, 2);                                                          \
+        CHECK_STR(a_, status);                                                                     \
+        CHECK_STR(b_, state);                                                                      \
+        CHECK_STR(c_, stage);                                                                      \
+        free(a_);                                                                                  \
+        free(b_);                                                                                  \
+        free(c_);                                                                                  \
+    } while (0)
+
+static void
+test_stage_intake_claim_end_and_history(void)
+{
+    struct ocra_store_event evs[3];
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    char *json = NULL;
+    size_t added = 0;
+    struct tmpdb t;
+
+    fixture_init();
+    memcpy(evs, fx.ev, sizeof(evs));
+    evs[1].status = "rejected";
+    evs[1].reason = "signer not trusted";
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", evs, 3, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", &added, &err) == 0);
+    CHECK_INT(added, 3);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", &added, &err) == 0);
+    CHECK_INT(added, 0);
+    CHECK_PIPE(st, fx.id[0], "detected", "ready", "validate");
+    CHECK_PIPE(st, fx.id[1], "rejected", "ready", "report");
+
+    /* journal order first; a claimed row is not claimed twice */
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK_STR(c.stage, "validate");
+    CHECK_INT(c.attempt, 1);
+    CHECK_STR(c.version, "1.2.0");
+    CHECK(end_with(st, &c, "done", "validated", "plan", "ready", &err) == 0);
+    /* ending twice under the same claim is refused */
+    CHECK(end_with(st, &c, "done", "validated", "plan", "ready", &err) == -1);
+    CHECK_INT(err.code, ESTALE);
+    ocra_store_claim_fini(&c);
+    CHECK_PIPE(st, fx.id[0], "validated", "ready", "plan");
+
+    CHECK(claim_one(st, &claim_w1, &c)); /* the rejected event, then event 2, then plan */
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(end_with(st, &c, "done", "reported", "", NULL, &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK_PIPE(st, fx.id[1], "reported", "done", "(null)");
+
+    CHECK(ocra_store_stage_outputs(st, fx.id[0], &json, &err) == 0);
+    CHECK_STR(json, "{\"validate\":{\"n\":1}}");
+    free(json);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_stage_retry_backoff_dead_letter_and_ocra_retry(void)
+{
+    struct ocra_store_claim_opts later = claim_w1;
+    struct ocra_store_claim c = {0};
+    struct ocra_store_stage_end e = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    e = (struct ocra_store_stage_end){.outcome = "retry",
+                                      .error = "rpc down",
+                                      .state = "ready",
+                                      .next_ms = ocra_time_wall_ms() + 3600000};
+    CHECK(ocra_store_stage_end(st, c.event_id, c.claim, &e, &err) == 0);
+    ocra_store_claim_fini(&c);
+    /* the backed-off event waits; the next one is not blocked */
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(end_with(st, &c, "done", "reported", "", NULL, &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(!claim_one(st, &claim_w1, &c));
+    later.now_ms = ocra_time_wall_ms() + 3600001;
+    later.lease_ms = 7200000;
+    CHECK(claim_one(st, &later, &c));
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK_INT(c.attempt, 2);
+    CHECK_STR(c.last_error, "rpc down");
+    CHECK(end_with(st, &c, "dead", NULL, NULL, "dead", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK_PIPE(st, fx.id[0], "detected", "dead", "validate");
+
+    CHECK(ocra_store_stage_retry(st, fx.id[0], &err) == 0);
+    CHECK_PIPE(st, fx.id[0], "detected", "ready", "validate");
+    CHECK(ocra_store_stage_retry(st, fx.id[0], &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(strstr(err.msg, "only dead-lettered or failed") != NULL);
+    CHECK(ocra_store_stage_retry(st, "ain:0:0x0:9", &err) == -1);
+    CHECK_INT(err.code, ENOENT);
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_INT(c.attempt, 1);
+    /* a failed event goes back to the stage that failed it, with its earlier status */
+    CHECK(end_with(st, &c, "done", "failed", "report", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_stage_retry(st, fx.id[0], &err) == 0);
+    CHECK_PIPE(st, fx.id[0], "detected", "ready", "validate");
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+struct history_count {
+    int rows, abandoned, done;
+};
+
+static int
+count_history(const struct ocra_store_stage_row *r, void *arg)
+{
+    struct history_count *h = arg;
+
+    h->rows++;
+    h->abandoned += r->outcome && !strcmp(r->outcome, "abandoned");
+    h->done += r->outcome && !strcmp(r->outcome, "done");
+    return 0;
+}
+
+static void
+test_stage_waiting_does_not_burn_attempts_and_wakes(void)
+{
+    struct history_count h = {0};
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    size_t n = 0;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "toolchain", "report", NULL, &err) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(claim_one(st, &claim_w1, &c));
+        CHECK_INT(c.attempt, 1);
+        CHECK(end_with(st, &c, "waiting", NULL, NULL, "waiting", &err) == 0);
+        ocra_store_claim_fini(&c);
+        CHECK(!claim_one(st, &claim_w1, &c));
+        CHECK_PIPE(st, fx.id[0], "detected", "waiting", "toolchain");
+        CHECK(ocra_store_stage_wake(st, &n, &err) == 0);
+        CHECK_INT(n, 1);
+    }
+    CHECK(ocra_store_stage_history(st, fx.id[0], count_history, &h, &err) == 0);
+    CHECK_INT(h.rows, 1); /* one waiting row, extended by each later wait */
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_stage_lease_takeover_fences_the_old_holder(void)
+{
+    struct ocra_store_claim_opts short_lease = {.worker = "crashed", .lease_ms = 60000};
+    struct ocra_store_claim_opts o2 = claim_w1;
+    struct ocra_store_claim old = {0}, c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+    char *json = NULL;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &short_lease, &old));
+    CHECK(!claim_one(st, &claim_w1, &c));    /* held */
+    o2.now_ms = ocra_time_wall_ms() + 60001; /* the lease has run out */
+    CHECK(claim_one(st, &o2, &c));
+    CHECK(c.taken_over);
+    CHECK_INT(c.attempt, 2);
+    /* the old holder wakes up late: it can neither renew nor end */
+    CHECK(ocra_store_stage_renew(st, old.event_id, old.claim, 1000, &err) == -1);
+    CHECK_INT(err.code, ESTALE);
+    CHECK(end_with(st, &old, "done", "validated", "plan", "ready", &err) == -1);
+    CHECK_INT(err.code, ESTALE);
+    CHECK(ocra_store_stage_renew(st, c.event_id, c.claim, 1000, &err) == 0);
+    CHECK(end_with(st, &c, "done", "validated", "plan", "ready", &err) == 0);
+    CHECK(ocra_store_stage_outputs(st, fx.id[0], &json, &err) == 0);
+    CHECK_STR(json, "{\"validate\":{\"n\":1}}");
+    free(json);
+out:
+    ocra_store_claim_fini(&old);
+    ocra_store_claim_fini(&c);
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_stage_supersession_gates_allocation_only(void)
+{
+    static const char *const gated[] = {"allocate"};
+    struct ocra_store_claim_opts o = {.worker = "w",
+                                      .lease_ms = 60000,
+                                      .gated = gated,
+                                      .n_gated = 1,
+                                      .superseded_stage = "report"};
+    struct ocra_store_claim c = {0};
+    struct history_count h = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    char *newer = NULL;
+    bool current = false;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0); /* same model */
+    CHECK(ocra_store_pipeline_intake(st, "build", "report", NULL, &err) == 0);
+    /* the newer event is still only detected: the older one is current and may build */
+    CHECK(ocra_store_event_current(st, fx.id[0], &current, &newer, &err) == 0);
+    CHECK(current && newer == NULL);
+    CHECK(claim_one(st, &o, &c));
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK(end_with(st, &c, "done", "pushed", "allocate", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(claim_one(st, &o, &c));
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(end_with(st, &c, "done", "pushed", "allocate", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    /* now the newer one counts: the older one is superseded before allocation */
+    CHECK(ocra_store_event_current(st, fx.id[0], &current, &newer, &err) == 0);
+    CHECK(!current);
+    CHECK_STR(newer, fx.id[1]);
+    free(newer);
+    /* the older one is moved on to report in the claim's transaction and claimed there */
+    CHECK(claim_one(st, &o, &c));
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK_STR(c.stage, "report");
+    CHECK_STR(c.status, "superseded");
+    ocra_store_claim_fini(&c);
+    CHECK_PIPE(st, fx.id[0], "superseded", "claimed", "report");
+    CHECK(claim_one(st, &o, &c));
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK_STR(c.stage, "allocate");
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_stage_history(st, fx.id[0], count_history, &h, &err) == 0);
+    CHECK_INT(h.rows, 3); /* build, superseded at allocate, report (running) */
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+struct list_seen {
+    int n, with_pipe;
+    char last_state[16];
+};
+
+static int
+list_one(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
+{
+    struct list_seen *s = arg;
+
+    (void)ev;
+    s->n++;
+    if (p) {
+        s->with_pipe++;
+        (void)snprintf(s->last_state, sizeof(s->last_state), "%s", p->state);
+    }
+    return 0;
+}
+
+static void
+test_pipeline_list_filters_by_any_status(void)
+{
+    struct ocra_store_event_filter f = {0};
+    struct ocra_store_claim c = {0};
+    struct list_seen seen = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 4, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_list(st, NULL, list_one, &seen, &err) == 0);
+    CHECK_INT(seen.n, 4);
+    CHECK_INT(seen.with_pipe, 0);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK(end_with(st, &c, "dead", NULL, NULL, "dead", &err) == 0);
+    ocra_store_claim_fini(&c);
+    f.status = "dead";
+    memset(&seen, 0, sizeof(seen));
+    CHECK(ocra_store_pipeline_list(st, &f, list_one, &seen, &err) == 0);
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.last_state, "dead");
+    f.status = "detected";
+    memset(&seen, 0, sizeof(seen));
+    CHECK(ocra_store_pipeline_list(st, &f, list_one, &seen, &err) == 0);
+    CHECK_INT(seen.n, 4); /* the dead one is still at status detected */
+    f.status = "accepted";
+    memset(&seen, 0, sizeof(seen));
+    CHECK(ocra_store_pipeline_list(st, &f, list_one, &seen, &err) == 0);
+    CHECK_INT(seen.n, 4);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_failed_batch_changes_nothing),
                OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
@@ -512,4 +945,11 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_event_status_get_and_reason),
                OCRA_TEST(test_event_list_orders_filters_and_limits),
                OCRA_TEST(test_model_put_get_replace_remove),
-               OCRA_TEST(test_open_fails_cleanly_on_a_non_database))
+               OCRA_TEST(test_open_fails_cleanly_on_a_non_database),
+               OCRA_TEST(test_second_connection_keeps_the_wal_alive),
+               OCRA_TEST(test_stage_intake_claim_end_and_history),
+               OCRA_TEST(test_stage_retry_backoff_dead_letter_and_ocra_retry),
+               OCRA_TEST(test_stage_waiting_does_not_burn_attempts_and_wakes),
+               OCRA_TEST(test_stage_lease_takeover_fences_the_old_holder),
+               OCRA_TEST(test_stage_supersession_gates_allocation_only),
+               OCRA_TEST(test_pipeline_list_filters_by_any_status))

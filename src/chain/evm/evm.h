@@ -99,6 +99,9 @@ int ocra_evm_abi_strings(const uint8_t *data, size_t len, size_t n, const uint8_
 /* ABI-encodes the call selector(string a, string b) into a new buffer; caller frees. */
 uint8_t *ocra_evm_abi_call_2str(const char *signature, const char *a, size_t a_len, const char *b,
                                 size_t b_len, size_t *out_len);
+/* ABI-encodes the call selector(bytes32 word, string s) (reportStatus); caller frees. */
+uint8_t *ocra_evm_abi_call_b32_str(const char *signature, const uint8_t word[32], const char *s,
+                                   size_t s_len, size_t *out_len);
 
 /* A ModelPublished log, decoded and checked. */
 struct ocra_evm_published {

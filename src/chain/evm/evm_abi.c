@@ -109,6 +109,23 @@ ocra_evm_abi_call_2str(const char *signature, const char *a, size_t a_len, const
     return (uint8_t *)ocra_buf_take(&buf);
 }
 
+uint8_t *
+ocra_evm_abi_call_b32_str(const char *signature, const uint8_t word[32], const char *s,
+                          size_t s_len, size_t *out_len)
+{
+    struct ocra_buf buf;
+    uint8_t h[32];
+
+    ocra_keccak256(signature, strlen(signature), h);
+    ocra_buf_init(&buf);
+    ocra_buf_append(&buf, h, 4);
+    ocra_buf_append(&buf, word, 32);
+    put_word(&buf, 64);
+    put_padded(&buf, s, s_len);
+    *out_len = buf.len;
+    return (uint8_t *)ocra_buf_take(&buf);
+}
+
 static bool
 topic_valid(const char *t)
 {

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_lineage.c: `ocra lineage ID` answers "which chain event produced this, through which
+ * stages, with what result": the journaled event, its place in the pipeline, and every
+ * stage attempt with its times, worker, outcome, output (plan summary, image digest and tags,
+ * allocation, run result, report transaction) and error. Text for people, --json for tools.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+static int
+collect(const struct ocra_store_stage_row *r, void *arg)
+{
+    json_t *rows = arg, *o = json_object(), *out = NULL;
+    char t[32];
+
+    json_object_set_new(o, "stage", json_string(r->stage));
+    json_object_set_new(o, "attempt", json_integer(r->attempt));
+    json_object_set_new(o, "worker", json_string(r->worker));
+    json_object_set_new(o, "startedAt",
+                        json_string(ocra_time_iso8601(r->started_ms, t, sizeof(t))));
+    json_object_set_new(o, "finishedAt",
+                        r->finished_ms
+                            ? json_string(ocra_time_iso8601(r->finished_ms, t, sizeof(t)))
+                            : json_null());
+    json_object_set_new(o, "outcome", r->outcome ? json_string(r->outcome) : json_null());
+    if (r->output)
+        out = ocra_json_parse(r->output, strlen(r->output), 0, NULL);
+    json_object_set_new(o, "output", out ? out : json_null());
+    if (r->error)
+        json_object_set_new(o, "error", json_string(r->error));
+    json_object_set_new(o, "ms", json_integer(r->finished_ms ? r->finished_ms - r->started_ms : 0));
+    json_array_append_new(rows, o);
+    return 0;
+}
+
+/* One line for people out of a stage's output: the facts that matter, else the JSON. */
+static void
+print_output(const json_t *out)
+{
+    const json_t *sum = json_object_get(out, "summary");
+    const char *s;
+    char *text;
+
+    if (!out || json_is_null(out))
+        return;
+    if (sum) {
+        printf("      plan: %s, toolchain %.12s, %lld x %s\n", ocra_json_str(sum, "baseImage"),
+               ocra_json_str(sum, "toolchainHash"), (long long)ocra_json_int(sum, "gpus", 0),
+               *ocra_json_str(sum, "gpuModel") ? ocra_json_str(sum, "gpuModel") : "CPU");
+        return;
+    }
+    if ((s = ocra_json_str(out, "verdict")))
+        printf("      %s: %s\n", s, ocra_json_str(out, "reason"));
+    if ((s = ocra_json_str(out, "digest")))
+        printf("      image: %s\n", s);
+    if ((s = ocra_json_str(out, "node")))
+        printf("      node: %s\n", s);
+    if ((s = ocra_json_str(out, "tx")))
+        printf("      %s report tx: %s%s\n", ocra_json_str(out, "chain"), s,
+               json_is_true(json_object_get(out, "already")) ? " (already on-chain)" : "");
+    if (ocra_json_str(out, "verdict") || ocra_json_str(out, "digest") || ocra_json_str(out, "tx"))
+        return;
+    text = ocra_json_compact(out);
+    printf("      %.200s%s\n", text, strlen(text) > 200 ? "..." : "");
+    free(text);
+}
+
+static void
+print_text(const json_t *doc)
+{
+    const json_t *ev = json_object_get(doc, "event"), *p = json_object_get(doc, "pipeline");
+    const json_t *row;
+    size_t i;
+
+    printf("event    %s\n", ocra_json_str(ev, "event"));
+    printf("block    %lld %s\ntx       %s\n", (long long)ocra_json_int(ev, "block", 0),
+           ocra_json_str(ev, "blockHash"), ocra_json_str(ev, "txHash"));
+    printf("model    %s (signer %s, %s)\n", ocra_json_str(ev, "path"), ocra_json_str(ev, "signer"),
+           json_is_true(json_object_get(ev, "trusted")) ? "trusted" : "not trusted");
+    printf("watcher  %s%s%s\n", ocra_json_str(ev, "status"),
+           ocra_json_str(ev, "reason") ? ": " : "",
+           ocra_json_str(ev, "reason") ? ocra_json_str(ev, "reason") : "");
+    if (!p) {
+        printf("pipeline not taken in yet (the daemon has not seen it)\n");
+        return;
+    }
+    printf("pipeline %s%s%s, stage %s (%s, attempts %lld)\n", ocra_json_str(p, "status"),
+           ocra_json_str(p, "outcome") ? " / " : "",
+           ocra_json_str(p, "outcome") ? ocra_json_str(p, "outcome") : "",
+           ocra_json_str(p, "stage") ? ocra_json_str(p, "stage") : "-", ocra_json_str(p, "state"),
+           (long long)ocra_json_int(p, "attempts", 0));
+    if (ocra_json_str(p, "error"))
+        printf("error    %s\n", ocra_json_str(p, "error"));
+    printf("stages:\n");
+    json_array_foreach(json_object_get(doc, "stages"), i, row)
+    {
+        printf("  %-9s #%lld %-10s %s %6lld ms  %s\n", ocra_json_str(row, "stage"),
+               (long long)ocra_json_int(row, "attempt", 0),
+               ocra_json_str(row, "outcome") ? ocra_json_str(row, "outcome") : "running",
+               ocra_json_str(row, "startedAt"), (long long)ocra_json_int(row, "ms", 0),
+               ocra_json_str(row, "worker"));
+        if (ocra_json_str(row, "error") &&
+            !ocra_json_str(json_object_get(row, "output"), "verdict"))
+            printf("      error: %s\n", ocra_json_str(row, "error"));
+        print_output(json_object_get(row, "output"));
+    }
+}
+
+static int
+lineage(struct ocra_store *st, const char *id, bool as_json, struct ocra_err *err)
+{
+    struct ocra_store_event *ev = NULL;
+    struct ocra_store_pipeline *p = NULL;
+    json_t *doc = NULL, *rows = json_array();
+    char *text;
+    int ret = -1;
+
+    if (ocra_store_event_get(st, id, &ev, err) < 0 ||
+        ocra_store_pipeline_get(st, id, &p, err) < 0 ||
+        ocra_store_stage_history(st, id, collect, rows, err) < 0)
+        goto out;
+    if (!ev) {
+        ocra_err_set(err, ENOENT, "no event %s in the journal (see `ocra events`)", id);
+        goto out;
+    }
+    doc = json_object();
+    json_object_set_new(doc, "event", ocra_cli_event_json(ev));
+    if (p)
+        json_object_set_new(doc, "pipeline", ocra_cli_pipeline_json(p));
+    json_object_set(doc, "stages", rows);
+    if (as_json) {
+        text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        printf("%s\n", text);
+        free(text);
+    } else {
+        print_text(doc);
+    }
+    ret = 0;
+out:
+    json_decref(doc);
+    json_decref(rows);
+    ocra_store_pipeline_free(p);
+    ocra_store_event_free(ev);
+    return ret;
+}
+
+static int
+lineage_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"journal", required_argument, NULL, 'j'},
+        {"json", no_argument, NULL, 'J'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *journal = NULL;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    bool as_json = false;
+    int c, status = ocra_cli_config(ctx);
+
+    if (status != OCRA_CLI_OK)
+        return status;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'j')
+            journal = optarg;
+        else if (c == 'J')
+            as_json = true;
+        else
+            return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help lineage`");
+    }
+    if (argc - optind != 1)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "lineage: want exactly one event ID");
+    if (!journal)
+        journal = ctx->cfg.journal_path;
+    if (ocra_store_open(journal, &st, &err) < 0 || lineage(st, argv[optind], as_json, &err) < 0)
+        status = ocra_cli_fail(err.code == ENOENT ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "lineage: %s",
+                               err.msg);
+    ocra_store_close(st);
+    return status;
+}
+
+const struct ocra_cli_cmd ocra_cli_lineage_cmd = {
+    "lineage", "show an event's way through the pipeline, stage by stage",
+    "usage: ocra lineage [--journal FILE] [--json] EVENT_ID\n"
+    "\n"
+    "Prints the journaled chain event (block, tx, model path, signer, the watcher's verdict),\n"
+    "its place in the daemon's pipeline (status, outcome, next stage, state, attempts, last\n"
+    "error) and every stage attempt in order: start time, duration, worker, outcome (done,\n"
+    "retry, dead, waiting, superseded, abandoned by a crashed worker, released at shutdown),\n"
+    "error, and its output: the plan summary, the image digest and tags, the allocation, the\n"
+    "run result, the report transaction.\n"
+    "\n"
+    "options:\n"
+    "      --journal FILE   the journal (default: journal.path)\n"
+    "      --json           one JSON document: {event, pipeline, stages: [...]}\n"
+    "\n"
+    "exit status: 0 ok, 1 the journal cannot be read, 2 usage error or unknown event.\n",
+    lineage_run, NULL};

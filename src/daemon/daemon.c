@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.c: the stage machine's driver. A supervisor (the caller of ocra_daemon_tick) takes
+ * new journal events into the pipeline and renews the leases of the stages running now;
+ * worker threads, each with its own journal connection, claim a ready stage, run its op
+ * outside any transaction, and end the attempt in one transaction that also moves the
+ * event on: next stage, retry later (backoff with jitter), waiting (stage not implemented),
+ * or dead letter. Errors are reported here, once, in the log.
+ */
+#include "daemon/daemon_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *
+report_stage(const struct ocra_daemon *d)
+{
+    return d->stages[d->n_stages - 1].name;
+}
+
+const struct ocra_config *
+ocra_daemon_cfg(struct ocra_daemon *d)
+{
+    const struct ocra_config *cfg;
+
+    pthread_mutex_lock(&d->mu);
+    cfg = d->cfg;
+    pthread_mutex_unlock(&d->mu);
+    return cfg;
+}
+
+const struct ocra_config *
+ocra_daemon_ctx_config(const struct ocra_daemon_ctx *ctx)
+{
+    return ctx->cfg;
+}
+
+struct ocra_store *
+ocra_daemon_ctx_store(struct ocra_daemon_ctx *ctx)
+{
+    return ctx->st;
+}
+
+const char *
+ocra_daemon_ctx_worker(const struct ocra_daemon_ctx *ctx)
+{
+    return ctx->name;
+}
+
+void
+ocra_daemon_ctx_clients_fini(struct ocra_daemon_ctx *ctx)
+{
+    ocra_evm_rpc_free(ctx->evm);
+    ocra_ain_rpc_free(ctx->ain);
+    ocra_chain_key_free(ctx->evm_key);
+    ocra_chain_key_free(ctx->ain_key);
+    ocra_plan_data_free(ctx->plan_data);
+    ctx->evm = NULL;
+    ctx->ain = NULL;
+    ctx->evm_key = ctx->ain_key = NULL;
+    ctx->plan_data = NULL;
+    ctx->clients_cfg = NULL;
+}
+
+void
+ocra_daemon_ctx_refresh(struct ocra_daemon_ctx *ctx)
+{
+    if (ctx->clients_cfg != ctx->cfg) {
+        ocra_daemon_ctx_clients_fini(ctx);
+        ctx->clients_cfg = ctx->cfg;
+        ocra_pacer_init(&ctx->pacer, 0, (long)ctx->cfg->daemon.retry_base_ms,
+                        (long)ctx->cfg->daemon.retry_max_ms);
+    }
+}
+
+static void
+stat_add(struct ocra_daemon *d, unsigned long *counter)
+{
+    pthread_mutex_lock(&d->mu);
+    (*counter)++;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void
+ocra_daemon_stats(struct ocra_daemon *d, struct ocra_daemon_stats *out)
+{
+    pthread_mutex_lock(&d->mu);
+    *out = d->stats;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- one attempt ------------------------------------------------------------------------- */
+
+static const struct ocra_daemon_stage *
+find_stage(const struct ocra_daemon *d, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < d->n_stages; i++) {
+        if (strcmp(d->stages[i].name, name) == 0) {
+            *idx = i;
+            return &d->stages[i];
+        }
+    }
+    return NULL;
+}
+
+/* Where a successful attempt sends the event. */
+static void
+route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
+           struct ocra_store_stage_end *e)
+{
+    const char *verdict = ocra_json_str(output, "verdict");
+
+    e->outcome = "done";
+    e->state = "ready";
+    e->next_ms = ocra_time_wall_ms(); /* behind the events already ready: first come first */
+    if (idx + 1 == d->n_stages) {
+        e->status = d->stages[idx].reached;
+        e->finished = true;
+    } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed"))) {
+        e->status = !strcmp(verdict, "rejected") ? "rejected" : "failed"; /* outlives output */
+        e->stage = report_stage(d);
+        e->error = ocra_json_str(output, "reason");
+    } else {
+        e->status = d->stages[idx].reached;
+        e->stage = d->stages[idx + 1].name;
+    }
+}
+
+/* Where a failed attempt sends the event. */
+static void
+route_failed(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_stage *op,
+             const struct ocra_store_claim *c, const struct ocra_err *err,
+             struct ocra_store_stage_end *e)
+{
+    bool transient = op->transient && err->code != EINVAL;
+
+    e->error = err->msg;
+    if (err->code == ENOSYS) {
+        e->outcome = "waiting";
+        e->state = "waiting";
+    } else if (transient && c->attempt < ctx->cfg->daemon.max_attempts) {
+        e->outcome = "retry";
+        e->state = "ready";
+        e->next_ms = ocra_time_wall_ms() + ocra_pacer_backoff_ms(&ctx->pacer, (int)(c->attempt));
+    } else {
+        e->outcome = "dead";
+        e->state = "dead";
+    }
+}
+
+static void
+hold(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c)
+{
+    struct ocra_daemon *d = ctx->d;
+
+    if (!d->held || ctx->id < 0) /* ocra_daemon_step: no pool slot, no renewal */
+        return;
+    pthread_mutex_lock(&d->mu);
+    free(d->held[ctx->id].event_id);
+    d->held[ctx->id].event_id = c ? ocra_xstrdup(c->event_id) : NULL;
+    d->held[ctx->id].claim = c ? c->claim : 0;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Runs the op of claim c; fills e (output text in *output_text, caller frees). */
+static void
+run_op(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
+       struct ocra_store_stage_end *e, char **output_text, struct ocra_err *err)
+{
+    struct ocra_store_event *ev = NULL;
+    const struct ocra_daemon_stage *op;
+    json_t *inputs = NULL, *output = NULL;
+    struct ocra_daemon_job job;
+    char *in_text = NULL;
+    size_t idx = 0;
+
+    if (!(op = find_stage(ctx->d, c->stage, &idx))) {
+        ocra_err_set(err, EINVAL, "unknown stage %s", c->stage);
+        e->outcome = e->state = "dead";
+        e->error = err->msg;
+        return;
+    }
+    if (c->attempt > ctx->cfg->daemon.max_attempts) {
+        /* Claims that were taken over count too: a stage that kills its worker every time
+         * ends here instead of looping. */
+        ocra_err_set(err, EIO, "gave up after %lld attempts (last error: %s)",
+                     (long long)c->attempt - 1, c->last_error ? c->last_error : "none recorded");
+        e->outcome = e->state = "dead";
+        e->error = err->msg;
+        return;
+    }
+    if (ocra_store_event_get(ctx->st, c->event_id, &ev, err) < 0 ||
+        ocra_store_stage_outputs(ctx->st, c->event_id, &in_text, err) < 0 || !ev ||
+        !(inputs = ocra_json_parse(in_text, strlen(in_text), 0, err))) {
+        if (!ev && err->code == 0)
+            ocra_err_set(err, ENOENT, "event is not in the journal");
+        ocra_err_wrap(err, "stage %s inputs", c->stage);
+        route_failed(ctx, op, c, err, e);
+        goto out;
+    }
+    job = (struct ocra_daemon_job){ev, c};
+    if (op->run(ctx, &job, inputs, &output, err) == 0 && json_is_object(output)) {
+        *output_text = ocra_json_compact(output);
+        e->output = *output_text;
+        route_done(ctx->d, idx, output, e);
+        if (e->error) { /* the reason borrowed from output: keep a copy in err */
+            ocra_err_set(err, 0, "%s", e->error);
+            e->error = err->msg;
+        }
+    } else {
+        if (err->code == 0)
+            ocra_err_set(err, EPROTO, "stage %s returned no output object", c->stage);
+        route_failed(ctx, op, c, err, e);
+    }
+out:
+    json_decref(output);
+    json_decref(inputs);
+    free(in_text);
+    ocra_store_event_free(ev);
+}
+
+static void
+log_end(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
+        const struct ocra_store_stage_end *e)
+{
+    const char *next = e->finished ? "-" : e->stage ? e->stage : c->stage;
+
+    if (!strcmp(e->outcome, "done"))
+        ocra_log_info("stage done event=%s stage=%s status=%s next=%s worker=%s", c->event_id,
+                      c->stage, e->status, next, ctx->name);
+    else if (!strcmp(e->outcome, "retry"))
+        ocra_log_warn("stage retry event=%s stage=%s attempt=%lld in_ms=%lld worker=%s: %s",
+                      c->event_id, c->stage, (long long)c->attempt,
+                      (long long)(e->next_ms - ocra_time_wall_ms()), ctx->name, e->error);
+    else if (!strcmp(e->outcome, "waiting"))
+        ocra_log_info("stage waiting event=%s stage=%s: %s", c->event_id, c->stage, e->error);
+    else
+        ocra_log_error("stage dead event=%s stage=%s attempt=%lld worker=%s: %s", c->event_id,
+                       c->stage, (long long)c->attempt, ctx->name, e->error);
+}
+
+static void
+count_end(struct ocra_daemon *d, const struct ocra_store_stage_end *e)
+{
+    if (!strcmp(e->outcome, "done"))
+        stat_add(d, &d->stats.done);
+    else if (!strcmp(e->outcome, "retry"))
+        stat_add(d, &d->stats.retried);
+    else if (!strcmp(e->outcome, "waiting"))
+        stat_add(d, &d->stats.waiting);
+    else
+        stat_add(d, &d->stats.dead);
+}
+
+/* One claim, run and end on ctx's connection. */
+static int
+step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
+{
+    struct ocra_daemon *d = ctx->d;
+    struct ocra_store_claim_opts o = {.worker = ctx->name,
+                                      .gated = d->gated,
+                                      .n_gated = d->n_gated,
+                                      .superseded_stage = report_stage(d)};
+    struct ocra_store_stage_end e = {0};
+    struct ocra_store_claim c = {0};
+    struct ocra_err op_err = {0};
+    char *output = NULL;
+    bool found = false;
+    int ret = 0;
+
+    ctx->cfg = ocra_daemon_cfg(d);
+    ocra_daemon_ctx_refresh(ctx);
+    o.lease_ms = ctx->cfg->daemon.lease_ms;
+    *ran = false;
+    if (ocra_store_stage_claim(ctx->st, &o, &c, &found, err) < 0 || !found)
+        return found ? -1 : 0;
+    *ran = true;
+    stat_add(d, &d->stats.claimed);
+    if (c.taken_over)
+        ocra_log_warn("stage taken over event=%s stage=%s attempt=%lld worker=%s", c.event_id,
+                      c.stage, (long long)c.attempt, ctx->name);
+    hold(ctx, &c);
+    run_op(ctx, &c, &e, &output, &op_err);
+    hold(ctx, NULL);
+    if (ocra_store_stage_end(ctx->st, c.event_id, c.claim, &e, err) < 0) {
+        if (err->code == ESTALE) { /* taken over meanwhile: the new holder's result counts */
+            ocra_log_warn("stage lost event=%s stage=%s worker=%s: %s", c.event_id, c.stage,
+                          ctx->name, err->msg);
+            stat_add(d, &d->stats.lost);
+        } else {
+            ret = -1;
+        }
+    } else {
+        log_end(ctx, &c, &e);
+        count_end(d, &e);
+    }
+    free(output);
+    ocra_store_claim_fini(&c);
+    return ret;
+}
+
+int
+ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, struct ocra_err *err)
+{
+    struct ocra_daemon_ctx ctx = {.d = d, .st = st, .id = -1};
+    int ret;
+
+    (void)snprintf(ctx.name, sizeof(ctx.name), "step@%s", d->host);
+    ret = step_ctx(&ctx, ran, err);
+    ocra_daemon_ctx_clients_fini(&ctx);
+    return ret;
+}
+
+/* ---- workers ----------------------------------------------------------------------------- */
+
+/* Waits up to ms for a wake-up (new events, stop). */
+static void
+idle(struct ocra_daemon *d, int64_t ms)
+{
+    struct timespec ts;
+    unsigned long gen;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    gen = d->wake_gen;
+    while (!d->stopping && gen == d->wake_gen)
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct ocra_daemon_ctx *ctx = arg;
+    struct ocra_daemon *d = ctx->d;
+
+    ocra_log_debug("worker started worker=%s", ctx->name);
+    while (!d->stopping) {
+        struct ocra_err err = {0};
+        bool ran = false;
+
+        if (step_ctx(ctx, &ran, &err) < 0) {
+            ocra_log_error("worker=%s journal: %s", ctx->name, err.msg);
+            idle(d, ocra_daemon_cfg(d)->daemon.poll_ms);
+        } else if (!ran) {
+            idle(d, ocra_daemon_cfg(d)->daemon.poll_ms);
+        }
+    }
+    ocra_log_debug("worker stopped worker=%s", ctx->name);
+    return NULL;
+}
+
+static void
+wake_all(struct ocra_daemon *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->wake_gen++;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static int
+check_stages(const struct ocra_daemon_stage *s, size_t n, struct ocra_err *err)
+{
+    if (n == 0)
+        return ocra_err_set(err, EINVAL, "daemon: no stages");
+    for (size_t i = 0; i < n; i++) {
+        if (!s[i].name || !s[i].reached || !s[i].run)
+            return ocra_err_set(err, EINVAL, "daemon: stage %zu lacks a name, status or op", i);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(s[i].name, s[j].name))
+                return ocra_err_set(err, EINVAL, "daemon: stage %s listed twice", s[i].name);
+    }
+    if (s[n - 1].gated)
+        return ocra_err_set(err, EINVAL, "daemon: the last stage (report) cannot be gated");
+    return 0;
+}
+
+int
+ocra_daemon_new(const struct ocra_daemon_opts *opts, struct ocra_daemon **out, struct ocra_err *err)
+{
+    const struct ocra_daemon_stage *stages = opts->stages ? opts->stages : ocra_daemon_stages;
+    size_t n = opts->stages ? opts->n_stages : ocra_daemon_n_stages;
+    struct ocra_daemon *d;
+
+    if (check_stages(stages, n, err) < 0)
+        return -1;
+    d = ocra_xcalloc(1, sizeof(*d));
+    d->stages = stages;
+    d->n_stages = n;
+    d->cfg = opts->cfg;
+    d->no_watch = opts->no_watch;
+    d->gated = ocra_xcalloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        if (stages[i].gated)
+            d->gated[d->n_gated++] = stages[i].name;
+    if (gethostname(d->host, sizeof(d->host) - 16) < 0)
+        (void)snprintf(d->host, sizeof(d->host), "localhost");
+    d->host[sizeof(d->host) - 17] = '\0';
+    (void)snprintf(d->host + strlen(d->host), 16, ":%ld", (long)getpid());
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    if (ocra_store_open(opts->cfg->journal_path, &d->st, err) < 0) {
+        ocra_daemon_free(d);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+int
+ocra_daemon_tick(struct ocra_daemon *d, struct ocra_err *err)
+{
+    const struct ocra_config *cfg = ocra_daemon_cfg(d);
+    int64_t now = ocra_time_wall_ms();
+    size_t added = 0;
+
+    if (ocra_store_pipeline_intake(d->st, d->stages[0].name, report_stage(d), &added, err) < 0)
+        return -1;
+    if (added) {
+        pthread_mutex_lock(&d->mu);
+        d->stats.intake += added;
+        pthread_mutex_unlock(&d->mu);
+        ocra_log_info("intake events=%zu", added);
+    }
+    wake_all(d);
+    /* Renew the claims of the stages running now, a third of a lease before it ends. */
+    if (d->held && now - d->last_renew_ms >= cfg->daemon.lease_ms / 3) {
+        d->last_renew_ms = now;
+        for (size_t i = 0; i < d->n_workers; i++) {
+            char *id = NULL;
+            int64_t claim = 0;
+            struct ocra_err e2 = {0};
+
+            pthread_mutex_lock(&d->mu);
+            if (d->held[i].event_id) {
+                id = ocra_xstrdup(d->held[i].event_id);
+                claim = d->held[i].claim;
+            }
+            pthread_mutex_unlock(&d->mu);
+            if (id && ocra_store_stage_renew(d->st, id, claim, cfg->daemon.lease_ms, &e2) < 0 &&
+                e2.code != ESTALE)
+                ocra_log_warn("renew event=%s: %s", id, e2.msg);
+            free(id);
+        }
+    }
+    return 0;
+}
+
+static int
+start_workers(struct ocra_daemon *d, const struct ocra_config *cfg, struct ocra_err *err)
+{
+    d->n_workers = (size_t)cfg->daemon_workers;
+    d->workers = ocra_xcalloc(d->n_workers, sizeof(*d->workers));
+    d->held = ocra_xcalloc(d->n_workers, sizeof(*d->held));
+    for (size_t i = 0; i < d->n_workers; i++) {
+        struct ocra_daemon_ctx *ctx = &d->workers[i];
+
+        ctx->d = d;
+        ctx->id = (int)i;
+        (void)snprintf(ctx->name, sizeof(ctx->name), "w%zu@%s", i, d->host);
+        if (ocra_store_open(cfg->journal_path, &ctx->st, err) < 0)
+            return ocra_err_wrap(err, "worker %zu", i);
+    }
+    for (size_t i = 0; i < d->n_workers; i++) {
+        int rc = pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]);
+
+        if (rc != 0) {
+            d->n_workers = i; /* only those joined at stop */
+            return ocra_err_set(err, rc, "worker %zu: pthread_create: %s", i, strerror(rc));
+        }
+    }
+    return 0;
+}
+
+int
+ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
+{
+    const struct ocra_config *cfg = ocra_daemon_cfg(d);
+    size_t woken = 0;
+
+    if (ocra_store_stage_wake(d->st, &woken, err) < 0)
+        return ocra_err_wrap(err, "wake waiting stages");
+    if (woken)
+        ocra_log_info("woke waiting events=%zu", woken);
+    if (ocra_daemon_tick(d, err) < 0)
+        return ocra_err_wrap(err, "intake");
+    if (start_workers(d, cfg, err) < 0)
+        return -1;
+    if (!d->no_watch && ocra_daemon_watchers_start(d, cfg->journal_path, err) < 0)
+        return -1;
+    ocra_log_info("daemon started workers=%zu watchers=%zu journal=%s", d->n_workers, d->n_watchers,
+                  cfg->journal_path);
+    return 0;
+}
+
+void
+ocra_daemon_stop(struct ocra_daemon *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->stopping = 1;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    ocra_daemon_watchers_join(d);
+    for (size_t i = 0; i < d->n_workers; i++)
+        pthread_join(d->workers[i].thread, NULL);
+    for (size_t i = 0; i < d->n_workers; i++) {
+        ocra_daemon_ctx_clients_fini(&d->workers[i]);
+        ocra_store_close(d->workers[i].st);
+    }
+    free(d->workers);
+    d->workers = NULL;
+    if (d->held)
+        for (size_t i = 0; i < d->n_workers; i++)
+            free(d->held[i].event_id);
+    free(d->held);
+    d->held = NULL;
+    d->n_workers = 0;
+}
+
+void
+ocra_daemon_reload(struct ocra_daemon *d, const struct ocra_config *cfg)
+{
+    struct ocra_err err = {0};
+    size_t woken = 0;
+
+    pthread_mutex_lock(&d->mu);
+    d->cfg = cfg;
+    pthread_mutex_unlock(&d->mu);
+    /* a stage wired since (a new binary is a restart; a configuration may enable one) */
+    if (ocra_store_stage_wake(d->st, &woken, &err) < 0)
+        ocra_log_warn("reload: wake waiting stages: %s", err.msg);
+    else if (woken)
+        ocra_log_info("reload: woke waiting events=%zu", woken);
+    wake_all(d);
+}
+
+void
+ocra_daemon_free(struct ocra_daemon *d)
+{
+    if (!d)
+        return;
+    if (d->workers || d->watchers)
+        ocra_daemon_stop(d);
+    ocra_store_close(d->st);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    free(d->gated);
+    free(d);
+}
+
+/* ---- the agent's question ---------------------------------------------------------------- */
+
+int
+ocra_daemon_event_current(struct ocra_store *st, const char *event_id, const char *model,
+                          const char *version, bool *current, char **newer, struct ocra_err *err)
+{
+    struct ocra_store_pipeline *p = NULL;
+    int ret = -1;
+
+    if (ocra_store_pipeline_get(st, event_id, &p, err) < 0)
+        return -1;
+    if (!p)
+        return ocra_err_set(err, ENOENT, "event %s: unknown", event_id);
+    if (model && strcmp(model, p->model) != 0)
+        ocra_err_set(err, EINVAL, "event %s is of model %s, not %s", event_id, p->model, model);
+    else if (version && (!p->version || strcmp(version, p->version) != 0))
+        ocra_err_set(err, EINVAL, "event %s is version %s, not %s", event_id,
+                     p->version ? p->version : "(none)", version);
+    else
+        ret = ocra_store_event_current(st, event_id, current, newer, err);
+    ocra_store_pipeline_free(p);
+    return ret;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon: ocra's main job. Watcher threads run the configured chain sources (they journal
+ * every event); a pool of worker threads carries each journaled event through a table of
+ * stages (struct ocra_daemon_stage), one durable transition in the journal per stage
+ * (src/store's stage machine): claim, run the stage, record its output and move the event
+ * on, retry transient failures with exponential backoff and jitter, dead-letter an event
+ * after daemon.max_attempts, supersede an older version of a model still in flight before it
+ * is allocated. Each worker has its own journal connection and chain clients. The stage
+ * sequence and its guarantees are in docs/ARCHITECTURE.md (§ The stage machine).
+ */
+#ifndef OCRA_DAEMON_H
+#define OCRA_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <signal.h>
+
+#include "base/base.h"
+#include "chain/ain/ain.h"
+#include "chain/evm/evm.h"
+#include "config/config.h"
+#include "plan/plan.h"
+#include "store/store.h"
+
+/* ---- the stage-op table -------------------------------------------------------------- */
+
+/* One worker's context: its journal connection, its chain clients, the configuration. */
+struct ocra_daemon_ctx;
+
+/* What a stage works on; everything borrowed for the call. */
+struct ocra_daemon_job {
+    const struct ocra_store_event *event; /* the journaled chain event */
+    const struct ocra_store_claim *claim; /* stage, attempt, status, model, version */
+};
+
+/*
+ * A stage: does its side effect idempotently (keyed by the event id; it first checks whether
+ * the effect already exists) and returns its output. inputs is the object of the outputs of
+ * the stages the event passed ({"validate": {...}, "plan": {...}}), borrowed. On success
+ * *output is a JSON object (the stage's record for `ocra lineage`; the daemon takes it). An
+ * output holding "verdict": "rejected" or "failed" ends the event's way through the
+ * pipeline: it goes to the report stage with that status ("reason" says why). Returns -1
+ * with err on failure: ENOSYS means the stage is not implemented yet (the event waits there
+ * without using up attempts); EINVAL is permanent (dead letter at once); anything else is
+ * retried when the stage's errors are transient.
+ */
+typedef int ocra_daemon_stage_fn(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                                 const json_t *inputs, json_t **output, struct ocra_err *err);
+
+struct ocra_daemon_stage {
+    const char *name;          /* the stage, as journaled: "validate", "plan", ... */
+    const char *reached;       /* the event's status once it is done: "validated", ... */
+    ocra_daemon_stage_fn *run; /* the op */
+    bool transient;            /* its errors are retried (else: dead letter at once) */
+    bool gated;                /* a newer version of the model stops the event before it */
+};
+
+/*
+ * The pipeline of DESIGN.md §1: validate, plan, toolchain, push, sign, allocate, run,
+ * complete, report (the last one). Ops not written yet fail with ENOSYS (daemon_ops.c).
+ */
+extern const struct ocra_daemon_stage ocra_daemon_stages[];
+extern const size_t ocra_daemon_n_stages;
+
+/* Borrowed from the worker for the op's call. */
+const struct ocra_config *ocra_daemon_ctx_config(const struct ocra_daemon_ctx *ctx);
+struct ocra_store *ocra_daemon_ctx_store(struct ocra_daemon_ctx *ctx);
+/* "w<N>@<host>:<pid>", the claim's owner. */
+const char *ocra_daemon_ctx_worker(const struct ocra_daemon_ctx *ctx);
+
+/* ---- the daemon ------------------------------------------------------------------------ */
+
+struct ocra_daemon_opts {
+    const struct ocra_config *cfg;          /* copied in by reference: must outlive the daemon
+                                               (ocra_daemon_reload swaps it) */
+    const struct ocra_daemon_stage *stages; /* NULL: ocra_daemon_stages */
+    size_t n_stages;
+    bool no_watch; /* run no watcher threads (tests; `ocra watch` journals elsewhere) */
+};
+
+struct ocra_daemon;
+
+/*
+ * Checks the stage table (EINVAL: empty, duplicate names, no report stage last) and opens
+ * the journal (migrating it). Starts nothing. Caller frees with ocra_daemon_free().
+ */
+int ocra_daemon_new(const struct ocra_daemon_opts *opts, struct ocra_daemon **out,
+                    struct ocra_err *err);
+/*
+ * Wakes the events waiting at a stage, takes the journal's new events in, and starts the
+ * watcher threads and daemon.workers worker threads. Watcher failures are logged and retried;
+ * they never stop the daemon.
+ */
+int ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err);
+/* One round of the supervisor: takes new journal events into the pipeline and wakes idle
+ * workers. The CLI calls it every daemon.poll_ms. */
+int ocra_daemon_tick(struct ocra_daemon *d, struct ocra_err *err);
+/*
+ * Drains: watchers stop after their current round, workers finish the stage they run and
+ * claim nothing new; then every thread is joined. A stage is never cut in half: its
+ * transition is one transaction, and a claim a worker could not end stays claimable.
+ */
+void ocra_daemon_stop(struct ocra_daemon *d);
+/*
+ * Swaps the configuration (SIGHUP) and wakes the events waiting at a stage. Takes effect for
+ * the next stage attempt: retry and lease settings, the poll interval, reporting, planner and
+ * chain client settings. Needs a restart: daemon.workers, journal.path, the watched sources.
+ * Call it from the supervisor's thread. cfg must outlive the daemon.
+ */
+void ocra_daemon_reload(struct ocra_daemon *d, const struct ocra_config *cfg);
+void ocra_daemon_free(struct ocra_daemon *d);
+
+/*
+ * Runs one ready stage on the calling thread with its own journal connection st (for tests
+ * and `ocra daemon --once`): *ran is false when nothing was ready.
+ */
+int ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, struct ocra_err *err);
+
+/* Counters since start. */
+struct ocra_daemon_stats {
+    unsigned long claimed, done, retried, dead, waiting, lost, intake;
+};
+void ocra_daemon_stats(struct ocra_daemon *d, struct ocra_daemon_stats *out);
+
+/*
+ * For the in-image agent's question "is (model, version, event) still current?": *current
+ * is true when event_id is journaled for model (its "<source> <path>" key, or NULL to skip
+ * that check) with version (or NULL) and no newer version of the model supersedes it.
+ * *newer (may be NULL) receives the superseding event's id (caller frees). EINVAL when the
+ * event's model or version differ from the ones given; ENOENT when it is unknown.
+ */
+int ocra_daemon_event_current(struct ocra_store *st, const char *event_id, const char *model,
+                              const char *version, bool *current, char **newer,
+                              struct ocra_err *err);
+
+/*
+ * `ocra daemon --check`: tries the journal, the chain endpoints and contract, the signing
+ * keys (addresses only) and the Docker engine, calling fn once per check with whether it
+ * passed, its name (the configuration key) and a message that explains a failure. Returns
+ * the number of failed checks.
+ */
+typedef void ocra_daemon_check_fn(bool ok, const char *what, const char *msg, void *arg);
+int ocra_daemon_check(const struct ocra_config *cfg, ocra_daemon_check_fn *fn, void *arg);
+
+/* ---- watchers (shared with `ocra watch`) --------------------------------------------- */
+
+/* What a chain source is built from: the configuration with the command line's overrides. */
+struct ocra_daemon_source_opts {
+    bool evm;
+    const char *const *rpcs; /* at least one */
+    size_t n_rpcs;
+    const char *ws;                     /* AIN event WebSocket or NULL */
+    const char *contract;               /* EVM */
+    const struct ocra_ain_watch *watch; /* AIN */
+    size_t n_watch;
+    const char *const *allow; /* EVM publishers */
+    size_t n_allow;
+    int64_t chain_id, from_block, confirmations;
+    struct ocra_store *store;
+    int (*on_event)(const struct ocra_store_event *ev, void *arg);
+    ocra_evm_reorg_fn *on_reorg; /* EVM, may be NULL */
+    void *arg;
+};
+
+/*
+ * Builds the AIN or EVM source (o and what it points to must outlive it; the EVM options are
+ * kept in *evm_opts, which must too). Caller frees with src->free(src).
+ */
+struct ocra_source *ocra_daemon_source_new(const struct ocra_daemon_source_opts *o,
+                                           const struct ocra_config *cfg,
+                                           struct ocra_evm_source_opts *evm_opts,
+                                           struct ocra_err *err);
+/* The AIN watch list of the configuration; caller frees the array with free(). */
+struct ocra_ain_watch *ocra_daemon_watch_list(const struct ocra_config *cfg, size_t *n);
+/*
+ * Polls src until *stop is set (or, with once, until caught up), waiting interval_ms between
+ * rounds (a push channel cuts the wait short). Failures are logged and retried next round;
+ * with once the first failure is returned. *total (may be NULL) counts the events journaled.
+ */
+int ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
+                       const volatile sig_atomic_t *stop, size_t *total, struct ocra_err *err);
+
+/* The planner's options from the plan.* keys; mirrors has room for cfg->plan.n_mirrors. */
+void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
+                              struct ocra_plan_mirror *mirrors);
+
+#endif

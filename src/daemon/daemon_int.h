@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon_int.h: what the daemon's files share: the daemon and worker structs, and the stage
+ * ops' helpers. Not for use outside src/daemon.
+ */
+#ifndef OCRA_DAEMON_INT_H
+#define OCRA_DAEMON_INT_H
+
+#include <pthread.h>
+
+#include "daemon/daemon.h"
+
+struct ocra_daemon_ctx {
+    struct ocra_daemon *d;
+    struct ocra_store *st; /* this worker's connection (borrowed in ocra_daemon_step) */
+    int id;
+    char name[160];
+    pthread_t thread;
+    const struct ocra_config *cfg; /* the configuration of the current attempt */
+    struct ocra_pacer pacer;       /* retry delays, with this worker's jitter */
+    /* What the ops build once per configuration (rebuilt after a reload). */
+    const struct ocra_config *clients_cfg;
+    struct ocra_evm_rpc *evm;
+    struct ocra_ain_rpc *ain;
+    struct ocra_chain_key *evm_key, *ain_key;
+    struct ocra_plan_data *plan_data;
+};
+
+struct watcher {
+    struct ocra_daemon *d;
+    pthread_t thread;
+    bool started;
+    bool evm;
+    struct ocra_store *st;
+    struct ocra_source *src;
+    struct ocra_ain_watch *watch;
+    struct ocra_evm_source_opts evm_opts;
+    struct ocra_daemon_source_opts so;
+    const char *rpcs[1];
+};
+
+struct ocra_daemon {
+    const struct ocra_daemon_stage *stages;
+    size_t n_stages;
+    const char **gated; /* names of the gated stages */
+    size_t n_gated;
+    bool no_watch;
+    char host[128];
+
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* idle workers wait here */
+    const struct ocra_config *cfg;
+    volatile sig_atomic_t stopping;
+    unsigned long wake_gen;
+    struct ocra_daemon_stats stats;
+    struct {
+        char *event_id; /* the claim each worker holds now, for lease renewal */
+        int64_t claim;
+    } * held;
+
+    struct ocra_store *st; /* the supervisor's connection: intake, renewals */
+    struct ocra_daemon_ctx *workers;
+    size_t n_workers;
+    struct watcher *watchers;
+    size_t n_watchers;
+    int64_t last_renew_ms;
+};
+
+/* The configuration now (under the lock). */
+const struct ocra_config *ocra_daemon_cfg(struct ocra_daemon *d);
+/* Frees the clients a worker built for its last configuration. */
+void ocra_daemon_ctx_clients_fini(struct ocra_daemon_ctx *ctx);
+/* Makes sure ctx's clients were built for ctx->cfg (drops them after a reload). */
+void ocra_daemon_ctx_refresh(struct ocra_daemon_ctx *ctx);
+
+/* Watchers (daemon_watch.c): started and stopped with the daemon. */
+int ocra_daemon_watchers_start(struct ocra_daemon *d, const char *journal, struct ocra_err *err);
+void ocra_daemon_watchers_join(struct ocra_daemon *d);
+
+/* The report stage (daemon_report.c). */
+int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                          const json_t *inputs, json_t **output, struct ocra_err *err);
+
+#endif

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon_test.c: the stage machine driven by test stage tables on a real journal: every
+ * stage runs exactly once per event under concurrent workers; transient failures retry with
+ * backoff and end in dead letter after daemon.max_attempts while the other events go on; a
+ * permanent failure is dead at once; an unwired stage waits without using attempts; a newer
+ * version supersedes an older one before the gated stage and never the other way round; a
+ * crashed worker's claim is taken over once its lease expires; `ocra retry` resumes a dead
+ * letter; the agent's "is it current?" question.
+ */
+#include "daemon/daemon.h"
+#include "ocra_test.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#define N_EVENTS 120
+
+struct tmpdb {
+    char dir[64];
+    char path[96];
+};
+
+static int
+tmpdb_init(struct tmpdb *t)
+{
+    (void)snprintf(t->dir, sizeof(t->dir), "/tmp/ocra-daemon-test-XXXXXX");
+    if (!mkdtemp(t->dir))
+        return -1;
+    (void)snprintf(t->path, sizeof(t->path), "%s/journal.db", t->dir);
+    return 0;
+}
+
+static void
+tmpdb_fini(struct tmpdb *t)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[128];
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(suffix); i++) {
+        (void)snprintf(p, sizeof(p), "%s%s", t->path, suffix[i]);
+        (void)unlink(p);
+    }
+    (void)rmdir(t->dir);
+}
+
+/* ---- what the test ops record ------------------------------------------------------------ */
+
+static pthread_mutex_t calls_mu = PTHREAD_MUTEX_INITIALIZER;
+static int calls[N_EVENTS][4]; /* per event: build, deploy, report, other */
+static int transient_failures; /* op_build fails event 0 with EIO this many more times */
+static bool permanent_failure; /* op_build fails event 1 with EINVAL */
+
+static int
+event_index(const struct ocra_daemon_job *job)
+{
+    const char *colon = strrchr(job->event->id, ':');
+    int64_t i = -1;
+
+    (void)ocra_parse_i64(colon ? colon + 1 : "", 0, N_EVENTS - 1, &i, NULL);
+    return (int)i;
+}
+
+static void
+record(const struct ocra_daemon_job *job, int which)
+{
+    int i = event_index(job);
+
+    pthread_mutex_lock(&calls_mu);
+    if (i >= 0 && i < N_EVENTS)
+        calls[i][which]++;
+    pthread_mutex_unlock(&calls_mu);
+}
+
+static int
+op_build(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+         json_t **output, struct ocra_err *err)
+{
+    int i = event_index(job);
+    bool fail = false;
+
+    (void)ctx;
+    (void)inputs;
+    pthread_mutex_lock(&calls_mu);
+    if (i == 0 && transient_failures > 0) {
+        transient_failures--;
+        fail = true;
+    }
+    pthread_mutex_unlock(&calls_mu);
+    if (fail)
+        return ocra_err_set(err, EIO, "registry: 503 (attempt %lld)",
+                            (long long)job->claim->attempt);
+    if (i == 1 && permanent_failure)
+        return ocra_err_set(err, EINVAL, "Dockerfile: bad instruction");
+    record(job, 0);
+    *output = json_pack("{s:s}", "digest", "sha256:feed");
+    return 0;
+}
+
+static int
+op_deploy(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+          json_t **output, struct ocra_err *err)
+{
+    (void)ctx;
+    (void)err;
+    if (!json_object_get(json_object_get(inputs, "build"), "digest"))
+        return ocra_err_set(err, EINVAL, "deploy: no digest from build");
+    record(job, 1);
+    *output = json_pack("{s:s}", "node", "gpu-01");
+    return 0;
+}
+
+static int
+op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+          json_t **output, struct ocra_err *err)
+{
+    (void)ctx;
+    (void)inputs;
+    (void)err;
+    record(job, 2);
+    *output = json_pack("{s:s}", "status", job->claim->status);
+    return 0;
+}
+
+static int
+op_unwired(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+           json_t **output, struct ocra_err *err)
+{
+    (void)ctx;
+    (void)inputs;
+    (void)output;
+    record(job, 3);
+    return ocra_err_set(err, ENOSYS, "stage later is not wired yet (issue 0)");
+}
+
+static const struct ocra_daemon_stage test_stages[] = {
+    {"build", "pushed", op_build, true, false},
+    {"deploy", "running", op_deploy, true, true},
+    {"report", "reported", op_report, true, false},
+};
+
+static const struct ocra_daemon_stage waiting_stages[] = {
+    {"build", "pushed", op_build, true, false},
+    {"later", "allocated", op_unwired, true, false},
+    {"report", "reported", op_report, true, false},
+};
+
+/* ---- fixture ----------------------------------------------------------------------------- */
+
+struct fixture {
+    struct tmpdb t;
+    struct ocra_config cfg;
+    struct ocra_store *st;
+    struct ocra_daemon *d;
+    char ids[N_EVENTS][96], txs[N_EVENTS][67], specs[N_EVENTS][96], paths[N_EVENTS][64];
+};
+
+static struct fixture fx;
+
+/* n events; event i is model m<i % models>, version 1.<i>. */
+static bool
+fixture_init(const struct ocra_daemon_stage *stages, size_t n_stages, int n, int models)
+{
+    struct ocra_store_event evs[N_EVENTS];
+    struct ocra_daemon_opts o = {
+        .cfg = &fx.cfg, .stages = stages, .n_stages = n_stages, .no_watch = true};
+    struct ocra_err err = {0};
+
+    memset(calls, 0, sizeof(calls));
+    transient_failures = 0;
+    permanent_failure = false;
+    if (tmpdb_init(&fx.t) < 0)
+        return false;
+    ocra_config_init(&fx.cfg);
+    free(fx.cfg.journal_path);
+    fx.cfg.journal_path = ocra_xstrdup(fx.t.path);
+    fx.cfg.daemon_workers = 4;
+    fx.cfg.daemon.retry_base_ms = 1;
+    fx.cfg.daemon.retry_max_ms = 4;
+    fx.cfg.daemon.poll_ms = 10;
+    fx.cfg.daemon.max_attempts = 3;
+    for (int i = 0; i < n; i++) {
+        (void)snprintf(fx.txs[i], sizeof(fx.txs[i]), "0x%064x", i);
+        (void)snprintf(fx.ids[i], sizeof(fx.ids[i]), "ain:0:0x%064x:%d", i, i);
+        (void)snprintf(fx.specs[i], sizeof(fx.specs[i]), "{\"modelVersion\":\"1.%d\"}", i);
+        (void)snprintf(fx.paths[i], sizeof(fx.paths[i]), "/apps/t/models/m%d", i % models);
+        evs[i] = (struct ocra_store_event){.id = fx.ids[i],
+                                           .chain = "ain:0",
+                                           .block_number = i,
+                                           .tx_hash = fx.txs[i],
+                                           .op_index = i,
+                                           .trusted = true,
+                                           .path = fx.paths[i],
+                                           .spec = fx.specs[i]};
+    }
+    if (ocra_store_open(fx.t.path, &fx.st, &err) < 0 ||
+        ocra_store_append(fx.st, "ain:0", evs, (size_t)n, NULL, NULL, &err) < 0 ||
+        ocra_daemon_new(&o, &fx.d, &err) < 0) {
+        fprintf(stderr, "  fixture: %s\n", err.msg);
+        return false;
+    }
+    return true;
+}
+
+static void
+fixture_fini(void)
+{
+    ocra_daemon_free(fx.d);
+    ocra_store_close(fx.st);
+    ocra_config_fini(&fx.cfg);
+    tmpdb_fini(&fx.t);
+    memset(&fx, 0, sizeof(fx));
+}
+
+/* Runs stages on this thread until none is ready. */
+static void
+drain_steps(void)
+{
+    struct ocra_err err = {0};
+    bool ran = true;
+
+    CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+    for (int i = 0; ran && i < 100000; i++)
+        if (ocra_daemon_step(fx.d, fx.st, &ran, &err) < 0) {
+            fprintf(stderr, "  step: %s\n", err.msg);
+            break;
+        }
+}
+
+struct tally {
+    int done, dead, waiting, superseded, reported;
+};
+
+static int
+tally_one(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
+{
+    struct tally *t = arg;
+
+    (void)ev;
+    if (!p)
+        return 0;
+    t->done += !strcmp(p->state, "done");
+    t->dead += !strcmp(p->state, "dead");
+    t->waiting += !strcmp(p->state, "waiting");
+    t->superseded += p->outcome && !strcmp(p->outcome, "superseded");
+    t->reported += !strcmp(p->status, "reported");
+    return 0;
+}
+
+static struct tally
+tally(void)
+{
+    struct tally t = {0};
+
+    (void)ocra_store_pipeline_list(fx.st, NULL, tally_one, &t, NULL);
+    return t;
+}
+
+struct hist {
+    int rows, done, retry, dead, waiting, abandoned, superseded;
+};
+
+static int
+hist_one(const struct ocra_store_stage_row *r, void *arg)
+{
+    struct hist *h = arg;
+    const char *o = r->outcome ? r->outcome : "";
+
+    h->rows++;
+    h->done += !strcmp(o, "done");
+    h->retry += !strcmp(o, "retry");
+    h->dead += !strcmp(o, "dead");
+    h->waiting += !strcmp(o, "waiting");
+    h->abandoned += !strcmp(o, "abandoned");
+    h->superseded += !strcmp(o, "superseded");
+    return 0;
+}
+
+static struct hist
+history(int i)
+{
+    struct hist h = {0};
+
+    (void)ocra_store_stage_history(fx.st, fx.ids[i], hist_one, &h, NULL);
+    return h;
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void
+test_every_stage_runs_exactly_once_under_concurrent_workers(void)
+{
+    struct ocra_daemon_stats s;
+    struct ocra_err err = {0};
+    struct tally t = {0};
+
+    if (!fixture_init(test_stages, 3, N_EVENTS, N_EVENTS))
+        goto out;
+    CHECK(ocra_daemon_start(fx.d, &err) == 0);
+    /* a bound against a hang, not a timing assertion */
+    for (int i = 0; i < 6000 && t.done < N_EVENTS; i++) {
+        CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+        usleep(10000);
+        t = tally();
+    }
+    ocra_daemon_stop(fx.d);
+    CHECK_INT(t.done, N_EVENTS);
+    CHECK_INT(t.reported, N_EVENTS);
+    for (int i = 0; i < N_EVENTS; i++) {
+        struct hist h = history(i);
+
+        CHECK_INT(calls[i][0], 1);
+        CHECK_INT(calls[i][1], 1);
+        CHECK_INT(calls[i][2], 1);
+        CHECK_INT(h.done, 3);
+        CHECK_INT(h.rows, 3);
+    }
+    ocra_daemon_stats(fx.d, &s);
+    CHECK_INT(s.done, 3 * N_EVENTS);
+    CHECK_INT(s.lost, 0);
+    printf("  %d events x 3 stages by 4 workers: %lu claims, %lu done\n", N_EVENTS, s.claimed,
+           s.done);
+out:
+    fixture_fini();
+}
+
+static void
+test_transient_failures_retry_then_dead_letter_without_blocking(void)
+{
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    struct tally t;
+    struct hist h;
+
+    if (!fixture_init(test_stages, 3, 5, 5))
+        goto out;
+    transient_failures = 1000;
+    permanent_failure = true;
+    for (int round = 0; round < 200 && tally().done + tally().dead < 5; round++) {
+        drain_steps();
+        usleep(5000); /* let the backoff pass */
+    }
+    t = tally();
+    CHECK_INT(t.done, 3); /* events 2, 3, 4 went through */
+    CHECK_INT(t.dead, 2);
+    h = history(0);
+    CHECK_INT(h.retry, 2); /* max_attempts 3: two retries, then dead */
+    CHECK_INT(h.dead, 1);
+    h = history(1);
+    CHECK_INT(h.dead, 1); /* EINVAL: dead at once */
+    CHECK_INT(h.retry, 0);
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->state, "dead");
+        CHECK_STR(p->stage, "build");
+        CHECK(p->last_error && strstr(p->last_error, "registry: 503 (attempt 3)"));
+    }
+    ocra_store_pipeline_free(p);
+    /* ocra retry: the registry is back */
+    transient_failures = 0;
+    CHECK(ocra_store_stage_retry(fx.st, fx.ids[0], &err) == 0);
+    drain_steps();
+    CHECK_INT(tally().done, 4);
+    CHECK_INT(calls[0][2], 1);
+out:
+    fixture_fini();
+}
+
+static void
+test_unwired_stage_waits_without_using_attempts(void)
+{
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+
+    if (!fixture_init(waiting_stages, 3, 2, 2))
+        goto out;
+    for (int i = 0; i < 5; i++) {
+        drain_steps();
+        CHECK(ocra_daemon_start(fx.d, &err) == 0); /* a restart wakes the waiting */
+        ocra_daemon_stop(fx.d);
+    }
+    drain_steps();
+    CHECK_INT(tally().waiting, 2);
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->status, "pushed");
+        CHECK_STR(p->stage, "later");
+        CHECK_INT(p->attempts, 0);
+        CHECK(p->last_error && strstr(p->last_error, "not wired yet"));
+    }
+    ocra_store_pipeline_free(p);
+    CHECK(calls[0][3] >= 5);
+    CHECK_INT(calls[0][0], 1); /* the stage before it ran once */
+out:
+    fixture_fini();
+}
+
+static void
+test_newer_version_supersedes_older_before_deployment(void)
+{
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    char *newer = NULL;
+    bool current = true;
+
+    /* 3 events over 2 models: m0 has versions 1.0 (event 0) and 1.2 (event 2), m1 has 1.1 */
+    if (!fixture_init(test_stages, 3, 3, 2))
+        goto out;
+    drain_steps();
+    /* event 0 (1.0) and event 2 (1.2) are both m0: 1.0 was built but never deployed */
+    CHECK_INT(calls[0][0], 1);
+    CHECK_INT(calls[0][1], 0);
+    CHECK_INT(calls[2][1], 1);
+    CHECK_INT(calls[1][1], 1); /* the other model is not affected */
+    CHECK_INT(calls[0][2], 1); /* the superseded event is reported as such */
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->status, "reported");
+        CHECK_STR(p->outcome, "superseded");
+    }
+    ocra_store_pipeline_free(p);
+    CHECK_INT(history(0).superseded, 1);
+    /* the agent's question */
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[0], "ain:0 /apps/t/models/m0", "1.0", &current,
+                                    &newer, &err) == 0);
+    CHECK(!current);
+    CHECK_STR(newer, fx.ids[2]);
+    free(newer);
+    newer = NULL;
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[2], NULL, "1.2", &current, &newer, &err) == 0);
+    CHECK(current && !newer);
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[2], NULL, "1.0", &current, NULL, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(ocra_daemon_event_current(fx.st, "ain:0:0x1:9", NULL, NULL, &current, NULL, &err) == -1);
+    CHECK_INT(err.code, ENOENT);
+out:
+    fixture_fini();
+}
+
+static void
+test_crashed_workers_claim_is_taken_over_after_its_lease(void)
+{
+    struct ocra_store_claim_opts crashed = {.worker = "w0@dead:1", .lease_ms = 50};
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    bool found = false, ran = false;
+    struct hist h;
+
+    if (!fixture_init(test_stages, 3, 1, 1))
+        goto out;
+    CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+    /* a worker claims the build and dies before ending it */
+    CHECK(ocra_store_stage_claim(fx.st, &crashed, &c, &found, &err) == 0 && found);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_daemon_step(fx.d, fx.st, &ran, &err) == 0);
+    CHECK(!ran); /* held until the lease expires */
+    usleep(60000);
+    drain_steps();
+    CHECK_INT(tally().done, 1);
+    CHECK_INT(calls[0][0], 1);
+    h = history(0);
+    CHECK_INT(h.abandoned, 1);
+    CHECK_INT(h.done, 3);
+out:
+    fixture_fini();
+}
+
+static void
+test_stage_table_is_checked(void)
+{
+    static const struct ocra_daemon_stage dup[] = {
+        {"a", "validated", op_build, true, false},
+        {"a", "reported", op_report, true, false},
+    };
+    static const struct ocra_daemon_stage gated_last[] = {
+        {"report", "reported", op_report, true, true},
+    };
+    struct ocra_config cfg;
+    struct ocra_daemon *d = NULL;
+    struct ocra_daemon_opts o = {.cfg = &cfg, .stages = dup, .n_stages = 2};
+    struct ocra_err err = {0};
+
+    ocra_config_init(&cfg);
+    CHECK(ocra_daemon_new(&o, &d, &err) == -1);
+    CHECK(strstr(err.msg, "stage a listed twice") != NULL);
+    o.stages = gated_last;
+    o.n_stages = 1;
+    CHECK(ocra_daemon_new(&o, &d, &err) == -1);
+    CHECK_INT(err.code, EINVAL);
+    /* the real table: validate first, report last, allocate and run gated */
+    CHECK_STR(ocra_daemon_stages[0].name, "validate");
+    CHECK_STR(ocra_daemon_stages[ocra_daemon_n_stages - 1].name, "report");
+    for (size_t i = 0; i < ocra_daemon_n_stages; i++)
+        CHECK(ocra_daemon_stages[i].gated == (!strcmp(ocra_daemon_stages[i].name, "allocate") ||
+                                              !strcmp(ocra_daemon_stages[i].name, "run")));
+    ocra_config_fini(&cfg);
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
+               OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
+               OCRA_TEST(test_unwired_stage_waits_without_using_attempts),
+               OCRA_TEST(test_newer_version_supersedes_older_before_deployment),
+               OCRA_TEST(test_crashed_workers_claim_is_taken_over_after_its_lease),
+               OCRA_TEST(test_stage_table_is_checked))

@@ -1,0 +1,777 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_stage.c: the daemon's stage machine in the journal. The pipeline table holds one row
+ * per event (where it is, who holds it, until when); the stages table one history row per
+ * attempt. Every transition is one transaction, and an attempt ends only under the claim that
+ * started it (the claim id is a fencing token): a worker whose lease expired and whose event
+ * was taken over cannot write over the new holder's work.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PIPE_COLUMNS                                                                               \
+    "p.seq, p.event_id, p.model, p.version, p.status, p.outcome, p.stage, p.state, p.attempts,"    \
+    " p.next_ms, p.claim, p.claimed_by, p.lease_ms, p.last_error, p.failed_stage, p.created_ms,"   \
+    " p.updated_ms"
+
+static const char sql_intake[] =
+    "INSERT INTO pipeline (seq, event_id, model, version, status, outcome, stage, state,"
+    " created_ms, updated_ms)"
+    " SELECT e.seq, e.id, e.source || ' ' || coalesce(e.path, ''),"
+    "  CASE WHEN e.status <> 'rejected' AND json_valid(e.spec)"
+    "   AND json_type(e.spec, '$.modelVersion') = 'text'"
+    "   THEN json_extract(e.spec, '$.modelVersion') END,"
+    "  CASE WHEN e.status = 'rejected' THEN 'rejected' ELSE 'detected' END,"
+    "  CASE WHEN e.status = 'rejected' THEN 'rejected' END,"
+    "  CASE WHEN e.status = 'rejected' THEN ?2 ELSE ?1 END, 'ready', ?3, ?3"
+    " FROM events e WHERE e.seq > (SELECT coalesce(max(seq), 0) FROM pipeline)"
+    "  AND coalesce(e.path, '') NOT LIKE '/.evm/%' ORDER BY e.seq";
+
+static const char sql_pick[] =
+    "SELECT event_id, stage, state, claim, claimed_by FROM pipeline"
+    " WHERE (state = 'ready' AND next_ms <= ?1) OR (state = 'claimed' AND lease_ms <= ?1)"
+    " ORDER BY next_ms, seq LIMIT 1";
+
+static const char sql_abandon[] =
+    "UPDATE stages SET finished_ms = ?2, outcome = 'abandoned', error = ?3"
+    " WHERE id = ?1 AND outcome IS NULL";
+
+/* A newer event of the same model that passed validation and still counts. */
+static const char sql_newer[] =
+    "SELECT n.event_id FROM pipeline p JOIN pipeline n ON n.model = p.model AND n.seq > p.seq"
+    " WHERE p.event_id = ?1 AND n.status NOT IN ('detected', 'rejected', 'superseded')"
+    "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead'"
+    " ORDER BY n.seq DESC LIMIT 1";
+
+static const char sql_history_add[] =
+    "INSERT INTO stages (event_id, stage, attempt, worker, started_ms, finished_ms, outcome,"
+    " error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+static const char sql_supersede[] =
+    "UPDATE pipeline SET prev_status = status, failed_stage = stage, status = 'superseded',"
+    " outcome = 'superseded', stage = ?2, state = 'ready', attempts = 0, next_ms = 0,"
+    " claim = NULL, claimed_by = NULL, lease_ms = NULL, last_error = ?3, updated_ms = ?4"
+    " WHERE event_id = ?1";
+
+static const char sql_take[] =
+    "UPDATE pipeline SET state = 'claimed', claim = ?2, claimed_by = ?3, lease_ms = ?4,"
+    " attempts = attempts + 1, updated_ms = ?5 WHERE event_id = ?1";
+
+static const char sql_claimed[] =
+    "SELECT status, model, version, last_error, attempts FROM pipeline WHERE event_id = ?1";
+
+static const char sql_holder[] = "SELECT claim, state, stage, status FROM pipeline"
+                                 " WHERE event_id = ?1";
+
+static const char sql_renew[] = "UPDATE pipeline SET lease_ms = ?3, updated_ms = ?4"
+                                " WHERE event_id = ?1 AND claim = ?2 AND state = 'claimed'";
+
+/* A waiting attempt right after another waiting attempt at the same stage only extends the
+ * earlier one, so that restarts do not fill the history with identical rows. */
+static const char sql_waiting_again[] =
+    "UPDATE stages SET finished_ms = ?3 WHERE id = (SELECT max(id) FROM stages"
+    " WHERE event_id = ?1 AND id < ?2) AND outcome = 'waiting'"
+    " AND stage = (SELECT stage FROM stages WHERE id = ?2)";
+
+static const char sql_history_drop[] = "DELETE FROM stages WHERE id = ?1";
+
+static const char sql_history_end[] =
+    "UPDATE stages SET finished_ms = ?2, outcome = ?3, output = ?4, error = ?5 WHERE id = ?1";
+
+/* ?2 status (NULL: same), ?3 stage (NULL: same), ?4 finished, ?5 state, ?6 next_ms, ?7 error,
+ * ?8 now, ?9 attempt does not count. */
+static const char sql_move[] =
+    "UPDATE pipeline SET"
+    " prev_status = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN status"
+    "  ELSE prev_status END,"
+    " failed_stage = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN stage"
+    "  ELSE failed_stage END,"
+    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded') THEN ?2"
+    "  ELSE outcome END,"
+    " attempts = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0"
+    "  WHEN ?9 THEN max(attempts - 1, 0) ELSE attempts END,"
+    " status = coalesce(?2, status),"
+    " stage = CASE WHEN ?4 THEN NULL ELSE coalesce(?3, stage) END,"
+    " state = CASE WHEN ?4 THEN 'done' ELSE ?5 END,"
+    " next_ms = ?6, last_error = ?7, claim = NULL, claimed_by = NULL, lease_ms = NULL,"
+    " updated_ms = ?8 WHERE event_id = ?1";
+
+static const char sql_retry_get[] =
+    "SELECT status, state, outcome, failed_stage, prev_status FROM pipeline WHERE event_id = ?1";
+
+static const char sql_retry[] =
+    "UPDATE pipeline SET state = 'ready', next_ms = 0, attempts = 0, last_error = NULL,"
+    " stage = coalesce(?2, stage), status = coalesce(?3, status),"
+    " outcome = CASE WHEN ?2 IS NOT NULL THEN NULL ELSE outcome END, updated_ms = ?4"
+    " WHERE event_id = ?1";
+
+static const char sql_wake[] =
+    "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?1 WHERE state = 'waiting'";
+
+static const char sql_get[] = "SELECT " PIPE_COLUMNS " FROM pipeline p WHERE p.event_id = ?1";
+
+static const char sql_outputs[] =
+    "SELECT json_group_object(stage, json(output)) FROM (SELECT stage, output FROM stages"
+    " WHERE id IN (SELECT max(id) FROM stages WHERE event_id = ?1 AND outcome = 'done'"
+    "  AND output IS NOT NULL GROUP BY stage) ORDER BY id)";
+
+static const char sql_history[] =
+    "SELECT id, stage, attempt, worker, started_ms, finished_ms, outcome, output, error"
+    " FROM stages WHERE event_id = ?1 ORDER BY id";
+
+#define LIST_SQL(order)                                                                            \
+    "SELECT e.seq, e.id, e.source, e.chain, e.block_number, e.block_hash, e.tx_hash,"              \
+    " e.op_index, e.signer, e.trusted, e.path, e.spec, e.status, e.reason, e.observed_ms,"         \
+    " e.created_ms, e.updated_ms, p.event_id IS NOT NULL, " PIPE_COLUMNS                           \
+    " FROM events e LEFT JOIN pipeline p ON p.event_id = e.id"                                     \
+    " WHERE coalesce(e.path, '') NOT LIKE '/.evm/%' AND (?1 IS NULL OR e.source = ?1) AND"         \
+    " (?2 IS NULL OR e.status = ?2 OR p.status = ?2 OR p.outcome = ?2 OR p.state = ?2)"            \
+    " ORDER BY e.seq " order " LIMIT ?3"
+
+static const char sql_list_asc[] = LIST_SQL("ASC");
+static const char sql_list_desc[] = LIST_SQL("DESC");
+
+#define TEXT(s, i) ((const char *)sqlite3_column_text((s), (i)))
+
+static char *
+dup_col(sqlite3_stmt *s, int i)
+{
+    const char *t = TEXT(s, i);
+
+    return t ? ocra_xstrdup(t) : NULL;
+}
+
+static sqlite3_stmt *
+prep(struct ocra_store *st, const char *sql, struct ocra_err *err)
+{
+    return ocra_store_stmt_sql(st, sql, err);
+}
+
+/* Runs fn inside one transaction: commit when it returns 0, roll back otherwise. */
+static int
+in_tx(struct ocra_store *st, int (*fn)(struct ocra_store *, void *, struct ocra_err *), void *arg,
+      struct ocra_err *err)
+{
+    if (ocra_store_begin(st, err) < 0)
+        return -1;
+    if (fn(st, arg, err) < 0) {
+        ocra_store_rollback(st);
+        return -1;
+    }
+    return ocra_store_commit(st, err);
+}
+
+/* ---- intake ------------------------------------------------------------------------------ */
+
+int
+ocra_store_pipeline_intake(struct ocra_store *st, const char *first_stage,
+                           const char *rejected_stage, size_t *added, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_intake, err);
+    int rc = 0;
+
+    if (!s)
+        return ocra_err_wrap(err, "pipeline intake");
+    rc |= sqlite3_bind_text(s, 1, first_stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, rejected_stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
+    if (ocra_store_exec_stmt(st, s, rc, err, "pipeline intake") < 0)
+        return -1;
+    if (added)
+        *added = (size_t)sqlite3_changes(st->db);
+    return 0;
+}
+
+/* ---- claims ------------------------------------------------------------------------------ */
+
+void
+ocra_store_claim_fini(struct ocra_store_claim *c)
+{
+    free(c->event_id);
+    free(c->stage);
+    free(c->status);
+    free(c->model);
+    free(c->version);
+    free(c->last_error);
+    memset(c, 0, sizeof(*c));
+}
+
+static int
+history_add(struct ocra_store *st, const char *event_id, const char *stage, int64_t attempt,
+            const char *worker, int64_t now, const char *outcome, const char *error, int64_t *id,
+            struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_history_add, err);
+    int rc = 0;
+
+    if (!s)
+        return -1;
+    rc |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 3, attempt);
+    rc |= sqlite3_bind_text(s, 4, worker, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 5, now);
+    rc |= outcome ? sqlite3_bind_int64(s, 6, now) : sqlite3_bind_null(s, 6);
+    rc |= sqlite3_bind_text(s, 7, outcome, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 8, error, -1, SQLITE_STATIC);
+    if (ocra_store_exec_stmt(st, s, rc, err, "history") < 0)
+        return -1;
+    if (id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+/* The newest event that supersedes event_id, or NULL (*newer owned by the caller). */
+static int
+find_newer(struct ocra_store *st, const char *event_id, char **newer, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_newer, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    *newer = rc == SQLITE_ROW ? dup_col(s, 0) : NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "newer");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static bool
+is_gated(const struct ocra_store_claim_opts *o, const char *stage)
+{
+    for (size_t i = 0; i < o->n_gated; i++)
+        if (strcmp(o->gated[i], stage) == 0)
+            return true;
+    return false;
+}
+
+/* Moves a superseded event to the superseded stage, with its history row. */
+static int
+supersede(struct ocra_store *st, const struct ocra_store_claim_opts *o, const char *event_id,
+          const char *stage, const char *newer, int64_t now, struct ocra_err *err)
+{
+    char msg[600];
+    sqlite3_stmt *s;
+    int rc = 0;
+
+    (void)snprintf(msg, sizeof(msg), "superseded by %s", newer);
+    if (history_add(st, event_id, stage, 0, o->worker, now, "superseded", msg, NULL, err) < 0)
+        return -1;
+    if (!(s = prep(st, sql_supersede, err)))
+        return -1;
+    rc |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, o->superseded_stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, now);
+    return ocra_store_exec_stmt(st, s, rc, err, "supersede");
+}
+
+static int
+take(struct ocra_store *st, const struct ocra_store_claim_opts *o, struct ocra_store_claim *c,
+     int64_t now, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_claimed, err);
+    int rc = 0;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, c->event_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        c->status = dup_col(s, 0);
+        c->model = dup_col(s, 1);
+        c->version = dup_col(s, 2);
+        c->last_error = dup_col(s, 3);
+        c->attempt = sqlite3_column_int64(s, 4) + 1;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (history_add(st, c->event_id, c->stage, c->attempt, o->worker, now, NULL, NULL, &c->claim,
+                    err) < 0 ||
+        !(s = prep(st, sql_take, err)))
+        return -1;
+    rc |= sqlite3_bind_text(s, 1, c->event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 2, c->claim);
+    rc |= sqlite3_bind_text(s, 3, o->worker, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, now + o->lease_ms);
+    rc |= sqlite3_bind_int64(s, 5, now);
+    return ocra_store_exec_stmt(st, s, rc, err, "claim");
+}
+
+struct claim_args {
+    const struct ocra_store_claim_opts *o;
+    struct ocra_store_claim *c;
+    bool found;
+};
+
+/* Picks the next claimable row into a->c (event_id, stage, taken_over); *abandoned gets the
+ * expired claim to close, 0 if none. Returns 0 with a->found false when nothing is ready. */
+static int
+pick(struct ocra_store *st, struct claim_args *a, int64_t now, int64_t *abandoned, char **holder,
+     struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_pick, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, now);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        a->c->event_id = dup_col(s, 0);
+        a->c->stage = dup_col(s, 1);
+        a->c->taken_over = strcmp(TEXT(s, 2), "claimed") == 0;
+        *abandoned = a->c->taken_over ? sqlite3_column_int64(s, 3) : 0;
+        *holder = dup_col(s, 4);
+    } else if (rc != SQLITE_DONE) {
+        ocra_store_sqlerr(st, rc, err, "pick");
+    }
+    sqlite3_reset(s);
+    a->found = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+claim_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
+{
+    struct claim_args *a = arg;
+    int64_t now = a->o->now_ms ? a->o->now_ms : ocra_time_wall_ms();
+
+    /* A superseded event is moved on and the next one looked at, in the same transaction. */
+    for (;;) {
+        char *holder = NULL, *newer = NULL, msg[160];
+        int64_t abandoned = 0;
+        int ret = 0;
+
+        if (pick(st, a, now, &abandoned, &holder, err) < 0 || !a->found) {
+            free(holder);
+            return a->found ? -1 : 0;
+        }
+        (void)snprintf(msg, sizeof(msg), "lease of %s expired", holder ? holder : "?");
+        free(holder);
+        if (abandoned) {
+            sqlite3_stmt *s = prep(st, sql_abandon, err);
+            int rc = 0;
+
+            if (!s)
+                return -1;
+            rc |= sqlite3_bind_int64(s, 1, abandoned);
+            rc |= sqlite3_bind_int64(s, 2, now);
+            rc |= sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
+            if (ocra_store_exec_stmt(st, s, rc, err, "abandon") < 0)
+                return -1;
+        }
+        if (is_gated(a->o, a->c->stage) && find_newer(st, a->c->event_id, &newer, err) < 0)
+            return -1;
+        if (!newer)
+            return take(st, a->o, a->c, now, err);
+        ret = supersede(st, a->o, a->c->event_id, a->c->stage, newer, now, err);
+        free(newer);
+        ocra_store_claim_fini(a->c);
+        if (ret < 0)
+            return -1;
+    }
+}
+
+int
+ocra_store_stage_claim(struct ocra_store *st, const struct ocra_store_claim_opts *o,
+                       struct ocra_store_claim *out, bool *found, struct ocra_err *err)
+{
+    struct ocra_store_claim c = {0};
+    struct claim_args a = {.o = o, .c = &c};
+
+    if (in_tx(st, claim_tx, &a, err) < 0) {
+        ocra_store_claim_fini(&c);
+        return ocra_err_wrap(err, "claim");
+    }
+    *found = a.found;
+    if (a.found)
+        *out = c;
+    else
+        ocra_store_claim_fini(&c);
+    return 0;
+}
+
+int
+ocra_store_stage_renew(struct ocra_store *st, const char *event_id, int64_t claim, int64_t lease_ms,
+                       struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_renew, err);
+    int64_t now = ocra_time_wall_ms();
+    int rc = 0;
+
+    if (!s)
+        return -1;
+    rc |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 2, claim);
+    rc |= sqlite3_bind_int64(s, 3, now + lease_ms);
+    rc |= sqlite3_bind_int64(s, 4, now);
+    if (ocra_store_exec_stmt(st, s, rc, err, "renew") < 0)
+        return ocra_err_wrap(err, "event %s", event_id);
+    if (sqlite3_changes(st->db) == 0)
+        return ocra_err_set(err, ESTALE, "event %s: claim %lld is no longer held", event_id,
+                            (long long)claim);
+    return 0;
+}
+
+/* ---- ending an attempt ------------------------------------------------------------------- */
+
+struct end_args {
+    const char *event_id;
+    int64_t claim;
+    const struct ocra_store_stage_end *e;
+};
+
+/* ESTALE unless the row is claimed under claim. */
+static int
+check_holder(struct ocra_store *st, const char *event_id, int64_t claim, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_holder, err);
+    bool held = false;
+    int rc;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        held = sqlite3_column_int64(s, 0) == claim && strcmp(TEXT(s, 1), "claimed") == 0;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_store_sqlerr(st, rc, err, "holder");
+    if (!held)
+        return ocra_err_set(err, ESTALE, "claim %lld is no longer held", (long long)claim);
+    return 0;
+}
+
+static int
+end_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
+{
+    const struct end_args *a = arg;
+    const struct ocra_store_stage_end *e = a->e;
+    int64_t now = ocra_time_wall_ms();
+    bool uncounted = !strcmp(e->outcome, "waiting") || !strcmp(e->outcome, "released");
+    sqlite3_stmt *s;
+    int rc = 0;
+
+    if (check_holder(st, a->event_id, a->claim, err) < 0)
+        return -1;
+    if (!strcmp(e->outcome, "waiting")) {
+        if (!(s = prep(st, sql_waiting_again, err)))
+            return -1;
+        rc |= sqlite3_bind_text(s, 1, a->event_id, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_int64(s, 2, a->claim);
+        rc |= sqlite3_bind_int64(s, 3, now);
+        if (ocra_store_exec_stmt(st, s, rc, err, "history") < 0)
+            return -1;
+        if (sqlite3_changes(st->db) > 0 &&
+            (!(s = prep(st, sql_history_drop, err)) ||
+             ocra_store_exec_stmt(st, s, sqlite3_bind_int64(s, 1, a->claim), err, "history") < 0))
+            return -1;
+        rc = 0;
+    }
+    if (!(s = prep(st, sql_history_end, err)))
+        return -1;
+    rc |= sqlite3_bind_int64(s, 1, a->claim);
+    rc |= sqlite3_bind_int64(s, 2, now);
+    rc |= sqlite3_bind_text(s, 3, e->outcome, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 4, e->output, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 5, e->error, -1, SQLITE_STATIC);
+    if (ocra_store_exec_stmt(st, s, rc, err, "history") < 0 || !(s = prep(st, sql_move, err)))
+        return -1;
+    rc = 0;
+    rc |= sqlite3_bind_text(s, 1, a->event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, e->status, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, e->stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int(s, 4, e->finished);
+    rc |= sqlite3_bind_text(s, 5, e->state ? e->state : "ready", -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 6, e->next_ms);
+    rc |= sqlite3_bind_text(s, 7, e->error, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 8, now);
+    rc |= sqlite3_bind_int(s, 9, uncounted);
+    return ocra_store_exec_stmt(st, s, rc, err, "move");
+}
+
+int
+ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t claim,
+                     const struct ocra_store_stage_end *e, struct ocra_err *err)
+{
+    struct end_args a = {event_id, claim, e};
+
+    if (in_tx(st, end_tx, &a, err) < 0)
+        return ocra_err_wrap(err, "event %s", event_id);
+    return 0;
+}
+
+/* ---- retry and wake ---------------------------------------------------------------------- */
+
+static int
+retry_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
+{
+    const char *id = arg;
+    sqlite3_stmt *s = prep(st, sql_retry_get, err);
+    char *status = NULL, *state = NULL, *outcome = NULL, *failed = NULL, *prev = NULL;
+    int rc, ret = -1;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        status = dup_col(s, 0);
+        state = dup_col(s, 1);
+        outcome = dup_col(s, 2);
+        failed = dup_col(s, 3);
+        prev = dup_col(s, 4);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            ocra_err_set(err, ENOENT, "no such event in the pipeline");
+        else
+            ocra_store_sqlerr(st, rc, err, "retry");
+        goto out;
+    }
+    if (strcmp(state, "dead") != 0) {
+        /* A failed run or a rejection by the daemon goes back to the stage that decided it. */
+        bool back =
+            outcome && failed && (!strcmp(outcome, "failed") || !strcmp(outcome, "rejected"));
+
+        if (!back || !strcmp(state, "claimed")) {
+            ocra_err_set(err, EINVAL,
+                         "status %s, state %s: only dead-lettered or failed events can be retried",
+                         status, state);
+            goto out;
+        }
+    } else {
+        free(failed);
+        free(prev);
+        failed = prev = NULL; /* a dead letter resumes where it stopped */
+    }
+    if (!(s = prep(st, sql_retry, err)))
+        goto out;
+    rc = 0;
+    rc |= sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, failed, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, prev, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, ocra_time_wall_ms());
+    ret = ocra_store_exec_stmt(st, s, rc, err, "retry");
+out:
+    free(status);
+    free(state);
+    free(outcome);
+    free(failed);
+    free(prev);
+    return ret;
+}
+
+int
+ocra_store_stage_retry(struct ocra_store *st, const char *event_id, struct ocra_err *err)
+{
+    if (in_tx(st, retry_tx, (void *)(uintptr_t)event_id, err) < 0)
+        return ocra_err_wrap(err, "retry %s", event_id);
+    return 0;
+}
+
+int
+ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_wake, err);
+
+    if (!s)
+        return -1;
+    if (ocra_store_exec_stmt(st, s, sqlite3_bind_int64(s, 1, ocra_time_wall_ms()), err, "wake") < 0)
+        return -1;
+    if (n)
+        *n = (size_t)sqlite3_changes(st->db);
+    return 0;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* Fills p with borrowed pointers into the row of s, PIPE_COLUMNS starting at column i. */
+static void
+pipeline_from_row(sqlite3_stmt *s, int i, struct ocra_store_pipeline *p)
+{
+    p->seq = sqlite3_column_int64(s, i);
+    p->event_id = TEXT(s, i + 1);
+    p->model = TEXT(s, i + 2);
+    p->version = TEXT(s, i + 3);
+    p->status = TEXT(s, i + 4);
+    p->outcome = TEXT(s, i + 5);
+    p->stage = TEXT(s, i + 6);
+    p->state = TEXT(s, i + 7);
+    p->attempts = sqlite3_column_int64(s, i + 8);
+    p->next_ms = sqlite3_column_int64(s, i + 9);
+    p->claim = sqlite3_column_int64(s, i + 10);
+    p->claimed_by = TEXT(s, i + 11);
+    p->lease_ms = sqlite3_column_int64(s, i + 12);
+    p->last_error = TEXT(s, i + 13);
+    p->failed_stage = TEXT(s, i + 14);
+    p->created_ms = sqlite3_column_int64(s, i + 15);
+    p->updated_ms = sqlite3_column_int64(s, i + 16);
+}
+
+static struct ocra_store_pipeline *
+pipeline_dup(const struct ocra_store_pipeline *p)
+{
+#define OFF(m) offsetof(struct ocra_store_pipeline, m)
+    static const size_t text[] = {OFF(event_id),   OFF(model),       OFF(version), OFF(status),
+                                  OFF(outcome),    OFF(stage),       OFF(state),   OFF(claimed_by),
+                                  OFF(last_error), OFF(failed_stage)};
+#undef OFF
+
+    return ocra_store_dup_flat(p, sizeof(*p), text, OCRA_ARRAY_LEN(text));
+}
+
+void
+ocra_store_pipeline_free(struct ocra_store_pipeline *p)
+{
+    free(p); /* the strings live in the same allocation */
+}
+
+int
+ocra_store_pipeline_get(struct ocra_store *st, const char *event_id,
+                        struct ocra_store_pipeline **out, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_get, err);
+    struct ocra_store_pipeline p;
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "event %s", event_id);
+    sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        pipeline_from_row(s, 0, &p);
+        *out = pipeline_dup(&p);
+    } else if (rc == SQLITE_DONE) {
+        *out = NULL;
+    } else {
+        ocra_store_sqlerr(st, rc, err, "pipeline");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_err_wrap(err, "event %s", event_id);
+    return 0;
+}
+
+int
+ocra_store_stage_outputs(struct ocra_store *st, const char *event_id, char **json,
+                         struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_outputs, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "outputs %s", event_id);
+    sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *json = ocra_xstrdup(TEXT(s, 0) ? TEXT(s, 0) : "{}");
+    else
+        ocra_store_sqlerr(st, rc, err, "outputs");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_ROW ? 0 : ocra_err_wrap(err, "event %s", event_id);
+}
+
+int
+ocra_store_stage_history(struct ocra_store *st, const char *event_id, ocra_store_stage_fn *fn,
+                         void *arg, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_history, err);
+    struct ocra_store_stage_row r;
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "history %s", event_id);
+    sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        r = (struct ocra_store_stage_row){
+            .id = sqlite3_column_int64(s, 0),
+            .stage = TEXT(s, 1),
+            .attempt = sqlite3_column_int64(s, 2),
+            .worker = TEXT(s, 3),
+            .started_ms = sqlite3_column_int64(s, 4),
+            .finished_ms = sqlite3_column_int64(s, 5),
+            .outcome = TEXT(s, 6),
+            .output = TEXT(s, 7),
+            .error = TEXT(s, 8),
+        };
+        if (fn(&r, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "history");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : ocra_err_wrap(err, "event %s", event_id);
+}
+
+int
+ocra_store_event_current(struct ocra_store *st, const char *event_id, bool *current, char **newer,
+                         struct ocra_err *err)
+{
+    struct ocra_store_pipeline *p = NULL;
+    char *n = NULL;
+
+    if (ocra_store_pipeline_get(st, event_id, &p, err) < 0)
+        return -1;
+    if (!p)
+        return ocra_err_set(err, ENOENT, "event %s: not in the pipeline", event_id);
+    ocra_store_pipeline_free(p);
+    if (find_newer(st, event_id, &n, err) < 0)
+        return ocra_err_wrap(err, "event %s", event_id);
+    *current = n == NULL;
+    if (newer)
+        *newer = n;
+    else
+        free(n);
+    return 0;
+}
+
+int
+ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
+                         ocra_store_pipeline_fn *fn, void *arg, struct ocra_err *err)
+{
+    static const struct ocra_store_event_filter all = {0};
+    const struct ocra_store_event_filter *f = filter ? filter : &all;
+    sqlite3_stmt *s = prep(st, f->newest_first ? sql_list_desc : sql_list_asc, err);
+    struct ocra_store_event ev;
+    struct ocra_store_pipeline p;
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "list events");
+    sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ocra_store_event_from_row(s, &ev);
+        if (sqlite3_column_int(s, 17))
+            pipeline_from_row(s, 18, &p);
+        if (fn(&ev, sqlite3_column_int(s, 17) ? &p : NULL, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "list events");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
