@@ -155,10 +155,12 @@ bert=$(grep '/bert"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.
 evil=$(grep '/evil"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
 stranger=$(grep '/stranger"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
 pipe() { grep -F "\"event\":\"$1\"" "$tmp/ev1.jsonl" | python3 -c "import json,sys; p=json.loads(sys.stdin.readline())['pipeline']; print(($2))"; }
-[ "$(pipe "$bert" 'p["status"], p["stage"], p["state"], p["attempts"]')" = "('planned', 'toolchain', 'waiting', 0)" ] &&
-    ok valid_event_planned_and_waits_at_toolchain || fail valid_event_planned_and_waits_at_toolchain "$(pipe "$bert" p)"
-pipe "$bert" 'p["error"]' | grep -q 'stage toolchain is not wired yet (issue 6)' &&
-    ok waiting_names_the_missing_stage || fail waiting_names_the_missing_stage "$(pipe "$bert" p)"
+# No registry is configured here (tests/it_pipeline.sh has one): a valid event is planned and
+# dead-lettered at the toolchain stage at once, with the reason, an operator's fix away.
+[ "$(pipe "$bert" 'p["status"], p["stage"], p["state"], p["attempts"]')" = "('planned', 'toolchain', 'dead', 1)" ] &&
+    ok valid_event_planned_then_dead_without_registry || fail valid_event_planned_then_dead_without_registry "$(pipe "$bert" p)"
+pipe "$bert" 'p["error"]' | grep -q 'build.registry is not set' &&
+    ok dead_letter_names_the_missing_setting || fail dead_letter_names_the_missing_setting "$(pipe "$bert" p)"
 [ "$(pipe "$evil" 'p["status"], p["outcome"], p["stage"], p["state"], p["attempts"]')" = "('rejected', 'rejected', 'report', 'dead', 3)" ] &&
     ok hostile_spec_rejected_then_report_dead_after_3_attempts || fail hostile_spec_rejected_then_report_dead_after_3_attempts "$(pipe "$evil" p)"
 pipe "$evil" 'p["error"]' | grep -q 'reportStatus on' &&
@@ -170,7 +172,7 @@ pipe "$evil" 'p["error"]' | grep -q 'reportStatus on' &&
 "$OCRA" -c "$tmp/ocra.yaml" lineage "$bert" >"$tmp/lineage.txt" 2>&1
 has lineage_shows_validate "$tmp/lineage.txt" "validate  #1 done"
 has lineage_shows_plan_summary "$tmp/lineage.txt" "plan: "
-has lineage_shows_waiting "$tmp/lineage.txt" "toolchain #1 waiting"
+has lineage_shows_dead_toolchain "$tmp/lineage.txt" "build.registry is not set"
 "$OCRA" -c "$tmp/ocra.yaml" lineage --json "$evil" >"$tmp/lineage.json"
 python3 -c '
 import json, sys
@@ -180,8 +182,6 @@ assert st == [("validate", "done"), ("report", "retry"), ("report", "retry"), ("
 assert "version.pep440" in d["stages"][0]["output"]["reason"] or "modelVersion" in d["stages"][0]["output"]["reason"], d["stages"][0]
 ' "$tmp/lineage.json" && ok lineage_json_has_every_attempt || fail lineage_json_has_every_attempt "$(head -c 800 "$tmp/lineage.json")"
 expect lineage_unknown_event 2 "$OCRA" -c "$tmp/ocra.yaml" lineage evm:1:0x0:0 && ok lineage_unknown_event
-expect retry_refuses_a_waiting_event 2 "$OCRA" -c "$tmp/ocra.yaml" retry "$bert" &&
-    has retry_refusal_explained "$tmp/err" "only dead-lettered or failed events can be retried"
 
 "$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$contract" \
     "setReporter(address,bool)" "$EVM_ADDR2" true >/dev/null
@@ -233,7 +233,7 @@ kills=$((kills + 1))
 start_daemon
 want_planned=$((n_valid + 1)) want_reported=$((n_bad + 2))
 wait_until "every event settled" has_n reported "$want_reported"
-wait_until "every valid event planned" has_n waiting "$want_planned"
+wait_until "every valid event planned" has_n dead "$want_planned"
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
@@ -253,7 +253,7 @@ assert len(ids) == len(set(ids)), "an event journaled twice"
 assert len(ids) == n_valid + n_bad + 3, (len(ids), n_valid, n_bad)
 planned = [e for e in events if e["pipeline"]["status"] == "planned"]
 reported = [e for e in events if e["pipeline"]["status"] == "reported"]
-assert len(planned) == n_valid + 1 and all(e["pipeline"]["state"] == "waiting" and e["pipeline"]["stage"] == "toolchain" for e in planned), planned
+assert len(planned) == n_valid + 1 and all(e["pipeline"]["state"] == "dead" and e["pipeline"]["stage"] == "toolchain" for e in planned), planned
 assert len(reported) == n_bad + 2 and all(e["pipeline"]["outcome"] == "rejected" and e["pipeline"]["state"] == "done" for e in reported)
 # each stage done exactly once per event; attempts cut short by a kill were abandoned, not done twice
 done = collections.Counter(db.execute("SELECT event_id || ' ' || stage FROM stages WHERE outcome = 'done'").fetchall())
@@ -274,7 +274,7 @@ for e in reported:
     assert keys[k] == 1, (e["event"], keys[k])
 assert sum(keys.values()) == len(reported), (sum(keys.values()), len(reported))
 print(f"  crash loop: {kills} SIGKILLs; {len(ids)} events journaled once; {len(planned)} planned "
-      f"(waiting at toolchain), {len(reported)} rejected and reported; {sum(keys.values())} "
+      f"(dead-lettered at toolchain: no registry here), {len(reported)} rejected and reported; {sum(keys.values())} "
       f"on-chain reports, one per reported event; {abandoned} attempts abandoned by a kill and "
       f"taken over; every stage done exactly once")
 EOF

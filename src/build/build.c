@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *
 ocra_build_step_name(enum ocra_build_step s)
@@ -394,4 +396,73 @@ const json_t *
 ocra_build_annotations(const struct ocra_build *b)
 {
     return b->annotations;
+}
+
+/* ---- where things are -------------------------------------------------------------------- */
+
+static bool
+is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
+           strncmp(host, "[::1]", 5) == 0;
+}
+
+int
+ocra_build_registry_parse(const char *s, char **url, char **repo, struct ocra_err *err)
+{
+    const char *h = s, *slash;
+    const char *scheme = NULL;
+
+    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
+        h = strstr(s, "://") + 3;
+        scheme = s[4] == 's' ? "https" : "http";
+    }
+    slash = strchr(h, '/');
+    if (!slash || slash == h || !ocra_image_repo_valid(slash + 1))
+        return ocra_err_set(err, EINVAL, "registry %s: want HOST[:PORT]/REPO", s);
+    if (!scheme)
+        scheme = is_loopback(h) ? "http" : "https";
+    *url = ocra_xasprintf("%s://%.*s", scheme, (int)(slash - h), h);
+    *repo = ocra_xstrdup(slash + 1);
+    return 0;
+}
+
+char *
+ocra_build_agent_find(const char *configured)
+{
+    static const char *const rel[] = {"ocra-agent", "../libexec/ocra/ocra-agent",
+                                      "../../agent/ocra-agent"};
+    const char *env = getenv("OCRA_AGENT");
+    char self[PATH_MAX];
+    ssize_t n;
+
+    if (configured && *configured)
+        return ocra_xstrdup(configured);
+    if (env && *env)
+        return ocra_xstrdup(env);
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(rel); i++) {
+        char *p = ocra_xasprintf("%s/%s", self, rel[i]);
+
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+char *
+ocra_build_cache_dir(const char *configured)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+    if (configured && *configured)
+        return ocra_xstrdup(configured);
+    if (xdg && *xdg)
+        return ocra_xasprintf("%s/ocra", xdg);
+    return ocra_xasprintf("%s/.cache/ocra", home && *home ? home : "/tmp");
 }

@@ -160,4 +160,20 @@ int ocra_build_uri_allowed(const char *uri, const char *const *hosts, size_t n_h
  * Caller frees with ocra_spec_event_free(). */
 struct ocra_spec_event *ocra_build_local_event(const struct ocra_spec *spec, const char *event_id);
 
+/* ---- where things are (the CLI and the daemon agree) ---------------------------------- */
+
+/*
+ * "[http(s)://]HOST[:PORT]/REPO" (build.registry, --registry) into a registry URL and a
+ * repository; without a scheme, http for a loopback host, else https. *url and *repo: caller
+ * frees. EINVAL naming what is wrong.
+ */
+int ocra_build_registry_parse(const char *s, char **url, char **repo, struct ocra_err *err);
+/* The ocra-agent binary: configured (build.agent) when not empty, else $OCRA_AGENT, else beside
+ * this executable, in the installed libexec/ocra/ or in the build tree; NULL when none is
+ * found. Caller frees. */
+char *ocra_build_agent_find(const char *configured);
+/* The artifact and layer cache: configured (build.cache_dir) when not empty, else
+ * $XDG_CACHE_HOME/ocra, else ~/.cache/ocra. Caller frees. */
+char *ocra_build_cache_dir(const char *configured);
+
 #endif

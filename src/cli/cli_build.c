@@ -110,72 +110,15 @@ show_progress(void *arg, const struct ocra_build_progress *p)
 
 /* ---- inputs ------------------------------------------------------------------------------ */
 
-static bool
-is_loopback(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
-           strncmp(host, "[::1]", 5) == 0;
-}
-
-/* "[http(s)://]HOST[:PORT]/REPO" into a registry URL and a repository. */
+/* "[http(s)://]HOST[:PORT]/REPO" into the job's registry URL and repository. */
 static int
 parse_registry(const char *s, struct build_job *j)
 {
-    const char *h = s, *slash;
-    const char *scheme = NULL;
+    struct ocra_err err = {0};
 
-    if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) {
-        h = strstr(s, "://") + 3;
-        scheme = s[4] == 's' ? "https" : "http";
-    }
-    slash = strchr(h, '/');
-    if (!slash || slash == h || !ocra_image_repo_valid(slash + 1))
-        return ocra_cli_fail(OCRA_CLI_USAGE, "build: --registry %s: want HOST[:PORT]/REPO", s);
-    if (!scheme)
-        scheme = is_loopback(h) ? "http" : "https";
-    j->url = ocra_xasprintf("%s://%.*s", scheme, (int)(slash - h), h);
-    j->repo = ocra_xstrdup(slash + 1);
+    if (ocra_build_registry_parse(s, &j->url, &j->repo, &err) < 0)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "build: --registry %s", err.msg);
     return OCRA_CLI_OK;
-}
-
-/* The ocra-agent: build.agent, $OCRA_AGENT, beside ocra, or in the build tree. */
-static char *
-find_agent(const struct ocra_config *cfg)
-{
-    const char *env = getenv("OCRA_AGENT");
-    static const char *const rel[] = {"ocra-agent", "../../agent/ocra-agent"};
-    char self[PATH_MAX];
-    ssize_t n;
-
-    if (*cfg->build.agent)
-        return ocra_xstrdup(cfg->build.agent);
-    if (env && *env)
-        return ocra_xstrdup(env);
-    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0)
-        return NULL;
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    for (size_t i = 0; i < OCRA_ARRAY_LEN(rel); i++) {
-        char *p = ocra_xasprintf("%s/%s", self, rel[i]);
-
-        if (access(p, X_OK) == 0)
-            return p;
-        free(p);
-    }
-    return NULL;
-}
-
-static char *
-default_cache(const struct ocra_config *cfg)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-    if (*cfg->build.cache_dir)
-        return ocra_xstrdup(cfg->build.cache_dir);
-    if (xdg && *xdg)
-        return ocra_xasprintf("%s/ocra", xdg);
-    return ocra_xasprintf("%s/.cache/ocra", home && *home ? home : "/tmp");
 }
 
 /* The event: --event FILE, --event-id from the journal (else a local event with that id), or
@@ -443,8 +386,8 @@ build_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     if (status == OCRA_CLI_OK)
         status = load_plan(ctx, &o, argv[argc - 1], &j);
     if (status == OCRA_CLI_OK) {
-        j.cache = o.cache ? ocra_xstrdup(o.cache) : default_cache(&ctx->cfg);
-        j.agent = find_agent(&ctx->cfg);
+        j.cache = o.cache ? ocra_xstrdup(o.cache) : ocra_build_cache_dir(ctx->cfg.build.cache_dir);
+        j.agent = ocra_build_agent_find(ctx->cfg.build.agent);
         if (!j.agent)
             status =
                 ocra_cli_fail(OCRA_CLI_USAGE, "build: no ocra-agent (build.agent, $OCRA_AGENT)");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 #include "run/run.h"
 #include "sched/sched.h"
 #include "store/store.h"
@@ -96,24 +97,10 @@ int
 ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
                    struct ocra_err *err)
 {
-    struct ocra_sched_node_conf *confs = ocra_xcalloc(cfg->n_nodes + 1, sizeof(*confs));
-    int ret;
+    int ret = ocra_daemon_inventory(cfg, inv, err);
 
-    for (size_t i = 0; i < cfg->n_nodes; i++) {
-        const struct ocra_config_node *c = &cfg->nodes[i];
-
-        confs[i] = (struct ocra_sched_node_conf){
-            c->name,       c->gpu_model,          c->gpus,   c->gpu_memory_mib, c->cpus,
-            c->memory_mib, c->compute_capability, c->driver, c->cost,           c->labels,
-            c->n_labels};
-    }
-    ocra_sched_inventory_init(inv);
-    ret = ocra_sched_inventory_add_conf(inv, confs, cfg->n_nodes, err);
-    free(confs);
     for (size_t i = 0; ret == 0 && node_sources[i]; i++)
         ret = node_sources[i](cfg, inv, err);
-    if (ret == 0 && cfg->inventory_local)
-        ocra_sched_inventory_discover_local(inv);
     return ret;
 }
 

@@ -68,6 +68,7 @@ struct ocra_config {
     } evm;
     struct {
         char *docker_host; /* unix://PATH of the engine; "": $DOCKER_HOST or the default */
+        int runner;        /* 0 docker, 1 slurm */
         bool writable_rootfs, network_host, no_pids_limit, run_as_root; /* sandbox relaxations */
         struct {
             char *url, *user, *partition, *docker_host, *workdir;
@@ -107,6 +108,10 @@ struct ocra_config {
         size_t n_mirrors;
         int64_t max_gpus;
     } plan;
+    struct {
+        char *socket_dir; /* the agent socket's directory, mounted at /run/ocra in runs */
+        int64_t heartbeat_s;
+    } agent;
     /* ---- build (begin) */
     struct {
         char *registry, *cache_dir, *agent, *sign_key; /* sign_key names a secret */

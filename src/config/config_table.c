@@ -279,6 +279,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const log_formats[] = {"text", "json", NULL};
 /* Indexed by enum ocra_evm_finality (src/chain/evm/evm.h); config does not depend on it. */
 static const char *const evm_finalities[] = {"depth", "finalized", "safe", NULL};
+static const char *const runners[] = {"docker", "slurm", NULL};
 /* ---- build (begin) */
 static const char *const build_networks[] = {"host", "none", NULL};
 /* ---- build (end) */
@@ -649,6 +650,12 @@ const struct ocra_config_row ocra_config_rows[] = {
      .type_name = "unix URL",
      .off = CFG(run.docker_host),
      .doc = "The Docker engine the runner uses; empty: $DOCKER_HOST, else /var/run/docker.sock."},
+    {.key = "run.runner",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "docker",
+     .choices = runners,
+     .off = CFG(run.runner),
+     .doc = "Where the daemon runs workloads: docker (this machine) or slurm (run.slurm.*)."},
     {.key = "run.sandbox.writable_rootfs",
      .type = OCRA_CONFIG_BOOL,
      .def = "false",
@@ -832,6 +839,18 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 3600000,
      .off = CFG(daemon.report_wait_ms),
      .doc = "How long a report waits for its transaction to be final before retrying."},
+    {.key = "agent.socket_dir",
+     .type = OCRA_CONFIG_PATH,
+     .def = "/run/ocra",
+     .off = CFG(agent.socket_dir),
+     .doc = "Directory of the agent socket the daemon serves and mounts at /run/ocra in runs."},
+    {.key = "agent.heartbeat_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "10",
+     .min = 1,
+     .max = 3600,
+     .off = CFG(agent.heartbeat_s),
+     .doc = "Seconds between the in-image agent's heartbeats."},
     /* ---- inventory keys (begin) */
     {.key = "inventory.nodes",
      .type = OCRA_CONFIG_SECTIONS,

@@ -10,6 +10,7 @@
 #include "daemon/daemon_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,94 @@ start_workers(struct ocra_daemon *d, const struct ocra_config *cfg, struct ocra_
     return 0;
 }
 
+/* ---- the agent socket (docs/AGENT.md) ----------------------------------------------------- */
+
+/* "is this image's (event, version) still current?", asked by the agent before the workload
+ * starts; the same rule as the supersession gate. */
+static int
+agent_check(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agentd_peer *peer,
+            struct ocra_agentd_answer *answer)
+{
+    struct ocra_daemon *d = arg;
+    struct ocra_store_event *ev = NULL;
+    struct ocra_err err = {0};
+    char *newer = NULL;
+    bool current = true;
+    json_t *spec;
+
+    (void)peer;
+    if (!d->agent_st && ocra_store_open(d->journal, &d->agent_st, &err) < 0) {
+        ocra_log_warn("agent socket: journal: %s", err.msg);
+        d->agent_st = NULL;
+        return -1;
+    }
+    if (ocra_daemon_event_current(d->agent_st, msg->event, NULL, msg->version, &current, &newer,
+                                  &err) < 0) {
+        answer->verdict = OCRA_AGENTD_UNKNOWN;
+        ocra_log_info("agent event=%s version=%s: %s", msg->event, msg->version, err.msg);
+        return 0;
+    }
+    answer->verdict = current ? OCRA_AGENTD_CURRENT : OCRA_AGENTD_SUPERSEDED;
+    if (!current && newer && ocra_store_event_get(d->agent_st, newer, &ev, &err) == 0 && ev &&
+        ev->spec && (spec = ocra_json_parse(ev->spec, strlen(ev->spec), 0, NULL))) {
+        snprintf(answer->current, sizeof(answer->current), "%s",
+                 ocra_json_str(spec, "modelVersion") ? ocra_json_str(spec, "modelVersion") : "");
+        json_decref(spec);
+    }
+    ocra_log_info("agent event=%s version=%s: %s", msg->event, msg->version,
+                  current ? "current" : "superseded");
+    ocra_store_event_free(ev);
+    free(newer);
+    return 0;
+}
+
+static void
+agent_report(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agentd_peer *peer)
+{
+    (void)arg;
+    (void)peer;
+    switch (msg->type) {
+    case OCRA_AGENTD_STARTED:
+        ocra_log_info("agent event=%s started pid=%" PRId64 "%s", msg->event, msg->pid,
+                      msg->forced ? " forced" : "");
+        break;
+    case OCRA_AGENTD_COMPLETED:
+        ocra_log_info("agent event=%s completed exit=%d signal=%d duration_ms=%" PRId64, msg->event,
+                      msg->exit_code, msg->signal, msg->duration_ms);
+        break;
+    default:
+        ocra_log_debug("agent event=%s %s", msg->event, ocra_agentd_type_name(msg->type));
+        break;
+    }
+}
+
+/* Serves the agent socket in agent.socket_dir; a failure is logged, not fatal: the agents
+ * then run their workloads unreported, and runs mount nothing. */
+static void
+agent_start(struct ocra_daemon *d, const struct ocra_config *cfg)
+{
+    const struct ocra_agentd_options o = {
+        .dir = cfg->agent.socket_dir, .gid = 65532, .heartbeat_s = (int)cfg->agent.heartbeat_s};
+    const struct ocra_agentd_callbacks cb = {agent_check, agent_report, d};
+    struct ocra_err err = {0};
+
+    if (!*cfg->agent.socket_dir)
+        return;
+    if (ocra_agentd_start(&o, &cb, &d->agentd, &err) < 0) {
+        ocra_log_warn("agent socket %s: %s (workloads run without reporting)",
+                      cfg->agent.socket_dir, err.msg);
+        d->agentd = NULL;
+        return;
+    }
+    ocra_log_info("agent socket %s", ocra_agentd_socket_path(d->agentd));
+}
+
+const char *
+ocra_daemon_agent_dir(struct ocra_daemon *d)
+{
+    return d->agentd ? ocra_daemon_cfg(d)->agent.socket_dir : NULL;
+}
+
 int
 ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
 {
@@ -498,6 +587,9 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
         ocra_log_info("woke waiting events=%zu", woken);
     if (ocra_daemon_tick(d, err) < 0)
         return ocra_err_wrap(err, "intake");
+    free(d->journal);
+    d->journal = ocra_xstrdup(cfg->journal_path);
+    agent_start(d, cfg);
     if (start_workers(d, cfg, err) < 0)
         return -1;
     if (!d->no_watch && ocra_daemon_watchers_start(d, cfg->journal_path, err) < 0)
@@ -529,6 +621,10 @@ ocra_daemon_stop(struct ocra_daemon *d)
     free(d->held);
     d->held = NULL;
     d->n_workers = 0;
+    ocra_agentd_stop(d->agentd);
+    d->agentd = NULL;
+    ocra_store_close(d->agent_st);
+    d->agent_st = NULL;
 }
 
 void
@@ -556,6 +652,7 @@ ocra_daemon_free(struct ocra_daemon *d)
     if (d->workers || d->watchers)
         ocra_daemon_stop(d);
     ocra_store_close(d->st);
+    free(d->journal);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d->gated);

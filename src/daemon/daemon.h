@@ -136,6 +136,15 @@ int ocra_daemon_event_current(struct ocra_store *st, const char *event_id, const
                               const char *version, bool *current, char **newer,
                               struct ocra_err *err);
 
+struct ocra_sched_inventory;
+/*
+ * The inventory the allocate stage places on: the nodes of inventory.nodes and, with
+ * inventory.local, this machine (docs/RUNNING.md). Caller frees with
+ * ocra_sched_inventory_fini() (also on failure).
+ */
+int ocra_daemon_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
+                          struct ocra_err *err);
+
 /*
  * `ocra daemon --check`: tries the journal, the chain endpoints and contract, the signing
  * keys (addresses only) and the Docker engine, calling fn once per check with whether it

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "agentd/agentd.h"
 #include "daemon/daemon.h"
 
 struct ocra_daemon_ctx {
@@ -58,7 +59,10 @@ struct ocra_daemon {
         int64_t claim;
     } * held;
 
-    struct ocra_store *st; /* the supervisor's connection: intake, renewals */
+    struct ocra_store *st;       /* the supervisor's connection: intake, renewals */
+    struct ocra_agentd *agentd;  /* the agent socket server, or NULL when it could not start */
+    struct ocra_store *agent_st; /* its thread's connection, opened at its first question */
+    char *journal;
     struct ocra_daemon_ctx *workers;
     size_t n_workers;
     struct watcher *watchers;
@@ -76,6 +80,26 @@ void ocra_daemon_ctx_refresh(struct ocra_daemon_ctx *ctx);
 /* Watchers (daemon_watch.c): started and stopped with the daemon. */
 int ocra_daemon_watchers_start(struct ocra_daemon *d, const char *journal, struct ocra_err *err);
 void ocra_daemon_watchers_join(struct ocra_daemon *d);
+
+/* The spec, chain event and plan of a journaled event, as the plan stage made them. */
+struct ocra_daemon_prepared {
+    struct ocra_spec *spec;
+    struct ocra_spec_event *event;
+    struct ocra_plan *plan;
+};
+/* Fills *out (free with ocra_daemon_prepared_fini) from ev with ctx's configuration. */
+int ocra_daemon_prepare(struct ocra_daemon_ctx *ctx, const struct ocra_store_event *ev,
+                        struct ocra_daemon_prepared *out, struct ocra_err *err);
+void ocra_daemon_prepared_fini(struct ocra_daemon_prepared *p);
+
+/* The ops of daemon_ops.c, for the table in daemon_stages.c. */
+int ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                            const json_t *inputs, json_t **output, struct ocra_err *err);
+int ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                        const json_t *inputs, json_t **output, struct ocra_err *err);
+
+/* The agent socket's directory while the daemon serves it, else NULL (daemon.c). */
+const char *ocra_daemon_agent_dir(struct ocra_daemon *d);
 
 /* The report stage (daemon_report.c). */
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * daemon_ops.c: the stage-op table and the ops of the stages before the build: validate
- * (the spec again, with the operator's policy, and the signer's trust) and plan (src/plan;
- * the plan is the stage's output). The build, allocation and run stages are slots here whose
- * ops fail with ENOSYS until their modules are wired in: the events wait at them, without
- * using up attempts, and are woken at the next start or reload.
+ * daemon_ops.c: the ops of the stages before the build: validate (the spec again, with the
+ * operator's policy, and the signer's trust) and plan (src/plan; the plan is the stage's
+ * output), and ocra_daemon_prepare(), with which the later stages (daemon_stages.c, where
+ * the stage table is) rebuild the spec, event and plan of a journaled event.
  */
 #include "daemon/daemon_int.h"
 
@@ -42,9 +41,9 @@ parse_spec(const struct ocra_config *cfg, const struct ocra_store_event *ev,
     return ocra_spec_parse(ev->spec, strlen(ev->spec), &pol, spec, NULL, err);
 }
 
-static int
-op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
-            json_t **output, struct ocra_err *err)
+int
+ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                        const json_t *inputs, json_t **output, struct ocra_err *err)
 {
     const struct ocra_store_event *ev = job->event;
     struct ocra_spec *spec = NULL;
@@ -141,9 +140,9 @@ load_data(struct ocra_daemon_ctx *ctx, struct ocra_err *err)
                                &ctx->plan_data, err);
 }
 
-static int
-op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
-        json_t **output, struct ocra_err *err)
+int
+ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                    const json_t *inputs, json_t **output, struct ocra_err *err)
 {
     const struct ocra_config *cfg = ctx->cfg;
     struct ocra_plan_mirror *mirrors = NULL;
@@ -185,43 +184,46 @@ out:
     return ret;
 }
 
-/* ---- the slots the other modules fill ---------------------------------------------------- */
+/* ---- what the later stages rebuild ------------------------------------------------------- */
 
-/*
- * Each fails with ENOSYS: the event waits at the stage. To wire one, replace its function in
- * ocra_daemon_stages[] below by the real op (same signature, idempotent, keyed by the event
- * id; its output object is what later stages and `ocra lineage` read).
- */
-#define NOT_WIRED(fn, stage, issue)                                                                \
-    static int fn(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,                  \
-                  const json_t *inputs, json_t **output, struct ocra_err *err)                     \
-    {                                                                                              \
-        (void)ctx;                                                                                 \
-        (void)job;                                                                                 \
-        (void)inputs;                                                                              \
-        (void)output;                                                                              \
-        return ocra_err_set(err, ENOSYS, "stage %s is not wired yet (issue %d)", stage, issue);    \
+int
+ocra_daemon_prepare(struct ocra_daemon_ctx *ctx, const struct ocra_store_event *ev,
+                    struct ocra_daemon_prepared *out, struct ocra_err *err)
+{
+    const struct ocra_config *cfg = ctx->cfg;
+    struct ocra_plan_mirror *mirrors = NULL;
+    struct ocra_plan_options po = {0};
+    json_t *doc = NULL;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (load_data(ctx, err) < 0)
+        return ocra_err_wrap(err, "plan data");
+    if (parse_spec(cfg, ev, &out->spec, err) < 0)
+        return ocra_err_wrap(err, "spec");
+    mirrors = ocra_xcalloc(cfg->plan.n_mirrors + 1, sizeof(*mirrors));
+    ocra_daemon_plan_options(cfg, &po, mirrors);
+    doc = ocra_json_parse(ev->spec, strlen(ev->spec), 0, NULL);
+    po.gpus_given = doc && ocra_plan_doc_gives_gpus(doc);
+    po.event = out->event = spec_event(ev, out->spec);
+    if (ocra_plan_new(ctx->plan_data, out->spec, &po, &out->plan, NULL, err) < 0) {
+        ocra_err_wrap(err, "plan");
+        goto out;
     }
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_daemon_prepared_fini(out);
+    json_decref(doc);
+    free(mirrors);
+    return ret;
+}
 
-NOT_WIRED(op_toolchain, "toolchain", 6) /* src/build: toolchain image, cached by its hash */
-NOT_WIRED(op_push, "push", 6)           /* src/build: model image, pushed; output digest, tags */
-NOT_WIRED(op_sign, "sign", 6)           /* src/build + src/image: signature of the digest */
-NOT_WIRED(op_allocate, "allocate", 7)   /* src/sched inventory: node, GPUs */
-NOT_WIRED(op_run, "run", 7)             /* src/run (docker or slurm): container or job */
-NOT_WIRED(op_complete, "complete", 8)   /* src/agentd: the agent's completion, exit code */
-
-/* ---- the table --------------------------------------------------------------------------- */
-
-const struct ocra_daemon_stage ocra_daemon_stages[] = {
-    {"validate", "validated", op_validate, true, false},
-    {"plan", "planned", op_plan, true, false},
-    {"toolchain", "toolchain", op_toolchain, true, false},
-    {"push", "pushed", op_push, true, false},
-    {"sign", "signed", op_sign, true, false},
-    {"allocate", "allocated", op_allocate, true, true},
-    {"run", "running", op_run, true, true},
-    {"complete", "completed", op_complete, true, false},
-    {"report", "reported", ocra_daemon_op_report, true, false},
-};
-
-const size_t ocra_daemon_n_stages = OCRA_ARRAY_LEN(ocra_daemon_stages);
+void
+ocra_daemon_prepared_fini(struct ocra_daemon_prepared *p)
+{
+    ocra_plan_free(p->plan);
+    ocra_spec_event_free(p->event);
+    ocra_spec_free(p->spec);
+    memset(p, 0, sizeof(*p));
+}

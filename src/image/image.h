@@ -367,6 +367,13 @@ struct ocra_image_docker_auth {
 int ocra_image_docker_push(struct ocra_image_docker *d, const char *name, const char *tag,
                            const struct ocra_image_docker_auth *auth,
                            char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
+/*
+ * POST /images/create?fromImage=REF: the engine pulls "[host[:port]/]repo@sha256:..." (by
+ * digest only: EINVAL for a tag), with X-Registry-Auth as for a push (auth may be NULL). EIO
+ * with the engine's message when the pull fails. Pulling an image the engine has is cheap.
+ */
+int ocra_image_docker_pull(struct ocra_image_docker *d, const char *ref,
+                           const struct ocra_image_docker_auth *auth, struct ocra_err *err);
 
 /*
  * The progress stream parser that build and push use, fed as bytes arrive: JSON objects,

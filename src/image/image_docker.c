@@ -1248,3 +1248,40 @@ out:
     free(path);
     return ret;
 }
+
+int
+ocra_image_docker_pull(struct ocra_image_docker *d, const char *ref,
+                       const struct ocra_image_docker_auth *auth, struct ocra_err *err)
+{
+    struct stream s = {.fd = -1};
+    const char *headers[2] = {NULL, NULL};
+    const char *at = strchr(ref, '@');
+    char *hdr = NULL;
+    size_t hdr_size = 0;
+    struct ocra_buf path;
+    int ret = -1;
+
+    ocra_buf_init(&path);
+    ocra_buf_init(&s.raw);
+    s.progress = ocra_image_docker_progress_new(0);
+    if (check_ref(ref, err) < 0)
+        goto out;
+    if (!at || !ocra_image_digest_valid(at + 1)) {
+        ocra_err_set(err, EINVAL, "pull by digest only (name@sha256:...)");
+        goto out;
+    }
+    hdr = auth_header(auth, &hdr_size);
+    headers[0] = hdr;
+    ocra_buf_puts(&path, "/images/create?fromImage=");
+    image_url_escape(&path, ref);
+    ret = stream_call(d, path.data, headers, &s, err);
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "docker pull %s", check_ref(ref, NULL) == 0 ? ref : "image");
+    if (hdr)
+        ocra_secure_free(hdr, hdr_size);
+    ocra_image_docker_progress_free(s.progress);
+    ocra_buf_fini(&s.raw);
+    ocra_buf_fini(&path);
+    return ret;
+}

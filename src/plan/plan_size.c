@@ -225,8 +225,20 @@ host_resources(const struct ocra_spec *s, uint64_t need, struct ocra_plan_resour
     uint64_t ram = train ? 32 * GB : 16 * GB, want;
     unsigned per = train ? 8 : 4;
 
-    r->cpus = per * (r->gpus ? r->gpus : 1);
-    want = r->gpus ? (train ? 4 : 2) * weights : need;
+    if (!r->gpus) {
+        /* CPU only: a small workload by default (a test, a preprocessing step, a tiny
+         * model), sized up by its estimate: 1 CPU (2 to train), RAM = the estimate rounded
+         * up to a GiB, at least 1 GiB (2 to train) */
+        r->cpus = train ? 2 : 1;
+        ram = train ? 2 * GB : 1 * GB;
+        if (need > ram)
+            ram = (need + GB - 1) / GB * GB;
+        r->memory_bytes = ram;
+        r->shm_bytes = GB / 4;
+        return;
+    }
+    r->cpus = per * r->gpus;
+    want = (train ? 4 : 2) * weights;
     if (want > ram)
         ram = (want + GB - 1) / GB * GB;
     r->memory_bytes = ram;

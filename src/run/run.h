@@ -63,6 +63,8 @@ struct ocra_run_spec {
     int n_gpu_devs;
     int gpu_count; /* for a runner that allocates devices itself (slurm: gres gpu:N); 0: n_gpu_devs
                     */
+    const char *agent_dir; /* the daemon's agent socket directory, bound read-only at /run/ocra
+                              (docs/AGENT.md); NULL or "": none (the agent runs unreported) */
     struct ocra_run_profile profile;
 };
 

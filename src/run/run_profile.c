@@ -183,6 +183,11 @@ ocra_run_spec_check(const struct ocra_run_spec *spec, struct ocra_err *err)
     if (image_check(spec->image, err) < 0 || words_check(spec->cmd, spec->env, err) < 0 ||
         limits_check(p, err) < 0 || user_check(p, err) < 0 || gpus_check(spec, err) < 0)
         return -1;
+    if (spec->agent_dir && *spec->agent_dir &&
+        (spec->agent_dir[0] != '/' || strpbrk(spec->agent_dir, ":,") ||
+         !text_valid(spec->agent_dir, 1024)))
+        return ocra_err_set(err, EINVAL,
+                            "agent socket directory: want an absolute path without ':' or ','");
     if (spec->port < 0 || spec->port > 65535)
         return ocra_err_set(err, EINVAL, "port %d: not in 1..65535", spec->port);
     if (spec->port && !p->network_host)
@@ -246,6 +251,12 @@ host_config(const struct ocra_run_spec *spec)
     json_object_set_new(hc, "ShmSize", json_integer(l.shm_mib * MIB));
     json_object_set_new(hc, "NetworkMode", json_string(p->network_host ? "host" : "none"));
     json_object_set_new(hc, "RestartPolicy", json_pack("{s:s}", "Name", "no"));
+    if (spec->agent_dir && *spec->agent_dir) {
+        char *bind = ocra_xasprintf("%s:/run/ocra:ro", spec->agent_dir);
+
+        json_object_set_new(hc, "Binds", strings((const char *const[]){bind, NULL}));
+        free(bind);
+    }
     if (spec->n_gpu_devs > 0)
         json_object_set_new(hc, "DeviceRequests", device_requests(spec));
     free(tmp);
@@ -328,4 +339,8 @@ ocra_run_profile_describe(const struct ocra_run_spec *spec, struct ocra_buf *out
     if (spec->n_gpu_devs == 0 && spec->gpu_count > 0)
         snprintf(v, sizeof(v), "%d, the devices the runner allocates", spec->gpu_count);
     line(out, "gpus:", spec->n_gpu_devs > 0 || spec->gpu_count > 0 ? v : "none", NULL);
+    if (spec->agent_dir && *spec->agent_dir) {
+        snprintf(v, sizeof(v), "%.60s at /run/ocra, read-only", spec->agent_dir);
+        line(out, "agent socket:", v, NULL);
+    }
 }

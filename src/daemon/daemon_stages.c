@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon_stages.c: the ops of the stages after the plan, each idempotent and keyed by the
+ * event id: toolchain (the artifact fetched and verified, the toolchain image found or
+ * built: src/build), push (the model image assembled and pushed, tagged), sign (signature
+ * and the image record), allocate (src/sched: node and GPUs, recorded in the journal),
+ * run (src/run: the image by digest in the sandbox, the agent socket mounted) and complete
+ * (the workload's exit, the allocation released). Each op rebuilds what it needs from the
+ * journaled event (spec, plan: both deterministic) and the outputs of the stages before it.
+ */
+#include "daemon/daemon_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build/build.h"
+#include "metrics/metrics.h"
+#include "run/run.h"
+#include "sched/sched.h"
+
+#define MIB (INT64_C(1) << 20)
+#define LOG_TAIL_LINES 20
+
+/* ---- the build stages -------------------------------------------------------------------- */
+
+struct built {
+    struct ocra_daemon_prepared p;
+    struct ocra_build *b;
+    char *url, *repo, *cache, *agent;
+};
+
+static void
+built_fini(struct built *w)
+{
+    ocra_build_free(w->b);
+    ocra_daemon_prepared_fini(&w->p);
+    free(w->url);
+    free(w->repo);
+    free(w->cache);
+    free(w->agent);
+}
+
+/* The build of the event's image, from the configuration. EINVAL for what the operator must
+ * fix (no registry, no agent binary): the event is dead-lettered with that reason. */
+static int
+build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struct built *w,
+           struct ocra_err *err)
+{
+    const struct ocra_config *cfg = ctx->cfg;
+    struct ocra_build_opts bo = {0};
+    char *prefix = NULL;
+    int ret = -1;
+
+    if (!*cfg->build.registry)
+        return ocra_err_set(err, EINVAL, "build.registry is not set: nowhere to push images");
+    if (ocra_daemon_prepare(ctx, job->event, &w->p, err) < 0)
+        return -1;
+    if (ocra_build_registry_parse(cfg->build.registry, &w->url, &prefix, err) < 0)
+        goto out;
+    w->repo = ocra_xasprintf("%s/%s", prefix, w->p.spec->name);
+    w->cache = ocra_build_cache_dir(cfg->build.cache_dir);
+    w->agent = ocra_build_agent_find(cfg->build.agent);
+    if (!w->agent) {
+        ocra_err_set(err, EINVAL, "no ocra-agent binary: set build.agent or $OCRA_AGENT");
+        goto out;
+    }
+    bo.registry_url = w->url;
+    bo.repo = w->repo;
+    bo.cache_dir = w->cache;
+    bo.agent = w->agent;
+    bo.docker_socket = *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL;
+    bo.build_network = cfg->build.network == 1 ? "none" : "host";
+    bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
+    bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
+    bo.n_http_hosts = cfg->n_spec_http_hosts;
+    bo.weight_gzip = cfg->build.weight_gzip;
+    w->b = ocra_build_new(&bo, w->p.spec, w->p.plan, w->p.event, err);
+    ret = w->b ? 0 : -1;
+out:
+    free(prefix);
+    return ret;
+}
+
+/* An artifact that is not what the chain says (or may not be fetched) rejects the event:
+ * nothing is pushed, and retrying cannot help. */
+static bool
+artifact_rejected(const struct ocra_err *err)
+{
+    return (err->code == EPROTO && strstr(err->msg, "artifact ")) ||
+           (err->code == EACCES && strncmp(err->msg, "fetch", 5) == 0);
+}
+
+static json_t *
+verdict(const char *what, const char *reason)
+{
+    return json_pack("{s:s, s:s}", "verdict", what, "reason", reason);
+}
+
+/* The last lines of a log, for a stage's output. */
+static json_t *
+log_tail(const char *log)
+{
+    const char *p;
+    int lines = 0;
+
+    if (!log || !*log)
+        return json_null();
+    p = log + strlen(log);
+    while (p > log && lines <= LOG_TAIL_LINES)
+        if (*--p == '\n')
+            lines++;
+    return json_string(p);
+}
+
+static int
+op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+             json_t **output, struct ocra_err *err)
+{
+    const struct ocra_metrics_std *m = ocra_metrics_std();
+    struct built w = {0};
+    int ret = -1;
+
+    (void)inputs;
+    if (build_open(ctx, job, &w, err) < 0)
+        goto out;
+    if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
+        if (artifact_rejected(err)) {
+            *output = verdict("rejected", err->msg);
+            ret = 0;
+        } else if (ocra_build_log(w.b) && *ocra_build_log(w.b)) {
+            ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
+                          json_string_value(log_tail(ocra_build_log(w.b))));
+        }
+        goto out;
+    }
+    ocra_metrics_add(m->build_cache,
+                     (const char *const[]){ocra_build_toolchain_cache_hit(w.b) ? "hit" : "miss"},
+                     1);
+    *output = json_pack("{s:s, s:s, s:b, s:b, s:o}", "toolchain", ocra_build_toolchain_ref(w.b),
+                        "digest", ocra_build_toolchain_digest(w.b), "cacheHit",
+                        ocra_build_toolchain_cache_hit(w.b), "built",
+                        ocra_build_toolchain_built(w.b), "logTail", log_tail(ocra_build_log(w.b)));
+    ret = 0;
+out:
+    built_fini(&w);
+    return ret;
+}
+
+static int
+op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+        json_t **output, struct ocra_err *err)
+{
+    struct built w = {0};
+    const char *const *tags;
+    const char *host;
+    json_t *jt;
+    size_t n;
+    int ret = -1;
+
+    (void)inputs;
+    if (build_open(ctx, job, &w, err) < 0)
+        goto out;
+    if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
+        if (artifact_rejected(err)) {
+            *output = verdict("rejected", err->msg);
+            ret = 0;
+        }
+        goto out;
+    }
+    host = strstr(w.url, "://") + 3;
+    tags = ocra_build_tags(w.b, &n);
+    jt = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(jt, json_string(tags[i]));
+    {
+        char *ref = ocra_xasprintf("%s/%s@%s", host, w.repo, ocra_build_digest(w.b));
+
+        *output = json_pack("{s:s, s:s, s:s, s:o, s:s}", "digest", ocra_build_digest(w.b),
+                            "registry", w.url, "repo", w.repo, "tags", jt, "image", ref);
+        free(ref);
+    }
+    ret = 0;
+out:
+    built_fini(&w);
+    return ret;
+}
+
+static int
+op_sign(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+        json_t **output, struct ocra_err *err)
+{
+    struct built w = {0};
+    int ret = -1;
+
+    (void)inputs;
+    if (build_open(ctx, job, &w, err) < 0)
+        goto out;
+    /* the model step finds its blobs and manifest in the registry: nothing is uploaded */
+    if (ocra_build_model(w.b, err) < 0 || ocra_build_sign(w.b, err) < 0 ||
+        ocra_build_record(w.b, ctx->st, err) < 0)
+        goto out;
+    *output = json_pack("{s:s, s:s?}", "digest", ocra_build_digest(w.b), "signature",
+                        *ocra_build_signature(w.b) ? ocra_build_signature(w.b) : NULL);
+    ret = 0;
+out:
+    built_fini(&w);
+    return ret;
+}
+
+/* ---- allocate ---------------------------------------------------------------------------- */
+
+/* One allocation at a time across the workers: the allocator is rebuilt from the journal's
+ * held rows for each, so two workers never place on the same free devices. */
+static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int
+ocra_daemon_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
+                      struct ocra_err *err)
+{
+    struct ocra_sched_node_conf *confs = ocra_xcalloc(cfg->n_nodes + 1, sizeof(*confs));
+    int ret;
+
+    for (size_t i = 0; i < cfg->n_nodes; i++) {
+        const struct ocra_config_node *c = &cfg->nodes[i];
+
+        confs[i] = (struct ocra_sched_node_conf){
+            c->name,       c->gpu_model,          c->gpus,   c->gpu_memory_mib, c->cpus,
+            c->memory_mib, c->compute_capability, c->driver, c->cost,           c->labels,
+            c->n_labels};
+    }
+    ocra_sched_inventory_init(inv);
+    ret = ocra_sched_inventory_add_conf(inv, confs, cfg->n_nodes, err);
+    free(confs);
+    if (ret == 0 && cfg->inventory_local)
+        ocra_sched_inventory_discover_local(inv);
+    return ret;
+}
+
+/* Runs fn with the allocator of the journal, under alloc_mu. */
+static int
+with_allocator(struct ocra_daemon_ctx *ctx,
+               int (*fn)(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err),
+               void *arg, struct ocra_err *err)
+{
+    struct ocra_sched_inventory inv;
+    struct ocra_sched_allocator *a = NULL;
+    int ret = -1;
+
+    pthread_mutex_lock(&alloc_mu);
+    if (ocra_daemon_inventory(ctx->cfg, &inv, err) < 0) {
+        ocra_err_wrap(err, "inventory");
+        goto out;
+    }
+    if (ocra_sched_allocator_open(ctx->st, &inv, (enum ocra_sched_policy)ctx->cfg->sched.policy,
+                                  ctx->cfg->sched.gpu_memory_headroom_mib, &a, err) < 0)
+        goto out;
+    ret = fn(a, arg, err);
+out:
+    ocra_sched_allocator_free(a);
+    ocra_sched_inventory_fini(&inv);
+    pthread_mutex_unlock(&alloc_mu);
+    return ret;
+}
+
+struct alloc_call {
+    const char *event_id;
+    struct ocra_sched_req req;
+    struct ocra_sched_alloc out;
+    bool existed;
+    char node[OCRA_SCHED_NAME_MAX];
+};
+
+static int
+do_allocate(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
+{
+    struct alloc_call *c = arg;
+    const struct ocra_sched_node *n;
+
+    if (ocra_sched_allocate(a, c->event_id, 0, &c->req, &c->out, &c->existed, err) < 0)
+        return -1;
+    n = ocra_sched_cluster_node(ocra_sched_allocator_cluster(a), (size_t)c->out.node);
+    snprintf(c->node, sizeof(c->node), "%s", n ? n->name : "?");
+    return 0;
+}
+
+static int
+op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+            json_t **output, struct ocra_err *err)
+{
+    struct ocra_daemon_prepared p = {0};
+    const struct ocra_plan_resources *r;
+    struct alloc_call c = {.event_id = job->event->id};
+    json_t *gpus;
+    int ret = -1;
+
+    (void)inputs;
+    if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
+        return -1;
+    r = ocra_plan_resources_get(p.plan);
+    c.req.gpus = (int)r->gpus;
+    c.req.gpu_mem_mib = r->gpus ? (int64_t)(r->need_bytes / r->gpus / (uint64_t)MIB) : 0;
+    if (*ocra_plan_driver_min(p.plan) && r->gpus)
+        (void)ocra_sched_driver_parse(ocra_plan_driver_min(p.plan), &c.req.min_driver, NULL);
+    c.req.cpu_milli = (int64_t)r->cpus * 1000;
+    c.req.ram_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
+    if (with_allocator(ctx, do_allocate, &c, err) < 0) {
+        if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
+            *output = verdict("failed", err->msg);
+            ret = 0;
+        }
+        goto out;
+    }
+    gpus = json_array();
+    for (int i = 0; i < c.out.n_devs; i++)
+        json_array_append_new(gpus, json_integer(c.out.devs[i]));
+    *output = json_pack("{s:s, s:o, s:i, s:I, s:I, s:b}", "node", c.node, "gpus", gpus, "gpuMilli",
+                        c.out.gpu_milli, "cpuMilli", (json_int_t)c.out.cpu_milli, "ramMib",
+                        (json_int_t)c.out.ram_mib, "existed", c.existed);
+    ret = 0;
+out:
+    ocra_daemon_prepared_fini(&p);
+    return ret;
+}
+
+static int
+do_release(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
+{
+    const char *const *event_id = arg;
+
+    return ocra_sched_allocator_release(a, *event_id, -1, NULL, err);
+}
+
+/* ---- run and complete -------------------------------------------------------------------- */
+
+static struct ocra_runner *
+runner_new(const struct ocra_config *cfg, struct ocra_err *err)
+{
+    if (cfg->run.runner == 1) {
+        const struct ocra_run_slurm_opts so = {
+            .url = cfg->run.slurm.url,
+            .user = cfg->run.slurm.user,
+            .token_file = cfg->run.slurm.token_file,
+            .partition = cfg->run.slurm.partition,
+            .docker_host = cfg->run.slurm.docker_host,
+            .workdir = cfg->run.slurm.workdir,
+            .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms,
+        };
+
+        return ocra_run_slurm_new(&so, err);
+    }
+    const struct ocra_image_docker_opts dopts = {
+        .socket = *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL};
+
+    return ocra_run_docker_new(&dopts, err);
+}
+
+/* The workload as the run stage starts it and the complete stage finds it again. */
+static int
+run_spec_fill(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+              const struct ocra_daemon_prepared *p, uint8_t *devs, struct ocra_run_spec *rs,
+              struct ocra_err *err)
+{
+    const struct ocra_config *cfg = ctx->cfg;
+    const struct ocra_plan_resources *r = ocra_plan_resources_get(p->plan);
+    const json_t *alloc = json_object_get(inputs, "allocate");
+    const char *image =
+        json_string_value(json_object_get(json_object_get(inputs, "push"), "image"));
+    size_t i;
+    json_t *g;
+
+    if (!image)
+        return ocra_err_set(err, EINVAL, "no image: the push stage's output has none");
+    memset(rs, 0, sizeof(*rs));
+    rs->event_id = job->event->id;
+    rs->image = image;
+    rs->port = (int)p->spec->workload.port;
+    json_array_foreach(json_object_get(alloc, "gpus"), i, g)
+    {
+        if (i >= OCRA_RUN_MAX_GPUS)
+            break;
+        devs[i] = (uint8_t)json_integer_value(g);
+        rs->n_gpu_devs = (int)i + 1;
+    }
+    rs->gpu_devs = rs->n_gpu_devs ? devs : NULL;
+    rs->gpu_count = (int)r->gpus;
+    if (cfg->run.runner == 1)
+        rs->n_gpu_devs = 0, rs->gpu_devs = NULL; /* Slurm picks the devices */
+    else if (ocra_daemon_agent_dir(ctx->d))
+        rs->agent_dir = ocra_daemon_agent_dir(ctx->d);
+    rs->profile.memory_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
+    rs->profile.cpu_milli = (int64_t)r->cpus * 1000;
+    rs->profile.shm_mib = (int64_t)(r->shm_bytes / (uint64_t)MIB);
+    rs->profile.writable_rootfs = cfg->run.writable_rootfs;
+    rs->profile.network_host = cfg->run.network_host;
+    rs->profile.no_pids_limit = cfg->run.no_pids_limit;
+    rs->profile.run_as_root = cfg->run.run_as_root;
+    return 0;
+}
+
+static int
+op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+       json_t **output, struct ocra_err *err)
+{
+    struct ocra_daemon_prepared p = {0};
+    struct ocra_runner *runner = NULL;
+    struct ocra_image_docker *dk = NULL;
+    struct ocra_run_spec rs;
+    struct ocra_run_job rj = {0};
+    uint8_t devs[OCRA_RUN_MAX_GPUS];
+    int ret = -1;
+
+    if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
+        return -1;
+    if (run_spec_fill(ctx, job, inputs, &p, devs, &rs, err) < 0)
+        goto out;
+    if (ocra_run_spec_check(&rs, err) < 0) { /* the operator's profile forbids this workload */
+        *output = verdict("failed", err->msg);
+        ret = 0;
+        goto out;
+    }
+    if (ctx->cfg->run.runner == 0) { /* the engine runs what it has: pull by digest first */
+        const struct ocra_image_docker_opts dopts = {
+            .socket =
+                *ctx->cfg->run.docker_host ? ctx->cfg->run.docker_host + strlen("unix://") : NULL};
+
+        if (!(dk = ocra_image_docker_new(&dopts, err)) ||
+            ocra_image_docker_pull(dk, rs.image, NULL, err) < 0)
+            goto out;
+    }
+    if (!(runner = runner_new(ctx->cfg, err)) || runner->start(runner, &rs, &rj, err) < 0)
+        goto out;
+    *output = json_pack("{s:s, s:s, s:s, s:b, s:s}", "runner", runner->name, "id", rj.id, "name",
+                        rj.name, "adopted", rj.adopted, "image", rs.image);
+    ret = 0;
+out:
+    ocra_image_docker_free(dk);
+    ocra_runner_free(runner);
+    ocra_daemon_prepared_fini(&p);
+    return ret;
+}
+
+static int
+op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+            json_t **output, struct ocra_err *err)
+{
+    const json_t *run = json_object_get(inputs, "run");
+    struct ocra_runner *runner = NULL;
+    struct ocra_run_job rj = {0};
+    char *logs = NULL;
+    size_t len = 0;
+    int exit_code = -1, ret = -1;
+    int64_t t0 = ocra_time_wall_ms();
+    struct ocra_err lerr = {0};
+    const char *event_id = job->event->id;
+
+    const char *id = json_string_value(json_object_get(run, "id"));
+    const char *name = json_string_value(json_object_get(run, "name"));
+
+    snprintf(rj.id, sizeof(rj.id), "%s", id ? id : "");
+    snprintf(rj.name, sizeof(rj.name), "%s", name ? name : "");
+    if (!rj.id[0] && !rj.name[0])
+        return ocra_err_set(err, EINVAL, "the run stage's output names no container or job");
+    if (!(runner = runner_new(ctx->cfg, err)))
+        return -1;
+    /* the workload's own time: the op blocks its worker until it exits (a lease keeps it) */
+    if (runner->wait(runner, &rj, 0, &exit_code, err) < 0) {
+        if (err->code != ECANCELED)
+            goto out;
+        exit_code = -1; /* stopped from outside: the event failed, not the stage */
+    }
+    (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
+    if (with_allocator(ctx, do_release, &event_id, err) < 0)
+        goto out;
+    ocra_metrics_add(ocra_metrics_std()->runs,
+                     (const char *const[]){runner->name, exit_code == 0 ? "succeeded" : "failed"},
+                     1);
+    *output = json_pack("{s:i, s:I, s:I, s:s?}", "exitCode", exit_code, "startedAt", (json_int_t)t0,
+                        "finishedAt", (json_int_t)ocra_time_wall_ms(), "logTail", logs);
+    if (exit_code != 0) {
+        char reason[96];
+
+        snprintf(reason, sizeof(reason), "the workload exited with status %d", exit_code);
+        json_object_set_new(*output, "verdict", json_string("failed"));
+        json_object_set_new(*output, "reason", json_string(reason));
+    }
+    ret = 0;
+out:
+    free(logs);
+    ocra_runner_free(runner);
+    return ret;
+}
+
+/* ---- the table --------------------------------------------------------------------------- */
+
+const struct ocra_daemon_stage ocra_daemon_stages[] = {
+    {"validate", "validated", ocra_daemon_op_validate, true, false},
+    {"plan", "planned", ocra_daemon_op_plan, true, false},
+    {"toolchain", "toolchain", op_toolchain, true, false},
+    {"push", "pushed", op_push, true, false},
+    {"sign", "signed", op_sign, true, false},
+    {"allocate", "allocated", op_allocate, true, true},
+    {"run", "running", op_run, true, true},
+    {"complete", "completed", op_complete, true, false},
+    {"report", "reported", ocra_daemon_op_report, true, false},
+};
+const size_t ocra_daemon_n_stages = OCRA_ARRAY_LEN(ocra_daemon_stages);
