@@ -250,19 +250,25 @@ alloc_one(const struct ocra_store_alloc *a, void *arg)
     return 0;
 }
 
+/* The run: the run stage's output (runner, container or job), the complete stage's result. */
 static json_t *
 lineage_run(const json_t *outputs)
 {
-    const json_t *run = json_object_get(outputs, "run"), *code;
-    const char *runner = ocra_json_str(run, "runner");
-    const char *state = ocra_json_str(run, "state");
+    const json_t *run = json_object_get(outputs, "run"),
+                 *end = json_object_get(outputs, "complete");
+    const json_t *code = json_object_get(end, "exitCode");
+    const char *state = ocra_json_str(end, "state");
 
-    if (!run)
+    if (!run && !end)
         return json_null();
-    code = json_object_get(run, "exitCode");
-    return json_pack("{s:s?,s:s?,s:O?}", "runner", runner, "state",
-                     state ? state : ocra_json_str(run, "status"), "exitCode",
-                     json_is_integer(code) ? code : NULL);
+    if (!state && end)
+        state = ocra_json_str(end, "verdict") ? ocra_json_str(end, "verdict") : "completed";
+    if (!state)
+        state = ocra_json_str(run, "state") ? ocra_json_str(run, "state") : "running";
+    if (!json_is_integer(code))
+        code = json_object_get(run, "exitCode");
+    return json_pack("{s:s?,s:s,s:O?}", "runner", ocra_json_str(run, "runner"), "state", state,
+                     "exitCode", json_is_integer(code) ? code : NULL);
 }
 
 static int
@@ -539,12 +545,14 @@ ocra_daemon_metrics_stage(const struct ocra_store_claim *c, const struct ocra_st
                          (const char *const[]){
                              c->stage, !strcmp(e->outcome, "retry") ? "transient" : "permanent"},
                          1);
-    if (strcmp(c->stage, "run") != 0 || strcmp(e->outcome, "done") != 0 || !e->output)
+    /* A run ends with the complete stage: its verdict "failed", else completed. */
+    if (strcmp(c->stage, "complete") != 0 || strcmp(e->outcome, "done") != 0 || !e->output)
         return;
     if ((out = ocra_json_parse(e->output, strlen(e->output), 0, NULL))) {
-        const char *runner = ocra_json_str(out, "runner"), *state = ocra_json_str(out, "state");
+        const char *runner = ocra_json_str(out, "runner"), *verdict = ocra_json_str(out, "verdict");
 
-        ocra_daemon_metrics_run(runner ? runner : "docker", state ? state : "unknown");
+        ocra_daemon_metrics_run(runner ? runner : "unknown",
+                                verdict && !strcmp(verdict, "failed") ? "failed" : "completed");
         json_decref(out);
     }
 }
