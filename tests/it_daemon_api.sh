@@ -71,16 +71,6 @@ EOF
 
 "$OCRA" daemon -c "$tmp/ocra.yaml" >"$tmp/daemon.out" 2>"$tmp/daemon.log" &
 daemon_pid=$!
-wait_until() {
-    local desc=$1 i
-    shift
-    for i in $(seq 1 600); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "  gave up waiting: $desc" >&2
-    return 1
-}
 events() { "$OCRA" -c "$tmp/ocra.yaml" events "$@"; }
 has_n() { [ "$(events --status "$1" | wc -l)" -eq "$2" ]; }
 wait_until "the API listens" grep -q "api listening on" "$tmp/daemon.log"
