@@ -30,12 +30,16 @@
 struct api_host {
     const struct ocra_config *cfg; /* ocra serve; the daemon's is ocra_daemon_cfg(d) */
     struct ocra_daemon *d;         /* NULL: read only (ocra serve) */
-    pthread_mutex_t mu;            /* guards the readiness cache and st */
+    pthread_mutex_t mu;            /* guards the readiness cache */
     json_t *ready_checks;
     bool ready_ok;
     int64_t ready_ms;
-    struct ocra_store *st; /* the collector's connection */
+    struct ocra_store *st; /* the collector's connection, under collect_mu */
 };
+
+static pthread_mutex_t collect_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct api_host *collect_host; /* the daemon's API now, or NULL */
+static pthread_once_t collect_once = PTHREAD_ONCE_INIT;
 
 static const struct ocra_config *
 host_cfg(struct api_host *h)
@@ -351,8 +355,10 @@ set_head_lag(struct ocra_store *st, const char *source, int64_t head)
     struct ocra_err err = {0};
     bool found = false;
 
+    pthread_mutex_lock(&collect_mu); /* st is the collector's connection too */
     if (st && ocra_store_cursor_get(st, source, &cur, &found, &err) == 0 && found)
         ocra_daemon_metrics_head_lag(source, head, cur.block_number);
+    pthread_mutex_unlock(&collect_mu);
 }
 
 static void
@@ -476,10 +482,6 @@ hook_ready(void *arg, json_t *checks)
 }
 
 /* ---- metrics ------------------------------------------------------------------------------ */
-
-static pthread_mutex_t collect_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct api_host *collect_host; /* the daemon's API now, or NULL */
-static pthread_once_t collect_once = PTHREAD_ONCE_INIT;
 
 static int
 count_ready(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
