@@ -3,7 +3,8 @@
 # it_daemon_api.sh: the HTTP API served by `ocra daemon` (api.listen) against a real anvil with
 # the ModelRegistry contract. A valid spec (planned, waiting at the toolchain stage) and a
 # hostile one (rejected, its report dead-lettered: the operator is not a reporter) go through
-# the daemon; then /healthz, /readyz (the Docker engine is down: 503 naming it, the chain ok),
+# the daemon; then /healthz, /readyz (the Docker engine is down: 503 naming it, the chain and a
+# real docker-registry ok; the registry stopped: 503 naming it too),
 # an event's lineage (pipeline, stages with attempts, report), /api/v1/images, /api/v1/nodes,
 # POST retry with and without the token (202 / 401, 409 for an event that is not failed),
 # /metrics (strict format, stage durations observed, failures counted, events seen) and the
@@ -13,13 +14,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OCRA=$(realpath "$1")
 source tests/lib/anvil.sh
+source tests/lib/registry.sh
 evm_tools_or_skip
+registry_or_skip
 
 tmp=$(mktemp -d /tmp/ocra-it-daemon-api.XXXXXX)
 source tests/lib/check.sh
 daemon_pid=
-trap '[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null; anvil_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+trap '[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null; registry_stop_all; anvil_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 anvil_start || exit 1
+registry_start "$tmp/registry" || exit 1
 url=$EVM_RPC_URL
 
 contract=$("$CAST" send --rpc-url "$url" --private-key "$EVM_KEY0" --json \
@@ -52,6 +56,8 @@ daemon:
   poll_ms: 100
 run:
   docker_host: "unix://$tmp/no-docker.sock"
+build:
+  registry: "$REGISTRY_URL"
 api:
   listen: "127.0.0.1:$free_port"
   token_file: "$tmp/token"
@@ -98,7 +104,16 @@ d = json.load(open(sys.argv[1]))
 assert d["status"] == "not ready", d
 assert d["checks"]["docker"]["ok"] is False and "no-docker.sock" in d["checks"]["docker"]["error"], d
 assert d["checks"]["evm.rpc"]["ok"] is True and d["checks"]["journal"]["ok"] is True, d
+assert d["checks"]["build.registry"]["ok"] is True, d
 PY
+# the registry goes down: once the cached answer is older than its 3 s, /readyz names it
+registry_stop_all
+registry_down() {
+    get /readyz >/dev/null
+    python3 -c 'import json,sys; c = json.load(open(sys.argv[1]))["checks"]["build.registry"]; assert not c["ok"] and "127.0.0.1" in c["error"]' "$tmp/body"
+}
+wait_until "readyz names the registry" registry_down && ok readyz_names_the_registry_down ||
+    fail readyz_names_the_registry_down "$(cat "$tmp/body")"
 
 c=$(get "/api/v1/events/$bert")
 python3 - "$tmp/body" <<'PY' && [ "$c" = 200 ] && ok lineage_of_a_planned_event || fail lineage_of_a_planned_event "$c $(head -c 800 "$tmp/body")"
