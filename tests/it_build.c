@@ -67,6 +67,7 @@ main(int argc, char **argv)
         goto out;
     if (ocra_build_digest(b)[0])
         printf("digest %s\n", ocra_build_digest(b));
+    printf("uploaded %llu\n", (unsigned long long)ocra_build_bytes_uploaded(b));
     status = 0;
 out:
     if (status)

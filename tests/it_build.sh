@@ -131,6 +131,9 @@ fi
 cp "$tmp/out" "$tmp/build1.out"
 d1=$(awk '$1 == "digest" { print $2 }' "$tmp/build1.out")
 has toolchain_built "$tmp/build1.out" "(built)"
+up1=$(awk '$1 == "uploaded" { print $2 }' "$tmp/build1.out")
+[ "${up1:-0}" -gt 2000000 ] && ok first_build_counts_uploaded_bytes ||
+    fail first_build_counts_uploaded_bytes "uploaded '$up1' (the weight layer alone is 3 MB)"
 has tag_version_printed "$tmp/build1.out" "tag $r1/ocra/bm:1.0.0"
 has tag_event_printed "$tmp/build1.out" "tag $r1/ocra/bm:$evt1"
 has signed "$tmp/build1.out" "signature sha256:"
@@ -190,6 +193,7 @@ if [ -n "$step" ]; then
     if expect step_model_without_artifact 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" \
         "$step" model "http://$r1" ocra/bm "$tmp/s1.json" "$tmp/e1.json" "$tmp/cache1" "$agent"; then
         has step_model_same_digest "$tmp/out" "digest $d1"
+        has step_model_uploads_nothing_the_registry_has "$tmp/out" "uploaded 0"
         if [ -e "$tmp/cache1/sha256/$sha1" ]; then fail step_model_no_fetch "the artifact was fetched"; else
             ok step_model_no_fetch; fi
     fi
@@ -219,6 +223,7 @@ if expect build_cached 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "
     has cached_weight_layer_not_rewritten "$tmp/err" "weight layer: already in the registry"
     has cached_artifact_not_refetched "$tmp/err" "fetch: artifact: cache hit"
     has cached_same_digest "$tmp/out" "digest $d1"
+    has cached_uploads_nothing "$tmp/out" "uploaded 0 bytes"
 fi
 tc=$(awk '$1 == "toolchain" { print $2 }' "$tmp/build1.out")
 tc_tag=${tc#*-toolchain:}

@@ -78,17 +78,6 @@ start_daemon() {
 }
 # events: the journal's events as JSON lines
 events() { "$OCRA" -c "$tmp/ocra.yaml" events "$@"; }
-# wait_until DESC CMD...: polls CMD until it succeeds (a bound against a hang, not a timing check)
-wait_until() {
-    local desc=$1 i
-    shift
-    for i in $(seq 1 600); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "  gave up waiting: $desc" >&2
-    return 1
-}
 count_status() { events --status "$1" | wc -l; }
 has_n() { [ "$(count_status "$1")" -eq "$2" ]; }
 # reports: the StatusReported logs of the contract, one "eventKey reporter status" line each

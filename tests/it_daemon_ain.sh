@@ -54,16 +54,6 @@ EOF
 
 events() { "$ocra" -c "$tmp/ocra.yaml" events "$@"; }
 has_n() { [ "$(events --status "$1" | wc -l)" -eq "$2" ]; }
-wait_until() {
-    local desc=$1 i
-    shift
-    for i in $(seq 1 600); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "  gave up waiting: $desc" >&2
-    return 1
-}
 settled() { [ "$(events | wc -l)" -eq 9 ] && [ "$(($(events --status reported | wc -l) + $(events --status dead | wc -l)))" -eq 9 ]; }
 
 "$ocra" daemon -c "$tmp/ocra.yaml" 2>"$tmp/daemon.log" &

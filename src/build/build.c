@@ -361,6 +361,12 @@ ocra_build_toolchain_cache_hit(const struct ocra_build *b)
     return b->tc_hit;
 }
 
+uint64_t
+ocra_build_bytes_uploaded(const struct ocra_build *b)
+{
+    return b->uploaded;
+}
+
 bool
 ocra_build_toolchain_built(const struct ocra_build *b)
 {

@@ -129,6 +129,7 @@ bool ocra_build_toolchain_built(const struct ocra_build *b);         /* the engi
 const char *ocra_build_log(const struct ocra_build *b);              /* toolchain build log */
 const char *ocra_build_signature(const struct ocra_build *b);        /* .sig manifest digest */
 const char *ocra_build_artifact_path(const struct ocra_build *b);    /* the cached artifact */
+uint64_t ocra_build_bytes_uploaded(const struct ocra_build *b);      /* bytes sent so far */
 /* The tags ("1.2.0", "evt-0123456789ab"), n_tags of them. */
 const char *const *ocra_build_tags(const struct ocra_build *b, size_t *n_tags);
 /* The manifest annotations (object of strings); borrowed. */

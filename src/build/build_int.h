@@ -20,6 +20,7 @@ struct ocra_build {
     char *tc_ref;  /* <origin>/<repo>-toolchain:<hash> */
     char tc_digest[OCRA_IMAGE_DIGEST_MAX];
     bool tc_hit, tc_built;
+    uint64_t uploaded;   /* bytes sent to the registry (ocra_build_bytes_uploaded) */
     char *log;           /* the toolchain build's log tail */
     char *artifact_path; /* <cache>/sha256/<hex> once fetched */
     bool fetched;

@@ -173,16 +173,22 @@ layer_index_write(const char *dir, const char *key, const struct ocra_image_laye
 }
 
 struct push_progress {
-    const struct ocra_build *b;
-    const char *what;
+    struct ocra_build *b;
+    const char *what; /* NULL: count the bytes, report nothing */
+    uint64_t last;
 };
 
+/* Counts the bytes sent (a resumed upload restarts at its offset: those go again). */
 static void
 push_progress(void *arg, uint64_t done, uint64_t size)
 {
     struct push_progress *pp = arg;
 
-    build_progress(pp->b, OCRA_BUILD_MODEL, pp->what, NULL, done, size);
+    if (done > pp->last)
+        pp->b->uploaded += done - pp->last;
+    pp->last = done;
+    if (pp->what)
+        build_progress(pp->b, OCRA_BUILD_MODEL, pp->what, NULL, done, size);
 }
 
 /*
@@ -194,7 +200,7 @@ static int
 layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
                  struct ocra_err *err)
 {
-    struct push_progress pp = {b, l->what};
+    struct push_progress pp = {b, l->what, 0};
     struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
     int ret = -1;
 
@@ -316,7 +322,9 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
 static int
 blob_copy(struct ocra_build *b, const struct ocra_image_desc *d, struct ocra_err *err)
 {
-    struct ocra_image_src src = {.fd = -1, .size = (uint64_t)d->size};
+    struct push_progress pp = {b, NULL, 0};
+    struct ocra_image_src src = {
+        .fd = -1, .size = (uint64_t)d->size, .progress = push_progress, .progress_arg = &pp};
     char tmpl[] = "/tmp/ocra-blob.XXXXXX";
     int ret = -1;
 
@@ -466,7 +474,12 @@ manifest_push(struct ocra_build *b, const struct ocra_image_manifest *tm, const 
               const struct new_layer *l, size_t n, struct ocra_err *err)
 {
     struct ocra_image_desc cd = {OCRA_IMAGE_MT_OCI_CONFIG, "", (int64_t)strlen(config)};
-    struct ocra_image_src src = {.mem = config, .fd = -1, .size = strlen(config)};
+    struct push_progress pp = {b, NULL, 0};
+    struct ocra_image_src src = {.mem = config,
+                                 .fd = -1,
+                                 .size = strlen(config),
+                                 .progress = push_progress,
+                                 .progress_arg = &pp};
     struct ocra_image_desc *d = manifest_layers(tm, l, n);
     char *m = NULL, digest[OCRA_IMAGE_DIGEST_MAX];
     int have, ret = -1;

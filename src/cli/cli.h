@@ -60,9 +60,8 @@ struct ocra_store_event;
 struct ocra_store_pipeline;
 /* Prints a journaled event as one JSON line on stdout (the format of watch and events). */
 void ocra_cli_print_event(const struct ocra_store_event *ev);
-/* The JSON of that line, and of an event's place in the pipeline; caller json_decref()s. */
+/* The JSON of that line; caller json_decref()s (a pipeline row: ocra_store_pipeline_to_json). */
 json_t *ocra_cli_event_json(const struct ocra_store_event *ev);
-json_t *ocra_cli_pipeline_json(const struct ocra_store_pipeline *p);
 
 struct ocra_plan_options;
 struct ocra_plan_mirror;
@@ -82,9 +81,9 @@ extern const struct ocra_cli_cmd ocra_cli_run_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
 extern const struct ocra_cli_cmd ocra_cli_nodes_cmd;
 /*
- * The inventory of cfg (inventory.nodes, the extra node sources of cli_nodes.c, this machine
- * when inventory.local); inv is initialised here, release it with ocra_sched_inventory_fini()
- * either way. EINVAL names the bad node.
+ * The inventory of cfg (ocra_daemon_inventory(), keeping what Slurm reported for `ocra nodes`); inv
+ * is initialised here, release it with ocra_sched_inventory_fini() either way. EINVAL names the bad
+ * node.
  */
 struct ocra_sched_inventory;
 int ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,

@@ -236,6 +236,7 @@ print_result(const struct ocra_build *b, const char *origin_repo)
                                              : "pushed from the engine");
     if (ocra_build_signature(b)[0])
         printf("signature %s\n", ocra_build_signature(b));
+    printf("uploaded %llu bytes\n", (unsigned long long)ocra_build_bytes_uploaded(b));
 }
 
 /* The last lines of a failed toolchain build's log, under the error. */

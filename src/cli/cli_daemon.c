@@ -185,6 +185,8 @@ const struct ocra_cli_cmd ocra_cli_daemon_cmd = {
     "is dead-lettered (`ocra events --status dead`, `ocra retry ID`). A newer version of a\n"
     "model supersedes an older one before allocation. Outcomes are reported on the event's\n"
     "chain. docs/ARCHITECTURE.md describes the stage machine and its guarantees.\n"
+    "It serves the HTTP API, /metrics and the dashboard at api.listen (default\n"
+    "127.0.0.1:8380; empty: none), with readiness checks and retry (docs/API.md).\n"
     "\n"
     "signals: SIGTERM, SIGINT: drain (running stages finish, nothing new is claimed) and\n"
     "exit 0. SIGHUP: reload the configuration file; retry, lease, poll, report and planner\n"

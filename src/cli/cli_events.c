@@ -27,26 +27,6 @@ ocra_cli_event_json(const struct ocra_store_event *ev)
     return o;
 }
 
-json_t *
-ocra_cli_pipeline_json(const struct ocra_store_pipeline *p)
-{
-    json_t *o = json_object();
-
-    json_object_set_new(o, "status", json_string(p->status));
-    if (p->outcome)
-        json_object_set_new(o, "outcome", json_string(p->outcome));
-    json_object_set_new(o, "stage", p->stage ? json_string(p->stage) : json_null());
-    json_object_set_new(o, "state", json_string(p->state));
-    json_object_set_new(o, "attempts", json_integer(p->attempts));
-    if (p->version)
-        json_object_set_new(o, "modelVersion", json_string(p->version));
-    if (p->claimed_by)
-        json_object_set_new(o, "claimedBy", json_string(p->claimed_by));
-    if (p->last_error)
-        json_object_set_new(o, "error", json_string(p->last_error));
-    return o;
-}
-
 static void
 print_json_line(json_t *o)
 {
@@ -72,7 +52,7 @@ print_one(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p
 
     (void)arg;
     if (p)
-        json_object_set_new(o, "pipeline", ocra_cli_pipeline_json(p));
+        json_object_set_new(o, "pipeline", ocra_store_pipeline_to_json(p));
     print_json_line(o);
     return 0;
 }

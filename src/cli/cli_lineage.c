@@ -135,7 +135,7 @@ lineage(struct ocra_store *st, const char *id, bool as_json, struct ocra_err *er
     doc = json_object();
     json_object_set_new(doc, "event", ocra_cli_event_json(ev));
     if (p)
-        json_object_set_new(doc, "pipeline", ocra_cli_pipeline_json(p));
+        json_object_set_new(doc, "pipeline", ocra_store_pipeline_to_json(p));
     json_object_set(doc, "stages", rows);
     if (as_json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);

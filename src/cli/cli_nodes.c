@@ -4,7 +4,7 @@
  * and cost with where each figure came from (config, proc, nvml, slurm, ...), why a figure is
  * missing (no NVML), and from the journal which events hold which devices and what is free.
  * The text is rendered from the same JSON document as --json (ocra_sched_nodes_json()).
- * Also the inventory builder the other commands share (ocra_cli_inventory()).
+ * The inventory itself is built by ocra_daemon_inventory() (the HTTP API shows it too).
  */
 #include "cli/cli.h"
 
@@ -25,45 +25,8 @@ _Static_assert(OCRA_SCHED_FIRST_FIT == 0 && OCRA_SCHED_BEST_FIT == 1 && OCRA_SCH
                    OCRA_SCHED_FGD == 3,
                "sched.policy's choices (src/config/config_table.c) are in this order");
 
-/*
- * Node sources beyond the configuration and this machine, in order: each adds its nodes with
- * ocra_sched_inventory_add(inv, nodes, n, "<source>", err). The Slurm source goes here.
- */
-typedef int node_source_fn(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
-                           struct ocra_err *err);
-
 /* What the Slurm source saw, kept for the partitions of the report (one command, one run). */
 static struct ocra_run_slurm_inventory slurm_seen;
-
-/* Slurm's nodes with their GPU gres, through slurmrestd, when run.slurm.url is set. */
-static int
-slurm_source(const struct ocra_config *cfg, struct ocra_sched_inventory *inv, struct ocra_err *err)
-{
-    const struct ocra_run_slurm_opts o = {.url = cfg->run.slurm.url,
-                                          .user = cfg->run.slurm.user,
-                                          .token_file = cfg->run.slurm.token_file,
-                                          .partition = cfg->run.slurm.partition};
-    struct ocra_sched_node *nodes;
-    int ret;
-
-    if (!*cfg->run.slurm.url)
-        return 0;
-    ocra_run_slurm_inventory_fini(&slurm_seen);
-    if (ocra_run_slurm_inventory_get(&o, &slurm_seen, err) < 0)
-        return ocra_err_wrap(err, "slurm nodes (run.slurm.url %s)", cfg->run.slurm.url);
-    nodes = ocra_xcalloc(slurm_seen.n_nodes + 1, sizeof(*nodes));
-    for (size_t i = 0; i < slurm_seen.n_nodes; i++) {
-        nodes[i] = slurm_seen.nodes[i].node;
-        /* a gres without a type ("gpu:4", not "gpu:a100:4") names no model */
-        if (nodes[i].gpu_count > 0 && !nodes[i].gpu_model[0])
-            snprintf(nodes[i].gpu_model, sizeof(nodes[i].gpu_model), "unknown");
-    }
-    ret = ocra_sched_inventory_add(inv, nodes, slurm_seen.n_nodes, "slurm", err);
-    free(nodes);
-    return ret;
-}
-
-static node_source_fn *const node_sources[] = {slurm_source, NULL};
 
 /* Slurm's own view, beside ocra's journal: partitions and each node's GPUs in use. */
 static json_t *
@@ -97,11 +60,7 @@ int
 ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
                    struct ocra_err *err)
 {
-    int ret = ocra_daemon_inventory(cfg, inv, err);
-
-    for (size_t i = 0; ret == 0 && node_sources[i]; i++)
-        ret = node_sources[i](cfg, inv, err);
-    return ret;
+    return ocra_daemon_inventory(cfg, inv, &slurm_seen, err);
 }
 
 /* ---- text ------------------------------------------------------------------------------ */

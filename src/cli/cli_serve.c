@@ -2,7 +2,8 @@
 /*
  * cli_serve.c: `ocra serve`, the HTTP API and dashboard over a journal without the pipeline:
  * a read-only window on what a daemon (running or stopped) recorded, e.g. on another host
- * with a copy of the journal. `ocra daemon` serves the same API with its live hooks.
+ * with a copy of the journal: lineage, images and nodes come from the daemon's read-only
+ * hooks; readiness checks the journal only and retry is `ocra daemon`'s (501 here).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +14,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "daemon/daemon.h"
 
 static volatile sig_atomic_t stop;
 
@@ -61,7 +63,7 @@ serve_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         return ocra_cli_fail(OCRA_CLI_USAGE, "serve: unexpected argument '%s'", argv[optind]);
     if (access(o.journal, R_OK) < 0)
         return ocra_cli_fail(OCRA_CLI_FAIL, "serve: journal %s: %s", o.journal, strerror(errno));
-    api = ocra_api_new(&o, &err);
+    api = ocra_daemon_api_new(&ctx->cfg, NULL, &o, &err);
     if (!api)
         return ocra_cli_fail(err.code == EINVAL || err.code == EACCES ? OCRA_CLI_USAGE
                                                                       : OCRA_CLI_FAIL,
@@ -73,7 +75,7 @@ serve_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     signal(SIGTERM, on_signal);
     while (!stop)
         pause();
-    ocra_api_free(api);
+    ocra_daemon_api_free(api);
     return OCRA_CLI_OK;
 }
 

@@ -74,7 +74,7 @@ check_http_host(const char *s)
 static bool
 check_listen(const char *s)
 {
-    return is_host_port(s, true);
+    return !*s || is_host_port(s, true); /* "": ocra daemon serves no API */
 }
 
 static bool
@@ -771,7 +771,7 @@ const struct ocra_config_row ocra_config_rows[] = {
      .want = "host:port",
      .type_name = "host:port",
      .off = CFG(api_listen),
-     .doc = "Address of the HTTP API, metrics and dashboard."},
+     .doc = "Address of the HTTP API, metrics and dashboard; empty: ocra daemon serves none."},
     {.key = "api.token_file",
      .type = OCRA_CONFIG_SECRET,
      .def = "",

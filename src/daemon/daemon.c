@@ -271,6 +271,7 @@ step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
     struct ocra_err op_err = {0};
     char *output = NULL;
     bool found = false;
+    uint64_t t0;
     int ret = 0;
 
     ctx->cfg = ocra_daemon_cfg(d);
@@ -285,6 +286,7 @@ step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
         ocra_log_warn("stage taken over event=%s stage=%s attempt=%lld worker=%s", c.event_id,
                       c.stage, (long long)c.attempt, ctx->name);
     hold(ctx, &c);
+    t0 = ocra_time_mono_ns();
     run_op(ctx, &c, &e, &output, &op_err);
     hold(ctx, NULL);
     if (ocra_store_stage_end(ctx->st, c.event_id, c.claim, &e, err) < 0) {
@@ -298,6 +300,7 @@ step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
     } else {
         log_end(ctx, &c, &e);
         count_end(d, &e);
+        ocra_daemon_metrics_stage(&c, &e, t0);
     }
     free(output);
     ocra_store_claim_fini(&c);
@@ -594,6 +597,8 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
         return -1;
     if (!d->no_watch && ocra_daemon_watchers_start(d, cfg->journal_path, err) < 0)
         return -1;
+    if (ocra_daemon_api_start(d, err) < 0)
+        return -1;
     ocra_log_info("daemon started workers=%zu watchers=%zu journal=%s", d->n_workers, d->n_watchers,
                   cfg->journal_path);
     return 0;
@@ -602,6 +607,7 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
 void
 ocra_daemon_stop(struct ocra_daemon *d)
 {
+    ocra_daemon_api_stop(d);
     pthread_mutex_lock(&d->mu);
     d->stopping = 1;
     pthread_cond_broadcast(&d->cv);
@@ -649,7 +655,7 @@ ocra_daemon_free(struct ocra_daemon *d)
 {
     if (!d)
         return;
-    if (d->workers || d->watchers)
+    if (d->workers || d->watchers || d->api)
         ocra_daemon_stop(d);
     ocra_store_close(d->st);
     free(d->journal);

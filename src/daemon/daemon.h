@@ -136,15 +136,6 @@ int ocra_daemon_event_current(struct ocra_store *st, const char *event_id, const
                               const char *version, bool *current, char **newer,
                               struct ocra_err *err);
 
-struct ocra_sched_inventory;
-/*
- * The inventory the allocate stage places on: the nodes of inventory.nodes and, with
- * inventory.local, this machine (docs/RUNNING.md). Caller frees with
- * ocra_sched_inventory_fini() (also on failure).
- */
-int ocra_daemon_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
-                          struct ocra_err *err);
-
 /*
  * `ocra daemon --check`: tries the journal, the chain endpoints and contract, the signing
  * keys (addresses only) and the Docker engine, calling fn once per check with whether it
@@ -195,5 +186,40 @@ int ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
 /* The planner's options from the plan.* keys; mirrors has room for cfg->plan.n_mirrors. */
 void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
                               struct ocra_plan_mirror *mirrors);
+
+/* ---- the HTTP API's hooks and the daemon's metrics (daemon_api.c) ---------------------- */
+
+struct ocra_api;
+struct ocra_api_opts;
+struct ocra_sched_inventory;
+struct ocra_run_slurm_inventory;
+
+/*
+ * The inventory of cfg: inventory.nodes, Slurm's nodes through slurmrestd when run.slurm.url
+ * is set (what Slurm reported goes to *slurm when not NULL; caller releases it with
+ * ocra_run_slurm_inventory_fini()), this machine when inventory.local. inv is initialised
+ * here; release it with ocra_sched_inventory_fini() either way. EINVAL names the bad node.
+ */
+int ocra_daemon_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
+                          struct ocra_run_slurm_inventory *slurm, struct ocra_err *err);
+
+/*
+ * Starts the HTTP API (opts: listen, token file, journal) with the hooks over cfg's journal:
+ * lineage (pipeline, stages, image, allocation, run, report), images and nodes; with d (a
+ * started daemon) also readiness (chain RPC, Docker engine, registry, slurmrestd; cached a
+ * few seconds) and retry, and the scrape-time metrics (queue depth, GPUs per node). cfg and
+ * d must outlive the server. Caller stops it with ocra_daemon_api_free(). Errors as
+ * ocra_api_new().
+ */
+struct ocra_api *ocra_daemon_api_new(const struct ocra_config *cfg, struct ocra_daemon *d,
+                                     const struct ocra_api_opts *opts, struct ocra_err *err);
+/* Stops the server and frees what its hooks hold. NULL is a no-op. */
+void ocra_daemon_api_free(struct ocra_api *api);
+
+/* A build's figures for /metrics: the toolchain cache (hit or miss) and the bytes uploaded
+ * to the registry. The build stage calls it once per build. */
+void ocra_daemon_metrics_build(bool toolchain_cache_hit, uint64_t bytes_uploaded);
+/* A finished run for /metrics: runner "docker" or "slurm", result "completed", "failed"... */
+void ocra_daemon_metrics_run(const char *runner, const char *result);
 
 #endif

@@ -68,6 +68,7 @@ struct ocra_daemon {
     struct watcher *watchers;
     size_t n_watchers;
     int64_t last_renew_ms;
+    struct ocra_api *api; /* the HTTP API when api.listen is set (daemon_api.c) */
 };
 
 /* The configuration now (under the lock). */
@@ -100,6 +101,18 @@ int ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
 
 /* The agent socket's directory while the daemon serves it, else NULL (daemon.c). */
 const char *ocra_daemon_agent_dir(struct ocra_daemon *d);
+
+/* The HTTP API (daemon_api.c): started after the workers when api.listen is set, stopped
+ * first. */
+int ocra_daemon_api_start(struct ocra_daemon *d, struct ocra_err *err);
+void ocra_daemon_api_stop(struct ocra_daemon *d);
+/* One stage attempt ended (claim c, its end e) after started_ns (monotonic): /metrics. */
+void ocra_daemon_metrics_stage(const struct ocra_store_claim *c,
+                               const struct ocra_store_stage_end *e, uint64_t started_ns);
+/* A watcher journaled ev: /metrics (events seen, head lag). */
+void ocra_daemon_metrics_seen(const struct ocra_store_event *ev);
+/* head_lag{source}: the chain's head minus the source's cursor, in blocks (cursor < 0: none). */
+void ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor);
 
 /* The report stage (daemon_report.c). */
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,

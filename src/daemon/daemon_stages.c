@@ -118,7 +118,6 @@ static int
 op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
              json_t **output, struct ocra_err *err)
 {
-    const struct ocra_metrics_std *m = ocra_metrics_std();
     struct built w = {0};
     int ret = -1;
 
@@ -135,9 +134,7 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
         }
         goto out;
     }
-    ocra_metrics_add(m->build_cache,
-                     (const char *const[]){ocra_build_toolchain_cache_hit(w.b) ? "hit" : "miss"},
-                     1);
+    ocra_daemon_metrics_build(ocra_build_toolchain_cache_hit(w.b), ocra_build_bytes_uploaded(w.b));
     *output = json_pack("{s:s, s:s, s:b, s:b, s:o}", "toolchain", ocra_build_toolchain_ref(w.b),
                         "digest", ocra_build_toolchain_digest(w.b), "cacheHit",
                         ocra_build_toolchain_cache_hit(w.b), "built",
@@ -169,6 +166,8 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
         }
         goto out;
     }
+    ocra_metrics_add(ocra_metrics_std()->upload_bytes, NULL,
+                     (double)ocra_build_bytes_uploaded(w.b));
     host = strstr(w.url, "://") + 3;
     tags = ocra_build_tags(w.b, &n);
     jt = json_array();
@@ -215,41 +214,24 @@ out:
  * held rows for each, so two workers never place on the same free devices. */
 static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
 
-int
-ocra_daemon_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
-                      struct ocra_err *err)
-{
-    struct ocra_sched_node_conf *confs = ocra_xcalloc(cfg->n_nodes + 1, sizeof(*confs));
-    int ret;
-
-    for (size_t i = 0; i < cfg->n_nodes; i++) {
-        const struct ocra_config_node *c = &cfg->nodes[i];
-
-        confs[i] = (struct ocra_sched_node_conf){
-            c->name,       c->gpu_model,          c->gpus,   c->gpu_memory_mib, c->cpus,
-            c->memory_mib, c->compute_capability, c->driver, c->cost,           c->labels,
-            c->n_labels};
-    }
-    ocra_sched_inventory_init(inv);
-    ret = ocra_sched_inventory_add_conf(inv, confs, cfg->n_nodes, err);
-    free(confs);
-    if (ret == 0 && cfg->inventory_local)
-        ocra_sched_inventory_discover_local(inv);
-    return ret;
-}
-
 /* Runs fn with the allocator of the journal, under alloc_mu. */
 static int
 with_allocator(struct ocra_daemon_ctx *ctx,
                int (*fn)(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err),
                void *arg, struct ocra_err *err)
 {
+    static char none[] = "";
     struct ocra_sched_inventory inv;
     struct ocra_sched_allocator *a = NULL;
+    struct ocra_config cfg;
     int ret = -1;
 
     pthread_mutex_lock(&alloc_mu);
-    if (ocra_daemon_inventory(ctx->cfg, &inv, err) < 0) {
+    /* the docker runner runs on this machine: Slurm's nodes are Slurm's to place on */
+    cfg = *ctx->cfg;
+    if (cfg.run.runner == 0)
+        cfg.run.slurm.url = none;
+    if (ocra_daemon_inventory(&cfg, &inv, NULL, err) < 0) {
         ocra_err_wrap(err, "inventory");
         goto out;
     }
@@ -473,11 +455,9 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
     if (with_allocator(ctx, do_release, &event_id, err) < 0)
         goto out;
-    ocra_metrics_add(ocra_metrics_std()->runs,
-                     (const char *const[]){runner->name, exit_code == 0 ? "succeeded" : "failed"},
-                     1);
-    *output = json_pack("{s:i, s:I, s:I, s:s?}", "exitCode", exit_code, "startedAt", (json_int_t)t0,
-                        "finishedAt", (json_int_t)ocra_time_wall_ms(), "logTail", logs);
+    *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
+                        "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),
+                        "logTail", logs);
     if (exit_code != 0) {
         char reason[96];
 

@@ -6,10 +6,15 @@
  * permanent failure is dead at once; an unwired stage waits without using attempts; a newer
  * version supersedes an older one before the gated stage and never the other way round; a
  * crashed worker's claim is taken over once its lease expires; `ocra retry` resumes a dead
- * letter; the agent's "is it current?" question.
+ * letter; the agent's "is it current?" question; the HTTP API's lineage and images and the
+ * stage metrics.
  */
 #include "daemon/daemon.h"
 #include "ocra_test.h"
+
+#include "api/api.h"
+#include "http/http.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -497,9 +502,144 @@ test_stage_table_is_checked(void)
     ocra_config_fini(&cfg);
 }
 
+/* ---- the HTTP API's hooks (daemon_api.c) -------------------------------------------------- */
+
+static int
+op_out(const struct ocra_daemon_job *job, json_t **output)
+{
+    const char *st = job->claim->stage;
+
+    if (!strcmp(st, "push"))
+        *output =
+            json_pack("{s:s,s:s,s:[s]}", "digest", "sha256:feed", "repo", "team/m", "tags", "1.0");
+    else if (!strcmp(st, "run"))
+        *output = json_pack("{s:s,s:s}", "runner", "docker", "container", "c0");
+    else if (!strcmp(st, "complete"))
+        *output = json_pack("{s:s,s:i}", "runner", "docker", "exitCode", 0);
+    else
+        *output = json_pack("{s:s,s:s}", "chain", "ain:0", "tx", "0xabc");
+    return 0;
+}
+
+static int
+op_lineage(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+           json_t **output, struct ocra_err *err)
+{
+    (void)ctx;
+    (void)inputs;
+    (void)err;
+    return op_out(job, output);
+}
+
+static const struct ocra_daemon_stage lineage_stages[] = {
+    {"push", "pushed", op_lineage, true, false},
+    {"run", "running", op_lineage, true, true},
+    {"complete", "completed", op_lineage, true, false},
+    {"report", "reported", op_lineage, true, false},
+};
+
+/* GET path of the server at port: the JSON body, or NULL. */
+static json_t *
+api_get(unsigned port, const char *path)
+{
+    struct ocra_http_resp resp = {0};
+    struct ocra_err err = {0};
+    char url[256];
+    struct ocra_http_req req = {.method = "GET", .url = url, .timeout_ms = 5000};
+    json_t *j = NULL;
+
+    (void)snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    if (ocra_http_do(&req, &resp, &err) == 0 && resp.status == 200)
+        j = ocra_json_parse(resp.body, resp.body_len, 0, NULL);
+    else
+        fprintf(stderr, "  GET %s: %ld %s\n", path, resp.status, err.msg);
+    ocra_http_resp_fini(&resp);
+    return j;
+}
+
+static void
+put_image(const char *digest, const char *tags, int64_t created)
+{
+    struct ocra_store_image im = {.digest = digest,
+                                  .registry = "127.0.0.1:5000",
+                                  .repo = "team/m",
+                                  .tags = tags,
+                                  .event = fx.ids[0],
+                                  .record = "{}",
+                                  .created_ms = created};
+    struct ocra_err err = {0};
+
+    CHECK(ocra_store_image_put(fx.st, &im, &err) == 0);
+}
+
+static void
+test_api_lineage_images_and_stage_metrics(void)
+{
+    const struct ocra_metrics_std *std = ocra_metrics_std();
+    const char *const push[] = {"push"}, *const run[] = {"docker", "completed"};
+    double pushes = ocra_metrics_value(std->stage_seconds, push);
+    double runs = ocra_metrics_value(std->runs, run);
+    struct ocra_store_alloc a = {.replica = 0, .n_devs = 2, .devs = {0, 1}, .gpu_milli = 1000};
+    struct ocra_api_opts o = {.listen = "127.0.0.1:0"};
+    struct ocra_api *api = NULL;
+    struct ocra_err err = {0};
+    json_t *ev = NULL, *ims = NULL, *st;
+    char path[160];
+
+    if (!fixture_init(lineage_stages, 4, 1, 1))
+        goto out;
+    drain_steps();
+    CHECK_INT(ocra_metrics_value(std->stage_seconds, push), pushes + 1);
+    CHECK_INT(ocra_metrics_value(std->runs, run), runs + 1);
+    snprintf(a.event_id, sizeof(a.event_id), "%s", fx.ids[0]);
+    snprintf(a.node, sizeof(a.node), "gpu-a");
+    CHECK(ocra_store_alloc_insert(fx.st, &a, &err) == 0);
+    put_image("sha256:1111111111111111111111111111111111111111111111111111111111111111",
+              "[\"old\"]", 1000);
+    put_image("sha256:2222222222222222222222222222222222222222222222222222222222222222",
+              "[\"1.0\",\"latest\"]", 2000);
+    o.journal = fx.t.path;
+    if (!(api = ocra_daemon_api_new(&fx.cfg, NULL, &o, &err))) {
+        fprintf(stderr, "  api: %s\n", err.msg);
+        CHECK(api != NULL);
+        goto out;
+    }
+    snprintf(path, sizeof(path), "/api/v1/events/%s", fx.ids[0]);
+    CHECK((ev = api_get(ocra_api_port(api), path)) != NULL);
+    CHECK_STR(ocra_json_str(json_object_get(ev, "pipeline"), "status"), "reported");
+    st = json_object_get(ev, "stages");
+    CHECK_INT(json_array_size(st), 4);
+    CHECK_STR(ocra_json_str(json_array_get(st, 1), "stage"), "run");
+    CHECK_STR(ocra_json_str(json_array_get(st, 1), "state"), "done");
+    CHECK_INT(ocra_json_int(json_array_get(st, 1), "attempts", 0), 1);
+    CHECK(ocra_json_int(json_array_get(st, 3), "finishedMs", 0) > 0);
+    /* the newest image record of the event wins over the push stage's output */
+    CHECK_STR(ocra_json_str(json_object_get(ev, "image"), "digest"),
+              "sha256:2222222222222222222222222222222222222222222222222222222222222222");
+    CHECK_STR(
+        json_string_value(json_array_get(json_object_get(json_object_get(ev, "image"), "tags"), 1)),
+        "latest");
+    CHECK_STR(ocra_json_str(json_object_get(ev, "allocation"), "node"), "gpu-a");
+    CHECK_INT(json_array_size(json_object_get(json_object_get(ev, "allocation"), "gpus")), 2);
+    CHECK_STR(ocra_json_str(json_object_get(ev, "run"), "runner"), "docker");
+    CHECK_STR(ocra_json_str(json_object_get(ev, "run"), "state"), "completed");
+    CHECK_INT(ocra_json_int(json_object_get(ev, "run"), "exitCode", -1), 0);
+    CHECK_STR(ocra_json_str(json_object_get(ev, "report"), "tx"), "0xabc");
+    CHECK((ims = api_get(ocra_api_port(api), "/api/v1/images?limit=1")) != NULL);
+    CHECK_INT(json_array_size(json_object_get(ims, "images")), 1);
+    CHECK_STR(ocra_json_str(json_array_get(json_object_get(ims, "images"), 0), "digest"),
+              "sha256:2222222222222222222222222222222222222222222222222222222222222222");
+out:
+    json_decref(ev);
+    json_decref(ims);
+    ocra_daemon_api_free(api);
+    fixture_fini();
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
                OCRA_TEST(test_unwired_stage_waits_without_using_attempts),
                OCRA_TEST(test_newer_version_supersedes_older_before_deployment),
                OCRA_TEST(test_crashed_workers_claim_is_taken_over_after_its_lease),
-               OCRA_TEST(test_stage_table_is_checked))
+               OCRA_TEST(test_stage_table_is_checked),
+               OCRA_TEST(test_api_lineage_images_and_stage_metrics))

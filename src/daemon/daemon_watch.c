@@ -127,6 +127,13 @@ on_event(const struct ocra_store_event *ev, void *arg)
     size_t added = 0;
 
     ocra_log_info("event journaled event=%s status=%s", ev->id, ev->status);
+    ocra_daemon_metrics_seen(ev);
+    if (w->evm && w->src) {
+        struct ocra_evm_stats es;
+
+        ocra_evm_source_stats(w->src, &es);
+        ocra_daemon_metrics_head_lag(w->src->name, es.head, es.cursor);
+    }
     if (ocra_store_pipeline_intake(w->st, w->d->stages[0].name,
                                    w->d->stages[w->d->n_stages - 1].name, &added, &err) < 0) {
         ocra_log_warn("intake: %s (the supervisor takes it in later)", err.msg);

@@ -430,6 +430,12 @@ typedef int ocra_store_pipeline_fn(const struct ocra_store_event *ev,
 int ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
                              ocra_store_pipeline_fn *fn, void *arg, struct ocra_err *err);
 
+/* ---- daemonapi (begin) */
+/* The row as `ocra lineage` and the HTTP API show it (status, outcome, stage, state, attempts,
+ * modelVersion, claimedBy, error). Caller json_decref()s. */
+json_t *ocra_store_pipeline_to_json(const struct ocra_store_pipeline *p);
+/* ---- daemonapi (end) */
+
 /* ---- daemon (end) ------------------------------------------------------------------------ */
 
 #endif

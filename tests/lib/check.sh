@@ -27,6 +27,19 @@ has() {
     if grep -qF -- "$3" "$2"; then ok "$1"; else fail "$1" "no '$3' in: $(head -c 600 "$2")"; fi
 }
 
+# wait_until DESC CMD...: polls CMD every 0.1 s until it succeeds, at most 600 times (a bound
+# against a hang, not a timing check); says what it gave up on.
+wait_until() {
+    local desc=$1 i
+    shift
+    for i in $(seq 1 600); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "  gave up waiting: $desc" >&2
+    return 1
+}
+
 check_done() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]

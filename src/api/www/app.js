@@ -98,25 +98,28 @@ async function renderList() {
     const nodes = await api("/api/v1/nodes");
     renderNodes(nodes.nodes);
   } catch (e) {
-    /* nodes are served by the daemon only */
+    /* the inventory could not be read: the list of events stays */
   }
 }
 
+/* The nodes as ocra_sched_nodes_json writes them: gpus (count), gpu_model, free.gpus[] with
+ * index and free_milli, allocations[] with event and devices. */
 function renderNodes(nodes) {
   const box = document.getElementById("nodes");
   if (!nodes || !nodes.length) return;
   box.replaceChildren(
     ...nodes.map((n) => {
       const gpus = el("div", { class: "gpus" });
-      for (const g of n.gpus || []) {
+      for (const g of (n.free && n.free.gpus) || []) {
+        const holders = (n.allocations || []).filter((a) => (a.devices || []).includes(g.index)).map((a) => a.event);
         const fill = el("i");
-        fill.style.width = Math.round(100 * (g.usedMilli || 0) / 1000) + "%";
-        const cell = el("div", { class: "gpu", title: "GPU " + g.index + (g.event ? ": " + g.event : ": free") }, fill);
+        fill.style.width = Math.round(100 * (1000 - (g.free_milli != null ? g.free_milli : 1000)) / 1000) + "%";
+        const cell = el("div", { class: "gpu", title: "GPU " + g.index + (holders.length ? ": " + holders.join(", ") : ": free") }, fill);
         gpus.append(cell);
       }
       return el("div", { class: "node", "data-node": n.name },
         el("strong", { text: n.name }), " ",
-        el("span", { class: "muted", text: (n.gpuCount || 0) + " × " + (n.gpuModel || "no GPU") }),
+        el("span", { class: "muted", text: (n.gpus || 0) + " × " + (n.gpu_model || "no GPU") }),
         gpus);
     })
   );
