@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # it_daemon_api.sh: the HTTP API served by `ocra daemon` (api.listen) against a real anvil with
-# the ModelRegistry contract. A valid spec (planned, waiting at the toolchain stage) and a
+# the ModelRegistry contract. A valid spec (planned, then dead-lettered at the toolchain stage: no Docker engine here) and a
 # hostile one (rejected, its report dead-lettered: the operator is not a reporter) go through
 # the daemon; then /healthz, /readyz (the Docker engine is down: 503 naming it, the chain and a
 # real docker-registry ok; the registry stopped: 503 naming it too),
@@ -57,7 +57,7 @@ daemon:
 run:
   docker_host: "unix://$tmp/no-docker.sock"
 build:
-  registry: "$REGISTRY_URL"
+  registry: "$REGISTRY_URL/ocra"
 api:
   listen: "127.0.0.1:$free_port"
   token_file: "$tmp/token"
@@ -83,8 +83,7 @@ wait_until "the API listens" grep -q "api listening on" "$tmp/daemon.log"
 port=$(sed -n 's/.*api listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/daemon.log" | head -1)
 base="http://127.0.0.1:$port"
 [ -n "$port" ] && ok daemon_serves_the_api || fail daemon_serves_the_api "$(tail -5 "$tmp/daemon.log")"
-wait_until "valid event planned" has_n planned 1
-wait_until "one dead letter" has_n dead 1
+wait_until "valid event dead-lettered at toolchain (no engine)" has_n dead 2
 events >"$tmp/events.jsonl"
 id_of() { grep "/$1\"" "$tmp/events.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])'; }
 bert=$(id_of bert)
@@ -120,14 +119,16 @@ python3 - "$tmp/body" <<'PY' && [ "$c" = 200 ] && ok lineage_of_a_planned_event 
 import json, sys
 d = json.load(open(sys.argv[1]))
 p = d["pipeline"]
-assert (p["status"], p["stage"], p["state"]) == ("planned", "toolchain", "waiting"), p
+# no Docker engine here: the toolchain stage fails, is retried, and is dead-lettered
+assert (p["status"], p["stage"], p["state"]) == ("planned", "toolchain", "dead"), p
+assert "no-docker.sock" in p["error"] or "docker" in p["error"].lower(), p
 st = {s["stage"]: s for s in d["stages"]}
 assert [s["stage"] for s in d["stages"]][:2] == ["validate", "plan"], d["stages"]
 for k in ("stage", "state", "attempts", "startedMs", "finishedMs", "error", "output"):
     assert k in st["plan"], (k, st["plan"])
 assert st["validate"]["state"] == "done" and st["validate"]["attempts"] == 1, st["validate"]
 assert st["plan"]["finishedMs"] >= st["plan"]["startedMs"] > 0, st["plan"]
-assert st["toolchain"]["state"] == "waiting", st
+assert st["toolchain"]["state"] == "dead", st
 for k in ("image", "allocation", "run", "report"):
     assert k in d and d[k] is None, (k, d.get(k))
 PY
@@ -153,8 +154,8 @@ assert [g["index"] for g in n[0]["free"]["gpus"]] == [0, 1] and n[0]["allocation
 PY
 
 [ "$(get "/api/v1/events/$evil/retry" -X POST)" = 401 ] && ok retry_without_token_401 || fail retry_without_token_401 "$(cat "$tmp/body")"
-[ "$(get "/api/v1/events/$bert/retry" -X POST -H "Authorization: Bearer $token")" = 409 ] &&
-    ok retry_of_a_waiting_event_409 || fail retry_of_a_waiting_event_409 "$(cat "$tmp/body")"
+[ "$(get "/api/v1/events/$bert/retry" -X POST -H "Authorization: Bearer $token")" = 202 ] &&
+    ok retry_of_a_dead_letter_202 || fail retry_of_a_dead_letter_202 "$(cat "$tmp/body")"
 "$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$contract" \
     "setReporter(address,bool)" "$EVM_ADDR2" true >/dev/null
 [ "$(get "/api/v1/events/$evil/retry" -X POST -H "Authorization: Bearer $token")" = 202 ] &&
