@@ -6,6 +6,7 @@
 #   make install       install ocra, ocra-agent, the planner's data, the man page, bash completion,
 #                      the example configuration and the systemd unit under $(DESTDIR)$(PREFIX)
 #   make demo          the README's main command: scripts/demo, end to end on this machine
+#                      (DEMO_ARGS=--keep: leave it running until Ctrl-C)
 #   make test          the whole test suite as CI runs it (scripts/test)
 #   make man           regenerate docs/ocra.1 from the built binary's help
 #   make clean         remove build/
@@ -13,6 +14,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD ?= build/release
 JOBS ?= $(shell nproc)
+DEMO_ARGS ?=
 
 .PHONY: all install demo test man clean
 
@@ -25,7 +27,7 @@ install: all
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 demo:
-	scripts/demo
+	scripts/demo $(DEMO_ARGS)
 
 test:
 	scripts/test
