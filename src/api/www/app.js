@@ -38,6 +38,16 @@ function took(ms) {
   return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
 }
 
+// Where the event is: the daemon's pipeline (its outcome once reported), else the watcher's
+// verdict.
+function statusOf(ev) {
+  const p = ev.pipeline;
+  if (!p) return ev.status;
+  if (p.status === "reported" && p.outcome) return p.outcome;
+  if (p.state === "dead") return "dead";
+  return p.status;
+}
+
 function modelOf(ev) {
   if (ev.removed) return "(model removed)";
   const s = ev.spec || {};
@@ -88,7 +98,7 @@ async function renderList() {
       return el("tr", { "data-event": ev.event },
         el("td", { class: "id" }, link),
         el("td", { text: modelOf(ev) }),
-        el("td", {}, el("span", { class: "status " + ev.status, text: ev.status })),
+        el("td", {}, el("span", { class: "status " + statusOf(d), text: statusOf(d) })),
         el("td", {}, timeline(d.stages, false)),
         el("td", { class: "muted", text: ago(ev.updatedMs) }));
     })
@@ -140,8 +150,8 @@ async function renderEvent(id) {
   const ev = await api("/api/v1/events/" + encodeURIComponent(id));
   document.getElementById("ev-title").textContent = modelOf(ev) || ev.event;
   const st = document.getElementById("ev-status");
-  st.textContent = ev.status;
-  st.className = "status " + ev.status;
+  st.textContent = statusOf(ev);
+  st.className = "status " + statusOf(ev);
   document.getElementById("ev-reason").textContent = ev.reason || "";
   const img = ev.image || {};
   const alloc = ev.allocation || {};
