@@ -344,6 +344,53 @@ test_image_push_get_verify(void)
     ocra_image_registry_free(r);
 }
 
+/* The tag list follows the registry's pages (docker-registry pages when n is given). */
+static void
+test_tags_list_pages(void)
+{
+    struct ocra_image_registry *r = client("OCRA_REG_URL", 0, NULL, NULL);
+    struct image im = {0};
+    char digest[OCRA_IMAGE_DIGEST_MAX] = "", tag[32];
+    struct ocra_err err = {0};
+    char **tags = NULL;
+    size_t n = 0;
+    int bad = 0;
+
+    if (!r)
+        OCRA_TEST_SKIP("no anonymous registry");
+    CHECK_INT(ocra_image_tags_list(r, "ocra/no-such-repo", &tags, &n, &err), 0);
+    CHECK_INT(n, 0);
+    CHECK(tags && !tags[0]);
+    free(tags);
+    CHECK_INT(image_build("t", &im), 0);
+    CHECK_INT(image_push(r, "ocra/tags", &im, digest), 0);
+    for (int i = 0; i < 104; i++) { /* 1.2.0 and these: 105 tags, two pages of 100 */
+        snprintf(tag, sizeof(tag), "v%03d", i);
+        bad |= ocra_image_manifest_put(r, "ocra/tags", tag, OCRA_IMAGE_MT_OCI_MANIFEST, im.manifest,
+                                       strlen(im.manifest), NULL, &err);
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(ocra_image_tags_list(r, "ocra/tags", &tags, &n, &err), 0);
+    CHECK_INT(n, 105);
+    /* every tag once (the registry's order is its own) */
+    for (size_t i = 0; tags && i < n; i++) {
+        int want = strcmp(tags[i], "1.2.0") == 0 ? 1 : 0;
+
+        for (size_t j = 0; j < n; j++)
+            if (j != i && strcmp(tags[i], tags[j]) == 0)
+                bad = 1;
+        if (!want && (strncmp(tags[i], "v", 1) != 0 || strlen(tags[i]) != 4))
+            bad = 1;
+    }
+    CHECK_INT(bad, 0);
+    CHECK(tags && tags[n] == NULL);
+    for (size_t i = 0; tags && i < n; i++)
+        free(tags[i]);
+    free(tags);
+    image_fini(&im);
+    ocra_image_registry_free(r);
+}
+
 static void
 test_same_inputs_same_manifest_digest(void)
 {
@@ -604,7 +651,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_ping_anonymous),
                OCRA_TEST(test_blob_push_monolithic_head_get),
                OCRA_TEST(test_blob_push_chunked_from_file),
                OCRA_TEST(test_blob_mount_into_other_repo), OCRA_TEST(test_image_push_get_verify),
-               OCRA_TEST(test_same_inputs_same_manifest_digest),
+               OCRA_TEST(test_tags_list_pages), OCRA_TEST(test_same_inputs_same_manifest_digest),
                OCRA_TEST(test_chunked_push_resumes_after_503),
                OCRA_TEST(test_chunked_push_resumes_after_reset),
                OCRA_TEST(test_chunked_push_survives_cut_forwarded_patch),

@@ -237,6 +237,15 @@ int ocra_image_manifest_get(struct ocra_image_registry *r, const char *repo, con
 int ocra_image_manifest_head(struct ocra_image_registry *r, const char *repo, const char *ref,
                              char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
 
+/*
+ * GET /v2/<repo>/tags/list, following the registry's `Link: <...>; rel="next"` pages (on its
+ * own origin only). *tags is a NULL-terminated array of *n tags in the registry's order; caller
+ * frees each and the array with free(). A repository the registry does not know has no tags (0).
+ * EPROTO on a malformed answer.
+ */
+int ocra_image_tags_list(struct ocra_image_registry *r, const char *repo, char ***tags, size_t *n,
+                         struct ocra_err *err);
+
 /* True for a repository name by the distribution grammar ("team/model-x"), <= 255 bytes. */
 bool ocra_image_repo_valid(const char *repo);
 /* True for a tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) or a valid digest. */

@@ -953,3 +953,108 @@ out:
     free(scope);
     return ret;
 }
+
+/* ---- tag list ---------------------------------------------------------------------------- */
+
+#define TAGS_PAGE 100
+#define TAGS_MAX 100000
+
+/* The next page of a Link header (`<...>; rel="next"`), as a URL on the registry's origin;
+ * NULL when there is none. The registry gives a path ("/v2/r/tags/list?n=100&last=x"). */
+static char *
+next_link(const struct ocra_image_registry *r, const struct ocra_http_resp *resp)
+{
+    char link[1024];
+    const char *lt, *gt;
+
+    if (ocra_http_resp_header(resp, "Link", link, sizeof(link)) < 0 ||
+        !strstr(link, "rel=\"next\""))
+        return NULL;
+    lt = strchr(link, '<');
+    gt = lt ? strchr(lt, '>') : NULL;
+    if (!lt || !gt || lt[1] != '/' || strncmp(lt + 1, "/v2/", 4) != 0)
+        return NULL;
+    return ocra_xasprintf("%s%.*s", r->url, (int)(gt - lt - 1), lt + 1);
+}
+
+int
+ocra_image_tags_list(struct ocra_image_registry *r, const char *repo, char ***tags_out,
+                     size_t *n_out, struct ocra_err *err)
+{
+    char **tags = NULL, *url = NULL, *scope = NULL;
+    size_t n = 0, cap = 0;
+    struct ocra_http_resp resp = {0};
+    int ret = -1;
+
+    if (!ocra_image_repo_valid(repo))
+        return ocra_err_set(err, EINVAL, "bad repository name");
+    url = ocra_xasprintf("%s/v2/%s/tags/list?n=%d", r->url, repo, TAGS_PAGE);
+    scope = scope_of(repo, false);
+    while (url) {
+        struct call c = {.method = "GET", .url = url, .scope = scope, .max_response = 4u << 20};
+        json_t *doc, *list, *t;
+        size_t i;
+
+        ocra_http_resp_fini(&resp);
+        memset(&resp, 0, sizeof(resp));
+        if (call_retry(r, &c, &resp, err) < 0)
+            goto out;
+        if (resp.status == 404) { /* no such repository: no tags */
+            free(url);
+            url = NULL;
+            break;
+        }
+        if (resp.status != 200) {
+            status_err(&resp, "GET tags", err);
+            goto out;
+        }
+        doc = ocra_json_parse(resp.body, resp.body_len, OCRA_JSON_STRICT, err);
+        list = doc ? json_object_get(doc, "tags") : NULL;
+        if (!doc || !(json_is_array(list) || json_is_null(list))) {
+            if (doc)
+                ocra_err_set(err, EPROTO, "GET tags: no \"tags\" array");
+            json_decref(doc);
+            goto out;
+        }
+        json_array_foreach(list, i, t)
+        {
+            const char *tag = json_string_value(t);
+
+            if (!tag || !ocra_image_ref_valid(tag) || ocra_image_digest_valid(tag)) {
+                ocra_err_set(err, EPROTO, "GET tags: an entry is not a tag");
+                json_decref(doc);
+                goto out;
+            }
+            if (n == TAGS_MAX) {
+                ocra_err_set(err, EPROTO, "GET tags: more than %d tags", TAGS_MAX);
+                json_decref(doc);
+                goto out;
+            }
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                tags = ocra_xrealloc(tags, (cap + 1) * sizeof(*tags));
+            }
+            tags[n++] = ocra_xstrdup(tag);
+        }
+        json_decref(doc);
+        free(url);
+        url = next_link(r, &resp);
+    }
+    if (!tags)
+        tags = ocra_xcalloc(1, sizeof(*tags));
+    tags[n] = NULL;
+    *tags_out = tags;
+    *n_out = n;
+    tags = NULL;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "%s", repo);
+    for (size_t i = 0; tags && i < n; i++)
+        free(tags[i]);
+    free(tags);
+    ocra_http_resp_fini(&resp);
+    free(url);
+    free(scope);
+    return ret;
+}
