@@ -157,8 +157,8 @@ sed 's/^/# /' "$tmp/bg.out" | tail -n 3
 [ "$st" -eq 1 ] && grep -q "^stopped: " "$tmp/bg.out" && ok slurm_cancelled_job_reports_stopped ||
     fail slurm_cancelled_job_reports_stopped "exit $st: $(cat "$tmp/bg.out" "$tmp/bg.err")"
 # the container goes with the job: the script's trap removes it (Slurm sends SIGTERM, then
-# SIGKILL after KillWait, 5 s here)
-for _ in $(seq 100); do
+# SIGKILL after KillWait, 30 s here)
+for _ in $(seq 200); do
     left=$(docker ps -aq --filter "label=io.ocra.runner=slurm" | wc -l)
     [ "$left" -eq 0 ] && break
     sleep 0.2

@@ -116,11 +116,20 @@ script_head(const struct ocra_run_spec *spec, const char *docker_host, struct oc
                        "fi\n"
                        /* a cancel: Slurm sends SIGTERM to every process of the job, the docker
                           client too, and SIGKILL after KillWait; a create that the engine
-                          finishes after the client died leaves a container, so remove thrice */
+                          finishes after the client died leaves a container: remove it until
+                          none has been seen for 2.5 s (at most 25 s; KillWait must allow it) */
                        "pid=\n"
                        "stop() {\n"
                        "    [ -n \"$pid\" ] && kill \"$pid\" 2>/dev/null && wait \"$pid\"\n"
-                       "    for i in 1 2 3; do dk rm -f \"$name\" >/dev/null 2>&1; sleep 1; done\n"
+                       "    i=0 quiet=0\n"
+                       "    while [ $i -lt 100 ] && [ $quiet -lt 10 ]; do\n"
+                       "        if [ -n \"$(dk ps -aq --filter \"name=^/$name\\$\")\" ]; then\n"
+                       "            dk rm -f \"$name\" >/dev/null 2>&1; quiet=0\n"
+                       "        else\n"
+                       "            quiet=$((quiet + 1))\n"
+                       "        fi\n"
+                       "        sleep 0.25; i=$((i + 1))\n"
+                       "    done\n"
                        "    exit 143\n"
                        "}\n"
                        "trap stop TERM INT HUP\n");

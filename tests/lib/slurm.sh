@@ -91,7 +91,7 @@ SelectTypeParameters=CR_Core
 GresTypes=gpu
 ReturnToService=2
 MinJobAge=600
-KillWait=5
+KillWait=30
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=ocra-n1 NodeHostname=$(hostname -s) NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1024 Gres=gpu:$gpus State=UNKNOWN
