@@ -13,9 +13,12 @@
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 1000
 
-/* The journal's event statuses (src/store), all that ?status= accepts. */
-static const char *const statuses[] = {"accepted",  "rejected", "planned", "built",  "pushed",
-                                       "allocated", "running",  "done",    "failed", NULL};
+/* What ?status= accepts: the watcher's verdict (accepted, rejected) and the daemon's pipeline
+ * status, outcome or state (src/store), as `ocra events --status` matches them. */
+static const char *const statuses[] = {
+    "accepted", "rejected",  "detected", "validated", "planned", "toolchain",  "pushed",
+    "signed",   "allocated", "running",  "completed", "failed",  "superseded", "reported",
+    "ready",    "claimed",   "waiting",  "dead",      "done",    NULL};
 
 bool
 ocra_api_status_valid(const char *s)
@@ -149,11 +152,13 @@ struct list_ctx {
 };
 
 static int
-list_one(const struct ocra_store_event *ev, void *arg)
+list_one(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
 {
     struct list_ctx *lc = arg;
+    json_t *o = ocra_store_event_to_json(ev);
 
-    json_array_append_new(lc->arr, ocra_store_event_to_json(ev));
+    json_object_set_new(o, "pipeline", p ? ocra_store_pipeline_to_json(p) : json_null());
+    json_array_append_new(lc->arr, o);
     lc->last_seq = ev->seq;
     return 0;
 }
@@ -172,8 +177,8 @@ route_events(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct oc
     if (status && !ocra_api_status_valid(status))
         return respond_error(
             resp, 400, "bad_request",
-            "status: unknown status \"%.64s\" (accepted, rejected, planned, built, "
-            "pushed, allocated, running, done, failed)",
+            "status: unknown status \"%.64s\" (accepted, rejected, planned, completed, "
+            "failed, reported, dead, ...: docs/API.md)",
             status);
     if (limit && ocra_parse_i64(limit, 1, LIMIT_MAX, &f.limit, NULL) < 0)
         return respond_error(resp, 400, "bad_request", "limit: want an integer 1..%d", LIMIT_MAX);
@@ -184,7 +189,7 @@ route_events(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct oc
         return 0;
     f.status = status;
     lc.arr = json_array();
-    if (ocra_store_event_list(ctx->st, &f, list_one, &lc, &err) < 0) {
+    if (ocra_store_pipeline_list(ctx->st, &f, list_one, &lc, &err) < 0) {
         json_decref(lc.arr);
         return respond_err(resp, &err);
     }

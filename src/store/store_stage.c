@@ -130,8 +130,8 @@ static const char sql_history[] =
     " e.created_ms, e.updated_ms, p.event_id IS NOT NULL, " PIPE_COLUMNS                           \
     " FROM events e LEFT JOIN pipeline p ON p.event_id = e.id"                                     \
     " WHERE coalesce(e.path, '') NOT LIKE '/.evm/%' AND (?1 IS NULL OR e.source = ?1) AND"         \
-    " (?2 IS NULL OR e.status = ?2 OR p.status = ?2 OR p.outcome = ?2 OR p.state = ?2)"            \
-    " ORDER BY e.seq " order " LIMIT ?3"
+    " (?2 IS NULL OR e.status = ?2 OR p.status = ?2 OR p.outcome = ?2 OR p.state = ?2) AND"        \
+    " (?4 IS NULL OR e.seq < ?4) ORDER BY e.seq " order " LIMIT ?3"
 
 static const char sql_list_asc[] = LIST_SQL("ASC");
 static const char sql_list_desc[] = LIST_SQL("DESC");
@@ -760,6 +760,10 @@ ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_fi
     sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
+    if (f->before_seq > 0)
+        sqlite3_bind_int64(s, 4, f->before_seq);
+    else
+        sqlite3_bind_null(s, 4);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         ocra_store_event_from_row(s, &ev);
         if (sqlite3_column_int(s, 17))

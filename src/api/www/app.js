@@ -3,7 +3,7 @@
 // from the journal is chain data, so it only ever reaches the page through textContent.
 "use strict";
 
-const STATUSES = ["accepted", "rejected", "planned", "built", "pushed", "allocated", "running", "done", "failed"];
+const STATUSES = ["accepted", "rejected", "planned", "pushed", "running", "completed", "failed", "superseded", "reported", "dead"];
 const REFRESH_MS = 3000;
 let timer = null;
 
