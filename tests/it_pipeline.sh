@@ -213,7 +213,7 @@ for t in 1.0.0 "evt-$(short_of "$id")"; do
         "$REGISTRY_URL/v2/$path/manifests/$t" | tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')
     [ "$d" = "$digest" ] && ok "e2e_tag_${t%%-*}_names_digest" || fail "e2e_tag_${t%%-*}_names_digest" "$t -> $d, want $digest"
 done
-if expect e2e_verify 0 "$ocra" -c "$tmp/ocra.yaml" verify "$repo@$digest" --key "$tmp/keys/sign.pub.pem"; then
+if expect e2e_verify 0 "$ocra" -c "$tmp/ocra.yaml" verify "$registry/$path@$digest" --key "$tmp/keys/sign.pub.pem"; then
     ok e2e_verify
 fi
 [ "$(containers_of "$id")" -eq 1 ] && ok e2e_one_container || fail e2e_one_container "$(containers_of "$id") containers"
@@ -255,8 +255,9 @@ REGISTRY_PIDS=()
 # wait until the daemon has met the outage (an attempt failed and waits), then bring it back
 met=no
 for _ in $(seq 120); do
+    # an attempt failed on the stopped registry: the event keeps the error while it retries
     e=$(pipe "$fid" 'p.get("state") + " " + str(p.get("error"))')
-    case $e in waiting* | retry*) met=yes; break ;; done*) break ;; esac
+    case $e in done*) break ;; *" None") ;; *) met=yes; break ;; esac
     sleep 0.5
 done
 echo "  registry down; the event: $e"
@@ -279,6 +280,10 @@ weights sup0
 tx0=$(publish sup-model 1.0.0 sup0)
 weights sup1
 tx1=$(publish sup-model 1.0.1 sup1)
+# both confirmed (evm.confirmations: 2) before the daemon starts: it journals them together
+b1=$("$CAST" receipt --rpc-url "$EVM_RPC_URL" "$tx1" blockNumber)
+confirmed() { [ "$("$CAST" block-number --rpc-url "$EVM_RPC_URL")" -ge $((b1 + 3)) ]; }
+wait_until "1.0.1 confirmed" confirmed
 start_daemon
 id1=$(wait_event "$tx1")
 id0=$(wait_event "$tx0")
