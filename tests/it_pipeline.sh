@@ -123,7 +123,7 @@ publish() {
     "$ocra" -c "$tmp/ocra.yaml" publish --chain evm --key-file "$tmp/keys/publisher.key" \
         "$tmp/spec.json" 2>>"$tmp/publish.err"
 }
-events() { "$ocra" -c "$tmp/ocra.yaml" events "$@" 2>/dev/null; }
+events() { "$ocra" -c "$tmp/ocra.yaml" events 2>/dev/null; }
 # event_of TX: the event id journaled for the transaction
 event_of() { events | python3 -c '
 import json, sys
@@ -140,7 +140,7 @@ terminal() { # ID: reported and done, or dead
 }
 # wait_event TX [SECONDS]: the tx's event id, once it is terminal (bounded: not a timing check)
 wait_event() {
-    local tx=$1 id= i
+    local tx=$1 id='' i
     for i in $(seq 1 "${2:-900}"); do
         [ -n "$id" ] || id=$(event_of "$tx")
         if [ -n "$id" ] && terminal "$id"; then
@@ -304,7 +304,7 @@ fi
 # one weight-only update on a cached toolchain, timed, to size the loop
 weights c0
 t1=$SECONDS
-cid=$(wait_event "$(publish crash-m0 1.0.0 c0)")
+wait_event "$(publish crash-m0 1.0.0 c0)" >/dev/null
 per=$((SECONDS - t1))
 [ "$per" -gt 0 ] || per=1
 n=50
@@ -375,13 +375,19 @@ short = lambda i: hashlib.sha256(i.encode()).hexdigest()[:12]
 key = lambda i: "0x" + hashlib.sha256(i.encode()).hexdigest()
 completed = [e for e in mine if e["pipeline"].get("outcome") == "completed"]
 superseded = [e for e in mine if e["pipeline"].get("outcome") == "superseded"]
-other = [e for e in mine if e not in completed and e not in superseded]
-check("crash_outcomes_completed_or_superseded", not other, [e["pipeline"] for e in other][:3])
+# the agent in the container refuses to start a version superseded on-chain meanwhile (exit 75):
+# the event ends failed with that exit code, its one container created
+def refused(i):
+    r = db.execute("SELECT output FROM stages WHERE event_id = ? AND stage = 'complete' AND outcome = 'done'", (i,)).fetchone()
+    return bool(r and r[0] and json.loads(r[0]).get("exitCode") == 75)
+refusals = [e for e in mine if e["pipeline"].get("outcome") == "failed" and refused(e["event"])]
+other = [e for e in mine if e not in completed and e not in superseded and e not in refusals]
+check("crash_outcomes_completed_refused_or_superseded", not other, [e["pipeline"] for e in other][:3])
 bad_rep = [e["event"] for e in mine if reports[key(e["event"])] != 1]
 check("crash_one_report_per_event", not bad_rep, [(i, reports[key(i)]) for i in bad_rep][:5])
 bad_img = [e["event"] for e in completed if tags["evt-" + short(e["event"])] != 1]
 check("crash_one_image_per_run_event", not bad_img, bad_img[:5])
-bad_run = [e["event"] for e in completed if containers[e["event"]] != 1]
+bad_run = [e["event"] for e in completed + refusals if containers[e["event"]] != 1]
 check("crash_one_container_per_run_event", not bad_run, [(i, containers[i]) for i in bad_run][:5])
 sup_run = [e["event"] for e in superseded if containers[e["event"]] > 1]
 check("crash_superseded_at_most_one_container", not sup_run, sup_run[:5])
@@ -390,10 +396,11 @@ twice = [k for k, n in done.items() if n != 1]
 check("crash_every_stage_done_at_most_once", not twice, twice[:5])
 abandoned = db.execute("SELECT count(*) FROM stages WHERE outcome = 'abandoned'").fetchone()[0]
 print("  crash loop: %d SIGKILLs; %d published, %d journaled once, all terminal; %d completed "
-      "(%d evt-* manifests, %d containers for them), %d superseded (%d containers); %d on-chain "
+      "(%d evt-* manifests, %d containers for them), %d refused by the agent as superseded "
+      "on-chain (exit 75, one container each), %d superseded (%d containers); %d on-chain "
       "reports for them; %d attempts abandoned by a kill" % (
       kills, published, len(mine), len(completed), sum(tags["evt-" + short(e["event"])] for e in completed),
-      sum(containers[e["event"]] for e in completed), len(superseded),
+      sum(containers[e["event"]] for e in completed), len(refusals), len(superseded),
       sum(containers[e["event"]] for e in superseded), sum(reports[key(e["event"])] for e in mine), abandoned))
 PY
 while read -r word rest; do

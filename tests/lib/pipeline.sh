@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
 # tests/lib/pipeline.sh: what scripts/demo and tests/it_pipeline.sh share to run `ocra daemon`
 # through every stage (source it after anvil.sh, registry.sh, pyindex.sh and build_env.sh,
 # with anvil, a docker-registry, the package index, the artifact server and a private dockerd
