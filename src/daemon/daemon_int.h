@@ -114,6 +114,10 @@ void ocra_daemon_metrics_seen(const struct ocra_store_event *ev);
 /* head_lag{source}: the chain's head minus the source's cursor, in blocks (cursor < 0: none). */
 void ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor);
 
+/* Releases event_id's held allocations (none held is fine), under the allocator's lock
+ * (daemon_stages.c): the complete stage, and a superseded event that was allocated. */
+int ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err);
+
 /* The report stage (daemon_report.c). */
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                           const json_t *inputs, json_t **output, struct ocra_err *err);

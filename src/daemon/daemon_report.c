@@ -324,7 +324,12 @@ ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
     int ret = 0;
 
     json_object_set(out, "report", value);
-    if (!ctx->cfg->daemon.report) {
+    /* superseded after its allocate stage: the run and complete stages that would release
+     * its allocation never come */
+    if (!strcmp(job->claim->status, "superseded") && json_object_get(inputs, "allocate") &&
+        ocra_daemon_release(ctx, job->event->id, err) < 0) {
+        ret = -1;
+    } else if (!ctx->cfg->daemon.report) {
         json_object_set_new(out, "skipped", json_string("daemon.report is false"));
     } else if (!strncmp(job->event->chain, "evm:", 4)) {
         json_object_set_new(out, "chain", json_string("evm"));

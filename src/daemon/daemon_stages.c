@@ -314,6 +314,12 @@ do_release(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
     return ocra_sched_allocator_release(a, *event_id, -1, NULL, err);
 }
 
+int
+ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err)
+{
+    return with_allocator(ctx, do_release, &event_id, err);
+}
+
 /* ---- run and complete -------------------------------------------------------------------- */
 
 static struct ocra_runner *
@@ -453,7 +459,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         exit_code = -1; /* stopped from outside: the event failed, not the stage */
     }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
-    if (with_allocator(ctx, do_release, &event_id, err) < 0)
+    if (ocra_daemon_release(ctx, event_id, err) < 0)
         goto out;
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
                         "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),

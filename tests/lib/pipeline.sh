@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
+# tests/lib/pipeline.sh: what scripts/demo and tests/it_pipeline.sh share to run `ocra daemon`
+# through every stage (source it after anvil.sh, registry.sh, pyindex.sh and build_env.sh,
+# with anvil, a docker-registry, the package index, the artifact server and a private dockerd
+# started):
+#
+#   pipeline_contract            # deploys ModelRegistry with key 0 (owner, publisher), makes
+#                                # key 1 a reporter; prints the contract's address
+#   pipeline_keys DIR            # DIR/{publisher.key,operator.key,sign.pem,sign.pub.pem,api.token}
+#   pipeline_config FILE CONTRACT REPO AGENT API_PORT [EXTRA_YAML]
+#                                # the daemon's configuration (paths relative to FILE's folder:
+#                                # journal.db, cache/, keys/ from pipeline_keys DIR=that/keys)
+#   pipeline_spec FILE NAME VERSION ARTIFACT SHA256 SIZE
+#                                # a spec FROM the local base image whose workload checks the
+#                                # weights it finds against SHA256 and exits 0 (ARTIFACT: a
+#                                # path on the artifact server)
+#   pipeline_reports CONTRACT    # the StatusReported logs: "eventKey reporter status" lines
+
+pipeline_contract() {
+    local contract
+    contract=$("$CAST" send --json --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" \
+        --create "0x$(cat "$_evm_root/contracts/ModelRegistry.bin")" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])') || return 1
+    "$CAST" send -q --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" "$contract" \
+        "setReporter(address,bool)" "$EVM_ADDR1" true >/dev/null || return 1
+    echo "$contract"
+}
+
+pipeline_keys() {
+    local dir=${1:?usage: pipeline_keys DIR}
+    mkdir -p "$dir" || return 1
+    (
+        umask 077
+        printf '%s\n' "${EVM_KEY0#0x}" >"$dir/publisher.key" # anvil's public development keys:
+        printf '%s\n' "${EVM_KEY1#0x}" >"$dir/operator.key"  # never fund them anywhere real
+        openssl ecparam -name prime256v1 -genkey -noout -out "$dir/sign.pem" 2>/dev/null &&
+            openssl rand -hex 32 >"$dir/api.token"
+    ) || return 1
+    openssl ec -in "$dir/sign.pem" -pubout -out "$dir/sign.pub.pem" 2>/dev/null
+}
+
+pipeline_config() {
+    cat >"$1" <<YAML
+# Written by tests/lib/pipeline.sh; every key is in docs/CONFIG.md. Relative paths are
+# relative to this file's directory.
+journal:
+  path: journal.db
+spec:
+  http_hosts: ["127.0.0.1:$ARTIFACTS_PORT"]   # the artifact server: plain http allowed there
+plan:
+  pip_index_url: "$OCRA_PYINDEX_URL"
+  allowed_tools: ["ocra-smoke"]
+evm:
+  rpc: ["$EVM_RPC_URL"]
+  contract: "$2"
+  confirmations: 2             # acted on once 2 blocks are on top
+  from_block: 0
+  poll_interval_ms: 500
+  allow: ["$EVM_ADDR0"]        # the publishers the operator trusts
+  key_file: keys/operator.key  # signs the status reports
+build:
+  registry: "$3"
+  cache_dir: cache
+  agent: "$4"
+  sign_key: keys/sign.pem
+run:
+  docker_host: "$DOCKER_HOST"
+api:
+  listen: "127.0.0.1:$5"
+  token_file: keys/api.token
+agent:
+  socket_dir: agent            # the workload reports its completion through it
+inventory:
+  local: true                  # this machine is the node the workload runs on
+${6:-daemon:
+  workers: 2
+  retry_base_ms: 500
+  retry_max_ms: 5000
+  poll_ms: 200}
+YAML
+}
+
+pipeline_spec() {
+    local file
+    file=$(basename "$4")
+    cat >"$1" <<JSON
+{
+  "name": "$2",
+  "modelVersion": "$3",
+  "baseImage": "$OCRA_BASE_IMAGE",
+  "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
+  "artifact": {
+    "uri": "http://127.0.0.1:$ARTIFACTS_PORT/$4",
+    "sha256": "$5",
+    "size": $6
+  },
+  "workload": {
+    "gpus": 0,
+    "command": ["python3", "-c", "import hashlib, os, ocra_smoke; d = os.environ['OCRA_MODEL_DIR']; h = hashlib.sha256(open(os.path.join(d, '$file'), 'rb').read()).hexdigest(); print('$2: weights', h, 'for', os.environ['OCRA_EVENT_ID']); assert h == '$5'"]
+  }
+}
+JSON
+}
+
+pipeline_reports() {
+    "$CAST" logs --rpc-url "$EVM_RPC_URL" --from-block 0 --address "$1" --json \
+        'StatusReported(bytes32,address,string)' |
+        python3 -c '
+import json, sys
+for log in json.load(sys.stdin):
+    t = log["topics"]
+    data = bytes.fromhex(log["data"][2:])
+    n = int.from_bytes(data[32:64], "big")
+    print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
+}
