@@ -376,11 +376,13 @@ key = lambda i: "0x" + hashlib.sha256(i.encode()).hexdigest()
 completed = [e for e in mine if e["pipeline"].get("outcome") == "completed"]
 superseded = [e for e in mine if e["pipeline"].get("outcome") == "superseded"]
 # the agent in the container refuses to start a version superseded on-chain meanwhile (exit 75):
-# the event ends failed with that exit code, its one container created
+# the event ends superseded (the complete stage reads the agent's refusal), its one container
+# created
 def refused(i):
     r = db.execute("SELECT output FROM stages WHERE event_id = ? AND stage = 'complete' AND outcome = 'done'", (i,)).fetchone()
     return bool(r and r[0] and json.loads(r[0]).get("exitCode") == 75)
-refusals = [e for e in mine if e["pipeline"].get("outcome") == "failed" and refused(e["event"])]
+refusals = [e for e in mine if e["pipeline"].get("outcome") == "superseded" and refused(e["event"])]
+superseded = [e for e in superseded if e not in refusals]
 other = [e for e in mine if e not in completed and e not in superseded and e not in refusals]
 check("crash_outcomes_completed_refused_or_superseded", not other, [e["pipeline"] for e in other][:3])
 bad_rep = [e["event"] for e in mine if reports[key(e["event"])] != 1]

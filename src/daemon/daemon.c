@@ -121,8 +121,11 @@ route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
     if (idx + 1 == d->n_stages) {
         e->status = d->stages[idx].reached;
         e->finished = true;
-    } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed"))) {
-        e->status = !strcmp(verdict, "rejected") ? "rejected" : "failed"; /* outlives output */
+    } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed") ||
+                           !strcmp(verdict, "superseded"))) {
+        e->status = !strcmp(verdict, "rejected") ? "rejected" /* static: outlives output */
+                    : !strcmp(verdict, "failed") ? "failed"
+                                                 : "superseded";
         e->stage = report_stage(d);
         e->error = ocra_json_str(output, "reason");
     } else {

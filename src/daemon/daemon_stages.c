@@ -464,7 +464,13 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
                         "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),
                         "logTail", logs);
-    if (exit_code != 0) {
+    if (exit_code == 75 && logs && strstr(logs, "refusing to start: model")) {
+        /* the in-image agent refused: a newer version became current after the run began */
+        json_object_set_new(*output, "verdict", json_string("superseded"));
+        json_object_set_new(*output, "reason",
+                            json_string("the agent refused to start it: a newer version of the "
+                                        "model is current on-chain"));
+    } else if (exit_code != 0) {
         char reason[96];
 
         snprintf(reason, sizeof(reason), "the workload exited with status %d", exit_code);
