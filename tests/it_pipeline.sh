@@ -17,12 +17,19 @@
 #     so long that 50 would need more than about 8 minutes; the test says which N and why);
 #  4. an artifact whose sha256 does not match ends rejected without blocking the next event;
 #  5. the registry stopped mid-pipeline: the daemon retries and the event completes once it
-#     is back.
+#     is back;
+#  6. (it_pipeline_faults, sections "1 6") the chain RPC answering 503 for a while
+#     (tests/lib/rpcproxy.py --fail-file): the event completes, reported once, the daemon runs on.
+# The third argument picks the sections (default "1 4 5 2 3": ctest it_pipeline).
 # Exits 77 (skip) with the reason when docker, the registry or the EVM tools cannot run here.
 # Stops everything it started, by PID.
 set -u
-ocra=${1:?usage: it_pipeline.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT}
-agent=${2:?usage: it_pipeline.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT}
+ocra=${1:?usage: it_pipeline.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT [SECTIONS]}
+agent=${2:?usage: it_pipeline.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT [SECTIONS]}
+# SECTIONS: which of the numbered sections below run, in their order in this file (1 starts
+# the daemon; the default is the pipeline test, "1 6" the faults test: it_pipeline_faults)
+sections=" ${3:-1 4 5 2 3} "
+want() { case $sections in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
 case $agent in /*) ;; *) agent="$PWD/$agent" ;; esac
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,6 +64,7 @@ stop_daemon() { # SIGKILL: a crash
 }
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+    [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null
     stop_daemon
     artifacts_stop
     registry_stop_all
@@ -159,6 +167,7 @@ key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
 containers_of() { docker ps -aq --filter "label=io.ocra.event-id=$1" | wc -l; }
 tags_of() { curl -s "$REGISTRY_URL/v2/$1/tags/list" | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin).get("tags") or []))'; }
 
+if want 1; then
 # --- 1. end to end ---------------------------------------------------------------------------
 start_daemon
 weights e2e 4000000
@@ -218,6 +227,9 @@ if expect e2e_verify 0 "$ocra" -c "$tmp/ocra.yaml" verify "$registry/$path@$dige
 fi
 [ "$(containers_of "$id")" -eq 1 ] && ok e2e_one_container || fail e2e_one_container "$(containers_of "$id") containers"
 
+fi # section 1
+
+if want 4; then
 # --- 4. a permanently failing event does not block the next ---------------------------------
 weights bad
 tx_bad=$(publish bad-model 1.0.0 bad "$(printf '0%.0s' $(seq 64))")
@@ -241,6 +253,9 @@ else
     fail next_event_completes "event ${id_good:-?}: $(pipe "${id_good:-x}" 'json.dumps(p)' 2>&1)"
 fi
 
+fi # section 4
+
+if want 5; then
 # --- 5. the registry stopped mid-pipeline ---------------------------------------------------
 weights fault
 tx=$(publish fault-model 1.0.0 fault)
@@ -273,6 +288,9 @@ fi
 [ "$met" = yes ] && ok registry_outage_waited_and_retried ||
     fail registry_outage_waited_and_retried "the event never waited on the stopped registry (state: $e)"
 
+fi # section 5
+
+if want 2; then
 # --- 2. supersession -----------------------------------------------------------------------
 kill -TERM "$daemon_pid" && wait "$daemon_pid"
 daemon_pid=
@@ -300,6 +318,9 @@ else
     fail supersession "events not terminal: ${id0:-?} ${id1:-?}"
 fi
 
+fi # section 2
+
+if want 3; then
 # --- 3. crash safety --------------------------------------------------------------------------
 # one weight-only update on a cached toolchain, timed, to size the loop
 weights c0
@@ -412,4 +433,43 @@ while read -r word rest; do
     *) echo "$word $rest" ;;
     esac
 done <"$tmp/crash.out"
+fi # section 3
+
+if want 6; then
+# --- 6. the chain RPC failing for a while (the faults test) ---------------------------------
+# The daemon reads the chain and sends its report through tests/lib/rpcproxy.py, which answers
+# 503 while $tmp/rpc-down exists; the publish goes to anvil directly.
+python3 tests/lib/rpcproxy.py --upstream "$EVM_RPC_URL" --max-range 1000000 \
+    --ready-file "$tmp/proxy.port" --log "$tmp/proxy.log" --fail-file "$tmp/rpc-down" &
+proxy_pid=$!
+wait_until "the RPC proxy listens" test -s "$tmp/proxy.port"
+kill -TERM "$daemon_pid" && wait "$daemon_pid"
+sed "s|$EVM_RPC_URL|http://127.0.0.1:$(cat "$tmp/proxy.port")|" "$tmp/ocra.yaml" >"$tmp/ocra-proxy.yaml"
+touch "$tmp/rpc-down"
+"$ocra" daemon -c "$tmp/ocra-proxy.yaml" >>"$tmp/daemon.out" 2>>"$tmp/daemon.log" &
+daemon_pid=$!
+weights rpcfault
+tx=$(publish rpc-model 1.0.0 rpcfault)
+met_outage() { [ "$(grep -c '"failed"' "$tmp/proxy.log" 2>/dev/null)" -ge 5 ]; }
+wait_until "the daemon met the RPC outage" met_outage
+sleep 2 # the outage goes on a little: the watcher's retries keep meeting it
+rm -f "$tmp/rpc-down"
+fid=$(wait_event "$tx")
+if [ -n "$fid" ] && [ "$(pipe "$fid" 'p.get("outcome")')" = completed ]; then
+    ok rpc_outage_event_completes
+else
+    fail rpc_outage_event_completes "$(pipe "${fid:-x}" 'json.dumps(p)' 2>&1)"
+fi
+met_outage && ok rpc_outage_met_by_the_daemon || fail rpc_outage_met_by_the_daemon "no failed request in the proxy's log"
+n=$(pipeline_reports "$contract" | awk -v k="$(key_of "${fid:-x}")" 'tolower($1) == k' | wc -l)
+[ "$n" -eq 1 ] && ok rpc_outage_one_report || fail rpc_outage_one_report "$n reports"
+kill -0 "$daemon_pid" 2>/dev/null && ok rpc_outage_daemon_kept_running || fail rpc_outage_daemon_kept_running "the daemon exited"
+kill -TERM "$daemon_pid" && wait "$daemon_pid"
+kill "$proxy_pid" && wait "$proxy_pid" 2>/dev/null
+proxy_pid=
+start_daemon
+fi # section 6
+
+
+
 finish

@@ -5,12 +5,15 @@
 # tests). It forwards every request unchanged, except that eth_getLogs over more than
 # --max-range blocks is refused the way hosted providers refuse it (code -32005, "query
 # returned more than 10000 results"). It logs each eth_getLogs range it saw, refused or
-# forwarded, one JSON line each in --log, and writes its port to --ready-file.
+# forwarded, one JSON line each in --log, and writes its port to --ready-file. While the file
+# named by --fail-file exists, every request is answered 503 (a node or provider outage) and
+# logged as {"failed": METHOD}.
 # Python 3 standard library only; listens on 127.0.0.1 only.
 
 import argparse
 import http.server
 import json
+import os
 import sys
 import urllib.request
 
@@ -21,6 +24,7 @@ def main():
     ap.add_argument("--max-range", type=int, default=100)
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--fail-file", default=None)
     args = ap.parse_args()
     log = open(args.log, "a", buffering=1)
 
@@ -39,6 +43,15 @@ def main():
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             req = json.loads(raw)
+            if args.fail_file and os.path.exists(args.fail_file):
+                log.write(json.dumps({"failed": req.get("method") if isinstance(req, dict) else "batch"}) + "\n")
+                data = b'{"error": "upstream unavailable"}'
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if isinstance(req, dict) and req.get("method") == "eth_getLogs":
                 f = req["params"][0]
                 lo, hi = int(f["fromBlock"], 16), int(f["toBlock"], 16)
@@ -56,7 +69,6 @@ def main():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     with open(args.ready_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
-    import os
     os.rename(args.ready_file + ".tmp", args.ready_file)
     srv.serve_forever()
 
