@@ -404,6 +404,28 @@ ocra_build_annotations(const struct ocra_build *b)
     return b->annotations;
 }
 
+const char *
+ocra_build_log_tail(const char *log, int lines)
+{
+    const char *p;
+    int n = 0;
+
+    if (!log || !*log)
+        return NULL;
+    p = log + strlen(log);
+    while (p > log && n <= lines)
+        if (*--p == '\n')
+            n++;
+    return p;
+}
+
+bool
+ocra_build_artifact_rejected(const struct ocra_err *err)
+{
+    return (err->code == EPROTO && strstr(err->msg, "artifact ")) ||
+           (err->code == EACCES && strncmp(err->msg, "fetch", 5) == 0);
+}
+
 /* ---- where things are -------------------------------------------------------------------- */
 
 static bool

@@ -161,6 +161,14 @@ int ocra_build_uri_allowed(const char *uri, const char *const *hosts, size_t n_h
  * Caller frees with ocra_spec_event_free(). */
 struct ocra_spec_event *ocra_build_local_event(const struct ocra_spec *spec, const char *event_id);
 
+/* The end of log (a toolchain build's): from the start of its last `lines` lines (a partial
+ * last line included); borrowed, a pointer into log. NULL when log is NULL or empty. */
+const char *ocra_build_log_tail(const char *log, int lines);
+/* True when err, from ocra_build_fetch or a later step, rejects the artifact itself: its
+ * sha256 or size is not what the chain says (EPROTO), or its URI may not be fetched (EACCES).
+ * Nothing was pushed, and retrying cannot help. */
+bool ocra_build_artifact_rejected(const struct ocra_err *err);
+
 /* ---- where things are (the CLI and the daemon agree) ---------------------------------- */
 
 /*

@@ -342,7 +342,27 @@ out:
     rmdir(dir);
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_annotations_carry_the_event), OCRA_TEST(test_model_file_name),
+static void
+test_log_tail_and_artifact_rejection(void)
+{
+    const char *log = "a\nb\nc\n";
+    struct ocra_err e1 = {EPROTO, "fetch: artifact sha256 mismatch: want x got y"};
+    struct ocra_err e2 = {EACCES, "fetch: http://x/: plain http from a host not allowed"};
+    struct ocra_err e3 = {EPROTO, "registry: bad manifest"};
+    struct ocra_err e4 = {ECONNREFUSED, "fetch: connection refused"};
+
+    CHECK(ocra_build_log_tail(NULL, 2) == NULL);
+    CHECK(ocra_build_log_tail("", 2) == NULL);
+    CHECK_STR(ocra_build_log_tail(log, 1), "\nc\n");
+    CHECK(ocra_build_log_tail(log, 20) == log);
+    CHECK(ocra_build_artifact_rejected(&e1));
+    CHECK(ocra_build_artifact_rejected(&e2));
+    CHECK(!ocra_build_artifact_rejected(&e3));
+    CHECK(!ocra_build_artifact_rejected(&e4));
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_log_tail_and_artifact_rejection),
+               OCRA_TEST(test_annotations_carry_the_event), OCRA_TEST(test_model_file_name),
                OCRA_TEST(test_uri_allowed), OCRA_TEST(test_local_event_is_stable),
                OCRA_TEST(test_fetch_cache_hit_and_refusal), OCRA_TEST(test_options_checked),
                OCRA_TEST(test_store_images))

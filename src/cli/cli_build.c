@@ -243,16 +243,11 @@ print_result(const struct ocra_build *b, const char *origin_repo)
 static void
 print_log_tail(const char *log)
 {
-    const char *p;
-    int lines = 0;
+    const char *p = ocra_build_log_tail(log, 20);
 
-    if (!log || !*log)
-        return;
-    p = log + strlen(log);
-    while (p > log && lines <= 20)
-        if (*--p == '\n')
-            lines++;
-    fprintf(stderr, "build: the end of the toolchain build's log:\n%s%s", p == log ? "" : "...", p);
+    if (p)
+        fprintf(stderr, "build: the end of the toolchain build's log:\n%s%s", p == log ? "" : "...",
+                p);
 }
 
 static int
@@ -271,7 +266,7 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
     bo.repo = j->repo;
     bo.cache_dir = j->cache;
     bo.agent = j->agent;
-    bo.docker_socket = *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL;
+    bo.docker_socket = ocra_config_docker_socket(cfg);
     bo.build_network = cfg->build.network == 1 ? "none" : "host";
     bo.sign_key = o->sign_key ? o->sign_key : (*cfg->build.sign_key ? cfg->build.sign_key : NULL);
     bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
@@ -295,11 +290,8 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
             fputc('\n', stderr);
         print_log_tail(ocra_build_log(b));
         /* an artifact that is not what the chain says, or one not allowed, is bad input */
-        status =
-            ocra_cli_fail(err.code == EPROTO && strstr(err.msg, "artifact ")        ? OCRA_CLI_USAGE
-                          : err.code == EACCES && strncmp(err.msg, "fetch", 5) == 0 ? OCRA_CLI_USAGE
-                                                                                    : OCRA_CLI_FAIL,
-                          "build: %s", err.msg);
+        status = ocra_cli_fail(ocra_build_artifact_rejected(&err) ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
+                               "build: %s", err.msg);
         goto out;
     }
     origin_repo = ocra_xasprintf("%s/%s", strstr(j->url, "://") + 3, j->repo);

@@ -317,8 +317,8 @@ run_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         image = argv[optind++];
         if (optind < argc && strcmp(argv[optind], "--") == 0)
             optind++;
-        if (!o.docker_host && *ctx->cfg.run.docker_host)
-            o.docker_host = ctx->cfg.run.docker_host + strlen("unix://");
+        if (!o.docker_host)
+            o.docker_host = ocra_config_docker_socket(&ctx->cfg);
         if (o.docker_host && strncmp(o.docker_host, "unix://", 7) == 0)
             o.docker_host += strlen("unix://");
         status = run_image(&o, &ctx->cfg, image,

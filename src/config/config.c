@@ -762,3 +762,10 @@ out:
     free(text);
     return ret;
 }
+
+const char *
+ocra_config_docker_socket(const struct ocra_config *cfg)
+{
+    /* the table's check admits only "" or "unix:///absolute/path" */
+    return *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL;
+}

@@ -121,6 +121,10 @@ struct ocra_config {
     /* ---- build (end) */
 };
 
+/* The Docker engine's socket path of run.docker_host ("unix:///PATH" gives "/PATH"); NULL when
+ * the key is empty ($DOCKER_HOST or the default then). Borrowed from cfg. */
+const char *ocra_config_docker_socket(const struct ocra_config *cfg);
+
 /* Problems found in a file, in line order; each line reads "file:line: key: problem". */
 struct ocra_config_problems {
     char **lines;

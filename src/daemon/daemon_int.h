@@ -93,6 +93,10 @@ int ocra_daemon_prepare(struct ocra_daemon_ctx *ctx, const struct ocra_store_eve
                         struct ocra_daemon_prepared *out, struct ocra_err *err);
 void ocra_daemon_prepared_fini(struct ocra_daemon_prepared *p);
 
+/* An op's output that ends the event's way through the pipeline: {"verdict": what ("rejected",
+ * "failed", "superseded"), "reason": reason}. Caller owns it. */
+json_t *ocra_daemon_verdict(const char *what, const char *reason);
+
 /* The ops of daemon_ops.c, for the table in daemon_stages.c. */
 int ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                             const json_t *inputs, json_t **output, struct ocra_err *err);

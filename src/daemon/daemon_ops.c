@@ -15,8 +15,8 @@
 
 /* ---- validate ---------------------------------------------------------------------------- */
 
-static json_t *
-verdict(const char *what, const char *reason)
+json_t *
+ocra_daemon_verdict(const char *what, const char *reason)
 {
     return json_pack("{s:s, s:s}", "verdict", what, "reason", reason);
 }
@@ -52,18 +52,18 @@ ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
 
     (void)inputs;
     if (!ev->trusted) {
-        *output = verdict("rejected", "the signer is not trusted");
+        *output = ocra_daemon_verdict("rejected", "the signer is not trusted");
         return 0;
     }
     if (!ev->spec || !strcmp(ev->spec, "null")) {
-        *output = verdict("rejected", "the model was removed: nothing to deploy");
+        *output = ocra_daemon_verdict("rejected", "the model was removed: nothing to deploy");
         return 0;
     }
     if (parse_spec(ctx->cfg, ev, &spec, &perr) < 0) {
         if (perr.code != EINVAL)
             return ocra_err_set(err, perr.code, "spec: %s", perr.msg);
         ocra_err_wrap(&perr, "spec");
-        *output = verdict("rejected", perr.msg);
+        *output = ocra_daemon_verdict("rejected", perr.msg);
         return 0;
     }
     ocra_spec_hash(spec, hash);
@@ -170,7 +170,7 @@ ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *j
             goto out;
         }
         ocra_err_wrap(&perr, "plan");
-        *output = verdict("rejected", perr.msg);
+        *output = ocra_daemon_verdict("rejected", perr.msg);
     } else {
         *output = plan_output(plan);
     }

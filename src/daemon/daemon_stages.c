@@ -70,7 +70,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struc
     bo.repo = w->repo;
     bo.cache_dir = w->cache;
     bo.agent = w->agent;
-    bo.docker_socket = *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL;
+    bo.docker_socket = ocra_config_docker_socket(cfg);
     bo.build_network = cfg->build.network == 1 ? "none" : "host";
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
     bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
@@ -83,35 +83,13 @@ out:
     return ret;
 }
 
-/* An artifact that is not what the chain says (or may not be fetched) rejects the event:
- * nothing is pushed, and retrying cannot help. */
-static bool
-artifact_rejected(const struct ocra_err *err)
-{
-    return (err->code == EPROTO && strstr(err->msg, "artifact ")) ||
-           (err->code == EACCES && strncmp(err->msg, "fetch", 5) == 0);
-}
-
-static json_t *
-verdict(const char *what, const char *reason)
-{
-    return json_pack("{s:s, s:s}", "verdict", what, "reason", reason);
-}
-
-/* The last lines of a log, for a stage's output. */
+/* The last lines of a toolchain build's log, for the stage's output (null: none). */
 static json_t *
 log_tail(const char *log)
 {
-    const char *p;
-    int lines = 0;
+    const char *p = ocra_build_log_tail(log, LOG_TAIL_LINES);
 
-    if (!log || !*log)
-        return json_null();
-    p = log + strlen(log);
-    while (p > log && lines <= LOG_TAIL_LINES)
-        if (*--p == '\n')
-            lines++;
-    return json_string(p);
+    return p ? json_string(p) : json_null();
 }
 
 static int
@@ -125,12 +103,12 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
-        if (artifact_rejected(err)) {
-            *output = verdict("rejected", err->msg);
+        if (ocra_build_artifact_rejected(err)) {
+            *output = ocra_daemon_verdict("rejected", err->msg);
             ret = 0;
-        } else if (ocra_build_log(w.b) && *ocra_build_log(w.b)) {
+        } else if (ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES)) {
             ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
-                          json_string_value(log_tail(ocra_build_log(w.b))));
+                          ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES));
         }
         goto out;
     }
@@ -160,8 +138,8 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
-        if (artifact_rejected(err)) {
-            *output = verdict("rejected", err->msg);
+        if (ocra_build_artifact_rejected(err)) {
+            *output = ocra_daemon_verdict("rejected", err->msg);
             ret = 0;
         }
         goto out;
@@ -289,7 +267,7 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     c.req.ram_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
-            *output = verdict("failed", err->msg);
+            *output = ocra_daemon_verdict("failed", err->msg);
             ret = 0;
         }
         goto out;
@@ -338,8 +316,7 @@ runner_new(const struct ocra_config *cfg, struct ocra_err *err)
 
         return ocra_run_slurm_new(&so, err);
     }
-    const struct ocra_image_docker_opts dopts = {
-        .socket = *cfg->run.docker_host ? cfg->run.docker_host + strlen("unix://") : NULL};
+    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(cfg)};
 
     return ocra_run_docker_new(&dopts, err);
 }
@@ -404,14 +381,12 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     if (run_spec_fill(ctx, job, inputs, &p, devs, &rs, err) < 0)
         goto out;
     if (ocra_run_spec_check(&rs, err) < 0) { /* the operator's profile forbids this workload */
-        *output = verdict("failed", err->msg);
+        *output = ocra_daemon_verdict("failed", err->msg);
         ret = 0;
         goto out;
     }
     if (ctx->cfg->run.runner == 0) { /* the engine runs what it has: pull by digest first */
-        const struct ocra_image_docker_opts dopts = {
-            .socket =
-                *ctx->cfg->run.docker_host ? ctx->cfg->run.docker_host + strlen("unix://") : NULL};
+        const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
 
         if (!(dk = ocra_image_docker_new(&dopts, err)) ||
             ocra_image_docker_pull(dk, rs.image, NULL, err) < 0)
