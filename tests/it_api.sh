@@ -13,6 +13,7 @@ ocra=$(cd "$(dirname "$ocra")" && pwd)/$(basename "$ocra")
 cd "$(dirname "$0")/.."
 . tests/lib/ain_node.sh
 . tests/lib/check.sh
+. tests/lib/chromium.sh
 command -v python3 >/dev/null || { echo "python3 is needed"; exit 77; }
 
 tmp=$(mktemp -d)
@@ -67,44 +68,28 @@ python3 tests/lib/api_check.py "$base" "$tmp/events.jsonl" "$token" | sed 's/^/ 
 grep -q "$token" "$tmp/serve.out" "$tmp/serve.err" && fail token_never_logged "token in output" || ok token_never_logged
 
 # 2. The dashboard in headless chromium (the same server).
-chromium_bin=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$chromium_bin" ]; then
+if ! chromium_find; then
     fail dashboard_dom "chromium not installed (scripts/install-deps installs the Debian package chromium)"
 else
-    dom() { # URL OUT: the DOM after the page's scripts ran
-        "$chromium_bin" --headless=new --no-sandbox --disable-gpu --no-first-run \
-            --disable-background-networking --disable-component-update --disable-sync \
-            --disable-default-apps --disable-extensions --user-data-dir="$tmp/chromium" \
-            --virtual-time-budget=8000 --window-size=1280,900 "$@" 2>>"$tmp/chromium.err"
-    }
-    dom --dump-dom "$base/" >"$tmp/list.html"
-    python3 - "$tmp/list.html" "$tmp/events.jsonl" <<'PY' && ok dashboard_lists_events || fail dashboard_lists_events "$(head -c 600 "$tmp/list.html")"
-import html.parser, json, sys
-dom = open(sys.argv[1]).read()
+    dom() { chromium_load "$tmp/chromium" "$@"; } # URL ARGS...
+    dom "$base/" --dump-dom >"$tmp/list.html"
+    python3 tests/lib/dashboard_rows.py "$tmp/list.html" >"$tmp/rows.json"
+    python3 - "$tmp/rows.json" "$tmp/events.jsonl" <<'PY' && ok dashboard_lists_events || fail dashboard_lists_events "$(head -c 600 "$tmp/list.html")"
+import json, sys
+rows = json.load(open(sys.argv[1]))
 events = [json.loads(l) for l in open(sys.argv[2])]
-class P(html.parser.HTMLParser):
-    rows, cur = {}, None
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "tr" and "data-event" in a:
-            self.cur = a["data-event"]; self.rows[self.cur] = ""
-    def handle_data(self, d):
-        if self.cur: self.rows[self.cur] += d
-    def handle_endtag(self, tag):
-        if tag == "tr": self.cur = None
-p = P(); p.feed(dom)
-assert set(p.rows) == {e["event"] for e in events}, (sorted(p.rows), dom[:300])
+assert set(rows) == {e["event"] for e in events}, sorted(rows)
 for e in events:
-    assert e["status"] in p.rows[e["event"]], (e["event"], p.rows[e["event"]])
+    assert e["status"] in rows[e["event"]], (e["event"], rows[e["event"]])
 PY
     e0=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["event"])' "$tmp/events.jsonl")
     tx0=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["txHash"])' "$tmp/events.jsonl")
-    dom --dump-dom "$base/#/event/$e0" >"$tmp/event.html"
+    dom "$base/#/event/$e0" --dump-dom >"$tmp/event.html"
     grep -q "data-k=\"tx\"" "$tmp/event.html" && grep -q "$tx0" "$tmp/event.html" &&
         ok dashboard_event_lineage || fail dashboard_event_lineage "$(grep -o '<ol id="lineage".\{0,400\}' "$tmp/event.html")"
-    dom --screenshot="$artifacts/dashboard.png" "$base/" >/dev/null
+    dom "$base/" --screenshot="$artifacts/dashboard.png" >/dev/null
     [ -s "$artifacts/dashboard.png" ] && ok dashboard_screenshot || fail dashboard_screenshot "no $artifacts/dashboard.png"
-    dom --screenshot="$artifacts/dashboard-event.png" "$base/#/event/$e0" >/dev/null
+    dom "$base/#/event/$e0" --screenshot="$artifacts/dashboard-event.png" >/dev/null
 fi
 stop_serve
 
