@@ -160,6 +160,60 @@ evm_clients(struct ocra_daemon_ctx *ctx, struct ocra_err *err)
     return 0;
 }
 
+/* How many transactions of the operator's account the node holds unmined: its pending nonce
+ * minus its latest. */
+static int
+evm_in_flight(struct ocra_daemon_ctx *ctx, uint64_t *n, struct ocra_err *err)
+{
+    const char *addr = ocra_chain_key_address(ctx->evm_key);
+    uint64_t count[2];
+    static const char *const tags[2] = {"latest", "pending"};
+
+    for (int i = 0; i < 2; i++) {
+        json_t *params = json_pack("[s, s]", addr, tags[i]), *v;
+        int rc;
+
+        v = ocra_evm_rpc_call(ctx->evm, "eth_getTransactionCount", params, NULL, err);
+        json_decref(params);
+        if (!v)
+            return -1;
+        rc = ocra_evm_quantity(v, &count[i], err);
+        json_decref(v);
+        if (rc < 0)
+            return ocra_err_wrap(err, "eth_getTransactionCount %s", tags[i]);
+    }
+    *n = count[1] > count[0] ? count[1] - count[0] : 0;
+    return 0;
+}
+
+/*
+ * An attempt that broadcast its report and then died (a crash, a timeout waiting for the
+ * receipt) leaves the transaction in the node's pool, where the log check cannot see it yet.
+ * Sending again then would make a second report. So while the operator's account has
+ * transactions in flight, wait for them (up to daemon.report_wait_ms), and fail the attempt
+ * (to be retried) when they are still there: the check runs once they are mined. A dropped
+ * transaction frees its nonce, and the report is sent again, once.
+ */
+static int
+evm_settle(struct ocra_daemon_ctx *ctx, struct ocra_err *err)
+{
+    uint64_t deadline = ocra_time_mono_ns() + (uint64_t)ctx->cfg->daemon.report_wait_ms * 1000000u;
+    uint64_t n;
+
+    for (;;) {
+        if (evm_in_flight(ctx, &n, err) < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        if (ocra_time_mono_ns() >= deadline)
+            return ocra_err_set(err, EAGAIN,
+                                "%llu transaction(s) of the reporter %s are not mined yet (an "
+                                "earlier attempt's report?): not sending another before they are",
+                                (unsigned long long)n, ocra_chain_key_address(ctx->evm_key));
+        ocra_sleep_ms(200);
+    }
+}
+
 static int
 report_evm(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const char *text,
            json_t *out, struct ocra_err *err)
@@ -181,7 +235,8 @@ report_evm(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const
     json_object_set_new(out, "eventKey", json_sprintf("0x%s", key_hex));
     json_object_set_new(out, "contract", json_string(contract));
     pthread_mutex_lock(&send_mu);
-    if (evm_find(ctx, contract, job->event->block_number, key_hex, out, &found, err) < 0)
+    if (evm_settle(ctx, err) < 0 ||
+        evm_find(ctx, contract, job->event->block_number, key_hex, out, &found, err) < 0)
         goto out;
     if (found) {
         json_object_set_new(out, "already", json_true());
