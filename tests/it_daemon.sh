@@ -103,6 +103,17 @@ has check_key_shows_signer_only "$tmp/out" "ok   evm.key_file: $tmp/key2: signer
 has check_docker_failure_explained "$tmp/out" "FAIL docker: unix://$tmp/no-docker.sock"
 has check_docker_failure_hint "$tmp/out" "is dockerd running? run.docker_host names its socket"
 if grep -qi "${EVM_KEY2#0x}" "$tmp/out" "$tmp/err"; then fail check_never_prints_the_key "key in output"; else ok check_never_prints_the_key; fi
+has check_registry_unset_explained "$tmp/out" "FAIL build.registry: not set: the daemon has nowhere to push images"
+has check_agent_found "$tmp/out" "ok   build.agent: "
+# a registry and slurmrestd that do not answer: each named, with what to look at
+config "$tmp/svc.yaml" "build:
+  registry: \"127.0.0.1:9/ocra\""
+sed -i "s|^run:\$|run:\\n  runner: slurm\\n  slurm:\\n    url: \"http://127.0.0.1:9\"\\n    user: root\\n    token_file: \"$tmp/no-token\"|" "$tmp/svc.yaml"
+expect check_services_fail 1 "$OCRA" daemon -c "$tmp/svc.yaml" --check &&
+    has check_registry_down_explained "$tmp/out" "FAIL build.registry: http://127.0.0.1:9: " &&
+    has check_registry_hint "$tmp/out" "is the registry running?" &&
+    has check_slurm_down_explained "$tmp/out" "FAIL run.slurm: http://127.0.0.1:9: " &&
+    has check_slurm_hint "$tmp/out" "is slurmrestd running?"
 config "$tmp/bad.yaml"
 sed -i "s/contract: \"$contract\"/contract: \"$EVM_ADDR1\"/" "$tmp/bad.yaml"
 expect check_wrong_contract 1 "$OCRA" daemon -c "$tmp/bad.yaml" --check &&

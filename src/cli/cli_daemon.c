@@ -198,7 +198,8 @@ const struct ocra_cli_cmd ocra_cli_daemon_cmd = {
     "      --journal FILE   the journal (default: journal.path)\n"
     "      --check          validate the configuration and try each service once: the\n"
     "                       journal, chain RPC endpoints and contract, signing keys, the\n"
-    "                       Docker engine; prints one line per check\n"
+    "                       Docker engine, the registry, the ocra-agent binary, and\n"
+    "                       slurmrestd with run.runner slurm; prints one line per check\n"
     "\n"
     "exit status: 0 drained after a signal (--check: every check passed), 1 a check failed\n"
     "or the daemon could not start, 2 invalid configuration or usage.\n",

@@ -3,8 +3,9 @@
  * daemon_check.c: `ocra daemon --check`. Everything the daemon needs, tried once, each with
  * a line that says what was checked and, on failure, why and what to change: the journal,
  * the signing keys (their addresses only, never the key), the chain endpoints (chain id,
- * head, the contract's code), and the Docker engine. The registry and slurmrestd checks join
- * here when their configuration keys exist (issues 6 and 7).
+ * head, the contract's code), the Docker engine, the registry images are pushed to (GET /v2/
+ * with its credentials), the ocra-agent binary every image carries, and slurmrestd when the
+ * Slurm runner is configured (its nodes and partitions).
  */
 #include "daemon/daemon_int.h"
 
@@ -12,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "build/build.h"
 #include "image/image.h"
+#include "run/run.h"
 
 struct check {
     ocra_daemon_check_fn *fn;
@@ -145,7 +149,7 @@ static void
 check_docker(struct check *c, const struct ocra_config *cfg)
 {
     const char *host = cfg->run.docker_host;
-    struct ocra_image_docker_opts o = {.socket = *host ? host + strlen("unix://") : NULL,
+    struct ocra_image_docker_opts o = {.socket = ocra_config_docker_socket(cfg),
                                        .timeout_ms = 5000};
     struct ocra_image_docker *dk;
     struct ocra_err err = {0};
@@ -158,6 +162,85 @@ check_docker(struct check *c, const struct ocra_config *cfg)
         say(c, true, "docker", "%s: API %s", *host ? host : "default socket",
             ocra_image_docker_api_version(dk));
     ocra_image_docker_free(dk);
+}
+
+/* build.registry: parsed, and its /v2/ answers (with the credentials the pushes use). */
+static void
+check_registry(struct check *c, const struct ocra_config *cfg)
+{
+    struct ocra_image_registry_opts ro = {.timeout_ms = 5000, .max_attempts = 1};
+    struct ocra_image_registry *r = NULL;
+    struct ocra_err err = {0};
+    char *url = NULL, *prefix = NULL;
+
+    if (!*cfg->build.registry) {
+        say(c, false, "build.registry",
+            "not set: the daemon has nowhere to push images "
+            "(HOST[:PORT]/PREFIX; images go to PREFIX/<model>)");
+        return;
+    }
+    if (ocra_build_registry_parse(cfg->build.registry, &url, &prefix, &err) < 0) {
+        say(c, false, "build.registry", "%s", err.msg);
+        return;
+    }
+    ro.url = url;
+    if (!(r = ocra_image_registry_new(&ro, &err)) || ocra_image_registry_ping(r, &err) < 0)
+        say(c, false, "build.registry",
+            "%s: %s (is the registry running? are its credentials in the Docker config?)", url,
+            err.msg);
+    else
+        say(c, true, "build.registry", "%s: speaks the v2 API; images go to %s/<model>", url,
+            prefix);
+    ocra_image_registry_free(r);
+    free(url);
+    free(prefix);
+}
+
+/* The ocra-agent binary that goes into every image. */
+static void
+check_agent(struct check *c, const struct ocra_config *cfg)
+{
+    char *agent = ocra_build_agent_find(cfg->build.agent);
+
+    if (!agent)
+        say(c, false, "build.agent",
+            "no ocra-agent binary found (set build.agent or $OCRA_AGENT; `make install` puts it "
+            "in libexec/ocra/)");
+    else if (access(agent, X_OK) != 0)
+        say(c, false, "build.agent", "%s: not executable: %s", agent, strerror(errno));
+    else
+        say(c, true, "build.agent", "%s", agent);
+    free(agent);
+}
+
+/* slurmrestd, when the Slurm runner is configured: the cluster's nodes and partitions. */
+static void
+check_slurm(struct check *c, const struct ocra_config *cfg)
+{
+    const struct ocra_run_slurm_opts so = {.url = cfg->run.slurm.url,
+                                           .user = cfg->run.slurm.user,
+                                           .token_file = cfg->run.slurm.token_file,
+                                           .partition = cfg->run.slurm.partition,
+                                           .request_timeout_ms = 5000};
+    struct ocra_run_slurm_inventory inv = {0};
+    struct ocra_err err = {0};
+    int gpus = 0;
+
+    if (cfg->run.runner != 1)
+        return;
+    if (ocra_run_slurm_inventory_get(&so, &inv, &err) < 0) {
+        say(c, false, "run.slurm",
+            "%s: %s (is slurmrestd running? run.slurm.token_file holds a "
+            "JWT from `scontrol token`)",
+            *so.url ? so.url : "(run.slurm.url not set)", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < inv.n_nodes; i++)
+        gpus += inv.nodes[i].gpus;
+    say(c, inv.n_nodes > 0, "run.slurm", "%s: %zu node%s, %zu partition%s, %d GPU%s", so.url,
+        inv.n_nodes, inv.n_nodes == 1 ? "" : "s", inv.n_parts, inv.n_parts == 1 ? "" : "s", gpus,
+        gpus == 1 ? "" : "s");
+    ocra_run_slurm_inventory_fini(&inv);
 }
 
 int
@@ -176,5 +259,8 @@ ocra_daemon_check(const struct ocra_config *cfg, ocra_daemon_check_fn *fn, void 
     check_evm(&c, cfg);
     check_key(&c, "evm.key_file", cfg->evm.key_file, evm && cfg->daemon.report);
     check_docker(&c, cfg);
+    check_registry(&c, cfg);
+    check_agent(&c, cfg);
+    check_slurm(&c, cfg);
     return c.failed;
 }

@@ -396,8 +396,20 @@ configure(struct ocra_store *st, struct ocra_err *err)
     if (rc != SQLITE_OK)
         return ocra_store_sqlerr(st, rc, err, "pragma");
     rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
-    if (rc == SQLITE_OK)
+    /* Turning a new journal to WAL takes an exclusive lock, and the switch can fail with
+     * SQLITE_BUSY in spite of the busy timeout when another process opens the same new file at
+     * that moment (seen in CI: `ocra events` polling while the daemon created its journal).
+     * Try again, for as long as the busy timeout. */
+    for (int64_t waited = 0; rc == SQLITE_OK;) {
         rc = sqlite3_step(stmt);
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
+            waited >= BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_reset(stmt);
+        ocra_sleep_ms(20);
+        waited += 20;
+        rc = SQLITE_OK;
+    }
     if (rc != SQLITE_ROW) {
         ocra_store_sqlerr(st, rc, err, "journal_mode");
         goto out;
