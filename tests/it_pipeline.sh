@@ -527,7 +527,7 @@ check("engine_restart_one_report", sys.argv[2] == "1", "%s StatusReported logs" 
 tc = [s for s in doc.get("stages", []) if s["stage"] == "toolchain"]
 for s in tc:
     print("  toolchain attempt %s: %s%s" % (s.get("attempt"), s.get("outcome"),
-          ": " + s["error"][:200] if s.get("error") else ""))
+          ": " + s["error"] if s.get("error") else ""))
 outcomes = [s.get("outcome") for s in tc]
 done = outcomes.index("done") if "done" in outcomes else -1
 check("engine_restart_toolchain_retried_then_done", done > 0 and "retry" in outcomes[:done],

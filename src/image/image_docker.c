@@ -309,8 +309,9 @@ ocra_image_docker_progress_end(struct ocra_image_docker_progress *p, struct ocra
     text_add(p, "\n", 1); /* a last output line without a newline may be a step */
     if (p->broken)
         return progress_broken_err(p, err);
+    /* the cause first: a long step line ("RUN [...]") is what a short message loses */
     if (p->failed && p->step[0])
-        return ocra_err_set(err, EIO, "%s: %s", p->step, p->error);
+        return ocra_err_set(err, EIO, "%s (%s)", p->error, p->step);
     if (p->failed)
         return ocra_err_set(err, EIO, "%s", p->error);
     return 0;
@@ -953,8 +954,8 @@ ocra_image_docker_build(struct ocra_image_docker *d, const struct ocra_image_doc
     ret = 0;
 out:
     build_result(s.progress, out);
-    if (ret < 0)
-        ocra_err_wrap(err, "docker build%s%s", o->tag ? " " : "", o->tag ? o->tag : "");
+    if (ret < 0) /* without the tag: the caller names what it builds */
+        ocra_err_wrap(err, "docker build");
     ocra_image_docker_progress_free(s.progress);
     ocra_buf_fini(&s.raw);
     ocra_fd_close(s.fd);
