@@ -18,8 +18,11 @@
 #  4. an artifact whose sha256 does not match ends rejected without blocking the next event;
 #  5. the registry stopped mid-pipeline: the daemon retries and the event completes once it
 #     is back;
-#  6. (it_pipeline_faults, sections "1 6") the chain RPC answering 503 for a while
-#     (tests/lib/rpcproxy.py --fail-file): the event completes, reported once, the daemon runs on.
+#  6. (it_pipeline_faults, sections "1 6 7") the chain RPC answering 503 for a while
+#     (tests/lib/rpcproxy.py --fail-file): the event completes, reported once, the daemon runs on;
+#  7. (it_pipeline_faults) the Docker engine restarted while the daemon's toolchain build is in
+#     `pip install` (the index holds the wheel: tests/lib/pyindex.py --hold-file): the toolchain
+#     stage retries, the event completes, reported once.
 # The third argument picks the sections (default "1 4 5 2 3": ctest it_pipeline).
 # Exits 77 (skip) with the reason when docker, the registry or the EVM tools cannot run here.
 # Stops everything it started, by PID.
@@ -27,7 +30,7 @@ set -u
 ocra=${1:?usage: it_pipeline.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT [SECTIONS]}
 agent=${2:?usage: it_pipeline.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT [SECTIONS]}
 # SECTIONS: which of the numbered sections below run, in their order in this file (1 starts
-# the daemon; the default is the pipeline test, "1 6" the faults test: it_pipeline_faults)
+# the daemon; the default is the pipeline test, "1 6 7" the faults test: it_pipeline_faults)
 sections=" ${3:-1 4 5 2 3} "
 want() { case $sections in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
@@ -96,7 +99,7 @@ base_image_ensure >/dev/null
 rc=$?
 [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
 [ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
-pyindex_start "$tmp/index" || { fail pyindex "the package index did not start"; finish; }
+pyindex_start "$tmp/index" "$tmp/index-hold" || { fail pyindex "the package index did not start"; finish; }
 registry_start "$tmp/reg" || { fail registry "docker-registry did not start"; finish; }
 registry=127.0.0.1:$REGISTRY_PORT
 anvil_start --block-time 1 || { fail anvil "anvil did not start"; finish; }
@@ -470,6 +473,84 @@ proxy_pid=
 start_daemon
 fi # section 6
 
-
+if want 7; then
+# --- 7. the Docker engine restarted mid-build (the faults test) -----------------------------
+# A fault injected in front of the real package index (allowed by the project's rules): while
+# $tmp/index-hold exists, tests/lib/pyindex.py holds every request for a wheel, so the daemon's
+# toolchain build (Engine API POST /build) stays inside `pip install` until the test has
+# restarted the private dockerd (same directory, same socket: run.docker_host stays valid).
+# The spec asks for ocra-smoke 1.0.1, which no earlier section installed: a new toolchain hash,
+# so the toolchain stage must build (a cached toolchain would never reach the engine).
+weights engine
+touch "$tmp/index-hold"
+pipeline_spec "$tmp/spec.json" engine-model 1.0.0 engine/model.safetensors "$sha" "$size" 1.0.1
+tx=$("$ocra" -c "$tmp/ocra.yaml" publish --chain evm --key-file "$tmp/keys/publisher.key" \
+    "$tmp/spec.json" 2>>"$tmp/publish.err") || { fail publish "ocra publish failed: $(tail -3 "$tmp/publish.err")"; finish; }
+held() { grep -q '^hold GET .*/ocra_smoke-1\.0\.1-py3-none-any\.whl' "$OCRA_PYINDEX_LOG"; }
+in_pip=no
+for _ in $(seq 3000); do # a bound against a hang (5 min), not a timing check
+    held && { in_pip=yes; break; }
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.1
+done
+eid=$(event_of "$tx")
+stage=$(pipe "${eid:-x}" 'str(p.get("stage")) + "/" + str(p.get("state"))' 2>/dev/null)
+echo "  the build asked the index for ocra-smoke 1.0.1: $in_pip; the event ${eid:-?} is at $stage"
+[ "$in_pip" = yes ] && ok engine_restart_build_in_pip_install ||
+    fail engine_restart_build_in_pip_install "the index never saw the 1.0.1 wheel requested (event ${eid:-?} at $stage)"
+case $stage in toolchain/*) ok engine_restart_toolchain_stage_claimed ;;
+*) fail engine_restart_toolchain_stage_claimed "the event is at $stage, not toolchain" ;; esac
+dockerd_stop
+echo "  dockerd stopped mid-build"
+if ! dockerd_start "$tmp/engine"; then
+    rm -f "$tmp/index-hold"
+    fail engine_restart_dockerd_back "the private dockerd did not start again"
+    finish
+fi
+echo "  dockerd started again on $DOCKER_HOST"
+rm -f "$tmp/index-hold"
+eid=$(wait_event "$tx")
+"$ocra" -c "$tmp/ocra.yaml" lineage --json "${eid:-x}" >"$tmp/engine-lineage.json" 2>/dev/null
+n=$(pipeline_reports "$contract" | awk -v k="$(key_of "${eid:-x}")" 'tolower($1) == k' | wc -l)
+python3 - "$tmp/engine-lineage.json" "$n" >"$tmp/engine.out" <<'PY'
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+except ValueError:
+    doc = {}
+p = doc.get("pipeline") or {}
+def check(name, cond, why):
+    print(("ok " if cond else "FAIL ") + name + ("" if cond else ": " + str(why)[:600]))
+check("engine_restart_event_completes",
+      p.get("status") == "reported" and p.get("outcome") == "completed", json.dumps(p))
+check("engine_restart_one_report", sys.argv[2] == "1", "%s StatusReported logs" % sys.argv[2])
+tc = [s for s in doc.get("stages", []) if s["stage"] == "toolchain"]
+for s in tc:
+    print("  toolchain attempt %s: %s%s" % (s.get("attempt"), s.get("outcome"),
+          ": " + s["error"] if s.get("error") else ""))
+outcomes = [s.get("outcome") for s in tc]
+done = outcomes.index("done") if "done" in outcomes else -1
+check("engine_restart_toolchain_retried_then_done", done > 0 and "retry" in outcomes[:done],
+      "toolchain attempts: %s" % outcomes)
+# the restart's failure keeps its cause in the journal: the engine's message (the RUN step killed:
+# 137) or the transport's, not a URL's query cut at the 256 bytes of an error
+first = (tc[0].get("error") or "") if tc else ""
+check("engine_restart_retry_error_has_its_cause",
+      "returned a non-zero code: 137" in first or ("/build?" not in first and len(first) < 255),
+      first)
+out = tc[done].get("output") or {} if done >= 0 else {}
+check("engine_restart_toolchain_built", out.get("built") is True and out.get("cacheHit") is False,
+      json.dumps(out))
+PY
+while read -r word rest; do
+    case $word in
+    ok) ok "$rest" ;;
+    FAIL) fail "${rest%%:*}" "${rest#*: }" ;;
+    *) echo "$word $rest" ;;
+    esac
+done <"$tmp/engine.out"
+kill -0 "$daemon_pid" 2>/dev/null && ok engine_restart_daemon_kept_running ||
+    fail engine_restart_daemon_kept_running "the daemon exited"
+fi # section 7
 
 finish

@@ -97,8 +97,8 @@ ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err)
     build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushed", 0, 0);
     ret = 0;
 out:
-    if (ret < 0)
-        ocra_err_wrap(err, "toolchain %s", b->tc_ref);
+    if (ret < 0) /* the hash shortened: a full ref leaves the engine's cause no room */
+        ocra_err_wrap(err, "toolchain %s/%s:%.12s", b->origin, b->tc_repo, hash);
     ocra_image_docker_free(d);
     free(name);
     return ret;

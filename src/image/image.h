@@ -331,9 +331,11 @@ struct ocra_image_docker_build {
  * POST /build (rm=1, forcerm=1) with a context written by ocra_image_docker_context_write()
  * into an unlinked temporary file. out->log is filled whether the build succeeds or not (the
  * build record keeps it); release it with ocra_image_docker_build_fini() in both cases.
- * EIO when the engine reports an error in its stream: the message names the last
- * "Step N/M : ..." seen and the engine's message; EPROTO on a malformed stream or one
- * without an image ID; the HTTP status's errno when the engine refuses the request.
+ * EIO when the engine reports an error in its stream: the engine's message, then the last
+ * "Step N/M : ..." seen in parentheses; EPROTO on a malformed stream or one without an image
+ * ID (a stream the engine cut off, as when it stops mid-build, is one of these or an HTTP
+ * error); the HTTP status's errno when the engine refuses the request. The message does not
+ * name opts->tag: the caller does.
  */
 int ocra_image_docker_build(struct ocra_image_docker *d,
                             const struct ocra_image_docker_build_opts *opts,
@@ -401,7 +403,7 @@ void ocra_image_docker_progress_free(struct ocra_image_docker_progress *p);
 int ocra_image_docker_progress_feed(struct ocra_image_docker_progress *p, const void *data,
                                     size_t n, struct ocra_err *err);
 /* The end of the stream: parses a last unterminated line. -1 with EPROTO on a malformed
- * stream, EIO ("<step>: <message>") when the engine reported an error, else 0. */
+ * stream, EIO ("<message> (<step>)") when the engine reported an error, else 0. */
 int ocra_image_docker_progress_end(struct ocra_image_docker_progress *p, struct ocra_err *err);
 /* Borrowed, valid until the next call on p; NULL when none was seen. */
 const char *ocra_image_docker_progress_id(const struct ocra_image_docker_progress *p);

@@ -309,8 +309,9 @@ ocra_image_docker_progress_end(struct ocra_image_docker_progress *p, struct ocra
     text_add(p, "\n", 1); /* a last output line without a newline may be a step */
     if (p->broken)
         return progress_broken_err(p, err);
+    /* the cause first: a long step line ("RUN [...]") is what a short message loses */
     if (p->failed && p->step[0])
-        return ocra_err_set(err, EIO, "%s: %s", p->step, p->error);
+        return ocra_err_set(err, EIO, "%s (%s)", p->error, p->step);
     if (p->failed)
         return ocra_err_set(err, EIO, "%s", p->error);
     return 0;
@@ -626,6 +627,25 @@ stream_read(void *ctx, char *buf, size_t n)
     return (size_t)got;
 }
 
+/*
+ * A transport failure reads "POST <url>: <cause>", the URL with its query: a build's names
+ * its tag and buildargs, and the cause (an engine that stopped mid-build: "transfer closed
+ * with outstanding read data remaining") is what a 256-byte message then loses once callers
+ * add their context. Names the path without the query instead; other messages stay.
+ */
+static void
+transport_err(const char *url, const char *prefix, const char *path, struct ocra_err *err)
+{
+    size_t u = strlen(url);
+    char cause[sizeof(err->msg)];
+
+    if (strncmp(err->msg, "POST ", 5) != 0 || strncmp(err->msg + 5, url, u) != 0 ||
+        strncmp(err->msg + 5 + u, ": ", 2) != 0)
+        return;
+    snprintf(cause, sizeof(cause), "%s", err->msg + 5 + u + 2);
+    ocra_err_set(err, err->code, "POST %s%.*s: %s", prefix, (int)strcspn(path, "?"), path, cause);
+}
+
 /* POSTs (the body from s->fd when s->size > 0) and parses the progress stream. */
 static int
 stream_call(struct ocra_image_docker *d, const char *path, const char *const *headers,
@@ -650,8 +670,12 @@ stream_call(struct ocra_image_docker *d, const char *path, const char *const *he
         req.body_len = (size_t)s->size;
     }
     if (ocra_http_do(&req, &resp, err) < 0) {
-        if (ocra_image_docker_progress_end(s->progress, NULL) < 0 && s->progress->broken)
+        /* a stream found malformed aborted the transfer: that is the cause; a last line the
+         * failure cut short is not parsed (it would read as malformed JSON) */
+        if (s->progress->broken)
             progress_broken_err(s->progress, err);
+        else
+            transport_err(url, d->prefix, path, err);
         goto out;
     }
     if (ocra_http_status_errno(resp.status) != 0) {
@@ -953,8 +977,8 @@ ocra_image_docker_build(struct ocra_image_docker *d, const struct ocra_image_doc
     ret = 0;
 out:
     build_result(s.progress, out);
-    if (ret < 0)
-        ocra_err_wrap(err, "docker build%s%s", o->tag ? " " : "", o->tag ? o->tag : "");
+    if (ret < 0) /* without the tag: the caller names what it builds */
+        ocra_err_wrap(err, "docker build");
     ocra_image_docker_progress_free(s.progress);
     ocra_buf_fini(&s.raw);
     ocra_fd_close(s.fd);

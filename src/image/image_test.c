@@ -436,8 +436,56 @@ test_registry_credentials(void)
     ocra_image_registry_free(r);
 }
 
+/* ---- engine stopped mid-build (begin) */
+/* What the engine streams when it is stopped while a RUN step runs (dockerd SIGTERMed inside
+ * `pip install`, tests/it_pipeline.sh section 7): the engine's message comes first, so the
+ * cause survives the toolchain stage's context in a 256-byte error. A stream cut inside a
+ * line is malformed, never a success. */
+static void
+test_progress_engine_stopped_mid_build(void)
+{
+    static const char run[] =
+        "Step 3/14 : RUN [\"python3\", \"-m\", \"pip\", \"install\", \"--no-cache-dir\", "
+        "\"--index-url\", \"http://127.0.0.1:46725/simple\", \"ocra-smoke==1.0.1\"]";
+    static const char cmd[] = "The command 'python3 -m pip install --no-cache-dir --index-url "
+                              "http://127.0.0.1:46725/simple ocra-smoke==1.0.1' returned a "
+                              "non-zero code: 137";
+    struct ocra_image_docker_progress *p = ocra_image_docker_progress_new(0);
+    struct ocra_err err = {0};
+    char *stream = ocra_xasprintf(
+        "{\"stream\":\"Step 2/14 : ENV PIP_BREAK_SYSTEM_PACKAGES=\\\"1\\\"\\n\"}\r\n"
+        "{\"stream\":\"%s\\n\"}\r\n{\"stream\":\" ---\\u003e Running in 6010e86ad928\\n\"}\r\n"
+        "{\"stream\":\"Collecting ocra-smoke==1.0.1\\n\"}\r\n"
+        "{\"errorDetail\":{\"code\":137,\"message\":\"%s\"},\"error\":\"%s\"}\r\n",
+        "Step 3/14 : RUN [\\\"python3\\\", \\\"-m\\\", \\\"pip\\\", \\\"install\\\", "
+        "\\\"--no-cache-dir\\\", \\\"--index-url\\\", \\\"http://127.0.0.1:46725/simple\\\", "
+        "\\\"ocra-smoke==1.0.1\\\"]",
+        cmd, cmd);
+
+    CHECK_INT(ocra_image_docker_progress_feed(p, stream, strlen(stream), &err), 0);
+    CHECK_INT(ocra_image_docker_progress_end(p, &err), -1);
+    CHECK_INT(err.code, EIO);
+    CHECK(strncmp(err.msg, cmd, strlen(cmd)) == 0);
+    CHECK(strstr(err.msg, "non-zero code: 137 (Step 3/14 : RUN [") != NULL);
+    CHECK_STR(ocra_image_docker_progress_step(p), run);
+    CHECK(ocra_image_docker_progress_id(p) == NULL);
+    ocra_err_wrap(&err, "docker build");
+    ocra_err_wrap(&err, "toolchain 127.0.0.1:23986/ocra/pipe/engine-model-toolchain:dae64a832faf");
+    CHECK(strstr(err.msg, "returned a non-zero code: 137") != NULL);
+    ocra_image_docker_progress_free(p);
+
+    p = ocra_image_docker_progress_new(0);
+    CHECK_INT(ocra_image_docker_progress_feed(p, stream, 60, &err), 0);
+    CHECK_INT(ocra_image_docker_progress_end(p, &err), -1);
+    CHECK_INT(err.code, EPROTO);
+    ocra_image_docker_progress_free(p);
+    free(stream);
+}
+/* ---- engine stopped mid-build (end) */
+
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
                OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
                OCRA_TEST(test_manifest_roundtrip_and_rejects), OCRA_TEST(test_config_over_base),
                OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
-               OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials))
+               OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials),
+               OCRA_TEST(test_progress_engine_stopped_mid_build))

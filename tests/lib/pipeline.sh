@@ -11,10 +11,12 @@
 #   pipeline_config FILE CONTRACT REPO AGENT API_PORT [EXTRA_YAML]
 #                                # the daemon's configuration (paths relative to FILE's folder:
 #                                # journal.db, cache/, keys/ from pipeline_keys DIR=that/keys)
-#   pipeline_spec FILE NAME VERSION ARTIFACT SHA256 SIZE
+#   pipeline_spec FILE NAME VERSION ARTIFACT SHA256 SIZE [SMOKE_VERSION]
 #                                # a spec FROM the local base image whose workload checks the
 #                                # weights it finds against SHA256 and exits 0 (ARTIFACT: a
-#                                # path on the artifact server)
+#                                # path on the artifact server; SMOKE_VERSION: the ocra-smoke
+#                                # wheel its toolchain installs, 1.0.0 unless given; another
+#                                # version means another toolchain hash)
 #   pipeline_reports CONTRACT    # the StatusReported logs: "eventKey reporter status" lines
 
 pipeline_contract() {
@@ -89,7 +91,7 @@ pipeline_spec() {
   "name": "$2",
   "modelVersion": "$3",
   "baseImage": "$OCRA_BASE_IMAGE",
-  "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
+  "toolsAndLibraries": {"ocra-smoke": "${7:-1.0.0}"},
   "artifact": {
     "uri": "http://127.0.0.1:$ARTIFACTS_PORT/$4",
     "sha256": "$5",
