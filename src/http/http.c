@@ -146,6 +146,9 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
     struct sink sink = {.max = req->max_response ? req->max_response : 64u << 20, .req = req};
+    /* errors name the URL without its query: shorter (the cause must fit the message), and
+     * no query parameter (upload state, token scope) ends up in a log */
+    int url_len = (int)strcspn(req->url, "?");
     CURL *h = NULL;
     CURLcode rc;
     int ret = -1;
@@ -155,7 +158,7 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     ocra_buf_init(&sink.headers);
     h = curl_easy_init();
     if (!h) {
-        ocra_err_set(err, ENOMEM, "%s %s: curl_easy_init failed", req->method, req->url);
+        ocra_err_set(err, ENOMEM, "%s %.*s: curl_easy_init failed", req->method, url_len, req->url);
         goto out;
     }
     headers = header_list(req);
@@ -174,17 +177,17 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     set_streaming(h, req, &sink);
     rc = curl_easy_perform(h);
     if (sink.overflow) {
-        ocra_err_set(err, EFBIG, "%s %s: response larger than %zu bytes", req->method, req->url,
-                     sink.max);
+        ocra_err_set(err, EFBIG, "%s %.*s: response larger than %zu bytes", req->method, url_len,
+                     req->url, sink.max);
         goto out;
     }
     if (sink.aborted) {
-        ocra_err_set(err, EIO, "%s %s: aborted by the %s callback", req->method, req->url,
-                     req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
+        ocra_err_set(err, EIO, "%s %.*s: aborted by the %s callback", req->method, url_len,
+                     req->url, req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
         goto out;
     }
     if (rc != CURLE_OK) {
-        ocra_err_set(err, curl_errno(rc), "%s %s: %s", req->method, req->url,
+        ocra_err_set(err, curl_errno(rc), "%s %.*s: %s", req->method, url_len, req->url,
                      errbuf[0] ? errbuf : curl_easy_strerror(rc));
         goto out;
     }
