@@ -152,6 +152,10 @@ int ocra_daemon_scale_start(struct ocra_daemon *d, struct ocra_err *err);
 void ocra_daemon_scale_stop(struct ocra_daemon *d);
 /* agent_report: keeps a heartbeat's load per (event, instance). */
 void ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *msg);
+/* The sum of event_id's loads that will still be fresh later_ms from now (0: now); *n: how
+ * many replicas they are. 0 without the loop. For tests. */
+int64_t ocra_daemon_scale_load(struct ocra_daemon *d, const char *event_id, int64_t later_ms,
+                               int *n);
 /* op_run, after replica 0 started: brings an event whose plan has replicas_min > 1 to min
  * (a failure is logged: the loop tries again). rs is replica 0's spec. */
 void ocra_daemon_scale_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,

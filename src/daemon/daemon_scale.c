@@ -120,11 +120,11 @@ ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *ms
     pthread_mutex_unlock(&s->mu);
 }
 
-/* The sum of event_id's fresh loads; *n counts them. */
+/* The sum of event_id's loads fresh at now (monotonic ms); *n counts them. */
 static int64_t
-load_sum(struct ocra_daemon_scale *s, const char *event_id, int64_t fresh_ms, int *n)
+load_sum(struct ocra_daemon_scale *s, const char *event_id, int64_t now, int64_t fresh_ms, int *n)
 {
-    int64_t now = mono_ms(), sum = 0;
+    int64_t sum = 0;
 
     *n = 0;
     pthread_mutex_lock(&s->mu);
@@ -136,6 +136,27 @@ load_sum(struct ocra_daemon_scale *s, const char *event_id, int64_t fresh_ms, in
     }
     pthread_mutex_unlock(&s->mu);
     return sum;
+}
+
+int64_t
+ocra_daemon_scale_load(struct ocra_daemon *d, const char *event_id, int64_t later_ms, int *n)
+{
+    *n = 0;
+    if (!d->scale)
+        return 0;
+    return load_sum(d->scale, event_id, mono_ms() + later_ms,
+                    FRESH_BEATS * 1000 * ocra_daemon_cfg(d)->agent.heartbeat_s, n);
+}
+
+static bool
+is_stopping(struct ocra_daemon_scale *s)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&s->mu);
+    stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    return stopping;
 }
 
 static bool
@@ -574,7 +595,7 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
     }
     if (sc->static_)
         goto out;
-    load = load_sum(s, sc->event_id, FRESH_BEATS * 1000 * cfg->agent.heartbeat_s, &n);
+    load = load_sum(s, sc->event_id, mono_ms(), FRESH_BEATS * 1000 * cfg->agent.heartbeat_s, &n);
     have = sc->as.replicas;
     want = ocra_sched_autoscale_step(&sc->as, now, (double)load);
     ocra_log_debug("autoscale event=%s load=%" PRId64 " reporting=%d replicas=%d want=%d",
@@ -610,7 +631,7 @@ tick(struct ocra_daemon_scale *s)
     }
     for (i = 0; i < s->n_ev; i++)
         s->ev[i].seen = false;
-    for (i = 0; i < run.n && !s->stopping; i++) {
+    for (i = 0; i < run.n && !is_stopping(s); i++) {
         bool is_new;
         struct scaled *sc = scaled_get(s, run.ids[i], &is_new);
 
@@ -648,16 +669,10 @@ loop_main(void *arg)
     struct ocra_daemon_scale *s = arg;
 
     ocra_log_debug("autoscale loop started");
-    for (;;) {
+    while (!is_stopping(s)) {
         struct timespec ts;
         int64_t ms;
 
-        pthread_mutex_lock(&s->mu);
-        if (s->stopping) {
-            pthread_mutex_unlock(&s->mu);
-            break;
-        }
-        pthread_mutex_unlock(&s->mu);
         tick(s);
         ms = ocra_daemon_cfg(s->d)->autoscale.interval_s * 1000;
         clock_gettime(CLOCK_REALTIME, &ts);
