@@ -12,6 +12,9 @@
 #     and -r2 running, by the same image digest, with the sandbox (ReadonlyRootfs, CapDrop
 #     ALL, the agent socket mounted), OCRA_PORT = port + N, label io.ocra.replica; held
 #     allocations for replicas 0, 1, 2 in the journal; /metrics ocra_replicas 3;
+#  2b. the daemon SIGKILLed and replica 2's container removed meanwhile -> after a restart the
+#     loop takes the held allocations as 3 replicas, adopts r1 (same container) and starts r2
+#     again, no container duplicated;
 #  3. load 0 -> back to min 1 after the cooldown: r1 and r2 gone, their allocations released;
 #  4. replica 0's workload exits -> the event completes and is reported, no replica container
 #     remains, no allocation is held.
@@ -96,6 +99,7 @@ pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/scale" "$agent" "$a
   retry_base_ms: 500
   retry_max_ms: 5000
   poll_ms: 200
+  lease_ms: 3000
 autoscale:
   target: 2
   tolerance_percent: 0
@@ -237,6 +241,23 @@ done
 docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$c0" | grep -qx "OCRA_PORT=$port" &&
     ok r0_port || fail r0_port "env of $c0: $(docker inspect -f '{{.Config.Env}}' "$c0")"
 [ "$(metric)" = 3 ] && ok metric_replicas_3 || fail metric_replicas_3 "ocra_replicas: '$(metric)'"
+
+# --- 2b. crash: the daemon SIGKILLed, replica 2's container lost meanwhile, a restart -----------
+id1=$(docker inspect -f '{{.Id}}' "$c0-r1")
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+docker rm -f "$c0-r2" >/dev/null
+"$ocra" daemon -c "$tmp/ocra.yaml" >>"$tmp/daemon.out" 2>>"$tmp/daemon.log" &
+daemon_pid=$!
+wait_until "the restarted loop found 3 replicas" grep -q "autoscale event=$id replicas=3 " "$tmp/daemon.log" &&
+    ok restart_rebuilt_from_allocations || fail restart_rebuilt_from_allocations "no 'replicas=3' after the restart"
+wait_until "$c0-r2 running again" running "$c0-r2" && ok restart_lost_replica_started ||
+    fail restart_lost_replica_started "$c0-r2 not running"
+[ "$(docker inspect -f '{{.Id}}' "$c0-r1" 2>/dev/null)" = "$id1" ] && ok restart_replica_adopted ||
+    fail restart_replica_adopted "$c0-r1 is not the container it was"
+[ "$(replica_containers)" -eq 3 ] && ok restart_no_duplicate ||
+    fail restart_no_duplicate "$(replica_containers) containers of the event"
+held_is "0 1 2" && ok restart_allocations_kept || fail restart_allocations_kept "held: $(held)"
 
 # --- 3. load 0 -> min 1 after the cooldown -----------------------------------------------------
 for c in "$c0" "$c0-r1" "$c0-r2"; do
