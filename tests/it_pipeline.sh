@@ -66,11 +66,7 @@ stop_daemon() { # SIGKILL: a crash
 cleanup() {
     [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null
     stop_daemon
-    artifacts_stop
-    registry_stop_all
-    pyindex_stop
-    anvil_stop
-    dockerd_stop
+    pipeline_services_stop
     [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
@@ -88,22 +84,12 @@ finish() {
 }
 
 # --- services -----------------------------------------------------------------------------
-dockerd_start "$tmp/engine"
-rc=$?
-[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
-[ "$rc" -eq 0 ] || { fail dockerd_start "the private dockerd did not start"; finish; }
-base_image_ensure >/dev/null
-rc=$?
-[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
-[ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
-pyindex_start "$tmp/index" || { fail pyindex "the package index did not start"; finish; }
-registry_start "$tmp/reg" || { fail registry "docker-registry did not start"; finish; }
-registry=127.0.0.1:$REGISTRY_PORT
-anvil_start --block-time 1 || { fail anvil "anvil did not start"; finish; }
-mkdir -p "$tmp/art"
-artifacts_start "$tmp/art" || { fail artifacts "the artifact server did not start"; finish; }
-contract=$(pipeline_contract) || { fail contract "ModelRegistry not deployed"; finish; }
-pipeline_keys "$tmp/keys" || { fail keys "no keys"; finish; }
+rc=0
+pipeline_services "$tmp" || rc=$?
+[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
+[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
+registry=$PIPELINE_REGISTRY
+contract=$PIPELINE_CONTRACT
 pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/pipe" "$agent" "$(registry_free_port)" \
     "daemon:
   workers: 2

@@ -324,6 +324,18 @@ ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, struct
 
 /* ---- workers ----------------------------------------------------------------------------- */
 
+void
+ocra_daemon_deadline(int64_t ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Waits up to ms for a wake-up (new events, stop). */
 static void
 idle(struct ocra_daemon *d, int64_t ms)
@@ -331,13 +343,7 @@ idle(struct ocra_daemon *d, int64_t ms)
     struct timespec ts;
     unsigned long gen;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ocra_daemon_deadline(ms, &ts);
     pthread_mutex_lock(&d->mu);
     gen = d->wake_gen;
     while (!d->stopping && gen == d->wake_gen)

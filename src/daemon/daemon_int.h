@@ -72,6 +72,8 @@ struct ocra_daemon {
     struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
 };
 
+/* The wall clock (CLOCK_REALTIME, for pthread_cond_timedwait) ms from now, into *ts. */
+void ocra_daemon_deadline(int64_t ms, struct timespec *ts);
 /* The configuration now (under the lock). */
 const struct ocra_config *ocra_daemon_cfg(struct ocra_daemon *d);
 /* Frees the clients a worker built for its last configuration. */

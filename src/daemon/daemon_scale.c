@@ -671,17 +671,9 @@ loop_main(void *arg)
     ocra_log_debug("autoscale loop started");
     while (!is_stopping(s)) {
         struct timespec ts;
-        int64_t ms;
 
         tick(s);
-        ms = ocra_daemon_cfg(s->d)->autoscale.interval_s * 1000;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(ms / 1000);
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ocra_daemon_deadline(ocra_daemon_cfg(s->d)->autoscale.interval_s * 1000, &ts);
         pthread_mutex_lock(&s->mu);
         while (!s->stopping)
             if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
