@@ -61,15 +61,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 export DOCKER_BUILDKIT=0
 
-finish() {
-    echo "($((SECONDS - t0)) s)"
-    if [ "$failed" -ne 0 ] && [ -s "$tmp/daemon.log" ]; then
-        echo "the end of the daemon's log:"
-        tail -n 40 "$tmp/daemon.log"
-    fi
-    check_done
-    exit $?
-}
+finish() { pipeline_finish "$tmp"; }
 
 # --- services -----------------------------------------------------------------------------
 rc=0
@@ -136,17 +128,9 @@ tx=$("$ocra" -c "$tmp/ocra.yaml" publish --chain evm --key-file "$tmp/keys/publi
     "$tmp/spec.json" 2>"$tmp/publish.err") ||
     { fail publish "ocra publish failed: $(tail -3 "$tmp/publish.err")"; finish; }
 
-events() { "$ocra" -c "$tmp/ocra.yaml" events 2>/dev/null; }
-event_of() { events | python3 -c '
-import json, sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$1"; }
+event_of() { pipeline_event_of "$ocra" "$tmp/ocra.yaml" "$1"; }
 # pipe ID EXPR: a Python expression over p (the event's pipeline object)
-pipe() {
-    "$ocra" -c "$tmp/ocra.yaml" lineage --json "$1" 2>/dev/null |
-        python3 -c 'import json, sys; p = json.load(sys.stdin)["pipeline"]; print(eval(sys.argv[1]))' "$2"
-}
+pipe() { pipeline_get "$ocra" "$tmp/ocra.yaml" "$1" "$2"; }
 # wait_pipe ID EXPR: until EXPR is True (bounded at 15 minutes: a build; not a timing check)
 wait_pipe() {
     local i

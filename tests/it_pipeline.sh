@@ -73,15 +73,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 export DOCKER_BUILDKIT=0
 
-finish() {
-    echo "($((SECONDS - t0)) s)"
-    if [ "$failed" -ne 0 ] && [ -s "$tmp/daemon.log" ]; then
-        echo "the end of the daemon's log:"
-        tail -n 30 "$tmp/daemon.log"
-    fi
-    check_done
-    exit $?
-}
+finish() { pipeline_finish "$tmp"; }
 
 # --- services -----------------------------------------------------------------------------
 rc=0
@@ -119,16 +111,9 @@ publish() {
 }
 events() { "$ocra" -c "$tmp/ocra.yaml" events 2>/dev/null; }
 # event_of TX: the event id journaled for the transaction
-event_of() { events | python3 -c '
-import json, sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$1"; }
+event_of() { pipeline_event_of "$ocra" "$tmp/ocra.yaml" "$1"; }
 # pipe ID EXPR: a Python expression over p (the event's pipeline object)
-pipe() {
-    "$ocra" -c "$tmp/ocra.yaml" lineage --json "$1" 2>/dev/null |
-        python3 -c 'import json, sys; p = json.load(sys.stdin)["pipeline"]; print(eval(sys.argv[1]))' "$2"
-}
+pipe() { pipeline_get "$ocra" "$tmp/ocra.yaml" "$1" "$2"; }
 terminal() { # ID: reported and done, or dead
     [ "$(pipe "$1" '"yes" if (p.get("status") == "reported" and p.get("state") == "done") or p.get("state") == "dead" else "no"')" = yes ]
 }

@@ -23,6 +23,10 @@
 #                                # weights it finds against SHA256 and exits 0 (ARTIFACT: a
 #                                # path on the artifact server)
 #   pipeline_reports CONTRACT    # the StatusReported logs: "eventKey reporter status" lines
+#   pipeline_event_of OCRA CONFIG TX   # the event id journaled for the transaction TX
+#   pipeline_get OCRA CONFIG ID EXPR   # a Python expression over p, the event's pipeline object
+#   pipeline_finish DIR          # a test's end: its time since $t0, the tail of DIR/daemon.log
+#                                # when a check failed, the tally (check.sh); exits with it
 
 pipeline_services() {
     local dir=${1:?usage: pipeline_services DIR} rc=0
@@ -147,4 +151,27 @@ for log in json.load(sys.stdin):
     data = bytes.fromhex(log["data"][2:])
     n = int.from_bytes(data[32:64], "big")
     print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
+}
+
+pipeline_event_of() {
+    "$1" -c "$2" events 2>/dev/null | python3 -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$3"
+}
+
+pipeline_get() {
+    "$1" -c "$2" lineage --json "$3" 2>/dev/null |
+        python3 -c 'import json, sys; p = json.load(sys.stdin)["pipeline"]; print(eval(sys.argv[1]))' "$4"
+}
+
+pipeline_finish() {
+    echo "($((SECONDS - t0)) s)"
+    if [ "$failed" -ne 0 ] && [ -s "$1/daemon.log" ]; then
+        echo "the end of the daemon's log:"
+        tail -n 40 "$1/daemon.log"
+    fi
+    check_done
+    exit $?
 }
