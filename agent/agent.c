@@ -579,6 +579,8 @@ usage(FILE *f)
             "OCRA_MODEL_VERSION) is still current, reports start, heartbeats and completion\n"
             "over the daemon's socket (default " DEFAULT_SOCKET ", or OCRA_AGENT_SOCKET),\n"
             "forwards signals, and exits with COMMAND's status (128+N when signal N ended it).\n"
+            "COMMAND may report its load (requests in flight + queued) as a number in the file\n"
+            "$OCRA_LOAD_FILE (" OCRA_AGENT_LOAD_FILE "); each heartbeat carries it.\n"
             "  --force         run even when the daemon says the version is superseded\n"
             "                  (also OCRA_AGENT_FORCE=1)\n"
             "  --socket PATH   the daemon's socket\n"
