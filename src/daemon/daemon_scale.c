@@ -569,6 +569,7 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
 {
     struct ocra_daemon_ctx *ctx = &s->ctx;
     const struct ocra_config *cfg = ctx->cfg;
+    struct ocra_sched_autoscale_conf c;
     struct event_ctx e = {0};
     struct ocra_err err = {0};
     int64_t load, now = ocra_time_wall_ms();
@@ -595,6 +596,8 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
     }
     if (sc->static_)
         goto out;
+    if (!is_new && conf_of(cfg, &e.p, &c, &err) == 0)
+        sc->as.conf = c; /* after a reload: the new target, tolerance and cooldowns */
     load = load_sum(s, sc->event_id, mono_ms(), FRESH_BEATS * 1000 * cfg->agent.heartbeat_s, &n);
     have = sc->as.replicas;
     want = ocra_sched_autoscale_step(&sc->as, now, (double)load);
