@@ -24,6 +24,7 @@
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,7 +62,8 @@ static struct {
     pid_t child; /* the workload; 0 before it starts */
     bool exited; /* the workload has been reaped; status holds its wait status */
     int status;
-    int early_sig; /* a terminating signal that came before the workload started */
+    int early_sig;    /* a terminating signal that came before the workload started */
+    bool load_warned; /* the load file held bad content once: said so */
 } A = {.sfd = -1, .heartbeat_s = HEARTBEAT_S};
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -427,6 +429,14 @@ start_workload(char **cmd)
     int pfd[2], e = 0;
     ssize_t n;
 
+    /* The workload reports its load through this file (docs/AGENT.md); a stale one from an
+     * earlier run of the container is not its word. */
+    (void)unlink(OCRA_AGENT_LOAD_FILE);
+    if (setenv("OCRA_LOAD_FILE", OCRA_AGENT_LOAD_FILE, 1) < 0) {
+        say("setenv: %s", strerror(errno));
+        return EXIT_AGENT;
+    }
+
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         say("pipe: %s", strerror(errno));
         return EXIT_AGENT;
@@ -451,10 +461,48 @@ start_workload(char **cmd)
     return e == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
 }
 
+/* The workload's load, from OCRA_AGENT_LOAD_FILE: 0 and *load, or -1 when it reports none
+ * (no file: quietly; bad content: a warning, once per agent run). The read is bounded and never
+ * blocks (O_NONBLOCK, a regular file only). */
+static int
+read_load(long long *load)
+{
+    char buf[OCRA_AGENT_LOAD_TEXT_MAX + 1];
+    const char *why = NULL;
+    struct stat st;
+    ssize_t n = -1;
+    int fd = open(OCRA_AGENT_LOAD_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0 && errno == ENOENT)
+        return -1;
+    if (fd < 0)
+        why = strerror(errno);
+    else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if ((n = read(fd, buf, sizeof(buf))) < 0)
+        why = strerror(errno);
+    else if (n == 0)
+        why = ""; /* being rewritten, or nothing said yet: no load, no warning */
+    else if ((size_t)n > OCRA_AGENT_LOAD_TEXT_MAX)
+        why = "longer than 32 bytes";
+    else if (ocra_agent_load_parse(buf, (size_t)n, load) < 0)
+        why = "not a whole number 0..1000000000";
+    if (fd >= 0)
+        close(fd);
+    if (why && why[0] && !A.load_warned) {
+        say("load file %s: %s: heartbeats carry no load until it is fixed", OCRA_AGENT_LOAD_FILE,
+            why);
+        A.load_warned = true;
+    }
+    return why ? -1 : 0;
+}
+
 static void
 maybe_heartbeat(int64_t started)
 {
-    char extra[64];
+    char extra[96];
+    long long load = 0;
+    int n;
     unsigned shift = A.fails >= FAILS_QUIET ? A.fails - FAILS_QUIET + 1 : 0;
 
     A.beats++;
@@ -463,7 +511,9 @@ maybe_heartbeat(int64_t started)
         shift = 5;
     if (A.beats & ((1u << shift) - 1))
         return;
-    snprintf(extra, sizeof(extra), ",\"uptime_ms\":%lld", (long long)(mono_ms() - started));
+    n = snprintf(extra, sizeof(extra), ",\"uptime_ms\":%lld", (long long)(mono_ms() - started));
+    if (read_load(&load) == 0)
+        snprintf(extra + n, sizeof(extra) - (size_t)n, ",\"load\":%lld", load);
     (void)report("heartbeat", extra);
 }
 
@@ -529,6 +579,8 @@ usage(FILE *f)
             "OCRA_MODEL_VERSION) is still current, reports start, heartbeats and completion\n"
             "over the daemon's socket (default " DEFAULT_SOCKET ", or OCRA_AGENT_SOCKET),\n"
             "forwards signals, and exits with COMMAND's status (128+N when signal N ended it).\n"
+            "COMMAND may report its load (requests in flight + queued) as a number in the file\n"
+            "$OCRA_LOAD_FILE (" OCRA_AGENT_LOAD_FILE "); each heartbeat carries it.\n"
             "  --force         run even when the daemon says the version is superseded\n"
             "                  (also OCRA_AGENT_FORCE=1)\n"
             "  --socket PATH   the daemon's socket\n"

@@ -235,3 +235,34 @@ ocra_agent_reply_parse(const char *text, size_t len, struct ocra_agent_reply *r)
     ws(&c);
     return c.p == c.end ? 0 : -1;
 }
+
+/* ---- the load file ----------------------------------------------------------------- */
+
+static bool
+blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+int
+ocra_agent_load_parse(const char *text, size_t len, long long *load)
+{
+    const char *p = text, *end = text + len;
+    long long v = 0;
+
+    while (p < end && blank(*p))
+        p++;
+    while (end > p && blank(end[-1]))
+        end--;
+    if (p == end || (*p == '0' && end - p > 1))
+        return -1;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+        if (v > OCRA_AGENT_LOAD_MAX)
+            return -1;
+    }
+    *load = v;
+    return 0;
+}

@@ -52,4 +52,15 @@ struct ocra_agent_reply {
  */
 int ocra_agent_reply_parse(const char *text, size_t len, struct ocra_agent_reply *r);
 
+#define OCRA_AGENT_LOAD_FILE "/tmp/ocra-load" /* told to the workload as OCRA_LOAD_FILE */
+#define OCRA_AGENT_LOAD_MAX 1000000000LL      /* the largest load a heartbeat carries */
+#define OCRA_AGENT_LOAD_TEXT_MAX 32           /* bytes of the load file read at most */
+
+/*
+ * Parses the load file's content (len bytes): the workload's requests in flight plus queued,
+ * a decimal integer 0..OCRA_AGENT_LOAD_MAX without sign or leading zeros (but "0"), optionally
+ * surrounded by spaces, tabs and newlines. Returns 0 and sets *load, or -1 (*load untouched).
+ */
+int ocra_agent_load_parse(const char *text, size_t len, long long *load);
+
 #endif

@@ -116,5 +116,48 @@ test_line_escapes_and_bounds(void)
     CHECK(l.full && l.n < sizeof(l.buf));
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_reply_valid), OCRA_TEST(test_reply_hostile),
-               OCRA_TEST(test_reply_cuts_long_strings), OCRA_TEST(test_line_escapes_and_bounds))
+static void
+test_load_parse(void)
+{
+    static const char *const bad[] = {
+        "",
+        " \n",
+        "-1",
+        "+1",
+        "01",
+        "1.5",
+        "1e3",
+        "0x10",
+        "1 2",
+        "abc",
+        "1000000001",
+        "99999999999999999999",
+        "\x00"
+        "1",
+        "1\x00",
+    };
+    long long load = -7;
+
+    CHECK_INT(ocra_agent_load_parse("6", 1, &load), 0);
+    CHECK_INT(load, 6);
+    CHECK_INT(ocra_agent_load_parse(" 0\n", 3, &load), 0);
+    CHECK_INT(load, 0);
+    CHECK_INT(ocra_agent_load_parse("\t1000000000\r\n", 13, &load), 0);
+    CHECK_INT(load, 1000000000LL);
+    /* The length is the bound: "12" read as 1 byte is 1. */
+    CHECK_INT(ocra_agent_load_parse("12", 1, &load), 0);
+    CHECK_INT(load, 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t len = strlen(bad[i]) + (i >= 12 ? 1 : 0); /* the last two hold a NUL */
+
+        load = -7;
+        if (ocra_agent_load_parse(bad[i], len, &load) != -1 || load != -7) {
+            fprintf(stderr, "  accepted load: case %zu\n", i);
+            CHECK(0);
+        }
+    }
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_reply_valid), OCRA_TEST(test_load_parse),
+               OCRA_TEST(test_reply_hostile), OCRA_TEST(test_reply_cuts_long_strings),
+               OCRA_TEST(test_line_escapes_and_bounds))

@@ -7,11 +7,12 @@
 # "--"], the OCRA_* environment); every container runs in the sandbox: --network none
 # --read-only --cap-drop ALL --security-opt no-new-privileges --user 65532:65532. Cases:
 # current (the workload runs; check, started, heartbeat, completed with its exit code reach the
-# server), superseded (refused with status 75, the workload does not run), forced, unknown, no
-# socket, docker stop (SIGTERM reaches the workload, which exits 42), a daemon restart while
-# the workload runs (the completed report reaches the new server), a server that accepts and
-# never answers (the workload still runs), and one that answers with an overlong broken line
-# (not obeyed). Exits 77 (ctest skip) with the reason when it cannot run here. Stops everything
+# server), the load file (told as OCRA_LOAD_FILE, its number in the heartbeats, bad content
+# warned once and not sent), superseded (refused with status 75, the workload does not run),
+# forced, unknown, no socket, docker stop (SIGTERM reaches the workload, which exits 42), a
+# daemon restart while the workload runs (the completed report reaches the new server), a
+# server that accepts and never answers (the workload still runs), and one that answers with an
+# overlong broken line (not obeyed). Exits 77 (ctest skip) with the reason when it cannot run here. Stops everything
 # it started, by PID. Run from the repository root (ctest does).
 set -u
 agent=${1:?usage: it_agent.sh PATH_TO_OCRA_AGENT PATH_TO_IT_AGENT_SERVER}
@@ -132,6 +133,31 @@ has current_heartbeat "$dir.out" "heartbeat uptime_ms="
 has current_completed "$dir.out" "completed exit_code=7 signal=0"
 server_stop
 if [ -e "$dir/agent.sock" ]; then fail current_stop_removes_socket "$dir/agent.sock is left"; else ok current_stop_removes_socket; fi
+
+# load: the workload is told OCRA_LOAD_FILE, writes 5 there and waits until a heartbeat carried
+# it; then writes a bad value and waits for 3 more heartbeats: they carry no load, and the agent
+# warned once.
+server_start load current
+run_agent --tmpfs /tmp:rw,mode=1777 -- sh -c 'echo "load file: $OCRA_LOAD_FILE"
+echo 5 >"$OCRA_LOAD_FILE"
+until grep -q "load=5" /run/ocra/log; do sleep 0.2; done
+echo x7 >"$OCRA_LOAD_FILE"
+n=$(grep -c heartbeat /run/ocra/log)
+until [ "$(grep -c heartbeat /run/ocra/log)" -ge $((n + 3)) ]; do sleep 0.2; done'
+status load_exit_status 0 $?
+has load_file_told "$tmp/out" "load file: /tmp/ocra-load"
+has load_in_heartbeat "$dir.out" "load=5"
+if [ "$(grep -c 'load file /tmp/ocra-load: not a whole number' "$tmp/err")" -eq 1 ]; then
+    ok load_bad_warned_once
+else
+    fail load_bad_warned_once "stderr: $(head -c 600 "$tmp/err")"
+fi
+if grep heartbeat "$dir.out" | tail -n 2 | grep -q "load="; then
+    fail load_bad_not_sent "$(grep heartbeat "$dir.out" | tail -n 2)"
+else
+    ok load_bad_not_sent
+fi
+server_stop
 
 # superseded: refused with the documented status; the workload did not run.
 server_start superseded superseded:1.0.1

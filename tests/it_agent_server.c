@@ -47,6 +47,8 @@ log_line(const struct ocra_agentd_msg *m, const struct ocra_agentd_peer *peer)
         break;
     case OCRA_AGENTD_HEARTBEAT:
         n = snprintf(line, sizeof(line), "heartbeat uptime_ms=%lld", (long long)m->uptime_ms);
+        if (m->has_load && n > 0 && (size_t)n < sizeof(line))
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " load=%lld", (long long)m->load);
         break;
     case OCRA_AGENTD_COMPLETED:
         n = snprintf(line, sizeof(line), "completed exit_code=%d signal=%d duration_ms=%lld",

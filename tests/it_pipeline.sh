@@ -69,44 +69,22 @@ stop_daemon() { # SIGKILL: a crash
 cleanup() {
     [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null
     stop_daemon
-    artifacts_stop
-    registry_stop_all
-    pyindex_stop
-    anvil_stop
-    dockerd_stop
+    pipeline_services_stop
     [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export DOCKER_BUILDKIT=0
 
-finish() {
-    echo "($((SECONDS - t0)) s)"
-    if [ "$failed" -ne 0 ] && [ -s "$tmp/daemon.log" ]; then
-        echo "the end of the daemon's log:"
-        tail -n 30 "$tmp/daemon.log"
-    fi
-    check_done
-    exit $?
-}
+finish() { pipeline_finish "$tmp"; }
 
 # --- services -----------------------------------------------------------------------------
-dockerd_start "$tmp/engine"
-rc=$?
-[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
-[ "$rc" -eq 0 ] || { fail dockerd_start "the private dockerd did not start"; finish; }
-base_image_ensure >/dev/null
-rc=$?
-[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
-[ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
-pyindex_start "$tmp/index" "$tmp/index-hold" || { fail pyindex "the package index did not start"; finish; }
-registry_start "$tmp/reg" || { fail registry "docker-registry did not start"; finish; }
-registry=127.0.0.1:$REGISTRY_PORT
-anvil_start --block-time 1 || { fail anvil "anvil did not start"; finish; }
-mkdir -p "$tmp/art"
-artifacts_start "$tmp/art" || { fail artifacts "the artifact server did not start"; finish; }
-contract=$(pipeline_contract) || { fail contract "ModelRegistry not deployed"; finish; }
-pipeline_keys "$tmp/keys" || { fail keys "no keys"; finish; }
+rc=0
+pipeline_services "$tmp" || rc=$?
+[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
+[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
+registry=$PIPELINE_REGISTRY
+contract=$PIPELINE_CONTRACT
 pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/pipe" "$agent" "$(registry_free_port)" \
     "daemon:
   workers: 2
@@ -136,16 +114,9 @@ publish() {
 }
 events() { "$ocra" -c "$tmp/ocra.yaml" events 2>/dev/null; }
 # event_of TX: the event id journaled for the transaction
-event_of() { events | python3 -c '
-import json, sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$1"; }
+event_of() { pipeline_event_of "$ocra" "$tmp/ocra.yaml" "$1"; }
 # pipe ID EXPR: a Python expression over p (the event's pipeline object)
-pipe() {
-    "$ocra" -c "$tmp/ocra.yaml" lineage --json "$1" 2>/dev/null |
-        python3 -c 'import json, sys; p = json.load(sys.stdin)["pipeline"]; print(eval(sys.argv[1]))' "$2"
-}
+pipe() { pipeline_get "$ocra" "$tmp/ocra.yaml" "$1" "$2"; }
 terminal() { # ID: reported and done, or dead
     [ "$(pipe "$1" '"yes" if (p.get("status") == "reported" and p.get("state") == "done") or p.get("state") == "dead" else "no"')" = yes ]
 }

@@ -28,8 +28,9 @@
 #define OCRA_AGENTD_HOST_MAX 64     /* the container's host name: printable ASCII, no space */
 #define OCRA_AGENTD_HEARTBEAT_S 10  /* default heartbeat interval told to the agents */
 #define OCRA_AGENTD_HEARTBEAT_MAX_S 3600
-#define OCRA_AGENTD_MAX_CONNS 128 /* default cap on open connections */
-#define OCRA_AGENTD_IDLE_MS 10000 /* default: a connection idle this long is closed */
+#define OCRA_AGENTD_LOAD_MAX 1000000000LL /* a heartbeat's "load" */
+#define OCRA_AGENTD_MAX_CONNS 128         /* default cap on open connections */
+#define OCRA_AGENTD_IDLE_MS 10000         /* default: a connection idle this long is closed */
 #define OCRA_AGENTD_SOCKET_NAME "agent.sock"
 
 /* ---- messages ---------------------------------------------------------------------- */
@@ -57,6 +58,8 @@ struct ocra_agentd_msg {
     int64_t pid;         /* started: the workload's pid inside the container (> 0) */
     bool forced;         /* started: it runs although the daemon said superseded */
     int64_t uptime_ms;   /* heartbeat: time since the workload started (>= 0) */
+    bool has_load;       /* heartbeat: the optional "load" member was present */
+    int64_t load;        /* heartbeat: requests in flight + queued (0..OCRA_AGENTD_LOAD_MAX) */
     int64_t duration_ms; /* completed: how long the workload ran (>= 0) */
     int exit_code;       /* completed: 0..255 when it exited, -1 when a signal ended it */
     int signal;          /* completed: the signal that ended it (1..64), 0 when it exited */

@@ -182,6 +182,11 @@ parse_members(const json_t *obj, struct ocra_agentd_msg *m, struct ocra_err *err
         m->forced = json_is_true(forced);
         return get_int(obj, "pid", 1, INT32_MAX, &m->pid, err);
     case OCRA_AGENTD_HEARTBEAT:
+        if (json_object_get(obj, "load") && !json_is_null(json_object_get(obj, "load"))) {
+            if (get_int(obj, "load", 0, OCRA_AGENTD_LOAD_MAX, &m->load, err) < 0)
+                return -1;
+            m->has_load = true;
+        }
         return get_int(obj, "uptime_ms", 0, DURATION_MAX, &m->uptime_ms, err);
     case OCRA_AGENTD_COMPLETED:
         return parse_completed(obj, m, err);

@@ -53,6 +53,17 @@ test_parse_valid_messages(void)
     CHECK_STR(m.host, "");
     CHECK_INT(parse("{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":10000}", &m, &err), 0);
     CHECK_INT(m.uptime_ms, 10000);
+    CHECK(!m.has_load);
+    CHECK_INT(parse("{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":6}", &m, &err), 0);
+    CHECK(m.has_load);
+    CHECK_INT(m.load, 6);
+    CHECK_INT(parse("{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":null}", &m, &err),
+              0);
+    CHECK(!m.has_load);
+    CHECK_INT(
+        parse("{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":1000000000}", &m, &err),
+        0);
+    CHECK_INT(m.load, 1000000000LL);
     CHECK_INT(
         parse("{\"type\":\"completed\"," HEAD ",\"duration_ms\":5,\"exit_code\":42}", &m, &err), 0);
     CHECK_INT(m.exit_code, 42);
@@ -100,6 +111,14 @@ test_parse_rejects_hostile_lines(void)
         {"{\"type\":\"started\"," HEAD ",\"pid\":1,\"forced\":1}",
          "\"forced\" has type integer, not boolean"},
         {"{\"type\":\"heartbeat\"," HEAD "}", "\"uptime_ms\" is missing"},
+        {"{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":-1}",
+         "\"load\": -1 is outside"},
+        {"{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":1000000001}",
+         "\"load\": 1000000001 is outside 0..1000000000"},
+        {"{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":\"6\"}",
+         "\"load\" has type string, not integer"},
+        {"{\"type\":\"heartbeat\"," HEAD ",\"uptime_ms\":1,\"load\":1.5}",
+         "\"load\" has type number"},
         {"{\"type\":\"completed\"," HEAD ",\"duration_ms\":1}", "exactly one of"},
         {"{\"type\":\"completed\"," HEAD ",\"duration_ms\":1,\"exit_code\":0,\"signal\":9}",
          "exactly one of"},

@@ -324,6 +324,18 @@ ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, struct
 
 /* ---- workers ----------------------------------------------------------------------------- */
 
+void
+ocra_daemon_deadline(int64_t ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Waits up to ms for a wake-up (new events, stop). */
 static void
 idle(struct ocra_daemon *d, int64_t ms)
@@ -331,13 +343,7 @@ idle(struct ocra_daemon *d, int64_t ms)
     struct timespec ts;
     unsigned long gen;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ocra_daemon_deadline(ms, &ts);
     pthread_mutex_lock(&d->mu);
     gen = d->wake_gen;
     while (!d->stopping && gen == d->wake_gen)
@@ -537,8 +543,8 @@ agent_check(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agen
 static void
 agent_report(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agentd_peer *peer)
 {
-    (void)arg;
     (void)peer;
+    ocra_daemon_scale_report(arg, msg); /* a heartbeat's load: the autoscaling loop */
     switch (msg->type) {
     case OCRA_AGENTD_STARTED:
         ocra_log_info("agent event=%s started pid=%" PRId64 "%s", msg->event, msg->pid,
@@ -595,6 +601,8 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
         return ocra_err_wrap(err, "intake");
     free(d->journal);
     d->journal = ocra_xstrdup(cfg->journal_path);
+    if (ocra_daemon_scale_start(d, err) < 0) /* before the agents report loads */
+        return -1;
     agent_start(d, cfg);
     if (start_workers(d, cfg, err) < 0)
         return -1;
@@ -632,6 +640,7 @@ ocra_daemon_stop(struct ocra_daemon *d)
     d->n_workers = 0;
     ocra_agentd_stop(d->agentd);
     d->agentd = NULL;
+    ocra_daemon_scale_stop(d); /* after the agent socket: no report comes in meanwhile */
     ocra_store_close(d->agent_st);
     d->agent_st = NULL;
 }
@@ -658,7 +667,7 @@ ocra_daemon_free(struct ocra_daemon *d)
 {
     if (!d)
         return;
-    if (d->workers || d->watchers || d->api)
+    if (d->workers || d->watchers || d->api || d->scale)
         ocra_daemon_stop(d);
     ocra_store_close(d->st);
     free(d->journal);

@@ -68,9 +68,12 @@ struct ocra_daemon {
     struct watcher *watchers;
     size_t n_watchers;
     int64_t last_renew_ms;
-    struct ocra_api *api; /* the HTTP API when api.listen is set (daemon_api.c) */
+    struct ocra_api *api;            /* the HTTP API when api.listen is set (daemon_api.c) */
+    struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
 };
 
+/* The wall clock (CLOCK_REALTIME, for pthread_cond_timedwait) ms from now, into *ts. */
+void ocra_daemon_deadline(int64_t ms, struct timespec *ts);
 /* The configuration now (under the lock). */
 const struct ocra_config *ocra_daemon_cfg(struct ocra_daemon *d);
 /* Frees the clients a worker built for its last configuration. */
@@ -121,6 +124,49 @@ void ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t curs
 /* Releases event_id's held allocations (none held is fine), under the allocator's lock
  * (daemon_stages.c): the complete stage, and a superseded event that was allocated. */
 int ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err);
+
+/* ---- autoscale (begin) ------------------------------------------------------------------ */
+
+struct ocra_sched_allocator;
+struct ocra_sched_req;
+struct ocra_run_spec;
+struct ocra_runner;
+
+/* Runs fn with the allocator of the journal under the allocator's lock (daemon_stages.c): one
+ * placement at a time across the workers and the autoscaling loop. */
+int ocra_daemon_with_allocator(struct ocra_daemon_ctx *ctx,
+                               int (*fn)(struct ocra_sched_allocator *a, void *arg,
+                                         struct ocra_err *err),
+                               void *arg, struct ocra_err *err);
+/* What one replica of p's workload asks of the placer. */
+void ocra_daemon_replica_req(const struct ocra_daemon_prepared *p, struct ocra_sched_req *req);
+/* The run spec of replica 0 (the run stage's), from the stage outputs before run (inputs);
+ * devs backs rs->gpu_devs (OCRA_RUN_MAX_GPUS). */
+int ocra_daemon_run_spec(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                         const json_t *inputs, const struct ocra_daemon_prepared *p, uint8_t *devs,
+                         struct ocra_run_spec *rs, struct ocra_err *err);
+/* The runner of cfg (run.runner). Caller frees with ocra_runner_free(). */
+struct ocra_runner *ocra_daemon_runner_new(const struct ocra_config *cfg, struct ocra_err *err);
+
+/* The autoscaling loop (daemon_scale.c; docs/RUNNING.md, Autoscaling): its thread and journal
+ * connection, started before the agent socket and stopped after it. */
+int ocra_daemon_scale_start(struct ocra_daemon *d, struct ocra_err *err);
+void ocra_daemon_scale_stop(struct ocra_daemon *d);
+/* agent_report: keeps a heartbeat's load per (event, instance). */
+void ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *msg);
+/* The sum of event_id's loads that will still be fresh later_ms from now (0: now); *n: how
+ * many replicas they are. 0 without the loop. For tests. */
+int64_t ocra_daemon_scale_load(struct ocra_daemon *d, const char *event_id, int64_t later_ms,
+                               int *n);
+/* op_run, after replica 0 started: brings an event whose plan has replicas_min > 1 to min
+ * (a failure is logged: the loop tries again). rs is replica 0's spec. */
+void ocra_daemon_scale_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                           const struct ocra_daemon_prepared *p, const struct ocra_run_spec *rs);
+/* op_complete, once replica 0 ended: stops and removes the replicas 1.. and keeps the loop
+ * from scaling the event again. The allocations are the caller's to release. */
+int ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err);
+
+/* ---- autoscale (end) -------------------------------------------------------------------- */
 
 /* The report stage (daemon_report.c). */
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,

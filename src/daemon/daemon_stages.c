@@ -224,6 +224,29 @@ out:
     return ret;
 }
 
+int
+ocra_daemon_with_allocator(struct ocra_daemon_ctx *ctx,
+                           int (*fn)(struct ocra_sched_allocator *a, void *arg,
+                                     struct ocra_err *err),
+                           void *arg, struct ocra_err *err)
+{
+    return with_allocator(ctx, fn, arg, err);
+}
+
+void
+ocra_daemon_replica_req(const struct ocra_daemon_prepared *p, struct ocra_sched_req *req)
+{
+    const struct ocra_plan_resources *r = ocra_plan_resources_get(p->plan);
+
+    memset(req, 0, sizeof(*req));
+    req->gpus = (int)r->gpus;
+    req->gpu_mem_mib = r->gpus ? (int64_t)(r->need_bytes / r->gpus / (uint64_t)MIB) : 0;
+    if (*ocra_plan_driver_min(p->plan) && r->gpus)
+        (void)ocra_sched_driver_parse(ocra_plan_driver_min(p->plan), &req->min_driver, NULL);
+    req->cpu_milli = (int64_t)r->cpus * 1000;
+    req->ram_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
+}
+
 struct alloc_call {
     const char *event_id;
     struct ocra_sched_req req;
@@ -250,7 +273,6 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
             json_t **output, struct ocra_err *err)
 {
     struct ocra_daemon_prepared p = {0};
-    const struct ocra_plan_resources *r;
     struct alloc_call c = {.event_id = job->event->id};
     json_t *gpus;
     int ret = -1;
@@ -258,13 +280,7 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     (void)inputs;
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
         return -1;
-    r = ocra_plan_resources_get(p.plan);
-    c.req.gpus = (int)r->gpus;
-    c.req.gpu_mem_mib = r->gpus ? (int64_t)(r->need_bytes / r->gpus / (uint64_t)MIB) : 0;
-    if (*ocra_plan_driver_min(p.plan) && r->gpus)
-        (void)ocra_sched_driver_parse(ocra_plan_driver_min(p.plan), &c.req.min_driver, NULL);
-    c.req.cpu_milli = (int64_t)r->cpus * 1000;
-    c.req.ram_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
+    ocra_daemon_replica_req(&p, &c.req);
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
             *output = ocra_daemon_verdict("failed", err->msg);
@@ -364,6 +380,20 @@ run_spec_fill(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, co
     return 0;
 }
 
+struct ocra_runner *
+ocra_daemon_runner_new(const struct ocra_config *cfg, struct ocra_err *err)
+{
+    return runner_new(cfg, err);
+}
+
+int
+ocra_daemon_run_spec(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                     const json_t *inputs, const struct ocra_daemon_prepared *p, uint8_t *devs,
+                     struct ocra_run_spec *rs, struct ocra_err *err)
+{
+    return run_spec_fill(ctx, job, inputs, p, devs, rs, err);
+}
+
 static int
 op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
        json_t **output, struct ocra_err *err)
@@ -394,6 +424,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     }
     if (!(runner = runner_new(ctx->cfg, err)) || runner->start(runner, &rs, &rj, err) < 0)
         goto out;
+    ocra_daemon_scale_run(ctx, job, &p, &rs); /* replicas 1..min-1 */
     *output = json_pack("{s:s, s:s, s:s, s:b, s:s}", "runner", runner->name, "id", rj.id, "name",
                         rj.name, "adopted", rj.adopted, "image", rs.image);
     ret = 0;
@@ -434,7 +465,8 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         exit_code = -1; /* stopped from outside: the event failed, not the stage */
     }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
-    if (ocra_daemon_release(ctx, event_id, err) < 0)
+    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 || /* replicas 1.. */
+        ocra_daemon_release(ctx, event_id, err) < 0)
         goto out;
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
                         "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),

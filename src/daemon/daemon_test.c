@@ -7,9 +7,10 @@
  * version supersedes an older one before the gated stage and never the other way round; a
  * crashed worker's claim is taken over once its lease expires; `ocra retry` resumes a dead
  * letter; the agent's "is it current?" question; the HTTP API's lineage and images and the
- * stage metrics.
+ * stage metrics; the autoscaling loop's loads from the agents' heartbeats.
  */
 #include "daemon/daemon.h"
+#include "daemon/daemon_int.h"
 #include "ocra_test.h"
 
 #include "api/api.h"
@@ -636,7 +637,61 @@ out:
     fixture_fini();
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
+static void
+heartbeat(const char *event, const char *instance, int64_t load, bool completed)
+{
+    struct ocra_agentd_msg m = {.type = completed ? OCRA_AGENTD_COMPLETED : OCRA_AGENTD_HEARTBEAT,
+                                .has_load = load >= 0,
+                                .load = load >= 0 ? load : 0};
+
+    snprintf(m.event, sizeof(m.event), "%s", event);
+    snprintf(m.instance, sizeof(m.instance), "%s", instance);
+    ocra_daemon_scale_report(fx.d, &m);
+}
+
+static int64_t
+load_of(const char *event, int64_t later_ms, int *n)
+{
+    return ocra_daemon_scale_load(fx.d, event, later_ms, n);
+}
+
+static void
+test_autoscale_loads_from_heartbeats(void)
+{
+    struct ocra_err err = {0};
+    int n = -1;
+
+    if (!fixture_init(test_stages, 3, 1, 1))
+        return;
+    fx.cfg.agent.heartbeat_s = 2;      /* a load is fresh for 6 s */
+    CHECK_INT(load_of("e", 0, &n), 0); /* no loop yet */
+    CHECK_INT(ocra_daemon_scale_start(fx.d, &err), 0);
+    heartbeat("e", "a", 6, false);
+    heartbeat("e", "b", 4, false);
+    heartbeat("e", "c", -1, false); /* reports none: counts nothing */
+    heartbeat("f", "a", 1, false);  /* another event, same instance name */
+    CHECK_INT(load_of("e", 0, &n), 10);
+    CHECK_INT(n, 2);
+    CHECK_INT(load_of("f", 0, &n), 1);
+    heartbeat("e", "a", 2, false); /* the last load counts, not the sum of loads */
+    CHECK_INT(load_of("e", 0, &n), 6);
+    heartbeat("e", "b", -1, false); /* says none any more */
+    CHECK_INT(load_of("e", 0, &n), 2);
+    CHECK_INT(n, 1);
+    heartbeat("e", "a", -1, true); /* completed */
+    CHECK_INT(load_of("e", 0, &n), 0);
+    CHECK_INT(n, 0);
+    /* fresh for 3 heartbeats: 6 s */
+    CHECK_INT(load_of("f", 5000, &n), 1);
+    CHECK_INT(load_of("f", 6001, &n), 0);
+    CHECK_INT(n, 0);
+    ocra_daemon_scale_stop(fx.d);
+    CHECK_INT(load_of("f", 0, &n), 0);
+    fixture_fini();
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
+               OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
                OCRA_TEST(test_unwired_stage_waits_without_using_attempts),
                OCRA_TEST(test_newer_version_supersedes_older_before_deployment),

@@ -460,6 +460,14 @@ std_init(void)
     s->runs = ocra_metrics_family(m, "ocra_runs_total", "Finished workload runs, by result.",
                                   OCRA_METRICS_COUNTER,
                                   (const char *const[]){"runner", "result", NULL}, NULL, 0);
+    /* autoscale (begin) */
+    s->replicas = ocra_metrics_family(
+        m, "ocra_replicas", "Replicas in place of an autoscaled inference event.",
+        OCRA_METRICS_GAUGE, (const char *const[]){"event", NULL}, NULL, 0);
+    s->scale_actions = ocra_metrics_family(
+        m, "ocra_autoscale_actions_total", "Autoscaling actions, by direction (up, down, failed).",
+        OCRA_METRICS_COUNTER, (const char *const[]){"direction", NULL}, NULL, 0);
+    /* autoscale (end) */
 }
 
 const struct ocra_metrics_std *

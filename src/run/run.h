@@ -28,10 +28,11 @@
 #define OCRA_RUN_DEFAULT_CPU_MILLI 1000
 #define OCRA_RUN_DEFAULT_SHM_MIB 64
 #define OCRA_RUN_DEFAULT_TMP_MIB 256
-#define OCRA_RUN_MAX_GPUS 16   /* device indices per workload */
-#define OCRA_RUN_MAX_ARGS 256  /* command words, environment entries */
-#define OCRA_RUN_NAME_MAX 24   /* "ocra-" + 12 hex + NUL, with room */
-#define OCRA_RUN_EVENT_MAX 512 /* an event id, in bytes */
+#define OCRA_RUN_MAX_GPUS 16      /* device indices per workload */
+#define OCRA_RUN_MAX_ARGS 256     /* command words, environment entries */
+#define OCRA_RUN_NAME_MAX 24      /* "ocra-" + 12 hex + "-r255" + NUL */
+#define OCRA_RUN_MAX_REPLICAS 256 /* as OCRA_SCHED_MAX_REPLICAS */
+#define OCRA_RUN_EVENT_MAX 512    /* an event id, in bytes */
 
 /*
  * The sandbox profile. A zeroed struct is the full profile with the defaults above; the
@@ -54,11 +55,14 @@ struct ocra_run_profile {
 
 /* One workload to start. Strings and arrays are borrowed for the call only. */
 struct ocra_run_spec {
-    const char *event_id;    /* the key: container name ocra-<short id>, label io.ocra.event-id */
-    const char *image;       /* "[host[:port]/]repo@sha256:<64 hex>"; a tag is refused (EINVAL) */
-    const char *const *cmd;  /* NULL-terminated; NULL: the image's own command */
-    const char *const *env;  /* "NAME=value", NULL-terminated; may be NULL */
-    int port;                /* the port the workload serves, 0: none (1..65535) */
+    const char *event_id;   /* the key: container name ocra-<short id>, label io.ocra.event-id */
+    const char *image;      /* "[host[:port]/]repo@sha256:<64 hex>"; a tag is refused (EINVAL) */
+    const char *const *cmd; /* NULL-terminated; NULL: the image's own command */
+    const char *const *env; /* "NAME=value", NULL-terminated; may be NULL */
+    int port;               /* the port replica 0 serves, 0: none (1..65535); replica N serves
+                               port + N, told by env OCRA_PORT (docs/RUNNING.md, Autoscaling) */
+    int replica; /* 0..OCRA_RUN_MAX_REPLICAS-1: the daemon's autoscaled copies of one event's
+                    workload; N >= 1 is container ocra-<short id>-r<N>, label io.ocra.replica */
     const uint8_t *gpu_devs; /* allocated device indices (ocra_sched_alloc.devs), or NULL */
     int n_gpu_devs;
     int gpu_count; /* for a runner that allocates devices itself (slurm: gres gpu:N); 0: n_gpu_devs
@@ -118,15 +122,20 @@ void ocra_runner_free(struct ocra_runner *r);
  * Checks spec (EINVAL naming the field): an event id (printable UTF-8, at most
  * OCRA_RUN_EVENT_MAX bytes), an image by digest, command and environment words (UTF-8,
  * NAME=value with a valid NAME, at most OCRA_RUN_MAX_ARGS), limits in bounds, a non-root user
- * unless run_as_root, GPU indices distinct and < OCRA_RUN_MAX_GPUS, and a served port only
- * with network_host (the error names run.sandbox.network_host).
+ * unless run_as_root, GPU indices distinct and < OCRA_RUN_MAX_GPUS, a replica in
+ * 0..OCRA_RUN_MAX_REPLICAS-1 (and port + replica <= 65535), and a served port only with
+ * network_host (the error names run.sandbox.network_host).
  */
 int ocra_run_spec_check(const struct ocra_run_spec *spec, struct ocra_err *err);
-/* "ocra-" and the first 12 hex digits of sha256(event_id). */
+/* "ocra-" and the first 12 hex digits of sha256(event_id): the name of replica 0. */
 void ocra_run_container_name(const char *event_id, char out[OCRA_RUN_NAME_MAX]);
+/* The name of replica `replica` (0..OCRA_RUN_MAX_REPLICAS-1): ocra_run_container_name() for 0,
+ * with "-r<N>" appended for N >= 1. */
+void ocra_run_replica_name(const char *event_id, int replica, char out[OCRA_RUN_NAME_MAX]);
 /*
  * The Engine API create body (POST /containers/create) for spec, after ocra_run_spec_check():
- * Image, Cmd, Env, User, Labels (io.ocra.event-id, io.ocra.image, io.ocra.runner) and
+ * Image, Cmd, Env (spec's, and OCRA_PORT=port+replica when a port is served), User, Labels
+ * (io.ocra.event-id, io.ocra.image, io.ocra.runner, io.ocra.replica) and
  * HostConfig with the profile and, for GPUs, DeviceRequests [{Driver "nvidia", DeviceIDs,
  * Capabilities [["gpu"]]}]. Caller json_decref()s.
  */
@@ -141,8 +150,9 @@ void ocra_run_profile_describe(const struct ocra_run_spec *spec, struct ocra_buf
 
 /*
  * A runner over one Docker engine (opts as for ocra_image_docker_new(); may be NULL).
- * Containers get the name ocra-<short id>; an existing one with that name is adopted when
- * its image (the digest reference) and event id label match (a "created" one is started, a
+ * Containers get the name ocra-<short id> (ocra_run_replica_name() for replica N >= 1); an
+ * existing one with that name is adopted when its image (the digest reference), event id and
+ * replica labels match (a "created" one is started, a
  * running or exited one left as it is), else the start fails with EEXIST. The image must be
  * in the engine (ENOENT otherwise: ocra does not pull). Caller frees with ocra_runner_free().
  */

@@ -94,7 +94,8 @@ out:
     return ret;
 }
 
-/* An existing container is adopted when it is the same workload: image reference and event. */
+/* An existing container is adopted when it is the same workload: image reference, event and
+ * replica. */
 static int
 adopt(const json_t *doc, const struct ocra_run_spec *spec, struct ocra_run_job *job,
       bool *needs_start, struct ocra_err *err)
@@ -103,7 +104,9 @@ adopt(const json_t *doc, const struct ocra_run_spec *spec, struct ocra_run_job *
     const char *image = ocra_json_str(config, "Image");
     const char *event = ocra_json_str(json_object_get(config, "Labels"), "io.ocra.event-id");
     const char *state = ocra_json_str(json_object_get(doc, "State"), "Status");
-    char q[96];
+    /* absent on containers made before replicas: replica 0 */
+    const char *replica = ocra_json_str(json_object_get(config, "Labels"), "io.ocra.replica");
+    char q[96], want[16];
 
     if (!image || strcmp(image, spec->image) != 0)
         return ocra_err_set(err, EEXIST,
@@ -114,6 +117,9 @@ adopt(const json_t *doc, const struct ocra_run_spec *spec, struct ocra_run_job *
                             spec->image);
     if (!event || strcmp(event, spec->event_id) != 0)
         return ocra_err_set(err, EEXIST, "container %s exists for another event id", job->name);
+    snprintf(want, sizeof(want), "%d", spec->replica);
+    if (strcmp(replica ? replica : "0", want) != 0)
+        return ocra_err_set(err, EEXIST, "container %s exists for another replica", job->name);
     if (id_take(ocra_json_str(doc, "Id"), job, err) < 0)
         return -1;
     job->adopted = true;
@@ -197,7 +203,7 @@ docker_start(struct ocra_runner *r, const struct ocra_run_spec *spec, struct ocr
 
     if (ocra_run_spec_check(spec, err) < 0)
         goto out;
-    ocra_run_container_name(spec->event_id, job.name);
+    ocra_run_replica_name(spec->event_id, spec->replica, job.name);
     if (create_or_adopt(r, spec, &job, &needs_start, err) < 0)
         goto out;
     if (needs_start) {

@@ -24,6 +24,8 @@ struct ocra_run_limits {
 void ocra_run_limits_get(const struct ocra_run_profile *p, struct ocra_run_limits *l);
 /* The user the workload runs as: the profile's, else root with run_as_root, else the default. */
 const char *ocra_run_user_get(const struct ocra_run_profile *p);
+/* The port spec's replica serves (port + replica), told to it as OCRA_PORT; 0: none. */
+int ocra_run_port(const struct ocra_run_spec *spec);
 
 /* ---- slurm (begin) ---------------------------------------------------------------------- */
 

@@ -190,6 +190,12 @@ ocra_run_spec_check(const struct ocra_run_spec *spec, struct ocra_err *err)
                             "agent socket directory: want an absolute path without ':' or ','");
     if (spec->port < 0 || spec->port > 65535)
         return ocra_err_set(err, EINVAL, "port %d: not in 1..65535", spec->port);
+    if (spec->replica < 0 || spec->replica >= OCRA_RUN_MAX_REPLICAS)
+        return ocra_err_set(err, EINVAL, "replica %d: not in 0..%d", spec->replica,
+                            OCRA_RUN_MAX_REPLICAS - 1);
+    if (spec->port && spec->port + spec->replica > 65535)
+        return ocra_err_set(err, EINVAL, "replica %d serves port %d + %d: beyond 65535",
+                            spec->replica, spec->port, spec->replica);
     if (spec->port && !p->network_host)
         return ocra_err_set(err, EINVAL,
                             "the workload serves port %d but the sandbox has no network; "
@@ -200,6 +206,12 @@ ocra_run_spec_check(const struct ocra_run_spec *spec, struct ocra_err *err)
 }
 
 /* ---- the create body ------------------------------------------------------------------- */
+
+int
+ocra_run_port(const struct ocra_run_spec *spec)
+{
+    return spec->port ? spec->port + spec->replica : 0;
+}
 
 static json_t *
 strings(const char *const *v)
@@ -266,17 +278,26 @@ host_config(const struct ocra_run_spec *spec)
 json_t *
 ocra_run_docker_create_body(const struct ocra_run_spec *spec, struct ocra_err *err)
 {
-    json_t *body, *labels;
+    json_t *body, *labels, *env;
+    char replica[16];
 
     if (ocra_run_spec_check(spec, err) < 0)
         return NULL;
-    labels = json_pack("{s:s, s:s, s:s}", "io.ocra.event-id", spec->event_id, "io.ocra.image",
-                       spec->image, "io.ocra.runner", "docker");
+    snprintf(replica, sizeof(replica), "%d", spec->replica);
+    labels = json_pack("{s:s, s:s, s:s, s:s}", "io.ocra.event-id", spec->event_id, "io.ocra.image",
+                       spec->image, "io.ocra.runner", "docker", "io.ocra.replica", replica);
     body = json_object();
     json_object_set_new(body, "Image", json_string(spec->image));
     if (spec->cmd)
         json_object_set_new(body, "Cmd", strings(spec->cmd));
-    json_object_set_new(body, "Env", strings(spec->env));
+    env = strings(spec->env);
+    if (spec->port) {
+        char port[24];
+
+        snprintf(port, sizeof(port), "OCRA_PORT=%d", ocra_run_port(spec));
+        json_array_append_new(env, json_string(port));
+    }
+    json_object_set_new(body, "Env", env);
     json_object_set_new(body, "User", json_string(ocra_run_user_get(&spec->profile)));
     json_object_set_new(body, "Labels", labels);
     json_object_set_new(body, "Tty", json_false());

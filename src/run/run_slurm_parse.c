@@ -159,6 +159,11 @@ ocra_run_slurm_script(const struct ocra_run_spec *spec, const char *docker_host,
     flag(out, "--label", "io.ocra.runner=slurm");
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         flag(out, "--env", spec->env[i]);
+    if (spec->port) {
+        label = ocra_xasprintf("OCRA_PORT=%d", ocra_run_port(spec));
+        flag(out, "--env", label);
+        free(label);
+    }
     ocra_buf_puts(out, " \\\n    \"$@\"");
     flag(out, "--", spec->image);
     for (size_t i = 0; spec->cmd && spec->cmd[i]; i++) {

@@ -130,6 +130,51 @@ test_container_name_is_short_event_id(void)
 }
 
 static void
+test_replicas_names_ports_labels(void)
+{
+    struct ocra_run_spec s = spec_default();
+    struct ocra_err err = {0};
+    char name[OCRA_RUN_NAME_MAX], base[OCRA_RUN_NAME_MAX];
+    json_t *body, *env;
+    char *text;
+
+    ocra_run_container_name(EVENT, base);
+    ocra_run_replica_name(EVENT, 0, name);
+    CHECK_STR(name, base);
+    ocra_run_replica_name(EVENT, 255, name);
+    CHECK(strncmp(name, base, strlen(base)) == 0);
+    CHECK_STR(name + strlen(base), "-r255");
+    /* replica 2 of a workload serving 8000: port 8002, its own label */
+    s.profile.network_host = true;
+    s.port = 8000;
+    s.replica = 2;
+    body = ocra_run_docker_create_body(&s, &err);
+    CHECK(body != NULL);
+    CHECK_STR(ocra_json_str(json_object_get(body, "Labels"), "io.ocra.replica"), "2");
+    env = json_object_get(body, "Env");
+    text = ocra_json_compact(env);
+    CHECK_STR(text, "[\"A=1\",\"HF_HOME=/tmp/hf\",\"OCRA_PORT=8002\"]");
+    free(text);
+    json_decref(body);
+    /* no port: no OCRA_PORT; replica 0 labelled "0" */
+    s = spec_default();
+    body = ocra_run_docker_create_body(&s, &err);
+    CHECK_STR(ocra_json_str(json_object_get(body, "Labels"), "io.ocra.replica"), "0");
+    CHECK_INT(json_array_size(json_object_get(body, "Env")), 2);
+    json_decref(body);
+    s.replica = -1;
+    CHECK_INT(check_code(&s), EINVAL);
+    s.replica = OCRA_RUN_MAX_REPLICAS;
+    CHECK_INT(check_code(&s), EINVAL);
+    s.replica = 10;
+    s.profile.network_host = true;
+    s.port = 65530;
+    CHECK_INT(check_code(&s), EINVAL); /* 65540 */
+    s.port = 65525;
+    CHECK_INT(check_code(&s), 0);
+}
+
+static void
 test_default_profile_body(void)
 {
     struct ocra_run_spec s = spec_default();
@@ -587,7 +632,8 @@ test_slurm_inventory_sums_gpus_per_partition(void)
 
 /* ---- slurm (end) ------------------------------------------------------------------------ */
 
-OCRA_TEST_MAIN(OCRA_TEST(test_spec_check_refuses_tags_and_bad_values),
+OCRA_TEST_MAIN(OCRA_TEST(test_replicas_names_ports_labels),
+               OCRA_TEST(test_spec_check_refuses_tags_and_bad_values),
                OCRA_TEST(test_root_user_needs_run_as_root),
                OCRA_TEST(test_served_port_needs_network_host),
                OCRA_TEST(test_container_name_is_short_event_id),

@@ -45,6 +45,8 @@ check(const struct ocra_agentd_msg *m)
     REQUIRE(m->time_ms > 0);
     REQUIRE(m->type != OCRA_AGENTD_STARTED || m->pid > 0);
     REQUIRE(m->uptime_ms >= 0 && m->duration_ms >= 0);
+    REQUIRE(m->load >= 0 && m->load <= OCRA_AGENTD_LOAD_MAX);
+    REQUIRE(!m->has_load || m->type == OCRA_AGENTD_HEARTBEAT);
     if (m->type == OCRA_AGENTD_COMPLETED)
         REQUIRE((m->exit_code >= 0 && m->exit_code <= 255 && m->signal == 0) ||
                 (m->exit_code == -1 && m->signal >= 1 && m->signal <= 64));

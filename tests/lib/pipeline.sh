@@ -1,10 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # tests/lib/pipeline.sh: what scripts/demo and tests/it_pipeline.sh share to run `ocra daemon`
-# through every stage (source it after anvil.sh, registry.sh, pyindex.sh and build_env.sh,
-# with anvil, a docker-registry, the package index, the artifact server and a private dockerd
-# started):
+# through every stage (source it after dockerd.sh, anvil.sh, registry.sh, pyindex.sh and
+# build_env.sh; the functions after pipeline_services want the services it starts):
 #
+#   pipeline_services DIR        # starts the private dockerd (DIR/engine, with the base image),
+#                                # the package index (DIR/index; it holds wheel requests while
+#                                # DIR/index-hold exists), a docker-registry (DIR/reg),
+#                                # anvil (1 s blocks) and the artifact server (DIR/art), deploys
+#                                # the contract and writes DIR/keys; sets PIPELINE_REGISTRY
+#                                # (127.0.0.1:port) and PIPELINE_CONTRACT. Returns 0; 77 when
+#                                # dockerd or the base image cannot run here (OCRA_SKIP_REASON);
+#                                # 1 with PIPELINE_FAILED="check: why"
+#   pipeline_services_stop       # stops what pipeline_services started, by PID
 #   pipeline_contract            # deploys ModelRegistry with key 0 (owner, publisher), makes
 #                                # key 1 a reporter; prints the contract's address
 #   pipeline_keys DIR            # DIR/{publisher.key,operator.key,sign.pem,sign.pub.pem,api.token}
@@ -18,6 +26,37 @@
 #                                # wheel its toolchain installs, 1.0.0 unless given; another
 #                                # version means another toolchain hash)
 #   pipeline_reports CONTRACT    # the StatusReported logs: "eventKey reporter status" lines
+#   pipeline_event_of OCRA CONFIG TX   # the event id journaled for the transaction TX
+#   pipeline_get OCRA CONFIG ID EXPR   # a Python expression over p, the event's pipeline object
+#   pipeline_finish DIR          # a test's end: its time since $t0, the tail of DIR/daemon.log
+#                                # when a check failed, the tally (check.sh); exits with it
+
+pipeline_services() {
+    local dir=${1:?usage: pipeline_services DIR} rc=0
+    PIPELINE_FAILED=
+    dockerd_start "$dir/engine" || rc=$?
+    [ "$rc" -eq 77 ] && OCRA_SKIP_REASON=${OCRA_SKIP_REASON:-no private dockerd} && return 77
+    [ "$rc" -eq 0 ] || { PIPELINE_FAILED="dockerd_start: the private dockerd did not start"; return 1; }
+    base_image_ensure >/dev/null || rc=$?
+    [ "$rc" -eq 77 ] && OCRA_SKIP_REASON=${OCRA_SKIP_REASON:-no base image} && return 77
+    [ "$rc" -eq 0 ] || { PIPELINE_FAILED="base_image: could not make or import the base image"; return 1; }
+    pyindex_start "$dir/index" "$dir/index-hold" || { PIPELINE_FAILED="pyindex: the package index did not start"; return 1; }
+    registry_start "$dir/reg" || { PIPELINE_FAILED="registry: docker-registry did not start"; return 1; }
+    PIPELINE_REGISTRY=127.0.0.1:$REGISTRY_PORT
+    anvil_start --block-time 1 || { PIPELINE_FAILED="anvil: anvil did not start"; return 1; }
+    mkdir -p "$dir/art"
+    artifacts_start "$dir/art" || { PIPELINE_FAILED="artifacts: the artifact server did not start"; return 1; }
+    PIPELINE_CONTRACT=$(pipeline_contract) || { PIPELINE_FAILED="contract: ModelRegistry not deployed"; return 1; }
+    pipeline_keys "$dir/keys" || { PIPELINE_FAILED="keys: no keys"; return 1; }
+}
+
+pipeline_services_stop() {
+    artifacts_stop
+    registry_stop_all
+    pyindex_stop
+    anvil_stop
+    dockerd_stop
+}
 
 pipeline_contract() {
     local contract
@@ -115,4 +154,27 @@ for log in json.load(sys.stdin):
     data = bytes.fromhex(log["data"][2:])
     n = int.from_bytes(data[32:64], "big")
     print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
+}
+
+pipeline_event_of() {
+    "$1" -c "$2" events 2>/dev/null | python3 -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$3"
+}
+
+pipeline_get() {
+    "$1" -c "$2" lineage --json "$3" 2>/dev/null |
+        python3 -c 'import json, sys; p = json.load(sys.stdin)["pipeline"]; print(eval(sys.argv[1]))' "$4"
+}
+
+pipeline_finish() {
+    echo "($((SECONDS - t0)) s)"
+    if [ "$failed" -ne 0 ] && [ -s "$1/daemon.log" ]; then
+        echo "the end of the daemon's log:"
+        tail -n 40 "$1/daemon.log"
+    fi
+    check_done
+    exit $?
 }
