@@ -232,11 +232,12 @@ const struct ocra_cli_cmd ocra_cli_lineage_cmd = {
     "error) and every stage attempt in order: start time, duration, worker, outcome (done,\n"
     "retry, dead, waiting, superseded, abandoned by a crashed worker, released at shutdown),\n"
     "error, and its output: the plan summary, the image digest and tags, the allocation, the\n"
-    "run result, the report transaction.\n"
+    "run result, the report transaction. Then the runs the run stage journaled: runner, job\n"
+    "id (container id or Slurm job id), node, state, exit code, duration and the log tail.\n"
     "\n"
     "options:\n"
     "      --journal FILE   the journal (default: journal.path)\n"
-    "      --json           one JSON document: {event, pipeline, stages: [...]}\n"
+    "      --json           one JSON document: {event, pipeline, stages: [...], runs: [...]}\n"
     "\n"
     "exit status: 0 ok, 1 the journal cannot be read, 2 usage error or unknown event.\n",
     lineage_run, NULL};
