@@ -269,6 +269,8 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         (void)ocra_sched_driver_parse(ocra_plan_driver_min(p.plan), &c.req.min_driver, NULL);
     c.req.cpu_milli = (int64_t)r->cpus * 1000;
     c.req.ram_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
+    if (ctx->cfg->run.runner == 1) /* Slurm reports no GPU memory or driver: it places by count */
+        c.req.gpu_mem_mib = 0, c.req.min_driver = 0;
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
             *output = ocra_daemon_verdict("failed", err->msg);
