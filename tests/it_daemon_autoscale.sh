@@ -192,7 +192,8 @@ if wait_until "$c0-r1 and -r2 running" both_running; then
 else
     fail scaled_up_to_3 "containers: $(docker ps -a --format '{{.Names}} {{.Status}}' | tr '\n' ';')"
 fi
-grep -q "autoscale event=$id load=6 replicas 1->3" "$tmp/daemon.log" && ok scale_up_logged ||
+# the loop logs once its containers started: the line may follow their running state
+wait_until "the scale-up logged" grep -q "autoscale event=$id load=6 replicas 1->3" "$tmp/daemon.log" && ok scale_up_logged ||
     fail scale_up_logged "no 'autoscale event=... load=6 replicas 1->3' in the log"
 held_is "0 1 2" && ok replicas_1_2_allocations_held || fail replicas_1_2_allocations_held "held: $(held)"
 for n in 1 2; do
@@ -211,6 +212,10 @@ done
 docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$c0" | grep -qx "OCRA_PORT=$port" &&
     ok r0_port || fail r0_port "env of $c0: $(docker inspect -f '{{.Config.Env}}' "$c0")"
 [ "$(metric)" = 3 ] && ok metric_replicas_3 || fail metric_replicas_3 "ocra_replicas: '$(metric)'"
+# the journal's runs: one row per container, with its node and image
+runs() { sqlite3 "$tmp/journal.db" "SELECT count(*) FROM runs WHERE event_id = '$id' AND $1"; }
+[ "$(runs "state = 'running' AND node IS NOT NULL AND image_digest IN (SELECT digest FROM images)")" -eq 3 ] &&
+    ok runs_3_running || fail runs_3_running "$(sqlite3 "$tmp/journal.db" "SELECT id, state, node, image_digest FROM runs")"
 
 # --- 2b. crash: the daemon SIGKILLed, replica 2's container lost meanwhile, a restart -----------
 id1=$(docker inspect -f '{{.Id}}' "$c0-r1")
@@ -228,6 +233,9 @@ wait_until "$c0-r2 running again" running "$c0-r2" && ok restart_lost_replica_st
 [ "$(replica_containers)" -eq 3 ] && ok restart_no_duplicate ||
     fail restart_no_duplicate "$(replica_containers) containers of the event"
 held_is "0 1 2" && ok restart_allocations_kept || fail restart_allocations_kept "held: $(held)"
+[ "$(runs "state = 'failed' AND result LIKE '%container was gone%'")" -eq 1 ] &&
+    [ "$(runs "state = 'running'")" -eq 3 ] && ok runs_lost_replica_failed_new_one_running ||
+    fail runs_lost_replica_failed_new_one_running "$(sqlite3 "$tmp/journal.db" "SELECT id, state, result FROM runs")"
 
 # --- 3. load 0 -> min 1 after the cooldown -----------------------------------------------------
 for c in "$c0" "$c0-r1" "$c0-r2"; do
@@ -241,9 +249,11 @@ fi
 wait_until "replicas 1, 2 released" held_is 0 && ok replicas_1_2_released || fail replicas_1_2_released "held: $(held)"
 [ "$(sqlite3 "$tmp/journal.db" "SELECT count(*) FROM allocations WHERE event_id = '$id' AND replica IN (1, 2) AND state = 'released'")" -eq 2 ] &&
     ok released_rows_kept || fail released_rows_kept "released rows of replicas 1, 2"
-grep -q "autoscale event=$id load=0 replicas 3->1" "$tmp/daemon.log" && ok scale_down_logged ||
+wait_until "the scale-down logged" grep -q "autoscale event=$id load=0 replicas 3->1" "$tmp/daemon.log" && ok scale_down_logged ||
     fail scale_down_logged "no 'replicas 3->1' in the log"
 running "$c0" && ok replica0_still_running || fail replica0_still_running "$c0 stopped"
+[ "$(runs "state = 'stopped'")" -eq 2 ] && [ "$(runs "state = 'running'")" -eq 1 ] &&
+    ok runs_scaled_down_stopped || fail runs_scaled_down_stopped "$(sqlite3 "$tmp/journal.db" "SELECT id, state, result FROM runs")"
 
 # --- 4. replica 0 ends -> the event completes, nothing remains ---------------------------------
 docker exec "$c0" sh -c 'echo 6 > /tmp/ocra-load' # scaled up again, then ended with the event
@@ -261,6 +271,9 @@ gone "$c0-r1" && gone "$c0-r2" && ok no_replica_remains ||
 [ "$(replica_containers)" -le 1 ] && ok only_replica0_left ||
     fail only_replica0_left "$(replica_containers) containers of the event"
 held_is "" && ok no_allocation_held || fail no_allocation_held "held: $(held)"
+[ "$(runs "state = 'running'")" -eq 0 ] &&
+    [ "$(runs "state = 'succeeded' AND id = '$(docker inspect -f '{{.Id}}' "$c0" 2>/dev/null)'")" -eq 1 ] &&
+    ok runs_all_ended_replica0_succeeded || fail runs_all_ended_replica0_succeeded "$(sqlite3 "$tmp/journal.db" "SELECT id, state, result FROM runs")"
 kill -0 "$daemon_pid" 2>/dev/null && ok daemon_alive || fail daemon_alive "the daemon exited"
 # SIGTERM: the loop stops with the workers; under ASan a leak makes the exit status non-zero
 kill -TERM "$daemon_pid"

@@ -3,12 +3,14 @@
  * cli_lineage.c: `ocra lineage ID` answers "which chain event produced this, through which
  * stages, with what result": the journaled event, its place in the pipeline, and every
  * stage attempt with its times, worker, outcome, output (plan summary, image digest and tags,
- * allocation, run result, report transaction) and error. Text for people, --json for tools.
+ * allocation, run result, report transaction) and error, then the runs (runner, job id, node,
+ * state, exit code and log tail). Text for people, --json for tools.
  */
 #include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,35 @@ print_output(const json_t *out)
     free(text);
 }
 
+/* The workloads the run stage started: runner, job id, node, state, exit code, log tail. */
+static void
+print_runs(const json_t *runs)
+{
+    const json_t *r, *res;
+    const char *tail;
+    size_t i;
+
+    if (!json_array_size(runs))
+        return;
+    printf("runs:\n");
+    json_array_foreach(runs, i, r)
+    {
+        res = json_object_get(r, "result");
+        printf("  %s %s on %s: %s", ocra_json_str(r, "runner"), ocra_json_str(r, "id"),
+               ocra_json_str(r, "node") ? ocra_json_str(r, "node") : "-",
+               ocra_json_str(r, "state"));
+        if (json_is_object(res))
+            printf(", exit code %lld, %lld ms", (long long)ocra_json_int(res, "exitCode", -1),
+                   (long long)ocra_json_int(res, "durationMs", 0));
+        printf("\n");
+        if ((tail = ocra_json_str(res, "logTail")) && *tail)
+            for (const char *p = tail, *nl; *p; p = nl ? nl + 1 : p + strlen(p)) {
+                nl = strchr(p, '\n');
+                printf("      | %.*s\n", (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+            }
+    }
+}
+
 static void
 print_text(const json_t *doc)
 {
@@ -113,6 +144,7 @@ print_text(const json_t *doc)
             printf("      error: %s\n", ocra_json_str(row, "error"));
         print_output(json_object_get(row, "output"));
     }
+    print_runs(json_object_get(doc, "runs"));
 }
 
 static int
@@ -120,7 +152,7 @@ lineage(struct ocra_store *st, const char *id, bool as_json, struct ocra_err *er
 {
     struct ocra_store_event *ev = NULL;
     struct ocra_store_pipeline *p = NULL;
-    json_t *doc = NULL, *rows = json_array();
+    json_t *doc = NULL, *rows = json_array(), *runs;
     char *text;
     int ret = -1;
 
@@ -137,6 +169,9 @@ lineage(struct ocra_store *st, const char *id, bool as_json, struct ocra_err *er
     if (p)
         json_object_set_new(doc, "pipeline", ocra_store_pipeline_to_json(p));
     json_object_set(doc, "stages", rows);
+    if (!(runs = ocra_store_runs_json(st, id, err)))
+        goto out;
+    json_object_set_new(doc, "runs", runs);
     if (as_json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         printf("%s\n", text);
@@ -197,11 +232,12 @@ const struct ocra_cli_cmd ocra_cli_lineage_cmd = {
     "error) and every stage attempt in order: start time, duration, worker, outcome (done,\n"
     "retry, dead, waiting, superseded, abandoned by a crashed worker, released at shutdown),\n"
     "error, and its output: the plan summary, the image digest and tags, the allocation, the\n"
-    "run result, the report transaction.\n"
+    "run result, the report transaction. Then the runs the run stage journaled: runner, job\n"
+    "id (container id or Slurm job id), node, state, exit code, duration and the log tail.\n"
     "\n"
     "options:\n"
     "      --journal FILE   the journal (default: journal.path)\n"
-    "      --json           one JSON document: {event, pipeline, stages: [...]}\n"
+    "      --json           one JSON document: {event, pipeline, stages: [...], runs: [...]}\n"
     "\n"
     "exit status: 0 ok, 1 the journal cannot be read, 2 usage error or unknown event.\n",
     lineage_run, NULL};

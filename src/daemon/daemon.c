@@ -143,7 +143,11 @@ route_failed(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_stage *op,
     bool transient = op->transient && err->code != EINVAL;
 
     e->error = err->msg;
-    if (err->code == ENOSYS) {
+    if (ocra_daemon_checkpointed(ctx, err)) { /* the workload runs on: the same stage later */
+        e->outcome = "released";
+        e->state = "ready";
+        e->next_ms = ocra_time_wall_ms();
+    } else if (err->code == ENOSYS) {
         e->outcome = "waiting";
         e->state = "waiting";
     } else if (transient && c->attempt < ctx->cfg->daemon.max_attempts) {
@@ -242,6 +246,9 @@ log_end(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
                       (long long)(e->next_ms - ocra_time_wall_ms()), ctx->name, e->error);
     else if (!strcmp(e->outcome, "waiting"))
         ocra_log_info("stage waiting event=%s stage=%s: %s", c->event_id, c->stage, e->error);
+    else if (!strcmp(e->outcome, "released"))
+        ocra_log_info("stage checkpointed event=%s stage=%s worker=%s: %s", c->event_id, c->stage,
+                      ctx->name, e->error);
     else
         ocra_log_error("stage dead event=%s stage=%s attempt=%lld worker=%s: %s", c->event_id,
                        c->stage, (long long)c->attempt, ctx->name, e->error);
@@ -256,7 +263,7 @@ count_end(struct ocra_daemon *d, const struct ocra_store_stage_end *e)
         stat_add(d, &d->stats.retried);
     else if (!strcmp(e->outcome, "waiting"))
         stat_add(d, &d->stats.waiting);
-    else
+    else if (strcmp(e->outcome, "released") != 0) /* a checkpoint is none of these */
         stat_add(d, &d->stats.dead);
 }
 

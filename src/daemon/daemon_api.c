@@ -279,7 +279,7 @@ static int
 hook_lineage(void *arg, struct ocra_store *st, const char *id, json_t *ev, struct ocra_err *err)
 {
     struct ocra_store_pipeline *p = NULL;
-    json_t *stages = json_array(), *outputs = NULL, *image = NULL;
+    json_t *stages = json_array(), *outputs = NULL, *image = NULL, *runs;
     struct alloc_pick ap = {NULL};
     const json_t *rep;
     char *text = NULL;
@@ -300,6 +300,9 @@ hook_lineage(void *arg, struct ocra_store *st, const char *id, json_t *ev, struc
     json_object_set(ev, "image", image);
     json_object_set_new(ev, "allocation", ap.o ? json_incref(ap.o) : json_null());
     json_object_set_new(ev, "run", lineage_run(outputs));
+    if (!(runs = ocra_store_runs_json(st, id, err)))
+        goto out;
+    json_object_set_new(ev, "runs", runs);
     rep = json_object_get(outputs, "report");
     json_object_set_new(ev, "report",
                         ocra_json_str(rep, "tx")

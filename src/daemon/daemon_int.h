@@ -172,4 +172,29 @@ int ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, str
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                           const json_t *inputs, json_t **output, struct ocra_err *err);
 
+/* ---- runs (begin): daemon_runs.c, the runs table and the complete stage's wait */
+struct ocra_runner;
+struct ocra_run_job;
+/* Journals the workload the run stage started or adopted (runs row, state running): the
+ * runner's job id, the node (the allocation's; Slurm's for a Slurm job), the GPUs. */
+int ocra_daemon_run_started(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                            const json_t *inputs, struct ocra_runner *r,
+                            const struct ocra_run_job *rj, struct ocra_err *err);
+/*
+ * runner->wait in slices of 500 ms until the workload ends (0, *exit_code) or fails (-1, the
+ * runner's error), checking the daemon's stopping flag between slices: a stopping daemon gets
+ * -1 with ESHUTDOWN ("checkpointed"), the workload left running.
+ */
+int ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
+                         const struct ocra_run_job *rj, int *exit_code, struct ocra_err *err);
+/* Whether err is ocra_daemon_run_wait()'s checkpoint: the attempt ends "released". */
+bool ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err);
+/* Journals the run's end: stopped (cancelled from outside), else succeeded when exit_code is 0,
+ * failed otherwise; result {exitCode, logTail, durationMs}; Slurm's node. */
+int ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                          const json_t *inputs, struct ocra_runner *r,
+                          const struct ocra_run_job *rj, int exit_code, bool stopped,
+                          const char *logs, struct ocra_err *err);
+/* ---- runs (end) */
+
 #endif

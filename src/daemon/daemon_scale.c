@@ -199,6 +199,109 @@ held_count(struct ocra_store *st, const char *event_id, struct held *h, struct o
     return ocra_store_alloc_list(st, event_id, true, count_held, h, err);
 }
 
+/* The runs row of a replica's container (as the run stage's for replica 0): its id, the image
+ * digest, the node and devices of its allocation. A row that exists is kept as it is. */
+static int
+replica_journal(struct ocra_store *st, const struct ocra_run_spec *rs,
+                const struct ocra_store_alloc *a, const struct ocra_run_job *rj,
+                struct ocra_err *err)
+{
+    const char *at = strrchr(rs->image, '@');
+    struct ocra_store_run run = {.id = rj->id,
+                                 .event_id = rs->event_id,
+                                 .image_digest = at ? at + 1 : NULL,
+                                 .runner = "docker",
+                                 .node = a->node,
+                                 .state = "running"};
+    json_t *gpus = json_array();
+    char *text;
+    int ret;
+
+    for (int i = 0; i < a->n_devs; i++)
+        json_array_append_new(gpus, json_integer(a->devs[i]));
+    text = ocra_json_compact(gpus);
+    run.gpus = text;
+    ret = ocra_store_run_put(st, &run, err);
+    json_decref(gpus);
+    free(text);
+    return ret < 0 ? ocra_err_wrap(err, "journal replica %d's run", rs->replica) : 0;
+}
+
+/* The end of a replica the loop stopped: its runs row "stopped" with the exit status (a run
+ * the journal does not hold, started before runs were journaled, is left alone). */
+static int
+replica_journal_end(struct ocra_store *st, const char *container_id, int replica, int exit_code,
+                    struct ocra_err *err)
+{
+    json_t *result = json_pack("{s:i, s:i, s:s}", "exitCode", exit_code, "replica", replica,
+                               "reason", "removed by the autoscaler or at the event's end");
+    char *text = ocra_json_compact(result);
+    int ret = ocra_store_run_end(st, container_id, "stopped", NULL, text, err);
+
+    json_decref(result);
+    free(text);
+    if (ret < 0 && err->code == ENOENT)
+        return 0;
+    return ret < 0 ? ocra_err_wrap(err, "journal replica %d's end", replica) : 0;
+}
+
+struct gone {
+    struct ocra_image_docker *dk;
+    const char *keep;
+    char **ids;
+    size_t n;
+};
+
+static int
+collect_gone(const struct ocra_store_run *r, void *arg)
+{
+    struct gone *g = arg;
+    struct ocra_image_docker_reply rep = {0};
+    struct ocra_err err = {0};
+    char *path;
+
+    if (strcmp(r->state, "running") != 0 || strcmp(r->runner, "docker") != 0 ||
+        !strcmp(r->id, g->keep))
+        return 0;
+    path = ocra_xasprintf("/containers/%s/json", r->id);
+    if (ocra_image_docker_request(g->dk, "GET", path, NULL, ENGINE_MS, 0, &rep, &err) == 0 &&
+        rep.status == 404) {
+        g->ids = ocra_xrealloc(g->ids, (g->n + 1) * sizeof(*g->ids));
+        g->ids[g->n++] = ocra_xstrdup(r->id);
+    }
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return 0;
+}
+
+/* After a replica's container had to be created again (it was gone: removed outside ocra while
+ * the daemon was down): the event's runs rows still "running" whose container the engine no
+ * longer knows end "failed", so the lineage does not show a run that is not there. */
+static void
+replica_reconcile(struct ocra_daemon_ctx *ctx, const char *event_id, const char *keep)
+{
+    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
+    struct gone g = {.keep = keep};
+    struct ocra_err err = {0};
+
+    if (!(g.dk = ocra_image_docker_new(&dopts, &err)) ||
+        ocra_store_run_list(ctx->st, event_id, collect_gone, &g, &err) < 0)
+        ocra_log_warn("autoscale event=%s: runs without a container: %s", event_id, err.msg);
+    for (size_t i = 0; i < g.n; i++) {
+        if (ocra_store_run_end(ctx->st, g.ids[i], "failed", NULL,
+                               "{\"exitCode\":-1,\"reason\":\"its container was gone (removed "
+                               "outside ocra)\"}",
+                               &err) < 0)
+            ocra_log_warn("autoscale event=%s run=%s: %s", event_id, g.ids[i], err.msg);
+        else
+            ocra_log_warn("autoscale event=%s run=%s: its container is gone: run failed", event_id,
+                          g.ids[i]);
+        free(g.ids[i]);
+    }
+    free(g.ids);
+    ocra_image_docker_free(g.dk);
+}
+
 /* Replica `replica`'s container: replica 0's spec with its own devices, name and port. */
 static int
 replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
@@ -223,18 +326,22 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
         return -1;
     ocra_log_info("autoscale event=%s replica=%d container=%s%s", rs0->event_id, replica, rj.name,
                   rj.adopted ? " adopted" : " started");
+    if (replica_journal(ctx->st, &rs, &a, &rj, err) < 0)
+        return -1;
+    if (!rj.adopted)
+        replica_reconcile(ctx, rs0->event_id, rj.id);
     return 0;
 }
 
 /* Stops (SIGTERM, SIGKILL after STOP_GRACE_S) and removes replica `replica`'s container; one
  * that is gone already is fine. By name: the docker runner's remove wants the id. */
 static int
-replica_remove(struct ocra_image_docker *dk, const char *event_id, int replica,
-               struct ocra_err *err)
+replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *event_id,
+               int replica, struct ocra_err *err)
 {
     struct ocra_image_docker_reply rep = {0};
-    char name[OCRA_RUN_NAME_MAX], *path;
-    int ret = -1;
+    char name[OCRA_RUN_NAME_MAX], *path, *cid = NULL;
+    int ret = -1, exit_code = -1;
 
     ocra_run_replica_name(event_id, replica, name);
     path = ocra_xasprintf("/containers/%s/stop?t=%d", name, STOP_GRACE_S);
@@ -244,6 +351,21 @@ replica_remove(struct ocra_image_docker *dk, const char *event_id, int replica,
     if (rep.status != 404 && rep.status != 304 && (rep.status < 200 || rep.status >= 300)) {
         ocra_image_docker_reply_err(&rep, err);
         goto out;
+    }
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    /* its id and exit status, for the journal's runs row */
+    path = ocra_xasprintf("/containers/%s/json", name);
+    if (ocra_image_docker_request(dk, "GET", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
+        goto out;
+    if (rep.status >= 200 && rep.status < 300) {
+        json_t *j = ocra_json_parse(rep.body, rep.len, 0, NULL);
+        const char *id = ocra_json_str(j, "Id");
+
+        cid = id ? ocra_xstrdup(id) : NULL;
+        exit_code =
+            (int)json_integer_value(json_object_get(json_object_get(j, "State"), "ExitCode"));
+        json_decref(j);
     }
     ocra_image_docker_reply_fini(&rep);
     free(path);
@@ -258,8 +380,11 @@ replica_remove(struct ocra_image_docker *dk, const char *event_id, int replica,
 out:
     if (ret < 0)
         ocra_err_wrap(err, "remove %s", name);
+    else if (cid)
+        ret = replica_journal_end(st, cid, replica, exit_code, err);
     ocra_image_docker_reply_fini(&rep);
     free(path);
+    free(cid);
     return ret;
 }
 
@@ -331,7 +456,7 @@ scale_to(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p,
     if (!(dk = ocra_image_docker_new(&dopts, err)))
         return -1;
     for (; got > want; got--) {
-        if (got - 1 > 0 && replica_remove(dk, id, got - 1, err) < 0)
+        if (got - 1 > 0 && replica_remove(dk, ctx->st, id, got - 1, err) < 0)
             break;
     }
     ret = got == want ? 0 : -1;
@@ -443,7 +568,7 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
     if (h.max_replica > 0 && !(dk = ocra_image_docker_new(&dopts, err)))
         goto out;
     for (int r = h.max_replica; r > 0; r--)
-        if (replica_remove(dk, event_id, r, err) < 0)
+        if (replica_remove(dk, ctx->st, event_id, r, err) < 0)
             goto out;
     if (h.max_replica > 0) {
         ocra_log_info("autoscale event=%s ended: replicas 1..%d removed", event_id, h.max_replica);

@@ -205,10 +205,14 @@ with_allocator(struct ocra_daemon_ctx *ctx,
     int ret = -1;
 
     pthread_mutex_lock(&alloc_mu);
-    /* the docker runner runs on this machine: Slurm's nodes are Slurm's to place on */
+    /* the docker runner runs on this machine: Slurm's nodes are Slurm's to place on; the
+     * slurm runner's jobs run on Slurm's nodes only (Slurm places them: the allocation checks
+     * that the workload fits the cluster and records the placement ocra expects) */
     cfg = *ctx->cfg;
     if (cfg.run.runner == 0)
         cfg.run.slurm.url = none;
+    else
+        cfg.n_nodes = 0, cfg.inventory_local = false;
     if (ocra_daemon_inventory(&cfg, &inv, NULL, err) < 0) {
         ocra_err_wrap(err, "inventory");
         goto out;
@@ -281,6 +285,8 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
         return -1;
     ocra_daemon_replica_req(&p, &c.req);
+    if (ctx->cfg->run.runner == 1) /* Slurm reports no GPU memory or driver: it places by count */
+        c.req.gpu_mem_mib = 0, c.req.min_driver = 0;
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
             *output = ocra_daemon_verdict("failed", err->msg);
@@ -422,7 +428,8 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
             ocra_image_docker_pull(dk, rs.image, NULL, err) < 0)
             goto out;
     }
-    if (!(runner = runner_new(ctx->cfg, err)) || runner->start(runner, &rs, &rj, err) < 0)
+    if (!(runner = runner_new(ctx->cfg, err)) || runner->start(runner, &rs, &rj, err) < 0 ||
+        ocra_daemon_run_started(ctx, job, inputs, runner, &rj, err) < 0)
         goto out;
     ocra_daemon_scale_run(ctx, job, &p, &rs); /* replicas 1..min-1 */
     *output = json_pack("{s:s, s:s, s:s, s:b, s:s}", "runner", runner->name, "id", rj.id, "name",
@@ -445,6 +452,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     char *logs = NULL;
     size_t len = 0;
     int exit_code = -1, ret = -1;
+    bool stopped = false;
     int64_t t0 = ocra_time_wall_ms();
     struct ocra_err lerr = {0};
     const char *event_id = job->event->id;
@@ -458,15 +466,18 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         return ocra_err_set(err, EINVAL, "the run stage's output names no container or job");
     if (!(runner = runner_new(ctx->cfg, err)))
         return -1;
-    /* the workload's own time: the op blocks its worker until it exits (a lease keeps it) */
-    if (runner->wait(runner, &rj, 0, &exit_code, err) < 0) {
+    /* the workload's own time: the op blocks its worker until it exits (a lease keeps it),
+     * or until the daemon stops (checkpointed: the next start waits again) */
+    if (ocra_daemon_run_wait(ctx, runner, &rj, &exit_code, err) < 0) {
         if (err->code != ECANCELED)
             goto out;
         exit_code = -1; /* stopped from outside: the event failed, not the stage */
+        stopped = true;
     }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
     if (ocra_daemon_scale_end(ctx, event_id, err) < 0 || /* replicas 1.. */
-        ocra_daemon_release(ctx, event_id, err) < 0)
+        ocra_daemon_release(ctx, event_id, err) < 0 ||
+        ocra_daemon_run_ended(ctx, job, inputs, runner, &rj, exit_code, stopped, logs, err) < 0)
         goto out;
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
                         "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),

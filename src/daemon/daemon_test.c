@@ -7,7 +7,8 @@
  * version supersedes an older one before the gated stage and never the other way round; a
  * crashed worker's claim is taken over once its lease expires; `ocra retry` resumes a dead
  * letter; the agent's "is it current?" question; the HTTP API's lineage and images and the
- * stage metrics; the autoscaling loop's loads from the agents' heartbeats.
+ * stage metrics; the autoscaling loop's loads from the agents' heartbeats; a stopping daemon
+ * checkpoints a stage that waits for its workload.
  */
 #include "daemon/daemon.h"
 #include "daemon/daemon_int.h"
@@ -16,9 +17,11 @@
 #include "api/api.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
+#include "run/run.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #define N_EVENTS 120
@@ -690,6 +693,106 @@ test_autoscale_loads_from_heartbeats(void)
     fixture_fini();
 }
 
+/* ---- runs (begin): a stopping daemon checkpoints the complete stage's wait */
+
+static atomic_int fake_waits;     /* wait calls that timed out */
+static atomic_bool fake_finished; /* the fake workload has exited (status 0) */
+
+static int
+fake_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_ms, int *exit_code,
+          struct ocra_err *err)
+{
+    (void)r;
+    if (atomic_load(&fake_finished)) {
+        *exit_code = 0;
+        return 0;
+    }
+    usleep((useconds_t)timeout_ms * 1000u);
+    atomic_fetch_add(&fake_waits, 1);
+    return ocra_err_set(err, ETIMEDOUT, "wait for %s: still running", job->name);
+}
+
+static int
+op_wait(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+        json_t **output, struct ocra_err *err)
+{
+    struct ocra_runner r = {.name = "fake", .wait = fake_wait};
+    struct ocra_run_job rj = {.id = "c0ffee", .name = "ocra-fake"};
+    int code = -1;
+
+    (void)inputs;
+    if (ocra_daemon_run_wait(ctx, &r, &rj, &code, err) < 0)
+        return -1;
+    record(job, 1);
+    *output = json_pack("{s:i}", "exitCode", code);
+    return 0;
+}
+
+static const struct ocra_daemon_stage wait_stages[] = {
+    {"build", "pushed", op_build, true, false},
+    {"complete", "completed", op_wait, true, false},
+    {"report", "reported", op_report, true, false},
+};
+
+static void
+test_stopping_daemon_checkpoints_a_waiting_stage(void)
+{
+    struct ocra_daemon_opts o = {
+        .cfg = &fx.cfg, .stages = wait_stages, .n_stages = 3, .no_watch = true};
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_daemon_stats s;
+    struct ocra_err err = {0};
+    struct hist h;
+
+    atomic_store(&fake_waits, 0);
+    atomic_store(&fake_finished, false);
+    if (!fixture_init(wait_stages, 3, 1, 1))
+        goto out;
+    CHECK(ocra_daemon_start(fx.d, &err) == 0);
+    for (int i = 0; i < 3000 && atomic_load(&fake_waits) < 1; i++) { /* a bound, not a timing */
+        CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+        usleep(10000);
+    }
+    CHECK(atomic_load(&fake_waits) >= 1);
+    /* the workload never ends by itself here: the stop returns because the wait is sliced */
+    ocra_daemon_stop(fx.d);
+    ocra_daemon_stats(fx.d, &s);
+    CHECK_INT(s.dead, 0);
+    CHECK_INT(s.retried, 0);
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->stage, "complete");
+        CHECK_STR(p->state, "ready");
+        CHECK_INT(p->attempts, 0); /* a checkpoint uses no attempt */
+        CHECK(p->last_error && strstr(p->last_error, "checkpointed") != NULL);
+    }
+    ocra_store_pipeline_free(p);
+    p = NULL;
+    h = history(0);
+    CHECK_INT(h.done, 1); /* build */
+    CHECK_INT(calls[0][1], 0);
+    /* the next daemon waits again and the workload's end completes the event */
+    atomic_store(&fake_finished, true);
+    ocra_daemon_free(fx.d);
+    fx.d = NULL;
+    CHECK(ocra_daemon_new(&o, &fx.d, &err) == 0);
+    if (!fx.d)
+        goto out;
+    drain_steps();
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p)
+        CHECK_STR(p->status, "reported");
+    ocra_store_pipeline_free(p);
+    h = history(0);
+    CHECK_INT(h.rows, 4); /* build, complete released, complete done, report */
+    CHECK_INT(h.done, 3);
+    CHECK_INT(calls[0][1], 1);
+out:
+    fixture_fini();
+}
+
+/* ---- runs (end) */
+
 OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
@@ -697,4 +800,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_newer_version_supersedes_older_before_deployment),
                OCRA_TEST(test_crashed_workers_claim_is_taken_over_after_its_lease),
                OCRA_TEST(test_stage_table_is_checked),
-               OCRA_TEST(test_api_lineage_images_and_stage_metrics))
+               OCRA_TEST(test_api_lineage_images_and_stage_metrics),
+               OCRA_TEST(test_stopping_daemon_checkpoints_a_waiting_stage))

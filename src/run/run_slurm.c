@@ -35,6 +35,8 @@
 struct slurm_runner {
     char *url, *user, *token_file, *partition, *docker_host, *workdir;
     struct ocra_run_slurm_opts opts; /* pointing at the copies above */
+    int wait_fails; /* wait's failed polls in a row, kept across waits with a timeout (the
+                       daemon's complete stage waits in slices) */
 };
 
 /* ---- options and the token -------------------------------------------------------------- */
@@ -415,7 +417,6 @@ slurm_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_m
     long interval = sr->opts.poll_interval_ms ? sr->opts.poll_interval_ms : 1000;
     uint64_t deadline;
     uint32_t id = 0;
-    int fails = 0;
 
     if (job_id_of(job, &id, err) < 0)
         return ocra_err_wrap(err, "wait for %s", job->name);
@@ -423,11 +424,12 @@ slurm_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_m
         ocra_time_mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : WAIT_DEFAULT_MS) * 1000000u;
     for (long delay = interval;;) {
         if (job_get(sr, id, &j, err) == 0) {
-            fails = 0;
+            sr->wait_fails = 0;
             if (j.phase != OCRA_RUN_SLURM_PENDING && j.phase != OCRA_RUN_SLURM_RUNNING)
                 return ended(&j, exit_code, err) < 0 ? ocra_err_wrap(err, "wait for %s", job->name)
                                                      : 0;
-        } else if (!transient(err ? err->code : EIO) || ++fails >= TRANSIENT_MAX) {
+        } else if (!transient(err ? err->code : EIO) || ++sr->wait_fails >= TRANSIENT_MAX) {
+            sr->wait_fails = 0;
             return ocra_err_wrap(err, "wait for %s", job->name);
         }
         uint64_t now = ocra_time_mono_ns();

@@ -268,6 +268,60 @@ void ocra_store_image_free(struct ocra_store_image *im);
 
 /* ---- images (end) */
 
+/* ---- runs (begin) */
+
+/*
+ * Runs (store_run.c): the workloads the run stage started, one row per runner job, keyed by
+ * the runner's id (docker: the container id; slurm: the Slurm job id). The lineage's last
+ * link: event -> image digest -> node and GPUs -> result. As input to ocra_store_run_put: id,
+ * event_id, image_digest (an image of the journal: the sign stage records it) and runner are
+ * required; gpus is a JSON array text (NULL: "[]"); state NULL is "running"; started_ms 0 is
+ * now. As output every field is filled (NULL where stored as NULL; times 0 when unset).
+ */
+struct ocra_store_run {
+    const char *id;
+    const char *event_id;
+    const char *image_digest; /* "sha256:<64 hex>" */
+    const char *runner;       /* "docker", "slurm" */
+    const char *node;         /* where it runs; NULL: not known yet */
+    const char *gpus;         /* JSON array of device indices */
+    const char *state;        /* pending, starting, running, succeeded, failed, stopped */
+    const char *result;       /* JSON object {exitCode, logTail, durationMs} once ended */
+    int64_t created_ms, started_ms, finished_ms, updated_ms;
+};
+
+/*
+ * Records a started (or adopted) run: inserts it, or updates the row of the same id (node
+ * when given, gpus, runner) keeping its first start and, once it ended, its end state: putting
+ * the same run twice (a stage retried after a crash) adds no row. EINVAL when r is incomplete
+ * or breaks the schema (unknown event or image, bad state or JSON).
+ */
+int ocra_store_run_put(struct ocra_store *st, const struct ocra_store_run *r, struct ocra_err *err);
+/*
+ * Records the end of run id: state (succeeded, failed or stopped), result (a JSON object
+ * text), node when not NULL, finished_ms now. Ending it again replaces the result. ENOENT
+ * when no such run; EINVAL on a state that is not an end or bad JSON.
+ */
+int ocra_store_run_end(struct ocra_store *st, const char *id, const char *state, const char *node,
+                       const char *result, struct ocra_err *err);
+/* *out: the run of id, or NULL when none; caller frees with ocra_store_run_free(). */
+int ocra_store_run_get(struct ocra_store *st, const char *id, struct ocra_store_run **out,
+                       struct ocra_err *err);
+/* Called per run of the event, oldest first; r borrowed until it returns; nonzero stops. */
+typedef int ocra_store_run_fn(const struct ocra_store_run *r, void *arg);
+int ocra_store_run_list(struct ocra_store *st, const char *event_id, ocra_store_run_fn *fn,
+                        void *arg, struct ocra_err *err);
+/* NULL is a no-op. */
+void ocra_store_run_free(struct ocra_store_run *r);
+/*
+ * The runs of event_id as a JSON array for `ocra lineage` and the HTTP API (store_lineage.c):
+ * [{id, runner, node, gpus, state, imageDigest, result, createdMs, startedMs, finishedMs}],
+ * oldest first. NULL with err set on a journal error; caller json_decref()s.
+ */
+json_t *ocra_store_runs_json(struct ocra_store *st, const char *event_id, struct ocra_err *err);
+
+/* ---- runs (end) */
+
 /* ---- daemon (begin): the stage machine (store_stage.c) --------------------------------- */
 
 /*

@@ -937,6 +937,151 @@ out:
     tmpdb_fini(&t);
 }
 
+/* ---- runs (begin) */
+
+static const char run_digest[] =
+    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+static int
+run_count(const struct ocra_store_run *r, void *arg)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void
+test_run_put_is_idempotent_and_end_is_kept(void)
+{
+    struct ocra_store_image im = {
+        .digest = run_digest, .repo = "ocra/m", .record = "{}", .event = NULL};
+    struct ocra_store_run r = {.id = "4242",
+                               .event_id = NULL,
+                               .image_digest = run_digest,
+                               .runner = "slurm",
+                               .gpus = "[0,1]"};
+    struct ocra_store_run *got = NULL;
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    json_t *runs = NULL;
+    int n = 0;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0);
+    im.event = fx.id[0];
+    r.event_id = fx.id[0];
+    CHECK(ocra_store_image_put(st, &im, &err) == 0);
+    /* the run stage, then the same stage retried after a crash (the job adopted) */
+    CHECK(ocra_store_run_put(st, &r, &err) == 0);
+    r.node = "ocra-n1";
+    CHECK(ocra_store_run_put(st, &r, &err) == 0);
+    CHECK(ocra_store_run_list(st, fx.id[0], run_count, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK(ocra_store_run_get(st, "4242", &got, &err) == 0 && got);
+    if (got) {
+        CHECK_STR(got->state, "running");
+        CHECK_STR(got->node, "ocra-n1");
+        CHECK_STR(got->gpus, "[0,1]");
+        CHECK(got->started_ms > 0 && got->finished_ms == 0 && got->result == NULL);
+    }
+    ocra_store_run_free(got);
+    got = NULL;
+    /* the end; a later put (the run stage sent back by `ocra retry`) does not take it back */
+    CHECK(ocra_store_run_end(st, "4242", "succeeded", NULL,
+                             "{\"exitCode\":0,\"logTail\":\"hi\",\"durationMs\":5}", &err) == 0);
+    r.state = "running";
+    CHECK(ocra_store_run_put(st, &r, &err) == 0);
+    CHECK(ocra_store_run_get(st, "4242", &got, &err) == 0 && got);
+    if (got) {
+        CHECK_STR(got->state, "succeeded");
+        CHECK_STR(got->node, "ocra-n1");
+        CHECK(got->finished_ms >= got->started_ms && got->finished_ms > 0);
+    }
+    ocra_store_run_free(got);
+    got = NULL;
+    runs = ocra_store_runs_json(st, fx.id[0], &err);
+    CHECK(json_is_array(runs) && json_array_size(runs) == 1);
+    CHECK_STR(ocra_json_str(json_array_get(runs, 0), "runner"), "slurm");
+    CHECK_INT(ocra_json_int(json_object_get(json_array_get(runs, 0), "result"), "exitCode", -1), 0);
+    json_decref(runs);
+    runs = ocra_store_runs_json(st, fx.id[1], &err);
+    CHECK(json_is_array(runs) && json_array_size(runs) == 0);
+    json_decref(runs);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_run_refuses_bad_input_with_reasons(void)
+{
+    struct ocra_store_run r = {
+        .id = "c0ffee", .image_digest = run_digest, .runner = "docker", .state = "exploded"};
+    struct ocra_store_run *got = NULL;
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0);
+    r.event_id = fx.id[0];
+    CHECK(ocra_store_run_put(st, &r, &err) < 0 && err.code == EINVAL);
+    CHECK(strstr(err.msg, "exploded") != NULL);
+    r.state = NULL; /* no image of that digest in the journal: the foreign key refuses it */
+    CHECK(ocra_store_run_put(st, &r, &err) < 0 && err.code == EINVAL);
+    CHECK(ocra_store_run_end(st, "nope", "succeeded", NULL, "{}", &err) < 0 && err.code == ENOENT);
+    CHECK(ocra_store_run_end(st, "nope", "running", NULL, "{}", &err) < 0 && err.code == EINVAL);
+    CHECK(ocra_store_run_get(st, "nope", &got, &err) == 0 && got == NULL);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_stage_released_keeps_the_stage_and_attempts(void)
+{
+    struct ocra_store_stage_end e = {.outcome = "released", .state = "ready"};
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "complete", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    e.error = "checkpointed: the daemon is stopping";
+    e.next_ms = ocra_time_wall_ms();
+    CHECK(ocra_store_stage_end(st, c.event_id, c.claim, &e, &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK_PIPE(st, fx.id[0], "detected", "ready", "complete");
+    CHECK(ocra_store_pipeline_get(st, fx.id[0], &p, &err) == 0 && p);
+    if (p)
+        CHECK_INT(p->attempts, 0); /* a checkpoint is not a failed attempt */
+    ocra_store_pipeline_free(p);
+    /* the next start claims the same stage again */
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_STR(c.stage, "complete");
+    CHECK_INT(c.attempt, 1);
+    ocra_store_claim_fini(&c);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+/* ---- runs (end) */
+
 OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_failed_batch_changes_nothing),
                OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
@@ -952,4 +1097,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_stage_waiting_does_not_burn_attempts_and_wakes),
                OCRA_TEST(test_stage_lease_takeover_fences_the_old_holder),
                OCRA_TEST(test_stage_supersession_gates_allocation_only),
-               OCRA_TEST(test_pipeline_list_filters_by_any_status))
+               OCRA_TEST(test_pipeline_list_filters_by_any_status),
+               OCRA_TEST(test_run_put_is_idempotent_and_end_is_kept),
+               OCRA_TEST(test_run_refuses_bad_input_with_reasons),
+               OCRA_TEST(test_stage_released_keeps_the_stage_and_attempts))

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon_runs.c: what the run and complete stages tell the journal's runs table, and how the
+ * complete stage waits. The run stage records the workload it started or adopted (the
+ * runner's job id, the node, the GPUs of the allocation); the complete stage waits for its
+ * end in slices, so that a stopping daemon checkpoints the wait instead of draining for as
+ * long as the workload runs (the workload keeps running; the next start adopts the claim and
+ * waits again), then records the end: succeeded, failed or stopped, with the exit code, the
+ * log tail and the duration.
+ */
+#include "daemon/daemon_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run/run.h"
+
+#define WAIT_SLICE_MS 500 /* how long a stopping daemon may wait for a wait to return */
+
+/* The image digest the run uses: the sign stage's, else the push stage's. */
+static const char *
+run_digest(const json_t *inputs)
+{
+    const char *d = ocra_json_str(json_object_get(inputs, "sign"), "digest");
+
+    return d ? d : ocra_json_str(json_object_get(inputs, "push"), "digest");
+}
+
+/* Where Slurm placed job (its host list), "" while pending or when slurmrestd cannot say. */
+static void
+slurm_nodes(struct ocra_runner *r, const struct ocra_run_job *rj, char *out, size_t n)
+{
+    struct ocra_run_slurm_job sj = {0};
+    struct ocra_err err = {0};
+
+    out[0] = '\0';
+    if (strcmp(r->name, "slurm") == 0 && ocra_run_slurm_job_get(r, rj, &sj, &err) == 0)
+        snprintf(out, n, "%s", sj.nodes);
+}
+
+int
+ocra_daemon_run_started(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                        const json_t *inputs, struct ocra_runner *r, const struct ocra_run_job *rj,
+                        struct ocra_err *err)
+{
+    const json_t *alloc = json_object_get(inputs, "allocate");
+    bool slurm = strcmp(r->name, "slurm") == 0;
+    struct ocra_store_run run = {.id = rj->id,
+                                 .event_id = job->event->id,
+                                 .image_digest = run_digest(inputs),
+                                 .runner = r->name,
+                                 .state = "running"};
+    char node[128], *gpus = NULL;
+    int ret;
+
+    if (!run.image_digest)
+        return ocra_err_set(err, EINVAL, "run %s: no image digest in the stage outputs", rj->name);
+    /* Slurm places the job and picks its devices: the row names the node Slurm reports */
+    if (slurm)
+        slurm_nodes(r, rj, node, sizeof(node));
+    else
+        snprintf(node, sizeof(node), "%s",
+                 ocra_json_str(alloc, "node") ? ocra_json_str(alloc, "node") : "");
+    run.node = node;
+    if (!slurm && json_is_array(json_object_get(alloc, "gpus")))
+        gpus = ocra_json_compact(json_object_get(alloc, "gpus"));
+    run.gpus = gpus;
+    ret = ocra_store_run_put(ctx->st, &run, err);
+    free(gpus);
+    return ret < 0 ? ocra_err_wrap(err, "journal the run") : 0;
+}
+
+int
+ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
+                     const struct ocra_run_job *rj, int *exit_code, struct ocra_err *err)
+{
+    for (;;) {
+        if (ctx->d->stopping)
+            return ocra_err_set(err, ESHUTDOWN,
+                                "checkpointed: the daemon is stopping; %s (%s) keeps running and "
+                                "the next start waits for it again",
+                                rj->name, rj->id);
+        if (r->wait(r, rj, WAIT_SLICE_MS, exit_code, err) == 0)
+            return 0;
+        if (err->code != ETIMEDOUT)
+            return -1;
+    }
+}
+
+bool
+ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err)
+{
+    return err->code == ESHUTDOWN && ctx->d->stopping;
+}
+
+int
+ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                      const json_t *inputs, struct ocra_runner *r, const struct ocra_run_job *rj,
+                      int exit_code, bool stopped, const char *logs, struct ocra_err *err)
+{
+    const char *state = stopped ? "stopped" : exit_code == 0 ? "succeeded" : "failed";
+    struct ocra_store_run *row = NULL;
+    char node[128], *text = NULL;
+    int64_t now = ocra_time_wall_ms();
+    json_t *result;
+    int ret = -1;
+
+    /* a run started by a daemon that did not journal runs yet is recorded now */
+    if (ocra_store_run_get(ctx->st, rj->id, &row, err) < 0 ||
+        (!row && (ocra_daemon_run_started(ctx, job, inputs, r, rj, err) < 0 ||
+                  ocra_store_run_get(ctx->st, rj->id, &row, err) < 0)))
+        return ocra_err_wrap(err, "journal the run's end");
+    if (!row)
+        return ocra_err_set(err, ENOENT, "run %s: not in the journal", rj->id);
+    slurm_nodes(r, rj, node, sizeof(node));
+    result = json_pack(
+        "{s:i, s:s?, s:I}", "exitCode", exit_code, "logTail", logs, "durationMs",
+        (json_int_t)(row->started_ms && now > row->started_ms ? now - row->started_ms : 0));
+    text = ocra_json_compact(result);
+    ret = ocra_store_run_end(ctx->st, rj->id, state, node, text, err);
+    json_decref(result);
+    free(text);
+    ocra_store_run_free(row);
+    return ret < 0 ? ocra_err_wrap(err, "journal the run's end") : 0;
+}

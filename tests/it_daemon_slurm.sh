@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# it_daemon_slurm.sh OCRA OCRA_AGENT [SECTIONS]: `ocra daemon` runs its workloads where the
+# journal can follow them, against real services on 127.0.0.1 (tests/lib/pipeline.sh: a private
+# dockerd, docker-registry, anvil with ModelRegistry, the package index, an artifact server;
+# tests/lib/slurm.sh: munged, slurmctld, slurmd, slurmrestd). Each section has its own contract
+# and journal. Sections (the third argument; default "slurm fail": ctest it_daemon_slurm):
+#  slurm  run.runner slurm: one published event (CPU only: the test node's fake GPUs have no
+#         model or memory the plan could size for) is built, pushed, signed, allocated on
+#         Slurm's node, submitted through slurmrestd as the job ocra-<short id>, waited for,
+#         completed and reported: the report says completed, once; the journal's runs row has
+#         runner slurm, the Slurm job id, Slurm's node, state succeeded, exit code 0; Slurm
+#         itself knows that job COMPLETED; the workload's output is in `ocra lineage` (text and
+#         --json) and in GET /api/v1/events/{id}.
+#  fail   (after slurm) a workload that exits 3 under Slurm: runs row failed with exit code 3,
+#         the event's outcome failed, reported failed once.
+#  drain  (ctest it_daemon_drain; the docker runner, no Slurm) a workload that sleeps 20 s:
+#         SIGTERM while the complete stage waits for it -> the daemon exits 0 and its container
+#         is still running when it has exited (the engine's state, not a clock); the attempt is
+#         journaled released ("stage checkpointed"); a restarted daemon waits again and the
+#         event completes with one container, one runs row and one on-chain report.
+# Exits 77 with the reason when root, docker, the registry, the EVM tools or (slurm, fail)
+# Slurm cannot run here. Stops everything it started, by PID.
+set -u
+ocra=${1:?usage: it_daemon_slurm.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT [SECTIONS]}
+agent=${2:?usage: it_daemon_slurm.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT [SECTIONS]}
+sections=" ${3:-slurm fail} "
+want() { case $sections in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
+case $agent in /*) ;; *) agent="$PWD/$agent" ;; esac
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib/dockerd.sh"
+. "$here/lib/pyindex.sh"
+. "$here/lib/registry.sh"
+. "$here/lib/anvil.sh"
+. "$here/lib/slurm.sh"
+. "$here/lib/check.sh"
+. "$here/lib/build_env.sh"
+. "$here/lib/pipeline.sh"
+
+skip() {
+    echo "it_daemon_slurm: skipped: $1"
+    exit 77
+}
+t0=$SECONDS
+[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd and slurmd need root)"
+for t in python3 curl openssl sqlite3; do
+    command -v "$t" >/dev/null 2>&1 || skip "no $t"
+done
+registry_or_skip
+evm_tools_or_skip
+if want slurm || want fail; then
+    getent passwd slurm >/dev/null 2>&1 || skip "no user slurm (Debian package slurm-wlm-basic-plugins)"
+fi
+
+tmp=$(mktemp -d /tmp/ocra-dslurm.XXXXXX)
+chmod 755 "$tmp" # the job user (slurm) reaches the engine's socket and the job directory
+daemon_pid=
+stop_daemon() { # SIGKILL
+    if [ -n "$daemon_pid" ]; then
+        kill -KILL "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+        daemon_pid=
+    fi
+}
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    stop_daemon
+    slurm_stop
+    artifacts_stop
+    registry_stop_all
+    pyindex_stop
+    anvil_stop
+    dockerd_stop
+    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export DOCKER_BUILDKIT=0
+
+finish() {
+    echo "($((SECONDS - t0)) s)"
+    if [ "$failed" -ne 0 ] && [ -n "${dir:-}" ] && [ -s "$dir/daemon.log" ]; then
+        echo "the end of the daemon's log:"
+        tail -n 30 "$dir/daemon.log"
+    fi
+    check_done
+    exit $?
+}
+
+# --- services -----------------------------------------------------------------------------
+if want slurm || want fail; then
+    slurm_start "$tmp/slurm" 4
+    rc=$?
+    [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no Slurm}"
+    [ "$rc" -eq 0 ] || { fail slurm_start "the private Slurm cluster did not start"; finish; }
+fi
+dockerd_start "$tmp/engine"
+rc=$?
+[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
+[ "$rc" -eq 0 ] || { fail dockerd_start "the private dockerd did not start"; finish; }
+chmod 755 "$tmp/engine"
+if want slurm || want fail; then # the jobs run as slurm and use the engine through its socket
+    chgrp slurm "$tmp/engine/docker.sock" && chmod 660 "$tmp/engine/docker.sock" ||
+        { fail engine_socket "could not open the socket to the job user"; finish; }
+fi
+base_image_ensure >/dev/null
+rc=$?
+[ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
+[ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
+pyindex_start "$tmp/index" || { fail pyindex "the package index did not start"; finish; }
+registry_start "$tmp/reg" || { fail registry "docker-registry did not start"; finish; }
+registry=127.0.0.1:$REGISTRY_PORT
+anvil_start --block-time 1 || { fail anvil "anvil did not start"; finish; }
+mkdir -p "$tmp/art"
+artifacts_start "$tmp/art" || { fail artifacts "the artifact server did not start"; finish; }
+ok services
+
+# setup NAME [EXTRA run: LINES]: a contract and a configuration in $tmp/NAME; sets dir, cfg,
+# contract, api
+setup() {
+    dir=$tmp/$1
+    cfg=$dir/ocra.yaml
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    contract=$(pipeline_contract) || { fail "$1_contract" "ModelRegistry not deployed"; finish; }
+    pipeline_keys "$dir/keys" || { fail "$1_keys" "no keys"; finish; }
+    api=$(registry_free_port)
+    pipeline_config "$cfg" "$contract" "$registry/ocra/$1" "$agent" "$api" "daemon:
+  workers: 2
+  max_attempts: 10
+  retry_base_ms: 300
+  retry_max_ms: 2000
+  lease_ms: 3000
+  poll_ms: 200"
+    if [ -n "${2:-}" ]; then
+        python3 - "$cfg" "$2" <<'PY'
+import sys
+path, extra = sys.argv[1], sys.argv[2]
+text = open(path).read().replace("\nrun:\n", "\nrun:\n" + extra + "\n", 1)
+open(path, "w").write(text)
+PY
+    fi
+}
+start_daemon() {
+    "$ocra" daemon -c "$cfg" >>"$dir/daemon.out" 2>>"$dir/daemon.log" &
+    daemon_pid=$!
+}
+# publish NAME VERSION PYTHON: a spec whose workload runs PYTHON (the weights on the artifact
+# server, as tests/lib/pipeline.sh makes them); prints the tx hash
+publish() {
+    mkdir -p "$tmp/art/$1"
+    head -c 100000 /dev/urandom >"$tmp/art/$1/model.safetensors"
+    local sha size
+    sha=$(sha256sum "$tmp/art/$1/model.safetensors" | cut -d' ' -f1)
+    size=$(stat -c %s "$tmp/art/$1/model.safetensors")
+    python3 - "$dir/spec.json" "$1" "$2" "$OCRA_BASE_IMAGE" "$ARTIFACTS_PORT" "$sha" "$size" "$3" <<'PY'
+import json, sys
+out, name, version, base, port, sha, size, code = sys.argv[1:]
+json.dump({"name": name, "modelVersion": version, "baseImage": base,
+           "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
+           "artifact": {"uri": "http://127.0.0.1:%s/%s/model.safetensors" % (port, name),
+                        "sha256": sha, "size": int(size)},
+           "workload": {"gpus": 0, "command": ["python3", "-c", code]}}, open(out, "w"))
+PY
+    "$ocra" -c "$cfg" publish --chain evm --key-file "$dir/keys/publisher.key" "$dir/spec.json" \
+        2>>"$dir/publish.err"
+}
+events() { "$ocra" -c "$cfg" events 2>/dev/null; }
+event_of() { events | python3 -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$1"; }
+# pipe ID EXPR: a Python expression over d (the event's `ocra lineage --json`) and p (its pipeline)
+pipe() {
+    "$ocra" -c "$cfg" lineage --json "$1" 2>/dev/null |
+        python3 -c 'import json, sys; d = json.load(sys.stdin); p = d.get("pipeline", {}); print(eval(sys.argv[1]))' "$2"
+}
+terminal() {
+    [ "$(pipe "$1" '"yes" if (p.get("status") == "reported" and p.get("state") == "done") or p.get("state") == "dead" else "no"')" = yes ]
+}
+# wait_event TX [SECONDS]: the tx's event id, once terminal (bounded: not a timing check)
+wait_event() {
+    local tx=$1 id='' i
+    for i in $(seq 1 "${2:-900}"); do
+        [ -n "$id" ] || id=$(event_of "$tx")
+        if [ -n "$id" ] && terminal "$id"; then
+            echo "$id"
+            return 0
+        fi
+        kill -0 "$daemon_pid" 2>/dev/null || { echo "  the daemon exited" >&2; return 1; }
+        sleep 1
+    done
+    echo "  gave up waiting for $tx (event ${id:-not journaled})" >&2
+    [ -n "$id" ] && echo "$id"
+    return 1
+}
+short_of() { printf '%s' "$1" | sha256sum | cut -c1-12; }
+key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
+# reports_of ID: the event's StatusReported logs, one "status JSON" line each
+reports_of() { pipeline_reports "$contract" | awk -v k="$(key_of "$1")" 'tolower($1) == k { $1 = $2 = ""; sub(/^ +/, ""); print }'; }
+# runs ID: the journal's runs rows of the event, "id|runner|node|state|result" lines
+runs() { sqlite3 "$dir/journal.db" "SELECT id, runner, coalesce(node, ''), state, coalesce(result, '') FROM runs WHERE event_id = '$1' ORDER BY created_ms"; }
+
+slurm_yaml="  runner: slurm
+  slurm:
+    url: ${SLURM_REST_URL:-}
+    user: ${SLURM_REST_USER:-}
+    token_file: ${SLURM_TOKEN_FILE:-}
+    partition: ${SLURM_PARTITION:-}
+    docker_host: ${DOCKER_HOST:-}
+    workdir: ${SLURM_DIR:-}/jobs
+    poll_interval_ms: 200"
+
+if want slurm; then
+# --- slurm: one event through a Slurm job ---------------------------------------------------
+setup slurm "$slurm_yaml"
+start_daemon
+tx=$(publish slurm-model 1.0.0 "import os; print('ocra-slurm-ok', os.environ['OCRA_EVENT_ID'])") ||
+    { fail slurm_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
+id=$(wait_event "$tx")
+[ -n "$id" ] || { fail slurm_event "the event of $tx was never journaled"; finish; }
+name=ocra-$(short_of "$id")
+[ "$(pipe "$id" 'p.get("status"), p.get("outcome")')" = "('reported', 'completed')" ] &&
+    ok slurm_event_reported_completed || fail slurm_event_reported_completed "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+row=$(runs "$id")
+IFS='|' read -r run_id run_runner run_node run_state run_result <<<"$row"
+[ "$(printf '%s\n' "$row" | grep -c .)" -eq 1 ] && ok slurm_one_runs_row || fail slurm_one_runs_row "rows: $row"
+[ "$run_runner" = slurm ] && ok slurm_runs_row_runner || fail slurm_runs_row_runner "$row"
+[ "$run_state" = succeeded ] && ok slurm_runs_row_succeeded || fail slurm_runs_row_succeeded "$row"
+[ "$(printf '%s' "$run_result" | python3 -c 'import json, sys; print(json.load(sys.stdin).get("exitCode"))' 2>&1)" = 0 ] &&
+    ok slurm_runs_row_exit_code_0 || fail slurm_runs_row_exit_code_0 "$row"
+[ "$run_node" = "$SLURM_NODE" ] && ok slurm_runs_row_node_is_slurms || fail slurm_runs_row_node_is_slurms "$row"
+job=$(squeue -h --states=all --name "$name" -o '%i %T' 2>&1)
+[ "$job" = "$run_id COMPLETED" ] && ok slurm_knows_the_job_completed ||
+    fail slurm_knows_the_job_completed "squeue --name $name: '$job', runs row id '$run_id'"
+[ "$(pipe "$id" '[s["output"]["node"] for s in d["stages"] if s["stage"] == "allocate" and s["outcome"] == "done"]')" = "['$SLURM_NODE']" ] &&
+    ok slurm_allocated_on_slurms_node || fail slurm_allocated_on_slurms_node "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "allocate"]')"
+rep=$(reports_of "$id")
+[ "$(printf '%s\n' "$rep" | grep -c .)" -eq 1 ] && ok slurm_one_report || fail slurm_one_report "reports: $rep"
+case $rep in *'"status":"completed"'*) ok slurm_report_completed ;; *) fail slurm_report_completed "$rep" ;; esac
+[ "$(pipe "$id" 'd["runs"][0]["id"] if len(d["runs"]) == 1 and "ocra-slurm-ok" in (d["runs"][0]["result"] or {}).get("logTail", "") else "no"')" = "$run_id" ] &&
+    ok slurm_lineage_json_has_the_output || fail slurm_lineage_json_has_the_output "$(pipe "$id" 'd.get("runs")')"
+"$ocra" -c "$cfg" lineage "$id" >"$dir/lineage.txt" 2>&1
+has slurm_lineage_text_run "$dir/lineage.txt" "slurm $run_id on $SLURM_NODE: succeeded, exit code 0"
+has slurm_lineage_text_output "$dir/lineage.txt" "| ocra-slurm-ok $id"
+curl -s -H "Authorization: Bearer $(cat "$dir/keys/api.token")" "http://127.0.0.1:$api/api/v1/events/$id" >"$dir/api.json"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["runs"]
+assert len(r) == 1 and r[0]["runner"] == "slurm" and r[0]["id"] == sys.argv[2] and r[0]["state"] == "succeeded", r
+assert "ocra-slurm-ok" in r[0]["result"]["logTail"], r
+' "$dir/api.json" "$run_id" && ok slurm_api_lineage_has_runs || fail slurm_api_lineage_has_runs "$(head -c 600 "$dir/api.json")"
+fi # slurm
+
+if want fail; then
+# --- fail: a workload that exits 3 under Slurm ----------------------------------------------
+[ -n "$daemon_pid" ] || { setup slurm-fail "$slurm_yaml"; start_daemon; }
+tx=$(publish slurm-fail 1.0.0 "import sys; print('ocra-about-to-fail'); sys.exit(3)") ||
+    { fail fail_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
+id=$(wait_event "$tx")
+[ -n "$id" ] || { fail fail_event "the event of $tx was never journaled"; finish; }
+[ "$(pipe "$id" 'p.get("status"), p.get("outcome")')" = "('reported', 'failed')" ] &&
+    ok fail_event_reported_failed || fail fail_event_reported_failed "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+row=$(runs "$id")
+IFS='|' read -r run_id run_runner run_node run_state run_result <<<"$row"
+[ "$run_runner $run_state" = "slurm failed" ] && ok fail_runs_row_failed || fail fail_runs_row_failed "$row"
+case $run_result in *'"exitCode":3'*ocra-about-to-fail* | *ocra-about-to-fail*'"exitCode":3'*) ok fail_runs_row_exit_code_and_log ;;
+*) fail fail_runs_row_exit_code_and_log "$row" ;; esac
+job=$(squeue -h --states=all --name "ocra-$(short_of "$id")" -o '%i %T' 2>&1)
+[ "$job" = "$run_id FAILED" ] && ok fail_slurm_knows_the_job_failed || fail fail_slurm_knows_the_job_failed "squeue: '$job', runs row id '$run_id'"
+rep=$(reports_of "$id")
+[ "$(printf '%s\n' "$rep" | grep -c .)" -eq 1 ] && ok fail_one_report || fail fail_one_report "reports: $rep"
+case $rep in *'"status":"failed"'*) ok fail_report_failed ;; *) fail fail_report_failed "$rep" ;; esac
+fi # fail
+
+if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid"
+    wait "$daemon_pid"
+    rc=$?
+    daemon_pid=
+    [ "$rc" -eq 0 ] && ok sigterm_exits_0 || fail sigterm_exits_0 "exit $rc"
+fi
+
+if want drain; then
+# --- drain: SIGTERM while the complete stage waits checkpoints it ---------------------------
+setup drain
+start_daemon
+tx=$(publish drain-model 1.0.0 "import time; print('ocra-drain-start', flush=True); time.sleep(20); print('ocra-drain-end')") ||
+    { fail drain_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
+# the complete stage holds the event: its workload is running and the daemon waits for it
+id=
+waiting() {
+    [ -n "$id" ] || id=$(event_of "$tx")
+    [ -n "$id" ] && [ "$(pipe "$id" 'p.get("stage"), p.get("state")')" = "('complete', 'claimed')" ]
+}
+for _ in $(seq 900); do
+    waiting && break
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.5
+done
+waiting || { fail drain_complete_claimed "the event never reached the complete stage: $(pipe "${id:-x}" 'json.dumps(p)' 2>&1)"; finish; }
+cid=$(runs "$id" | cut -d'|' -f1)
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+rc=$?
+daemon_pid=
+# the daemon has exited: the workload it waited for is still running (it sleeps 20 s)
+running=$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)
+[ "$rc" -eq 0 ] && ok drain_sigterm_exits_0 || fail drain_sigterm_exits_0 "exit $rc"
+[ "$running" = true ] && ok drain_exited_before_the_workload_ended ||
+    fail drain_exited_before_the_workload_ended "container $cid: running=$running"
+has drain_logged_checkpoint "$dir/daemon.log" "stage checkpointed event=$id stage=complete"
+[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"], p.get("stage"), p.get("state")')" = "(['released'], 'complete', 'ready')" ] &&
+    ok drain_attempt_released_at_complete || fail drain_attempt_released_at_complete "$(pipe "$id" 'd["stages"][-1], p')"
+[ "$(runs "$id" | cut -d'|' -f4)" = running ] && ok drain_runs_row_still_running || fail drain_runs_row_still_running "$(runs "$id")"
+start_daemon
+id2=$(wait_event "$tx")
+[ "$id2" = "$id" ] && [ "$(pipe "$id" 'p.get("outcome")')" = completed ] &&
+    ok drain_restart_completes || fail drain_restart_completes "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"]')" = "['released', 'done']" ] &&
+    ok drain_complete_released_then_done || fail drain_complete_released_then_done "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
+row=$(runs "$id")
+[ "$(printf '%s\n' "$row" | grep -c .)" -eq 1 ] && [ "$(printf '%s' "$row" | cut -d'|' -f1,4)" = "$cid|succeeded" ] &&
+    ok drain_one_runs_row_succeeded || fail drain_one_runs_row_succeeded "$row (container $cid)"
+case $row in *ocra-drain-end*) ok drain_log_tail_has_the_end ;; *) fail drain_log_tail_has_the_end "$row" ;; esac
+n=$(docker ps -aq --filter "label=io.ocra.event-id=$id" | wc -l)
+[ "$n" -eq 1 ] && ok drain_one_container || fail drain_one_container "$n containers"
+rep=$(reports_of "$id")
+[ "$(printf '%s\n' "$rep" | grep -c .)" -eq 1 ] && ok drain_one_report || fail drain_one_report "reports: $rep"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=
+fi # drain
+
+finish
