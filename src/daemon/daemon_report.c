@@ -198,7 +198,7 @@ static int
 evm_settle(struct ocra_daemon_ctx *ctx, struct ocra_err *err)
 {
     uint64_t deadline = ocra_time_mono_ns() + (uint64_t)ctx->cfg->daemon.report_wait_ms * 1000000u;
-    uint64_t n;
+    uint64_t n = 0;
 
     for (;;) {
         if (evm_in_flight(ctx, &n, err) < 0)
