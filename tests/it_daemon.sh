@@ -81,17 +81,8 @@ events() { "$OCRA" -c "$tmp/ocra.yaml" events "$@"; }
 count_status() { events --status "$1" | wc -l; }
 has_n() { [ "$(count_status "$1")" -eq "$2" ]; }
 # reports: the StatusReported logs of the contract, one "eventKey reporter status" line each
-reports() {
-    "$CAST" logs --rpc-url "$url" --from-block 0 --address "$contract" --json \
-        'StatusReported(bytes32,address,string)' |
-        python3 -c '
-import json, sys
-for log in json.load(sys.stdin):
-    t = log["topics"]
-    data = bytes.fromhex(log["data"][2:])
-    n = int.from_bytes(data[32:64], "big")
-    print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
-}
+reports() { evm_reports "$contract"; }
+
 key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
 
 # --- 1. --check

@@ -63,17 +63,8 @@ start_daemon() {
     daemon_pid=$!
 }
 events() { "$OCRA" -c "$tmp/ocra.yaml" events "$@"; }
-reports() { # the StatusReported logs of the contract, one "eventKey reporter status" line each
-    "$CAST" logs --rpc-url "$url" --from-block 0 --address "$contract" --json \
-        'StatusReported(bytes32,address,string)' |
-        python3 -c '
-import json, sys
-for log in json.load(sys.stdin):
-    t = log["topics"]
-    data = bytes.fromhex(log["data"][2:])
-    n = int.from_bytes(data[32:64], "big")
-    print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
-}
+reports() { evm_reports "$contract"; }
+
 nonce() { "$CAST" nonce --rpc-url "$url" ${1:+--block "$1"} "$EVM_ADDR2"; }
 in_pool() { [ "$(nonce pending)" -gt "$(nonce)" ]; }
 

@@ -199,7 +199,7 @@ wait_event() {
 short_of() { printf '%s' "$1" | sha256sum | cut -c1-12; }
 key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
 # reports_of ID: the event's StatusReported logs, one "status JSON" line each
-reports_of() { pipeline_reports "$contract" | awk -v k="$(key_of "$1")" 'tolower($1) == k { $1 = $2 = ""; sub(/^ +/, ""); print }'; }
+reports_of() { evm_reports "$contract" | awk -v k="$(key_of "$1")" 'tolower($1) == k { $1 = $2 = ""; sub(/^ +/, ""); print }'; }
 # runs ID: the journal's runs rows of the event, "id|runner|node|state|result" lines
 runs() { sqlite3 "$dir/journal.db" "SELECT id, runner, coalesce(node, ''), state, coalesce(result, '') FROM runs WHERE event_id = '$1' ORDER BY created_ms"; }
 

@@ -155,7 +155,7 @@ if [ -z "$id" ]; then
     finish
 fi
 "$ocra" -c "$tmp/ocra.yaml" lineage --json "$id" >"$tmp/lineage.json"
-pipeline_reports "$contract" >"$tmp/reports"
+evm_reports "$contract" >"$tmp/reports"
 python3 - "$tmp/lineage.json" "$tmp/reports" "$EVM_ADDR1" >"$tmp/e2e.out" <<'PY'
 import hashlib, json, sys
 doc = json.load(open(sys.argv[1]))
@@ -286,7 +286,7 @@ if [ -n "$id0" ] && [ -n "$id1" ]; then
         fail supersede_older_superseded "$(pipe "$id0" 'json.dumps(p)')"
     [ "$(containers_of "$id1")" -eq 1 ] && ok supersede_newer_one_container || fail supersede_newer_one_container "$(containers_of "$id1")"
     [ "$(containers_of "$id0")" -eq 0 ] && ok supersede_older_no_container || fail supersede_older_no_container "$(containers_of "$id0")"
-    st=$(pipeline_reports "$contract" | awk -v k="$(key_of "$id0")" 'tolower($1) == k { $1 = $2 = ""; print }')
+    st=$(evm_reports "$contract" | awk -v k="$(key_of "$id0")" 'tolower($1) == k { $1 = $2 = ""; print }')
     case $st in *superseded*) ok supersede_older_reported ;; *) fail supersede_older_reported "on-chain: $st" ;; esac
 else
     fail supersession "events not terminal: ${id0:-?} ${id1:-?}"
@@ -339,7 +339,7 @@ for _ in $(seq 60); do all_terminal && break; sleep 10; done
 kill -TERM "$daemon_pid" && wait "$daemon_pid"
 daemon_pid=
 events >"$tmp/final.jsonl"
-pipeline_reports "$contract" >"$tmp/reports"
+evm_reports "$contract" >"$tmp/reports"
 docker ps -a --format '{{.Label "io.ocra.event-id"}}' >"$tmp/containers"
 tags=$(tags_of ocra/pipe/crash-m0; tags_of ocra/pipe/crash-m1; tags_of ocra/pipe/crash-m2; tags_of ocra/pipe/crash-m3)
 printf '%s\n' $tags | grep '^evt-' >"$tmp/evt-tags"
@@ -435,7 +435,7 @@ else
     fail rpc_outage_event_completes "$(pipe "${fid:-x}" 'json.dumps(p)' 2>&1)"
 fi
 met_outage && ok rpc_outage_met_by_the_daemon || fail rpc_outage_met_by_the_daemon "no failed request in the proxy's log"
-n=$(pipeline_reports "$contract" | awk -v k="$(key_of "${fid:-x}")" 'tolower($1) == k' | wc -l)
+n=$(evm_reports "$contract" | awk -v k="$(key_of "${fid:-x}")" 'tolower($1) == k' | wc -l)
 [ "$n" -eq 1 ] && ok rpc_outage_one_report || fail rpc_outage_one_report "$n reports"
 kill -0 "$daemon_pid" 2>/dev/null && ok rpc_outage_daemon_kept_running || fail rpc_outage_daemon_kept_running "the daemon exited"
 kill -TERM "$daemon_pid" && wait "$daemon_pid"
@@ -482,7 +482,7 @@ echo "  dockerd started again on $DOCKER_HOST"
 rm -f "$tmp/index-hold"
 eid=$(wait_event "$tx")
 "$ocra" -c "$tmp/ocra.yaml" lineage --json "${eid:-x}" >"$tmp/engine-lineage.json" 2>/dev/null
-n=$(pipeline_reports "$contract" | awk -v k="$(key_of "${eid:-x}")" 'tolower($1) == k' | wc -l)
+n=$(evm_reports "$contract" | awk -v k="$(key_of "${eid:-x}")" 'tolower($1) == k' | wc -l)
 python3 - "$tmp/engine-lineage.json" "$n" >"$tmp/engine.out" <<'PY'
 import json, sys
 try:

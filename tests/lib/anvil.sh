@@ -9,6 +9,8 @@
 #   anvil_start [anvil args...]  # sets ANVIL_PID ANVIL_PORT EVM_RPC_URL; anvil_stop on EXIT is up to you
 #   evm_compile OUTDIR           # OUTDIR/ModelRegistry.abi.json and .bin
 #   anvil_rpc METHOD PARAMS_JSON # one JSON-RPC call through cast
+#   evm_reports CONTRACT         # the contract's StatusReported logs, one "eventKey reporter
+#                                # status" line each (the daemon's on-chain reports)
 
 # Anvil's well-known development keys (public test keys; never fund them anywhere real).
 EVM_KEY0=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
@@ -85,6 +87,18 @@ anvil_stop() {
 
 anvil_rpc() {
     "$CAST" rpc --rpc-url "$EVM_RPC_URL" "$1" --raw "${2:-[]}"
+}
+
+evm_reports() {
+    "$CAST" logs --rpc-url "$EVM_RPC_URL" --from-block 0 --address "${1:?usage: evm_reports CONTRACT}" \
+        --json 'StatusReported(bytes32,address,string)' |
+        python3 -c '
+import json, sys
+for log in json.load(sys.stdin):
+    t = log["topics"]
+    data = bytes.fromhex(log["data"][2:])
+    n = int.from_bytes(data[32:64], "big")
+    print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
 }
 
 # Compiles contracts/ModelRegistry.sol exactly as the committed artifacts were made.

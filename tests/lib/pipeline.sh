@@ -25,7 +25,6 @@
 #                                # path on the artifact server; SMOKE_VERSION: the ocra-smoke
 #                                # wheel its toolchain installs, 1.0.0 unless given; another
 #                                # version means another toolchain hash)
-#   pipeline_reports CONTRACT    # the StatusReported logs: "eventKey reporter status" lines
 #   pipeline_event_of OCRA CONFIG TX   # the event id journaled for the transaction TX
 #   pipeline_get OCRA CONFIG ID EXPR   # a Python expression over p, the event's pipeline object
 #   pipeline_finish DIR          # a test's end: its time since $t0, the tail of DIR/daemon.log
@@ -144,17 +143,6 @@ pipeline_spec() {
 JSON
 }
 
-pipeline_reports() {
-    "$CAST" logs --rpc-url "$EVM_RPC_URL" --from-block 0 --address "$1" --json \
-        'StatusReported(bytes32,address,string)' |
-        python3 -c '
-import json, sys
-for log in json.load(sys.stdin):
-    t = log["topics"]
-    data = bytes.fromhex(log["data"][2:])
-    n = int.from_bytes(data[32:64], "big")
-    print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
-}
 
 pipeline_event_of() {
     "$1" -c "$2" events 2>/dev/null | python3 -c '
