@@ -14,7 +14,9 @@
 #     allocations for replicas 0, 1, 2 in the journal; /metrics ocra_replicas 3;
 #  2b. the daemon SIGKILLed and replica 2's container removed meanwhile -> after a restart the
 #     loop takes the held allocations as 3 replicas, adopts r1 (same container) and starts r2
-#     again, no container duplicated;
+#     again, no container duplicated; the runs row of the lost r2 ends failed;
+#  2c. replica 1's workload exits on its own -> replaced on its allocation (a new container,
+#     the old runs row ended succeeded, the log says why);
 #  3. load 0 -> back to min 1 after the cooldown: r1 and r2 gone, their allocations released;
 #  4. replica 0's workload exits -> the event completes and is reported, no replica container
 #     remains, no allocation is held.
@@ -236,6 +238,19 @@ held_is "0 1 2" && ok restart_allocations_kept || fail restart_allocations_kept 
 [ "$(runs "state = 'failed' AND result LIKE '%container was gone%'")" -eq 1 ] &&
     [ "$(runs "state = 'running'")" -eq 3 ] && ok runs_lost_replica_failed_new_one_running ||
     fail runs_lost_replica_failed_new_one_running "$(sqlite3 "$tmp/journal.db" "SELECT id, state, result FROM runs")"
+
+# --- 2c. replica 1's workload exits on its own: the loop replaces it on its allocation -------
+id1=$(docker inspect -f '{{.Id}}' "$c0-r1")
+docker exec "$c0-r1" touch /tmp/ocra-stop || fail r1_stop_written "docker exec into $c0-r1 failed"
+replaced() { running "$c0-r1" && [ "$(docker inspect -f '{{.Id}}' "$c0-r1" 2>/dev/null)" != "$id1" ]; }
+wait_until "$c0-r1 replaced" replaced && ok exited_replica_replaced ||
+    fail exited_replica_replaced "$(docker ps -a --format '{{.Names}} {{.ID}} {{.Status}}' | tr '\n' ';')"
+wait_until "the replacement logged" grep -q "autoscale event=$id replica=1: the workload exited on its own with status 0: replaced" "$tmp/daemon.log" &&
+    ok replacement_logged || fail replacement_logged "no 'replica=1: ... replaced' in the log"
+[ "$(sqlite3 "$tmp/journal.db" "SELECT state FROM runs WHERE id = '$id1'")" = succeeded ] &&
+    [ "$(runs "state = 'running'")" -eq 3 ] && ok runs_exited_replica_ended_new_one_running ||
+    fail runs_exited_replica_ended_new_one_running "$(sqlite3 "$tmp/journal.db" "SELECT id, state, result FROM runs")"
+held_is "0 1 2" && ok replaced_on_its_allocation || fail replaced_on_its_allocation "held: $(held)"
 
 # --- 3. load 0 -> min 1 after the cooldown -----------------------------------------------------
 for c in "$c0" "$c0-r1" "$c0-r2"; do

@@ -227,16 +227,19 @@ replica_journal(struct ocra_store *st, const struct ocra_run_spec *rs,
     return ret < 0 ? ocra_err_wrap(err, "journal replica %d's run", rs->replica) : 0;
 }
 
-/* The end of a replica the loop stopped: its runs row "stopped" with the exit status (a run
- * the journal does not hold, started before runs were journaled, is left alone). */
+/* The end of a replica the loop removed: its runs row "stopped" with the exit status, or, when
+ * its workload had exited on its own (exited: why), "succeeded" or "failed" by its status (a
+ * run the journal does not hold, started before runs were journaled, is left alone). */
 static int
 replica_journal_end(struct ocra_store *st, const char *container_id, int replica, int exit_code,
-                    struct ocra_err *err)
+                    const char *exited, struct ocra_err *err)
 {
-    json_t *result = json_pack("{s:i, s:i, s:s}", "exitCode", exit_code, "replica", replica,
-                               "reason", "removed by the autoscaler or at the event's end");
+    json_t *result =
+        json_pack("{s:i, s:i, s:s}", "exitCode", exit_code, "replica", replica, "reason",
+                  exited ? exited : "removed by the autoscaler or at the event's end");
     char *text = ocra_json_compact(result);
-    int ret = ocra_store_run_end(st, container_id, "stopped", NULL, text, err);
+    const char *state = !exited ? "stopped" : exit_code == 0 ? "succeeded" : "failed";
+    int ret = ocra_store_run_end(st, container_id, state, NULL, text, err);
 
     json_decref(result);
     free(text);
@@ -334,10 +337,11 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
 }
 
 /* Stops (SIGTERM, SIGKILL after STOP_GRACE_S) and removes replica `replica`'s container; one
- * that is gone already is fine. By name: the docker runner's remove wants the id. */
+ * that is gone already is fine. By name: the docker runner's remove wants the id. exited: NULL
+ * when the loop removes a running replica, else why its workload ended (its runs row). */
 static int
 replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *event_id,
-               int replica, struct ocra_err *err)
+               int replica, const char *exited, struct ocra_err *err)
 {
     struct ocra_image_docker_reply rep = {0};
     char name[OCRA_RUN_NAME_MAX], *path, *cid = NULL;
@@ -381,7 +385,7 @@ out:
     if (ret < 0)
         ocra_err_wrap(err, "remove %s", name);
     else if (cid)
-        ret = replica_journal_end(st, cid, replica, exit_code, err);
+        ret = replica_journal_end(st, cid, replica, exit_code, exited, err);
     ocra_image_docker_reply_fini(&rep);
     free(path);
     free(cid);
@@ -456,7 +460,7 @@ scale_to(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p,
     if (!(dk = ocra_image_docker_new(&dopts, err)))
         return -1;
     for (; got > want; got--) {
-        if (got - 1 > 0 && replica_remove(dk, ctx->st, id, got - 1, err) < 0)
+        if (got - 1 > 0 && replica_remove(dk, ctx->st, id, got - 1, NULL, err) < 0)
             break;
     }
     ret = got == want ? 0 : -1;
@@ -568,7 +572,7 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
     if (h.max_replica > 0 && !(dk = ocra_image_docker_new(&dopts, err)))
         goto out;
     for (int r = h.max_replica; r > 0; r--)
-        if (replica_remove(dk, ctx->st, event_id, r, err) < 0)
+        if (replica_remove(dk, ctx->st, event_id, r, NULL, err) < 0)
             goto out;
     if (h.max_replica > 0) {
         ocra_log_info("autoscale event=%s ended: replicas 1..%d removed", event_id, h.max_replica);
@@ -689,6 +693,87 @@ out:
     return ret;
 }
 
+/* Replica `replica`'s container state: 1 running (or starting), 0 ended (*exit_code) or gone
+ * (*exit_code -1), -1 when the engine cannot say. */
+static int
+replica_alive(struct ocra_image_docker *dk, const char *event_id, int replica, int *exit_code,
+              struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    char name[OCRA_RUN_NAME_MAX], *path;
+    const char *status;
+    json_t *j = NULL, *state;
+    int ret = -1;
+
+    ocra_run_replica_name(event_id, replica, name);
+    path = ocra_xasprintf("/containers/%s/json", name);
+    *exit_code = -1;
+    if (ocra_image_docker_request(dk, "GET", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
+        goto out;
+    if (rep.status == 404) {
+        ret = 0;
+        goto out;
+    }
+    if (rep.status < 200 || rep.status >= 300 ||
+        !(j = ocra_json_parse(rep.body, rep.len, 0, err))) {
+        if (rep.status < 200 || rep.status >= 300)
+            ocra_image_docker_reply_err(&rep, err);
+        goto out;
+    }
+    state = json_object_get(j, "State");
+    status = ocra_json_str(state, "Status");
+    *exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    ret = status && (!strcmp(status, "exited") || !strcmp(status, "dead")) ? 0 : 1;
+out:
+    json_decref(j);
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
+/*
+ * Replicas 1..have-1 whose workload ended on its own (or whose container is gone) are
+ * replaced: the ended container removed (its runs row ended with its exit status), a new one
+ * started on the same allocation. Replica 0 is the complete stage's: its end is the event's.
+ */
+static void
+replicas_heal(struct ocra_daemon_ctx *ctx, const struct ocra_run_spec *rs0, int have)
+{
+    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
+    struct ocra_image_docker *dk = NULL;
+    struct ocra_runner *runner = NULL;
+    struct ocra_err err = {0};
+    char why[96];
+    int code;
+
+    if (have <= 1 || !(dk = ocra_image_docker_new(&dopts, &err)))
+        goto out;
+    for (int r = 1; r < have; r++) {
+        int alive = replica_alive(dk, rs0->event_id, r, &code, &err);
+
+        if (alive != 0) {
+            if (alive < 0)
+                ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, err.msg);
+            continue;
+        }
+        snprintf(why, sizeof(why), "the workload exited on its own with status %d: replaced", code);
+        ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, why);
+        if (!runner && !(runner = ocra_daemon_runner_new(ctx->cfg, &err)))
+            break;
+        if (replica_remove(dk, ctx->st, rs0->event_id, r, why, &err) < 0 ||
+            replica_start(ctx, runner, rs0, r, &err) < 0) {
+            ocra_log_warn("autoscale event=%s replica=%d: replace: %s", rs0->event_id, r, err.msg);
+            continue;
+        }
+        ocra_metrics_add(ocra_metrics_std()->scale_actions, (const char *const[]){"replaced"}, 1);
+    }
+out:
+    if (err.code && !dk)
+        ocra_log_warn("autoscale event=%s: %s", rs0->event_id, err.msg);
+    ocra_runner_free(runner);
+    ocra_image_docker_free(dk);
+}
+
 static void
 scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
 {
@@ -723,6 +808,8 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
         goto out;
     if (!is_new && conf_of(cfg, &e.p, &c, &err) == 0)
         sc->as.conf = c; /* after a reload: the new target, tolerance and cooldowns */
+    if (!is_new)         /* scaled_init started or adopted them just now */
+        replicas_heal(ctx, &e.rs, sc->as.replicas);
     load = load_sum(s, sc->event_id, mono_ms(), FRESH_BEATS * 1000 * cfg->agent.heartbeat_s, &n);
     have = sc->as.replicas;
     want = ocra_sched_autoscale_step(&sc->as, now, (double)load);

@@ -465,8 +465,9 @@ std_init(void)
         m, "ocra_replicas", "Replicas in place of an autoscaled inference event.",
         OCRA_METRICS_GAUGE, (const char *const[]){"event", NULL}, NULL, 0);
     s->scale_actions = ocra_metrics_family(
-        m, "ocra_autoscale_actions_total", "Autoscaling actions, by direction (up, down, failed).",
-        OCRA_METRICS_COUNTER, (const char *const[]){"direction", NULL}, NULL, 0);
+        m, "ocra_autoscale_actions_total",
+        "Autoscaling actions, by direction (up, down, failed, replaced).", OCRA_METRICS_COUNTER,
+        (const char *const[]){"direction", NULL}, NULL, 0);
     /* autoscale (end) */
 }
 

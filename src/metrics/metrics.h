@@ -79,7 +79,7 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *runs;     /* counter {runner, result}: finished runs */
     /* autoscale (begin) */
     struct ocra_metrics_family *replicas;      /* gauge {event}: replicas of an event in place */
-    struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed */
+    struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed|replaced */
     /* autoscale (end) */
 };
 const struct ocra_metrics_std *ocra_metrics_std(void);
