@@ -181,6 +181,15 @@ int ocra_daemon_run_started(struct ocra_daemon_ctx *ctx, const struct ocra_daemo
                             const json_t *inputs, struct ocra_runner *r,
                             const struct ocra_run_job *rj, struct ocra_err *err);
 /*
+ * The workload of this runner the journal already holds for the event (a run stage that
+ * started it and then died, or was taken over): *found, and rj filled with its id and name,
+ * adopted. For Slurm, whose controller forgets finished jobs (MinJobAge), so that a retried
+ * stage never submits the job again; the docker runner adopts by name.
+ */
+int ocra_daemon_run_journaled(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                              struct ocra_runner *r, struct ocra_run_job *rj, bool *found,
+                              struct ocra_err *err);
+/*
  * runner->wait in slices of 500 ms until the workload ends (0, *exit_code) or fails (-1, the
  * runner's error), checking the daemon's stopping flag between slices: a stopping daemon gets
  * -1 with ESHUTDOWN ("checkpointed"), the workload left running.

@@ -71,6 +71,42 @@ ocra_daemon_run_started(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
     return ret < 0 ? ocra_err_wrap(err, "journal the run") : 0;
 }
 
+struct found_run {
+    const char *runner;
+    char id[72];
+};
+
+static int
+first_of_runner(const struct ocra_store_run *r, void *arg)
+{
+    struct found_run *f = arg;
+
+    if (strcmp(r->runner, f->runner) != 0 || strlen(r->id) >= sizeof(f->id))
+        return 0;
+    snprintf(f->id, sizeof(f->id), "%s", r->id);
+    return 1;
+}
+
+int
+ocra_daemon_run_journaled(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                          struct ocra_runner *r, struct ocra_run_job *rj, bool *found,
+                          struct ocra_err *err)
+{
+    struct found_run f = {.runner = r->name};
+
+    *found = false;
+    if (ocra_store_run_list(ctx->st, job->event->id, first_of_runner, &f, err) < 0)
+        return ocra_err_wrap(err, "the event's runs");
+    if (!f.id[0])
+        return 0;
+    memset(rj, 0, sizeof(*rj));
+    snprintf(rj->id, sizeof(rj->id), "%s", f.id);
+    ocra_run_container_name(job->event->id, rj->name);
+    rj->adopted = true;
+    *found = true;
+    return 0;
+}
+
 int
 ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
                      const struct ocra_run_job *rj, int *exit_code, struct ocra_err *err)

@@ -410,6 +410,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     struct ocra_run_spec rs;
     struct ocra_run_job rj = {0};
     uint8_t devs[OCRA_RUN_MAX_GPUS];
+    bool journaled = false;
     int ret = -1;
 
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
@@ -428,8 +429,13 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
             ocra_image_docker_pull(dk, rs.image, NULL, err) < 0)
             goto out;
     }
-    if (!(runner = runner_new(ctx->cfg, err)) || runner->start(runner, &rs, &rj, err) < 0 ||
-        ocra_daemon_run_started(ctx, job, inputs, runner, &rj, err) < 0)
+    if (!(runner = runner_new(ctx->cfg, err)))
+        goto out;
+    if (ctx->cfg->run.runner == 1 &&
+        ocra_daemon_run_journaled(ctx, job, runner, &rj, &journaled, err) < 0)
+        goto out;
+    if (!journaled && (runner->start(runner, &rs, &rj, err) < 0 ||
+                       ocra_daemon_run_started(ctx, job, inputs, runner, &rj, err) < 0))
         goto out;
     ocra_daemon_scale_run(ctx, job, &p, &rs); /* replicas 1..min-1 */
     *output = json_pack("{s:s, s:s, s:s, s:b, s:s}", "runner", runner->name, "id", rj.id, "name",
@@ -453,6 +459,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     size_t len = 0;
     int exit_code = -1, ret = -1;
     bool stopped = false;
+    char lost[192] = "";
     int64_t t0 = ocra_time_wall_ms();
     struct ocra_err lerr = {0};
     const char *event_id = job->event->id;
@@ -469,10 +476,21 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     /* the workload's own time: the op blocks its worker until it exits (a lease keeps it),
      * or until the daemon stops (checkpointed: the next start waits again) */
     if (ocra_daemon_run_wait(ctx, runner, &rj, &exit_code, err) < 0) {
-        if (err->code != ECANCELED)
+        if (err->code == ENOENT && ctx->cfg->run.runner == 1) {
+            /* slurmctld purged the finished job (MinJobAge) while nobody watched it: it ran,
+             * but its exit status is lost; the event fails, saying so, instead of waiting */
+            snprintf(lost, sizeof(lost),
+                     "Slurm no longer knows job %s (purged after MinJobAge while ocra was not "
+                     "watching): its exit status is lost",
+                     rj.id);
+            exit_code = -1;
+        } else if (err->code != ECANCELED) {
             goto out;
-        exit_code = -1; /* stopped from outside: the event failed, not the stage */
-        stopped = true;
+        } else {
+            exit_code = -1; /* stopped from outside: the event failed, not the stage */
+            stopped = true;
+        }
+        memset(err, 0, sizeof(*err));
     }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
     if (ocra_daemon_scale_end(ctx, event_id, err) < 0 || /* replicas 1.. */
@@ -488,6 +506,9 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         json_object_set_new(*output, "reason",
                             json_string("the agent refused to start it: a newer version of the "
                                         "model is current on-chain"));
+    } else if (lost[0]) {
+        json_object_set_new(*output, "verdict", json_string("failed"));
+        json_object_set_new(*output, "reason", json_string(lost));
     } else if (exit_code != 0) {
         char reason[96];
 
