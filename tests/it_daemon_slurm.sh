@@ -14,6 +14,13 @@
 #         --json) and in GET /api/v1/events/{id}.
 #  fail   (after slurm) a workload that exits 3 under Slurm: runs row failed with exit code 3,
 #         the event's outcome failed, reported failed once.
+#  purge  (ctest it_daemon_slurm_purge; slurmctld's MinJobAge 2 s) a crash of the daemon while
+#         its Slurm job runs, then the job ends and slurmctld purges it, and the journal is put
+#         back to where a crash between the submit and the end of the run stage leaves it (the
+#         runs row written, the stage not ended): the restarted daemon's run stage adopts the
+#         job its runs row names and submits nothing (Slurm knows no second job of that
+#         name), and its complete stage, finding the job gone, ends the event failed with the
+#         reason (its exit status is lost), reported once; one runs row, failed.
 #  drain  (ctest it_daemon_drain; the docker runner, no Slurm) a workload that sleeps 20 s:
 #         SIGTERM while the complete stage waits for it -> the daemon exits 0 and its container
 #         is still running when it has exited (the engine's state, not a clock); the attempt is
@@ -49,7 +56,7 @@ for t in python3 curl openssl sqlite3; do
 done
 registry_or_skip
 evm_tools_or_skip
-if want slurm || want fail; then
+if want slurm || want fail || want purge; then
     getent passwd slurm >/dev/null 2>&1 || skip "no user slurm (Debian package slurm-wlm-basic-plugins)"
 fi
 
@@ -89,7 +96,10 @@ finish() {
 }
 
 # --- services -----------------------------------------------------------------------------
-if want slurm || want fail; then
+if want purge; then # slurmctld forgets a finished job 2 s after its end (at its next purge)
+    export SLURM_MIN_JOB_AGE=2
+fi
+if want slurm || want fail || want purge; then
     slurm_start "$tmp/slurm" 4
     rc=$?
     [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no Slurm}"
@@ -100,7 +110,7 @@ rc=$?
 [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
 [ "$rc" -eq 0 ] || { fail dockerd_start "the private dockerd did not start"; finish; }
 chmod 755 "$tmp/engine"
-if want slurm || want fail; then # the jobs run as slurm and use the engine through its socket
+if want slurm || want fail || want purge; then # the jobs run as slurm and use the engine through its socket
     chgrp slurm "$tmp/engine/docker.sock" && chmod 660 "$tmp/engine/docker.sock" ||
         { fail engine_socket "could not open the socket to the job user"; finish; }
 fi
@@ -275,6 +285,57 @@ rep=$(reports_of "$id")
 [ "$(printf '%s\n' "$rep" | grep -c .)" -eq 1 ] && ok fail_one_report || fail fail_one_report "reports: $rep"
 case $rep in *'"status":"failed"'*) ok fail_report_failed ;; *) fail fail_report_failed "$rep" ;; esac
 fi # fail
+
+if want purge; then
+# --- purge: the job slurmctld forgot while the daemon was down ------------------------------
+setup purge "$slurm_yaml"
+start_daemon
+tx=$(publish slurm-purge 1.0.0 "import time; print('ocra-purge-started', flush=True); time.sleep(6)") ||
+    { fail purge_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
+id=
+for _ in $(seq 1 600); do # bounded: the event journaled and its job submitted and recorded
+    [ -n "$id" ] || id=$(event_of "$tx")
+    [ -n "$id" ] && [ -n "$(runs "$id")" ] && break
+    sleep 0.5
+done
+[ -n "$id" ] && [ -n "$(runs "$id")" ] || { fail purge_job_recorded "no runs row: $(runs "${id:-x}")"; finish; }
+stop_daemon # SIGKILL while the complete stage waits
+name=ocra-$(short_of "$id")
+IFS='|' read -r run_id _ <<<"$(runs "$id")"
+purged=no
+for _ in $(seq 1 240); do # bounded: the job ends, then slurmctld's purge (about every minute)
+    if [ -z "$(squeue -h --states=all --name "$name" -o '%i' 2>/dev/null)" ]; then
+        purged=yes
+        break
+    fi
+    sleep 1
+done
+[ "$purged" = yes ] && ok purge_slurm_forgot_the_job || fail purge_slurm_forgot_the_job "squeue still knows $name"
+# the crash window: the runs row written, the run stage not ended (its attempt gone with it)
+sqlite3 "$dir/journal.db" "DELETE FROM stages WHERE event_id = '$id' AND stage IN ('run', 'complete');
+    UPDATE pipeline SET stage = 'run', status = 'allocated', state = 'ready', claim = NULL,
+    claimed_by = NULL, lease_ms = NULL, next_ms = 0 WHERE event_id = '$id';" ||
+    fail purge_journal_rewound "sqlite3 failed"
+start_daemon
+id2=$(wait_event "$tx" 300)
+[ "$id2" = "$id" ] || { fail purge_event_terminal "$(pipe "$id" 'json.dumps(p)' 2>&1)"; finish; }
+[ "$(pipe "$id" 'p.get("status"), p.get("outcome")')" = "('reported', 'failed')" ] &&
+    ok purge_event_failed || fail purge_event_failed "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+pipe "$id" '[s["output"].get("reason") for s in d["stages"] if s["stage"] == "complete" and s["outcome"] == "done"]' | grep -q "Slurm no longer knows job $run_id" &&
+    ok purge_reason_says_the_status_is_lost || fail purge_reason_says_the_status_is_lost "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+[ "$(pipe "$id" '[s["output"].get("adopted") for s in d["stages"] if s["stage"] == "run" and s["outcome"] == "done"]')" = "[True]" ] &&
+    ok purge_run_stage_adopted_the_journaled_job || fail purge_run_stage_adopted_the_journaled_job "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "run"]')"
+# no second job: the run stage names the first one's id, and Slurm knows no job of that name
+# (a new one, done in a second, would be purged by now too: the id is the proof)
+[ "$(pipe "$id" '[s["output"].get("id") for s in d["stages"] if s["stage"] == "run" and s["outcome"] == "done"]')" = "['$run_id']" ] &&
+    [ -z "$(squeue -h --states=all --name "$name" -o '%i' 2>/dev/null)" ] && ok purge_no_second_submit ||
+    fail purge_no_second_submit "run stage: $(pipe "$id" '[s["output"] for s in d["stages"] if s["stage"] == "run"]'); Slurm: $(squeue -h --states=all --name "$name" -o '%i %T')"
+row=$(runs "$id")
+[ "$(printf '%s\n' "$row" | grep -c .)" -eq 1 ] && [ "$(printf '%s' "$row" | cut -d'|' -f4)" = failed ] &&
+    ok purge_one_runs_row_failed || fail purge_one_runs_row_failed "rows: $row"
+rep=$(reports_of "$id")
+[ "$(printf '%s\n' "$rep" | grep -c .)" -eq 1 ] && ok purge_one_report || fail purge_one_report "reports: $rep"
+fi # purge
 
 if [ -n "$daemon_pid" ]; then
     kill -TERM "$daemon_pid"

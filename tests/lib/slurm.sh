@@ -18,7 +18,8 @@
 #
 # Exported by slurm_start: SLURM_CONF, SLURM_REST_URL (http://127.0.0.1:PORT),
 # SLURM_REST_USER (slurm), SLURM_TOKEN_FILE (a JWT from `scontrol token`, mode 0600),
-# SLURM_PARTITION (ocra), SLURM_NODE (ocra-n1), SLURM_DIR.
+# SLURM_PARTITION (ocra), SLURM_NODE (ocra-n1), SLURM_DIR. SLURM_MIN_JOB_AGE (seconds, default
+# 600) sets how long slurmctld remembers a finished job.
 
 SLURM_PIDS=()
 
@@ -90,7 +91,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 GresTypes=gpu
 ReturnToService=2
-MinJobAge=600
+MinJobAge=${SLURM_MIN_JOB_AGE:-600}
 KillWait=30
 SlurmctldTimeout=30
 SlurmdTimeout=30
