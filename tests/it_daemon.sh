@@ -140,7 +140,7 @@ EOF
 start_daemon
 wait_until "3 events journaled" has_n accepted 2
 wait_until "valid event planned" has_n planned 1
-wait_until "two dead letters" has_n dead 2
+wait_until "three dead letters (the valid event at toolchain, both rejections at report)" has_n dead 3
 events >"$tmp/ev1.jsonl"
 bert=$(grep '/bert"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
 evil=$(grep '/evil"' "$tmp/ev1.jsonl" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["event"])')
