@@ -330,10 +330,14 @@ sleep "$((RANDOM % 3)).$((RANDOM % 10))"
 stop_daemon
 kills=$((kills + 1))
 start_daemon
+# every published event journaled (the restarted watcher may still be catching up on the last
+# blocks) and every journaled event terminal
 all_terminal() {
     [ "$(events | python3 -c '
 import json, sys
-print(sum(1 for l in sys.stdin if (lambda p: not ((p["status"] == "reported" and p["state"] == "done") or p["state"] == "dead"))(json.loads(l)["pipeline"])))')" -eq 0 ]
+ev = [json.loads(l)["pipeline"] for l in sys.stdin]
+open_ = sum(1 for p in ev if not ((p["status"] == "reported" and p["state"] == "done") or p["state"] == "dead"))
+print(open_ if len(ev) >= int(sys.argv[1]) else -1)' "$((before + published))")" -eq 0 ]
 }
 for _ in $(seq 60); do all_terminal && break; sleep 10; done
 kill -TERM "$daemon_pid" && wait "$daemon_pid"
