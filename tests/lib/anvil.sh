@@ -12,6 +12,8 @@
 #   evm_reports CONTRACT         # the contract's StatusReported logs, one "eventKey reporter
 #                                # status" line each (the daemon's on-chain reports)
 
+. "$(dirname "${BASH_SOURCE[0]}")/port.sh"
+
 # Anvil's well-known development keys (public test keys; never fund them anywhere real).
 EVM_KEY0=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 EVM_ADDR0=0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266
@@ -45,19 +47,12 @@ evm_tools_or_skip() {
 }
 
 # A port nobody listens on (anvil still fails if another process takes it first: retried).
-_evm_free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return 0; }
-    done
-    return 1
-}
+_evm_free_port() { free_port; }
 
 anvil_start() {
     local log try
     log=$(mktemp /tmp/ocra-anvil.XXXXXX.log)
-    for try in 1 2 3 4 5; do
+    for try in 1 2 3 4 5 6 7 8 9 10; do
         ANVIL_PORT=$(_evm_free_port) || break
         "$ANVIL" --host 127.0.0.1 --port "$ANVIL_PORT" "$@" >"$log" 2>&1 &
         ANVIL_PID=$!

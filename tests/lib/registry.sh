@@ -10,6 +10,8 @@
 #                                     # holding an `auth:` section, pasted into the config
 #   registry_stop_all                 # stops every registry this shell started
 
+. "$(dirname "${BASH_SOURCE[0]}")/port.sh"
+
 REGISTRY_PIDS=()
 
 registry_or_skip() {
@@ -19,14 +21,7 @@ registry_or_skip() {
     fi
 }
 
-registry_free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return 0; }
-    done
-    return 1
-}
+registry_free_port() { free_port; }
 
 _registry_config() {
     local dir=$1 port=$2 auth=$3

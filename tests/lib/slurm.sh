@@ -21,6 +21,8 @@
 # SLURM_PARTITION (ocra), SLURM_NODE (ocra-n1), SLURM_DIR. SLURM_MIN_JOB_AGE (seconds, default
 # 600) sets how long slurmctld remembers a finished job.
 
+. "$(dirname "${BASH_SOURCE[0]}")/port.sh"
+
 SLURM_PIDS=()
 
 _slurm_log() { echo "slurm.sh: $*" >&2; }
@@ -31,14 +33,7 @@ _slurm_skip() {
     return 77
 }
 
-_slurm_free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return 0; }
-    done
-    return 1
-}
+_slurm_free_port() { free_port; }
 
 # _slurm_wait_for SECONDS PID DESCRIPTION COMMAND...: until COMMAND succeeds, while PID lives.
 _slurm_wait_for() {
