@@ -248,6 +248,53 @@ replica_journal_end(struct ocra_store *st, const char *container_id, int replica
     return ret < 0 ? ocra_err_wrap(err, "journal replica %d's end", replica) : 0;
 }
 
+/* A container as the engine says it is now (GET /containers/{ref}/json). */
+struct container_state {
+    bool found; /* false: the engine knows no such container (404) */
+    bool ended; /* its status is exited or dead */
+    int exit_code;
+    char id[72]; /* the container id, "" when not found */
+};
+
+static int
+container_state(struct ocra_image_docker *dk, const char *ref, struct container_state *out,
+                struct ocra_err *err)
+{
+    struct ocra_image_docker_reply rep = {0};
+    char *path = ocra_xasprintf("/containers/%s/json", ref);
+    const char *status, *id;
+    json_t *j = NULL, *state;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->exit_code = -1;
+    if (ocra_image_docker_request(dk, "GET", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
+        goto out;
+    if (rep.status == 404) {
+        ret = 0;
+        goto out;
+    }
+    if (rep.status < 200 || rep.status >= 300) {
+        ocra_image_docker_reply_err(&rep, err);
+        goto out;
+    }
+    if (!(j = ocra_json_parse(rep.body, rep.len, 0, err)))
+        goto out;
+    state = json_object_get(j, "State");
+    status = ocra_json_str(state, "Status");
+    id = ocra_json_str(j, "Id");
+    out->found = true;
+    out->ended = status && (!strcmp(status, "exited") || !strcmp(status, "dead"));
+    out->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    snprintf(out->id, sizeof(out->id), "%s", id ? id : "");
+    ret = 0;
+out:
+    json_decref(j);
+    ocra_image_docker_reply_fini(&rep);
+    free(path);
+    return ret;
+}
+
 struct gone {
     struct ocra_image_docker *dk;
     const char *keep;
@@ -259,21 +306,16 @@ static int
 collect_gone(const struct ocra_store_run *r, void *arg)
 {
     struct gone *g = arg;
-    struct ocra_image_docker_reply rep = {0};
+    struct container_state cs;
     struct ocra_err err = {0};
-    char *path;
 
     if (strcmp(r->state, "running") != 0 || strcmp(r->runner, "docker") != 0 ||
         !strcmp(r->id, g->keep))
         return 0;
-    path = ocra_xasprintf("/containers/%s/json", r->id);
-    if (ocra_image_docker_request(g->dk, "GET", path, NULL, ENGINE_MS, 0, &rep, &err) == 0 &&
-        rep.status == 404) {
+    if (container_state(g->dk, r->id, &cs, &err) == 0 && !cs.found) {
         g->ids = ocra_xrealloc(g->ids, (g->n + 1) * sizeof(*g->ids));
         g->ids[g->n++] = ocra_xstrdup(r->id);
     }
-    ocra_image_docker_reply_fini(&rep);
-    free(path);
     return 0;
 }
 
@@ -344,8 +386,10 @@ replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *
                int replica, const char *exited, struct ocra_err *err)
 {
     struct ocra_image_docker_reply rep = {0};
-    char name[OCRA_RUN_NAME_MAX], *path, *cid = NULL;
-    int ret = -1, exit_code = -1;
+    struct container_state cs = {.exit_code = -1};
+    struct ocra_err ierr = {0};
+    char name[OCRA_RUN_NAME_MAX], *path;
+    int ret = -1;
 
     ocra_run_replica_name(event_id, replica, name);
     path = ocra_xasprintf("/containers/%s/stop?t=%d", name, STOP_GRACE_S);
@@ -358,21 +402,9 @@ replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *
     }
     ocra_image_docker_reply_fini(&rep);
     free(path);
-    /* its id and exit status, for the journal's runs row */
-    path = ocra_xasprintf("/containers/%s/json", name);
-    if (ocra_image_docker_request(dk, "GET", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
-        goto out;
-    if (rep.status >= 200 && rep.status < 300) {
-        json_t *j = ocra_json_parse(rep.body, rep.len, 0, NULL);
-        const char *id = ocra_json_str(j, "Id");
-
-        cid = id ? ocra_xstrdup(id) : NULL;
-        exit_code =
-            (int)json_integer_value(json_object_get(json_object_get(j, "State"), "ExitCode"));
-        json_decref(j);
-    }
-    ocra_image_docker_reply_fini(&rep);
-    free(path);
+    /* its id and exit status, for the journal's runs row (none: no row to end; an engine
+     * that stopped answering fails the removal below) */
+    (void)container_state(dk, name, &cs, &ierr);
     path = ocra_xasprintf("/containers/%s?force=1", name);
     if (ocra_image_docker_request(dk, "DELETE", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
         goto out;
@@ -384,11 +416,10 @@ replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *
 out:
     if (ret < 0)
         ocra_err_wrap(err, "remove %s", name);
-    else if (cid)
-        ret = replica_journal_end(st, cid, replica, exit_code, exited, err);
+    else if (cs.id[0])
+        ret = replica_journal_end(st, cs.id, replica, cs.exit_code, exited, err);
     ocra_image_docker_reply_fini(&rep);
     free(path);
-    free(cid);
     return ret;
 }
 
@@ -693,44 +724,6 @@ out:
     return ret;
 }
 
-/* Replica `replica`'s container state: 1 running (or starting), 0 ended (*exit_code) or gone
- * (*exit_code -1), -1 when the engine cannot say. */
-static int
-replica_alive(struct ocra_image_docker *dk, const char *event_id, int replica, int *exit_code,
-              struct ocra_err *err)
-{
-    struct ocra_image_docker_reply rep = {0};
-    char name[OCRA_RUN_NAME_MAX], *path;
-    const char *status;
-    json_t *j = NULL, *state;
-    int ret = -1;
-
-    ocra_run_replica_name(event_id, replica, name);
-    path = ocra_xasprintf("/containers/%s/json", name);
-    *exit_code = -1;
-    if (ocra_image_docker_request(dk, "GET", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
-        goto out;
-    if (rep.status == 404) {
-        ret = 0;
-        goto out;
-    }
-    if (rep.status < 200 || rep.status >= 300 ||
-        !(j = ocra_json_parse(rep.body, rep.len, 0, err))) {
-        if (rep.status < 200 || rep.status >= 300)
-            ocra_image_docker_reply_err(&rep, err);
-        goto out;
-    }
-    state = json_object_get(j, "State");
-    status = ocra_json_str(state, "Status");
-    *exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
-    ret = status && (!strcmp(status, "exited") || !strcmp(status, "dead")) ? 0 : 1;
-out:
-    json_decref(j);
-    ocra_image_docker_reply_fini(&rep);
-    free(path);
-    return ret;
-}
-
 /*
  * Replicas 1..have-1 whose workload ended on its own (or whose container is gone) are
  * replaced: the ended container removed (its runs row ended with its exit status), a new one
@@ -744,19 +737,22 @@ replicas_heal(struct ocra_daemon_ctx *ctx, const struct ocra_run_spec *rs0, int 
     struct ocra_runner *runner = NULL;
     struct ocra_err err = {0};
     char why[96];
-    int code;
 
     if (have <= 1 || !(dk = ocra_image_docker_new(&dopts, &err)))
         goto out;
     for (int r = 1; r < have; r++) {
-        int alive = replica_alive(dk, rs0->event_id, r, &code, &err);
+        struct container_state cs;
+        char name[OCRA_RUN_NAME_MAX];
 
-        if (alive != 0) {
-            if (alive < 0)
-                ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, err.msg);
+        ocra_run_replica_name(rs0->event_id, r, name);
+        if (container_state(dk, name, &cs, &err) < 0) {
+            ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, err.msg);
             continue;
         }
-        snprintf(why, sizeof(why), "the workload exited on its own with status %d: replaced", code);
+        if (cs.found && !cs.ended)
+            continue;
+        snprintf(why, sizeof(why), "the workload exited on its own with status %d: replaced",
+                 cs.exit_code);
         ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, why);
         if (!runner && !(runner = ocra_daemon_runner_new(ctx->cfg, &err)))
             break;

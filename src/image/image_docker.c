@@ -627,25 +627,6 @@ stream_read(void *ctx, char *buf, size_t n)
     return (size_t)got;
 }
 
-/*
- * A transport failure reads "POST <url>: <cause>", the URL with its query: a build's names
- * its tag and buildargs, and the cause (an engine that stopped mid-build: "transfer closed
- * with outstanding read data remaining") is what a 256-byte message then loses once callers
- * add their context. Names the path without the query instead; other messages stay.
- */
-static void
-transport_err(const char *url, const char *prefix, const char *path, struct ocra_err *err)
-{
-    size_t u = strlen(url);
-    char cause[sizeof(err->msg)];
-
-    if (strncmp(err->msg, "POST ", 5) != 0 || strncmp(err->msg + 5, url, u) != 0 ||
-        strncmp(err->msg + 5 + u, ": ", 2) != 0)
-        return;
-    snprintf(cause, sizeof(cause), "%s", err->msg + 5 + u + 2);
-    ocra_err_set(err, err->code, "POST %s%.*s: %s", prefix, (int)strcspn(path, "?"), path, cause);
-}
-
 /* POSTs (the body from s->fd when s->size > 0) and parses the progress stream. */
 static int
 stream_call(struct ocra_image_docker *d, const char *path, const char *const *headers,
@@ -671,11 +652,10 @@ stream_call(struct ocra_image_docker *d, const char *path, const char *const *he
     }
     if (ocra_http_do(&req, &resp, err) < 0) {
         /* a stream found malformed aborted the transfer: that is the cause; a last line the
-         * failure cut short is not parsed (it would read as malformed JSON) */
+         * failure cut short is not parsed (it would read as malformed JSON). A transport
+         * failure names the URL without its query (src/http): the cause fits the message. */
         if (s->progress->broken)
             progress_broken_err(s->progress, err);
-        else
-            transport_err(url, d->prefix, path, err);
         goto out;
     }
     if (ocra_http_status_errno(resp.status) != 0) {
