@@ -83,7 +83,7 @@ has_n() { [ "$(count_status "$1")" -eq "$2" ]; }
 # reports: the StatusReported logs of the contract, one "eventKey reporter status" line each
 reports() { evm_reports "$contract"; }
 
-key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
+key_of() { evm_event_key "$1"; }
 
 # --- 1. --check
 expect check_fails_without_docker 1 "$OCRA" daemon -c "$tmp/ocra.yaml" --check &&

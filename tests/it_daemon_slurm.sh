@@ -177,37 +177,13 @@ PY
         2>>"$dir/publish.err"
 }
 events() { "$ocra" -c "$cfg" events 2>/dev/null; }
-event_of() { events | python3 -c '
-import json, sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("txHash", "").lower() == sys.argv[1].lower(): print(e["event"])' "$1"; }
+event_of() { pipeline_event_of "$ocra" "$cfg" "$1"; }
 # pipe ID EXPR: a Python expression over d (the event's `ocra lineage --json`) and p (its pipeline)
-pipe() {
-    "$ocra" -c "$cfg" lineage --json "$1" 2>/dev/null |
-        python3 -c 'import json, sys; d = json.load(sys.stdin); p = d.get("pipeline", {}); print(eval(sys.argv[1]))' "$2"
-}
-terminal() {
-    [ "$(pipe "$1" '"yes" if (p.get("status") == "reported" and p.get("state") == "done") or p.get("state") == "dead" else "no"')" = yes ]
-}
-# wait_event TX [SECONDS]: the tx's event id, once terminal (bounded: not a timing check)
-wait_event() {
-    local tx=$1 id='' i
-    for i in $(seq 1 "${2:-900}"); do
-        [ -n "$id" ] || id=$(event_of "$tx")
-        if [ -n "$id" ] && terminal "$id"; then
-            echo "$id"
-            return 0
-        fi
-        kill -0 "$daemon_pid" 2>/dev/null || { echo "  the daemon exited" >&2; return 1; }
-        sleep 1
-    done
-    echo "  gave up waiting for $tx (event ${id:-not journaled})" >&2
-    [ -n "$id" ] && echo "$id"
-    return 1
-}
+pipe() { pipeline_get "$ocra" "$cfg" "$1" "$2"; }
+# wait_event TX [SECONDS]: the tx's event id, once terminal
+wait_event() { pipeline_wait_event "$ocra" "$cfg" "$1" "$daemon_pid" "${2:-900}"; }
 short_of() { printf '%s' "$1" | sha256sum | cut -c1-12; }
-key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
+key_of() { evm_event_key "$1"; }
 # reports_of ID: the event's StatusReported logs, one "status JSON" line each
 reports_of() { evm_reports "$contract" | awk -v k="$(key_of "$1")" 'tolower($1) == k { $1 = $2 = ""; sub(/^ +/, ""); print }'; }
 # runs ID: the journal's runs rows of the event, "id|runner|node|state|result" lines

@@ -117,27 +117,10 @@ events() { "$ocra" -c "$tmp/ocra.yaml" events 2>/dev/null; }
 event_of() { pipeline_event_of "$ocra" "$tmp/ocra.yaml" "$1"; }
 # pipe ID EXPR: a Python expression over p (the event's pipeline object)
 pipe() { pipeline_get "$ocra" "$tmp/ocra.yaml" "$1" "$2"; }
-terminal() { # ID: reported and done, or dead
-    [ "$(pipe "$1" '"yes" if (p.get("status") == "reported" and p.get("state") == "done") or p.get("state") == "dead" else "no"')" = yes ]
-}
-# wait_event TX [SECONDS]: the tx's event id, once it is terminal (bounded: not a timing check)
-wait_event() {
-    local tx=$1 id='' i
-    for i in $(seq 1 "${2:-900}"); do
-        [ -n "$id" ] || id=$(event_of "$tx")
-        if [ -n "$id" ] && terminal "$id"; then
-            echo "$id"
-            return 0
-        fi
-        kill -0 "$daemon_pid" 2>/dev/null || { echo "  the daemon exited" >&2; return 1; }
-        sleep 1
-    done
-    echo "  gave up waiting for $tx (event ${id:-not journaled})" >&2
-    [ -n "$id" ] && echo "$id"
-    return 1
-}
+# wait_event TX [SECONDS]: the tx's event id, once it is terminal
+wait_event() { pipeline_wait_event "$ocra" "$tmp/ocra.yaml" "$1" "$daemon_pid" "${2:-900}"; }
 short_of() { printf '%s' "$1" | sha256sum | cut -c1-12; }
-key_of() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
+key_of() { evm_event_key "$1"; }
 containers_of() { docker ps -aq --filter "label=io.ocra.event-id=$1" | wc -l; }
 tags_of() { curl -s "$REGISTRY_URL/v2/$1/tags/list" | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin).get("tags") or []))'; }
 

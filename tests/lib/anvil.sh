@@ -11,6 +11,7 @@
 #   anvil_rpc METHOD PARAMS_JSON # one JSON-RPC call through cast
 #   evm_reports CONTRACT         # the contract's StatusReported logs, one "eventKey reporter
 #                                # status" line each (the daemon's on-chain reports)
+#   evm_event_key ID             # the eventKey of ocra event ID: 0x + sha256 of the id
 
 . "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
@@ -95,6 +96,8 @@ for log in json.load(sys.stdin):
     n = int.from_bytes(data[32:64], "big")
     print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
 }
+
+evm_event_key() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
 
 # Compiles contracts/ModelRegistry.sol exactly as the committed artifacts were made.
 evm_compile() {

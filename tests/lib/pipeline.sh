@@ -26,7 +26,12 @@
 #                                # wheel its toolchain installs, 1.0.0 unless given; another
 #                                # version means another toolchain hash)
 #   pipeline_event_of OCRA CONFIG TX   # the event id journaled for the transaction TX
-#   pipeline_get OCRA CONFIG ID EXPR   # a Python expression over p, the event's pipeline object
+#   pipeline_get OCRA CONFIG ID EXPR   # a Python expression over d (the event's
+#                                # `ocra lineage --json`) and p (its pipeline object)
+#   pipeline_wait_event OCRA CONFIG TX DAEMON_PID [SECONDS]
+#                                # the tx's event id once it is terminal (reported and done, or
+#                                # dead); bounded (default 900 s: a build), not a timing check;
+#                                # fails at once when DAEMON_PID exited
 #   pipeline_finish DIR          # a test's end: its time since $t0, the tail of DIR/daemon.log
 #                                # when a check failed, the tally (check.sh); exits with it
 
@@ -154,7 +159,23 @@ for l in sys.stdin:
 
 pipeline_get() {
     "$1" -c "$2" lineage --json "$3" 2>/dev/null |
-        python3 -c 'import json, sys; p = json.load(sys.stdin)["pipeline"]; print(eval(sys.argv[1]))' "$4"
+        python3 -c 'import json, sys; d = json.load(sys.stdin); p = d.get("pipeline", {}); print(eval(sys.argv[1]))' "$4"
+}
+
+pipeline_wait_event() {
+    local ocra=$1 cfg=$2 tx=$3 pid=$4 id='' _
+    for _ in $(seq 1 "${5:-900}"); do
+        [ -n "$id" ] || id=$(pipeline_event_of "$ocra" "$cfg" "$tx")
+        if [ -n "$id" ] && [ "$(pipeline_get "$ocra" "$cfg" "$id" '"yes" if (p.get("status") == "reported" and p.get("state") == "done") or p.get("state") == "dead" else "no"')" = yes ]; then
+            echo "$id"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { echo "  the daemon exited" >&2; return 1; }
+        sleep 1
+    done
+    echo "  gave up waiting for $tx (event ${id:-not journaled})" >&2
+    [ -n "$id" ] && echo "$id"
+    return 1
 }
 
 pipeline_finish() {
