@@ -149,6 +149,28 @@ static const struct ocra_daemon_stage test_stages[] = {
     {"report", "reported", op_report, true, false},
 };
 
+/* Rejects a removal as the real validate stage does. */
+static int
+op_check(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+         json_t **output, struct ocra_err *err)
+{
+    (void)ctx;
+    (void)inputs;
+    (void)err;
+    if (!strcmp(job->event->spec, "null"))
+        *output = ocra_daemon_verdict("rejected", "the model was removed: nothing to deploy");
+    else
+        *output = json_pack("{s:s}", "modelVersion", "1.0");
+    return 0;
+}
+
+static const struct ocra_daemon_stage checked_stages[] = {
+    {"validate", "validated", op_check, true, false},
+    {"build", "pushed", op_build, true, false},
+    {"deploy", "running", op_deploy, true, true},
+    {"report", "reported", op_report, true, false},
+};
+
 static const struct ocra_daemon_stage waiting_stages[] = {
     {"build", "pushed", op_build, true, false},
     {"later", "allocated", op_unwired, true, false},
@@ -443,6 +465,47 @@ test_newer_version_supersedes_older_before_deployment(void)
     CHECK_INT(err.code, EINVAL);
     CHECK(ocra_daemon_event_current(fx.st, "ain:0:0x1:9", NULL, NULL, &current, NULL, &err) == -1);
     CHECK_INT(err.code, ENOENT);
+out:
+    fixture_fini();
+}
+
+/* A trusted removal of the model (spec null, as a null written at or above it journals)
+ * stops an older version before deployment, though it never passes validation itself; an
+ * untrusted one does not. */
+static void
+test_removal_supersedes_older_before_deployment(void)
+{
+    struct ocra_store_event rm[2] = {
+        {.id = "ain:0:0xr0:0:m0", .chain = "ain:0", .block_number = 9, .tx_hash = "0xr0",
+         .signer = "0x1", .trusted = false, .status = "rejected", .reason = "signer 0x1 is not "
+         "in the allowlist", .path = "/apps/t/models/m0", .spec = "null"},
+        {.id = "ain:0:0xr1:0:m0", .chain = "ain:0", .block_number = 10, .tx_hash = "0xr1",
+         .trusted = true, .path = "/apps/t/models/m0", .spec = "null"},
+    };
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    char *newer = NULL;
+    bool current = true;
+
+    /* event 0 is m0 1.0; an untrusted removal, then a trusted one */
+    if (!fixture_init(checked_stages, 4, 1, 1))
+        goto out;
+    CHECK(ocra_store_append(fx.st, "ain:0", rm, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[0], NULL, NULL, &current, NULL, &err) == 0);
+    CHECK(current); /* an untrusted signer cannot take a model down */
+    CHECK(ocra_store_append(fx.st, "ain:0", rm + 1, 1, NULL, NULL, &err) == 0);
+    drain_steps();
+    CHECK_INT(calls[0][0], 1); /* built before the removal was seen at its gate */
+    CHECK_INT(calls[0][1], 0); /* never deployed */
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p)
+        CHECK_STR(p->outcome, "superseded");
+    ocra_store_pipeline_free(p);
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[0], NULL, NULL, &current, &newer, &err) == 0);
+    CHECK(!current);
+    CHECK_STR(newer, rm[1].id);
+    free(newer);
 out:
     fixture_fini();
 }
@@ -798,6 +861,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
                OCRA_TEST(test_unwired_stage_waits_without_using_attempts),
                OCRA_TEST(test_newer_version_supersedes_older_before_deployment),
+               OCRA_TEST(test_removal_supersedes_older_before_deployment),
                OCRA_TEST(test_crashed_workers_claim_is_taken_over_after_its_lease),
                OCRA_TEST(test_stage_table_is_checked),
                OCRA_TEST(test_api_lineage_images_and_stage_metrics),
