@@ -476,11 +476,24 @@ static void
 test_removal_supersedes_older_before_deployment(void)
 {
     struct ocra_store_event rm[2] = {
-        {.id = "ain:0:0xr0:0:m0", .chain = "ain:0", .block_number = 9, .tx_hash = "0xr0",
-         .signer = "0x1", .trusted = false, .status = "rejected", .reason = "signer 0x1 is not "
-         "in the allowlist", .path = "/apps/t/models/m0", .spec = "null"},
-        {.id = "ain:0:0xr1:0:m0", .chain = "ain:0", .block_number = 10, .tx_hash = "0xr1",
-         .trusted = true, .path = "/apps/t/models/m0", .spec = "null"},
+        {.id = "ain:0:0xr0:0:m0",
+         .chain = "ain:0",
+         .block_number = 9,
+         .tx_hash = "0xr0",
+         .signer = "0x1",
+         .trusted = false,
+         .status = "rejected",
+         .reason = "signer 0x1 is not "
+                   "in the allowlist",
+         .path = "/apps/t/models/m0",
+         .spec = "null"},
+        {.id = "ain:0:0xr1:0:m0",
+         .chain = "ain:0",
+         .block_number = 10,
+         .tx_hash = "0xr1",
+         .trusted = true,
+         .path = "/apps/t/models/m0",
+         .spec = "null"},
     };
     struct ocra_store_pipeline *p = NULL;
     struct ocra_err err = {0};
