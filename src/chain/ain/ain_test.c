@@ -256,13 +256,14 @@ test_encode_value_agrees_with_the_node(void)
     CHECK_INT(ocra_json_int(doc, "state_label_length_limit", -1), OCRA_AIN_LABEL_MAX);
     json_array_foreach(json_object_get(doc, "cases"), i, c)
     {
-        json_t *enc = ocra_ain_encode_value(json_object_get(c, "value"), &err);
         bool valid = json_is_true(json_object_get(c, "valid"));
         const char *path = ocra_json_str(c, "invalid_path");
         char want[sizeof(err.msg)]; /* a long path is cut in the message as it is here */
+        json_t *enc;
 
         if (strstr(ocra_json_str(c, "what"), "array"))
             continue;
+        enc = ocra_ain_encode_value(json_object_get(c, "value"), &err);
         n++;
         if ((enc != NULL) != valid)
             fprintf(stderr, "  %s: node %s, encoder %s\n", ocra_json_str(c, "what"),
