@@ -121,14 +121,13 @@ wait_for(const char *path)
 int
 main(int argc, char **argv)
 {
-    struct ocra_config cfg;
+    struct ocra_config cfg = {0}; /* loading sets the defaults; fini of a zeroed one is a no-op */
     struct ocra_plan_data *data = NULL;
     struct ocra_err err = {0};
     struct fetch f[2];
     pthread_t t[2];
     int n = argc == 6 ? 2 : 1, status = 2;
 
-    ocra_config_init(&cfg);
     if (argc != 4 && argc != 6) {
         fprintf(stderr, "usage: it_fetch CONFIG CACHE SPEC.json [SPEC2.json MARK]\n");
         goto out;

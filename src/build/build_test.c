@@ -186,7 +186,7 @@ test_fetch_cache_hit_and_refusal(void)
     struct ocra_plan *plan = NULL;
     struct ocra_build *b = NULL;
     struct ocra_err err = {0};
-    char *t2, *stale = NULL, *other = NULL;
+    char *t2, *stale = NULL, *other = NULL, *lock = NULL;
 
     if (!s || !mkdtemp(dir))
         goto out;
@@ -231,7 +231,9 @@ test_fetch_cache_hit_and_refusal(void)
     CHECK(access(stale, F_OK) < 0);
     CHECK_INT(access(other, F_OK), 0); /* another digest's: its own fetch removes it */
     unlink(other);
-    CHECK_INT(access(file, F_OK), 0); /* the lock file is gone, the old entry untouched */
+    CHECK_INT(access(file, F_OK), 0); /* the old entry untouched, the lock file gone */
+    lock = ocra_xasprintf("%s/.lock.%s", sub, s->artifact.sha256);
+    CHECK(access(lock, F_OK) < 0);
     ocra_build_free(b);
     ocra_plan_free(plan);
     plan = NULL;
@@ -260,6 +262,7 @@ out:
     free(file);
     free(stale);
     free(other);
+    free(lock);
 }
 
 static void
