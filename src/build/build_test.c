@@ -346,10 +346,11 @@ static void
 test_log_tail_and_artifact_rejection(void)
 {
     const char *log = "a\nb\nc\n";
-    struct ocra_err e1 = {EPROTO, "fetch: artifact sha256 mismatch: want x got y"};
-    struct ocra_err e2 = {EACCES, "fetch: http://x/: plain http from a host not allowed"};
-    struct ocra_err e3 = {EPROTO, "registry: bad manifest"};
-    struct ocra_err e4 = {ECONNREFUSED, "fetch: connection refused"};
+    struct ocra_err e1 = {.code = EPROTO, .msg = "fetch: artifact sha256 mismatch: want x got y"};
+    struct ocra_err e2 = {.code = EACCES,
+                          .msg = "fetch: http://x/: plain http from a host not allowed"};
+    struct ocra_err e3 = {.code = EPROTO, .msg = "registry: bad manifest"};
+    struct ocra_err e4 = {.code = ECONNREFUSED, .msg = "fetch: connection refused"};
 
     CHECK(ocra_build_log_tail(NULL, 2) == NULL);
     CHECK(ocra_build_log_tail("", 2) == NULL);

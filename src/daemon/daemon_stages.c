@@ -104,7 +104,7 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
         if (ocra_build_artifact_rejected(err)) {
-            *output = ocra_daemon_verdict("rejected", err->msg);
+            *output = ocra_daemon_verdict_err("rejected", err);
             ret = 0;
         } else if (ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES)) {
             ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
@@ -139,7 +139,7 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
         if (ocra_build_artifact_rejected(err)) {
-            *output = ocra_daemon_verdict("rejected", err->msg);
+            *output = ocra_daemon_verdict_err("rejected", err);
             ret = 0;
         }
         goto out;
@@ -289,7 +289,7 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         c.req.gpu_mem_mib = 0, c.req.min_driver = 0;
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
-            *output = ocra_daemon_verdict("failed", err->msg);
+            *output = ocra_daemon_verdict_err("failed", err);
             ret = 0;
         }
         goto out;
@@ -418,7 +418,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     if (run_spec_fill(ctx, job, inputs, &p, devs, &rs, err) < 0)
         goto out;
     if (ocra_run_spec_check(&rs, err) < 0) { /* the operator's profile forbids this workload */
-        *output = ocra_daemon_verdict("failed", err->msg);
+        *output = ocra_daemon_verdict_err("failed", err);
         ret = 0;
         goto out;
     }
