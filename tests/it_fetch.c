@@ -35,7 +35,7 @@ struct fetch {
     const struct ocra_config *cfg;
     const char *cache;
     struct ocra_plan_data *data;
-    char line[2048];
+    char line[2 * OCRA_ERR_MAX + 512];
     int status;
 };
 

@@ -21,19 +21,35 @@
 /*
  * A fallible function takes `struct ocra_err *err` last and returns 0/-1 or pointer/NULL.
  * `code` is an errno value (EINVAL bad input, EPROTO malformed peer reply, ...); `msg` reads
- * "context: context: cause". `err` is untouched on success and may be NULL (nothing recorded).
+ * "context: context: cause", whole up to OCRA_ERR_MAX - 1 bytes; `cause` is where the root
+ * cause (what ocra_err_set wrote) starts in `msg`. `err` is untouched on success and may be
+ * NULL (nothing recorded).
  */
+#define OCRA_ERR_MAX 4096
+
 struct ocra_err {
     int code;
-    char msg[256];
+    char msg[OCRA_ERR_MAX];
+    unsigned cause;
 };
 
-/* Fills err with code and the formatted message; returns -1. */
+/* Fills err with code and the formatted message (the root cause); returns -1. */
 int ocra_err_set(struct ocra_err *err, int code, const char *fmt, ...) OCRA_PRINTF(3, 4);
 /* Like ocra_err_set with code = errno, appending ": strerror(errno)"; returns -1. */
 int ocra_err_sys(struct ocra_err *err, const char *fmt, ...) OCRA_PRINTF(2, 3);
-/* Prefixes err->msg with "context: " (truncating the tail if needed); returns -1. */
+/* Prefixes err->msg with "context: "; when the whole would not fit, the context is cut, never
+ * the root cause. Returns -1. */
 int ocra_err_wrap(struct ocra_err *err, const char *fmt, ...) OCRA_PRINTF(2, 3);
+/* Copies src (code, message, cause) into err; returns -1. */
+int ocra_err_copy(struct ocra_err *err, const struct ocra_err *src);
+/* The root cause: borrowed from err->msg. */
+const char *ocra_err_cause(const struct ocra_err *err);
+/*
+ * The message cause first, for the journal, the API and on-chain reasons:
+ * "cause (context: context)", or the cause alone when there is no context. Cut to cap - 1
+ * bytes with "..." at the end (never inside a UTF-8 sequence). Returns out.
+ */
+char *ocra_err_text(const struct ocra_err *err, char *out, size_t cap);
 
 /* ---- logging --------------------------------------------------------------------------- */
 
@@ -133,6 +149,9 @@ int ocra_parse_u64(const char *s, uint64_t max, uint64_t *out, struct ocra_err *
  * bytes. For quoting hostile values in error messages. Returns out.
  */
 char *ocra_str_escape(const char *s, size_t len, size_t max_chars, char *out, size_t outsz);
+/* Cuts s in place to at most max bytes (max >= 3), ending with "..." where cut, never inside a
+ * UTF-8 sequence. Returns s. */
+char *ocra_str_cut(char *s, size_t max);
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool ocra_utf8_valid(const char *s, size_t len);
 /* Levenshtein distance, capped at 255 (for did-you-mean suggestions). */

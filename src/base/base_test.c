@@ -153,6 +153,71 @@ test_err_wrap_prefixes_context(void)
     CHECK_INT(ocra_err_set(NULL, EINVAL, "ignored"), -1);
 }
 
+/* The example a red team quoted: a 256-byte message lost the cause at its tail. */
+static void
+test_err_keeps_the_cause_of_a_long_message(void)
+{
+    static const char cause[] =
+        "Failed to connect to localhost port 5999 after 0 ms: Couldn't connect to server";
+    struct ocra_err err = {0}, copy = {0};
+    char url[300], text[OCRA_ERR_MAX + 8];
+
+    memset(url, 'a', sizeof(url) - 1);
+    url[sizeof(url) - 1] = '\0';
+    ocra_err_set(&err, ECONNREFUSED, "%s", cause);
+    ocra_err_wrap(&err, "HEAD http://localhost:5999/v2/x-toolchain/manifests/%s", url);
+    ocra_err_wrap(&err, "toolchain");
+    CHECK(strlen(err.msg) > 380);
+    CHECK(strstr(err.msg, cause) != NULL); /* whole: nothing cut */
+    CHECK_STR(ocra_err_cause(&err), cause);
+    CHECK(!strncmp(err.msg, "toolchain: HEAD http://localhost:5999/", 38));
+    /* cause first for the journal and reasons: "cause (context)" */
+    ocra_err_text(&err, text, sizeof(text));
+    CHECK(!strncmp(text, cause, strlen(cause)));
+    CHECK(!strncmp(text + strlen(cause), " (toolchain: HEAD http://", 25));
+    CHECK_INT(text[strlen(text) - 1], ')');
+    /* a short form still starts with the cause */
+    ocra_err_text(&err, text, 40);
+    CHECK_INT((int)strlen(text), 39);
+    CHECK(!strncmp(text, cause, 36) && !strcmp(text + 36, "..."));
+    ocra_err_copy(&copy, &err);
+    CHECK_STR(ocra_err_cause(&copy), cause);
+    CHECK_INT(copy.code, ECONNREFUSED);
+    /* no context: the message alone */
+    ocra_err_set(&err, EINVAL, "bad thing");
+    CHECK_STR(ocra_err_text(&err, text, sizeof(text)), "bad thing");
+}
+
+/* Context that would not fit gives way; the cause stays whole. */
+static void
+test_err_wrap_cuts_context_not_cause(void)
+{
+    struct ocra_err err = {0};
+    char big[OCRA_ERR_MAX];
+
+    memset(big, 'c', 3000);
+    strcpy(big + 3000, "END");
+    ocra_err_set(&err, EIO, "%s", big);
+    memset(big, 'x', 1500);
+    big[1500] = '\0';
+    for (int i = 0; i < 3; i++)
+        ocra_err_wrap(&err, "%s", big);
+    CHECK_INT((int)strlen(err.msg), OCRA_ERR_MAX - 1);
+    CHECK(!strcmp(err.msg + strlen(err.msg) - 3, "END"));
+    CHECK_INT((int)strlen(ocra_err_cause(&err)), 3003);
+    CHECK(strstr(err.msg, "...: ") != NULL);
+}
+
+static void
+test_str_cut_keeps_utf8_whole(void)
+{
+    char s[32] = "ab\xc3\xa9\xc3\xa9xyz"; /* "abééxyz": 9 bytes */
+
+    CHECK_STR(ocra_str_cut(s, 20), "ab\xc3\xa9\xc3\xa9xyz");
+    CHECK_STR(ocra_str_cut(s, 7), "ab\xc3\xa9..."); /* not "ab\xc3\xa9\xc3..." */
+    CHECK(ocra_utf8_valid(s, strlen(s)));
+}
+
 static void
 test_buf_grows_and_takes(void)
 {
@@ -463,8 +528,11 @@ OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_kecca
                OCRA_TEST(test_keccak256_block_boundaries),
                OCRA_TEST(test_hex_round_trip_and_errors), OCRA_TEST(test_parse_i64_is_checked),
                OCRA_TEST(test_parse_u64_rejects_sign), OCRA_TEST(test_err_wrap_prefixes_context),
-               OCRA_TEST(test_buf_grows_and_takes), OCRA_TEST(test_str_escape_quotes_hostile_bytes),
-               OCRA_TEST(test_utf8_validation), OCRA_TEST(test_json_canonical_sorts_and_compacts),
+               OCRA_TEST(test_err_keeps_the_cause_of_a_long_message),
+               OCRA_TEST(test_err_wrap_cuts_context_not_cause),
+               OCRA_TEST(test_str_cut_keeps_utf8_whole), OCRA_TEST(test_buf_grows_and_takes),
+               OCRA_TEST(test_str_escape_quotes_hostile_bytes), OCRA_TEST(test_utf8_validation),
+               OCRA_TEST(test_json_canonical_sorts_and_compacts),
                OCRA_TEST(test_json_strict_rejects_duplicates_and_bad_utf8),
                OCRA_TEST(test_file_read_bounds_and_atomic_write),
                OCRA_TEST(test_write_all_writes_everything), OCRA_TEST(test_time_formats_iso8601),

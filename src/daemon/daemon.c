@@ -142,7 +142,7 @@ route_failed(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_stage *op,
 {
     bool transient = op->transient && err->code != EINVAL;
 
-    e->error = err->msg;
+    e->error = ocra_err_text(err, ctx->error, sizeof(ctx->error));
     if (ocra_daemon_checkpointed(ctx, err)) { /* the workload runs on: the same stage later */
         e->outcome = "released";
         e->state = "ready";

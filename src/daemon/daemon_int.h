@@ -19,6 +19,7 @@ struct ocra_daemon_ctx {
     pthread_t thread;
     const struct ocra_config *cfg; /* the configuration of the current attempt */
     struct ocra_pacer pacer;       /* retry delays, with this worker's jitter */
+    char error[OCRA_ERR_MAX + 8];  /* the failed attempt's error, cause first, for its end */
     /* What the ops build once per configuration (rebuilt after a reload). */
     const struct ocra_config *clients_cfg;
     struct ocra_evm_rpc *evm;
@@ -99,6 +100,8 @@ void ocra_daemon_prepared_fini(struct ocra_daemon_prepared *p);
 /* An op's output that ends the event's way through the pipeline: {"verdict": what ("rejected",
  * "failed", "superseded"), "reason": reason}. Caller owns it. */
 json_t *ocra_daemon_verdict(const char *what, const char *reason);
+/* The same with err's message as the reason, its root cause first (ocra_err_text). */
+json_t *ocra_daemon_verdict_err(const char *what, const struct ocra_err *err);
 
 /* The ops of daemon_ops.c, for the table in daemon_stages.c. */
 int ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,

@@ -22,6 +22,14 @@ ocra_daemon_verdict(const char *what, const char *reason)
     return json_pack("{s:s, s:s}", "verdict", what, "reason", reason);
 }
 
+json_t *
+ocra_daemon_verdict_err(const char *what, const struct ocra_err *err)
+{
+    char text[OCRA_ERR_MAX + 8];
+
+    return ocra_daemon_verdict(what, ocra_err_text(err, text, sizeof(text)));
+}
+
 /* The name a spec without one takes: the last segment of its path (AIN and EVM alike). */
 static const char *
 default_name(const struct ocra_store_event *ev)
@@ -82,10 +90,12 @@ ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
         return 0;
     }
     if (parse_spec(ctx->cfg, ev, &spec, &perr) < 0) {
-        if (perr.code != EINVAL)
-            return ocra_err_set(err, perr.code, "spec: %s", perr.msg);
+        if (perr.code != EINVAL) {
+            ocra_err_copy(err, &perr);
+            return ocra_err_wrap(err, "spec");
+        }
         ocra_err_wrap(&perr, "spec");
-        *output = ocra_daemon_verdict("rejected", perr.msg);
+        *output = ocra_daemon_verdict_err("rejected", &perr);
         return 0;
     }
     ocra_spec_hash(spec, hash);
@@ -188,11 +198,12 @@ ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *j
     po.event = se = spec_event(job->event, spec);
     if (ocra_plan_new(ctx->plan_data, spec, &po, &plan, NULL, &perr) < 0) {
         if (perr.code != EINVAL) {
-            ocra_err_set(err, perr.code, "plan: %s", perr.msg);
+            ocra_err_copy(err, &perr);
+            ocra_err_wrap(err, "plan");
             goto out;
         }
         ocra_err_wrap(&perr, "plan");
-        *output = ocra_daemon_verdict("rejected", perr.msg);
+        *output = ocra_daemon_verdict_err("rejected", &perr);
     } else {
         *output = plan_output(plan);
     }

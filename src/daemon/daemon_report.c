@@ -18,6 +18,10 @@
 
 #include "spec/spec.h"
 
+/* Bytes of a reason on-chain: reasons read cause first (ocra_err_text), so the cut keeps the
+ * cause; the journal keeps the whole text. */
+#define REPORT_REASON_MAX 512
+
 /* The operator's key signs every report of this process: one send at a time keeps its
  * nonces in order. */
 static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -70,7 +74,7 @@ report_value(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     if (job->claim->version)
         json_object_set_new(r, "modelVersion", json_string(job->claim->version));
     if (reason)
-        json_object_set_new(r, "reason", json_string(reason));
+        json_object_set_new(r, "reason", json_string(ocra_str_cut(reason, REPORT_REASON_MAX)));
     free(reason);
     take(r, inputs, "push", "digest", "image");
     take(r, inputs, "sign", "digest", "image");

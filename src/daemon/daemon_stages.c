@@ -89,8 +89,9 @@ static json_t *
 artifact_verdict(const struct ocra_build *b, const struct ocra_err *err)
 {
     json_t *v = ocra_daemon_verdict("rejected", ocra_build_rejection(b));
+    char text[OCRA_ERR_MAX + 8];
 
-    json_object_set_new(v, "detail", json_string(err->msg));
+    json_object_set_new(v, "detail", json_string(ocra_err_text(err, text, sizeof(text))));
     return v;
 }
 
@@ -300,7 +301,7 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         c.req.gpu_mem_mib = 0, c.req.min_driver = 0;
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
-            *output = ocra_daemon_verdict("failed", err->msg);
+            *output = ocra_daemon_verdict_err("failed", err);
             ret = 0;
         }
         goto out;
@@ -429,7 +430,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     if (run_spec_fill(ctx, job, inputs, &p, devs, &rs, err) < 0)
         goto out;
     if (ocra_run_spec_check(&rs, err) < 0) { /* the operator's profile forbids this workload */
-        *output = ocra_daemon_verdict("failed", err->msg);
+        *output = ocra_daemon_verdict_err("failed", err);
         ret = 0;
         goto out;
     }

@@ -97,9 +97,10 @@ op_build(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const j
         fail = true;
     }
     pthread_mutex_unlock(&calls_mu);
-    if (fail)
-        return ocra_err_set(err, EIO, "registry: 503 (attempt %lld)",
-                            (long long)job->claim->attempt);
+    if (fail) { /* a cause behind 300 bytes of context: the journal keeps it, first */
+        ocra_err_set(err, EIO, "503 (attempt %lld)", (long long)job->claim->attempt);
+        return ocra_err_wrap(err, "registry: HEAD http://127.0.0.1:5999/v2/%0300d/manifests/x", 0);
+    }
     if (i == 1 && permanent_failure)
         return ocra_err_set(err, EINVAL, "Dockerfile: bad instruction");
     record(job, 0);
@@ -363,7 +364,9 @@ test_transient_failures_retry_then_dead_letter_without_blocking(void)
     if (p) {
         CHECK_STR(p->state, "dead");
         CHECK_STR(p->stage, "build");
-        CHECK(p->last_error && strstr(p->last_error, "registry: 503 (attempt 3)"));
+        CHECK(p->last_error && !strncmp(p->last_error, "503 (attempt 3) (registry: HEAD ", 32));
+        CHECK(p->last_error &&
+              !strcmp(p->last_error + strlen(p->last_error) - 13, "/manifests/x)"));
     }
     ocra_store_pipeline_free(p);
     /* ocra retry: the registry is back */

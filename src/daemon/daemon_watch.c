@@ -100,7 +100,7 @@ ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
             if (once) {
                 if (total)
                     *total = sum;
-                return ocra_err_set(err, e.code, "%s", e.msg);
+                return ocra_err_copy(err, &e);
             }
             ocra_log_error("watch: source=%s %s (retrying in %lld ms)", src->name, e.msg,
                            (long long)interval_ms);

@@ -221,7 +221,7 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     ocra_buf_init(&sink.headers);
     h = sink.h = curl_easy_init();
     if (!h) {
-        ocra_err_set(err, ENOMEM, "%s %.*s: curl_easy_init failed", req->method, url_len, req->url);
+        ocra_err_set(err, ENOMEM, "curl_easy_init failed");
         goto out;
     }
     headers = header_list(req);
@@ -240,24 +240,22 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     set_streaming(h, req, &sink);
     rc = curl_easy_perform(h);
     if (sink.refused && rc == CURLE_COULDNT_CONNECT) { /* another address may have worked */
-        ocra_err_set(err, EACCES, "%s %.*s: refused to connect to %s: a %s address", req->method,
-                     url_len, req->url, sink.refused_addr, ocra_net_kind_name(sink.refused_kind));
+        ocra_err_set(err, EACCES, "refused to connect to %s: a %s address", sink.refused_addr,
+                     ocra_net_kind_name(sink.refused_kind));
         goto out;
     }
     if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
-        ocra_err_set(err, EFBIG, "%s %.*s: response larger than %llu bytes", req->method, url_len,
-                     req->url,
+        ocra_err_set(err, EFBIG, "response larger than %llu bytes",
                      (unsigned long long)(req->write ? req->max_download : (uint64_t)sink.max));
         goto out;
     }
     if (sink.aborted) {
-        ocra_err_set(err, EIO, "%s %.*s: aborted by the %s callback", req->method, url_len,
-                     req->url, req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
+        ocra_err_set(err, EIO, "aborted by the %s callback",
+                     req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
         goto out;
     }
     if (rc != CURLE_OK) {
-        ocra_err_set(err, curl_errno(rc), "%s %.*s: %s", req->method, url_len, req->url,
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        ocra_err_set(err, curl_errno(rc), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -266,6 +264,8 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     resp->headers = req->keep_headers ? ocra_buf_take(&sink.headers) : NULL;
     ret = 0;
 out:
+    if (ret < 0) /* the cause first, then which request */
+        ocra_err_wrap(err, "%s %.*s", req->method, url_len, req->url);
     ocra_buf_fini(&sink.buf);
     ocra_buf_fini(&sink.headers);
     curl_slist_free_all(headers);

@@ -446,7 +446,7 @@ reply_code(long status, const char *text, char *msg, size_t n)
 static void
 test_slurm_replies_map_errors(void)
 {
-    char msg[256];
+    char msg[OCRA_ERR_MAX];
 
     CHECK_INT(reply_code(200, "{\"errors\": [], \"job_id\": 3}", NULL, 0), 0);
     CHECK_INT(reply_code(500,

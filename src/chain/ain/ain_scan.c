@@ -225,7 +225,7 @@ block_out_fini(struct block_out *out)
 /* What one transaction's signature says: the signer and, when it does not verify, why. */
 struct tx_trust {
     char signer[OCRA_CHAIN_ADDR_LEN + 1];
-    char reason[256]; /* "" when the signature verifies for the named address */
+    char reason[OCRA_ERR_MAX]; /* "" when the signature verifies for the named address */
 };
 
 static void

@@ -389,7 +389,7 @@ final_line(struct evm_source *s, int64_t *final, struct ocra_err *err)
                           "confirmations",
                           s->name, tag, terr.msg, (long long)s->o.confirmations);
         } else {
-            return ocra_err_set(err, terr.code, "%s", terr.msg);
+            return ocra_err_copy(err, &terr);
         }
     }
     if (s->o.to_block >= 0 && *final > s->o.to_block)
