@@ -165,10 +165,10 @@ cache_hit(const char *path, uint64_t size)
  * Takes the fetch lock of a digest (flock of <dir>/.lock.<hex>): one fetch of it at a time,
  * among the threads of a process (each opens its own description) and across processes.
  * The holder removes the file when it is done, so the lock taken is kept only when the file
- * still has the name. The descriptor, or -1.
+ * still has the name. The descriptor, or -1; without wait, -1 at once when a fetch holds it.
  */
 static int
-lock_digest(const char *lock, struct ocra_err *err)
+lock_digest(const char *lock, bool wait, struct ocra_err *err)
 {
     struct stat held, named;
     int fd;
@@ -177,7 +177,7 @@ lock_digest(const char *lock, struct ocra_err *err)
         fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
             return ocra_err_sys(err, "open %s", lock);
-        while (flock(fd, LOCK_EX) < 0) {
+        while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
             if (errno != EINTR) {
                 ocra_err_sys(err, "lock %s", lock);
                 ocra_fd_close(fd);
@@ -200,23 +200,50 @@ unlock_digest(const char *lock, int fd)
     ocra_fd_close(fd);
 }
 
-/* Removes the temporaries of the digest's earlier fetches (a crash leaves them); holding the
- * digest's lock, no fetch of it is running. */
+/* The digest of a temporary's name, ".tmp.<hex>.<suffix>", into hex; false for another name. */
+static bool
+temp_digest(const char *name, char hex[2 * OCRA_SHA256_LEN + 1])
+{
+    const size_t n = 2 * OCRA_SHA256_LEN;
+
+    if (strncmp(name, ".tmp.", 5) != 0 || strlen(name) < 5 + n + 1 || name[5 + n] != '.')
+        return false;
+    memcpy(hex, name + 5, n);
+    hex[n] = '\0';
+    return ocra_hex_is(hex, n);
+}
+
+/*
+ * Removes the temporaries no running fetch owns, which a crash left behind: the digest's
+ * own (its lock is held here), and another digest's when its lock is free (taken without
+ * waiting while its temporary is removed).
+ */
 static void
 remove_stale(const char *dir, const char *hex)
 {
-    char *prefix = ocra_xasprintf(".tmp.%s.", hex);
-    size_t n = strlen(prefix);
+    char other[2 * OCRA_SHA256_LEN + 1];
     struct dirent *de;
     DIR *d = opendir(dir);
     int dfd = d ? dirfd(d) : -1;
 
-    while (d && (de = readdir(d)))
-        if (strncmp(de->d_name, prefix, n) == 0 && unlinkat(dfd, de->d_name, 0) == 0)
+    while (d && (de = readdir(d))) {
+        char *lock = NULL;
+        int fd = -1;
+
+        if (!temp_digest(de->d_name, other))
+            continue;
+        if (strcmp(other, hex) != 0) {
+            lock = ocra_xasprintf("%s/.lock.%s", dir, other);
+            fd = lock_digest(lock, false, NULL);
+        }
+        if ((!lock || fd >= 0) && unlinkat(dfd, de->d_name, 0) == 0)
             ocra_log_info("fetch: removed %s/%s, left by an earlier fetch", dir, de->d_name);
+        if (lock)
+            unlock_digest(lock, fd);
+        free(lock);
+    }
     if (d)
         closedir(d);
-    free(prefix);
 }
 
 /* Fetches into a temporary file of its own (mkostemp: a name no other fetch opens), verifies
@@ -272,7 +299,7 @@ fetch_locked(struct ocra_build *b, const char *dir, const char *path, struct ocr
     char *lock = ocra_xasprintf("%s/.lock.%s", dir, a->sha256);
     int fd, ret = -1;
 
-    fd = lock_digest(lock, err);
+    fd = lock_digest(lock, true, err);
     if (fd < 0)
         goto out;
     if (cache_hit(path, a->size)) {
