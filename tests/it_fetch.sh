@@ -155,13 +155,15 @@ run "$tmp/default.yaml" "$tmp/c6" "$tmp/victim.json"
 has literal_loopback_invalid_spec "$tmp/out" "fetch 1: invalid spec"
 has literal_loopback_rule "$tmp/out" "uri.address"
 
-# A host name that this machine resolves to one of its own addresses (the host name, or
-# ip6-localhost's siblings in /etc/hosts); an artifact server listens there.
+# A host name that this machine resolves to one of its own internal addresses (the host name
+# in /etc/hosts, usually); an artifact server listens there.
+internal() { python3 -c 'import ipaddress, sys; a = ipaddress.ip_address(sys.argv[1]); sys.exit(not (a.is_private or a.is_loopback or a.is_link_local))' "$1"; }
 name= addr=
-for n in "$(hostname 2>/dev/null)" ip6-loopback localhost.localdomain; do
+for n in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)" localhost.localdomain; do
     case $n in "" | localhost | *.localhost) continue ;; esac
     a=$(getent ahostsv4 "$n" 2>/dev/null | awk 'NR == 1 { print $1 }')
-    [ -n "$a" ] && [ "$a" != 127.0.0.1 ] && ! server_start "$a" s2 && continue
+    [ -n "$a" ] && internal "$a" || continue
+    [ "$a" != 127.0.0.1 ] && ! server_start "$a" s2 && continue
     [ -n "$a" ] && name=$n addr=$a && break
 done
 if [ -z "$name" ]; then
