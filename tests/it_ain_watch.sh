@@ -82,8 +82,11 @@ if "$ocra" spec check "$tmp/evil.json" 2>"$tmp/evil.err" >/dev/null; then fail h
     grep -q 'name.pattern' "$tmp/evil.err" && grep -q 'version.pep440' "$tmp/evil.err" && ok hostile_spec_rejected_by_validation || fail hostile_spec_rejected_by_validation "$(cat "$tmp/evil.err")"; fi
 "$ocra" events --journal "$tmp/j1.db" >"$tmp/events.jsonl"
 [ "$(summary "$tmp/events.jsonl")" = "$expected" ] && ok journal_holds_the_events || fail journal_holds_the_events "$(summary "$tmp/events.jsonl")"
-watch_once "$tmp/j1.db" --allow $A --allow $B >"$tmp/again.jsonl" 2>/dev/null
+watch_once "$tmp/j1.db" --allow $A --allow $B >"$tmp/again.jsonl" 2>"$tmp/again.err"
 [ ! -s "$tmp/again.jsonl" ] && ok rerun_prints_nothing_new || fail rerun_prints_nothing_new "$(cat "$tmp/again.jsonl")"
+# --from-block on a journal that has a cursor is not used: stderr says so and where it resumes.
+has from_block_on_existing_journal_is_reported "$tmp/again.err" \
+    "--from-block 0 ignored: the journal $tmp/j1.db already has a cursor for ain:0 at block 67, so the watch resumes at block 68"
 
 # 2. A restart at every block boundary: same events, no duplicates, no gaps.
 : >"$tmp/steps.jsonl"
