@@ -124,10 +124,10 @@ route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
         e->finished = true;
     } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed") ||
                            !strcmp(verdict, "superseded") || !strcmp(verdict, "orphaned"))) {
-        e->status = !strcmp(verdict, "rejected")     ? "rejected" /* static: outlives output */
-                    : !strcmp(verdict, "failed")     ? "failed"
-                    : !strcmp(verdict, "orphaned")   ? "orphaned"
-                                                     : "superseded";
+        e->status = !strcmp(verdict, "rejected")   ? "rejected" /* static: outlives output */
+                    : !strcmp(verdict, "failed")   ? "failed"
+                    : !strcmp(verdict, "orphaned") ? "orphaned"
+                                                   : "superseded";
         e->stage = report_stage(d);
         e->error = ocra_json_str(output, "reason");
     } else {

@@ -38,7 +38,7 @@ struct watcher {
     struct ocra_evm_source_opts evm_opts;
     struct ocra_daemon_source_opts so;
     const char *rpcs[1];
-    unsigned long violations;    /* the source's finality violations counted in /metrics */
+    unsigned long violations;     /* the source's finality violations counted in /metrics */
     struct ocra_evm_rpc *evm_rpc; /* reorged reports: the report transactions on the chain */
     struct ocra_ain_rpc *ain_rpc;
 };

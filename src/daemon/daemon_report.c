@@ -401,9 +401,10 @@ report_orphaned(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
     if (json_object_get(inputs, "allocate") && ocra_daemon_release(ctx, job->event->id, err) < 0)
         goto out;
     json_object_set_new(out, "verdict", json_string("orphaned"));
-    json_object_set_new(out, "reason", json_string(job->claim->last_error
-                                                       ? job->claim->last_error
-                                                       : "the chain no longer holds its block"));
+    json_object_set_new(out, "reason",
+                        json_string(job->claim->last_error
+                                        ? job->claim->last_error
+                                        : "the chain no longer holds its block"));
     json_object_set_new(out, "skipped", json_string("orphaned: not reported"));
     ocra_log_warn("event=%s orphaned: %s; not reported", job->event->id,
                   job->claim->last_error ? job->claim->last_error : "its block was replaced");

@@ -17,7 +17,7 @@
 
 #include "run/run.h"
 
-#define WAIT_SLICE_MS 500 /* how long a stopping daemon may wait for a wait to return */
+#define WAIT_SLICE_MS 500      /* how long a stopping daemon may wait for a wait to return */
 #define ORPHAN_STOP_GRACE_S 10 /* SIGTERM, then SIGKILL: the workload of an orphaned event */
 
 /* The image digest the run uses: the sign stage's, else the push stage's. */
@@ -185,8 +185,8 @@ ocra_daemon_run_stop_all(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_j
             goto out;
         (void)r->logs(r, &rj, 40, &logs, &len, &lerr);
         ocra_daemon_run_times(ctx, r, &rj, &started, &finished);
-        rc = ocra_daemon_run_ended(ctx, job, inputs, r, &rj, -1, true, logs, started, finished,
-                                   err);
+        rc =
+            ocra_daemon_run_ended(ctx, job, inputs, r, &rj, -1, true, logs, started, finished, err);
         free(logs);
         if (rc < 0)
             goto out;

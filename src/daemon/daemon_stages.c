@@ -500,7 +500,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
     ocra_daemon_run_times(ctx, runner, &rj, &started, &finished); /* the run's, not this stage's */
-    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 || /* replicas 1.. */
+    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 ||          /* replicas 1.. */
         ocra_daemon_release(ctx, event_id, err) < 0 ||
         ocra_daemon_run_ended(ctx, job, inputs, runner, &rj, exit_code, stopped, logs, started,
                               finished, err) < 0)

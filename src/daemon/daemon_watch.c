@@ -283,13 +283,13 @@ recheck_reports(struct watcher *w, struct ocra_source *src)
     struct report_txs l = {0};
     struct ocra_err err = {0};
     const char *report = w->d->stages[w->d->n_stages - 1].name;
-    int64_t window = w->evm ? (w->so.confirmations > 0 ? w->so.confirmations : 1)
-                            : AIN_REPORT_WINDOW;
+    int64_t window =
+        w->evm ? (w->so.confirmations > 0 ? w->so.confirmations : 1) : AIN_REPORT_WINDOW;
     bool have = false;
 
     if (ocra_store_cursor_get(w->st, src->name, &cur, &have, &err) < 0 || !have ||
-        ocra_store_reports_list(w->st, src->name, report, cur.block_number - window,
-                                collect_report, &l, &err) < 0) {
+        ocra_store_reports_list(w->st, src->name, report, cur.block_number - window, collect_report,
+                                &l, &err) < 0) {
         if (err.code)
             ocra_log_warn("watch: source=%s reports: %s", src->name, err.msg);
         goto out;

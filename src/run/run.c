@@ -68,9 +68,8 @@ ocra_run_time_parse(const char *s, int64_t *ms, struct ocra_err *err)
 
     if (!s || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
         s[13] != ':' || s[16] != ':' || (y = digits(s, 4)) < 0 || (mo = digits(s + 5, 2)) < 1 ||
-        mo > 12 || (d = digits(s + 8, 2)) < 1 || d > 31 || (h = digits(s + 11, 2)) < 0 ||
-        h > 23 || (mi = digits(s + 14, 2)) < 0 || mi > 59 || (se = digits(s + 17, 2)) < 0 ||
-        se > 60)
+        mo > 12 || (d = digits(s + 8, 2)) < 1 || d > 31 || (h = digits(s + 11, 2)) < 0 || h > 23 ||
+        (mi = digits(s + 14, 2)) < 0 || mi > 59 || (se = digits(s + 17, 2)) < 0 || se > 60)
         return ocra_err_set(err, EPROTO, "not an RFC 3339 time");
     p = s + 19;
     if (*p == '.') {

@@ -885,7 +885,8 @@ out:
 static void
 test_stage_orphaned_event_stops_at_next_boundary(void)
 {
-    struct ocra_store_claim_opts o = {.worker = "w", .lease_ms = 60000, .superseded_stage = "report"};
+    struct ocra_store_claim_opts o = {
+        .worker = "w", .lease_ms = 60000, .superseded_stage = "report"};
     struct ocra_store_stage_end fin = {.outcome = "done", .status = "orphaned", .finished = true};
     struct ocra_store_stage_end sent = {.outcome = "done",
                                         .output = "{\"tx\":\"0xab\",\"block\":7}",

@@ -4,8 +4,8 @@
  * chooses the parser: 0 a GET /jobs reply through the reply check and the adopt search, 1 a
  * GET /nodes reply (and the same bytes as a /partitions reply) into the inventory, 2 a gres
  * string, 3 an RFC 3339 time as the Docker Engine reports a container's start and end (the
- * same runners' run times). The parsers must never read out of bounds, leak or crash, and what they return must
- * hold to the bounds their header promises.
+ * same runners' run times). The parsers must never read out of bounds, leak or crash, and what they
+ * return must hold to the bounds their header promises.
  */
 #include "run/run_int.h"
 
