@@ -39,6 +39,9 @@ struct watcher {
     struct ocra_evm_source_opts evm_opts;
     struct ocra_daemon_source_opts so;
     const char *rpcs[1];
+    unsigned long violations;     /* the source's finality violations counted in /metrics */
+    struct ocra_evm_rpc *evm_rpc; /* reorged reports: the report transactions on the chain */
+    struct ocra_ain_rpc *ain_rpc;
 };
 
 struct ocra_daemon {
@@ -121,6 +124,8 @@ void ocra_daemon_metrics_stage(const struct ocra_store_claim *c,
                                const struct ocra_store_stage_end *e, uint64_t started_ns);
 /* A watcher journaled ev: /metrics (events seen, head lag). */
 void ocra_daemon_metrics_seen(const struct ocra_store_event *ev);
+/* finality_violations{chain}: n more final blocks replaced on source's chain. */
+void ocra_daemon_metrics_finality_violations(const char *source, unsigned long n);
 /* head_lag{source}: the chain's head minus the source's cursor, in blocks (cursor < 0: none). */
 void ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor);
 
@@ -195,18 +200,35 @@ int ocra_daemon_run_journaled(struct ocra_daemon_ctx *ctx, const struct ocra_dae
 /*
  * runner->wait in slices of 500 ms until the workload ends (0, *exit_code) or fails (-1, the
  * runner's error), checking the daemon's stopping flag between slices: a stopping daemon gets
- * -1 with ESHUTDOWN ("checkpointed"), the workload left running.
+ * -1 with ESHUTDOWN ("checkpointed"), the workload left running. With event_id, also whether
+ * the watcher withdrew the event (orphaned: its block was replaced): 0 and *orphaned true, the
+ * workload left running for the report stage to stop.
  */
 int ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
-                         const struct ocra_run_job *rj, int *exit_code, struct ocra_err *err);
+                         const struct ocra_run_job *rj, const char *event_id, int *exit_code,
+                         bool *orphaned, struct ocra_err *err);
+/* Stops every run of the event that the journal holds as not ended (SIGTERM, SIGKILL after
+ * 10 s: an orphaned event's workload) and journals each end as stopped; their ids are appended
+ * to the JSON array stopped. */
+int ocra_daemon_run_stop_all(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                             const json_t *inputs, struct ocra_runner *r, json_t *stopped,
+                             struct ocra_err *err);
 /* Whether err is ocra_daemon_run_wait()'s checkpoint: the attempt ends "released". */
 bool ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err);
+/* When the run started and ended (ms since the epoch) by the runner's record (r->times), else
+ * the runs row's start and now: never the clock of the stage that waited, which may have taken
+ * the wait over after a restart. */
+void ocra_daemon_run_times(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
+                           const struct ocra_run_job *rj, int64_t *started_ms,
+                           int64_t *finished_ms);
 /* Journals the run's end: stopped (cancelled from outside), else succeeded when exit_code is 0,
- * failed otherwise; result {exitCode, logTail, durationMs}; Slurm's node. */
+ * failed otherwise; result {exitCode, logTail, durationMs (finished_ms - started_ms)}; Slurm's
+ * node. */
 int ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                           const json_t *inputs, struct ocra_runner *r,
                           const struct ocra_run_job *rj, int exit_code, bool stopped,
-                          const char *logs, struct ocra_err *err);
+                          const char *logs, int64_t started_ms, int64_t finished_ms,
+                          struct ocra_err *err);
 /* ---- runs (end) */
 
 #endif

@@ -470,9 +470,9 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     char *logs = NULL;
     size_t len = 0;
     int exit_code = -1, ret = -1;
-    bool stopped = false;
+    bool stopped = false, orphaned = false;
     char lost[192] = "";
-    int64_t t0 = ocra_time_wall_ms();
+    int64_t started = 0, finished = 0;
     struct ocra_err lerr = {0};
     const char *event_id = job->event->id;
 
@@ -487,7 +487,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         return -1;
     /* the workload's own time: the op blocks its worker until it exits (a lease keeps it),
      * or until the daemon stops (checkpointed: the next start waits again) */
-    if (ocra_daemon_run_wait(ctx, runner, &rj, &exit_code, err) < 0) {
+    if (ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err) < 0) {
         if (err->code == ENOENT && ctx->cfg->run.runner == 1) {
             /* slurmctld purged the finished job (MinJobAge) while nobody watched it: it ran,
              * but its exit status is lost; the event fails, saying so, instead of waiting */
@@ -504,13 +504,21 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         }
         memset(err, 0, sizeof(*err));
     }
+    if (orphaned) { /* the report stage stops the workload and gives its allocation back */
+        *output = ocra_daemon_verdict("orphaned", "the chain no longer holds the event's block: "
+                                                  "its workload is stopped");
+        ret = 0;
+        goto out;
+    }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
-    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 || /* replicas 1.. */
+    ocra_daemon_run_times(ctx, runner, &rj, &started, &finished); /* the run's, not this stage's */
+    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 ||          /* replicas 1.. */
         ocra_daemon_release(ctx, event_id, err) < 0 ||
-        ocra_daemon_run_ended(ctx, job, inputs, runner, &rj, exit_code, stopped, logs, err) < 0)
+        ocra_daemon_run_ended(ctx, job, inputs, runner, &rj, exit_code, stopped, logs, started,
+                              finished, err) < 0)
         goto out;
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
-                        "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),
+                        "startedAt", (json_int_t)started, "finishedAt", (json_int_t)finished,
                         "logTail", logs);
     if (exit_code == 75 && logs && strstr(logs, "refusing to start: model")) {
         /* the in-image agent refused: a newer version became current after the run began */

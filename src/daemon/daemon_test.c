@@ -721,10 +721,11 @@ op_wait(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
 {
     struct ocra_runner r = {.name = "fake", .wait = fake_wait};
     struct ocra_run_job rj = {.id = "c0ffee", .name = "ocra-fake"};
+    bool orphaned = false;
     int code = -1;
 
     (void)inputs;
-    if (ocra_daemon_run_wait(ctx, &r, &rj, &code, err) < 0)
+    if (ocra_daemon_run_wait(ctx, &r, &rj, job->event->id, &code, &orphaned, err) < 0)
         return -1;
     record(job, 1);
     *output = json_pack("{s:i}", "exitCode", code);

@@ -460,6 +460,10 @@ std_init(void)
     s->runs = ocra_metrics_family(m, "ocra_runs_total", "Finished workload runs, by result.",
                                   OCRA_METRICS_COUNTER,
                                   (const char *const[]){"runner", "result", NULL}, NULL, 0);
+    s->finality_violations = ocra_metrics_family(
+        m, "ocra_finality_violations_total",
+        "Final blocks the chain replaced: events journaled from them are orphaned.",
+        OCRA_METRICS_COUNTER, (const char *const[]){"chain", NULL}, NULL, 0);
     /* autoscale (begin) */
     s->replicas = ocra_metrics_family(
         m, "ocra_replicas", "Replicas in place of an autoscaled inference event.",

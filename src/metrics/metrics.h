@@ -77,6 +77,8 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *gpus_allocated; /* gauge {node}: GPUs held by allocations */
     struct ocra_metrics_family *head_lag; /* gauge {source}: chain head minus cursor, blocks */
     struct ocra_metrics_family *runs;     /* counter {runner, result}: finished runs */
+    /* counter {chain}: final blocks a chain replaced (events journaled from them are orphaned) */
+    struct ocra_metrics_family *finality_violations;
     /* autoscale (begin) */
     struct ocra_metrics_family *replicas;      /* gauge {event}: replicas of an event in place */
     struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed|replaced */
