@@ -205,7 +205,7 @@ chmod 600 "$tmp/keyA"
 ain_ctl '{"reset_log": true}' >/dev/null
 publish() { "$ocra" publish --rpc "$AIN_RPC_URL" --key-file "$tmp/keyA" --wait 10 "$@"; }
 out=$(publish --path /apps/ocra_demo/models/sentiment-bert --timestamp 1795674823355 \
-    --http-host 127.0.0.1:8099 tests/data/ain/step_a_spec.json 2>"$tmp/pub.err")
+    --http-host 127.0.0.1:8099 --allow-host 127.0.0.1 tests/data/ain/step_a_spec.json 2>"$tmp/pub.err")
 rc=$?
 [ "$rc" -eq 0 ] && [ "$out" = 0x4de6f4bda369ee024149d93da8aa511638a0cd1de15ff5138d2213db8a44c116 ] &&
     ok publish_reproduces_recorded_tx || fail publish_reproduces_recorded_tx "exit $rc, out $out, $(cat "$tmp/pub.err")"

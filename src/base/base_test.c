@@ -378,6 +378,151 @@ test_str_distance(void)
     CHECK_INT(ocra_str_distance("", "abc"), 3);
 }
 
+/* kind of the literal s, or -1 when it does not parse */
+static int
+kind_of(const char *s)
+{
+    struct ocra_net_addr a;
+
+    if (ocra_net_addr_parse(s, strlen(s), &a) < 0)
+        return -1;
+    return (int)ocra_net_addr_kind(&a);
+}
+
+static const char *
+fmt_of(const char *s, char out[OCRA_NET_ADDR_STRLEN])
+{
+    struct ocra_net_addr a;
+
+    if (ocra_net_addr_parse(s, strlen(s), &a) < 0)
+        return "(none)";
+    return ocra_net_addr_format(&a, out);
+}
+
+static void
+test_net_literals_read_as_resolvers_read_them(void)
+{
+    char buf[OCRA_NET_ADDR_STRLEN];
+
+    CHECK_STR(fmt_of("127.0.0.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("2130706433", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("0x7f000001", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("0x7f.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("0177.0.0.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("127.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("10.0.513", buf), "10.0.2.1");
+    CHECK_STR(fmt_of("127.0.0.1.", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("[::ffff:127.0.0.1]", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("::1", buf), "::1");
+    CHECK_STR(fmt_of("[fe80::1%25eth0]", buf), "fe80::1");
+    CHECK_STR(fmt_of("256.0.0.1", buf), "(none)");
+    CHECK_STR(fmt_of("1.2.3.4.5", buf), "(none)");
+    CHECK_STR(fmt_of("4294967296", buf), "(none)");
+    CHECK_STR(fmt_of("08.0.0.1", buf), "(none)");
+    CHECK_STR(fmt_of("1..2", buf), "(none)");
+    CHECK_STR(fmt_of("example.com", buf), "(none)");
+    CHECK_STR(fmt_of("", buf), "(none)");
+}
+
+static void
+test_net_kinds_follow_the_special_purpose_registries(void)
+{
+    CHECK_INT(kind_of("8.8.8.8"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("2606:4700::1111"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("::ffff:8.8.8.8"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("127.0.0.1"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("2130706433"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("::1"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("::ffff:127.0.0.1"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("64:ff9b::127.0.0.1"), OCRA_NET_LOOPBACK); /* NAT64 */
+    CHECK_INT(kind_of("2002:7f00:1::"), OCRA_NET_LOOPBACK);      /* 6to4 */
+    CHECK_INT(kind_of("10.1.2.3"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("172.31.255.255"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("172.32.0.1"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("192.168.1.1"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("100.64.0.1"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("fd12::1"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("169.254.1.1"), OCRA_NET_LINK_LOCAL);
+    CHECK_INT(kind_of("fe80::1"), OCRA_NET_LINK_LOCAL);
+    CHECK_INT(kind_of("169.254.169.254"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("fd00:ec2::254"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("100.100.100.200"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("168.63.129.16"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("0.0.0.0"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("::"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("::127.0.0.1"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("224.0.0.1"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("255.255.255.255"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("ff02::1"), OCRA_NET_RESERVED);
+    CHECK_STR(ocra_net_kind_name(OCRA_NET_LINK_LOCAL), "link-local");
+}
+
+static void
+test_net_url_hosts_name_their_address(void)
+{
+    struct ocra_net_addr a;
+    char buf[OCRA_NET_ADDR_STRLEN];
+
+#define HOST(s) ocra_net_host_addr(s, strlen(s), &a)
+    CHECK_INT(HOST("example.com"), 0);
+    CHECK_INT(HOST("1e100.net"), 0);
+    CHECK_INT(HOST("mirror.internal"), 0);
+    CHECK_INT(HOST("2130706433"), 1);
+    CHECK_STR(ocra_net_addr_format(&a, buf), "127.0.0.1");
+    CHECK_INT(HOST("[::ffff:10.0.0.1]"), 1);
+    CHECK_STR(ocra_net_addr_format(&a, buf), "10.0.0.1");
+    CHECK_INT(HOST("LocalHost"), 1);
+    CHECK_STR(ocra_net_addr_format(&a, buf), "127.0.0.1");
+    CHECK_INT(HOST("api.localhost."), 1);
+    CHECK_INT(HOST("notlocalhost"), 0);
+    CHECK_INT(HOST("example.123"), -1); /* ends in a number, not an address */
+    CHECK_INT(HOST("0x"), 1);
+    CHECK_INT(HOST("[not-v6]"), -1);
+#undef HOST
+}
+
+static void
+test_net_allow_entries_match_names_addresses_and_cidrs(void)
+{
+    static const char *const allow[] = {"mirror.internal", "10.0.0.0/8", "::1", "fd00::/8"};
+    struct ocra_net_addr a;
+    enum ocra_net_kind k;
+
+#define ALLOWED(host, lit)                                                                         \
+    (ocra_net_addr_parse(lit, strlen(lit), &a) == 0 &&                                             \
+     ocra_net_allowed(host, &a, allow, OCRA_ARRAY_LEN(allow), &k))
+    CHECK(ALLOWED("example.com", "8.8.8.8"));
+    CHECK_INT(k, OCRA_NET_PUBLIC);
+    CHECK(ALLOWED("mirror.internal", "192.168.0.7"));
+    CHECK(ALLOWED("MIRROR.internal.", "192.168.0.7"));
+    CHECK(ALLOWED(NULL, "10.9.8.7"));
+    CHECK(ALLOWED(NULL, "::1"));
+    CHECK(ALLOWED(NULL, "fd12::1"));
+    CHECK(!ALLOWED("evil.example", "192.168.0.7"));
+    CHECK_INT(k, OCRA_NET_PRIVATE);
+    CHECK(!ALLOWED("mirror.internal.evil", "127.0.0.1"));
+    CHECK(!ALLOWED(NULL, "127.0.0.1"));
+    CHECK_INT(k, OCRA_NET_LOOPBACK);
+    CHECK(!ALLOWED(NULL, "169.254.169.254"));
+    CHECK(!ocra_net_allowed("x", &a, NULL, 0, NULL));
+#undef ALLOWED
+    CHECK(ocra_net_allow_entry_valid("127.0.0.1"));
+    CHECK(ocra_net_allow_entry_valid("127.0.0.0/8"));
+    CHECK(ocra_net_allow_entry_valid("::1"));
+    CHECK(ocra_net_allow_entry_valid("[::1]"));
+    CHECK(ocra_net_allow_entry_valid("fd00::/8"));
+    CHECK(ocra_net_allow_entry_valid("mirror.internal"));
+    CHECK(ocra_net_allow_entry_valid("my_host"));
+    CHECK(!ocra_net_allow_entry_valid("10.0.0.0/33"));
+    CHECK(!ocra_net_allow_entry_valid("10.0.0.0/"));
+    CHECK(!ocra_net_allow_entry_valid("::/129"));
+    CHECK(!ocra_net_allow_entry_valid("mirror:80"));
+    CHECK(!ocra_net_allow_entry_valid("bad host"));
+    CHECK(!ocra_net_allow_entry_valid("example.123"));
+    CHECK(!ocra_net_allow_entry_valid(""));
+    CHECK(!ocra_net_allow_entry_valid("a..b"));
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_keccak256_empty_string),
                OCRA_TEST(test_keccak256_matches_ain_vectors),
                OCRA_TEST(test_keccak256_block_boundaries),
@@ -391,4 +536,8 @@ OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_kecca
                OCRA_TEST(test_json_strict_rejects_duplicates_and_bad_utf8),
                OCRA_TEST(test_file_read_bounds_and_atomic_write),
                OCRA_TEST(test_write_all_writes_everything), OCRA_TEST(test_time_formats_iso8601),
-               OCRA_TEST(test_str_distance), OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters))
+               OCRA_TEST(test_str_distance), OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters),
+               OCRA_TEST(test_net_literals_read_as_resolvers_read_them),
+               OCRA_TEST(test_net_kinds_follow_the_special_purpose_registries),
+               OCRA_TEST(test_net_url_hosts_name_their_address),
+               OCRA_TEST(test_net_allow_entries_match_names_addresses_and_cidrs))

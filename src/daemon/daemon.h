@@ -189,6 +189,15 @@ int ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
                        const volatile sig_atomic_t *stop, ocra_daemon_round_fn *round, void *arg,
                        size_t *total, struct ocra_err *err);
 
+struct ocra_build_opts;
+struct ocra_spec_policy;
+/* The spec policy of spec.http_hosts and artifact.allow_hosts (borrowed from cfg); the other
+ * members of pol are left as they are. */
+void ocra_daemon_spec_policy(const struct ocra_config *cfg, struct ocra_spec_policy *pol);
+/* The artifact fetch's options of spec.http_hosts and artifact.* (borrowed from cfg) into bo;
+ * its other members are left as they are. */
+void ocra_daemon_fetch_options(const struct ocra_config *cfg, struct ocra_build_opts *bo);
+
 /* The planner's options from the plan.* keys; mirrors has room for cfg->plan.n_mirrors. */
 void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
                               struct ocra_plan_mirror *mirrors);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build/build.h"
 #include "spec/spec.h"
 
 /* ---- validate ---------------------------------------------------------------------------- */
@@ -38,14 +39,35 @@ default_name(const struct ocra_store_event *ev)
     return slash && slash[1] ? slash + 1 : NULL;
 }
 
+void
+ocra_daemon_spec_policy(const struct ocra_config *cfg, struct ocra_spec_policy *pol)
+{
+    pol->http_hosts = (const char *const *)cfg->spec_http_hosts;
+    pol->n_http_hosts = cfg->n_spec_http_hosts;
+    pol->allow_hosts = (const char *const *)cfg->artifact.allow_hosts;
+    pol->n_allow_hosts = cfg->artifact.n_allow_hosts;
+}
+
+void
+ocra_daemon_fetch_options(const struct ocra_config *cfg, struct ocra_build_opts *bo)
+{
+    bo->http_hosts = (const char *const *)cfg->spec_http_hosts;
+    bo->n_http_hosts = cfg->n_spec_http_hosts;
+    bo->artifact_allow = (const char *const *)cfg->artifact.allow_hosts;
+    bo->n_artifact_allow = cfg->artifact.n_allow_hosts;
+    bo->artifact_max_size = (uint64_t)cfg->artifact.max_size_mib << 20;
+    bo->artifact_min_rate = (long)cfg->artifact.min_rate_kib * 1024;
+    bo->artifact_rate_window_s = (long)cfg->artifact.min_rate_window_s;
+    bo->artifact_deadline_s = (long)cfg->artifact.deadline_s;
+}
+
 static int
 parse_spec(const struct ocra_config *cfg, const struct ocra_store_event *ev,
            struct ocra_spec **spec, struct ocra_err *err)
 {
-    struct ocra_spec_policy pol = {.http_hosts = (const char *const *)cfg->spec_http_hosts,
-                                   .n_http_hosts = cfg->n_spec_http_hosts,
-                                   .default_name = default_name(ev)};
+    struct ocra_spec_policy pol = {.default_name = default_name(ev)};
 
+    ocra_daemon_spec_policy(cfg, &pol);
     return ocra_spec_parse(ev->spec, strlen(ev->spec), &pol, spec, NULL, err);
 }
 

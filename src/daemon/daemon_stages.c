@@ -73,14 +73,26 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struc
     bo.docker_socket = ocra_config_docker_socket(cfg);
     bo.build_network = cfg->build.network == 1 ? "none" : "host";
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
-    bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
-    bo.n_http_hosts = cfg->n_spec_http_hosts;
+    ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
     w->b = ocra_build_new(&bo, w->p.spec, w->p.plan, w->p.event, err);
     ret = w->b ? 0 : -1;
 out:
     free(prefix);
     return ret;
+}
+
+/* A rejected artifact: the reason reported on-chain is the class in fixed words, never what
+ * the artifact's server answered (an oracle on the hosts the daemon reaches); the journal
+ * keeps the error in "detail" for the operator. */
+static json_t *
+artifact_verdict(const struct ocra_build *b, const struct ocra_err *err)
+{
+    json_t *v = ocra_daemon_verdict("rejected", ocra_build_rejection(b));
+    char text[OCRA_ERR_MAX + 8];
+
+    json_object_set_new(v, "detail", json_string(ocra_err_text(err, text, sizeof(text))));
+    return v;
 }
 
 /* The last lines of a toolchain build's log, for the stage's output (null: none). */
@@ -103,8 +115,8 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
-        if (ocra_build_artifact_rejected(err)) {
-            *output = ocra_daemon_verdict_err("rejected", err);
+        if (ocra_build_rejection(w.b)) {
+            *output = artifact_verdict(w.b, err);
             ret = 0;
         } else if (ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES)) {
             ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
@@ -138,8 +150,8 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
-        if (ocra_build_artifact_rejected(err)) {
-            *output = ocra_daemon_verdict_err("rejected", err);
+        if (ocra_build_rejection(w.b)) {
+            *output = artifact_verdict(w.b, err);
             ret = 0;
         }
         goto out;
