@@ -84,8 +84,11 @@ if "$ocra" spec check "$tmp/evil.json" 2>"$tmp/evil.err" >/dev/null; then fail h
     grep -q 'name.pattern' "$tmp/evil.err" && grep -q 'version.pep440' "$tmp/evil.err" && ok hostile_spec_rejected_by_validation || fail hostile_spec_rejected_by_validation "$(cat "$tmp/evil.err")"; fi
 "$ocra" events --journal "$tmp/j1.db" >"$tmp/events.jsonl"
 [ "$(summary "$tmp/events.jsonl")" = "$expected" ] && ok journal_holds_the_events || fail journal_holds_the_events "$(summary "$tmp/events.jsonl")"
-watch_once "$tmp/j1.db" --allow $A --allow $B >"$tmp/again.jsonl" 2>/dev/null
+watch_once "$tmp/j1.db" --allow $A --allow $B >"$tmp/again.jsonl" 2>"$tmp/again.err"
 [ ! -s "$tmp/again.jsonl" ] && ok rerun_prints_nothing_new || fail rerun_prints_nothing_new "$(cat "$tmp/again.jsonl")"
+# --from-block on a journal that has a cursor is not used: stderr says so and where it resumes.
+has from_block_on_existing_journal_is_reported "$tmp/again.err" \
+    "--from-block 0 ignored: the journal $tmp/j1.db already has a cursor for ain:0 at block 67, so the watch resumes at block 68"
 
 # 2. A restart at every block boundary: same events, no duplicates, no gaps.
 : >"$tmp/steps.jsonl"
@@ -141,6 +144,29 @@ else
     fail replaced_final_block_is_rescanned "exit $?: $(cat "$tmp/fork.err")"
 fi
 
+# A node that replaced a final block without one of its transactions: the events of that
+# transaction are orphaned (rejected, with the reason, and marked for the daemon to stop them);
+# the block's other events and the rest of the chain are untouched.
+ain_ctl '{"head": 56}' >/dev/null
+watch_once "$tmp/j10.db" --allow $A --allow $B >/dev/null 2>&1
+f0=$(tx 0x5608350beb9fed219a3e0aca3cbaf2d354db96319ab4e86ecb2f7b6949e16c81:0)
+f1=$(tx 0x5608350beb9fed219a3e0aca3cbaf2d354db96319ab4e86ecb2f7b6949e16c81:1)
+ain_ctl '{"replace_block": {"number": 56, "drop": ["0x5608350beb9fed219a3e0aca3cbaf2d354db96319ab4e86ecb2f7b6949e16c81"]}, "head": 67}' >/dev/null
+watch_once "$tmp/j10.db" --allow $A --allow $B >/dev/null 2>"$tmp/replaced.err"
+ain_ctl '{"restore_blocks": true}' >/dev/null
+"$ocra" events --journal "$tmp/j10.db" >"$tmp/replaced.jsonl"
+got=$(for e in "$f0" "$f1"; do field "$tmp/replaced.jsonl" "$e" 'e["status"], e["reason"].startswith("orphaned: the node replaced its final block")'; done | sort -u)
+[ "$got" = "('rejected', True)" ] && ok replaced_block_orphans_its_dropped_transaction ||
+    fail replaced_block_orphans_its_dropped_transaction "$got; $(tail -3 "$tmp/replaced.err")"
+python3 - "$tmp/j10.db" "$f0" "$f1" <<'PY' && ok replaced_block_marks_for_the_daemon || fail replaced_block_marks_for_the_daemon "see $tmp/j10.db"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+marked = {r[0] for r in db.execute("SELECT id FROM events WHERE orphaned_ms IS NOT NULL")}
+assert marked == {sys.argv[2], sys.argv[3]}, marked
+PY
+[ "$(grep -c '"status":"accepted"' "$tmp/replaced.jsonl")" -eq 7 ] && ok replaced_block_keeps_the_rest ||
+    fail replaced_block_keeps_the_rest "$(summary "$tmp/replaced.jsonl")"
+
 # A node without ain_getBlockList: block by block, same events.
 ain_ctl '{"disable_methods": ["ain_getBlockList"], "reset_log": true}' >/dev/null
 watch_once "$tmp/j8.db" --allow $A --allow $B >"$tmp/bybn.jsonl" 2>/dev/null
@@ -181,7 +207,7 @@ chmod 600 "$tmp/keyA"
 ain_ctl '{"reset_log": true}' >/dev/null
 publish() { "$ocra" publish --rpc "$AIN_RPC_URL" --key-file "$tmp/keyA" --wait 10 "$@"; }
 out=$(publish --path /apps/ocra_demo/models/sentiment-bert --timestamp 1795674823355 \
-    --http-host 127.0.0.1:8099 tests/data/ain/step_a_spec.json 2>"$tmp/pub.err")
+    --http-host 127.0.0.1:8099 --allow-host 127.0.0.1 tests/data/ain/step_a_spec.json 2>"$tmp/pub.err")
 rc=$?
 [ "$rc" -eq 0 ] && [ "$out" = 0x4de6f4bda369ee024149d93da8aa511638a0cd1de15ff5138d2213db8a44c116 ] &&
     ok publish_reproduces_recorded_tx || fail publish_reproduces_recorded_tx "exit $rc, out $out, $(cat "$tmp/pub.err")"

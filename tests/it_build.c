@@ -6,7 +6,8 @@
  *   it_build STEP REGISTRY_URL REPO SPEC.json EVENT.json CACHE AGENT
  *
  * STEP is fetch, toolchain, model or tag. Prints "digest <manifest digest>" after model and
- * tag; exits 0, or 1 with the error on stderr. Plain-http artifact hosts from $OCRA_HTTP_HOST.
+ * tag; exits 0, or 1 with the error on stderr. Plain-http artifact hosts from $OCRA_HTTP_HOST,
+ * an internal host, address or CIDR artifacts may come from from $OCRA_ALLOW_HOST.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,12 @@ run_step(struct ocra_build *b, const char *step, struct ocra_err *err)
 int
 main(int argc, char **argv)
 {
-    const char *host = getenv("OCRA_HTTP_HOST");
+    const char *host = getenv("OCRA_HTTP_HOST"), *allow = getenv("OCRA_ALLOW_HOST");
     struct ocra_build_opts o = {0};
-    struct ocra_spec_policy pol = {.http_hosts = &host, .n_http_hosts = host ? 1 : 0};
+    struct ocra_spec_policy pol = {.http_hosts = &host,
+                                   .n_http_hosts = host ? 1 : 0,
+                                   .allow_hosts = &allow,
+                                   .n_allow_hosts = allow ? 1 : 0};
     struct ocra_plan_options po = {0};
     struct ocra_spec_event *ev = NULL;
     struct ocra_plan_data *data = NULL;
@@ -63,6 +67,8 @@ main(int argc, char **argv)
     o.agent = argv[7];
     o.http_hosts = &host;
     o.n_http_hosts = host ? 1 : 0;
+    o.artifact_allow = &allow;
+    o.n_artifact_allow = allow ? 1 : 0;
     if (!(b = ocra_build_new(&o, spec, plan, ev, &err)) || run_step(b, argv[1], &err) < 0)
         goto out;
     if (ocra_build_digest(b)[0])

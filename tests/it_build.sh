@@ -190,14 +190,14 @@ fi
 # build whose layers the cache describes and the registry holds needs no artifact
 if [ -n "$step" ]; then
     rm -f "$tmp/cache1/sha256/$sha1"
-    if expect step_model_without_artifact 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" \
+    if expect step_model_without_artifact 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" OCRA_ALLOW_HOST=127.0.0.1 \
         "$step" model "http://$r1" ocra/bm "$tmp/s1.json" "$tmp/e1.json" "$tmp/cache1" "$agent"; then
         has step_model_same_digest "$tmp/out" "digest $d1"
         has step_model_uploads_nothing_the_registry_has "$tmp/out" "uploaded 0"
         if [ -e "$tmp/cache1/sha256/$sha1" ]; then fail step_model_no_fetch "the artifact was fetched"; else
             ok step_model_no_fetch; fi
     fi
-    if expect step_fetch 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" \
+    if expect step_fetch 0 env OCRA_HTTP_HOST="127.0.0.1:$ARTIFACTS_PORT" OCRA_ALLOW_HOST=127.0.0.1 \
         "$step" fetch "http://$r1" ocra/bm "$tmp/s1.json" "$tmp/e1.json" "$tmp/cache1" "$agent" &&
         [ "$(sha256sum <"$tmp/cache1/sha256/$sha1" | cut -d' ' -f1)" = "$sha1" ]; then
         ok step_fetch_refills_cache

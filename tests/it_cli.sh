@@ -42,10 +42,37 @@ printf 'log:\n  levl: debug\n' >"$tmp/bad.yaml"
 expect config_check_bad 2 "$ocra" config check "$tmp/bad.yaml" && has config_check_bad "$tmp/err" "$tmp/bad.yaml:2: log.levl"
 expect config_check_missing 1 "$ocra" config check "$tmp/none.yaml" && ok config_check_missing
 expect global_config_bad_is_usage 2 "$ocra" -c "$tmp/bad.yaml" spec check examples/seed.json && ok global_config_bad_is_usage
-printf 'spec:\n  http_hosts: ["127.0.0.1:8099"]\n' >"$tmp/http.yaml"
+printf 'spec:\n  http_hosts: ["127.0.0.1:8099"]\nartifact:\n  allow_hosts: ["127.0.0.1"]\n' >"$tmp/http.yaml"
+printf 'spec:\n  http_hosts: ["127.0.0.1:8099"]\n' >"$tmp/http-only.yaml"
 sed 's#https://[^/"]*/#http://127.0.0.1:8099/#' examples/sentiment-bert.json >"$tmp/http-spec.json"
 expect http_uri_rejected_by_default 2 "$ocra" spec check "$tmp/http-spec.json" && has http_uri_rejected_by_default "$tmp/err" "artifact.uri"
 expect http_uri_allowed_by_config 0 "$ocra" -c "$tmp/http.yaml" spec check "$tmp/http-spec.json" && ok http_uri_allowed_by_config
+expect http_uri_loopback_not_allowed 2 "$ocra" -c "$tmp/http-only.yaml" spec check "$tmp/http-spec.json" &&
+    has http_uri_loopback_not_allowed "$tmp/err" "names a loopback address"
+# A literal internal address in an artifact URI, in any spelling, is refused with the default
+# configuration (an oracle on internal services otherwise), unless artifact.allow_hosts or
+# --allow-host lists it.
+n=0
+for u in https://127.0.0.1/ https://127.1:8443/ https://2130706433/ https://0x7f.0.0.1/ \
+    https://0177.0.0.1/ 'https://[::ffff:127.0.0.1]/' 'https://[::1]/' https://localhost/ \
+    https://10.0.0.1/ https://172.16.5.4/ https://192.168.1.1/ https://169.254.169.254/ \
+    'https://[fe80::1]/' 'https://[fd00:ec2::254]/' https://0.0.0.0/; do
+    n=$((n + 1))
+    sed "s#https://[^/\"]*/#$u#" examples/sentiment-bert.json >"$tmp/lit$n.json"
+    if expect "literal_address_refused_$n" 2 "$ocra" spec check "$tmp/lit$n.json"; then
+        if grep -qF "[uri.address]" "$tmp/err"; then ok "literal_address_refused_$n"; else
+            fail "literal_address_refused_$n" "$u: $(head -c 300 "$tmp/err")"; fi
+    fi
+done
+sed 's#https://[^/"]*/#https://8.8.8.8/#' examples/sentiment-bert.json >"$tmp/pub.json"
+expect literal_public_address_valid 0 "$ocra" spec check "$tmp/pub.json" && ok literal_public_address_valid
+expect literal_address_allowed_by_flag 0 "$ocra" spec check --allow-host 10.0.0.0/8 "$tmp/lit9.json" &&
+    ok literal_address_allowed_by_flag
+printf 'artifact:\n  allow_hosts: ["fe80::/10", localhost]\n' >"$tmp/allow.yaml"
+expect literal_address_allowed_by_config 0 "$ocra" -c "$tmp/allow.yaml" spec check "$tmp/lit13.json" "$tmp/lit8.json" &&
+    ok literal_address_allowed_by_config
+expect literal_address_outside_the_allowed 2 "$ocra" -c "$tmp/allow.yaml" spec check "$tmp/lit12.json" &&
+    has literal_address_outside_the_allowed "$tmp/err" "names a cloud metadata address"
 
 # init
 expect init_creates 0 "$ocra" init "$tmp/site/a" && has init_creates "$tmp/out" "schema version"

@@ -46,6 +46,8 @@ ain:
       allow: ["$A"]
 spec:
   http_hosts: ["127.0.0.1:8099"]
+artifact:
+  allow_hosts: ["127.0.0.1"]
 daemon:
   workers: 2
   poll_ms: 100

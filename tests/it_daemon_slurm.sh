@@ -25,7 +25,13 @@
 #         SIGTERM while the complete stage waits for it -> the daemon exits 0 and its container
 #         is still running when it has exited (the engine's state, not a clock); the attempt is
 #         journaled released ("stage checkpointed"); a restarted daemon waits again and the
-#         event completes with one container, one runs row and one on-chain report.
+#         event completes with one container, one runs row and one on-chain report; the run's
+#         times (complete's startedAt/finishedAt, the runs row's durationMs) are the engine's
+#         State.StartedAt/FinishedAt, not the restarted stage's clock.
+#  orphan (ctest it_daemon_orphan_run; the docker runner) the chain withdraws an event while
+#         its workload runs (anvil evm_revert past the confirmation depth): the complete stage
+#         stops waiting, the report stage stops the container and releases the allocation,
+#         the runs row ends stopped, the event ends orphaned and nothing is reported.
 # Exits 77 with the reason when root, docker, the registry, the EVM tools or (slurm, fail)
 # Slurm cannot run here. Stops everything it started, by PID.
 set -u
@@ -363,6 +369,20 @@ row=$(runs "$id")
 [ "$(printf '%s\n' "$row" | grep -c .)" -eq 1 ] && [ "$(printf '%s' "$row" | cut -d'|' -f1,4)" = "$cid|succeeded" ] &&
     ok drain_one_runs_row_succeeded || fail drain_one_runs_row_succeeded "$row (container $cid)"
 case $row in *ocra-drain-end*) ok drain_log_tail_has_the_end ;; *) fail drain_log_tail_has_the_end "$row" ;; esac
+# the run's times are the engine's (State.StartedAt, FinishedAt), not the clock of the restarted
+# stage that only saw the end
+python3 - "$(docker inspect -f '{{.State.StartedAt}} {{.State.FinishedAt}}' "$cid")" \
+    "$(pipe "$id" 'json.dumps([s["output"] for s in d["stages"] if s["stage"] == "complete" and s["outcome"] == "done"][0])')" \
+    "$(runs "$id" | cut -d'|' -f5)" <<'PY' && ok drain_run_times_are_the_engines || fail drain_run_times_are_the_engines "$(runs "$id"); $(docker inspect -f '{{.State.StartedAt}} {{.State.FinishedAt}}' "$cid")"
+import calendar, json, sys, time
+def ms(t):
+    base, _, frac = t.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 1000 + int((frac + "000")[:3])
+started, finished = map(ms, sys.argv[1].split())
+out, result = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+assert (out["startedAt"], out["finishedAt"]) == (started, finished), (out, started, finished)
+assert result["durationMs"] == finished - started, (result, finished - started)
+PY
 n=$(docker ps -aq --filter "label=io.ocra.event-id=$id" | wc -l)
 [ "$n" -eq 1 ] && ok drain_one_container || fail drain_one_container "$n containers"
 rep=$(reports_of "$id")
@@ -371,5 +391,57 @@ kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 daemon_pid=
 fi # drain
+
+if want orphan; then
+# --- orphan: the chain withdraws an event whose workload runs -------------------------------
+setup orphan
+start_daemon
+mine() { "$CAST" rpc --rpc-url "$EVM_RPC_URL" anvil_mine "$(printf '0x%x' "$1")" >/dev/null; }
+# the chain grows only when told (a deep reorg must reach back to a block the watcher keeps)
+"$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_setIntervalMining 0 >/dev/null
+"$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_setAutomine true >/dev/null # a transaction, a block
+snap=$("$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_snapshot | tr -d '"')
+tx=$(publish orphan-model 1.0.0 "import time; print('ocra-orphan-start', flush=True); time.sleep(600)") ||
+    { fail orphan_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
+mine 4
+id=
+running() {
+    [ -n "$id" ] || id=$(event_of "$tx")
+    [ -n "$id" ] && [ "$(pipe "$id" 'p.get("stage"), p.get("state")')" = "('complete', 'claimed')" ]
+}
+for _ in $(seq 900); do
+    running && break
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.5
+done
+running || { fail orphan_running "the event never reached the complete stage: $(pipe "${id:-x}" 'json.dumps(p)' 2>&1)"; finish; }
+cid=$(runs "$id" | cut -d'|' -f1)
+[ "$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)" = true ] && ok orphan_workload_runs ||
+    fail orphan_workload_runs "container $cid"
+# a longer chain without the publish: the block the event came from is replaced
+"$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_revert "$snap" >/dev/null
+mine 12
+ended=no
+for _ in $(seq 600); do # bounded: the watcher sees the violation, the wait sees the mark
+    [ "$(pipe "$id" 'p.get("state")')" = done ] && { ended=yes; break; }
+    sleep 0.5
+done
+"$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_setIntervalMining 1 >/dev/null
+[ "$ended" = yes ] && [ "$(pipe "$id" 'p.get("status"), p.get("outcome")')" = "('orphaned', 'orphaned')" ] &&
+    ok orphan_event_ends_orphaned || fail orphan_event_ends_orphaned "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+running=$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)
+[ "$running" = false ] && ok orphan_workload_stopped || fail orphan_workload_stopped "container $cid: running=$running"
+[ "$(runs "$id" | cut -d'|' -f4)" = stopped ] && ok orphan_runs_row_stopped || fail orphan_runs_row_stopped "$(runs "$id")"
+held=$(sqlite3 "$dir/journal.db" "SELECT count(*) FROM allocations WHERE event_id = '$id' AND state = 'held'")
+[ "$held" = 0 ] && ok orphan_allocation_released || fail orphan_allocation_released "$held held"
+[ "$(pipe "$id" '[s["output"].get("verdict") for s in d["stages"] if s["stage"] == "complete" and s["outcome"] == "done"]')" = "['orphaned']" ] &&
+    ok orphan_complete_stage_stopped_waiting || fail orphan_complete_stage_stopped_waiting "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
+[ "$(pipe "$id" '[s["output"].get("stopped") for s in d["stages"] if s["stage"] == "report" and s["outcome"] == "done"]')" = "[['$cid']]" ] &&
+    ok orphan_report_stage_stopped_the_run || fail orphan_report_stage_stopped_the_run "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "report"]')"
+[ -z "$(reports_of "$id")" ] && ok orphan_not_reported || fail orphan_not_reported "$(reports_of "$id")"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=
+fi # orphan
 
 finish

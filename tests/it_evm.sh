@@ -185,6 +185,32 @@ assert ok and all(r["to"] - r["from"] + 1 <= 8 for r in ok)
 # the accepted ranges cover every block once, without gaps
 ok.sort(key=lambda r: r["from"])
 assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/proxy.log"
+
+    # --- a node that answers every request with a JSON-RPC error for 10 s (a proxy in front of
+    # anvil, --error-file): the watcher backs off between polls instead of looping at once.
+    python3 tests/lib/rpcproxy.py --upstream "$url" --ready-file "$work/eproxy.port" \
+        --log "$work/eproxy.log" --error-file "$work/erring" 2>"$work/eproxy.err" &
+    eproxy_pid=$!
+    for _ in $(seq 1 100); do [ -s "$work/eproxy.port" ] && break; sleep 0.05; done
+    printf 'evm:\n  poll_interval_ms: 100\n' >"$work/fast.yaml"
+    "$OCRA" -c "$work/fast.yaml" watch --chain evm --rpc "http://127.0.0.1:$(cat "$work/eproxy.port")" \
+        --contract "$contract" --confirmations 3 --allow "$EVM_ADDR0" --from-block 0 \
+        --journal "$work/erring.db" >/dev/null 2>"$work/erring.err" &
+    watch_pid=$!
+    for _ in $(seq 1 600); do grep -q 'watch: source=evm' "$work/erring.err" && break; sleep 0.05; done
+    touch "$work/erring"
+    sleep 10
+    kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null
+    kill "$eproxy_pid" 2>/dev/null; wait "$eproxy_pid" 2>/dev/null
+    n_err=$(count errored "$work/eproxy.log")
+    # backoff from the 100 ms poll interval, doubled per failure, 50-100 % jitter: at most 9
+    # polls in 10 s (each one request: node errors are not retried); a loop without a wait
+    # made thousands
+    check erring_node_gets_bounded_requests test "$n_err" -ge 2 -a "$n_err" -le 12
+    check erring_node_retry_delays_grow python3 -c '
+import re, sys
+d = [int(x) for x in re.findall(r"retrying in (\d+) ms", open(sys.argv[1]).read())]
+assert len(d) >= 2 and all(a <= b for a, b in zip(d, d[1:])), d' "$work/erring.err"
 fi
 
 echo "$pass passed, $failed failed"

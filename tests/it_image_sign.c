@@ -188,7 +188,8 @@ static void
 test_signed_image_verifies_by_digest_and_tag(void)
 {
     struct ocra_image_registry *r = client();
-    char tag[OCRA_IMAGE_SIG_TAG_MAX], mt[OCRA_IMAGE_MEDIA_TYPE_MAX], msg[512], *data = NULL;
+    char tag[OCRA_IMAGE_SIG_TAG_MAX], mt[OCRA_IMAGE_MEDIA_TYPE_MAX], msg[OCRA_ERR_MAX],
+        *data = NULL;
     struct ocra_image_manifest m = {0};
     struct ocra_err err = {0};
     struct pushed p;
@@ -225,7 +226,7 @@ test_unsigned_image_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     CHECK_INT(image_push(r, "ocra/unsigned", "1", 2, "ain:0:0x2:0", 0, &p), 0);
@@ -239,7 +240,7 @@ test_moved_tag_fails_and_signed_digest_still_verifies(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed a, b;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     CHECK_INT(image_push(r, "ocra/retag", "1.2.0", 3, "ain:0:0x3:0", 0, &a), 0);
@@ -255,7 +256,7 @@ test_wrong_annotation_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     CHECK_INT(image_push(r, "ocra/ann", "1", 5, "ain:0:0x5:0", 0, &p), 0);
@@ -270,7 +271,7 @@ test_other_key_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     CHECK_INT(image_push(r, "ocra/otherkey", "1", 7, "ain:0:0x7:0", 0, &p), 0);
@@ -322,7 +323,7 @@ test_flipped_signature_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     CHECK_INT(image_push(r, "ocra/flipsig", "1", 8, "ain:0:0x8:0", 0, &p), 0);
@@ -337,7 +338,7 @@ test_signature_copied_from_other_image_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed a, b;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     CHECK_INT(image_push(r, "ocra/replay", "a", 9, "ain:0:0x9:0", 0, &a), 0);
@@ -354,7 +355,7 @@ test_layer_with_wrong_size_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     /* the descriptor names the right blob with one byte less: signed as it is */
@@ -371,7 +372,7 @@ test_layer_changed_at_rest_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     if (!getenv("OCRA_REG_DATA"))
@@ -390,7 +391,7 @@ test_manifest_changed_at_rest_fails(void)
 {
     struct ocra_image_registry *r = client();
     struct pushed p;
-    char msg[512];
+    char msg[OCRA_ERR_MAX];
 
     NEED_REGISTRY(r);
     if (!getenv("OCRA_REG_DATA"))

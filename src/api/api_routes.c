@@ -43,7 +43,7 @@ respond_json(struct ocra_api_resp *resp, unsigned status, json_t *body)
 static int OCRA_PRINTF(4, 5) respond_error(struct ocra_api_resp *resp, unsigned status,
                                            const char *code, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[OCRA_ERR_MAX + 512];
     va_list ap;
 
     va_start(ap, fmt);

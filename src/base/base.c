@@ -5,6 +5,7 @@
  */
 #include "base/base.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,8 +23,9 @@ ocra_err_set(struct ocra_err *err, int code, const char *fmt, ...)
     if (!err)
         return -1;
     err->code = code;
+    err->cause = 0;
     va_start(ap, fmt);
-    (void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap); /* truncation is acceptable */
+    (void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap); /* bounded: OCRA_ERR_MAX */
     va_end(ap);
     return -1;
 }
@@ -38,6 +40,7 @@ ocra_err_sys(struct ocra_err *err, const char *fmt, ...)
     if (!err)
         return -1;
     err->code = saved;
+    err->cause = 0;
     va_start(ap, fmt);
     (void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
@@ -50,7 +53,8 @@ ocra_err_sys(struct ocra_err *err, const char *fmt, ...)
 int
 ocra_err_wrap(struct ocra_err *err, const char *fmt, ...)
 {
-    char prefix[sizeof(err->msg)], old[sizeof(err->msg)];
+    char prefix[OCRA_ERR_MAX / 2];
+    size_t n, len, room;
     va_list ap;
 
     if (!err)
@@ -58,11 +62,89 @@ ocra_err_wrap(struct ocra_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof(old));
-    /* Truncation keeps the context and cuts the oldest detail at the tail. */
-    if (snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old) < 0)
-        err->msg[0] = '\0';
+    len = strlen(err->msg);
+    n = strlen(prefix) + 2; /* "prefix: " */
+    room = sizeof(err->msg) - 1 - len;
+    if (n > room) { /* the context gives way, never the cause */
+        size_t k;
+
+        if (room < 5)
+            return -1;
+        k = room - 5; /* k bytes of context, "...", ": " */
+        while (k > 0 && ((unsigned char)prefix[k] & 0xC0) == 0x80)
+            k--;
+        memcpy(prefix + k, "...", 4);
+        n = k + 5;
+    }
+    memmove(err->msg + n, err->msg, len + 1);
+    memcpy(err->msg, prefix, n - 2);
+    memcpy(err->msg + n - 2, ": ", 2);
+    err->cause += (unsigned)n;
     return -1;
+}
+
+int
+ocra_err_copy(struct ocra_err *err, const struct ocra_err *src)
+{
+    if (err && err != src)
+        memcpy(err, src, sizeof(*err));
+    return -1;
+}
+
+const char *
+ocra_err_cause(const struct ocra_err *err)
+{
+    size_t len = strnlen(err->msg, sizeof(err->msg));
+
+    return err->msg + (err->cause <= len ? err->cause : 0);
+}
+
+/* Appends s[0..n) to out[*o..cap - 1), cut at a UTF-8 boundary with "..." when it does not fit. */
+static void
+put_cut(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    size_t room = cap - 1 - *o;
+
+    if (n > room) {
+        n = room >= 3 ? room - 3 : 0;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        memmove(out + *o, s, n);
+        *o += n;
+        n = room - n < 3 ? room - n : 3;
+        memcpy(out + *o, "...", n);
+        *o += n;
+        return;
+    }
+    memmove(out + *o, s, n);
+    *o += n;
+}
+
+char *
+ocra_str_cut(char *s, size_t max)
+{
+    size_t o = 0;
+
+    put_cut(s, max + 1, &o, s, strlen(s));
+    s[o] = '\0';
+    return s;
+}
+
+char *
+ocra_err_text(const struct ocra_err *err, char *out, size_t cap)
+{
+    const char *cause = ocra_err_cause(err);
+    size_t ctx = (size_t)(cause - err->msg), o = 0;
+
+    assert(cap > 0);
+    put_cut(out, cap, &o, cause, strlen(cause));
+    if (ctx >= 2) { /* the context without its trailing ": " */
+        put_cut(out, cap, &o, " (", 2);
+        put_cut(out, cap, &o, err->msg, ctx - 2);
+        put_cut(out, cap, &o, ")", 1);
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* ---- allocation ------------------------------------------------------------------------ */

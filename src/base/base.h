@@ -21,19 +21,35 @@
 /*
  * A fallible function takes `struct ocra_err *err` last and returns 0/-1 or pointer/NULL.
  * `code` is an errno value (EINVAL bad input, EPROTO malformed peer reply, ...); `msg` reads
- * "context: context: cause". `err` is untouched on success and may be NULL (nothing recorded).
+ * "context: context: cause", whole up to OCRA_ERR_MAX - 1 bytes; `cause` is where the root
+ * cause (what ocra_err_set wrote) starts in `msg`. `err` is untouched on success and may be
+ * NULL (nothing recorded).
  */
+#define OCRA_ERR_MAX 4096
+
 struct ocra_err {
     int code;
-    char msg[256];
+    char msg[OCRA_ERR_MAX];
+    unsigned cause;
 };
 
-/* Fills err with code and the formatted message; returns -1. */
+/* Fills err with code and the formatted message (the root cause); returns -1. */
 int ocra_err_set(struct ocra_err *err, int code, const char *fmt, ...) OCRA_PRINTF(3, 4);
 /* Like ocra_err_set with code = errno, appending ": strerror(errno)"; returns -1. */
 int ocra_err_sys(struct ocra_err *err, const char *fmt, ...) OCRA_PRINTF(2, 3);
-/* Prefixes err->msg with "context: " (truncating the tail if needed); returns -1. */
+/* Prefixes err->msg with "context: "; when the whole would not fit, the context is cut, never
+ * the root cause. Returns -1. */
 int ocra_err_wrap(struct ocra_err *err, const char *fmt, ...) OCRA_PRINTF(2, 3);
+/* Copies src (code, message, cause) into err; returns -1. */
+int ocra_err_copy(struct ocra_err *err, const struct ocra_err *src);
+/* The root cause: borrowed from err->msg. */
+const char *ocra_err_cause(const struct ocra_err *err);
+/*
+ * The message cause first, for the journal, the API and on-chain reasons:
+ * "cause (context: context)", or the cause alone when there is no context. Cut to cap - 1
+ * bytes with "..." at the end (never inside a UTF-8 sequence). Returns out.
+ */
+char *ocra_err_text(const struct ocra_err *err, char *out, size_t cap);
 
 /* ---- logging --------------------------------------------------------------------------- */
 
@@ -133,10 +149,70 @@ int ocra_parse_u64(const char *s, uint64_t max, uint64_t *out, struct ocra_err *
  * bytes. For quoting hostile values in error messages. Returns out.
  */
 char *ocra_str_escape(const char *s, size_t len, size_t max_chars, char *out, size_t outsz);
+/* Cuts s in place to at most max bytes (max >= 3), ending with "..." where cut, never inside a
+ * UTF-8 sequence. Returns s. */
+char *ocra_str_cut(char *s, size_t max);
 /* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool ocra_utf8_valid(const char *s, size_t len);
 /* Levenshtein distance, capped at 255 (for did-you-mean suggestions). */
 unsigned ocra_str_distance(const char *a, const char *b);
+
+/* ---- network addresses ----------------------------------------------------------------- */
+
+/*
+ * Where outgoing connections for hostile input (a spec's artifact URL) may go: a public
+ * address, or one the operator allows. An address is IPv6; IPv4 is held as IPv4-mapped
+ * (::ffff:a.b.c.d), so a mapped literal is judged as the IPv4 address it reaches.
+ */
+struct ocra_net_addr {
+    uint8_t b[16];
+};
+
+/* What an address reaches; everything but PUBLIC is refused unless allowed. */
+enum ocra_net_kind {
+    OCRA_NET_PUBLIC,
+    OCRA_NET_LOOPBACK,   /* 127/8, ::1, and "localhost" */
+    OCRA_NET_PRIVATE,    /* RFC 1918, 100.64/10 (shared), fc00::/7, fec0::/10 */
+    OCRA_NET_LINK_LOCAL, /* 169.254/16, fe80::/10 */
+    OCRA_NET_METADATA,   /* cloud instance metadata: 169.254.169.254, fd00:ec2::254, ... */
+    OCRA_NET_RESERVED,   /* unspecified (0.0.0.0 reaches this host), multicast, broadcast,
+                            documentation, benchmarking, discard */
+};
+
+#define OCRA_NET_ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
+
+/*
+ * Parses the address literal s[0..n): IPv6 with or without brackets (a %zone is ignored), or
+ * IPv4 in every form that URL parsers and resolvers accept (a.b.c.d, a.b.c, a.b, a; each part
+ * decimal, 0x hex or 0-led octal; one trailing dot), so that "2130706433", "0x7f.1" and
+ * "0177.0.0.1" all read as 127.0.0.1. 0, or -1 when s is not an address.
+ */
+int ocra_net_addr_parse(const char *s, size_t n, struct ocra_net_addr *out);
+/*
+ * The address that the host of a URL, s[0..n), names by itself: 1 and *out for an address
+ * literal ("[v6]", or IPv4 in any form above) and for "localhost" and names under
+ * ".localhost" (127.0.0.1, RFC 6761); 0 for a host name (what it resolves to is judged when
+ * connecting); -1 for a host that ends in a number (its last label is all digits, or 0x and
+ * hex digits) but is not an IPv4 address, which URL parsers refuse.
+ */
+int ocra_net_host_addr(const char *s, size_t n, struct ocra_net_addr *out);
+/* The class of a; IPv4 inside NAT64 (64:ff9b::/96) and 6to4 (2002::/16) is judged as IPv4. */
+enum ocra_net_kind ocra_net_addr_kind(const struct ocra_net_addr *a);
+/* "public", "loopback", "private", "link-local", "metadata", "reserved". */
+const char *ocra_net_kind_name(enum ocra_net_kind k);
+/* The address as text: dotted IPv4 for a mapped address, else RFC 5952 IPv6. Returns out. */
+char *ocra_net_addr_format(const struct ocra_net_addr *a, char out[OCRA_NET_ADDR_STRLEN]);
+/* True for an operator's allow entry: a host name, an address, or a CIDR ("10.0.0.0/8",
+ * "fd00::/8"; an IPv4 CIDR also matches its IPv4-mapped form). */
+bool ocra_net_allow_entry_valid(const char *s);
+/*
+ * Whether a connection to addr, made for a URL whose host is host (a name or a literal,
+ * brackets stripped; may be NULL), may go ahead: addr is public, or in an address or CIDR
+ * entry of allow, or host equals a host-name entry (case-insensitive, a trailing dot
+ * ignored). *kind (may be NULL) receives addr's class.
+ */
+bool ocra_net_allowed(const char *host, const struct ocra_net_addr *addr, const char *const *allow,
+                      size_t n_allow, enum ocra_net_kind *kind);
 
 /* ---- JSON (jansson) -------------------------------------------------------------------- */
 

@@ -79,7 +79,7 @@ add_fields(json_t *obj, const char *msg)
 void
 ocra_log(enum ocra_log_level level, const char *fmt, ...)
 {
-    char msg[2048], ts[32];
+    char msg[OCRA_ERR_MAX * 2], ts[32];
     va_list ap;
 
     if (level > log_level)

@@ -153,6 +153,71 @@ test_err_wrap_prefixes_context(void)
     CHECK_INT(ocra_err_set(NULL, EINVAL, "ignored"), -1);
 }
 
+/* The example a red team quoted: a 256-byte message lost the cause at its tail. */
+static void
+test_err_keeps_the_cause_of_a_long_message(void)
+{
+    static const char cause[] =
+        "Failed to connect to localhost port 5999 after 0 ms: Couldn't connect to server";
+    struct ocra_err err = {0}, copy = {0};
+    char url[300], text[OCRA_ERR_MAX + 8];
+
+    memset(url, 'a', sizeof(url) - 1);
+    url[sizeof(url) - 1] = '\0';
+    ocra_err_set(&err, ECONNREFUSED, "%s", cause);
+    ocra_err_wrap(&err, "HEAD http://localhost:5999/v2/x-toolchain/manifests/%s", url);
+    ocra_err_wrap(&err, "toolchain");
+    CHECK(strlen(err.msg) > 380);
+    CHECK(strstr(err.msg, cause) != NULL); /* whole: nothing cut */
+    CHECK_STR(ocra_err_cause(&err), cause);
+    CHECK(!strncmp(err.msg, "toolchain: HEAD http://localhost:5999/", 38));
+    /* cause first for the journal and reasons: "cause (context)" */
+    ocra_err_text(&err, text, sizeof(text));
+    CHECK(!strncmp(text, cause, strlen(cause)));
+    CHECK(!strncmp(text + strlen(cause), " (toolchain: HEAD http://", 25));
+    CHECK_INT(text[strlen(text) - 1], ')');
+    /* a short form still starts with the cause */
+    ocra_err_text(&err, text, 40);
+    CHECK_INT((int)strlen(text), 39);
+    CHECK(!strncmp(text, cause, 36) && !strcmp(text + 36, "..."));
+    ocra_err_copy(&copy, &err);
+    CHECK_STR(ocra_err_cause(&copy), cause);
+    CHECK_INT(copy.code, ECONNREFUSED);
+    /* no context: the message alone */
+    ocra_err_set(&err, EINVAL, "bad thing");
+    CHECK_STR(ocra_err_text(&err, text, sizeof(text)), "bad thing");
+}
+
+/* Context that would not fit gives way; the cause stays whole. */
+static void
+test_err_wrap_cuts_context_not_cause(void)
+{
+    struct ocra_err err = {0};
+    char big[OCRA_ERR_MAX];
+
+    memset(big, 'c', 3000);
+    strcpy(big + 3000, "END");
+    ocra_err_set(&err, EIO, "%s", big);
+    memset(big, 'x', 1500);
+    big[1500] = '\0';
+    for (int i = 0; i < 3; i++)
+        ocra_err_wrap(&err, "%s", big);
+    CHECK_INT((int)strlen(err.msg), OCRA_ERR_MAX - 1);
+    CHECK(!strcmp(err.msg + strlen(err.msg) - 3, "END"));
+    CHECK_INT((int)strlen(ocra_err_cause(&err)), 3003);
+    CHECK(strstr(err.msg, "...: ") != NULL);
+}
+
+static void
+test_str_cut_keeps_utf8_whole(void)
+{
+    char s[32] = "ab\xc3\xa9\xc3\xa9xyz"; /* "abééxyz": 9 bytes */
+
+    CHECK_STR(ocra_str_cut(s, 20), "ab\xc3\xa9\xc3\xa9xyz");
+    CHECK_STR(ocra_str_cut(s, 7), "ab\xc3\xa9..."); /* not "ab\xc3\xa9\xc3..." */
+    CHECK(ocra_utf8_valid(s, strlen(s)));
+}
+
 static void
 test_buf_grows_and_takes(void)
 {
@@ -313,14 +378,166 @@ test_str_distance(void)
     CHECK_INT(ocra_str_distance("", "abc"), 3);
 }
 
+/* kind of the literal s, or -1 when it does not parse */
+static int
+kind_of(const char *s)
+{
+    struct ocra_net_addr a;
+
+    if (ocra_net_addr_parse(s, strlen(s), &a) < 0)
+        return -1;
+    return (int)ocra_net_addr_kind(&a);
+}
+
+static const char *
+fmt_of(const char *s, char out[OCRA_NET_ADDR_STRLEN])
+{
+    struct ocra_net_addr a;
+
+    if (ocra_net_addr_parse(s, strlen(s), &a) < 0)
+        return "(none)";
+    return ocra_net_addr_format(&a, out);
+}
+
+static void
+test_net_literals_read_as_resolvers_read_them(void)
+{
+    char buf[OCRA_NET_ADDR_STRLEN];
+
+    CHECK_STR(fmt_of("127.0.0.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("2130706433", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("0x7f000001", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("0x7f.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("0177.0.0.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("127.1", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("10.0.513", buf), "10.0.2.1");
+    CHECK_STR(fmt_of("127.0.0.1.", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("[::ffff:127.0.0.1]", buf), "127.0.0.1");
+    CHECK_STR(fmt_of("::1", buf), "::1");
+    CHECK_STR(fmt_of("[fe80::1%25eth0]", buf), "fe80::1");
+    CHECK_STR(fmt_of("256.0.0.1", buf), "(none)");
+    CHECK_STR(fmt_of("1.2.3.4.5", buf), "(none)");
+    CHECK_STR(fmt_of("4294967296", buf), "(none)");
+    CHECK_STR(fmt_of("08.0.0.1", buf), "(none)");
+    CHECK_STR(fmt_of("1..2", buf), "(none)");
+    CHECK_STR(fmt_of("example.com", buf), "(none)");
+    CHECK_STR(fmt_of("", buf), "(none)");
+}
+
+static void
+test_net_kinds_follow_the_special_purpose_registries(void)
+{
+    CHECK_INT(kind_of("8.8.8.8"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("2606:4700::1111"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("::ffff:8.8.8.8"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("127.0.0.1"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("2130706433"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("::1"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("::ffff:127.0.0.1"), OCRA_NET_LOOPBACK);
+    CHECK_INT(kind_of("64:ff9b::127.0.0.1"), OCRA_NET_LOOPBACK); /* NAT64 */
+    CHECK_INT(kind_of("2002:7f00:1::"), OCRA_NET_LOOPBACK);      /* 6to4 */
+    CHECK_INT(kind_of("10.1.2.3"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("172.31.255.255"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("172.32.0.1"), OCRA_NET_PUBLIC);
+    CHECK_INT(kind_of("192.168.1.1"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("100.64.0.1"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("fd12::1"), OCRA_NET_PRIVATE);
+    CHECK_INT(kind_of("169.254.1.1"), OCRA_NET_LINK_LOCAL);
+    CHECK_INT(kind_of("fe80::1"), OCRA_NET_LINK_LOCAL);
+    CHECK_INT(kind_of("169.254.169.254"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("fd00:ec2::254"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("100.100.100.200"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("168.63.129.16"), OCRA_NET_METADATA);
+    CHECK_INT(kind_of("0.0.0.0"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("::"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("::127.0.0.1"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("224.0.0.1"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("255.255.255.255"), OCRA_NET_RESERVED);
+    CHECK_INT(kind_of("ff02::1"), OCRA_NET_RESERVED);
+    CHECK_STR(ocra_net_kind_name(OCRA_NET_LINK_LOCAL), "link-local");
+}
+
+static void
+test_net_url_hosts_name_their_address(void)
+{
+    struct ocra_net_addr a;
+    char buf[OCRA_NET_ADDR_STRLEN];
+
+#define HOST(s) ocra_net_host_addr(s, strlen(s), &a)
+    CHECK_INT(HOST("example.com"), 0);
+    CHECK_INT(HOST("1e100.net"), 0);
+    CHECK_INT(HOST("mirror.internal"), 0);
+    CHECK_INT(HOST("2130706433"), 1);
+    CHECK_STR(ocra_net_addr_format(&a, buf), "127.0.0.1");
+    CHECK_INT(HOST("[::ffff:10.0.0.1]"), 1);
+    CHECK_STR(ocra_net_addr_format(&a, buf), "10.0.0.1");
+    CHECK_INT(HOST("LocalHost"), 1);
+    CHECK_STR(ocra_net_addr_format(&a, buf), "127.0.0.1");
+    CHECK_INT(HOST("api.localhost."), 1);
+    CHECK_INT(HOST("notlocalhost"), 0);
+    CHECK_INT(HOST("example.123"), -1); /* ends in a number, not an address */
+    CHECK_INT(HOST("0x"), 1);
+    CHECK_INT(HOST("[not-v6]"), -1);
+#undef HOST
+}
+
+static void
+test_net_allow_entries_match_names_addresses_and_cidrs(void)
+{
+    static const char *const allow[] = {"mirror.internal", "10.0.0.0/8", "::1", "fd00::/8"};
+    struct ocra_net_addr a;
+    enum ocra_net_kind k;
+
+#define ALLOWED(host, lit)                                                                         \
+    (ocra_net_addr_parse(lit, strlen(lit), &a) == 0 &&                                             \
+     ocra_net_allowed(host, &a, allow, OCRA_ARRAY_LEN(allow), &k))
+    CHECK(ALLOWED("example.com", "8.8.8.8"));
+    CHECK_INT(k, OCRA_NET_PUBLIC);
+    CHECK(ALLOWED("mirror.internal", "192.168.0.7"));
+    CHECK(ALLOWED("MIRROR.internal.", "192.168.0.7"));
+    CHECK(ALLOWED(NULL, "10.9.8.7"));
+    CHECK(ALLOWED(NULL, "::1"));
+    CHECK(ALLOWED(NULL, "fd12::1"));
+    CHECK(!ALLOWED("evil.example", "192.168.0.7"));
+    CHECK_INT(k, OCRA_NET_PRIVATE);
+    CHECK(!ALLOWED("mirror.internal.evil", "127.0.0.1"));
+    CHECK(!ALLOWED(NULL, "127.0.0.1"));
+    CHECK_INT(k, OCRA_NET_LOOPBACK);
+    CHECK(!ALLOWED(NULL, "169.254.169.254"));
+    CHECK(!ocra_net_allowed("x", &a, NULL, 0, NULL));
+#undef ALLOWED
+    CHECK(ocra_net_allow_entry_valid("127.0.0.1"));
+    CHECK(ocra_net_allow_entry_valid("127.0.0.0/8"));
+    CHECK(ocra_net_allow_entry_valid("::1"));
+    CHECK(ocra_net_allow_entry_valid("[::1]"));
+    CHECK(ocra_net_allow_entry_valid("fd00::/8"));
+    CHECK(ocra_net_allow_entry_valid("mirror.internal"));
+    CHECK(ocra_net_allow_entry_valid("my_host"));
+    CHECK(!ocra_net_allow_entry_valid("10.0.0.0/33"));
+    CHECK(!ocra_net_allow_entry_valid("10.0.0.0/"));
+    CHECK(!ocra_net_allow_entry_valid("::/129"));
+    CHECK(!ocra_net_allow_entry_valid("mirror:80"));
+    CHECK(!ocra_net_allow_entry_valid("bad host"));
+    CHECK(!ocra_net_allow_entry_valid("example.123"));
+    CHECK(!ocra_net_allow_entry_valid(""));
+    CHECK(!ocra_net_allow_entry_valid("a..b"));
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_keccak256_empty_string),
                OCRA_TEST(test_keccak256_matches_ain_vectors),
                OCRA_TEST(test_keccak256_block_boundaries),
                OCRA_TEST(test_hex_round_trip_and_errors), OCRA_TEST(test_parse_i64_is_checked),
                OCRA_TEST(test_parse_u64_rejects_sign), OCRA_TEST(test_err_wrap_prefixes_context),
-               OCRA_TEST(test_buf_grows_and_takes), OCRA_TEST(test_str_escape_quotes_hostile_bytes),
-               OCRA_TEST(test_utf8_validation), OCRA_TEST(test_json_canonical_sorts_and_compacts),
+               OCRA_TEST(test_err_keeps_the_cause_of_a_long_message),
+               OCRA_TEST(test_err_wrap_cuts_context_not_cause),
+               OCRA_TEST(test_str_cut_keeps_utf8_whole), OCRA_TEST(test_buf_grows_and_takes),
+               OCRA_TEST(test_str_escape_quotes_hostile_bytes), OCRA_TEST(test_utf8_validation),
+               OCRA_TEST(test_json_canonical_sorts_and_compacts),
                OCRA_TEST(test_json_strict_rejects_duplicates_and_bad_utf8),
                OCRA_TEST(test_file_read_bounds_and_atomic_write),
                OCRA_TEST(test_write_all_writes_everything), OCRA_TEST(test_time_formats_iso8601),
-               OCRA_TEST(test_str_distance), OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters))
+               OCRA_TEST(test_str_distance), OCRA_TEST(test_pacer_backoff_doubles_caps_and_jitters),
+               OCRA_TEST(test_net_literals_read_as_resolvers_read_them),
+               OCRA_TEST(test_net_kinds_follow_the_special_purpose_registries),
+               OCRA_TEST(test_net_url_hosts_name_their_address),
+               OCRA_TEST(test_net_allow_entries_match_names_addresses_and_cidrs))

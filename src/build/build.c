@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "http/http.h"
 
 const char *
 ocra_build_step_name(enum ocra_build_step s)
@@ -214,33 +217,50 @@ ocra_build_model_file_name(const char *uri, char out[256])
     out[n] = '\0';
 }
 
+/* True when "host:port" (or "[v6]:port") matches entry: host[:port], a portless entry
+ * matching every port of its host. */
+static bool
+http_host_listed(const char *entry, const char *host, long port)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    char *with_port = ocra_xasprintf(v6 ? "[%s]:%ld" : "%s:%ld", host, port);
+    char *bare = v6 ? ocra_xasprintf("[%s]", host) : ocra_xstrdup(host);
+    bool ok = !strcasecmp(entry, with_port) || !strcasecmp(entry, bare);
+
+    free(with_port);
+    free(bare);
+    return ok;
+}
+
 int
 ocra_build_uri_allowed(const char *uri, const char *const *hosts, size_t n_hosts,
                        struct ocra_err *err)
 {
-    const char *h;
-    size_t n;
+    char *scheme = NULL, *host = NULL;
+    long port = 0;
+    int ret = -1;
 
-    if (strncmp(uri, "https://", 8) == 0)
-        return 0;
-    if (strncmp(uri, "http://", 7) != 0)
-        return ocra_err_set(err, EACCES,
-                            "artifact: only https:// (or http:// from "
-                            "spec.http_hosts) can be fetched");
-    h = uri + 7;
-    n = strcspn(h, "/?#");
-    for (size_t i = 0; i < n_hosts; i++) {
-        size_t hl = strlen(hosts[i]);
-
-        /* an entry without a port allows every port of that host */
-        if ((hl == n && memcmp(h, hosts[i], n) == 0) ||
-            (!strchr(hosts[i], ':') && hl < n && memcmp(h, hosts[i], hl) == 0 && h[hl] == ':'))
-            return 0;
+    if (ocra_http_url_parts(uri, &scheme, &host, &port, NULL) < 0 ||
+        (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
+        ocra_err_set(err, EACCES,
+                     "artifact: only https:// (or http:// from spec.http_hosts) can be fetched");
+        goto out;
     }
-    return ocra_err_set(err, EACCES,
-                        "artifact: plain http from %.*s is not allowed "
-                        "(spec.http_hosts)",
-                        (int)(n > 200 ? 200 : n), h);
+    ret = 0;
+    if (strcmp(scheme, "http") == 0) {
+        ret = -1;
+        for (size_t i = 0; i < n_hosts && ret < 0; i++)
+            if (http_host_listed(hosts[i], host, port))
+                ret = 0;
+        if (ret < 0)
+            ocra_err_set(err, EACCES,
+                         "artifact: plain http from %.200s:%ld is not allowed (spec.http_hosts)",
+                         host, port);
+    }
+out:
+    free(scheme);
+    free(host);
+    return ret;
 }
 
 struct ocra_spec_event *
@@ -419,11 +439,10 @@ ocra_build_log_tail(const char *log, int lines)
     return p;
 }
 
-bool
-ocra_build_artifact_rejected(const struct ocra_err *err)
+const char *
+ocra_build_rejection(const struct ocra_build *b)
 {
-    return (err->code == EPROTO && strstr(err->msg, "artifact ")) ||
-           (err->code == EACCES && strncmp(err->msg, "fetch", 5) == 0);
+    return b->rejection;
 }
 
 /* ---- where things are -------------------------------------------------------------------- */

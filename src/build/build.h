@@ -63,6 +63,14 @@ struct ocra_build_opts {
     size_t n_http_hosts;
     const char *docker_config; /* registry credentials (NULL: Docker's default config.json) */
     bool weight_gzip;          /* gzip the weight layer (default: plain tar, DESIGN.md §4) */
+    /* The artifact fetch (artifact.* in the configuration): internal hosts, addresses and
+     * CIDRs it may reach (others: public addresses only), the most bytes (0: the spec's bound,
+     * 16 TiB), the least rate in bytes/s over rate_window_s (0: 1 byte/s over 30 s), and the
+     * longest the transfer may take (0: 6 h). */
+    const char *const *artifact_allow;
+    size_t n_artifact_allow;
+    uint64_t artifact_max_size;
+    long artifact_min_rate, artifact_rate_window_s, artifact_deadline_s;
     ocra_build_progress_fn *progress; /* may be NULL */
     void *progress_arg;
 };
@@ -84,9 +92,14 @@ void ocra_build_free(struct ocra_build *b);
 
 /*
  * The artifact of the spec (none: nothing to do) into <cache>/sha256/<hex>: reused when
- * present with the right size, else fetched (https, or http from opts.http_hosts only) into a
- * temporary file with a streaming sha256 and size check, then renamed. EACCES for a URI not
- * allowed; EPROTO "artifact sha256 mismatch: want … got …" or "artifact size mismatch: …".
+ * present with the right size, else fetched (https, or http from opts.http_hosts only; from
+ * a public address, or one opts.artifact_allow lists) into a temporary file of its own with a
+ * streaming sha256 and size check, then renamed. One fetch of a digest at a time (a lock file
+ * beside the cache entry, across threads and processes); temporaries a crashed fetch of the
+ * digest left are removed first. EACCES for a URI or address not allowed; EPROTO "artifact
+ * sha256 mismatch: want … got …" or "artifact size mismatch: …", EFBIG over the operator's
+ * maximum; ETIMEDOUT below the least rate or past the deadline (transient).
+ * ocra_build_rejection() then says whether the artifact itself is rejected.
  */
 int ocra_build_fetch(struct ocra_build *b, struct ocra_err *err);
 
@@ -164,10 +177,15 @@ struct ocra_spec_event *ocra_build_local_event(const struct ocra_spec *spec, con
 /* The end of log (a toolchain build's): from the start of its last `lines` lines (a partial
  * last line included); borrowed, a pointer into log. NULL when log is NULL or empty. */
 const char *ocra_build_log_tail(const char *log, int lines);
-/* True when err, from ocra_build_fetch or a later step, rejects the artifact itself: its
- * sha256 or size is not what the chain says (EPROTO), or its URI may not be fetched (EACCES).
- * Nothing was pushed, and retrying cannot help. */
-bool ocra_build_artifact_rejected(const struct ocra_err *err);
+/*
+ * NULL, or why the artifact itself was rejected by ocra_build_fetch (or a later step that ran
+ * it): its URI or address may not be fetched, its declared size is over the operator's
+ * maximum, or what its server sent is not what the spec's sha256 and size name. Nothing was
+ * pushed, and retrying cannot help. A fixed sentence per class, safe to publish (the chain's
+ * report): never what the server answered (status, size, digest); the error has the details.
+ * Borrowed, static.
+ */
+const char *ocra_build_rejection(const struct ocra_build *b);
 
 /* ---- where things are (the CLI and the daemon agree) ---------------------------------- */
 

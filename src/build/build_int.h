@@ -24,6 +24,7 @@ struct ocra_build {
     char *log;           /* the toolchain build's log tail */
     char *artifact_path; /* <cache>/sha256/<hex> once fetched */
     bool fetched;
+    const char *rejection;              /* ocra_build_rejection() */
     char digest[OCRA_IMAGE_DIGEST_MAX]; /* the model manifest's */
     char *manifest;
     size_t manifest_len;

@@ -185,8 +185,7 @@ load_plan(struct ocra_cli_ctx *ctx, const struct build_opts *o, const char *path
         goto out;
     }
     name = ocra_cli_default_name(o->name, path);
-    pol.http_hosts = (const char *const *)cfg->spec_http_hosts;
-    pol.n_http_hosts = cfg->n_spec_http_hosts;
+    ocra_daemon_spec_policy(cfg, &pol);
     pol.default_name = name;
     if (ocra_spec_parse(text, len, &pol, &j->spec, &probs, &err) < 0) {
         ocra_cli_print_problems(path, &probs, err.msg);
@@ -269,8 +268,7 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
     bo.docker_socket = ocra_config_docker_socket(cfg);
     bo.build_network = cfg->build.network == 1 ? "none" : "host";
     bo.sign_key = o->sign_key ? o->sign_key : (*cfg->build.sign_key ? cfg->build.sign_key : NULL);
-    bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
-    bo.n_http_hosts = cfg->n_spec_http_hosts;
+    ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
     bo.progress = show_progress;
     bo.progress_arg = j;
@@ -290,7 +288,7 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
             fputc('\n', stderr);
         print_log_tail(ocra_build_log(b));
         /* an artifact that is not what the chain says, or one not allowed, is bad input */
-        status = ocra_cli_fail(ocra_build_artifact_rejected(&err) ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
+        status = ocra_cli_fail(ocra_build_rejection(b) ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
                                "build: %s", err.msg);
         goto out;
     }
@@ -428,10 +426,13 @@ const struct ocra_cli_cmd ocra_cli_build_cmd = {
     "\n"
     "The ocra-agent binary comes from build.agent, else $OCRA_AGENT, else beside ocra; the\n"
     "engine from run.docker_host, else $DOCKER_HOST; plain-http artifact hosts from\n"
-    "spec.http_hosts.\n"
+    "spec.http_hosts. The artifact comes from a public address, or from a host, address or\n"
+    "CIDR in artifact.allow_hosts, within artifact.max_size_mib, artifact.min_rate_kib and\n"
+    "artifact.deadline_s.\n"
     "\n"
-    "exit status: 0 built; 1 a registry, engine or journal failure; 2 an invalid spec, an\n"
-    "artifact whose sha256 or size differs from the spec (nothing is pushed), or usage.\n",
+    "exit status: 0 built; 1 a registry, engine, journal or transfer failure; 2 an invalid\n"
+    "spec, an artifact whose sha256 or size differs from the spec or that may not be fetched\n"
+    "(nothing is pushed), or usage.\n",
     build_run, NULL};
 
 /* ---- ocra images ------------------------------------------------------------------------- */

@@ -26,6 +26,8 @@ struct plan_opts {
     const char *name, *event_path;
     const char **http_hosts;
     size_t n_http_hosts;
+    const char **allow_hosts;
+    size_t n_allow_hosts;
     bool allow_file;
 };
 
@@ -108,6 +110,8 @@ plan_one(struct ocra_cli_ctx *ctx, const struct plan_opts *o, const char *path,
     name = ocra_cli_default_name(o->name, path);
     pol.http_hosts = o->http_hosts;
     pol.n_http_hosts = o->n_http_hosts;
+    pol.allow_hosts = o->allow_hosts;
+    pol.n_allow_hosts = o->n_allow_hosts;
     pol.allow_file = o->allow_file;
     pol.default_name = name;
     if (ocra_spec_parse(text, len, &pol, &spec, &probs, &err) < 0) {
@@ -159,18 +163,16 @@ static int
 parse_args(struct ocra_cli_ctx *ctx, int argc, char **argv, struct plan_opts *o)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'F'},
-        {"config", required_argument, NULL, 'c'},
-        {"name", required_argument, NULL, 'n'},
-        {"event", required_argument, NULL, 'e'},
-        {"http-host", required_argument, NULL, 'H'},
-        {"allow-file", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
+        {"format", required_argument, NULL, 'F'},    {"config", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'n'},      {"event", required_argument, NULL, 'e'},
+        {"http-host", required_argument, NULL, 'H'}, {"allow-host", required_argument, NULL, 'A'},
+        {"allow-file", no_argument, NULL, 'f'},      {NULL, 0, NULL, 0},
     };
     int c;
 
     o->http_hosts = ocra_xcalloc((size_t)argc + 1, sizeof(char *));
-    while ((c = getopt_long(argc, argv, "F:c:n:e:H:f", longopts, NULL)) != -1) {
+    o->allow_hosts = ocra_xcalloc((size_t)argc + 1, sizeof(char *));
+    while ((c = getopt_long(argc, argv, "F:c:n:e:H:A:f", longopts, NULL)) != -1) {
         if (c == 'F' && parse_format(optarg, &o->format) == 0)
             continue;
         if (c == 'c' && !ctx->cfg_loaded)
@@ -181,6 +183,8 @@ parse_args(struct ocra_cli_ctx *ctx, int argc, char **argv, struct plan_opts *o)
             o->event_path = optarg;
         else if (c == 'H')
             o->http_hosts[o->n_http_hosts++] = optarg;
+        else if (c == 'A')
+            o->allow_hosts[o->n_allow_hosts++] = optarg;
         else if (c == 'f')
             o->allow_file = true;
         else
@@ -213,17 +217,28 @@ plan_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         free(o.http_hosts);
         o.http_hosts = hosts;
         o.n_http_hosts += ctx->cfg.n_spec_http_hosts;
+        /* artifact.allow_hosts likewise */
+        hosts = ocra_xcalloc(o.n_allow_hosts + ctx->cfg.artifact.n_allow_hosts + 1, sizeof(*hosts));
+        for (size_t i = 0; i < ctx->cfg.artifact.n_allow_hosts; i++)
+            hosts[i] = ctx->cfg.artifact.allow_hosts[i];
+        memcpy(hosts + ctx->cfg.artifact.n_allow_hosts, o.allow_hosts,
+               o.n_allow_hosts * sizeof(*hosts));
+        free(o.allow_hosts);
+        o.allow_hosts = hosts;
+        o.n_allow_hosts += ctx->cfg.artifact.n_allow_hosts;
         status = plan_one(ctx, &o, argv[argc - 1], ev);
     }
     ocra_spec_event_free(ev);
     free(o.http_hosts);
+    free(o.allow_hosts);
     return status;
 }
 
 const struct ocra_cli_cmd ocra_cli_plan_cmd = {
     "plan", "plan the image and resources of a model spec",
     "usage: ocra plan [--format text|json|dockerfile] [--config FILE] [--event FILE]\n"
-    "                 [--name NAME] [--http-host HOST]... [--allow-file] SPEC.json\n"
+    "                 [--name NAME] [--http-host HOST]... [--allow-host HOST]...\n"
+    "                 [--allow-file] SPEC.json\n"
     "\n"
     "Validates the model spec SPEC.json as `ocra spec check` does, then plans it offline:\n"
     "the base image (CUDA and cuDNN from the framework versions, or Ubuntu for CPU-only\n"
@@ -239,6 +254,8 @@ const struct ocra_cli_cmd ocra_cli_plan_cmd = {
     "                        evt-<id> tag and the io.ocra.event-id label\n"
     "  -n, --name NAME       name for a spec without \"name\" (default: FILE without .json)\n"
     "  -H, --http-host HOST  also allow plain-http artifact URIs on HOST[:PORT]\n"
+    "  -A, --allow-host HOST also allow artifact URIs naming HOST, an internal address or a\n"
+    "                        CIDR (adds to artifact.allow_hosts)\n"
     "  -f, --allow-file      allow file: artifact URIs\n"
     "\n"
     "exit status: 0 planned; 1 the data tables cannot be read; 2 an invalid spec, one that\n"

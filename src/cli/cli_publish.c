@@ -20,6 +20,8 @@ struct publish_opts {
     const char *chain, *rpc, *key_file, *path, *file, *contract, *name;
     const char **http_hosts;
     size_t n_http_hosts;
+    const char **allow_hosts;
+    size_t n_allow_hosts;
     int64_t chain_id, nonce, timestamp_ms, gas_price, wait_ms;
     bool chain_id_set, gas_price_set, evm;
 };
@@ -29,7 +31,10 @@ static json_t *
 load_spec(const struct publish_opts *o, struct ocra_err *err)
 {
     struct ocra_spec_problems probs = {0};
-    struct ocra_spec_policy pol = {.http_hosts = o->http_hosts, .n_http_hosts = o->n_http_hosts};
+    struct ocra_spec_policy pol = {.http_hosts = o->http_hosts,
+                                   .n_http_hosts = o->n_http_hosts,
+                                   .allow_hosts = o->allow_hosts,
+                                   .n_allow_hosts = o->n_allow_hosts};
     struct ocra_spec *spec = NULL;
     const char *slash = o->path ? strrchr(o->path, '/') : NULL;
     json_t *doc;
@@ -134,19 +139,13 @@ static int
 parse_opts(int argc, char **argv, struct publish_opts *o)
 {
     static const struct option longopts[] = {
-        {"chain", required_argument, NULL, 'C'},
-        {"rpc", required_argument, NULL, 'r'},
-        {"key-file", required_argument, NULL, 'k'},
-        {"path", required_argument, NULL, 'p'},
-        {"chain-id", required_argument, NULL, 'i'},
-        {"nonce", required_argument, NULL, 'n'},
-        {"timestamp", required_argument, NULL, 't'},
-        {"gas-price", required_argument, NULL, 'g'},
-        {"wait", required_argument, NULL, 'w'},
-        {"http-host", required_argument, NULL, 'H'},
-        {"contract", required_argument, NULL, 'K'},
-        {"name", required_argument, NULL, 'N'},
-        {NULL, 0, NULL, 0},
+        {"chain", required_argument, NULL, 'C'},      {"rpc", required_argument, NULL, 'r'},
+        {"key-file", required_argument, NULL, 'k'},   {"path", required_argument, NULL, 'p'},
+        {"chain-id", required_argument, NULL, 'i'},   {"nonce", required_argument, NULL, 'n'},
+        {"timestamp", required_argument, NULL, 't'},  {"gas-price", required_argument, NULL, 'g'},
+        {"wait", required_argument, NULL, 'w'},       {"http-host", required_argument, NULL, 'H'},
+        {"allow-host", required_argument, NULL, 'A'}, {"contract", required_argument, NULL, 'K'},
+        {"name", required_argument, NULL, 'N'},       {NULL, 0, NULL, 0},
     };
     int c, rc = OCRA_CLI_OK;
 
@@ -166,6 +165,9 @@ parse_opts(int argc, char **argv, struct publish_opts *o)
             break;
         case 'H':
             o->http_hosts[o->n_http_hosts++] = optarg;
+            break;
+        case 'A':
+            o->allow_hosts[o->n_allow_hosts++] = optarg;
             break;
         case 'K':
             o->contract = optarg;
@@ -246,6 +248,8 @@ complete_opts(struct publish_opts *o, const struct ocra_config *cfg)
         return ocra_cli_fail(OCRA_CLI_USAGE, "publish: --chain %s: want ain or evm", o->chain);
     for (size_t i = 0; i < cfg->n_spec_http_hosts; i++)
         o->http_hosts[o->n_http_hosts++] = cfg->spec_http_hosts[i];
+    for (size_t i = 0; i < cfg->artifact.n_allow_hosts; i++)
+        o->allow_hosts[o->n_allow_hosts++] = cfg->artifact.allow_hosts[i];
     rc = o->evm ? complete_evm(o, cfg) : complete_ain(o, cfg);
     if (rc != OCRA_CLI_OK)
         return rc;
@@ -266,12 +270,14 @@ publish_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     if (status != OCRA_CLI_OK)
         return status;
     o.http_hosts = ocra_xcalloc((size_t)argc + ctx->cfg.n_spec_http_hosts, sizeof(char *));
+    o.allow_hosts = ocra_xcalloc((size_t)argc + ctx->cfg.artifact.n_allow_hosts, sizeof(char *));
     status = parse_opts(argc, argv, &o);
     if (status == OCRA_CLI_OK)
         status = complete_opts(&o, &ctx->cfg);
     if (status == OCRA_CLI_OK)
         status = o.evm ? publish_evm(&o) : publish(&o);
     free(o.http_hosts);
+    free(o.allow_hosts);
     return status;
 }
 
@@ -279,9 +285,11 @@ const struct ocra_cli_cmd ocra_cli_publish_cmd = {
     "publish", "write a model spec on-chain in a signed transaction",
     "usage: ocra publish [--chain ain] [--rpc URL] [--key-file FILE] --path PATH\n"
     "                    [--chain-id N] [--nonce N] [--timestamp MS] [--gas-price N]\n"
-    "                    [--wait SECONDS] [--http-host HOST]... SPEC.json\n"
+    "                    [--wait SECONDS] [--http-host HOST]... [--allow-host HOST]...\n"
+    "                    SPEC.json\n"
     "       ocra publish --chain evm [--rpc URL] [--key-file FILE] --contract ADDR\n"
-    "                    [--name NAME] [--wait SECONDS] [--http-host HOST]... SPEC.json\n"
+    "                    [--name NAME] [--wait SECONDS] [--http-host HOST]...\n"
+    "                    [--allow-host HOST]... SPEC.json\n"
     "\n"
     "Validates SPEC.json as ocra validates a spec read from a chain (a spec without \"name\"\n"
     "takes the last segment of PATH), converts lists to AIN's index-keyed objects, builds a\n"
@@ -306,6 +314,8 @@ const struct ocra_cli_cmd ocra_cli_publish_cmd = {
     "      --gas-price N     default ain.gas_price\n"
     "      --wait SECONDS    how long to wait for finality (default 60; 0: do not wait)\n"
     "      --http-host HOST  allow plain-http artifact URIs on HOST[:PORT]\n"
+    "      --allow-host HOST allow artifact URIs naming HOST, an internal address or a CIDR\n"
+    "                        (adds to artifact.allow_hosts)\n"
     "\n"
     "exit status: 0 final, 1 the node rejected, reverted or did not finalize it, 2 invalid\n"
     "spec, key or usage.\n",

@@ -21,6 +21,8 @@ struct check_opts {
     const char *name;
     const char **http_hosts;
     size_t n_http_hosts;
+    const char **allow_hosts;
+    size_t n_allow_hosts;
     bool allow_file;
     bool quiet;
 };
@@ -87,6 +89,8 @@ check_one(const struct check_opts *o, const char *path)
     name = ocra_cli_default_name(o->name, path);
     pol.http_hosts = o->http_hosts;
     pol.n_http_hosts = o->n_http_hosts;
+    pol.allow_hosts = o->allow_hosts;
+    pol.n_allow_hosts = o->n_allow_hosts;
     pol.allow_file = o->allow_file;
     pol.default_name = name;
     if (ocra_spec_parse(text, len, &pol, &spec, &probs, &err) < 0) {
@@ -119,6 +123,7 @@ check_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     static const struct option longopts[] = {
         {"name", required_argument, NULL, 'n'},
         {"http-host", required_argument, NULL, 'H'},
+        {"allow-host", required_argument, NULL, 'A'},
         {"allow-file", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
@@ -132,13 +137,19 @@ check_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     o.http_hosts = ocra_xcalloc((size_t)argc + ctx->cfg.n_spec_http_hosts, sizeof(char *));
     for (size_t i = 0; i < ctx->cfg.n_spec_http_hosts; i++)
         o.http_hosts[o.n_http_hosts++] = ctx->cfg.spec_http_hosts[i];
-    while ((c = getopt_long(argc, argv, "n:H:fq", longopts, NULL)) != -1) {
+    o.allow_hosts = ocra_xcalloc((size_t)argc + ctx->cfg.artifact.n_allow_hosts, sizeof(char *));
+    for (size_t i = 0; i < ctx->cfg.artifact.n_allow_hosts; i++)
+        o.allow_hosts[o.n_allow_hosts++] = ctx->cfg.artifact.allow_hosts[i];
+    while ((c = getopt_long(argc, argv, "n:H:A:fq", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             o.name = optarg;
             break;
         case 'H':
             o.http_hosts[o.n_http_hosts++] = optarg;
+            break;
+        case 'A':
+            o.allow_hosts[o.n_allow_hosts++] = optarg;
             break;
         case 'f':
             o.allow_file = true;
@@ -148,11 +159,13 @@ check_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
             break;
         default:
             free(o.http_hosts);
+            free(o.allow_hosts);
             return ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help spec check`");
         }
     }
     if (optind >= argc) {
         free(o.http_hosts);
+        free(o.allow_hosts);
         return ocra_cli_fail(OCRA_CLI_USAGE,
                              "spec check: no FILE given (see `ocra help spec check`)");
     }
@@ -161,12 +174,14 @@ check_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         if (check_one(&o, argv[i]) != OCRA_CLI_OK)
             status = OCRA_CLI_USAGE;
     free(o.http_hosts);
+    free(o.allow_hosts);
     return status;
 }
 
 static const struct ocra_cli_cmd spec_children[] = {
     {"check", "validate model specs and print their canonical form",
-     "usage: ocra spec check [--name NAME] [--http-host HOST]... [--allow-file] [--quiet] FILE...\n"
+     "usage: ocra spec check [--name NAME] [--http-host HOST]... [--allow-host HOST]...\n"
+     "                       [--allow-file] [--quiet] FILE...\n"
      "\n"
      "Validates each model spec FILE (- reads standard input) as ocra validates a spec read\n"
      "from a chain: strictly, as hostile input (docs/SPEC.md lists every rule). For a valid\n"
@@ -179,6 +194,10 @@ static const struct ocra_cli_cmd spec_children[] = {
      "                        on a chain, the watched path gives it)\n"
      "  -H, --http-host HOST  also allow plain-http artifact URIs on HOST[:PORT] (adds to\n"
      "                        the configuration's spec.http_hosts)\n"
+     "  -A, --allow-host HOST  also allow artifact URIs naming HOST, an internal address or\n"
+     "                        a CIDR (adds to the configuration's artifact.allow_hosts);\n"
+     "                        else a literal loopback, private, link-local, metadata or\n"
+     "                        reserved address in a URI is refused (rule uri.address)\n"
      "  -f, --allow-file      allow file: artifact URIs (never allowed for chain specs)\n"
      "  -q, --quiet           no summary line on standard error\n"
      "\n"

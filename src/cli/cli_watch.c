@@ -104,6 +104,25 @@ make_source(const struct watch_opts *o, const struct ocra_config *cfg, struct oc
     return ocra_daemon_source_new(&ws->so, cfg, &ws->evm, err);
 }
 
+/* --from-block only places a journal's first cursor: with a cursor there already, say on stderr
+ * that it is not used and where the watch resumes instead. */
+static void
+note_from_block(const struct watch_opts *o, struct ocra_store *st, const char *source)
+{
+    struct ocra_store_cursor cur;
+    struct ocra_err err = {0};
+    bool have = false;
+
+    if (!o->from_block_set || ocra_store_cursor_get(st, source, &cur, &have, &err) < 0 || !have)
+        return;
+    fprintf(stderr,
+            "ocra: watch: --from-block %lld ignored: the journal %s already has a cursor for %s at "
+            "block %lld, so the watch resumes at block %lld (give a new --journal to start "
+            "elsewhere)\n",
+            (long long)o->from_block, o->journal, source, (long long)cur.block_number,
+            (long long)cur.block_number + 1);
+}
+
 static int
 run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
 {
@@ -133,12 +152,13 @@ run_watch(const struct watch_opts *o, const struct ocra_config *cfg)
                                err.msg);
         goto out;
     }
+    note_from_block(o, st, src->name);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     ocra_log_info("watch: source=%s rpc=%s journal=%s", src->name, o->rpcs[0], o->journal);
     status = OCRA_CLI_OK;
     if (ocra_daemon_follow(src, o->evm ? cfg->evm.poll_interval_ms : cfg->ain.poll_interval_ms,
-                           o->once, &stop_requested, &total, &err) < 0)
+                           o->once, &stop_requested, NULL, NULL, &total, &err) < 0)
         status = ocra_cli_fail(OCRA_CLI_FAIL, "watch: %s", err.msg);
     ocra_log_info("watch: stopped source=%s events=%zu", src->name, total);
 out:
@@ -328,7 +348,8 @@ const struct ocra_cli_cmd ocra_cli_watch_cmd = {
     "                         (EVM); repeatable\n"
     "      --contract ADDR    EVM: the ModelRegistry contract\n"
     "      --confirmations N  EVM: blocks on top before a log counts (default 12)\n"
-    "      --from-block N     where a new journal starts (-1: the current final head)\n"
+    "      --from-block N     where a new journal starts (-1: the current final head); a\n"
+    "                         journal with a cursor resumes after it (stderr says so)\n"
     "      --chain-id N       the chain id (AIN default 0; EVM default: the node's)\n"
     "      --journal FILE     the SQLite journal (default: journal.path)\n"
     "      --once             stop when caught up with the head, instead of following\n"

@@ -51,6 +51,13 @@ struct ocra_config {
     enum ocra_log_format log_format;
     char **spec_http_hosts;
     size_t n_spec_http_hosts;
+    /* ---- artifact (begin) */
+    struct {
+        char **allow_hosts; /* internal hosts, addresses, CIDRs artifacts may come from */
+        size_t n_allow_hosts;
+        int64_t max_size_mib, min_rate_kib, min_rate_window_s, deadline_s; /* fetch limits */
+    } artifact;
+    /* ---- artifact (end) */
     struct {
         char *rpc, *ws, *key_file; /* key_file names a secret: never log its contents */
         int64_t chain_id, poll_interval_ms, rate_limit, from_block, gas_price;

@@ -71,6 +71,14 @@ check_http_host(const char *s)
     return is_host_port(s, false);
 }
 
+/* ---- artifact (begin) */
+static bool
+check_allow_host(const char *s)
+{
+    return ocra_net_allow_entry_valid(s);
+}
+/* ---- artifact (end) */
+
 static bool
 check_listen(const char *s)
 {
@@ -442,6 +450,45 @@ const struct ocra_config_row ocra_config_rows[] = {
      .off = CFG(spec_http_hosts),
      .count_off = CFG(n_spec_http_hosts),
      .doc = "Hosts (host or host:port) allowed in plain http:// artifact URIs, e.g. a mirror."},
+    /* ---- artifact (begin) */
+    {.key = "artifact.allow_hosts",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_allow_host,
+     .want = "a host name, an IP address or a CIDR",
+     .type_name = "list of hosts and CIDRs",
+     .off = CFG(artifact.allow_hosts),
+     .count_off = CFG(artifact.n_allow_hosts),
+     .doc = "Internal hosts, addresses and CIDRs artifacts may come from; others: public only."},
+    {.key = "artifact.max_size_mib",
+     .type = OCRA_CONFIG_INT,
+     .def = "131072",
+     .min = 1,
+     .max = 16777216,
+     .off = CFG(artifact.max_size_mib),
+     .doc = "Largest artifact fetched, MiB (128 GiB); a bigger artifact.size is rejected."},
+    {.key = "artifact.min_rate_kib",
+     .type = OCRA_CONFIG_INT,
+     .def = "64",
+     .min = 0,
+     .max = 1048576,
+     .off = CFG(artifact.min_rate_kib),
+     .doc = "A fetch slower than this (KiB/s) over artifact.min_rate_window_s fails; 0: only "
+            "stalls do."},
+    {.key = "artifact.min_rate_window_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "60",
+     .min = 1,
+     .max = 3600,
+     .off = CFG(artifact.min_rate_window_s),
+     .doc = "Seconds over which artifact.min_rate_kib is averaged."},
+    {.key = "artifact.deadline_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "7200",
+     .min = 1,
+     .max = 604800,
+     .off = CFG(artifact.deadline_s),
+     .doc = "Longest one artifact fetch may take, in seconds; then it fails and is retried."},
+    /* ---- artifact (end) */
     {.key = "plan.data_dir",
      .type = OCRA_CONFIG_PATH,
      .def = "",

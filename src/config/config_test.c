@@ -56,6 +56,11 @@ test_defaults_come_from_the_table(void)
     CHECK_INT(cfg.log_level, OCRA_LOG_INFO);
     CHECK_INT(cfg.log_format, OCRA_LOG_TEXT);
     CHECK_INT(cfg.n_spec_http_hosts, 0);
+    CHECK_INT(cfg.artifact.n_allow_hosts, 0); /* public addresses only */
+    CHECK_INT(cfg.artifact.max_size_mib, 131072);
+    CHECK_INT(cfg.artifact.min_rate_kib, 64);
+    CHECK_INT(cfg.artifact.min_rate_window_s, 60);
+    CHECK_INT(cfg.artifact.deadline_s, 7200);
     CHECK_STR(cfg.ain.rpc, "");
     CHECK_STR(cfg.ain.ws, "");
     CHECK_STR(cfg.ain.key_file, "");
@@ -80,6 +85,12 @@ static const char full_yaml[] =
     "  format: json\n"
     "spec:\n"
     "  http_hosts: [mirror.internal, \"127.0.0.1:8099\", \"[::1]:80\"]\n"
+    "artifact:\n"
+    "  allow_hosts: [mirror.internal, 127.0.0.1, 10.0.0.0/8, \"fd00::/8\"]\n"
+    "  max_size_mib: 1024\n"
+    "  min_rate_kib: 8\n"
+    "  min_rate_window_s: 5\n"
+    "  deadline_s: 600\n"
     "ain:\n"
     "  rpc: http://127.0.0.1:8081/json-rpc\n"
     "  ws: wss://node.example/ws\n"
@@ -121,6 +132,13 @@ test_full_file_sets_every_key(void)
         CHECK_STR(cfg.spec_http_hosts[1], "127.0.0.1:8099");
         CHECK_STR(cfg.spec_http_hosts[2], "[::1]:80");
     }
+    CHECK_INT(cfg.artifact.n_allow_hosts, 4);
+    if (cfg.artifact.n_allow_hosts == 4)
+        CHECK_STR(cfg.artifact.allow_hosts[3], "fd00::/8");
+    CHECK_INT(cfg.artifact.max_size_mib, 1024);
+    CHECK_INT(cfg.artifact.min_rate_kib, 8);
+    CHECK_INT(cfg.artifact.min_rate_window_s, 5);
+    CHECK_INT(cfg.artifact.deadline_s, 600);
     CHECK_STR(cfg.ain.rpc, "http://127.0.0.1:8081/json-rpc");
     CHECK_STR(cfg.ain.ws, "wss://node.example/ws");
     CHECK_INT(cfg.ain.chain_id, 1);
@@ -230,6 +248,13 @@ static const struct {
     {"spec:\n  http_hosts:\n    - ok.host\n    - \"bad host\"\n    - h:0\n",
      "ocra.yaml:4: spec.http_hosts[1]: want a host or host:port, got \"bad host\"\n"
      "ocra.yaml:5: spec.http_hosts[2]: want a host or host:port, got \"h:0\""},
+    {"artifact:\n  allow_hosts:\n    - 10.0.0.0/8\n    - 10.0.0.0/33\n    - \"h:80\"\n",
+     "ocra.yaml:4: artifact.allow_hosts[1]: want a host name, an IP address or a CIDR, got "
+     "\"10.0.0.0/33\"\n"
+     "ocra.yaml:5: artifact.allow_hosts[2]: want a host name, an IP address or a CIDR, got "
+     "\"h:80\""},
+    {"artifact:\n  deadline_s: 0\n",
+     "ocra.yaml:2: artifact.deadline_s: want an integer in [1, 604800], got \"0\""},
     {"api:\n  listen: localhost\n", "ocra.yaml:2: api.listen: want host:port, got \"localhost\""},
     {"x: [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", "ocra.yaml:1: nesting deeper than 16 levels"},
     {"log:\n  level: \xff\xfe\n", "ocra.yaml:2: not valid UTF-8"},

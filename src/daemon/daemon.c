@@ -119,13 +119,15 @@ route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
     e->state = "ready";
     e->next_ms = ocra_time_wall_ms(); /* behind the events already ready: first come first */
     if (idx + 1 == d->n_stages) {
-        e->status = d->stages[idx].reached;
+        /* an orphaned event is not reported: it ends at its outcome */
+        e->status = verdict && !strcmp(verdict, "orphaned") ? "orphaned" : d->stages[idx].reached;
         e->finished = true;
     } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed") ||
-                           !strcmp(verdict, "superseded"))) {
-        e->status = !strcmp(verdict, "rejected") ? "rejected" /* static: outlives output */
-                    : !strcmp(verdict, "failed") ? "failed"
-                                                 : "superseded";
+                           !strcmp(verdict, "superseded") || !strcmp(verdict, "orphaned"))) {
+        e->status = !strcmp(verdict, "rejected")   ? "rejected" /* static: outlives output */
+                    : !strcmp(verdict, "failed")   ? "failed"
+                    : !strcmp(verdict, "orphaned") ? "orphaned"
+                                                   : "superseded";
         e->stage = report_stage(d);
         e->error = ocra_json_str(output, "reason");
     } else {
@@ -142,7 +144,7 @@ route_failed(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_stage *op,
 {
     bool transient = op->transient && err->code != EINVAL;
 
-    e->error = err->msg;
+    e->error = ocra_err_text(err, ctx->error, sizeof(ctx->error));
     if (ocra_daemon_checkpointed(ctx, err)) { /* the workload runs on: the same stage later */
         e->outcome = "released";
         e->state = "ready";

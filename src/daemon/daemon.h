@@ -177,11 +177,26 @@ struct ocra_source *ocra_daemon_source_new(const struct ocra_daemon_source_opts 
 struct ocra_ain_watch *ocra_daemon_watch_list(const struct ocra_config *cfg, size_t *n);
 /*
  * Polls src until *stop is set (or, with once, until caught up), waiting interval_ms between
- * rounds (a push channel cuts the wait short). Failures are logged and retried next round;
- * with once the first failure is returned. *total (may be NULL) counts the events journaled.
+ * rounds (a push channel cuts the wait short). A failed round (the node, the journal) is logged
+ * and retried after a backoff: the interval doubled per failure in a row, capped at 30 s (or
+ * the interval when longer), with 50-100 % jitter; with once the first failure is returned.
+ * round (may be NULL) is called with arg after each round. *total (may be NULL) counts the
+ * events journaled.
  */
+/* Called after each round of ocra_daemon_follow (the poll succeeded or not). */
+typedef void ocra_daemon_round_fn(struct ocra_source *src, void *arg);
 int ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
-                       const volatile sig_atomic_t *stop, size_t *total, struct ocra_err *err);
+                       const volatile sig_atomic_t *stop, ocra_daemon_round_fn *round, void *arg,
+                       size_t *total, struct ocra_err *err);
+
+struct ocra_build_opts;
+struct ocra_spec_policy;
+/* The spec policy of spec.http_hosts and artifact.allow_hosts (borrowed from cfg); the other
+ * members of pol are left as they are. */
+void ocra_daemon_spec_policy(const struct ocra_config *cfg, struct ocra_spec_policy *pol);
+/* The artifact fetch's options of spec.http_hosts and artifact.* (borrowed from cfg) into bo;
+ * its other members are left as they are. */
+void ocra_daemon_fetch_options(const struct ocra_config *cfg, struct ocra_build_opts *bo);
 
 /* The planner's options from the plan.* keys; mirrors has room for cfg->plan.n_mirrors. */
 void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,

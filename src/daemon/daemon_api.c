@@ -597,6 +597,13 @@ ocra_daemon_metrics_tx_refused(const char *chain, int64_t code, bool permanent)
 }
 
 void
+ocra_daemon_metrics_finality_violations(const char *source, unsigned long n)
+{
+    ocra_metrics_add(ocra_metrics_std()->finality_violations, (const char *const[]){source},
+                     (double)n);
+}
+
+void
 ocra_daemon_metrics_seen(const struct ocra_store_event *ev)
 {
     bool rejected = ev->status && !strcmp(ev->status, "rejected");

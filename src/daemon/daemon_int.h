@@ -19,6 +19,7 @@ struct ocra_daemon_ctx {
     pthread_t thread;
     const struct ocra_config *cfg; /* the configuration of the current attempt */
     struct ocra_pacer pacer;       /* retry delays, with this worker's jitter */
+    char error[OCRA_ERR_MAX + 8];  /* the failed attempt's error, cause first, for its end */
     /* What the ops build once per configuration (rebuilt after a reload). */
     const struct ocra_config *clients_cfg;
     struct ocra_evm_rpc *evm;
@@ -38,6 +39,9 @@ struct watcher {
     struct ocra_evm_source_opts evm_opts;
     struct ocra_daemon_source_opts so;
     const char *rpcs[1];
+    unsigned long violations;     /* the source's finality violations counted in /metrics */
+    struct ocra_evm_rpc *evm_rpc; /* reorged reports: the report transactions on the chain */
+    struct ocra_ain_rpc *ain_rpc;
 };
 
 struct ocra_daemon {
@@ -99,6 +103,8 @@ void ocra_daemon_prepared_fini(struct ocra_daemon_prepared *p);
 /* An op's output that ends the event's way through the pipeline: {"verdict": what ("rejected",
  * "failed", "superseded"), "reason": reason}. Caller owns it. */
 json_t *ocra_daemon_verdict(const char *what, const char *reason);
+/* The same with err's message as the reason, its root cause first (ocra_err_text). */
+json_t *ocra_daemon_verdict_err(const char *what, const struct ocra_err *err);
 
 /* The ops of daemon_ops.c, for the table in daemon_stages.c. */
 int ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
@@ -118,6 +124,8 @@ void ocra_daemon_metrics_stage(const struct ocra_store_claim *c,
                                const struct ocra_store_stage_end *e, uint64_t started_ns);
 /* A watcher journaled ev: /metrics (events seen, head lag). */
 void ocra_daemon_metrics_seen(const struct ocra_store_event *ev);
+/* finality_violations{chain}: n more final blocks replaced on source's chain. */
+void ocra_daemon_metrics_finality_violations(const char *source, unsigned long n);
 /* head_lag{source}: the chain's head minus the source's cursor, in blocks (cursor < 0: none). */
 void ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor);
 /* The chain ("ain", "evm") refused a transaction ocra sent with the node's code: /metrics. */
@@ -199,18 +207,35 @@ int ocra_daemon_run_journaled(struct ocra_daemon_ctx *ctx, const struct ocra_dae
 /*
  * runner->wait in slices of 500 ms until the workload ends (0, *exit_code) or fails (-1, the
  * runner's error), checking the daemon's stopping flag between slices: a stopping daemon gets
- * -1 with ESHUTDOWN ("checkpointed"), the workload left running.
+ * -1 with ESHUTDOWN ("checkpointed"), the workload left running. With event_id, also whether
+ * the watcher withdrew the event (orphaned: its block was replaced): 0 and *orphaned true, the
+ * workload left running for the report stage to stop.
  */
 int ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
-                         const struct ocra_run_job *rj, int *exit_code, struct ocra_err *err);
+                         const struct ocra_run_job *rj, const char *event_id, int *exit_code,
+                         bool *orphaned, struct ocra_err *err);
+/* Stops every run of the event that the journal holds as not ended (SIGTERM, SIGKILL after
+ * 10 s: an orphaned event's workload) and journals each end as stopped; their ids are appended
+ * to the JSON array stopped. */
+int ocra_daemon_run_stop_all(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                             const json_t *inputs, struct ocra_runner *r, json_t *stopped,
+                             struct ocra_err *err);
 /* Whether err is ocra_daemon_run_wait()'s checkpoint: the attempt ends "released". */
 bool ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err);
+/* When the run started and ended (ms since the epoch) by the runner's record (r->times), else
+ * the runs row's start and now: never the clock of the stage that waited, which may have taken
+ * the wait over after a restart. */
+void ocra_daemon_run_times(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
+                           const struct ocra_run_job *rj, int64_t *started_ms,
+                           int64_t *finished_ms);
 /* Journals the run's end: stopped (cancelled from outside), else succeeded when exit_code is 0,
- * failed otherwise; result {exitCode, logTail, durationMs}; Slurm's node. */
+ * failed otherwise; result {exitCode, logTail, durationMs (finished_ms - started_ms)}; Slurm's
+ * node. */
 int ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                           const json_t *inputs, struct ocra_runner *r,
                           const struct ocra_run_job *rj, int exit_code, bool stopped,
-                          const char *logs, struct ocra_err *err);
+                          const char *logs, int64_t started_ms, int64_t finished_ms,
+                          struct ocra_err *err);
 /* ---- runs (end) */
 
 #endif

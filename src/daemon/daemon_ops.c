@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build/build.h"
 #include "spec/spec.h"
 
 /* ---- validate ---------------------------------------------------------------------------- */
@@ -19,6 +20,14 @@ json_t *
 ocra_daemon_verdict(const char *what, const char *reason)
 {
     return json_pack("{s:s, s:s}", "verdict", what, "reason", reason);
+}
+
+json_t *
+ocra_daemon_verdict_err(const char *what, const struct ocra_err *err)
+{
+    char text[OCRA_ERR_MAX + 8];
+
+    return ocra_daemon_verdict(what, ocra_err_text(err, text, sizeof(text)));
 }
 
 /* The name a spec without one takes: the last segment of its path (AIN and EVM alike). */
@@ -30,14 +39,35 @@ default_name(const struct ocra_store_event *ev)
     return slash && slash[1] ? slash + 1 : NULL;
 }
 
+void
+ocra_daemon_spec_policy(const struct ocra_config *cfg, struct ocra_spec_policy *pol)
+{
+    pol->http_hosts = (const char *const *)cfg->spec_http_hosts;
+    pol->n_http_hosts = cfg->n_spec_http_hosts;
+    pol->allow_hosts = (const char *const *)cfg->artifact.allow_hosts;
+    pol->n_allow_hosts = cfg->artifact.n_allow_hosts;
+}
+
+void
+ocra_daemon_fetch_options(const struct ocra_config *cfg, struct ocra_build_opts *bo)
+{
+    bo->http_hosts = (const char *const *)cfg->spec_http_hosts;
+    bo->n_http_hosts = cfg->n_spec_http_hosts;
+    bo->artifact_allow = (const char *const *)cfg->artifact.allow_hosts;
+    bo->n_artifact_allow = cfg->artifact.n_allow_hosts;
+    bo->artifact_max_size = (uint64_t)cfg->artifact.max_size_mib << 20;
+    bo->artifact_min_rate = (long)cfg->artifact.min_rate_kib * 1024;
+    bo->artifact_rate_window_s = (long)cfg->artifact.min_rate_window_s;
+    bo->artifact_deadline_s = (long)cfg->artifact.deadline_s;
+}
+
 static int
 parse_spec(const struct ocra_config *cfg, const struct ocra_store_event *ev,
            struct ocra_spec **spec, struct ocra_err *err)
 {
-    struct ocra_spec_policy pol = {.http_hosts = (const char *const *)cfg->spec_http_hosts,
-                                   .n_http_hosts = cfg->n_spec_http_hosts,
-                                   .default_name = default_name(ev)};
+    struct ocra_spec_policy pol = {.default_name = default_name(ev)};
 
+    ocra_daemon_spec_policy(cfg, &pol);
     return ocra_spec_parse(ev->spec, strlen(ev->spec), &pol, spec, NULL, err);
 }
 
@@ -60,10 +90,12 @@ ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
         return 0;
     }
     if (parse_spec(ctx->cfg, ev, &spec, &perr) < 0) {
-        if (perr.code != EINVAL)
-            return ocra_err_set(err, perr.code, "spec: %s", perr.msg);
+        if (perr.code != EINVAL) {
+            ocra_err_copy(err, &perr);
+            return ocra_err_wrap(err, "spec");
+        }
         ocra_err_wrap(&perr, "spec");
-        *output = ocra_daemon_verdict("rejected", perr.msg);
+        *output = ocra_daemon_verdict_err("rejected", &perr);
         return 0;
     }
     ocra_spec_hash(spec, hash);
@@ -166,11 +198,12 @@ ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *j
     po.event = se = spec_event(job->event, spec);
     if (ocra_plan_new(ctx->plan_data, spec, &po, &plan, NULL, &perr) < 0) {
         if (perr.code != EINVAL) {
-            ocra_err_set(err, perr.code, "plan: %s", perr.msg);
+            ocra_err_copy(err, &perr);
+            ocra_err_wrap(err, "plan");
             goto out;
         }
         ocra_err_wrap(&perr, "plan");
-        *output = ocra_daemon_verdict("rejected", perr.msg);
+        *output = ocra_daemon_verdict_err("rejected", &perr);
     } else {
         *output = plan_output(plan);
     }

@@ -19,7 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/run.h"
 #include "spec/spec.h"
+
+/* Bytes of a reason on-chain: reasons read cause first (ocra_err_text), so the cut keeps the
+ * cause; the journal keeps the whole text. */
+#define REPORT_REASON_MAX 512
 
 /* The operator's key signs every report of this process: one send at a time keeps its
  * nonces in order. */
@@ -77,7 +82,7 @@ ocra_daemon_report_value(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_j
     if (job->claim->version)
         json_object_set_new(r, "modelVersion", json_string(job->claim->version));
     if (reason)
-        json_object_set_new(r, "reason", json_string(reason));
+        json_object_set_new(r, "reason", json_string(ocra_str_cut(reason, REPORT_REASON_MAX)));
     free(reason);
     take(r, inputs, "push", "digest", "image");
     take(r, inputs, "sign", "digest", "image");
@@ -143,8 +148,13 @@ evm_find(struct ocra_daemon_ctx *ctx, const char *contract, int64_t from, const 
         const json_t *topics = json_object_get(log, "topics");
 
         if (topic_is(topics, 1, key_hex) && topic_is(topics, 2, addr)) {
+            uint64_t block = 0;
+
             json_object_set(out, "tx", json_object_get(log, "transactionHash"));
             json_object_set(out, "blockHash", json_object_get(log, "blockHash"));
+            /* the watcher checks the report's transaction while a reorg may still drop it */
+            if (ocra_evm_quantity(json_object_get(log, "blockNumber"), &block, NULL) == 0)
+                json_object_set_new(out, "block", json_integer((json_int_t)block));
             *found = true;
             break;
         }
@@ -382,6 +392,44 @@ out:
 
 /* ---- the stage --------------------------------------------------------------------------- */
 
+/*
+ * An orphaned event: the chain no longer holds the block it came from, so there is nothing to
+ * report on (its event key names a block of a chain that lost; a publish mined again is a new
+ * event with a report of its own). What it holds is given back: its workload stopped (the
+ * runs the journal holds as running, and the autoscaled replicas), its allocations released.
+ * The output's verdict ends it at status orphaned.
+ */
+static int
+report_orphaned(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                const json_t *inputs, json_t *out, struct ocra_err *err)
+{
+    struct ocra_runner *runner = NULL;
+    json_t *stopped = json_array();
+    int ret = -1;
+
+    json_object_set_new(out, "stopped", stopped);
+    if (json_object_get(inputs, "run")) {
+        if (!(runner = ocra_daemon_runner_new(ctx->cfg, err)) ||
+            ocra_daemon_run_stop_all(ctx, job, inputs, runner, stopped, err) < 0 ||
+            ocra_daemon_scale_end(ctx, job->event->id, err) < 0)
+            goto out;
+    }
+    if (json_object_get(inputs, "allocate") && ocra_daemon_release(ctx, job->event->id, err) < 0)
+        goto out;
+    json_object_set_new(out, "verdict", json_string("orphaned"));
+    json_object_set_new(out, "reason",
+                        json_string(job->claim->last_error
+                                        ? job->claim->last_error
+                                        : "the chain no longer holds its block"));
+    json_object_set_new(out, "skipped", json_string("orphaned: not reported"));
+    ocra_log_warn("event=%s orphaned: %s; not reported", job->event->id,
+                  job->claim->last_error ? job->claim->last_error : "its block was replaced");
+    ret = 0;
+out:
+    ocra_runner_free(runner);
+    return ret;
+}
+
 int
 ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                       const json_t *inputs, json_t **output, struct ocra_err *err)
@@ -390,6 +438,10 @@ ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
     char *text = ocra_json_canonical(value);
     int ret = 0;
 
+    if (!strcmp(job->claim->status, "orphaned")) { /* nothing to report on: stop, release */
+        ret = report_orphaned(ctx, job, inputs, out, err);
+        goto out;
+    }
     json_object_set(out, "report", value);
     /* superseded after its allocate stage: the run and complete stages that would release
      * its allocation never come */
@@ -407,6 +459,7 @@ ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
     } else {
         ret = ocra_err_set(err, EINVAL, "cannot report on chain %s", job->event->chain);
     }
+out:
     if (ret == 0)
         *output = out;
     else

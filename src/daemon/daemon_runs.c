@@ -6,7 +6,8 @@
  * end in slices, so that a stopping daemon checkpoints the wait instead of draining for as
  * long as the workload runs (the workload keeps running; the next start adopts the claim and
  * waits again), then records the end: succeeded, failed or stopped, with the exit code, the
- * log tail and the duration.
+ * log tail and the duration by the runner's record of the run (not the stage's clock: a stage
+ * that took the wait over after a restart saw only the run's end).
  */
 #include "daemon/daemon_int.h"
 
@@ -16,7 +17,8 @@
 
 #include "run/run.h"
 
-#define WAIT_SLICE_MS 500 /* how long a stopping daemon may wait for a wait to return */
+#define WAIT_SLICE_MS 500      /* how long a stopping daemon may wait for a wait to return */
+#define ORPHAN_STOP_GRACE_S 10 /* SIGTERM, then SIGKILL: the workload of an orphaned event */
 
 /* The image digest the run uses: the sign stage's, else the push stage's. */
 static const char *
@@ -109,14 +111,21 @@ ocra_daemon_run_journaled(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_
 
 int
 ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
-                     const struct ocra_run_job *rj, int *exit_code, struct ocra_err *err)
+                     const struct ocra_run_job *rj, const char *event_id, int *exit_code,
+                     bool *orphaned, struct ocra_err *err)
 {
+    *orphaned = false;
     for (;;) {
         if (ctx->d->stopping)
             return ocra_err_set(err, ESHUTDOWN,
                                 "checkpointed: the daemon is stopping; %s (%s) keeps running and "
                                 "the next start waits for it again",
                                 rj->name, rj->id);
+        /* the watcher withdrew the event (its block was replaced): stop waiting for it */
+        if (event_id && ocra_store_event_orphaned(ctx->st, event_id, orphaned, err) < 0)
+            return -1;
+        if (*orphaned)
+            return 0;
         if (r->wait(r, rj, WAIT_SLICE_MS, exit_code, err) == 0)
             return 0;
         if (err->code != ETIMEDOUT)
@@ -124,21 +133,109 @@ ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
     }
 }
 
+/* The event's runs that may still be running (the ids of its runner), collected first: the
+ * journal is written for each one after the listing. */
+struct live_runs {
+    const char *runner;
+    char (*ids)[72];
+    size_t n;
+};
+
+static int
+live_run(const struct ocra_store_run *run, void *arg)
+{
+    struct live_runs *l = arg;
+
+    if (strcmp(run->state, "running") != 0 && strcmp(run->state, "pending") != 0 &&
+        strcmp(run->state, "starting") != 0)
+        return 0;
+    if (strcmp(run->runner, l->runner) != 0 || strlen(run->id) >= sizeof(*l->ids)) {
+        ocra_log_warn("event=%s run %s: runner %s, not the configured %s: not stopped",
+                      run->event_id, run->id, run->runner, l->runner);
+        return 0;
+    }
+    l->ids = ocra_xrealloc(l->ids, (l->n + 1) * sizeof(*l->ids));
+    snprintf(l->ids[l->n++], sizeof(*l->ids), "%s", run->id);
+    return 0;
+}
+
+int
+ocra_daemon_run_stop_all(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                         const json_t *inputs, struct ocra_runner *r, json_t *stopped,
+                         struct ocra_err *err)
+{
+    struct live_runs l = {.runner = r->name};
+    int ret = -1;
+
+    if (ocra_store_run_list(ctx->st, job->event->id, live_run, &l, err) < 0) {
+        ocra_err_wrap(err, "the event's runs");
+        goto out;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        struct ocra_run_job rj = {.adopted = true};
+        int64_t started = 0, finished = 0;
+        struct ocra_err lerr = {0};
+        char *logs = NULL;
+        size_t len = 0;
+        int rc;
+
+        snprintf(rj.id, sizeof(rj.id), "%s", l.ids[i]);
+        ocra_run_container_name(job->event->id, rj.name);
+        if (r->stop(r, &rj, ORPHAN_STOP_GRACE_S, err) < 0)
+            goto out;
+        (void)r->logs(r, &rj, 40, &logs, &len, &lerr);
+        ocra_daemon_run_times(ctx, r, &rj, &started, &finished);
+        rc =
+            ocra_daemon_run_ended(ctx, job, inputs, r, &rj, -1, true, logs, started, finished, err);
+        free(logs);
+        if (rc < 0)
+            goto out;
+        json_array_append_new(stopped, json_string(rj.id));
+        ocra_log_info("event=%s run %s (%s) stopped: the event is orphaned", job->event->id,
+                      rj.name, rj.id);
+    }
+    ret = 0;
+out:
+    free(l.ids);
+    return ret;
+}
 bool
 ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err)
 {
     return err->code == ESHUTDOWN && ctx->d->stopping;
 }
 
+void
+ocra_daemon_run_times(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
+                      const struct ocra_run_job *rj, int64_t *started_ms, int64_t *finished_ms)
+{
+    struct ocra_store_run *row = NULL;
+    struct ocra_err err = {0};
+    int64_t s = 0, f = 0;
+
+    if (r->times && r->times(r, rj, &s, &f, &err) < 0) {
+        ocra_log_warn("run %s (%s): %s; using the journal's start and the wall clock", rj->name,
+                      rj->id, err.msg);
+        s = f = 0;
+    }
+    if (!s && ocra_store_run_get(ctx->st, rj->id, &row, &err) == 0 && row)
+        s = row->started_ms;
+    ocra_store_run_free(row);
+    if (!f)
+        f = ocra_time_wall_ms();
+    *started_ms = s && s <= f ? s : f;
+    *finished_ms = f;
+}
+
 int
 ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                       const json_t *inputs, struct ocra_runner *r, const struct ocra_run_job *rj,
-                      int exit_code, bool stopped, const char *logs, struct ocra_err *err)
+                      int exit_code, bool stopped, const char *logs, int64_t started_ms,
+                      int64_t finished_ms, struct ocra_err *err)
 {
     const char *state = stopped ? "stopped" : exit_code == 0 ? "succeeded" : "failed";
     struct ocra_store_run *row = NULL;
     char node[128], *text = NULL;
-    int64_t now = ocra_time_wall_ms();
     json_t *result;
     int ret = -1;
 
@@ -150,9 +247,8 @@ ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
     if (!row)
         return ocra_err_set(err, ENOENT, "run %s: not in the journal", rj->id);
     slurm_nodes(r, rj, node, sizeof(node));
-    result = json_pack(
-        "{s:i, s:s?, s:I}", "exitCode", exit_code, "logTail", logs, "durationMs",
-        (json_int_t)(row->started_ms && now > row->started_ms ? now - row->started_ms : 0));
+    result = json_pack("{s:i, s:s?, s:I}", "exitCode", exit_code, "logTail", logs, "durationMs",
+                       (json_int_t)(finished_ms > started_ms ? finished_ms - started_ms : 0));
     text = ocra_json_compact(result);
     ret = ocra_store_run_end(ctx->st, rj->id, state, node, text, err);
     json_decref(result);

@@ -73,14 +73,26 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struc
     bo.docker_socket = ocra_config_docker_socket(cfg);
     bo.build_network = cfg->build.network == 1 ? "none" : "host";
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
-    bo.http_hosts = (const char *const *)cfg->spec_http_hosts;
-    bo.n_http_hosts = cfg->n_spec_http_hosts;
+    ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
     w->b = ocra_build_new(&bo, w->p.spec, w->p.plan, w->p.event, err);
     ret = w->b ? 0 : -1;
 out:
     free(prefix);
     return ret;
+}
+
+/* A rejected artifact: the reason reported on-chain is the class in fixed words, never what
+ * the artifact's server answered (an oracle on the hosts the daemon reaches); the journal
+ * keeps the error in "detail" for the operator. */
+static json_t *
+artifact_verdict(const struct ocra_build *b, const struct ocra_err *err)
+{
+    json_t *v = ocra_daemon_verdict("rejected", ocra_build_rejection(b));
+    char text[OCRA_ERR_MAX + 8];
+
+    json_object_set_new(v, "detail", json_string(ocra_err_text(err, text, sizeof(text))));
+    return v;
 }
 
 /* The last lines of a toolchain build's log, for the stage's output (null: none). */
@@ -103,8 +115,8 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
-        if (ocra_build_artifact_rejected(err)) {
-            *output = ocra_daemon_verdict("rejected", err->msg);
+        if (ocra_build_rejection(w.b)) {
+            *output = artifact_verdict(w.b, err);
             ret = 0;
         } else if (ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES)) {
             ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
@@ -138,8 +150,8 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
-        if (ocra_build_artifact_rejected(err)) {
-            *output = ocra_daemon_verdict("rejected", err->msg);
+        if (ocra_build_rejection(w.b)) {
+            *output = artifact_verdict(w.b, err);
             ret = 0;
         }
         goto out;
@@ -289,7 +301,7 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         c.req.gpu_mem_mib = 0, c.req.min_driver = 0;
     if (with_allocator(ctx, do_allocate, &c, err) < 0) {
         if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
-            *output = ocra_daemon_verdict("failed", err->msg);
+            *output = ocra_daemon_verdict_err("failed", err);
             ret = 0;
         }
         goto out;
@@ -418,7 +430,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     if (run_spec_fill(ctx, job, inputs, &p, devs, &rs, err) < 0)
         goto out;
     if (ocra_run_spec_check(&rs, err) < 0) { /* the operator's profile forbids this workload */
-        *output = ocra_daemon_verdict("failed", err->msg);
+        *output = ocra_daemon_verdict_err("failed", err);
         ret = 0;
         goto out;
     }
@@ -458,9 +470,9 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     char *logs = NULL;
     size_t len = 0;
     int exit_code = -1, ret = -1;
-    bool stopped = false;
+    bool stopped = false, orphaned = false;
     char lost[192] = "";
-    int64_t t0 = ocra_time_wall_ms();
+    int64_t started = 0, finished = 0;
     struct ocra_err lerr = {0};
     const char *event_id = job->event->id;
 
@@ -475,7 +487,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         return -1;
     /* the workload's own time: the op blocks its worker until it exits (a lease keeps it),
      * or until the daemon stops (checkpointed: the next start waits again) */
-    if (ocra_daemon_run_wait(ctx, runner, &rj, &exit_code, err) < 0) {
+    if (ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err) < 0) {
         if (err->code == ENOENT && ctx->cfg->run.runner == 1) {
             /* slurmctld purged the finished job (MinJobAge) while nobody watched it: it ran,
              * but its exit status is lost; the event fails, saying so, instead of waiting */
@@ -492,13 +504,21 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         }
         memset(err, 0, sizeof(*err));
     }
+    if (orphaned) { /* the report stage stops the workload and gives its allocation back */
+        *output = ocra_daemon_verdict("orphaned", "the chain no longer holds the event's block: "
+                                                  "its workload is stopped");
+        ret = 0;
+        goto out;
+    }
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
-    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 || /* replicas 1.. */
+    ocra_daemon_run_times(ctx, runner, &rj, &started, &finished); /* the run's, not this stage's */
+    if (ocra_daemon_scale_end(ctx, event_id, err) < 0 ||          /* replicas 1.. */
         ocra_daemon_release(ctx, event_id, err) < 0 ||
-        ocra_daemon_run_ended(ctx, job, inputs, runner, &rj, exit_code, stopped, logs, err) < 0)
+        ocra_daemon_run_ended(ctx, job, inputs, runner, &rj, exit_code, stopped, logs, started,
+                              finished, err) < 0)
         goto out;
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
-                        "startedAt", (json_int_t)t0, "finishedAt", (json_int_t)ocra_time_wall_ms(),
+                        "startedAt", (json_int_t)started, "finishedAt", (json_int_t)finished,
                         "logTail", logs);
     if (exit_code == 75 && logs && strstr(logs, "refusing to start: model")) {
         /* the in-image agent refused: a newer version became current after the run began */

@@ -97,9 +97,10 @@ op_build(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const j
         fail = true;
     }
     pthread_mutex_unlock(&calls_mu);
-    if (fail)
-        return ocra_err_set(err, EIO, "registry: 503 (attempt %lld)",
-                            (long long)job->claim->attempt);
+    if (fail) { /* a cause behind 300 bytes of context: the journal keeps it, first */
+        ocra_err_set(err, EIO, "503 (attempt %lld)", (long long)job->claim->attempt);
+        return ocra_err_wrap(err, "registry: HEAD http://127.0.0.1:5999/v2/%0300d/manifests/x", 0);
+    }
     if (i == 1 && permanent_failure)
         return ocra_err_set(err, EINVAL, "Dockerfile: bad instruction");
     record(job, 0);
@@ -385,7 +386,9 @@ test_transient_failures_retry_then_dead_letter_without_blocking(void)
     if (p) {
         CHECK_STR(p->state, "dead");
         CHECK_STR(p->stage, "build");
-        CHECK(p->last_error && strstr(p->last_error, "registry: 503 (attempt 3)"));
+        CHECK(p->last_error && !strncmp(p->last_error, "503 (attempt 3) (registry: HEAD ", 32));
+        CHECK(p->last_error &&
+              !strcmp(p->last_error + strlen(p->last_error) - 13, "/manifests/x)"));
     }
     ocra_store_pipeline_free(p);
     /* ocra retry: the registry is back */
@@ -892,10 +895,11 @@ op_wait(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
 {
     struct ocra_runner r = {.name = "fake", .wait = fake_wait};
     struct ocra_run_job rj = {.id = "c0ffee", .name = "ocra-fake"};
+    bool orphaned = false;
     int code = -1;
 
     (void)inputs;
-    if (ocra_daemon_run_wait(ctx, &r, &rj, &code, err) < 0)
+    if (ocra_daemon_run_wait(ctx, &r, &rj, job->event->id, &code, &orphaned, err) < 0)
         return -1;
     record(job, 1);
     *output = json_pack("{s:i}", "exitCode", code);

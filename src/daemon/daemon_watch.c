@@ -17,6 +17,9 @@
 
 #include "chain/chain.h"
 
+/* The longest wait between polls after failures in a row (unless the poll interval is longer). */
+#define FOLLOW_BACKOFF_MAX_MS 30000
+
 struct ocra_ain_watch *
 ocra_daemon_watch_list(const struct ocra_config *cfg, size_t *n)
 {
@@ -85,26 +88,58 @@ wait_next(struct ocra_source *src, int64_t ms, const volatile sig_atomic_t *stop
     }
 }
 
+/* Sleeps ms in slices, so that a stop is seen promptly; nothing but a stop ends it early (a
+ * push channel's news cannot help a node that fails). */
+static void
+back_off(int64_t ms, const volatile sig_atomic_t *stop)
+{
+    uint64_t deadline = ocra_time_mono_ns() + (uint64_t)ms * 1000000u;
+
+    for (uint64_t now; !*stop && (now = ocra_time_mono_ns()) < deadline;) {
+        int64_t left = (int64_t)((deadline - now) / 1000000u);
+
+        ocra_sleep_ms(left < 100 ? left + 1 : 100);
+    }
+}
+
 int
 ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
-                   const volatile sig_atomic_t *stop, size_t *total, struct ocra_err *err)
+                   const volatile sig_atomic_t *stop, ocra_daemon_round_fn *round, void *arg,
+                   size_t *total, struct ocra_err *err)
 {
+    struct ocra_pacer pacer;
+    int failures = 0;
     size_t sum = 0;
 
+    /* after a failure: the poll interval, doubled per failure in a row up to FOLLOW_BACKOFF_MAX
+     * (or the interval when that is longer), 50-100 % of it (jitter) */
+    ocra_pacer_init(&pacer, 0, interval_ms > 0 ? (long)interval_ms : 1,
+                    interval_ms > FOLLOW_BACKOFF_MAX_MS ? (long)interval_ms
+                                                        : FOLLOW_BACKOFF_MAX_MS);
     while (!*stop) {
         struct ocra_err e = {0};
         bool caught_up = false;
         size_t n = 0;
 
-        if (src->poll(src, &n, &caught_up, &e) < 0) {
+        int rc = src->poll(src, &n, &caught_up, &e);
+
+        if (round)
+            round(src, arg);
+        if (rc < 0) {
+            long delay;
+
+            sum += n;
             if (once) {
                 if (total)
                     *total = sum;
-                return ocra_err_set(err, e.code, "%s", e.msg);
+                return ocra_err_copy(err, &e);
             }
-            ocra_log_error("watch: source=%s %s (retrying in %lld ms)", src->name, e.msg,
-                           (long long)interval_ms);
+            delay = ocra_pacer_backoff_ms(&pacer, failures < 30 ? ++failures : failures);
+            ocra_log_error("watch: source=%s %s (retrying in %ld ms)", src->name, e.msg, delay);
+            back_off(delay, stop);
+            continue;
         }
+        failures = 0;
         sum += n;
         if (once && caught_up)
             break;
@@ -170,6 +205,146 @@ watcher_source(struct watcher *w, const struct ocra_config *cfg, int64_t interva
     return false;
 }
 
+/* ---- reports a reorg took off the chain ------------------------------------------------ */
+
+/* Blocks below the cursor within which a report may still be taken off the chain: EVM, the
+ * confirmation depth (a report is checked until its block is that deep in the final chain);
+ * AIN, whose blocks are final, as far as the scanner steps back over replaced blocks. */
+#define AIN_REPORT_WINDOW 16
+
+struct report_tx {
+    char *event_id, *tx;
+};
+
+struct report_txs {
+    struct report_tx *v;
+    size_t n;
+};
+
+static int
+collect_report(const char *event_id, const char *output, void *arg)
+{
+    struct report_txs *l = arg;
+    json_t *o = ocra_json_parse(output, strlen(output), 0, NULL);
+    const char *tx = ocra_json_str(o, "tx");
+
+    if (tx) {
+        l->v = ocra_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+        l->v[l->n++] = (struct report_tx){ocra_xstrdup(event_id), ocra_xstrdup(tx)};
+    }
+    json_decref(o);
+    return 0;
+}
+
+/* Whether the chain holds transaction tx (a receipt on EVM; a finalized transaction on AIN):
+ * 1 it does, 0 it does not, -1 the node could not say. */
+static int
+tx_on_chain(struct watcher *w, const char *tx, struct ocra_err *err)
+{
+    const struct ocra_config *cfg = ocra_daemon_cfg(w->d);
+    json_t *params, *v;
+    int held;
+
+    if (w->evm) {
+        struct ocra_evm_rpc_opts ro = {.urls = (const char *const *)cfg->evm.rpc,
+                                       .n_urls = cfg->evm.n_rpc};
+
+        if (!w->evm_rpc && !(w->evm_rpc = ocra_evm_rpc_new(&ro, err)))
+            return -1;
+        params = json_pack("[s]", tx);
+        v = ocra_evm_rpc_call(w->evm_rpc, "eth_getTransactionReceipt", params, NULL, err);
+        json_decref(params);
+        held = v && json_is_object(v);
+    } else {
+        struct ocra_ain_rpc_opts ro = {.url = cfg->ain.rpc};
+
+        if (!w->ain_rpc)
+            w->ain_rpc = ocra_ain_rpc_new(&ro);
+        params = json_pack("{s:s}", "hash", tx);
+        v = ocra_ain_rpc_call(w->ain_rpc, "ain_getTransactionByHash", params, NULL, err);
+        json_decref(params);
+        if (!v && err->code == ENOENT) /* the node knows no such transaction */
+            return 0;
+        held = v && json_is_true(json_object_get(v, "is_finalized"));
+    }
+    if (!v)
+        return -1;
+    json_decref(v);
+    return held;
+}
+
+/* Reports whose transaction may still be taken off the chain (in a block at most a window
+ * below the cursor): one that the chain no longer holds goes back to the report stage, which
+ * finds no report on-chain and sends it again. */
+static void
+recheck_reports(struct watcher *w, struct ocra_source *src)
+{
+    struct ocra_store_cursor cur;
+    struct report_txs l = {0};
+    struct ocra_err err = {0};
+    const char *report = w->d->stages[w->d->n_stages - 1].name;
+    int64_t window =
+        w->evm ? (w->so.confirmations > 0 ? w->so.confirmations : 1) : AIN_REPORT_WINDOW;
+    bool have = false;
+
+    if (ocra_store_cursor_get(w->st, src->name, &cur, &have, &err) < 0 || !have ||
+        ocra_store_reports_list(w->st, src->name, report, cur.block_number - window, collect_report,
+                                &l, &err) < 0) {
+        if (err.code)
+            ocra_log_warn("watch: source=%s reports: %s", src->name, err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < l.n && !w->d->stopping; i++) {
+        bool reopened = false;
+        int held;
+
+        memset(&err, 0, sizeof(err));
+        if ((held = tx_on_chain(w, l.v[i].tx, &err)) < 0) {
+            ocra_log_warn("watch: event=%s report tx %s: %s (checked again next round)",
+                          l.v[i].event_id, l.v[i].tx, err.msg);
+            continue;
+        }
+        if (held)
+            continue;
+        if (ocra_store_stage_reopen(w->st, l.v[i].event_id, report,
+                                    "the report's transaction is no longer on the chain (a "
+                                    "reorg): reporting again",
+                                    &reopened, &err) < 0)
+            ocra_log_warn("watch: event=%s: %s", l.v[i].event_id, err.msg);
+        else if (reopened)
+            ocra_log_warn("watch: event=%s report tx %s is no longer on the chain (a reorg): "
+                          "reporting again",
+                          l.v[i].event_id, l.v[i].tx);
+    }
+out:
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.v[i].event_id);
+        free(l.v[i].tx);
+    }
+    free(l.v);
+}
+
+/* After each round: the source's finality violations (/metrics) and the reorged reports. */
+static void
+watcher_round(struct ocra_source *src, void *arg)
+{
+    struct watcher *w = arg;
+    unsigned long v;
+
+    if (w->evm) {
+        struct ocra_evm_stats es;
+
+        ocra_evm_source_stats(src, &es);
+        v = es.finality_violations;
+    } else {
+        v = ocra_ain_source_finality_violations(src);
+    }
+    if (v > w->violations)
+        ocra_daemon_metrics_finality_violations(src->name, v - w->violations);
+    w->violations = v;
+    recheck_reports(w, src);
+}
+
 static void *
 watcher_main(void *arg)
 {
@@ -182,7 +357,8 @@ watcher_main(void *arg)
     if (!watcher_source(w, cfg, interval))
         return NULL;
     ocra_log_info("watch: source=%s rpc=%s", w->src->name, w->rpcs[0]);
-    (void)ocra_daemon_follow(w->src, interval, false, &w->d->stopping, &total, &err);
+    (void)ocra_daemon_follow(w->src, interval, false, &w->d->stopping, watcher_round, w, &total,
+                             &err);
     ocra_log_info("watch: stopped source=%s events=%zu", w->src->name, total);
     return NULL;
 }
@@ -272,6 +448,8 @@ ocra_daemon_watchers_join(struct ocra_daemon *d)
         if (w->src)
             w->src->free(w->src);
         ocra_store_close(w->st);
+        ocra_evm_rpc_free(w->evm_rpc);
+        ocra_ain_rpc_free(w->ain_rpc);
         free(w->watch);
     }
     free(d->watchers);

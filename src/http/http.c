@@ -7,11 +7,14 @@
  */
 #include "http/http.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -22,6 +25,11 @@ struct sink {
     int aborted; /* the caller's write or read callback asked to stop */
     const struct ocra_http_req *req;
     struct ocra_buf headers;
+    uint64_t streamed; /* bytes given to req->write */
+    CURL *h;
+    bool refused; /* public_only refused refused_addr, of class refused_kind */
+    char refused_addr[OCRA_NET_ADDR_STRLEN];
+    enum ocra_net_kind refused_kind;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -40,6 +48,11 @@ on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
 
     if (s->req->write) {
+        if (s->req->max_download && s->streamed + n > s->req->max_download) {
+            s->overflow = 1;
+            return 0;
+        }
+        s->streamed += n;
         if (s->req->write(s->req->write_ctx, ptr, n) < 0) {
             s->aborted = 1;
             return 0;
@@ -92,9 +105,52 @@ curl_errno(CURLcode rc)
         return ETIMEDOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
         return EHOSTUNREACH;
+    case CURLE_FILESIZE_EXCEEDED:
+        return EFBIG;
     default:
         return EIO;
     }
+}
+
+/* The host of url as libcurl reads it, brackets stripped; NULL when it has none. */
+static char *
+url_host(const char *url)
+{
+    char *host = NULL;
+
+    return ocra_http_url_parts(url, NULL, &host, NULL, NULL) == 0 ? host : NULL;
+}
+
+/* With public_only: opens the socket only when the address is allowed (the host judged is the
+ * URL being connected for, redirects included). */
+static curl_socket_t
+on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+    struct sink *s = clientp;
+    struct ocra_net_addr a = {{0}};
+    char *url = NULL, *host = NULL;
+    bool ok = false;
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    if (sa->family == AF_INET && sa->addrlen >= sizeof(struct sockaddr_in)) {
+        a.b[10] = a.b[11] = 0xff;
+        memcpy(a.b + 12, &((const struct sockaddr_in *)(const void *)&sa->addr)->sin_addr, 4);
+        ok = true;
+    } else if (sa->family == AF_INET6 && sa->addrlen >= sizeof(struct sockaddr_in6)) {
+        memcpy(a.b, &((const struct sockaddr_in6 *)(const void *)&sa->addr)->sin6_addr, 16);
+        ok = true;
+    }
+    if (ok && curl_easy_getinfo(s->h, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+        host = url_host(url);
+    ok = ok && ocra_net_allowed(host, &a, s->req->allow, s->req->n_allow, &s->refused_kind);
+    free(host);
+    if (!ok) {
+        s->refused = true;
+        ocra_net_addr_format(&a, s->refused_addr);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
 }
 
 static struct curl_slist *
@@ -132,11 +188,18 @@ set_streaming(CURL *h, const struct ocra_http_req *req, struct sink *sink)
         curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
     }
     if ((req->read || req->write) && req->stall_ms >= 0) {
-        /* long transfers: a stalled peer fails after stall_ms without progress */
+        /* long transfers: a stalled (or trickling) peer fails after stall_ms below min_rate */
         long secs = req->stall_ms > 0 ? (req->stall_ms + 999) / 1000 : 30L;
 
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, req->min_rate > 0 ? req->min_rate : 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
+    }
+    if (req->write && req->max_download)
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_download);
+    if (req->public_only) {
+        assert(!req->unix_socket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, sink);
     }
 }
 
@@ -156,9 +219,9 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     pthread_once(&curl_once, curl_init);
     ocra_buf_init(&sink.buf);
     ocra_buf_init(&sink.headers);
-    h = curl_easy_init();
+    h = sink.h = curl_easy_init();
     if (!h) {
-        ocra_err_set(err, ENOMEM, "%s %.*s: curl_easy_init failed", req->method, url_len, req->url);
+        ocra_err_set(err, ENOMEM, "curl_easy_init failed");
         goto out;
     }
     headers = header_list(req);
@@ -176,19 +239,23 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
     set_streaming(h, req, &sink);
     rc = curl_easy_perform(h);
-    if (sink.overflow) {
-        ocra_err_set(err, EFBIG, "%s %.*s: response larger than %zu bytes", req->method, url_len,
-                     req->url, sink.max);
+    if (sink.refused && rc == CURLE_COULDNT_CONNECT) { /* another address may have worked */
+        ocra_err_set(err, EACCES, "refused to connect to %s: a %s address", sink.refused_addr,
+                     ocra_net_kind_name(sink.refused_kind));
+        goto out;
+    }
+    if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED) {
+        ocra_err_set(err, EFBIG, "response larger than %llu bytes",
+                     (unsigned long long)(req->write ? req->max_download : (uint64_t)sink.max));
         goto out;
     }
     if (sink.aborted) {
-        ocra_err_set(err, EIO, "%s %.*s: aborted by the %s callback", req->method, url_len,
-                     req->url, req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
+        ocra_err_set(err, EIO, "aborted by the %s callback",
+                     req->write && rc == CURLE_WRITE_ERROR ? "write" : "read");
         goto out;
     }
     if (rc != CURLE_OK) {
-        ocra_err_set(err, curl_errno(rc), "%s %.*s: %s", req->method, url_len, req->url,
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        ocra_err_set(err, curl_errno(rc), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -197,11 +264,48 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     resp->headers = req->keep_headers ? ocra_buf_take(&sink.headers) : NULL;
     ret = 0;
 out:
+    if (ret < 0) /* the cause first, then which request */
+        ocra_err_wrap(err, "%s %.*s", req->method, url_len, req->url);
     ocra_buf_fini(&sink.buf);
     ocra_buf_fini(&sink.headers);
     curl_slist_free_all(headers);
     if (h)
         curl_easy_cleanup(h);
+    return ret;
+}
+
+int
+ocra_http_url_parts(const char *url, char **scheme, char **host, long *port, struct ocra_err *err)
+{
+    CURLU *u = curl_url();
+    char *sc = NULL, *ho = NULL, *po = NULL;
+    int64_t pv = 0;
+    size_t n;
+    int ret = -1;
+
+    if (!u)
+        abort(); /* out of memory */
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &sc, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &ho, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &po, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        ocra_parse_i64(po, 1, 65535, &pv, NULL) < 0) {
+        ocra_err_set(err, EINVAL, "not an absolute URL with a host");
+        goto out;
+    }
+    n = strlen(ho);
+    if (scheme)
+        *scheme = ocra_xstrdup(sc);
+    if (host)
+        *host = n >= 2 && ho[0] == '[' ? ocra_xstrndup(ho + 1, n - 2) : ocra_xstrdup(ho);
+    if (port)
+        *port = (long)pv;
+    ret = 0;
+out:
+    curl_free(sc);
+    curl_free(ho);
+    curl_free(po);
+    curl_url_cleanup(u);
     return ret;
 }
 

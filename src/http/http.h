@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/base.h"
 
@@ -40,6 +41,23 @@ struct ocra_http_req {
     long stall_ms;
     bool keep_headers;     /* keep the final response's headers in resp->headers */
     bool follow_redirects; /* GET/HEAD only; credentials headers are not sent to another host */
+    /* Streaming downloads: the least average rate, in bytes/s, over stall_ms (0: 1 byte/s),
+     * and the most bytes of body: more, or a Content-Length over it, fails with EFBIG (0: no
+     * limit). */
+    long min_rate;
+    uint64_t max_download;
+    /*
+     * Destinations (TCP only): with public_only, a connection is opened only to an address that
+     * ocra_net_allowed() accepts for the URL's host under allow (n_allow entries: host names,
+     * addresses, CIDRs), so loopback, private, link-local, metadata and reserved addresses are
+     * refused unless listed. Judged on each address a connection is about to be made to, after
+     * name resolution: a name resolving to an internal address is refused as a literal one.
+     * A refusal fails the request with EACCES naming the address and its class. With a proxy
+     * from the environment, the proxy's address is the one judged.
+     */
+    bool public_only;
+    const char *const *allow;
+    size_t n_allow;
 };
 
 struct ocra_http_resp {
@@ -50,9 +68,20 @@ struct ocra_http_resp {
 };
 
 /*
+ * The parts of an absolute http(s) URL as libcurl reads it, the URL a request would go to:
+ * lowercase scheme, the host (an IPv4 literal in dotted form whatever its form in the URL, an
+ * IPv6 literal without brackets), the port (the scheme's default when the URL has none). Each
+ * out-param may be NULL; *scheme and *host: caller frees. EINVAL for what libcurl refuses.
+ */
+int ocra_http_url_parts(const char *url, char **scheme, char **host, long *port,
+                        struct ocra_err *err);
+
+/*
  * Performs one request. 0 when a response arrived, whatever its status (resp filled; the
  * caller frees with ocra_http_resp_fini()); -1 on a transport failure: ECONNREFUSED,
- * ETIMEDOUT, EFBIG (response over max_response), EIO otherwise, with curl's message.
+ * ETIMEDOUT (the request's timeout, or a streaming transfer below min_rate for stall_ms), EFBIG
+ * (response over max_response or max_download), EACCES (public_only refused the address), EIO
+ * otherwise, with curl's message.
  */
 int ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp,
                  struct ocra_err *err);

@@ -298,7 +298,7 @@ creds_docker_config(struct ocra_image_registry *r, const char *path, struct ocra
 
     root = ocra_json_load_file(path, 1u << 20, 0, &e);
     if (!root) {
-        ret = e.code == ENOENT ? 0 : ocra_err_set(err, e.code, "%s", e.msg);
+        ret = e.code == ENOENT ? 0 : ocra_err_copy(err, &e);
         goto out;
     }
     auths = json_object_get(root, "auths");

@@ -265,7 +265,7 @@ on_line(struct ocra_image_docker_progress *p, const char *s, size_t n)
 static int
 progress_broken_err(const struct ocra_image_docker_progress *p, struct ocra_err *err)
 {
-    return ocra_err_set(err, p->broken_err.code, "%s", p->broken_err.msg);
+    return ocra_err_copy(err, &p->broken_err);
 }
 
 int

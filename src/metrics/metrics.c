@@ -465,6 +465,10 @@ std_init(void)
         "Transactions ocra sent that the chain refused, by the node's code: permanent ones are "
         "not sent again, transient ones are retried.",
         OCRA_METRICS_COUNTER, (const char *const[]){"chain", "code", "kind", NULL}, NULL, 0);
+    s->finality_violations = ocra_metrics_family(
+        m, "ocra_finality_violations_total",
+        "Final blocks the chain replaced: events journaled from them are orphaned.",
+        OCRA_METRICS_COUNTER, (const char *const[]){"chain", NULL}, NULL, 0);
     /* autoscale (begin) */
     s->replicas = ocra_metrics_family(
         m, "ocra_replicas", "Replicas in place of an autoscaled inference event.",

@@ -80,6 +80,8 @@ struct ocra_metrics_std {
     /* counter {chain, code, kind}: transactions ocra sent that the chain refused, by the
      * node's code; kind permanent (not sent again) or transient (retried) */
     struct ocra_metrics_family *tx_refusals;
+    /* counter {chain}: final blocks a chain replaced (events journaled from them are orphaned) */
+    struct ocra_metrics_family *finality_violations;
     /* autoscale (begin) */
     struct ocra_metrics_family *replicas;      /* gauge {event}: replicas of an event in place */
     struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed|replaced */

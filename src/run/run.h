@@ -92,6 +92,8 @@ typedef int ocra_run_stop_fn(struct ocra_runner *r, const struct ocra_run_job *j
                              struct ocra_err *err);
 typedef int ocra_run_remove_fn(struct ocra_runner *r, const struct ocra_run_job *job,
                                struct ocra_err *err);
+typedef int ocra_run_times_fn(struct ocra_runner *r, const struct ocra_run_job *job,
+                              int64_t *started_ms, int64_t *finished_ms, struct ocra_err *err);
 typedef void ocra_run_free_fn(struct ocra_runner *r);
 
 /*
@@ -99,7 +101,11 @@ typedef void ocra_run_free_fn(struct ocra_runner *r);
  * wait: until the workload ends or timeout_ms passes (ETIMEDOUT); *exit_code is its status.
  * logs: the last `tail` lines of stdout and stderr, interleaved as written; *out
  * (NUL-terminated) is the caller's to free(). stop: SIGTERM, SIGKILL after grace_s; 0 when it
- * was not running. remove: deletes it (forced); ENOENT when absent. free: NULL-safe through
+ * was not running. remove: deletes it (forced); ENOENT when absent. times: when the workload
+ * started and ended by the runner's own record (docker: the container's State.StartedAt and
+ * FinishedAt; slurm: the job's start_time and end_time), ms since the epoch, 0 for what has not
+ * happened (never started, still running); the times of a run survive the daemon that started
+ * it, so a stage that took a run over reports the run's, not its own. free: NULL-safe through
  * ocra_runner_free().
  */
 struct ocra_runner {
@@ -109,6 +115,7 @@ struct ocra_runner {
     ocra_run_logs_fn *logs;
     ocra_run_stop_fn *stop;
     ocra_run_remove_fn *remove;
+    ocra_run_times_fn *times;
     ocra_run_free_fn *free;
     void *impl;
 };
@@ -211,6 +218,7 @@ struct ocra_run_slurm_job {
     char comment[OCRA_RUN_EVENT_MAX]; /* the image reference the runner put there */
     enum ocra_run_slurm_phase phase;
     int exit_code; /* EXITED: the script's exit status (a signal N: 128 + N); else 0 */
+    int64_t start_time, end_time; /* Slurm's, s since the epoch; 0: not started, not ended */
 };
 
 /* The job of job->id now. r must be a slurm runner. ENOENT when slurmctld no longer knows it

@@ -324,6 +324,53 @@ out:
     return ret;
 }
 
+/* One of State's times; a missing one is 0 (not happened), a malformed one EPROTO. */
+static int
+state_time(const json_t *state, const char *key, int64_t *ms, struct ocra_err *err)
+{
+    const char *v = ocra_json_str(state, key);
+
+    *ms = 0;
+    if (v && ocra_run_time_parse(v, ms, err) < 0)
+        return ocra_err_wrap(err, "State.%s", key);
+    return 0;
+}
+
+static int
+docker_times(struct ocra_runner *r, const struct ocra_run_job *job, int64_t *started_ms,
+             int64_t *finished_ms, struct ocra_err *err)
+{
+    const json_t *state;
+    json_t *doc = NULL;
+    int64_t s = 0, f = 0;
+    int ret = -1;
+
+    if (job_check(job, err) < 0)
+        goto out;
+    ret = inspect(r, job->id, &doc, err);
+    if (ret == 0)
+        ocra_err_set(err, ENOENT, "no container %s", job->id);
+    if (ret <= 0) {
+        ret = -1;
+        goto out;
+    }
+    state = json_object_get(doc, "State");
+    ret = -1;
+    if (state_time(state, "StartedAt", &s, err) < 0 || state_time(state, "FinishedAt", &f, err) < 0)
+        goto out;
+    /* a running container keeps the end of its previous run (a restart): not its end */
+    if (json_is_true(json_object_get(state, "Running")) || f < s)
+        f = 0;
+    *started_ms = s;
+    *finished_ms = f;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "times of %s", job->name);
+    json_decref(doc);
+    return ret;
+}
+
 static void
 docker_free(struct ocra_runner *r)
 {
@@ -352,6 +399,7 @@ ocra_run_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err *
                               .logs = docker_logs,
                               .stop = docker_stop,
                               .remove = docker_remove,
+                              .times = docker_times,
                               .free = docker_free,
                               .impl = dr};
     return r;

@@ -17,6 +17,13 @@
  */
 int ocra_run_docker_demux(const void *data, size_t len, struct ocra_buf *out, struct ocra_err *err);
 
+/*
+ * An RFC 3339 time as the Docker Engine writes it ("2024-05-01T12:00:03.123456789Z", or with an
+ * offset "+02:00") into *ms since the epoch (fractions past milliseconds dropped); a year before
+ * 1970 (Go's zero time "0001-01-01T00:00:00Z": not happened) is 0. EPROTO otherwise.
+ */
+int ocra_run_time_parse(const char *s, int64_t *ms, struct ocra_err *err);
+
 /* The profile's limits with the defaults applied (0 in the profile: the default). */
 struct ocra_run_limits {
     int64_t memory_mib, cpu_milli, shm_mib, tmp_mib, pids;

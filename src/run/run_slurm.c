@@ -541,6 +541,24 @@ slurm_stop(struct ocra_runner *r, const struct ocra_run_job *job, int grace_s, s
                         j.state);
 }
 
+/* Slurm's start and end of the job: start_time is an estimate while it is pending and end_time
+ * the time limit while it runs, so each counts only once it happened. */
+static int
+slurm_times(struct ocra_runner *r, const struct ocra_run_job *job, int64_t *started_ms,
+            int64_t *finished_ms, struct ocra_err *err)
+{
+    struct ocra_run_slurm_job j = {0};
+    uint32_t id = 0;
+
+    if (job_id_of(job, &id, err) < 0 || job_get(impl(r), id, &j, err) < 0)
+        return ocra_err_wrap(err, "times of %s", job->name);
+    *started_ms = j.phase != OCRA_RUN_SLURM_PENDING ? j.start_time * 1000 : 0;
+    *finished_ms = j.phase != OCRA_RUN_SLURM_PENDING && j.phase != OCRA_RUN_SLURM_RUNNING
+                       ? j.end_time * 1000
+                       : 0;
+    return 0;
+}
+
 /* Slurm keeps no job to delete: remove cancels it when it runs and deletes its output file. */
 static int
 slurm_remove(struct ocra_runner *r, const struct ocra_run_job *job, struct ocra_err *err)
@@ -624,6 +642,7 @@ ocra_run_slurm_new(const struct ocra_run_slurm_opts *opts, struct ocra_err *err)
                               .logs = slurm_logs,
                               .stop = slurm_stop,
                               .remove = slurm_remove,
+                              .times = slurm_times,
                               .free = slurm_free,
                               .impl = impl_new(opts)};
     return r;

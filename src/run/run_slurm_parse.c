@@ -335,6 +335,19 @@ exit_status(int64_t raw)
     return (int)((raw >> 8) & 0xff);
 }
 
+/* A time in s since the epoch (start_time, end_time); 0 when absent, not a number or out of
+ * range (2^40 s: the year 36812): the times are for people, not a reason to refuse the job. */
+static int64_t
+epoch_field(const json_t *j, const char *key)
+{
+    const json_t *v = json_object_get(j, key);
+
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+        json_integer_value(v) > (INT64_C(1) << 40))
+        return 0;
+    return (int64_t)json_integer_value(v);
+}
+
 int
 ocra_run_slurm_job_parse(const json_t *j, struct ocra_run_slurm_job *out, struct ocra_err *err)
 {
@@ -363,6 +376,8 @@ ocra_run_slurm_job_parse(const json_t *j, struct ocra_run_slurm_job *out, struct
         return ocra_err_set(err, EPROTO, "slurmrestd: job %" PRIu32 ": exit_code not 0..65535",
                             job.job_id);
     job.phase = phase_of(job.state);
+    job.start_time = epoch_field(j, "start_time");
+    job.end_time = epoch_field(j, "end_time");
     if (job.phase == OCRA_RUN_SLURM_EXITED)
         job.exit_code = exit_status(json_is_integer(code) ? json_integer_value(code) : 0);
     *out = job;

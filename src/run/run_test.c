@@ -446,7 +446,7 @@ reply_code(long status, const char *text, char *msg, size_t n)
 static void
 test_slurm_replies_map_errors(void)
 {
-    char msg[256];
+    char msg[OCRA_ERR_MAX];
 
     CHECK_INT(reply_code(200, "{\"errors\": [], \"job_id\": 3}", NULL, 0), 0);
     CHECK_INT(reply_code(500,
@@ -492,7 +492,8 @@ test_slurm_jobs_find_adopts_and_parses(void)
     json_t *doc = jobs_doc(
         "{\"jobs\": ["
         "{\"job_id\": 4, \"name\": \"ocra-a\", \"user_name\": \"u\", \"job_state\": \"COMPLETED\","
-        " \"exit_code\": 0, \"comment\": \"img\"},"
+        " \"exit_code\": 0, \"comment\": \"img\", \"start_time\": 1714564800,"
+        " \"end_time\": 1714564820},"
         "{\"job_id\": 5, \"name\": \"ocra-a\", \"user_name\": \"u\", \"job_state\": \"RUNNING\"},"
         "{\"job_id\": 6, \"name\": \"ocra-a\", \"user_name\": \"u\", \"job_state\": \"CANCELLED\"},"
         "{\"job_id\": 7, \"name\": \"ocra-a\", \"user_name\": \"other\", \"job_state\": "
@@ -517,6 +518,9 @@ test_slurm_jobs_find_adopts_and_parses(void)
     /* after a race, every starter keeps the first job: the lowest id, not the cancelled one */
     CHECK_INT(ocra_run_slurm_jobs_first(doc, "ocra-a", "u", &j, &err), 1);
     CHECK_INT(j.job_id, 4);
+    CHECK(j.start_time == 1714564800 && j.end_time == 1714564820); /* Slurm's, for the run times */
+    CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-a", "u", &j, &err), 1);
+    CHECK(j.start_time == 0 && j.end_time == 0); /* absent: not known */
     json_decref(doc);
 
     const char *hostile[] = {
@@ -539,6 +543,48 @@ test_slurm_jobs_find_adopts_and_parses(void)
         CHECK_INT(ocra_run_slurm_jobs_find(doc, "ocra-a", "u", &j, &err), -1);
         CHECK_INT(err.code, EPROTO);
         json_decref(doc);
+    }
+}
+
+/* The engine's State.StartedAt and FinishedAt: what the complete stage reports as the run's
+ * times (a stage that took the wait over after a restart has only its own clock otherwise). */
+static void
+test_rfc3339_times_of_the_engine(void)
+{
+    static const struct {
+        const char *in;
+        int64_t ms;
+    } good[] = {
+        {"2024-05-01T12:00:00Z", INT64_C(1714564800000)},
+        {"2024-05-01T12:00:20.123456789Z", INT64_C(1714564820123)},
+        {"2024-05-01T12:00:00.5Z", INT64_C(1714564800500)},
+        {"2024-05-01T14:00:00+02:00", INT64_C(1714564800000)},
+        {"2024-05-01T11:30:00.250-00:30", INT64_C(1714564800250)},
+        {"0001-01-01T00:00:00Z", 0}, /* Go's zero time: never started or never ended */
+    };
+    static const char *const bad[] = {
+        "",
+        "2024-05-01",
+        "2024-05-01 12:00:00Z",
+        "2024-13-01T12:00:00Z",
+        "2024-05-01T12:00:00",
+        "2024-05-01T12:00:00.Z",
+        "2024-05-01T12:00:00+2:00",
+        "2024-05-01T12:00:00Zjunk",
+        "2024-05-01T25:00:00Z",
+        "2024-o5-01T12:00:00Z",
+    };
+    struct ocra_err err = {0};
+    int64_t ms = -1;
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(good); i++) {
+        CHECK_INT(ocra_run_time_parse(good[i].in, &ms, &err), 0);
+        CHECK(ms == good[i].ms);
+    }
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+        err.code = 0;
+        CHECK_INT(ocra_run_time_parse(bad[i], &ms, &err), -1);
+        CHECK_INT(err.code, EPROTO);
     }
 }
 
@@ -643,5 +689,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_replicas_names_ports_labels),
                OCRA_TEST(test_slurm_script_runs_the_profile_with_hostile_words_quoted),
                OCRA_TEST(test_slurm_submit_body), OCRA_TEST(test_slurm_replies_map_errors),
                OCRA_TEST(test_slurm_jobs_find_adopts_and_parses),
-               OCRA_TEST(test_slurm_gres_strings),
+               OCRA_TEST(test_slurm_gres_strings), OCRA_TEST(test_rfc3339_times_of_the_engine),
                OCRA_TEST(test_slurm_inventory_sums_gpus_per_partition))

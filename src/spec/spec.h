@@ -40,6 +40,10 @@ struct ocra_spec_policy {
     const char *const
         *http_hosts; /* hosts allowed with plain http:// (host or host:port); may be NULL */
     size_t n_http_hosts;
+    /* Internal hosts, addresses and CIDRs an artifact URI may name (artifact.allow_hosts); a
+     * literal address (or localhost) not listed must be public. May be NULL. */
+    const char *const *allow_hosts;
+    size_t n_allow_hosts;
     bool allow_file; /* file: URIs; only for specs read from local disk, never from a chain */
     const char *default_name; /* used when the spec has no "name"; NULL: then name is required */
 };

@@ -416,6 +416,44 @@ uri_http_allowed(const char *a, size_t n, size_t host_len, const struct ocra_spe
     return false;
 }
 
+/* Why a literal address of each class (enum ocra_net_kind) is refused. */
+static const char *const address_why[] = {
+    "",
+    "names a loopback address, which the operator's policy does not allow",
+    "names a private address, which the operator's policy does not allow",
+    "names a link-local address, which the operator's policy does not allow",
+    "names a cloud metadata address, which the operator's policy does not allow",
+    "names a reserved address (unspecified, multicast, broadcast, documentation), which the "
+    "operator's policy does not allow",
+};
+
+/* The host a[0..n) when it is a literal address (or localhost): public, or one the policy
+ * allows. A name is judged when the fetch connects. */
+static const char *
+uri_host_address(const char *a, size_t n, const struct ocra_spec_policy *pol, const char **why)
+{
+    struct ocra_net_addr addr;
+    enum ocra_net_kind kind;
+    char *host;
+    int lit = ocra_net_host_addr(a, n, &addr);
+    bool ok;
+
+    if (lit < 0) {
+        *why = "has a host that ends in a number but is not an IP address";
+        return "uri.syntax";
+    }
+    if (lit == 0)
+        return NULL;
+    host = a[0] == '[' ? ocra_xstrndup(a + 1, n - 2) : ocra_xstrndup(a, n);
+    ok = ocra_net_allowed(host, &addr, pol ? pol->allow_hosts : NULL, pol ? pol->n_allow_hosts : 0,
+                          &kind);
+    free(host);
+    if (ok)
+        return NULL;
+    *why = (size_t)kind < OCRA_ARRAY_LEN(address_why) ? address_why[kind] : address_why[5];
+    return "uri.address";
+}
+
 /* The "//authority/path" part of an http(s) URI. */
 static const char *
 uri_hier(const char *rest, bool http, const struct ocra_spec_policy *pol, const char **why)
@@ -442,7 +480,7 @@ uri_hier(const char *rest, bool http, const struct ocra_spec_policy *pol, const 
         *why = "uses plain http with a host the operator's policy does not list";
         return "uri.http";
     }
-    return NULL;
+    return uri_host_address(a, host_len, pol, why);
 }
 
 const char *

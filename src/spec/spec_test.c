@@ -10,9 +10,11 @@
 #include <dirent.h>
 #include <errno.h>
 
-enum pol { P_DEF, P_NAMED, P_HTTP, P_FILE };
+enum pol { P_DEF, P_NAMED, P_HTTP, P_FILE, P_ALLOW, P_HTTP_ONLY };
 
 static const char *const test_hosts[] = {"127.0.0.1:8099", "mirror.internal"};
+static const char *const test_loopback[] = {"127.0.0.1"};
+static const char *const test_allow[] = {"10.0.0.0/8", "localhost", "fd00::/8"};
 
 static struct ocra_spec_policy
 policy(enum pol p)
@@ -21,9 +23,17 @@ policy(enum pol p)
 
     if (p == P_NAMED)
         pol.default_name = "model";
-    if (p == P_HTTP) {
+    if (p == P_HTTP || p == P_HTTP_ONLY) {
         pol.http_hosts = test_hosts;
         pol.n_http_hosts = OCRA_ARRAY_LEN(test_hosts);
+    }
+    if (p == P_HTTP) {
+        pol.allow_hosts = test_loopback;
+        pol.n_allow_hosts = OCRA_ARRAY_LEN(test_loopback);
+    }
+    if (p == P_ALLOW) {
+        pol.allow_hosts = test_allow;
+        pol.n_allow_hosts = OCRA_ARRAY_LEN(test_allow);
     }
     if (p == P_FILE)
         pol.allow_file = true;
@@ -222,6 +232,46 @@ static const struct vcase {
     {"space in uri", ART("https://h.example/a b.bin"), P_DEF, "uri.syntax", "artifact.uri"},
     {"uri without path", ART("https://h.example"), P_DEF, "uri.syntax", "artifact.uri"},
     {"uri without authority", ART("https:"), P_DEF, "uri.syntax", "artifact.uri"},
+    /* literal addresses: public, or allowed by the operator (artifact.allow_hosts) */
+    {"public address", ART("https://8.8.8.8/m.bin"), P_DEF, NULL, NULL},
+    {"public ipv6 address", ART("https://[2606:4700::1111]/m.bin"), P_DEF, NULL, NULL},
+    {"loopback", ART("https://127.0.0.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"loopback with port", ART("https://127.0.0.1:8443/m.bin"), P_DEF, "uri.address",
+     "artifact.uri"},
+    {"decimal loopback", ART("https://2130706433/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"hex loopback", ART("https://0x7f.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"octal loopback", ART("https://0177.0.0.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"short loopback", ART("https://127.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"mapped loopback", ART("https://[::ffff:127.0.0.1]/m.bin"), P_DEF, "uri.address",
+     "artifact.uri"},
+    {"ipv6 loopback", ART("https://[::1]:8443/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"localhost", ART("https://localhost/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"under localhost", ART("https://api.localhost./m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"unspecified", ART("https://0.0.0.0/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"zero", ART("https://0/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"rfc 1918 10/8", ART("https://10.1.2.3/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"rfc 1918 172.16/12", ART("https://172.16.0.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"rfc 1918 192.168/16", ART("https://192.168.0.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"unique local", ART("https://[fd12::1]/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"link-local", ART("https://169.254.1.1/m.bin"), P_DEF, "uri.address", "artifact.uri"},
+    {"link-local ipv6 with zone", ART("https://[fe80::1%25eth0]/m.bin"), P_DEF, "uri.address",
+     "artifact.uri"},
+    {"metadata", ART("https://169.254.169.254/latest/meta-data/"), P_DEF, "uri.address",
+     "artifact.uri"},
+    {"ends in a number", ART("https://models.123/m.bin"), P_DEF, "uri.syntax", "artifact.uri"},
+    {"ipv4 out of range", ART("https://256.0.0.1/m.bin"), P_DEF, "uri.syntax", "artifact.uri"},
+    {"bad ipv6", ART("https://[fe80::zz]/m.bin"), P_DEF, "uri.syntax", "artifact.uri"},
+    {"allowed cidr", ART("https://10.9.8.7/m.bin"), P_ALLOW, NULL, NULL},
+    {"allowed ipv6 cidr", ART("https://[fd12::1]/m.bin"), P_ALLOW, NULL, NULL},
+    {"allowed name", ART("https://localhost:8443/m.bin"), P_ALLOW, NULL, NULL},
+    {"outside the allowed", ART("https://192.168.1.1/m.bin"), P_ALLOW, "uri.address",
+     "artifact.uri"},
+    {"metadata not in the allowed", ART("https://169.254.169.254/m.bin"), P_ALLOW, "uri.address",
+     "artifact.uri"},
+    {"http listed, address allowed", ART("http://127.0.0.1:8099/m.bin"), P_HTTP, NULL, NULL},
+    {"http listed, address not allowed", ART("http://127.0.0.1:8099/m.bin"), P_HTTP_ONLY,
+     "uri.address", "artifact.uri"},
+    {"http listed name", ART("http://mirror.internal/m.bin"), P_HTTP_ONLY, NULL, NULL},
     /* baseImage */
     {"registry image with digest",
      HEAD ",\"baseImage\":\"localhost:5000/base/cuda:12.1-runtime@sha256:"

@@ -18,7 +18,7 @@
 #include "base/base.h"
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define OCRA_STORE_SCHEMA_VERSION 4
+#define OCRA_STORE_SCHEMA_VERSION 5
 
 /* Room for "0x" + 64 hex digits + NUL. */
 #define OCRA_STORE_HASH_MAX 67
@@ -337,14 +337,16 @@ json_t *ocra_store_runs_json(struct ocra_store *st, const char *event_id, struct
  * Every journaled event enters the pipeline once (ocra_store_pipeline_intake) and then moves
  * through the daemon's stages. One row per event says where it is:
  *   status: the milestone reached: detected, validated, rejected, planned, toolchain, pushed,
- *           signed, allocated, running, completed, failed, superseded, reported;
- *   outcome: completed, failed, rejected or superseded once known (kept after `reported`);
+ *           signed, allocated, running, completed, failed, superseded, orphaned, reported;
+ *   outcome: completed, failed, rejected, superseded or orphaned once known (kept after
+ *            `reported`; an orphaned event ends at status orphaned, never reported);
  *   stage: the next stage to run (the daemon's op name), NULL when the event is finished;
  *   state: ready (claimable once next_ms has passed), claimed (a worker holds it until
  *          lease_ms), waiting (its stage has no implementation yet), dead (dead letter, with
  *          last_error), done (finished).
  * Each attempt at a stage is a history row (stages table) with its start, end, outcome
- * (done, retry, dead, waiting, superseded, abandoned, released), output JSON and error.
+ * (done, retry, dead, waiting, superseded, abandoned, released, orphaned, reopened), output
+ * JSON and error.
  * Every function below is one transaction.
  */
 struct ocra_store_pipeline {
@@ -492,6 +494,35 @@ typedef int ocra_store_pipeline_fn(const struct ocra_store_event *ev,
                                    const struct ocra_store_pipeline *p, void *arg);
 int ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
                              ocra_store_pipeline_fn *fn, void *arg, struct ocra_err *err);
+
+/*
+ * The watcher's verdict that the chain no longer holds event id (its block was replaced after
+ * it was final): status rejected with reason, and the orphaned mark that the stage machine
+ * acts on at the event's next stage boundary (a claim moves it to status and outcome orphaned
+ * at the claim options' superseded_stage, the report stage, which stops what runs and sends
+ * no report). Marking it again keeps the first mark. ENOENT: no such id.
+ */
+int ocra_store_event_orphan(struct ocra_store *st, const char *id, const char *reason,
+                            struct ocra_err *err);
+/* *orphaned: whether event id carries the watcher's orphaned mark (false for no such id). */
+int ocra_store_event_orphaned(struct ocra_store *st, const char *id, bool *orphaned,
+                              struct ocra_err *err);
+/*
+ * A reported event whose report a reorg took off the chain: back to ready at stage (the report
+ * stage), status its outcome, with a history row "reopened" and reason, in one transaction.
+ * *reopened is false (and nothing written) unless the event is reported and done, and not
+ * orphaned.
+ */
+int ocra_store_stage_reopen(struct ocra_store *st, const char *event_id, const char *stage,
+                            const char *reason, bool *reopened, struct ocra_err *err);
+/* Called per reported event with the output JSON of its last done attempt at the report stage;
+ * borrowed. Non-zero stops. It must not write to the same store. */
+typedef int ocra_store_report_fn(const char *event_id, const char *output, void *arg);
+/* The reported events of source whose report (stage's output) has a "tx" in "block" min_block
+ * or later, in journal order: those a reorg may still take off the chain. */
+int ocra_store_reports_list(struct ocra_store *st, const char *source, const char *stage,
+                            int64_t min_block, ocra_store_report_fn *fn, void *arg,
+                            struct ocra_err *err);
 
 /* ---- daemonapi (begin) */
 /* The row as `ocra lineage` and the HTTP API show it (status, outcome, stage, state, attempts,

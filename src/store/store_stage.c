@@ -61,6 +61,40 @@ static const char sql_supersede[] =
     " claim = NULL, claimed_by = NULL, lease_ms = NULL, last_error = ?3, updated_ms = ?4"
     " WHERE event_id = ?1";
 
+/* The event's chain truth was withdrawn (the watcher marked it orphaned) and the row does not
+ * know yet: ?1 the event. Answers the watcher's reason. */
+static const char sql_orphaned_row[] =
+    "SELECT e.reason FROM events e JOIN pipeline p ON p.event_id = e.id"
+    " WHERE e.id = ?1 AND e.orphaned_ms IS NOT NULL AND p.status <> 'orphaned'";
+
+static const char sql_orphan_row[] =
+    "UPDATE pipeline SET prev_status = status, failed_stage = stage, status = 'orphaned',"
+    " outcome = 'orphaned', stage = ?2, state = 'ready', attempts = 0, next_ms = 0,"
+    " claim = NULL, claimed_by = NULL, lease_ms = NULL, last_error = ?3, updated_ms = ?4"
+    " WHERE event_id = ?1";
+
+static const char sql_event_orphan[] =
+    "UPDATE events SET status = 'rejected', reason = ?2, orphaned_ms = coalesce(orphaned_ms, ?3),"
+    " updated_ms = ?3 WHERE id = ?1";
+
+static const char sql_event_orphaned[] = "SELECT orphaned_ms IS NOT NULL FROM events WHERE id = ?1";
+
+static const char sql_reopen[] =
+    "UPDATE pipeline SET status = outcome, stage = ?2, state = 'ready', attempts = 0, next_ms = 0,"
+    " last_error = ?3, updated_ms = ?4"
+    " WHERE event_id = ?1 AND state = 'done' AND status = 'reported' AND outcome IS NOT NULL"
+    "  AND outcome <> 'orphaned'";
+
+/* Reported events of a source whose last report attempt that was done recorded a transaction
+ * in block ?2 or later. */
+static const char sql_reports[] =
+    "SELECT p.event_id, s.output FROM pipeline p JOIN events e ON e.id = p.event_id"
+    " JOIN stages s ON s.id = (SELECT max(id) FROM stages WHERE event_id = p.event_id"
+    "  AND stage = ?3 AND outcome = 'done')"
+    " WHERE p.status = 'reported' AND p.state = 'done' AND e.source = ?1"
+    "  AND json_valid(s.output) AND json_type(s.output, '$.tx') = 'text'"
+    "  AND json_extract(s.output, '$.block') >= ?2 ORDER BY p.seq";
+
 static const char sql_take[] =
     "UPDATE pipeline SET state = 'claimed', claim = ?2, claimed_by = ?3, lease_ms = ?4,"
     " attempts = attempts + 1, updated_ms = ?5 WHERE event_id = ?1";
@@ -94,7 +128,8 @@ static const char sql_move[] =
     "  ELSE prev_status END,"
     " failed_stage = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN stage"
     "  ELSE failed_stage END,"
-    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded') THEN ?2"
+    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded', 'orphaned')"
+    "  THEN ?2"
     "  ELSE outcome END,"
     " attempts = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0"
     "  WHEN ?9 THEN max(attempts - 1, 0) ELSE attempts END,"
@@ -278,6 +313,45 @@ supersede(struct ocra_store *st, const struct ocra_store_claim_opts *o, const ch
     return ocra_store_exec_stmt(st, s, rc, err, "supersede");
 }
 
+/* When the watcher withdrew event_id (orphaned) and its row does not know yet: moves it to
+ * status orphaned at the report stage (which stops what runs and sends nothing), with its
+ * history row; *moved says whether it did. */
+static int
+orphan(struct ocra_store *st, const struct ocra_store_claim_opts *o, const char *event_id,
+       const char *stage, int64_t now, bool *moved, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_orphaned_row, err);
+    char *reason = NULL;
+    int rc = 0, ret = -1;
+
+    *moved = false;
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        reason = ocra_xstrdup(TEXT(s, 0) ? TEXT(s, 0) : "orphaned: the chain no longer holds it");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : ocra_store_sqlerr(st, rc, err, "orphaned");
+    if (history_add(st, event_id, stage, 0, o->worker, now, "orphaned", reason, NULL, err) < 0 ||
+        !(s = prep(st, sql_orphan_row, err)))
+        goto out;
+    rc = 0;
+    rc |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, o->superseded_stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, now);
+    if (ocra_store_exec_stmt(st, s, rc, err, "orphan") < 0)
+        goto out;
+    *moved = true;
+    ret = 0;
+out:
+    free(reason);
+    return ret;
+}
+
 static int
 take(struct ocra_store *st, const struct ocra_store_claim_opts *o, struct ocra_store_claim *c,
      int64_t now, struct ocra_err *err)
@@ -348,10 +422,12 @@ claim_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
     struct claim_args *a = arg;
     int64_t now = a->o->now_ms ? a->o->now_ms : ocra_time_wall_ms();
 
-    /* A superseded event is moved on and the next one looked at, in the same transaction. */
+    /* A superseded or orphaned event is moved on and the next one looked at, in the same
+     * transaction. */
     for (;;) {
         char *holder = NULL, *newer = NULL, msg[160];
         int64_t abandoned = 0;
+        bool moved = false;
         int ret = 0;
 
         if (pick(st, a, now, &abandoned, &holder, err) < 0 || !a->found) {
@@ -371,6 +447,14 @@ claim_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
             rc |= sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
             if (ocra_store_exec_stmt(st, s, rc, err, "abandon") < 0)
                 return -1;
+        }
+        /* the chain withdrew it: every stage is a boundary, the report stage included */
+        if (a->o->superseded_stage &&
+            orphan(st, a->o, a->c->event_id, a->c->stage, now, &moved, err) < 0)
+            return -1;
+        if (moved) {
+            ocra_store_claim_fini(a->c);
+            continue;
         }
         if (is_gated(a->o, a->c->stage) && find_newer(st, a->c->event_id, &newer, err) < 0)
             return -1;
@@ -513,6 +597,111 @@ ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t claim,
     if (in_tx(st, end_tx, &a, err) < 0)
         return ocra_err_wrap(err, "event %s", event_id);
     return 0;
+}
+
+/* ---- orphaned events and reopened reports ------------------------------------------------ */
+
+int
+ocra_store_event_orphan(struct ocra_store *st, const char *id, const char *reason,
+                        struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_event_orphan, err);
+    int rc = 0;
+
+    if (!s)
+        return ocra_err_wrap(err, "event %s", id);
+    rc |= sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
+    if (ocra_store_exec_stmt(st, s, rc, err, "orphan") < 0)
+        return ocra_err_wrap(err, "event %s", id);
+    if (sqlite3_changes(st->db) == 0)
+        return ocra_err_set(err, ENOENT, "event %s: no such event", id);
+    return 0;
+}
+
+int
+ocra_store_event_orphaned(struct ocra_store *st, const char *id, bool *orphaned,
+                          struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_event_orphaned, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "event %s", id);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    *orphaned = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_store_sqlerr(st, rc, err, "orphaned");
+    return 0;
+}
+
+struct reopen_args {
+    const char *event_id, *stage, *reason;
+    bool *reopened;
+};
+
+static int
+reopen_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
+{
+    const struct reopen_args *a = arg;
+    sqlite3_stmt *s = prep(st, sql_reopen, err);
+    int64_t now = ocra_time_wall_ms();
+    int rc = 0;
+
+    if (!s)
+        return -1;
+    rc |= sqlite3_bind_text(s, 1, a->event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, a->stage, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 3, a->reason, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 4, now);
+    if (ocra_store_exec_stmt(st, s, rc, err, "reopen") < 0)
+        return -1;
+    *a->reopened = sqlite3_changes(st->db) > 0;
+    if (!*a->reopened)
+        return 0;
+    return history_add(st, a->event_id, a->stage, 0, "watcher", now, "reopened", a->reason, NULL,
+                       err);
+}
+
+int
+ocra_store_stage_reopen(struct ocra_store *st, const char *event_id, const char *stage,
+                        const char *reason, bool *reopened, struct ocra_err *err)
+{
+    struct reopen_args a = {event_id, stage, reason, reopened};
+
+    *reopened = false;
+    if (in_tx(st, reopen_tx, &a, err) < 0)
+        return ocra_err_wrap(err, "reopen %s", event_id);
+    return 0;
+}
+
+int
+ocra_store_reports_list(struct ocra_store *st, const char *source, const char *stage,
+                        int64_t min_block, ocra_store_report_fn *fn, void *arg,
+                        struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_reports, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "reports of %s", source);
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, min_block);
+    sqlite3_bind_text(s, 3, stage, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(TEXT(s, 0), TEXT(s, 1), arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "reports");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : ocra_err_wrap(err, "reports of %s", source);
 }
 
 /* ---- retry and wake ---------------------------------------------------------------------- */

@@ -924,6 +924,78 @@ out:
     tmpdb_fini(&t);
 }
 
+/* A final block replaced (finality violation): the watcher marks the event orphaned; whatever
+ * stage it is at, the next claim moves it to the report stage at status orphaned, whose end
+ * finishes it orphaned; a reported event whose report a reorg dropped is reopened, an orphaned
+ * one is not. */
+static void
+test_stage_orphaned_event_stops_at_next_boundary(void)
+{
+    struct ocra_store_claim_opts o = {
+        .worker = "w", .lease_ms = 60000, .superseded_stage = "report"};
+    struct ocra_store_stage_end fin = {.outcome = "done", .status = "orphaned", .finished = true};
+    struct ocra_store_stage_end sent = {.outcome = "done",
+                                        .output = "{\"tx\":\"0xab\",\"block\":7}",
+                                        .status = "reported",
+                                        .finished = true};
+    struct ocra_store_claim c = {0};
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    bool orphaned = true, reopened = true;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "build", "report", NULL, &err) == 0);
+    CHECK(ocra_store_event_orphaned(st, fx.id[0], &orphaned, &err) == 0);
+    CHECK(!orphaned);
+    CHECK(claim_one(st, &o, &c)); /* holds its claim while the chain withdraws the event */
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK(ocra_store_event_orphan(st, fx.id[0], "orphaned: block replaced", &err) == 0);
+    CHECK(ocra_store_event_orphaned(st, fx.id[0], &orphaned, &err) == 0);
+    CHECK(orphaned);
+    CHECK(ocra_store_event_orphan(st, "no-such-event", "x", &err) == -1);
+    CHECK_INT(err.code, ENOENT);
+    /* the attempt in flight ends as it does; the boundary is the next claim */
+    CHECK(end_with(st, &c, "done", "running", "complete", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(claim_one(st, &o, &c)); /* the other event, to its report stage */
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(end_with(st, &c, "done", "completed", "report", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(claim_one(st, &o, &c));
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK_STR(c.stage, "report"); /* not complete: moved on in the claim's transaction */
+    CHECK_STR(c.status, "orphaned");
+    CHECK_STR(c.last_error, "orphaned: block replaced");
+    CHECK(ocra_store_stage_end(st, c.event_id, c.claim, &fin, &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_pipeline_get(st, fx.id[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->status, "orphaned");
+        CHECK_STR(p->outcome, "orphaned");
+        CHECK_STR(p->state, "done");
+    }
+    ocra_store_pipeline_free(p);
+    CHECK(ocra_store_stage_reopen(st, fx.id[0], "report", "r", &reopened, &err) == 0);
+    CHECK(!reopened); /* orphaned: nothing to report */
+    /* the other event is reported; a reorg drops its report's transaction: back to report */
+    CHECK(claim_one(st, &o, &c));
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(ocra_store_stage_end(st, c.event_id, c.claim, &sent, &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_stage_reopen(st, fx.id[1], "report", "dropped", &reopened, &err) == 0);
+    CHECK(reopened);
+    CHECK_PIPE(st, fx.id[1], "completed", "ready", "report");
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 struct list_seen {
     int n, with_pipe;
     char last_state[16];
@@ -1133,6 +1205,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
                OCRA_TEST(test_model_paths_below_a_prefix),
                OCRA_TEST(test_migrations_run_once_and_refuse_newer_schema),
+               OCRA_TEST(test_stage_orphaned_event_stops_at_next_boundary),
                OCRA_TEST(test_wal_and_stage_tables_have_their_keys),
                OCRA_TEST(test_event_status_get_and_reason),
                OCRA_TEST(test_event_list_orders_filters_and_limits),

@@ -3,8 +3,9 @@
  * fuzz_slurm_reply: slurmrestd's replies (openapi/v0.0.38) are outside input. The first byte
  * chooses the parser: 0 a GET /jobs reply through the reply check and the adopt search, 1 a
  * GET /nodes reply (and the same bytes as a /partitions reply) into the inventory, 2 a gres
- * string. The parsers must never read out of bounds, leak or crash, and what they return must
- * hold to the bounds their header promises.
+ * string, 3 an RFC 3339 time as the Docker Engine reports a container's start and end (the
+ * same runners' run times). The parsers must never read out of bounds, leak or crash, and what they
+ * return must hold to the bounds their header promises.
  */
 #include "run/run_int.h"
 
@@ -66,6 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char model[OCRA_SCHED_MODEL_MAX];
     struct ocra_err err = {0};
+    int64_t ms = -1;
     uint32_t idx = 0;
     int count = -1;
     char *text;
@@ -75,12 +77,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text = ocra_xmalloc(size); /* the bytes after the mode, NUL-terminated */
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0:
         jobs(text, size - 1);
         break;
     case 1:
         inventory(text, size - 1);
+        break;
+    case 3:
+        if (ocra_run_time_parse(text, &ms, &err) == 0)
+            REQUIRE(ms >= 0);
         break;
     default:
         if (ocra_run_slurm_gres_gpus(text, model, &count, &idx, &err) == 0)

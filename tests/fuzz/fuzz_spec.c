@@ -54,9 +54,14 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const hosts[] = {"127.0.0.1:8099", "mirror.internal"};
+    static const char *const allow[] = {"127.0.0.0/8", "mirror.internal", "fd00::/8"};
     static const struct ocra_spec_policy strict = {0};
-    static const struct ocra_spec_policy permissive = {
-        .http_hosts = hosts, .n_http_hosts = 2, .allow_file = true, .default_name = "model"};
+    static const struct ocra_spec_policy permissive = {.http_hosts = hosts,
+                                                       .n_http_hosts = 2,
+                                                       .allow_hosts = allow,
+                                                       .n_allow_hosts = 3,
+                                                       .allow_file = true,
+                                                       .default_name = "model"};
 
     one_policy(data, size, &strict);
     one_policy(data, size, &permissive);

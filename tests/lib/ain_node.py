@@ -27,6 +27,11 @@
 #   {"send_address": A}            signer address reported for sent txs (not recovered)
 #   {"exec_lag": N}                blocks between execution (VALUE_CHANGED) and finalization
 #   {"head": N}                    move the head (capped at the recording's last block)
+#   {"replace_block": {"number": N, "drop": [TX_HASH, ...]}}
+#                                  the node replaces final block N (as a restarted node can): a
+#                                  new hash, without the dropped transactions (which it then
+#                                  knows no more), and block N+1 follows the new hash
+#   {"restore_blocks": true}       the recording's blocks again
 #   {"ws_send": FRAME}             send FRAME (JSON) to every WebSocket client
 #   {"ws_close_all": true}         close every WebSocket client with code 1001
 # The answer is {"ok": true, "head": H, ...state}. GET /_ctl answers the same state;
@@ -381,6 +386,11 @@ class Node:
                 self.send_address = c["send_address"]
             if "exec_lag" in c:
                 self.exec_lag = max(0, int(c["exec_lag"]))
+            if c.get("restore_blocks") and getattr(self, "saved", None):
+                self.rec.blocks, self.rec.tx_index = self.saved
+                self.saved = None
+            if "replace_block" in c:
+                self.replace_block(int(c["replace_block"]["number"]), c["replace_block"].get("drop", []))
             if "head" in c:
                 self.set_head(int(c["head"]))
             if "ws_send" in c:
@@ -388,6 +398,26 @@ class Node:
             if c.get("ws_close_all"):
                 self.ws.close_all(1001, "going away")
             return self.state()
+
+    def replace_block(self, n, drop):
+        if not 0 <= n < self.rec.last:
+            raise ValueError("replace_block: no block %r before the last" % n)
+        if not getattr(self, "saved", None):
+            self.saved = (copy.deepcopy(self.rec.blocks), dict(self.rec.tx_index))
+        b = copy.deepcopy(self.rec.blocks[n])
+        keep = [i for i, t in enumerate(b["transactions"]) if t["hash"] not in drop]
+        for h in drop:
+            self.rec.tx_index.pop(h, None)
+        b["transactions"] = [b["transactions"][i] for i in keep]
+        if "receipts" in b:
+            b["receipts"] = [b["receipts"][i] for i in keep]
+        for i, t in enumerate(b["transactions"]):
+            self.rec.tx_index[t["hash"]] = (n, i)
+        b["hash"] = "0x" + hashlib.sha256((b["hash"] + "replaced").encode()).hexdigest()
+        self.rec.blocks[n] = b
+        nxt = copy.deepcopy(self.rec.blocks[n + 1])
+        nxt["last_hash"] = b["hash"]
+        self.rec.blocks[n + 1] = nxt
 
     def set_head(self, new):
         """Moves the head. Going forward, every new block is finalized in order: a

@@ -5,7 +5,8 @@
 #
 #   artifacts_start DIR     # serves DIR (python3 -m http.server); sets ARTIFACTS_PORT
 #   artifacts_stop          # by PID; safe to call twice
-#   build_config FILE JOURNAL AGENT [GZIP]   # journal, spec.http_hosts, plan.*, build.*
+#   build_config FILE JOURNAL AGENT [GZIP]   # journal, spec.http_hosts, artifact.allow_hosts,
+#                                            # plan.*, build.*
 #   build_spec FILE VERSION NAME SHA256 SIZE [COMMAND_JSON]  # artifact NAME of the server
 
 ARTIFACTS_PID=
@@ -43,6 +44,8 @@ journal:
   path: "$2"
 spec:
   http_hosts: ["127.0.0.1:$ARTIFACTS_PORT"]
+artifact:
+  allow_hosts: ["127.0.0.1"]   # the artifact server is on loopback, refused unless listed
 plan:
   pip_index_url: "$OCRA_PYINDEX_URL"
   allowed_tools: ["ocra-smoke"]

@@ -93,6 +93,8 @@ journal:
   path: journal.db
 spec:
   http_hosts: ["127.0.0.1:$ARTIFACTS_PORT"]   # the artifact server: plain http allowed there
+artifact:
+  allow_hosts: ["127.0.0.1"]   # and on loopback, which artifacts may not come from unless listed
 plan:
   pip_index_url: "$OCRA_PYINDEX_URL"
   allowed_tools: ["ocra-smoke"]

@@ -7,7 +7,9 @@
 # returned more than 10000 results"). It logs each eth_getLogs range it saw, refused or
 # forwarded, one JSON line each in --log, and writes its port to --ready-file. While the file
 # named by --fail-file exists, every request is answered 503 (a node or provider outage) and
-# logged as {"failed": METHOD}.
+# logged as {"failed": METHOD}. While the file named by --error-file exists, every request is
+# answered HTTP 200 with a JSON-RPC error (-32603, a node that is up but erring) and logged as
+# {"errored": METHOD}.
 # Python 3 standard library only; listens on 127.0.0.1 only.
 
 import argparse
@@ -25,6 +27,7 @@ def main():
     ap.add_argument("--ready-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--fail-file", default=None)
+    ap.add_argument("--error-file", default=None)
     args = ap.parse_args()
     log = open(args.log, "a", buffering=1)
 
@@ -52,6 +55,11 @@ def main():
                 self.end_headers()
                 self.wfile.write(data)
                 return
+            if args.error_file and os.path.exists(args.error_file):
+                method = req.get("method") if isinstance(req, dict) else "batch"
+                log.write(json.dumps({"errored": method}) + "\n")
+                return self.reply({"jsonrpc": "2.0", "id": req.get("id") if isinstance(req, dict) else None,
+                                   "error": {"code": -32603, "message": "internal error"}})
             if isinstance(req, dict) and req.get("method") == "eth_getLogs":
                 f = req["params"][0]
                 lo, hi = int(f["fromBlock"], 16), int(f["toBlock"], 16)

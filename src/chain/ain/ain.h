@@ -113,6 +113,10 @@ void ocra_ain_scanner_free(struct ocra_ain_scanner *sc);
  */
 int ocra_ain_scanner_poll(struct ocra_ain_scanner *sc, size_t *n_events, bool *caught_up,
                           struct ocra_err *err);
+/* How many final blocks the node replaced (each one a finality violation) since sc was made. */
+unsigned long ocra_ain_scanner_finality_violations(const struct ocra_ain_scanner *sc);
+/* The same of an AIN source (src must come from ocra_ain_source_new). */
+unsigned long ocra_ain_source_finality_violations(const struct ocra_source *src);
 /* True when path is a valid pattern: absolute, non-empty segments without "..", `$var` names
  * of [A-Za-z0-9_]. */
 bool ocra_ain_pattern_valid(const char *pattern);

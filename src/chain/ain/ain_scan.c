@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/store.h"
 
@@ -205,6 +206,12 @@ fail:
     return NULL;
 }
 
+unsigned long
+ocra_ain_scanner_finality_violations(const struct ocra_ain_scanner *sc)
+{
+    return (unsigned long)sc->rewound;
+}
+
 void
 ocra_ain_scanner_free(struct ocra_ain_scanner *sc)
 {
@@ -242,7 +249,7 @@ block_out_fini(struct block_out *out)
 /* What one transaction's signature says: the signer and, when it does not verify, why. */
 struct tx_trust {
     char signer[OCRA_CHAIN_ADDR_LEN + 1];
-    char reason[256]; /* "" when the signature verifies for the named address */
+    char reason[OCRA_ERR_MAX]; /* "" when the signature verifies for the named address */
 };
 
 static void
@@ -831,11 +838,114 @@ check_follows(const struct ocra_store_cursor *cur, bool have, int64_t want, cons
                         cur->block_hash);
 }
 
+/* The journal's events of one replaced block whose transaction the node's chain no longer
+ * holds. */
+struct replaced {
+    struct ocra_ain_scanner *sc;
+    int64_t block;
+    const json_t *txs; /* the hashes of the node's block now */
+    char **ids;
+    size_t n;
+};
+
+static bool
+tx_in(const json_t *txs, const char *hash)
+{
+    size_t i;
+    const json_t *t;
+
+    json_array_foreach(txs, i, t)
+    {
+        const char *h = json_is_string(t) ? json_string_value(t) : ocra_json_str(t, "hash");
+
+        if (h && strcasecmp(h, hash) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int
+collect_replaced(const struct ocra_store_event *ev, void *arg)
+{
+    struct replaced *r = arg;
+
+    if (ev->block_number < r->block)
+        return 1; /* newest first: everything further is older */
+    if (ev->block_number == r->block && !tx_in(r->txs, ev->tx_hash)) {
+        r->ids = ocra_xrealloc(r->ids, (r->n + 1) * sizeof(*r->ids));
+        r->ids[r->n++] = ocra_xstrdup(ev->id);
+    }
+    return 0;
+}
+
+/* Whether the node still has tx_hash finalized (in another block than the one replaced). */
+static int
+tx_final(struct ocra_ain_scanner *sc, const char *tx_hash, bool *final, struct ocra_err *err)
+{
+    json_t *params = json_pack("{s:s}", "hash", tx_hash), *tx;
+    int64_t code = 0;
+
+    tx = ocra_ain_rpc_call(sc->o.rpc, "ain_getTransactionByHash", params, &code, err);
+    json_decref(params);
+    if (!tx && err && err->code == ENOENT) { /* no such transaction */
+        memset(err, 0, sizeof(*err));
+        tx = json_null();
+    }
+    if (!tx)
+        return -1;
+    *final = json_is_true(json_object_get(tx, "is_finalized"));
+    json_decref(tx);
+    return 0;
+}
+
+/* Marks orphaned the journal's events of replaced block `number` (now `block` on the node)
+ * whose transaction the node's chain no longer holds: the stage machine stops them. */
+static int
+orphan_replaced(struct ocra_ain_scanner *sc, int64_t number, const json_t *block,
+                struct ocra_err *err)
+{
+    struct ocra_store_event_filter f = {.source = sc->source, .newest_first = true};
+    struct replaced r = {.sc = sc, .block = number, .txs = json_object_get(block, "transactions")};
+    int ret = -1;
+
+    if (ocra_store_event_list(sc->o.store, &f, collect_replaced, &r, err) < 0)
+        goto out;
+    for (size_t i = 0; i < r.n; i++) {
+        struct ocra_store_event *ev = NULL;
+        bool final = false;
+        int rc = ocra_store_event_get(sc->o.store, r.ids[i], &ev, err);
+
+        if (rc == 0 && ev)
+            rc = tx_final(sc, ev->tx_hash, &final, err);
+        if (rc == 0 && ev && !final) {
+            rc = ocra_store_event_orphan(sc->o.store, ev->id,
+                                         "orphaned: the node replaced its final block and no "
+                                         "longer holds its transaction (finality violation)",
+                                         err);
+            if (rc == 0)
+                ocra_log_error("ain: event=%s orphaned: block %lld was replaced without its "
+                               "transaction %s",
+                               ev->id, (long long)number, ev->tx_hash);
+        }
+        ocra_store_event_free(ev);
+        if (rc < 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    for (size_t i = 0; i < r.n; i++)
+        free(r.ids[i]);
+    free(r.ids);
+    return ret;
+}
+
 /*
  * The node's block `cur` differs from the journal's: AIN blocks are final, yet a node that
  * restarts can replace the last block it reported (seen with ain-blockchain 1.6.0). Moves the
  * cursor back one block onto the node's chain, so that the block is scanned again: events keep
- * their ids (tx hash and operation index), so nothing is journaled twice. At most
+ * their ids (tx hash and operation index), so nothing is journaled twice; an event whose
+ * transaction the node's chain no longer holds (not in the new block, not final elsewhere) is
+ * marked orphaned. At most
  * OCRA_AIN_MAX_REWIND blocks per scanner; beyond that, it stops for an operator to look.
  */
 static int
@@ -869,7 +979,8 @@ rewind_one(struct ocra_ain_scanner *sc, struct ocra_store_cursor *cur, struct oc
                    (long long)cur->block_number, cur->block_hash, hash, sc->source);
     (void)snprintf(back.block_hash, sizeof(back.block_hash), "%s",
                    or_empty(ocra_json_str(block, "last_hash")));
-    if (ocra_store_append(sc->o.store, sc->source, NULL, 0, &back, NULL, err) < 0)
+    if (orphan_replaced(sc, cur->block_number, block, err) < 0 ||
+        ocra_store_append(sc->o.store, sc->source, NULL, 0, &back, NULL, err) < 0)
         goto out;
     sc->rewound++;
     *cur = back;

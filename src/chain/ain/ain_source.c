@@ -24,6 +24,12 @@ source_poll(struct ocra_source *src, size_t *n_events, bool *caught_up, struct o
     return ocra_ain_scanner_poll(((struct ain_source *)src)->scanner, n_events, caught_up, err);
 }
 
+unsigned long
+ocra_ain_source_finality_violations(const struct ocra_source *src)
+{
+    return ocra_ain_scanner_finality_violations(((const struct ain_source *)src)->scanner);
+}
+
 static int
 source_wait(struct ocra_source *src, long ms)
 {

@@ -14,8 +14,9 @@
  * parentHash that does not follow the cursor means a block already treated as final was
  * replaced: a finality violation. It is logged as an error and reported; the scanner finds the
  * newest block of the recent-block window still on the chain, marks the events journaled
- * above it that are still only `accepted` as rejected (orphaned), and rewinds the cursor there
- * so the new chain's events are journaled. Without such a block it stops with EPROTO.
+ * above it orphaned (status rejected, with the reason; the daemon's stage machine stops each
+ * at its next stage boundary), and rewinds the cursor there so the new chain's events are
+ * journaled. Without such a block it stops with EPROTO.
  */
 #include "chain/evm/evm_int.h"
 
@@ -253,10 +254,9 @@ collect_orphan(const struct ocra_store_event *ev, void *arg)
 
     if (ev->block_number <= o->above)
         return 1; /* newest first: everything further is older */
-    if (ev->status && strcmp(ev->status, "accepted") == 0) {
-        o->ids = ocra_xrealloc(o->ids, (o->n + 1) * sizeof(*o->ids));
-        o->ids[o->n++] = ocra_xstrdup(ev->id);
-    }
+    /* accepted or rejected by the watcher: no event of a replaced block is on the chain */
+    o->ids = ocra_xrealloc(o->ids, (o->n + 1) * sizeof(*o->ids));
+    o->ids[o->n++] = ocra_xstrdup(ev->id);
     return 0;
 }
 
@@ -308,10 +308,10 @@ rewind_to(struct evm_source *s, const struct ocra_store_cursor *anc, json_t *win
     wtext = ocra_json_compact(window);
     rc = ocra_store_begin(s->o.store, err);
     for (size_t i = 0; i < os->n && rc == 0; i++)
-        rc = ocra_store_event_set_status(s->o.store, os->ids[i], "rejected",
-                                         "orphaned: its block was replaced by a reorg deeper "
-                                         "than the confirmation depth (finality violation)",
-                                         err);
+        rc = ocra_store_event_orphan(s->o.store, os->ids[i],
+                                     "orphaned: its block was replaced by a reorg deeper than "
+                                     "the confirmation depth (finality violation)",
+                                     err);
     if (rc == 0)
         rc = ocra_store_model_put(s->o.store, s->name, OCRA_EVM_RECENT_PATH, wtext,
                                   anc->block_number, err);
@@ -389,7 +389,7 @@ final_line(struct evm_source *s, int64_t *final, struct ocra_err *err)
                           "confirmations",
                           s->name, tag, terr.msg, (long long)s->o.confirmations);
         } else {
-            return ocra_err_set(err, terr.code, "%s", terr.msg);
+            return ocra_err_copy(err, &terr);
         }
     }
     if (s->o.to_block >= 0 && *final > s->o.to_block)

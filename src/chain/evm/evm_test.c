@@ -236,7 +236,7 @@ static const char *
 judge_log(json_t *log, const char **reason, bool *trusted)
 {
     static const char *const allow[] = {"0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"};
-    static char status[16], why[256];
+    static char status[16], why[OCRA_ERR_MAX];
     struct ocra_evm_scan_ctx c = {.source = "evm:31337",
                                   .contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3",
                                   .allow = allow,
