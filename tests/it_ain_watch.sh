@@ -273,7 +273,7 @@ for line in open(sys.argv[1]):
         print(e["block"], e["event"], e["path"], e["status"], e["removed"])' "$1"
 }
 watch_lab() { watch_once "$@" --path "$LAB" --allow $A --allow $B; }
-watch_lab "$tmp/j10.db" >"$tmp/synth.jsonl" 2>"$tmp/synth.err"
+watch_lab "$tmp/j20.db" >"$tmp/synth.jsonl" 2>"$tmp/synth.err"
 if [ "$(synth "$tmp/synth.jsonl")" = "$synth_expected" ]; then ok writes_above_a_pattern_are_one_event_per_model; else
     fail writes_above_a_pattern_are_one_event_per_model "$(diff <(echo "$synth_expected") <(synth "$tmp/synth.jsonl")); $(tail -3 "$tmp/synth.err")"; fi
 [ "$(summary "$tmp/synth.jsonl" | sed -n 1,9p)" = "$expected" ] && ok recorded_events_unchanged_by_the_extension ||
@@ -294,17 +294,17 @@ want='["python3", "serve.py", "--port", "8080", "--workers", "2", "--log-level",
 k2=$(tx 0x04c7ca7e730e06789cdcbf4ec9af8027fec8de38a0811ab3e622c86bb285a61c:0)
 got=$(field "$tmp/synth.jsonl" "$k2" 'json.dumps(e["spec"]["workload"]["command"])')
 [ "$got" = "$want" ] && ok watch_prints_index_keyed_lists_as_arrays || fail watch_prints_index_keyed_lists_as_arrays "$got"
-"$ocra" events --journal "$tmp/j10.db" >"$tmp/synth-events.jsonl"
+"$ocra" events --journal "$tmp/j20.db" >"$tmp/synth-events.jsonl"
 got=$(field "$tmp/synth-events.jsonl" "$k2" 'json.dumps(e["spec"]["workload"]["command"])')
 [ "$got" = "$want" ] && ok events_print_index_keyed_lists_as_arrays || fail events_print_index_keyed_lists_as_arrays "$got"
 # A restart at every block boundary of the extension: the same events, each once.
 ain_ctl '{"head": 67}' >/dev/null
-watch_lab "$tmp/j11.db" >"$tmp/synth-steps.jsonl" 2>>"$tmp/synth-steps.err"
+watch_lab "$tmp/j21.db" >"$tmp/synth-steps.jsonl" 2>>"$tmp/synth-steps.err"
 for head in $(seq 68 79); do
     ain_ctl "{\"head\": $head}" >/dev/null
-    watch_lab "$tmp/j11.db" >>"$tmp/synth-steps.jsonl" 2>>"$tmp/synth-steps.err" || fail synth_restart "watch failed at head $head"
+    watch_lab "$tmp/j21.db" >>"$tmp/synth-steps.jsonl" 2>>"$tmp/synth-steps.err" || fail synth_restart "watch failed at head $head"
 done
-"$ocra" events --journal "$tmp/j11.db" >"$tmp/synth-steps-events.jsonl"
+"$ocra" events --journal "$tmp/j21.db" >"$tmp/synth-steps-events.jsonl"
 if [ "$(synth "$tmp/synth-steps.jsonl")" = "$synth_expected" ] && [ "$(wc -l <"$tmp/synth-steps-events.jsonl")" -eq 31 ]; then
     ok writes_above_a_pattern_once_across_restarts
 else
