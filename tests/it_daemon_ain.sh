@@ -199,7 +199,7 @@ assert len(events) == 31, len(events)
 assert len(at_report) >= 13, len(at_report)
 for e in at_report:
     err = e["pipeline"]["error"]
-    assert "node code 10905 (permanent: not sent again): " in err and "\n" not in err, err
+    assert "node code 10905 (permanent: sending it again cannot help): " in err and "\n" not in err, err
     assert "Exceeded state budget limit for free tier (100215 > 100000). For more" in err, err
     tries = db.execute("SELECT count(*) FROM stages WHERE event_id = ? AND stage = 'report'",
                        (e["event"],)).fetchone()[0]

@@ -157,7 +157,8 @@ refused(struct ocra_err *err, const char *what, const char *hash, int64_t code, 
     /* the node's words first: a message cut short keeps them */
     ret = ocra_err_set(err, transient ? EAGAIN : EINVAL,
                        "node code %lld (%s): %s (transaction %s %s)", (long long)code,
-                       transient ? "transient: sent again later" : "permanent: not sent again",
+                       transient ? "transient: it may pass later"
+                                 : "permanent: sending it again cannot help",
                        b.data, hash, what);
     ocra_buf_fini(&b);
     return ret;
