@@ -183,7 +183,8 @@ struct ocra_ain_watch *ocra_daemon_watch_list(const struct ocra_config *cfg, siz
 int ocra_daemon_follow(struct ocra_source *src, int64_t interval_ms, bool once,
                        const volatile sig_atomic_t *stop, size_t *total, struct ocra_err *err);
 
-/* The planner's options from the plan.* keys; mirrors has room for cfg->plan.n_mirrors. */
+/* The planner's options from the plan.* keys (and build.registry, where ocra's model images
+ * are: no base may come from there); mirrors has room for cfg->plan.n_mirrors. */
 void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
                               struct ocra_plan_mirror *mirrors);
 
