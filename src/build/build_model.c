@@ -187,6 +187,8 @@ toolchain_make(struct ocra_build *b, const char *hash, struct ocra_err *err)
         if (engine_check(b, d, ocra_plan_base_image(b->plan), false, &berr) < 0 &&
             b->base_refused) {
             *err = berr;
+            if (built == 0) /* what was built on it is not kept under the toolchain's name */
+                (void)ocra_image_docker_remove(d, b->tc_ref, false, &berr);
             goto out;
         }
         if (built < 0)

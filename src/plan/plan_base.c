@@ -114,14 +114,16 @@ model_home(const struct ocra_plan_options *opts, const char *repo)
 {
     for (size_t i = 0; i < opts->n_model_registries; i++) {
         const char *r = opts->model_registries[i], *s = strstr(r, "://");
-        size_t host;
+        size_t host, n;
         char *d, *home;
 
         r = s ? s + 3 : r;
         host = strcspn(r, "/");
+        for (n = strlen(r); n > host && r[n - 1] == '/';)
+            n--; /* "host/ocra/" is "host/ocra" */
         d = domain_norm(r, host);
-        home = r[host] && r[host + 1] ? ocra_xasprintf("%s/%s/", d, r + host + 1)
-                                      : ocra_xasprintf("%s/", d);
+        home = n > host + 1 ? ocra_xasprintf("%s/%.*s/", d, (int)(n - host - 1), r + host + 1)
+                            : ocra_xasprintf("%s/", d);
         free(d);
         if (strncmp(repo, home, strlen(home)) == 0)
             return home;

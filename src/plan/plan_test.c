@@ -442,6 +442,10 @@ test_base_refs_in_docker_normal_form(void)
 
 /* The base image policy: the allowlist (exact repositories, prefixes, the planner's own by
  * default), ocra's model registries (refused unless named exactly), before and after mirrors. */
+#define R "127.0.0.1:5000"
+#define BI "plan.base_image"
+#define BIM "plan.base_image_model"
+#define RI "reg.internal:5000"
 static void
 test_base_policy_allows_listed_and_refuses_models(void)
 {
@@ -451,66 +455,23 @@ test_base_policy_allows_listed_and_refuses_models(void)
     } cases[] = {
         {{NULL}, NULL, NULL, "nvidia/cuda:12.1.1-runtime-ubuntu22.04", "", false},
         {{NULL}, NULL, NULL, "docker.io/library/ubuntu:22.04", "", false},
-        {{NULL}, NULL, NULL, "pytorch/pytorch:2.1.0", "plan.base_image", false},
+        {{NULL}, NULL, NULL, "pytorch/pytorch:2.1.0", BI, false},
         {{"docker.io/pytorch/"}, NULL, NULL, "pytorch/pytorch:2.1.0", "", false},
         {{"pytorch/pytorch"}, NULL, NULL, "pytorch/pytorch:2.1.0", "", true},
-        {{"pytorch/pytorch"}, NULL, NULL, "pytorch/pytorch-nightly:1", "plan.base_image", false},
-        {{"pytorch/pytorch"}, NULL, NULL, "nvidia/cuda:12.1.1", "plan.base_image", false},
-        {{"registry.internal:5000/"}, NULL, NULL, "REGISTRY.internal:5000/mirror/x:1", "", false},
-        {{"registry.internal:5000/"},
-         NULL,
-         NULL,
-         "registry.internal:5001/mirror/x:1",
-         "plan.base_image",
-         false},
-        {{"127.0.0.1:5000/"},
-         "127.0.0.1:5000/ocra",
-         NULL,
-         "127.0.0.1:5000/ocra/victim:1",
-         "plan.base_image_model",
-         false},
-        {{NULL},
-         "http://127.0.0.1:5000/ocra",
-         NULL,
-         "127.0.0.1:5000/ocra/victim@sha256:" OCRA_TEST_HEX64,
-         "plan.base_image_model",
-         false},
-        {{"127.0.0.1:5000/"},
-         "127.0.0.1:5000/ocra",
-         NULL,
-         "127.0.0.1:5000/ocra/toolchain:ab",
-         "plan.base_image_model",
-         false},
-        {{"127.0.0.1:5000/ocra/"},
-         "127.0.0.1:5000/ocra",
-         NULL,
-         "127.0.0.1:5000/ocra/victim:1",
-         "plan.base_image_model",
-         false},
-        {{"127.0.0.1:5000/ocra/shared"},
-         "127.0.0.1:5000/ocra",
-         NULL,
-         "127.0.0.1:5000/ocra/shared:2",
-         "",
-         true},
-        {{"127.0.0.1:5000/"},
-         "127.0.0.1:5000/ocra",
-         NULL,
-         "127.0.0.1:5000/ocra-base/x:1",
-         "",
-         false},
-        {{"docker.io/"},
-         "registry.internal:5000/ocra",
-         "registry.internal:5000/ocra",
-         "victim:1",
-         "plan.base_image_model",
-         false},
-        {{"docker.io/"},
-         "registry.internal:5000/ocra",
-         "registry.internal:5000/mirror",
-         "victim:1",
-         "",
-         false},
+        {{"pytorch/pytorch"}, NULL, NULL, "pytorch/pytorch-nightly:1", BI, false},
+        {{"pytorch/pytorch"}, NULL, NULL, "nvidia/cuda:12.1.1", BI, false},
+        {{RI "/"}, NULL, NULL, "REG.internal:5000/mirror/x:1", "", false},
+        {{RI "/"}, NULL, NULL, "reg.internal:5001/mirror/x:1", BI, false},
+        {{R "/"}, R "/ocra", NULL, R "/ocra/victim:1", BIM, false},
+        {{NULL}, "http://" R "/ocra", NULL, R "/ocra/victim@sha256:" OCRA_TEST_HEX64, BIM, false},
+        {{R "/"}, R "/ocra/", NULL, R "/ocra/victim:1", BIM, false},
+        {{R "/"}, R, NULL, R "/anything/x:1", BIM, false},
+        {{R "/"}, R "/ocra", NULL, R "/ocra/toolchain:ab", BIM, false},
+        {{R "/ocra/"}, R "/ocra", NULL, R "/ocra/victim:1", BIM, false},
+        {{R "/ocra/shared"}, R "/ocra", NULL, R "/ocra/shared:2", "", true},
+        {{R "/"}, R "/ocra", NULL, R "/ocra-base/x:1", "", false},
+        {{"docker.io/"}, RI "/ocra", RI "/ocra", "victim:1", BIM, false},
+        {{"docker.io/"}, RI "/ocra", RI "/mirror", "victim:1", "", false},
     };
 
     for (size_t i = 0; i < OCRA_ARRAY_LEN(cases); i++) {
@@ -539,6 +500,11 @@ test_base_policy_allows_listed_and_refuses_models(void)
         free(pulled);
     }
 }
+
+#undef R
+#undef BI
+#undef BIM
+#undef RI
 
 /* The toolchain image is shared by every model of its hash: its Dockerfile holds nothing of
  * one model (no CMD, EXPOSE, model labels), only the toolchain and its hash label. */
