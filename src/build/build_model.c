@@ -34,18 +34,13 @@
 static int
 labels_check(struct ocra_build *b, const json_t *labels, struct ocra_err *err)
 {
-    const char *ev = ocra_json_str(labels, BUILD_MODEL_LABEL);
-    char q[120];
-
-    if (!ev || ocra_plan_base_listed(b->plan))
+    if (!ocra_json_str(labels, BUILD_MODEL_LABEL) || ocra_plan_base_listed(b->plan))
         return 0;
     b->base_refused = true;
     return ocra_err_set(err, EINVAL,
-                        "base %s is an ocra model image (label " BUILD_MODEL_LABEL
-                        "=%s): a model image is a base only when plan.base_images names its "
-                        "repository exactly",
-                        ocra_plan_base_image(b->plan),
-                        ocra_str_escape(ev, strlen(ev), 80, q, sizeof(q)));
+                        "base %.100s is an ocra model image (label " BUILD_MODEL_LABEL
+                        "): a base only when plan.base_images names its repository exactly",
+                        ocra_plan_base_image(b->plan));
 }
 
 /*

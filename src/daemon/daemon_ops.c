@@ -153,10 +153,10 @@ base_in_journal(struct ocra_store *st, const struct ocra_spec *spec, const struc
     if (ocra_store_image_get(st, at + 1, &im, err) < 0)
         return ocra_err_wrap(err, "plan: baseImage in the journal");
     if (im)
-        *why = ocra_xasprintf("plan: baseImage: %s is the model image ocra built for event %s "
-                              "(the journal's images); a model image is a base only when "
-                              "plan.base_images names its repository exactly",
-                              spec->base_image, im->event ? im->event : "(none)");
+        *why = ocra_xasprintf("plan: baseImage: %.100s is a model image ocra built (the "
+                              "journal's images): a base only when plan.base_images names its "
+                              "repository exactly",
+                              spec->base_image);
     ocra_store_image_free(im);
     return 0;
 }

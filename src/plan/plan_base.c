@@ -160,10 +160,9 @@ model_problem(const struct ocra_plan_options *opts, const char *field, const cha
 
     if (bad && spec_ref && strcmp(spec_ref, ref) == 0)
         ocra_plan_problem(probs, field, "plan.base_image_model",
-                          "\"%.64s\": %.72s is in ocra's model registry %.56s (other models' "
-                          "images and weights); a base only when plan.base_images names that "
-                          "repository exactly",
-                          spec_ref, repo, home);
+                          "%.80s is in ocra's model registry %.56s: another model's image, a "
+                          "base only when plan.base_images names it exactly",
+                          repo, home);
     else if (bad)
         ocra_plan_problem(probs, field, "plan.base_image_model",
                           "%s%.64s%s is pulled as %.72s (plan.mirrors), in ocra's model registry "
@@ -196,17 +195,15 @@ ocra_plan_base_check(const struct ocra_plan_data *d, const struct ocra_plan_opti
             *listed = m == 2;
         if (opts->n_base_images && m == 0)
             ocra_plan_problem(probs, field, "plan.base_image",
-                              "\"%.64s\": %.72s is not allowed as a base: plan.base_images "
-                              "does not list it",
-                              spec_ref, repo);
+                              "%.80s is not allowed as a base: plan.base_images does not list it",
+                              repo);
         else if (!opts->n_base_images && !planner_own(d, repo))
-            ocra_plan_problem(
-                probs, field, "plan.base_image",
-                "\"%.64s\": %.72s is not allowed as a base: plan.base_images is "
-                "unset, which allows only the planner's own repositories (%.40s%s%.*s)",
-                spec_ref, repo, d->cuda_repo, d->n_cpu_images ? ", " : "",
-                d->n_cpu_images ? (int)strcspn(d->cpu_images[0].a, ":@") : 0,
-                d->n_cpu_images ? d->cpu_images[0].a : "");
+            ocra_plan_problem(probs, field, "plan.base_image",
+                              "%.80s is not allowed as a base: plan.base_images is unset, which "
+                              "allows only the planner's own repositories (%.40s%s%.*s)",
+                              repo, d->cuda_repo, d->n_cpu_images ? ", " : "",
+                              d->n_cpu_images ? (int)strcspn(d->cpu_images[0].a, ":@") : 0,
+                              d->n_cpu_images ? d->cpu_images[0].a : "");
         free(repo);
     }
     if (pulled && (!spec_ref || strcmp(pulled, spec_ref) != 0))
