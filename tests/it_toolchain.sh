@@ -160,9 +160,13 @@ cat = json.load(u.urlopen(reg + "/v2/_catalog?n=1000")).get("repositories") or [
 check("registry_one_toolchain_repository", sorted(r for r in cat if "toolchain" in r) == [prefix + "/toolchain"], cat)
 tag = next(iter(refs)).rsplit(":", 1)[1] if refs and None not in refs else "none"
 acc = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
-m = json.load(u.urlopen(u.Request("%s/v2/%s/toolchain/manifests/%s" % (reg, prefix, tag), headers={"Accept": acc})))
+try:
+    m = json.load(u.urlopen(u.Request("%s/v2/%s/toolchain/manifests/%s" % (reg, prefix, tag), headers={"Accept": acc})))
+    cfg = json.load(u.urlopen("%s/v2/%s/toolchain/blobs/%s" % (reg, prefix, m["config"]["digest"])))
+except OSError as e:
+    m, cfg = {"layers": []}, {}
+    check("toolchain_in_registry", False, "%s/toolchain:%s: %s" % (prefix, tag, e))
 layers = [l["digest"] for l in m["layers"]]
-cfg = json.load(u.urlopen("%s/v2/%s/toolchain/blobs/%s" % (reg, prefix, m["config"]["digest"])))
 c = cfg.get("config") or {}
 labels = c.get("Labels") or {}
 check("toolchain_has_no_model_label", "io.ocra.event-id" not in labels and "io.ocra.spec-hash" not in labels, labels)
