@@ -68,6 +68,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struc
     }
     bo.registry_url = w->url;
     bo.repo = w->repo;
+    bo.toolchain_repo = cfg->build.toolchain_repo;
     bo.cache_dir = w->cache;
     bo.agent = w->agent;
     bo.docker_socket = ocra_config_docker_socket(cfg);
@@ -115,8 +116,9 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
-        if (ocra_build_rejection(w.b)) {
-            *output = artifact_verdict(w.b, err);
+        if (ocra_build_rejection(w.b) || ocra_build_base_refused(w.b)) {
+            *output = ocra_build_rejection(w.b) ? artifact_verdict(w.b, err)
+                                                : ocra_daemon_verdict_err("rejected", err);
             ret = 0;
         } else if (ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES)) {
             ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
@@ -150,8 +152,9 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
-        if (ocra_build_rejection(w.b)) {
-            *output = artifact_verdict(w.b, err);
+        if (ocra_build_rejection(w.b) || ocra_build_base_refused(w.b)) {
+            *output = ocra_build_rejection(w.b) ? artifact_verdict(w.b, err)
+                                                : ocra_daemon_verdict_err("rejected", err);
             ret = 0;
         }
         goto out;
