@@ -41,8 +41,8 @@ struct run {
     bool removed; /* under d->mu: the server thread frees it */
     /* the server thread's only */
     int nconns;
-    uint64_t warned_ns; /* the last refusal logged, monotonic; 0: none yet */
-    uint64_t unlogged;  /* refusals since */
+    uint64_t warned_ns[2]; /* per refusal kind: the last one logged, monotonic; 0: none yet */
+    uint64_t unlogged[2];  /* refusals of that kind since */
 };
 
 struct conn {
@@ -94,24 +94,26 @@ conn_close(struct ocra_agentd *d, int i)
     d->conns[i] = d->conns[--d->nconns];
 }
 
-/* A refusal on r's socket, logged at most once a minute per run: a workload that keeps
- * trying must not flood the log. */
+enum refusal { REFUSED_FORGED, REFUSED_CONN };
+
+/* A refusal on r's socket, logged at most once a minute per run and kind: a workload that
+ * keeps trying must not flood the log. */
 static void
-run_warn(struct run *r, uint64_t now, const char *what)
+run_warn(struct run *r, enum refusal kind, uint64_t now, const char *what)
 {
     char more[64] = "";
 
-    if (r->warned_ns && now - r->warned_ns < WARN_EVERY_NS) {
-        r->unlogged++;
+    if (r->warned_ns[kind] && now - r->warned_ns[kind] < WARN_EVERY_NS) {
+        r->unlogged[kind]++;
         return;
     }
-    if (r->unlogged)
+    if (r->unlogged[kind])
         snprintf(more, sizeof(more), " (and %" PRIu64 " more since the last such line)",
-                 r->unlogged);
+                 r->unlogged[kind]);
     ocra_log_warn("agent socket run=%s event=%s replica=%d: %s%s", r->name, r->event, r->replica,
                   what, more);
-    r->warned_ns = now ? now : 1;
-    r->unlogged = 0;
+    r->warned_ns[kind] = now ? now : 1;
+    r->unlogged[kind] = 0;
 }
 
 /* Accepts what is waiting on r's socket; over a cap, a connection is closed at once. */
@@ -136,10 +138,11 @@ accept_all(struct ocra_agentd *d, struct run *r, uint64_t now)
             getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
             atomic_fetch_add(&d->refused, 1);
             close(fd);
-            if (r->nconns >= d->run_conns)
-                run_warn(r, now, "connection refused: the run has its cap of connections open");
-            else if (d->nconns >= d->max_conns)
-                run_warn(r, now, "connection refused: the server has its cap of connections open");
+            if (r->nconns >= d->run_conns || d->nconns >= d->max_conns)
+                run_warn(r, REFUSED_CONN, now,
+                         r->nconns >= d->run_conns
+                             ? "connection refused: the run has its cap of connections open"
+                             : "connection refused: the server has its cap of connections open");
             continue;
         }
         c = ocra_xcalloc(1, sizeof(*c));
@@ -168,7 +171,7 @@ refuse_forged(struct ocra_agentd *d, struct conn *c, const struct ocra_agentd_ms
     ocra_str_escape(msg->event, strlen(msg->event), 64, q, sizeof(q));
     snprintf(what, sizeof(what), "refused a %s naming event %s", ocra_agentd_type_name(msg->type),
              q);
-    run_warn(c->run, now, what);
+    run_warn(c->run, REFUSED_FORGED, now, what);
     ocra_agentd_reply_error("this socket speaks for its own run's event only", &c->out);
     c->closing = true;
 }
@@ -316,7 +319,8 @@ runs_refresh(struct ocra_agentd *d)
         d->runs[i] = d->runs[--d->nruns];
     }
     d->polled = ocra_xrealloc(d->polled, (size_t)(d->nruns + 1) * sizeof(*d->polled));
-    memcpy(d->polled, d->runs, (size_t)d->nruns * sizeof(*d->polled));
+    if (d->nruns)
+        memcpy(d->polled, d->runs, (size_t)d->nruns * sizeof(*d->polled));
     d->npolled = d->nruns;
     stopping = d->stopping;
     pthread_mutex_unlock(&d->mu);
