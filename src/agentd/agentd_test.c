@@ -634,6 +634,56 @@ test_run_add_remove_and_restart(void)
     (void)!system(path);
 }
 
+/* Many runs, one poll set: 500 sockets served at once (the daemon has one per replica), each
+ * speaking for its own event only; all removed again. */
+static void
+test_many_runs_are_served(void)
+{
+    struct ocra_agentd *d = server(0, 0, 0);
+    struct ocra_agentd_stats st;
+    struct ocra_err err = {0};
+    char name[32], event[32], line[512], reply[OCRA_AGENTD_REPLY_MAX], *dir = NULL;
+    int added = 0, served = 0;
+
+    if (!d)
+        OCRA_TEST_SKIP("cannot start a server in /tmp");
+    for (int i = 1; i <= 500; i++) {
+        snprintf(name, sizeof(name), "run%d", i);
+        snprintf(event, sizeof(event), "ain:0:0x%x:0", i);
+        if (ocra_agentd_run_add(d, name, event, i % 7, &dir, &err) == 0)
+            added++;
+        free(dir);
+        dir = NULL;
+    }
+    CHECK_INT(added, 500);
+    for (int i = 1; i <= 500; i += 37) {
+        int fd;
+
+        snprintf(name, sizeof(name), "run%d", i);
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"heartbeat\",\"v\":1,\"event\":\"ain:0:0x%x:0\",\"model\":\"bert\","
+                 "\"version\":\"1\",\"instance\":\"x\",\"time_ms\":1,\"uptime_ms\":1}\n",
+                 i);
+        fd = client_of(name);
+        request(fd, line, reply, sizeof(reply));
+        served += strcmp(reply, "{\"v\":1,\"ok\":true}\n") == 0;
+        pthread_mutex_lock(&rec.mu);
+        CHECK_INT(rec.peer.replica, i % 7);
+        CHECK_STR(rec.run, name);
+        pthread_mutex_unlock(&rec.mu);
+        close(fd);
+    }
+    CHECK_INT(served, 14);
+    for (int i = 1; i <= 500; i++) {
+        snprintf(name, sizeof(name), "run%d", i);
+        ocra_agentd_run_remove(d, name);
+    }
+    CHECK_INT(client_of("run1"), -1);
+    ocra_agentd_stats_get(d, &st);
+    CHECK_INT(st.forged, 0);
+    server_done(d);
+}
+
 static void
 test_start_checks_its_directory(void)
 {
@@ -690,5 +740,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_parse_valid_messages), OCRA_TEST(test_parse_reject
                OCRA_TEST(test_server_closes_after_garbage_and_long_lines),
                OCRA_TEST(test_run_socket_refuses_other_events),
                OCRA_TEST(test_server_bounds_connections),
-               OCRA_TEST(test_run_add_remove_and_restart),
+               OCRA_TEST(test_run_add_remove_and_restart), OCRA_TEST(test_many_runs_are_served),
                OCRA_TEST(test_start_checks_its_directory))
