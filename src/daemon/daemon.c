@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -606,6 +607,7 @@ agent_start(struct ocra_daemon *d, const struct ocra_config *cfg)
     const struct ocra_agentd_callbacks cb = {agent_check, agent_report, d};
     struct ocra_agentd *a = NULL;
     struct ocra_err err = {0};
+    struct stat st;
 
     if (!*cfg->agent.socket_dir)
         return;
@@ -619,6 +621,12 @@ agent_start(struct ocra_daemon *d, const struct ocra_config *cfg)
     d->agentd = a;
     pthread_mutex_unlock(&agent_mu);
     ocra_log_info("agent sockets in %s, one directory per run", cfg->agent.socket_dir);
+    if (stat(cfg->agent.socket_dir, &st) == 0 && (st.st_mode & 077))
+        /* an existing directory is used as it is (it may be /run): say what it costs */
+        ocra_log_warn("agent sockets in %s: the directory has mode %03o; a container that binds "
+                      "it whole (one started by an ocra before per-run sockets) can reach every "
+                      "run's socket: chmod 0700 %s",
+                      cfg->agent.socket_dir, (unsigned)(st.st_mode & 0777), cfg->agent.socket_dir);
 }
 
 /* Stops the server; after it, ocra_daemon_agent_run gives no directory. */
