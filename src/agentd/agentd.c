@@ -744,12 +744,31 @@ out:
     return ret < 0 ? -1 : 0;
 }
 
+/* A run this server does not serve (it ended while another daemon served it): its directory
+ * goes when nothing but a stale socket is in it. Under d->mu. */
+static void
+remove_unserved(const struct ocra_agentd *d, const char *name)
+{
+    char *dir = ocra_xasprintf("%s/%s", d->dir, name);
+    char *path = ocra_xasprintf("%s/%s", dir, d->socket_name);
+    struct ocra_err err = {0};
+    struct stat st;
+
+    if (check_old(path, &err) == 0) { /* absent, or a socket nobody listens on */
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            (void)unlink(path);
+        (void)rmdir(dir); /* not empty: something else is in it; left alone */
+    }
+    free(path);
+    free(dir);
+}
+
 void
 ocra_agentd_run_remove(struct ocra_agentd *d, const char *name)
 {
     bool found = false;
 
-    if (!d || !name)
+    if (!d || !name || !name_valid(name, d->name_max))
         return;
     pthread_mutex_lock(&d->mu);
     for (int i = 0; i < d->nruns && !found; i++) {
@@ -761,6 +780,8 @@ ocra_agentd_run_remove(struct ocra_agentd *d, const char *name)
         run_unlink(r);
         (void)rmdir(r->dir); /* not empty: something else is in it; left alone */
     }
+    if (!found)
+        remove_unserved(d, name);
     pthread_mutex_unlock(&d->mu);
     if (found)
         wake(d);

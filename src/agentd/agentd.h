@@ -182,7 +182,9 @@ int ocra_agentd_run_add(struct ocra_agentd *d, const char *name, const char *eve
 
 /*
  * The run ended: its socket is closed and removed (when it is still the one this server
- * created), its directory removed when empty, its connections closed. Unknown: no-op.
+ * created), its directory removed when empty, its connections closed. A run this server does
+ * not serve (it ended while an earlier server did): its directory is removed when nothing but
+ * a stale socket (nobody listens) is in it; a live one is left alone.
  */
 void ocra_agentd_run_remove(struct ocra_agentd *d, const char *name);
 

@@ -607,6 +607,29 @@ test_run_add_remove_and_restart(void)
     close(fd);
     CHECK_INT(client(), -1);
     ocra_agentd_run_remove(d, "r0"); /* unknown now: nothing */
+    /* a run that ended after a restart, before it was served again: its directory and stale
+     * socket go; a live socket (another server's run) is left alone */
+    CHECK_INT(ocra_agentd_run_add(d2, "r9", EVENT, 0, &dir, &err), 0);
+    free(dir);
+    dir = NULL;
+    ocra_agentd_run_remove(d, "r9");
+    snprintf(path, sizeof(path), "%s/r9/agent.sock", base);
+    CHECK_INT(stat(path, &st), 0);
+    ocra_agentd_stop(d2); /* r9's directory stays, its socket goes */
+    {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", path);
+        CHECK_INT(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0); /* as a killed server's */
+        close(s);
+    }
+    snprintf(path, sizeof(path), "%s/r9", base);
+    CHECK_INT(stat(path, &st), 0);
+    ocra_agentd_run_remove(d, "r9");
+    CHECK(stat(path, &st) < 0 && errno == ENOENT);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), 0);
+    snprintf(path, sizeof(path), "%s/agent.sock", dir0);
     /* the name is free again, for another event */
     CHECK_INT(ocra_agentd_run_add(d, "r0", "ain:0:0x40:0", 0, &dir, &err), 0);
     free(dir);
