@@ -216,7 +216,7 @@ has flood_of_own_event_answered "$tmp/forger.out" "flood own event: 5000 of 5000
 held=$(sed -n 's/^held \([0-9]*\) of 200$/\1/p' "$tmp/forger.out" | head -1)
 [ -n "$held" ] && [ "$held" -le 4 ] && ok connections_capped_per_run ||
     fail connections_capped_per_run "the forger held '${held}' of 200 connections"
-grep -qF "agent socket run=$fc event=$forger replica=0: refused a heartbeat naming event \"evm:" "$tmp/daemon.log" &&
+grep -qE "agent socket run=$fc event=$forger replica=0: refused a (check|started|completed|heartbeat) naming event \"evm:" "$tmp/daemon.log" &&
     ok refusal_logged || fail refusal_logged "no refusal of $fc in the log"
 grep -qF "agent socket run=$fc event=$forger replica=0: connection refused: the run has its cap" "$tmp/daemon.log" &&
     ok connection_refusal_logged || fail connection_refusal_logged "no connection refusal of $fc in the log"
