@@ -118,7 +118,7 @@ struct ocra_config {
         int64_t max_gpus;
     } plan;
     struct {
-        char *socket_dir; /* the agent socket's directory, mounted at /run/ocra in runs */
+        char *socket_dir; /* the runs' agent socket directories; each run's at /run/ocra in it */
         int64_t heartbeat_s;
     } agent;
     /* ---- build (begin) */
