@@ -72,7 +72,7 @@ sandbox=(--network none --read-only --cap-drop ALL --security-opt no-new-privile
 # server_start NAME VERDICT: a fresh server with its socket directory $tmp/NAME, heartbeat 1 s.
 server_start() {
     dir="$tmp/$1"
-    "$server" "$dir" "$2" 1 >"$dir.out" 2>&1 &
+    "$server" "$dir" "$2" 1 "$event" >"$dir.out" 2>&1 &
     server_pid=$!
     local _
     for _ in $(seq 1 100); do

@@ -3,15 +3,18 @@
  * it_agent_server: the daemon side of the agent protocol for tests/it_agent.sh, a real
  * src/agentd server whose check callback gives a fixed verdict.
  *
- *   it_agent_server DIR current|unknown|superseded:VERSION|fail|mute|garbage [HEARTBEAT_S]
+ *   it_agent_server DIR current|unknown|superseded:VERSION|fail|mute|garbage HEARTBEAT_S EVENT
  *
- * Creates DIR (mode 0750, group 65532, the sandbox's gid) and DIR/agent.sock (0660), logs each
- * request as one line to stdout and to DIR/log (readable by the workload in the container,
- * which waits on it): `check event=E model=M version=V uid=U`, `started pid=P forced=0|1 uid=U`,
- * `heartbeat uptime_ms=N uid=U`, `completed exit_code=C signal=S duration_ms=N uid=U`. `fail`
- * makes the check callback fail; `mute` listens without agentd and accepts connections that
- * never get an answer; `garbage` answers each with an overlong line of broken JSON. Runs until
- * SIGTERM or SIGINT, then stops the server (which removes the socket) and exits 0.
+ * Serves one run, replica 0 of EVENT, whose directory is DIR: the server's directory is DIR's
+ * parent (it must exist, belong to this user and be writable by it only), the run's name DIR's
+ * last component. Creates DIR (mode 0750, group 65532, the sandbox's gid) and DIR/agent.sock
+ * (0660), logs each request as one line to stdout and to DIR/log (readable by the workload in
+ * the container, which waits on it): `check event=E model=M version=V uid=U`, `started pid=P
+ * forced=0|1 uid=U`, `heartbeat uptime_ms=N uid=U`, `completed exit_code=C signal=S
+ * duration_ms=N uid=U`. `fail` makes the check callback fail; `mute` listens without agentd
+ * and accepts connections that never get an answer; `garbage` answers each with an overlong
+ * line of broken JSON. Runs until SIGTERM or SIGINT, then stops the server (which removes the
+ * socket and keeps DIR) and exits 0.
  */
 #include "agentd/agentd.h"
 
@@ -153,12 +156,12 @@ main(int argc, char **argv)
     struct ocra_agentd_options opt = {0};
     struct ocra_err err = {0};
     struct ocra_agentd *d = NULL;
-    char path[512];
+    char path[512], *base, *name, *dir = NULL;
     sigset_t stop;
     int sig;
 
-    if (argc < 3) {
-        fprintf(stderr, "usage: it_agent_server DIR VERDICT [HEARTBEAT_S]\n");
+    if (argc != 5 || argv[1][0] != '/' || !strrchr(argv[1], '/')[1]) {
+        fprintf(stderr, "usage: it_agent_server /ABSOLUTE/DIR VERDICT HEARTBEAT_S EVENT\n");
         return 2;
     }
     verdict = argv[2];
@@ -166,9 +169,12 @@ main(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
     sigprocmask(SIG_BLOCK, &stop, NULL);
-    opt.dir = argv[1];
+    base = strdup(argv[1]);
+    name = strrchr(base, '/');
+    *name++ = '\0';
+    opt.dir = base;
     opt.gid = 65532;
-    opt.heartbeat_s = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 0;
+    opt.heartbeat_s = (int)strtol(argv[3], NULL, 10);
     if (mkdir(argv[1], 0750) < 0 && errno != EEXIST) {
         perror("it_agent_server: mkdir");
         return 1;
@@ -183,14 +189,18 @@ main(int argc, char **argv)
         mute_serve(argv[1], &stop, strcmp(verdict, "garbage") == 0);
         return 0;
     }
-    if (ocra_agentd_start(&opt, &cb, &d, &err) < 0) {
+    if (ocra_agentd_start(&opt, &cb, &d, &err) < 0 ||
+        ocra_agentd_run_add(d, name, argv[4], 0, &dir, &err) < 0) {
         fprintf(stderr, "it_agent_server: %s\n", err.msg);
+        ocra_agentd_stop(d);
         return 1;
     }
-    printf("ready %s\n", ocra_agentd_socket_path(d));
+    printf("ready %s/agent.sock\n", dir);
     fflush(stdout);
     sigwait(&stop, &sig);
     ocra_agentd_stop(d);
     printf("stopped\n");
+    free(dir);
+    free(base);
     return 0;
 }

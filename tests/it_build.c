@@ -59,6 +59,9 @@ main(int argc, char **argv)
         goto out;
     po.event = ev;
     po.pip_index_url = getenv("OCRA_PYINDEX_URL");
+    /* the test's spec names the local test image as its base: allowed as it_build.sh allows it */
+    po.base_images = (const char *const *)&spec->base_image;
+    po.n_base_images = spec->base_image ? 1 : 0;
     if (ocra_plan_new(data, spec, &po, &plan, NULL, &err) < 0)
         goto out;
     o.registry_url = argv[2];

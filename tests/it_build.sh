@@ -226,10 +226,10 @@ if expect build_cached 0 build "$tmp/s1.json" --registry "$r1/ocra/bm" --event "
     has cached_uploads_nothing "$tmp/out" "uploaded 0 bytes"
 fi
 tc=$(awk '$1 == "toolchain" { print $2 }' "$tmp/build1.out")
-tc_tag=${tc#*-toolchain:}
+tc_tag=${tc#*/ocra/toolchain:}
 tc_tag=${tc_tag%@*}
 # the toolchain copied byte for byte (it is an input of the model image) to registry 2
-python3 - "$r1" "$r2" "ocra/bm-toolchain" "$tc_tag" <<'PY' || fail copy_toolchain "copy failed"
+python3 - "$r1" "$r2" "ocra/toolchain" "$tc_tag" <<'PY' || fail copy_toolchain "copy failed"
 import json, sys, urllib.request as u
 src, dst, repo, tag = sys.argv[1:]
 acc = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
@@ -254,11 +254,12 @@ if expect build_other_registry 0 build "$tmp/s1.json" --registry "$r2/ocra/bm" -
 fi
 
 # an engine that has the toolchain image under the registry's name pushes it, builds nothing
-docker tag "$r1/ocra/bm-toolchain:$tc_tag" "$r2/ocra/eng-toolchain:$tc_tag"
-if expect build_toolchain_from_engine 0 build "$tmp/s1.json" --registry "$r2/ocra/eng" \
+# (eng/m: its toolchain repository, eng/toolchain, is not in registry 2 yet)
+docker tag "$r1/ocra/toolchain:$tc_tag" "$r2/eng/toolchain:$tc_tag"
+if expect build_toolchain_from_engine 0 build "$tmp/s1.json" --registry "$r2/eng/m" \
     --event "$tmp/e1.json" --cache "$tmp/cache3" --no-record; then
     has toolchain_pushed_from_engine "$tmp/out" "(pushed from the engine)"
-    has toolchain_found_in_engine "$tmp/err" "toolchain: $r2/ocra/eng-toolchain:$tc_tag: found in the engine"
+    has toolchain_found_in_engine "$tmp/err" "toolchain: $r2/eng/toolchain:$tc_tag: found in the engine"
 fi
 
 # a registry with basic auth (htpasswd): anonymous is refused; with the Docker config the
@@ -271,7 +272,7 @@ if command -v htpasswd >/dev/null 2>&1; then
         mkdir -p "$tmp/dockercfg"
         printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$r3" "$(printf ocra:s3cret-pw | base64)" \
             >"$tmp/dockercfg/config.json"
-        docker tag "$r1/ocra/bm-toolchain:$tc_tag" "$r3/ocra/bm-toolchain:$tc_tag"
+        docker tag "$r1/ocra/toolchain:$tc_tag" "$r3/ocra/toolchain:$tc_tag"
         if expect auth_anonymous_refused 1 build "$tmp/s1.json" --registry "$r3/ocra/bm" \
             --event "$tmp/e1.json" --cache "$tmp/cache3" --no-record; then
             has auth_anonymous_reason "$tmp/err" "registry wants credentials"
@@ -297,7 +298,7 @@ if expect build_second_event 0 build "$tmp/s2.json" --registry "$r1/ocra/bm" \
     --event "$tmp/e2.json" --sign-key "$tmp/key.pem" --cache "$tmp/cache1"; then
     cp "$tmp/out" "$tmp/build2.out"
     has second_event_toolchain_cache_hit "$tmp/build2.out" "(cache hit)"
-    has second_event_cache_hit_reported "$tmp/err" "toolchain: $r1/ocra/bm-toolchain:$tc_tag: cache hit"
+    has second_event_cache_hit_reported "$tmp/err" "toolchain: $r1/ocra/toolchain:$tc_tag: cache hit"
     docker image ls -a -q --no-trunc | sort >"$tmp/images.after"
     if cmp -s "$tmp/images.before" "$tmp/images.after"; then ok engine_built_nothing; else
         fail engine_built_nothing "the engine's images changed: $(diff "$tmp/images.before" "$tmp/images.after" | head -5)"; fi

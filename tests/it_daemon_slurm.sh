@@ -11,7 +11,9 @@
 #         completed and reported: the report says completed, once; the journal's runs row has
 #         runner slurm, the Slurm job id, Slurm's node, state succeeded, exit code 0; Slurm
 #         itself knows that job COMPLETED; the workload's output is in `ocra lineage` (text and
-#         --json) and in GET /api/v1/events/{id}.
+#         --json) and in GET /api/v1/events/{id}; the job bound its run's own agent socket
+#         directory, so the agent's started and completed reports reached the daemon, and the
+#         directory is gone after the run.
 #  fail   (after slurm) a workload that exits 3 under Slurm: runs row failed with exit code 3,
 #         the event's outcome failed, reported failed once.
 #  purge  (ctest it_daemon_slurm_purge; slurmctld's MinJobAge 2 s) a crash of the daemon while
@@ -245,6 +247,13 @@ r = d["runs"]
 assert len(r) == 1 and r[0]["runner"] == "slurm" and r[0]["id"] == sys.argv[2] and r[0]["state"] == "succeeded", r
 assert "ocra-slurm-ok" in r[0]["result"]["logTail"], r
 ' "$dir/api.json" "$run_id" && ok slurm_api_lineage_has_runs || fail slurm_api_lineage_has_runs "$(head -c 600 "$dir/api.json")"
+# the job bound its run's own agent socket directory (the node is this host): the agent's
+# reports reached the daemon as replica 0 of the event; the directory went with the run
+grep -qF "agent event=$id replica=0 started" "$dir/daemon.log" &&
+    grep -qF "agent event=$id replica=0 completed exit=0" "$dir/daemon.log" &&
+    ok slurm_agent_reports_through_its_run_socket ||
+    fail slurm_agent_reports_through_its_run_socket "no started and completed reports of $id in the log"
+[ ! -e "$dir/agent/$name" ] && ok slurm_run_socket_removed || fail slurm_run_socket_removed "$dir/agent/$name is left"
 fi # slurm
 
 if want fail; then

@@ -19,7 +19,13 @@ expect text_again 0 "$ocra" plan examples/seed.json &&
 expect dockerfile 0 "$ocra" plan --format dockerfile examples/sentiment-bert.json &&
     has dockerfile "$tmp/out" 'CMD ["python3", "-m", "serve", "--port", "8080"]'
 if [ "$(head -c 11 "$tmp/out")" = "# Generated" ]; then ok dockerfile_only; else fail dockerfile_only "not a Dockerfile"; fi
-expect json 0 "$ocra" plan -F json examples/llama-7b-train.json &&
+# its baseImage (nvcr.io/nvidia/pytorch) is not one of the planner's own: refused by default,
+# planned where the operator allows the registry (plan.base_images)
+expect base_not_allowed_by_default 2 "$ocra" plan -F json examples/llama-7b-train.json &&
+    has base_not_allowed_by_default "$tmp/err" "baseImage: nvcr.io/nvidia/pytorch is not allowed as a base: plan.base_images is unset"
+has base_not_allowed_rule "$tmp/err" "[plan.base_image]"
+printf 'plan:\n  base_images: ["nvcr.io/nvidia/"]\n' >"$tmp/nvcr.yaml"
+expect json 0 "$ocra" -c "$tmp/nvcr.yaml" plan -F json examples/llama-7b-train.json &&
     has json "$tmp/out" '"imageId": "llama-7b:1.0.1"'
 if command -v python3 >/dev/null; then
     if python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert len(j["toolchain"]["hash"]) == 64' "$tmp/out"; then

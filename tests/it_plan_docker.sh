@@ -76,6 +76,7 @@ cat >"$tmp/ocra.yaml" <<YAML
 plan:
   pip_index_url: "$OCRA_PYINDEX_URL"
   allowed_tools: ["ocra-smoke"]
+  base_images: ["${base%:*}"]
 YAML
 cat >"$tmp/plan-cpu.json" <<JSON
 {

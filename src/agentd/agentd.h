@@ -2,11 +2,14 @@
 /*
  * agentd: the daemon's side of the ocra-agent protocol (docs/AGENT.md). A unix stream socket
  * server, run by one thread of its own with a poll loop, that the in-image agent of every
- * workload talks to through a bind mount: it answers "is this model version still the current
- * one?" through a callback of the daemon, and hands the started, heartbeat and completed
- * reports to another. One JSON object per line each way; everything that arrives is hostile:
- * lines are bounded, parsed strictly, every field is checked against its grammar and bounds,
- * each connection has an idle deadline, and the number of connections is capped.
+ * workload talks to: it answers "is this model version still the current one?" through a
+ * callback of the daemon, and hands the started, heartbeat and completed reports to another.
+ * Each run (an event's replica) has a listening socket of its own, in a directory of its own
+ * that only that run's container gets bind-mounted, so the server knows who is talking: a
+ * message that names another event is refused. One JSON object per line each way; everything
+ * that arrives is hostile: lines are bounded, parsed strictly, every field is checked against
+ * its grammar and bounds, each connection has an idle deadline, and the number of connections
+ * is capped per run and in all.
  */
 #ifndef OCRA_AGENTD_H
 #define OCRA_AGENTD_H
@@ -29,7 +32,9 @@
 #define OCRA_AGENTD_HEARTBEAT_S 10  /* default heartbeat interval told to the agents */
 #define OCRA_AGENTD_HEARTBEAT_MAX_S 3600
 #define OCRA_AGENTD_LOAD_MAX 1000000000LL /* a heartbeat's "load" */
-#define OCRA_AGENTD_MAX_CONNS 128         /* default cap on open connections */
+#define OCRA_AGENTD_MAX_CONNS 4096        /* default cap on open connections, all runs */
+#define OCRA_AGENTD_RUN_CONNS 4           /* default cap on one run's open connections */
+#define OCRA_AGENTD_NAME_MAX 32           /* default: the longest run name, in bytes */
 #define OCRA_AGENTD_IDLE_MS 10000         /* default: a connection idle this long is closed */
 #define OCRA_AGENTD_SOCKET_NAME "agent.sock"
 
@@ -79,12 +84,18 @@ int ocra_agentd_msg_parse(const char *line, size_t len, struct ocra_agentd_msg *
 
 /* ---- the server -------------------------------------------------------------------- */
 
-/* The peer process, from SO_PEERCRED: its pid in the daemon's pid namespace (so the daemon
- * can tell which container it is in through /proc/<pid>/cgroup), its uid and gid. */
+/*
+ * Who is talking. The peer process, from SO_PEERCRED: its pid in the daemon's pid namespace
+ * (so the daemon can tell which container it is in through /proc/<pid>/cgroup), its uid and
+ * gid; and the run whose socket it reached (ocra_agentd_run_add), which the server trusts
+ * over anything the message says: msg->event is always that run's event.
+ */
 struct ocra_agentd_peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
+    const char *run; /* the run's name (its directory's) */
+    int replica;     /* the run's replica */
 };
 
 enum ocra_agentd_verdict {
@@ -122,51 +133,78 @@ struct ocra_agentd_callbacks {
 
 /* A zeroed struct means every default. Strings are copied by ocra_agentd_start. */
 struct ocra_agentd_options {
-    const char *dir;         /* the socket's directory, absolute, required; the daemon
-                              * bind-mounts it at /run/ocra. Created when missing (missing
-                              * parents 0755) with dir_mode and gid; an existing one is used
-                              * as it is, and must be a directory (not a symlink) of this
-                              * user that nobody else can write (else EACCES). */
-    const char *socket_name; /* NULL: OCRA_AGENTD_SOCKET_NAME */
-    unsigned dir_mode;       /* for a directory it creates; 0: 0750 */
+    const char *dir;         /* the directory of the runs' directories, absolute, required.
+                              * Created when missing (mode 0700, missing parents 0755); an
+                              * existing one is used as it is, and must be a directory (not a
+                              * symlink) of this user that nobody else can write (else
+                              * EACCES). Nothing but the runs' directories goes in it. */
+    const char *socket_name; /* the socket's name in a run's directory; NULL:
+                              * OCRA_AGENTD_SOCKET_NAME */
+    size_t name_max;         /* the longest run name the caller will add; start fails with
+                              * ENAMETOOLONG when dir/<name>/<socket_name> would not fit a unix
+                              * socket address; 0: OCRA_AGENTD_NAME_MAX */
+    unsigned dir_mode;       /* for a run's directory it creates; 0: 0750 */
     unsigned socket_mode;    /* 0: 0660 */
-    gid_t gid;               /* group of the directory and the socket (the workloads' gid,
+    gid_t gid;               /* group of the runs' directories and sockets (the workloads' gid,
                               * 65532 by default in ocra's sandbox); 0: left as created */
     int heartbeat_s;         /* told to agents: 0 default, else 1..OCRA_AGENTD_HEARTBEAT_MAX_S */
-    int max_conns;           /* 0: OCRA_AGENTD_MAX_CONNS; more are accepted and closed at once */
+    int max_conns;           /* all runs together; 0: OCRA_AGENTD_MAX_CONNS */
+    int run_conns;           /* one run; 0: OCRA_AGENTD_RUN_CONNS. More are accepted and closed
+                              * at once, so one run cannot take the others' connections */
     int idle_ms;             /* 0: OCRA_AGENTD_IDLE_MS; per connection, reset by each line */
 };
 
 struct ocra_agentd;
 
 /*
- * Creates the directory (or checks an existing one, see opt.dir), binds the socket under a
- * temporary name, sets its mode and group, listens, and renames it over the final path: a
- * stale socket is replaced, a live one (another server answers) fails with EADDRINUSE, and
- * anything else at that path (not a socket) fails with EEXIST. Then starts the server thread.
- * cb.check and cb.report are required. Caller stops and frees the server with
- * ocra_agentd_stop().
+ * Creates the directory (or checks an existing one, see opt.dir) and starts the server
+ * thread, which serves no socket until a run is added. cb.check and cb.report are required.
+ * Caller stops and frees the server with ocra_agentd_stop().
  */
 int ocra_agentd_start(const struct ocra_agentd_options *opt, const struct ocra_agentd_callbacks *cb,
                       struct ocra_agentd **out, struct ocra_err *err);
 
-/* The socket's path on the host; borrowed, valid until ocra_agentd_stop(). */
-const char *ocra_agentd_socket_path(const struct ocra_agentd *d);
+/*
+ * Serves run `name` (1..name_max bytes of [A-Za-z0-9._-], not starting with '.'), the replica
+ * `replica` of event `event`: its directory dir/<name> is created (dir_mode, gid) or, when it
+ * exists, kept as it is (it must be a directory of this user that nobody else can write), so
+ * that a container which outlived a daemon restart reaches the new socket through its bind
+ * mount; the socket is bound under a temporary name, given its mode and group, and renamed
+ * over dir/<name>/<socket_name> (a stale one is replaced; a live one, another server's, fails
+ * with EADDRINUSE; anything else there fails with EEXIST). Requests on that socket must name
+ * `event`: any other is answered with an error, the connection closed, and the refusal logged
+ * (at most once a minute per run) and counted. Adding a run that is served already with the
+ * same event and replica does nothing; with another, fails with EEXIST. *dir: the run's
+ * directory, to bind-mount at /run/ocra in its container only; caller frees it.
+ */
+int ocra_agentd_run_add(struct ocra_agentd *d, const char *name, const char *event, int replica,
+                        char **dir, struct ocra_err *err);
+
+/*
+ * The run ended: its socket is closed and removed (when it is still the one this server
+ * created), its directory removed when empty, its connections closed. A run this server does
+ * not serve (it ended while an earlier server did): its directory is removed when nothing but
+ * a stale socket (nobody listens) is in it; a live one is left alone.
+ */
+void ocra_agentd_run_remove(struct ocra_agentd *d, const char *name);
 
 /* Counters since start, for metrics; read without locking (each is one aligned word). */
 struct ocra_agentd_stats {
     uint64_t accepted; /* connections accepted */
-    uint64_t refused;  /* connections closed at once: over max_conns */
+    uint64_t refused;  /* connections closed at once: over run_conns or max_conns */
     uint64_t requests; /* valid requests answered */
     uint64_t rejected; /* lines rejected: malformed, over the bound, invalid */
+    uint64_t forged;   /* valid requests refused: they named another event than their run's */
     uint64_t timeouts; /* connections closed by the idle deadline */
 };
 void ocra_agentd_stats_get(const struct ocra_agentd *d, struct ocra_agentd_stats *out);
 
 /*
  * Stops the server thread (it finishes the callback in progress, if any), closes every
- * connection, removes the socket when it is still the one this server created, and frees d.
- * Not async-signal-safe: call it from the thread that handles SIGTERM's flag. NULL: no-op.
+ * connection, removes each run's socket when it is still the one this server created, and
+ * frees d. The runs' directories stay: the containers that outlive the daemon keep their
+ * bind mounts, and the next server adds their runs again in the same directories. Not
+ * async-signal-safe: call it from the thread that handles SIGTERM's flag. NULL: no-op.
  */
 void ocra_agentd_stop(struct ocra_agentd *d);
 

@@ -201,13 +201,25 @@ test_replies_stay_within_bounds(void)
 
 /* ---- the server -------------------------------------------------------------------- */
 
+#define EVENT "ain:0:0x3f:0" /* HEAD's */
+
 static struct {
     pthread_mutex_t mu;
     int checks, reports;
     struct ocra_agentd_msg last;
     struct ocra_agentd_peer peer;
+    char run[OCRA_AGENTD_NAME_MAX + 1]; /* peer.run, copied */
     int fail_check;
 } rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void
+record(const struct ocra_agentd_msg *m, const struct ocra_agentd_peer *peer)
+{
+    rec.last = *m;
+    rec.peer = *peer;
+    snprintf(rec.run, sizeof(rec.run), "%s", peer->run);
+    rec.peer.run = NULL; /* borrowed for the call only */
+}
 
 static int
 cb_check(void *arg, const struct ocra_agentd_msg *m, const struct ocra_agentd_peer *peer,
@@ -216,8 +228,7 @@ cb_check(void *arg, const struct ocra_agentd_msg *m, const struct ocra_agentd_pe
     (void)arg;
     pthread_mutex_lock(&rec.mu);
     rec.checks++;
-    rec.last = *m;
-    rec.peer = *peer;
+    record(m, peer);
     pthread_mutex_unlock(&rec.mu);
     if (rec.fail_check)
         return -1;
@@ -234,30 +245,50 @@ cb_report(void *arg, const struct ocra_agentd_msg *m, const struct ocra_agentd_p
     (void)arg;
     pthread_mutex_lock(&rec.mu);
     rec.reports++;
-    rec.last = *m;
-    rec.peer = *peer;
+    record(m, peer);
     pthread_mutex_unlock(&rec.mu);
+}
+
+static int
+reports(void)
+{
+    int n;
+
+    pthread_mutex_lock(&rec.mu);
+    n = rec.reports;
+    pthread_mutex_unlock(&rec.mu);
+    return n;
 }
 
 static const struct ocra_agentd_callbacks cbs = {.check = cb_check, .report = cb_report};
 
-static char tmpdir[64];
+static char tmpdir[64], base[96];
 
+/* A server in a fresh directory with run "r0" (EVENT, replica 0) added. */
 static struct ocra_agentd *
-server(int max_conns, int idle_ms)
+server(int max_conns, int run_conns, int idle_ms)
 {
-    struct ocra_agentd_options opt = {.max_conns = max_conns, .idle_ms = idle_ms};
+    struct ocra_agentd_options opt = {
+        .max_conns = max_conns, .run_conns = run_conns, .idle_ms = idle_ms};
     struct ocra_err err = {0};
     struct ocra_agentd *d = NULL;
-    char dir[96];
+    char *dir = NULL;
 
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/ocra-agentd.XXXXXX");
     if (!mkdtemp(tmpdir))
         return NULL;
-    snprintf(dir, sizeof(dir), "%s/run/ocra", tmpdir);
-    opt.dir = dir;
-    if (ocra_agentd_start(&opt, &cbs, &d, &err) < 0)
+    snprintf(base, sizeof(base), "%s/run/ocra", tmpdir);
+    opt.dir = base;
+    if (ocra_agentd_start(&opt, &cbs, &d, &err) < 0) {
         fprintf(stderr, "  start: %s\n", err.msg);
+        return NULL;
+    }
+    if (ocra_agentd_run_add(d, "r0", EVENT, 0, &dir, &err) < 0) {
+        fprintf(stderr, "  run_add: %s\n", err.msg);
+        ocra_agentd_stop(d);
+        return NULL;
+    }
+    free(dir);
     memset(&rec.last, 0, sizeof(rec.last));
     rec.checks = rec.reports = rec.fail_check = 0;
     return d;
@@ -273,18 +304,25 @@ server_done(struct ocra_agentd *d)
     (void)!system(cmd);
 }
 
+/* A connection to run `run`'s socket, or -1. */
 static int
-client(const struct ocra_agentd *d)
+client_of(const char *run)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ocra_agentd_socket_path(d));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s/agent.sock", base, run);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+static int
+client(void)
+{
+    return client_of("r0");
 }
 
 /* Reads one line (or up to EOF) within 10 s; returns its length, -1 on timeout/error. */
@@ -322,20 +360,22 @@ test_server_answers_checks_and_reports(void)
 {
     static const char two[] = "{\"type\":\"started\"," HEAD ",\"pid\":9}\n"
                               "{\"type\":\"completed\"," HEAD ",\"duration_ms\":7,\"signal\":9}\n";
-    struct ocra_agentd *d = server(0, 0);
+    struct ocra_agentd *d = server(0, 0, 0);
     struct ocra_agentd_stats st;
     char reply[OCRA_AGENTD_REPLY_MAX];
     int fd;
 
     if (!d)
         OCRA_TEST_SKIP("cannot start a server in /tmp");
-    fd = client(d);
+    fd = client();
     CHECK(fd >= 0);
     request(fd, "{\"type\":\"check\"," HEAD "}\n", reply, sizeof(reply));
     CHECK_STR(reply, "{\"v\":1,\"ok\":true,\"status\":\"current\",\"heartbeat_s\":10}\n");
     CHECK_INT(rec.checks, 1);
     CHECK_INT(rec.peer.uid, getuid());
     CHECK_INT(rec.peer.pid, getpid());
+    CHECK_STR(rec.run, "r0");
+    CHECK_INT(rec.peer.replica, 0);
     /* Two requests in one write: each gets its reply, in order. */
     CHECK_INT(ocra_write_all(fd, two, strlen(two)), 0);
     read_line(fd, reply, sizeof(reply));
@@ -348,10 +388,10 @@ test_server_answers_checks_and_reports(void)
     CHECK_INT(rec.last.signal, 9);
     pthread_mutex_unlock(&rec.mu);
     close(fd);
-    fd = client(d);
+    fd = client();
     request(fd,
-            "{\"type\":\"check\",\"v\":1,\"event\":\"e\",\"model\":\"bert\",\"version\":\"1.0.0\","
-            "\"instance\":\"x\",\"time_ms\":1}\n",
+            "{\"type\":\"check\",\"v\":1,\"event\":\"" EVENT "\",\"model\":\"bert\","
+            "\"version\":\"1.0.0\",\"instance\":\"x\",\"time_ms\":1}\n",
             reply, sizeof(reply));
     CHECK_STR(reply, "{\"v\":1,\"ok\":true,\"status\":\"superseded\",\"heartbeat_s\":10,"
                      "\"current\":\"1.0.1\"}\n");
@@ -368,20 +408,20 @@ test_server_answers_checks_and_reports(void)
 static void
 test_server_closes_after_garbage_and_long_lines(void)
 {
-    struct ocra_agentd *d = server(0, 0);
+    struct ocra_agentd *d = server(0, 0, 0);
     char reply[OCRA_AGENTD_REPLY_MAX], big[OCRA_AGENTD_LINE_MAX + 10];
     struct ocra_agentd_stats st;
     int fd;
 
     if (!d)
         OCRA_TEST_SKIP("cannot start a server in /tmp");
-    fd = client(d);
+    fd = client();
     request(fd, "\x01\x02{{{\n{\"type\":\"check\"," HEAD "}\n", reply, sizeof(reply));
     CHECK(strncmp(reply, "{\"v\":1,\"ok\":false,\"error\":\"not JSON: line 1", 41) == 0);
     CHECK_INT(read_line(fd, reply, sizeof(reply)), 0); /* closed: the check was not served */
     CHECK_INT(rec.checks, 0);
     close(fd);
-    fd = client(d);
+    fd = client();
     memset(big, 'x', sizeof(big));
     CHECK_INT(ocra_write_all(fd, big, sizeof(big)), 0);
     read_line(fd, reply, sizeof(reply));
@@ -393,84 +433,323 @@ test_server_closes_after_garbage_and_long_lines(void)
     server_done(d);
 }
 
+/* A workload speaks for its own run only: on run r0's socket (EVENT, replica 0), a valid
+ * request naming another event (run "r1"'s, whose id is public) is refused and its connection
+ * closed, the callbacks never see it; r1's own requests on r1's socket reach them as r1's. */
 static void
-test_server_bounds_connections(void)
+test_run_socket_refuses_other_events(void)
 {
-    struct ocra_agentd *d = server(2, 300);
-    char reply[OCRA_AGENTD_REPLY_MAX];
+#define OTHER                                                                                      \
+    "\"v\":1,\"event\":\"ain:0:0x40:0\",\"model\":\"bert\",\"version\":\"1.0.1\","                 \
+    "\"instance\":\"abc123\",\"time_ms\":1795000000000"
+    static const char *const forged[] = {
+        "{\"type\":\"heartbeat\"," OTHER ",\"uptime_ms\":1,\"load\":1000000}\n",
+        "{\"type\":\"completed\"," OTHER ",\"duration_ms\":1,\"exit_code\":0}\n",
+        "{\"type\":\"started\"," OTHER ",\"pid\":1}\n",
+        "{\"type\":\"check\"," OTHER "}\n",
+    };
+    struct ocra_agentd *d = server(0, 0, 0);
     struct ocra_agentd_stats st;
-    int a, b, c;
+    struct ocra_err err = {0};
+    char reply[OCRA_AGENTD_REPLY_MAX], *dir = NULL;
+    int fd;
 
     if (!d)
         OCRA_TEST_SKIP("cannot start a server in /tmp");
-    a = client(d);
-    b = client(d);
-    /* a sends half a line and stalls; b is still served */
-    CHECK_INT(ocra_write_all(a, "{\"type\":\"che", 12), 0);
-    request(b, "{\"type\":\"check\"," HEAD "}\n", reply, sizeof(reply));
-    CHECK(strstr(reply, "\"status\":\"current\"") != NULL);
-    c = client(d); /* a third, over max_conns 2: closed at once */
-    CHECK_INT(read_line(c, reply, sizeof(reply)), 0);
-    /* a's idle deadline passes: closed without a reply */
-    CHECK_INT(read_line(a, reply, sizeof(reply)), 0);
+    CHECK_INT(ocra_agentd_run_add(d, "r1", "ain:0:0x40:0", 1, &dir, &err), 0);
+    free(dir);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(forged); i++) {
+        fd = client();
+        CHECK(fd >= 0);
+        request(fd, forged[i], reply, sizeof(reply));
+        CHECK_STR(reply, "{\"v\":1,\"ok\":false,\"error\":\"this socket speaks for its own run's "
+                         "event only\"}\n");
+        CHECK_INT(read_line(fd, reply, sizeof(reply)), 0); /* closed */
+        close(fd);
+    }
+    CHECK_INT(reports(), 0);
+    CHECK_INT(rec.checks, 0);
+    /* the same requests on r1's own socket are r1's */
+    fd = client_of("r1");
+    request(fd, forged[0], reply, sizeof(reply));
+    CHECK_STR(reply, "{\"v\":1,\"ok\":true}\n");
+    close(fd);
+    pthread_mutex_lock(&rec.mu);
+    CHECK_INT(rec.reports, 1);
+    CHECK_STR(rec.last.event, "ain:0:0x40:0");
+    CHECK_INT(rec.last.load, 1000000);
+    CHECK_STR(rec.run, "r1");
+    CHECK_INT(rec.peer.replica, 1);
+    pthread_mutex_unlock(&rec.mu);
     ocra_agentd_stats_get(d, &st);
-    CHECK_INT(st.refused, 1);
+    CHECK_INT(st.forged, OCRA_ARRAY_LEN(forged));
+    CHECK_INT(st.requests, 1);
+    server_done(d);
+}
+
+/* One run cannot take the others' connections: over run_conns its own are closed at once,
+ * while another run is still served; max_conns bounds them all. */
+static void
+test_server_bounds_connections(void)
+{
+    static const char check1[] =
+        "{\"type\":\"check\",\"v\":1,\"event\":\"ain:0:0x40:0\",\"model\":\"bert\","
+        "\"version\":\"1.0.1\",\"instance\":\"x\",\"time_ms\":1}\n";
+    struct ocra_agentd *d = server(5, 2, 300);
+    char reply[OCRA_AGENTD_REPLY_MAX], *dir = NULL;
+    struct ocra_agentd_stats st;
+    struct ocra_err err = {0};
+    int fds[8], n = 0;
+
+    if (!d)
+        OCRA_TEST_SKIP("cannot start a server in /tmp");
+    CHECK_INT(ocra_agentd_run_add(d, "r1", "ain:0:0x40:0", 1, &dir, &err), 0);
+    free(dir);
+    CHECK_INT(ocra_agentd_run_add(d, "r2", "ain:0:0x41:0", 0, &dir, &err), 0);
+    free(dir);
+    fds[n++] = client(); /* r0's first, a */
+    fds[n++] = client(); /* r0's second, b */
+    /* a sends half a line and stalls; b is still served */
+    CHECK_INT(ocra_write_all(fds[0], "{\"type\":\"che", 12), 0);
+    request(fds[1], "{\"type\":\"check\"," HEAD "}\n", reply, sizeof(reply));
+    CHECK(strstr(reply, "\"status\":\"current\"") != NULL);
+    fds[n++] = client(); /* a third on r0, over run_conns 2: closed at once */
+    CHECK_INT(read_line(fds[2], reply, sizeof(reply)), 0);
+    /* r1 is still served while r0 holds its two */
+    fds[n++] = client_of("r1");
+    request(fds[3], check1, reply, sizeof(reply));
+    CHECK(strstr(reply, "\"status\":\"current\"") != NULL);
+    fds[n++] = client_of("r1"); /* 4 open in all */
+    fds[n++] = client_of("r2"); /* 5: max_conns */
+    fds[n++] = client_of("r2"); /* r2's second, but over max_conns 5: closed at once */
+    CHECK_INT(read_line(fds[6], reply, sizeof(reply)), 0);
+    /* a's idle deadline passes: closed without a reply */
+    CHECK_INT(read_line(fds[0], reply, sizeof(reply)), 0);
+    ocra_agentd_stats_get(d, &st);
+    CHECK_INT(st.refused, 2);
     CHECK(st.timeouts >= 1);
-    close(a);
-    close(b);
-    close(c);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    server_done(d);
+}
+
+static ino_t
+ino_of(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* A run's directory and socket: modes, idempotent add, a name taken by another run, removal
+ * (socket and directory gone, its connections closed); a stop keeps the directory, and the
+ * next server listens in the same one (a container's bind mount reaches it again). */
+static void
+test_run_add_remove_and_restart(void)
+{
+    struct ocra_agentd_options opt = {0};
+    struct ocra_agentd *d = server(0, 0, 0), *d2 = NULL;
+    struct ocra_err err = {0};
+    char path[256], dir0[128], *dir = NULL, reply[OCRA_AGENTD_REPLY_MAX];
+    struct stat st;
+    ino_t ino;
+    int fd;
+
+    if (!d)
+        OCRA_TEST_SKIP("cannot start a server in /tmp");
+    snprintf(dir0, sizeof(dir0), "%s/r0", base);
+    snprintf(path, sizeof(path), "%s/agent.sock", dir0);
+    CHECK_INT(stat(path, &st), 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK_INT(st.st_mode & 07777, 0660);
+    CHECK_INT(stat(dir0, &st), 0);
+    CHECK_INT(st.st_mode & 07777, 0750);
+    CHECK_INT(stat(base, &st), 0);
+    CHECK_INT(st.st_mode & 07777, 0700); /* the workloads see their run's directory only */
+    ino = ino_of(dir0);
+    CHECK_INT(ocra_agentd_run_add(d, "r0", EVENT, 0, &dir, &err), 0); /* again: the same */
+    CHECK_STR(dir, dir0);
+    free(dir);
+    dir = NULL;
+    CHECK_INT(ocra_agentd_run_add(d, "r0", EVENT, 1, &dir, &err), -1);
+    CHECK_INT(err.code, EEXIST);
+    CHECK_INT(ocra_agentd_run_add(d, "r0", "ain:0:0x40:0", 0, &dir, &err), -1);
+    CHECK_INT(err.code, EEXIST);
+    CHECK_INT(ocra_agentd_run_add(d, "../x", EVENT, 0, &dir, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK_INT(ocra_agentd_run_add(d, ".x", EVENT, 0, &dir, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    CHECK_INT(ocra_agentd_run_add(d, "x", "bad event", 0, &dir, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    /* stop: the socket goes, the directory stays; a new server serves it in the same one */
+    ocra_agentd_stop(d);
+    d = NULL;
+    CHECK(stat(path, &st) < 0 && errno == ENOENT);
+    CHECK_INT(ino_of(dir0), ino);
+    opt.dir = base;
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d, &err), 0);
+    CHECK_INT(ocra_agentd_run_add(d, "r0", EVENT, 0, &dir, &err), 0);
+    free(dir);
+    dir = NULL;
+    CHECK_INT(ino_of(dir0), ino);
+    fd = client();
+    CHECK(fd >= 0);
+    request(fd, "{\"type\":\"check\"," HEAD "}\n", reply, sizeof(reply));
+    CHECK(strstr(reply, "\"status\":\"current\"") != NULL);
+    /* a live socket of another server is not replaced */
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), 0);
+    CHECK_INT(ocra_agentd_run_add(d2, "r0", EVENT, 0, &dir, &err), -1);
+    CHECK_INT(err.code, EADDRINUSE);
+    /* removal: the socket and the directory go, the open connection is closed */
+    ocra_agentd_run_remove(d, "r0");
+    CHECK(stat(dir0, &st) < 0 && errno == ENOENT);
+    CHECK_INT(read_line(fd, reply, sizeof(reply)), 0);
+    close(fd);
+    CHECK_INT(client(), -1);
+    ocra_agentd_run_remove(d, "r0"); /* unknown now: nothing */
+    /* a run that ended after a restart, before it was served again: its directory and stale
+     * socket go; a live socket (another server's run) is left alone */
+    CHECK_INT(ocra_agentd_run_add(d2, "r9", EVENT, 0, &dir, &err), 0);
+    free(dir);
+    dir = NULL;
+    ocra_agentd_run_remove(d, "r9");
+    snprintf(path, sizeof(path), "%s/r9/agent.sock", base);
+    CHECK_INT(stat(path, &st), 0);
+    ocra_agentd_stop(d2); /* r9's directory stays, its socket goes */
+    {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", path);
+        CHECK_INT(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0); /* as a killed server's */
+        close(s);
+    }
+    snprintf(path, sizeof(path), "%s/r9", base);
+    CHECK_INT(stat(path, &st), 0);
+    ocra_agentd_run_remove(d, "r9");
+    CHECK(stat(path, &st) < 0 && errno == ENOENT);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), 0);
+    snprintf(path, sizeof(path), "%s/agent.sock", dir0);
+    /* the name is free again, for another event */
+    CHECK_INT(ocra_agentd_run_add(d, "r0", "ain:0:0x40:0", 0, &dir, &err), 0);
+    free(dir);
+    dir = NULL;
+    ocra_agentd_stop(d);
+    /* a stale socket (a server that died without stopping) is replaced; a file is not */
+    {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", path);
+        CHECK_INT(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        close(s);
+    }
+    CHECK_INT(ocra_agentd_run_add(d2, "r0", EVENT, 0, &dir, &err), 0);
+    free(dir);
+    dir = NULL;
+    ocra_agentd_stop(d2);
+    CHECK_INT(ocra_file_write_atomic(path, "x", 1, 0644, &err), 0);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), 0);
+    CHECK_INT(ocra_agentd_run_add(d2, "r0", EVENT, 0, &dir, &err), -1); /* left alone */
+    CHECK_INT(err.code, EEXIST);
+    ocra_agentd_stop(d2);
+    snprintf(path, sizeof(path), "rm -rf %s", tmpdir);
+    (void)!system(path);
+}
+
+/* Many runs, one poll set: 500 sockets served at once (the daemon has one per replica), each
+ * speaking for its own event only; all removed again. */
+static void
+test_many_runs_are_served(void)
+{
+    struct ocra_agentd *d = server(0, 0, 0);
+    struct ocra_agentd_stats st;
+    struct ocra_err err = {0};
+    char name[32], event[32], line[512], reply[OCRA_AGENTD_REPLY_MAX], *dir = NULL;
+    int added = 0, served = 0;
+
+    if (!d)
+        OCRA_TEST_SKIP("cannot start a server in /tmp");
+    for (int i = 1; i <= 500; i++) {
+        snprintf(name, sizeof(name), "run%d", i);
+        snprintf(event, sizeof(event), "ain:0:0x%x:0", i);
+        if (ocra_agentd_run_add(d, name, event, i % 7, &dir, &err) == 0)
+            added++;
+        free(dir);
+        dir = NULL;
+    }
+    CHECK_INT(added, 500);
+    for (int i = 1; i <= 500; i += 37) {
+        int fd;
+
+        snprintf(name, sizeof(name), "run%d", i);
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"heartbeat\",\"v\":1,\"event\":\"ain:0:0x%x:0\",\"model\":\"bert\","
+                 "\"version\":\"1\",\"instance\":\"x\",\"time_ms\":1,\"uptime_ms\":1}\n",
+                 i);
+        fd = client_of(name);
+        request(fd, line, reply, sizeof(reply));
+        served += strcmp(reply, "{\"v\":1,\"ok\":true}\n") == 0;
+        pthread_mutex_lock(&rec.mu);
+        CHECK_INT(rec.peer.replica, i % 7);
+        CHECK_STR(rec.run, name);
+        pthread_mutex_unlock(&rec.mu);
+        close(fd);
+    }
+    CHECK_INT(served, 14);
+    for (int i = 1; i <= 500; i++) {
+        snprintf(name, sizeof(name), "run%d", i);
+        ocra_agentd_run_remove(d, name);
+    }
+    CHECK_INT(client_of("run1"), -1);
+    ocra_agentd_stats_get(d, &st);
+    CHECK_INT(st.forged, 0);
     server_done(d);
 }
 
 static void
-test_socket_mode_replacement_and_stop(void)
+test_start_checks_its_directory(void)
 {
     struct ocra_agentd_options opt = {0};
-    struct ocra_agentd *d = server(0, 0), *d2 = NULL;
+    struct ocra_agentd *d = NULL;
     struct ocra_err err = {0};
-    char dir[96], path[100];
+    char dir[256];
     struct stat st;
 
-    if (!d)
-        OCRA_TEST_SKIP("cannot start a server in /tmp");
-    snprintf(dir, sizeof(dir), "%s/run/ocra", tmpdir);
-    snprintf(path, sizeof(path), "%s", ocra_agentd_socket_path(d));
-    CHECK_INT(stat(path, &st), 0);
-    CHECK(S_ISSOCK(st.st_mode));
-    CHECK_INT(st.st_mode & 07777, 0660);
-    CHECK_INT(stat(dir, &st), 0);
-    CHECK_INT(st.st_mode & 07777, 0750);
-    opt.dir = dir;
-    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1); /* a live one is not replaced */
-    CHECK_INT(err.code, EADDRINUSE);
-    /* A stale socket: left by a server that died without stopping. */
-    {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-        ocra_agentd_stop(d);
-        CHECK(stat(path, &st) < 0 && errno == ENOENT); /* stop removed it */
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK_INT(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        close(fd);
-    }
-    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), 0);
-    ocra_agentd_stop(d2);
-    CHECK_INT(ocra_file_write_atomic(path, "x", 1, 0644, &err), 0);
-    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1); /* not a socket: left alone */
-    CHECK_INT(err.code, EEXIST);
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/ocra-agentd.XXXXXX");
+    if (!mkdtemp(tmpdir))
+        OCRA_TEST_SKIP("cannot make a directory in /tmp");
     opt.dir = "relative/dir";
-    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d, &err), -1);
     CHECK_INT(err.code, EINVAL);
     opt.dir = "//";
-    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d, &err), -1);
     CHECK_INT(err.code, EINVAL);
+    /* a run's socket would not fit a unix socket address */
+    snprintf(dir, sizeof(dir), "%s/%s", tmpdir,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    opt.dir = dir;
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d, &err), -1);
+    CHECK_INT(err.code, ENAMETOOLONG);
+    opt.name_max = 8;
+    snprintf(dir, sizeof(dir), "%s/run", tmpdir);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d, &err), 0);
+    {
+        char *rd = NULL;
+
+        CHECK_INT(ocra_agentd_run_add(d, "ocra-123456789", EVENT, 0, &rd, &err), -1); /* > 8 */
+        CHECK_INT(err.code, EINVAL);
+        free(rd);
+    }
+    ocra_agentd_stop(d);
+    d = NULL;
+    opt.name_max = 0;
     /* An existing directory others can write is refused and left as it is. */
     snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
     CHECK_INT(mkdir(dir, 0777), 0);
     CHECK_INT(chmod(dir, 01777), 0);
     opt.dir = dir;
-    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d2, &err), -1);
+    CHECK_INT(ocra_agentd_start(&opt, &cbs, &d, &err), -1);
     CHECK_INT(err.code, EACCES);
     CHECK_INT(stat(dir, &st), 0);
     CHECK_INT(st.st_mode & 07777, 01777);
@@ -482,5 +761,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_parse_valid_messages), OCRA_TEST(test_parse_reject
                OCRA_TEST(test_parse_bounds), OCRA_TEST(test_replies_stay_within_bounds),
                OCRA_TEST(test_server_answers_checks_and_reports),
                OCRA_TEST(test_server_closes_after_garbage_and_long_lines),
+               OCRA_TEST(test_run_socket_refuses_other_events),
                OCRA_TEST(test_server_bounds_connections),
-               OCRA_TEST(test_socket_mode_replacement_and_stop))
+               OCRA_TEST(test_run_add_remove_and_restart), OCRA_TEST(test_many_runs_are_served),
+               OCRA_TEST(test_start_checks_its_directory))

@@ -98,10 +98,26 @@ opts_check(const struct ocra_build_opts *o, struct ocra_err *err)
         return ocra_err_sys(err, "ocra-agent %s", o->agent);
     if (!S_ISREG(sb.st_mode))
         return ocra_err_set(err, EINVAL, "ocra-agent %s: not a regular file", o->agent);
+    if (o->toolchain_repo && *o->toolchain_repo &&
+        (!ocra_image_repo_valid(o->toolchain_repo) || strlen(o->toolchain_repo) > 200))
+        return ocra_err_set(err, EINVAL, "toolchain repository %s: not a valid name",
+                            o->toolchain_repo);
     if (o->build_network && strcmp(o->build_network, "host") != 0 &&
         strcmp(o->build_network, "none") != 0)
         return ocra_err_set(err, EINVAL, "build network %s: want host or none", o->build_network);
     return 0;
+}
+
+/* The toolchain repository: configured, else "toolchain" beside repo (in its parent). */
+static char *
+toolchain_repo(const struct ocra_build_opts *o)
+{
+    const char *slash = strrchr(o->repo, '/');
+
+    if (o->toolchain_repo && *o->toolchain_repo)
+        return ocra_xstrdup(o->toolchain_repo);
+    return slash ? ocra_xasprintf("%.*s/toolchain", (int)(slash - o->repo), o->repo)
+                 : ocra_xstrdup("toolchain");
 }
 
 struct ocra_build *
@@ -127,7 +143,15 @@ ocra_build_new(const struct ocra_build_opts *opts, const struct ocra_spec *spec,
     }
     if (!(b->reg = ocra_image_registry_new(&ro, err)))
         goto fail;
-    b->tc_repo = ocra_xasprintf("%s-toolchain", opts->repo);
+    b->tc_repo = toolchain_repo(opts);
+    if (strcmp(b->tc_repo, opts->repo) == 0) {
+        /* a model's tags would land among the toolchains', or overwrite one */
+        ocra_err_set(err, EINVAL,
+                     "repository %s is the toolchain repository: rename the model or set "
+                     "build.toolchain_repo",
+                     opts->repo);
+        goto fail;
+    }
     b->tc_ref =
         ocra_xasprintf("%s/%s:%s", b->origin, b->tc_repo, ocra_plan_toolchain_hash(b->plan));
     tags_from_plan(b);
@@ -391,6 +415,12 @@ bool
 ocra_build_toolchain_built(const struct ocra_build *b)
 {
     return b->tc_built;
+}
+
+bool
+ocra_build_base_refused(const struct ocra_build *b)
+{
+    return b->base_refused;
 }
 
 const char *

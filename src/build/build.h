@@ -3,10 +3,11 @@
  * build: turns a planned model spec and its chain event into a pushed, tagged, signed and
  * journaled model image (DESIGN.md §4). Two levels: the toolchain image, built through the
  * Docker Engine API once per toolchain hash and kept in the registry as
- * "<repo>-toolchain:<hash>"; the model image, assembled natively on top of it (a weight layer
- * with the verified artifact, a layer with ocra-agent, a config with labels) and pushed with
- * the OCI distribution API, the toolchain's layers mounted, not uploaded. The same inputs give
- * the same manifest digest on any machine.
+ * "<toolchain repo>:<hash>", one repository that every model shares ("<prefix>/toolchain" by
+ * default); the model image, assembled natively on top of it (a weight layer with the
+ * verified artifact, a layer with ocra-agent, a config with labels) and pushed with the OCI
+ * distribution API into the model's own repository, the toolchain's layers mounted across
+ * repositories, not uploaded. The same inputs give the same manifest digest on any machine.
  *
  * The work is split into steps that the daemon runs one by one as durable stages; each first
  * checks whether its effect already exists (artifact in the cache, toolchain tag in the
@@ -28,7 +29,7 @@
 /* The steps, in the order ocra_build_all() runs them. */
 enum ocra_build_step {
     OCRA_BUILD_FETCH,     /* the artifact, verified, in the cache */
-    OCRA_BUILD_TOOLCHAIN, /* <repo>-toolchain:<hash> in the registry */
+    OCRA_BUILD_TOOLCHAIN, /* <toolchain repo>:<hash> in the registry */
     OCRA_BUILD_MODEL,     /* the model image's blobs and manifest (by digest) */
     OCRA_BUILD_TAG,       /* <repo>:<modelVersion> and <repo>:evt-<shortid> */
     OCRA_BUILD_SIGN,      /* the cosign-style signature, when a key is given */
@@ -53,7 +54,8 @@ typedef void ocra_build_progress_fn(void *arg, const struct ocra_build_progress 
 /* Everything borrowed; must outlive the ocra_build. */
 struct ocra_build_opts {
     const char *registry_url;      /* "http://127.0.0.1:5000" or "https://registry.example" */
-    const char *repo;              /* "team/model"; the toolchain goes to "<repo>-toolchain" */
+    const char *repo;              /* "team/model": the model image's repository */
+    const char *toolchain_repo;    /* "team/toolchain"; NULL or "": <repo's parent>/toolchain */
     const char *cache_dir;         /* artifacts, layer descriptors (created if missing) */
     const char *agent;             /* the ocra-agent binary (a static executable) */
     const char *docker_socket;     /* the engine's unix socket; NULL: $DOCKER_HOST or default */
@@ -104,19 +106,24 @@ void ocra_build_free(struct ocra_build *b);
 int ocra_build_fetch(struct ocra_build *b, struct ocra_err *err);
 
 /*
- * Ensures <repo>-toolchain:<toolchain hash> is in the registry: a manifest HEAD hit is a
+ * Ensures <toolchain repo>:<toolchain hash> is in the registry: a manifest HEAD hit is a
  * cache hit; else an engine image of that name is pushed; else it is built from the plan's
- * Dockerfile through the Engine API (the log kept, ocra_build_log()) and pushed.
+ * toolchain Dockerfile (ocra_plan_toolchain_dockerfile: nothing of the model in it) through
+ * the Engine API (the log kept, ocra_build_log()) and pushed. Threads of one process that
+ * miss the same hash build it once: the others wait, then find it in the registry. An image
+ * whose labels say it was built on an ocra model image (io.ocra.event-id, inherited from the
+ * base) is not pushed unless the plan's base is listed exactly (ocra_plan_base_listed):
+ * EINVAL, and ocra_build_base_refused() is true.
  */
 int ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err);
 
 /*
- * Assembles and pushes the model image by digest: the toolchain's layers mounted from
- * <repo>-toolchain, the weight and agent layers (written once into the cache by content
- * key, uploaded unless the registry has them), the config, the manifest with annotations.
- * The artifact is needed (and the fetch step run, a no-op when it was) only when the weight
- * layer must be written: a retry whose layers the cache describes and the registry holds
- * reads no artifact. ENOENT when the toolchain is not in the registry.
+ * Assembles and pushes the model image by digest: the toolchain's layers mounted from the
+ * toolchain repository (its labels checked as above), the weight and agent layers (written
+ * once into the cache by content key, uploaded unless the registry has them), the config, the
+ * manifest with annotations. The artifact is needed (and the fetch step run, a no-op when it
+ * was) only when the weight layer must be written: a retry whose layers the cache describes
+ * and the registry holds reads no artifact. ENOENT when the toolchain is not in the registry.
  */
 int ocra_build_model(struct ocra_build *b, struct ocra_err *err);
 
@@ -135,14 +142,17 @@ int ocra_build_all(struct ocra_build *b, struct ocra_store *st, struct ocra_err 
 /* ---- results (borrowed, valid until ocra_build_free; NULL or "" before their step) ------ */
 
 const char *ocra_build_digest(const struct ocra_build *b);           /* model manifest */
-const char *ocra_build_toolchain_ref(const struct ocra_build *b);    /* host/repo-toolchain:hash */
+const char *ocra_build_toolchain_ref(const struct ocra_build *b);    /* host/tc-repo:hash */
 const char *ocra_build_toolchain_digest(const struct ocra_build *b); /* its manifest digest */
 bool ocra_build_toolchain_cache_hit(const struct ocra_build *b);     /* found in the registry */
 bool ocra_build_toolchain_built(const struct ocra_build *b);         /* the engine built it */
-const char *ocra_build_log(const struct ocra_build *b);              /* toolchain build log */
-const char *ocra_build_signature(const struct ocra_build *b);        /* .sig manifest digest */
-const char *ocra_build_artifact_path(const struct ocra_build *b);    /* the cached artifact */
-uint64_t ocra_build_bytes_uploaded(const struct ocra_build *b);      /* bytes sent so far */
+/* True after a step refused the toolchain because its base is an ocra model image that the
+ * plan does not list: the spec's fault, retrying cannot help. */
+bool ocra_build_base_refused(const struct ocra_build *b);
+const char *ocra_build_log(const struct ocra_build *b);           /* toolchain build log */
+const char *ocra_build_signature(const struct ocra_build *b);     /* .sig manifest digest */
+const char *ocra_build_artifact_path(const struct ocra_build *b); /* the cached artifact */
+uint64_t ocra_build_bytes_uploaded(const struct ocra_build *b);   /* bytes sent so far */
 /* The tags ("1.2.0", "evt-0123456789ab"), n_tags of them. */
 const char *const *ocra_build_tags(const struct ocra_build *b, size_t *n_tags);
 /* The manifest annotations (object of strings); borrowed. */

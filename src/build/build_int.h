@@ -9,6 +9,10 @@
 
 #include "build/build.h"
 
+/* The label of ocra's model images (their annotations are their config's labels) that no
+ * toolchain has unless it was built on a model image: labels are inherited from the base. */
+#define BUILD_MODEL_LABEL "io.ocra.event-id"
+
 struct ocra_build {
     struct ocra_build_opts opts;
     const struct ocra_spec *spec;
@@ -16,10 +20,11 @@ struct ocra_build {
     const struct ocra_spec_event *ev;
     struct ocra_image_registry *reg;
     char *origin;  /* host[:port] of the registry */
-    char *tc_repo; /* <repo>-toolchain */
-    char *tc_ref;  /* <origin>/<repo>-toolchain:<hash> */
+    char *tc_repo; /* the toolchain repository, shared by every model */
+    char *tc_ref;  /* <origin>/<tc_repo>:<hash> */
     char tc_digest[OCRA_IMAGE_DIGEST_MAX];
     bool tc_hit, tc_built;
+    bool base_refused;   /* the toolchain's base is an ocra model image the plan does not list */
     uint64_t uploaded;   /* bytes sent to the registry (ocra_build_bytes_uploaded) */
     char *log;           /* the toolchain build's log tail */
     char *artifact_path; /* <cache>/sha256/<hex> once fetched */

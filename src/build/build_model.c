@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * build_model.c: the two levels of an image. The toolchain, <repo>-toolchain:<hash>, is
- * looked up in the registry, then in the engine, and built through the Engine API only when
- * neither has it. The model image is assembled natively on top of it: its layers mounted from
- * the toolchain repository, a deterministic weight layer and an agent layer (written once into
- * the cache under a key of their inputs, uploaded unless the registry has them), a config and
- * an OCI manifest with the provenance annotations, pushed by digest, then tagged and signed.
+ * build_model.c: the two levels of an image. The toolchain, <toolchain repo>:<hash> (one
+ * repository for every model), is looked up in the registry, then in the engine, and built
+ * through the Engine API only when neither has it, once per hash in this process. The model
+ * image is assembled natively on top of it: its layers mounted from the toolchain repository, a
+ * deterministic weight layer and an agent layer (written once into the cache under a key of their
+ * inputs, uploaded unless the registry has them), a config and an OCI manifest with the provenance
+ * annotations, pushed by digest, then tagged and signed.
  */
 #include "build/build_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +26,104 @@
 
 /* ---- toolchain --------------------------------------------------------------------------- */
 
+/*
+ * A toolchain whose labels carry ocra's model label was built on a model image (labels are
+ * inherited from the base), whatever name the spec gave that base: refused unless the plan's
+ * base is listed exactly in plan.base_images.
+ */
+static int
+labels_check(struct ocra_build *b, const json_t *labels, struct ocra_err *err)
+{
+    if (!ocra_json_str(labels, BUILD_MODEL_LABEL) || ocra_plan_base_listed(b->plan))
+        return 0;
+    b->base_refused = true;
+    return ocra_err_set(err, EINVAL,
+                        "base %.100s is an ocra model image (label " BUILD_MODEL_LABEL
+                        "): a base only when plan.base_images names its repository exactly",
+                        ocra_plan_base_image(b->plan));
+}
+
+/*
+ * The labels of the engine's image ref (ENOENT: nothing to check). A refused toolchain is
+ * untagged (it holds another model's image under the toolchain's name).
+ */
+static int
+engine_check(struct ocra_build *b, struct ocra_image_docker *d, const char *ref, bool untag,
+             struct ocra_err *err)
+{
+    struct ocra_image_docker_image img = {0};
+    struct ocra_err rerr = {0};
+    int ret;
+
+    if (ocra_image_docker_inspect(d, ref, &img, err) < 0)
+        return err->code == ENOENT ? 0 : -1;
+    ret = labels_check(b, img.labels, err);
+    if (ret < 0 && untag)
+        (void)ocra_image_docker_remove(d, ref, false, &rerr);
+    ocra_image_docker_image_fini(&img);
+    return ret;
+}
+
+/*
+ * The toolchain hashes being made by threads of this process (the daemon's workers): a second
+ * thread that misses the same hash waits for the first and then finds the image in the
+ * registry, instead of building it a second time beside it.
+ */
+struct tc_claim {
+    char hash[65];
+    struct tc_claim *next;
+};
+
+static pthread_mutex_t tc_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tc_cv = PTHREAD_COND_INITIALIZER;
+static struct tc_claim *tc_claims;
+
+static bool
+tc_claimed(const char *hash)
+{
+    for (const struct tc_claim *c = tc_claims; c; c = c->next)
+        if (strcmp(c->hash, hash) == 0)
+            return true;
+    return false;
+}
+
+/* Takes the claim of hash, after whoever holds it; true when one had to be waited for. */
+static bool
+tc_claim(struct tc_claim *c, const char *hash)
+{
+    bool waited = false;
+
+    (void)snprintf(c->hash, sizeof(c->hash), "%s", hash);
+    pthread_mutex_lock(&tc_mu);
+    while (tc_claimed(hash)) {
+        waited = true;
+        pthread_cond_wait(&tc_cv, &tc_mu);
+    }
+    c->next = tc_claims;
+    tc_claims = c;
+    pthread_mutex_unlock(&tc_mu);
+    return waited;
+}
+
+static void
+tc_release(struct tc_claim *c)
+{
+    pthread_mutex_lock(&tc_mu);
+    for (struct tc_claim **p = &tc_claims; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&tc_cv);
+    pthread_mutex_unlock(&tc_mu);
+}
+
 static int
 toolchain_build(struct ocra_build *b, struct ocra_image_docker *d, struct ocra_err *err)
 {
     struct ocra_image_docker_build_opts bo = {
-        .dockerfile = ocra_plan_dockerfile(b->plan),
+        .dockerfile = ocra_plan_toolchain_dockerfile(b->plan),
         .tag = b->tc_ref,
         .network = b->opts.build_network ? b->opts.build_network : "host",
     };
@@ -64,16 +159,67 @@ toolchain_push(struct ocra_build *b, struct ocra_image_docker *d, const char *na
     return ret;
 }
 
+/* Makes the toolchain in the engine (found there, or built), checks it, pushes it. */
+static int
+toolchain_make(struct ocra_build *b, const char *hash, struct ocra_err *err)
+{
+    struct ocra_image_docker_opts dopts = {.socket = b->opts.docker_socket};
+    struct ocra_image_docker *d = NULL;
+    char *name = NULL;
+    int ret = -1;
+
+    if (!(d = ocra_image_docker_new(&dopts, err)))
+        goto out;
+    if (ocra_image_docker_inspect(d, b->tc_ref, NULL, err) < 0) {
+        struct ocra_err berr = {0};
+        int built;
+
+        if (err->code != ENOENT)
+            goto out;
+        built = toolchain_build(b, d, err);
+        /* the base as the engine pulled it, whether the build went through or not: a model
+         * image is refused for good, not retried as a failed build */
+        if (engine_check(b, d, ocra_plan_base_image(b->plan), false, &berr) < 0 &&
+            b->base_refused) {
+            *err = berr;
+            if (built == 0) /* what was built on it is not kept under the toolchain's name */
+                (void)ocra_image_docker_remove(d, b->tc_ref, false, &berr);
+            goto out;
+        }
+        if (built < 0)
+            goto out;
+    } else {
+        build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "found in the engine", 0, 0);
+    }
+    if (engine_check(b, d, b->tc_ref, true, err) < 0)
+        goto out;
+    name = ocra_xasprintf("%s/%s", b->origin, b->tc_repo);
+    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushing", 0, 0);
+    if (toolchain_push(b, d, name, hash, err) < 0)
+        goto out;
+    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushed", 0, 0);
+    ret = 0;
+out:
+    ocra_image_docker_free(d);
+    free(name);
+    return ret;
+}
+
 int
 ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err)
 {
-    struct ocra_image_docker_opts dopts = {.socket = b->opts.docker_socket};
     const char *hash = ocra_plan_toolchain_hash(b->plan);
-    struct ocra_image_docker *d = NULL;
-    char *name = NULL;
+    struct tc_claim claim;
+    bool claimed = false;
     int found, ret = -1;
 
     found = ocra_image_manifest_head(b->reg, b->tc_repo, hash, b->tc_digest, err);
+    if (found == 0) {
+        /* another thread may be making it: wait for it, then look again */
+        claimed = true;
+        if (tc_claim(&claim, hash))
+            found = ocra_image_manifest_head(b->reg, b->tc_repo, hash, b->tc_digest, err);
+    }
     if (found < 0)
         goto out;
     if (found) {
@@ -82,25 +228,12 @@ ocra_build_toolchain(struct ocra_build *b, struct ocra_err *err)
         ret = 0;
         goto out;
     }
-    if (!(d = ocra_image_docker_new(&dopts, err)))
-        goto out;
-    if (ocra_image_docker_inspect(d, b->tc_ref, NULL, err) < 0) {
-        if (err->code != ENOENT || toolchain_build(b, d, err) < 0)
-            goto out;
-    } else {
-        build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "found in the engine", 0, 0);
-    }
-    name = ocra_xasprintf("%s/%s", b->origin, b->tc_repo);
-    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushing", 0, 0);
-    if (toolchain_push(b, d, name, hash, err) < 0)
-        goto out;
-    build_progress(b, OCRA_BUILD_TOOLCHAIN, b->tc_ref, "pushed", 0, 0);
-    ret = 0;
+    ret = toolchain_make(b, hash, err);
 out:
+    if (claimed)
+        tc_release(&claim);
     if (ret < 0) /* the hash shortened: a full ref leaves the engine's cause no room */
         ocra_err_wrap(err, "toolchain %s/%s:%.12s", b->origin, b->tc_repo, hash);
-    ocra_image_docker_free(d);
-    free(name);
     return ret;
 }
 
@@ -338,27 +471,32 @@ blob_copy(struct ocra_build *b, const struct ocra_image_desc *d, struct ocra_err
     return ret;
 }
 
-/* Makes each toolchain layer available in repo: there already, mounted, or copied. */
+/* Makes each toolchain layer available in repo: there already, mounted from the toolchain
+ * repository (no bytes move), or copied (a registry that declines mounts). */
 static int
 toolchain_mount(struct ocra_build *b, const struct ocra_image_manifest *tm, struct ocra_err *err)
 {
-    size_t mounted = 0;
+    size_t n[3] = {0}; /* there, mounted, copied */
     char line[300];
 
     for (size_t i = 0; i < tm->n_layers; i++) {
         const struct ocra_image_desc *d = &tm->layers[i];
-        int r = ocra_image_blob_exists(b->reg, b->opts.repo, d->digest, NULL, err);
+        int r = ocra_image_blob_exists(b->reg, b->opts.repo, d->digest, NULL, err), how = 0;
 
-        if (r == 0)
+        if (r == 0) {
+            how = 1;
             r = ocra_image_blob_mount(b->reg, b->opts.repo, d->digest, b->tc_repo, err);
-        if (r == 0)
+        }
+        if (r == 0) {
+            how = 2;
             r = blob_copy(b, d, err) == 0 ? 1 : -1;
+        }
         if (r < 0)
             return ocra_err_wrap(err, "toolchain layer %s", d->digest);
-        mounted++;
+        n[how]++;
     }
-    (void)snprintf(line, sizeof(line), "%zu of %zu mounted into %s", mounted, tm->n_layers,
-                   b->opts.repo);
+    (void)snprintf(line, sizeof(line), "%zu mounted from %s, %zu copied, %zu already in %s", n[1],
+                   b->tc_repo, n[2], n[0], b->opts.repo);
     build_progress(b, OCRA_BUILD_MODEL, "toolchain layers", line, 0, 0);
     return 0;
 }
@@ -521,8 +659,9 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
     size_t n = 0;
     int ret = -1;
 
-    if (toolchain_fetch(b, &tm, &base, err) < 0 || toolchain_mount(b, &tm, err) < 0 ||
-        new_layers(b, l, &n, model_path, agent_sha, err) < 0)
+    if (toolchain_fetch(b, &tm, &base, err) < 0 ||
+        labels_check(b, json_object_get(json_object_get(base, "config"), "Labels"), err) < 0 ||
+        toolchain_mount(b, &tm, err) < 0 || new_layers(b, l, &n, model_path, agent_sha, err) < 0)
         goto out;
     /* without the registry host: the same image pushed to another registry keeps its digest */
     base_name = ocra_xasprintf("%s:%s", b->tc_repo, ocra_plan_toolchain_hash(b->plan));

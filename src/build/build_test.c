@@ -296,6 +296,16 @@ test_options_checked(void)
     o.registry_url = "http://127.0.0.1:1";
     o.build_network = "bridge";
     CHECK(ocra_build_new(&o, s, plan, ev, &err) == NULL && err.code == EINVAL);
+    o.build_network = NULL;
+    o.toolchain_repo = "Bad Repo";
+    CHECK(ocra_build_new(&o, s, plan, ev, &err) == NULL && err.code == EINVAL);
+    o.toolchain_repo = NULL;
+    o.repo = "t/toolchain"; /* a model named "toolchain" would land among the toolchains */
+    CHECK(ocra_build_new(&o, s, plan, ev, &err) == NULL && err.code == EINVAL);
+    CHECK(strstr(err.msg, "is the toolchain repository") != NULL);
+    o.toolchain_repo = "shared/tc";
+    o.repo = "shared/tc";
+    CHECK(ocra_build_new(&o, s, plan, ev, &err) == NULL && err.code == EINVAL);
 out:
     ocra_plan_free(plan);
     ocra_plan_data_free(data);
@@ -309,6 +319,53 @@ count_one(const struct ocra_store_image *im, void *arg)
     (void)im;
     (*(int *)arg)++;
     return 0;
+}
+
+/* One toolchain repository per registry prefix, whatever the model: <parent>/toolchain, or the
+ * configured one; the tag is the toolchain hash. */
+static void
+test_toolchain_repo_is_shared_by_models(void)
+{
+    static const struct {
+        const char *repo, *configured, *want;
+    } cases[] = {
+        {"ocra/pipe/model-a", NULL, "127.0.0.1:1/ocra/pipe/toolchain:"},
+        {"ocra/pipe/model-b", "", "127.0.0.1:1/ocra/pipe/toolchain:"},
+        {"bm", NULL, "127.0.0.1:1/toolchain:"},
+        {"team/bm", "shared/toolchains", "127.0.0.1:1/shared/toolchains:"},
+    };
+    struct ocra_spec *s = spec_new(spec_text);
+    struct ocra_spec_event *ev = s ? ocra_build_local_event(s, NULL) : NULL;
+    struct ocra_plan_data *data = NULL;
+    struct ocra_plan *plan = NULL;
+    struct ocra_plan_options po = {.event = ev};
+    struct ocra_err err = {0};
+
+    if (!s || ocra_plan_data_load(NULL, &data, &err) < 0 ||
+        ocra_plan_new(data, s, &po, &plan, NULL, &err) < 0) {
+        CHECK(0);
+        goto out;
+    }
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(cases); i++) {
+        struct ocra_build_opts o = {.registry_url = "http://127.0.0.1:1",
+                                    .repo = cases[i].repo,
+                                    .toolchain_repo = cases[i].configured,
+                                    .cache_dir = "/tmp",
+                                    .agent = "/bin/sh"};
+        struct ocra_build *b = ocra_build_new(&o, s, plan, ev, &err);
+        char *want = ocra_xasprintf("%s%s", cases[i].want, ocra_plan_toolchain_hash(plan));
+
+        CHECK(b != NULL);
+        if (b)
+            CHECK_STR(ocra_build_toolchain_ref(b), want);
+        free(want);
+        ocra_build_free(b);
+    }
+out:
+    ocra_plan_free(plan);
+    ocra_plan_data_free(data);
+    ocra_spec_event_free(ev);
+    ocra_spec_free(s);
 }
 
 static void
@@ -396,4 +453,5 @@ test_log_tail(void)
 OCRA_TEST_MAIN(OCRA_TEST(test_log_tail), OCRA_TEST(test_annotations_carry_the_event),
                OCRA_TEST(test_model_file_name), OCRA_TEST(test_uri_allowed),
                OCRA_TEST(test_local_event_is_stable), OCRA_TEST(test_fetch_cache_hit_and_refusal),
-               OCRA_TEST(test_options_checked), OCRA_TEST(test_store_images))
+               OCRA_TEST(test_options_checked), OCRA_TEST(test_toolchain_repo_is_shared_by_models),
+               OCRA_TEST(test_store_images))

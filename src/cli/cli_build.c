@@ -175,7 +175,9 @@ load_plan(struct ocra_cli_ctx *ctx, const struct build_opts *o, const char *path
     struct ocra_plan_options po = {0};
     struct ocra_plan_mirror *mirrors = NULL;
     struct ocra_err err = {0};
-    char *text = NULL, *name = NULL;
+    const char *models[2];
+    const char *slash = strrchr(j->repo, '/');
+    char *text = NULL, *name = NULL, *mine = NULL;
     json_t *doc = NULL;
     size_t len = 0;
     int status = OCRA_CLI_USAGE;
@@ -200,6 +202,12 @@ load_plan(struct ocra_cli_ctx *ctx, const struct build_opts *o, const char *path
     doc = ocra_json_parse(text, len, 0, NULL);
     mirrors = ocra_xcalloc(cfg->plan.n_mirrors + 1, sizeof(*mirrors));
     ocra_daemon_plan_options(cfg, &po, mirrors);
+    /* the images beside REPO are ocra's too (its toolchain, other models): no base */
+    mine = ocra_xasprintf("%s/%.*s", j->url, slash ? (int)(slash - j->repo) : 0, j->repo);
+    models[0] = mine;
+    models[1] = *cfg->build.registry ? cfg->build.registry : NULL;
+    po.model_registries = models;
+    po.n_model_registries = models[1] ? 2 : 1;
     po.gpus_given = doc && ocra_plan_doc_gives_gpus(doc);
     po.event = j->ev;
     status = OCRA_CLI_USAGE;
@@ -212,6 +220,7 @@ out:
     ocra_spec_problems_fini(&probs);
     json_decref(doc);
     free(mirrors);
+    free(mine);
     free(name);
     free(text);
     return status;
@@ -263,6 +272,7 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
 
     bo.registry_url = j->url;
     bo.repo = j->repo;
+    bo.toolchain_repo = cfg->build.toolchain_repo;
     bo.cache_dir = j->cache;
     bo.agent = j->agent;
     bo.docker_socket = ocra_config_docker_socket(cfg);
@@ -287,9 +297,11 @@ run_build(struct ocra_cli_ctx *ctx, const struct build_opts *o, struct build_job
         if (j->line_open)
             fputc('\n', stderr);
         print_log_tail(ocra_build_log(b));
-        /* an artifact that is not what the chain says, or one not allowed, is bad input */
-        status = ocra_cli_fail(ocra_build_rejection(b) ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
-                               "build: %s", err.msg);
+        /* an artifact that is not what the chain says, or one not allowed, or a base that is
+         * a model image, is bad input */
+        status = ocra_cli_fail(
+            ocra_build_rejection(b) || ocra_build_base_refused(b) ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
+            "build: %s", err.msg);
         goto out;
     }
     origin_repo = ocra_xasprintf("%s/%s", strstr(j->url, "://") + 3, j->repo);
@@ -397,10 +409,12 @@ const struct ocra_cli_cmd ocra_cli_build_cmd = {
     "\n"
     "Plans SPEC.json (as `ocra plan`) and builds its image in two levels (docs/BUILD.md):\n"
     "  fetch      the artifact, its sha256 and size checked against the spec, into the cache\n"
-    "  toolchain  REPO-toolchain:<toolchain hash>: found in the registry (cache hit), else\n"
-    "             pushed from the engine, else built through the Docker Engine API and pushed\n"
-    "  model      the model image on top of it: toolchain layers mounted, a weight layer, an\n"
-    "             ocra-agent layer, a config and a manifest with the provenance annotations\n"
+    "  toolchain  <REPO's parent>/toolchain:<toolchain hash> (or build.toolchain_repo), one\n"
+    "             repository for every model: found in the registry (cache hit), else pushed\n"
+    "             from the engine, else built through the Docker Engine API and pushed\n"
+    "  model      the model image on top of it: toolchain layers mounted into REPO, a weight\n"
+    "             layer, an ocra-agent layer, a config and a manifest with the provenance\n"
+    "             annotations\n"
     "  tag        REPO:<modelVersion> and REPO:evt-<short event id>\n"
     "  sign       a cosign-compatible signature of the digest (with --sign-key)\n"
     "  record     the image record in the journal (`ocra images`, `ocra verify`)\n"
@@ -430,9 +444,12 @@ const struct ocra_cli_cmd ocra_cli_build_cmd = {
     "CIDR in artifact.allow_hosts, within artifact.max_size_mib, artifact.min_rate_kib and\n"
     "artifact.deadline_s.\n"
     "\n"
+    "A spec's baseImage must be allowed by plan.base_images and may not be an image of\n"
+    "ocra's own repositories (another model's) unless plan.base_images names it exactly.\n"
+    "\n"
     "exit status: 0 built; 1 a registry, engine, journal or transfer failure; 2 an invalid\n"
-    "spec, an artifact whose sha256 or size differs from the spec or that may not be fetched\n"
-    "(nothing is pushed), or usage.\n",
+    "spec, a base image that is not allowed, an artifact whose sha256 or size differs from the\n"
+    "spec or that may not be fetched (nothing is pushed), or usage.\n",
     build_run, NULL};
 
 /* ---- ocra images ------------------------------------------------------------------------- */

@@ -111,18 +111,21 @@ struct ocra_config {
         size_t n_extra_index_urls;
         char **allowed_tools;
         size_t n_allowed_tools;
+        char **base_images; /* what a spec's baseImage may name (docs/PLANNING.md) */
+        size_t n_base_images;
         struct ocra_config_mirror *mirrors;
         size_t n_mirrors;
         int64_t max_gpus;
     } plan;
     struct {
-        char *socket_dir; /* the agent socket's directory, mounted at /run/ocra in runs */
+        char *socket_dir; /* the runs' agent socket directories; each run's at /run/ocra in it */
         int64_t heartbeat_s;
     } agent;
     /* ---- build (begin) */
     struct {
         char *registry, *cache_dir, *agent, *sign_key; /* sign_key names a secret */
-        int network;                                   /* 0 host, 1 none */
+        char *toolchain_repo; /* "": the toolchain goes to <registry's repo>/toolchain */
+        int network;          /* 0 host, 1 none */
         bool weight_gzip;
     } build;
     /* ---- build (end) */

@@ -202,6 +202,34 @@ check_mirror_to(const char *s)
     return is_repo_chars(s);
 }
 
+/* A repository ("nvidia/cuda", "registry.internal:5000/team/base") or, with a trailing slash,
+ * every repository under a prefix ("registry.internal:5000/", "nvidia/"); no tag or digest: a
+ * colon only in the registry's host:port. */
+static bool
+check_base_image(const char *s)
+{
+    size_t n = strlen(s);
+    const char *slash = strchr(s, '/'), *colon = strchr(s, ':');
+    char *copy;
+    bool ok;
+
+    if (colon && (!slash || colon > slash || strchr(slash, ':')))
+        return false;
+    if (n < 2 || s[n - 1] != '/')
+        return is_repo_chars(s);
+    copy = ocra_xstrndup(s, n - 1);
+    ok = is_repo_chars(copy);
+    free(copy);
+    return ok;
+}
+
+/* "" or a repository path in the registry ("ocra/toolchain"). */
+static bool
+check_repo_or_empty(const char *s)
+{
+    return !*s || (is_repo_chars(s) && !strchr(s, ':'));
+}
+
 /* ---- inventory checks (begin) */
 
 /* A node or GPU model name: printable ASCII without spaces, below max bytes. */
@@ -533,7 +561,19 @@ const struct ocra_config_row ocra_config_rows[] = {
      .type_name = "list of package names",
      .off = CFG(plan.allowed_tools),
      .count_off = CFG(plan.n_allowed_tools),
-     .doc = "pip packages a spec may ask for; empty: any (CUDA, cuDNN, NCCL, Python are not pip)."},
+     .doc = "pip packages a spec may ask for; empty: any, whose install code runs in the build."},
+    {.key = "plan.base_images",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_base_image,
+     .want = "a repository, or a registry or prefix ending in / (no tag)",
+     .type_name = "list of repositories and prefixes",
+     .off = CFG(plan.base_images),
+     .count_off = CFG(plan.n_base_images),
+     .doc = "What a spec's baseImage may name: a repository, or prefix/; empty: the planner's own "
+            "bases.",
+     .example = "base_images:\n"
+                "  - \"nvidia/cuda\"                      # that repository\n"
+                "  - \"registry.internal:5000/mirror/\"   # every repository under it"},
     {.key = "plan.max_gpus",
      .type = OCRA_CONFIG_INT,
      .def = "8",
@@ -784,6 +824,15 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "",
      .off = CFG(build.registry),
      .doc = "Images go to HOST[:PORT]/REPO (ocra build) or REPO/<model name> (the daemon)."},
+    {.key = "build.toolchain_repo",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_repo_or_empty,
+     .want = "a repository path such as ocra/toolchain",
+     .type_name = "repository",
+     .off = CFG(build.toolchain_repo),
+     .doc = "Repository of toolchain images (tag: hash), one for all models; empty: toolchain "
+            "beside them."},
     {.key = "build.cache_dir",
      .type = OCRA_CONFIG_PATH,
      .def = "",
@@ -804,7 +853,8 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "host",
      .choices = build_networks,
      .off = CFG(build.network),
-     .doc = "Network of toolchain builds: host (pip reaches the index) or none; never a bridge."},
+     .doc =
+         "Toolchain builds' network: host (pip reaches the index, as can install code) or none."},
     {.key = "build.weight_gzip",
      .type = OCRA_CONFIG_BOOL,
      .def = "false",
@@ -890,7 +940,7 @@ const struct ocra_config_row ocra_config_rows[] = {
      .type = OCRA_CONFIG_PATH,
      .def = "/run/ocra",
      .off = CFG(agent.socket_dir),
-     .doc = "Directory of the agent socket the daemon serves and mounts at /run/ocra in runs."},
+     .doc = "Directory of each run's own agent socket directory, mounted at /run/ocra in it only."},
     {.key = "agent.heartbeat_s",
      .type = OCRA_CONFIG_INT,
      .def = "10",

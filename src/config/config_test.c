@@ -255,6 +255,17 @@ static const struct {
      "\"h:80\""},
     {"artifact:\n  deadline_s: 0\n",
      "ocra.yaml:2: artifact.deadline_s: want an integer in [1, 604800], got \"0\""},
+    {"plan:\n  base_images:\n    - nvidia/cuda\n    - \"registry.internal:5000/\"\n"
+     "    - \"ubuntu:22.04\"\n    - \"registry.internal:5000\"\n    - \"a/b@sha256:00\"\n",
+     "ocra.yaml:5: plan.base_images[2]: want a repository, or a registry or prefix ending in / (no "
+     "tag), got \"ubuntu:22.04\"\n"
+     "ocra.yaml:6: plan.base_images[3]: want a repository, or a registry or prefix ending in / (no "
+     "tag), got \"registry.internal:5000\"\n"
+     "ocra.yaml:7: plan.base_images[4]: want a repository, or a registry or prefix ending in / (no "
+     "tag), got \"a/b@sha256:00\""},
+    {"build:\n  toolchain_repo: \"reg:5000/tc\"\n",
+     "ocra.yaml:2: build.toolchain_repo: want a repository path such as ocra/toolchain, got "
+     "\"reg:5000/tc\""},
     {"api:\n  listen: localhost\n", "ocra.yaml:2: api.listen: want host:port, got \"localhost\""},
     {"x: [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", "ocra.yaml:1: nesting deeper than 16 levels"},
     {"log:\n  level: \xff\xfe\n", "ocra.yaml:2: not valid UTF-8"},

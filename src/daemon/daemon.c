@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "run/run.h"
 
 static const char *
 report_stage(const struct ocra_daemon *d)
@@ -508,7 +512,11 @@ start_workers(struct ocra_daemon *d, const struct ocra_config *cfg, struct ocra_
     return 0;
 }
 
-/* ---- the agent socket (docs/AGENT.md) ----------------------------------------------------- */
+/* ---- the agent sockets (docs/AGENT.md) ---------------------------------------------------- */
+
+/* Guards d->agentd: the workers and the autoscaling loop add and remove runs while the daemon
+ * stops. */
+static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* "is this image's (event, version) still current?", asked by the agent before the workload
  * starts; the same rule as the supersession gate. */
@@ -549,51 +557,120 @@ agent_check(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agen
     return 0;
 }
 
+/* A report of the run whose socket it came through (peer->run, peer->replica): agentd has
+ * refused anything that named another event. */
 static void
 agent_report(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agentd_peer *peer)
 {
-    (void)peer;
-    ocra_daemon_scale_report(arg, msg); /* a heartbeat's load: the autoscaling loop */
+    ocra_daemon_scale_report(arg, msg, peer->replica); /* a heartbeat's load: autoscaling */
     switch (msg->type) {
     case OCRA_AGENTD_STARTED:
-        ocra_log_info("agent event=%s started pid=%" PRId64 "%s", msg->event, msg->pid,
-                      msg->forced ? " forced" : "");
+        ocra_log_info("agent event=%s replica=%d started pid=%" PRId64 "%s", msg->event,
+                      peer->replica, msg->pid, msg->forced ? " forced" : "");
         break;
     case OCRA_AGENTD_COMPLETED:
-        ocra_log_info("agent event=%s completed exit=%d signal=%d duration_ms=%" PRId64, msg->event,
-                      msg->exit_code, msg->signal, msg->duration_ms);
+        ocra_log_info("agent event=%s replica=%d completed exit=%d signal=%d duration_ms=%" PRId64,
+                      msg->event, peer->replica, msg->exit_code, msg->signal, msg->duration_ms);
         break;
     default:
-        ocra_log_debug("agent event=%s %s", msg->event, ocra_agentd_type_name(msg->type));
+        ocra_log_debug("agent event=%s replica=%d %s", msg->event, peer->replica,
+                       ocra_agentd_type_name(msg->type));
         break;
     }
 }
 
-/* Serves the agent socket in agent.socket_dir; a failure is logged, not fatal: the agents
- * then run their workloads unreported, and runs mount nothing. */
+/* Each run holds a listening socket of its own (and its agent's connection): a daemon with
+ * many replicas needs more descriptors than the usual soft limit of 1024. */
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        ocra_log_warn("agent sockets: cannot raise the open files limit to %llu: %s",
+                      (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
+/* The agent server on agent.socket_dir, with no run yet (ocra_daemon_agent_run adds each); a
+ * failure is logged, not fatal: the agents then run their workloads unreported, and runs
+ * mount nothing. */
 static void
 agent_start(struct ocra_daemon *d, const struct ocra_config *cfg)
 {
-    const struct ocra_agentd_options o = {
-        .dir = cfg->agent.socket_dir, .gid = 65532, .heartbeat_s = (int)cfg->agent.heartbeat_s};
+    const struct ocra_agentd_options o = {.dir = cfg->agent.socket_dir,
+                                          .name_max = OCRA_RUN_NAME_MAX - 1,
+                                          .gid = 65532,
+                                          .heartbeat_s = (int)cfg->agent.heartbeat_s};
     const struct ocra_agentd_callbacks cb = {agent_check, agent_report, d};
+    struct ocra_agentd *a = NULL;
     struct ocra_err err = {0};
+    struct stat st;
 
     if (!*cfg->agent.socket_dir)
         return;
-    if (ocra_agentd_start(&o, &cb, &d->agentd, &err) < 0) {
-        ocra_log_warn("agent socket %s: %s (workloads run without reporting)",
+    raise_fd_limit();
+    if (ocra_agentd_start(&o, &cb, &a, &err) < 0) {
+        ocra_log_warn("agent sockets in %s: %s (workloads run without reporting)",
                       cfg->agent.socket_dir, err.msg);
-        d->agentd = NULL;
         return;
     }
-    ocra_log_info("agent socket %s", ocra_agentd_socket_path(d->agentd));
+    pthread_mutex_lock(&agent_mu);
+    d->agentd = a;
+    pthread_mutex_unlock(&agent_mu);
+    ocra_log_info("agent sockets in %s, one directory per run", cfg->agent.socket_dir);
+    if (stat(cfg->agent.socket_dir, &st) == 0 && (st.st_mode & 077))
+        /* an existing directory is used as it is (it may be /run): say what it costs */
+        ocra_log_warn("agent sockets in %s: the directory has mode %03o; a container that binds "
+                      "it whole (one started by an ocra before per-run sockets) can reach every "
+                      "run's socket: chmod 0700 %s",
+                      cfg->agent.socket_dir, (unsigned)(st.st_mode & 0777), cfg->agent.socket_dir);
 }
 
-const char *
-ocra_daemon_agent_dir(struct ocra_daemon *d)
+/* Stops the server; after it, ocra_daemon_agent_run gives no directory. */
+static void
+agent_stop(struct ocra_daemon *d)
 {
-    return d->agentd ? ocra_daemon_cfg(d)->agent.socket_dir : NULL;
+    struct ocra_agentd *a;
+
+    pthread_mutex_lock(&agent_mu);
+    a = d->agentd;
+    d->agentd = NULL;
+    pthread_mutex_unlock(&agent_mu);
+    ocra_agentd_stop(a);
+}
+
+int
+ocra_daemon_agent_run(struct ocra_daemon *d, const char *event_id, int replica, char **dir,
+                      struct ocra_err *err)
+{
+    char name[OCRA_RUN_NAME_MAX];
+    int ret = 0;
+
+    *dir = NULL;
+    if (!d)
+        return 0;
+    ocra_run_replica_name(event_id, replica, name);
+    pthread_mutex_lock(&agent_mu);
+    if (d->agentd && ocra_agentd_run_add(d->agentd, name, event_id, replica, dir, err) < 0)
+        ret = -1;
+    pthread_mutex_unlock(&agent_mu);
+    return ret;
+}
+
+void
+ocra_daemon_agent_run_end(struct ocra_daemon *d, const char *event_id, int replica)
+{
+    char name[OCRA_RUN_NAME_MAX];
+
+    if (!d)
+        return;
+    ocra_run_replica_name(event_id, replica, name);
+    pthread_mutex_lock(&agent_mu);
+    ocra_agentd_run_remove(d->agentd, name);
+    pthread_mutex_unlock(&agent_mu);
 }
 
 int
@@ -647,8 +724,7 @@ ocra_daemon_stop(struct ocra_daemon *d)
     free(d->held);
     d->held = NULL;
     d->n_workers = 0;
-    ocra_agentd_stop(d->agentd);
-    d->agentd = NULL;
+    agent_stop(d);
     ocra_daemon_scale_stop(d); /* after the agent socket: no report comes in meanwhile */
     ocra_store_close(d->agent_st);
     d->agent_st = NULL;

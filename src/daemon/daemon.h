@@ -198,7 +198,8 @@ void ocra_daemon_spec_policy(const struct ocra_config *cfg, struct ocra_spec_pol
  * its other members are left as they are. */
 void ocra_daemon_fetch_options(const struct ocra_config *cfg, struct ocra_build_opts *bo);
 
-/* The planner's options from the plan.* keys; mirrors has room for cfg->plan.n_mirrors. */
+/* The planner's options from the plan.* keys (and build.registry, where ocra's model images
+ * are: no base may come from there); mirrors has room for cfg->plan.n_mirrors. */
 void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
                               struct ocra_plan_mirror *mirrors);
 

@@ -112,8 +112,18 @@ int ocra_daemon_op_validate(struct ocra_daemon_ctx *ctx, const struct ocra_daemo
 int ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                         const json_t *inputs, json_t **output, struct ocra_err *err);
 
-/* The agent socket's directory while the daemon serves it, else NULL (daemon.c). */
-const char *ocra_daemon_agent_dir(struct ocra_daemon *d);
+/*
+ * The agent socket of run (event_id, replica) (daemon.c, docs/AGENT.md): its own directory
+ * <agent.socket_dir>/<container name>, made (or found again after a restart, so that the
+ * container that runs on reaches the new socket) and served; requests on it that name another
+ * event are refused. *dir: the directory to bind at /run/ocra in that run's container only
+ * (caller frees), NULL when the daemon serves no agent sockets (the agent runs unreported).
+ * d may be NULL (none).
+ */
+int ocra_daemon_agent_run(struct ocra_daemon *d, const char *event_id, int replica, char **dir,
+                          struct ocra_err *err);
+/* The run ended: its socket and directory go. */
+void ocra_daemon_agent_run_end(struct ocra_daemon *d, const char *event_id, int replica);
 
 /* The HTTP API (daemon_api.c): started after the workers when api.listen is set, stopped
  * first. */
@@ -162,8 +172,10 @@ struct ocra_runner *ocra_daemon_runner_new(const struct ocra_config *cfg, struct
  * connection, started before the agent socket and stopped after it. */
 int ocra_daemon_scale_start(struct ocra_daemon *d, struct ocra_err *err);
 void ocra_daemon_scale_stop(struct ocra_daemon *d);
-/* agent_report: keeps a heartbeat's load per (event, instance). */
-void ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *msg);
+/* agent_report: keeps a heartbeat's load per (event, replica): the replica of the run whose
+ * socket it came through, so one run holds one entry whatever its messages say. */
+void ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *msg,
+                              int replica);
 /* The sum of event_id's loads that will still be fresh later_ms from now (0: now); *n: how
  * many replicas they are. 0 without the loop. For tests. */
 int64_t ocra_daemon_scale_load(struct ocra_daemon *d, const char *event_id, int64_t later_ms,

@@ -121,6 +121,10 @@ ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options
     po->torch_index_url = cfg->plan.torch_index_url;
     po->allowed_tools = (const char *const *)cfg->plan.allowed_tools;
     po->n_allowed_tools = cfg->plan.n_allowed_tools;
+    po->base_images = (const char *const *)cfg->plan.base_images;
+    po->n_base_images = cfg->plan.n_base_images;
+    po->model_registries = (const char *const *)&cfg->build.registry;
+    po->n_model_registries = *cfg->build.registry ? 1 : 0;
     po->python = cfg->plan.python;
     po->mirrors = mirrors;
     po->n_mirrors = cfg->plan.n_mirrors;
@@ -161,6 +165,32 @@ plan_output(const struct ocra_plan *plan)
 
     json_decref(image);
     return json_pack("{s:o, s:o}", "summary", summary, "plan", ocra_plan_to_json(plan));
+}
+
+/*
+ * A baseImage by digest that the journal's images table holds is a model image ocra built,
+ * whatever name the spec gives it (a digest names content): refused unless plan.base_images
+ * names the spec's repository exactly. *why: the reason (caller frees), NULL when it is not.
+ */
+static int
+base_in_journal(struct ocra_store *st, const struct ocra_spec *spec, const struct ocra_plan *plan,
+                char **why, struct ocra_err *err)
+{
+    const char *at = spec->base_image ? strchr(spec->base_image, '@') : NULL;
+    struct ocra_store_image *im = NULL;
+
+    *why = NULL;
+    if (!at || ocra_plan_base_listed(plan))
+        return 0;
+    if (ocra_store_image_get(st, at + 1, &im, err) < 0)
+        return ocra_err_wrap(err, "plan: baseImage in the journal");
+    if (im)
+        *why = ocra_xasprintf("plan: baseImage: %.100s is a model image ocra built (the "
+                              "journal's images): a base only when plan.base_images names its "
+                              "repository exactly",
+                              spec->base_image);
+    ocra_store_image_free(im);
+    return 0;
 }
 
 static int
@@ -205,7 +235,12 @@ ocra_daemon_op_plan(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *j
         ocra_err_wrap(&perr, "plan");
         *output = ocra_daemon_verdict_err("rejected", &perr);
     } else {
-        *output = plan_output(plan);
+        char *why = NULL;
+
+        if (base_in_journal(ctx->st, spec, plan, &why, err) < 0)
+            goto out;
+        *output = why ? ocra_daemon_verdict("rejected", why) : plan_output(plan);
+        free(why);
     }
     ret = 0;
 out:

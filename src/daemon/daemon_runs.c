@@ -194,6 +194,7 @@ ocra_daemon_run_stop_all(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_j
         ocra_log_info("event=%s run %s (%s) stopped: the event is orphaned", job->event->id,
                       rj.name, rj.id);
     }
+    ocra_daemon_agent_run_end(ctx->d, job->event->id, 0); /* replica 0's socket goes with it */
     ret = 0;
 out:
     free(l.ids);

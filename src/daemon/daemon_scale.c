@@ -2,7 +2,8 @@
 /*
  * daemon_scale.c: the autoscaling loop of inference workloads with replicas {min, max}
  * (docs/RUNNING.md, Autoscaling). The agents' heartbeats carry each replica's load (requests in
- * flight + queued, docs/AGENT.md); agent_report keeps the last one per (event, instance) here.
+ * flight + queued, docs/AGENT.md); agent_report keeps the last one per (event, replica) here,
+ * the replica being that of the run whose own socket the heartbeat came through.
  * A thread of its own, with its own journal connection, wakes every autoscale.interval_s, and
  * for each event in the running phase whose plan allows more than one replica feeds the sum of
  * the fresh loads to the control law (ocra_sched_autoscale_step). A change is carried out as:
@@ -25,14 +26,14 @@
 #include "run/run.h"
 #include "sched/sched.h"
 
-#define LOADS_MAX 4096   /* (event, instance) pairs kept; the stale go first */
+#define LOADS_MAX 4096   /* (event, replica) pairs kept, one per run; the stale go first */
 #define STOP_GRACE_S 10  /* a removed replica's time to finish after SIGTERM */
 #define FRESH_BEATS 3    /* a load counts while younger than this many heartbeats */
 #define ENGINE_MS 60000L /* an engine request of the loop */
 
 struct load {
     char *event_id;
-    char instance[OCRA_AGENTD_INSTANCE_MAX + 1];
+    int replica;
     int64_t load;
     int64_t at_ms; /* monotonic */
 };
@@ -82,7 +83,7 @@ load_drop(struct ocra_daemon_scale *s, size_t i)
 }
 
 void
-ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *msg)
+ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *msg, int replica)
 {
     struct ocra_daemon_scale *s = d->scale;
     int64_t now = mono_ms(), fresh = FRESH_BEATS * 1000 * ocra_daemon_cfg(d)->agent.heartbeat_s;
@@ -92,8 +93,7 @@ ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *ms
         return;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n_loads; i++) {
-        if (!strcmp(s->loads[i].instance, msg->instance) &&
-            !strcmp(s->loads[i].event_id, msg->event)) {
+        if (s->loads[i].replica == replica && !strcmp(s->loads[i].event_id, msg->event)) {
             l = &s->loads[i];
             break;
         }
@@ -107,7 +107,7 @@ ocra_daemon_scale_report(struct ocra_daemon *d, const struct ocra_agentd_msg *ms
         if (!l && s->n_loads < LOADS_MAX) {
             l = &s->loads[s->n_loads++];
             l->event_id = ocra_xstrdup(msg->event);
-            memcpy(l->instance, msg->instance, sizeof(l->instance));
+            l->replica = replica;
         }
         if (l) {
             l->load = msg->load;
@@ -356,7 +356,9 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
     struct ocra_store_alloc a;
     struct ocra_run_job rj = {0};
     uint8_t devs[OCRA_RUN_MAX_GPUS];
+    char *agent_dir = NULL;
     bool found = false;
+    int ret;
 
     if (ocra_store_alloc_held(ctx->st, rs0->event_id, replica, &a, &found, err) < 0)
         return -1;
@@ -367,7 +369,13 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
     for (int i = 0; i < rs.n_gpu_devs; i++)
         devs[i] = (uint8_t)a.devs[i];
     rs.gpu_devs = rs.n_gpu_devs ? devs : NULL;
-    if (runner->start(runner, &rs, &rj, err) < 0)
+    /* its own agent socket (an adopted container finds its directory again) */
+    if (ocra_daemon_agent_run(ctx->d, rs0->event_id, replica, &agent_dir, err) < 0)
+        return -1;
+    rs.agent_dir = agent_dir;
+    ret = runner->start(runner, &rs, &rj, err);
+    free(agent_dir);
+    if (ret < 0)
         return -1;
     ocra_log_info("autoscale event=%s replica=%d container=%s%s", rs0->event_id, replica, rj.name,
                   rj.adopted ? " adopted" : " started");
@@ -382,7 +390,7 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
  * that is gone already is fine. By name: the docker runner's remove wants the id. exited: NULL
  * when the loop removes a running replica, else why its workload ended (its runs row). */
 static int
-replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *event_id,
+replica_remove(struct ocra_daemon_ctx *ctx, struct ocra_image_docker *dk, const char *event_id,
                int replica, const char *exited, struct ocra_err *err)
 {
     struct ocra_image_docker_reply rep = {0};
@@ -416,8 +424,10 @@ replica_remove(struct ocra_image_docker *dk, struct ocra_store *st, const char *
 out:
     if (ret < 0)
         ocra_err_wrap(err, "remove %s", name);
-    else if (cs.id[0])
-        ret = replica_journal_end(st, cs.id, replica, cs.exit_code, exited, err);
+    else
+        ocra_daemon_agent_run_end(ctx->d, event_id, replica); /* its socket goes with it */
+    if (ret == 0 && cs.id[0])
+        ret = replica_journal_end(ctx->st, cs.id, replica, cs.exit_code, exited, err);
     ocra_image_docker_reply_fini(&rep);
     free(path);
     return ret;
@@ -491,7 +501,7 @@ scale_to(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p,
     if (!(dk = ocra_image_docker_new(&dopts, err)))
         return -1;
     for (; got > want; got--) {
-        if (got - 1 > 0 && replica_remove(dk, ctx->st, id, got - 1, NULL, err) < 0)
+        if (got - 1 > 0 && replica_remove(ctx, dk, id, got - 1, NULL, err) < 0)
             break;
     }
     ret = got == want ? 0 : -1;
@@ -603,7 +613,7 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
     if (h.max_replica > 0 && !(dk = ocra_image_docker_new(&dopts, err)))
         goto out;
     for (int r = h.max_replica; r > 0; r--)
-        if (replica_remove(dk, ctx->st, event_id, r, NULL, err) < 0)
+        if (replica_remove(ctx, dk, event_id, r, NULL, err) < 0)
             goto out;
     if (h.max_replica > 0) {
         ocra_log_info("autoscale event=%s ended: replicas 1..%d removed", event_id, h.max_replica);
@@ -756,7 +766,7 @@ replicas_heal(struct ocra_daemon_ctx *ctx, const struct ocra_run_spec *rs0, int 
         ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, why);
         if (!runner && !(runner = ocra_daemon_runner_new(ctx->cfg, &err)))
             break;
-        if (replica_remove(dk, ctx->st, rs0->event_id, r, why, &err) < 0 ||
+        if (replica_remove(ctx, dk, rs0->event_id, r, why, &err) < 0 ||
             replica_start(ctx, runner, rs0, r, &err) < 0) {
             ocra_log_warn("autoscale event=%s replica=%d: replace: %s", rs0->event_id, r, err.msg);
             continue;

@@ -68,6 +68,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struc
     }
     bo.registry_url = w->url;
     bo.repo = w->repo;
+    bo.toolchain_repo = cfg->build.toolchain_repo;
     bo.cache_dir = w->cache;
     bo.agent = w->agent;
     bo.docker_socket = ocra_config_docker_socket(cfg);
@@ -115,8 +116,9 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
-        if (ocra_build_rejection(w.b)) {
-            *output = artifact_verdict(w.b, err);
+        if (ocra_build_rejection(w.b) || ocra_build_base_refused(w.b)) {
+            *output = ocra_build_rejection(w.b) ? artifact_verdict(w.b, err)
+                                                : ocra_daemon_verdict_err("rejected", err);
             ret = 0;
         } else if (ocra_build_log_tail(ocra_build_log(w.b), LOG_TAIL_LINES)) {
             ocra_log_warn("event=%s stage=toolchain build log tail: %s", job->event->id,
@@ -150,8 +152,9 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     if (build_open(ctx, job, &w, err) < 0)
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
-        if (ocra_build_rejection(w.b)) {
-            *output = artifact_verdict(w.b, err);
+        if (ocra_build_rejection(w.b) || ocra_build_base_refused(w.b)) {
+            *output = ocra_build_rejection(w.b) ? artifact_verdict(w.b, err)
+                                                : ocra_daemon_verdict_err("rejected", err);
             ret = 0;
         }
         goto out;
@@ -386,8 +389,7 @@ run_spec_fill(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, co
     rs->gpu_count = (int)r->gpus;
     if (cfg->run.runner == 1)
         rs->n_gpu_devs = 0, rs->gpu_devs = NULL; /* Slurm picks the devices */
-    else if (ocra_daemon_agent_dir(ctx->d))
-        rs->agent_dir = ocra_daemon_agent_dir(ctx->d);
+    /* rs->agent_dir: each run's own, from ocra_daemon_agent_run() where it starts */
     rs->profile.memory_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
     rs->profile.cpu_milli = (int64_t)r->cpus * 1000;
     rs->profile.shm_mib = (int64_t)(r->shm_bytes / (uint64_t)MIB);
@@ -422,6 +424,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     struct ocra_run_spec rs;
     struct ocra_run_job rj = {0};
     uint8_t devs[OCRA_RUN_MAX_GPUS];
+    char *agent_dir = NULL;
     bool journaled = false;
     int ret = -1;
 
@@ -434,6 +437,10 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
         ret = 0;
         goto out;
     }
+    /* replica 0's own socket directory, bound into its container only */
+    if (ocra_daemon_agent_run(ctx->d, rs.event_id, 0, &agent_dir, err) < 0)
+        goto out;
+    rs.agent_dir = agent_dir;
     if (ctx->cfg->run.runner == 0) { /* the engine runs what it has: pull by digest first */
         const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
 
@@ -454,10 +461,25 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
                         rj.name, "adopted", rj.adopted, "image", rs.image);
     ret = 0;
 out:
+    free(agent_dir);
     ocra_image_docker_free(dk);
     ocra_runner_free(runner);
     ocra_daemon_prepared_fini(&p);
     return ret;
+}
+
+/* The complete stage of a daemon that restarted while the workload ran: its container (or
+ * Slurm job) still has its socket directory bound, and reaches the daemon again once the run
+ * is served again. A failure costs the agent's reports only: the wait stays the authority. */
+static void
+agent_run_again(struct ocra_daemon_ctx *ctx, const char *event_id)
+{
+    struct ocra_err err = {0};
+    char *dir = NULL;
+
+    if (ocra_daemon_agent_run(ctx->d, event_id, 0, &dir, &err) < 0)
+        ocra_log_warn("event=%s: %s (the workload's agent goes unheard)", event_id, err.msg);
+    free(dir);
 }
 
 static int
@@ -485,6 +507,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         return ocra_err_set(err, EINVAL, "the run stage's output names no container or job");
     if (!(runner = runner_new(ctx->cfg, err)))
         return -1;
+    agent_run_again(ctx, event_id);
     /* the workload's own time: the op blocks its worker until it exits (a lease keeps it),
      * or until the daemon stops (checkpointed: the next start waits again) */
     if (ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err) < 0) {
@@ -510,6 +533,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         ret = 0;
         goto out;
     }
+    ocra_daemon_agent_run_end(ctx->d, event_id, 0); /* replica 0 ended: its socket goes */
     (void)runner->logs(runner, &rj, 40, &logs, &len, &lerr);
     ocra_daemon_run_times(ctx, runner, &rj, &started, &finished); /* the run's, not this stage's */
     if (ocra_daemon_scale_end(ctx, event_id, err) < 0 ||          /* replicas 1.. */

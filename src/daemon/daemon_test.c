@@ -817,8 +817,10 @@ out:
     fixture_fini();
 }
 
+/* A heartbeat (load >= 0: with it) or completed report on run (event, replica)'s socket, with
+ * the instance id the message says. */
 static void
-heartbeat(const char *event, const char *instance, int64_t load, bool completed)
+heartbeat(const char *event, int replica, const char *instance, int64_t load, bool completed)
 {
     struct ocra_agentd_msg m = {.type = completed ? OCRA_AGENTD_COMPLETED : OCRA_AGENTD_HEARTBEAT,
                                 .has_load = load >= 0,
@@ -826,7 +828,7 @@ heartbeat(const char *event, const char *instance, int64_t load, bool completed)
 
     snprintf(m.event, sizeof(m.event), "%s", event);
     snprintf(m.instance, sizeof(m.instance), "%s", instance);
-    ocra_daemon_scale_report(fx.d, &m);
+    ocra_daemon_scale_report(fx.d, &m, replica);
 }
 
 static int64_t
@@ -846,19 +848,19 @@ test_autoscale_loads_from_heartbeats(void)
     fx.cfg.agent.heartbeat_s = 2;      /* a load is fresh for 6 s */
     CHECK_INT(load_of("e", 0, &n), 0); /* no loop yet */
     CHECK_INT(ocra_daemon_scale_start(fx.d, &err), 0);
-    heartbeat("e", "a", 6, false);
-    heartbeat("e", "b", 4, false);
-    heartbeat("e", "c", -1, false); /* reports none: counts nothing */
-    heartbeat("f", "a", 1, false);  /* another event, same instance name */
+    heartbeat("e", 0, "a", 6, false);
+    heartbeat("e", 1, "b", 4, false);
+    heartbeat("e", 2, "c", -1, false); /* reports none: counts nothing */
+    heartbeat("f", 0, "a", 1, false);  /* another event, same replica and instance */
     CHECK_INT(load_of("e", 0, &n), 10);
     CHECK_INT(n, 2);
     CHECK_INT(load_of("f", 0, &n), 1);
-    heartbeat("e", "a", 2, false); /* the last load counts, not the sum of loads */
+    heartbeat("e", 0, "a", 2, false); /* the last load counts, not the sum of loads */
     CHECK_INT(load_of("e", 0, &n), 6);
-    heartbeat("e", "b", -1, false); /* says none any more */
+    heartbeat("e", 1, "b", -1, false); /* says none any more */
     CHECK_INT(load_of("e", 0, &n), 2);
     CHECK_INT(n, 1);
-    heartbeat("e", "a", -1, true); /* completed */
+    heartbeat("e", 0, "a", -1, true); /* completed */
     CHECK_INT(load_of("e", 0, &n), 0);
     CHECK_INT(n, 0);
     /* fresh for 3 heartbeats: 6 s */
@@ -867,6 +869,34 @@ test_autoscale_loads_from_heartbeats(void)
     CHECK_INT(n, 0);
     ocra_daemon_scale_stop(fx.d);
     CHECK_INT(load_of("f", 0, &n), 0);
+    fixture_fini();
+}
+
+/* One run holds one load whatever its messages say: a workload that floods heartbeats under
+ * thousands of instance ids from one run's socket replaces its own replica's load, and fills
+ * no table that another run's load would be dropped from. */
+static void
+test_autoscale_one_load_per_run(void)
+{
+    struct ocra_err err = {0};
+    char inst[32];
+    int n = -1;
+
+    if (!fixture_init(test_stages, 3, 1, 1))
+        return;
+    fx.cfg.agent.heartbeat_s = 2;
+    CHECK_INT(ocra_daemon_scale_start(fx.d, &err), 0);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(inst, sizeof(inst), "forged%d", i);
+        heartbeat("forger", 0, inst, 1000, false);
+    }
+    CHECK_INT(load_of("forger", 0, &n), 1000);
+    CHECK_INT(n, 1);
+    heartbeat("legit", 0, "l0", 3, false); /* still counted */
+    heartbeat("legit", 1, "l1", 3, false);
+    CHECK_INT(load_of("legit", 0, &n), 6);
+    CHECK_INT(n, 2);
+    ocra_daemon_scale_stop(fx.d);
     fixture_fini();
 }
 
@@ -972,6 +1002,7 @@ out:
 /* ---- runs (end) */
 
 OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
+               OCRA_TEST(test_autoscale_one_load_per_run),
                OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
                OCRA_TEST(test_unwired_stage_waits_without_using_attempts),

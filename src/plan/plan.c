@@ -17,7 +17,7 @@ struct ocra_plan {
     int64_t created_at; /* ms; -1: unknown */
     struct ocra_plan_tc tc;
     struct ocra_plan_resources res;
-    char *tc_json, hash[65], *dockerfile, *image_id, *version_tag, *evt_tag;
+    char *tc_json, hash[65], *dockerfile, *tc_dockerfile, *image_id, *version_tag, *evt_tag;
     json_t *image; /* the container image specification */
 };
 
@@ -119,6 +119,7 @@ finish(struct ocra_plan *p)
     p->image_id = ocra_xasprintf("%s:%s", p->name, p->evt_tag ? p->evt_tag : p->version_tag);
     n = labels(p, l, ts, sizeof(ts));
     p->dockerfile = ocra_plan_dockerfile_text(&p->tc, p->spec, p->hash, l, n);
+    p->tc_dockerfile = ocra_plan_toolchain_dockerfile_text(&p->tc, p->hash);
     p->image = image_json(p);
 }
 
@@ -170,6 +171,7 @@ ocra_plan_free(struct ocra_plan *p)
     free(p->event_id);
     free(p->tc_json);
     free(p->dockerfile);
+    free(p->tc_dockerfile);
     free(p->image_id);
     free(p->version_tag);
     free(p->evt_tag);
@@ -183,10 +185,22 @@ ocra_plan_base_image(const struct ocra_plan *p)
     return p->tc.base_mirror;
 }
 
+bool
+ocra_plan_base_listed(const struct ocra_plan *p)
+{
+    return p->tc.base_listed;
+}
+
 const char *
 ocra_plan_dockerfile(const struct ocra_plan *p)
 {
     return p->dockerfile;
+}
+
+const char *
+ocra_plan_toolchain_dockerfile(const struct ocra_plan *p)
+{
+    return p->tc_dockerfile;
 }
 
 const char *

@@ -56,6 +56,15 @@ struct ocra_plan_options {
     const char *torch_index_url;      /* (the table's, https://download.pytorch.org/whl) */
     const char *const *allowed_tools; /* package names; (none: every tool allowed) */
     size_t n_allowed_tools;
+    /* What a spec's baseImage may name (docs/PLANNING.md §Base image policy): "nvidia/cuda"
+     * names that repository, "registry.internal:5000/" or "nvidia/" (a trailing slash) every
+     * repository under it; (none: the repositories the planner resolves to itself). */
+    const char *const *base_images;
+    size_t n_base_images;
+    /* Where ocra pushes model images, "[scheme://]host[:port]/prefix" (build.registry): no
+     * base, before or after mirrors, may be under one unless base_images names it exactly. */
+    const char *const *model_registries;
+    size_t n_model_registries;
     const char *python; /* preferred Python "3.10" when frameworks allow it; (3.10) */
     const struct ocra_plan_mirror *mirrors;
     size_t n_mirrors;
@@ -110,6 +119,14 @@ void ocra_plan_free(struct ocra_plan *p);
 
 /* Borrowed strings, valid until ocra_plan_free(p). */
 const char *ocra_plan_base_image(const struct ocra_plan *p); /* after mirrors */
+/* True when opts.base_images names the spec's baseImage's repository exactly: the operator
+ * vouches for that repository, which may then hold an ocra model image (a base that carries
+ * ocra's model labels is refused by src/build otherwise). */
+bool ocra_plan_base_listed(const struct ocra_plan *p);
+/* The Dockerfile of the toolchain image alone: the plan's Dockerfile up to its per-model part
+ * (no EXPOSE, CMD or model labels), labelled io.ocra.toolchain-hash. Models that share the
+ * toolchain hash share this image, so nothing of one model may be in it. */
+const char *ocra_plan_toolchain_dockerfile(const struct ocra_plan *p);
 const char *ocra_plan_dockerfile(const struct ocra_plan *p);
 const char *ocra_plan_toolchain_hash(const struct ocra_plan *p); /* 64 hex digits */
 /* The canonical JSON the toolchain hash covers. */

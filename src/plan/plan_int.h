@@ -126,6 +126,7 @@ struct ocra_plan_tc {
     char *base;        /* resolved or the spec's, before mirrors */
     char *base_mirror; /* after mirrors */
     bool custom_base;  /* baseImage from the spec: no apt layer, no venv */
+    bool base_listed;  /* plan.base_images names the spec's base exactly (ocra_plan_base_listed) */
     bool gpu;
     char *cuda;     /* "12.1.1" or NULL */
     unsigned cudnn; /* 0: none in the base */
@@ -159,6 +160,22 @@ size_t ocra_plan_resolve(const struct ocra_plan_data *d, const struct ocra_spec 
 /* Applies the mirror map to ref; caller frees. */
 char *ocra_plan_mirror_apply(const struct ocra_plan_options *opts, const char *ref);
 
+/* ---- the base image policy (plan_base.c) ---------------------------------------------- */
+
+/* The repository of a docker reference in Docker's normal form, without tag or digest:
+ * "ubuntu:22.04" -> "docker.io/library/ubuntu", "Reg.example:5000/a/b@sha256:…" ->
+ * "reg.example:5000/a/b". Caller frees. */
+char *ocra_plan_ref_repo(const char *ref);
+/*
+ * Checks a base: spec_ref, the spec's baseImage as written (NULL: the planner chose the
+ * base), against opts.base_images (plan.base_image), and it and pulled (the reference after
+ * mirrors; may be NULL) against opts.model_registries (plan.base_image_model). Problems go to
+ * probs; *listed (may be NULL): base_images names spec_ref's repository exactly.
+ */
+void ocra_plan_base_check(const struct ocra_plan_data *d, const struct ocra_plan_options *opts,
+                          const char *spec_ref, const char *pulled, bool *listed,
+                          struct ocra_spec_problems *probs);
+
 /* The canonical toolchain JSON (caller json_decref()s). */
 json_t *ocra_plan_tc_json(const struct ocra_plan_tc *tc);
 struct ocra_plan_label {
@@ -169,6 +186,10 @@ struct ocra_plan_label {
 char *ocra_plan_dockerfile_text(const struct ocra_plan_tc *tc, const struct ocra_spec *spec,
                                 const char *toolchain_hash, const struct ocra_plan_label *labels,
                                 size_t n_labels);
+/* The toolchain image's Dockerfile: the toolchain part of the above and its hash label;
+ * caller frees. */
+char *ocra_plan_toolchain_dockerfile_text(const struct ocra_plan_tc *tc,
+                                          const char *toolchain_hash);
 /* Writes s as a JSON string literal (quotes and escapes) to b. */
 void ocra_plan_put_json_str(struct ocra_buf *b, const char *s);
 

@@ -827,6 +827,12 @@ ocra_plan_resolve(const struct ocra_plan_data *d, const struct ocra_spec *spec,
     bool ok;
 
     w.custom_base = spec->base_image != NULL;
+    if (w.custom_base) {
+        char *pulled = ocra_plan_mirror_apply(opts, spec->base_image);
+
+        ocra_plan_base_check(d, opts, spec->base_image, pulled, &tc->base_listed, probs);
+        free(pulled);
+    }
     gather(d, &w, probs);
     read_pins(&w, probs);
     if (w.torch_tool)
@@ -852,7 +858,9 @@ ocra_plan_resolve(const struct ocra_plan_data *d, const struct ocra_spec *spec,
     if (!ok || probs->n > before)
         return probs->n - before;
     finish(d, &w, &pk, tc);
-    return 0;
+    if (!w.custom_base) /* the planner's own base, after mirrors */
+        ocra_plan_base_check(d, opts, NULL, tc->base_mirror, NULL, probs);
+    return probs->n - before;
 }
 
 /* ---- mirrors --------------------------------------------------------------------------- */

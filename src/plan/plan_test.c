@@ -19,6 +19,7 @@
 
 #define CASES OCRA_SOURCE_DIR "/tests/data/plan"
 #define DATA OCRA_SOURCE_DIR "/data"
+#define OCRA_TEST_HEX64 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 static struct ocra_plan_data *
 data(void)
@@ -38,7 +39,7 @@ data(void)
 struct case_opts {
     struct ocra_plan_options po;
     struct ocra_plan_mirror mirrors[8];
-    const char *extra[8], *allowed[16];
+    const char *extra[8], *allowed[16], *bases[8], *models[4];
     struct ocra_spec_event *ev;
     json_t *j;
 };
@@ -71,8 +72,12 @@ case_opts_load(const char *dir, struct case_opts *o)
     o->po.python = ocra_json_str(j, "python");
     strs(json_object_get(j, "extra_index_urls"), o->extra, 8, &o->po.n_extra_index_urls);
     strs(json_object_get(j, "allowed_tools"), o->allowed, 16, &o->po.n_allowed_tools);
+    strs(json_object_get(j, "base_images"), o->bases, 8, &o->po.n_base_images);
+    strs(json_object_get(j, "model_registries"), o->models, 4, &o->po.n_model_registries);
     o->po.extra_index_urls = o->extra;
     o->po.allowed_tools = o->allowed;
+    o->po.base_images = o->bases;
+    o->po.model_registries = o->models;
     m = json_object_get(j, "mirrors");
     json_array_foreach(m, i, e) if (i < 8)
     {
@@ -411,6 +416,130 @@ test_toolchain_hash_ignores_the_model(void)
     ocra_spec_free(b);
 }
 
+static void
+test_base_refs_in_docker_normal_form(void)
+{
+    static const char *const cases[][2] = {
+        {"ubuntu:22.04", "docker.io/library/ubuntu"},
+        {"docker.io/ubuntu", "docker.io/library/ubuntu"},
+        {"index.docker.io/library/ubuntu@sha256:" OCRA_TEST_HEX64, "docker.io/library/ubuntu"},
+        {"registry-1.docker.io/nvidia/cuda:12.1.1", "docker.io/nvidia/cuda"},
+        {"nvidia/cuda:12.1.1-runtime-ubuntu22.04", "docker.io/nvidia/cuda"},
+        {"Reg.Example:5000/a/b:1@sha256:" OCRA_TEST_HEX64, "reg.example:5000/a/b"},
+        {"localhost/x", "localhost/x"},
+        {"localhost:5000/x:1", "localhost:5000/x"},
+        {"registry/ocra/m", "docker.io/registry/ocra/m"}, /* no dot or port: Docker Hub */
+        {"127.0.0.1:5000/ocra/m@sha256:" OCRA_TEST_HEX64, "127.0.0.1:5000/ocra/m"},
+    };
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(cases); i++) {
+        char *r = ocra_plan_ref_repo(cases[i][0]);
+
+        CHECK_STR(r, cases[i][1]);
+        free(r);
+    }
+}
+
+/* The base image policy: the allowlist (exact repositories, prefixes, the planner's own by
+ * default), ocra's model registries (refused unless named exactly), before and after mirrors. */
+#define R "127.0.0.1:5000"
+#define BI "plan.base_image"
+#define BIM "plan.base_image_model"
+#define RI "reg.internal:5000"
+static void
+test_base_policy_allows_listed_and_refuses_models(void)
+{
+    static const struct {
+        const char *allow[2], *models, *mirror, *ref, *rule;
+        bool listed;
+    } cases[] = {
+        {{NULL}, NULL, NULL, "nvidia/cuda:12.1.1-runtime-ubuntu22.04", "", false},
+        {{NULL}, NULL, NULL, "docker.io/library/ubuntu:22.04", "", false},
+        {{NULL}, NULL, NULL, "pytorch/pytorch:2.1.0", BI, false},
+        {{"docker.io/pytorch/"}, NULL, NULL, "pytorch/pytorch:2.1.0", "", false},
+        {{"pytorch/pytorch"}, NULL, NULL, "pytorch/pytorch:2.1.0", "", true},
+        {{"pytorch/pytorch"}, NULL, NULL, "pytorch/pytorch-nightly:1", BI, false},
+        {{"pytorch/pytorch"}, NULL, NULL, "nvidia/cuda:12.1.1", BI, false},
+        {{RI "/"}, NULL, NULL, "REG.internal:5000/mirror/x:1", "", false},
+        {{RI "/"}, NULL, NULL, "reg.internal:5001/mirror/x:1", BI, false},
+        {{R "/"}, R "/ocra", NULL, R "/ocra/victim:1", BIM, false},
+        {{NULL}, "http://" R "/ocra", NULL, R "/ocra/victim@sha256:" OCRA_TEST_HEX64, BIM, false},
+        {{R "/"}, R "/ocra/", NULL, R "/ocra/victim:1", BIM, false},
+        {{R "/"}, R, NULL, R "/anything/x:1", BIM, false},
+        {{R "/"}, R "/ocra", NULL, R "/ocra/toolchain:ab", BIM, false},
+        {{R "/ocra/"}, R "/ocra", NULL, R "/ocra/victim:1", BIM, false},
+        {{R "/ocra/shared"}, R "/ocra", NULL, R "/ocra/shared:2", "", true},
+        {{R "/"}, R "/ocra", NULL, R "/ocra-base/x:1", "", false},
+        {{"docker.io/"}, RI "/ocra", RI "/ocra", "victim:1", BIM, false},
+        {{"docker.io/"}, RI "/ocra", RI "/mirror", "victim:1", "", false},
+    };
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(cases); i++) {
+        struct ocra_plan_mirror mirror = {"*", cases[i].mirror};
+        struct ocra_plan_options o = {0};
+        struct ocra_spec_problems probs = {0};
+        char *pulled;
+        bool listed = !cases[i].listed;
+
+        o.base_images = cases[i].allow;
+        o.n_base_images = cases[i].allow[0] ? (cases[i].allow[1] ? 2 : 1) : 0;
+        o.model_registries = &cases[i].models;
+        o.n_model_registries = cases[i].models ? 1 : 0;
+        o.mirrors = &mirror;
+        o.n_mirrors = cases[i].mirror ? 1 : 0;
+        pulled = ocra_plan_mirror_apply(&o, cases[i].ref);
+        ocra_plan_base_check(data(), &o, cases[i].ref, pulled, &listed, &probs);
+        if (probs.n > 1 || strcmp(probs.n ? probs.items[0].rule : "", cases[i].rule) != 0)
+            fprintf(stderr, "  case %zu (%s): %s\n", i, cases[i].ref,
+                    probs.n ? probs.items[0].msg : "no problem");
+        CHECK(probs.n <= 1);
+        CHECK_STR(probs.n ? probs.items[0].rule : "", cases[i].rule);
+        CHECK(!*cases[i].rule || strcmp(probs.items[0].field, "baseImage") == 0);
+        CHECK(listed == cases[i].listed);
+        ocra_spec_problems_fini(&probs);
+        free(pulled);
+    }
+}
+
+#undef R
+#undef BI
+#undef BIM
+#undef RI
+
+/* The toolchain image is shared by every model of its hash: its Dockerfile holds nothing of
+ * one model (no CMD, EXPOSE, model labels), only the toolchain and its hash label. */
+static void
+test_toolchain_dockerfile_has_nothing_of_the_model(void)
+{
+    struct ocra_spec *s = spec_of("{\"modelVersion\":\"1\",\"toolsAndLibraries\":{\"PyTorch\":"
+                                  "\"2.1.0\"},\"workload\":{\"port\":8080,\"command\":"
+                                  "[\"secret-cmd\"]}}");
+    char event_id[] = "evm:1:0xab:0";
+    struct ocra_spec_event ev = {.event_id = event_id, .timestamp = 1000};
+    struct ocra_plan_options o = {.event = &ev};
+    struct ocra_plan *p = NULL;
+    const char *df;
+
+    if (!s)
+        return;
+    CHECK(ocra_plan_new(data(), s, &o, &p, NULL, NULL) == 0);
+    if (p) {
+        char *label = ocra_xasprintf("LABEL \"io.ocra.toolchain-hash\"=\"%s\"\n",
+                                     ocra_plan_toolchain_hash(p));
+
+        df = ocra_plan_toolchain_dockerfile(p);
+        CHECK(strstr(ocra_plan_dockerfile(p), "secret-cmd") != NULL);
+        CHECK(strstr(df, "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n") != NULL);
+        CHECK(strstr(df, "secret-cmd") == NULL && strstr(df, "EXPOSE") == NULL);
+        CHECK(strstr(df, "io.ocra.event-id") == NULL && strstr(df, "evm:1:0xab:0") == NULL);
+        CHECK(strstr(df, "org.opencontainers") == NULL);
+        CHECK(strstr(df, label) != NULL);
+        free(label);
+    }
+    ocra_plan_free(p);
+    ocra_spec_free(s);
+}
+
 /* Copies data/ to a temporary directory with one file replaced by text. */
 static char *
 data_with(const char *file, const char *text)
@@ -508,6 +637,9 @@ OCRA_TEST_MAIN(OCRA_TEST(test_versions_compare_numerically),
                OCRA_TEST(test_kv_cache_adds_to_inference),
                OCRA_TEST(test_plan_json_has_the_image_specification),
                OCRA_TEST(test_toolchain_hash_ignores_the_model),
+               OCRA_TEST(test_base_refs_in_docker_normal_form),
+               OCRA_TEST(test_base_policy_allows_listed_and_refuses_models),
+               OCRA_TEST(test_toolchain_dockerfile_has_nothing_of_the_model),
                OCRA_TEST(test_broken_tables_name_file_and_entry),
                OCRA_TEST(test_tables_cover_the_issue_range),
                OCRA_TEST(test_golden_cases_plan_as_expected_and_deterministically))

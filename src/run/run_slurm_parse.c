@@ -157,6 +157,13 @@ ocra_run_slurm_script(const struct ocra_run_spec *spec, const char *docker_host,
     flag(out, "--label", label);
     free(label);
     flag(out, "--label", "io.ocra.runner=slurm");
+    if (spec->agent_dir && *spec->agent_dir) {
+        /* the run's own agent socket directory: reached where the node is the daemon's host
+         * (elsewhere the engine makes an empty directory, and the agent runs unreported) */
+        label = ocra_xasprintf("%s:/run/ocra:ro", spec->agent_dir);
+        flag(out, "--volume", label);
+        free(label);
+    }
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         flag(out, "--env", spec->env[i]);
     if (spec->port) {

@@ -380,17 +380,21 @@ test_slurm_script_runs_the_profile_with_hostile_words_quoted(void)
         CHECK(strstr(args, "--env\nCUDA_VISIBLE_DEVICES=0,1\n--\n" IMAGE "\nsh\n-c\n"
                            "echo '$(id)'; `reboot` \\\\ \"x\" $HOME\n") != NULL);
         CHECK(strstr(args, "--gpus") == NULL);
+        CHECK(strstr(args, "--volume") == NULL);
     }
     free(args);
-    /* a relaxed profile, no GPUs, the node's default engine */
+    /* a relaxed profile, no GPUs, the node's default engine; the run's own agent socket
+     * directory bound read-only (none above: no --volume at all) */
     ocra_buf_reset(&b);
     s = spec_default();
     s.profile.writable_rootfs = s.profile.no_pids_limit = s.profile.network_host = true;
+    s.agent_dir = "/run/ocra/agent/ocra-0123456789ab";
     CHECK_INT(ocra_run_slurm_script(&s, NULL, &b, &err), 0);
     args = run_script(b.data, "");
     CHECK(args && strncmp(args, "run\n", 4) == 0 && !strstr(args, "--read-only") &&
           strstr(args, "--pids-limit\n-1\n") && strstr(args, "--network\nhost\n") &&
-          !strstr(args, "CUDA_VISIBLE_DEVICES"));
+          !strstr(args, "CUDA_VISIBLE_DEVICES") &&
+          strstr(args, "\n--volume\n/run/ocra/agent/ocra-0123456789ab:/run/ocra:ro\n"));
     free(args);
     /* hostile allocation from the node's environment is refused, not pasted */
     ocra_buf_reset(&b);

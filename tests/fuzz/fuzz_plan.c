@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_plan.c: feeds arbitrary bytes through the model spec parser and, when the spec is
- * valid, through the planner with the real tables of data/ (as a GPU plan and as a CPU-only
- * plan with mirrors). Besides memory errors, it checks the planner's promises: planning twice
- * gives the same text, a failure always explains itself, and a plan always has a Dockerfile
- * and a 64-digit toolchain hash. Any broken promise aborts.
+ * valid, through the planner with the real tables of data/ (as a GPU plan, as a CPU-only
+ * plan with mirrors, and under a base image policy with a model registry). Besides memory errors,
+ * it checks the planner's promises: planning twice gives the same text, a failure always explains
+ * itself, and a plan always has a Dockerfile and a 64-digit toolchain hash. Any broken promise
+ * aborts.
  */
 #include "plan/plan.h"
 
@@ -62,13 +63,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                       {"*", "hub.internal"}};
     static const struct ocra_spec_policy pol = {.default_name = "model"};
     struct ocra_plan_options gpu = {.gpus_given = false};
+    static const char *const bases[] = {"docker.io/", "127.0.0.1:5000/", "127.0.0.1:5000/ocra/ok"};
+    static const char *const models[] = {"http://127.0.0.1:5000/ocra"};
     struct ocra_plan_options mirrored = {.gpus_given = true, .mirrors = mirrors, .n_mirrors = 2};
+    /* the base image policy: an allowlist with prefixes, a model registry, a mirror into it */
+    struct ocra_plan_options policed = {.base_images = bases,
+                                        .n_base_images = 3,
+                                        .model_registries = models,
+                                        .n_model_registries = 1,
+                                        .mirrors = mirrors + 1,
+                                        .n_mirrors = 1};
     struct ocra_spec *s = NULL;
 
     if (ocra_spec_parse((const char *)data, size, &pol, &s, NULL, NULL) < 0)
         return 0;
     plan_twice(s, &gpu);
     plan_twice(s, &mirrored);
+    plan_twice(s, &policed);
     ocra_spec_free(s);
     return 0;
 }

@@ -49,6 +49,7 @@ artifact:
 plan:
   pip_index_url: "$OCRA_PYINDEX_URL"
   allowed_tools: ["ocra-smoke"]
+  base_images: ["${OCRA_BASE_IMAGE%:*}"]
 build:
   agent: "$3"
   weight_gzip: ${4:-false}

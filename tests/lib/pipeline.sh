@@ -98,6 +98,7 @@ artifact:
 plan:
   pip_index_url: "$OCRA_PYINDEX_URL"
   allowed_tools: ["ocra-smoke"]
+  base_images: ["${OCRA_BASE_IMAGE%:*}"]   # the specs' baseImage: the local test image
 evm:
   rpc: ["$EVM_RPC_URL"]
   contract: "$2"

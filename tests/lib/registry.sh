@@ -9,6 +9,9 @@
 #   registry_start DIR [AUTH_YAML]    # sets REGISTRY_PORT REGISTRY_URL; AUTH_YAML: a file
 #                                     # holding an `auth:` section, pasted into the config
 #   registry_stop_all                 # stops every registry this shell started
+#
+# With OCRA_REGISTRY_ACCESS_LOG=1 in the environment, a registry started then writes one line per
+# request (method, path with its query, status) to DIR/registry.log.
 
 . "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
@@ -30,7 +33,7 @@ version: 0.1
 log:
   level: warn
   accesslog:
-    disabled: true
+    disabled: $([ -n "${OCRA_REGISTRY_ACCESS_LOG:-}" ] && echo false || echo true)
 storage:
   filesystem:
     rootdirectory: $dir/data
