@@ -587,6 +587,16 @@ ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor)
 }
 
 void
+ocra_daemon_metrics_tx_refused(const char *chain, int64_t code, bool permanent)
+{
+    char c[24];
+
+    (void)snprintf(c, sizeof(c), "%lld", (long long)code);
+    ocra_metrics_add(ocra_metrics_std()->tx_refusals,
+                     (const char *const[]){chain, c, permanent ? "permanent" : "transient"}, 1);
+}
+
+void
 ocra_daemon_metrics_finality_violations(const char *source, unsigned long n)
 {
     ocra_metrics_add(ocra_metrics_std()->finality_violations, (const char *const[]){source},

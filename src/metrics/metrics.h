@@ -77,6 +77,9 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *gpus_allocated; /* gauge {node}: GPUs held by allocations */
     struct ocra_metrics_family *head_lag; /* gauge {source}: chain head minus cursor, blocks */
     struct ocra_metrics_family *runs;     /* counter {runner, result}: finished runs */
+    /* counter {chain, code, kind}: transactions ocra sent that the chain refused, by the
+     * node's code; kind permanent (not sent again) or transient (retried) */
+    struct ocra_metrics_family *tx_refusals;
     /* counter {chain}: final blocks a chain replaced (events journaled from them are orphaned) */
     struct ocra_metrics_family *finality_violations;
     /* autoscale (begin) */

@@ -168,6 +168,15 @@ int ocra_store_model_put(struct ocra_store *st, const char *source, const char *
 int ocra_store_model_get(struct ocra_store *st, const char *source, const char *path, char **value,
                          int64_t *block_number, struct ocra_err *err);
 
+/* Called with each model path in turn (borrowed, valid during the call); non-zero stops. */
+typedef int ocra_store_model_fn(const char *path, void *arg);
+/*
+ * Calls fn, in path order, for every model of source whose path lies below prefix: starts
+ * with prefix + "/" ("" and "/" list every model). Returns -1 on a journal error, else 0.
+ */
+int ocra_store_model_paths(struct ocra_store *st, const char *source, const char *prefix,
+                           ocra_store_model_fn *fn, void *arg, struct ocra_err *err);
+
 /* ---- allocations (begin) ------------------------------------------------------------------ */
 
 /*

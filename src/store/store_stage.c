@@ -41,11 +41,14 @@ static const char sql_abandon[] =
     "UPDATE stages SET finished_ms = ?2, outcome = 'abandoned', error = ?3"
     " WHERE id = ?1 AND outcome IS NULL";
 
-/* A newer event of the same model that passed validation and still counts. */
+/* A newer event of the same model that passed validation and still counts, or a trusted
+ * removal of the model (spec null): the chain no longer holds what the older one deploys. */
 static const char sql_newer[] =
     "SELECT n.event_id FROM pipeline p JOIN pipeline n ON n.model = p.model AND n.seq > p.seq"
-    " WHERE p.event_id = ?1 AND n.status NOT IN ('detected', 'rejected', 'superseded')"
-    "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead'"
+    " WHERE p.event_id = ?1 AND ((n.status NOT IN ('detected', 'rejected', 'superseded')"
+    "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead')"
+    "  OR EXISTS (SELECT 1 FROM events e WHERE e.id = n.event_id AND e.trusted = 1"
+    "   AND e.status <> 'rejected' AND e.spec = 'null'))"
     " ORDER BY n.seq DESC LIMIT 1";
 
 static const char sql_history_add[] =

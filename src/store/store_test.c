@@ -454,6 +454,52 @@ out:
     tmpdb_fini(&t);
 }
 
+static int
+collect_path(const char *path, void *arg)
+{
+    struct ocra_buf *b = arg;
+
+    ocra_buf_printf(b, "%s;", path);
+    return !strcmp(path, "/stop") ? 1 : 0;
+}
+
+/* The models below a path, in path order: "/m/a" is below "/m", "/ma" is not. */
+static void
+test_model_paths_below_a_prefix(void)
+{
+    static const char *const paths[] = {"/m/b", "/m", "/m/a/x", "/ma", "/m/a", "/n/a"};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_buf b;
+    struct tmpdb t;
+
+    ocra_buf_init(&b);
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(paths); i++)
+        CHECK(ocra_store_model_put(st, "ain:0", paths[i], "null", 1, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:1", "/m/c", "null", 1, &err) == 0);
+    CHECK(ocra_store_model_paths(st, "ain:0", "/m", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m/a;/m/a/x;/m/b;");
+    b.len = 0;
+    CHECK(ocra_store_model_paths(st, "ain:0", "/m/", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m/a;/m/a/x;/m/b;");
+    b.len = 0;
+    CHECK(ocra_store_model_paths(st, "ain:0", "", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m;/m/a;/m/a/x;/m/b;/ma;/n/a;");
+    b.len = 0;
+    CHECK(ocra_store_model_put(st, "ain:0", "/stop", "null", 1, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:0", "/u", "null", 1, &err) == 0);
+    CHECK(ocra_store_model_paths(st, "ain:0", "/", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m;/m/a;/m/a/x;/m/b;/ma;/n/a;/stop;"); /* a non-zero return stops */
+out:
+    ocra_buf_fini(&b);
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 static void
 test_model_put_get_replace_remove(void)
 {
@@ -1157,6 +1203,7 @@ out:
 OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_failed_batch_changes_nothing),
                OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
+               OCRA_TEST(test_model_paths_below_a_prefix),
                OCRA_TEST(test_migrations_run_once_and_refuse_newer_schema),
                OCRA_TEST(test_stage_orphaned_event_stops_at_next_boundary),
                OCRA_TEST(test_wal_and_stage_tables_have_their_keys),
