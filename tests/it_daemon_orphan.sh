@@ -143,8 +143,13 @@ anvil_rpc evm_revert "[\"$snap\"]" >/dev/null # the report's block is gone, the 
 [ "$(reports_of "$ev")" -eq 0 ] && ok reorg_dropped_the_report || fail reorg_dropped_the_report "$(evm_reports "$contract")"
 may_report # the new chain lets the operator report too
 mine 1
+# first the watcher's reopening (the journal alone: a cheap condition, so that the bounded wait
+# ends well within the test's time when it never comes), then the report on the new chain
+reopened() {
+    [ "$(sqlite3 "$tmp/journal.db" "SELECT count(*) FROM stages WHERE event_id = '$ev' AND stage = 'report' AND outcome = 'reopened'")" -ge 1 ]
+}
 again() { [ "$(reports_of "$ev")" -eq 1 ] && [ "$(pipe "$ev" 'p.get("status")')" = reported ]; }
-wait_until "the report is sent again" again &&
+wait_until "the watcher reopens the report" reopened && wait_until "the report is sent again" again &&
     ok dropped_report_sent_again || fail dropped_report_sent_again "$(pipe "$ev" 'json.dumps(p)'); $(evm_reports "$contract")"
 # report attempts: ... done (the dropped one), reopened, retries while not a reporter, done
 [ "$(pipe "$ev" '(lambda o: "reopened" in o and "done" in o[:o.index("reopened")] and o[-1] == "done")([s["outcome"] for s in d["stages"] if s["stage"] == "report"])')" = True ] &&
