@@ -198,7 +198,7 @@ assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/pro
         --contract "$contract" --confirmations 3 --allow "$EVM_ADDR0" --from-block 0 \
         --journal "$work/erring.db" >/dev/null 2>"$work/erring.err" &
     watch_pid=$!
-    for _ in $(seq 1 600); do grep -q 'watch: source=evm' "$work/erring.err" && break; sleep 0.05; done
+    for _ in $(seq 1 600); do grep -qs 'watch: source=evm' "$work/erring.err" && break; sleep 0.05; done
     touch "$work/erring"
     # until the watcher has announced 6 retries (a bound against a hang, not a timing check)
     for _ in $(seq 1 1200); do
