@@ -8,11 +8,12 @@
 # /apps/ocra_demo/ocra/runs/<shortid> (checked in the node's request log: the ref, the event
 # id and status in the value, one send per event, after an ain_get of the same path), and a
 # restart sends nothing again. SIGHUP reloads the file, and keeps the running configuration
-# when the new one is invalid. Section 2, over the synthesized blocks after the recording
-# (writes above the models): a node that refuses reports with 10905 (the free-tier state
-# budget) gets one transaction per report, each event dead-lettered at once with the node's
-# message and counted in /metrics; then 10704 (a full pool) is retried and `ocra retry` stores
-# every report once.
+# when the new one is invalid. A report whose transaction the node no longer knows (the
+# node's forget_sent control) is reopened by the watcher and sent again, once. Section 2,
+# over the synthesized blocks after the recording (writes above the models): a node that
+# refuses reports with 10905 (the free-tier state budget) gets one transaction per report,
+# each event dead-lettered at once with the node's message and counted in /metrics; then
+# 10704 (a full pool) is retried and `ocra retry` stores every report once.
 set -u
 ocra=${1:?usage: it_daemon_ain.sh PATH_TO_OCRA}
 ocra=$(cd "$(dirname "$ocra")" && pwd)/$(basename "$ocra")
@@ -129,6 +130,57 @@ n2=$(python3 -c 'import json,sys; print(sum(r["method"] == "ain_sendSignedTransa
 [ "$n1" -eq "$n2" ] && ok restart_sends_nothing_again || fail restart_sends_nothing_again "$n1 then $n2 sends"
 if grep -q 5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a "$tmp/daemon.log"; then
     fail key_never_logged "key in the log"; else ok key_never_logged; fi
+
+# A report whose transaction the node no longer holds (a node that restarted and replaced the
+# block that held it): the watcher finds it gone, reopens the report stage, and the report is
+# sent again, once; the other reports, still on the chain, are left alone.
+q() { python3 -c 'import sqlite3, sys; print("\n".join("|".join(map(str, r)) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2], sys.argv[3:])))' "$tmp/journal.db" "$@"; }
+ev=$(q "SELECT event_id FROM pipeline WHERE status = 'reported' ORDER BY seq LIMIT 1")
+tx=$(q "SELECT json_extract(output, '\$.tx') FROM stages WHERE event_id = ? AND stage = 'report' AND outcome = 'done' ORDER BY id DESC LIMIT 1" "$ev")
+ain_ctl "{\"forget_sent\": [\"$tx\"], \"reset_log\": true}" >/dev/null ||
+    fail node_forgets_the_report "no sent transaction $tx"
+# wait_q WANT SQL [ARGS...]: polls the journal in one process, every 0.1 s and at most 600
+# times (a bound against a hang), until SQL answers WANT
+wait_q() {
+    python3 - "$tmp/journal.db" "$@" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=10)
+want, sql, args, got = sys.argv[2], sys.argv[3], sys.argv[4:], None
+for _ in range(600):
+    got = "\n".join("|".join(map(str, r)) for r in db.execute(sql, args))
+    if got == want:
+        sys.exit(0)
+    time.sleep(0.1)
+print("  gave up waiting: %s %s answers %r, not %r" % (sql, args, got, want), file=sys.stderr)
+sys.exit(1)
+PY
+}
+"$ocra" daemon -c "$tmp/ocra.yaml" 2>>"$tmp/daemon.log" &
+daemon_pid=$!
+wait_q 1 "SELECT count(*) > 0 FROM stages WHERE event_id = ? AND stage = 'report' AND outcome = 'reopened'" "$ev" &&
+    wait_q "reported|done|done" "SELECT status, state, (SELECT outcome FROM stages WHERE event_id = ?1 AND stage = 'report' ORDER BY id DESC LIMIT 1) FROM pipeline WHERE event_id = ?1" "$ev"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=
+curl -s "$AIN_CTL_URL/log" >"$tmp/node3.json"
+q "SELECT outcome, json_extract(output, '\$.tx') FROM stages WHERE event_id = ? AND stage = 'report' ORDER BY id" "$ev" >"$tmp/report-stages"
+python3 - "$tmp/node3.json" "$tmp/report-stages" "$ev" "$tx" <<'PY'
+import hashlib, json, sys
+log, ev, tx = json.load(open(sys.argv[1])), sys.argv[3], sys.argv[4]
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[2])]
+outcomes = [o for o, _ in rows]
+# the first report done with the forgotten transaction, reopened, done again with a new one
+assert "reopened" in outcomes and "done" in outcomes[:outcomes.index("reopened")], outcomes
+assert outcomes[-1] == "done" and rows[outcomes.index("reopened") - 1][1] == tx, rows
+assert rows[-1][1].startswith("0x") and rows[-1][1] != tx, (rows[-1], tx)
+sends = [r["params"]["tx_body"]["operation"] for r in log if r["method"] == "ain_sendSignedTransaction"]
+ref = "/apps/ocra_demo/ocra/runs/" + hashlib.sha256(ev.encode()).hexdigest()[:12]
+assert [s["ref"] for s in sends] == [ref], ("one send, for this event only", [s["ref"] for s in sends])
+assert sends[0]["value"]["event"] == ev and sends[0]["value"]["status"] == "rejected", sends[0]
+PY
+[ $? -eq 0 ] && ok forgotten_report_sent_again_once || fail forgotten_report_sent_again_once "see above; $(tail -3 "$tmp/daemon.log")"
+grep -q "event=$ev report tx $tx is no longer on the chain" "$tmp/daemon.log" && ok forgotten_report_reopen_logged ||
+    fail forgotten_report_reopen_logged "$(grep -i 'no longer' "$tmp/daemon.log" | tail -3)"
 
 # 2. The chain with the synthesized blocks after the recording (tests/data/ain/synth.jsonl:
 #    writes above the models), and a node that refuses every report for the free-tier state

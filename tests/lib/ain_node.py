@@ -25,6 +25,10 @@
 #   {"finalize_after_ms": N}       sent txs read EXECUTED for N ms, then FINALIZED/REVERTED
 #   {"send_code": C, "send_message": S}   later sends fail with code C (0 turns it off)
 #   {"send_address": A}            signer address reported for sent txs (not recovered)
+#   {"forget_sent": [TX_HASH, ...]}
+#                                  the node no longer knows these sent transactions (as a node
+#                                  that restarted and replaced the block that held them):
+#                                  ain_getTransactionByHash answers null for each
 #   {"exec_lag": N}                blocks between execution (VALUE_CHANGED) and finalization
 #   {"head": N}                    move the head (capped at the recording's last block)
 #   {"replace_block": {"number": N, "drop": [TX_HASH, ...]}}
@@ -384,6 +388,9 @@ class Node:
                 self.send_message = c.get("send_message", "Transaction failed")
             if "send_address" in c:
                 self.send_address = c["send_address"]
+            for h in c.get("forget_sent", []):
+                if self.sent.pop(str(h).lower(), None) is None:
+                    raise ValueError("forget_sent: no sent transaction %r" % h)
             if "exec_lag" in c:
                 self.exec_lag = max(0, int(c["exec_lag"]))
             if c.get("restore_blocks") and getattr(self, "saved", None):
