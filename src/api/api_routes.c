@@ -123,17 +123,33 @@ count_one(const char *status, const char *chain, int64_t n, void *arg)
     ocra_metrics_set(arg, (const char *const[]){status, chain}, (double)n);
 }
 
+static void
+count_pipeline(const char *state, const char *status, const char *outcome, int64_t n, void *arg)
+{
+    const struct ocra_metrics_std *std = ocra_metrics_std();
+
+    ocra_metrics_set(std->pipeline, (const char *const[]){state, status, outcome}, (double)n);
+    if (!strcmp(state, "ready"))
+        *(int64_t *)arg += n;
+}
+
+/* The journal's gauges come from the counters it keeps (a few rows, whatever its size). */
 static int
 route_metrics(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
 {
     const struct ocra_metrics_std *std = ocra_metrics_std();
     struct ocra_err err = {0};
+    int64_t ready = 0;
     struct ocra_buf b;
 
     if (ctx->st) {
         ocra_metrics_clear(std->events);
-        if (ocra_store_event_counts(ctx->st, count_one, std->events, &err) < 0)
+        ocra_metrics_clear(std->pipeline);
+        if (ocra_store_event_counts(ctx->st, count_one, std->events, &err) < 0 ||
+            ocra_store_pipeline_counts(ctx->st, count_pipeline, &ready, &err) < 0)
             ocra_log_warn("api: metrics: %s", err.msg);
+        else
+            ocra_metrics_set(std->queue_depth, NULL, (double)ready);
     }
     ocra_buf_init(&b);
     ocra_metrics_write(ctx->metrics, &b);

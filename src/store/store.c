@@ -173,6 +173,58 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX allocations_held ON allocations (event_id, replica)"
     "  WHERE state = 'held';"
     "CREATE INDEX allocations_event ON allocations (event_id, replica);",
+    /* 4 -> 5: large journals. Counters kept by triggers, so that /metrics reads a few rows
+     * instead of counting every event; they are keyed by the values themselves, so a new
+     * status, state or outcome needs no change here. Indexes for the hot reads: the lists
+     * filtered by a pipeline status, outcome or state (each index ends with the rowid, seq:
+     * journal order) and the held allocations (the allocator, at every allocate stage). */
+    "CREATE INDEX pipeline_state ON pipeline (state);"
+    "CREATE INDEX pipeline_status ON pipeline (status);"
+    "CREATE INDEX pipeline_outcome ON pipeline (outcome);"
+    "CREATE INDEX allocations_state ON allocations (state);"
+    "CREATE TABLE event_counts ("
+    "  status TEXT NOT NULL,"
+    "  chain TEXT NOT NULL,"
+    "  n INTEGER NOT NULL CHECK (n >= 0),"
+    "  PRIMARY KEY (status, chain)) WITHOUT ROWID;"
+    "CREATE TABLE pipeline_counts ("
+    "  state TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL," /* '' while unknown */
+    "  n INTEGER NOT NULL CHECK (n >= 0),"
+    "  PRIMARY KEY (state, status, outcome)) WITHOUT ROWID;"
+    "INSERT INTO event_counts SELECT status, chain, count(*) FROM events GROUP BY 1, 2;"
+    "INSERT INTO pipeline_counts SELECT state, status, coalesce(outcome, ''), count(*)"
+    "  FROM pipeline GROUP BY 1, 2, 3;"
+    "CREATE TRIGGER event_counts_insert AFTER INSERT ON events BEGIN"
+    "  INSERT INTO event_counts VALUES (new.status, new.chain, 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER event_counts_update AFTER UPDATE OF status, chain ON events"
+    " WHEN old.status IS NOT new.status OR old.chain IS NOT new.chain BEGIN"
+    "  UPDATE event_counts SET n = n - 1 WHERE status = old.status AND chain = old.chain;"
+    "  INSERT INTO event_counts VALUES (new.status, new.chain, 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER event_counts_delete AFTER DELETE ON events BEGIN"
+    "  UPDATE event_counts SET n = n - 1 WHERE status = old.status AND chain = old.chain;"
+    " END;"
+    "CREATE TRIGGER pipeline_counts_insert AFTER INSERT ON pipeline BEGIN"
+    "  INSERT INTO pipeline_counts VALUES (new.state, new.status, coalesce(new.outcome, ''), 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER pipeline_counts_update AFTER UPDATE OF state, status, outcome ON pipeline"
+    " WHEN old.state IS NOT new.state OR old.status IS NOT new.status"
+    "  OR old.outcome IS NOT new.outcome BEGIN"
+    "  UPDATE pipeline_counts SET n = n - 1 WHERE state = old.state AND status = old.status"
+    "   AND outcome = coalesce(old.outcome, '');"
+    "  INSERT INTO pipeline_counts VALUES (new.state, new.status, coalesce(new.outcome, ''), 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER pipeline_counts_delete AFTER DELETE ON pipeline BEGIN"
+    "  UPDATE pipeline_counts SET n = n - 1 WHERE state = old.state AND status = old.status"
+    "   AND outcome = coalesce(old.outcome, '');"
+    " END;",
 };
 
 _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
@@ -182,9 +234,11 @@ _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
     "seq, id, source, chain, block_number, block_hash, tx_hash, op_index, signer, trusted, path, " \
     "spec, status, reason, observed_ms, created_ms, updated_ms"
 
+/* ?4 is the page's upper bound (INT64_MAX for the first page): a range on the rowid, so a page
+ * deep in the journal starts where it is instead of skipping the rows above it. */
 #define EVENT_LIST(order)                                                                          \
     "SELECT " EVENT_COLUMNS " FROM events WHERE (?1 IS NULL OR source = ?1) AND"                   \
-    " (?2 IS NULL OR status = ?2) AND (?4 IS NULL OR seq < ?4) ORDER BY seq " order " LIMIT ?3"
+    " (?2 IS NULL OR status = ?2) AND seq < ?4 ORDER BY seq " order " LIMIT ?3"
 
 static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
     [OCRA_STORE_STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -199,7 +253,7 @@ static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)"
         " ON CONFLICT (id) DO NOTHING",
     [OCRA_STORE_STMT_EVENT_GET] = "SELECT " EVENT_COLUMNS " FROM events WHERE id = ?1",
-    [OCRA_STORE_STMT_EVENT_COUNT] = "SELECT count(*) FROM events",
+    [OCRA_STORE_STMT_EVENT_COUNT] = "SELECT coalesce(sum(n), 0) FROM event_counts",
     [OCRA_STORE_STMT_EVENT_STATUS] =
         "UPDATE events SET status = ?2, reason = ?3, updated_ms = ?4 WHERE id = ?1",
     [OCRA_STORE_STMT_EVENT_LIST_ASC] = EVENT_LIST("ASC"),
