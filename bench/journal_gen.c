@@ -10,8 +10,8 @@
  * over time. The mix: 4 % rejected by the watcher (untrusted signer), 8 % rejected at
  * validation, 2 % of events a second version of the previous event's model (the older one is
  * superseded at its allocation gate), 6 % with one retry at the toolchain stage and 2 %
- * dead-lettered there, 5 % failed runs, the rest completed and reported. The last batch is
- * left in flight: events ready at every stage, some waiting, one claim whose lease expired.
+ * dead-lettered there, 5 % failed runs, the rest completed and reported. The last 1 % is left
+ * in flight: events ready at several stages, some waiting, one claim whose lease expired.
  * The plan stage's output is the real planner's for the example spec (about 4.5 KB).
  *
  *   bench_journal_gen --events N [--models M] JOURNAL
@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +237,7 @@ stage_done(struct gen *g, const struct ocra_store_claim *c, size_t idx, char *ou
 
 /* Runs one claimed attempt the way the generator decided; fills e. */
 static int
-attempt(struct gen *g, const struct ocra_store_claim *c, bool last_batch, char *out, size_t n,
+attempt(struct gen *g, const struct ocra_store_claim *c, bool in_tail, char *out, size_t n,
         struct ocra_store_stage_end *e, struct ocra_err *err)
 {
     size_t idx = 0;
@@ -245,7 +246,7 @@ attempt(struct gen *g, const struct ocra_store_claim *c, bool last_batch, char *
         idx++;
     if (idx == OCRA_ARRAY_LEN(stage_names))
         return ocra_err_set(err, EINVAL, "unknown stage %s", c->stage);
-    if (idx == 2 && last_batch && chance(c->event_id, 4, 10)) {
+    if (idx == 2 && in_tail && chance(c->event_id, 4, 10)) {
         *e = (struct ocra_store_stage_end){.outcome = "waiting",
                                            .state = "waiting",
                                            .error = "toolchain: not built into this ocra"};
@@ -271,7 +272,7 @@ attempt(struct gen *g, const struct ocra_store_claim *c, bool last_batch, char *
 
 /* Claims and ends attempts until nothing is ready, or max claims. */
 static int
-churn(struct gen *g, size_t max, bool last_batch, struct ocra_err *err)
+churn(struct gen *g, size_t max, bool in_tail, struct ocra_err *err)
 {
     const struct ocra_store_claim_opts o = {.worker = "w0@bench",
                                             .lease_ms = 60000,
@@ -280,6 +281,10 @@ churn(struct gen *g, size_t max, bool last_batch, struct ocra_err *err)
                                             .superseded_stage = "report"};
 
     for (size_t k = 0; k < max; k++) {
+        /* a commit every 100 attempts: the pages a transaction dirties stay in SQLite's cache */
+        if (k % 100 == 99 &&
+            (ocra_store_commit(g->st, err) < 0 || ocra_store_begin(g->st, err) < 0))
+            return -1;
         struct ocra_store_claim c = {0};
         struct ocra_store_stage_end e = {0};
         char out[512];
@@ -290,7 +295,7 @@ churn(struct gen *g, size_t max, bool last_batch, struct ocra_err *err)
             return -1;
         if (!found)
             return 0;
-        ret = attempt(g, &c, last_batch, out, sizeof(out), &e, err);
+        ret = attempt(g, &c, in_tail, out, sizeof(out), &e, err);
         if (ret == 0)
             ret = ocra_store_stage_end(g->st, c.event_id, c.claim, &e, err);
         ocra_store_claim_fini(&c);
@@ -300,12 +305,14 @@ churn(struct gen *g, size_t max, bool last_batch, struct ocra_err *err)
     return 0;
 }
 
-/* One batch: journaled, taken in, and carried through (the last one only partly). */
+/* One batch: journaled, taken in, and carried through; the last 1 % of the events (the tail)
+ * only partly, about four attempts per event, so that they are left at every stage. */
 static int
 batch_run(struct gen *g, struct batch *b, struct ocra_err *err)
 {
-    size_t k = g->n - g->next < BATCH ? g->n - g->next : BATCH;
-    bool last = g->next + k == g->n;
+    size_t tail = g->n - g->n / 100, end = g->next < tail ? tail : g->n;
+    size_t k = end - g->next < BATCH ? end - g->next : BATCH;
+    bool in_tail = g->next >= tail;
     struct ocra_store_cursor cur = {0};
     int ret;
 
@@ -317,8 +324,7 @@ batch_run(struct gen *g, struct batch *b, struct ocra_err *err)
         ocra_store_pipeline_intake(g->st, "validate", "report", NULL, err) < 0 ||
         ocra_store_begin(g->st, err) < 0)
         return -1;
-    /* the last batch: about four attempts per event, so events are left at every stage */
-    ret = churn(g, last ? 4 * k : SIZE_MAX, last, err);
+    ret = churn(g, in_tail ? 4 * k : SIZE_MAX, in_tail, err);
     if (ret < 0) {
         ocra_store_rollback(g->st);
         return -1;
@@ -389,7 +395,7 @@ parse_args(int argc, char **argv, struct gen *g, const char **path)
     if (*path && g->n)
         return 0;
     fprintf(stderr, "usage: bench_journal_gen --events N [--models M] JOURNAL\n"
-                    "  writes a journal of N events (M models, default N/10, at least 1)\n");
+                    "  writes a journal of N events of M models (default N/10, at least 1000)\n");
     return -1;
 }
 
@@ -405,13 +411,17 @@ main(int argc, char **argv)
 
     if (parse_args(argc, argv, &g, &path) < 0)
         return 2;
-    if (!g.models)
-        g.models = g.n / 10 ? g.n / 10 : 1;
+    if (!g.models) /* ten versions of each model, and no model twice in a batch */
+        g.models = g.n / 10 > BATCH ? g.n / 10 : BATCH;
     if (access(path, F_OK) == 0) {
         fprintf(stderr, "bench_journal_gen: %s exists; give a new file\n", path);
         return 2;
     }
     ocra_log_setup(OCRA_LOG_ERROR, OCRA_LOG_TEXT);
+    /* SQLite opens a temporary b-tree for the IN lists of the schema's CHECK constraints on
+     * every write, and glibc would hand its page cache back to the kernel each time: keep it */
+    (void)mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    (void)mallopt(M_TOP_PAD, 16 << 20);
     b = ocra_xcalloc(1, sizeof(*b));
     if (plan_output(&g.plan_out, &err) < 0 || ocra_store_open(path, &g.st, &err) < 0)
         goto out;

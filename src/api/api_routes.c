@@ -330,6 +330,13 @@ ocra_api_route(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct 
     static const char events[] = "/api/v1/events/";
     const char *p = req->path;
 
+    if (!req->host_ok) {
+        respond_error(resp, 421, "misdirected",
+                      "Host %.100s is not a name of this server: use a loopback name, the listen "
+                      "address, or add the name to api.allowed_hosts",
+                      req->host);
+        return;
+    }
     if (!req->authorized && ctx->token_configured && strcmp(p, "/healthz") != 0 &&
         (ctx->token_for_all ||
          (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))) {

@@ -71,6 +71,13 @@ check_http_host(const char *s)
     return is_host_port(s, false);
 }
 
+/* A DNS name without a port (the Host header names a client may use). */
+static bool
+check_host_name(const char *s)
+{
+    return !strchr(s, ':') && is_host_port(s, false);
+}
+
 static bool
 check_listen(const char *s)
 {
@@ -777,6 +784,23 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "",
      .off = CFG(api_token_file),
      .doc = "Bearer token file (mode 0600) for mutating API calls and any non-loopback listen."},
+    {.key = "api.allowed_hosts",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_host_name,
+     .want = "a host name without a port",
+     .type_name = "list of host names",
+     .off = CFG(api_allowed_hosts),
+     .count_off = CFG(n_api_allowed_hosts),
+     .doc = "Host header names the API answers besides loopback names and api.listen's address "
+            "(the DNS names clients use); others get 421."},
+    {.key = "api.connections_per_client",
+     .type = OCRA_CONFIG_INT,
+     .def = "16",
+     .min = 1,
+     .max = 256,
+     .off = CFG(api_connections_per_client),
+     .doc = "Connections one client address may hold open to the API (of 256 in all); raise it "
+            "behind a reverse proxy."},
     {.key = "daemon.workers",
      .type = OCRA_CONFIG_INT,
      .def = "2",

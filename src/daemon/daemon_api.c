@@ -652,8 +652,12 @@ int
 ocra_daemon_api_start(struct ocra_daemon *d, struct ocra_err *err)
 {
     const struct ocra_config *cfg = ocra_daemon_cfg(d);
-    struct ocra_api_opts o = {
-        .listen = cfg->api_listen, .token_file = cfg->api_token_file, .journal = cfg->journal_path};
+    struct ocra_api_opts o = {.listen = cfg->api_listen,
+                              .token_file = cfg->api_token_file,
+                              .journal = cfg->journal_path,
+                              .allowed_hosts = (const char *const *)cfg->api_allowed_hosts,
+                              .n_allowed_hosts = cfg->n_api_allowed_hosts,
+                              .connections_per_client = (unsigned)cfg->api_connections_per_client};
 
     if (!cfg->api_listen || !*cfg->api_listen)
         return 0;
