@@ -1629,6 +1629,86 @@ out:
     big_fini(&b);
 }
 
+struct hog {
+    const char *path;
+    volatile int *stop;
+    long txs;
+    char error[512];
+};
+
+/* A writer that commits and begins again at once, until stopped. */
+static void *
+hog_main(void *arg)
+{
+    struct hog *h = arg;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    char id[96];
+
+    if (ocra_store_open(h->path, &st, &err) < 0)
+        goto out;
+    while (!*h->stop && h->txs < 200000 && ocra_store_begin(st, &err) == 0) {
+        for (int i = 0; i < 1000 && !err.code; i++) { /* a long transaction */
+            (void)snprintf(id, sizeof(id), "ain:0:0x%064x:0", i % 100);
+            (void)ocra_store_event_set_status(st, id, h->txs % 2 ? "rejected" : "accepted", "x",
+                                              &err);
+        }
+        if (err.code) {
+            ocra_store_rollback(st);
+            break;
+        }
+        if (ocra_store_commit(st, &err) < 0)
+            break;
+        h->txs++;
+    }
+out:
+    if (err.code)
+        (void)snprintf(h->error, sizeof(h->error), "%s", err.msg);
+    ocra_store_close(st);
+    return NULL;
+}
+
+/* The writers of a journal in one process take turns: one that commits and begins again at
+ * once does not keep another one out (SQLite's busy handler alone lost to it every time). */
+static void
+test_writers_of_a_journal_take_turns(void)
+{
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    volatile int stop = 0;
+    struct hog h = {0};
+    bool found = false;
+    pthread_t th;
+    struct big b;
+
+    if (big_init(&b, 100) < 0) {
+        CHECK(!"journal");
+        goto out;
+    }
+    h = (struct hog){.path = b.t.path, .stop = &stop};
+    if (pthread_create(&th, NULL, hog_main, &h) != 0) {
+        CHECK(!"thread");
+        goto out;
+    }
+    while (h.txs < 3 && !h.error[0])
+        ocra_sleep_ms(5);
+    for (int i = 0; i < 10 && !err.code; i++) { /* a worker's claims and ends */
+        CHECK(ocra_store_stage_claim(b.st, &claim_w1, &c, &found, &err) == 0 && found);
+        if (found)
+            CHECK(end_with(b.st, &c, "retry", NULL, NULL, "ready", &err) == 0);
+        ocra_store_claim_fini(&c);
+    }
+    if (err.code)
+        fprintf(stderr, "  claim beside the busy writer: %s\n", err.msg);
+    stop = 1;
+    pthread_join(th, NULL);
+    if (h.error[0])
+        fprintf(stderr, "  busy writer: %s\n", h.error);
+    CHECK(h.error[0] == '\0');
+out:
+    big_fini(&b);
+}
+
 /* ---- large journals (end) */
 
 OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
@@ -1653,4 +1733,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_hot_queries_use_indexes_and_do_not_grow_with_the_journal),
                OCRA_TEST(test_counters_equal_a_recount_after_churn),
                OCRA_TEST(test_intake_is_not_locked_out_by_churning_workers),
-               OCRA_TEST(test_intake_and_wake_commit_in_chunks))
+               OCRA_TEST(test_intake_and_wake_commit_in_chunks),
+               OCRA_TEST(test_writers_of_a_journal_take_turns))
