@@ -138,6 +138,8 @@ api:
   listen: 127.0.0.1:$port
 daemon:
   report: false
+agent:
+  socket_dir: ""
 EOF
 "$ocra" -c "$tmp/ocra.yaml" daemon >"$tmp/daemon.out" 2>"$tmp/daemon.err" &
 pid=$!

@@ -791,16 +791,14 @@ const struct ocra_config_row ocra_config_rows[] = {
      .type_name = "list of host names",
      .off = CFG(api_allowed_hosts),
      .count_off = CFG(n_api_allowed_hosts),
-     .doc = "Host header names the API answers besides loopback names and api.listen's address "
-            "(the DNS names clients use); others get 421."},
+     .doc = "Host names the API answers besides loopback and api.listen's address; others: 421."},
     {.key = "api.connections_per_client",
      .type = OCRA_CONFIG_INT,
      .def = "16",
      .min = 1,
      .max = 256,
      .off = CFG(api_connections_per_client),
-     .doc = "Connections one client address may hold open to the API (of 256 in all); raise it "
-            "behind a reverse proxy."},
+     .doc = "API connections one client address may hold (256 in all); raise behind a proxy."},
     {.key = "daemon.workers",
      .type = OCRA_CONFIG_INT,
      .def = "2",
