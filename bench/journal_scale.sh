@@ -9,16 +9,21 @@
 # BUILD_DIR/bench/bench_journal_gen (a realistic mix: about 80 % reported, dead letters, failed
 # runs, 1 % in flight; 1,000,000 events take about 9.5 GB and an hour or more on two cores).
 # Then, with BUILD_DIR/src/cli/ocra, the median of 5 runs of:
-#   /metrics                     curl against `ocra serve` on the journal
-#   /api/v1/events?status=dead   the filtered event list, its first page (50 events)
-#   ...&cursor=                  the page after it
+#   /metrics (serve)             curl against `ocra serve` on the journal
+#   ?status=dead                 /api/v1/events?status=dead, its first page (50 events)
+#   ?status=dead, page 2         the page after it (cursor=next_cursor)
+#   ?status=claimed              a status one event has (the expired claim): the list's worst
+#                                case when it had to look at every event
 #   ocra events --limit 50       the whole command, oldest first
 #   ocra events --status dead    the whole command, --limit 50 --newest
 #   ocra lineage ID              the whole command, for an event in the middle of the journal
 # and the median of 3 of:
-#   daemon start                 `ocra daemon` (2 workers, no chain, no reports) from exec to
-#                                its "daemon started" line, on a fresh copy of the journal each
-#                                time (the copy is not timed)
+#   daemon start                 `ocra daemon` (2 workers, a configured GPU node, no chain, no
+#                                reports) from exec to its "daemon started" line, on a fresh
+#                                copy of the journal each time (the copy and its sync to disk
+#                                are not timed)
+#   /metrics (daemon)            curl against that daemon once it started (its workers busy
+#                                with the journal's events in flight)
 # Prints the machine's load before and after, one row per operation with the seconds at each
 # size and the ratio of each size to the baseline. Exits 0; 1 when a journal or server cannot
 # be made.
@@ -72,14 +77,34 @@ serve() {
     return 1
 }
 
-# daemon_start J: seconds from exec of ocra daemon on a copy of J to its "daemon started" line
+# daemon_start J: seconds from exec of ocra daemon on a copy of J to its "daemon started" line,
+# then the seconds of a GET /metrics of that daemon (one line: "START METRICS")
 daemon_start() {
-    local port t0 t
+    local port t0 t m
     cp "$1" "$tmp/start.db"
+    sync "$tmp/start.db" # the copy's writeback is not the start's
     port=$(free_port)
-    printf 'journal:\n  path: %s\napi:\n  listen: 127.0.0.1:%s\ndaemon:\n  report: false\n' \
-        "$tmp/start.db" "$port" >"$tmp/start.yaml"
-    printf 'agent:\n  socket_dir: ""\n' >>"$tmp/start.yaml"
+    cat >"$tmp/start.yaml" <<EOF
+journal:
+  path: $tmp/start.db
+api:
+  listen: 127.0.0.1:$port
+daemon:
+  report: false
+agent:
+  socket_dir: ""
+inventory:
+  local: false
+  nodes:
+    - name: gpu-1
+      gpu_model: A100-80GB
+      gpus: 8
+      gpu_memory_mib: 81920
+      compute_capability: "8.0"
+      driver: "535.104.05"
+      cpus: 64
+      memory_mib: 524288
+EOF
     t0=$(now_ns)
     "$ocra" -c "$tmp/start.yaml" daemon >/dev/null 2>"$tmp/daemon.err" &
     pid=$!
@@ -88,15 +113,17 @@ daemon_start() {
         sleep 0.005
     done
     t=$(($(now_ns) - t0))
+    m=$(curl -sf -o /dev/null -w '%{time_total}' --max-time 120 "http://127.0.0.1:$port/metrics" || echo 999)
     kill "$pid"
     wait "$pid" || true
     pid=
     rm -f "$tmp"/start.db*
-    echo "$t" | awk '{printf "%.4f\n", $1 / 1e9}'
+    echo "$t $m" | awk '{printf "%.4f %s\n", $1 / 1e9, $2}'
 }
 
-ops=("/metrics" "/api/v1/events?status=dead" "...&cursor= (page 2)" "ocra events --limit 50"
-    "ocra events --status dead" "ocra lineage ID" "daemon start")
+ops=("/metrics (serve)" "/metrics (daemon)" "?status=dead" "?status=dead, page 2"
+    "?status=claimed" "ocra events --limit 50" "ocra events --status dead" "ocra lineage ID"
+    "daemon start")
 declare -A t
 echo "bench/journal_scale: $ocra, journals in $dir"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
@@ -109,16 +136,19 @@ for n in "${sizes[@]}"; do
     id=$(printf 'ain:0:0x%064x:0' $((n / 2 + 1)))
     serve "$j"
     t[$n,0]=$(http 5 "$base/metrics")
-    t[$n,1]=$(http 5 "$base/api/v1/events?status=dead")
+    t[$n,2]=$(http 5 "$base/api/v1/events?status=dead")
     cursor=$(curl -sf "$base/api/v1/events?status=dead" | sed -n 's/.*"next_cursor":"\([0-9]*\)".*/\1/p')
-    t[$n,2]=$(http 5 "$base/api/v1/events?status=dead&cursor=${cursor:-1}")
+    t[$n,3]=$(http 5 "$base/api/v1/events?status=dead&cursor=${cursor:-1}")
+    t[$n,4]=$(http 5 "$base/api/v1/events?status=claimed")
     kill "$pid"
     wait "$pid" || true
     pid=
-    t[$n,3]=$(timed 5 "$ocra" events --journal "$j" --limit 50)
-    t[$n,4]=$(timed 5 "$ocra" events --journal "$j" --status dead --limit 50 --newest)
-    t[$n,5]=$(timed 5 "$ocra" lineage --journal "$j" "$id")
-    t[$n,6]=$(for _ in 1 2 3; do daemon_start "$j"; done | median)
+    t[$n,5]=$(timed 5 "$ocra" events --journal "$j" --limit 50)
+    t[$n,6]=$(timed 5 "$ocra" events --journal "$j" --status dead --limit 50 --newest)
+    t[$n,7]=$(timed 5 "$ocra" lineage --journal "$j" "$id")
+    for _ in 1 2 3; do daemon_start "$j"; done >"$tmp/starts"
+    t[$n,8]=$(cut -d' ' -f1 "$tmp/starts" | median)
+    t[$n,1]=$(cut -d' ' -f2 "$tmp/starts" | median)
 done
 
 printf '%-28s' "operation"
