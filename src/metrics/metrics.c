@@ -451,6 +451,9 @@ std_init(void)
     s->queue_depth = ocra_metrics_family(m, "ocra_queue_depth",
                                          "Pipeline stages ready and waiting for a worker.",
                                          OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->pipeline = ocra_metrics_family(
+        m, "ocra_pipeline_events", "Events in the daemon's pipeline, by state, status and outcome.",
+        OCRA_METRICS_GAUGE, (const char *const[]){"state", "status", "outcome", NULL}, NULL, 0);
     s->gpus_allocated =
         ocra_metrics_family(m, "ocra_gpus_allocated", "GPUs held by allocations, per node.",
                             OCRA_METRICS_GAUGE, (const char *const[]){"node", NULL}, NULL, 0);

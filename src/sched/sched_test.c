@@ -340,6 +340,24 @@ test_request_bigger_than_any_node_is_refused(void)
     ocra_sched_cluster_free(c);
 }
 
+/* A GPU request of any model where no node has a GPU (a CPU-only machine): refused, with
+ * why (it crashed on the absent model name). */
+static void
+test_gpu_request_without_gpus_is_refused(void)
+{
+    static const char *const models[] = {""};
+    static const int gpus[] = {0};
+    struct ocra_sched_cluster *c = cluster(models, gpus, 1);
+    struct ocra_sched_req r = {.gpus = 1, .cpu_milli = 1000};
+    struct ocra_sched_alloc a;
+    struct ocra_err err = {0};
+
+    CHECK_INT(ocra_sched_place(c, OCRA_SCHED_BEST_FIT, &r, &a, &err), -1);
+    CHECK_INT(err.code, ENOSPC);
+    CHECK_STR(err.msg, "no node can ever host it: none of 1 has a GPU");
+    ocra_sched_cluster_free(c);
+}
+
 static void
 test_malformed_requests(void)
 {
@@ -606,6 +624,7 @@ test_simulate_fixtures_exact_counts(void)
 }
 
 OCRA_TEST_MAIN(OCRA_TEST(test_gang_is_all_or_nothing_on_one_node),
+               OCRA_TEST(test_gpu_request_without_gpus_is_refused),
                OCRA_TEST(test_fgd_and_best_fit_choose_differently),
                OCRA_TEST(test_fgd_picks_the_device_within_a_node),
                OCRA_TEST(test_driver_too_old_is_refused), OCRA_TEST(test_driver_versions_parse),
