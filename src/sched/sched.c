@@ -625,6 +625,10 @@ why_stage(const struct want *w, enum stage st, int64_t most, size_t before, size
 
     switch (st) {
     case ST_MODEL:
+        if (!r->gpu_model || !r->gpu_model[0]) { /* any model: every node lacks GPUs */
+            (void)snprintf(what, sizeof(what), "a GPU");
+            break;
+        }
         ocra_str_escape(r->gpu_model, strlen(r->gpu_model), 60, esc, sizeof(esc));
         (void)snprintf(what, sizeof(what), "GPU model %s", esc);
         break;

@@ -340,6 +340,25 @@ test_request_bigger_than_any_node_is_refused(void)
     ocra_sched_cluster_free(c);
 }
 
+/* GPUs asked of nodes that have none, without naming a model: refused with the reason. */
+static void
+test_gpus_on_cpu_only_nodes_are_refused(void)
+{
+    static const char *const models[] = {"", ""};
+    static const int gpus[] = {0, 0};
+    struct ocra_sched_cluster *c = cluster(models, gpus, 2);
+    struct ocra_sched_alloc a;
+    struct ocra_err err = {0};
+
+    for (int p = 0; p < OCRA_SCHED_N_POLICIES; p++) {
+        CHECK_INT(place(c, (enum ocra_sched_policy)p, 1, 0, &a, &err), -1);
+        CHECK_INT(err.code, ENOSPC);
+        CHECK_STR(err.msg, "no node can ever host it: none of 2 has a GPU");
+    }
+    CHECK_INT(place(c, OCRA_SCHED_BEST_FIT, 0, 0, &a, NULL), 0); /* CPU only: fits */
+    ocra_sched_cluster_free(c);
+}
+
 static void
 test_malformed_requests(void)
 {
@@ -613,6 +632,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_gang_is_all_or_nothing_on_one_node),
                OCRA_TEST(test_shares_of_one_device_and_their_accounting),
                OCRA_TEST(test_release_and_reuse),
                OCRA_TEST(test_request_bigger_than_any_node_is_refused),
+               OCRA_TEST(test_gpus_on_cpu_only_nodes_are_refused),
                OCRA_TEST(test_malformed_requests), OCRA_TEST(test_cheapest_prefers_the_lower_cost),
                OCRA_TEST(test_csv_reads_good_lists), OCRA_TEST(test_csv_refuses_hostile_lines),
                OCRA_TEST(test_csv_refuses_overlong_lines_and_fields),
