@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bench/sched_place.c: placement decisions per second on an openb trace, per policy, with the
- * ratio to first-fit measured in the same invocation (median of --rounds runs), in both
- * replay modes (with departures at deletion_time, and the fill-up experiment where pods never
- * leave); then pods placed and failed and the fragmentation of every policy side by side on
- * each pod list given (docs/BENCHMARKS.md, docs/RUNNING.md).
+ * bench/sched_place.c: placement decisions per second on an openb trace, per policy, through
+ * the capacity index and through the scan of every node (the baseline, the placer before the
+ * index) in the same invocation, in both replay modes (with departures at deletion_time, and
+ * the fill-up experiment where pods never leave), on the node list and on copies of it N times
+ * over (--scale; the pods stay the same), so the table shows how the cost of a decision grows
+ * with the nodes. Rates are the median of --rounds replays, in decisions per second of the
+ * thread's CPU time. Then pods placed and failed and the fragmentation of every policy side by
+ * side on each pod list given (docs/BENCHMARKS.md, docs/RUNNING.md). The index must choose as
+ * the scan does: the benchmark fails when the two disagree on any count or share.
  *
  *   bench_sched_place --nodes NODES.csv --pods PODS.csv [--pods MORE.csv]... [--rounds N]
+ *                     [--scale N]...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 #include "sched/sched.h"
 
 #define MAX_LISTS 4
+#define MAX_SCALES 8
 
 struct list {
     const char *path;
@@ -55,6 +61,24 @@ load_pods(struct list *l)
     return r;
 }
 
+/* The node list `times` times over, copy r's names suffixed "-r" (copy 0 keeps them). */
+static struct ocra_sched_node *
+replicate(const struct ocra_sched_node *nodes, size_t nn, int times)
+{
+    struct ocra_sched_node *v = ocra_xcalloc(nn * (size_t)times, sizeof(*v));
+
+    for (int r = 0; r < times; r++) {
+        for (size_t i = 0; i < nn; i++) {
+            struct ocra_sched_node *n = &v[(size_t)r * nn + i];
+
+            *n = nodes[i];
+            if (r > 0)
+                (void)snprintf(n->name, sizeof(n->name), "%.50s-%d", nodes[i].name, r);
+        }
+    }
+    return v;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -63,21 +87,41 @@ cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median decisions per second of `rounds` replays. */
-static double
-rate(const struct ocra_sched_node *nodes, size_t nn, const struct list *l, enum ocra_sched_policy p,
-     bool dep, int rounds)
+static bool
+same_outcome(const struct ocra_sched_sim_result *a, const struct ocra_sched_sim_result *b)
 {
-    struct ocra_sched_sim_result res;
-    double r[64];
+    return a->placed == b->placed && a->failed == b->failed && a->frag_share == b->frag_share &&
+           a->free_share == b->free_share;
+}
+
+/*
+ * Median decisions per CPU second of `rounds` replays with each search, the rounds of the two
+ * interleaved so that both see the same load; *same: whether their outcomes agree.
+ */
+static void
+rates(const struct ocra_sched_node *nodes, size_t nn, const struct list *l,
+      enum ocra_sched_policy p, bool dep, int rounds, double out[2], bool *same)
+{
+    struct ocra_sched_sim_result res[2];
+    double r[2][64];
 
     for (int i = 0; i < rounds; i++) {
-        if (ocra_sched_simulate(nodes, nn, l->pods, l->n, p, dep, &res, NULL) < 0)
-            return 0;
-        r[i] = (double)res.decisions * 1e9 / (double)(res.ns ? res.ns : 1);
+        for (int s = 0; s < 2; s++) {
+            struct ocra_sched_sim_conf conf = {
+                p, dep, s ? OCRA_SCHED_SEARCH_SCAN : OCRA_SCHED_SEARCH_INDEX};
+
+            if (ocra_sched_simulate(nodes, nn, l->pods, l->n, &conf, &res[s], NULL) < 0) {
+                *same = false;
+                return;
+            }
+            r[s][i] = (double)res[s].decisions * 1e9 / (double)(res[s].cpu_ns ? res[s].cpu_ns : 1);
+        }
+        *same = *same && same_outcome(&res[0], &res[1]);
     }
-    qsort(r, (size_t)rounds, sizeof(r[0]), cmp_double);
-    return r[rounds / 2];
+    for (int s = 0; s < 2; s++) {
+        qsort(r[s], (size_t)rounds, sizeof(r[s][0]), cmp_double);
+        out[s] = r[s][rounds / 2];
+    }
 }
 
 static const char *
@@ -88,22 +132,36 @@ base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static void
-speed_table(const struct ocra_sched_node *nodes, size_t nn, const struct list *l, int rounds)
+/* One table per scale; base[mode][policy][search]: the rates at the first scale. */
+static bool
+speed_table(const struct ocra_sched_node *nodes, size_t nn, const struct list *l, int rounds,
+            int scale, int first_scale, double base[2][OCRA_SCHED_N_POLICIES][2])
 {
-    printf("\n%-8s %-10s %12s %7s\n", "mode", "policy", "decisions/s", "ratio");
+    struct ocra_sched_node *v = replicate(nodes, nn, scale);
+    size_t gpus = 0;
+    bool same = true;
+
+    for (size_t i = 0; i < nn; i++)
+        gpus += (size_t)nodes[i].gpu_count * (size_t)scale;
+    printf("\nscale %dx: %zu nodes, %zu GPUs\n", scale, nn * (size_t)scale, gpus);
+    printf("%-8s %-10s %12s %12s %8s %8s %8s\n", "mode", "policy", "scan/s", "index/s", "speedup",
+           "scan", "index");
     for (int dep = 1; dep >= 0; dep--) {
-        double base = 0;
-
         for (int p = 0; p < OCRA_SCHED_N_POLICIES; p++) {
-            double v = rate(nodes, nn, l, (enum ocra_sched_policy)p, dep, rounds);
+            double r[2] = {0, 0};
 
-            if (p == OCRA_SCHED_FIRST_FIT)
-                base = v;
-            printf("%-8s %-10s %12.0f %7.2f\n", dep ? "replay" : "fill",
-                   ocra_sched_policy_name((enum ocra_sched_policy)p), v, base > 0 ? v / base : 0);
+            rates(v, nn * (size_t)scale, l, (enum ocra_sched_policy)p, dep, rounds, r, &same);
+            if (scale == first_scale) {
+                base[dep][p][0] = r[0];
+                base[dep][p][1] = r[1];
+            }
+            printf("%-8s %-10s %12.0f %12.0f %8.2f %8.2f %8.2f\n", dep ? "replay" : "fill",
+                   ocra_sched_policy_name((enum ocra_sched_policy)p), r[1], r[0], r[0] / r[1],
+                   r[1] / base[dep][p][1], r[0] / base[dep][p][0]);
         }
     }
+    free(v);
+    return same;
 }
 
 static void
@@ -118,8 +176,11 @@ outcome_table(const struct ocra_sched_node *nodes, size_t nn, const struct list 
             if (dep && lists[i].n && lists[i].pods[0].creation < 0)
                 continue; /* no times: the list only fills up */
             for (int p = 0; p < OCRA_SCHED_N_POLICIES; p++) {
-                if (ocra_sched_simulate(nodes, nn, lists[i].pods, lists[i].n,
-                                        (enum ocra_sched_policy)p, dep, &res, NULL) < 0)
+                struct ocra_sched_sim_conf conf = {(enum ocra_sched_policy)p, dep,
+                                                   OCRA_SCHED_SEARCH_INDEX};
+
+                if (ocra_sched_simulate(nodes, nn, lists[i].pods, lists[i].n, &conf, &res, NULL) <
+                    0)
                     continue;
                 printf("%-30s %-6s %-10s %7zu %7zu %7.2f %7.2f\n", base_name(lists[i].path),
                        dep ? "replay" : "fill", ocra_sched_policy_name((enum ocra_sched_policy)p),
@@ -129,17 +190,31 @@ outcome_table(const struct ocra_sched_node *nodes, size_t nn, const struct list 
     }
 }
 
+static int
+usage(void)
+{
+    fprintf(stderr, "usage: bench_sched_place --nodes CSV --pods CSV [--pods CSV]... "
+                    "[--rounds 1..63] [--scale 1..100]...\n"
+                    "  default scales: 1 and 10 (the first given is the base of the last two "
+                    "columns)\n");
+    return 2;
+}
+
 int
 main(int argc, char **argv)
 {
+    static double base[2][OCRA_SCHED_N_POLICIES][2];
     struct list lists[MAX_LISTS] = {{0}};
     struct ocra_sched_node *nodes = NULL;
     const char *nodes_path = NULL;
-    size_t nn = 0, gpus = 0;
-    int n_lists = 0, rounds = 5, ret = 1;
+    size_t nn = 0;
+    int n_lists = 0, rounds = 5, ret = 1, scales[MAX_SCALES], n_scales = 0;
+    bool same = true;
     int64_t v;
 
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 == argc)
+            return usage();
         if (strcmp(argv[i], "--nodes") == 0)
             nodes_path = argv[i + 1];
         else if (strcmp(argv[i], "--pods") == 0 && n_lists < MAX_LISTS)
@@ -147,26 +222,33 @@ main(int argc, char **argv)
         else if (strcmp(argv[i], "--rounds") == 0 &&
                  ocra_parse_i64(argv[i + 1], 1, 63, &v, NULL) == 0)
             rounds = (int)v;
+        else if (strcmp(argv[i], "--scale") == 0 && n_scales < MAX_SCALES &&
+                 ocra_parse_i64(argv[i + 1], 1, 100, &v, NULL) == 0)
+            scales[n_scales++] = (int)v;
         else
-            break;
+            return usage();
     }
-    if (!nodes_path || n_lists == 0) {
-        fprintf(stderr, "usage: bench_sched_place --nodes CSV --pods CSV [--pods CSV]... "
-                        "[--rounds 1..63]\n");
-        return 2;
+    if (!nodes_path || n_lists == 0)
+        return usage();
+    if (n_scales == 0) {
+        scales[n_scales++] = 1;
+        scales[n_scales++] = 10;
     }
     if (load_nodes(nodes_path, &nodes, &nn) < 0)
         goto out;
     for (int i = 0; i < n_lists; i++)
         if (load_pods(&lists[i]) < 0)
             goto out;
-    for (size_t i = 0; i < nn; i++)
-        gpus += (size_t)nodes[i].gpu_count;
-    printf("bench/sched_place: %zu nodes, %zu GPUs; speed on %s (%zu pods), median of %d rounds\n",
-           nn, gpus, base_name(lists[0].path), lists[0].n, rounds);
-    speed_table(nodes, nn, &lists[0], rounds);
+    printf("bench/sched_place: %s (%zu nodes); speed on %s (%zu pods), median of %d rounds, "
+           "decisions per CPU second\n"
+           "speedup: index/scan; scan, index: the rate against the same search at %dx\n",
+           base_name(nodes_path), nn, base_name(lists[0].path), lists[0].n, rounds, scales[0]);
+    for (int s = 0; s < n_scales; s++)
+        same = speed_table(nodes, nn, &lists[0], rounds, scales[s], scales[0], base) && same;
     outcome_table(nodes, nn, lists, n_lists);
-    ret = 0;
+    printf("\nindex and scan outcomes (placed, failed, frag, free) at every scale: %s\n",
+           same ? "identical" : "DIFFERENT");
+    ret = same ? 0 : 1;
 out:
     free(nodes);
     for (int i = 0; i < n_lists; i++)

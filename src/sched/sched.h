@@ -125,6 +125,16 @@ void ocra_sched_typical_add(struct ocra_sched_cluster *c, const struct ocra_sche
                             int64_t weight);
 
 /*
+ * How a decision finds its node. The index (the default) keeps the nodes in a tree by free
+ * capacity and GPU model, and weighs only nodes that can host the request, and of the empty
+ * nodes of each type only the first. The scan weighs every node in turn (empty nodes of a type
+ * after the first are skipped, but still visited); it is the reference the index is tested and
+ * benchmarked against. Both choose the same node and devices for every policy.
+ */
+enum ocra_sched_search { OCRA_SCHED_SEARCH_INDEX, OCRA_SCHED_SEARCH_SCAN };
+void ocra_sched_cluster_set_search(struct ocra_sched_cluster *c, enum ocra_sched_search s);
+
+/*
  * Places r: fills *out and takes the capacity. Returns 0, or -1 with EINVAL (a malformed
  * request), ENOSPC (no node could ever host it, even empty: the message names the filter that
  * ruled the last nodes out) or EAGAIN (nodes could host it but none has room now).
@@ -456,20 +466,28 @@ struct ocra_sched_sim_result {
     size_t placed, failed; /* pods */
     size_t decisions;      /* placement calls (one per arriving pod) */
     uint64_t ns;           /* wall time of the event loop */
+    uint64_t cpu_ns;       /* CPU time of the event loop (the thread's: the same on a busy host) */
     double frag_share;     /* ocra_sched_frag_share() just after the last arrival */
     double free_share;     /* ocra_sched_free_share() at the same moment */
     double frag_of_free;   /* frag_share / free_share (0 when nothing is free) */
 };
 
+/* What a replay runs. */
+struct ocra_sched_sim_conf {
+    enum ocra_sched_policy policy;
+    bool departures;               /* placed pods leave at their deletion time */
+    enum ocra_sched_search search; /* OCRA_SCHED_SEARCH_INDEX unless comparing */
+};
+
 /*
- * Replays pods through a fresh copy of nodes with one policy: arrivals in creation-time order
- * (file order without times); with departures, each placed pod leaves at its deletion time
- * (before arrivals at the same second); without, pods never leave (the FGD paper's fill-up
+ * Replays pods through a fresh copy of nodes with conf's policy: arrivals in creation-time
+ * order (file order without times); with departures, each placed pod leaves at its deletion
+ * time (before arrivals at the same second); without, pods never leave (the FGD paper's fill-up
  * experiment). The typical workload for fgd is the pod list itself. EINVAL on bad input.
  */
 int ocra_sched_simulate(const struct ocra_sched_node *nodes, size_t n_nodes,
                         const struct ocra_sched_pod *pods, size_t n_pods,
-                        enum ocra_sched_policy policy, bool departures,
-                        struct ocra_sched_sim_result *res, struct ocra_err *err);
+                        const struct ocra_sched_sim_conf *conf, struct ocra_sched_sim_result *res,
+                        struct ocra_err *err);
 
 #endif

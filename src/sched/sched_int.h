@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sched_int.h: the cluster's insides, shared by sched.c (filters, policies, accounting),
- * sched_frag.c (the typical workload and the fragmentation measure) and sched_sim.c. Each node
- * has a small "hot" summary beside its description so that a placement decision scans one
- * compact array and touches the full node only for the filters a request asks for.
+ * sched_index.c (the capacity index decisions search), sched_frag.c (the typical workload and
+ * the fragmentation measure) and sched_sim.c. Each node has a small "hot" summary beside its
+ * description so that a decision reads one compact record per candidate and touches the full
+ * node only for the filters a request asks for.
  */
 #ifndef OCRA_SCHED_INT_H
 #define OCRA_SCHED_INT_H
@@ -27,6 +28,53 @@ struct sched_hot {
     bool empty; /* nothing allocated: all empty nodes of a type score the same */
 };
 
+/*
+ * One range of nodes in the capacity index (sched_index.c): the most that any node of the
+ * range visible to searches has free. A range without one has cpu and ram -1.
+ */
+struct sched_seg {
+    int64_t cpu, ram;
+    int full;        /* whole free devices */
+    int max_free;    /* the largest free share of one device */
+    uint64_t models; /* bit m: a node with GPU model m */
+};
+
+/* The empty nodes of one type: a min-heap of node indices (the top is the lowest). */
+struct sched_heap {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+/* A request checked and resolved once per decision (sched.c). */
+struct sched_want {
+    const struct ocra_sched_req *r;
+    int k;           /* whole devices; 0 for a share or none */
+    int milli;       /* per device */
+    uint64_t models; /* allowed model ids */
+    bool statics;    /* driver, compute capability, labels or GPU memory asked for */
+};
+
+/*
+ * fgd's memo: what weighing a node for a request found (the node's fragmentation after placing
+ * it, and the device of a share), kept per node for the last SCHED_MEMO_WAYS request shapes
+ * until the node changes. A shape is what the weighing reads of a request (sched_shape); ids
+ * are never reused, so an entry of a forgotten shape never matches.
+ */
+#define SCHED_MEMO_WAYS 8 /* entries per node, by shape id modulo */
+#define SCHED_SHAPES 64   /* request shapes remembered */
+
+struct sched_memo {
+    uint32_t shape; /* 0: empty */
+    int32_t dev;    /* the device of a share; -1: none takes it, or no share */
+    int64_t frag;
+};
+
+struct sched_shape {
+    int k, milli;
+    int64_t cpu, ram, gpu_mem;
+    uint32_t id; /* 0: unused */
+};
+
 /* One typical request shape of the workload fgd expects. */
 struct sched_class {
     int gpus, milli;
@@ -46,6 +94,14 @@ struct ocra_sched_cluster {
     uint32_t *type_stamp; /* per type: the decision that last weighed an empty node of it */
     size_t n_types;
     uint32_t stamp; /* this decision's number */
+    enum ocra_sched_search search;
+    struct sched_seg *seg;    /* the capacity index: 2 * cap ranges, leaf of node i at cap + i */
+    struct sched_heap *empty; /* per type: its empty nodes */
+    uint32_t *heap_pos;       /* per node: its place in its type's heap; UINT32_MAX: not empty */
+    struct sched_memo *memo;  /* SCHED_MEMO_WAYS per node; NULL until fgd first decides */
+    struct sched_shape shapes[SCHED_SHAPES];
+    uint32_t shape_seq; /* the last id given */
+    int shape_next;     /* the slot the next new shape takes */
     struct sched_class acc[SCHED_ACC_MAX];
     int n_acc;
     int64_t weight_acc;                    /* of acc */
@@ -55,8 +111,27 @@ struct ocra_sched_cluster {
     bool cls_dirty; /* acc changed since cls was built */
 };
 
-/* Recomputes hot[i] (and its fragmentation) from nodes[i]'s accounting. */
+/* Recomputes hot[i] (and its fragmentation) from nodes[i]'s accounting, and its index entry. */
 void sched_node_refresh(struct ocra_sched_cluster *c, size_t i);
+
+/*
+ * The capacity index (sched_index.c). Only nodes visible to searches are in the tree: every
+ * node with something allocated, and of the empty nodes of each type the lowest-numbered one
+ * (the others score exactly like it and lose the tie).
+ */
+/* Resizes the index to c->cap nodes and rebuilds it from hot[0..n). */
+void sched_index_resize(struct ocra_sched_cluster *c);
+/* Brings node i's entry up to date after hot[i] changed. */
+void sched_index_update(struct ocra_sched_cluster *c, size_t i);
+void sched_index_free(struct ocra_sched_cluster *c);
+/*
+ * Calls visit(c, i, arg) for the visible nodes that may host w's CPU, RAM, model and free
+ * devices, in ascending index order, until visit returns true; returns whether one did. visit
+ * still checks each node: a range's maxima can come from different nodes.
+ */
+bool sched_index_search(struct ocra_sched_cluster *c, const struct sched_want *w,
+                        bool (*visit)(struct ocra_sched_cluster *c, size_t i, void *arg),
+                        void *arg);
 /* F_n(M) of a node state: g devices with free shares free_milli, cpu and ram free. */
 int64_t sched_frag_eval(const struct ocra_sched_cluster *c, const int *free_milli, int g,
                         int64_t cpu, int64_t ram);
