@@ -253,7 +253,7 @@ sched_node_refresh(struct ocra_sched_cluster *c, size_t i)
     }
     h->empty = h->cpu_free == n->cpu_milli && h->ram_free == n->ram_mib &&
                h->full == n->gpu_count; /* no share, so no GPU memory, is taken either */
-    h->frag = sched_frag_eval(c, n->gpu_free_milli, n->gpu_count, n->cpu_free, n->ram_free);
+    h->frag = sched_frag_eval(c, n->gpu_free_milli, n->gpu_count, n->cpu_free);
     if (c->memo)
         memset(&c->memo[i * SCHED_MEMO_WAYS], 0, SCHED_MEMO_WAYS * sizeof(*c->memo));
     sched_index_update(c, i);
@@ -378,8 +378,7 @@ frag_after(const struct ocra_sched_cluster *c, size_t i, const struct sched_want
             k--;
         }
     }
-    return sched_frag_eval(c, f, n->gpu_count, n->cpu_free - w->r->cpu_milli,
-                           n->ram_free - w->r->ram_mib);
+    return sched_frag_eval(c, f, n->gpu_count, n->cpu_free - w->r->cpu_milli);
 }
 
 /* True when device d of n was already weighed in this loop: same free share, same memory. */
@@ -394,17 +393,18 @@ seen_share(const struct ocra_sched_node *n, int d, int64_t mem)
 }
 
 /*
- * The device for a share on node i: first-fit the lowest index, fgd the one whose use adds the
- * least fragmentation (*frag: the node's fragmentation after), the others the tightest fit.
- * -1 when no device has the share and the memory free.
+ * The device for a share on node i: first-fit the lowest index, fgd the one whose use scores
+ * best (sched_frag_score(); *frag: the node's fragmentation after), the others the tightest
+ * fit; ties go to the lowest index. -1 when no device has the share and the memory free.
  */
 static int
 share_device(const struct ocra_sched_cluster *c, size_t i, const struct sched_want *w,
              enum ocra_sched_policy p, int64_t *frag)
 {
     const struct ocra_sched_node *n = &c->nodes[i];
+    const struct sched_hot *h = &c->hot[i];
     int64_t mem = w->r->gpu_mem_mib, fr;
-    int best = -1;
+    int best = -1, score, best_score = 0;
 
     for (int d = 0; d < n->gpu_count; d++) {
         int f = n->gpu_free_milli[d];
@@ -413,7 +413,7 @@ share_device(const struct ocra_sched_cluster *c, size_t i, const struct sched_wa
             continue;
         if (p == OCRA_SCHED_FIRST_FIT)
             return d;
-        if (p != OCRA_SCHED_FGD) {
+        if (p != OCRA_SCHED_FGD || !c->weight) { /* fgd without a typical workload: best-fit */
             if (best < 0 || f < n->gpu_free_milli[best])
                 best = d;
             continue;
@@ -421,8 +421,10 @@ share_device(const struct ocra_sched_cluster *c, size_t i, const struct sched_wa
         if (seen_share(n, d, mem))
             continue;
         fr = frag_after(c, i, w, d);
-        if (best < 0 || fr < *frag || (fr == *frag && f < n->gpu_free_milli[best])) {
+        score = sched_frag_score(c, h->frag - fr);
+        if (best < 0 || score > best_score) {
             best = d;
+            best_score = score;
             *frag = fr;
         }
     }
@@ -476,13 +478,13 @@ score(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, enum o
     }
     if (p == OCRA_SCHED_FIRST_FIT)
         return true;
-    key->a = 0;
-    if (p == OCRA_SCHED_FGD)
-        key->a = frag - h->frag;
-    else if (p == OCRA_SCHED_CHEAPEST)
-        key->a = c->nodes[i].cost_micro * take;
+    key->a = p == OCRA_SCHED_CHEAPEST ? c->nodes[i].cost_micro * take : 0;
     key->b = h->gpu_free_total - take;
     key->c = h->cpu_free - w->r->cpu_milli;
+    if (p == OCRA_SCHED_FGD && c->weight) { /* the best score; ties: the lowest index */
+        key->a = -sched_frag_score(c, h->frag - frag);
+        key->b = key->c = 0;
+    }
     return true;
 }
 

@@ -12,7 +12,8 @@
 #include "sched/sched.h"
 
 #define SCHED_ACC_MAX 256    /* typical shapes accumulated */
-#define SCHED_CLS_MAX 32     /* typical shapes fgd evaluates: the heaviest */
+#define SCHED_CLS_MAX 64     /* typical shapes fgd evaluates: the most frequent */
+#define SCHED_SCORE_MAX 100  /* fgd's score of a placement: 0..100 */
 #define SCHED_TYPES_MAX 1024 /* node types looked for; past that each node is its own */
 
 /* What a decision reads of every node; refreshed by sched_node_refresh() after each change. */
@@ -75,11 +76,10 @@ struct sched_shape {
     uint32_t id; /* 0: unused */
 };
 
-/* One typical request shape of the workload fgd expects. */
+/* One typical request shape of the workload fgd expects: GPUs, share, CPU; how often. */
 struct sched_class {
-    int gpus, milli;
-    int64_t cpu, ram;         /* means */
-    int64_t cpu_sum, ram_sum; /* while accumulating */
+    int gpus, milli; /* 0, 0: no GPU */
+    int64_t cpu;
     int64_t weight;
 };
 
@@ -105,10 +105,12 @@ struct ocra_sched_cluster {
     struct sched_class acc[SCHED_ACC_MAX];
     int n_acc;
     int64_t weight_acc;                    /* of acc */
-    struct sched_class cls[SCHED_CLS_MAX]; /* by ascending threshold (see sched_frag.c) */
+    struct sched_class cls[SCHED_CLS_MAX]; /* GPU shapes, by ascending threshold (sched_frag.c) */
     int n_cls;
-    int64_t weight; /* of cls */
-    bool cls_dirty; /* acc changed since cls was built */
+    int64_t cpu_weight;                  /* of the typical shapes without GPUs */
+    int64_t weight;                      /* of all typical shapes: cls and cpu_weight */
+    int64_t score_step[SCHED_SCORE_MAX]; /* the fall of F_n(M) that scores 1, 2, .. 100 */
+    bool cls_dirty;                      /* acc changed since cls was built */
 };
 
 /* Recomputes hot[i] (and its fragmentation) from nodes[i]'s accounting, and its index entry. */
@@ -132,9 +134,11 @@ void sched_index_free(struct ocra_sched_cluster *c);
 bool sched_index_search(struct ocra_sched_cluster *c, const struct sched_want *w,
                         bool (*visit)(struct ocra_sched_cluster *c, size_t i, void *arg),
                         void *arg);
-/* F_n(M) of a node state: g devices with free shares free_milli, cpu and ram free. */
+/* F_n(M) of a node state: g devices with free shares free_milli, cpu free. */
 int64_t sched_frag_eval(const struct ocra_sched_cluster *c, const int *free_milli, int g,
-                        int64_t cpu, int64_t ram);
+                        int64_t cpu);
+/* fgd's score of a placement that lowers F_n(M) by fall (negative: raises it): 0..100. */
+int sched_frag_score(const struct ocra_sched_cluster *c, int64_t fall);
 /* Rebuilds cls from acc and every node's cached fragmentation. */
 void sched_classes_build(struct ocra_sched_cluster *c);
 
