@@ -198,7 +198,8 @@ cluster_grow(struct ocra_sched_cluster *c)
         memset(&c->memo[old * SCHED_MEMO_WAYS], 0,
                (c->cap - old) * SCHED_MEMO_WAYS * sizeof(*c->memo));
     }
-    sched_index_resize(c);
+    if (c->search == OCRA_SCHED_SEARCH_INDEX)
+        sched_index_resize(c);
 }
 
 int
@@ -253,10 +254,11 @@ sched_node_refresh(struct ocra_sched_cluster *c, size_t i)
     }
     h->empty = h->cpu_free == n->cpu_milli && h->ram_free == n->ram_mib &&
                h->full == n->gpu_count; /* no share, so no GPU memory, is taken either */
-    h->frag = sched_frag_eval(c, n->gpu_free_milli, n->gpu_count, n->cpu_free);
+    h->frag_stale = true; /* computed when asked for: only fgd and the measure read it */
     if (c->memo)
         memset(&c->memo[i * SCHED_MEMO_WAYS], 0, SCHED_MEMO_WAYS * sizeof(*c->memo));
-    sched_index_update(c, i);
+    if (c->search == OCRA_SCHED_SEARCH_INDEX)
+        sched_index_update(c, i);
 }
 
 /* ---- one decision ---------------------------------------------------------------------- */
@@ -398,11 +400,10 @@ seen_share(const struct ocra_sched_node *n, int d, int64_t mem)
  * fit; ties go to the lowest index. -1 when no device has the share and the memory free.
  */
 static int
-share_device(const struct ocra_sched_cluster *c, size_t i, const struct sched_want *w,
+share_device(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w,
              enum ocra_sched_policy p, int64_t *frag)
 {
     const struct ocra_sched_node *n = &c->nodes[i];
-    const struct sched_hot *h = &c->hot[i];
     int64_t mem = w->r->gpu_mem_mib, fr;
     int best = -1, score, best_score = 0;
 
@@ -421,7 +422,7 @@ share_device(const struct ocra_sched_cluster *c, size_t i, const struct sched_wa
         if (seen_share(n, d, mem))
             continue;
         fr = frag_after(c, i, w, d);
-        score = sched_frag_score(c, h->frag - fr);
+        score = sched_frag_score(c, sched_node_frag(c, i) - fr);
         if (best < 0 || score > best_score) {
             best = d;
             best_score = score;
@@ -482,7 +483,7 @@ score(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, enum o
     key->b = h->gpu_free_total - take;
     key->c = h->cpu_free - w->r->cpu_milli;
     if (p == OCRA_SCHED_FGD && c->weight) { /* the best score; ties: the lowest index */
-        key->a = -sched_frag_score(c, h->frag - frag);
+        key->a = -sched_frag_score(c, sched_node_frag(c, i) - frag);
         key->b = key->c = 0;
     }
     return true;
@@ -511,7 +512,7 @@ same_state(const struct ocra_sched_cluster *c, size_t a, size_t b)
     const struct sched_hot *x = &c->hot[a], *y = &c->hot[b];
     const struct ocra_sched_node *m = &c->nodes[a], *n = &c->nodes[b];
 
-    return x->cpu_free == y->cpu_free && x->ram_free == y->ram_free && x->frag == y->frag &&
+    return x->cpu_free == y->cpu_free && x->ram_free == y->ram_free &&
            x->gpu_count == y->gpu_count && x->gpu_free_total == y->gpu_free_total &&
            x->model_id == y->model_id &&
            memcmp(m->gpu_free_milli, n->gpu_free_milli, sizeof(m->gpu_free_milli)) == 0 &&
@@ -840,7 +841,11 @@ scan(struct ocra_sched_cluster *c, struct choice *ch)
 void
 ocra_sched_cluster_set_search(struct ocra_sched_cluster *c, enum ocra_sched_search s)
 {
+    if (s == c->search)
+        return;
     c->search = s;
+    if (s == OCRA_SCHED_SEARCH_INDEX)
+        sched_index_rebuild(c); /* the scan left it as it was */
 }
 
 int

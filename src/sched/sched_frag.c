@@ -66,6 +66,19 @@ sched_frag_eval(const struct ocra_sched_cluster *c, const int *free_milli, int g
     return f;
 }
 
+int64_t
+sched_node_frag(struct ocra_sched_cluster *c, size_t i)
+{
+    struct sched_hot *h = &c->hot[i];
+    const struct ocra_sched_node *n = &c->nodes[i];
+
+    if (h->frag_stale) {
+        h->frag = sched_frag_eval(c, n->gpu_free_milli, n->gpu_count, n->cpu_free);
+        h->frag_stale = false;
+    }
+    return h->frag;
+}
+
 int
 sched_frag_score(const struct ocra_sched_cluster *c, int64_t fall)
 {
@@ -182,7 +195,7 @@ ocra_sched_frag(struct ocra_sched_cluster *c, int64_t *frag, int64_t *weight)
     if (c->cls_dirty)
         sched_classes_build(c);
     for (size_t i = 0; i < c->n; i++)
-        f += c->hot[i].frag;
+        f += sched_node_frag(c, i);
     *frag = f;
     *weight = c->weight;
 }

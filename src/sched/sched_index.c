@@ -174,6 +174,20 @@ sched_index_update(struct ocra_sched_cluster *c, size_t i)
 }
 
 void
+sched_index_rebuild(struct ocra_sched_cluster *c)
+{
+    for (size_t t = 0; t < c->n_types; t++)
+        c->empty[t].n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        c->heap_pos[i] = NOT_EMPTY;
+        if (c->hot[i].empty)
+            heap_push(c, &c->empty[c->hot[i].type], (uint32_t)i);
+    }
+    if (c->cap)
+        sched_index_resize(c);
+}
+
+void
 sched_index_free(struct ocra_sched_cluster *c)
 {
     for (size_t t = 0; c->empty && t < c->n_types; t++)

@@ -19,14 +19,15 @@
 /* What a decision reads of every node; refreshed by sched_node_refresh() after each change. */
 struct sched_hot {
     int64_t cpu_free, ram_free;
-    int64_t frag; /* F_n(M) of sched_frag.c, in the current state */
+    int64_t frag; /* F_n(M) of sched_frag.c, in the current state, unless frag_stale */
     int gpu_free_total;
     int full;     /* devices with 1000 free */
     int max_free; /* the largest free share of a device */
     int model_id; /* index into the cluster's models; -1 without GPUs */
     int gpu_count;
-    int type;   /* nodes of one type have the same description (see node_type()) */
-    bool empty; /* nothing allocated: all empty nodes of a type score the same */
+    int type;        /* nodes of one type have the same description (see node_type()) */
+    bool empty;      /* nothing allocated: all empty nodes of a type score the same */
+    bool frag_stale; /* the state changed since frag was computed (sched_node_frag()) */
 };
 
 /*
@@ -113,7 +114,7 @@ struct ocra_sched_cluster {
     bool cls_dirty;                      /* acc changed since cls was built */
 };
 
-/* Recomputes hot[i] (and its fragmentation) from nodes[i]'s accounting, and its index entry. */
+/* Recomputes hot[i] from nodes[i]'s accounting, and its index entry while decisions use it. */
 void sched_node_refresh(struct ocra_sched_cluster *c, size_t i);
 
 /*
@@ -121,8 +122,10 @@ void sched_node_refresh(struct ocra_sched_cluster *c, size_t i);
  * node with something allocated, and of the empty nodes of each type the lowest-numbered one
  * (the others score exactly like it and lose the tie).
  */
-/* Resizes the index to c->cap nodes and rebuilds it from hot[0..n). */
+/* Resizes the tree to c->cap nodes and rebuilds it from hot[0..n) and the heaps. */
 void sched_index_resize(struct ocra_sched_cluster *c);
+/* Rebuilds the whole index (heaps and tree) from hot[0..n): the scan does not keep it. */
+void sched_index_rebuild(struct ocra_sched_cluster *c);
 /* Brings node i's entry up to date after hot[i] changed. */
 void sched_index_update(struct ocra_sched_cluster *c, size_t i);
 void sched_index_free(struct ocra_sched_cluster *c);
@@ -134,6 +137,8 @@ void sched_index_free(struct ocra_sched_cluster *c);
 bool sched_index_search(struct ocra_sched_cluster *c, const struct sched_want *w,
                         bool (*visit)(struct ocra_sched_cluster *c, size_t i, void *arg),
                         void *arg);
+/* hot[i].frag, computed first when the node changed since. */
+int64_t sched_node_frag(struct ocra_sched_cluster *c, size_t i);
 /* F_n(M) of a node state: g devices with free shares free_milli, cpu free. */
 int64_t sched_frag_eval(const struct ocra_sched_cluster *c, const int *free_milli, int g,
                         int64_t cpu);

@@ -594,7 +594,8 @@ index_step(struct ocra_sched_cluster *c[2], enum ocra_sched_policy p, uint64_t *
  * shares, CPU only, models, labels, drivers, GPU memory) and random releases, in two copies of
  * a cluster: one decides through the capacity index, the other through the scan of every node.
  * Under every policy each decision must take the same node and devices, or fail with the same
- * error, before and after a reset; and the fragmentation must end the same.
+ * error, before and after a reset and after the index was off for a while (rebuilt when it
+ * comes back); and the fragmentation must end the same.
  */
 static void
 test_index_chooses_as_the_scan_does(void)
@@ -630,6 +631,9 @@ test_index_chooses_as_the_scan_does(void)
                 ocra_sched_cluster_reset(c[1]);
                 n_held = 0;
             }
+            if (op == OPS / 4 || op == OPS / 4 + 20) /* a while without the index: rebuilt */
+                ocra_sched_cluster_set_search(c[0], op == OPS / 4 ? OCRA_SCHED_SEARCH_SCAN
+                                                                  : OCRA_SCHED_SEARCH_INDEX);
             diffs += index_step(c, p, &s, held, &n_held);
             held_total += (int)n_held;
         }
