@@ -396,16 +396,16 @@ seen_share(const struct ocra_sched_node *n, int d, int64_t mem)
 
 /*
  * The device for a share on node i: first-fit the lowest index, fgd the one whose use scores
- * best (sched_frag_score(); *frag: the node's fragmentation after), the others the tightest
- * fit; ties go to the lowest index. -1 when no device has the share and the memory free.
+ * best (*score: that score, sched_frag_score()), the others the tightest fit; ties go to the
+ * lowest index. -1 when no device has the share and the memory free.
  */
 static int
 share_device(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w,
-             enum ocra_sched_policy p, int64_t *frag)
+             enum ocra_sched_policy p, int *score)
 {
     const struct ocra_sched_node *n = &c->nodes[i];
-    int64_t mem = w->r->gpu_mem_mib, fr;
-    int best = -1, score, best_score = 0;
+    int64_t mem = w->r->gpu_mem_mib;
+    int best = -1, sc;
 
     for (int d = 0; d < n->gpu_count; d++) {
         int f = n->gpu_free_milli[d];
@@ -421,45 +421,44 @@ share_device(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w,
         }
         if (seen_share(n, d, mem))
             continue;
-        fr = frag_after(c, i, w, d);
-        score = sched_frag_score(c, sched_node_frag(c, i) - fr);
-        if (best < 0 || score > best_score) {
+        sc = sched_frag_score(c, sched_node_frag(c, i) - frag_after(c, i, w, d));
+        if (best < 0 || sc > *score) {
             best = d;
-            best_score = score;
-            *frag = fr;
+            *score = sc;
         }
     }
     return best;
 }
 
 /*
- * fgd's weighing of node i: its fragmentation after placing w, and the device of a share (-1
- * for none). With a shape id (not 0) the result comes from, or goes to, the node's memo.
- * false when no device takes the share.
+ * fgd's weighing of node i: the score of placing w there and the device of a share (-1 for
+ * none). With a shape id (not 0) the result comes from, or goes to, the node's memo. false when
+ * no device takes the share.
  */
 static bool
-fgd_after(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, uint32_t shape,
-          int *dev, int64_t *frag)
+fgd_weigh(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, uint32_t shape,
+          int *dev, int *score)
 {
-    struct sched_memo m = {shape, -1, 0}, *slot = NULL;
+    struct sched_memo *slot = NULL;
     bool share = !w->k && w->milli;
 
     if (shape) {
         slot = &c->memo[i * SCHED_MEMO_WAYS + shape % SCHED_MEMO_WAYS];
-        if (slot->shape == shape)
-            m = *slot;
+        if (slot->shape == shape) {
+            *dev = slot->dev;
+            *score = slot->score;
+            return !share || *dev >= 0;
+        }
     }
-    if (!slot || slot->shape != shape) {
-        if (share)
-            m.dev = share_device(c, i, w, OCRA_SCHED_FGD, &m.frag);
-        else
-            m.frag = frag_after(c, i, w, -1);
-        if (slot)
-            *slot = m;
-    }
-    *dev = m.dev;
-    *frag = m.frag;
-    return !share || m.dev >= 0;
+    *dev = -1;
+    *score = 0;
+    if (share)
+        *dev = share_device(c, i, w, OCRA_SCHED_FGD, score);
+    else
+        *score = sched_frag_score(c, sched_node_frag(c, i) - frag_after(c, i, w, -1));
+    if (slot)
+        *slot = (struct sched_memo){shape, (int16_t)*dev, (int16_t)*score};
+    return !share || *dev >= 0;
 }
 
 /* Scores node i (which passed the filters); false when no device takes the share. */
@@ -468,13 +467,14 @@ score(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, enum o
       uint32_t shape, struct key *key, int *dev)
 {
     const struct sched_hot *h = &c->hot[i];
-    int64_t take = w->k ? (int64_t)w->k * OCRA_SCHED_MILLI : w->milli, frag = 0;
+    int64_t take = w->k ? (int64_t)w->k * OCRA_SCHED_MILLI : w->milli;
+    int sc = 0;
 
     *dev = -1;
     if (p == OCRA_SCHED_FGD) {
-        if (!fgd_after(c, i, w, shape, dev, &frag))
+        if (!fgd_weigh(c, i, w, shape, dev, &sc))
             return false;
-    } else if (!w->k && w->milli && (*dev = share_device(c, i, w, p, &frag)) < 0) {
+    } else if (!w->k && w->milli && (*dev = share_device(c, i, w, p, &sc)) < 0) {
         return false;
     }
     if (p == OCRA_SCHED_FIRST_FIT)
@@ -483,15 +483,16 @@ score(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, enum o
     key->b = h->gpu_free_total - take;
     key->c = h->cpu_free - w->r->cpu_milli;
     if (p == OCRA_SCHED_FGD && c->weight) { /* the best score; ties: the lowest index */
-        key->a = -sched_frag_score(c, sched_node_frag(c, i) - frag);
+        key->a = -sc;
         key->b = key->c = 0;
     }
     return true;
 }
 
 /*
- * Nodes in the same state score the same, and ties go to the lower index, so a decision weighs
- * only the first empty node of each type, and fgd only the first of a run of equal nodes.
+ * Nodes in the same state score the same, and ties go to the lower index, so the scan weighs
+ * only the first empty node of each type, and under fgd only the first of a run of equal nodes
+ * (the index has the same skips built in, and fgd's memo).
  */
 static bool
 seen_empty_type(struct ocra_sched_cluster *c, size_t i)
@@ -799,7 +800,8 @@ weigh(struct ocra_sched_cluster *c, size_t i, struct choice *ch)
     struct key key = {0, 0, 0};
     int dev;
 
-    if (ch->policy == OCRA_SCHED_FGD && ch->prev != SIZE_MAX && same_state(c, ch->prev, i))
+    if (ch->policy == OCRA_SCHED_FGD && !ch->shape && ch->prev != SIZE_MAX &&
+        same_state(c, ch->prev, i))
         return false;
     if (!score(c, i, w, ch->policy, ch->shape, &key, &dev))
         return false;

@@ -16,7 +16,7 @@
 
 #define NOT_EMPTY UINT32_MAX
 
-static const struct sched_seg seg_none = {-1, -1, -1, -1, 0};
+static const struct sched_seg seg_none = {-1, -1, -1, -1, -1, -1, 0};
 
 /* ---- the empty nodes of each type --------------------------------------------------------- */
 
@@ -97,6 +97,8 @@ seg_leaf(const struct ocra_sched_cluster *c, size_t i, struct sched_seg *s)
     }
     s->cpu = h->cpu_free;
     s->ram = h->ram_free;
+    s->cpu_whole = h->full ? h->cpu_free : -1;
+    s->ram_whole = h->full ? h->ram_free : -1;
     s->full = h->full;
     s->max_free = h->max_free;
     s->models = h->model_id >= 0 ? UINT64_C(1) << h->model_id : 0;
@@ -107,6 +109,8 @@ seg_join(struct sched_seg *s, const struct sched_seg *a, const struct sched_seg 
 {
     s->cpu = a->cpu > b->cpu ? a->cpu : b->cpu;
     s->ram = a->ram > b->ram ? a->ram : b->ram;
+    s->cpu_whole = a->cpu_whole > b->cpu_whole ? a->cpu_whole : b->cpu_whole;
+    s->ram_whole = a->ram_whole > b->ram_whole ? a->ram_whole : b->ram_whole;
     s->full = a->full > b->full ? a->full : b->full;
     s->max_free = a->max_free > b->max_free ? a->max_free : b->max_free;
     s->models = a->models | b->models;
@@ -115,8 +119,9 @@ seg_join(struct sched_seg *s, const struct sched_seg *a, const struct sched_seg 
 static bool
 seg_equal(const struct sched_seg *a, const struct sched_seg *b)
 {
-    return a->cpu == b->cpu && a->ram == b->ram && a->full == b->full &&
-           a->max_free == b->max_free && a->models == b->models;
+    return a->cpu == b->cpu && a->ram == b->ram && a->cpu_whole == b->cpu_whole &&
+           a->ram_whole == b->ram_whole && a->full == b->full && a->max_free == b->max_free &&
+           a->models == b->models;
 }
 
 /* Rewrites node i's leaf and the ranges above it, up to the first that does not change. */
@@ -208,7 +213,9 @@ seg_may_fit(const struct sched_seg *s, const struct sched_want *w)
         return true;
     if (!(s->models & w->models))
         return false;
-    return w->k ? s->full >= w->k : s->max_free >= w->milli;
+    if (w->k) /* whole GPUs: CPU and RAM on a node that has one */
+        return s->full >= w->k && s->cpu_whole >= w->r->cpu_milli && s->ram_whole >= w->r->ram_mib;
+    return s->max_free >= w->milli;
 }
 
 struct search {

@@ -36,9 +36,10 @@ struct sched_hot {
  */
 struct sched_seg {
     int64_t cpu, ram;
-    int full;        /* whole free devices */
-    int max_free;    /* the largest free share of one device */
-    uint64_t models; /* bit m: a node with GPU model m */
+    int64_t cpu_whole, ram_whole; /* of the nodes with a whole GPU free; -1: none */
+    int full;                     /* whole free devices */
+    int max_free;                 /* the largest free share of one device */
+    uint64_t models;              /* bit m: a node with GPU model m */
 };
 
 /* The empty nodes of one type: a min-heap of node indices (the top is the lowest). */
@@ -57,18 +58,20 @@ struct sched_want {
 };
 
 /*
- * fgd's memo: what weighing a node for a request found (the node's fragmentation after placing
- * it, and the device of a share), kept per node for the last SCHED_MEMO_WAYS request shapes
- * until the node changes. A shape is what the weighing reads of a request (sched_shape); ids
- * are never reused, so an entry of a forgotten shape never matches.
+ * fgd's memo: what weighing a node for a request found (the placement's score and the device
+ * of a share), kept per node for each of the last SCHED_SHAPES request shapes until the node
+ * changes (8 bytes a shape: 512 per node, allocated at fgd's first decision). A shape is what
+ * the weighing reads of a request (sched_shape); ids are given in turn with the shapes' slots,
+ * so id % SCHED_MEMO_WAYS never collides, and never reused, so an entry of a forgotten shape
+ * never matches.
  */
-#define SCHED_MEMO_WAYS 8 /* entries per node, by shape id modulo */
-#define SCHED_SHAPES 64   /* request shapes remembered */
+#define SCHED_MEMO_WAYS 64 /* entries per node: one per shape remembered */
+#define SCHED_SHAPES 64    /* request shapes remembered */
 
 struct sched_memo {
     uint32_t shape; /* 0: empty */
-    int32_t dev;    /* the device of a share; -1: none takes it, or no share */
-    int64_t frag;
+    int16_t dev;    /* the device of a share; -1: none takes it, or no share */
+    int16_t score;  /* sched_frag_score() of the placement */
 };
 
 struct sched_shape {
