@@ -7,7 +7,8 @@
  * capability minimums, labels, free devices and GPU memory, CPU, RAM), then scores them with a
  * policy: first-fit, best-fit, cheapest, or fgd (fragmentation gradient descent, ATC'23; the
  * formula is in sched_frag.c and docs/RUNNING.md). A placement is all-or-nothing on one node.
- * The placer allocates nothing per decision. The trace-replay simulator (openb CSV traces)
+ * A decision searches a capacity index of the nodes (sched_index.c) and allocates nothing (fgd's
+ * memo is allocated once, at its first decision). The trace-replay simulator (openb CSV traces)
  * drives the same code. Around it: the inventory of nodes with the source of every figure
  * (configuration, /proc, NVML by dlopen, other node sources), the allocator that records each
  * placement in the journal so that a restart never double-books, and the autoscaler's control
