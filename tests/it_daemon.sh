@@ -34,9 +34,7 @@ anvil_start || exit 1
 url=$EVM_RPC_URL
 
 # --- the contract; key 1 may publish (the contract's list) but is not in the operator's
-contract=$("$CAST" send --rpc-url "$url" --private-key "$EVM_KEY0" --json \
-    --create "0x$(cat contracts/ModelRegistry.bin)" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])')
+contract=$(evm_registry_deploy)
 "$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$contract" \
     "setPublisher(address,bool)" "$EVM_ADDR1" true >/dev/null
 for k in 0 2; do

@@ -38,42 +38,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-skip() {
-    echo "it_daemon_agent: skipped: $1"
-    exit 77
-}
-t0=$SECONDS
-[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl sqlite3; do
-    command -v "$t" >/dev/null 2>&1 || skip "no $t"
-done
-registry_or_skip
-evm_tools_or_skip
-
-tmp=$(mktemp -d /tmp/ocra-agent.XXXXXX)
-daemon_pid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill -TERM "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    pipeline_services_stop
-    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export DOCKER_BUILDKIT=0
-
-finish() { pipeline_finish "$tmp"; }
-
-# --- services -----------------------------------------------------------------------------
-rc=0
-pipeline_services "$tmp" || rc=$?
-[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
-[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
+pipeline_test_begin it_daemon_agent ocra-agent
 api_port=$(registry_free_port)
-pipeline_config "$tmp/ocra.yaml" "$PIPELINE_CONTRACT" "$PIPELINE_REGISTRY/ocra/agent" "$agent" \
+pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/agent" "$agent" \
     "$api_port" "daemon:
   workers: 3
   retry_base_ms: 500
@@ -88,17 +55,7 @@ autoscale:
   interval_s: 1"
 # heartbeats every second; host networking (LEGIT serves a port: no bridge here); a node of 8
 # CPUs (each run asks for one)
-python3 - "$tmp/ocra.yaml" <<'PY' || { fail config "could not edit the configuration"; finish; }
-import re, sys
-p = sys.argv[1]
-s = open(p).read()
-s = re.sub(r"(?m)^(  socket_dir: agent.*)$", r"\1\n  heartbeat_s: 1", s, count=1)
-s = re.sub(r"(?m)^(  docker_host: .*)$", r"\1\n  sandbox:\n    network_host: true", s, count=1)
-s = re.sub(r"(?m)^  local: true.*$",
-           "  local: false\n  nodes:\n    - name: it-node\n      cpus: 8\n      memory_mib: 32768", s,
-           count=1)
-open(p, "w").write(s)
-PY
+pipeline_config_serve "$tmp/ocra.yaml" || { fail config "could not edit the configuration"; finish; }
 ok services
 socks=$tmp/agent
 

@@ -26,16 +26,14 @@ anvil_start || exit 1
 registry_start "$tmp/registry" || exit 1
 url=$EVM_RPC_URL
 
-contract=$("$CAST" send --rpc-url "$url" --private-key "$EVM_KEY0" --json \
-    --create "0x$(cat contracts/ModelRegistry.bin)" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])')
+contract=$(evm_registry_deploy)
 printf '%s\n' "${EVM_KEY0#0x}" >"$tmp/key0"
 printf '%s\n' "${EVM_KEY2#0x}" >"$tmp/key2"
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)
 printf '%s\n' "$token" >"$tmp/token"
 chmod 600 "$tmp/key0" "$tmp/key2" "$tmp/token"
 # api.listen takes no port 0: a port free now (the daemon logs the one it bound)
-free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+api_port=$(free_port)
 cat >"$tmp/ocra.yaml" <<EOF
 journal:
   path: "$tmp/journal.db"
@@ -59,7 +57,7 @@ run:
 build:
   registry: "$REGISTRY_URL/ocra"
 api:
-  listen: "127.0.0.1:$free_port"
+  listen: "127.0.0.1:$api_port"
   token_file: "$tmp/token"
 inventory:
   local: false

@@ -36,42 +36,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-skip() {
-    echo "it_daemon_autoscale: skipped: $1"
-    exit 77
-}
-t0=$SECONDS
-[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl sqlite3; do
-    command -v "$t" >/dev/null 2>&1 || skip "no $t"
-done
-registry_or_skip
-evm_tools_or_skip
-
-tmp=$(mktemp -d /tmp/ocra-scale.XXXXXX)
-daemon_pid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill -TERM "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    pipeline_services_stop
-    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export DOCKER_BUILDKIT=0
-
-finish() { pipeline_finish "$tmp"; }
-
-# --- services -----------------------------------------------------------------------------
-rc=0
-pipeline_services "$tmp" || rc=$?
-[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
-[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
-registry=$PIPELINE_REGISTRY
-contract=$PIPELINE_CONTRACT
+pipeline_test_begin it_daemon_autoscale ocra-scale
 api_port=$(registry_free_port)
 pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/scale" "$agent" "$api_port" \
     "daemon:
@@ -89,17 +54,7 @@ autoscale:
 # In the sections pipeline_config writes: heartbeats every second; host networking (the only
 # way to serve a port: no bridge); a node of 8 CPUs (each replica asks for one; the machine
 # may have fewer, and the docker runner runs them here whatever the inventory says).
-python3 - "$tmp/ocra.yaml" <<'PY' || { fail config "could not edit the configuration"; finish; }
-import re, sys
-p = sys.argv[1]
-s = open(p).read()
-s = re.sub(r"(?m)^(  socket_dir: agent.*)$", r"\1\n  heartbeat_s: 1", s, count=1)
-s = re.sub(r"(?m)^(  docker_host: .*)$", r"\1\n  sandbox:\n    network_host: true", s, count=1)
-s = re.sub(r"(?m)^  local: true.*$",
-           "  local: false\n  nodes:\n    - name: it-node\n      cpus: 8\n      memory_mib: 32768", s,
-           count=1)
-open(p, "w").write(s)
-PY
+pipeline_config_serve "$tmp/ocra.yaml" || { fail config "could not edit the configuration"; finish; }
 ok services
 
 # --- the event ------------------------------------------------------------------------------

@@ -34,9 +34,7 @@ trap 'stop_daemon; anvil_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 anvil_start || exit 1
 url=$EVM_RPC_URL
 
-contract=$("$CAST" send --rpc-url "$url" --private-key "$EVM_KEY0" --json \
-    --create "0x$(cat contracts/ModelRegistry.bin)" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])')
+contract=$(evm_registry_deploy)
 printf '%s\n' "${EVM_KEY2#0x}" >"$tmp/key2"
 chmod 600 "$tmp/key2"
 api_port=$(free_port)

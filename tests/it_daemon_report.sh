@@ -29,9 +29,7 @@ trap 'stop_daemon; anvil_stop; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 anvil_start || exit 1
 url=$EVM_RPC_URL
 
-contract=$("$CAST" send --rpc-url "$url" --private-key "$EVM_KEY0" --json \
-    --create "0x$(cat contracts/ModelRegistry.bin)" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])')
+contract=$(evm_registry_deploy)
 "$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$contract" \
     "setReporter(address,bool)" "$EVM_ADDR2" true >/dev/null
 printf '%s\n' "${EVM_KEY2#0x}" >"$tmp/key2"

@@ -45,20 +45,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-skip() {
-    echo "it_pipeline: skipped: $1"
-    exit 77
-}
-t0=$SECONDS
-[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl; do
-    command -v "$t" >/dev/null 2>&1 || skip "no $t"
-done
-registry_or_skip
-evm_tools_or_skip
-
-tmp=$(mktemp -d /tmp/ocra-pipe.XXXXXX)
-daemon_pid=
 stop_daemon() { # SIGKILL: a crash
     if [ -n "$daemon_pid" ]; then
         kill -KILL "$daemon_pid" 2>/dev/null
@@ -67,25 +53,11 @@ stop_daemon() { # SIGKILL: a crash
     fi
 }
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
+pipeline_test_cleanup() {
     [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null
     stop_daemon
-    pipeline_services_stop
-    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export DOCKER_BUILDKIT=0
-
-finish() { pipeline_finish "$tmp"; }
-
-# --- services -----------------------------------------------------------------------------
-rc=0
-pipeline_services "$tmp" || rc=$?
-[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
-[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
-registry=$PIPELINE_REGISTRY
-contract=$PIPELINE_CONTRACT
+pipeline_test_begin it_pipeline ocra-pipe
 pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/pipe" "$agent" "$(registry_free_port)" \
     "daemon:
   workers: 2

@@ -34,44 +34,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-skip() {
-    echo "it_toolchain: skipped: $1"
-    exit 77
-}
-t0=$SECONDS
-[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl; do
-    command -v "$t" >/dev/null 2>&1 || skip "no $t"
-done
-registry_or_skip
-evm_tools_or_skip
-
-tmp=$(mktemp -d /tmp/ocra-toolchain.XXXXXX)
-daemon_pid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    pipeline_services_stop
-    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export DOCKER_BUILDKIT=0
-
-finish() { pipeline_finish "$tmp"; }
-
-# --- services -------------------------------------------------------------------------------
 export OCRA_REGISTRY_ACCESS_LOG=1 # the registry logs every request: the mounts are seen there
-rc=0
-pipeline_services "$tmp" || rc=$?
-[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
-[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
-registry=$PIPELINE_REGISTRY
+pipeline_test_begin it_toolchain ocra-toolchain
 port=${registry##*:}
-contract=$PIPELINE_CONTRACT
 prefix=ocra/tc
 pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/$prefix" "$agent" "$(registry_free_port)" \
     "daemon:

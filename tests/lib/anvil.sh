@@ -12,6 +12,8 @@
 #   evm_reports CONTRACT         # the contract's StatusReported logs, one "eventKey reporter
 #                                # status" line each (the daemon's on-chain reports)
 #   evm_event_key ID             # the eventKey of ocra event ID: 0x + sha256 of the id
+#   evm_registry_deploy          # deploys contracts/ModelRegistry.bin with key 0 (owner and
+#                                # publisher) on $EVM_RPC_URL; prints its address
 
 . "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
@@ -95,6 +97,12 @@ for log in json.load(sys.stdin):
     data = bytes.fromhex(log["data"][2:])
     n = int.from_bytes(data[32:64], "big")
     print(t[1], "0x" + t[2][-40:], data[64:64 + n].decode())'
+}
+
+evm_registry_deploy() {
+    "$CAST" send --json --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" \
+        --create "0x$(cat "$_evm_root/contracts/ModelRegistry.bin")" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])'
 }
 
 evm_event_key() { printf '0x%s' "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }

@@ -19,6 +19,10 @@
 #   pipeline_config FILE CONTRACT REPO AGENT API_PORT [EXTRA_YAML]
 #                                # the daemon's configuration (paths relative to FILE's folder:
 #                                # journal.db, cache/, keys/ from pipeline_keys DIR=that/keys)
+#   pipeline_config_serve FILE   # edits FILE for workloads that serve and report load: agent
+#                                # heartbeats every second, host networking (the only way to
+#                                # serve a port: no bridge here), one node of 8 CPUs and 32 GiB
+#                                # (the docker runner runs here whatever the inventory says)
 #   pipeline_spec FILE NAME VERSION ARTIFACT SHA256 SIZE [SMOKE_VERSION]
 #                                # a spec FROM the local base image whose workload checks the
 #                                # weights it finds against SHA256 and exits 0 (ARTIFACT: a
@@ -34,6 +38,14 @@
 #                                # fails at once when DAEMON_PID exited
 #   pipeline_finish DIR          # a test's end: its time since $t0, the tail of DIR/daemon.log
 #                                # when a check failed, the tally (check.sh); exits with it
+#   pipeline_test_begin NAME PREFIX
+#                                # the prologue of a test of the daemon on these services: skip
+#                                # (exit 77 naming why) unless root with python3, curl, openssl,
+#                                # sqlite3, docker-registry and the EVM tools; sets t0, tmp
+#                                # (/tmp/PREFIX.XXXXXX), daemon_pid; defines skip, finish and
+#                                # cleanup (on EXIT: the hook pipeline_test_cleanup when the test
+#                                # defines one, the daemon by SIGTERM, the services, tmp unless
+#                                # $KEEP); starts the services and sets registry and contract
 
 pipeline_services() {
     local dir=${1:?usage: pipeline_services DIR} rc=0
@@ -64,9 +76,7 @@ pipeline_services_stop() {
 
 pipeline_contract() {
     local contract
-    contract=$("$CAST" send --json --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" \
-        --create "0x$(cat "$_evm_root/contracts/ModelRegistry.bin")" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["contractAddress"])') || return 1
+    contract=$(evm_registry_deploy) || return 1
     "$CAST" send -q --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" "$contract" \
         "setReporter(address,bool)" "$EVM_ADDR1" true >/dev/null || return 1
     echo "$contract"
@@ -189,4 +199,55 @@ pipeline_finish() {
     fi
     check_done
     exit $?
+}
+
+pipeline_test_begin() {
+    PIPELINE_TEST=${1:?usage: pipeline_test_begin NAME PREFIX}
+    local prefix=${2:?usage: pipeline_test_begin NAME PREFIX} t rc=0
+    skip() {
+        echo "$PIPELINE_TEST: skipped: $1"
+        exit 77
+    }
+    finish() { pipeline_finish "$tmp"; }
+    # shellcheck disable=SC2317 # called by the EXIT trap
+    cleanup() {
+        declare -F pipeline_test_cleanup >/dev/null && pipeline_test_cleanup
+        if [ -n "$daemon_pid" ]; then
+            kill -TERM "$daemon_pid" 2>/dev/null
+            wait "$daemon_pid" 2>/dev/null
+        fi
+        pipeline_services_stop
+        [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
+    }
+    t0=$SECONDS
+    [ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
+    for t in python3 curl openssl sqlite3; do
+        command -v "$t" >/dev/null 2>&1 || skip "no $t"
+    done
+    registry_or_skip
+    evm_tools_or_skip
+    tmp=$(mktemp -d "/tmp/$prefix.XXXXXX")
+    daemon_pid=
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    export DOCKER_BUILDKIT=0
+    pipeline_services "$tmp" || rc=$?
+    [ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
+    [ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
+    registry=$PIPELINE_REGISTRY
+    contract=$PIPELINE_CONTRACT
+}
+
+pipeline_config_serve() {
+    python3 - "${1:?usage: pipeline_config_serve FILE}" <<'PY'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+s = re.sub(r"(?m)^(  socket_dir: agent.*)$", r"\1\n  heartbeat_s: 1", s, count=1)
+s = re.sub(r"(?m)^(  docker_host: .*)$", r"\1\n  sandbox:\n    network_host: true", s, count=1)
+s = re.sub(r"(?m)^  local: true.*$",
+           "  local: false\n  nodes:\n    - name: it-node\n      cpus: 8\n      memory_mib: 32768", s,
+           count=1)
+open(p, "w").write(s)
+PY
 }
