@@ -603,7 +603,7 @@ enum ocra_sched_wait {
 /* "none", "room", "order", "priority", "fair", "reserved". */
 const char *ocra_sched_wait_name(enum ocra_sched_wait w);
 
-#define OCRA_SCHED_REASON_MAX 192
+#define OCRA_SCHED_REASON_MAX 256
 
 /* The answer for one queued request. */
 struct ocra_sched_decision {
