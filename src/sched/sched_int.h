@@ -170,7 +170,8 @@ struct ocra_store *sched_allocator_store(const struct ocra_sched_allocator *a);
  */
 struct ocra_sched_cluster *sched_cluster_dup(const struct ocra_sched_cluster *src);
 void sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_cluster *src);
-bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i, const struct ocra_sched_req *r);
+bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i,
+                       const struct ocra_sched_req *r);
 
 /*
  * The queue's decision with scratch clusters kept between calls (the job replay decides

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHAPES_MAX 32    /* failed and checked request shapes remembered in one decision */
+#define SHAPES_MAX 32 /* failed and checked request shapes remembered in one decision */
 #define HORIZON_DEFAULT 64
 
 static const char *const qpolicy_names[] = {"fifo", "backfill", "fair", "sjf"};
@@ -366,8 +366,7 @@ take_gang(struct ocra_sched_cluster *c, const struct ocra_sched_req *r, struct a
 
 /* Places the request of it on c, appending its allocations to out; -1 when there is no room. */
 static int
-take(struct sched_queue *sq, struct ocra_sched_cluster *c, const struct qitem *it,
-     struct avec *out)
+take(struct sched_queue *sq, struct ocra_sched_cluster *c, const struct qitem *it, struct avec *out)
 {
     const struct ocra_sched_req *r = &sq->queued[it->q].req;
     struct ocra_sched_alloc a;
@@ -585,8 +584,8 @@ wait_behind(struct sched_queue *sq, struct ocra_sched_decision *d, const struct 
     }
     if (h->eff > it->eff) {
         d->wait = OCRA_SCHED_WAIT_PRIORITY;
-        (void)snprintf(d->reason, sizeof(d->reason), "behind higher priority: %.40s (priority %d), %s",
-                       hid, h->eff, why);
+        (void)snprintf(d->reason, sizeof(d->reason),
+                       "behind higher priority: %.40s (priority %d), %s", hid, h->eff, why);
     } else if (sq->conf->policy == OCRA_SCHED_Q_FAIR && h->owner != it->owner) {
         d->wait = OCRA_SCHED_WAIT_FAIR;
         (void)snprintf(d->reason, sizeof(d->reason),
@@ -992,8 +991,8 @@ ocra_sched_queue_decide(const struct ocra_sched_cluster *c,
     if (check_conf(conf, err) < 0)
         return -1;
     sq = sched_queue_new(c);
-    ret = sched_queue_decide(sq, c, conf, now, running, n_running, queued, n_queued, plan, bad,
-                             err);
+    ret =
+        sched_queue_decide(sq, c, conf, now, running, n_running, queued, n_queued, plan, bad, err);
     sched_queue_free(sq);
     return ret;
 }
