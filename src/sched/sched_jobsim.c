@@ -201,7 +201,7 @@ static int
 step(struct jobsim *s, const struct ocra_sched_queue_conf *conf, int64_t t,
      struct ocra_sched_plan *plan, struct ocra_err *err)
 {
-    size_t kept = 0, bad = 0;
+    size_t kept = 0;
     bool *go;
 
     running_view(s);
