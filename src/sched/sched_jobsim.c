@@ -206,8 +206,8 @@ step(struct jobsim *s, const struct ocra_sched_queue_conf *conf, int64_t t,
 
     running_view(s);
     if (sched_queue_decide(s->sq, s->c, conf, t, s->rv, s->n_running, s->queued, s->n_queued, plan,
-                           &bad, err) < 0)
-        return ocra_err_wrap(err, "job %s", s->jobs[s->queued_job[bad]].name);
+                           NULL, err) < 0)
+        return -1; /* the error names the job: "request NAME: ..." */
     go = ocra_xcalloc(s->n_queued + 1, sizeof(*go));
     for (size_t i = 0; i < plan->n; i++) {
         const struct ocra_sched_decision *d = &plan->v[i];
