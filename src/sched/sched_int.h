@@ -173,19 +173,4 @@ void sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_
 bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i,
                        const struct ocra_sched_req *r);
 
-/*
- * The queue's decision with scratch clusters kept between calls (the job replay decides
- * thousands of times on one cluster): sched_queue_new() copies c; every later
- * sched_queue_decide() must pass a cluster of the same nodes. Otherwise as
- * ocra_sched_queue_decide().
- */
-struct sched_queue;
-struct sched_queue *sched_queue_new(const struct ocra_sched_cluster *c);
-void sched_queue_free(struct sched_queue *sq);
-int sched_queue_decide(struct sched_queue *sq, const struct ocra_sched_cluster *c,
-                       const struct ocra_sched_queue_conf *conf, int64_t now,
-                       const struct ocra_sched_running *running, size_t n_running,
-                       const struct ocra_sched_queued *queued, size_t n_queued,
-                       struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err);
-
 #endif

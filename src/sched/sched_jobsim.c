@@ -23,7 +23,7 @@ struct jobsim {
     const struct ocra_sched_job *jobs;
     size_t n_jobs;
     struct ocra_sched_cluster *c;
-    struct sched_queue *sq;
+    struct ocra_sched_queue *sq;
     struct done *arrivals; /* (submit, job) in time order */
     struct ocra_sched_queued *queued;
     size_t *queued_job, n_queued;
@@ -108,14 +108,14 @@ jobsim_init(struct jobsim *s, const struct ocra_sched_node *nodes, size_t n_node
     s->alloc_n = ocra_xcalloc(n, sizeof(*s->alloc_n));
     s->heap = ocra_xcalloc(n, sizeof(*s->heap));
     s->start = ocra_xcalloc(n, sizeof(*s->start));
-    s->sq = sched_queue_new(s->c);
+    s->sq = ocra_sched_queue_new(s->c);
     return 0;
 }
 
 static void
 jobsim_fini(struct jobsim *s)
 {
-    sched_queue_free(s->sq);
+    ocra_sched_queue_free(s->sq);
     ocra_sched_cluster_free(s->c);
     free(s->arrivals);
     free(s->queued);
@@ -205,8 +205,8 @@ step(struct jobsim *s, const struct ocra_sched_queue_conf *conf, int64_t t,
     bool *go;
 
     running_view(s);
-    if (sched_queue_decide(s->sq, s->c, conf, t, s->rv, s->n_running, s->queued, s->n_queued, plan,
-                           NULL, err) < 0)
+    if (ocra_sched_queue_decide_with(s->sq, s->c, conf, t, s->rv, s->n_running, s->queued,
+                                     s->n_queued, plan, NULL, err) < 0)
         return -1; /* the error names the job: "request NAME: ..." */
     go = ocra_xcalloc(s->n_queued + 1, sizeof(*go));
     for (size_t i = 0; i < plan->n; i++) {
