@@ -544,7 +544,8 @@ items_init(struct ocra_sched_queue *sq, size_t n, size_t *bad, struct ocra_err *
             return ocra_err_wrap(err, "request %s", queued[i].id ? queued[i].id : "?");
         }
     }
-    qsort(sq->items, n, sizeof(*sq->items), item_cmp);
+    if (n) /* an empty queue has no array to sort */
+        qsort(sq->items, n, sizeof(*sq->items), item_cmp);
     return 0;
 }
 

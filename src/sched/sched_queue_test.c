@@ -402,6 +402,40 @@ test_never_fits_names_the_filter(void)
 }
 
 static void
+test_empty_queue_and_kept_copies(void)
+{
+    struct ocra_sched_cluster *c = cluster(2), *other = cluster(3);
+    struct ocra_sched_queue *kept = ocra_sched_queue_new(c);
+    struct ocra_sched_queued q = job("a", NULL, 0, 0, 8, 10);
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_running w;
+    struct ocra_sched_alloc a;
+    struct ocra_err err = {0};
+    struct ocra_sched_plan p;
+
+    ocra_sched_plan_init(&p);
+    CHECK_INT(ocra_sched_queue_decide_with(kept, c, &conf, 0, NULL, 0, NULL, 0, &p, NULL, &err), 0);
+    CHECK_INT(p.n, 0);
+    /* the kept copies follow the cluster's changes from one decision to the next */
+    run(c, &w, &a, "r", NULL, 8, 50, 0);
+    CHECK_INT(ocra_sched_queue_decide_with(kept, c, &conf, 0, &w, 1, &q, 1, &p, NULL, &err), 0);
+    CHECK_INT(p.allocs[0].node, 1);
+    run(c, &w, &a, "r", NULL, 8, 50, 1);
+    CHECK_INT(ocra_sched_queue_decide_with(kept, c, &conf, 0, &w, 1, &q, 1, &p, NULL, &err), 0);
+    CHECK_INT(p.n_start, 0);
+    ocra_sched_release(c, &a);
+    CHECK_INT(ocra_sched_queue_decide_with(kept, c, &conf, 0, NULL, 0, &q, 1, &p, NULL, &err), 0);
+    CHECK_INT(p.allocs[0].node, 1);
+    CHECK_INT(ocra_sched_queue_decide_with(kept, other, &conf, 0, NULL, 0, &q, 1, &p, NULL, &err),
+              -1);
+    CHECK_INT(err.code, EINVAL);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_queue_free(kept);
+    ocra_sched_cluster_free(c);
+    ocra_sched_cluster_free(other);
+}
+
+static void
 test_names_parse(void)
 {
     enum ocra_sched_qpolicy p;
@@ -422,4 +456,4 @@ OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is
                OCRA_TEST(test_aging_raises_waiting_requests),
                OCRA_TEST(test_sjf_starts_the_shortest_first),
                OCRA_TEST(test_gangs_take_whole_nodes), OCRA_TEST(test_never_fits_names_the_filter),
-               OCRA_TEST(test_names_parse))
+               OCRA_TEST(test_empty_queue_and_kept_copies), OCRA_TEST(test_names_parse))
