@@ -11,8 +11,10 @@
  * memo is allocated once, at its first decision). The trace-replay simulator (openb CSV traces)
  * drives the same code. Around it: the inventory of nodes with the source of every figure
  * (configuration, /proc, NVML by dlopen, other node sources), the allocator that records each
- * placement in the journal so that a restart never double-books, and the autoscaler's control
- * law with its replay of an inference request trace.
+ * placement in the journal so that a restart never double-books, the autoscaler's control
+ * law with its replay of an inference request trace, and the queue's policy (sched_queue.c):
+ * which queued requests start now, in what order, why the rest wait and when they may start,
+ * with its replay of a job trace.
  */
 #ifndef OCRA_SCHED_H
 #define OCRA_SCHED_H
@@ -634,8 +636,9 @@ void ocra_sched_plan_fini(struct ocra_sched_plan *p);
  * Decides at now over cluster c (its accounting must already hold the running workloads;
  * borrowed and left unchanged). Fills *plan (ocra_sched_plan_init() first; a plan reused is
  * overwritten; caller releases it with ocra_sched_plan_fini()). Every running workload's
- * allocations must be held in c. Errors: ENOSPC or EINVAL for a request (above, *bad set);
- * EINVAL for a bad conf or a running allocation that is not in c.
+ * allocations must be held in c (what is held in c by nothing listed never ends, for planning).
+ * Errors: ENOSPC or EINVAL for a request (above, *bad set); EINVAL for a bad conf or a running
+ * allocation on a node c does not have.
  */
 int ocra_sched_queue_decide(const struct ocra_sched_cluster *c,
                             const struct ocra_sched_queue_conf *conf, int64_t now,
