@@ -107,7 +107,7 @@ struct ocra_sched_queue {
     /* shapes that found no room in work, and shapes checked as able to fit */
     const struct qitem *failed[SHAPES_MAX];
     int n_failed;
-    struct avec scratch, head_allocs, proj, started;
+    struct avec scratch, head_allocs, proj, started, mask;
     struct qend *ends;
     size_t n_ends, cap_ends;
     struct ocra_sched_plan *plan;
@@ -161,6 +161,7 @@ ocra_sched_queue_free(struct ocra_sched_queue *sq)
     free(sq->head_allocs.v);
     free(sq->proj.v);
     free(sq->started.v);
+    free(sq->mask.v);
     free(sq->ends);
     free(sq);
 }
@@ -821,6 +822,44 @@ become_head(struct ocra_sched_queue *sq, struct ocra_sched_decision *d, const st
     d->est_start = sq->reserve_at;
 }
 
+/*
+ * A second try for a request whose first placement would delay the head: the head's reserved
+ * devices (and its CPU and RAM on those nodes) that are free now are taken out of work while
+ * the placer looks again, so it picks around them. True when that placement leaves the head's
+ * reservation whole; it is then taken in work and in shadow.
+ */
+static bool
+place_around_head(struct ocra_sched_queue *sq, const struct qitem *it)
+{
+    struct ocra_sched_cluster *w = sq->work;
+    bool ok;
+
+    sq->mask.n = 0;
+    for (size_t i = 0; i < sq->head_allocs.n; i++) {
+        const struct ocra_sched_alloc *h = &sq->head_allocs.v[i];
+        const struct ocra_sched_node *n = &w->nodes[h->node];
+        struct ocra_sched_alloc m = *h;
+
+        m.n_devs = 0;
+        for (int d = 0; d < h->n_devs; d++)
+            if (n->gpu_free_milli[h->devs[d]] >= h->gpu_milli &&
+                n->gpu_mem_free[h->devs[d]] >= h->gpu_mem_mib)
+                m.devs[m.n_devs++] = h->devs[d];
+        m.cpu_milli = h->cpu_milli < n->cpu_free ? h->cpu_milli : n->cpu_free;
+        m.ram_mib = h->ram_mib < n->ram_free ? h->ram_mib : n->ram_free;
+        if (ocra_sched_claim(w, &m, NULL) == 0)
+            avec_push(&sq->mask, &m);
+    }
+    sq->scratch.n = 0;
+    ok = take(sq, w, it, &sq->scratch) == 0;
+    give_back(w, sq->mask.v, sq->mask.n);
+    if (ok && claim_all(sq->shadow, sq->scratch.v, sq->scratch.n))
+        return true;
+    if (ok)
+        give_back(w, sq->scratch.v, sq->scratch.n);
+    return false;
+}
+
 /* Decides items[item]: start it now, or why it waits. */
 static void
 process(struct ocra_sched_queue *sq, size_t item)
@@ -851,6 +890,10 @@ process(struct ocra_sched_queue *sq, size_t item)
         return;
     }
     give_back(sq->work, sq->scratch.v, sq->scratch.n);
+    if (sq->reserve_at >= 0 && place_around_head(sq, it)) {
+        start(sq, d, it);
+        return;
+    }
     wait_behind(sq, d, it, true);
 }
 

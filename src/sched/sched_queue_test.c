@@ -233,6 +233,29 @@ test_backfill_past_the_head_on_devices_it_does_not_need(void)
 }
 
 static void
+test_backfill_places_around_the_reservation(void)
+{
+    struct ocra_sched_cluster *c = cluster(2);
+    struct ocra_sched_running w[2];
+    struct ocra_sched_alloc a[2];
+    struct ocra_sched_queued q[2] = {job("head", NULL, 0, 0, 8, 50),
+                                     job("long", NULL, 0, 1, 2, 500)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    run(c, &w[0], &a[0], "r0", NULL, 6, 100, 0);  /* n0: 2 free, all 8 at 100: the head's */
+    run(c, &w[1], &a[1], "r1", NULL, 4, 1000, 1); /* n1: 4 free */
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 0, w, 2, q, 2, &p), 0);
+    CHECK_INT(p.reserve_at, 100);
+    /* best-fit would fill n0's two free GPUs, which the head needs at 100: n1 instead */
+    CHECK(dec(&p, 1)->start);
+    CHECK_INT(p.allocs[dec(&p, 1)->alloc].node, 1);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
 test_fair_share_across_two_owners(void)
 {
     struct ocra_sched_cluster *c = cluster(1);
@@ -452,6 +475,7 @@ test_names_parse(void)
 OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is_strict),
                OCRA_TEST(test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head),
                OCRA_TEST(test_backfill_past_the_head_on_devices_it_does_not_need),
+               OCRA_TEST(test_backfill_places_around_the_reservation),
                OCRA_TEST(test_fair_share_across_two_owners), OCRA_TEST(test_fair_share_weights),
                OCRA_TEST(test_aging_raises_waiting_requests),
                OCRA_TEST(test_sjf_starts_the_shortest_first),
