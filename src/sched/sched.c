@@ -874,3 +874,76 @@ ocra_sched_place(struct ocra_sched_cluster *c, enum ocra_sched_policy policy,
     take(c, ch.best, &w, ch.best_dev, out);
     return 0;
 }
+
+/* ---- what the queue (sched_queue.c) needs of the cluster -------------------------------- */
+
+static void *
+dup_array(const void *p, size_t n, size_t size)
+{
+    void *q;
+
+    if (!p || !n)
+        return NULL;
+    q = ocra_xcalloc(n, size);
+    memcpy(q, p, n * size);
+    return q;
+}
+
+struct ocra_sched_cluster *
+sched_cluster_dup(const struct ocra_sched_cluster *src)
+{
+    struct ocra_sched_cluster *c = ocra_xcalloc(1, sizeof(*c));
+
+    *c = *src; /* then every array copied; fgd's memo starts afresh, and so its shapes */
+    c->nodes = dup_array(src->nodes, src->cap, sizeof(*c->nodes));
+    c->hot = dup_array(src->hot, src->cap, sizeof(*c->hot));
+    c->type_rep = dup_array(src->type_rep, src->cap, sizeof(*c->type_rep));
+    c->type_stamp = dup_array(src->type_stamp, src->cap, sizeof(*c->type_stamp));
+    c->heap_pos = dup_array(src->heap_pos, src->cap, sizeof(*c->heap_pos));
+    c->seg = dup_array(src->seg, 2 * src->cap, sizeof(*c->seg));
+    c->empty = dup_array(src->empty, src->cap, sizeof(*c->empty));
+    for (size_t t = 0; c->empty && t < src->n_types; t++)
+        c->empty[t].v = dup_array(src->empty[t].v, src->empty[t].cap, sizeof(*c->empty[t].v));
+    c->memo = NULL;
+    memset(c->shapes, 0, sizeof(c->shapes));
+    c->shape_seq = 0;
+    c->shape_next = 0;
+    return c;
+}
+
+void
+sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_cluster *src)
+{
+    assert(dst->n == src->n);
+    for (size_t i = 0; i < src->n; i++) {
+        const struct ocra_sched_node *s = &src->nodes[i];
+        struct ocra_sched_node *d = &dst->nodes[i];
+
+        if (d->cpu_free == s->cpu_free && d->ram_free == s->ram_free &&
+            memcmp(d->gpu_free_milli, s->gpu_free_milli, sizeof(d->gpu_free_milli)) == 0 &&
+            memcmp(d->gpu_mem_free, s->gpu_mem_free, sizeof(d->gpu_mem_free)) == 0)
+            continue;
+        d->cpu_free = s->cpu_free;
+        d->ram_free = s->ram_free;
+        memcpy(d->gpu_free_milli, s->gpu_free_milli, sizeof(d->gpu_free_milli));
+        memcpy(d->gpu_mem_free, s->gpu_mem_free, sizeof(d->gpu_mem_free));
+        sched_node_refresh(dst, i);
+    }
+}
+
+bool
+sched_node_admits(const struct ocra_sched_cluster *c, size_t i, const struct ocra_sched_req *r)
+{
+    struct ocra_sched_req one = *r;
+    struct sched_want w;
+    int64_t have;
+
+    one.gpus = r->gpus > 0;
+    one.gpu_milli = 0;
+    if (want_init(c, &one, &w, NULL) < 0)
+        return false;
+    for (int st = 0; st < ST_N; st++)
+        if (st != ST_GPUS && !stage_pass(c, i, &w, (enum stage)st, &have))
+            return false;
+    return c->nodes[i].gpu_count >= one.gpus;
+}

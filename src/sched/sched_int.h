@@ -160,4 +160,17 @@ int sched_parse_cc(const char *s);
 /* The journal an allocator records to (borrowed). */
 struct ocra_store *sched_allocator_store(const struct ocra_sched_allocator *a);
 
+/*
+ * For the queue (sched_queue.c). sched_cluster_dup: a new cluster with src's nodes, accounting
+ * and typical workload (caller frees with ocra_sched_cluster_free()). sched_cluster_sync: makes
+ * dst's accounting src's (dst a dup of src: the same nodes), refreshing only the nodes that
+ * differ. sched_node_admits: whether node i, were it empty, passes r's filters other than the
+ * GPU count (model, driver, compute capability, labels, GPU memory, CPU, RAM) and has a GPU
+ * when r asks for any: the placer's own filters, for gangs of whole nodes.
+ */
+struct ocra_sched_cluster *sched_cluster_dup(const struct ocra_sched_cluster *src);
+void sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_cluster *src);
+bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i,
+                       const struct ocra_sched_req *r);
+
 #endif
