@@ -119,9 +119,11 @@ void ocra_daemon_free(struct ocra_daemon *d);
  */
 int ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, struct ocra_err *err);
 
-/* Counters since start. */
+/* Counters since start. takeovers_crash: claims of this machine's dead processes taken over
+ * at once; takeovers_lease: claims taken over when their lease ran out. */
 struct ocra_daemon_stats {
     unsigned long claimed, done, retried, dead, waiting, lost, intake;
+    unsigned long takeovers_crash, takeovers_lease;
 };
 void ocra_daemon_stats(struct ocra_daemon *d, struct ocra_daemon_stats *out);
 
