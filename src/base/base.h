@@ -266,6 +266,29 @@ char *ocra_time_iso8601(int64_t ms, char *out, size_t outsz);
 /* Sleeps ms milliseconds, resuming after signals. */
 void ocra_sleep_ms(int64_t ms);
 
+/* ---- processes ------------------------------------------------------------------------- */
+
+/*
+ * A process as another process of the same machine can recognise it, even after it is gone:
+ * the scope in which its pid means one process (host name, boot id, pid namespace), the pid,
+ * and its start time (a pid reused later has another start time).
+ */
+struct ocra_proc_id {
+    char scope[192]; /* "HOST/BOOT_ID/PIDNS" */
+    int64_t pid;
+    int64_t start; /* clock ticks after boot (/proc/PID/stat, field 22) */
+};
+
+/* The calling process's identity. ENOENT and friends when /proc lacks what it needs. */
+int ocra_proc_self(struct ocra_proc_id *out, struct ocra_err *err);
+/* The start time of process pid in this pid namespace: 0 and *start set; -1 with ESRCH when
+ * no such process runs (a zombie counts as gone); -1 with another errno when /proc cannot
+ * tell (then the caller must assume that it runs). */
+int ocra_proc_start(int64_t pid, int64_t *start, struct ocra_err *err);
+/* Whether the process id names (in this scope) has gone: its pid is free or belongs to a
+ * process started at another time. False when the scope differs or /proc cannot tell. */
+bool ocra_proc_gone(const struct ocra_proc_id *self, const char *scope, int64_t pid, int64_t start);
+
 /*
  * Pacing of requests to one peer: a client-side rate limit, and the delays between retries
  * (exponential backoff, capped, with 50-100 % jitter so that clients do not retry in step).

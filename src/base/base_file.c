@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * base_file.c: whole-file reads with a size bound, atomic writes, the clocks, sleeping, and
- * the pacing of requests (rate limit, retry backoff).
+ * base_file.c: whole-file reads with a size bound, atomic writes, the clocks, sleeping, the
+ * pacing of requests (rate limit, retry backoff), and processes known by pid and start time.
  */
 #include "base/base.h"
 
@@ -161,6 +161,87 @@ ocra_sleep_ms(int64_t ms)
         return;
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* ---- processes ------------------------------------------------------------------------- */
+
+int
+ocra_proc_start(int64_t pid, int64_t *start, struct ocra_err *err)
+{
+    char path[48], *text = NULL, *p;
+    int64_t v = 0;
+    int ret = -1;
+
+    (void)snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    if (ocra_file_read(path, 4096, &text, NULL, err) < 0) {
+        if (err->code == ENOENT)
+            err->code = ESRCH;
+        return -1;
+    }
+    /* "PID (COMM) S PPID ...": COMM may hold anything, so fields count from its last ')' */
+    if (!(p = strrchr(text, ')')) || p[1] != ' ') {
+        ocra_err_set(err, EPROTO, "%s: no command name", path);
+        goto out;
+    }
+    p += 2;
+    if (*p == 'Z' || *p == 'X') {
+        ocra_err_set(err, ESRCH, "process %lld has exited", (long long)pid);
+        goto out;
+    }
+    for (int field = 3; field < 22 && p; field++)
+        p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+    if (!p || *p < '0' || *p > '9') {
+        ocra_err_set(err, EPROTO, "%s: no start time", path);
+        goto out;
+    }
+    for (; *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++)
+        v = v * 10 + (*p - '0');
+    *start = v;
+    ret = 0;
+out:
+    free(text);
+    return ret;
+}
+
+int
+ocra_proc_self(struct ocra_proc_id *out, struct ocra_err *err)
+{
+    char host[72] = "", ns[64] = "", *boot = NULL;
+    struct ocra_proc_id id = {.pid = getpid()};
+    ssize_t n;
+    int w;
+
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        return ocra_err_sys(err, "gethostname");
+    if (ocra_file_read("/proc/sys/kernel/random/boot_id", 64, &boot, NULL, err) < 0)
+        return -1;
+    boot[strcspn(boot, "\n")] = '\0';
+    /* a pid means one process only inside its pid namespace */
+    n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+    ns[n > 0 ? n : 0] = '\0';
+    w = snprintf(id.scope, sizeof(id.scope), "%s/%s/%s", host, boot, ns);
+    free(boot);
+    if (w < 0 || (size_t)w >= sizeof(id.scope))
+        return ocra_err_set(err, ENAMETOOLONG, "process scope of host %s", host);
+    if (ocra_proc_start(id.pid, &id.start, err) < 0)
+        return ocra_err_wrap(err, "this process");
+    *out = id;
+    return 0;
+}
+
+bool
+ocra_proc_gone(const struct ocra_proc_id *self, const char *scope, int64_t pid, int64_t start)
+{
+    struct ocra_err err = {0};
+    int64_t now = 0;
+
+    if (!self || !*self->scope || !scope || strcmp(scope, self->scope) != 0 || pid <= 0)
+        return false; /* another machine, boot or namespace: it may run; its lease tells */
+    if (pid == self->pid)
+        return start != self->start;
+    if (ocra_proc_start(pid, &now, &err) < 0)
+        return err.code == ESRCH;
+    return now != start;
 }
 
 void

@@ -124,11 +124,11 @@ print_text(const json_t *doc)
         printf("pipeline not taken in yet (the daemon has not seen it)\n");
         return;
     }
-    printf("pipeline %s%s%s, stage %s (%s, attempts %lld)\n", ocra_json_str(p, "status"),
-           ocra_json_str(p, "outcome") ? " / " : "",
+    printf("pipeline %s%s%s, stage %s (%s, attempts %lld, crashes %lld)\n",
+           ocra_json_str(p, "status"), ocra_json_str(p, "outcome") ? " / " : "",
            ocra_json_str(p, "outcome") ? ocra_json_str(p, "outcome") : "",
            ocra_json_str(p, "stage") ? ocra_json_str(p, "stage") : "-", ocra_json_str(p, "state"),
-           (long long)ocra_json_int(p, "attempts", 0));
+           (long long)ocra_json_int(p, "attempts", 0), (long long)ocra_json_int(p, "crashes", 0));
     if (ocra_json_str(p, "error"))
         printf("error    %s\n", ocra_json_str(p, "error"));
     printf("stages:\n");
@@ -228,9 +228,10 @@ const struct ocra_cli_cmd ocra_cli_lineage_cmd = {
     "usage: ocra lineage [--journal FILE] [--json] EVENT_ID\n"
     "\n"
     "Prints the journaled chain event (block, tx, model path, signer, the watcher's verdict),\n"
-    "its place in the daemon's pipeline (status, outcome, next stage, state, attempts, last\n"
-    "error) and every stage attempt in order: start time, duration, worker, outcome (done,\n"
-    "retry, dead, waiting, superseded, abandoned by a crashed worker, released at shutdown),\n"
+    "its place in the daemon's pipeline (status, outcome, next stage, state, attempts,\n"
+    "crashes, last error) and every stage attempt in order: start time, duration, worker,\n"
+    "outcome (done, retry, dead, waiting, superseded, abandoned by a worker that died: a\n"
+    "crash, not an attempt; released at shutdown),\n"
     "error, and its output: the plan summary, the image digest and tags, the allocation, the\n"
     "run result, the report transaction. Then the runs the run stage journaled: runner, job\n"
     "id (container id or Slurm job id), node, state, exit code, duration and the log tail.\n"

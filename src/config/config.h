@@ -107,6 +107,7 @@ struct ocra_config {
         bool report;            /* report outcomes on-chain (the report stage) */
         char *report_ain_path;  /* AIN report path template: {app}, {shortid} */
         int64_t report_wait_ms; /* how long a report waits for its transaction */
+        int64_t max_crashes;    /* deaths of the worker's process one stage survives */
     } daemon;
     struct {
         char *data_dir, *python, *pip_index_url, *torch_index_url;

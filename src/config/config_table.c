@@ -910,6 +910,14 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 1000,
      .off = CFG(daemon.max_attempts),
      .doc = "Attempts at a stage with transient errors before the event is dead-lettered."},
+    {.key = "daemon.max_crashes",
+     .type = OCRA_CONFIG_INT,
+     .def = "5",
+     .min = 1,
+     .max = 1000,
+     .off = CFG(daemon.max_crashes),
+     .doc =
+         "Times a stage's worker process may die (taken over, not attempts) before dead letter."},
     {.key = "daemon.retry_base_ms",
      .type = OCRA_CONFIG_INT,
      .def = "1000",
@@ -930,7 +938,9 @@ const struct ocra_config_row ocra_config_rows[] = {
      .min = 100,
      .max = 86400000,
      .off = CFG(daemon.lease_ms),
-     .doc = "A claim's lease, renewed while its stage runs; then a crashed worker's is taken."},
+     .doc =
+         "A claim's lease, renewed while its stage runs; a dead holder's (same machine: at once) "
+         "is taken."},
     {.key = "daemon.poll_ms",
      .type = OCRA_CONFIG_INT,
      .def = "1000",

@@ -5,7 +5,10 @@
  * worker threads, each with its own journal connection, claim a ready stage, run its op
  * outside any transaction, and end the attempt in one transaction that also moves the
  * event on: next stage, retry later (backoff with jitter), waiting (stage not implemented),
- * or dead letter. Errors are reported here, once, in the log.
+ * or dead letter. Errors are reported here, once, in the log. A claim records this process
+ * (host, boot, pid namespace, pid, start time): a daemon of the same machine takes over the
+ * claims of a dead one at once (at start and before each claim), another machine's when
+ * their lease runs out; a crash is counted apart from the attempts, with its own cap.
  */
 #include "daemon/daemon_int.h"
 
@@ -198,9 +201,22 @@ run_op(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
         e->error = err->msg;
         return;
     }
+    if (c->crashes > ctx->cfg->daemon.max_crashes) {
+        /* A stage that kills its worker every time ends here instead of looping. */
+        char when[32] = "?";
+
+        if (c->crash_ms)
+            ocra_time_iso8601(c->crash_ms, when, sizeof(when));
+        ocra_err_set(err, EIO,
+                     "the worker's process died %lld times while running stage %s (last: %s, at "
+                     "%s); see the daemon's log",
+                     (long long)c->crashes, c->stage, c->crash_by ? c->crash_by : "?", when);
+        e->outcome = e->state = "dead";
+        e->error = err->msg;
+        return;
+    }
     if (c->attempt > ctx->cfg->daemon.max_attempts) {
-        /* Claims that were taken over count too: a stage that kills its worker every time
-         * ends here instead of looping. */
+        /* (daemon.max_attempts lowered by a reload below the attempts already made) */
         ocra_err_set(err, EIO, "gave up after %lld attempts (last error: %s)",
                      (long long)c->attempt - 1, c->last_error ? c->last_error : "none recorded");
         e->outcome = e->state = "dead";
@@ -273,6 +289,25 @@ count_end(struct ocra_daemon *d, const struct ocra_store_stage_end *e)
         stat_add(d, &d->stats.dead);
 }
 
+/* Takes over at once the claims of this machine's processes that are gone. */
+static int
+take_over_dead(struct ocra_daemon *d, struct ocra_store *st, const char *who, struct ocra_err *err)
+{
+    size_t n = 0;
+
+    if (ocra_store_stage_takeover(st, &d->self, &n, err) < 0)
+        return -1;
+    if (n) {
+        ocra_log_warn("took over claims=%zu of this machine's dead processes at once worker=%s", n,
+                      who);
+        pthread_mutex_lock(&d->mu);
+        d->stats.takeovers_crash += n;
+        pthread_mutex_unlock(&d->mu);
+        ocra_daemon_metrics_takeover("crash", n);
+    }
+    return 0;
+}
+
 /* One claim, run and end on ctx's connection. */
 static int
 step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
@@ -281,7 +316,8 @@ step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
     struct ocra_store_claim_opts o = {.worker = ctx->name,
                                       .gated = d->gated,
                                       .n_gated = d->n_gated,
-                                      .superseded_stage = report_stage(d)};
+                                      .superseded_stage = report_stage(d),
+                                      .owner = *d->self.scope ? &d->self : NULL};
     struct ocra_store_stage_end e = {0};
     struct ocra_store_claim c = {0};
     struct ocra_err op_err = {0};
@@ -294,13 +330,18 @@ step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
     ocra_daemon_ctx_refresh(ctx);
     o.lease_ms = ctx->cfg->daemon.lease_ms;
     *ran = false;
-    if (ocra_store_stage_claim(ctx->st, &o, &c, &found, err) < 0 || !found)
+    if (take_over_dead(d, ctx->st, ctx->name, err) < 0 ||
+        ocra_store_stage_claim(ctx->st, &o, &c, &found, err) < 0 || !found)
         return found ? -1 : 0;
     *ran = true;
     stat_add(d, &d->stats.claimed);
-    if (c.taken_over)
-        ocra_log_warn("stage taken over event=%s stage=%s attempt=%lld worker=%s", c.event_id,
-                      c.stage, (long long)c.attempt, ctx->name);
+    if (c.taken_over) {
+        ocra_log_warn("stage taken over (lease expired) event=%s stage=%s attempt=%lld "
+                      "crashes=%lld worker=%s",
+                      c.event_id, c.stage, (long long)c.attempt, (long long)c.crashes, ctx->name);
+        stat_add(d, &d->stats.takeovers_lease);
+        ocra_daemon_metrics_takeover("lease", 1);
+    }
     hold(ctx, &c);
     t0 = ocra_time_mono_ns();
     run_op(ctx, &c, &e, &output, &op_err);
@@ -420,6 +461,7 @@ ocra_daemon_new(const struct ocra_daemon_opts *opts, struct ocra_daemon **out, s
 {
     const struct ocra_daemon_stage *stages = opts->stages ? opts->stages : ocra_daemon_stages;
     size_t n = opts->stages ? opts->n_stages : ocra_daemon_n_stages;
+    struct ocra_err self_err = {0};
     struct ocra_daemon *d;
 
     if (check_stages(stages, n, err) < 0)
@@ -437,6 +479,12 @@ ocra_daemon_new(const struct ocra_daemon_opts *opts, struct ocra_daemon **out, s
         (void)snprintf(d->host, sizeof(d->host), "localhost");
     d->host[sizeof(d->host) - 17] = '\0';
     (void)snprintf(d->host + strlen(d->host), 16, ":%ld", (long)getpid());
+    if (ocra_proc_self(&d->self, &self_err) < 0) {
+        ocra_log_warn("daemon: cannot identify this process (%s): if it dies, its claims are "
+                      "taken over only when their lease (daemon.lease_ms) runs out",
+                      self_err.msg);
+        memset(&d->self, 0, sizeof(d->self));
+    }
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     if (ocra_store_open(opts->cfg->journal_path, &d->st, err) < 0) {
@@ -683,6 +731,9 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
         return ocra_err_wrap(err, "wake waiting stages");
     if (woken)
         ocra_log_info("woke waiting events=%zu", woken);
+    /* a restart resumes its predecessor's stages now, not a lease later */
+    if (take_over_dead(d, d->st, "start", err) < 0)
+        return -1;
     if (ocra_daemon_tick(d, err) < 0)
         return ocra_err_wrap(err, "intake");
     free(d->journal);

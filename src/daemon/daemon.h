@@ -5,9 +5,11 @@
  * stages (struct ocra_daemon_stage), one durable transition in the journal per stage
  * (src/store's stage machine): claim, run the stage, record its output and move the event
  * on, retry transient failures with exponential backoff and jitter, dead-letter an event
- * after daemon.max_attempts, supersede an older version of a model still in flight before it
- * is allocated. Each worker has its own journal connection and chain clients. The stage
- * sequence and its guarantees are in docs/ARCHITECTURE.md (§ The stage machine).
+ * after daemon.max_attempts (or daemon.max_crashes deaths of the worker's process: a crash
+ * is not an attempt; a dead process's claims are taken over at once), supersede an older
+ * version of a model still in flight before it is allocated. Each worker has its own journal
+ * connection and chain clients. The stage sequence and its guarantees are in
+ * docs/ARCHITECTURE.md (§ The stage machine).
  */
 #ifndef OCRA_DAEMON_H
 #define OCRA_DAEMON_H
@@ -119,9 +121,11 @@ void ocra_daemon_free(struct ocra_daemon *d);
  */
 int ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, struct ocra_err *err);
 
-/* Counters since start. */
+/* Counters since start. takeovers_crash: claims of this machine's dead processes taken over
+ * at once; takeovers_lease: claims taken over when their lease ran out. */
 struct ocra_daemon_stats {
     unsigned long claimed, done, retried, dead, waiting, lost, intake;
+    unsigned long takeovers_crash, takeovers_lease;
 };
 void ocra_daemon_stats(struct ocra_daemon *d, struct ocra_daemon_stats *out);
 

@@ -197,7 +197,11 @@ stage_one(const struct ocra_store_stage_row *r, void *arg)
                       (json_int_t)r->started_ms);
         json_array_append_new(stages, s);
     }
-    json_object_set_new(s, "attempts", json_integer(ocra_json_int(s, "attempts", 0) + 1));
+    /* an attempt whose worker died is a crash, not an attempt (it is made again) */
+    if (r->outcome && !strcmp(r->outcome, "abandoned"))
+        json_object_set_new(s, "crashes", json_integer(ocra_json_int(s, "crashes", 0) + 1));
+    else
+        json_object_set_new(s, "attempts", json_integer(ocra_json_int(s, "attempts", 0) + 1));
     json_object_set_new(s, "state", json_string(r->outcome ? r->outcome : "running"));
     json_object_set_new(s, "finishedMs",
                         r->finished_ms ? json_integer(r->finished_ms) : json_null());
@@ -548,6 +552,12 @@ ocra_daemon_metrics_stage(const struct ocra_store_claim *c, const struct ocra_st
                                 verdict && !strcmp(verdict, "failed") ? "failed" : "completed");
         json_decref(out);
     }
+}
+
+void
+ocra_daemon_metrics_takeover(const char *kind, size_t n)
+{
+    ocra_metrics_add(ocra_metrics_std()->takeovers, (const char *const[]){kind}, (double)n);
 }
 
 void

@@ -51,6 +51,9 @@ struct ocra_daemon {
     size_t n_gated;
     bool no_watch;
     char host[128];
+    /* this process, recorded with its claims (empty scope when /proc could not tell: its
+     * claims are then taken over only when their lease runs out) */
+    struct ocra_proc_id self;
 
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;  /* idle workers wait here */
@@ -132,6 +135,9 @@ void ocra_daemon_api_stop(struct ocra_daemon *d);
 /* One stage attempt ended (claim c, its end e) after started_ns (monotonic): /metrics. */
 void ocra_daemon_metrics_stage(const struct ocra_store_claim *c,
                                const struct ocra_store_stage_end *e, uint64_t started_ns);
+/* n claims were taken over, kind "crash" (this machine's dead process, at once) or "lease"
+ * (the lease ran out): /metrics. */
+void ocra_daemon_metrics_takeover(const char *kind, size_t n);
 /* A watcher journaled ev: /metrics (events seen, head lag). */
 void ocra_daemon_metrics_seen(const struct ocra_store_event *ev);
 /* finality_violations{chain}: n more final blocks replaced on source's chain. */

@@ -5,7 +5,9 @@
  * backoff and end in dead letter after daemon.max_attempts while the other events go on; a
  * permanent failure is dead at once; an unwired stage waits without using attempts; a newer
  * version supersedes an older one before the gated stage and never the other way round; a
- * crashed worker's claim is taken over once its lease expires; `ocra retry` resumes a dead
+ * crashed worker's claim is taken over once its lease expires, a dead process's of this
+ * machine at once, neither counted as an attempt, and a stage whose worker keeps dying is
+ * dead-lettered after daemon.max_crashes with the reason; `ocra retry` resumes a dead
  * letter; the agent's "is it current?" question; the HTTP API's lineage and images and the
  * stage metrics; the autoscaling loop's loads from the agents' heartbeats; a stopping daemon
  * checkpoints a stage that waits for its workload.
@@ -21,7 +23,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define N_EVENTS 120
@@ -631,6 +635,7 @@ test_crashed_workers_claim_is_taken_over_after_its_lease(void)
     struct ocra_store_claim c = {0};
     struct ocra_err err = {0};
     bool found = false, ran = false;
+    struct ocra_daemon_stats s;
     struct hist h;
 
     if (!fixture_init(test_stages, 3, 1, 1))
@@ -648,7 +653,138 @@ test_crashed_workers_claim_is_taken_over_after_its_lease(void)
     h = history(0);
     CHECK_INT(h.abandoned, 1);
     CHECK_INT(h.done, 3);
+    ocra_daemon_stats(fx.d, &s);
+    CHECK_INT(s.takeovers_lease, 1);
 out:
+    fixture_fini();
+}
+
+/* A process of this machine that waits to be killed, into *id. */
+static pid_t
+spawn_child(struct ocra_proc_id *id)
+{
+    struct ocra_err err = {0};
+    pid_t pid;
+
+    if (ocra_proc_self(id, &err) < 0)
+        return -1;
+    if ((pid = fork()) == 0) {
+        pause();
+        _exit(0);
+    }
+    if (pid < 0)
+        return -1;
+    id->pid = pid;
+    if (ocra_proc_start(pid, &id->start, &err) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    return pid;
+}
+
+static void
+end_child(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void
+test_dead_process_claim_taken_over_at_once_not_as_an_attempt(void)
+{
+    struct ocra_store_claim_opts o = {.worker = "w0@here:1", .lease_ms = 600000};
+    struct ocra_store_claim c = {0};
+    struct ocra_daemon_stats s;
+    struct ocra_proc_id child;
+    struct ocra_err err = {0};
+    bool found = false, ran = true;
+    pid_t pid = -1;
+    struct hist h;
+
+    if (!fixture_init(test_stages, 3, 1, 1))
+        goto out;
+    fx.cfg.daemon.lease_ms = 600000;
+    fx.cfg.daemon.max_attempts = 1; /* a kill counted as an attempt would dead-letter */
+    CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+    CHECK((pid = spawn_child(&child)) > 0);
+    if (pid <= 0)
+        goto out;
+    o.owner = &child;
+    CHECK(ocra_store_stage_claim(fx.st, &o, &c, &found, &err) == 0 && found);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_daemon_step(fx.d, fx.st, &ran, &err) == 0);
+    CHECK(!ran); /* its process runs: the claim holds */
+    end_child(pid);
+    /* killed: the next claim takes it over at once, not 600 s later */
+    drain_steps();
+    CHECK_INT(tally().done, 1);
+    CHECK_INT(tally().dead, 0);
+    CHECK_INT(calls[0][0], 1);
+    h = history(0);
+    CHECK_INT(h.abandoned, 1);
+    CHECK_INT(h.done, 3);
+    ocra_daemon_stats(fx.d, &s);
+    CHECK_INT(s.takeovers_crash, 1);
+    CHECK_INT(s.takeovers_lease, 0);
+out:
+    fixture_fini();
+}
+
+static void
+test_crash_cap_dead_letters_with_the_reason(void)
+{
+    struct ocra_store_claim_opts o = {.worker = "w1@here:2", .lease_ms = 600000};
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_store_claim c = {0};
+    struct ocra_proc_id child;
+    struct ocra_err err = {0};
+    bool found = false;
+    size_t n = 0;
+
+    if (!fixture_init(test_stages, 3, 1, 1))
+        goto out;
+    fx.cfg.daemon.max_crashes = 2;
+    CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+    /* a build that kills its worker every time: three deaths, each taken over */
+    for (int i = 0; i < 3; i++) {
+        pid_t pid = spawn_child(&child);
+
+        CHECK(pid > 0);
+        if (pid <= 0)
+            goto out;
+        o.owner = &child;
+        CHECK(ocra_store_stage_claim(fx.st, &o, &c, &found, &err) == 0 && found);
+        CHECK_INT(c.attempt, 1);
+        ocra_store_claim_fini(&c);
+        end_child(pid);
+        CHECK(ocra_store_stage_takeover(fx.st, &fx.d->self, &n, &err) == 0);
+        CHECK_INT(n, 1);
+    }
+    drain_steps();
+    CHECK_INT(tally().dead, 1);
+    CHECK_INT(calls[0][0], 0);
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->stage, "build");
+        CHECK_INT(p->crashes, 3);
+        CHECK_INT(p->attempts, 1);
+        CHECK(p->last_error && !strncmp(p->last_error,
+                                        "the worker's process died 3 times while running stage "
+                                        "build (last: w1@here:2, at 20",
+                                        83));
+        CHECK(p->last_error && strstr(p->last_error, "); see the daemon's log"));
+        CHECK(p->last_error && !strstr(p->last_error, "none recorded"));
+    }
+    ocra_store_pipeline_free(p);
+    p = NULL;
+    /* ocra retry: both counts start afresh, and the build runs */
+    CHECK(ocra_store_stage_retry(fx.st, fx.ids[0], &err) == 0);
+    drain_steps();
+    CHECK_INT(tally().done, 1);
+    CHECK_INT(calls[0][0], 1);
+out:
+    ocra_store_pipeline_free(p);
     fixture_fini();
 }
 
@@ -1010,6 +1146,8 @@ OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_removal_supersedes_older_before_deployment),
                OCRA_TEST(test_every_report_shape_is_storable_on_ain),
                OCRA_TEST(test_crashed_workers_claim_is_taken_over_after_its_lease),
+               OCRA_TEST(test_dead_process_claim_taken_over_at_once_not_as_an_attempt),
+               OCRA_TEST(test_crash_cap_dead_letters_with_the_reason),
                OCRA_TEST(test_stage_table_is_checked),
                OCRA_TEST(test_api_lineage_images_and_stage_metrics),
                OCRA_TEST(test_stopping_daemon_checkpoints_a_waiting_stage))

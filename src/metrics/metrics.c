@@ -442,6 +442,11 @@ std_init(void)
     s->stage_failures = ocra_metrics_family(
         m, "ocra_stage_failures_total", "Failed stage attempts (transient ones are retried).",
         OCRA_METRICS_COUNTER, (const char *const[]){"stage", "kind", NULL}, NULL, 0);
+    s->takeovers = ocra_metrics_family(
+        m, "ocra_stage_takeovers_total",
+        "Claims taken over from a dead holder: crash (a process of this machine that is gone, "
+        "at once) or lease (the lease ran out).",
+        OCRA_METRICS_COUNTER, (const char *const[]){"kind", NULL}, NULL, 0);
     s->build_cache = ocra_metrics_family(
         m, "ocra_build_cache_total", "Toolchain image lookups: hit (reused) or miss (built).",
         OCRA_METRICS_COUNTER, (const char *const[]){"result", NULL}, NULL, 0);

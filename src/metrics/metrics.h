@@ -71,6 +71,7 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *events_seen;    /* counter {chain, outcome}: accepted|rejected */
     struct ocra_metrics_family *stage_seconds;  /* histogram {stage}: one stage attempt */
     struct ocra_metrics_family *stage_failures; /* counter {stage, kind}: transient|permanent */
+    struct ocra_metrics_family *takeovers;      /* counter {kind}: crash|lease (dead holders) */
     struct ocra_metrics_family *build_cache;    /* counter {result}: hit|miss (toolchain) */
     struct ocra_metrics_family *upload_bytes;   /* counter: bytes uploaded to registries */
     struct ocra_metrics_family *queue_depth;    /* gauge: stages ready and waiting for a worker */

@@ -279,6 +279,14 @@ static const char *const migrations[] = {
     "  UPDATE pipeline_counts SET n = n - 1 WHERE state = old.state AND status = old.status"
     "   AND outcome = coalesce(old.outcome, '');"
     " END;",
+    /* 6 -> 7: crashes are not attempts. A claim records its owner process (the scope in
+     * which its pid means one process: host, boot id, pid namespace; the pid; its start
+     * time), so that the same machine takes over a dead process's claims at once; crashes
+     * counts the claims at the current stage whose holder died. */
+    "ALTER TABLE pipeline ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0 CHECK (crashes >= 0);"
+    "ALTER TABLE pipeline ADD COLUMN owner_scope TEXT;"
+    "ALTER TABLE pipeline ADD COLUMN owner_pid INTEGER;"
+    "ALTER TABLE pipeline ADD COLUMN owner_start INTEGER;",
 };
 
 _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,

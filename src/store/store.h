@@ -18,7 +18,7 @@
 #include "base/base.h"
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define OCRA_STORE_SCHEMA_VERSION 6
+#define OCRA_STORE_SCHEMA_VERSION 7
 
 /* Room for "0x" + 64 hex digits + NUL. */
 #define OCRA_STORE_HASH_MAX 67
@@ -349,6 +349,10 @@ json_t *ocra_store_runs_json(struct ocra_store *st, const char *event_id, struct
  * Each attempt at a stage is a history row (stages table) with its start, end, outcome
  * (done, retry, dead, waiting, superseded, abandoned, released, orphaned, reopened), output
  * JSON and error.
+ * A claim records its owner (the claiming process, struct ocra_proc_id). A claim whose
+ * holder is gone (its process died, found at once on the same machine; or its lease ran
+ * out) is `abandoned` and counted in crashes, never in attempts: a crash is not a failure
+ * of the stage. Attempts and crashes count at the current stage and restart with the next.
  * Every function below is one transaction.
  */
 struct ocra_store_pipeline {
@@ -361,6 +365,7 @@ struct ocra_store_pipeline {
     const char *stage;   /* NULL when finished */
     const char *state;
     int64_t attempts; /* attempts at the current stage, this one included when claimed */
+    int64_t crashes;  /* claims at the current stage whose holder died (not attempts) */
     int64_t next_ms;  /* wall ms before which a ready row is not claimed */
     int64_t claim;    /* the history row of the current claim (a fencing token); 0: none */
     const char *claimed_by;
@@ -396,16 +401,22 @@ int ocra_store_pipeline_intake(struct ocra_store *st, const char *first_stage,
 /* What a claim hands the worker; strings owned, release with ocra_store_claim_fini(). */
 struct ocra_store_claim {
     char *event_id, *stage, *status, *model, *version, *last_error;
-    int64_t attempt; /* 1 for the first attempt at this stage */
-    int64_t claim;   /* the fencing token to pass to ocra_store_stage_end */
-    bool taken_over; /* the previous holder's lease had expired */
+    int64_t attempt;  /* 1 for the first attempt at this stage */
+    int64_t claim;    /* the fencing token to pass to ocra_store_stage_end */
+    bool taken_over;  /* the previous holder's lease had expired */
+    int64_t crashes;  /* holders of this stage that died (this takeover included) */
+    char *crash_by;   /* the last one's worker (claimed_by), NULL when crashes is 0 */
+    int64_t crash_ms; /* and when it was found gone */
 };
 void ocra_store_claim_fini(struct ocra_store_claim *c);
 
 struct ocra_store_claim_opts {
     const char *worker; /* recorded as claimed_by and in the history */
-    int64_t now_ms;     /* 0: the wall clock */
-    int64_t lease_ms;   /* how long the claim holds without being renewed */
+    /* The claiming process, recorded with the claim so that a process of the same machine
+     * can take it over as soon as this one is gone; NULL: none (only the lease ends it). */
+    const struct ocra_proc_id *owner;
+    int64_t now_ms;   /* 0: the wall clock */
+    int64_t lease_ms; /* how long the claim holds without being renewed */
     /* Stages that a newer event of the same model stops (allocation, deployment): an event
      * about to run one of them is moved to status superseded and stage superseded_stage. */
     const char *const *gated;
@@ -416,11 +427,22 @@ struct ocra_store_claim_opts {
 /*
  * Atomically claims the ready row with the earliest next_ms (then journal order) whose
  * next_ms has passed, or a claimed row whose lease expired (its open history row becomes
- * `abandoned`). Adds a history row and increments attempts. *found is false when nothing is
- * ready.
+ * `abandoned`, and crashes counts it). Adds a history row and increments attempts (not on a
+ * takeover: the abandoned attempt did not count). *found is false when nothing is ready.
  */
 int ocra_store_stage_claim(struct ocra_store *st, const struct ocra_store_claim_opts *o,
                            struct ocra_store_claim *out, bool *found, struct ocra_err *err);
+
+/*
+ * Takes over at once the claims whose owner is gone: recorded in self's scope (same host,
+ * boot and pid namespace) by a process that no longer runs (ocra_proc_gone). Each becomes
+ * ready at its stage, its open history row `abandoned`, counted in crashes and not in
+ * attempts. Claims of other scopes wait for their lease (their process may run). *n (may be
+ * NULL) counts the claims taken over. Cheap when there is nothing to take over: one read of
+ * the claimed rows.
+ */
+int ocra_store_stage_takeover(struct ocra_store *st, const struct ocra_proc_id *self, size_t *n,
+                              struct ocra_err *err);
 
 /* Extends a claim's lease to now + lease_ms. ESTALE when the claim is no longer held. */
 int ocra_store_stage_renew(struct ocra_store *st, const char *event_id, int64_t claim,
@@ -449,7 +471,8 @@ int ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t cl
                          const struct ocra_store_stage_end *e, struct ocra_err *err);
 
 /*
- * `ocra retry`: a dead-lettered event becomes ready at its stage with attempts 0; a failed
+ * `ocra retry`: a dead-lettered event becomes ready at its stage with attempts and crashes 0;
+ * a failed
  * or daemon-rejected event goes back to the stage that failed it. ENOENT: no such event in
  * the pipeline; EINVAL: the event is neither (message says its status and state).
  */

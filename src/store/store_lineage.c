@@ -19,6 +19,7 @@ ocra_store_pipeline_to_json(const struct ocra_store_pipeline *p)
     json_object_set_new(o, "stage", p->stage ? json_string(p->stage) : json_null());
     json_object_set_new(o, "state", json_string(p->state));
     json_object_set_new(o, "attempts", json_integer(p->attempts));
+    json_object_set_new(o, "crashes", json_integer(p->crashes));
     if (p->version)
         json_object_set_new(o, "modelVersion", json_string(p->version));
     if (p->claimed_by)

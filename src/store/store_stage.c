@@ -17,7 +17,7 @@
 #define PIPE_COLUMNS                                                                               \
     "p.seq, p.event_id, p.model, p.version, p.status, p.outcome, p.stage, p.state, p.attempts,"    \
     " p.next_ms, p.claim, p.claimed_by, p.lease_ms, p.last_error, p.failed_stage, p.created_ms,"   \
-    " p.updated_ms"
+    " p.updated_ms, p.crashes"
 
 static const char sql_intake[] =
     "INSERT INTO pipeline (seq, event_id, model, version, status, outcome, stage, state,"
@@ -52,6 +52,27 @@ static const char sql_abandon[] =
     "UPDATE stages SET finished_ms = ?2, outcome = 'abandoned', error = ?3"
     " WHERE id = ?1 AND outcome IS NULL";
 
+/* The owners of the claims held in scope ?1 (the claimed rows are few: one per worker). */
+static const char sql_owners[] = "SELECT DISTINCT owner_pid, owner_start FROM pipeline"
+                                 " WHERE state = 'claimed' AND owner_scope = ?1";
+
+/* The claims of one owner (?1 scope, ?2 pid, ?3 start). */
+static const char sql_owned[] =
+    "SELECT event_id, claim, claimed_by FROM pipeline WHERE state = 'claimed'"
+    " AND owner_scope = ?1 AND owner_pid = ?2 AND owner_start = ?3";
+
+/* A claim whose holder died goes back to ready at its stage: the attempt it made does not
+ * count, the crash does. ?1 event, ?2 claim, ?3 now. */
+static const char sql_release[] =
+    "UPDATE pipeline SET state = 'ready', claim = NULL, claimed_by = NULL, lease_ms = NULL,"
+    " attempts = max(attempts - 1, 0), crashes = crashes + 1, updated_ms = ?3"
+    " WHERE event_id = ?1 AND claim = ?2 AND state = 'claimed'";
+
+/* The last abandoned attempt at the event's current stage: who held it, when it was found. */
+static const char sql_last_crash[] =
+    "SELECT worker, finished_ms FROM stages WHERE event_id = ?1 AND stage = ?2"
+    " AND outcome = 'abandoned' ORDER BY id DESC LIMIT 1";
+
 /* A newer event of the same model that passed validation and still counts, or a trusted
  * removal of the model (spec null): the chain no longer holds what the older one deploys. */
 static const char sql_newer[] =
@@ -68,7 +89,7 @@ static const char sql_history_add[] =
 
 static const char sql_supersede[] =
     "UPDATE pipeline SET prev_status = status, failed_stage = stage, status = 'superseded',"
-    " outcome = 'superseded', stage = ?2, state = 'ready', attempts = 0, next_ms = 0,"
+    " outcome = 'superseded', stage = ?2, state = 'ready', attempts = 0, crashes = 0, next_ms = 0,"
     " claim = NULL, claimed_by = NULL, lease_ms = NULL, last_error = ?3, updated_ms = ?4"
     " WHERE event_id = ?1";
 
@@ -80,7 +101,7 @@ static const char sql_orphaned_row[] =
 
 static const char sql_orphan_row[] =
     "UPDATE pipeline SET prev_status = status, failed_stage = stage, status = 'orphaned',"
-    " outcome = 'orphaned', stage = ?2, state = 'ready', attempts = 0, next_ms = 0,"
+    " outcome = 'orphaned', stage = ?2, state = 'ready', attempts = 0, crashes = 0, next_ms = 0,"
     " claim = NULL, claimed_by = NULL, lease_ms = NULL, last_error = ?3, updated_ms = ?4"
     " WHERE event_id = ?1";
 
@@ -91,7 +112,8 @@ static const char sql_event_orphan[] =
 static const char sql_event_orphaned[] = "SELECT orphaned_ms IS NOT NULL FROM events WHERE id = ?1";
 
 static const char sql_reopen[] =
-    "UPDATE pipeline SET status = outcome, stage = ?2, state = 'ready', attempts = 0, next_ms = 0,"
+    "UPDATE pipeline SET status = outcome, stage = ?2, state = 'ready', attempts = 0, crashes = 0,"
+    " next_ms = 0,"
     " last_error = ?3, updated_ms = ?4"
     " WHERE event_id = ?1 AND state = 'done' AND status = 'reported' AND outcome IS NOT NULL"
     "  AND outcome <> 'orphaned'";
@@ -106,12 +128,16 @@ static const char sql_reports[] =
     "  AND json_valid(s.output) AND json_type(s.output, '$.tx') = 'text'"
     "  AND json_extract(s.output, '$.block') >= ?2 ORDER BY p.seq";
 
+/* ?6: a takeover of an expired lease, whose attempt does not count and whose crash does;
+ * ?7-?9 the owner. */
 static const char sql_take[] =
     "UPDATE pipeline SET state = 'claimed', claim = ?2, claimed_by = ?3, lease_ms = ?4,"
-    " attempts = attempts + 1, updated_ms = ?5 WHERE event_id = ?1";
+    " attempts = attempts + 1 - ?6, crashes = crashes + ?6, owner_scope = ?7, owner_pid = ?8,"
+    " owner_start = ?9, updated_ms = ?5 WHERE event_id = ?1";
 
 static const char sql_claimed[] =
-    "SELECT status, model, version, last_error, attempts FROM pipeline WHERE event_id = ?1";
+    "SELECT status, model, version, last_error, attempts, crashes FROM pipeline"
+    " WHERE event_id = ?1";
 
 static const char sql_holder[] = "SELECT claim, state, stage, status FROM pipeline"
                                  " WHERE event_id = ?1";
@@ -144,6 +170,7 @@ static const char sql_move[] =
     "  ELSE outcome END,"
     " attempts = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0"
     "  WHEN ?9 THEN max(attempts - 1, 0) ELSE attempts END,"
+    " crashes = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0 ELSE crashes END,"
     " status = coalesce(?2, status),"
     " stage = CASE WHEN ?4 THEN NULL ELSE coalesce(?3, stage) END,"
     " state = CASE WHEN ?4 THEN 'done' ELSE ?5 END,"
@@ -154,7 +181,8 @@ static const char sql_retry_get[] =
     "SELECT status, state, outcome, failed_stage, prev_status FROM pipeline WHERE event_id = ?1";
 
 static const char sql_retry[] =
-    "UPDATE pipeline SET state = 'ready', next_ms = 0, attempts = 0, last_error = NULL,"
+    "UPDATE pipeline SET state = 'ready', next_ms = 0, attempts = 0, crashes = 0,"
+    " last_error = NULL,"
     " stage = coalesce(?2, stage), status = coalesce(?3, status),"
     " outcome = CASE WHEN ?2 IS NOT NULL THEN NULL ELSE outcome END, updated_ms = ?4"
     " WHERE event_id = ?1";
@@ -291,6 +319,7 @@ ocra_store_claim_fini(struct ocra_store_claim *c)
     free(c->model);
     free(c->version);
     free(c->last_error);
+    free(c->crash_by);
     memset(c, 0, sizeof(*c));
 }
 
@@ -407,11 +436,33 @@ out:
     return ret;
 }
 
+/* The last abandoned attempt at c's stage into c->crash_by and c->crash_ms. */
+static int
+last_crash(struct ocra_store *st, struct ocra_store_claim *c, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_last_crash, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, c->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, c->stage, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        c->crash_by = dup_col(s, 0);
+        c->crash_ms = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ocra_store_sqlerr(st, rc, err, "crashes");
+}
+
 static int
 take(struct ocra_store *st, const struct ocra_store_claim_opts *o, struct ocra_store_claim *c,
      int64_t now, struct ocra_err *err)
 {
     sqlite3_stmt *s = prep(st, sql_claimed, err);
+    const struct ocra_proc_id *w = o->owner;
     int rc = 0;
 
     if (!s)
@@ -422,11 +473,14 @@ take(struct ocra_store *st, const struct ocra_store_claim_opts *o, struct ocra_s
         c->model = dup_col(s, 1);
         c->version = dup_col(s, 2);
         c->last_error = dup_col(s, 3);
-        c->attempt = sqlite3_column_int64(s, 4) + 1;
+        /* a takeover repeats the abandoned attempt: that one did not count */
+        c->attempt = sqlite3_column_int64(s, 4) + (c->taken_over ? 0 : 1);
+        c->crashes = sqlite3_column_int64(s, 5) + (c->taken_over ? 1 : 0);
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (history_add(st, c->event_id, c->stage, c->attempt, o->worker, now, NULL, NULL, &c->claim,
+    if ((c->crashes > 0 && last_crash(st, c, err) < 0) ||
+        history_add(st, c->event_id, c->stage, c->attempt, o->worker, now, NULL, NULL, &c->claim,
                     err) < 0 ||
         !(s = prep(st, sql_take, err)))
         return -1;
@@ -435,6 +489,11 @@ take(struct ocra_store *st, const struct ocra_store_claim_opts *o, struct ocra_s
     rc |= sqlite3_bind_text(s, 3, o->worker, -1, SQLITE_STATIC);
     rc |= sqlite3_bind_int64(s, 4, now + o->lease_ms);
     rc |= sqlite3_bind_int64(s, 5, now);
+    rc |= sqlite3_bind_int(s, 6, c->taken_over);
+    rc |= w && *w->scope ? sqlite3_bind_text(s, 7, w->scope, -1, SQLITE_STATIC)
+                         : sqlite3_bind_null(s, 7);
+    rc |= w ? sqlite3_bind_int64(s, 8, w->pid) : sqlite3_bind_null(s, 8);
+    rc |= w ? sqlite3_bind_int64(s, 9, w->start) : sqlite3_bind_null(s, 9);
     return ocra_store_exec_stmt(st, s, rc, err, "claim");
 }
 
@@ -540,6 +599,153 @@ ocra_store_stage_claim(struct ocra_store *st, const struct ocra_store_claim_opts
     else
         ocra_store_claim_fini(&c);
     return 0;
+}
+
+/* ---- takeover of a dead process's claims ------------------------------------------------- */
+
+/* The owners (pid, start) of the claims in self's scope whose process is gone. */
+struct gone {
+    int64_t (*owner)[2];
+    size_t n;
+    const struct ocra_proc_id *self;
+    size_t taken;
+};
+
+static int
+find_gone(struct ocra_store *st, struct gone *g, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_owners, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, g->self->scope, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t pid = sqlite3_column_int64(s, 0), start = sqlite3_column_int64(s, 1);
+
+        if (!ocra_proc_gone(g->self, g->self->scope, pid, start))
+            continue;
+        g->owner = ocra_xrealloc(g->owner, (g->n + 1) * sizeof(*g->owner));
+        g->owner[g->n][0] = pid;
+        g->owner[g->n][1] = start;
+        g->n++;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? 0 : ocra_store_sqlerr(st, rc, err, "claim owners");
+}
+
+/* Ends claim (event_id) of a dead worker: its history row abandoned, the row ready again. */
+static int
+release_dead(struct ocra_store *st, const char *event_id, int64_t claim, const char *worker,
+             int64_t pid, int64_t now, bool *released, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_abandon, err);
+    char msg[320];
+    int rc = 0;
+
+    if (!s)
+        return -1;
+    (void)snprintf(msg, sizeof(msg),
+                   "worker %s died (process %lld is gone from this machine): taken over at once",
+                   worker ? worker : "?", (long long)pid);
+    rc |= sqlite3_bind_int64(s, 1, claim);
+    rc |= sqlite3_bind_int64(s, 2, now);
+    rc |= sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
+    if (ocra_store_exec_stmt(st, s, rc, err, "abandon") < 0 || !(s = prep(st, sql_release, err)))
+        return -1;
+    rc = 0;
+    rc |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 2, claim);
+    rc |= sqlite3_bind_int64(s, 3, now);
+    if (ocra_store_exec_stmt(st, s, rc, err, "release") < 0)
+        return -1;
+    *released = sqlite3_changes(st->db) > 0;
+    return 0;
+}
+
+/* The claims of one dead owner, released one by one (read first: no update while reading). */
+static int
+release_owner(struct ocra_store *st, struct gone *g, size_t k, int64_t now, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_owned, err);
+    struct {
+        char *event_id, *worker;
+        int64_t claim;
+    } *rows = NULL;
+    size_t n = 0;
+    int rc, ret = -1;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, g->self->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, g->owner[k][0]);
+    sqlite3_bind_int64(s, 3, g->owner[k][1]);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rows = ocra_xrealloc(rows, (n + 1) * sizeof(*rows));
+        rows[n].event_id = dup_col(s, 0);
+        rows[n].claim = sqlite3_column_int64(s, 1);
+        rows[n].worker = dup_col(s, 2);
+        n++;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
+        ocra_store_sqlerr(st, rc, err, "claims of a dead process");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool released = false;
+
+        if (release_dead(st, rows[i].event_id, rows[i].claim, rows[i].worker, g->owner[k][0], now,
+                         &released, err) < 0)
+            goto out;
+        g->taken += released;
+    }
+    ret = 0;
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].event_id);
+        free(rows[i].worker);
+    }
+    free(rows);
+    return ret;
+}
+
+static int
+takeover_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
+{
+    struct gone *g = arg;
+    int64_t now = ocra_time_wall_ms();
+
+    for (size_t k = 0; k < g->n; k++)
+        if (release_owner(st, g, k, now, err) < 0)
+            return -1;
+    return 0;
+}
+
+int
+ocra_store_stage_takeover(struct ocra_store *st, const struct ocra_proc_id *self, size_t *n,
+                          struct ocra_err *err)
+{
+    struct gone g = {.self = self};
+    int ret = -1;
+
+    if (n)
+        *n = 0;
+    if (!self || !*self->scope)
+        return 0;
+    /* read outside a transaction: the write lock is taken only when a process has died */
+    if (find_gone(st, &g, err) < 0)
+        goto out;
+    if (g.n > 0 && in_tx(st, takeover_tx, &g, err) < 0)
+        goto out;
+    if (n)
+        *n = g.taken;
+    ret = 0;
+out:
+    free(g.owner);
+    return ret < 0 ? ocra_err_wrap(err, "take over the claims of dead processes") : 0;
 }
 
 int
@@ -894,6 +1100,7 @@ pipeline_from_row(sqlite3_stmt *s, int i, struct ocra_store_pipeline *p)
     p->failed_stage = TEXT(s, i + 14);
     p->created_ms = sqlite3_column_int64(s, i + 15);
     p->updated_ms = sqlite3_column_int64(s, i + 16);
+    p->crashes = sqlite3_column_int64(s, i + 17);
 }
 
 static struct ocra_store_pipeline *

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -865,7 +866,8 @@ test_stage_lease_takeover_fences_the_old_holder(void)
     o2.now_ms = ocra_time_wall_ms() + 60001; /* the lease has run out */
     CHECK(claim_one(st, &o2, &c));
     CHECK(c.taken_over);
-    CHECK_INT(c.attempt, 2);
+    CHECK_INT(c.attempt, 1); /* the abandoned attempt does not count: a crash does */
+    CHECK_INT(c.crashes, 1);
     /* the old holder wakes up late: it can neither renew nor end */
     CHECK(ocra_store_stage_renew(st, old.event_id, old.claim, 1000, &err) == -1);
     CHECK_INT(err.code, ESTALE);
@@ -878,6 +880,201 @@ test_stage_lease_takeover_fences_the_old_holder(void)
     free(json);
 out:
     ocra_store_claim_fini(&old);
+    ocra_store_claim_fini(&c);
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+/* A process of this machine that waits to be killed, into *id (scope, pid, start time). */
+static pid_t
+spawn_child(struct ocra_proc_id *id)
+{
+    struct ocra_err err = {0};
+    pid_t pid;
+
+    if (ocra_proc_self(id, &err) < 0) {
+        fprintf(stderr, "  proc self: %s\n", err.msg);
+        return -1;
+    }
+    if ((pid = fork()) == 0) {
+        pause();
+        _exit(0);
+    }
+    if (pid < 0)
+        return -1;
+    id->pid = pid;
+    if (ocra_proc_start(pid, &id->start, &err) < 0) {
+        fprintf(stderr, "  proc start: %s\n", err.msg);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    return pid;
+}
+
+static void
+end_child(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static int64_t
+pipe_num(struct ocra_store *st, const char *id, bool crashes)
+{
+    struct ocra_store_pipeline *p = NULL;
+    int64_t v = -1;
+
+    if (ocra_store_pipeline_get(st, id, &p, NULL) == 0 && p)
+        v = crashes ? p->crashes : p->attempts;
+    ocra_store_pipeline_free(p);
+    return v;
+}
+
+struct abandoned_row {
+    int n;
+    char error[320];
+};
+
+static int
+last_abandoned(const struct ocra_store_stage_row *r, void *arg)
+{
+    struct abandoned_row *a = arg;
+
+    if (r->outcome && !strcmp(r->outcome, "abandoned")) {
+        a->n++;
+        (void)snprintf(a->error, sizeof(a->error), "%s", r->error ? r->error : "");
+    }
+    return 0;
+}
+
+static void
+test_stage_dead_owner_on_this_machine_taken_over_at_once(void)
+{
+    struct ocra_store_claim_opts dead = {.worker = "w0@here:1", .lease_ms = 600000};
+    struct ocra_proc_id me, child, reused;
+    struct ocra_store_claim c = {0};
+    struct abandoned_row a = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    pid_t pid = -1;
+    size_t n = 9;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
+    CHECK(ocra_proc_self(&me, &err) == 0);
+    CHECK((pid = spawn_child(&child)) > 0);
+    if (pid <= 0)
+        goto out;
+    dead.owner = &child;
+    CHECK(claim_one(st, &dead, &c));
+    ocra_store_claim_fini(&c);
+    /* its process runs: nothing is taken over, and the claim holds */
+    CHECK(ocra_store_stage_takeover(st, &me, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    /* the live process of this test holds the other event: neither is taken over */
+    dead.owner = &me;
+    CHECK(claim_one(st, &dead, &c));
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_stage_takeover(st, &me, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    CHECK(!claim_one(st, &claim_w1, &c));
+    end_child(pid);
+    /* gone: taken over at once, long before its 600 s lease runs out; the crash is counted,
+     * the attempt it cut short is not */
+    CHECK(ocra_store_stage_takeover(st, &me, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK_PIPE(st, fx.id[0], "detected", "ready", "validate");
+    CHECK_INT(pipe_num(st, fx.id[0], false), 0);
+    CHECK_INT(pipe_num(st, fx.id[0], true), 1);
+    CHECK(ocra_store_stage_history(st, fx.id[0], last_abandoned, &a, &err) == 0);
+    CHECK_INT(a.n, 1);
+    CHECK(strstr(a.error, "worker w0@here:1 died") != NULL);
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK(!c.taken_over);
+    CHECK_INT(c.attempt, 1);
+    CHECK_INT(c.crashes, 1);
+    CHECK_STR(c.crash_by, "w0@here:1");
+    CHECK(c.crash_ms > 0);
+    /* crashes count at a stage: the next one starts at 0 */
+    CHECK(end_with(st, &c, "done", "validated", "plan", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK_INT(pipe_num(st, fx.id[0], true), 0);
+    /* a pid taken again by another process (another start time) is not the old holder */
+    reused = me;
+    reused.pid = getppid();
+    CHECK(ocra_proc_start(reused.pid, &reused.start, &err) == 0);
+    reused.start++;
+    dead.owner = &reused;
+    CHECK(claim_one(st, &dead, &c));
+    CHECK_STR(c.stage, "plan");
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_stage_takeover(st, &me, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK_PIPE(st, fx.id[0], "validated", "ready", "plan");
+    /* ocra retry starts a dead letter afresh: attempts and crashes */
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_INT(c.crashes, 1);
+    CHECK(end_with(st, &c, "dead", NULL, NULL, "dead", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK_INT(pipe_num(st, fx.id[0], true), 1);
+    CHECK(ocra_store_stage_retry(st, fx.id[0], &err) == 0);
+    CHECK_INT(pipe_num(st, fx.id[0], true), 0);
+    CHECK_INT(pipe_num(st, fx.id[0], false), 0);
+out:
+    ocra_store_claim_fini(&c);
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+static void
+test_stage_other_machine_claim_waits_for_its_lease(void)
+{
+    struct ocra_store_claim_opts far = {.worker = "w0@far:7", .lease_ms = 60000};
+    struct ocra_store_claim_opts later = claim_w1;
+    struct ocra_proc_id me, other;
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    pid_t pid = -1;
+    size_t n = 9;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
+    CHECK(ocra_proc_self(&me, &err) == 0);
+    CHECK((pid = spawn_child(&other)) > 0);
+    if (pid <= 0)
+        goto out;
+    end_child(pid);       /* its pid is free here; but on its own machine it may run */
+    other.scope[0] = 'X'; /* another host name: another machine */
+    far.owner = &other;
+    CHECK(claim_one(st, &far, &c));
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_stage_takeover(st, &me, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    CHECK(!claim_one(st, &claim_w1, &c));
+    /* when the lease runs out it is taken over: a crash, not an attempt */
+    later.now_ms = ocra_time_wall_ms() + 60001;
+    later.owner = &me;
+    CHECK(claim_one(st, &later, &c));
+    CHECK(c.taken_over);
+    CHECK_INT(c.attempt, 1);
+    CHECK_INT(c.crashes, 1);
+    CHECK_STR(c.crash_by, "w0@far:7");
+    CHECK_INT(pipe_num(st, fx.id[0], false), 1);
+    CHECK_INT(pipe_num(st, fx.id[0], true), 1);
+out:
     ocra_store_claim_fini(&c);
     ocra_store_close(st);
     tmpdb_fini(&t);
@@ -1602,6 +1799,10 @@ test_counters_equal_a_recount_after_churn(void)
                        "DROP TRIGGER pipeline_counts_update; DROP TRIGGER pipeline_counts_delete;"
                        "DROP INDEX pipeline_state; DROP INDEX pipeline_status;"
                        "DROP INDEX pipeline_outcome; DROP INDEX allocations_state;"
+                       "ALTER TABLE pipeline DROP COLUMN crashes;" /* and what 7 made */
+                       "ALTER TABLE pipeline DROP COLUMN owner_scope;"
+                       "ALTER TABLE pipeline DROP COLUMN owner_pid;"
+                       "ALTER TABLE pipeline DROP COLUMN owner_start;"
                        "PRAGMA user_version = 5",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
@@ -1859,6 +2060,8 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_stage_retry_backoff_dead_letter_and_ocra_retry),
                OCRA_TEST(test_stage_waiting_does_not_burn_attempts_and_wakes),
                OCRA_TEST(test_stage_lease_takeover_fences_the_old_holder),
+               OCRA_TEST(test_stage_dead_owner_on_this_machine_taken_over_at_once),
+               OCRA_TEST(test_stage_other_machine_claim_waits_for_its_lease),
                OCRA_TEST(test_stage_supersession_gates_allocation_only),
                OCRA_TEST(test_pipeline_list_filters_by_any_status),
                OCRA_TEST(test_run_put_is_idempotent_and_end_is_kept),
