@@ -161,8 +161,13 @@ base_image_ensure() {
     local tarball="$cache/bookworm-python-${OCRA_BASE_IMAGE_VERSION}.tar"
     mkdir -p "$cache" || return 1
     (
-        # One maker at a time; a second waits and then finds the tar.
-        flock 9 || exit 1
+        # One maker at a time; a second waits and then finds the tar, and says what it waits for
+        # rather than nothing for a minute.
+        if ! flock -n 9; then
+            _dockerd_log "waiting for another run that is making the base image (it holds $cache/lock; about 40 s)"
+            flock 9 || exit 1
+            _dockerd_log "the other run finished the base image"
+        fi
         [ -s "$tarball" ] && exit 0
         command -v debootstrap >/dev/null 2>&1 ||
             { echo "no debootstrap (Debian package debootstrap)" >"$cache/skip.$$"; exit 77; }
