@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/lib/dockerd.sh: a private Docker engine and a locally made base image for integration
-# tests (DESIGN.md §7). Source it from bash:
+# tests (real services, docs/ARCHITECTURE.md "Conventions"). Source it from bash:
 #
 #   . tests/lib/dockerd.sh
 #   dockerd_start DIR   || exit $?   # 77: cannot run here, reason in $OCRA_SKIP_REASON
