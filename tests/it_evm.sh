@@ -142,6 +142,13 @@ check hostile_non_utf8_rejected grep -q 'spec is not valid UTF-8' "$work/h1"
 check hostile_truncated_rejected grep -q 'cannot hold 2 offsets' "$work/h1"
 check hostile_forged_name_hash_rejected grep -q 'is not keccak256(name)' "$work/h1"
 
+# a call that reverts but is mined (fixed gas, no estimate): the error names the contract's
+# error, from a replay of the call at its block, not only "reverted"
+"$IT" publish-gas "$url" "$EVM_KEY2" "$contract" mined '{"modelVersion":"1.0"}' 200000 \
+    >/dev/null 2>"$work/mined.err"
+check mined_revert_fails test $? -ne 0
+check mined_revert_names_the_error grep -qE 'transaction 0x[0-9a-f]{64} reverted in block [0-9]+: eth_call: the contract reverted with NotPublisher\(\)' "$work/mined.err"
+
 # --- the CLI: ocra publish --chain evm, ocra watch --chain evm
 if [ -n "$OCRA" ]; then
     printf '%s\n' "${EVM_KEY0#0x}" >"$work/key0"
