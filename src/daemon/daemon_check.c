@@ -212,6 +212,9 @@ wei_text(uint64_t wei, char *buf, size_t size)
         (void)snprintf(buf, size, "more than 18 ETH");
     else if (wei >= 1000000000000000ull)
         (void)snprintf(buf, size, "%.4f ETH", (double)wei / 1e18);
+    else if (wei >= 1000000000ull)
+        (void)snprintf(buf, size, "%llu wei (%.3g ETH)", (unsigned long long)wei,
+                       (double)wei / 1e18);
     else
         (void)snprintf(buf, size, "%llu wei", (unsigned long long)wei);
     return buf;
