@@ -2,7 +2,7 @@
 //
 // ModelRegistry: the EVM side of ocra's model spec (docs/SPEC.md). An owner manages a set of
 // publishers and a set of status reporters. A publisher publishes a model spec (the JSON text
-// of DESIGN.md section 2) under a model name; ocra reads the ModelPublished logs once their
+// of docs/SPEC.md) under a model name; ocra reads the ModelPublished logs once their
 // block is final, checks the publisher against its own allowlist too, and reports the outcome
 // of each event back with reportStatus. The contract keeps no spec in storage: the logs are
 // the record, which keeps a publish cheap.

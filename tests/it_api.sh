@@ -69,7 +69,7 @@ grep -q "$token" "$tmp/serve.out" "$tmp/serve.err" && fail token_never_logged "t
 
 # 2. The dashboard in headless chromium (the same server).
 if ! chromium_find; then
-    fail dashboard_dom "chromium not installed (scripts/install-deps installs the Debian package chromium)"
+    fail dashboard_dom "chromium not installed (scripts/install-deps test installs the Debian package chromium)"
 else
     dom() { chromium_load "$tmp/chromium" "$@"; } # URL ARGS...
     dom "$base/" --dump-dom >"$tmp/list.html"

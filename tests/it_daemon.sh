@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # it_daemon.sh: `ocra daemon` against a real anvil with the ModelRegistry contract.
-#  1. --check explains each failure (wrong contract, no Docker engine) and never prints a key.
+#  1. --check explains each failure (wrong contract, no Docker engine, an operator that is no
+#     reporter or has no gas, an unusable agent socket directory, an API open to the network
+#     without a token), resolves relative paths against the file's directory, and never prints
+#     a key.
 #  2. Publishes through `ocra publish` and cast: a valid spec is validated and planned and waits
 #     at the first stage not wired yet; a hostile spec (rejected by validation) and a publish by
 #     a publisher outside the operator's allowlist (rejected by the watcher) go to the report
@@ -94,6 +97,11 @@ has check_docker_failure_hint "$tmp/out" "is dockerd running? run.docker_host na
 if grep -qi "${EVM_KEY2#0x}" "$tmp/out" "$tmp/err"; then fail check_never_prints_the_key "key in output"; else ok check_never_prints_the_key; fi
 has check_registry_unset_explained "$tmp/out" "FAIL build.registry: not set: the daemon has nowhere to push images"
 has check_agent_found "$tmp/out" "ok   build.agent: "
+# what the daemon would refuse later, caught by --check: the operator (key 2) is not a
+# reporter on the contract (every report would revert with NotReporter())
+has check_not_reporter_explained "$tmp/out" "FAIL evm.reporter: $EVM_ADDR2 (evm.key_file) is not a reporter on $contract: every report would revert with NotReporter()"
+has check_not_reporter_fix "$tmp/out" "cast send $contract 'setReporter(address,bool)' $EVM_ADDR2 true"
+has check_balance_ok "$tmp/out" "ok   evm.balance: $EVM_ADDR2 has "
 # a registry and slurmrestd that do not answer: each named, with what to look at
 config "$tmp/svc.yaml" "build:
   registry: \"127.0.0.1:9/ocra\""
@@ -107,6 +115,40 @@ config "$tmp/bad.yaml"
 sed -i "s/contract: \"$contract\"/contract: \"$EVM_ADDR1\"/" "$tmp/bad.yaml"
 expect check_wrong_contract 1 "$OCRA" daemon -c "$tmp/bad.yaml" --check &&
     has check_wrong_contract_explained "$tmp/out" "FAIL evm.contract: $EVM_ADDR1: no contract code there"
+# an operator that is a reporter but has no gas: the balance against a report's cost
+printf '%s\n' 5f0a6ec1b5c3a7e1b3f0d1a2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f801 >"$tmp/key-poor"
+chmod 600 "$tmp/key-poor"
+poor=$("$CAST" wallet address --private-key 0x5f0a6ec1b5c3a7e1b3f0d1a2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f801)
+"$CAST" send -q --rpc-url "$url" --private-key "$EVM_KEY0" "$contract" \
+    "setReporter(address,bool)" "$poor" true >/dev/null
+config "$tmp/poor.yaml"
+sed -i "s|key_file: \"$tmp/key2\"|key_file: \"$tmp/key-poor\"|" "$tmp/poor.yaml"
+expect check_poor_operator_fails 1 "$OCRA" daemon -c "$tmp/poor.yaml" --check &&
+    has check_poor_operator_is_reporter "$tmp/out" "ok   evm.reporter: $poor may report on $contract" &&
+    has check_poor_operator_balance_explained "$tmp/out" "FAIL evm.balance: $poor has 0 wei; a report costs up to " &&
+    has check_poor_operator_balance_fix "$tmp/out" "send the operator's account at least that much"
+# relative paths resolve against the configuration file's directory, also with `-c ocra.yaml`
+# run from there: the agent socket directory is then absolute and usable
+mkdir -p "$tmp/rel"
+config "$tmp/rel/ocra.yaml" "agent:
+  socket_dir: run"
+(cd "$tmp/rel" && "$OCRA" daemon -c ocra.yaml --check >"$tmp/out" 2>"$tmp/err")
+has check_relative_socket_dir_resolved "$tmp/out" "ok   agent.socket_dir: $tmp/rel/run: usable"
+# an agent socket directory that cannot be used: under a file; shared with other users
+: >"$tmp/afile"
+mkdir -p "$tmp/shared" && chmod 1777 "$tmp/shared"
+config "$tmp/sock.yaml" "agent:
+  socket_dir: \"$tmp/afile/run\"
+api:
+  listen: \"0.0.0.0:8089\""
+expect check_bad_socket_dir_fails 1 "$OCRA" daemon -c "$tmp/sock.yaml" --check &&
+    has check_socket_dir_under_file "$tmp/out" "FAIL agent.socket_dir: $tmp/afile/run: cannot create it: $tmp/afile is not a directory" &&
+    has check_socket_dir_consequence "$tmp/out" "the daemon would run every workload without its reports" &&
+    has check_open_api_without_token "$tmp/out" "FAIL api.listen: listen 0.0.0.0:8089 is not a loopback address: set api.token_file" &&
+    has check_open_api_refused "$tmp/out" "the daemon refuses to start with it"
+sed -i "s|$tmp/afile/run|$tmp/shared|" "$tmp/sock.yaml"
+expect check_shared_socket_dir_fails 1 "$OCRA" daemon -c "$tmp/sock.yaml" --check &&
+    has check_shared_socket_dir_explained "$tmp/out" "FAIL agent.socket_dir: $tmp/shared: an existing directory must belong to uid"
 printf 'daemon:\n  workers: many\n' >"$tmp/invalid.yaml"
 expect daemon_invalid_config_is_usage_error 2 "$OCRA" daemon -c "$tmp/invalid.yaml" &&
     has daemon_invalid_config_names_key "$tmp/err" "daemon.workers"
@@ -154,6 +196,11 @@ pipe "$bert" 'p["error"]' | grep -q 'build.registry is not set' &&
     ok hostile_spec_rejected_then_report_dead_after_3_attempts || fail hostile_spec_rejected_then_report_dead_after_3_attempts "$(pipe "$evil" p)"
 pipe "$evil" 'p["error"]' | grep -q 'reportStatus on' &&
     ok dead_letter_keeps_last_error || fail dead_letter_keeps_last_error "$(pipe "$evil" p)"
+# the contract's custom error by name (from the ABI), not as "custom error 0xe5ce9c09"
+pipe "$evil" 'p["error"]' | grep -q 'the contract reverted with NotReporter(): the sending account is not a reporter' &&
+    ok dead_letter_names_the_contract_error || fail dead_letter_names_the_contract_error "$(pipe "$evil" p)"
+grep -q 'NotReporter()' "$tmp/daemon.log" && ok daemon_log_names_the_contract_error ||
+    fail daemon_log_names_the_contract_error "$(grep -m1 reportStatus "$tmp/daemon.log")"
 [ "$(pipe "$stranger" 'p["status"], p["state"]')" = "('rejected', 'dead')" ] &&
     ok untrusted_publisher_goes_to_report || fail untrusted_publisher_goes_to_report "$(pipe "$stranger" p)"
 [ "$(reports | wc -l)" -eq 0 ] && ok nothing_reported_while_not_a_reporter || fail nothing_reported_while_not_a_reporter "$(reports)"

@@ -13,7 +13,8 @@
 # over the synthesized blocks after the recording (writes above the models): a node that
 # refuses reports with 10905 (the free-tier state budget) gets one transaction per report,
 # each event dead-lettered at once with the node's message and counted in /metrics; then
-# 10704 (a full pool) is retried and `ocra retry` stores every report once.
+# 10704 (a full pool) is retried and `ocra retry` stores every report once. First, `ocra
+# daemon --check` catches a write rule that refuses the operator on the report path.
 set -u
 ocra=${1:?usage: it_daemon_ain.sh PATH_TO_OCRA}
 ocra=$(cd "$(dirname "$ocra")" && pwd)/$(basename "$ocra")
@@ -58,6 +59,17 @@ daemon:
   poll_ms: 100
   report_wait_ms: 5000
 EOF
+
+# --check asks the node whether the operator may write its reports (ain_evalRule on the report
+# path; the fake node evaluates the write rules set with its write_rules control)
+O=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC # the operator's address (key 2)
+ain_ctl '{"write_rules": {"/apps/ocra_demo/ocra": ["'"$A"'"]}}' >/dev/null
+expect check_report_path_denied 1 "$ocra" daemon -c "$tmp/ocra.yaml" --check &&
+    has check_report_path_denied_explained "$tmp/out" "FAIL ain.report: /apps/ocra_demo/ocra/runs/000000000000: $O may not write here: the node says code 12103: Write rule evaluated false: [auth.addr === '$A'] at '/apps/ocra_demo/ocra'"
+ain_ctl '{"write_rules": {"/apps/ocra_demo/ocra": ["'"$A"'", "'"$O"'"]}}' >/dev/null
+"$ocra" daemon -c "$tmp/ocra.yaml" --check >"$tmp/out" 2>"$tmp/err"
+has check_report_path_allowed "$tmp/out" "ok   ain.report: /apps/ocra_demo/ocra/runs/000000000000: $O may write reports here"
+ain_ctl '{"write_rules": {}}' >/dev/null
 
 events() { "$ocra" -c "$tmp/ocra.yaml" events "$@"; }
 has_n() { [ "$(events --status "$1" | wc -l)" -eq "$2" ]; }

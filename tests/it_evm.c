@@ -6,6 +6,8 @@
  *
  *   it_evm deploy URL KEY BINFILE                       prints the contract address
  *   it_evm publish URL KEY CONTRACT NAME SPEC           prints "tx block"
+ *   it_evm publish-gas URL KEY CONTRACT NAME SPEC GAS   the same call with a fixed gas limit (no
+ *                                                       estimate: a revert is mined)
  *   it_evm gen URL KEY CONTRACT EVENTS BLOCKS           EVENTS publishes in BLOCKS blocks
  *   it_evm mktx KEY CHAIN NONCE GAS MAXFEE PRIO TO DATA [legacy]   prints the raw tx
  *   it_evm scan URL JOURNAL CONTRACT [--confirmations N] [--from-block N] [--to-block N]
@@ -72,6 +74,36 @@ cmd_publish(char **argv)
         printf("%s %lld\n", res.tx_hash, (long long)res.block);
         rc = 0;
     }
+    ocra_chain_key_free(key);
+    return rc ? fail(&err) : 0;
+}
+
+/* publish(name, spec) sent with a fixed gas limit, so that a call that reverts is mined: the
+ * error must then give the reason, from a replay of the call. */
+static int
+cmd_publish_gas(char **argv)
+{
+    struct ocra_err err = {0};
+    struct ocra_chain_key *key = ocra_chain_key_from_hex(argv[1], &err);
+    const char *url = argv[0];
+    struct ocra_evm_rpc_opts ro = {.urls = &url, .n_urls = 1};
+    struct ocra_evm_rpc *rpc = key ? ocra_evm_rpc_new(&ro, &err) : NULL;
+    struct ocra_evm_send_opts o;
+    struct ocra_evm_tx_result res;
+    size_t len = 0;
+    uint8_t *data = ocra_evm_abi_call_2str("publish(string,string)", argv[3], strlen(argv[3]),
+                                           argv[4], strlen(argv[4]), &len);
+    int rc = 1;
+
+    ocra_evm_send_opts_init(&o);
+    o.gas = (uint64_t)num(argv[5]);
+    o.wait_ms = 30000;
+    if (rpc && ocra_evm_send(rpc, key, argv[2], data, len, &o, &res, &err) == 0) {
+        printf("%s %lld\n", res.tx_hash, (long long)res.block);
+        rc = 0;
+    }
+    free(data);
+    ocra_evm_rpc_free(rpc);
     ocra_chain_key_free(key);
     return rc ? fail(&err) : 0;
 }
@@ -342,6 +374,8 @@ main(int argc, char **argv)
         return cmd_deploy(argv + 2);
     if (strcmp(cmd, "publish") == 0 && argc == 7)
         return cmd_publish(argv + 2);
+    if (strcmp(cmd, "publish-gas") == 0 && argc == 8)
+        return cmd_publish_gas(argv + 2);
     if (strcmp(cmd, "gen") == 0 && argc == 7)
         return cmd_gen(argv + 2);
     if (strcmp(cmd, "mktx") == 0 && argc >= 10)
@@ -350,6 +384,7 @@ main(int argc, char **argv)
         return cmd_scan(argc - 2, argv + 2);
     if (strcmp(cmd, "list") == 0 && argc == 4)
         return cmd_list(argv + 2);
-    fprintf(stderr, "usage: it_evm deploy|publish|gen|mktx|scan|list ... (see it_evm.c)\n");
+    fprintf(stderr,
+            "usage: it_evm deploy|publish|publish-gas|gen|mktx|scan|list ... (see it_evm.c)\n");
     return 2;
 }

@@ -142,6 +142,13 @@ check hostile_non_utf8_rejected grep -q 'spec is not valid UTF-8' "$work/h1"
 check hostile_truncated_rejected grep -q 'cannot hold 2 offsets' "$work/h1"
 check hostile_forged_name_hash_rejected grep -q 'is not keccak256(name)' "$work/h1"
 
+# a call that reverts but is mined (fixed gas, no estimate): the error names the contract's
+# error, from a replay of the call at its block, not only "reverted"
+"$IT" publish-gas "$url" "$EVM_KEY2" "$contract" mined '{"modelVersion":"1.0"}' 200000 \
+    >/dev/null 2>"$work/mined.err"
+check mined_revert_fails test $? -ne 0
+check mined_revert_names_the_error grep -qE 'transaction 0x[0-9a-f]{64} reverted in block [0-9]+: eth_call: the contract reverted with NotPublisher\(\)' "$work/mined.err"
+
 # --- the CLI: ocra publish --chain evm, ocra watch --chain evm
 if [ -n "$OCRA" ]; then
     printf '%s\n' "${EVM_KEY0#0x}" >"$work/key0"
@@ -152,6 +159,22 @@ if [ -n "$OCRA" ]; then
     "$OCRA" publish --chain evm --rpc "$url" --key-file "$work/key0" --contract "$contract" \
         examples/hostile.json >/dev/null 2>"$work/cli-hostile.err"
     check cli_publish_refuses_hostile_spec test $? -eq 2
+    check cli_publish_says_which_key_signs \
+        grep -q "publish: signing as $EVM_ADDR0 with the key in $work/key0 (--key-file)" "$work/cli.err"
+    # Without --key-file the operator's key (evm.key_file) signs, and says so; account 2 is no
+    # publisher: the contract's custom error comes back by name from the ABI, not as hex.
+    printf '%s\n' "${EVM_KEY2#0x}" >"$work/key2"
+    chmod 600 "$work/key2"
+    printf 'evm:\n  rpc: ["%s"]\n  contract: "%s"\n  key_file: key2\n' "$url" "$contract" >"$work/op.yaml"
+    "$OCRA" -c "$work/op.yaml" publish --chain evm --wait 30 examples/sentiment-bert.json \
+        >/dev/null 2>"$work/cli-op.err"
+    check cli_publish_non_publisher_exits_1 test $? -eq 1
+    check cli_publish_names_the_operator_key grep -q \
+        "publish: signing as $EVM_ADDR2 with the operator's key (evm.key_file = $work/key2 from $work/op.yaml" "$work/cli-op.err"
+    check cli_publish_names_the_contract_error grep -q \
+        'the contract reverted with NotPublisher(): the sending account is not a publisher' "$work/cli-op.err"
+    check cli_publish_failure_names_the_signer grep -q \
+        "signed by $EVM_ADDR2, the operator's key from evm.key_file" "$work/cli-op.err"
     mine 3
     "$OCRA" watch --chain evm --rpc "$url" --contract "$contract" --confirmations 3 \
         --allow "$EVM_ADDR0" --from-block 0 --once --journal "$work/cli.db" >"$work/cli.jsonl" 2>>"$work/cli.err"

@@ -48,7 +48,7 @@ if command -v groff >/dev/null; then
     w=$(groff -man -Tutf8 -ww -z docs/ocra.1 2>&1)
     [ -z "$w" ] && ok man_page_renders_clean || fail man_page_renders_clean "$w"
 else
-    fail man_page_renders_clean "groff not installed (scripts/install-deps installs groff-base)"
+    fail man_page_renders_clean "groff not installed (scripts/install-deps test installs groff-base)"
 fi
 for cmd in $("$ocra" help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\).*/\1/p' | sort -u); do
     grep -q "^.B ocra $cmd" docs/ocra.1 || nocmd="${nocmd:-} $cmd"

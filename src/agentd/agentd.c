@@ -438,26 +438,13 @@ make_parents(const char *dir, struct ocra_err *err)
     return ret;
 }
 
-/*
- * A directory this server creates gets mode and gid. One that exists is used as it is, so
- * that a misconfigured path never changes the mode of a shared directory (/run, /tmp): it
- * must be a real directory (not a symlink), owned by this user, writable by nobody else.
- */
+/* An existing directory is used only when it is a real directory (not a symlink), owned by
+ * this user, writable by nobody else. */
 static int
-make_dir(const char *dir, unsigned mode, gid_t gid, struct ocra_err *err)
+existing_dir_ok(const char *dir, struct ocra_err *err)
 {
     struct stat st;
 
-    if (make_parents(dir, err) < 0)
-        return -1;
-    if (mkdir(dir, 0700) == 0) {
-        if ((gid != 0 && chown(dir, (uid_t)-1, gid) < 0) || chmod(dir, mode) < 0)
-            return ocra_err_sys(err, "%s: setting group %u and mode %03o", dir, (unsigned)gid,
-                                mode);
-        return 0;
-    }
-    if (errno != EEXIST)
-        return ocra_err_sys(err, "mkdir %s", dir);
     if (lstat(dir, &st) < 0)
         return ocra_err_sys(err, "%s", dir);
     if (!S_ISDIR(st.st_mode))
@@ -468,7 +455,30 @@ make_dir(const char *dir, unsigned mode, gid_t gid, struct ocra_err *err)
                             "it only (owner %u, mode %03o)",
                             dir, (unsigned)geteuid(), (unsigned)st.st_uid,
                             (unsigned)(st.st_mode & 0777));
+    if (access(dir, W_OK | X_OK) < 0)
+        return ocra_err_sys(err, "%s: not writable by uid %u", dir, (unsigned)geteuid());
     return 0;
+}
+
+/*
+ * A directory this server creates gets mode and gid. One that exists is used as it is, so
+ * that a misconfigured path never changes the mode of a shared directory (/run, /tmp): it
+ * must be a real directory (not a symlink), owned by this user, writable by nobody else.
+ */
+static int
+make_dir(const char *dir, unsigned mode, gid_t gid, struct ocra_err *err)
+{
+    if (make_parents(dir, err) < 0)
+        return -1;
+    if (mkdir(dir, 0700) == 0) {
+        if ((gid != 0 && chown(dir, (uid_t)-1, gid) < 0) || chmod(dir, mode) < 0)
+            return ocra_err_sys(err, "%s: setting group %u and mode %03o", dir, (unsigned)gid,
+                                mode);
+        return 0;
+    }
+    if (errno != EEXIST)
+        return ocra_err_sys(err, "mkdir %s", dir);
+    return existing_dir_ok(dir, err);
 }
 
 static int
@@ -573,9 +583,45 @@ check_options(const struct ocra_agentd_options *opt, const struct ocra_agentd_ca
         opt->run_conns > 65536 || opt->idle_ms < 0)
         return ocra_err_set(err, EINVAL,
                             "agent server: max_conns, run_conns or idle_ms out of range");
-    if (!cb || !cb->check || !cb->report)
+    if (cb && (!cb->check || !cb->report))
         return ocra_err_set(err, EINVAL, "agent server: both callbacks are needed");
     return 0;
+}
+
+int
+ocra_agentd_dir_check(const struct ocra_agentd_options *opt, struct ocra_err *err)
+{
+    struct stat st;
+    char *p;
+    int ret;
+
+    if (check_options(opt, NULL, err) < 0)
+        return -1;
+    if (lstat(opt->dir, &st) == 0)
+        return existing_dir_ok(opt->dir, err);
+    if (errno != ENOENT && errno != ENOTDIR)
+        return ocra_err_sys(err, "%s", opt->dir);
+    /* missing: the nearest existing parent must let this user create it */
+    p = ocra_xstrdup(opt->dir);
+    for (;;) {
+        char *s = strrchr(p, '/');
+
+        s[s == p] = '\0'; /* "/a" -> "/", "/a/b" -> "/a" */
+        if (stat(p, &st) == 0 || errno != ENOENT || !strcmp(p, "/"))
+            break;
+    }
+    if (stat(p, &st) < 0)
+        ret = ocra_err_sys(err, "%s: cannot create it under %s", opt->dir, p);
+    else if (!S_ISDIR(st.st_mode))
+        ret =
+            ocra_err_set(err, ENOTDIR, "%s: cannot create it: %s is not a directory", opt->dir, p);
+    else if (access(p, W_OK | X_OK) < 0)
+        ret = ocra_err_sys(err, "%s: cannot create it: %s is not writable by uid %u", opt->dir, p,
+                           (unsigned)geteuid());
+    else
+        ret = 0;
+    free(p);
+    return ret;
 }
 
 static struct ocra_agentd *
@@ -629,6 +675,8 @@ ocra_agentd_start(const struct ocra_agentd_options *opt, const struct ocra_agent
     sigset_t all, old;
     int r;
 
+    if (!cb)
+        return ocra_err_set(err, EINVAL, "agent server: both callbacks are needed");
     if (check_options(opt, cb, err) < 0)
         return -1;
     d = agentd_new(opt, cb);

@@ -157,6 +157,14 @@ struct ocra_agentd_options {
 struct ocra_agentd;
 
 /*
+ * What ocra_agentd_start would refuse about opt.dir, without creating anything (`ocra daemon
+ * --check`): an absolute path short enough for the runs' socket addresses; an existing
+ * directory owned by this user, writable by it only; a missing one whose nearest existing
+ * parent lets this user create it. EINVAL, ENAMETOOLONG, ENOTDIR, EACCES with the reason.
+ */
+int ocra_agentd_dir_check(const struct ocra_agentd_options *opt, struct ocra_err *err);
+
+/*
  * Creates the directory (or checks an existing one, see opt.dir) and starts the server
  * thread, which serves no socket until a run is added. cb.check and cb.report are required.
  * Caller stops and frees the server with ocra_agentd_stop().

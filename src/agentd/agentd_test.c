@@ -10,6 +10,7 @@
 #include "ocra_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -757,6 +758,46 @@ test_start_checks_its_directory(void)
     (void)!system(dir);
 }
 
+/* ocra_agentd_dir_check says what ocra_agentd_start would refuse, and creates nothing. */
+static void
+test_dir_check_refuses_what_start_would(void)
+{
+    struct ocra_agentd_options opt = {0};
+    struct ocra_err err = {0};
+    char dir[256], top[64];
+    struct stat st;
+    int fd;
+
+    snprintf(top, sizeof(top), "/tmp/ocra-agentd.XXXXXX");
+    if (!mkdtemp(top))
+        OCRA_TEST_SKIP("cannot make a directory in /tmp");
+    opt.dir = "run"; /* relative: what a relative config path used to leave */
+    CHECK_INT(ocra_agentd_dir_check(&opt, &err), -1);
+    CHECK_INT(err.code, EINVAL);
+    snprintf(dir, sizeof(dir), "%s/a/b/run", top); /* missing, creatable */
+    opt.dir = dir;
+    CHECK_INT(ocra_agentd_dir_check(&opt, &err), 0);
+    snprintf(dir, sizeof(dir), "%s/a", top);
+    CHECK(stat(dir, &st) < 0); /* nothing created */
+    snprintf(dir, sizeof(dir), "%s/file", top);
+    fd = open(dir, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    close(fd);
+    snprintf(dir, sizeof(dir), "%s/file/run", top); /* under a file */
+    CHECK_INT(ocra_agentd_dir_check(&opt, &err), -1);
+    CHECK_INT(err.code, ENOTDIR);
+    CHECK(strstr(err.msg, "is not a directory") != NULL);
+    snprintf(dir, sizeof(dir), "%s/shared", top); /* shared with others */
+    CHECK_INT(mkdir(dir, 0777), 0);
+    CHECK_INT(chmod(dir, 01777), 0);
+    CHECK_INT(ocra_agentd_dir_check(&opt, &err), -1);
+    CHECK_INT(err.code, EACCES);
+    CHECK_INT(chmod(dir, 0700), 0); /* owned, not shared: usable */
+    CHECK_INT(ocra_agentd_dir_check(&opt, &err), 0);
+    snprintf(dir, sizeof(dir), "rm -rf %s", top);
+    (void)!system(dir);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_parse_valid_messages), OCRA_TEST(test_parse_rejects_hostile_lines),
                OCRA_TEST(test_parse_bounds), OCRA_TEST(test_replies_stay_within_bounds),
                OCRA_TEST(test_server_answers_checks_and_reports),
@@ -764,4 +805,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_parse_valid_messages), OCRA_TEST(test_parse_reject
                OCRA_TEST(test_run_socket_refuses_other_events),
                OCRA_TEST(test_server_bounds_connections),
                OCRA_TEST(test_run_add_remove_and_restart), OCRA_TEST(test_many_runs_are_served),
-               OCRA_TEST(test_start_checks_its_directory))
+               OCRA_TEST(test_start_checks_its_directory),
+               OCRA_TEST(test_dir_check_refuses_what_start_would))

@@ -480,6 +480,40 @@ api_hosts(struct ocra_api *api, const struct ocra_api_opts *opts, struct ocra_er
     return 0;
 }
 
+/* The listen address, the host names and the token: what the server refuses before it binds. */
+static int
+api_setup(struct ocra_api *api, const struct ocra_api_opts *opts, bool *loopback,
+          struct ocra_err *err)
+{
+    if (parse_listen(opts->listen, api, loopback, err) < 0 || api_hosts(api, opts, err) < 0)
+        return -1;
+    if (opts->token_file && *opts->token_file && read_token(opts->token_file, &api->token, err) < 0)
+        return -1;
+    if (!*loopback && !api->token)
+        return ocra_err_set(err, EINVAL,
+                            "listen %s is not a loopback address: set api.token_file, or every "
+                            "call would be open to the network",
+                            opts->listen);
+    return 0;
+}
+
+int
+ocra_api_opts_check(const struct ocra_api_opts *opts, bool *loopback, struct ocra_err *err)
+{
+    struct ocra_api api = {0};
+    bool lo = false;
+    int ret = api_setup(&api, opts, &lo, err);
+
+    for (size_t i = 0; i < api.n_hosts; i++)
+        free(api.hosts[i]);
+    free(api.hosts);
+    if (api.token)
+        ocra_secure_free(api.token, strlen(api.token));
+    if (loopback)
+        *loopback = lo;
+    return ret;
+}
+
 struct ocra_api *
 ocra_api_new(const struct ocra_api_opts *opts, struct ocra_err *err)
 {
@@ -492,19 +526,8 @@ ocra_api_new(const struct ocra_api_opts *opts, struct ocra_err *err)
 
     pthread_mutex_init(&api->mu, NULL);
     pthread_cond_init(&api->cv, NULL);
-    if (parse_listen(opts->listen, api, &loopback, err) < 0)
+    if (api_setup(api, opts, &loopback, err) < 0)
         goto fail;
-    if (api_hosts(api, opts, err) < 0)
-        goto fail;
-    if (opts->token_file && *opts->token_file && read_token(opts->token_file, &api->token, err) < 0)
-        goto fail;
-    if (!loopback && !api->token) {
-        ocra_err_set(err, EINVAL,
-                     "listen %s is not a loopback address: set api.token_file, or every call "
-                     "would be open to the network",
-                     opts->listen);
-        goto fail;
-    }
     if (api->addr.sa.sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     api->journal = opts->journal && *opts->journal ? ocra_xstrdup(opts->journal) : NULL;

@@ -73,6 +73,12 @@ struct ocra_api;
  * with ocra_api_free().
  */
 struct ocra_api *ocra_api_new(const struct ocra_api_opts *opts, struct ocra_err *err);
+/*
+ * What ocra_api_new would refuse before it binds (`ocra daemon --check`): the listen address,
+ * api.allowed_hosts, the token file, a non-loopback address without a token. *loopback (may
+ * be NULL) says whether the address is a loopback one. Binds nothing.
+ */
+int ocra_api_opts_check(const struct ocra_api_opts *opts, bool *loopback, struct ocra_err *err);
 /* Stops serving (in-flight requests finish) and frees. NULL is a no-op. */
 void ocra_api_free(struct ocra_api *api);
 /* The port bound (useful with port 0). */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * build: turns a planned model spec and its chain event into a pushed, tagged, signed and
- * journaled model image (DESIGN.md §4). Two levels: the toolchain image, built through the
- * Docker Engine API once per toolchain hash and kept in the registry as
+ * journaled model image (docs/BUILD.md, "The two-level build"). Two levels: the toolchain image,
+ * built through the Docker Engine API once per toolchain hash and kept in the registry as
  * "<toolchain repo>:<hash>", one repository that every model shares ("<prefix>/toolchain" by
  * default); the model image, assembled natively on top of it (a weight layer with the
  * verified artifact, a layer with ocra-agent, a config with labels) and pushed with the OCI
@@ -64,7 +64,7 @@ struct ocra_build_opts {
     const char *const *http_hosts; /* hosts allowed in plain http:// artifact URIs */
     size_t n_http_hosts;
     const char *docker_config; /* registry credentials (NULL: Docker's default config.json) */
-    bool weight_gzip;          /* gzip the weight layer (default: plain tar, DESIGN.md §4) */
+    bool weight_gzip;          /* gzip the weight layer (default: plain tar, docs/BUILD.md) */
     /* The artifact fetch (artifact.* in the configuration): internal hosts, addresses and
      * CIDRs it may reach (others: public addresses only), the most bytes (0: the spec's bound,
      * 16 TiB), the least rate in bytes/s over rate_window_s (0: 1 byte/s over 30 s), and the

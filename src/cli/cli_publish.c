@@ -18,6 +18,8 @@
 
 struct publish_opts {
     const char *chain, *rpc, *key_file, *path, *file, *contract, *name;
+    const char *config_path; /* where the configuration came from, for messages */
+    bool key_from_config;    /* no --key-file: the operator's key (ain|evm.key_file) signs */
     const char **http_hosts;
     size_t n_http_hosts;
     const char **allow_hosts;
@@ -56,6 +58,36 @@ load_spec(const struct publish_opts *o, struct ocra_err *err)
     return doc;
 }
 
+/* Says on stderr which key signs and where it came from: the operator's key is the daemon's
+ * reporting account, which a publish uses only when no --key-file is given. */
+static void
+say_signer(const struct publish_opts *o, const struct ocra_chain_key *key)
+{
+    if (o->key_from_config)
+        fprintf(stderr,
+                "publish: signing as %s with the operator's key (%s.key_file = %s from %s; no "
+                "--key-file given)\n",
+                ocra_chain_key_address(key), o->chain, o->key_file,
+                o->config_path ? o->config_path : "the configuration");
+    else
+        fprintf(stderr, "publish: signing as %s with the key in %s (--key-file)\n",
+                ocra_chain_key_address(key), o->key_file);
+}
+
+/* A failed send: the error, and with the operator's key, that it was the one that signed. */
+static int
+fail_send(const struct publish_opts *o, const struct ocra_chain_key *key,
+          const struct ocra_err *err)
+{
+    if (o->key_from_config)
+        return ocra_cli_fail(OCRA_CLI_FAIL,
+                             "publish: %s (signed by %s, the operator's key from %s.key_file: "
+                             "--key-file FILE signs with the publisher's key)",
+                             err->msg, ocra_chain_key_address(key), o->chain);
+    return ocra_cli_fail(OCRA_CLI_FAIL, "publish: %s (signed by %s, the key in %s)", err->msg,
+                         ocra_chain_key_address(key), o->key_file);
+}
+
 /* EVM: ModelRegistry.publish(name, spec) in a signed EIP-1559 transaction. */
 static int
 publish_evm(const struct publish_opts *o)
@@ -73,12 +105,13 @@ publish_evm(const struct publish_opts *o)
         goto out;
     }
     text = ocra_json_compact(doc);
+    say_signer(o, key);
     ocra_log_info("publish: contract=%s signer=%s rpc=%s", o->contract, ocra_chain_key_address(key),
                   o->rpc);
     if (ocra_evm_publish(o->rpc, key, o->contract, o->name, text, o->wait_ms, &res, &err) < 0) {
         if (res.tx_hash[0])
             printf("%s\n", res.tx_hash);
-        status = ocra_cli_fail(OCRA_CLI_FAIL, "publish: %s", err.msg);
+        status = fail_send(o, key, &err);
         goto out;
     }
     printf("%s\n", res.tx_hash);
@@ -113,13 +146,14 @@ publish(const struct publish_opts *o)
         goto out;
     }
     rpc = ocra_ain_rpc_new(&ro);
+    say_signer(o, key);
     ocra_log_info("publish: path=%s signer=%s rpc=%s", o->path, ocra_chain_key_address(key),
                   o->rpc);
     if (ocra_ain_send_set_value(rpc, key, o->chain_id, o->path, value, o->nonce, o->timestamp_ms,
                                 o->gas_price, o->wait_ms, &res, &err) < 0) {
         if (res.tx_hash[0])
             printf("%s\n", res.tx_hash);
-        status = ocra_cli_fail(OCRA_CLI_FAIL, "publish: %s", err.msg);
+        status = fail_send(o, key, &err);
         goto out;
     }
     printf("%s\n", res.tx_hash);
@@ -208,8 +242,10 @@ complete_evm(struct publish_opts *o, const struct ocra_config *cfg)
 {
     if (!o->rpc && cfg->evm.n_rpc)
         o->rpc = cfg->evm.rpc[0];
-    if (!o->key_file && *cfg->evm.key_file)
+    if (!o->key_file && *cfg->evm.key_file) {
         o->key_file = cfg->evm.key_file;
+        o->key_from_config = true;
+    }
     if (!o->contract && *cfg->evm.contract)
         o->contract = cfg->evm.contract;
     if (!o->contract || !ocra_chain_address_valid(o->contract))
@@ -223,8 +259,10 @@ complete_ain(struct publish_opts *o, const struct ocra_config *cfg)
 {
     if (!o->rpc && *cfg->ain.rpc)
         o->rpc = cfg->ain.rpc;
-    if (!o->key_file && *cfg->ain.key_file)
+    if (!o->key_file && *cfg->ain.key_file) {
         o->key_file = cfg->ain.key_file;
+        o->key_from_config = true;
+    }
     if (!o->chain_id_set)
         o->chain_id = cfg->ain.chain_id;
     if (!o->gas_price_set)
@@ -257,14 +295,17 @@ complete_opts(struct publish_opts *o, const struct ocra_config *cfg)
         return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --rpc URL and no %s.rpc configured",
                              o->chain);
     if (!o->key_file)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "publish: no --key-file and no %s.key_file", o->chain);
+        return ocra_cli_fail(OCRA_CLI_USAGE,
+                             "publish: no key to sign with: give --key-file FILE (the publisher's "
+                             "key) or set %s.key_file",
+                             o->chain);
     return OCRA_CLI_OK;
 }
 
 static int
 publish_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 {
-    struct publish_opts o = {.nonce = -1, .wait_ms = 60000};
+    struct publish_opts o = {.nonce = -1, .wait_ms = 60000, .config_path = ctx->config_path};
     int status = ocra_cli_config(ctx);
 
     if (status != OCRA_CLI_OK)
@@ -301,12 +342,23 @@ const struct ocra_cli_cmd ocra_cli_publish_cmd = {
     "(legacy EIP-155 where the node has no base fee), signed with the key, waits for the\n"
     "receipt and prints the tx hash; the name is --name, else the spec's \"name\".\n"
     "\n"
+    "The signing key: --key-file FILE, else the operator's key of the configuration\n"
+    "(ain.key_file or evm.key_file, the account the daemon reports with). Either way the\n"
+    "signer's address and where its key came from are printed on stderr first. A contract\n"
+    "error is named from the ModelRegistry ABI (NotPublisher(): the signer is not a\n"
+    "publisher; its owner calls setPublisher).\n"
+    "\n"
+    "examples:\n"
+    "  ocra -c ocra.yaml publish --chain evm --key-file publisher.key spec.json\n"
+    "  ocra -c ocra.yaml publish --path /apps/my_app/models/sentiment-bert spec.json\n"
+    "\n"
     "options (defaults from the configuration's ain.* or evm.* keys):\n"
     "      --chain ain|evm   the chain kind (default: the one configured; ain)\n"
     "      --contract ADDR   EVM: the ModelRegistry contract\n"
     "      --name NAME       the model's name when the spec has none\n"
     "      --rpc URL         the node's JSON-RPC endpoint\n"
     "      --key-file FILE   the signer's private key, 64 hex digits; mode 0600 or stricter\n"
+    "                        (default: the operator's key, ain.key_file or evm.key_file)\n"
     "      --path PATH       where to write, e.g. /apps/my_app/models/sentiment-bert\n"
     "      --chain-id N      the chain id the signature is for (default ain.chain_id)\n"
     "      --nonce N         -1 (default): unordered; N >= 0: the account's next nonce\n"

@@ -754,8 +754,20 @@ ocra_config_load(const char *path, struct ocra_config *cfg, struct ocra_config_p
             *probs = (struct ocra_config_problems){NULL, 0};
         goto out;
     }
-    if (slash)
-        dir = slash == path ? ocra_xstrdup("/") : ocra_xstrndup(path, (size_t)(slash - path));
+    /* Relative paths in the file resolve against its directory, made absolute here: the
+     * daemon hands them to Docker mounts and socket servers, which need absolute paths, and
+     * `-c ocra.yaml` (no slash) must mean the file's directory as much as `-c ./ocra.yaml`. */
+    dir = slash == path ? ocra_xstrdup("/")
+          : slash       ? ocra_xstrndup(path, (size_t)(slash - path))
+                        : ocra_xstrdup(".");
+    if (dir[0] != '/') {
+        char *abs = realpath(dir, NULL);
+
+        if (abs) {
+            free(dir);
+            dir = abs;
+        }
+    }
     ret = ocra_config_load_text(path, dir, text, len, cfg, probs, err);
 out:
     free(dir);

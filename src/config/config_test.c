@@ -374,6 +374,41 @@ test_relative_paths_resolve_against_the_file_directory(void)
     ocra_config_fini(&cfg);
 }
 
+/* `-c ocra.yaml` from the file's own directory: relative paths come out absolute (they were
+ * left relative, and the daemon's agent sockets and mounts then failed). */
+static void
+test_relative_config_path_gives_absolute_paths(void)
+{
+    char dir[] = "/tmp/ocra-config-test-XXXXXX", *want, old[4096];
+    struct ocra_config_problems probs = {0};
+    struct ocra_config cfg;
+    struct ocra_err err = {0};
+    static const char text[] = "journal:\n  path: j.db\nagent:\n  socket_dir: run\n";
+
+    if (!mkdtemp(dir) || !getcwd(old, sizeof(old)))
+        OCRA_TEST_SKIP("mkdtemp or getcwd failed");
+    want = ocra_xasprintf("%s/ocra.yaml", dir);
+    CHECK_INT(ocra_file_write_atomic(want, text, strlen(text), 0644, &err), 0);
+    free(want);
+    CHECK_INT(chdir(dir), 0);
+    CHECK_INT(ocra_config_load("ocra.yaml", &cfg, &probs, &err), 0);
+    want = ocra_xasprintf("%s/j.db", dir);
+    CHECK_STR(cfg.journal_path, want);
+    free(want);
+    want = ocra_xasprintf("%s/run", dir);
+    CHECK_STR(cfg.agent.socket_dir, want);
+    free(want);
+    ocra_config_fini(&cfg);
+    CHECK_INT(ocra_config_load("./ocra.yaml", &cfg, &probs, &err), 0);
+    CHECK(cfg.journal_path[0] == '/');
+    ocra_config_fini(&cfg);
+    CHECK_INT(chdir(old), 0);
+    want = ocra_xasprintf("%s/ocra.yaml", dir);
+    unlink(want);
+    free(want);
+    rmdir(dir);
+}
+
 static void
 test_load_reads_a_file(void)
 {
@@ -538,7 +573,8 @@ OCRA_TEST_MAIN(
     OCRA_TEST(test_all_problems_are_reported_in_line_order),
     OCRA_TEST(test_problems_stop_at_the_cap), OCRA_TEST(test_oversized_text_is_refused),
     OCRA_TEST(test_relative_paths_resolve_against_the_file_directory),
-    OCRA_TEST(test_load_reads_a_file), OCRA_TEST(test_bool_type_takes_core_schema_booleans_only),
+    OCRA_TEST(test_relative_config_path_gives_absolute_paths), OCRA_TEST(test_load_reads_a_file),
+    OCRA_TEST(test_bool_type_takes_core_schema_booleans_only),
     OCRA_TEST(test_default_yaml_loads_to_the_defaults), OCRA_TEST(test_table_rows_are_well_formed),
     OCRA_TEST(test_docs_config_md_is_generated_from_the_table),
     OCRA_TEST(test_etc_ocra_yaml_is_generated_from_the_table))

@@ -61,8 +61,9 @@ struct ocra_daemon_stage {
 };
 
 /*
- * The pipeline of DESIGN.md §1: validate, plan, toolchain, push, sign, allocate, run,
- * complete, report (the last one). Ops not written yet fail with ENOSYS (daemon_ops.c).
+ * The pipeline (docs/ARCHITECTURE.md, "The stage machine"): validate, plan, toolchain, push,
+ * sign, allocate, run, complete, report (the last one). Ops not written yet fail with ENOSYS
+ * (daemon_ops.c).
  */
 extern const struct ocra_daemon_stage ocra_daemon_stages[];
 extern const size_t ocra_daemon_n_stages;

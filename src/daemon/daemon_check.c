@@ -5,7 +5,12 @@
  * the signing keys (their addresses only, never the key), the chain endpoints (chain id,
  * head, the contract's code), the Docker engine, the registry images are pushed to (GET /v2/
  * with its credentials), the ocra-agent binary every image carries, and slurmrestd when the
- * Slurm runner is configured (its nodes and partitions).
+ * Slurm runner is configured (its nodes and partitions). And what the daemon would only find
+ * out later, one event at a time: that the operator's account may report (a reporter on the
+ * ModelRegistry; write permission on the AIN report path) and can pay for a report (its gas
+ * balance against the current fee), that the agent socket directory can be used (or every
+ * workload runs unreported), and that the API's listen address is not open to the network
+ * without a token (the daemon refuses to start then).
  */
 #include "daemon/daemon_int.h"
 
@@ -13,11 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "build/build.h"
 #include "image/image.h"
 #include "run/run.h"
+#include "spec/spec.h"
 
 struct check {
     ocra_daemon_check_fn *fn;
@@ -98,12 +106,90 @@ check_ain(struct check *c, const struct ocra_config *cfg)
         say(c, false, "ain.watch", "empty: the AIN watcher has no path to follow");
 }
 
-/* The contract must have code at the node's head. */
+/* The report path of daemon.report_ain_path for watched path pattern `watch` ({app}: its
+ * app; {shortid}: a placeholder); NULL when the pattern has no app. */
+static char *
+ain_report_path(const char *tmpl, const char *watch)
+{
+    const char *app = !strncmp(watch, "/apps/", 6) ? watch + 6 : NULL;
+    size_t app_len = app ? strcspn(app, "/") : 0;
+    struct ocra_buf b;
+
+    if (strstr(tmpl, "{app}") && (!app_len || memchr(app, '$', app_len)))
+        return NULL;
+    ocra_buf_init(&b);
+    for (const char *p = tmpl; *p;) {
+        if (!strncmp(p, "{app}", 5)) {
+            ocra_buf_append(&b, app, app_len);
+            p += 5;
+        } else if (!strncmp(p, "{shortid}", 9)) {
+            ocra_buf_puts(&b, "000000000000");
+            p += 9;
+        } else {
+            ocra_buf_putc(&b, *p++);
+        }
+    }
+    return ocra_buf_take(&b);
+}
+
+/* The node evaluates its write rule for a report by the operator (ain_evalRule): a rule that
+ * says no makes every report fail at the node. */
 static void
+check_ain_report(struct check *c, const struct ocra_config *cfg)
+{
+    struct ocra_ain_rpc_opts ro = {.url = cfg->ain.rpc, .timeout_ms = 5000};
+    struct ocra_ain_rpc *rpc = NULL;
+    struct ocra_chain_key *key;
+    struct ocra_err err = {0};
+
+    if (!*cfg->ain.rpc || !cfg->daemon.report || !*cfg->ain.key_file ||
+        !(key = ocra_chain_key_load(cfg->ain.key_file, &err)))
+        return; /* check_key says why */
+    rpc = ocra_ain_rpc_new(&ro);
+    for (size_t i = 0; i < cfg->ain.n_watch; i++) {
+        char *path = ain_report_path(cfg->daemon.report_ain_path, cfg->ain.watch[i].path);
+        json_t *params, *r;
+        int64_t node_code = 0;
+
+        if (!path) {
+            say(c, false, "ain.report", "%s: no app in %s for daemon.report_ain_path's {app}",
+                cfg->daemon.report_ain_path, cfg->ain.watch[i].path);
+            continue;
+        }
+        params = json_pack("{s:s,s:{s:s,s:s},s:s,s:I}", "ref", path, "value", "event",
+                           "ocra daemon --check", "status", "completed", "address",
+                           ocra_chain_key_address(key), "timestamp", (json_int_t)time(NULL) * 1000);
+        r = ocra_ain_rpc_call(rpc, "ain_evalRule", params, &node_code, &err);
+        json_decref(params);
+        if (!r && node_code == -32601)
+            say(c, true, "ain.report", "%s: not checked: the node has no ain_evalRule", path);
+        else if (!r)
+            say(c, false, "ain.report", "%s: %s (is the node up?)", path, err.msg);
+        else if (!json_is_object(r) || ocra_json_int(r, "code", -1) != 0)
+            say(c, false, "ain.report",
+                "%s: %s may not write here: the node says code %lld: %.300s (the app's owner "
+                "sets a write rule on the report path that lets this address write: see "
+                "docs/CHAINS.md)",
+                path, ocra_chain_key_address(key), (long long)ocra_json_int(r, "code", -1),
+                ocra_json_str(r, "error_message") ? ocra_json_str(r, "error_message")
+                                                  : "(no message)");
+        else
+            say(c, true, "ain.report", "%s: %s may write reports here", path,
+                ocra_chain_key_address(key));
+        json_decref(r);
+        free(path);
+    }
+    ocra_ain_rpc_free(rpc);
+    ocra_chain_key_free(key);
+}
+
+/* The contract must have code at the node's head; true when it has. */
+static bool
 check_contract(struct check *c, struct ocra_evm_rpc *rpc, const char *contract)
 {
     json_t *params = json_pack("[s, s]", contract, "latest"), *code;
     struct ocra_err err = {0};
+    bool ok = false;
 
     code = ocra_evm_rpc_call(rpc, "eth_getCode", params, NULL, &err);
     json_decref(params);
@@ -113,8 +199,100 @@ check_contract(struct check *c, struct ocra_evm_rpc *rpc, const char *contract)
         say(c, false, "evm.contract", "%s: no contract code there (wrong address or chain?)",
             contract);
     else
-        say(c, true, "evm.contract", "%s: has code", contract);
+        say(c, ok = true, "evm.contract", "%s: has code", contract);
     json_decref(code);
+    return ok;
+}
+
+/* wei as people read it */
+static const char *
+wei_text(uint64_t wei, char *buf, size_t size)
+{
+    if (wei == UINT64_MAX)
+        (void)snprintf(buf, size, "more than 18 ETH");
+    else if (wei >= 1000000000000000ull)
+        (void)snprintf(buf, size, "%.4f ETH", (double)wei / 1e18);
+    else if (wei >= 1000000000ull)
+        (void)snprintf(buf, size, "%llu wei (%.3g ETH)", (unsigned long long)wei,
+                       (double)wei / 1e18);
+    else
+        (void)snprintf(buf, size, "%llu wei", (unsigned long long)wei);
+    return buf;
+}
+
+/* A report's gas: what eth_estimateGas says for a report of REPORT_BYTES, or this when it
+ * cannot say (the account is no reporter: the estimate reverts). */
+#define REPORT_BYTES 768
+#define REPORT_GAS_FALLBACK 100000u
+
+/* The operator's balance against what one report costs at the current fee. */
+static void
+check_evm_balance(struct check *c, struct ocra_evm_rpc *rpc, const struct ocra_config *cfg,
+                  const struct ocra_chain_key *key)
+{
+    const char *addr = ocra_chain_key_address(key);
+    uint8_t word[32] = {0}, *data;
+    char report[REPORT_BYTES + 1], have[48], need[48];
+    uint64_t balance = 0, gas = 0, fee = 0, cost;
+    struct ocra_err err = {0};
+    size_t len;
+
+    memset(report, 'x', REPORT_BYTES);
+    report[REPORT_BYTES] = '\0';
+    data =
+        ocra_evm_abi_call_b32_str("reportStatus(bytes32,string)", word, report, REPORT_BYTES, &len);
+    if (ocra_evm_estimate_cost(rpc, key, cfg->evm.contract, data, len, &gas, &fee, &err) < 0) {
+        if (!fee) {
+            say(c, false, "evm.balance", "%s: cannot read the current fee: %s", addr, err.msg);
+            free(data);
+            return;
+        }
+        gas = REPORT_GAS_FALLBACK;
+    }
+    free(data);
+    if (ocra_evm_balance(rpc, addr, &balance, &err) < 0) {
+        say(c, false, "evm.balance", "%s: %s", addr, err.msg);
+        return;
+    }
+    cost = fee && gas > UINT64_MAX / fee ? UINT64_MAX : gas * fee;
+    if (balance < cost)
+        say(c, false, "evm.balance",
+            "%s has %s; a report costs up to %s now (%llu gas at %llu wei/gas): send the "
+            "operator's account at least that much for each report it will make",
+            addr, wei_text(balance, have, sizeof(have)), wei_text(cost, need, sizeof(need)),
+            (unsigned long long)gas, (unsigned long long)fee);
+    else
+        say(c, true, "evm.balance", "%s has %s; a report costs up to %s now", addr,
+            wei_text(balance, have, sizeof(have)), wei_text(cost, need, sizeof(need)));
+}
+
+/* The operator's account must be a reporter on the contract, or every report reverts with
+ * NotReporter(); and it pays for each report. */
+static void
+check_evm_operator(struct check *c, struct ocra_evm_rpc *rpc, const struct ocra_config *cfg)
+{
+    struct ocra_chain_key *key;
+    struct ocra_err err = {0};
+    bool reporter = false;
+    const char *addr;
+
+    if (!cfg->daemon.report || !*cfg->evm.key_file ||
+        !(key = ocra_chain_key_load(cfg->evm.key_file, &err)))
+        return; /* check_key says why */
+    addr = ocra_chain_key_address(key);
+    if (ocra_evm_call_role(rpc, cfg->evm.contract, "isReporter(address)", addr, &reporter, &err) <
+        0)
+        say(c, false, "evm.reporter", "%s: %s", cfg->evm.contract, err.msg);
+    else if (!reporter)
+        say(c, false, "evm.reporter",
+            "%s (evm.key_file) is not a reporter on %s: every report would revert with "
+            "NotReporter(); the contract's owner runs: cast send %s 'setReporter(address,bool)' "
+            "%s true --private-key OWNER_KEY",
+            addr, cfg->evm.contract, cfg->evm.contract, addr);
+    else
+        say(c, true, "evm.reporter", "%s may report on %s", addr, cfg->evm.contract);
+    check_evm_balance(c, rpc, cfg, key);
+    ocra_chain_key_free(key);
 }
 
 static void
@@ -136,8 +314,8 @@ check_evm(struct check *c, const struct ocra_config *cfg)
         } else {
             say(c, true, "evm.rpc", "%s: chain %lld, block %lld", url, (long long)id,
                 (long long)head);
-            if (i == 0 && *cfg->evm.contract)
-                check_contract(c, rpc, cfg->evm.contract);
+            if (i == 0 && *cfg->evm.contract && check_contract(c, rpc, cfg->evm.contract))
+                check_evm_operator(c, rpc, cfg);
         }
         ocra_evm_rpc_free(rpc);
     }
@@ -243,6 +421,46 @@ check_slurm(struct check *c, const struct ocra_config *cfg)
     ocra_run_slurm_inventory_fini(&inv);
 }
 
+/* The agent socket directory: without it the workloads run, but report nothing. */
+static void
+check_agent_sockets(struct check *c, const struct ocra_config *cfg)
+{
+    const struct ocra_agentd_options o = {.dir = cfg->agent.socket_dir,
+                                          .name_max = OCRA_RUN_NAME_MAX - 1};
+    struct ocra_err err = {0};
+
+    if (!*cfg->agent.socket_dir)
+        say(c, true, "agent.socket_dir", "not set: workloads run without reporting to the daemon");
+    else if (ocra_agentd_dir_check(&o, &err) < 0)
+        say(c, false, "agent.socket_dir",
+            "%s (the daemon would run every workload without its reports: set agent.socket_dir "
+            "to a directory this user may create, or own and alone may write)",
+            err.msg);
+    else
+        say(c, true, "agent.socket_dir", "%s: usable", cfg->agent.socket_dir);
+}
+
+/* What the API refuses at start (the daemon exits then): a bad address, a token file others
+ * may read, a non-loopback address without a token. */
+static void
+check_api(struct check *c, const struct ocra_config *cfg)
+{
+    const struct ocra_api_opts o = {.listen = cfg->api_listen,
+                                    .token_file = cfg->api_token_file,
+                                    .allowed_hosts = (const char *const *)cfg->api_allowed_hosts,
+                                    .n_allowed_hosts = cfg->n_api_allowed_hosts};
+    struct ocra_err err = {0};
+    bool loopback = false;
+
+    if (!cfg->api_listen || !*cfg->api_listen)
+        return;
+    if (ocra_api_opts_check(&o, &loopback, &err) < 0)
+        say(c, false, "api.listen", "%s (the daemon refuses to start with it)", err.msg);
+    else
+        say(c, true, "api.listen", "%s%s", cfg->api_listen,
+            loopback ? " (loopback)" : ", calls need the token of api.token_file");
+}
+
 int
 ocra_daemon_check(const struct ocra_config *cfg, ocra_daemon_check_fn *fn, void *arg)
 {
@@ -256,11 +474,14 @@ ocra_daemon_check(const struct ocra_config *cfg, ocra_daemon_check_fn *fn, void 
             "evm.contract");
     check_ain(&c, cfg);
     check_key(&c, "ain.key_file", cfg->ain.key_file, ain && cfg->daemon.report);
+    check_ain_report(&c, cfg);
     check_evm(&c, cfg);
     check_key(&c, "evm.key_file", cfg->evm.key_file, evm && cfg->daemon.report);
     check_docker(&c, cfg);
     check_registry(&c, cfg);
     check_agent(&c, cfg);
+    check_agent_sockets(&c, cfg);
     check_slurm(&c, cfg);
+    check_api(&c, cfg);
     return c.failed;
 }

@@ -131,7 +131,7 @@ ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options
     po->max_gpus = (unsigned)cfg->plan.max_gpus;
 }
 
-/* The blockchain event of DESIGN.md §2 for the journaled event (labels, createdAt). */
+/* The blockchain event (docs/SPEC.md) for the journaled event (labels, createdAt). */
 static struct ocra_spec_event *
 spec_event(const struct ocra_store_event *ev, const struct ocra_spec *spec)
 {

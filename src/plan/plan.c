@@ -2,7 +2,7 @@
 /*
  * plan.c: the plan as a whole. Sizes the workload, resolves the toolchain for the GPU count
  * that sizing chose, computes the toolchain hash and the Dockerfile, and presents the result
- * as the container image specification of the design document, as JSON and as text that says
+ * as the container image specification (docs/SPEC.md), as JSON and as text that says
  * why each decision was made.
  */
 #include "plan/plan_int.h"

@@ -136,7 +136,7 @@ const char *ocra_plan_driver_min(const struct ocra_plan *p);
 const struct ocra_plan_resources *ocra_plan_resources_get(const struct ocra_plan *p);
 
 /*
- * The container image specification of DESIGN.md §2 (imageId, baseImage, aiModelVersion,
+ * The container image specification of docs/SPEC.md (imageId, baseImage, aiModelVersion,
  * toolsAndLibraries, createdAt: the event's time or null, tags, specHash). Caller json_decref()s.
  */
 json_t *ocra_plan_image_json(const struct ocra_plan *p);

@@ -4,10 +4,10 @@
  * pluggable interface (start, wait, log tail, stop, remove, free); the docker runner
  * (run_docker.c) drives one machine's Docker engine through the Engine API, the slurm runner
  * (run_slurm.c) submits batch jobs through slurmrestd whose script runs the image with the
- * node's docker CLI under the same profile. Every workload
- * gets the sandbox profile (DESIGN.md §5): read-only root file system, tmpfs /tmp, all
- * capabilities dropped, no-new-privileges, pids, memory and CPU limits, shm size from the
- * plan, a non-root user and no network. Each relaxation is an explicit, named option. A start
+ * node's docker CLI under the same profile. Every workload gets the sandbox profile
+ * (docs/RUNNING.md, "The profile"): read-only root file system, tmpfs /tmp, all capabilities
+ * dropped, no-new-privileges, pids, memory and CPU limits, shm size from the plan, a non-root
+ * user and no network. Each relaxation is an explicit, named option. A start
  * is idempotent: the container is named after the event id, and one that exists already is
  * adopted (same image digest) or refused, never duplicated.
  */

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * spec: the model spec of DESIGN.md §2, the one document a model owner writes on-chain. Parses
+ * spec: the model spec (docs/SPEC.md), the one document a model owner writes on-chain. Parses
  * and validates it as hostile input (every rejection names the field, the escaped value and a
  * stable rule id), turns AIN's index-keyed objects into lists, fills in the defaults and gives
  * the canonical JSON form (sorted keys, compact) whose sha256 is the spec hash. Also holds the
- * two data structures of the design document: the blockchain event and the container image
+ * two records of docs/SPEC.md: the blockchain event and the container image
  * specification, each with a JSON round trip. docs/SPEC.md documents every field and rule.
  */
 #ifndef OCRA_SPEC_H
@@ -162,7 +162,7 @@ bool ocra_spec_version_valid(const char *s);
 /* A docker image reference: [domain[:port]/]path[:tag][@sha256:<64 hex>]. */
 bool ocra_spec_image_ref_valid(const char *s);
 
-/* ---- the blockchain event (DESIGN.md §2) ----------------------------------------------- */
+/* ---- the blockchain event (docs/SPEC.md, "The blockchain event and the image record") --- */
 
 /* One name -> version pair of a tool map. */
 struct ocra_spec_kv {
@@ -195,7 +195,7 @@ void ocra_spec_event_free(struct ocra_spec_event *ev);
 /* First 12 hex digits of sha256(event_id), as used in image tags "evt-<short>". */
 void ocra_spec_event_short_id(const char *event_id, char out[13]);
 
-/* ---- the container image specification (DESIGN.md §2) --------------------------------- */
+/* ---- the container image specification (docs/SPEC.md, as the blockchain event) -------- */
 
 struct ocra_spec_image {
     char *image_id;             /* "imageId": repository:tag the image was built as */

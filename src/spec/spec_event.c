@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * spec_event.c: the two records of the design document kept by name. The blockchain event
+ * spec_event.c: the two records ocra keeps by name (docs/SPEC.md). The blockchain event
  * (what the chain said: eventId, modelVersion, updatedTools, timestamp, and where it was said)
  * and the container image specification (what was built from it: imageId, baseImage,
  * aiModelVersion, toolsAndLibraries, createdAt, digest, tags, specHash). Both travel as JSON

@@ -85,7 +85,7 @@ ocra_spec_name_valid(const char *s)
 {
     size_t n = strlen(s);
 
-    /* DESIGN.md's [a-z0-9][a-z0-9._-]{0,127}, tightened to what an image repository takes */
+    /* docs/SPEC.md's [a-z0-9][a-z0-9._-]{0,127}, tightened to what an image repository takes */
     return n >= 1 && n <= OCRA_SPEC_MAX_NAME && spec_path_component(s, n);
 }
 

@@ -31,7 +31,7 @@
  * shipped; append a new one and bump OCRA_STORE_SCHEMA_VERSION.
  *
  * events.seq aliases the rowid, so journal order survives VACUUM; id is the natural key that
- * every other table references. Status values follow the pipeline (DESIGN.md §1).
+ * every other table references. Status values follow the pipeline (docs/ARCHITECTURE.md).
  */
 static const char *const migrations[] = {
     /* 0 -> 1: the journal */

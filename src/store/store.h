@@ -235,7 +235,7 @@ int ocra_store_alloc_list(struct ocra_store *st, const char *event_id, bool held
 /* ---- images (begin) */
 
 /*
- * One built image (the container image record of DESIGN.md §2 and how it was made). As input
+ * One built image (the container image record of docs/SPEC.md and how it was made). As input
  * to ocra_store_image_put: digest, repo and record are required; tags is a JSON array text
  * (NULL: "[]"); created_ms 0 means now. event is the chain event id that caused the build,
  * journaled or not (the events foreign key, images.event_id, is set only when the journal has

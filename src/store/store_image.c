@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_image.c: the images the build stage pushed, keyed by manifest digest, with the image
- * record (the container image specification of DESIGN.md §2 plus the annotations, layers
+ * record (the container image specification of docs/SPEC.md plus the annotations, layers
  * and signature), the registry and repository, the tags and the toolchain build's log. A put
  * of a digest already stored updates it in place, so a retried build stage adds nothing twice.
  */

@@ -4,8 +4,10 @@
  * byte picks how many dynamic strings the data holds (1..4); the rest is the data. Besides
  * memory errors (ASan/UBSan, and a copy of the data in its own allocation so that any
  * over-read is caught), it checks the decoder's promise: every value it returns lies inside
- * the data. The same bytes go through ocra_evm_decode_published with well-formed topics, and
- * through the scanner's log judging as a log's hex data. Any broken promise aborts.
+ * the data. The same bytes go through ocra_evm_decode_published with well-formed topics,
+ * through the scanner's log judging as a log's hex data, and through the naming of revert data
+ * (a custom error's selector and arguments), whose text must stay inside its buffer. Any
+ * broken promise aborts.
  */
 #include "chain/evm/evm_int.h"
 
@@ -62,6 +64,16 @@ check_log(const uint8_t *d, size_t n)
     free(hex);
 }
 
+static void
+check_revert(const uint8_t *d, size_t n)
+{
+    char out[64];
+
+    memset(out, 'x', sizeof(out));
+    if (ocra_evm_revert_describe(d, n, out, sizeof(out)) && !memchr(out, '\0', sizeof(out)))
+        abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -75,6 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(d, data + 1, n);
     check_strings(d, n, (size_t)(data[0] % 4) + 1);
     check_log(d, n);
+    check_revert(d, n);
     free(d);
     return 0;
 }

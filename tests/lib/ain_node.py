@@ -25,6 +25,16 @@
 #   {"finalize_after_ms": N}       sent txs read EXECUTED for N ms, then FINALIZED/REVERTED
 #   {"send_code": C, "send_message": S}   later sends fail with code C (0 turns it off)
 #   {"send_address": A}            signer address reported for sent txs (not recovered)
+#   {"write_rules": {PATH: [ADDR, ...], ...}}
+#                                  write rules that ain_evalRule evaluates: a value path at or
+#                                  under PATH may be written by those addresses only (the
+#                                  recorded rules' `auth.addr === '0x..' || ...` form; the
+#                                  deepest PATH decides; none matching: anyone may write).
+#                                  ain_evalRule's answers are synthesized in the shape of the
+#                                  node's 1.6.0 db.evalRule: {"code": 0, "matched": ...}, or
+#                                  {"code": 12103, "error_message": "Write rule evaluated false:
+#                                  [RULE] at 'PATH' for value path '...' ..."}; a live node's
+#                                  answer could not be recorded here
 #   {"forget_sent": [TX_HASH, ...]}
 #                                  the node no longer knows these sent transactions (as a node
 #                                  that restarted and replaced the block that held them):
@@ -356,6 +366,7 @@ class Node:
         self.send_code = 0
         self.send_message = ""
         self.send_address = "0x22fF60c8E1bEdeED288BBA0c4b1344B1A6115aB2"  # key A
+        self.write_rules = {}  # path -> [address], for ain_evalRule
         self.t0 = time.monotonic()
         self.ws = None  # WsHub
 
@@ -388,6 +399,9 @@ class Node:
                 self.send_message = c.get("send_message", "Transaction failed")
             if "send_address" in c:
                 self.send_address = c["send_address"]
+            if "write_rules" in c:
+                self.write_rules = {str(k).rstrip("/") or "/": list(v)
+                                    for k, v in c["write_rules"].items()}
             for h in c.get("forget_sent", []):
                 if self.sent.pop(str(h).lower(), None) is None:
                     raise ValueError("forget_sent: no sent transaction %r" % h)
@@ -560,6 +574,32 @@ class Node:
                         "sent_at": now_ms(), "mono": time.monotonic()}
         return ("ok", {"tx_hash": h, "result": res})
 
+    def eval_rule(self, p):
+        ref, addr = p.get("ref"), p.get("address")
+        if not isinstance(ref, str) or not ref.startswith("/"):
+            return ("app", {"result": None, "code": 30302, "message": "Missing properties.",
+                            "protoVer": PROTO_VER})
+        path = format_path(segments(ref))
+        rule = None
+        for prefix in sorted(self.write_rules, key=len, reverse=True):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                rule = prefix
+                break
+        if rule is None:
+            return ("ok", {"code": 0, "matched": {"write": {"closestRule": {"path": [],
+                                                            "config": {"write": True}}}}})
+        text = " || ".join("auth.addr === '%s'" % a for a in self.write_rules[rule]) or "false"
+        if addr in self.write_rules[rule]:
+            return ("ok", {"code": 0, "matched": {"write": {"closestRule": {
+                "path": segments(rule), "config": {"write": text}}}}})
+        return ("ok", {"code": 12103, "error_message":
+                       "Write rule evaluated false: [%s] at '%s' for value path '%s' with path "
+                       "vars '{}', data 'null', newData '%s', auth '{\"addr\":\"%s\"}', "
+                       "timestamp '%s'" % (text, rule, path, json.dumps(p.get("value")), addr,
+                                           p.get("timestamp")),
+                       "matched": {"write": {"closestRule": {"path": segments(rule),
+                                                             "config": {"write": text}}}}})
+
     def call(self, method, params):
         """Returns ("ok", value), ("absent", None) for a missing inner result, ("app", body)
         for an application-level result object, or ("raw", result) for a recorded result."""
@@ -588,6 +628,8 @@ class Node:
             if resp is not None:
                 return ("raw", resp["result"])
             return ("ok", 0 if method == "ain_getNonce" else None)
+        if method == "ain_evalRule":
+            return self.eval_rule(p)
         if method == "ain_getProtocolVersion":
             return ("ok", PROTO_VER)
         if method == "net_getChainId":
@@ -598,7 +640,7 @@ class Node:
 METHODS = {"ain_getLastBlockNumber", "ain_getLastBlock", "ain_getBlockByNumber",
            "ain_getBlockList", "ain_getBlockHeadersList", "ain_getTransactionByHash",
            "ain_sendSignedTransaction", "ain_get", "ain_getNonce", "ain_getProtocolVersion",
-           "net_getChainId"}
+           "net_getChainId", "ain_evalRule"}
 NO_PROTO_CHECK = {"ain_getProtocolVersion"}  # the recorded call sent no protoVer and worked
 SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 

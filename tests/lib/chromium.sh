@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/lib/chromium.sh: the dashboard as a browser shows it, through headless Debian chromium
-# (scripts/install-deps installs the package). Used by tests/it_api.sh and scripts/demo.
+# (scripts/install-deps test installs the package). Used by tests/it_api.sh and scripts/demo.
 #
 #   . tests/lib/chromium.sh
 #   chromium_find || ...            # sets CHROMIUM (the binary); fails when there is none

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/lib/dockerd.sh: a private Docker engine and a locally made base image for integration
-# tests (DESIGN.md §7). Source it from bash:
+# tests (real services, docs/ARCHITECTURE.md "Conventions"). Source it from bash:
 #
 #   . tests/lib/dockerd.sh
 #   dockerd_start DIR   || exit $?   # 77: cannot run here, reason in $OCRA_SKIP_REASON
@@ -161,8 +161,13 @@ base_image_ensure() {
     local tarball="$cache/bookworm-python-${OCRA_BASE_IMAGE_VERSION}.tar"
     mkdir -p "$cache" || return 1
     (
-        # One maker at a time; a second waits and then finds the tar.
-        flock 9 || exit 1
+        # One maker at a time; a second waits and then finds the tar, and says what it waits for
+        # rather than nothing for a minute.
+        if ! flock -n 9; then
+            _dockerd_log "waiting for another run that is making the base image (it holds $cache/lock; about 40 s)"
+            flock 9 || exit 1
+            _dockerd_log "the other run finished the base image"
+        fi
         [ -s "$tarball" ] && exit 0
         command -v debootstrap >/dev/null 2>&1 ||
             { echo "no debootstrap (Debian package debootstrap)" >"$cache/skip.$$"; exit 77; }

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-# tests/lib/slurm.sh: a private, one-node Slurm cluster for integration tests (DESIGN.md §7):
+# tests/lib/slurm.sh: a private, one-node Slurm cluster for integration tests (real services,
+# docs/ARCHITECTURE.md "Conventions"):
 # munged, slurmctld, slurmd and slurmrestd from the Debian packages (munge, slurmctld, slurmd,
 # slurm-client, slurmrestd, slurm-wlm-jwt-plugin), all on 127.0.0.1 at free ports, with the
 # configuration, keys, state, logs, sockets and pid files under DIR. The system's /etc/slurm,

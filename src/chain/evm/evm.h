@@ -103,6 +103,17 @@ uint8_t *ocra_evm_abi_call_2str(const char *signature, const char *a, size_t a_l
 uint8_t *ocra_evm_abi_call_b32_str(const char *signature, const uint8_t word[32], const char *s,
                                    size_t s_len, size_t *out_len);
 
+/*
+ * Names revert data (what a node returns in a JSON-RPC error's "data" for a reverted call): a
+ * custom error of the ModelRegistry ABI in the tree ("NotReporter()", arguments as
+ * "name=value"), Error(string) or Panic(uint256); for the contract's access errors it adds
+ * what fixes them ("NotReporter(): the sending account is not a reporter ..."). Writes into
+ * out (cut to size) and returns true; false, out untouched, for an unknown selector or
+ * malformed arguments (the caller keeps the hex). _hex takes "0x" + hex (at most 1 KiB).
+ */
+bool ocra_evm_revert_describe(const uint8_t *data, size_t len, char *out, size_t size);
+bool ocra_evm_revert_describe_hex(const char *hex, char *out, size_t size);
+
 /* A ModelPublished log, decoded and checked. */
 struct ocra_evm_published {
     char name_hash[67];                      /* topic 1 */
@@ -193,6 +204,27 @@ void ocra_evm_send_opts_init(struct ocra_evm_send_opts *o);
 int ocra_evm_send(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key, const char *to,
                   const uint8_t *data, size_t data_len, const struct ocra_evm_send_opts *opts,
                   struct ocra_evm_tx_result *res, struct ocra_err *err);
+
+/*
+ * Calls a ModelRegistry role getter, signature "isReporter(address)" or
+ * "isPublisher(address)", for account at the latest block. EPROTO when the answer is not an
+ * ABI bool (no such function at contract), or the node's error.
+ */
+int ocra_evm_call_role(struct ocra_evm_rpc *rpc, const char *contract, const char *signature,
+                       const char *account, bool *out, struct ocra_err *err);
+/* The balance of account in wei at the latest block; more than UINT64_MAX wei (18.4 ETH)
+ * reads UINT64_MAX. */
+int ocra_evm_balance(struct ocra_evm_rpc *rpc, const char *account, uint64_t *wei,
+                     struct ocra_err *err);
+/*
+ * What a transaction from key to `to` with data would cost at most: *fee gets the max fee per
+ * gas ocra_evm_send would offer now (as with default options), then *gas the gas it would ask
+ * for (eth_estimateGas + 20 %). Fails when the estimate does (a call that reverts: the error
+ * names the contract's error); *fee is set before the estimate.
+ */
+int ocra_evm_estimate_cost(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key,
+                           const char *to, const uint8_t *data, size_t data_len, uint64_t *gas,
+                           uint64_t *fee, struct ocra_err *err);
 
 /*
  * `ocra publish --chain evm`: calls ModelRegistry.publish(name, spec_json) on contract at

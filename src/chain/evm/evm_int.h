@@ -40,4 +40,13 @@ int ocra_evm_log_event(const struct ocra_evm_scan_ctx *c, struct ocra_evm_range 
                        const json_t *log, struct ocra_err *err);
 bool ocra_evm_allowed(const struct ocra_evm_scan_ctx *c, const char *addr);
 
+/* One custom error of the ModelRegistry ABI (generated from contracts/ModelRegistry.abi.json
+ * at build time by abi_errors.cmake): "Name(type,...)" and its input names, comma-separated.
+ * The table ends with a row whose signature is NULL. */
+struct ocra_evm_abi_error {
+    const char *signature;
+    const char *names;
+};
+extern const struct ocra_evm_abi_error ocra_evm_abi_errors[];
+
 #endif

@@ -94,14 +94,21 @@ limit_error(int64_t code, const char *msg)
     return false;
 }
 
+/* A node error; a reverted call's data (a custom error's selector and arguments) is named
+ * from the contract's ABI first, the node's own words after it. */
 static int
 node_error(const json_t *e, const char *method, int64_t *node_code, struct ocra_err *err)
 {
     const char *msg = ocra_json_str(e, "message");
     int64_t code = ocra_json_int(e, "code", 0);
+    char revert[512];
 
     if (node_code)
         *node_code = code;
+    if (ocra_evm_revert_describe_hex(ocra_json_str(e, "data"), revert, sizeof(revert)))
+        return ocra_err_set(err, EPROTO,
+                            "%s: the contract reverted with %s (node error %lld: %.180s)", method,
+                            revert, (long long)code, msg ? msg : "(no message)");
     return ocra_err_set(err, limit_error(code, msg) ? E2BIG : EPROTO, "%s: node error %lld: %.180s",
                         method, (long long)code, msg ? msg : "(no message)");
 }

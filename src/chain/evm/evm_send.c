@@ -217,6 +217,34 @@ prepare(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key, const char *
     return 0;
 }
 
+/* A mined transaction that reverted: its receipt has no reason, so the call is replayed at
+ * its block (eth_call), whose error carries the revert data, named from the ABI. */
+static void
+revert_reason(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key, const char *to,
+              const uint8_t *data, size_t data_len, const struct ocra_evm_tx_result *res,
+              struct ocra_err *err)
+{
+    char *hex = hex0x(data, data_len), block[24];
+    json_t *call = json_pack("{s:s,s:s}", "from", ocra_chain_key_address(key), "data", hex), *v;
+    json_t *params;
+    struct ocra_err why = {0};
+
+    free(hex);
+    if (to)
+        json_object_set_new(call, "to", json_string(to));
+    (void)snprintf(block, sizeof(block), "0x%llx", (unsigned long long)res->block);
+    params = json_pack("[o,s]", call, block);
+    v = ocra_evm_rpc_call(rpc, "eth_call", params, NULL, &why);
+    json_decref(params);
+    json_decref(v);
+    if (!v && why.code == EPROTO)
+        ocra_err_set(err, EPROTO, "transaction %s reverted in block %lld: %s", res->tx_hash,
+                     (long long)res->block, why.msg);
+    else
+        ocra_err_set(err, EPROTO, "transaction %s reverted in block %lld", res->tx_hash,
+                     (long long)res->block);
+}
+
 int
 ocra_evm_send(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key, const char *to,
               const uint8_t *data, size_t data_len, const struct ocra_evm_send_opts *o,
@@ -247,8 +275,7 @@ ocra_evm_send(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key, const 
         if (wait_receipt(rpc, res, o->wait_ms, err) < 0)
             goto out;
         if (!res->success) {
-            ocra_err_set(err, EPROTO, "transaction %s reverted in block %lld", hash,
-                         (long long)res->block);
+            revert_reason(rpc, key, to, data, data_len, res, err);
             goto out;
         }
     }
@@ -333,4 +360,72 @@ out:
     free(code);
     ocra_evm_rpc_free(rpc);
     return ret < 0 ? ocra_err_wrap(err, "deploy") : 0;
+}
+
+int
+ocra_evm_call_role(struct ocra_evm_rpc *rpc, const char *contract, const char *signature,
+                   const char *account, bool *out, struct ocra_err *err)
+{
+    uint8_t h[OCRA_KECCAK256_LEN], arg[20];
+    char data[2 + 8 + 64 + 1] = "0x";
+    json_t *params, *v;
+    const char *r;
+
+    if (!ocra_chain_address_valid(account) || ocra_hex_decode(account, arg, 20, err) < 0)
+        return ocra_err_set(err, EINVAL, "%s: \"%.60s\" is not an address", signature, account);
+    ocra_keccak256(signature, strlen(signature), h);
+    ocra_hex_encode(h, 4, data + 2);
+    memset(data + 10, '0', 24);
+    ocra_hex_encode(arg, 20, data + 34);
+    params = json_pack("[{s:s,s:s},s]", "to", contract, "data", data, "latest");
+    v = ocra_evm_rpc_call(rpc, "eth_call", params, NULL, err);
+    json_decref(params);
+    if (!v)
+        return ocra_err_wrap(err, "%s", signature);
+    r = json_string_value(v);
+    if (!r || strlen(r) != 66 || strspn(r + 2, "0") < 63 || (r[65] != '0' && r[65] != '1')) {
+        ocra_err_set(err, EPROTO, "%s: answer %.70s is not a bool (is this a ModelRegistry?)",
+                     signature, r ? r : ocra_json_type_name(v));
+        json_decref(v);
+        return -1;
+    }
+    *out = r[65] == '1';
+    json_decref(v);
+    return 0;
+}
+
+int
+ocra_evm_balance(struct ocra_evm_rpc *rpc, const char *account, uint64_t *wei, struct ocra_err *err)
+{
+    json_t *params = json_pack("[s,s]", account, "latest"), *v;
+    const char *s;
+    int ret = 0;
+
+    v = ocra_evm_rpc_call(rpc, "eth_getBalance", params, NULL, err);
+    json_decref(params);
+    if (!v)
+        return -1;
+    s = json_string_value(v);
+    if (s && !strncmp(s, "0x", 2) && strlen(s) > 18 &&
+        strspn(s + 2, "0123456789abcdefABCDEF") == strlen(s + 2))
+        *wei = UINT64_MAX; /* more than 18 ETH: more than any fee here */
+    else
+        ret = ocra_evm_quantity(v, wei, err) < 0 ? ocra_err_wrap(err, "eth_getBalance") : 0;
+    json_decref(v);
+    return ret;
+}
+
+int
+ocra_evm_estimate_cost(struct ocra_evm_rpc *rpc, const struct ocra_chain_key *key, const char *to,
+                       const uint8_t *data, size_t data_len, uint64_t *gas, uint64_t *fee,
+                       struct ocra_err *err)
+{
+    struct ocra_evm_send_opts o;
+    struct ocra_evm_tx tx = {0};
+
+    ocra_evm_send_opts_init(&o);
+    if (fill_fees(rpc, &o, &tx, err) < 0)
+        return -1;
+    *fee = tx.max_fee;
+    return estimate_gas(rpc, key, to, data, data_len, gas, err);
 }

@@ -323,6 +323,58 @@ test_quantities(void)
     json_decref(j);
 }
 
+/* The ABI's custom errors by name: the selector anvil shows for an account that is not a
+ * reporter (0xe5ce9c09), every error of the ABI in the tree, Error(string), and data that
+ * must stay hex (unknown selector, arguments past the end). */
+static void
+test_revert_data_is_named_from_the_abi(void)
+{
+    static const uint8_t not_reporter[] = {0xe5, 0xce, 0x9c, 0x09};
+    static const uint8_t unknown[] = {0xde, 0xad, 0xbe, 0xef};
+    char out[256] = "untouched", sig[128];
+    json_t *abi, *e;
+    size_t i, n = 0;
+    uint8_t h[32], buf[4 + 96] = {0x08, 0xc3, 0x79, 0xa0};
+
+    CHECK(ocra_evm_revert_describe(not_reporter, 4, out, sizeof(out)));
+    CHECK(strncmp(out, "NotReporter(): the sending account is not a reporter", 52) == 0);
+    CHECK(strstr(out, "setReporter(ACCOUNT, true)") != NULL);
+    CHECK(ocra_evm_revert_describe_hex("0xe5ce9c09", out, sizeof(out)));
+    CHECK(!ocra_evm_revert_describe(unknown, 4, out, sizeof(out)));
+    CHECK(!ocra_evm_revert_describe_hex("0xe5ce9c", out, sizeof(out)));
+    CHECK(!ocra_evm_revert_describe_hex(NULL, out, sizeof(out)));
+
+    abi = json_load_file(OCRA_SOURCE_DIR "/contracts/ModelRegistry.abi.json", 0, NULL);
+    CHECK(json_is_array(abi));
+    json_array_foreach(abi, i, e)
+    {
+        const char *name = ocra_json_str(e, "name");
+
+        if (strcmp(ocra_json_str(e, "type") ? ocra_json_str(e, "type") : "", "error") != 0)
+            continue;
+        CHECK(json_array_size(json_object_get(e, "inputs")) == 0); /* this contract's are bare */
+        (void)snprintf(sig, sizeof(sig), "%s()", name);
+        ocra_keccak256(sig, strlen(sig), h);
+        out[0] = '\0';
+        CHECK(ocra_evm_revert_describe(h, 4, out, sizeof(out)));
+        CHECK(strncmp(out, sig, strlen(sig)) == 0);
+        n++;
+    }
+    CHECK(n >= 5); /* NotOwner NotPublisher NotReporter EmptyName ZeroAddress */
+    json_decref(abi);
+
+    /* Error(string): offset 32, length 5, "hello" */
+    memset(buf + 4, 0, 96);
+    buf[4 + 31] = 32;
+    buf[4 + 63] = 5;
+    memcpy(buf + 4 + 64, "hello", 5);
+    CHECK(ocra_evm_revert_describe(buf, sizeof(buf), out, sizeof(out)));
+    CHECK_STR(out, "Error(reason=\"hello\")");
+    buf[4 + 63] = 200; /* a length past the end: malformed, stays hex */
+    CHECK(!ocra_evm_revert_describe(buf, sizeof(buf), out, sizeof(out)));
+    CHECK(!ocra_evm_revert_describe(buf, 4 + 16, out, sizeof(out)));
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_rlp_encodes_yellow_paper_vectors),
                OCRA_TEST(test_rlp_decoder_rejects_non_canonical_and_truncated),
                OCRA_TEST(test_legacy_tx_matches_eip155_example),
@@ -330,4 +382,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_rlp_encodes_yellow_paper_vectors),
                OCRA_TEST(test_topics_are_keccak_of_signatures),
                OCRA_TEST(test_abi_round_trips_two_strings),
                OCRA_TEST(test_abi_rejects_hostile_offsets_and_lengths),
-               OCRA_TEST(test_hostile_logs_are_rejected_cleanly), OCRA_TEST(test_quantities))
+               OCRA_TEST(test_hostile_logs_are_rejected_cleanly), OCRA_TEST(test_quantities),
+               OCRA_TEST(test_revert_data_is_named_from_the_abi))
