@@ -459,6 +459,14 @@ int ocra_store_stage_retry(struct ocra_store *st, const char *event_id, struct o
 int ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err);
 
 /*
+ * Makes event_id's row ready (claimable now) if its state is `state`; *woken (may be NULL)
+ * says whether it was. For the rows that wait on something outside the journal (a state other
+ * than ready, claimed, dead or done) and are woken one at a time when it happens.
+ */
+int ocra_store_stage_wake_event(struct ocra_store *st, const char *event_id, const char *state,
+                                bool *woken, struct ocra_err *err);
+
+/*
  * The event's row; *out is NULL when the event is not in the pipeline. Caller frees with
  * ocra_store_pipeline_free().
  */

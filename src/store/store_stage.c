@@ -163,6 +163,10 @@ static const char sql_wake[] =
     "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?1 WHERE seq IN"
     " (SELECT seq FROM pipeline WHERE state = 'waiting' LIMIT ?2)";
 
+static const char sql_wake_event[] =
+    "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?3"
+    " WHERE event_id = ?1 AND state = ?2";
+
 static const char sql_get[] = "SELECT " PIPE_COLUMNS " FROM pipeline p WHERE p.event_id = ?1";
 
 static const char sql_outputs[] =
@@ -845,6 +849,25 @@ ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err)
     } while (k == CHUNK);
     if (n)
         *n = total;
+    return 0;
+}
+
+int
+ocra_store_stage_wake_event(struct ocra_store *st, const char *event_id, const char *state,
+                            bool *woken, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_wake_event, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    rc = sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC) |
+         sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC) |
+         sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
+    if (ocra_store_exec_stmt(st, s, rc, err, "wake") < 0)
+        return -1;
+    if (woken)
+        *woken = sqlite3_changes(st->db) > 0;
     return 0;
 }
 

@@ -824,6 +824,20 @@ test_stage_waiting_does_not_burn_attempts_and_wakes(void)
     }
     CHECK(ocra_store_stage_history(st, fx.id[0], count_history, &h, &err) == 0);
     CHECK_INT(h.rows, 1); /* one waiting row, extended by each later wait */
+    /* one event woken from its own state; another state is left as it is */
+    {
+        bool woken = true;
+
+        CHECK(claim_one(st, &claim_w1, &c));
+        CHECK(end_with(st, &c, "waiting", NULL, NULL, "waiting", &err) == 0);
+        ocra_store_claim_fini(&c);
+        CHECK(ocra_store_stage_wake_event(st, fx.id[0], "queued", &woken, &err) == 0);
+        CHECK(!woken);
+        CHECK_PIPE(st, fx.id[0], "detected", "waiting", "toolchain");
+        CHECK(ocra_store_stage_wake_event(st, fx.id[0], "waiting", &woken, &err) == 0);
+        CHECK(woken);
+        CHECK_PIPE(st, fx.id[0], "detected", "ready", "toolchain");
+    }
 out:
     ocra_store_close(st);
     tmpdb_fini(&t);
