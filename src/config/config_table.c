@@ -756,8 +756,8 @@ const struct ocra_config_row ocra_config_rows[] = {
      .min = 0,
      .max = 86400,
      .off = CFG(run.reconcile_interval_s),
-     .doc = "Seconds between the daemon's removals of stray containers (ocra's labels, no live "
-            "run); it also does it at start; 0: at start only."},
+     .doc = "Seconds between removals of stray containers (ocra's labels, no live run); 0: at "
+            "start only."},
     {.key = "run.sandbox.writable_rootfs",
      .type = OCRA_CONFIG_BOOL,
      .def = "false",

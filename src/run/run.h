@@ -113,9 +113,10 @@ typedef void ocra_run_free_fn(struct ocra_runner *r);
  * ended, removes (forced) the containers it left on the runner's engine, found by ocra's labels
  * rather than by a name a script may not have reached: docker: every container of event_id but
  * replica 0 (the run itself, kept exited for its logs; remove deletes it), so the autoscaled
- * replicas whatever their number and state; slurm: every container of the job (label
- * io.ocra.slurm-job = job->id, on the event of job->name), once slurmctld says the job ended or
- * no longer knows it, else EBUSY. *removed (may be NULL; caller frees with free()) lists what
+ * replicas whatever their number and state (job may be NULL); slurm: every container of job
+ * (required: EINVAL without; label io.ocra.slurm-job = job->id, on the event of job->name), on
+ * the jobs' engine as this host reaches it (run.slurm.docker_host), once slurmctld says the job
+ * ended or no longer knows it, else EBUSY. *removed (may be NULL; caller frees with free()) lists what
  * went, *n_removed counts it. NULL where a runner cannot (the capability). free: NULL-safe
  * through ocra_runner_free().
  */

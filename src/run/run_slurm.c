@@ -471,6 +471,9 @@ slurm_reap(struct ocra_runner *r, const char *event_id, const struct ocra_run_jo
     struct ocra_err e = {0};
     uint32_t id = 0;
 
+    if (!job)
+        return ocra_err_set(err, EINVAL, "reap event %s: the slurm runner needs the job",
+                            event_id ? event_id : "(none)");
     if (job_id_of(job, &id, err) < 0)
         return ocra_err_wrap(err, "reap %s", job->name);
     /* ENOENT: slurmctld purged it after its end */

@@ -247,5 +247,4 @@ slurm_stop() {
         wait "$pid" 2>/dev/null || true
     done
     SLURM_PIDS=()
-_SLURM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 }
