@@ -16,7 +16,8 @@
 # job state, stop. Then a container left on purpose (a Slurm job slurmctld never knew) is a
 # warning in `ocra nodes` and is removed by the daemon's reconcile at start (counted in
 # /metrics), while a running job's container is left alone. IT_SLURM_HOGS (default 2) sets the
-# number of CPU hogs of the cancel test. Exits 77 with the reason when it cannot run here.
+# number of CPU hogs of the cancel test; IT_SLURM_CLEANUP_WAIT_S (default 120) bounds each
+# wait for a container to go (twice that for the daemon's start). Exits 77 with the reason when it cannot run here.
 # Stops everything it started, by PID. Run from the repository root.
 set -u
 bin=${1:?usage: it_run_slurm.sh PATH_TO_IT_RUN_SLURM PATH_TO_OCRA}
@@ -157,6 +158,19 @@ else ok slurm_itself_refuses_too_many; fi
 # hogs pinned to the cores beside it (IT_SLURM_HOGS, default 2), and the epilog off: a
 # container planted with the job's labels, which the script knows nothing of, stands for one
 # its trap could not remove. No timing: bounded waits for each condition.
+# within SECS DESC CMD...: polls CMD until it succeeds, for at most SECS seconds (the bound is
+# in time, not in tries: a loaded machine makes each `docker ps` slow); not a timing check
+within() {
+    local secs=$1 end=$((SECONDS + $1)) desc=$2
+    shift 2
+    while [ "$SECONDS" -lt "$end" ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "  gave up waiting $secs s: $desc" >&2
+    return 1
+}
+cleanup_s=${IT_SLURM_CLEANUP_WAIT_S:-120}
 short_of() { printf '%s' "$1" | sha256sum | cut -c1-12; }
 # job_containers ID: the containers labelled with Slurm job ID, in any state
 job_containers() { docker ps -aq --filter label=io.ocra.runner=slurm --filter "label=io.ocra.slurm-job=$1" | wc -l; }
@@ -215,7 +229,7 @@ sed 's/^/# /' "$tmp/bg.out" | tail -n 3
 [ "$st" -eq 1 ] && grep -q "^stopped: " "$tmp/bg.out" && ok slurm_cancelled_job_reports_stopped ||
     fail slurm_cancelled_job_reports_stopped "exit $st: $(cat "$tmp/bg.out" "$tmp/bg.err")"
 no_job_containers() { [ "$(job_containers "$1")" -eq 0 ]; }
-if wait_until "no container of job $id" no_job_containers "$id"; then
+if within "$cleanup_s" "no container of job $id" no_job_containers "$id"; then
     ok slurm_cancel_removes_container
 else
     fail slurm_cancel_removes_container "$(job_containers "$id") left: $(docker ps -a; tail -n 5 "$jobs"/*-"$id".out; cat "$tmp/bg.err")"
@@ -238,7 +252,7 @@ plant test:slurm:left 999999 "$left_name" || fail slurm_plant "docker run failed
 scancel "$eid"
 cancelled() { [ "$(squeue -h --states=all -j "$1" -o %T 2>/dev/null)" = CANCELLED ]; }
 wait_until "job $eid CANCELLED" cancelled "$eid" || fail slurm_epilog_job_cancelled "$(squeue --states=all)"
-if wait_until "no container of job $eid" no_job_containers "$eid"; then
+if within "$cleanup_s" "no container of job $eid" no_job_containers "$eid"; then
     ok slurm_epilog_removes_job_containers
 else
     fail slurm_epilog_removes_job_containers "$(job_containers "$eid") left: $(docker ps -a)"
@@ -293,7 +307,7 @@ python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["containers"]["stray
 "$ocra" daemon -c "$dcfg" >"$tmp/daemon.out" 2>"$tmp/daemon.log" &
 dpid=$!
 left_gone() { [ -z "$(docker ps -aq --filter "name=^/$left_name\$")" ]; }
-if wait_until "$left_name removed" left_gone; then ok reconcile_removes_stray; else
+if within $((cleanup_s * 2)) "$left_name removed" left_gone; then ok reconcile_removes_stray; else
     fail reconcile_removes_stray "$(docker ps -a; tail -n 20 "$tmp/daemon.log")"; fi
 [ -n "$(docker ps -q --filter "name=^/$live_name\$")" ] && ok reconcile_leaves_live_job ||
     fail reconcile_leaves_live_job "$live_name is gone: $(tail -n 20 "$tmp/daemon.log")"
@@ -303,7 +317,7 @@ metric() {
         awk -v want="$1" '$1 == want { print $2 }'
 }
 counted() { [ "$(metric 'ocra_stray_containers_removed_total{runner="slurm"}')" = 1 ]; }
-wait_until "the metric" counted && ok reconcile_metric_counted ||
+within "$cleanup_s" "the metric" counted && ok reconcile_metric_counted ||
     fail reconcile_metric_counted "$(curl -s -H "Authorization: Bearer $(cat "$tmp/api.token")" "http://127.0.0.1:$api_port/metrics" | grep stray)"
 [ "$(metric 'ocra_stray_containers{runner="slurm"}')" = 0 ] && ok reconcile_none_left ||
     fail reconcile_none_left "ocra_stray_containers: $(metric 'ocra_stray_containers{runner="slurm"}')"
