@@ -87,9 +87,9 @@ strays_json(const struct ocra_config *cfg, const char *journal)
     list = json_array();
     for (size_t i = 0; i < n; i++) {
         const struct ocra_run_container *c = &s[i].c;
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", c->name, "id", c->id,
-                              "event", c->event_id, "runner", c->runner, "state", c->state, "why",
-                              s[i].why);
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", c->name, "id", c->id, "event",
+                      c->event_id, "runner", c->runner, "state", c->state, "why", s[i].why);
 
         if (c->slurm_job)
             json_object_set_new(j, "slurm_job", json_integer(c->slurm_job));

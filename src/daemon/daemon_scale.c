@@ -65,7 +65,7 @@ struct ocra_daemon_scale {
     struct scaled *ev;          /* the loop thread's only */
     size_t n_ev;
     bool slurm_said;
-    bool reconciled;          /* the reconcile at start is done */
+    bool reconciled;           /* the reconcile at start is done */
     int64_t next_reconcile_ms; /* monotonic */
 };
 

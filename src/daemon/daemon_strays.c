@@ -133,8 +133,8 @@ judge(struct judge *j, const struct ocra_run_container *c, char *why, size_t n,
 /* The strays among the engine's ocra containers; a container that cannot be judged now is
  * left out (logged at debug). */
 static int
-strays_of(struct judge *j, struct ocra_image_docker *dk, struct ocra_daemon_stray **out,
-          size_t *n, struct ocra_err *err)
+strays_of(struct judge *j, struct ocra_image_docker *dk, struct ocra_daemon_stray **out, size_t *n,
+          struct ocra_err *err)
 {
     struct ocra_run_container *v = NULL;
     struct ocra_daemon_stray *s = NULL;
@@ -148,8 +148,8 @@ strays_of(struct judge *j, struct ocra_image_docker *dk, struct ocra_daemon_stra
         int rc = judge(j, &v[i], s[k].why, sizeof(s[k].why), &e);
 
         if (rc < 0)
-            ocra_log_debug("container %s (event=%s): not judged now: %s", v[i].name,
-                           v[i].event_id, e.msg);
+            ocra_log_debug("container %s (event=%s): not judged now: %s", v[i].name, v[i].event_id,
+                           e.msg);
         if (rc == 1)
             s[k++].c = v[i];
     }

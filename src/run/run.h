@@ -116,9 +116,9 @@ typedef void ocra_run_free_fn(struct ocra_runner *r);
  * replicas whatever their number and state (job may be NULL); slurm: every container of job
  * (required: EINVAL without; label io.ocra.slurm-job = job->id, on the event of job->name), on
  * the jobs' engine as this host reaches it (run.slurm.docker_host), once slurmctld says the job
- * ended or no longer knows it, else EBUSY. *removed (may be NULL; caller frees with free()) lists what
- * went, *n_removed counts it. NULL where a runner cannot (the capability). free: NULL-safe
- * through ocra_runner_free().
+ * ended or no longer knows it, else EBUSY. *removed (may be NULL; caller frees with free())
+ * lists what went, *n_removed counts it. NULL where a runner cannot (the capability). free:
+ * NULL-safe through ocra_runner_free().
  */
 struct ocra_runner {
     const char *name; /* "docker", "slurm" */
