@@ -132,7 +132,8 @@ wait "$r1"
 j1=$(sed -n 's/^.* (Slurm job \([0-9]*\))$/\1/p' "$tmp/race1.out")
 j2=$(sed -n 's/^.* (Slurm job \([0-9]*\))$/\1/p' "$tmp/race2.out")
 rname=$(sed -n 's/^[a-z]* \(ocra-[0-9a-f]*\) (Slurm job.*/\1/p' "$tmp/race1.out")
-live=$(squeue -h --name "$rname" -o %i | wc -l)
+# active: pending or running (the cancelled one may still be COMPLETING while the epilog runs)
+live=$(squeue -h --name "$rname" -t PENDING,CONFIGURING,RUNNING -o %i | wc -l)
 if [ -n "$j1" ] && [ "$j1" = "$j2" ] && [ "$live" -eq 1 ]; then ok slurm_racing_starts_keep_one_job
 else fail slurm_racing_starts_keep_one_job "jobs '$j1' and '$j2', $live active: $(squeue --states=all)"; fi
 echo "# racing starts: $(grep -h 'Slurm job' "$tmp/race1.out" "$tmp/race2.out" | tr '\n' ';') $(squeue -h --states=all --name "$rname" | wc -l) job(s) submitted"
