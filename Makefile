@@ -3,8 +3,9 @@
 # names the common jobs:
 #
 #   make               optimised build in build/release (data dir compiled in: $(PREFIX)/share/ocra/data)
-#   make install       install ocra, ocra-agent, the planner's data, the man page, bash completion,
-#                      the example configuration and the systemd unit under $(DESTDIR)$(PREFIX)
+#   make install       install ocra, ocra-agent, the Slurm epilog, the planner's data, the man page,
+#                      bash completion, the example configuration and the systemd unit under
+#                      $(DESTDIR)$(PREFIX)
 #   make demo          the README's main command: scripts/demo, end to end on this machine
 #                      (DEMO_ARGS=--keep: leave it running until Ctrl-C)
 #   make test          the whole test suite as CI runs it (scripts/test)

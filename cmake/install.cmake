@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-# What `make install` (cmake --install) puts where. Only the two programs and their files:
+# What `make install` (cmake --install) puts where. Only the two programs and their files
+# (and the Slurm epilog script):
 # static libraries and tests stay in the build tree.
 include(GNUInstallDirs)
 install(TARGETS ocra RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS ocra-agent RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/ocra)
+# the Slurm epilog that removes a job's containers on its node (docs/RUNNING.md)
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/etc/slurm/ocra-epilog
+        DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/ocra)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/data/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ocra/data
         FILES_MATCHING PATTERN "*.json")
 install(FILES ${PROJECT_SOURCE_DIR}/docs/ocra.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

@@ -19,7 +19,8 @@
 #     the old runs row ended succeeded, the log says why);
 #  3. load 0 -> back to min 1 after the cooldown: r1 and r2 gone, their allocations released;
 #  4. replica 0's workload exits -> the event completes and is reported, no replica container
-#     remains, no allocation is held.
+#     remains (one planted with the event's labels and no allocation included: found by its
+#     labels), no allocation is held.
 # Exits 77 (skip) with the reason when docker, the registry or the EVM tools cannot run here.
 # Stops everything it started, by PID.
 set -u
@@ -228,6 +229,12 @@ running "$c0" && ok replica0_still_running || fail replica0_still_running "$c0 s
 # --- 4. replica 0 ends -> the event completes, nothing remains ---------------------------------
 docker exec "$c0" sh -c 'echo 6 > /tmp/ocra-load' # scaled up again, then ended with the event
 wait_until "$c0-r1 running again" running "$c0-r1" || true
+# a replica container no allocation names (one a crash left between its container and its
+# allocation): not under the replica's name, so only its labels find it at the event's end
+docker run -d --network none --name "$c0-left" --label "io.ocra.event-id=$id" \
+    --label io.ocra.runner=docker --label io.ocra.replica=2 \
+    "$(docker inspect -f '{{.Image}}' "$c0")" sleep 300 >/dev/null ||
+    fail plant_replica "docker run failed"
 docker exec "$c0" touch /tmp/ocra-stop || fail stop_written "docker exec into $c0 failed"
 if wait_pipe "$id" 'p.get("status") == "reported" and p.get("state") == "done"'; then
     ok event_reported
@@ -236,10 +243,11 @@ else
 fi
 [ "$(pipe "$id" 'p.get("outcome")')" = completed ] && ok event_completed ||
     fail event_completed "outcome $(pipe "$id" 'p.get("outcome")')"
-gone "$c0-r1" && gone "$c0-r2" && ok no_replica_remains ||
+gone "$c0-r1" && gone "$c0-r2" && gone "$c0-left" && ok no_replica_remains ||
     fail no_replica_remains "$(docker ps -a --format '{{.Names}} {{.Status}}' | tr '\n' ';')"
 [ "$(replica_containers)" -le 1 ] && ok only_replica0_left ||
     fail only_replica0_left "$(replica_containers) containers of the event"
+has stray_replica_logged "$tmp/daemon.log" "autoscale event=$id: removed stray replica container $c0-left"
 held_is "" && ok no_allocation_held || fail no_allocation_held "held: $(held)"
 [ "$(runs "state = 'running'")" -eq 0 ] &&
     [ "$(runs "state = 'succeeded' AND id = '$(docker inspect -f '{{.Id}}' "$c0" 2>/dev/null)'")" -eq 1 ] &&

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # it_package.sh OCRA: `make install` into a scratch prefix puts every file where the docs say
-# (the two programs, the planner's data, the man page, bash completion, the example
-# configuration, the contract, the systemd unit naming the installed binary); the installed
+# (the two programs, the Slurm epilog, the planner's data, the man page, bash completion, the
+# example configuration, the contract, the systemd unit naming the installed binary); the installed
 # ocra plans with the installed data; the man page is generated from the binary's help and up
 # to date, and renders without groff warnings; the unit passes systemd-analyze verify; the
 # completion completes commands, subcommands and options.
@@ -17,7 +17,7 @@ prefix=$tmp/prefix
 
 if make install PREFIX="$prefix" BUILD="$tmp/build" >"$tmp/install.log" 2>&1; then ok make_install; else
     fail make_install "$(tail -20 "$tmp/install.log")"; check_done; exit 1; fi
-for f in bin/ocra libexec/ocra/ocra-agent share/ocra/data/pytorch.json share/ocra/data/gpus.json \
+for f in bin/ocra libexec/ocra/ocra-agent libexec/ocra/ocra-epilog share/ocra/data/pytorch.json share/ocra/data/gpus.json \
     share/man/man1/ocra.1 share/bash-completion/completions/ocra \
     share/doc/ocra/examples/ocra.yaml share/ocra/contracts/ModelRegistry.sol \
     lib/systemd/system/ocra.service; do
@@ -27,6 +27,8 @@ done
 "$prefix/bin/ocra" --version | grep -q '^ocra ' && ok installed_ocra_runs || fail installed_ocra_runs "$("$prefix/bin/ocra" --version 2>&1)"
 "$prefix/libexec/ocra/ocra-agent" --version | grep -q '^ocra-agent ' && ok installed_agent_runs ||
     fail installed_agent_runs "$("$prefix/libexec/ocra/ocra-agent" --version 2>&1)"
+[ -x "$prefix/libexec/ocra/ocra-epilog" ] && sh -n "$prefix/libexec/ocra/ocra-epilog" &&
+    ok installed_slurm_epilog || fail installed_slurm_epilog "not an executable sh script"
 file "$prefix/libexec/ocra/ocra-agent" | grep -q 'statically linked' && ok agent_is_static ||
     fail agent_is_static "$(file "$prefix/libexec/ocra/ocra-agent")"
 

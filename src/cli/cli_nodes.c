@@ -3,7 +3,8 @@
  * cli_nodes.c: `ocra nodes [--json]` shows the inventory: each node's GPUs, CPUs, RAM, labels
  * and cost with where each figure came from (config, proc, nvml, slurm, ...), why a figure is
  * missing (no NVML), and from the journal which events hold which devices and what is free.
- * The text is rendered from the same JSON document as --json (ocra_sched_nodes_json()).
+ * The text is rendered from the same JSON document as --json (ocra_sched_nodes_json()), with
+ * a warning per stray container (ocra_daemon_strays(): ocra's labels, no live run).
  * The inventory itself is built by ocra_daemon_inventory() (the HTTP API shows it too).
  */
 #include "cli/cli.h"
@@ -61,6 +62,44 @@ ocra_cli_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *i
                    struct ocra_err *err)
 {
     return ocra_daemon_inventory(cfg, inv, &slurm_seen, err);
+}
+
+/*
+ * The containers with ocra's labels that belong to no live run, judged as the daemon's
+ * reconcile judges them (by slurmctld, or by the journal when it exists): {"strays": [...]}
+ * or, when the runner's engine cannot be listed from here, {"note": why}.
+ */
+static json_t *
+strays_json(const struct ocra_config *cfg, const char *journal)
+{
+    struct ocra_daemon_stray *s = NULL;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    json_t *list;
+    size_t n = 0;
+
+    if (access(journal, F_OK) == 0 && ocra_store_open(journal, &st, &err) < 0)
+        return json_pack("{s:s}", "note", err.msg);
+    if (ocra_daemon_strays(cfg, st, &s, &n, &err) < 0) {
+        ocra_store_close(st);
+        return json_pack("{s:s}", "note", err.msg);
+    }
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct ocra_run_container *c = &s[i].c;
+        json_t *j =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", c->name, "id", c->id, "event",
+                      c->event_id, "runner", c->runner, "state", c->state, "why", s[i].why);
+
+        if (c->slurm_job)
+            json_object_set_new(j, "slurm_job", json_integer(c->slurm_job));
+        if (!strcmp(c->runner, "docker"))
+            json_object_set_new(j, "replica", json_integer(c->replica));
+        json_array_append_new(list, j);
+    }
+    free(s);
+    ocra_store_close(st);
+    return json_pack("{s:o}", "strays", list);
 }
 
 /* ---- text ------------------------------------------------------------------------------ */
@@ -180,6 +219,31 @@ print_allocation(json_t *n)
     }
 }
 
+/* A warning per stray container: what it is, why it is a stray, and what removes it. */
+static void
+print_strays(json_t *containers)
+{
+    const char *note = json_string_value(json_object_get(containers, "note"));
+    json_t *s;
+    size_t i;
+
+    if (note)
+        printf("\ncontainers: not checked: %s\n", note);
+    json_array_foreach(json_object_get(containers, "strays"), i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+
+        printf("%swarning: stray container %s (%s, %s runner, event %s) belongs to no live run: "
+               "%s; the daemon removes it at its next reconcile (run.reconcile_interval_s), or "
+               "`docker rm -f %s` on its node\n",
+               i ? "" : "\n", name, json_string_value(json_object_get(s, "state")),
+               json_string_value(json_object_get(s, "runner")),
+               json_string_value(json_object_get(s, "event")),
+               json_string_value(json_object_get(s, "why")),
+               *name ? name : json_string_value(json_object_get(s, "id")));
+    }
+}
+
 static void
 print_text(json_t *doc, const char *journal)
 {
@@ -219,6 +283,7 @@ print_text(json_t *doc, const char *journal)
                json_string_value(json_object_get(n, "event")),
                json_integer_value(json_object_get(n, "replica")),
                json_string_value(json_object_get(n, "node")));
+    print_strays(json_object_get(doc, "containers"));
 }
 
 /* ---- the command ----------------------------------------------------------------------- */
@@ -293,6 +358,8 @@ nodes_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         status = ocra_cli_fail(OCRA_CLI_FAIL, "nodes: %s: %s", o.journal, err.msg);
     if (doc && (sj = slurm_json()))
         json_object_set_new(doc, "slurm", sj);
+    if (doc)
+        json_object_set_new(doc, "containers", strays_json(&ctx->cfg, o.journal));
     if (doc && o.json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", text);
@@ -318,11 +385,16 @@ const struct ocra_cli_cmd ocra_cli_nodes_cmd = {
     "memory, driver, compute capability, CPUs, RAM, labels and cost per GPU-hour, each with\n"
     "its source in brackets (config, proc, nvml, slurm; - when unknown); a note when a\n"
     "figure is missing (\"0 GPUs: libnvidia-ml.so.1 not found\"); and from the journal\n"
-    "what is free and which events hold which GPUs (event#replica). The journal is read,\n"
+    "what is free and which events hold which GPUs (event#replica). Then a warning for each\n"
+    "stray container on the runner's engine: one that carries ocra's labels but belongs to\n"
+    "no live run (its Slurm job ended or is unknown to slurmctld, its docker run ended, a\n"
+    "replica without an allocation); the daemon removes those at start and every\n"
+    "run.reconcile_interval_s (docs/RUNNING.md, Stray containers). The journal is read,\n"
     "never created.\n"
     "\n"
     "options:\n"
-    "      --json           one JSON document instead of text (the /api/v1/nodes shape)\n"
+    "      --json           one JSON document instead of text (the /api/v1/nodes shape,\n"
+    "                       with \"containers\": {\"strays\": [...]} or {\"note\": why})\n"
     "      --journal FILE   the journal (default: journal.path of the configuration)\n"
     "\n"
     "exit status: 0 shown; 1 the journal cannot be read; 2 usage error or an invalid\n"

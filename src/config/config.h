@@ -77,6 +77,7 @@ struct ocra_config {
         char *docker_host; /* unix://PATH of the engine; "": $DOCKER_HOST or the default */
         int runner;        /* 0 docker, 1 slurm */
         bool writable_rootfs, network_host, no_pids_limit, run_as_root; /* sandbox relaxations */
+        int64_t reconcile_interval_s; /* stray containers removed every this often; 0: at start */
         struct {
             char *url, *user, *partition, *docker_host, *workdir;
             char *token_file; /* names a secret: never log its contents */

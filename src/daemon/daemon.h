@@ -25,6 +25,7 @@
 #include "chain/evm/evm.h"
 #include "config/config.h"
 #include "plan/plan.h"
+#include "run/run.h"
 #include "store/store.h"
 
 /* ---- the stage-op table -------------------------------------------------------------- */
@@ -207,6 +208,26 @@ void ocra_daemon_fetch_options(const struct ocra_config *cfg, struct ocra_build_
  * are: no base may come from there); mirrors has room for cfg->plan.n_mirrors. */
 void ocra_daemon_plan_options(const struct ocra_config *cfg, struct ocra_plan_options *po,
                               struct ocra_plan_mirror *mirrors);
+
+/* ---- stray containers (daemon_strays.c) ------------------------------------------------- */
+
+/* A container that carries ocra's labels but belongs to no live run, and why. */
+struct ocra_daemon_stray {
+    struct ocra_run_container c;
+    char why[256]; /* "Slurm job 5 ended CANCELLED", "its run ended stopped" */
+};
+
+/*
+ * The strays on the configured runner's engine (run.docker_host; run.slurm.docker_host for the
+ * slurm runner), as this host reaches it: a Slurm job's container (io.ocra.slurm-job) whose job
+ * ended, is unknown to slurmctld or is now another event's; a docker runner's container that
+ * still runs after its run ended, a replica without an allocation, or a running container of
+ * an event that finished (by the journal st; NULL: those are not judged). Containers of events
+ * the journal does not know, and those that cannot be judged now, are left out. *out (caller
+ * frees with free()) and *n on success; -1 when the engine cannot be listed (err).
+ */
+int ocra_daemon_strays(const struct ocra_config *cfg, struct ocra_store *st,
+                       struct ocra_daemon_stray **out, size_t *n, struct ocra_err *err);
 
 /* ---- the HTTP API's hooks and the daemon's metrics (daemon_api.c) ---------------------- */
 

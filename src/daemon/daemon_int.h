@@ -196,6 +196,12 @@ int ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, str
 
 /* ---- autoscale (end) -------------------------------------------------------------------- */
 
+/* Removes the stray containers (ocra_daemon_strays() over ctx's journal), ends a runs row
+ * they left running, logs each and sets /metrics (ocra_stray_containers,
+ * ocra_stray_containers_removed_total). A failure is logged: the next reconcile tries again.
+ * The autoscaling loop's thread runs it at start and every run.reconcile_interval_s. */
+void ocra_daemon_reconcile(struct ocra_daemon_ctx *ctx);
+
 /* The report stage (daemon_report.c). */
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                           const json_t *inputs, json_t **output, struct ocra_err *err);

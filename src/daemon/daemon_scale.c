@@ -12,7 +12,11 @@
  * then their allocations. So a replica container never lives without its allocation, and after
  * a restart the held allocations say how many replicas there are (their containers are started
  * or adopted again). Replica 0 is the run stage's container; replica N >= 1 is
- * ocra-<short id>-r<N>, same image digest, same sandbox, port + N. Docker runner only.
+ * ocra-<short id>-r<N>, same image digest, same sandbox, port + N. Docker runner only. The
+ * event's end removes the replicas its allocations name, then any other container of the event
+ * but replica 0's (found by its labels). The loop's thread also removes the stray containers of
+ * either runner (daemon_strays.c) at its start and every run.reconcile_interval_s, under the
+ * lock of the scaling operations.
  */
 #include "daemon/daemon_int.h"
 
@@ -61,6 +65,8 @@ struct ocra_daemon_scale {
     struct scaled *ev;          /* the loop thread's only */
     size_t n_ev;
     bool slurm_said;
+    bool reconciled;           /* the reconcile at start is done */
+    int64_t next_reconcile_ms; /* monotonic */
 };
 
 /* One scaling operation at a time: the loop, the run stage's min and the complete stage's
@@ -590,6 +596,38 @@ ocra_daemon_scale_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
     pthread_mutex_unlock(&op_mu);
 }
 
+/*
+ * After the replicas the held allocations name: every other container of the event but
+ * replica 0's, found by its labels (a replica left behind by a crash between its container and
+ * its allocation, or a removal the engine lost), goes too, its runs row ended.
+ */
+static int
+replicas_reap(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err)
+{
+    struct ocra_runner *runner = ocra_daemon_runner_new(ctx->cfg, err);
+    struct ocra_run_container *gone = NULL;
+    size_t n = 0;
+    int ret = -1;
+
+    if (!runner || runner->reap(runner, event_id, NULL, &gone, &n, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        ocra_log_warn("autoscale event=%s: removed stray replica container %s (%s): no held "
+                      "allocation named it",
+                      event_id, gone[i].name, gone[i].state);
+        ocra_metrics_add(ocra_metrics_std()->strays_removed, (const char *const[]){"docker"}, 1);
+        if (gone[i].replica > 0)
+            ocra_daemon_agent_run_end(ctx->d, event_id, gone[i].replica);
+        if (replica_journal_end(ctx->st, gone[i].id, gone[i].replica, -1, NULL, err) < 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    free(gone);
+    ocra_runner_free(runner);
+    return ret;
+}
+
 int
 ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err)
 {
@@ -619,6 +657,8 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
         ocra_log_info("autoscale event=%s ended: replicas 1..%d removed", event_id, h.max_replica);
         ocra_metrics_set(ocra_metrics_std()->replicas, (const char *const[]){event_id}, 0);
     }
+    if (replicas_reap(ctx, event_id, err) < 0)
+        goto out;
     ret = 0;
 out:
     ocra_image_docker_free(dk);
@@ -836,6 +876,22 @@ out:
     event_ctx_fini(&e);
 }
 
+/* The stray containers: at the loop's start, then every run.reconcile_interval_s (0: never
+ * again); under op_mu, so that no replica is being started or removed meanwhile. */
+static void
+reconcile_due(struct ocra_daemon_scale *s)
+{
+    int64_t now = mono_ms(), every = s->ctx.cfg->run.reconcile_interval_s * 1000;
+
+    if (s->reconciled && (every == 0 || now < s->next_reconcile_ms))
+        return;
+    pthread_mutex_lock(&op_mu);
+    ocra_daemon_reconcile(&s->ctx);
+    pthread_mutex_unlock(&op_mu);
+    s->reconciled = true;
+    s->next_reconcile_ms = mono_ms() + every;
+}
+
 static void
 tick(struct ocra_daemon_scale *s)
 {
@@ -846,6 +902,7 @@ tick(struct ocra_daemon_scale *s)
 
     s->ctx.cfg = ocra_daemon_cfg(s->d);
     ocra_daemon_ctx_refresh(&s->ctx);
+    reconcile_due(s);
     if (ocra_store_pipeline_list(s->ctx.st, &f, collect_running, &run, &err) < 0) {
         ocra_log_warn("autoscale: journal: %s", err.msg);
         goto out;

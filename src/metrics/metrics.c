@@ -486,6 +486,15 @@ std_init(void)
         "Autoscaling actions, by direction (up, down, failed, replaced).", OCRA_METRICS_COUNTER,
         (const char *const[]){"direction", NULL}, NULL, 0);
     /* autoscale (end) */
+    s->strays = ocra_metrics_family(
+        m, "ocra_stray_containers",
+        "Containers carrying ocra's labels that belong to no live run and that the daemon's "
+        "last reconcile could not remove.",
+        OCRA_METRICS_GAUGE, (const char *const[]){"runner", NULL}, NULL, 0);
+    s->strays_removed = ocra_metrics_family(
+        m, "ocra_stray_containers_removed_total",
+        "Containers carrying ocra's labels that outlived their run and that the daemon removed.",
+        OCRA_METRICS_COUNTER, (const char *const[]){"runner", NULL}, NULL, 0);
 }
 
 const struct ocra_metrics_std *

@@ -88,6 +88,10 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *replicas;      /* gauge {event}: replicas of an event in place */
     struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed|replaced */
     /* autoscale (end) */
+    /* gauge {runner}: containers with ocra's labels but no live run that the last reconcile
+     * found and could not remove */
+    struct ocra_metrics_family *strays;
+    struct ocra_metrics_family *strays_removed; /* counter {runner}: stray containers removed */
 };
 const struct ocra_metrics_std *ocra_metrics_std(void);
 

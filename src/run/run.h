@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * run: runs a built image by digest as a sandboxed workload. `struct ocra_runner` is the
- * pluggable interface (start, wait, log tail, stop, remove, free); the docker runner
+ * pluggable interface (start, wait, log tail, stop, remove, times, reap, free); the docker runner
  * (run_docker.c) drives one machine's Docker engine through the Engine API, the slurm runner
  * (run_slurm.c) submits batch jobs through slurmrestd whose script runs the image with the
  * node's docker CLI under the same profile. Every workload gets the sandbox profile
@@ -94,6 +94,10 @@ typedef int ocra_run_remove_fn(struct ocra_runner *r, const struct ocra_run_job 
                                struct ocra_err *err);
 typedef int ocra_run_times_fn(struct ocra_runner *r, const struct ocra_run_job *job,
                               int64_t *started_ms, int64_t *finished_ms, struct ocra_err *err);
+struct ocra_run_container;
+typedef int ocra_run_reap_fn(struct ocra_runner *r, const char *event_id,
+                             const struct ocra_run_job *job, struct ocra_run_container **removed,
+                             size_t *n_removed, struct ocra_err *err);
 typedef void ocra_run_free_fn(struct ocra_runner *r);
 
 /*
@@ -105,8 +109,16 @@ typedef void ocra_run_free_fn(struct ocra_runner *r);
  * started and ended by the runner's own record (docker: the container's State.StartedAt and
  * FinishedAt; slurm: the job's start_time and end_time), ms since the epoch, 0 for what has not
  * happened (never started, still running); the times of a run survive the daemon that started
- * it, so a stage that took a run over reports the run's, not its own. free: NULL-safe through
- * ocra_runner_free().
+ * it, so a stage that took a run over reports the run's, not its own. reap: once a run has
+ * ended, removes (forced) the containers it left on the runner's engine, found by ocra's labels
+ * rather than by a name a script may not have reached: docker: every container of event_id but
+ * replica 0 (the run itself, kept exited for its logs; remove deletes it), so the autoscaled
+ * replicas whatever their number and state (job may be NULL); slurm: every container of job
+ * (required: EINVAL without; label io.ocra.slurm-job = job->id, on the event of job->name), on
+ * the jobs' engine as this host reaches it (run.slurm.docker_host), once slurmctld says the job
+ * ended or no longer knows it, else EBUSY. *removed (may be NULL; caller frees with free())
+ * lists what went, *n_removed counts it. NULL where a runner cannot (the capability). free:
+ * NULL-safe through ocra_runner_free().
  */
 struct ocra_runner {
     const char *name; /* "docker", "slurm" */
@@ -116,6 +128,7 @@ struct ocra_runner {
     ocra_run_stop_fn *stop;
     ocra_run_remove_fn *remove;
     ocra_run_times_fn *times;
+    ocra_run_reap_fn *reap;
     ocra_run_free_fn *free;
     void *impl;
 };
@@ -152,6 +165,47 @@ json_t *ocra_run_docker_create_body(const struct ocra_run_spec *spec, struct ocr
  * "(relaxed: run.sandbox.<key>)", appended to out; for `ocra run` to print.
  */
 void ocra_run_profile_describe(const struct ocra_run_spec *spec, struct ocra_buf *out);
+
+/* ---- containers by ocra's labels (run_reap.c) ------------------------------------------ */
+
+/*
+ * Every workload container carries io.ocra.event-id, io.ocra.image and io.ocra.runner; the
+ * docker runner's also io.ocra.replica, the slurm runner's io.ocra.slurm-job (the Slurm job
+ * id). Those labels, not the names, find what a run left behind: a container whose job or run
+ * ended is removed by the runner's reap, the daemon's reconcile, or the Slurm epilog
+ * (etc/slurm/ocra-epilog).
+ */
+#define OCRA_RUN_LABEL_EVENT "io.ocra.event-id"
+#define OCRA_RUN_LABEL_RUNNER "io.ocra.runner"
+#define OCRA_RUN_LABEL_REPLICA "io.ocra.replica"
+#define OCRA_RUN_LABEL_SLURM_JOB "io.ocra.slurm-job"
+
+/* A container that carries ocra's labels, as the engine lists it. */
+struct ocra_run_container {
+    char id[72];                           /* 64 hex */
+    char name[128];                        /* without the engine's leading '/' */
+    char event_id[OCRA_RUN_EVENT_MAX + 1]; /* io.ocra.event-id */
+    char runner[16];                       /* io.ocra.runner: "docker", "slurm"; "" absent */
+    int replica;        /* io.ocra.replica (0 when absent); -1 when out of range */
+    uint32_t slurm_job; /* io.ocra.slurm-job, else the <job id> that ends a slurm container's
+                           name ocra-<short id>-<job id> (made before the label); 0: none */
+    char state[16];     /* the engine's: created, running, paused, restarting, exited, dead, ... */
+    bool active;        /* not exited or dead: it may still hold devices */
+};
+
+/*
+ * The containers of a GET /containers/json reply (outside input) that carry a valid
+ * io.ocra.event-id; the others are skipped. *out (caller frees with free()) and *n on
+ * success; EPROTO on a reply that is not an array of container objects with a 64-hex Id.
+ */
+int ocra_run_containers_parse(const char *body, size_t len, struct ocra_run_container **out,
+                              size_t *n, struct ocra_err *err);
+/* Every container on engine d with ocra's labels, in any state; with event_id (may be NULL)
+ * only that event's. As ocra_run_containers_parse(). */
+int ocra_run_containers_list(struct ocra_image_docker *d, const char *event_id,
+                             struct ocra_run_container **out, size_t *n, struct ocra_err *err);
+/* Removes container id (forced: killed when it runs); one that is gone already is fine. */
+int ocra_run_container_remove(struct ocra_image_docker *d, const char *id, struct ocra_err *err);
 
 /* ---- the docker runner ----------------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
 /*
  * run_docker.c: the docker runner, the embedded default. It talks to one Docker engine through
  * the image module's Engine API client (its socket and negotiated API version): inspect,
- * create, start, wait, logs, stop and delete of containers. A start first looks for the
+ * create, start, wait, logs, stop and delete of containers, and the reap of an event's
+ * replicas by their labels (run_reap.c). A start first looks for the
  * container named after the event id and adopts it when it is the same workload, so a retry
  * after a crash never makes a second one; a race with another creator (409) is settled the
  * same way. What the engine answers is outside input: ids are checked before they go into a
@@ -371,6 +372,38 @@ out:
     return ret;
 }
 
+/* The event's containers but replica 0's: the replicas, whatever their number and state. */
+static int
+docker_reap(struct ocra_runner *r, const char *event_id, const struct ocra_run_job *job,
+            struct ocra_run_container **removed, size_t *n_removed, struct ocra_err *err)
+{
+    struct ocra_run_container *v = NULL;
+    size_t n = 0, k = 0;
+    int ret = -1;
+
+    (void)job;
+    if (ocra_run_containers_list(engine(r), event_id, &v, &n, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].runner, "docker") != 0 || v[i].replica == 0)
+            continue;
+        if (ocra_run_container_remove(engine(r), v[i].id, err) < 0)
+            goto out;
+        v[k++] = v[i];
+    }
+    if (removed) {
+        *removed = v;
+        v = NULL;
+    }
+    *n_removed = k;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "reap the replicas of event %s", event_id);
+    free(v);
+    return ret;
+}
+
 static void
 docker_free(struct ocra_runner *r)
 {
@@ -400,6 +433,7 @@ ocra_run_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err *
                               .stop = docker_stop,
                               .remove = docker_remove,
                               .times = docker_times,
+                              .reap = docker_reap,
                               .free = docker_free,
                               .impl = dr};
     return r;

@@ -381,6 +381,114 @@ fail:
     return ocra_err_wrap(err, "slurm run %s", job.name[0] ? job.name : "(invalid spec)");
 }
 
+/* ---- reap ------------------------------------------------------------------------------- */
+
+/* The engine of the jobs, as this host reaches it: run.slurm.docker_host, else the default. */
+static struct ocra_image_docker *
+jobs_engine(const struct slurm_runner *sr, struct ocra_err *err)
+{
+    const struct ocra_image_docker_opts o = {
+        .socket = *sr->docker_host ? sr->docker_host + strlen("unix://") : NULL};
+    struct ocra_image_docker *d = ocra_image_docker_new(&o, err);
+
+    if (!d)
+        ocra_err_wrap(err, "the jobs' engine (run.slurm.docker_host) from this host");
+    return d;
+}
+
+/*
+ * Removes job id's containers: labelled with its id, on the event whose job name is job->name
+ * (a job id of another cluster, or one reused after slurmctld lost its state, names another
+ * event), and of event_id when given.
+ */
+static int
+reap_job(struct slurm_runner *sr, const struct ocra_run_job *job, uint32_t id, const char *event_id,
+         struct ocra_run_container **removed, size_t *n_removed, struct ocra_err *err)
+{
+    struct ocra_image_docker *d = jobs_engine(sr, err);
+    struct ocra_run_container *v = NULL;
+    char name[OCRA_RUN_NAME_MAX];
+    size_t n = 0, k = 0;
+    int ret = -1;
+
+    if (!d || ocra_run_containers_list(d, event_id, &v, &n, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        ocra_run_container_name(v[i].event_id, name);
+        if (v[i].slurm_job != id || strcmp(v[i].runner, "slurm") != 0 ||
+            strcmp(name, job->name) != 0)
+            continue;
+        if (ocra_run_container_remove(d, v[i].id, err) < 0)
+            goto out;
+        v[k++] = v[i];
+    }
+    if (removed) {
+        *removed = v;
+        v = NULL;
+    }
+    *n_removed = k;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "reap job %" PRIu32 "'s containers", id);
+    free(v);
+    ocra_image_docker_free(d);
+    return ret;
+}
+
+/*
+ * After wait or stop saw the job end (j NULL: slurmctld no longer knows it): its containers
+ * go, whatever the job script managed before Slurm killed it. A failure is logged (the end
+ * stays the result); the node's epilog and the daemon's reconcile remain.
+ */
+static void
+reap_ended(struct slurm_runner *sr, const struct ocra_run_job *job, uint32_t id,
+           const struct ocra_run_slurm_job *j)
+{
+    const char *state = j ? j->state : "(purged)";
+    struct ocra_err e = {0};
+    size_t n = 0;
+
+    if (reap_job(sr, job, id, NULL, NULL, &n, &e) < 0) {
+        if (j && j->phase == OCRA_RUN_SLURM_EXITED && j->exit_code == 0)
+            ocra_log_debug("slurm job=%" PRIu32 " %s ended %s: %s", id, job->name, state, e.msg);
+        else
+            ocra_log_warn("slurm job=%" PRIu32 " %s ended %s: %s; the node's epilog "
+                          "(etc/slurm/ocra-epilog) or the daemon's reconcile must remove them",
+                          id, job->name, state, e.msg);
+    } else if (n) {
+        ocra_log_info("slurm job=%" PRIu32 " %s ended %s: removed %zu container(s) it left", id,
+                      job->name, state, n);
+    }
+}
+
+static int
+slurm_reap(struct ocra_runner *r, const char *event_id, const struct ocra_run_job *job,
+           struct ocra_run_container **removed, size_t *n_removed, struct ocra_err *err)
+{
+    struct slurm_runner *sr = impl(r);
+    struct ocra_run_slurm_job j = {0};
+    struct ocra_err e = {0};
+    uint32_t id = 0;
+
+    if (!job)
+        return ocra_err_set(err, EINVAL, "reap event %s: the slurm runner needs the job",
+                            event_id ? event_id : "(none)");
+    if (job_id_of(job, &id, err) < 0)
+        return ocra_err_wrap(err, "reap %s", job->name);
+    /* ENOENT: slurmctld purged it after its end */
+    if (job_get(sr, id, &j, &e) < 0 && e.code != ENOENT) {
+        if (err)
+            *err = e;
+        return ocra_err_wrap(err, "reap %s", job->name);
+    }
+    if (j.job_id && (j.phase == OCRA_RUN_SLURM_PENDING || j.phase == OCRA_RUN_SLURM_RUNNING))
+        return ocra_err_set(err, EBUSY,
+                            "reap %s: job %" PRIu32 " is %s: its containers are its own", job->name,
+                            id, j.state);
+    return reap_job(sr, job, id, event_id, removed, n_removed, err);
+}
+
 /* ---- wait, logs, stop, remove ----------------------------------------------------------- */
 
 static bool
@@ -425,11 +533,15 @@ slurm_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_m
     for (long delay = interval;;) {
         if (job_get(sr, id, &j, err) == 0) {
             sr->wait_fails = 0;
-            if (j.phase != OCRA_RUN_SLURM_PENDING && j.phase != OCRA_RUN_SLURM_RUNNING)
+            if (j.phase != OCRA_RUN_SLURM_PENDING && j.phase != OCRA_RUN_SLURM_RUNNING) {
+                reap_ended(sr, job, id, &j);
                 return ended(&j, exit_code, err) < 0 ? ocra_err_wrap(err, "wait for %s", job->name)
                                                      : 0;
+            }
         } else if (!transient(err ? err->code : EIO) || ++sr->wait_fails >= TRANSIENT_MAX) {
             sr->wait_fails = 0;
+            if (err && err->code == ENOENT)
+                reap_ended(sr, job, id, NULL);
             return ocra_err_wrap(err, "wait for %s", job->name);
         }
         uint64_t now = ocra_time_mono_ns();
@@ -531,10 +643,17 @@ slurm_stop(struct ocra_runner *r, const struct ocra_run_job *job, int grace_s, s
         return ocra_err_wrap(err, "stop %s", job->name);
     /* until it has left the node (COMPLETING included), so that its GPUs are free */
     while (ocra_time_mono_ns() < deadline) {
-        if (job_get(sr, id, &j, err) < 0)
-            return err && err->code == ENOENT ? 0 : ocra_err_wrap(err, "stop %s", job->name);
-        if (j.phase != OCRA_RUN_SLURM_PENDING && j.phase != OCRA_RUN_SLURM_RUNNING)
+        if (job_get(sr, id, &j, err) < 0) {
+            if (!err || err->code != ENOENT)
+                return ocra_err_wrap(err, "stop %s", job->name);
+            memset(err, 0, sizeof(*err));
+            reap_ended(sr, job, id, NULL);
             return 0;
+        }
+        if (j.phase != OCRA_RUN_SLURM_PENDING && j.phase != OCRA_RUN_SLURM_RUNNING) {
+            reap_ended(sr, job, id, &j);
+            return 0;
+        }
         ocra_sleep_ms(250);
     }
     return ocra_err_set(err, ETIMEDOUT, "stop %s: job %" PRIu32 " still %s", job->name, id,
@@ -643,6 +762,7 @@ ocra_run_slurm_new(const struct ocra_run_slurm_opts *opts, struct ocra_err *err)
                               .stop = slurm_stop,
                               .remove = slurm_remove,
                               .times = slurm_times,
+                              .reap = slurm_reap,
                               .free = slurm_free,
                               .impl = impl_new(opts)};
     return r;

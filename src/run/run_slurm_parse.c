@@ -157,6 +157,8 @@ ocra_run_slurm_script(const struct ocra_run_spec *spec, const char *docker_host,
     flag(out, "--label", label);
     free(label);
     flag(out, "--label", "io.ocra.runner=slurm");
+    /* the job's own id: its reap, the epilog and the daemon's reconcile find it by this */
+    ocra_buf_puts(out, " \\\n    --label \"" OCRA_RUN_LABEL_SLURM_JOB "=${SLURM_JOB_ID:-0}\"");
     if (spec->agent_dir && *spec->agent_dir) {
         /* the run's own agent socket directory: reached where the node is the daemon's host
          * (elsewhere the engine makes an empty directory, and the agent runs unreported) */

@@ -305,6 +305,71 @@ test_log_demux(void)
     ocra_buf_fini(&b);
 }
 
+#define CID(c)                                                                                     \
+    c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+        c c c c c c c c c c c c c c c c c
+/* A GET /containers/json reply as the engine writes it, filtered on io.ocra.event-id. */
+static void
+test_containers_parse_labels_and_names(void)
+{
+    static const char reply[] = "[{\"Id\":\"" CID(
+        "a") "\",\"Names\":[\"/ocra-0123456789ab-r2\"],\"State\":\"running\","
+             "\"Labels\":{\"io.ocra.event-id\":\"" EVENT "\",\"io.ocra.runner\":\"docker\","
+             "\"io.ocra.replica\":\"2\"}},"
+             /* a slurm job's, labelled with its job id */
+             "{\"Id\":\"" CID(
+                 "b") "\",\"Names\":[\"/ocra-0123456789ab-77\"],\"State\":\"created\","
+                      "\"Labels\":{\"io.ocra.event-id\":\"e2\",\"io.ocra.runner\":\"slurm\","
+                      "\"io.ocra.slurm-job\":\"5\"}},"
+                      /* one made before the job label: the id from the name */
+                      "{\"Id\":\"" CID(
+                          "c") "\",\"Names\":[\"/ocra-0123456789ab-4242\"],\"State\":\"exited\","
+                               "\"Labels\":{\"io.ocra.event-id\":\"e3\",\"io.ocra.runner\":"
+                               "\"slurm\"}},"
+                               /* no valid event label: not ocra's to judge */
+                               "{\"Id\":\"" CID(
+                                   "d") "\",\"Names\":[\"/"
+                                        "x\"],\"Labels\":{\"io.ocra.event-id\":\"a\\nb\"}},"
+                                        "{\"Id\":\"" CID(
+                                            "e") "\",\"Names\":[\"/y\"],\"Labels\":null},"
+                                                 /* hostile values are bounded, not trusted */
+                                                 "{\"Id\":\"" CID(
+                                                     "f") "\",\"Names\":[7],\"State\":\"running\","
+                                                          "\"Labels\":{\"io.ocra.event-id\":\"e4\","
+                                                          "\"io.ocra.replica\":\"999\","
+                                                          "\"io.ocra.slurm-job\":\"99999999999\","
+                                                          "\"io.ocra.runner\":\"slurm\"}}]";
+    struct ocra_run_container *v = NULL;
+    struct ocra_err err = {0};
+    size_t n = 0;
+
+    CHECK_INT(ocra_run_containers_parse(reply, strlen(reply), &v, &n, &err), 0);
+    CHECK_INT((int)n, 4);
+    if (n == 4) {
+        CHECK_STR(v[0].name, "ocra-0123456789ab-r2");
+        CHECK_STR(v[0].event_id, EVENT);
+        CHECK_STR(v[0].runner, "docker");
+        CHECK_INT(v[0].replica, 2);
+        CHECK(v[0].active && v[0].slurm_job == 0);
+        CHECK(v[1].slurm_job == 5 && v[1].active && !strcmp(v[1].state, "created"));
+        CHECK(v[2].slurm_job == 4242 && !v[2].active);
+        CHECK(v[3].name[0] == '\0' && v[3].replica == -1 && v[3].slurm_job == 0);
+    }
+    free(v);
+    /* malformed replies are refused whole */
+    CHECK_INT(ocra_run_containers_parse("{}", 2, &v, &n, &err), -1);
+    CHECK_INT(err.code, EPROTO);
+    CHECK_INT(ocra_run_containers_parse("[{\"Id\":\"ab\"}]", 13, &v, &n, &err), -1);
+    CHECK_INT(ocra_run_containers_parse("[1]", 3, &v, &n, &err), -1);
+    CHECK_INT(
+        ocra_run_containers_parse("[{\"Id\":\"" CID("a") "\",\"Labels\":[]}]", 87, &v, &n, &err),
+        -1);
+    CHECK_INT(ocra_run_containers_parse("[", 1, &v, &n, &err), -1);
+    CHECK_INT(ocra_run_containers_parse("[]", 2, &v, &n, &err), 0);
+    CHECK_INT((int)n, 0);
+    free(v);
+}
+
 /* ---- slurm (begin) ---------------------------------------------------------------------- */
 
 /* Runs the script by sh with a docker on PATH that prints its arguments, one a line. */
@@ -375,7 +440,8 @@ test_slurm_script_runs_the_profile_with_hostile_words_quoted(void)
                            "--memory\n1024m\n--memory-swap\n1024m\n--cpus\n1.000\n--shm-size\n64m\n"
                            "--user\n65532:65532\n--network\nnone\n--restart\nno\n") != NULL);
         CHECK(strstr(args, "--label\nio.ocra.event-id=" EVENT "\n--label\nio.ocra.image=" IMAGE
-                           "\n--label\nio.ocra.runner=slurm\n--env\nA=it's $PATH\n") != NULL);
+                           "\n--label\nio.ocra.runner=slurm\n--label\nio.ocra.slurm-job=42\n"
+                           "--env\nA=it's $PATH\n") != NULL);
         /* no NVIDIA GPUs here: the indices go into the environment only */
         CHECK(strstr(args, "--env\nCUDA_VISIBLE_DEVICES=0,1\n--\n" IMAGE "\nsh\n-c\n"
                            "echo '$(id)'; `reboot` \\\\ \"x\" $HOME\n") != NULL);
@@ -691,6 +757,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_replicas_names_ports_labels),
                OCRA_TEST(test_default_profile_body), OCRA_TEST(test_relaxations_are_explicit),
                OCRA_TEST(test_gpu_device_requests_json),
                OCRA_TEST(test_profile_description_names_relaxations), OCRA_TEST(test_log_demux),
+               OCRA_TEST(test_containers_parse_labels_and_names),
                OCRA_TEST(test_slurm_script_runs_the_profile_with_hostile_words_quoted),
                OCRA_TEST(test_slurm_submit_body), OCRA_TEST(test_slurm_replies_map_errors),
                OCRA_TEST(test_slurm_jobs_find_adopts_and_parses),

@@ -17,6 +17,12 @@
 # it runs in a container without systemd. slurmrestd serves openapi/v0.0.38 with JWT auth
 # (AuthAltTypes=auth/jwt); it refuses to run as root, so it runs as nobody.
 #
+# The cluster runs ocra's epilog (etc/slurm/ocra-epilog, docs/RUNNING.md) after every job
+# through DIR/epilog, once a test has named the engine the jobs use:
+#
+#   slurm_epilog_engine "$DOCKER_HOST"  # the epilog removes each ended job's containers there
+#   slurm_epilog off | on               # a test that checks what else removes them
+#
 # Exported by slurm_start: SLURM_CONF, SLURM_REST_URL (http://127.0.0.1:PORT),
 # SLURM_REST_USER (slurm), SLURM_TOKEN_FILE (a JWT from `scontrol token`, mode 0600),
 # SLURM_PARTITION (ocra), SLURM_NODE (ocra-n1), SLURM_DIR. SLURM_MIN_JOB_AGE (seconds, default
@@ -25,6 +31,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
 SLURM_PIDS=()
+_SLURM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 _slurm_log() { echo "slurm.sh: $*" >&2; }
 
@@ -89,6 +96,7 @@ GresTypes=gpu
 ReturnToService=2
 MinJobAge=${SLURM_MIN_JOB_AGE:-600}
 KillWait=30
+Epilog=$dir/epilog
 SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=ocra-n1 NodeHostname=$(hostname -s) NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1024 Gres=gpu:$gpus State=UNKNOWN
@@ -130,6 +138,14 @@ slurm_start() {
         echo "AutoDetect=off"
         echo "NodeName=ocra-n1 Name=gpu File=$dir/dev/nvidia[0-$((gpus - 1))]"
     } >"$dir/gres.conf"
+    # ocra's epilog, with this cluster's engine once a test names it (slurm_epilog_engine)
+    cat >"$dir/epilog" <<EPILOG
+#!/bin/sh
+# the test cluster's epilog (tests/lib/slurm.sh): ocra's, with DIR/epilog.conf
+[ -e "$dir/epilog.off" ] || [ ! -e "$dir/epilog.conf" ] && exit 0
+OCRA_EPILOG_CONF="$dir/epilog.conf" exec "$_SLURM_REPO/etc/slurm/ocra-epilog"
+EPILOG
+    chmod 755 "$dir/epilog"
     chmod 644 "$dir/slurm.conf" "$dir/gres.conf"
     SLURM_CONF=$dir/slurm.conf
     export SLURM_CONF SLURM_DIR
@@ -203,6 +219,19 @@ _slurm_dump() {
     for f in slurmctld.log slurmctld.out slurmd.log slurmd.out slurmrestd.log munge/munged.log; do
         [ -s "$1/$f" ] && { echo "--- $f (last 15 lines)"; tail -n 15 "$1/$f"; } >&2
     done
+}
+
+# slurm_epilog_engine DOCKER_HOST: the engine (unix://PATH) the epilog removes containers on.
+slurm_epilog_engine() {
+    printf 'DOCKER_HOST=%s\n' "${1:?usage: slurm_epilog_engine unix:///path}" >"$SLURM_DIR/epilog.conf"
+}
+
+# slurm_epilog off|on: whether the epilog removes anything (it is on once an engine is named).
+slurm_epilog() {
+    case ${1:?usage: slurm_epilog off|on} in
+    off) : >"$SLURM_DIR/epilog.off" ;;
+    *) rm -f "$SLURM_DIR/epilog.off" ;;
+    esac
 }
 
 # slurm_stop: stops what slurm_start started, newest first, by PID; waits until each is gone.
