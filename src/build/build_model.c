@@ -5,8 +5,9 @@
  * through the Engine API only when neither has it, once per hash in this process. The model
  * image is assembled natively on top of it: its layers mounted from the toolchain repository, a
  * deterministic weight layer and an agent layer (written once into the cache under a key of their
- * inputs, uploaded unless the registry has them), a config and an OCI manifest with the provenance
- * annotations, pushed by digest, then tagged and signed.
+ * inputs, uploaded unless the registry has them; the agent layer is the same for every event), a
+ * config and an OCI manifest with the provenance annotations, pushed by digest, then tagged and
+ * signed. What depends on the event is in the config and manifest.
  */
 #include "build/build_int.h"
 
@@ -244,6 +245,7 @@ struct new_layer {
     const char *what;
     struct ocra_image_layer_entry entry;
     const char *sha; /* the entry's content sha256, part of the cache key */
+    int64_t mtime;   /* of its entries */
     bool gzip;
     bool artifact; /* the entry is the model artifact, fetched only when the layer is written */
     struct ocra_image_layer layer;
@@ -254,13 +256,13 @@ struct new_layer {
  * content digest. Into out (65 hex).
  */
 static void
-layer_key(const struct new_layer *l, int64_t mtime, char out[65])
+layer_key(const struct new_layer *l, char out[65])
 {
     struct ocra_buf k;
 
     ocra_buf_init(&k);
     ocra_buf_printf(&k, "%s\n%d\n%lld\n%s\n%o\n%s\n", LAYER_FORMAT, l->gzip ? 1 : 0,
-                    (long long)mtime, l->entry.path, l->entry.mode, l->sha);
+                    (long long)l->mtime, l->entry.path, l->entry.mode, l->sha);
     ocra_sha256_hex(k.data, k.len, out);
     ocra_buf_fini(&k);
 }
@@ -357,8 +359,7 @@ layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct 
         ocra_err_sys(err, "temporary file in %s", dir);
         goto out;
     }
-    if (ocra_image_layer_write(&l->entry, 1, b->ev->timestamp / 1000, l->gzip, src.fd, &l->layer,
-                               err) < 0 ||
+    if (ocra_image_layer_write(&l->entry, 1, l->mtime, l->gzip, src.fd, &l->layer, err) < 0 ||
         layer_index_write(dir, key, &l->layer, err) < 0)
         goto out;
     build_progress(b, OCRA_BUILD_MODEL, l->what, "written", (uint64_t)l->layer.desc.size,
@@ -383,7 +384,7 @@ layer_ensure(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
     char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
     int have = 0, ret = -1;
 
-    layer_key(l, b->ev->timestamp / 1000, key);
+    layer_key(l, key);
     if (layer_index_read(dir, key, &l->layer) == 0) {
         have = ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
         if (have < 0)
@@ -432,6 +433,7 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
         l[0] = (struct new_layer){.what = "weight layer",
                                   .entry = {model_path, NULL, 0644}, /* set when written */
                                   .sha = a->sha256,
+                                  .mtime = b->ev->timestamp / 1000, /* when it was published */
                                   .gzip = b->opts.weight_gzip,
                                   .artifact = true};
         if (layer_ensure(b, &l[0], err) < 0)
@@ -440,9 +442,11 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
     }
     if (file_sha256(b->opts.agent, agent_sha, err) < 0)
         return ocra_err_wrap(err, "ocra-agent");
+    /* the same for every event: written and uploaded once per agent binary */
     l[*n] = (struct new_layer){.what = "agent layer",
                                .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
                                .sha = agent_sha,
+                               .mtime = 0,
                                .gzip = true};
     if (layer_ensure(b, &l[*n], err) < 0)
         return -1;
