@@ -4,10 +4,11 @@
  * repository for every model), is looked up in the registry, then in the engine, and built
  * through the Engine API only when neither has it, once per hash in this process. The model
  * image is assembled natively on top of it: its layers mounted from the toolchain repository, a
- * deterministic weight layer and an agent layer (written once into the cache under a key of their
- * inputs, uploaded unless the registry has them; the agent layer is the same for every event), a
- * config and an OCI manifest with the provenance annotations, pushed by digest, then tagged and
- * signed. What depends on the event is in the config and manifest.
+ * deterministic weight layer and an agent layer (made once per key of their inputs, whose
+ * descriptor the cache keeps, uploaded unless the registry has them: a plain tar streamed
+ * from the artifact, a gzip one through an unlinked file; the agent layer is the same for
+ * every event), a config and an OCI manifest with the provenance annotations, pushed by
+ * digest, then tagged and signed. What depends on the event is in the config and manifest.
  */
 #include "build/build_int.h"
 
@@ -328,23 +329,16 @@ push_progress(void *arg, uint64_t done, uint64_t size)
 
 /*
  * Writes the layer into an unlinked temporary file in dir (the bytes live only as long as the
- * upload needs them: the cache keeps the descriptor, the registry the blob), records its
- * descriptor under key and uploads it.
+ * upload needs them: the cache keeps the descriptor, the registry the blob) and uploads it: a
+ * gzip layer, whose compressed bytes cannot be made again at an offset to resume from.
  */
 static int
-layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
-                 struct ocra_err *err)
+layer_file_push(struct ocra_build *b, const char *dir, struct new_layer *l, struct ocra_err *err)
 {
     struct push_progress pp = {b, l->what, 0};
     struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
     int ret = -1;
 
-    /* the artifact is needed only now, to write the layer (fetch is a no-op when done) */
-    if (l->artifact) {
-        if (ocra_build_fetch(b, err) < 0)
-            goto out;
-        l->entry.source = b->artifact_path;
-    }
     src.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (src.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
         /* a file system without O_TMPFILE: a named file, unlinked at once */
@@ -359,37 +353,89 @@ layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct 
         ocra_err_sys(err, "temporary file in %s", dir);
         goto out;
     }
-    if (ocra_image_layer_write(&l->entry, 1, l->mtime, l->gzip, src.fd, &l->layer, err) < 0 ||
-        layer_index_write(dir, key, &l->layer, err) < 0)
+    if (ocra_image_layer_write(&l->entry, 1, l->mtime, l->gzip, src.fd, &l->layer, err) < 0)
         goto out;
     build_progress(b, OCRA_BUILD_MODEL, l->what, "written", (uint64_t)l->layer.desc.size,
                    (uint64_t)l->layer.desc.size);
     src.size = (uint64_t)l->layer.desc.size;
-    if (ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err) < 0)
-        goto out;
-    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", src.size, src.size);
-    ret = 0;
+    ret = ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err);
 out:
     ocra_fd_close(src.fd);
     return ret;
 }
 
 /*
+ * Uploads a plain tar layer straight from its sources (tar headers, the file, padding): its
+ * digest, which is its diff_id too, computed as the bytes go; nothing is written here.
+ */
+static int
+layer_stream_push(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
+{
+    struct push_progress pp = {b, l->what, 0};
+    struct ocra_image_src src = {.fd = -1,
+                                 .read = ocra_image_layer_stream_read,
+                                 .progress = push_progress,
+                                 .progress_arg = &pp};
+    struct ocra_image_layer_stream *s = ocra_image_layer_stream_new(&l->entry, 1, l->mtime, err);
+    struct ocra_image_layer *out = &l->layer;
+    int ret = -1;
+
+    if (!s)
+        return -1;
+    src.read_arg = s;
+    src.size = ocra_image_layer_stream_size(s);
+    if (ocra_image_blob_push_stream(b->reg, b->opts.repo, &src, out->desc.digest, err) < 0)
+        goto out;
+    memcpy(out->desc.media_type, OCRA_IMAGE_MT_OCI_LAYER, sizeof(OCRA_IMAGE_MT_OCI_LAYER));
+    memcpy(out->diff_id, out->desc.digest, sizeof(out->diff_id));
+    out->desc.size = (int64_t)src.size;
+    ret = 0;
+out:
+    ocra_image_layer_stream_free(s);
+    return ret;
+}
+
+/* Makes the layer and uploads it, then records its descriptor under key in dir. */
+static int
+layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
+                 struct ocra_err *err)
+{
+    /* the artifact is needed only now, to make the layer (fetch is a no-op when done) */
+    if (l->artifact) {
+        if (ocra_build_fetch(b, err) < 0)
+            return -1;
+        l->entry.source = b->artifact_path;
+    }
+    if ((l->gzip ? layer_file_push(b, dir, l, err) : layer_stream_push(b, l, err)) < 0)
+        return -1;
+    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", (uint64_t)l->layer.desc.size,
+                   (uint64_t)l->layer.desc.size);
+    return layer_index_write(dir, key, &l->layer, err);
+}
+
+/*
  * Makes the layer's blob exist in the registry: a descriptor in the cache whose blob the
  * registry has is done without reading anything; else the layer is written and uploaded.
  */
+/* 1 when the cache describes the layer (l->layer filled) and the registry has its blob. */
+static int
+layer_have(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
+           struct ocra_err *err)
+{
+    if (layer_index_read(dir, key, &l->layer) < 0)
+        return 0;
+    return ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
+}
+
 static int
 layer_ensure(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
 {
     char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
-    int have = 0, ret = -1;
+    int have, ret = -1;
 
     layer_key(l, key);
-    if (layer_index_read(dir, key, &l->layer) == 0) {
-        have = ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
-        if (have < 0)
-            goto out;
-    }
+    if ((have = layer_have(b, dir, key, l, err)) < 0)
+        goto out;
     if (have) {
         build_progress(b, OCRA_BUILD_MODEL, l->what, "already in the registry", 0, 0);
         ret = 0;
@@ -430,27 +476,24 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
     if (a->present) {
         ocra_build_model_file_name(a->uri, name);
         (void)snprintf(model_path, 300, "%s/%s", MODEL_DIR + 1, name);
-        l[0] = (struct new_layer){.what = "weight layer",
-                                  .entry = {model_path, NULL, 0644}, /* set when written */
-                                  .sha = a->sha256,
-                                  .mtime = b->ev->timestamp / 1000, /* when it was published */
-                                  .gzip = b->opts.weight_gzip,
-                                  .artifact = true};
-        if (layer_ensure(b, &l[0], err) < 0)
-            return -1;
-        (*n)++;
+        l[(*n)++] = (struct new_layer){.what = "weight layer",
+                                       .entry = {model_path, NULL, 0644}, /* set when written */
+                                       .sha = a->sha256,
+                                       .mtime = b->ev->timestamp / 1000, /* when published */
+                                       .gzip = b->opts.weight_gzip,
+                                       .artifact = true};
     }
     if (file_sha256(b->opts.agent, agent_sha, err) < 0)
         return ocra_err_wrap(err, "ocra-agent");
     /* the same for every event: written and uploaded once per agent binary */
-    l[*n] = (struct new_layer){.what = "agent layer",
-                               .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
-                               .sha = agent_sha,
-                               .mtime = 0,
-                               .gzip = true};
-    if (layer_ensure(b, &l[*n], err) < 0)
-        return -1;
-    (*n)++;
+    l[(*n)++] = (struct new_layer){.what = "agent layer",
+                                   .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
+                                   .sha = agent_sha,
+                                   .mtime = 0,
+                                   .gzip = true};
+    for (size_t i = 0; i < *n; i++)
+        if (layer_ensure(b, &l[i], err) < 0)
+            return -1;
     return 0;
 }
 
@@ -665,14 +708,18 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
 
     if (toolchain_fetch(b, &tm, &base, err) < 0 ||
         labels_check(b, json_object_get(json_object_get(base, "config"), "Labels"), err) < 0 ||
-        toolchain_mount(b, &tm, err) < 0 || new_layers(b, l, &n, model_path, agent_sha, err) < 0)
+        toolchain_mount(b, &tm, err) < 0)
+        goto out;
+    if (new_layers(b, l, &n, model_path, agent_sha, err) < 0)
         goto out;
     /* without the registry host: the same image pushed to another registry keeps its digest */
     base_name = ocra_xasprintf("%s:%s", b->tc_repo, ocra_plan_toolchain_hash(b->plan));
     json_decref(b->annotations);
     b->annotations = ocra_build_annotations_make(b->spec, b->ev, ocra_plan_toolchain_hash(b->plan),
                                                  base_name, b->tc_digest);
-    if (!(config = config_make(b, base, l, n, err)) || manifest_push(b, &tm, config, l, n, err) < 0)
+    if (!(config = config_make(b, base, l, n, err)))
+        goto out;
+    if (manifest_push(b, &tm, config, l, n, err) < 0)
         goto out;
     ret = 0;
 out:
