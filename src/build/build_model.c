@@ -463,6 +463,32 @@ file_sha256(const char *path, char out[65], struct ocra_err *err)
     return 0;
 }
 
+/*
+ * Starts handing the image to the engine of opts.load_socket (build_engine.c) when the weight
+ * layer (l[0], a plain tar) is to be uploaded now: the engine reads the new layers beside the
+ * upload. Not for a layer the registry has (a retry): its run stage pulls it.
+ */
+static int
+load_start(struct ocra_build *b, struct new_layer *l, size_t n, struct ocra_err *err)
+{
+    char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
+    const struct ocra_image_layer_entry *entries[2] = {&l[0].entry, &l[1].entry};
+    const int64_t mtimes[2] = {l[0].mtime, l[1].mtime};
+    struct new_layer probe = l[0];
+    int have;
+
+    layer_key(&l[0], key);
+    have = layer_have(b, dir, key, &probe, err);
+    free(dir);
+    if (have != 0)
+        return have < 0 ? ocra_err_wrap(err, "%s", l[0].what) : 0;
+    if (ocra_build_fetch(b, err) < 0)
+        return -1;
+    l[0].entry.source = b->artifact_path;
+    build_load_start(b, entries, mtimes, n);
+    return 0;
+}
+
 /* The weight layer (when the spec has an artifact) and the agent layer, in the registry.
  * model_path and agent_sha are storage for the entries. */
 static int
@@ -491,6 +517,8 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
                                    .sha = agent_sha,
                                    .mtime = 0,
                                    .gzip = true};
+    if (a->present && !l[0].gzip && build_load_wanted(b) && load_start(b, l, *n, err) < 0)
+        return -1;
     for (size_t i = 0; i < *n; i++)
         if (layer_ensure(b, &l[i], err) < 0)
             return -1;
@@ -710,6 +738,8 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
         labels_check(b, json_object_get(json_object_get(base, "config"), "Labels"), err) < 0 ||
         toolchain_mount(b, &tm, err) < 0)
         goto out;
+    if (!b->load_note[0])
+        build_load_check(b, tm.config.digest);
     if (new_layers(b, l, &n, model_path, agent_sha, err) < 0)
         goto out;
     /* without the registry host: the same image pushed to another registry keeps its digest */
@@ -719,10 +749,12 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
                                                  base_name, b->tc_digest);
     if (!(config = config_make(b, base, l, n, err)))
         goto out;
+    build_load_config(b, config);
     if (manifest_push(b, &tm, config, l, n, err) < 0)
         goto out;
     ret = 0;
 out:
+    build_load_end(b); /* the engine, if it was given the image, has it now */
     if (ret < 0)
         ocra_err_wrap(err, "model image %s", b->opts.repo);
     ocra_image_manifest_fini(&tm);

@@ -421,10 +421,40 @@ int ocra_image_docker_push(struct ocra_image_docker *d, const char *name, const 
 /*
  * POST /images/create?fromImage=REF: the engine pulls "[host[:port]/]repo@sha256:..." (by
  * digest only: EINVAL for a tag), with X-Registry-Auth as for a push (auth may be NULL). EIO
- * with the engine's message when the pull fails. Pulling an image the engine has is cheap.
+ * with the engine's message when the pull fails. Pulling an image the engine has is cheap:
+ * the manifest only (also for an image it has by its config digest, as loaded, which the
+ * pull then names by digest). *pulled (may be NULL) gets how many layers were downloaded.
  */
 int ocra_image_docker_pull(struct ocra_image_docker *d, const char *ref,
-                           const struct ocra_image_docker_auth *auth, struct ocra_err *err);
+                           const struct ocra_image_docker_auth *auth, int *pulled,
+                           struct ocra_err *err);
+/*
+ * POST /images/load: the engine reads a docker-archive (ocra_image_docker_archive_new()) from
+ * fd, a pipe or socket read to its end (sent chunked: its length need not be known). EIO with
+ * the engine's message when it refuses the archive.
+ */
+int ocra_image_docker_load(struct ocra_image_docker *d, int fd, struct ocra_err *err);
+
+/*
+ * A docker-archive (what `docker save` writes and POST /images/load reads) written to fd as
+ * its parts come: the new layers first, each a tar read from its source, then the config and
+ * manifest.json, which names every layer of the config's rootfs: those the archive does not
+ * hold (the base image's, before the new ones) the engine takes from its own store, so the
+ * engine must have the base image. fd is a socket (written without SIGPIPE: its reader may be
+ * gone) or a file. Caller frees with ocra_image_docker_archive_free(), which leaves an archive
+ * not ended cut short.
+ */
+struct ocra_image_docker_archive;
+
+struct ocra_image_docker_archive *ocra_image_docker_archive_new(int fd, struct ocra_err *err);
+void ocra_image_docker_archive_free(struct ocra_image_docker_archive *x);
+/* The next new layer: src->size bytes of its tar, read from src (mem, fd or read). */
+int ocra_image_docker_archive_layer(struct ocra_image_docker_archive *x,
+                                    const struct ocra_image_src *src, struct ocra_err *err);
+/* The config (an image config whose rootfs ends with the layers added, in their order) and
+ * manifest.json; ends the archive. EINVAL when the config has fewer layers. */
+int ocra_image_docker_archive_end(struct ocra_image_docker_archive *x, const char *config,
+                                  size_t len, struct ocra_err *err);
 
 /*
  * The progress stream parser that build and push use, fed as bytes arrive: JSON objects,
@@ -449,6 +479,8 @@ int ocra_image_docker_progress_end(struct ocra_image_docker_progress *p, struct 
 const char *ocra_image_docker_progress_id(const struct ocra_image_docker_progress *p);
 const char *ocra_image_docker_progress_digest(const struct ocra_image_docker_progress *p);
 const char *ocra_image_docker_progress_step(const struct ocra_image_docker_progress *p);
+/* How many layers a pull's stream said it downloaded ("Pull complete"). */
+int ocra_image_docker_progress_pulled(const struct ocra_image_docker_progress *p);
 /* The kept log (NUL-terminated, *len bytes; starts at a line once truncated); borrowed. */
 const char *ocra_image_docker_progress_log(const struct ocra_image_docker_progress *p, size_t *len,
                                            bool *truncated);

@@ -179,6 +179,27 @@ md_feed(struct upload_md *md, const char *buf, size_t n, uint64_t off)
     md->done = off + n;
 }
 
+ssize_t
+image_src_read(const struct ocra_image_src *src, void *buf, size_t n, uint64_t off)
+{
+    ssize_t got;
+
+    if (off >= src->size)
+        return 0;
+    if (n > src->size - off)
+        n = (size_t)(src->size - off);
+    if (src->mem) {
+        memcpy(buf, (const char *)src->mem + off, n);
+        return (ssize_t)n;
+    }
+    if (src->read)
+        return src->read(src->read_arg, buf, n, off);
+    do
+        got = pread(src->fd, buf, n, (off_t)off);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
+
 static size_t
 src_read(void *ctx, char *buf, size_t n)
 {
@@ -189,19 +210,13 @@ src_read(void *ctx, char *buf, size_t n)
         return 0;
     if (n > sr->end - sr->off)
         n = (size_t)(sr->end - sr->off);
-    if (sr->src->mem) {
-        memcpy(buf, (const char *)sr->src->mem + sr->off, n);
-        sr->off += n;
-        return n;
-    }
-    got = sr->src->read ? sr->src->read(sr->src->read_arg, buf, n, sr->off)
-                        : pread(sr->src->fd, buf, n, (off_t)sr->off);
+    got = image_src_read(sr->src, buf, n, sr->off);
     if (got <= 0)
         return (size_t)-1; /* a source shorter than its size is an error, not an end */
     if (sr->md)
         md_feed(sr->md, buf, (size_t)got, sr->off);
     sr->off += (uint64_t)got;
-    if (sr->src->progress)
+    if (sr->src->progress && !sr->src->mem)
         sr->src->progress(sr->src->progress_arg, sr->off, sr->src->size);
     return (size_t)got;
 }

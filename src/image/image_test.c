@@ -377,6 +377,51 @@ out:
     free(buf);
 }
 
+/* A docker-archive: the new layers as written, the config, and manifest.json naming the
+ * base's layers (not in the archive) before them, in the config's order. */
+static void
+test_docker_archive_layout(void)
+{
+    static const char config[] =
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
+        "\"diff_ids\":[\"sha256:aa\",\"sha256:bb\",\"sha256:cc\"]}}";
+    static const char manifest[] = "[{\"Config\":\"config.json\",\"Layers\":[\"base/0/layer.tar\","
+                                   "\"base/1/layer.tar\",\"layers/0/layer.tar\"],\"RepoTags\":[]}]";
+    char *layer = ocra_xmalloc(70000), *tar;
+    const struct ocra_image_src src = {.mem = layer, .fd = -1, .size = 70000};
+    struct ocra_image_docker_archive *x;
+    struct ocra_err err = {0};
+    int fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+    size_t len;
+
+    memset(layer, 'L', 70000);
+    x = ocra_image_docker_archive_new(fd, &err);
+    CHECK(x != NULL);
+    CHECK_INT(ocra_image_docker_archive_layer(x, &src, &err), 0);
+    CHECK_INT(ocra_image_docker_archive_end(x, config, strlen(config), &err), 0);
+    ocra_image_docker_archive_free(x);
+    len = (size_t)lseek(fd, 0, SEEK_END);
+    tar = ocra_xmalloc(len);
+    CHECK_INT(pread(fd, tar, len, 0), len);
+    CHECK(len % 512 == 0 && memcmp(tar, "layers/0/layer.tar", 19) == 0);
+    CHECK(memcmp(tar + 512, layer, 70000) == 0); /* the layer's bytes, as they were read */
+    CHECK(memmem(tar, len, config, strlen(config)) != NULL);
+    CHECK(memmem(tar, len, manifest, strlen(manifest)) != NULL);
+    close(fd);
+
+    /* a config with fewer layers than the archive holds: refused, the archive cut short */
+    fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+    x = ocra_image_docker_archive_new(fd, &err);
+    CHECK_INT(ocra_image_docker_archive_layer(x, &src, &err), 0);
+    CHECK_INT(ocra_image_docker_archive_end(x, "{\"rootfs\":{\"diff_ids\":[]}}", 26, &err), -1);
+    CHECK(strstr(err.msg, "the config has 0 layers, the archive 1") != NULL);
+    CHECK_INT(err.code, EINVAL);
+    ocra_image_docker_archive_free(x);
+    close(fd);
+    free(layer);
+    free(tar);
+}
+
 static void
 test_manifest_roundtrip_and_rejects(void)
 {
@@ -676,11 +721,47 @@ test_progress_engine_stopped_mid_build(void)
 }
 /* ---- engine stopped mid-build (end) */
 
+/* A pull's stream counts the layers the engine downloaded; a pull of an image the engine has
+ * by its config digest (as loaded) downloads none. */
+static void
+test_progress_counts_layers_pulled(void)
+{
+    static const char pulled[] =
+        "{\"status\":\"Pulling from ocra/m\",\"id\":\"sha256:5e1f\"}\r\n"
+        "{\"status\":\"Already exists\",\"progressDetail\":{},\"id\":\"1b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pulling fs layer\",\"progressDetail\":{},\"id\":\"3b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pulling fs layer\",\"progressDetail\":{},\"id\":\"4b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":9},\"id\":"
+        "\"3b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pull complete\",\"progressDetail\":{},\"id\":\"3b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pull complete\",\"progressDetail\":{},\"id\":\"4b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Digest: sha256:2f7e\"}\r\n"
+        "{\"status\":\"Status: Downloaded newer image for r/ocra/m@sha256:2f7e\"}\r\n";
+    static const char loaded[] =
+        "{\"status\":\"Pulling from ocra/m\",\"id\":\"sha256:5e1f\"}\r\n"
+        "{\"status\":\"Digest: sha256:2f7e\"}\r\n"
+        "{\"status\":\"Status: Downloaded newer image for r/ocra/m@sha256:2f7e\"}\r\n";
+    const char *streams[] = {pulled, loaded};
+    const int want[] = {2, 0};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct ocra_image_docker_progress *p = ocra_image_docker_progress_new(0);
+        struct ocra_err err = {0};
+
+        CHECK_INT(ocra_image_docker_progress_feed(p, streams[i], strlen(streams[i]), &err), 0);
+        CHECK_INT(ocra_image_docker_progress_end(p, &err), 0);
+        CHECK_INT(ocra_image_docker_progress_pulled(p), want[i]);
+        ocra_image_docker_progress_free(p);
+    }
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
                OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
                OCRA_TEST(test_layer_stream_is_the_written_layer),
                OCRA_TEST(test_layer_stream_source_shrinks), OCRA_TEST(test_layer_stream_over_8_gib),
+               OCRA_TEST(test_docker_archive_layout),
                OCRA_TEST(test_manifest_roundtrip_and_rejects), OCRA_TEST(test_config_over_base),
                OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
                OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials),
-               OCRA_TEST(test_progress_engine_stopped_mid_build))
+               OCRA_TEST(test_progress_engine_stopped_mid_build),
+               OCRA_TEST(test_progress_counts_layers_pulled))
