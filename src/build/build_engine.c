@@ -6,8 +6,8 @@
  * docker-archive into a socket pair (the new layers read from their sources as the upload
  * reads them, then the config once the build has made it) and another posts it to the engine
  * (POST /images/load). Only when the engine has the toolchain image (its layers are not sent)
- * and the weight layer is uploaded by this build; the build does not wait for the engine
- * before its config is made, and whatever fails here, the image is pushed all the same and
+ * and the weight layer is uploaded by this build. The model step waits for the engine at its
+ * end (at most LOAD_TIMEOUT_MS); whatever fails here, the image is pushed all the same and
  * the run stage pulls it as it would without.
  */
 #include "build/build_int.h"
@@ -163,6 +163,8 @@ build_load_config(struct ocra_build *b, const char *config)
     l->handed = true;
     pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
+    if (!config) /* the writer stops at once (EPIPE), the engine reads a cut archive */
+        shutdown(l->sv[1], SHUT_RD);
 }
 
 /* Whether the engine now has the image of config (its ID is the config's digest). */
@@ -183,6 +185,8 @@ build_load_end(struct ocra_build *b)
 
     if (!l)
         return;
+    if (l->d && !l->started) /* a retry (the registry has the layer), a gzip or no weight layer */
+        load_note(b, "not loaded: no plain weight layer uploaded by this build", NULL);
     if (l->sv[0] >= 0) {
         build_load_config(b, NULL); /* nothing handed over: the build failed */
         pthread_join(l->writer, NULL);

@@ -413,10 +413,6 @@ layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct 
     return layer_index_write(dir, key, &l->layer, err);
 }
 
-/*
- * Makes the layer's blob exist in the registry: a descriptor in the cache whose blob the
- * registry has is done without reading anything; else the layer is written and uploaded.
- */
 /* 1 when the cache describes the layer (l->layer filled) and the registry has its blob. */
 static int
 layer_have(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
@@ -427,6 +423,10 @@ layer_have(struct ocra_build *b, const char *dir, const char *key, struct new_la
     return ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
 }
 
+/*
+ * Makes the layer's blob exist in the registry: a descriptor in the cache whose blob the
+ * registry has is done without reading anything; else the layer is made and uploaded.
+ */
 static int
 layer_ensure(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
 {
