@@ -24,8 +24,11 @@ struct ocra_build {
     char *tc_ref;  /* <origin>/<tc_repo>:<hash> */
     char tc_digest[OCRA_IMAGE_DIGEST_MAX];
     bool tc_hit, tc_built;
-    bool base_refused;   /* the toolchain's base is an ocra model image the plan does not list */
-    uint64_t uploaded;   /* bytes sent to the registry (ocra_build_bytes_uploaded) */
+    bool base_refused; /* the toolchain's base is an ocra model image the plan does not list */
+    uint64_t uploaded; /* bytes sent to the registry (ocra_build_bytes_uploaded) */
+    /* a new layer was uploaded: the config, manifest and tags that name it are new too, put
+     * without asking first (only a build from an empty cache puts existing ones again) */
+    bool new_layer;
     char *log;           /* the toolchain build's log tail */
     char *artifact_path; /* <cache>/sha256/<hex> once fetched */
     bool fetched;

@@ -410,6 +410,7 @@ layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct 
         return -1;
     build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", (uint64_t)l->layer.desc.size,
                    (uint64_t)l->layer.desc.size);
+    b->new_layer = true;
     return layer_index_write(dir, key, &l->layer, err);
 }
 
@@ -519,7 +520,8 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
                                    .gzip = true};
     if (a->present && !l[0].gzip && build_load_wanted(b) && load_start(b, l, *n, err) < 0)
         return -1;
-    for (size_t i = 0; i < *n; i++)
+    /* the agent layer first: found with one request, before the weights instead of after */
+    for (size_t i = *n; i-- > 0;)
         if (layer_ensure(b, &l[i], err) < 0)
             return -1;
     return 0;
@@ -681,7 +683,8 @@ record_layers(struct ocra_build *b, const struct ocra_image_desc *d, size_t n)
                                         d[i].digest, "size", (json_int_t)d[i].size));
 }
 
-/* Pushes the config and the manifest (by digest, unless the registry has it). */
+/* Pushes the config and the manifest (by digest, unless the registry has it: asked only when
+ * no layer was uploaded). */
 static int
 manifest_push(struct ocra_build *b, const struct ocra_image_manifest *tm, const char *config,
               const struct new_layer *l, size_t n, struct ocra_err *err)
@@ -695,15 +698,17 @@ manifest_push(struct ocra_build *b, const struct ocra_image_manifest *tm, const 
                                  .progress_arg = &pp};
     struct ocra_image_desc *d = manifest_layers(tm, l, n);
     char *m = NULL, digest[OCRA_IMAGE_DIGEST_MAX];
-    int have, ret = -1;
+    int have = 0, ret = -1;
 
     ocra_image_digest_of(config, strlen(config), cd.digest);
-    if (ocra_image_blob_push(b->reg, b->opts.repo, cd.digest, &src, err) < 0)
+    if ((b->new_layer ? ocra_image_blob_upload(b->reg, b->opts.repo, cd.digest, &src, err)
+                      : ocra_image_blob_push(b->reg, b->opts.repo, cd.digest, &src, err)) < 0)
         goto out;
     if (!(m = ocra_image_manifest_build(&cd, d, tm->n_layers + n, b->annotations, err)))
         goto out;
     ocra_image_digest_of(m, strlen(m), digest);
-    have = ocra_image_manifest_head(b->reg, b->opts.repo, digest, NULL, err);
+    if (!b->new_layer)
+        have = ocra_image_manifest_head(b->reg, b->opts.repo, digest, NULL, err);
     if (have < 0 || (have == 0 && ocra_image_manifest_put(b->reg, b->opts.repo, digest,
                                                           OCRA_IMAGE_MT_OCI_MANIFEST, m, strlen(m),
                                                           NULL, err) < 0))
@@ -774,7 +779,10 @@ ocra_build_tag(struct ocra_build *b, struct ocra_err *err)
     if (!b->manifest && ocra_build_model(b, err) < 0)
         return -1;
     for (size_t i = 0; i < b->n_tags; i++) {
-        int found = ocra_image_manifest_head(b->reg, b->opts.repo, b->tags[i], have, err);
+        /* a manifest naming a new layer is new: no tag names it yet */
+        int found = b->new_layer
+                        ? 0
+                        : ocra_image_manifest_head(b->reg, b->opts.repo, b->tags[i], have, err);
 
         if (found < 0)
             return ocra_err_wrap(err, "tag %s", b->tags[i]);

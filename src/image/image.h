@@ -231,6 +231,10 @@ int ocra_image_blob_exists(struct ocra_image_registry *r, const char *repo, cons
  */
 int ocra_image_blob_push(struct ocra_image_registry *r, const char *repo, const char *digest,
                          const struct ocra_image_src *src, struct ocra_err *err);
+/* The upload of ocra_image_blob_push() without asking first whether the registry has the blob
+ * (one request fewer for a blob known to be new; uploading one it has is harmless). */
+int ocra_image_blob_upload(struct ocra_image_registry *r, const char *repo, const char *digest,
+                           const struct ocra_image_src *src, struct ocra_err *err);
 /*
  * Uploads a blob whose digest is known only once its bytes are read (a layer streamed as it
  * is made, src->read): the bytes go in PATCH requests (one, or chunks of opts.chunk_size)

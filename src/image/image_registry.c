@@ -804,18 +804,25 @@ upload_do(struct upload *u, struct ocra_err *err)
 }
 
 int
-ocra_image_blob_push(struct ocra_image_registry *r, const char *repo, const char *digest,
-                     const struct ocra_image_src *src, struct ocra_err *err)
+ocra_image_blob_upload(struct ocra_image_registry *r, const char *repo, const char *digest,
+                       const struct ocra_image_src *src, struct ocra_err *err)
 {
     struct upload u = {.r = r, .repo = repo, .digest = digest, .src = src};
-    int have;
 
-    have = ocra_image_blob_exists(r, repo, digest, NULL, err);
-    if (have != 0)
-        return have < 0 ? -1 : 0;
     if (upload_do(&u, err) < 0)
         return ocra_err_wrap(err, "push %s@%.19s", repo, digest);
     return 0;
+}
+
+int
+ocra_image_blob_push(struct ocra_image_registry *r, const char *repo, const char *digest,
+                     const struct ocra_image_src *src, struct ocra_err *err)
+{
+    int have = ocra_image_blob_exists(r, repo, digest, NULL, err);
+
+    if (have != 0)
+        return have < 0 ? -1 : 0;
+    return ocra_image_blob_upload(r, repo, digest, src, err);
 }
 
 int
