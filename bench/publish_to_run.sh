@@ -21,7 +21,8 @@
 # finish (the container started: the engine answered the start call) and to the report
 # stage's finish (the status is on-chain). Per row: median, min and max over the K updates,
 # and the median's share of the median publish->reported total. Also the daemon's resident
-# set idle (before the first publish) and its peak (VmHWM) at the end.
+# set idle (before the first publish) and its peak (VmHWM) at the end, and per size how many
+# push stages handed the image to the engine and how many layers each run stage pulled.
 # Needs root, docker.io, docker-registry, the npm tools (scripts/install-npm-tools), python3.
 set -euo pipefail
 ocra=$(realpath "${1:?usage: publish_to_run.sh OCRA OCRA_AGENT [K] [SIZE_MIB...]}")
@@ -181,13 +182,22 @@ first = split(json.load(open("%s/first.json" % tmp)))
 print("bench/publish_to_run: %s CPUs; t0 = `ocra publish` returned (tx mined); 2 confirmations, a block a second" % cpus)
 print("first publish (toolchain built): toolchain %d ms, publish->container started %d ms, publish->reported %d ms"
       % (first["toolchain"], first["publish->container started"], first["publish->reported"]))
+def outputs(doc, stage):
+    return next((s.get("output") or {} for s in doc["stages"] if s["stage"] == stage and s.get("outcome") == "done"), {})
 for mib in sizes:
-    runs = [split(json.load(open("%s/u%s-%d.json" % (tmp, mib, i)))) for i in range(1, k + 1)]
+    docs = [json.load(open("%s/u%s-%d.json" % (tmp, mib, i))) for i in range(1, k + 1)]
+    runs = [split(d) for d in docs]
     total = statistics.median(r["publish->reported"] for r in runs)
     print("\nweight-only update, %s MiB, %d updates (ms)" % (mib, k))
     print("%-30s %8s %8s %8s %7s" % ("stage", "median", "min", "max", "share"))
     for key in runs[0]:
         v = [r[key] for r in runs]
         print("%-30s %8d %8d %8d %6.1f%%" % (key, statistics.median(v), min(v), max(v), 100.0 * statistics.median(v) / total))
+    # whether the push stage handed the image to the engine, and what the run stage's pull fetched
+    loaded = sum(1 for d in docs if outputs(d, "push").get("engine") == "loaded")
+    pulled = [outputs(d, "run").get("layersPulled") for d in docs]
+    pulled = [p for p in pulled if p is not None]
+    print("engine loaded by the push stage: %d of %d; layers the run stage pulled: %s"
+          % (loaded, k, " ".join(map(str, pulled)) if pulled else "not reported"))
 print("\ndaemon resident set: idle %.1f MiB, peak %.1f MiB (VmHWM, after all updates)" % (idle / 1024, peak / 1024))
 PY
