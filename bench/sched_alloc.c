@@ -146,13 +146,13 @@ cleanup(struct bench *b)
 static int
 run(struct bench *b)
 {
+    struct ocra_sched_sim_conf conf = {OCRA_SCHED_BEST_FIT, false, OCRA_SCHED_SEARCH_INDEX};
     struct ocra_sched_sim_result sim;
     size_t placed, existing, placed2, existing2;
     double first, again, reopen_ms, rel, before, reopened, released;
     uint64_t t0;
 
-    if (ocra_sched_simulate(b->nodes, b->nn, b->pods, b->np, OCRA_SCHED_BEST_FIT, false, &sim,
-                            NULL) < 0 ||
+    if (ocra_sched_simulate(b->nodes, b->nn, b->pods, b->np, &conf, &sim, NULL) < 0 ||
         ocra_sched_allocator_open(b->st, &b->inv, OCRA_SCHED_BEST_FIT, 0, &b->a, NULL) < 0)
         return -1;
     first = allocate_all(b, &placed, &existing);

@@ -4,7 +4,9 @@
 # the recorded-traffic server tests/lib/ain_node.py (an AIN node cannot be installed here).
 # Checks the scenario's events (../shared/ain/README.md), exactly-once across a restart at
 # every block boundary, signer verification (tampered body, tampered signature, allowlist),
-# RPC faults without skipped blocks, the WebSocket wake-up and reconnect, and `ocra publish`.
+# RPC faults without skipped blocks, the WebSocket wake-up and reconnect, `ocra publish`, and,
+# over the synthesized blocks after the recording (tests/data/ain/synth.jsonl), writes above a
+# watched pattern (one event per model) and lists printed as arrays.
 set -u
 ocra=${1:?usage: it_ain_watch.sh PATH_TO_OCRA}
 ocra=$(cd "$(dirname "$ocra")" && pwd)/$(basename "$ocra")
@@ -229,6 +231,85 @@ publish --path /apps/ocra_demo/models/sentiment-bert examples/sentiment-bert.jso
 rc=$?
 [ "$rc" -eq 2 ] && grep -q 'chmod 600' "$tmp/pub.err" && ok publish_refuses_open_key_file || fail publish_refuses_open_key_file "exit $rc, $(cat "$tmp/pub.err")"
 
+ain_node_stop
+
+# 8. Writes above a watched pattern (tests/data/ain/synth.jsonl, blocks 68..79 after the
+#    recording, signed by A): null or an object at .../models or at /apps/APP, in SET op_lists
+#    with ops at several depths, a prefix write the node reverted (12101) and a write it
+#    reverted for the free-tier state budget (10905). Each becomes one event per model it
+#    touches: a removal for every model the journal holds, the new value of every model in the
+#    object; a later write below a removed model starts from nothing.
+ain_node_start "$tmp" --extend tests/data/ain/synth.jsonl || exit 1
+LAB='/apps/$app/models/$name'
+synth_expected="69 $(tx 0x85dde364be49a0f3079158ae9d4a8c6c154a1d9112f0129f7329c2aa6c777dea:0) /apps/ocra_demo/models/k1 accepted False
+70 $(tx 0x04c7ca7e730e06789cdcbf4ec9af8027fec8de38a0811ab3e622c86bb285a61c:0) /apps/ocra_demo/models/k2 accepted False
+71 $(tx 0xc13d1e090ecd03728167a80a930793e5099aac7c0ecb730c8b60eb7064b4620f:0:evil) /apps/ocra_demo/models/evil accepted True
+71 $(tx 0xc13d1e090ecd03728167a80a930793e5099aac7c0ecb730c8b60eb7064b4620f:0:k1) /apps/ocra_demo/models/k1 accepted True
+71 $(tx 0xc13d1e090ecd03728167a80a930793e5099aac7c0ecb730c8b60eb7064b4620f:0:k2) /apps/ocra_demo/models/k2 accepted True
+71 $(tx 0xc13d1e090ecd03728167a80a930793e5099aac7c0ecb730c8b60eb7064b4620f:0:sentiment-bert) /apps/ocra_demo/models/sentiment-bert accepted True
+72 $(tx 0xc8902a5fe3c03af4caf3c54dee518b921f71c36eed654380a0c27adf5a71381a:0) /apps/ocra_demo/models/k2 accepted False
+73 $(tx 0x54ccbd7085443fcdfeda13fd00a840b031cab444de2687488d292197a9ee406d:0:k2) /apps/ocra_demo/models/k2 accepted True
+73 $(tx 0x54ccbd7085443fcdfeda13fd00a840b031cab444de2687488d292197a9ee406d:0:k3) /apps/ocra_demo/models/k3 accepted False
+73 $(tx 0x54ccbd7085443fcdfeda13fd00a840b031cab444de2687488d292197a9ee406d:0:k4) /apps/ocra_demo/models/k4 accepted False
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:0:k3) /apps/ocra_demo/models/k3 accepted True
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:0:k4) /apps/ocra_demo/models/k4 accepted True
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:0:k5) /apps/ocra_demo/models/k5 accepted False
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:1) /apps/ocra_demo/models/k5 accepted False
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:2) /apps/ocra_demo/models/k6 accepted False
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:3:version) /apps/ocra_demo/model/version accepted False
+74 $(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:4) /apps/ocra_demo/models/k6 accepted False
+75 $(tx 0x7c1f1cc3c949b94580942594e6a8087a82f57938c8c2d1b411a724f09a3e5d95:0:models/m1) /apps/ocra_lab/models/m1 accepted False
+75 $(tx 0x7c1f1cc3c949b94580942594e6a8087a82f57938c8c2d1b411a724f09a3e5d95:0:models/m2) /apps/ocra_lab/models/m2 accepted False
+76 $(tx 0x9b54863ee47bdf42041e29bd5608434c20a0147785176c4f8db8f727e2f9ae2f:0:models/m1) /apps/ocra_lab/models/m1 accepted True
+76 $(tx 0x9b54863ee47bdf42041e29bd5608434c20a0147785176c4f8db8f727e2f9ae2f:0:models/m2) /apps/ocra_lab/models/m2 accepted True
+76 $(tx 0x9b54863ee47bdf42041e29bd5608434c20a0147785176c4f8db8f727e2f9ae2f:1) /apps/ocra_lab/models/m2 accepted False"
+# synth FILE: "block id path status removed" of the events after the recording.
+synth() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["block"] > 67:
+        print(e["block"], e["event"], e["path"], e["status"], e["removed"])' "$1"
+}
+watch_lab() { watch_once "$@" --path "$LAB" --allow $A --allow $B; }
+watch_lab "$tmp/j20.db" >"$tmp/synth.jsonl" 2>"$tmp/synth.err"
+if [ "$(synth "$tmp/synth.jsonl")" = "$synth_expected" ]; then ok writes_above_a_pattern_are_one_event_per_model; else
+    fail writes_above_a_pattern_are_one_event_per_model "$(diff <(echo "$synth_expected") <(synth "$tmp/synth.jsonl")); $(tail -3 "$tmp/synth.err")"; fi
+[ "$(summary "$tmp/synth.jsonl" | sed -n 1,9p)" = "$expected" ] && ok recorded_events_unchanged_by_the_extension ||
+    fail recorded_events_unchanged_by_the_extension "$(summary "$tmp/synth.jsonl" | sed -n 1,9p)"
+n=$(tx 0xc8902a5fe3c03af4caf3c54dee518b921f71c36eed654380a0c27adf5a71381a:0)
+got=$(field "$tmp/synth.jsonl" "$n" 'json.dumps(e["spec"])')
+[ "$got" = '{"modelVersion": "2.0.0"}' ] && ok write_below_a_removed_model_starts_from_nothing ||
+    fail write_below_a_removed_model_starts_from_nothing "$got"
+p1=$(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:1)
+got=$(field "$tmp/synth.jsonl" "$p1" 'e["spec"]["name"], e["spec"]["modelVersion"]')
+[ "$got" = "('k5', '1.0.1')" ] && ok op_list_write_below_merges_into_the_same_txs_object ||
+    fail op_list_write_below_merges_into_the_same_txs_object "$got"
+got=$(field "$tmp/synth.jsonl" "$(tx 0x0f337d8a0a212cd34f675022c3e8469eccca1b32269023210021bc36cf0433ab:3:version)" 'e["spec"]["modelVersion"]')
+[ "$got" = 3.0.0 ] && ok object_above_a_pattern_without_variables || fail object_above_a_pattern_without_variables "$got"
+# 7 (first half). AIN keeps k2's eleven-argument command as keys "0".."10"; watch and events
+#    print the array the spec reader makes of it, in order.
+want='["python3", "serve.py", "--port", "8080", "--workers", "2", "--log-level", "info", "--model", "/models/k2", "--cpu"]'
+k2=$(tx 0x04c7ca7e730e06789cdcbf4ec9af8027fec8de38a0811ab3e622c86bb285a61c:0)
+got=$(field "$tmp/synth.jsonl" "$k2" 'json.dumps(e["spec"]["workload"]["command"])')
+[ "$got" = "$want" ] && ok watch_prints_index_keyed_lists_as_arrays || fail watch_prints_index_keyed_lists_as_arrays "$got"
+"$ocra" events --journal "$tmp/j20.db" >"$tmp/synth-events.jsonl"
+got=$(field "$tmp/synth-events.jsonl" "$k2" 'json.dumps(e["spec"]["workload"]["command"])')
+[ "$got" = "$want" ] && ok events_print_index_keyed_lists_as_arrays || fail events_print_index_keyed_lists_as_arrays "$got"
+# A restart at every block boundary of the extension: the same events, each once.
+ain_ctl '{"head": 67}' >/dev/null
+watch_lab "$tmp/j21.db" >"$tmp/synth-steps.jsonl" 2>>"$tmp/synth-steps.err"
+for head in $(seq 68 79); do
+    ain_ctl "{\"head\": $head}" >/dev/null
+    watch_lab "$tmp/j21.db" >>"$tmp/synth-steps.jsonl" 2>>"$tmp/synth-steps.err" || fail synth_restart "watch failed at head $head"
+done
+"$ocra" events --journal "$tmp/j21.db" >"$tmp/synth-steps-events.jsonl"
+if [ "$(synth "$tmp/synth-steps.jsonl")" = "$synth_expected" ] && [ "$(wc -l <"$tmp/synth-steps-events.jsonl")" -eq 31 ]; then
+    ok writes_above_a_pattern_once_across_restarts
+else
+    fail writes_above_a_pattern_once_across_restarts "$(synth "$tmp/synth-steps.jsonl"); $(wc -l <"$tmp/synth-steps-events.jsonl") rows"
+fi
 ain_node_stop
 
 # 7. Tampered transactions: a changed body, a changed signature.

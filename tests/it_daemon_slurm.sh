@@ -431,8 +431,12 @@ cid=$(runs "$id" | cut -d'|' -f1)
 "$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_revert "$snap" >/dev/null
 mine 12
 ended=no
-for _ in $(seq 600); do # bounded: the watcher sees the violation, the wait sees the mark
-    [ "$(pipe "$id" 'p.get("state")')" = done ] && { ended=yes; break; }
+# bounded: the watcher sees the violation, the wait sees the mark (the journal alone, a cheap
+# look: a wait that never sees it fails here, well before the workload's 600 s are up)
+for _ in $(seq 600); do
+    [ "$(sqlite3 "$dir/journal.db" "SELECT state FROM pipeline WHERE event_id = '$id'")" = done ] &&
+        { ended=yes; break; }
+    kill -0 "$daemon_pid" 2>/dev/null || break
     sleep 0.5
 done
 "$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_setIntervalMining 1 >/dev/null

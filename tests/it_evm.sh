@@ -186,8 +186,9 @@ assert ok and all(r["to"] - r["from"] + 1 <= 8 for r in ok)
 ok.sort(key=lambda r: r["from"])
 assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/proxy.log"
 
-    # --- a node that answers every request with a JSON-RPC error for 10 s (a proxy in front of
-    # anvil, --error-file): the watcher backs off between polls instead of looping at once.
+    # --- a node that answers every request with a JSON-RPC error (a proxy in front of anvil,
+    # --error-file): the watcher backs off between failed polls, the delay doubling per failure
+    # in a row, instead of polling again at once.
     python3 tests/lib/rpcproxy.py --upstream "$url" --ready-file "$work/eproxy.port" \
         --log "$work/eproxy.log" --error-file "$work/erring" 2>"$work/eproxy.err" &
     eproxy_pid=$!
@@ -197,20 +198,38 @@ assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/pro
         --contract "$contract" --confirmations 3 --allow "$EVM_ADDR0" --from-block 0 \
         --journal "$work/erring.db" >/dev/null 2>"$work/erring.err" &
     watch_pid=$!
-    for _ in $(seq 1 600); do grep -q 'watch: source=evm' "$work/erring.err" && break; sleep 0.05; done
+    for _ in $(seq 1 600); do grep -qs 'watch: source=evm' "$work/erring.err" && break; sleep 0.05; done
     touch "$work/erring"
-    sleep 10
+    # until the watcher has announced 6 retries (a bound against a hang, not a timing check)
+    for _ in $(seq 1 1200); do
+        [ "$(count 'retrying in' "$work/erring.err")" -ge 6 ] && break
+        kill -0 "$watch_pid" 2>/dev/null || break
+        sleep 0.1
+    done
     kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null
     kill "$eproxy_pid" 2>/dev/null; wait "$eproxy_pid" 2>/dev/null
-    n_err=$(count errored "$work/eproxy.log")
-    # backoff from the 100 ms poll interval, doubled per failure, 50-100 % jitter: at most 9
-    # polls in 10 s (each one request: node errors are not retried); a loop without a wait
-    # made thousands
-    check erring_node_gets_bounded_requests test "$n_err" -ge 2 -a "$n_err" -le 12
+    # Each failed poll is one request (a node's error is not retried within the poll); the
+    # proxy logs when each came, the watcher the delay it announced after each failure. Every
+    # request comes at least the announced delay after the one before, so that the requests
+    # are bounded by the time the node erred: 50-100 ms after the first failure (the 100 ms
+    # interval, 50-100 % jitter), doubled per failure, is at most 1 + log2(span / 50 ms + 1)
+    # requests over a span. A watcher that polls again at once makes one request per round
+    # trip: many more, each sooner than announced.
+    check erring_node_gets_bounded_requests python3 -c '
+import json, math, re, sys
+t = [r["t"] for r in map(json.loads, open(sys.argv[1])) if "errored" in r]
+d = [int(x) for x in re.findall(r"retrying in (\d+) ms", open(sys.argv[2]).read())]
+assert len(t) >= 6 and len(d) >= len(t) - 1, ("requests", len(t), "announced", len(d))
+early = [(i, round((b - a) * 1000, 1), w) for i, (a, b, w) in enumerate(zip(t, t[1:], d)) if (b - a) * 1000 + 1 < w]
+assert not early, ("requests sooner than announced (index, gap ms, delay ms)", early[:5])
+span = (t[-1] - t[0]) * 1000
+assert len(t) <= 1 + math.log2((span + len(t)) / 50 + 1), ("requests", len(t), "in ms", span)' \
+        "$work/eproxy.log" "$work/erring.err"
     check erring_node_retry_delays_grow python3 -c '
 import re, sys
 d = [int(x) for x in re.findall(r"retrying in (\d+) ms", open(sys.argv[1]).read())]
-assert len(d) >= 2 and all(a <= b for a, b in zip(d, d[1:])), d' "$work/erring.err"
+# 50-100, 100-200, 200-400 ... ms: never shorter than the one before, the sixth longer than the first
+assert len(d) >= 6 and all(a <= b for a, b in zip(d, d[1:])) and d[5] > d[0], d' "$work/erring.err"
 fi
 
 echo "$pass passed, $failed failed"

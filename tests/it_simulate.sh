@@ -24,7 +24,7 @@ else
     fail table_shape "$(cat "$tmp/out")"
 fi
 if awk '$1 == "first-fit" && $3 == 206 && $4 == 294 && $6 == "4.05" {f = 1}
-        $1 == "fgd" && $3 == 210 {g = 1} END {exit !(f && g)}' "$tmp/out"; then
+        $1 == "fgd" && $3 == 209 {g = 1} END {exit !(f && g)}' "$tmp/out"; then
     ok exact_counts
 else
     fail exact_counts "$(cat "$tmp/out")"

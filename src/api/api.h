@@ -3,7 +3,9 @@
  * api: ocra's HTTP API and dashboard (libmicrohttpd, 127.0.0.1 by default). Read endpoints
  * serve the journal (events, their lineage, images), the inventory and the metrics; the one
  * mutating call (retry) and, when bound beyond loopback, every call need a bearer token read
- * from a file. Errors are JSON: {"error":{"code":"...","message":"..."}}. The dashboard's
+ * from a file. A request whose Host is not a name of this server is refused (421), and
+ * slow clients are limited and cut off (api.c). Errors are JSON:
+ * {"error":{"code":"...","message":"..."}}. The dashboard's
  * assets are compiled into the binary. The in-image agent's socket is a separate API
  * (src/agentd).
  *
@@ -55,6 +57,11 @@ struct ocra_api_opts {
     const char *journal;    /* the journal's path, opened by the server */
     struct ocra_metrics *metrics; /* NULL: ocra_metrics_default() */
     const struct ocra_api_hooks *hooks;
+    /* Host header names accepted besides loopback names and the listen address: the DNS
+     * names clients reach the API by (api.allowed_hosts); others get 421. */
+    const char *const *allowed_hosts;
+    size_t n_allowed_hosts;
+    unsigned connections_per_client; /* from one client address; 0: 16 */
 };
 
 struct ocra_api;
@@ -70,6 +77,13 @@ struct ocra_api *ocra_api_new(const struct ocra_api_opts *opts, struct ocra_err 
 void ocra_api_free(struct ocra_api *api);
 /* The port bound (useful with port 0). */
 unsigned ocra_api_port(const struct ocra_api *api);
+
+/*
+ * The name in a Host header ("name", "name:port", "[v6]", "[v6]:port"): lowercase, without
+ * brackets, port or a trailing dot, in out (size bytes). False, out unspecified, when the
+ * header is not of that form or the name does not fit.
+ */
+bool ocra_api_host_name(const char *header, char *out, size_t size);
 
 /* True for the statuses /api/v1/events?status= accepts. */
 bool ocra_api_status_valid(const char *s);

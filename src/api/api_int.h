@@ -24,7 +24,9 @@ struct ocra_api_req {
     const char *path;                                  /* decoded, without the query */
     const char *(*query)(void *conn, const char *key); /* NULL when absent */
     void *conn;
-    bool authorized; /* a valid bearer token came with it (or none is configured) */
+    bool authorized;  /* a valid bearer token came with it (or none is configured) */
+    const char *host; /* the Host header, NULL when absent */
+    bool host_ok;     /* it names this server (else 421: DNS rebinding) */
 };
 
 /* What a route answers: a status, a media type and a body (owned, freed by the server). */

@@ -123,17 +123,33 @@ count_one(const char *status, const char *chain, int64_t n, void *arg)
     ocra_metrics_set(arg, (const char *const[]){status, chain}, (double)n);
 }
 
+static void
+count_pipeline(const char *state, const char *status, const char *outcome, int64_t n, void *arg)
+{
+    const struct ocra_metrics_std *std = ocra_metrics_std();
+
+    ocra_metrics_set(std->pipeline, (const char *const[]){state, status, outcome}, (double)n);
+    if (!strcmp(state, "ready"))
+        *(int64_t *)arg += n;
+}
+
+/* The journal's gauges come from the counters it keeps (a few rows, whatever its size). */
 static int
 route_metrics(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
 {
     const struct ocra_metrics_std *std = ocra_metrics_std();
     struct ocra_err err = {0};
+    int64_t ready = 0;
     struct ocra_buf b;
 
     if (ctx->st) {
         ocra_metrics_clear(std->events);
-        if (ocra_store_event_counts(ctx->st, count_one, std->events, &err) < 0)
+        ocra_metrics_clear(std->pipeline);
+        if (ocra_store_event_counts(ctx->st, count_one, std->events, &err) < 0 ||
+            ocra_store_pipeline_counts(ctx->st, count_pipeline, &ready, &err) < 0)
             ocra_log_warn("api: metrics: %s", err.msg);
+        else
+            ocra_metrics_set(std->queue_depth, NULL, (double)ready);
     }
     ocra_buf_init(&b);
     ocra_metrics_write(ctx->metrics, &b);
@@ -314,6 +330,13 @@ ocra_api_route(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct 
     static const char events[] = "/api/v1/events/";
     const char *p = req->path;
 
+    if (!req->host_ok) {
+        respond_error(resp, 421, "misdirected",
+                      "Host %.100s is not a name of this server: use a loopback name, the listen "
+                      "address, or add the name to api.allowed_hosts",
+                      req->host);
+        return;
+    }
     if (!req->authorized && ctx->token_configured && strcmp(p, "/healthz") != 0 &&
         (ctx->token_for_all ||
          (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))) {

@@ -534,7 +534,7 @@ test_net_allow_entries_match_names_addresses_and_cidrs(void)
 {
     static const char *const allow[] = {"mirror.internal", "10.0.0.0/8", "::1", "fd00::/8"};
     struct ocra_net_addr a;
-    enum ocra_net_kind k;
+    enum ocra_net_kind k = OCRA_NET_PUBLIC;
 
 #define ALLOWED(host, lit)                                                                         \
     (ocra_net_addr_parse(lit, strlen(lit), &a) == 0 &&                                             \

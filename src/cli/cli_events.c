@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "spec/spec.h"
 #include "store/store.h"
 
 json_t *
@@ -19,6 +20,9 @@ ocra_cli_event_json(const struct ocra_store_event *ev)
 {
     json_t *o = ocra_store_event_to_json(ev);
 
+    /* AIN keeps lists as index-keyed objects ({"0":..,"1":..,"10":..,"2":..}): show the
+     * arrays the spec reader makes of them */
+    json_object_set_new(o, "spec", ocra_spec_lists_as_arrays(json_object_get(o, "spec")));
     /* the line format of watch and events predates seq, chain and the times: keep it */
     json_object_del(o, "seq");
     json_object_del(o, "chain");

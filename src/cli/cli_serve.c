@@ -44,6 +44,9 @@ serve_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     o.journal = ctx->cfg.journal_path;
     o.listen = ctx->cfg.api_listen;
     o.token_file = ctx->cfg.api_token_file;
+    o.allowed_hosts = (const char *const *)ctx->cfg.api_allowed_hosts;
+    o.n_allowed_hosts = ctx->cfg.n_api_allowed_hosts;
+    o.connections_per_client = (unsigned)ctx->cfg.api_connections_per_client;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'j':

@@ -391,8 +391,9 @@ simulate_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     if (status == OCRA_CLI_OK)
         print_header(&o, nodes, n_nodes, n_pods);
     for (int i = 0; status == OCRA_CLI_OK && i < o.n_policies; i++) {
-        if (ocra_sched_simulate(nodes, n_nodes, pods, n_pods, o.policies[i], o.departures, &res,
-                                &err) < 0) {
+        struct ocra_sched_sim_conf conf = {o.policies[i], o.departures, OCRA_SCHED_SEARCH_INDEX};
+
+        if (ocra_sched_simulate(nodes, n_nodes, pods, n_pods, &conf, &res, &err) < 0) {
             status = ocra_cli_fail(err.code == EINVAL ? OCRA_CLI_USAGE : OCRA_CLI_FAIL,
                                    "simulate: %s", err.msg);
             break;

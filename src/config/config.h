@@ -84,7 +84,10 @@ struct ocra_config {
         } slurm; /* run.slurm.*: the slurm runner (slurmrestd) */
     } run;
     char *api_listen;
-    char *api_token_file; /* names a secret: never log its contents */
+    char *api_token_file;     /* names a secret: never log its contents */
+    char **api_allowed_hosts; /* Host header names besides loopback and the listen address */
+    size_t n_api_allowed_hosts;
+    int64_t api_connections_per_client;
     int64_t daemon_workers;
     /* ---- inventory (begin) */
     struct ocra_config_node *nodes;

@@ -79,6 +79,13 @@ check_allow_host(const char *s)
 }
 /* ---- artifact (end) */
 
+/* A DNS name without a port (the Host header names a client may use). */
+static bool
+check_host_name(const char *s)
+{
+    return !strchr(s, ':') && is_host_port(s, false);
+}
+
 static bool
 check_listen(const char *s)
 {
@@ -874,6 +881,21 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "",
      .off = CFG(api_token_file),
      .doc = "Bearer token file (mode 0600) for mutating API calls and any non-loopback listen."},
+    {.key = "api.allowed_hosts",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_host_name,
+     .want = "a host name without a port",
+     .type_name = "list of host names",
+     .off = CFG(api_allowed_hosts),
+     .count_off = CFG(n_api_allowed_hosts),
+     .doc = "Host names the API answers besides loopback and api.listen's address; others: 421."},
+    {.key = "api.connections_per_client",
+     .type = OCRA_CONFIG_INT,
+     .def = "16",
+     .min = 1,
+     .max = 256,
+     .off = CFG(api_connections_per_client),
+     .doc = "API connections one client address may hold (256 in all); raise behind a proxy."},
     {.key = "daemon.workers",
      .type = OCRA_CONFIG_INT,
      .def = "2",

@@ -6,7 +6,7 @@
  * report), the images built, the nodes with their allocations. The daemon adds readiness
  * (chain RPC, Docker engine, registry, slurmrestd: short timeouts, cached a few seconds)
  * and retry, and records its metrics: stage attempts, failures, runs, builds, events seen,
- * head lag, and at scrape time the queue depth and the GPUs allocated per node.
+ * head lag, and at scrape time the GPUs allocated per node.
  */
 #include "daemon/daemon_int.h"
 
@@ -487,15 +487,6 @@ hook_ready(void *arg, json_t *checks)
 /* ---- metrics ------------------------------------------------------------------------------ */
 
 static int
-count_ready(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
-{
-    (void)ev;
-    if (p && !strcmp(p->state, "ready"))
-        (*(int64_t *)arg)++;
-    return 0;
-}
-
-static int
 count_gpus(const struct ocra_store_alloc *a, void *arg)
 {
     const struct ocra_metrics_family *f = ocra_metrics_std()->gpus_allocated;
@@ -506,24 +497,21 @@ count_gpus(const struct ocra_store_alloc *a, void *arg)
     return 0;
 }
 
-/* queue_depth and gpus_allocated{node}, from the journal at scrape time. */
+/* gpus_allocated{node}, from the held allocations at scrape time (the queue depth and the
+ * counts of events come from the journal's counters, in src/api, for ocra serve as well). */
 static void
 collect(struct ocra_metrics *m, void *arg)
 {
     const struct ocra_metrics_std *std = ocra_metrics_std();
-    struct ocra_store_event_filter f = {.status = "ready"};
     struct ocra_err err = {0};
-    int64_t ready = 0;
 
     (void)m;
     (void)arg;
     pthread_mutex_lock(&collect_mu);
     if (collect_host && collect_host->st) {
         ocra_metrics_clear(std->gpus_allocated);
-        if (ocra_store_pipeline_list(collect_host->st, &f, count_ready, &ready, &err) < 0 ||
-            ocra_store_alloc_list(collect_host->st, NULL, true, count_gpus, NULL, &err) < 0)
+        if (ocra_store_alloc_list(collect_host->st, NULL, true, count_gpus, NULL, &err) < 0)
             ocra_log_warn("metrics: journal: %s", err.msg);
-        ocra_metrics_set(std->queue_depth, NULL, (double)ready);
     }
     pthread_mutex_unlock(&collect_mu);
 }
@@ -584,6 +572,16 @@ ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor)
     if (cursor >= 0)
         ocra_metrics_set(ocra_metrics_std()->head_lag, (const char *const[]){source},
                          (double)(head > cursor ? head - cursor : 0));
+}
+
+void
+ocra_daemon_metrics_tx_refused(const char *chain, int64_t code, bool permanent)
+{
+    char c[24];
+
+    (void)snprintf(c, sizeof(c), "%lld", (long long)code);
+    ocra_metrics_add(ocra_metrics_std()->tx_refusals,
+                     (const char *const[]){chain, c, permanent ? "permanent" : "transient"}, 1);
 }
 
 void
@@ -671,8 +669,12 @@ int
 ocra_daemon_api_start(struct ocra_daemon *d, struct ocra_err *err)
 {
     const struct ocra_config *cfg = ocra_daemon_cfg(d);
-    struct ocra_api_opts o = {
-        .listen = cfg->api_listen, .token_file = cfg->api_token_file, .journal = cfg->journal_path};
+    struct ocra_api_opts o = {.listen = cfg->api_listen,
+                              .token_file = cfg->api_token_file,
+                              .journal = cfg->journal_path,
+                              .allowed_hosts = (const char *const *)cfg->api_allowed_hosts,
+                              .n_allowed_hosts = cfg->n_api_allowed_hosts,
+                              .connections_per_client = (unsigned)cfg->api_connections_per_client};
 
     if (!cfg->api_listen || !*cfg->api_listen)
         return 0;

@@ -138,6 +138,8 @@ void ocra_daemon_metrics_seen(const struct ocra_store_event *ev);
 void ocra_daemon_metrics_finality_violations(const char *source, unsigned long n);
 /* head_lag{source}: the chain's head minus the source's cursor, in blocks (cursor < 0: none). */
 void ocra_daemon_metrics_head_lag(const char *source, int64_t head, int64_t cursor);
+/* The chain ("ain", "evm") refused a transaction ocra sent with the node's code: /metrics. */
+void ocra_daemon_metrics_tx_refused(const char *chain, int64_t code, bool permanent);
 
 /* Releases event_id's held allocations (none held is fine), under the allocator's lock
  * (daemon_stages.c): the complete stage, and a superseded event that was allocated. */
@@ -191,6 +193,11 @@ int ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, str
 /* The report stage (daemon_report.c). */
 int ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                           const json_t *inputs, json_t **output, struct ocra_err *err);
+/* The report object of job from its stages' outputs (inputs: stage -> output): event, status,
+ * modelVersion, reason, image, node, gpus, exitCode, startedAt, finishedAt, each when the
+ * journal has it; no member is null or an empty list or object. Caller json_decref()s. */
+json_t *ocra_daemon_report_value(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                                 const json_t *inputs);
 
 /* ---- runs (begin): daemon_runs.c, the runs table and the complete stage's wait */
 struct ocra_runner;

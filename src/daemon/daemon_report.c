@@ -7,7 +7,10 @@
  * the value at the path names the event and the status. EVM: ModelRegistry.reportStatus(
  * sha256(event id), report JSON) signed with evm.key_file; already there when a
  * StatusReported log with that key from that reporter exists since the event's block. The
- * report is built only from journaled facts, so every attempt sends the same bytes.
+ * report is built only from journaled facts, so every attempt sends the same bytes, and holds
+ * no null, empty list or empty object (AIN stores none). A transaction the AIN node refuses
+ * with a permanent code (ocra_ain_code_transient) fails the stage with EINVAL: dead-lettered at
+ * once, not sent again; each refusal is counted by code in ocra_chain_tx_refusals_total.
  */
 #include "daemon/daemon_int.h"
 
@@ -53,19 +56,23 @@ report_reason(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, co
     return job->event->reason ? ocra_xstrdup(job->event->reason) : NULL;
 }
 
-/* Copies member name of inputs[stage] into r when present. */
+/* Copies member name of inputs[stage] into r when it holds something: AIN stores no null,
+ * empty array or empty object (a CPU-only run's "gpus": [] is left out), and EVM reports
+ * carry the same object. */
 static void
 take(json_t *r, const json_t *inputs, const char *stage, const char *name, const char *as)
 {
     json_t *v = json_object_get(json_object_get(inputs, stage), name);
 
-    if (v && !json_is_null(v))
-        json_object_set(r, as, v);
+    if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
+        (json_is_object(v) && json_object_size(v) == 0))
+        return;
+    json_object_set(r, as, v);
 }
 
-/* The report object: event id, status, and what the stages recorded. */
-static json_t *
-report_value(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs)
+json_t *
+ocra_daemon_report_value(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                         const json_t *inputs)
 {
     json_t *r = json_object();
     char *reason = report_reason(ctx, job, inputs);
@@ -362,10 +369,15 @@ report_ain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const
         ret = 0;
         goto out;
     }
-    if (!(enc = ocra_ain_encode_value(value, err)) ||
-        ocra_ain_send_set_value(ctx->ain, ctx->ain_key, cfg->ain.chain_id, path, enc, -1, 0,
-                                cfg->ain.gas_price, cfg->daemon.report_wait_ms, &res, err) < 0)
+    if (!(enc = ocra_ain_encode_value(value, err)))
         goto out;
+    if (ocra_ain_send_set_value(ctx->ain, ctx->ain_key, cfg->ain.chain_id, path, enc, -1, 0,
+                                cfg->ain.gas_price, cfg->daemon.report_wait_ms, &res, err) < 0) {
+        /* the node's code says whether sending again can help (EINVAL: dead letter at once) */
+        if (res.code != 0 && (err->code == EINVAL || err->code == EAGAIN))
+            ocra_daemon_metrics_tx_refused("ain", res.code, err->code == EINVAL);
+        goto out;
+    }
     json_object_set_new(out, "tx", json_string(res.tx_hash));
     json_object_set_new(out, "block", json_integer(res.block));
     ret = 0;
@@ -422,7 +434,7 @@ int
 ocra_daemon_op_report(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                       const json_t *inputs, json_t **output, struct ocra_err *err)
 {
-    json_t *value = report_value(ctx, job, inputs), *out = json_object();
+    json_t *value = ocra_daemon_report_value(ctx, job, inputs), *out = json_object();
     char *text = ocra_json_canonical(value);
     int ret = 0;
 

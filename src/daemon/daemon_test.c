@@ -150,6 +150,28 @@ static const struct ocra_daemon_stage test_stages[] = {
     {"report", "reported", op_report, true, false},
 };
 
+/* Rejects a removal as the real validate stage does. */
+static int
+op_check(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+         json_t **output, struct ocra_err *err)
+{
+    (void)ctx;
+    (void)inputs;
+    (void)err;
+    if (!strcmp(job->event->spec, "null"))
+        *output = ocra_daemon_verdict("rejected", "the model was removed: nothing to deploy");
+    else
+        *output = json_pack("{s:s}", "modelVersion", "1.0");
+    return 0;
+}
+
+static const struct ocra_daemon_stage checked_stages[] = {
+    {"validate", "validated", op_check, true, false},
+    {"build", "pushed", op_build, true, false},
+    {"deploy", "running", op_deploy, true, true},
+    {"report", "reported", op_report, true, false},
+};
+
 static const struct ocra_daemon_stage waiting_stages[] = {
     {"build", "pushed", op_build, true, false},
     {"later", "allocated", op_unwired, true, false},
@@ -446,6 +468,158 @@ test_newer_version_supersedes_older_before_deployment(void)
     CHECK_INT(err.code, EINVAL);
     CHECK(ocra_daemon_event_current(fx.st, "ain:0:0x1:9", NULL, NULL, &current, NULL, &err) == -1);
     CHECK_INT(err.code, ENOENT);
+out:
+    fixture_fini();
+}
+
+/* A trusted removal of the model (spec null, as a null written at or above it journals)
+ * stops an older version before deployment, though it never passes validation itself; an
+ * untrusted one does not. */
+static void
+test_removal_supersedes_older_before_deployment(void)
+{
+    struct ocra_store_event rm[2] = {
+        {.id = "ain:0:0xr0:0:m0",
+         .chain = "ain:0",
+         .block_number = 9,
+         .tx_hash = "0xr0",
+         .signer = "0x1",
+         .trusted = false,
+         .status = "rejected",
+         .reason = "signer 0x1 is not "
+                   "in the allowlist",
+         .path = "/apps/t/models/m0",
+         .spec = "null"},
+        {.id = "ain:0:0xr1:0:m0",
+         .chain = "ain:0",
+         .block_number = 10,
+         .tx_hash = "0xr1",
+         .trusted = true,
+         .path = "/apps/t/models/m0",
+         .spec = "null"},
+    };
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    char *newer = NULL;
+    bool current = true;
+
+    /* event 0 is m0 1.0; an untrusted removal, then a trusted one */
+    if (!fixture_init(checked_stages, 4, 1, 1))
+        goto out;
+    CHECK(ocra_store_append(fx.st, "ain:0", rm, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_daemon_tick(fx.d, &err) == 0);
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[0], NULL, NULL, &current, NULL, &err) == 0);
+    CHECK(current); /* an untrusted signer cannot take a model down */
+    CHECK(ocra_store_append(fx.st, "ain:0", rm + 1, 1, NULL, NULL, &err) == 0);
+    drain_steps();
+    CHECK_INT(calls[0][0], 1); /* built before the removal was seen at its gate */
+    CHECK_INT(calls[0][1], 0); /* never deployed */
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p)
+        CHECK_STR(p->outcome, "superseded");
+    ocra_store_pipeline_free(p);
+    CHECK(ocra_daemon_event_current(fx.st, fx.ids[0], NULL, NULL, &current, &newer, &err) == 0);
+    CHECK(!current);
+    CHECK_STR(newer, rm[1].id);
+    free(newer);
+out:
+    fixture_fini();
+}
+
+/* Every shape of report the stage writes, as a job's journal would hold it, is storable on AIN
+ * (the encoder follows the node's rules: ain_test checks it against the node's verdicts). */
+static void
+test_every_report_shape_is_storable_on_ain(void)
+{
+    static const char gpu[] = "\"allocate\":{\"node\":\"n1\",\"gpus\":[0,1],\"gpuMilli\":2000,"
+                              "\"cpuMilli\":4000,\"ramMib\":8192,\"existed\":false}";
+    static const char cpu[] = "\"allocate\":{\"node\":\"n1\",\"gpus\":[],\"gpuMilli\":0,"
+                              "\"cpuMilli\":500,\"ramMib\":512,\"existed\":false}";
+    static const char built[] =
+        "\"validate\":{\"name\":\"m\",\"modelVersion\":\"1.0\",\"specHash\":\"ab\"},"
+        "\"push\":{\"digest\":\"sha256:aa\",\"tags\":[\"1.0\"]},\"sign\":{\"digest\":\"sha256:"
+        "aa\"}";
+    static const char ran[] = "\"run\":{\"runner\":\"docker\",\"id\":\"c1\",\"name\":\"ocra-x\","
+                              "\"adopted\":false,\"image\":\"r/m@sha256:aa\"},";
+    static const char done0[] = "\"complete\":{\"runner\":\"docker\",\"exitCode\":0,"
+                                "\"startedAt\":\"2026-01-01T00:00:00Z\",\"finishedAt\":\"2026-01-"
+                                "01T00:01:00Z\",\"logTail\":\"\"}";
+    static const char done1[] = "\"complete\":{\"runner\":\"slurm\",\"exitCode\":1,\"startedAt\":"
+                                "\"2026-01-01T00:00:00Z\",\"verdict\":\"failed\",\"reason\":\"exit "
+                                "code 1\"}";
+    struct shape {
+        const char *what, *status, *version, *event_reason;
+        char inputs[1024];
+        bool gpus;
+    } shapes[] = {
+        {"completed on GPUs", "completed", "1.0", NULL, "", true},
+        {"completed on CPUs", "completed", "1.0", NULL, "", false},
+        {"completed on CPUs with replicas", "completed", "1.0", NULL, "", false},
+        {"failed on CPUs", "failed", "1.0", NULL, "", false},
+        {"failed on GPUs", "failed", "1.0", NULL, "", true},
+        {"failed: fits no node", "failed", "1.0", NULL, "", false},
+        {"rejected by validation", "rejected", NULL, NULL, "", false},
+        {"rejected by the watcher", "rejected", NULL, "signer 0x1 is not in the allowlist", "",
+         false},
+        {"removed", "rejected", NULL, NULL, "", false},
+        {"superseded after allocate on CPUs", "superseded", "1.0", NULL, "", false},
+        {"superseded after allocate on GPUs", "superseded", "1.0", NULL, "", true},
+        {"superseded before allocate", "superseded", "1.0", NULL, "", false},
+    };
+    struct ocra_daemon_ctx ctx = {0};
+    struct ocra_err err = {0};
+
+    (void)snprintf(shapes[0].inputs, sizeof(shapes[0].inputs), "{%s,%s,%s%s}", built, gpu, ran,
+                   done0);
+    (void)snprintf(shapes[1].inputs, sizeof(shapes[1].inputs), "{%s,%s,%s%s}", built, cpu, ran,
+                   done0);
+    (void)snprintf(shapes[2].inputs, sizeof(shapes[2].inputs),
+                   "{%s,\"plan\":{\"replicas\":{\"min\":2,\"max\":4}},%s,%s%s}", built, cpu, ran,
+                   done0);
+    (void)snprintf(shapes[3].inputs, sizeof(shapes[3].inputs), "{%s,%s,%s%s}", built, cpu, ran,
+                   done1);
+    (void)snprintf(shapes[4].inputs, sizeof(shapes[4].inputs), "{%s,%s,%s%s}", built, gpu, ran,
+                   done1);
+    (void)snprintf(shapes[5].inputs, sizeof(shapes[5].inputs),
+                   "{%s,\"allocate\":{\"verdict\":\"failed\",\"reason\":\"fits no node\"}}", built);
+    (void)snprintf(shapes[6].inputs, sizeof(shapes[6].inputs),
+                   "{\"validate\":{\"verdict\":\"rejected\",\"reason\":\"spec: name: "
+                   "missing\"}}");
+    (void)snprintf(shapes[7].inputs, sizeof(shapes[7].inputs), "{}");
+    (void)snprintf(shapes[8].inputs, sizeof(shapes[8].inputs),
+                   "{\"validate\":{\"verdict\":\"rejected\",\"reason\":\"the model was "
+                   "removed: nothing to deploy\"}}");
+    (void)snprintf(shapes[9].inputs, sizeof(shapes[9].inputs), "{%s,%s}", built, cpu);
+    (void)snprintf(shapes[10].inputs, sizeof(shapes[10].inputs), "{%s,%s}", built, gpu);
+    (void)snprintf(shapes[11].inputs, sizeof(shapes[11].inputs), "{%s}", built);
+    if (!fixture_init(test_stages, 3, 2, 1))
+        goto out;
+    ctx.st = fx.st;
+    ctx.cfg = &fx.cfg;
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(shapes); i++) {
+        struct shape *sh = &shapes[i];
+        struct ocra_store_event ev = {
+            .id = fx.ids[0], .chain = "ain:0", .path = fx.paths[0], .reason = sh->event_reason};
+        struct ocra_store_claim claim = {.event_id = fx.ids[0],
+                                         .stage = (char *)(uintptr_t) "report",
+                                         .status = (char *)(uintptr_t)sh->status,
+                                         .version = (char *)(uintptr_t)sh->version};
+        struct ocra_daemon_job job = {.event = &ev, .claim = &claim};
+        json_t *inputs = ocra_json_parse(sh->inputs, strlen(sh->inputs), 0, NULL), *value, *enc;
+
+        CHECK(inputs != NULL);
+        value = ocra_daemon_report_value(&ctx, &job, inputs);
+        enc = ocra_ain_encode_value(value, &err);
+        if (!enc)
+            fprintf(stderr, "  %s: %s\n", sh->what, err.msg);
+        CHECK(enc != NULL);
+        CHECK_STR(ocra_json_str(value, "status"), sh->status);
+        CHECK(sh->gpus == (json_object_get(value, "gpus") != NULL));
+        CHECK(!strcmp(sh->status, "completed") || ocra_json_str(value, "reason"));
+        json_decref(enc);
+        json_decref(value);
+        json_decref(inputs);
+    }
 out:
     fixture_fini();
 }
@@ -833,6 +1007,8 @@ OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),
                OCRA_TEST(test_unwired_stage_waits_without_using_attempts),
                OCRA_TEST(test_newer_version_supersedes_older_before_deployment),
+               OCRA_TEST(test_removal_supersedes_older_before_deployment),
+               OCRA_TEST(test_every_report_shape_is_storable_on_ain),
                OCRA_TEST(test_crashed_workers_claim_is_taken_over_after_its_lease),
                OCRA_TEST(test_stage_table_is_checked),
                OCRA_TEST(test_api_lineage_images_and_stage_metrics),

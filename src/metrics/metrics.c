@@ -451,6 +451,9 @@ std_init(void)
     s->queue_depth = ocra_metrics_family(m, "ocra_queue_depth",
                                          "Pipeline stages ready and waiting for a worker.",
                                          OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->pipeline = ocra_metrics_family(
+        m, "ocra_pipeline_events", "Events in the daemon's pipeline, by state, status and outcome.",
+        OCRA_METRICS_GAUGE, (const char *const[]){"state", "status", "outcome", NULL}, NULL, 0);
     s->gpus_allocated =
         ocra_metrics_family(m, "ocra_gpus_allocated", "GPUs held by allocations, per node.",
                             OCRA_METRICS_GAUGE, (const char *const[]){"node", NULL}, NULL, 0);
@@ -460,6 +463,11 @@ std_init(void)
     s->runs = ocra_metrics_family(m, "ocra_runs_total", "Finished workload runs, by result.",
                                   OCRA_METRICS_COUNTER,
                                   (const char *const[]){"runner", "result", NULL}, NULL, 0);
+    s->tx_refusals = ocra_metrics_family(
+        m, "ocra_chain_tx_refusals_total",
+        "Transactions ocra sent that the chain refused, by the node's code: permanent ones are "
+        "not sent again, transient ones are retried.",
+        OCRA_METRICS_COUNTER, (const char *const[]){"chain", "code", "kind", NULL}, NULL, 0);
     s->finality_violations = ocra_metrics_family(
         m, "ocra_finality_violations_total",
         "Final blocks the chain replaced: events journaled from them are orphaned.",

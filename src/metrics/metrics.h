@@ -74,9 +74,13 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *build_cache;    /* counter {result}: hit|miss (toolchain) */
     struct ocra_metrics_family *upload_bytes;   /* counter: bytes uploaded to registries */
     struct ocra_metrics_family *queue_depth;    /* gauge: stages ready and waiting for a worker */
+    struct ocra_metrics_family *pipeline;       /* gauge {state, status, outcome}: pipeline rows */
     struct ocra_metrics_family *gpus_allocated; /* gauge {node}: GPUs held by allocations */
     struct ocra_metrics_family *head_lag; /* gauge {source}: chain head minus cursor, blocks */
     struct ocra_metrics_family *runs;     /* counter {runner, result}: finished runs */
+    /* counter {chain, code, kind}: transactions ocra sent that the chain refused, by the
+     * node's code; kind permanent (not sent again) or transient (retried) */
+    struct ocra_metrics_family *tx_refusals;
     /* counter {chain}: final blocks a chain replaced (events journaled from them are orphaned) */
     struct ocra_metrics_family *finality_violations;
     /* autoscale (begin) */

@@ -91,10 +91,6 @@ ocra_run_time_parse(const char *s, int64_t *ms, struct ocra_err *err)
     } else {
         return ocra_err_set(err, EPROTO, "not an RFC 3339 time: want Z or an offset +HH:MM");
     }
-    if (y < 1970) { /* Go's zero time "0001-01-01T00:00:00Z": never happened */
-        *ms = 0;
-        return 0;
-    }
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
     tm.tm_mday = d;
@@ -103,5 +99,9 @@ ocra_run_time_parse(const char *s, int64_t *ms, struct ocra_err *err)
     tm.tm_sec = se;
     t = timegm(&tm);
     *ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac_ms;
+    /* before the epoch (Go's zero time "0001-01-01T00:00:00Z", or 1970 at an offset east of
+     * UTC): never happened */
+    if (y < 1970 || *ms < 0)
+        *ms = 0;
     return 0;
 }

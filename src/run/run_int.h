@@ -19,8 +19,8 @@ int ocra_run_docker_demux(const void *data, size_t len, struct ocra_buf *out, st
 
 /*
  * An RFC 3339 time as the Docker Engine writes it ("2024-05-01T12:00:03.123456789Z", or with an
- * offset "+02:00") into *ms since the epoch (fractions past milliseconds dropped); a year before
- * 1970 (Go's zero time "0001-01-01T00:00:00Z": not happened) is 0. EPROTO otherwise.
+ * offset "+02:00") into *ms since the epoch (fractions past milliseconds dropped); a time before
+ * the epoch (Go's zero time "0001-01-01T00:00:00Z": not happened) is 0. EPROTO otherwise.
  */
 int ocra_run_time_parse(const char *s, int64_t *ms, struct ocra_err *err);
 

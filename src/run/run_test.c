@@ -564,7 +564,8 @@ test_rfc3339_times_of_the_engine(void)
         {"2024-05-01T12:00:00.5Z", INT64_C(1714564800500)},
         {"2024-05-01T14:00:00+02:00", INT64_C(1714564800000)},
         {"2024-05-01T11:30:00.250-00:30", INT64_C(1714564800250)},
-        {"0001-01-01T00:00:00Z", 0}, /* Go's zero time: never started or never ended */
+        {"0001-01-01T00:00:00Z", 0},      /* Go's zero time: never started or never ended */
+        {"1970-01-01T00:30:00+01:00", 0}, /* before the epoch too */
     };
     static const char *const bad[] = {
         "",

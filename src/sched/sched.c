@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sched.c: the cluster and its device-level accounting, the request filters, the four scoring
- * policies and all-or-nothing placement on one node. A decision scans the nodes' hot summaries
- * once; it allocates nothing and formats nothing unless it fails and the caller wants to know
+ * policies and all-or-nothing placement on one node. A decision weighs the nodes the capacity
+ * index (sched_index.c) finds able to host the request, or, as the reference, scans every
+ * node's hot summary; fgd remembers per node what weighing it for a request shape found, until
+ * the node changes. A decision formats nothing unless it fails and the caller wants to know
  * why (then sched_why() replays the filters against empty nodes to name the one that rules
  * every node out).
  */
@@ -77,6 +79,8 @@ ocra_sched_cluster_free(struct ocra_sched_cluster *c)
     free(c->hot);
     free(c->type_rep);
     free(c->type_stamp);
+    sched_index_free(c);
+    free(c->memo);
     free(c);
 }
 
@@ -175,6 +179,29 @@ node_type(struct ocra_sched_cluster *c, size_t i)
     return (int)t;
 }
 
+/* Doubles the room for nodes (and types: at most one per node). */
+static void
+cluster_grow(struct ocra_sched_cluster *c)
+{
+    size_t old = c->cap;
+
+    c->cap = c->cap ? 2 * c->cap : 64;
+    c->nodes = ocra_xrealloc(c->nodes, c->cap * sizeof(*c->nodes));
+    c->hot = ocra_xrealloc(c->hot, c->cap * sizeof(*c->hot));
+    c->type_rep = ocra_xrealloc(c->type_rep, c->cap * sizeof(*c->type_rep));
+    c->type_stamp = ocra_xrealloc(c->type_stamp, c->cap * sizeof(*c->type_stamp));
+    c->heap_pos = ocra_xrealloc(c->heap_pos, c->cap * sizeof(*c->heap_pos));
+    c->empty = ocra_xrealloc(c->empty, c->cap * sizeof(*c->empty));
+    memset(&c->empty[old], 0, (c->cap - old) * sizeof(*c->empty));
+    if (c->memo) {
+        c->memo = ocra_xrealloc(c->memo, c->cap * SCHED_MEMO_WAYS * sizeof(*c->memo));
+        memset(&c->memo[old * SCHED_MEMO_WAYS], 0,
+               (c->cap - old) * SCHED_MEMO_WAYS * sizeof(*c->memo));
+    }
+    if (c->search == OCRA_SCHED_SEARCH_INDEX)
+        sched_index_resize(c);
+}
+
 int
 ocra_sched_cluster_add(struct ocra_sched_cluster *c, const struct ocra_sched_node *node,
                        struct ocra_err *err)
@@ -189,16 +216,12 @@ ocra_sched_cluster_add(struct ocra_sched_cluster *c, const struct ocra_sched_nod
     if (node->gpu_count > 0 && (id = model_id(c, node->gpu_model)) < 0)
         return ocra_err_set(err, ENOSPC, "node %s: more than %d GPU models", node->name,
                             OCRA_SCHED_MAX_MODELS);
-    if (c->n == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 64;
-        c->nodes = ocra_xrealloc(c->nodes, c->cap * sizeof(*c->nodes));
-        c->hot = ocra_xrealloc(c->hot, c->cap * sizeof(*c->hot));
-        c->type_rep = ocra_xrealloc(c->type_rep, c->cap * sizeof(*c->type_rep));
-        c->type_stamp = ocra_xrealloc(c->type_stamp, c->cap * sizeof(*c->type_stamp));
-    }
+    if (c->n == c->cap)
+        cluster_grow(c);
     c->nodes[c->n] = *node;
     c->hot[c->n].model_id = id;
     c->hot[c->n].type = node_type(c, c->n);
+    c->heap_pos[c->n] = UINT32_MAX; /* not empty yet: node_free_all() makes it so */
     c->gpu_capacity += (int64_t)node->gpu_count * OCRA_SCHED_MILLI;
     node_free_all(c, c->n++);
     return 0;
@@ -231,19 +254,14 @@ sched_node_refresh(struct ocra_sched_cluster *c, size_t i)
     }
     h->empty = h->cpu_free == n->cpu_milli && h->ram_free == n->ram_mib &&
                h->full == n->gpu_count; /* no share, so no GPU memory, is taken either */
-    h->frag = sched_frag_eval(c, n->gpu_free_milli, n->gpu_count, n->cpu_free, n->ram_free);
+    h->frag_stale = true; /* computed when asked for: only fgd and the measure read it */
+    if (c->memo)
+        memset(&c->memo[i * SCHED_MEMO_WAYS], 0, SCHED_MEMO_WAYS * sizeof(*c->memo));
+    if (c->search == OCRA_SCHED_SEARCH_INDEX)
+        sched_index_update(c, i);
 }
 
 /* ---- one decision ---------------------------------------------------------------------- */
-
-/* A request checked and resolved once per decision. */
-struct want {
-    const struct ocra_sched_req *r;
-    int k;           /* whole devices; 0 for a share or none */
-    int milli;       /* per device */
-    uint64_t models; /* allowed model ids */
-    bool statics;    /* driver, compute capability, labels or GPU memory asked for */
-};
 
 /* Lexicographic score: lower is better. */
 struct key {
@@ -261,7 +279,7 @@ key_less(const struct key *x, const struct key *y)
 }
 
 static int
-want_init(const struct ocra_sched_cluster *c, const struct ocra_sched_req *r, struct want *w,
+want_init(const struct ocra_sched_cluster *c, const struct ocra_sched_req *r, struct sched_want *w,
           struct ocra_err *err)
 {
     memset(w, 0, sizeof(*w));
@@ -322,7 +340,7 @@ labels_pass(const struct ocra_sched_node *n, const struct ocra_sched_req *r)
 
 /* The filters a node's description decides, whatever its allocation. */
 static bool
-statics_pass(const struct ocra_sched_node *n, const struct want *w)
+statics_pass(const struct ocra_sched_node *n, const struct sched_want *w)
 {
     const struct ocra_sched_req *r = w->r;
 
@@ -334,7 +352,7 @@ statics_pass(const struct ocra_sched_node *n, const struct want *w)
 
 /* CPU, RAM, model, and enough free devices in the summary (memory is checked per device). */
 static bool
-hot_pass(const struct sched_hot *h, const struct want *w)
+hot_pass(const struct sched_hot *h, const struct sched_want *w)
 {
     if (h->cpu_free < w->r->cpu_milli || h->ram_free < w->r->ram_mib)
         return false;
@@ -347,7 +365,7 @@ hot_pass(const struct sched_hot *h, const struct want *w)
 
 /* The fragmentation after taking w from node i, with `dev` the device of a share (or -1). */
 static int64_t
-frag_after(const struct ocra_sched_cluster *c, size_t i, const struct want *w, int dev)
+frag_after(const struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, int dev)
 {
     const struct ocra_sched_node *n = &c->nodes[i];
     int f[OCRA_SCHED_MAX_GPUS];
@@ -362,8 +380,7 @@ frag_after(const struct ocra_sched_cluster *c, size_t i, const struct want *w, i
             k--;
         }
     }
-    return sched_frag_eval(c, f, n->gpu_count, n->cpu_free - w->r->cpu_milli,
-                           n->ram_free - w->r->ram_mib);
+    return sched_frag_eval(c, f, n->gpu_count, n->cpu_free - w->r->cpu_milli);
 }
 
 /* True when device d of n was already weighed in this loop: same free share, same memory. */
@@ -378,17 +395,17 @@ seen_share(const struct ocra_sched_node *n, int d, int64_t mem)
 }
 
 /*
- * The device for a share on node i: first-fit the lowest index, fgd the one whose use adds the
- * least fragmentation (*frag: the node's fragmentation after), the others the tightest fit.
- * -1 when no device has the share and the memory free.
+ * The device for a share on node i: first-fit the lowest index, fgd the one whose use scores
+ * best (*score: that score, sched_frag_score()), the others the tightest fit; ties go to the
+ * lowest index. -1 when no device has the share and the memory free.
  */
 static int
-share_device(const struct ocra_sched_cluster *c, size_t i, const struct want *w,
-             enum ocra_sched_policy p, int64_t *frag)
+share_device(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w,
+             enum ocra_sched_policy p, int *score)
 {
     const struct ocra_sched_node *n = &c->nodes[i];
-    int64_t mem = w->r->gpu_mem_mib, fr;
-    int best = -1;
+    int64_t mem = w->r->gpu_mem_mib;
+    int best = -1, sc;
 
     for (int d = 0; d < n->gpu_count; d++) {
         int f = n->gpu_free_milli[d];
@@ -397,50 +414,85 @@ share_device(const struct ocra_sched_cluster *c, size_t i, const struct want *w,
             continue;
         if (p == OCRA_SCHED_FIRST_FIT)
             return d;
-        if (p != OCRA_SCHED_FGD) {
+        if (p != OCRA_SCHED_FGD || !c->weight) { /* fgd without a typical workload: best-fit */
             if (best < 0 || f < n->gpu_free_milli[best])
                 best = d;
             continue;
         }
         if (seen_share(n, d, mem))
             continue;
-        fr = frag_after(c, i, w, d);
-        if (best < 0 || fr < *frag || (fr == *frag && f < n->gpu_free_milli[best])) {
+        sc = sched_frag_score(c, sched_node_frag(c, i) - frag_after(c, i, w, d));
+        if (best < 0 || sc > *score) {
             best = d;
-            *frag = fr;
+            *score = sc;
         }
     }
     return best;
 }
 
+/*
+ * fgd's weighing of node i: the score of placing w there and the device of a share (-1 for
+ * none). With a shape id (not 0) the result comes from, or goes to, the node's memo. false when
+ * no device takes the share.
+ */
+static bool
+fgd_weigh(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, uint32_t shape,
+          int *dev, int *score)
+{
+    struct sched_memo *slot = NULL;
+    bool share = !w->k && w->milli;
+
+    if (shape) {
+        slot = &c->memo[i * SCHED_MEMO_WAYS + shape % SCHED_MEMO_WAYS];
+        if (slot->shape == shape) {
+            *dev = slot->dev;
+            *score = slot->score;
+            return !share || *dev >= 0;
+        }
+    }
+    *dev = -1;
+    *score = 0;
+    if (share)
+        *dev = share_device(c, i, w, OCRA_SCHED_FGD, score);
+    else
+        *score = sched_frag_score(c, sched_node_frag(c, i) - frag_after(c, i, w, -1));
+    if (slot)
+        *slot = (struct sched_memo){shape, (int16_t)*dev, (int16_t)*score};
+    return !share || *dev >= 0;
+}
+
 /* Scores node i (which passed the filters); false when no device takes the share. */
 static bool
-score(const struct ocra_sched_cluster *c, size_t i, const struct want *w, enum ocra_sched_policy p,
-      struct key *key, int *dev)
+score(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, enum ocra_sched_policy p,
+      uint32_t shape, struct key *key, int *dev)
 {
     const struct sched_hot *h = &c->hot[i];
-    int64_t take = w->k ? (int64_t)w->k * OCRA_SCHED_MILLI : w->milli, frag = 0;
+    int64_t take = w->k ? (int64_t)w->k * OCRA_SCHED_MILLI : w->milli;
+    int sc = 0;
 
     *dev = -1;
-    if (!w->k && w->milli && (*dev = share_device(c, i, w, p, &frag)) < 0)
+    if (p == OCRA_SCHED_FGD) {
+        if (!fgd_weigh(c, i, w, shape, dev, &sc))
+            return false;
+    } else if (!w->k && w->milli && (*dev = share_device(c, i, w, p, &sc)) < 0) {
         return false;
+    }
     if (p == OCRA_SCHED_FIRST_FIT)
         return true;
-    if (p == OCRA_SCHED_FGD && *dev < 0)
-        frag = frag_after(c, i, w, -1);
-    key->a = 0;
-    if (p == OCRA_SCHED_FGD)
-        key->a = frag - h->frag;
-    else if (p == OCRA_SCHED_CHEAPEST)
-        key->a = c->nodes[i].cost_micro * take;
+    key->a = p == OCRA_SCHED_CHEAPEST ? c->nodes[i].cost_micro * take : 0;
     key->b = h->gpu_free_total - take;
     key->c = h->cpu_free - w->r->cpu_milli;
+    if (p == OCRA_SCHED_FGD && c->weight) { /* the best score; ties: the lowest index */
+        key->a = -sc;
+        key->b = key->c = 0;
+    }
     return true;
 }
 
 /*
- * Nodes in the same state score the same, and ties go to the lower index, so a decision weighs
- * only the first empty node of each type, and fgd only the first of a run of equal nodes.
+ * Nodes in the same state score the same, and ties go to the lower index, so the scan weighs
+ * only the first empty node of each type, and under fgd only the first of a run of equal nodes
+ * (the index has the same skips built in, and fgd's memo).
  */
 static bool
 seen_empty_type(struct ocra_sched_cluster *c, size_t i)
@@ -461,7 +513,7 @@ same_state(const struct ocra_sched_cluster *c, size_t a, size_t b)
     const struct sched_hot *x = &c->hot[a], *y = &c->hot[b];
     const struct ocra_sched_node *m = &c->nodes[a], *n = &c->nodes[b];
 
-    return x->cpu_free == y->cpu_free && x->ram_free == y->ram_free && x->frag == y->frag &&
+    return x->cpu_free == y->cpu_free && x->ram_free == y->ram_free &&
            x->gpu_count == y->gpu_count && x->gpu_free_total == y->gpu_free_total &&
            x->model_id == y->model_id &&
            memcmp(m->gpu_free_milli, n->gpu_free_milli, sizeof(m->gpu_free_milli)) == 0 &&
@@ -469,7 +521,7 @@ same_state(const struct ocra_sched_cluster *c, size_t a, size_t b)
 }
 
 static void
-take(struct ocra_sched_cluster *c, size_t i, const struct want *w, int dev,
+take(struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, int dev,
      struct ocra_sched_alloc *out)
 {
     struct ocra_sched_node *n = &c->nodes[i];
@@ -570,7 +622,7 @@ enum stage { ST_MODEL, ST_DRIVER, ST_CC, ST_LABELS, ST_GPUS, ST_GPU_MEM, ST_CPU,
 
 /* Whether empty node i passes filter st; *have is its figure for the "largest" of a message. */
 static bool
-stage_pass(const struct ocra_sched_cluster *c, size_t i, const struct want *w, enum stage st,
+stage_pass(const struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, enum stage st,
            int64_t *have)
 {
     const struct ocra_sched_node *n = &c->nodes[i];
@@ -605,7 +657,7 @@ stage_pass(const struct ocra_sched_cluster *c, size_t i, const struct want *w, e
 
 /* Whether empty node i passes every filter before st. */
 static bool
-stages_pass(const struct ocra_sched_cluster *c, size_t i, const struct want *w, int st)
+stages_pass(const struct ocra_sched_cluster *c, size_t i, const struct sched_want *w, int st)
 {
     int64_t have;
 
@@ -616,7 +668,7 @@ stages_pass(const struct ocra_sched_cluster *c, size_t i, const struct want *w, 
 }
 
 static int
-why_stage(const struct want *w, enum stage st, int64_t most, size_t before, size_t total,
+why_stage(const struct sched_want *w, enum stage st, int64_t most, size_t before, size_t total,
           struct ocra_err *err)
 {
     const struct ocra_sched_req *r = w->r;
@@ -625,6 +677,10 @@ why_stage(const struct want *w, enum stage st, int64_t most, size_t before, size
 
     switch (st) {
     case ST_MODEL:
+        if (!r->gpu_model || !r->gpu_model[0]) { /* any model: every node lacks GPUs */
+            (void)snprintf(what, sizeof(what), "a GPU");
+            break;
+        }
         ocra_str_escape(r->gpu_model, strlen(r->gpu_model), 60, esc, sizeof(esc));
         (void)snprintf(what, sizeof(what), "GPU model %s", esc);
         break;
@@ -667,7 +723,7 @@ why_stage(const struct want *w, enum stage st, int64_t most, size_t before, size
  * all nodes are empty (ENOSPC), or, when some node could host the request once free, EAGAIN.
  */
 static int
-sched_why(const struct ocra_sched_cluster *c, const struct want *w, struct ocra_err *err)
+sched_why(const struct ocra_sched_cluster *c, const struct sched_want *w, struct ocra_err *err)
 {
     size_t alive = c->n, next;
     int64_t most, have;
@@ -693,44 +749,128 @@ sched_why(const struct ocra_sched_cluster *c, const struct want *w, struct ocra_
                         alive, c->n);
 }
 
-int
-ocra_sched_place(struct ocra_sched_cluster *c, enum ocra_sched_policy policy,
-                 const struct ocra_sched_req *r, struct ocra_sched_alloc *out, struct ocra_err *err)
+/* The id of w's shape for fgd's memo; a shape not among the last SCHED_SHAPES gets a new one. */
+static uint32_t
+shape_id(struct ocra_sched_cluster *c, const struct sched_want *w)
 {
-    struct key best_key = {0, 0, 0}, key = {0, 0, 0};
-    size_t best = SIZE_MAX, prev = SIZE_MAX;
-    int best_dev = -1, dev;
-    struct want w;
+    const struct ocra_sched_req *r = w->r;
+    struct sched_shape *s;
 
-    if (want_init(c, r, &w, err) < 0)
-        return -1;
-    if (c->cls_dirty)
-        sched_classes_build(c);
+    if (!c->memo)
+        c->memo = ocra_xcalloc(c->cap * SCHED_MEMO_WAYS, sizeof(*c->memo));
+    for (int i = 0; i < SCHED_SHAPES; i++) {
+        s = &c->shapes[i];
+        if (s->id && s->k == w->k && s->milli == w->milli && s->cpu == r->cpu_milli &&
+            s->ram == r->ram_mib && s->gpu_mem == r->gpu_mem_mib)
+            return s->id;
+    }
+    if (c->shape_seq == UINT32_MAX) { /* every id given: forget them all, and every memo */
+        memset(c->memo, 0, c->cap * SCHED_MEMO_WAYS * sizeof(*c->memo));
+        memset(c->shapes, 0, sizeof(c->shapes));
+        c->shape_seq = 0;
+    }
+    s = &c->shapes[c->shape_next];
+    c->shape_next = (c->shape_next + 1) % SCHED_SHAPES;
+    *s = (struct sched_shape){w->k,       w->milli,       r->cpu_milli,
+                              r->ram_mib, r->gpu_mem_mib, ++c->shape_seq};
+    return s->id;
+}
+
+/* The decision so far. */
+struct choice {
+    const struct sched_want *w;
+    enum ocra_sched_policy policy;
+    uint32_t shape;    /* fgd's memo: the request's shape id; 0: no memo */
+    size_t best, prev; /* prev: the node scored last */
+    struct key best_key;
+    int best_dev;
+};
+
+static bool
+passes(const struct ocra_sched_cluster *c, size_t i, const struct sched_want *w)
+{
+    return hot_pass(&c->hot[i], w) && (!w->statics || statics_pass(&c->nodes[i], w));
+}
+
+/* Weighs node i, which passes the filters; true when the decision is made (first-fit). */
+static bool
+weigh(struct ocra_sched_cluster *c, size_t i, struct choice *ch)
+{
+    const struct sched_want *w = ch->w;
+    struct key key = {0, 0, 0};
+    int dev;
+
+    if (ch->policy == OCRA_SCHED_FGD && !ch->shape && ch->prev != SIZE_MAX &&
+        same_state(c, ch->prev, i))
+        return false;
+    if (!score(c, i, w, ch->policy, ch->shape, &key, &dev))
+        return false;
+    ch->prev = i;
+    if (ch->best == SIZE_MAX || key_less(&key, &ch->best_key)) {
+        ch->best = i;
+        ch->best_key = key;
+        ch->best_dev = dev;
+    }
+    return ch->policy == OCRA_SCHED_FIRST_FIT;
+}
+
+/* The capacity index's visit of node i. */
+static bool
+consider(struct ocra_sched_cluster *c, size_t i, void *arg)
+{
+    return passes(c, i, ((struct choice *)arg)->w) && weigh(c, i, arg);
+}
+
+/* Weighs every node in index order that passes, but of the empty nodes of a type the first. */
+static void
+scan(struct ocra_sched_cluster *c, struct choice *ch)
+{
     if (++c->stamp == 0) { /* wrapped: forget every stamp */
         for (size_t t = 0; t < c->n_types; t++)
             c->type_stamp[t] = 0;
         c->stamp = 1;
     }
     for (size_t i = 0; i < c->n; i++) {
-        if (!hot_pass(&c->hot[i], &w) || (w.statics && !statics_pass(&c->nodes[i], &w)))
+        if (!passes(c, i, ch->w))
             continue;
-        if (policy != OCRA_SCHED_FIRST_FIT && seen_empty_type(c, i))
+        if (ch->policy != OCRA_SCHED_FIRST_FIT && seen_empty_type(c, i))
             continue;
-        if (policy == OCRA_SCHED_FGD && prev != SIZE_MAX && same_state(c, prev, i))
-            continue;
-        if (!score(c, i, &w, policy, &key, &dev))
-            continue;
-        prev = i;
-        if (best == SIZE_MAX || key_less(&key, &best_key)) {
-            best = i;
-            best_key = key;
-            best_dev = dev;
-        }
-        if (policy == OCRA_SCHED_FIRST_FIT)
+        if (weigh(c, i, ch))
             break;
     }
-    if (best == SIZE_MAX)
+}
+
+void
+ocra_sched_cluster_set_search(struct ocra_sched_cluster *c, enum ocra_sched_search s)
+{
+    if (s == c->search)
+        return;
+    c->search = s;
+    if (s == OCRA_SCHED_SEARCH_INDEX)
+        sched_index_rebuild(c); /* the scan left it as it was */
+}
+
+int
+ocra_sched_place(struct ocra_sched_cluster *c, enum ocra_sched_policy policy,
+                 const struct ocra_sched_req *r, struct ocra_sched_alloc *out, struct ocra_err *err)
+{
+    struct choice ch = {NULL, policy, 0, SIZE_MAX, SIZE_MAX, {0, 0, 0}, -1};
+    struct sched_want w;
+
+    if (want_init(c, r, &w, err) < 0)
+        return -1;
+    if (c->cls_dirty)
+        sched_classes_build(c);
+    ch.w = &w;
+    if (c->search == OCRA_SCHED_SEARCH_SCAN) {
+        scan(c, &ch);
+    } else {
+        if (policy == OCRA_SCHED_FGD)
+            ch.shape = shape_id(c, &w);
+        (void)sched_index_search(c, &w, consider, &ch);
+    }
+    if (ch.best == SIZE_MAX)
         return sched_why(c, &w, err);
-    take(c, best, &w, best_dev, out);
+    take(c, ch.best, &w, ch.best_dev, out);
     return 0;
 }

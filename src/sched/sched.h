@@ -7,7 +7,8 @@
  * capability minimums, labels, free devices and GPU memory, CPU, RAM), then scores them with a
  * policy: first-fit, best-fit, cheapest, or fgd (fragmentation gradient descent, ATC'23; the
  * formula is in sched_frag.c and docs/RUNNING.md). A placement is all-or-nothing on one node.
- * The placer allocates nothing per decision. The trace-replay simulator (openb CSV traces)
+ * A decision searches a capacity index of the nodes (sched_index.c) and allocates nothing (fgd's
+ * memo is allocated once, at its first decision). The trace-replay simulator (openb CSV traces)
  * drives the same code. Around it: the inventory of nodes with the source of every figure
  * (configuration, /proc, NVML by dlopen, other node sources), the allocator that records each
  * placement in the journal so that a restart never double-books, and the autoscaler's control
@@ -37,7 +38,7 @@ enum ocra_sched_policy {
     OCRA_SCHED_FIRST_FIT, /* the first node (in inventory order) that passes the filters */
     OCRA_SCHED_BEST_FIT,  /* least free GPU capacity left on the node, then least free CPU */
     OCRA_SCHED_CHEAPEST,  /* lowest cost of the placement per hour, then best-fit */
-    OCRA_SCHED_FGD,       /* least increase of expected fragmentation, then best-fit */
+    OCRA_SCHED_FGD,       /* the best fragmentation score (sched_frag.c), then the first */
     OCRA_SCHED_N_POLICIES
 };
 
@@ -115,14 +116,24 @@ const struct ocra_sched_node *ocra_sched_cluster_node(const struct ocra_sched_cl
 void ocra_sched_cluster_reset(struct ocra_sched_cluster *c);
 
 /*
- * The workload the fgd policy expects: adds weight to the typical request of the same GPU shape
- * (gpus, gpu_milli); its CPU and RAM become the weighted means. Requests without GPUs are
- * ignored (they cannot use GPU capacity). Up to 256 shapes are kept; fgd uses the 32 heaviest.
- * Takes effect at the next placement or fragmentation query. Without any, fgd scores like
- * best-fit.
+ * The workload the fgd policy expects: adds weight to the typical request of the same shape
+ * (gpus, gpu_milli, cpu_milli; a request without GPUs is a shape of its own CPU, whose view of
+ * free GPUs is that it can use none). Up to 256 shapes are kept; fgd uses the most frequent
+ * ones that make up 95 % of the weight, at most 64. Takes effect at the next placement or
+ * fragmentation query. Without any, fgd scores like best-fit.
  */
 void ocra_sched_typical_add(struct ocra_sched_cluster *c, const struct ocra_sched_req *r,
                             int64_t weight);
+
+/*
+ * How a decision finds its node. The index (the default) keeps the nodes in a tree by free
+ * capacity and GPU model, and weighs only nodes that can host the request, and of the empty
+ * nodes of each type only the first. The scan weighs every node in turn (empty nodes of a type
+ * after the first are skipped, but still visited); it is the reference the index is tested and
+ * benchmarked against. Both choose the same node and devices for every policy.
+ */
+enum ocra_sched_search { OCRA_SCHED_SEARCH_INDEX, OCRA_SCHED_SEARCH_SCAN };
+void ocra_sched_cluster_set_search(struct ocra_sched_cluster *c, enum ocra_sched_search s);
 
 /*
  * Places r: fills *out and takes the capacity. Returns 0, or -1 with EINVAL (a malformed
@@ -456,20 +467,28 @@ struct ocra_sched_sim_result {
     size_t placed, failed; /* pods */
     size_t decisions;      /* placement calls (one per arriving pod) */
     uint64_t ns;           /* wall time of the event loop */
+    uint64_t cpu_ns;       /* CPU time of the event loop (the thread's: the same on a busy host) */
     double frag_share;     /* ocra_sched_frag_share() just after the last arrival */
     double free_share;     /* ocra_sched_free_share() at the same moment */
     double frag_of_free;   /* frag_share / free_share (0 when nothing is free) */
 };
 
+/* What a replay runs. */
+struct ocra_sched_sim_conf {
+    enum ocra_sched_policy policy;
+    bool departures;               /* placed pods leave at their deletion time */
+    enum ocra_sched_search search; /* OCRA_SCHED_SEARCH_INDEX unless comparing */
+};
+
 /*
- * Replays pods through a fresh copy of nodes with one policy: arrivals in creation-time order
- * (file order without times); with departures, each placed pod leaves at its deletion time
- * (before arrivals at the same second); without, pods never leave (the FGD paper's fill-up
+ * Replays pods through a fresh copy of nodes with conf's policy: arrivals in creation-time
+ * order (file order without times); with departures, each placed pod leaves at its deletion
+ * time (before arrivals at the same second); without, pods never leave (the FGD paper's fill-up
  * experiment). The typical workload for fgd is the pod list itself. EINVAL on bad input.
  */
 int ocra_sched_simulate(const struct ocra_sched_node *nodes, size_t n_nodes,
                         const struct ocra_sched_pod *pods, size_t n_pods,
-                        enum ocra_sched_policy policy, bool departures,
-                        struct ocra_sched_sim_result *res, struct ocra_err *err);
+                        const struct ocra_sched_sim_conf *conf, struct ocra_sched_sim_result *res,
+                        struct ocra_err *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ev {
     int64_t t;
@@ -149,25 +150,41 @@ sim_run(struct sim *s, size_t n_pods, enum ocra_sched_policy policy, bool depart
     }
 }
 
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int
 ocra_sched_simulate(const struct ocra_sched_node *nodes, size_t n_nodes,
-                    const struct ocra_sched_pod *pods, size_t n_pods, enum ocra_sched_policy policy,
-                    bool departures, struct ocra_sched_sim_result *res, struct ocra_err *err)
+                    const struct ocra_sched_pod *pods, size_t n_pods,
+                    const struct ocra_sched_sim_conf *conf, struct ocra_sched_sim_result *res,
+                    struct ocra_err *err)
 {
     struct sim s = {0};
-    uint64_t t0;
+    uint64_t t0, c0;
     int ret = -1;
 
-    if ((unsigned)policy >= OCRA_SCHED_N_POLICIES) {
-        ocra_err_set(err, EINVAL, "simulate: no policy %d", (int)policy);
+    if ((unsigned)conf->policy >= OCRA_SCHED_N_POLICIES ||
+        (unsigned)conf->search > OCRA_SCHED_SEARCH_SCAN) {
+        ocra_err_set(err, EINVAL, "simulate: no policy %d or search %d", (int)conf->policy,
+                     (int)conf->search);
         goto out;
     }
     if (sim_init(&s, nodes, n_nodes, pods, n_pods, err) < 0)
         goto out;
+    ocra_sched_cluster_set_search(s.c, conf->search);
     memset(res, 0, sizeof(*res));
+    c0 = thread_cpu_ns();
     t0 = ocra_time_mono_ns();
-    sim_run(&s, n_pods, policy, departures, res);
+    sim_run(&s, n_pods, conf->policy, conf->departures, res);
     res->ns = ocra_time_mono_ns() - t0;
+    res->cpu_ns = thread_cpu_ns() - c0;
     res->frag_share = ocra_sched_frag_share(s.c);
     res->free_share = ocra_sched_free_share(s.c);
     res->frag_of_free = res->free_share > 0 ? res->frag_share / res->free_share : 0.0;

@@ -65,6 +65,15 @@ struct ocra_spec_problems {
 /* Frees the items and zeroes p; p may be NULL. */
 void ocra_spec_problems_fini(struct ocra_spec_problems *p);
 
+/*
+ * The spec JSON with its lists as the reader reads them: workload.command, when it is one of
+ * AIN's index-keyed objects ({"0": a, "1": b, ..., "10": k}, keys exactly "0".."n-1"), becomes
+ * the array [a, b, ..., k] in index order; everything else is kept as it is (a malformed list
+ * too, so that what validation names can be seen). New reference; caller json_decref()s. NULL
+ * spec: NULL.
+ */
+json_t *ocra_spec_lists_as_arrays(const json_t *spec);
+
 /* ---- the model spec -------------------------------------------------------------------- */
 
 enum ocra_spec_workload_type { OCRA_SPEC_INFERENCE, OCRA_SPEC_TRAINING };

@@ -227,29 +227,57 @@ index_key(const char *key, size_t n, size_t *idx)
     return true;
 }
 
-/* AIN's {"0": a, "1": b} as [a, b]; NULL after recording list.index. */
+/* AIN's {"0": a, "1": b} as [a, b]; NULL with *bad_key (borrowed) when a key is no index. */
 static json_t *
-list_from_object(struct spec_vctx *v, const json_t *obj, const char *field)
+index_list(const json_t *obj, const char **bad_key)
 {
     size_t n = json_object_size(obj), idx = 0;
     json_t *arr = json_array(), *val;
     const char *key;
-    char esc[SPEC_ESC_SIZE];
 
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_null());
     json_object_foreach(spec_unconst(obj), key, val)
     {
         if (!index_key(key, n, &idx)) {
-            spec_problem(v, field, "list.index",
-                         "index-keyed list has key %s; keys must be exactly \"0\"..\"%zu\"",
-                         spec_esc(key, esc), n ? n - 1 : 0);
+            *bad_key = key;
             json_decref(arr);
             return NULL;
         }
         json_array_set(arr, idx, val);
     }
     return arr;
+}
+
+/* AIN's {"0": a, "1": b} as [a, b]; NULL after recording list.index. */
+static json_t *
+list_from_object(struct spec_vctx *v, const json_t *obj, const char *field)
+{
+    const char *bad = NULL;
+    json_t *arr = index_list(obj, &bad);
+    char esc[SPEC_ESC_SIZE];
+    size_t n = json_object_size(obj);
+
+    if (!arr)
+        spec_problem(v, field, "list.index",
+                     "index-keyed list has key %s; keys must be exactly \"0\"..\"%zu\"",
+                     spec_esc(bad, esc), n ? n - 1 : 0);
+    return arr;
+}
+
+json_t *
+ocra_spec_lists_as_arrays(const json_t *spec)
+{
+    json_t *out = json_deep_copy(spec);
+    json_t *workload = json_object_get(out, "workload");
+    json_t *command = json_object_get(workload, "command"), *arr;
+    const char *bad = NULL;
+
+    /* workload.command is the spec's one list (docs/SPEC.md) */
+    if (json_is_object(command) && json_object_size(command) > 0 &&
+        (arr = index_list(command, &bad)))
+        json_object_set_new(workload, "command", arr);
+    return out;
 }
 
 int

@@ -372,6 +372,32 @@ out:
     ocra_spec_free(b);
 }
 
+/* What watch and events print: AIN's index-keyed command as the array the reader makes. */
+static void
+test_lists_as_arrays_for_display(void)
+{
+    static const char obj[] = WL("\"command\":{\"10\":\"k\",\"2\":\"c\",\"0\":\"a\",\"1\":\"b\","
+                                 "\"3\":\"d\",\"4\":\"e\",\"5\":\"f\",\"6\":\"g\",\"7\":\"h\","
+                                 "\"8\":\"i\",\"9\":\"j\"}");
+    static const char gap[] = "{\"workload\":{\"command\":{\"0\":\"a\",\"2\":\"b\"}}}";
+    json_t *in = ocra_json_parse(obj, strlen(obj), 0, NULL), *out = ocra_spec_lists_as_arrays(in);
+    json_t *bad = ocra_json_parse(gap, strlen(gap), 0, NULL),
+           *kept = ocra_spec_lists_as_arrays(bad);
+    char *s = ocra_json_canonical(json_object_get(json_object_get(out, "workload"), "command"));
+    char *k = ocra_json_canonical(kept);
+
+    CHECK_STR(s, "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\"]");
+    CHECK(json_is_object(json_object_get(json_object_get(in, "workload"), "command")));
+    CHECK_STR(k, gap); /* a malformed list stays as stored, for validation to name */
+    CHECK(ocra_spec_lists_as_arrays(NULL) == NULL);
+    free(s);
+    free(k);
+    json_decref(in);
+    json_decref(out);
+    json_decref(bad);
+    json_decref(kept);
+}
+
 static void
 test_canonical_form_and_hash_of_seed(void)
 {
@@ -697,14 +723,12 @@ test_image_round_trip(void)
     ocra_spec_image_free(im);
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_validation_table), OCRA_TEST(test_validation_generated),
-               OCRA_TEST(test_ain_index_object_is_numeric_order),
-               OCRA_TEST(test_canonical_form_and_hash_of_seed),
-               OCRA_TEST(test_typed_fields_and_defaults),
-               OCRA_TEST(test_every_problem_is_reported_with_escaped_value),
-               OCRA_TEST(test_did_you_mean_and_truncation),
-               OCRA_TEST(test_from_json_rejects_nul_in_argv), OCRA_TEST(test_lexical_rules),
-               OCRA_TEST(test_examples_are_valid_and_hostile_is_not),
-               OCRA_TEST(test_event_round_trip_and_short_id),
-               OCRA_TEST(test_event_from_json_rejects_bad_members),
-               OCRA_TEST(test_image_round_trip))
+OCRA_TEST_MAIN(
+    OCRA_TEST(test_validation_table), OCRA_TEST(test_validation_generated),
+    OCRA_TEST(test_ain_index_object_is_numeric_order), OCRA_TEST(test_lists_as_arrays_for_display),
+    OCRA_TEST(test_canonical_form_and_hash_of_seed), OCRA_TEST(test_typed_fields_and_defaults),
+    OCRA_TEST(test_every_problem_is_reported_with_escaped_value),
+    OCRA_TEST(test_did_you_mean_and_truncation), OCRA_TEST(test_from_json_rejects_nul_in_argv),
+    OCRA_TEST(test_lexical_rules), OCRA_TEST(test_examples_are_valid_and_hostile_is_not),
+    OCRA_TEST(test_event_round_trip_and_short_id),
+    OCRA_TEST(test_event_from_json_rejects_bad_members), OCRA_TEST(test_image_round_trip))

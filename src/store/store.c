@@ -15,12 +15,16 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
+#define TURNS_MAX 64 /* journal files open at once in this process */
 
 /*
  * Schema migrations: migrations[i] takes user_version i to i + 1. Never edit one that has
@@ -223,6 +227,58 @@ static const char *const migrations[] = {
     "DROP TABLE stages;"
     "ALTER TABLE stages_v5 RENAME TO stages;"
     "CREATE INDEX stages_event ON stages (event_id, id);",
+    /* 5 -> 6: large journals. Counters kept by triggers, so that /metrics reads a few rows
+     * instead of counting every event; they are keyed by the values themselves, so a new
+     * status, state or outcome needs no change here. Indexes for the hot reads: the lists
+     * filtered by a pipeline status, outcome or state (each index ends with the rowid, seq:
+     * journal order) and the held allocations (the allocator, at every allocate stage). */
+    "CREATE INDEX pipeline_state ON pipeline (state);"
+    "CREATE INDEX pipeline_status ON pipeline (status);"
+    "CREATE INDEX pipeline_outcome ON pipeline (outcome);"
+    "CREATE INDEX allocations_state ON allocations (state);"
+    "CREATE TABLE event_counts ("
+    "  status TEXT NOT NULL,"
+    "  chain TEXT NOT NULL,"
+    "  n INTEGER NOT NULL CHECK (n >= 0),"
+    "  PRIMARY KEY (status, chain)) WITHOUT ROWID;"
+    "CREATE TABLE pipeline_counts ("
+    "  state TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL," /* '' while unknown */
+    "  n INTEGER NOT NULL CHECK (n >= 0),"
+    "  PRIMARY KEY (state, status, outcome)) WITHOUT ROWID;"
+    "INSERT INTO event_counts SELECT status, chain, count(*) FROM events GROUP BY 1, 2;"
+    "INSERT INTO pipeline_counts SELECT state, status, coalesce(outcome, ''), count(*)"
+    "  FROM pipeline GROUP BY 1, 2, 3;"
+    "CREATE TRIGGER event_counts_insert AFTER INSERT ON events BEGIN"
+    "  INSERT INTO event_counts VALUES (new.status, new.chain, 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER event_counts_update AFTER UPDATE OF status, chain ON events"
+    " WHEN old.status IS NOT new.status OR old.chain IS NOT new.chain BEGIN"
+    "  UPDATE event_counts SET n = n - 1 WHERE status = old.status AND chain = old.chain;"
+    "  INSERT INTO event_counts VALUES (new.status, new.chain, 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER event_counts_delete AFTER DELETE ON events BEGIN"
+    "  UPDATE event_counts SET n = n - 1 WHERE status = old.status AND chain = old.chain;"
+    " END;"
+    "CREATE TRIGGER pipeline_counts_insert AFTER INSERT ON pipeline BEGIN"
+    "  INSERT INTO pipeline_counts VALUES (new.state, new.status, coalesce(new.outcome, ''), 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER pipeline_counts_update AFTER UPDATE OF state, status, outcome ON pipeline"
+    " WHEN old.state IS NOT new.state OR old.status IS NOT new.status"
+    "  OR old.outcome IS NOT new.outcome BEGIN"
+    "  UPDATE pipeline_counts SET n = n - 1 WHERE state = old.state AND status = old.status"
+    "   AND outcome = coalesce(old.outcome, '');"
+    "  INSERT INTO pipeline_counts VALUES (new.state, new.status, coalesce(new.outcome, ''), 1)"
+    "   ON CONFLICT DO UPDATE SET n = n + 1;"
+    " END;"
+    "CREATE TRIGGER pipeline_counts_delete AFTER DELETE ON pipeline BEGIN"
+    "  UPDATE pipeline_counts SET n = n - 1 WHERE state = old.state AND status = old.status"
+    "   AND outcome = coalesce(old.outcome, '');"
+    " END;",
 };
 
 _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
@@ -232,9 +288,11 @@ _Static_assert(OCRA_ARRAY_LEN(migrations) == OCRA_STORE_SCHEMA_VERSION,
     "seq, id, source, chain, block_number, block_hash, tx_hash, op_index, signer, trusted, path, " \
     "spec, status, reason, observed_ms, created_ms, updated_ms"
 
+/* ?4 is the page's upper bound (INT64_MAX for the first page): a range on the rowid, so a page
+ * deep in the journal starts where it is instead of skipping the rows above it. */
 #define EVENT_LIST(order)                                                                          \
     "SELECT " EVENT_COLUMNS " FROM events WHERE (?1 IS NULL OR source = ?1) AND"                   \
-    " (?2 IS NULL OR status = ?2) AND (?4 IS NULL OR seq < ?4) ORDER BY seq " order " LIMIT ?3"
+    " (?2 IS NULL OR status = ?2) AND seq < ?4 ORDER BY seq " order " LIMIT ?3"
 
 static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
     [OCRA_STORE_STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -249,7 +307,7 @@ static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)"
         " ON CONFLICT (id) DO NOTHING",
     [OCRA_STORE_STMT_EVENT_GET] = "SELECT " EVENT_COLUMNS " FROM events WHERE id = ?1",
-    [OCRA_STORE_STMT_EVENT_COUNT] = "SELECT count(*) FROM events",
+    [OCRA_STORE_STMT_EVENT_COUNT] = "SELECT coalesce(sum(n), 0) FROM event_counts",
     [OCRA_STORE_STMT_EVENT_STATUS] =
         "UPDATE events SET status = ?2, reason = ?3, updated_ms = ?4 WHERE id = ?1",
     [OCRA_STORE_STMT_EVENT_LIST_ASC] = EVENT_LIST("ASC"),
@@ -269,6 +327,134 @@ static const char *const stmt_sql[OCRA_STORE_STMT_COUNT] = {
     [OCRA_STORE_STMT_MODEL_GET] =
         "SELECT value, block_number FROM models WHERE source = ?1 AND path = ?2",
 };
+
+/* ---- turns: the writers of one journal in this process ----------------------------------- */
+
+/*
+ * The write transactions of a journal's connections within this process take turns in the
+ * order they asked: a connection waits here, woken when its turn comes, instead of in SQLite's
+ * busy handler, which polls with sleeps of up to 100 ms and is beaten to the lock by whoever
+ * runs: a writer that commits and begins again at once (an intake in chunks, a worker ending
+ * one stage and claiming the next) kept the others out past their busy timeout ("database is
+ * locked"). Another process's writers still meet ours in SQLite's lock and busy timeout.
+ */
+struct turn_waiter {
+    struct turn_waiter *next;
+    bool go; /* the turn was handed over */
+};
+
+struct ocra_store_turns {
+    dev_t dev;
+    ino_t ino;
+    int refs;
+    bool held;
+    struct turn_waiter *head, *tail; /* in arrival order */
+    pthread_cond_t cv;
+};
+
+static pthread_mutex_t turns_mu = PTHREAD_MUTEX_INITIALIZER; /* guards every turns entry */
+static struct ocra_store_turns turns_tab[TURNS_MAX];
+
+/* The turns of the database file st has open (registered, refs + 1); NULL for a database
+ * without a file (in memory, temporary) or when the table is full (SQLite's lock alone then). */
+static struct ocra_store_turns *
+turns_get(struct ocra_store *st)
+{
+    const char *file = sqlite3_db_filename(st->db, "main");
+    struct ocra_store_turns *t = NULL;
+    struct stat sb;
+
+    if (!file || !*file || stat(file, &sb) < 0)
+        return NULL;
+    pthread_mutex_lock(&turns_mu);
+    for (size_t i = 0; i < TURNS_MAX && !t; i++)
+        if (turns_tab[i].refs && turns_tab[i].dev == sb.st_dev && turns_tab[i].ino == sb.st_ino)
+            t = &turns_tab[i];
+    for (size_t i = 0; i < TURNS_MAX && !t; i++)
+        if (!turns_tab[i].refs) {
+            t = &turns_tab[i];
+            *t = (struct ocra_store_turns){.dev = sb.st_dev, .ino = sb.st_ino};
+            pthread_cond_init(&t->cv, NULL);
+        }
+    if (t)
+        t->refs++;
+    pthread_mutex_unlock(&turns_mu);
+    return t;
+}
+
+static void
+turns_put(struct ocra_store_turns *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&turns_mu);
+    if (--t->refs == 0)
+        pthread_cond_destroy(&t->cv);
+    pthread_mutex_unlock(&turns_mu);
+}
+
+/* Waits for the turn, at most the busy timeout (EAGAIN, as SQLite's lock would say). */
+static int
+turn_take(struct ocra_store_turns *t, struct ocra_err *err)
+{
+    struct turn_waiter me = {0};
+    struct timespec ts;
+    int rc = 0;
+
+    if (!t)
+        return 0;
+    pthread_mutex_lock(&turns_mu);
+    if (!t->held && !t->head) {
+        t->held = true;
+        pthread_mutex_unlock(&turns_mu);
+        return 0;
+    }
+    if (t->tail)
+        t->tail->next = &me;
+    else
+        t->head = &me;
+    t->tail = &me;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    while (!me.go && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&t->cv, &turns_mu, &ts);
+    if (!me.go) { /* gave up: leave the queue */
+        struct turn_waiter **p = &t->head, *prev = NULL;
+
+        while (*p != &me) {
+            prev = *p;
+            p = &(*p)->next;
+        }
+        *p = me.next;
+        if (t->tail == &me)
+            t->tail = prev;
+    }
+    pthread_mutex_unlock(&turns_mu);
+    if (!me.go)
+        return ocra_err_set(err, EAGAIN, "database is locked (by this process's other writers)");
+    return 0;
+}
+
+/* Hands the turn to the first waiter, if any. */
+static void
+turn_give(struct ocra_store_turns *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&turns_mu);
+    if (t->head) {
+        struct turn_waiter *w = t->head;
+
+        t->head = w->next;
+        if (!t->head)
+            t->tail = NULL;
+        w->go = true; /* held passes to it */
+        pthread_cond_broadcast(&t->cv);
+    } else {
+        t->held = false;
+    }
+    pthread_mutex_unlock(&turns_mu);
+}
 
 /* ---- errors and statements --------------------------------------------------------------- */
 
@@ -329,7 +515,18 @@ int
 ocra_store_exec_stmt(struct ocra_store *st, sqlite3_stmt *stmt, int bind_rc, struct ocra_err *err,
                      const char *what)
 {
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(stmt) : bind_rc;
+    /* a write outside a transaction is a transaction of its own: it takes its turn too */
+    bool turn = bind_rc == SQLITE_OK && st->tx_depth == 0 && !sqlite3_stmt_readonly(stmt);
+    int rc;
+
+    if (turn && turn_take(st->turns, err) < 0) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        return ocra_err_wrap(err, "%s", what);
+    }
+    rc = bind_rc == SQLITE_OK ? sqlite3_step(stmt) : bind_rc;
+    if (turn)
+        turn_give(st->turns);
 
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         ocra_store_sqlerr(st, rc, err, what);
@@ -360,14 +557,20 @@ ocra_store_stmt_sql(struct ocra_store *st, const char *sql, struct ocra_err *err
     return st->more[i].stmt;
 }
 
+/* Runs a transaction-control statement (never a turn of its own: begin and end manage it). */
 static int
 run(struct ocra_store *st, enum ocra_store_stmt_id id, struct ocra_err *err)
 {
     sqlite3_stmt *stmt = ocra_store_stmt(st, id, err);
+    int rc;
 
     if (!stmt)
         return -1;
-    return ocra_store_exec_stmt(st, stmt, SQLITE_OK, err, stmt_sql[id]);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ocra_store_sqlerr(st, rc, err, stmt_sql[id]);
+    sqlite3_reset(stmt);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
 /* ---- transactions ------------------------------------------------------------------------ */
@@ -377,8 +580,13 @@ ocra_store_begin(struct ocra_store *st, struct ocra_err *err)
 {
     /* IMMEDIATE takes the write lock up front, so the busy timeout applies to it and a
      * transaction never fails halfway through with a lock upgrade it cannot get. */
-    if (run(st, st->tx_depth == 0 ? OCRA_STORE_STMT_BEGIN : OCRA_STORE_STMT_SAVEPOINT, err) < 0)
+    if (st->tx_depth == 0 && turn_take(st->turns, err) < 0)
+        return ocra_err_wrap(err, "BEGIN IMMEDIATE");
+    if (run(st, st->tx_depth == 0 ? OCRA_STORE_STMT_BEGIN : OCRA_STORE_STMT_SAVEPOINT, err) < 0) {
+        if (st->tx_depth == 0)
+            turn_give(st->turns);
         return -1;
+    }
     st->tx_depth++;
     return 0;
 }
@@ -391,6 +599,7 @@ ocra_store_rollback(struct ocra_store *st)
         /* SQLite may already have rolled back on its own (e.g. after SQLITE_FULL). */
         if (!sqlite3_get_autocommit(st->db))
             (void)run(st, OCRA_STORE_STMT_ROLLBACK, NULL);
+        turn_give(st->turns);
     } else if (!sqlite3_get_autocommit(st->db)) {
         (void)run(st, OCRA_STORE_STMT_ROLLBACK_TO, NULL);
         (void)run(st, OCRA_STORE_STMT_RELEASE, NULL);
@@ -406,6 +615,8 @@ ocra_store_commit(struct ocra_store *st, struct ocra_err *err)
         ocra_store_rollback(st);
         return -1;
     }
+    if (st->tx_depth == 1)
+        turn_give(st->turns);
     st->tx_depth--;
     return 0;
 }
@@ -561,6 +772,7 @@ ocra_store_open(const char *path, struct ocra_store **out, struct ocra_err *err)
         ocra_store_sqlerr(st, rc, err, "open");
         goto out;
     }
+    st->turns = turns_get(st);
     if (configure(st, err) < 0 || migrate(st, err) < 0)
         goto out;
     *out = st;
@@ -585,6 +797,7 @@ ocra_store_close(struct ocra_store *st)
     for (size_t i = 0; i < OCRA_ARRAY_LEN(st->more); i++)
         sqlite3_finalize(st->more[i].stmt);
     sqlite3_close(st->db);
+    turns_put(st->turns);
     free(st);
 }
 

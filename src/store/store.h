@@ -18,7 +18,7 @@
 #include "base/base.h"
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define OCRA_STORE_SCHEMA_VERSION 5
+#define OCRA_STORE_SCHEMA_VERSION 6
 
 /* Room for "0x" + 64 hex digits + NUL. */
 #define OCRA_STORE_HASH_MAX 67
@@ -105,7 +105,9 @@ int ocra_store_event_count(struct ocra_store *st, int64_t *out, struct ocra_err 
 
 /* Called once per (status, chain) pair with its number of events; strings borrowed. */
 typedef void ocra_store_count_fn(const char *status, const char *chain, int64_t n, void *arg);
-/* Counts the events by status and chain (for the metrics). */
+/* The events by status and chain (for the metrics), from the counters the journal keeps as
+ * events are added or change (no event is read); a pair whose events all changed status is
+ * reported with 0. */
 int ocra_store_event_counts(struct ocra_store *st, ocra_store_count_fn *fn, void *arg,
                             struct ocra_err *err);
 
@@ -167,6 +169,15 @@ int ocra_store_model_put(struct ocra_store *st, const char *source, const char *
  */
 int ocra_store_model_get(struct ocra_store *st, const char *source, const char *path, char **value,
                          int64_t *block_number, struct ocra_err *err);
+
+/* Called with each model path in turn (borrowed, valid during the call); non-zero stops. */
+typedef int ocra_store_model_fn(const char *path, void *arg);
+/*
+ * Calls fn, in path order, for every model of source whose path lies below prefix: starts
+ * with prefix + "/" ("" and "/" list every model). Returns -1 on a journal error, else 0.
+ */
+int ocra_store_model_paths(struct ocra_store *st, const char *source, const char *prefix,
+                           ocra_store_model_fn *fn, void *arg, struct ocra_err *err);
 
 /* ---- allocations (begin) ------------------------------------------------------------------ */
 
@@ -448,6 +459,14 @@ int ocra_store_stage_retry(struct ocra_store *st, const char *event_id, struct o
 int ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err);
 
 /*
+ * Makes event_id's row ready (claimable now) if its state is `state`; *woken (may be NULL)
+ * says whether it was. For the rows that wait on something outside the journal (a state other
+ * than ready, claimed, dead or done) and are woken one at a time when it happens.
+ */
+int ocra_store_stage_wake_event(struct ocra_store *st, const char *event_id, const char *state,
+                                bool *woken, struct ocra_err *err);
+
+/*
  * The event's row; *out is NULL when the event is not in the pipeline. Caller frees with
  * ocra_store_pipeline_free().
  */
@@ -514,6 +533,17 @@ typedef int ocra_store_report_fn(const char *event_id, const char *output, void 
 int ocra_store_reports_list(struct ocra_store *st, const char *source, const char *stage,
                             int64_t min_block, ocra_store_report_fn *fn, void *arg,
                             struct ocra_err *err);
+
+/*
+ * Called once per (state, status, outcome) with its number of pipeline rows; outcome is ""
+ * while unknown. Strings borrowed. A combination whose rows have all moved on is reported
+ * with 0.
+ */
+typedef void ocra_store_pipeline_count_fn(const char *state, const char *status,
+                                          const char *outcome, int64_t n, void *arg);
+/* Reads the pipeline's counters (kept by the journal as rows change: no rows are counted). */
+int ocra_store_pipeline_counts(struct ocra_store *st, ocra_store_pipeline_count_fn *fn, void *arg,
+                               struct ocra_err *err);
 
 /* ---- daemonapi (begin) */
 /* The row as `ocra lineage` and the HTTP API show it (status, outcome, stage, state, attempts,

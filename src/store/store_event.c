@@ -262,10 +262,7 @@ ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filte
     sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
-    if (f->before_seq > 0)
-        sqlite3_bind_int64(s, 4, f->before_seq);
-    else
-        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 4, f->before_seq > 0 ? f->before_seq : INT64_MAX);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         ocra_store_event_from_row(s, &ev);
         if (fn(&ev, arg) != 0) {
@@ -351,6 +348,39 @@ ocra_store_model_get(struct ocra_store *st, const char *source, const char *path
     return 0;
 }
 
+int
+ocra_store_model_paths(struct ocra_store *st, const char *source, const char *prefix,
+                       ocra_store_model_fn *fn, void *arg, struct ocra_err *err)
+{
+    static const char sql[] = "SELECT path FROM models WHERE source = ?1"
+                              " AND substr(path, 1, length(?2)) = ?2 ORDER BY path";
+    sqlite3_stmt *s = ocra_store_stmt_sql(st, sql, err);
+    size_t len = strlen(prefix);
+    char *below =
+        ocra_xasprintf("%.*s/", (int)(len && prefix[len - 1] == '/' ? len - 1 : len), prefix);
+    int rc;
+
+    if (!s) {
+        free(below);
+        return ocra_err_wrap(err, "models of %s below %s", source, prefix);
+    }
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, below, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn((const char *)sqlite3_column_text(s, 0), arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "list");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    free(below);
+    if (rc != SQLITE_DONE)
+        return ocra_err_wrap(err, "models of %s below %s", source, prefix);
+    return 0;
+}
+
 json_t *
 ocra_store_event_to_json(const struct ocra_store_event *ev)
 {
@@ -382,8 +412,8 @@ int
 ocra_store_event_counts(struct ocra_store *st, ocra_store_count_fn *fn, void *arg,
                         struct ocra_err *err)
 {
-    static const char sql[] = "SELECT status, chain, count(*) FROM events GROUP BY status, chain"
-                              " ORDER BY status, chain";
+    /* the counters the triggers keep (schema version 5), not a count of the events */
+    static const char sql[] = "SELECT status, chain, n FROM event_counts ORDER BY status, chain";
     sqlite3_stmt *s = ocra_store_stmt_sql(st, sql, err);
     int rc;
 

@@ -33,9 +33,12 @@ enum ocra_store_stmt_id {
     OCRA_STORE_STMT_COUNT
 };
 
+struct ocra_store_turns;
+
 struct ocra_store {
     sqlite3 *db;
-    int tx_depth; /* 0: autocommit; 1: BEGIN IMMEDIATE; more: nested savepoints */
+    int tx_depth;                   /* 0: autocommit; 1: BEGIN IMMEDIATE; more: nested savepoints */
+    struct ocra_store_turns *turns; /* the writers of this file in this process; NULL: none */
     sqlite3_stmt *stmts[OCRA_STORE_STMT_COUNT];
     struct {
         const char *sql; /* the caller's static text: the cache key is its address */

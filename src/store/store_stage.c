@@ -30,22 +30,36 @@ static const char sql_intake[] =
     "  CASE WHEN e.status = 'rejected' THEN 'rejected' END,"
     "  CASE WHEN e.status = 'rejected' THEN ?2 ELSE ?1 END, 'ready', ?3, ?3"
     " FROM events e WHERE e.seq > (SELECT coalesce(max(seq), 0) FROM pipeline)"
-    "  AND coalesce(e.path, '') NOT LIKE '/.evm/%' ORDER BY e.seq";
+    "  AND coalesce(e.path, '') NOT LIKE '/.evm/%' ORDER BY e.seq LIMIT ?4";
 
+/* Rows per write transaction of the intake and the wake: a journal taken in or woken all at
+ * once would hold the write lock while the workers wait (beyond their busy timeout). */
+#define CHUNK 500
+
+/* The ready row due first, or a claimed row whose lease expired, whichever comes first by
+ * (next_ms, seq): two walks of pipeline_ready that stop at their first row, never a sort of
+ * every ready row inside the claim's write transaction. */
 static const char sql_pick[] =
-    "SELECT event_id, stage, state, claim, claimed_by FROM pipeline"
-    " WHERE (state = 'ready' AND next_ms <= ?1) OR (state = 'claimed' AND lease_ms <= ?1)"
+    "SELECT event_id, stage, state, claim, claimed_by FROM ("
+    " SELECT * FROM (SELECT event_id, stage, state, claim, claimed_by, next_ms, seq"
+    "  FROM pipeline WHERE state = 'ready' AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT 1)"
+    " UNION ALL"
+    " SELECT * FROM (SELECT event_id, stage, state, claim, claimed_by, next_ms, seq"
+    "  FROM pipeline WHERE state = 'claimed' AND lease_ms <= ?1 ORDER BY next_ms, seq LIMIT 1))"
     " ORDER BY next_ms, seq LIMIT 1";
 
 static const char sql_abandon[] =
     "UPDATE stages SET finished_ms = ?2, outcome = 'abandoned', error = ?3"
     " WHERE id = ?1 AND outcome IS NULL";
 
-/* A newer event of the same model that passed validation and still counts. */
+/* A newer event of the same model that passed validation and still counts, or a trusted
+ * removal of the model (spec null): the chain no longer holds what the older one deploys. */
 static const char sql_newer[] =
     "SELECT n.event_id FROM pipeline p JOIN pipeline n ON n.model = p.model AND n.seq > p.seq"
-    " WHERE p.event_id = ?1 AND n.status NOT IN ('detected', 'rejected', 'superseded')"
-    "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead'"
+    " WHERE p.event_id = ?1 AND ((n.status NOT IN ('detected', 'rejected', 'superseded')"
+    "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead')"
+    "  OR EXISTS (SELECT 1 FROM events e WHERE e.id = n.event_id AND e.trusted = 1"
+    "   AND e.status <> 'rejected' AND e.spec = 'null'))"
     " ORDER BY n.seq DESC LIMIT 1";
 
 static const char sql_history_add[] =
@@ -146,7 +160,12 @@ static const char sql_retry[] =
     " WHERE event_id = ?1";
 
 static const char sql_wake[] =
-    "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?1 WHERE state = 'waiting'";
+    "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?1 WHERE seq IN"
+    " (SELECT seq FROM pipeline WHERE state = 'waiting' LIMIT ?2)";
+
+static const char sql_wake_event[] =
+    "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?3"
+    " WHERE event_id = ?1 AND state = ?2";
 
 static const char sql_get[] = "SELECT " PIPE_COLUMNS " FROM pipeline p WHERE p.event_id = ?1";
 
@@ -159,17 +178,45 @@ static const char sql_history[] =
     "SELECT id, stage, attempt, worker, started_ms, finished_ms, outcome, output, error"
     " FROM stages WHERE event_id = ?1 ORDER BY id";
 
-#define LIST_SQL(order)                                                                            \
+#define LIST_COLUMNS                                                                               \
     "SELECT e.seq, e.id, e.source, e.chain, e.block_number, e.block_hash, e.tx_hash,"              \
     " e.op_index, e.signer, e.trusted, e.path, e.spec, e.status, e.reason, e.observed_ms,"         \
-    " e.created_ms, e.updated_ms, p.event_id IS NOT NULL, " PIPE_COLUMNS                           \
+    " e.created_ms, e.updated_ms, p.event_id IS NOT NULL, " PIPE_COLUMNS
+
+/* Every event, in journal order from ?4 (INT64_MAX: the first page). */
+#define LIST_SQL(order)                                                                            \
+    LIST_COLUMNS                                                                                   \
     " FROM events e LEFT JOIN pipeline p ON p.event_id = e.id"                                     \
-    " WHERE coalesce(e.path, '') NOT LIKE '/.evm/%' AND (?1 IS NULL OR e.source = ?1) AND"         \
-    " (?2 IS NULL OR e.status = ?2 OR p.status = ?2 OR p.outcome = ?2 OR p.state = ?2) AND"        \
-    " (?4 IS NULL OR e.seq < ?4) ORDER BY e.seq " order " LIMIT ?3"
+    " WHERE coalesce(e.path, '') NOT LIKE '/.evm/%' AND (?1 IS NULL OR e.source = ?1)"             \
+    " AND e.seq < ?4 ORDER BY e.seq " order " LIMIT ?3"
+
+/* The events whose journal status, or pipeline status, outcome or state is ?2: one walk per
+ * column along its index (in journal order, as far as the page goes), merged. */
+#define BY_SOURCE(seq) "(?1 IS NULL OR (SELECT source FROM events s WHERE s.seq = " seq ") = ?1)"
+#define STATUS_PART(from, col, extra, order)                                                       \
+    "SELECT seq FROM (SELECT seq FROM " from " WHERE " col " = ?2 AND seq < ?4 AND " extra         \
+    " ORDER BY seq " order " LIMIT ?3)"
+#define STATUS_EVENTS(order)                                                                       \
+    STATUS_PART("events", "status",                                                                \
+                "(?1 IS NULL OR source = ?1) AND coalesce(path, '') NOT LIKE '/.evm/%'", order)
+#define STATUS_PIPE(col, order)                                                                    \
+    " UNION " STATUS_PART("pipeline", col, BY_SOURCE("pipeline.seq"), order)
+#define STATUS_MERGED(order)                                                                       \
+    STATUS_EVENTS(order)                                                                           \
+    STATUS_PIPE("status", order) STATUS_PIPE("outcome", order) STATUS_PIPE("state", order)
+#define STATUS_FROM(order)                                                                         \
+    " FROM m JOIN events e ON e.seq = m.seq LEFT JOIN pipeline p ON p.event_id = e.id"             \
+    " ORDER BY e.seq " order " LIMIT ?3"
+#define STATUS_SQL(order)                                                                          \
+    "WITH m(seq) AS (" STATUS_MERGED(order) ") " LIST_COLUMNS STATUS_FROM(order)
 
 static const char sql_list_asc[] = LIST_SQL("ASC");
 static const char sql_list_desc[] = LIST_SQL("DESC");
+static const char sql_status_asc[] = STATUS_SQL("ASC");
+static const char sql_status_desc[] = STATUS_SQL("DESC");
+
+static const char sql_counts[] =
+    "SELECT state, status, outcome, n FROM pipeline_counts ORDER BY state, status, outcome";
 
 #define TEXT(s, i) ((const char *)sqlite3_column_text((s), (i)))
 
@@ -208,17 +255,28 @@ ocra_store_pipeline_intake(struct ocra_store *st, const char *first_stage,
                            const char *rejected_stage, size_t *added, struct ocra_err *err)
 {
     sqlite3_stmt *s = prep(st, sql_intake, err);
-    int rc = 0;
+    size_t total = 0;
+    int n;
 
     if (!s)
         return ocra_err_wrap(err, "pipeline intake");
-    rc |= sqlite3_bind_text(s, 1, first_stage, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_text(s, 2, rejected_stage, -1, SQLITE_STATIC);
-    rc |= sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
-    if (ocra_store_exec_stmt(st, s, rc, err, "pipeline intake") < 0)
-        return -1;
+    do { /* one transaction per chunk */
+        int rc = 0;
+
+        rc |= sqlite3_bind_text(s, 1, first_stage, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_text(s, 2, rejected_stage, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
+        rc |= sqlite3_bind_int(s, 4, CHUNK);
+        if (ocra_store_exec_stmt(st, s, rc, err, "pipeline intake") < 0) {
+            if (added)
+                *added = total;
+            return -1;
+        }
+        n = sqlite3_changes(st->db);
+        total += (size_t)n;
+    } while (n == CHUNK);
     if (added)
-        *added = (size_t)sqlite3_changes(st->db);
+        *added = total;
     return 0;
 }
 
@@ -776,13 +834,40 @@ int
 ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err)
 {
     sqlite3_stmt *s = prep(st, sql_wake, err);
+    size_t total = 0;
+    int k;
 
     if (!s)
         return -1;
-    if (ocra_store_exec_stmt(st, s, sqlite3_bind_int64(s, 1, ocra_time_wall_ms()), err, "wake") < 0)
-        return -1;
+    do { /* one transaction per chunk */
+        int rc = sqlite3_bind_int64(s, 1, ocra_time_wall_ms()) | sqlite3_bind_int(s, 2, CHUNK);
+
+        if (ocra_store_exec_stmt(st, s, rc, err, "wake") < 0)
+            return -1;
+        k = sqlite3_changes(st->db);
+        total += (size_t)k;
+    } while (k == CHUNK);
     if (n)
-        *n = (size_t)sqlite3_changes(st->db);
+        *n = total;
+    return 0;
+}
+
+int
+ocra_store_stage_wake_event(struct ocra_store *st, const char *event_id, const char *state,
+                            bool *woken, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_wake_event, err);
+    int rc;
+
+    if (!s)
+        return -1;
+    rc = sqlite3_bind_text(s, 1, event_id, -1, SQLITE_STATIC) |
+         sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC) |
+         sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
+    if (ocra_store_exec_stmt(st, s, rc, err, "wake") < 0)
+        return -1;
+    if (woken)
+        *woken = sqlite3_changes(st->db) > 0;
     return 0;
 }
 
@@ -939,7 +1024,10 @@ ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_fi
 {
     static const struct ocra_store_event_filter all = {0};
     const struct ocra_store_event_filter *f = filter ? filter : &all;
-    sqlite3_stmt *s = prep(st, f->newest_first ? sql_list_desc : sql_list_asc, err);
+    sqlite3_stmt *s = prep(st,
+                           f->status ? (f->newest_first ? sql_status_desc : sql_status_asc)
+                                     : (f->newest_first ? sql_list_desc : sql_list_asc),
+                           err);
     struct ocra_store_event ev;
     struct ocra_store_pipeline p;
     int rc;
@@ -947,12 +1035,10 @@ ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_fi
     if (!s)
         return ocra_err_wrap(err, "list events");
     sqlite3_bind_text(s, 1, f->source, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
+    if (f->status)
+        sqlite3_bind_text(s, 2, f->status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, f->limit > 0 ? f->limit : -1);
-    if (f->before_seq > 0)
-        sqlite3_bind_int64(s, 4, f->before_seq);
-    else
-        sqlite3_bind_null(s, 4);
+    sqlite3_bind_int64(s, 4, f->before_seq > 0 ? f->before_seq : INT64_MAX);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         ocra_store_event_from_row(s, &ev);
         if (sqlite3_column_int(s, 17))
@@ -967,4 +1053,21 @@ ocra_store_pipeline_list(struct ocra_store *st, const struct ocra_store_event_fi
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+ocra_store_pipeline_counts(struct ocra_store *st, ocra_store_pipeline_count_fn *fn, void *arg,
+                           struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_counts, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "count the pipeline");
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fn(TEXT(s, 0), TEXT(s, 1), TEXT(s, 2), sqlite3_column_int64(s, 3), arg);
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "count the pipeline");
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : ocra_err_wrap(err, "count the pipeline");
 }

@@ -7,9 +7,11 @@
  */
 #include "store/store.h"
 #include "ocra_test.h"
+#include "store/store_int.h" /* the connection's statements: their plans and VM steps */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -454,6 +456,52 @@ out:
     tmpdb_fini(&t);
 }
 
+static int
+collect_path(const char *path, void *arg)
+{
+    struct ocra_buf *b = arg;
+
+    ocra_buf_printf(b, "%s;", path);
+    return !strcmp(path, "/stop") ? 1 : 0;
+}
+
+/* The models below a path, in path order: "/m/a" is below "/m", "/ma" is not. */
+static void
+test_model_paths_below_a_prefix(void)
+{
+    static const char *const paths[] = {"/m/b", "/m", "/m/a/x", "/ma", "/m/a", "/n/a"};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct ocra_buf b;
+    struct tmpdb t;
+
+    ocra_buf_init(&b);
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(paths); i++)
+        CHECK(ocra_store_model_put(st, "ain:0", paths[i], "null", 1, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:1", "/m/c", "null", 1, &err) == 0);
+    CHECK(ocra_store_model_paths(st, "ain:0", "/m", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m/a;/m/a/x;/m/b;");
+    b.len = 0;
+    CHECK(ocra_store_model_paths(st, "ain:0", "/m/", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m/a;/m/a/x;/m/b;");
+    b.len = 0;
+    CHECK(ocra_store_model_paths(st, "ain:0", "", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m;/m/a;/m/a/x;/m/b;/ma;/n/a;");
+    b.len = 0;
+    CHECK(ocra_store_model_put(st, "ain:0", "/stop", "null", 1, &err) == 0);
+    CHECK(ocra_store_model_put(st, "ain:0", "/u", "null", 1, &err) == 0);
+    CHECK(ocra_store_model_paths(st, "ain:0", "/", collect_path, &b, &err) == 0);
+    CHECK_STR(b.data, "/m;/m/a;/m/a/x;/m/b;/ma;/n/a;/stop;"); /* a non-zero return stops */
+out:
+    ocra_buf_fini(&b);
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 static void
 test_model_put_get_replace_remove(void)
 {
@@ -776,6 +824,20 @@ test_stage_waiting_does_not_burn_attempts_and_wakes(void)
     }
     CHECK(ocra_store_stage_history(st, fx.id[0], count_history, &h, &err) == 0);
     CHECK_INT(h.rows, 1); /* one waiting row, extended by each later wait */
+    /* one event woken from its own state; another state is left as it is */
+    {
+        bool woken = true;
+
+        CHECK(claim_one(st, &claim_w1, &c));
+        CHECK(end_with(st, &c, "waiting", NULL, NULL, "waiting", &err) == 0);
+        ocra_store_claim_fini(&c);
+        CHECK(ocra_store_stage_wake_event(st, fx.id[0], "queued", &woken, &err) == 0);
+        CHECK(!woken);
+        CHECK_PIPE(st, fx.id[0], "detected", "waiting", "toolchain");
+        CHECK(ocra_store_stage_wake_event(st, fx.id[0], "waiting", &woken, &err) == 0);
+        CHECK(woken);
+        CHECK_PIPE(st, fx.id[0], "detected", "ready", "toolchain");
+    }
 out:
     ocra_store_close(st);
     tmpdb_fini(&t);
@@ -1154,9 +1216,637 @@ out:
 
 /* ---- runs (end) */
 
+/* ---- large journals (begin) */
+
+/* A journal of n events of 50 models, taken in: the first 10 dead-lettered at validate, the next
+ * 10 finished (reported), one waiting, the rest ready. */
+struct big {
+    struct tmpdb t;
+    struct ocra_store *st;
+    size_t n;
+    char (*id)[96], (*tx)[67], (*path)[48];
+};
+
+static int
+big_init(struct big *b, size_t n)
+{
+    struct ocra_store_event *ev = ocra_xcalloc(n, sizeof(*ev));
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    int ret = -1;
+
+    memset(b, 0, sizeof(*b));
+    b->n = n;
+    b->id = ocra_xcalloc(n, sizeof(*b->id));
+    b->tx = ocra_xcalloc(n, sizeof(*b->tx));
+    b->path = ocra_xcalloc(n, sizeof(*b->path));
+    for (size_t i = 0; i < n; i++) {
+        (void)snprintf(b->tx[i], sizeof(b->tx[i]), "0x%064zx", i);
+        (void)snprintf(b->id[i], sizeof(b->id[i]), "ain:0:%s:0", b->tx[i]);
+        (void)snprintf(b->path[i], sizeof(b->path[i]), "/apps/ocra/models/m%zu", i % 50);
+        ev[i] = (struct ocra_store_event){.id = b->id[i],
+                                          .chain = "ain:0",
+                                          .tx_hash = b->tx[i],
+                                          .block_number = (int64_t)i,
+                                          .trusted = true,
+                                          .path = b->path[i],
+                                          .spec = spec_json};
+    }
+    if (tmpdb_init(&b->t) < 0 || !(b->st = open_db(b->t.path)) ||
+        ocra_store_append(b->st, "ain:0", ev, n, NULL, NULL, &err) < 0 ||
+        ocra_store_pipeline_intake(b->st, "validate", "report", NULL, &err) < 0)
+        goto out;
+    for (int i = 0; i < 21; i++) {
+        const char *outcome = i < 10 ? "dead" : i < 20 ? "done" : "waiting";
+
+        if (!claim_one(b->st, &claim_w1, &c) ||
+            end_with(b->st, &c, outcome, i < 10 || i == 20 ? NULL : "reported",
+                     i < 10 || i == 20 ? NULL : "", i < 10 ? "dead" : "waiting", &err) < 0)
+            goto out;
+        ocra_store_claim_fini(&c);
+    }
+    ret = 0;
+out:
+    if (ret < 0)
+        fprintf(stderr, "  big journal: %s\n", err.msg);
+    ocra_store_claim_fini(&c);
+    free(ev);
+    return ret;
+}
+
+static void
+big_fini(struct big *b)
+{
+    ocra_store_close(b->st);
+    tmpdb_fini(&b->t);
+    free(b->id);
+    free(b->tx);
+    free(b->path);
+}
+
+static void
+count_nothing(const char *a, const char *b, int64_t n, void *arg)
+{
+    (void)a, (void)b, (void)n, (void)arg;
+}
+
+static void
+pcount_nothing(const char *a, const char *b, const char *c, int64_t n, void *arg)
+{
+    (void)a, (void)b, (void)c, (void)n, (void)arg;
+}
+
+static int
+stage_nothing(const struct ocra_store_stage_row *r, void *arg)
+{
+    (void)r, (void)arg;
+    return 0;
+}
+
+static int
+alloc_nothing(const struct ocra_store_alloc *a, void *arg)
+{
+    (void)a, (void)arg;
+    return 0;
+}
+
+/* The calls behind /metrics, the filtered and paged event lists, `ocra events --limit`,
+ * `ocra lineage`, the daemon's start and a worker's claim and end, on b's journal. */
+static void
+hot_calls(struct big *b)
+{
+    static const char *const statuses[] = {"dead", "ready", "waiting", "accepted", "reported"};
+    const char *mid = b->id[b->n / 2];
+    struct ocra_store_event_filter f = {.newest_first = true, .limit = 5};
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_store_event *ev = NULL;
+    struct ocra_store_claim c = {0};
+    struct list_seen seen = {0};
+    struct ocra_err err = {0};
+    char *json = NULL;
+    json_t *runs;
+    size_t n = 0;
+
+    CHECK(ocra_store_event_counts(b->st, count_nothing, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_counts(b->st, pcount_nothing, NULL, &err) == 0);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(statuses); i++) {
+        f.status = statuses[i];
+        f.before_seq = 0;
+        CHECK(ocra_store_pipeline_list(b->st, &f, list_one, &seen, &err) == 0);
+        f.before_seq = (int64_t)b->n / 2; /* a page further on */
+        CHECK(ocra_store_pipeline_list(b->st, &f, list_one, &seen, &err) == 0);
+    }
+    f = (struct ocra_store_event_filter){.limit = 5};
+    CHECK(ocra_store_pipeline_list(b->st, &f, list_one, &seen, &err) == 0);
+    f.newest_first = true;
+    f.before_seq = (int64_t)b->n / 2;
+    CHECK(ocra_store_pipeline_list(b->st, &f, list_one, &seen, &err) == 0);
+    CHECK(ocra_store_event_get(b->st, mid, &ev, &err) == 0 && ev);
+    CHECK(ocra_store_pipeline_get(b->st, mid, &p, &err) == 0 && p);
+    CHECK(ocra_store_stage_history(b->st, mid, stage_nothing, NULL, &err) == 0);
+    CHECK(ocra_store_stage_outputs(b->st, mid, &json, &err) == 0);
+    CHECK((runs = ocra_store_runs_json(b->st, mid, &err)) != NULL);
+    CHECK(ocra_store_alloc_list(b->st, mid, false, alloc_nothing, NULL, &err) == 0);
+    CHECK(ocra_store_alloc_list(b->st, NULL, true, alloc_nothing, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(b->st, "validate", "report", &n, &err) == 0);
+    CHECK(claim_one(b->st, &claim_w1, &c));
+    CHECK(end_with(b->st, &c, "retry", NULL, NULL, "ready", &err) == 0);
+    json_decref(runs);
+    free(json);
+    ocra_store_claim_fini(&c);
+    ocra_store_pipeline_free(p);
+    ocra_store_event_free(ev);
+}
+
+/* The VM instructions SQLite ran for the statements of st since the last call. */
+static int64_t
+vm_steps(struct ocra_store *st)
+{
+    int64_t n = 0;
+
+    for (sqlite3_stmt *s = sqlite3_next_stmt(st->db, NULL); s; s = sqlite3_next_stmt(st->db, s))
+        n += sqlite3_stmt_status(s, SQLITE_STMTSTATUS_VM_STEP, 1);
+    return n;
+}
+
+/* The journal's tables and the aliases the store gives them. */
+static bool
+journal_table(const char *name, size_t len)
+{
+    static const char *const names[] = {"events", "pipeline", "stages", "allocations", "runs",
+                                        "images", "e",        "p",      "n",           "s"};
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(names); i++)
+        if (strlen(names[i]) == len && !strncmp(names[i], name, len))
+            return true;
+    return false;
+}
+
+/* Fails for each statement prepared on st whose plan reads a journal table from end to end
+ * ("SCAN t" or "SCAN t USING INDEX i"; a SEARCH is an index lookup or range). */
+static void
+check_no_full_scan(struct ocra_store *st)
+{
+    for (sqlite3_stmt *s = sqlite3_next_stmt(st->db, NULL); s; s = sqlite3_next_stmt(st->db, s)) {
+        const char *sql = sqlite3_sql(s);
+        sqlite3_stmt *eqp = NULL;
+        char *q = NULL;
+
+        if (!sql || strncmp(sql, "EXPLAIN", 7) == 0 || !strpbrk(sql, " "))
+            continue;
+        q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+        CHECK(sqlite3_prepare_v2(st->db, q, -1, &eqp, NULL) == SQLITE_OK);
+        while (eqp && sqlite3_step(eqp) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(eqp, 3);
+
+            if (d && !strncmp(d, "SCAN ", 5) && journal_table(d + 5, strcspn(d + 5, " "))) {
+                fprintf(stderr, "  full scan: %s\n    in: %.300s\n", d, sql);
+                CHECK(!"a hot statement reads a whole table");
+            }
+        }
+        sqlite3_finalize(eqp);
+        sqlite3_free(q);
+    }
+}
+
+static void
+test_hot_queries_use_indexes_and_do_not_grow_with_the_journal(void)
+{
+    struct big small, large;
+    int64_t s_small, s_large;
+
+    if (big_init(&small, 200) < 0 || big_init(&large, 4000) < 0) {
+        CHECK(!"journals");
+        goto out;
+    }
+    hot_calls(&small); /* prepares every statement once */
+    hot_calls(&large);
+    check_no_full_scan(large.st);
+    (void)vm_steps(small.st);
+    (void)vm_steps(large.st);
+    hot_calls(&small);
+    hot_calls(&large);
+    s_small = vm_steps(small.st);
+    s_large = vm_steps(large.st);
+    /* 20x the events: the same work, give or take the depth of a b-tree */
+    if (s_large > 2 * s_small)
+        fprintf(stderr, "  VM steps: %" PRId64 " at 200 events, %" PRId64 " at 4000\n", s_small,
+                s_large);
+    CHECK(s_large <= 2 * s_small);
+out:
+    big_fini(&small);
+    big_fini(&large);
+}
+
+/* ---- counters ---- */
+
+struct tally {
+    char key[64][96];
+    int64_t n[64];
+    size_t len;
+};
+
+static void
+tally_add(struct tally *t, const char *key, int64_t n)
+{
+    size_t i;
+
+    for (i = 0; i < t->len && strcmp(t->key[i], key) != 0; i++)
+        ;
+    if (i == t->len) {
+        if (t->len == OCRA_ARRAY_LEN(t->key))
+            return;
+        (void)snprintf(t->key[t->len++], sizeof(t->key[0]), "%s", key);
+    }
+    t->n[i] += n;
+}
+
+static void
+tally_event_count(const char *status, const char *chain, int64_t n, void *arg)
+{
+    char key[96];
+
+    (void)snprintf(key, sizeof(key), "event %s %s", status, chain);
+    tally_add(arg, key, n);
+}
+
+static void
+tally_pipe_count(const char *state, const char *status, const char *outcome, int64_t n, void *arg)
+{
+    char key[96];
+
+    (void)snprintf(key, sizeof(key), "pipe %s %s %s", state, status, outcome);
+    tally_add(arg, key, n);
+}
+
+/* The recount: every event and pipeline row read and counted here. */
+static int
+tally_row(const struct ocra_store_event *ev, const struct ocra_store_pipeline *p, void *arg)
+{
+    tally_event_count(ev->status, ev->chain, 1, arg);
+    if (p)
+        tally_pipe_count(p->state, p->status, p->outcome ? p->outcome : "", 1, arg);
+    return 0;
+}
+
+/* Every non-zero counter equals the recount and every recounted key has its counter. */
+static bool
+counters_match(struct ocra_store *st)
+{
+    struct tally *kept = ocra_xcalloc(1, sizeof(*kept)), *re = ocra_xcalloc(1, sizeof(*re));
+    struct ocra_err err = {0};
+    bool ok = ocra_store_event_counts(st, tally_event_count, kept, &err) == 0 &&
+              ocra_store_pipeline_counts(st, tally_pipe_count, kept, &err) == 0 &&
+              ocra_store_pipeline_list(st, NULL, tally_row, re, &err) == 0;
+
+    for (size_t i = 0; ok && i < kept->len; i++) {
+        int64_t want = 0;
+
+        for (size_t j = 0; j < re->len; j++)
+            if (!strcmp(re->key[j], kept->key[i]))
+                want = re->n[j];
+        if (kept->n[i] != want)
+            fprintf(stderr, "  counter %s: %" PRId64 ", recount %" PRId64 "\n", kept->key[i],
+                    kept->n[i], want);
+        ok = kept->n[i] == want;
+    }
+    for (size_t j = 0; ok && j < re->len; j++) {
+        bool found = false;
+
+        for (size_t i = 0; i < kept->len; i++)
+            found = found || !strcmp(re->key[j], kept->key[i]);
+        if (!found)
+            fprintf(stderr, "  no counter for %s (%" PRId64 " rows)\n", re->key[j], re->n[j]);
+        ok = found;
+    }
+    free(kept);
+    free(re);
+    return ok;
+}
+
+/* One random step of a worker, a watcher or an operator. */
+static void
+churn_step(struct ocra_store *st, unsigned r)
+{
+    static const char *const gated[] = {"allocate"};
+    static const char *const stages[] = {"validate", "plan", "allocate", "run", "report"};
+    static const char *const outcomes[] = {"done", "done",    "done",    "retry",
+                                           "dead", "waiting", "released"};
+    const struct ocra_store_claim_opts o = {
+        .worker = "w",
+        .lease_ms = r % 17 == 0 ? 0 : 60000, /* some leases expire at once */
+        .gated = gated,
+        .n_gated = 1,
+        .superseded_stage = "report"};
+    const char *outcome = outcomes[(r >> 4) % OCRA_ARRAY_LEN(outcomes)];
+    const char *stage = stages[(r >> 8) % OCRA_ARRAY_LEN(stages)];
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    bool finish = !strcmp(stage, "report") && !strcmp(outcome, "done");
+
+    if (r % 13 == 0) {
+        (void)ocra_store_stage_retry(st, fx.id[(r >> 4) % 300], &err); /* dead or not */
+    } else if (r % 11 == 0) {
+        (void)ocra_store_stage_wake(st, NULL, &err);
+    } else if (r % 7 == 0) {
+        (void)ocra_store_event_set_status(st, fx.id[(r >> 4) % 300],
+                                          (r >> 12) % 2 ? "rejected" : "accepted", "churn", &err);
+    } else if (claim_one(st, &o, &c)) {
+        const char *state =
+            !strcmp(outcome, "dead") || !strcmp(outcome, "waiting") ? outcome : "ready";
+
+        if (end_with(st, &c, outcome, !strcmp(outcome, "done") ? "validated" : NULL,
+                     finish ? "" : stage, state, &err) < 0 &&
+            err.code != ESTALE) {
+            fprintf(stderr, "  end: %s\n", err.msg);
+            CHECK(!"the end of an attempt");
+        }
+    }
+    ocra_store_claim_fini(&c);
+}
+
+static void
+test_counters_equal_a_recount_after_churn(void)
+{
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    sqlite3 *db = NULL;
+    unsigned r = 12345;
+    struct tmpdb t;
+
+    fixture_init();
+    for (int i = 0; i < 300; i += 7) { /* the watcher rejects some */
+        fx.ev[i].status = "rejected";
+        fx.ev[i].reason = "untrusted";
+        fx.ev[i].chain = i % 2 ? "ain:0" : "ain:1";
+    }
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    for (int round = 0; round < 6; round++) {
+        CHECK(ocra_store_append(st, "ain:0", &fx.ev[round * 50], 50, NULL, NULL, &err) == 0);
+        CHECK(ocra_store_pipeline_intake(st, "validate", "report", NULL, &err) == 0);
+        for (int k = 0; k < 400; k++) {
+            r = r * 1103515245u + 12345u;
+            churn_step(st, r >> 3);
+        }
+        CHECK(counters_match(st));
+    }
+    ocra_store_close(st);
+    /* the migration counts an existing journal: drop what it made, then open again */
+    CHECK(sqlite3_open(t.path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "DROP TABLE event_counts; DROP TABLE pipeline_counts;"
+                       "DROP TRIGGER event_counts_insert; DROP TRIGGER event_counts_update;"
+                       "DROP TRIGGER event_counts_delete; DROP TRIGGER pipeline_counts_insert;"
+                       "DROP TRIGGER pipeline_counts_update; DROP TRIGGER pipeline_counts_delete;"
+                       "DROP INDEX pipeline_state; DROP INDEX pipeline_status;"
+                       "DROP INDEX pipeline_outcome; DROP INDEX allocations_state;"
+                       "PRAGMA user_version = 5",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK_INT(ocra_store_schema_version(st), OCRA_STORE_SCHEMA_VERSION);
+    CHECK(counters_match(st));
+out:
+    for (int i = 0; i < 300; i += 7) {
+        fx.ev[i].status = NULL;
+        fx.ev[i].reason = NULL;
+        fx.ev[i].chain = "ain:0";
+    }
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
+/* ---- intake beside busy workers ---- */
+
+struct churner {
+    const char *path;
+    volatile int *stop;
+    int64_t claims;
+    char error[OCRA_ERR_MAX]; /* the first journal error */
+};
+
+/* A worker: claims and retries at once, keeping every row ready, until stopped. */
+static void *
+churner_main(void *arg)
+{
+    struct churner *w = arg;
+    const struct ocra_store_claim_opts o = {.worker = "churner", .lease_ms = 60000};
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+
+    if (ocra_store_open(w->path, &st, &err) < 0)
+        goto out;
+    while (!*w->stop && !err.code) {
+        struct ocra_store_claim c = {0};
+        struct ocra_store_stage_end e = {.outcome = "retry", .state = "ready", .error = "x"};
+        bool found = false;
+
+        if (ocra_store_stage_claim(st, &o, &c, &found, &err) == 0 && found) {
+            e.next_ms = ocra_time_wall_ms();
+            (void)ocra_store_stage_end(st, c.event_id, c.claim, &e, &err);
+            w->claims++;
+        }
+        ocra_store_claim_fini(&c);
+    }
+out:
+    if (err.code)
+        (void)snprintf(w->error, sizeof(w->error), "%s", err.msg);
+    ocra_store_close(st);
+    return NULL;
+}
+
+/* Appends n events after b's (a watcher's backfill), not taken in yet. */
+static int
+big_backfill(struct big *b, size_t n, struct ocra_err *err)
+{
+    struct ocra_store_event ev[500];
+    char id[500][96], tx[500][67];
+
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 500 ? n - done : 500;
+
+        for (size_t j = 0; j < k; j++) {
+            (void)snprintf(tx[j], sizeof(tx[j]), "0x%064zx", b->n + done + j);
+            (void)snprintf(id[j], sizeof(id[j]), "ain:0:%.66s:0", tx[j]);
+            ev[j] = (struct ocra_store_event){.id = id[j],
+                                              .chain = "ain:0",
+                                              .tx_hash = tx[j],
+                                              .block_number = 1,
+                                              .trusted = true,
+                                              .path = "/apps/ocra/models/new",
+                                              .spec = spec_json};
+        }
+        if (ocra_store_append(b->st, "ain:0", ev, k, NULL, NULL, err) < 0)
+            return -1;
+        done += k;
+    }
+    return 0;
+}
+
+static void
+test_intake_is_not_locked_out_by_churning_workers(void)
+{
+    struct churner w[3] = {0};
+    pthread_t th[3];
+    volatile int stop = 0;
+    struct ocra_err err = {0};
+    struct big b;
+    size_t added = 0;
+    int started = 0;
+
+    /* a backlog of 5,000 ready events, and 100,000 more journaled by a watcher's backfill */
+    if (big_init(&b, 5000) < 0 || big_backfill(&b, 100000, &err) < 0) {
+        CHECK(!"journal");
+        goto out;
+    }
+    for (; started < 3; started++) {
+        w[started] = (struct churner){.path = b.t.path, .stop = &stop};
+        if (pthread_create(&th[started], NULL, churner_main, &w[started]) != 0)
+            break;
+    }
+    /* the supervisor takes the backfill in while the workers churn */
+    if (ocra_store_pipeline_intake(b.st, "validate", "report", &added, &err) == 0)
+        CHECK_INT(added, 100000);
+    if (err.code)
+        fprintf(stderr, "  intake: %s\n", err.msg);
+    CHECK_INT(err.code, 0);
+    stop = 1;
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].error[0])
+            fprintf(stderr, "  worker %d: %s\n", i, w[i].error);
+        CHECK(w[i].error[0] == '\0');
+        CHECK(w[i].claims > 0);
+    }
+out:
+    big_fini(&b);
+}
+
+static int
+count_commit(void *arg)
+{
+    (*(int *)arg)++;
+    return 0; /* go on with the commit */
+}
+
+/* A big intake or wake is several short write transactions, not one long one: a worker or a
+ * watcher waiting for the write lock gets it between them. */
+static void
+test_intake_and_wake_commit_in_chunks(void)
+{
+    struct ocra_err err = {0};
+    size_t added = 0, woken = 0;
+    int commits = 0;
+    struct big b;
+
+    if (big_init(&b, 30) < 0 || big_backfill(&b, 1200, &err) < 0) {
+        CHECK(!"journal");
+        goto out;
+    }
+    sqlite3_commit_hook(b.st->db, count_commit, &commits);
+    CHECK(ocra_store_pipeline_intake(b.st, "validate", "report", &added, &err) == 0);
+    CHECK_INT(added, 1200);
+    CHECK(commits >= 3);
+    CHECK(sqlite3_exec(b.st->db, "UPDATE pipeline SET state = 'waiting' WHERE state = 'ready'",
+                       NULL, NULL, NULL) == SQLITE_OK); /* every event's stage not built in */
+    commits = 0;
+    CHECK(ocra_store_stage_wake(b.st, &woken, &err) == 0);
+    CHECK_INT(woken, 1210); /* with the one waiting before */
+    CHECK(commits >= 3);
+    sqlite3_commit_hook(b.st->db, NULL, NULL);
+out:
+    big_fini(&b);
+}
+
+struct hog {
+    const char *path;
+    volatile int *stop;
+    long txs;
+    char error[OCRA_ERR_MAX];
+};
+
+/* A writer that commits and begins again at once, until stopped. */
+static void *
+hog_main(void *arg)
+{
+    struct hog *h = arg;
+    struct ocra_store *st = NULL;
+    struct ocra_err err = {0};
+    char id[96];
+
+    if (ocra_store_open(h->path, &st, &err) < 0)
+        goto out;
+    while (!*h->stop && h->txs < 200000 && ocra_store_begin(st, &err) == 0) {
+        for (int i = 0; i < 1000 && !err.code; i++) { /* a long transaction */
+            (void)snprintf(id, sizeof(id), "ain:0:0x%064x:0", i % 100);
+            (void)ocra_store_event_set_status(st, id, h->txs % 2 ? "rejected" : "accepted", "x",
+                                              &err);
+        }
+        if (err.code) {
+            ocra_store_rollback(st);
+            break;
+        }
+        if (ocra_store_commit(st, &err) < 0)
+            break;
+        h->txs++;
+    }
+out:
+    if (err.code)
+        (void)snprintf(h->error, sizeof(h->error), "%s", err.msg);
+    ocra_store_close(st);
+    return NULL;
+}
+
+/* The writers of a journal in one process take turns: one that commits and begins again at
+ * once does not keep another one out (SQLite's busy handler alone lost to it every time). */
+static void
+test_writers_of_a_journal_take_turns(void)
+{
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    volatile int stop = 0;
+    struct hog h = {0};
+    bool found = false;
+    pthread_t th;
+    struct big b;
+
+    if (big_init(&b, 100) < 0) {
+        CHECK(!"journal");
+        goto out;
+    }
+    h = (struct hog){.path = b.t.path, .stop = &stop};
+    if (pthread_create(&th, NULL, hog_main, &h) != 0) {
+        CHECK(!"thread");
+        goto out;
+    }
+    while (h.txs < 3 && !h.error[0])
+        ocra_sleep_ms(5);
+    for (int i = 0; i < 10 && !err.code; i++) { /* a worker's claims and ends */
+        CHECK(ocra_store_stage_claim(b.st, &claim_w1, &c, &found, &err) == 0 && found);
+        if (found)
+            CHECK(end_with(b.st, &c, "retry", NULL, NULL, "ready", &err) == 0);
+        ocra_store_claim_fini(&c);
+    }
+    if (err.code)
+        fprintf(stderr, "  claim beside the busy writer: %s\n", err.msg);
+    stop = 1;
+    pthread_join(th, NULL);
+    if (h.error[0])
+        fprintf(stderr, "  busy writer: %s\n", h.error);
+    CHECK(h.error[0] == '\0');
+out:
+    big_fini(&b);
+}
+
+/* ---- large journals (end) */
+
 OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_failed_batch_changes_nothing),
                OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
+               OCRA_TEST(test_model_paths_below_a_prefix),
                OCRA_TEST(test_migrations_run_once_and_refuse_newer_schema),
                OCRA_TEST(test_stage_orphaned_event_stops_at_next_boundary),
                OCRA_TEST(test_wal_and_stage_tables_have_their_keys),
@@ -1173,4 +1863,9 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_pipeline_list_filters_by_any_status),
                OCRA_TEST(test_run_put_is_idempotent_and_end_is_kept),
                OCRA_TEST(test_run_refuses_bad_input_with_reasons),
-               OCRA_TEST(test_stage_released_keeps_the_stage_and_attempts))
+               OCRA_TEST(test_stage_released_keeps_the_stage_and_attempts),
+               OCRA_TEST(test_hot_queries_use_indexes_and_do_not_grow_with_the_journal),
+               OCRA_TEST(test_counters_equal_a_recount_after_churn),
+               OCRA_TEST(test_intake_is_not_locked_out_by_churning_workers),
+               OCRA_TEST(test_intake_and_wake_commit_in_chunks),
+               OCRA_TEST(test_writers_of_a_journal_take_turns))

@@ -4,8 +4,9 @@
  * byte picks which, the rest is the file). Besides memory errors it checks their promises: a
  * failure is EINVAL with a "name:..." message and no output; a success gives rows within the
  * documented bounds. Parsed lists are replayed through the simulator under every policy,
- * which checks the placer's accounting: placed + failed is the pod count and no share is
- * outside [0, 1]. Any broken promise aborts.
+ * which checks the placer's accounting (placed + failed is the pod count and no share is
+ * outside [0, 1]) and that the capacity index chooses as the scan of every node does (the
+ * same counts and shares). Any broken promise aborts.
  */
 #include "sched/sched.h"
 
@@ -28,16 +29,24 @@ check_nodes(const struct ocra_sched_node *n, size_t count)
 static void
 replay(const struct ocra_sched_node *nodes, size_t nn, const struct ocra_sched_pod *pods, size_t np)
 {
-    struct ocra_sched_sim_result res;
+    struct ocra_sched_sim_result res, scan;
     struct ocra_err err = {0};
 
     for (int p = 0; p < OCRA_SCHED_N_POLICIES; p++) {
         for (int dep = 0; dep < 2; dep++) {
-            if (ocra_sched_simulate(nodes, nn, pods, np, (enum ocra_sched_policy)p, dep, &res,
-                                    &err) < 0)
+            struct ocra_sched_sim_conf conf = {(enum ocra_sched_policy)p, dep,
+                                               OCRA_SCHED_SEARCH_INDEX};
+
+            if (ocra_sched_simulate(nodes, nn, pods, np, &conf, &res, &err) < 0)
                 return; /* a node the cluster refuses (e.g. a 65th model): an explained error */
             if (res.placed + res.failed != np || res.free_share < 0 || res.free_share > 1 ||
                 res.frag_share < 0 || res.frag_share > res.free_share + 1e-9)
+                abort();
+            /* the capacity index and the scan of every node make the same choices */
+            conf.search = OCRA_SCHED_SEARCH_SCAN;
+            if (ocra_sched_simulate(nodes, nn, pods, np, &conf, &scan, &err) < 0 ||
+                scan.placed != res.placed || scan.frag_share != res.frag_share ||
+                scan.free_share != res.free_share)
                 abort();
         }
     }

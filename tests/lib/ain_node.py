@@ -5,8 +5,11 @@
 # node, which cannot be installed here. It answers JSON-RPC (POST /json-rpc) and the node's
 # event-handler WebSocket from the recording in tests/data/ain/ (chain.jsonl: blocks 0..67;
 # rpc/*.json: recorded request/response pairs; ws.jsonl: the frame shapes), with the
-# protocol-version checks, error shapes and envelopes the real node 1.6.0 showed. A settable
-# head (last finalized block) moves the chain forward over the recording, and a control
+# protocol-version checks, error shapes and envelopes the real node 1.6.0 showed; --extend
+# synth.jsonl appends the synthesized blocks 68.. (see tests/data/ain/synth.js). A sent
+# transaction is checked as the node checks a value before it stores it (labels, no arrays,
+# no empty objects: code 10101 or 10102 with the node's message, the transaction REVERTED).
+# A settable head (last finalized block) moves the chain forward over the recording, and a control
 # endpoint (POST /_ctl, GET /_ctl/log) injects faults (HTTP 500/503, truncated or garbage
 # bodies, dropped connections, delays) that the real node cannot produce on demand.
 # Python 3 standard library only; listens on 127.0.0.1 only. See the usage text for the CLI.
@@ -22,6 +25,10 @@
 #   {"finalize_after_ms": N}       sent txs read EXECUTED for N ms, then FINALIZED/REVERTED
 #   {"send_code": C, "send_message": S}   later sends fail with code C (0 turns it off)
 #   {"send_address": A}            signer address reported for sent txs (not recovered)
+#   {"forget_sent": [TX_HASH, ...]}
+#                                  the node no longer knows these sent transactions (as a node
+#                                  that restarted and replaced the block that held them):
+#                                  ain_getTransactionByHash answers null for each
 #   {"exec_lag": N}                blocks between execution (VALUE_CHANGED) and finalization
 #   {"head": N}                    move the head (capped at the recording's last block)
 #   {"replace_block": {"number": N, "drop": [TX_HASH, ...]}}
@@ -150,9 +157,11 @@ def strip_proto(params):
 
 
 class Recording:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extend=()):
         with open(os.path.join(data_dir, "chain.jsonl"), encoding="utf-8") as f:
             self.blocks = [json.loads(line) for line in f if line.strip()]
+        for path in extend:
+            self.extend(path)
         self.rpc = {}  # method -> [(params without protoVer, response)]
         for path in sorted(glob.glob(os.path.join(data_dir, "rpc", "*.json"))):
             with open(path, encoding="utf-8") as f:
@@ -166,6 +175,20 @@ class Recording:
                 self.tx_index[tx["hash"]] = (b["number"], i)
         self.value_events = self._replay()
 
+    def extend(self, path):
+        """Appends the blocks of path (synth.jsonl), which must continue the chain: the next
+        number, and a last_hash that is the hash of the block before."""
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                b = json.loads(line)
+                prev = self.blocks[-1]
+                if b["number"] != prev["number"] + 1 or b["last_hash"] != prev["hash"]:
+                    raise ValueError("%s: block %s does not follow block %d" %
+                                     (path, b.get("number"), prev["number"]))
+                self.blocks.append(b)
+
     @property
     def last(self):
         return len(self.blocks) - 1
@@ -175,6 +198,14 @@ class Recording:
             if p == params:
                 return resp
         return None
+
+    @staticmethod
+    def tx_code(result):
+        """The code of a receipt: its own, else the first non-zero of its result_list."""
+        if "code" in result:
+            return result["code"]
+        return next((r.get("code", 0) for r in result.get("result_list", {}).values()
+                     if r.get("code", 0) != 0), 0)
 
     @staticmethod
     def tx_ok(receipt):
@@ -238,6 +269,58 @@ def tree_set(tree, path, value):
             del parent[key]
     else:
         node[segs[-1]] = value
+
+
+# ---- the node's rules for stored values ------------------------------------------------------
+# As ain-blockchain 1.6.0 checks a SET_VALUE before it executes it (db/state-util.js
+# isValidPathForStates, isValidJsObjectForStates, isValidStateLabel, hasReservedChar,
+# hasAllowedPattern; the limit is blockchain_params resource/state_label_length_limit): every
+# label non-empty, at most 150 UTF-16 code units, and free of / . $ * # { } [ ] < > ' " `, space
+# and control characters unless it is "*" or "." or "$" followed by allowed characters; a value
+# is null, a boolean, a number, a string or a non-empty object of valid labels. No arrays.
+RESERVED = re.compile(r"[/.$*#{}\[\]<>'\"` \x00-\x1f\x7f]")
+ALLOWED = re.compile(r"^(\*|[.$][^/.$*#{}\[\]<>'\"` \x00-\x1f\x7f]+)$")
+LABEL_LIMIT = 150
+
+
+def label_ok(label):
+    if not isinstance(label, str) or label == "" or \
+            len(label.encode("utf-16-le")) // 2 > LABEL_LIMIT:
+        return False
+    return not RESERVED.search(label) or bool(ALLOWED.match(label))
+
+
+def format_path(labels):
+    return "/" + "/".join(labels)
+
+
+def invalid_value_path(value, labels=()):
+    """The path of the first part the node refuses to store, or None when it stores value."""
+    if isinstance(value, dict):
+        if not value:
+            return format_path(labels)
+        for k, v in value.items():
+            if not label_ok(k):
+                return format_path(labels + (k,))
+            bad = invalid_value_path(v, labels + (k,))
+            if bad is not None:
+                return bad
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    return format_path(labels)
+
+
+def set_value_result(op):
+    """The node's {code, message} for one SET_VALUE it refuses, else None."""
+    labels = segments(op.get("ref", ""))
+    for i, label in enumerate(labels):
+        if not label_ok(label):
+            return {"code": 10102, "message": "Invalid value path: %s" % format_path(labels[:i + 1])}
+    bad = invalid_value_path(op.get("value"))
+    if bad is not None:
+        return {"code": 10101, "message": "Invalid object for states: %s" % bad}
+    return None
 
 
 # ---- shared state --------------------------------------------------------------------------
@@ -305,6 +388,9 @@ class Node:
                 self.send_message = c.get("send_message", "Transaction failed")
             if "send_address" in c:
                 self.send_address = c["send_address"]
+            for h in c.get("forget_sent", []):
+                if self.sent.pop(str(h).lower(), None) is None:
+                    raise ValueError("forget_sent: no sent transaction %r" % h)
             if "exec_lag" in c:
                 self.exec_lag = max(0, int(c["exec_lag"]))
             if c.get("restore_blocks") and getattr(self, "saved", None):
@@ -394,7 +480,7 @@ class Node:
                 "receipt": rc}
 
     def tx_sent(self, s):
-        code = s["exec_result"].get("code", 0)
+        code = Recording.tx_code(s["exec_result"])
         tx = {"tx_body": s["tx_body"], "signature": s["signature"], "hash": s["hash"],
               "address": s["address"]}
         t = now_ms()
@@ -447,9 +533,26 @@ class Node:
         bandwidth = {"service": 0, "app": {apps[0]: 1}} if apps else {"service": 1}
         res = {"gas_amount_total": {"bandwidth": bandwidth, "state": {"service": 0}},
                "gas_cost_total": 0}
-        if self.send_code:
+        refused = None
+        if op.get("type") == "SET":
+            results = {}
+            for i, o in enumerate(op.get("op_list", [])):
+                r = set_value_result(o) if o.get("type") == "SET_VALUE" else None
+                results[str(i)] = r or {"code": 0}
+                if r:
+                    refused = r
+                    break
+            res["result_list"] = results
+        elif op.get("type") == "SET_VALUE":
+            refused = set_value_result(op)
+        if refused and "result_list" not in res:
+            res["message"] = refused["message"]
+            res["code"] = refused["code"]
+        elif self.send_code:
             res["message"] = self.send_message
-        res["code"] = self.send_code
+            res["code"] = self.send_code
+        elif "result_list" not in res:
+            res["code"] = 0
         res["bandwidth_gas_amount"] = 1
         res["gas_amount_charged"] = 0
         self.sent[h] = {"tx_body": body, "signature": sig, "hash": h,
@@ -948,7 +1051,10 @@ def main():
     ap.add_argument("--ws-port", type=int, default=0, help="WebSocket port; 0 picks one")
     ap.add_argument("--ready-file", required=True,
                     help='written as {"rpc": P, "ws": W, "pid": PID} once listening')
-    ap.add_argument("--head", type=int, default=None, help="last finalized block (default: 67)")
+    ap.add_argument("--extend", action="append", default=[], metavar="FILE",
+                    help="append the blocks of FILE (tests/data/ain/synth.jsonl) to the recording")
+    ap.add_argument("--head", type=int, default=None,
+                    help="last finalized block (default: the last one, 67 without --extend)")
     ap.add_argument("--exec-lag", type=int, default=2,
                     help="blocks a block is executed before it is finalized (node: 2)")
     ap.add_argument("--ping-interval-ms", type=int, default=15000)
@@ -958,7 +1064,7 @@ def main():
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         ap.error("loopback only")
 
-    rec = Recording(args.data)
+    rec = Recording(args.data, args.extend)
     if args.head is None:
         args.head = rec.last
     node = Node(rec, args)

@@ -9,7 +9,7 @@
 # named by --fail-file exists, every request is answered 503 (a node or provider outage) and
 # logged as {"failed": METHOD}. While the file named by --error-file exists, every request is
 # answered HTTP 200 with a JSON-RPC error (-32603, a node that is up but erring) and logged as
-# {"errored": METHOD}.
+# {"errored": METHOD, "t": SECONDS} (when it came: CLOCK_MONOTONIC, as time.monotonic()).
 # Python 3 standard library only; listens on 127.0.0.1 only.
 
 import argparse
@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import sys
+import time
 import urllib.request
 
 
@@ -57,7 +58,7 @@ def main():
                 return
             if args.error_file and os.path.exists(args.error_file):
                 method = req.get("method") if isinstance(req, dict) else "batch"
-                log.write(json.dumps({"errored": method}) + "\n")
+                log.write(json.dumps({"errored": method, "t": time.monotonic()}) + "\n")
                 return self.reply({"jsonrpc": "2.0", "id": req.get("id") if isinstance(req, dict) else None,
                                    "error": {"code": -32603, "message": "internal error"}})
             if isinstance(req, dict) and req.get("method") == "eth_getLogs":

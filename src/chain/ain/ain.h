@@ -123,10 +123,17 @@ bool ocra_ain_pattern_valid(const char *pattern);
 
 /* ---- writing values -------------------------------------------------------------------- */
 
+/* The node's longest state label, in UTF-16 code units (resource/state_label_length_limit). */
+#define OCRA_AIN_LABEL_MAX 150
+
 /*
- * The AIN form of a JSON value: AIN stores no arrays (a write holding one is reverted) and no
- * empty objects, so arrays become objects keyed "0".."n-1". Fails with EINVAL, naming the
- * path, on an empty array or object. Caller json_decref()s the result.
+ * The AIN form of a JSON value, by the node's rules for what a SET_VALUE may store
+ * (ain-blockchain 1.6.0 db/state-util.js isValidJsObjectForStates; a write that breaks them is
+ * reverted with code 10101): no arrays, so arrays become objects keyed "0".."n-1"; no empty
+ * object or array; every key a valid state label (non-empty, at most OCRA_AIN_LABEL_MAX UTF-16
+ * code units, none of / . $ * # { } [ ] < > ' " ` space or control characters, except "*" and
+ * keys of "." or "$" and then allowed characters). Fails with EINVAL, naming the path, on a
+ * value it cannot store. Caller json_decref()s the result.
  */
 json_t *ocra_ain_encode_value(const json_t *v, struct ocra_err *err);
 
@@ -139,10 +146,24 @@ struct ocra_ain_tx_result {
 };
 
 /*
+ * True when a node's result code for a transaction may change if the same write is sent again
+ * later: a full transaction pool (10704, 10705, 10715, 10716), the transaction already in the
+ * pool (10701), a node not serving yet (18001) or failing itself (16001, JSON-RPC -32603 and
+ * -32000..-32099). Every other code is permanent: the same write gets the same answer until an
+ * operator acts (state budgets 10901-10908, write rules and permissions 12xxx, invalid values
+ * or paths 10101-10105, nonces and timestamps 10712-10713, fees and billing 108xx-110xx, tree
+ * limits 111xx, transaction format and signature 303xx, protocol version 301xx, ...).
+ * Codes: ain-blockchain 1.6.0 common/result-code.js.
+ */
+bool ocra_ain_code_transient(int64_t code);
+
+/*
  * Builds, signs and sends a SET_VALUE of value at ref: nonce, timestamp_ms (0: now) and
  * gas_price go into the tx body. With wait_ms > 0, polls ain_getTransactionByHash until the
- * transaction is FINALIZED, or fails with the node's code and message when it is REVERTED or
- * rejected, or ETIMEDOUT after wait_ms. The value must already be in AIN form.
+ * transaction is FINALIZED, or fails when it is REVERTED or rejected, or ETIMEDOUT after
+ * wait_ms. The value must already be in AIN form. A transaction the node refuses (at the send
+ * or by reverting it) fails with the node's code in res->code and its message in err: EINVAL
+ * when the code is permanent, EAGAIN when it is transient (ocra_ain_code_transient()).
  */
 int ocra_ain_send_set_value(struct ocra_ain_rpc *rpc, const struct ocra_chain_key *key,
                             int64_t chain_id, const char *ref, const json_t *value, int64_t nonce,

@@ -5,10 +5,13 @@
  * cursor up to the last block, and for each transaction that succeeded (per its receipt)
  * turns every SET_VALUE whose ref falls under a watched pattern into an event. A write below
  * a model (".../sentiment-bert/modelVersion") is merged into the model's materialised value
- * kept in the journal; a write of null removes it. Every event's signer is recovered from
- * its signature and checked against the pattern's allowlist; an event that fails is still
- * journaled, as rejected, with the reason. One block, one journal transaction: its events,
- * its model updates and the cursor, so a restart resumes exactly after the last whole block.
+ * kept in the journal; a write of null removes it. A write above the models (".../models" =
+ * null or an object) replaces the chain's whole subtree, so it is one event per model: a
+ * removal for each materialised model below it, the new value of each model in the object.
+ * Every event's signer is recovered from its signature and checked against the pattern's
+ * allowlist; an event that fails is still journaled, as rejected, with the reason. One block,
+ * one journal transaction: its events, its model updates and the cursor, so a restart resumes
+ * exactly after the last whole block.
  *
  * The materialised value records the last untrusted writer: a trusted partial write on top
  * of a value that an untrusted signer shaped is rejected too, since the merged spec would
@@ -126,17 +129,31 @@ ocra_ain_pattern_valid(const char *pattern)
     return ok;
 }
 
+/* True when the first n segments of ref match the first n of p. */
+static bool
+match_prefix(const struct pattern *p, char *const *segs, size_t n)
+{
+    for (size_t i = 0; i < n && i < p->n; i++)
+        if (p->segs[i][0] != '$' && strcmp(p->segs[i], segs[i]) != 0)
+            return false;
+    return true;
+}
+
 /* How far ref matches p: the number of ref segments beyond the pattern (0: the model itself),
  * or -1 when ref is not at or below a model of p. */
 static int
 match_depth(const struct pattern *p, char *const *segs, size_t n)
 {
-    if (n < p->n)
+    if (n < p->n || !match_prefix(p, segs, p->n))
         return -1;
-    for (size_t i = 0; i < p->n; i++)
-        if (p->segs[i][0] != '$' && strcmp(p->segs[i], segs[i]) != 0)
-            return -1;
     return (int)(n - p->n);
+}
+
+/* True when ref lies above the models of p: a write there replaces all of them below it. */
+static bool
+above_models(const struct pattern *p, char *const *segs, size_t n)
+{
+    return n < p->n && match_prefix(p, segs, n);
 }
 
 static char *
@@ -359,6 +376,7 @@ struct write {
     int depth;
     int64_t op_index;
     const json_t *value;
+    const char *id_suffix; /* a write above the models: the model's path below the ref */
 };
 
 /* Sets status and reason of ev from the signature, the allowlist and the model's marks. */
@@ -405,8 +423,8 @@ add_write(struct ocra_ain_scanner *sc, struct block_out *out, const struct write
         merge(json_object_get(wrapped, "value"), w->segs + w->p->n, w->n_segs - w->p->n, w->value);
     out->evs = ocra_xrealloc(out->evs, (out->n + 1) * sizeof(*out->evs));
     ev = memset(&out->evs[out->n++], 0, sizeof(*ev));
-    id = ocra_xasprintf("%s:%s:%lld", sc->source, ocra_json_str(w->tx, "hash"),
-                        (long long)w->op_index);
+    id = ocra_xasprintf("%s:%s:%lld%s%s", sc->source, ocra_json_str(w->tx, "hash"),
+                        (long long)w->op_index, w->id_suffix ? ":" : "", or_empty(w->id_suffix));
     ev->id = own(out, id);
     ev->source = ev->chain = sc->source;
     ev->block_number = ocra_json_int(w->block, "number", -1);
@@ -426,6 +444,178 @@ add_write(struct ocra_ain_scanner *sc, struct block_out *out, const struct write
     json_object_set(sc->pending, model_path, wrapped);
     json_decref(wrapped);
     return 0;
+}
+
+/* ---- a write above the models -------------------------------------------------------- */
+
+/*
+ * A SET_VALUE at a path above the models of a pattern (.../models = null, /apps/APP = {...})
+ * replaces the whole subtree on the chain: every model below it is removed, and every model
+ * inside the written object is written whole. So it becomes one event per model it touches:
+ * the model's new value, or a removal (spec null) for a materialised model it deletes.
+ */
+struct above {
+    struct ocra_ain_scanner *sc;
+    size_t owner;     /* the pattern's index: models another pattern owns are left to it */
+    const char *ref;  /* the written path, "" for the root */
+    json_t *affected; /* model path -> new value (json null: removed) */
+    struct ocra_err *err;
+    bool failed; /* a materialised value could not be read: err says why */
+};
+
+/* The index of the pattern that owns a model path: the first one it is at or below. */
+static size_t
+owner_of(const struct ocra_ain_scanner *sc, char *const *segs, size_t n)
+{
+    size_t i = 0;
+
+    while (i < sc->n_patterns && match_depth(&sc->patterns[i], segs, n) < 0)
+        i++;
+    return i;
+}
+
+/* Records path as affected when it is a model of the pattern that still holds a value. */
+static int
+note_existing(const char *path, void *arg)
+{
+    struct above *a = arg;
+    const struct pattern *p = &a->sc->patterns[a->owner];
+    char *segs[MAX_SEGMENTS];
+    size_t n = 0;
+    json_t *wrapped = NULL;
+    int ret = 0;
+
+    if (json_object_get(a->affected, path) || split(path, segs, &n) < 0)
+        return 0;
+    if (match_depth(p, segs, n) == 0 && owner_of(a->sc, segs, n) == a->owner) {
+        wrapped = model_load(a->sc, path, a->err);
+        if (!wrapped) {
+            a->failed = true;
+            ret = -1;
+        } else if (!json_is_null(json_object_get(wrapped, "value"))) {
+            json_object_set_new(a->affected, path, json_null());
+        }
+    }
+    json_decref(wrapped);
+    free_segs(segs, n);
+    return ret;
+}
+
+/* Records every model of the pattern inside v (the value at path, pattern segment level). */
+static void
+note_written(struct above *a, const json_t *v, size_t level, struct ocra_buf *path)
+{
+    const struct pattern *p = &a->sc->patterns[a->owner];
+    const char *key;
+    json_t *child;
+
+    if (level == p->n) {
+        char *segs[MAX_SEGMENTS];
+        size_t n = 0;
+
+        if (!json_is_null(v) && split(path->data, segs, &n) == 0) {
+            if (owner_of(a->sc, segs, n) == a->owner)
+                json_object_set(a->affected, path->data, (json_t *)(uintptr_t)v);
+            free_segs(segs, n);
+        }
+        return;
+    }
+    if (!json_is_object(v))
+        return;
+    json_object_foreach((json_t *)(uintptr_t)v, key, child)
+    {
+        size_t mark = path->len;
+
+        if (p->segs[level][0] != '$' && strcmp(p->segs[level], key) != 0)
+            continue;
+        if (!*key || strchr(key, '/'))
+            continue; /* not a segment: the node stores no such label */
+        ocra_buf_printf(path, "/%s", key);
+        note_written(a, child, level + 1, path);
+        path->len = mark;
+        path->data[mark] = '\0';
+    }
+}
+
+static int
+by_path(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The model paths of a->affected in path order; the strings are the object's keys. */
+static const char **
+affected_paths(const struct above *a, size_t *n)
+{
+    const char **paths = ocra_xcalloc(json_object_size(a->affected) + 1, sizeof(*paths));
+    const char *key;
+    json_t *val;
+
+    *n = 0;
+    json_object_foreach(a->affected, key, val) paths[(*n)++] = key;
+    qsort(paths, *n, sizeof(*paths), by_path);
+    return paths;
+}
+
+/* One event per affected model, in path order: a whole-model write of its new value. */
+static int
+add_above_events(struct ocra_ain_scanner *sc, struct block_out *out, const struct write *w,
+                 struct above *a, struct ocra_err *err)
+{
+    size_t n_paths, ref_len = strlen(a->ref);
+    const char **paths = affected_paths(a, &n_paths);
+    int ret = 0;
+
+    for (size_t i = 0; i < n_paths && ret == 0; i++) {
+        struct write mw = *w;
+        char *segs[MAX_SEGMENTS];
+        size_t n = 0;
+
+        if (split(paths[i], segs, &n) < 0)
+            continue;
+        mw.segs = segs;
+        mw.n_segs = n;
+        mw.depth = 0;
+        mw.value = json_object_get(a->affected, paths[i]);
+        /* the model's path below the written one, e.g. "k1" or "models/k1" */
+        mw.id_suffix = paths[i] + ref_len + 1;
+        ret = add_write(sc, out, &mw, err);
+        free_segs(segs, n);
+    }
+    free(paths);
+    return ret;
+}
+
+static int
+add_above_write(struct ocra_ain_scanner *sc, struct block_out *out, const struct write *w,
+                size_t owner, struct ocra_err *err)
+{
+    char *ref = join(w->segs, w->n_segs); /* "" for the root */
+    struct above a = {.sc = sc, .owner = owner, .ref = ref, .affected = json_object(), .err = err};
+    size_t len = strlen(ref);
+    struct ocra_buf walk;
+    const char *key;
+    json_t *val;
+    int ret = -1;
+
+    /* the models it removes, the journal's and this block's, then those it writes */
+    if (ocra_store_model_paths(sc->o.store, sc->source, ref, note_existing, &a, err) < 0 ||
+        a.failed)
+        goto out;
+    json_object_foreach(sc->pending, key, val)
+    {
+        if (!strncmp(key, ref, len) && key[len] == '/' && note_existing(key, &a) != 0)
+            goto out;
+    }
+    ocra_buf_init(&walk);
+    ocra_buf_puts(&walk, ref);
+    note_written(&a, w->value, w->n_segs, &walk);
+    ocra_buf_fini(&walk);
+    ret = add_above_events(sc, out, w, &a, err);
+out:
+    json_decref(a.affected);
+    free(ref);
+    return ret;
 }
 
 /* ---- one block ------------------------------------------------------------------------ */
@@ -453,24 +643,28 @@ scan_op(struct ocra_ain_scanner *sc, struct block_out *out, struct write *w, con
 {
     char *segs[MAX_SEGMENTS];
     size_t n = 0;
+    bool owned = false;
     int ret = 0;
 
     if (!json_is_object(op) || strcmp(or_empty(ocra_json_str(op, "type")), "SET_VALUE") != 0)
         return 0;
     if (split(ocra_json_str(op, "ref"), segs, &n) < 0)
         return 0; /* a ref the node accepted but ocra cannot watch: not ours */
+    w->segs = segs;
+    w->n_segs = n;
+    w->value = json_object_get(op, "value");
+    w->id_suffix = NULL;
     for (size_t i = 0; i < sc->n_patterns && ret == 0; i++) {
         int depth = match_depth(&sc->patterns[i], segs, n);
 
-        if (depth < 0)
-            continue;
         w->p = &sc->patterns[i];
-        w->segs = segs;
-        w->n_segs = n;
         w->depth = depth;
-        w->value = json_object_get(op, "value");
-        ret = add_write(sc, out, w, err);
-        break; /* the first matching pattern owns the write */
+        if (depth >= 0 && !owned) {
+            ret = add_write(sc, out, w, err);
+            owned = true; /* the first pattern a write is at or below owns it */
+        } else if (above_models(w->p, segs, n)) {
+            ret = add_above_write(sc, out, w, i, err);
+        }
     }
     free_segs(segs, n);
     return ret;

@@ -2,7 +2,8 @@
 /*
  * ain_test.c: AIN transactions against the vectors and the chain recorded from a real node
  * (tests/data/ain/, copied from the shared recording): stable stringify byte for byte, tx
- * hashes, RFC 6979 signatures byte for byte, signer recovery, tamper detection.
+ * hashes, RFC 6979 signatures byte for byte, signer recovery, tamper detection; the values AIN
+ * stores against the node's own verdicts (storable.json); the node's codes, transient or not.
  */
 #include "chain/ain/ain.h"
 #include "ocra_test.h"
@@ -119,17 +120,18 @@ test_tampered_body_or_signature_is_rejected(void)
 }
 
 /* Every transaction of the recorded chain (genesis and votes too) hashes and verifies. */
-static void
-test_every_recorded_transaction_verifies(void)
+/* Checks every transaction of the blocks in path; returns how many. */
+static size_t
+verify_chain_file(const char *path)
 {
-    FILE *f = fopen("tests/data/ain/chain.jsonl", "r");
+    FILE *f = fopen(path, "r");
     char *line = NULL;
     size_t cap = 0, checked = 0;
     ssize_t n;
 
     CHECK(f != NULL);
     if (!f)
-        return;
+        return 0;
     while ((n = getline(&line, &cap, f)) > 0) {
         json_t *block = ocra_json_parse(line, (size_t)n, 0, NULL), *tx;
         const char *lists[] = {"transactions", "last_votes"};
@@ -156,7 +158,15 @@ test_every_recorded_transaction_verifies(void)
     }
     free(line);
     fclose(f);
-    CHECK_INT(checked, 149);
+    return checked;
+}
+
+static void
+test_every_recorded_transaction_verifies(void)
+{
+    CHECK_INT(verify_chain_file("tests/data/ain/chain.jsonl"), 149);
+    /* the synthesized blocks after the recording are signed with key A by ain-util */
+    CHECK_INT(verify_chain_file("tests/data/ain/synth.jsonl"), 11);
 }
 
 static void
@@ -230,6 +240,63 @@ test_encode_value_for_ain(void)
     json_decref(j);
 }
 
+/*
+ * The node's own verdicts (tests/data/ain/storable.json: ain-blockchain 1.6.0's
+ * isValidJsObjectForStates run on each value): the encoder stores exactly what the node
+ * stores and names the path the node names. Values with lists are left to the test above.
+ */
+static void
+test_encode_value_agrees_with_the_node(void)
+{
+    struct ocra_err err = {0};
+    json_t *doc = ocra_json_load_file("tests/data/ain/storable.json", 1 << 20, 0, &err), *c;
+    size_t i, n = 0;
+
+    CHECK(doc != NULL);
+    CHECK_INT(ocra_json_int(doc, "state_label_length_limit", -1), OCRA_AIN_LABEL_MAX);
+    json_array_foreach(json_object_get(doc, "cases"), i, c)
+    {
+        bool valid = json_is_true(json_object_get(c, "valid"));
+        const char *path = ocra_json_str(c, "invalid_path");
+        char want[sizeof(err.msg)]; /* a long path is cut in the message as it is here */
+        json_t *enc;
+
+        if (strstr(ocra_json_str(c, "what"), "array"))
+            continue;
+        enc = ocra_ain_encode_value(json_object_get(c, "value"), &err);
+        n++;
+        if ((enc != NULL) != valid)
+            fprintf(stderr, "  %s: node %s, encoder %s\n", ocra_json_str(c, "what"),
+                    valid ? "stores it" : "refuses it", enc ? "stores it" : err.msg);
+        CHECK((enc != NULL) == valid);
+        (void)snprintf(want, sizeof(want), "%s: ", path);
+        if (!enc && !valid && strncmp(err.msg, want, strlen(want)) != 0)
+            fprintf(stderr, "  %s: node names %s, encoder says %s\n", ocra_json_str(c, "what"),
+                    path, err.msg);
+        if (!enc && !valid)
+            CHECK(strncmp(err.msg, want, strlen(want)) == 0);
+        json_decref(enc);
+    }
+    CHECK(n >= 30);
+    json_decref(doc);
+}
+
+/* Node codes: only what may change by waiting is retried (common/result-code.js). */
+static void
+test_node_codes_transient_or_permanent(void)
+{
+    static const int64_t transient[] = {10701, 10704, 10705,  10715,  10716,
+                                        16001, 18001, -32603, -32000, -32099};
+    static const int64_t permanent[] = {10101, 10102, 10104, 10712, 10713, 10801, 10805,
+                                        10901, 10902, 10905, 10907, 11001, 11103, 12101,
+                                        12103, 12201, 30101, 30103, 30302, 30304, -32601};
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(transient); i++)
+        CHECK(ocra_ain_code_transient(transient[i]));
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(permanent); i++)
+        CHECK(!ocra_ain_code_transient(permanent[i]));
+}
+
 /* A missing member (a hostile block's transaction without tx_body) is null, not a crash. */
 static void
 test_stringify_of_missing_value_is_null(void)
@@ -276,5 +343,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_stringify_matches_vectors),
                OCRA_TEST(test_js_number_formatting),
                OCRA_TEST(test_stringify_of_missing_value_is_null),
                OCRA_TEST(test_encode_value_for_ain),
+               OCRA_TEST(test_encode_value_agrees_with_the_node),
+               OCRA_TEST(test_node_codes_transient_or_permanent),
                OCRA_TEST(test_big_integer_literals_read_as_javascript_does),
                OCRA_TEST(test_key_file_must_be_private))
