@@ -69,7 +69,8 @@ rc=$?
 [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
 [ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
 pyindex_start "$tmp/index" || { fail pyindex "the package index did not start"; finish; }
-registry_start "$tmp/reg1" || { fail registry "registry 1 did not start"; finish; }
+# registry 1 logs every request: the second event's requests are read there
+OCRA_REGISTRY_ACCESS_LOG=1 registry_start "$tmp/reg1" || { fail registry "registry 1 did not start"; finish; }
 r1=127.0.0.1:$REGISTRY_PORT
 registry_start "$tmp/reg2" || { fail registry "registry 2 did not start"; finish; }
 r2=127.0.0.1:$REGISTRY_PORT
@@ -294,6 +295,7 @@ fi
 
 # --- a second event sharing the toolchain: cache hit, nothing built, only the weights differ
 docker image ls -a -q --no-trunc | sort >"$tmp/images.before"
+log0=$(wc -l <"$tmp/reg1/registry.log")
 if expect build_second_event 0 build "$tmp/s2.json" --registry "$r1/ocra/bm" \
     --event "$tmp/e2.json" --sign-key "$tmp/key.pem" --cache "$tmp/cache1"; then
     cp "$tmp/out" "$tmp/build2.out"
@@ -301,6 +303,11 @@ if expect build_second_event 0 build "$tmp/s2.json" --registry "$r1/ocra/bm" \
     has second_event_cache_hit_reported "$tmp/err" "toolchain: $r1/ocra/toolchain:$tc_tag: cache hit"
     # the agent layer does not depend on the event: the one of the first build is used
     has second_event_agent_layer_reused "$tmp/err" "agent layer: already in the registry"
+    # its manifest names a new layer: no tag can name it yet, the tags are put without a HEAD
+    heads=$(tail -n +$((log0 + 1)) "$tmp/reg1/registry.log" |
+        grep -cE '"HEAD /v2/ocra/bm/manifests/(2\.0\.0|evt-)' || true)
+    if [ "$heads" -eq 0 ]; then ok second_event_tags_put_without_head; else
+        fail second_event_tags_put_without_head "$heads HEAD requests for its tags"; fi
     docker image ls -a -q --no-trunc | sort >"$tmp/images.after"
     if cmp -s "$tmp/images.before" "$tmp/images.after"; then ok engine_built_nothing; else
         fail engine_built_nothing "the engine's images changed: $(diff "$tmp/images.before" "$tmp/images.after" | head -5)"; fi
