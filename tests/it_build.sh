@@ -9,9 +9,9 @@
 # model file (its sha256) and `ocra-agent --version`, and the default command runs through the
 # agent; tags <version> and evt-<short id> name the digest; the manifest's annotations carry
 # the event; the same model image assembled again (fresh cache) and on a second registry (the
-# toolchain copied byte for byte) has the identical digest; a second event with only another
-# artifact reports a toolchain cache hit, the engine builds nothing, and only the weight layer
-# differs; an artifact sha256 or size mismatch is rejected with the reason and nothing is
+# toolchain copied byte for byte) has the identical digest; a second event (another block
+# time) with only another artifact reports a toolchain cache hit, the engine builds nothing, the
+# agent layer of the first build is reused and only the weight layer differs; an artifact sha256 or size mismatch is rejected with the reason and nothing is
 # pushed; `ocra images` lists the records; `ocra verify` passes, and fails once the journal's
 # record of an annotation differs. Exits 77 (skip) with the reason when it cannot run here.
 # Stops everything it started, by PID.
@@ -69,7 +69,8 @@ rc=$?
 [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no base image}"
 [ "$rc" -eq 0 ] || { fail base_image "could not make or import the base image"; finish; }
 pyindex_start "$tmp/index" || { fail pyindex "the package index did not start"; finish; }
-registry_start "$tmp/reg1" || { fail registry "registry 1 did not start"; finish; }
+# registry 1 logs every request: the second event's requests are read there
+OCRA_REGISTRY_ACCESS_LOG=1 registry_start "$tmp/reg1" || { fail registry "registry 1 did not start"; finish; }
 r1=127.0.0.1:$REGISTRY_PORT
 registry_start "$tmp/reg2" || { fail registry "registry 2 did not start"; finish; }
 r2=127.0.0.1:$REGISTRY_PORT
@@ -89,11 +90,11 @@ build_config "$tmp/ocra.yaml" "$tmp/journal.db" "$agent"
 spec() {
     build_spec "$@" "[\"python3\", \"-c\", \"import os, ocra_smoke; print('model', sorted(os.listdir(os.environ['OCRA_MODEL_DIR'])), os.environ['OCRA_EVENT_ID'])\"]"
 }
-# event FILE BLOCK VERSION
+# event FILE BLOCK VERSION [TIMESTAMP_MS]
 event() {
     cat >"$1" <<JSON
 {"eventId": "evm:31337:0x$(printf '%064x' "$2"):0", "modelVersion": "$3",
- "timestamp": 1700000000000, "chain": "evm", "chainId": 31337, "blockNumber": $2,
+ "timestamp": ${4:-1700000000000}, "chain": "evm", "chainId": 31337, "blockNumber": $2,
  "blockHash": "0x$(printf '%064x' "$2")", "txHash": "0x$(printf '%064x' $(($2 + 1000)))",
  "logIndex": 0, "signer": "0x00112233445566778899aabbccddeeff00112233",
  "ref": "0x5fbdb2315678afecb367f032d93f642f64180aa3"}
@@ -104,7 +105,7 @@ spec "$tmp/s2.json" 2.0.0 w2.bin "$sha2" 2000000
 spec "$tmp/bad_sha.json" 3.0.0 w1.bin "$sha2" 3000000
 spec "$tmp/bad_size.json" 4.0.0 w1.bin "$sha1" 2999999
 event "$tmp/e1.json" 42 1.0.0
-event "$tmp/e2.json" 43 2.0.0
+event "$tmp/e2.json" 43 2.0.0 1700000600000 # ten minutes later: another layer mtime
 event "$tmp/e3.json" 44 3.0.0
 event "$tmp/e4.json" 45 4.0.0
 # sql STATEMENT: runs it on the journal (python3's sqlite3), rows as a|b lines
@@ -294,11 +295,19 @@ fi
 
 # --- a second event sharing the toolchain: cache hit, nothing built, only the weights differ
 docker image ls -a -q --no-trunc | sort >"$tmp/images.before"
+log0=$(wc -l <"$tmp/reg1/registry.log")
 if expect build_second_event 0 build "$tmp/s2.json" --registry "$r1/ocra/bm" \
     --event "$tmp/e2.json" --sign-key "$tmp/key.pem" --cache "$tmp/cache1"; then
     cp "$tmp/out" "$tmp/build2.out"
     has second_event_toolchain_cache_hit "$tmp/build2.out" "(cache hit)"
     has second_event_cache_hit_reported "$tmp/err" "toolchain: $r1/ocra/toolchain:$tc_tag: cache hit"
+    # the agent layer does not depend on the event: the one of the first build is used
+    has second_event_agent_layer_reused "$tmp/err" "agent layer: already in the registry"
+    # its manifest names a new layer: no tag can name it yet, the tags are put without a HEAD
+    heads=$(tail -n +$((log0 + 1)) "$tmp/reg1/registry.log" |
+        grep -cE '"HEAD /v2/ocra/bm/manifests/(2\.0\.0|evt-)' || true)
+    if [ "$heads" -eq 0 ]; then ok second_event_tags_put_without_head; else
+        fail second_event_tags_put_without_head "$heads HEAD requests for its tags"; fi
     docker image ls -a -q --no-trunc | sort >"$tmp/images.after"
     if cmp -s "$tmp/images.before" "$tmp/images.after"; then ok engine_built_nothing; else
         fail engine_built_nothing "the engine's images changed: $(diff "$tmp/images.before" "$tmp/images.after" | head -5)"; fi

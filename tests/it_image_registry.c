@@ -99,29 +99,55 @@ test_ping_anonymous(void)
     ocra_image_registry_free(r);
 }
 
+/* Where push_and_check's bytes come from. */
+enum src_kind { FROM_MEM, FROM_FILE, STREAMED };
+
+/* A reader of memory at an offset, as a streamed layer is read: its digest is not given. */
+static ssize_t
+mem_read_at(void *arg, void *buf, size_t n, uint64_t off)
+{
+    const struct ocra_image_src *s = arg;
+
+    if (off >= s->size)
+        return 0;
+    if (n > s->size - off)
+        n = (size_t)(s->size - off);
+    memcpy(buf, (const char *)s->mem + off, n);
+    return (ssize_t)n;
+}
+
 /* Pushes a blob, then checks HEAD and a verified GET; returns 0 when all went right. */
 static int
 push_and_check(struct ocra_image_registry *r, const char *repo, const char *data, size_t n,
-               bool from_file)
+               enum src_kind kind)
 {
-    char digest[OCRA_IMAGE_DIGEST_MAX], *path = NULL, *got = NULL;
-    struct ocra_image_src src = {.mem = data, .fd = -1, .size = n};
+    char digest[OCRA_IMAGE_DIGEST_MAX], got_digest[OCRA_IMAGE_DIGEST_MAX] = "", *path = NULL,
+                                        *got = NULL;
+    struct ocra_image_src src = {.mem = data, .fd = -1, .size = n}, mem = src;
     struct ocra_err err = {0};
     int64_t size = -1;
     size_t got_len = 0;
-    int failed = 0;
+    int failed = 0, rc;
 
     ocra_image_digest_of(data, n, digest);
-    if (from_file) {
+    if (kind == FROM_FILE) {
         path = file_make("blob.bin", data, n);
         src.mem = NULL;
         src.fd = open(path, O_RDONLY | O_CLOEXEC);
+    } else if (kind == STREAMED) {
+        src.mem = NULL;
+        src.read = mem_read_at;
+        src.read_arg = &mem;
     }
     CHECK_INT(ocra_image_blob_exists(r, repo, digest, NULL, &err), 0);
-    if (ocra_image_blob_push(r, repo, digest, &src, &err) < 0) {
+    rc = kind == STREAMED ? ocra_image_blob_push_stream(r, repo, &src, got_digest, &err)
+                          : ocra_image_blob_push(r, repo, digest, &src, &err);
+    if (rc < 0) {
         fprintf(stderr, "  push: %s\n", err.msg);
         failed = 1;
     }
+    if (kind == STREAMED)
+        CHECK_STR(got_digest, digest);
     CHECK_INT(ocra_image_blob_exists(r, repo, digest, &size, &err), 1);
     CHECK_INT(size, n);
     if (ocra_image_blob_get(r, repo, digest, n, &got, &got_len, &err) < 0) {
@@ -143,7 +169,7 @@ test_blob_push_monolithic_head_get(void)
 
     if (!r)
         OCRA_TEST_SKIP("no anonymous registry");
-    CHECK_INT(push_and_check(r, "ocra/mono", data, BLOB_SIZE, false), 0);
+    CHECK_INT(push_and_check(r, "ocra/mono", data, BLOB_SIZE, FROM_MEM), 0);
     ocra_image_registry_free(r);
     free(data);
 }
@@ -156,9 +182,27 @@ test_blob_push_chunked_from_file(void)
 
     if (!r)
         OCRA_TEST_SKIP("no anonymous registry");
-    CHECK_INT(push_and_check(r, "ocra/chunked", data, BLOB_SIZE, true), 0);
+    CHECK_INT(push_and_check(r, "ocra/chunked", data, BLOB_SIZE, FROM_FILE), 0);
     ocra_image_registry_free(r);
     free(data);
+}
+
+/* A blob whose digest is computed as it goes: one PATCH, or chunks, then the PUT names it. */
+static void
+test_blob_push_streamed(void)
+{
+    struct ocra_image_registry *r = client("OCRA_REG_URL", 0, NULL, NULL),
+                               *rc = client("OCRA_REG_URL", CHUNK, NULL, NULL);
+    char *data = blob_make(BLOB_SIZE, 3), *other = blob_make(BLOB_SIZE, 4);
+
+    if (!r || !rc)
+        OCRA_TEST_SKIP("no anonymous registry");
+    CHECK_INT(push_and_check(r, "ocra/streamed", data, BLOB_SIZE, STREAMED), 0);
+    CHECK_INT(push_and_check(rc, "ocra/streamed", other, BLOB_SIZE, STREAMED), 0);
+    ocra_image_registry_free(r);
+    ocra_image_registry_free(rc);
+    free(data);
+    free(other);
 }
 
 static void
@@ -416,7 +460,8 @@ test_same_inputs_same_manifest_digest(void)
 
 /* The proxy log lines after the armed fault fired (`action`), in order. */
 static void
-push_through_fault(const char *fault, uint64_t chunk, uint32_t seed, char **log_out)
+push_through_fault_from(enum src_kind kind, const char *fault, uint64_t chunk, uint32_t seed,
+                        char **log_out)
 {
     struct ocra_image_registry *r = client("OCRA_REG_PROXY_URL", chunk, NULL, NULL);
     char *data = blob_make(BLOB_SIZE, seed), *path;
@@ -427,11 +472,17 @@ push_through_fault(const char *fault, uint64_t chunk, uint32_t seed, char **log_
     free(proxy_get("/_log/clear"));
     path = ocra_xasprintf("/_fault/%s", fault);
     free(proxy_get(path));
-    CHECK_INT(push_and_check(r, "ocra/faults", data, BLOB_SIZE, true), 0);
+    CHECK_INT(push_and_check(r, "ocra/faults", data, BLOB_SIZE, kind), 0);
     *log_out = proxy_get("/_log");
     free(path);
     free(data);
     ocra_image_registry_free(r);
+}
+
+static void
+push_through_fault(const char *fault, uint64_t chunk, uint32_t seed, char **log_out)
+{
+    push_through_fault_from(FROM_FILE, fault, chunk, seed, log_out);
 }
 
 /* The start offset of a log line's range ("PATCH /v2/x 65536-131071 relay"), or -1. */
@@ -518,6 +569,33 @@ test_monolithic_push_recovers_from_503_on_put(void)
     free(log);
 }
 
+/* A streamed upload resumed from the registry's offset, or started over, hashes the bytes
+ * sent again once: the PUT names the digest of the blob (push_and_check compares it). */
+static void
+test_streamed_push_resumes_after_faults(void)
+{
+    static const struct {
+        const char *fault;
+        uint64_t chunk;
+    } cases[] = {{"reset-patch@2", CHUNK}, {"503-patch@2", CHUNK}, {"cut-patch@2", CHUNK},
+                 {"reset-patch", 0},       {"cut-patch", 0},       {"503-put", 0}};
+
+    if (!getenv("OCRA_REG_PROXY_URL"))
+        OCRA_TEST_SKIP("no fault proxy");
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(cases); i++) {
+        char *log = NULL, *kind = ocra_xstrndup(cases[i].fault, strcspn(cases[i].fault, "@"));
+
+        push_through_fault_from(STREAMED, cases[i].fault, cases[i].chunk, (uint32_t)(20 + i), &log);
+        CHECK(log && strstr(log, kind));
+        if (i < 2)
+            check_resumed(log, kind);
+        if (ocra_test_failed && log)
+            fprintf(stderr, "  case %s:\n%s", cases[i].fault, log);
+        free(log);
+        free(kind);
+    }
+}
+
 static void
 test_corrupted_blob_is_rejected(void)
 {
@@ -547,7 +625,7 @@ auth_round_trip(const char *env, struct ocra_image_registry *r)
     struct ocra_err err = {0};
 
     CHECK_INT(ocra_image_registry_ping(r, &err), 0);
-    CHECK_INT(push_and_check(r, "ocra/authed", data, 70000, false), 0);
+    CHECK_INT(push_and_check(r, "ocra/authed", data, 70000, FROM_MEM), 0);
     CHECK_INT(
         ocra_image_blob_mount(r, "ocra/authed-2",
                               "sha256:"
@@ -649,12 +727,13 @@ test_setup(void)
 
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_ping_anonymous),
                OCRA_TEST(test_blob_push_monolithic_head_get),
-               OCRA_TEST(test_blob_push_chunked_from_file),
+               OCRA_TEST(test_blob_push_chunked_from_file), OCRA_TEST(test_blob_push_streamed),
                OCRA_TEST(test_blob_mount_into_other_repo), OCRA_TEST(test_image_push_get_verify),
                OCRA_TEST(test_tags_list_pages), OCRA_TEST(test_same_inputs_same_manifest_digest),
                OCRA_TEST(test_chunked_push_resumes_after_503),
                OCRA_TEST(test_chunked_push_resumes_after_reset),
                OCRA_TEST(test_chunked_push_survives_cut_forwarded_patch),
                OCRA_TEST(test_monolithic_push_recovers_from_503_on_put),
+               OCRA_TEST(test_streamed_push_resumes_after_faults),
                OCRA_TEST(test_corrupted_blob_is_rejected), OCRA_TEST(test_basic_auth),
                OCRA_TEST(test_basic_auth_from_docker_config_and_file), OCRA_TEST(test_token_auth))

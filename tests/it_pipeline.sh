@@ -8,7 +8,10 @@
 #  1. end to end: `ocra publish` -> reported/completed; the StatusReported log read back with
 #     cast (completed, exit code 0); the lineage has the 9 stages done once; the image is in
 #     the registry by the lineage's digest with tags <modelVersion> and evt-<short id>;
-#     `ocra verify` passes with the signing key's public key;
+#     `ocra verify` passes with the signing key's public key; the push stage handed the image
+#     to the engine (docker load beside the upload) and the run stage's pull downloaded no
+#     layer; with the toolchain image removed from the engine, the next version is not handed
+#     over and its run stage pulls its layers;
 #  2. supersession: 1.0.0 and 1.0.1 of one model published while the daemon is stopped -> only
 #     1.0.1 runs; 1.0.0 ends superseded, is reported so, and no container was made for it;
 #  3. crash safety: N weight-only updates published while the daemon is SIGKILLed at random
@@ -131,13 +134,18 @@ check("e2e_report_by_operator", bool(mine) and mine[0][1].lower() == sys.argv[3]
 check("e2e_report_status_completed", st.get("status") == "completed", json.dumps(st))
 check("e2e_report_exit_code_0", st.get("exitCode") == 0, json.dumps(st))
 push = next((s.get("output") or {} for s in doc["stages"] if s["stage"] == "push" and s.get("outcome") == "done"), {})
-print("PUSH %s %s" % (push.get("repo"), push.get("digest")))
+run = next((s.get("output") or {} for s in doc["stages"] if s["stage"] == "run" and s.get("outcome") == "done"), {})
+tc = next((s.get("output") or {} for s in doc["stages"] if s["stage"] == "toolchain" and s.get("outcome") == "done"), {})
+# the engine that runs it was handed the image while it was pushed: its pull downloads nothing
+check("e2e_engine_loaded_while_pushed", push.get("engine") == "loaded", json.dumps(push))
+check("e2e_run_pulled_no_layer", run.get("layersPulled") == 0, json.dumps(run))
+print("PUSH %s %s %s" % (push.get("repo"), push.get("digest"), tc.get("toolchain")))
 PY
 while read -r word rest; do
     case $word in
     ok) ok "$rest" ;;
     FAIL) fail "${rest%%:*}" "${rest#*: }" ;;
-    PUSH) read -r repo digest <<<"$rest" ;;
+    PUSH) read -r repo digest tc_ref <<<"$rest" ;;
     esac
 done <"$tmp/e2e.out"
 path=${repo#"$registry"/}
@@ -156,6 +164,23 @@ if expect e2e_verify 0 "$ocra" -c "$tmp/ocra.yaml" verify "$registry/$path@$dige
     ok e2e_verify
 fi
 [ "$(containers_of "$id")" -eq 1 ] && ok e2e_one_container || fail e2e_one_container "$(containers_of "$id") containers"
+
+# an engine without the toolchain image is not handed the next version: its run stage pulls
+docker rmi -f "$(docker image inspect --format '{{.Id}}' "$tc_ref")" >/dev/null 2>&1
+weights e2e2 2000000
+tx=$(publish e2e-model 1.0.1 e2e2) || { fail publish "ocra publish failed: $(tail -3 "$tmp/publish.err")"; finish; }
+id2=$(wait_event "$tx")
+if [ -n "$id2" ]; then
+    out='next((s.get("output") or {} for s in d["stages"] if s["stage"] == "%s" and s.get("outcome") == "done"), {})'
+    # shellcheck disable=SC2059 # the stage's name into the expression
+    got=$(pipe "$id2" "str(p.get('outcome')) + '|' + str($(printf "$out" push).get('engine')) + '|' + str($(printf "$out" run).get('layersPulled'))")
+    case $got in
+    "completed|not loaded: the engine lacks the toolchain image|"[1-9]*) ok e2e_without_toolchain_run_pulls ;;
+    *) fail e2e_without_toolchain_run_pulls "outcome|engine|layersPulled: $got" ;;
+    esac
+else
+    fail e2e_without_toolchain_run_pulls "the event of $tx was never journaled"
+fi
 
 fi # section 1
 

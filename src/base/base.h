@@ -245,7 +245,8 @@ const char *ocra_json_type_name(const json_t *j);
  * frees with free(). len may be NULL.
  */
 int ocra_file_read(const char *path, size_t max, char **out, size_t *len, struct ocra_err *err);
-/* Writes data to path through a temporary file and rename(2), with the given mode. */
+/* Writes data to path through a temporary file of the calling thread's and rename(2), with
+ * the given mode: threads and processes writing one path at once leave one of their data. */
 int ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                            struct ocra_err *err);
 /* Writes all n bytes to fd, resuming after EINTR and short writes; -1 with errno set when

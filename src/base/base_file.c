@@ -90,7 +90,8 @@ int
 ocra_file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                        struct ocra_err *err)
 {
-    char *tmp = ocra_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    /* the thread's own temporary: threads of a process may write one path at once */
+    char *tmp = ocra_xasprintf("%s.tmp.%ld.%ld", path, (long)getpid(), (long)gettid());
     int fd = -1, ret = -1;
 
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);

@@ -4,6 +4,7 @@
 #include "ocra_test.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static void
@@ -314,6 +315,53 @@ test_file_read_bounds_and_atomic_write(void)
     CHECK_INT(err.code, ENOENT);
 }
 
+struct atomic_writer {
+    const char *path;
+    char data[2000];
+    int failed;
+};
+
+static void *
+atomic_writer_run(void *arg)
+{
+    struct atomic_writer *w = arg;
+    struct ocra_err err = {0};
+
+    for (int i = 0; i < 300; i++)
+        if (ocra_file_write_atomic(w->path, w->data, sizeof(w->data), 0644, &err) < 0)
+            w->failed++;
+    return NULL;
+}
+
+/* Two threads of one process writing the same file (two daemon workers recording one cache
+ * entry): every write succeeds, and the file is one of them whole. */
+static void
+test_file_write_atomic_from_two_threads(void)
+{
+    char path[] = "/tmp/ocra_atomic_XXXXXX";
+    struct atomic_writer w[2] = {{path, {0}, 0}, {path, {0}, 0}};
+    pthread_t t[2];
+    struct ocra_err err = {0};
+    char *data = NULL;
+    size_t len = 0;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    ocra_fd_close(fd);
+    memset(w[0].data, 'a', sizeof(w[0].data));
+    memset(w[1].data, 'b', sizeof(w[1].data));
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(pthread_create(&t[i], NULL, atomic_writer_run, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK_INT(w[0].failed + w[1].failed, 0);
+    CHECK_INT(ocra_file_read(path, 4096, &data, &len, &err), 0);
+    CHECK(len == sizeof(w[0].data) &&
+          (memcmp(data, w[0].data, len) == 0 || memcmp(data, w[1].data, len) == 0));
+    free(data);
+    unlink(path);
+}
+
 static void
 test_write_all_writes_everything(void)
 {
@@ -524,6 +572,7 @@ test_net_allow_entries_match_names_addresses_and_cidrs(void)
 }
 
 OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_keccak256_empty_string),
+               OCRA_TEST(test_file_write_atomic_from_two_threads),
                OCRA_TEST(test_keccak256_matches_ain_vectors),
                OCRA_TEST(test_keccak256_block_boundaries),
                OCRA_TEST(test_hex_round_trip_and_errors), OCRA_TEST(test_parse_i64_is_checked),

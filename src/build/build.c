@@ -166,6 +166,7 @@ ocra_build_free(struct ocra_build *b)
 {
     if (!b)
         return;
+    build_load_end(b);
     ocra_image_registry_free(b->reg);
     free(b->origin);
     free(b->tc_repo);
@@ -409,6 +410,12 @@ uint64_t
 ocra_build_bytes_uploaded(const struct ocra_build *b)
 {
     return b->uploaded;
+}
+
+const char *
+ocra_build_engine_load(const struct ocra_build *b)
+{
+    return b->load_note[0] ? b->load_note : NULL;
 }
 
 bool

@@ -65,6 +65,10 @@ struct ocra_build_opts {
     size_t n_http_hosts;
     const char *docker_config; /* registry credentials (NULL: Docker's default config.json) */
     bool weight_gzip;          /* gzip the weight layer (default: plain tar, docs/BUILD.md) */
+    /* The unix socket of a Docker engine to hand the model image to as it is pushed (the one
+     * that will run it: its pull then downloads nothing), or NULL. Only a plain tar weight
+     * layer uploaded by this build, on an engine that has the toolchain image. */
+    const char *load_socket;
     /* The artifact fetch (artifact.* in the configuration): internal hosts, addresses and
      * CIDRs it may reach (others: public addresses only), the most bytes (0: the spec's bound,
      * 16 TiB), the least rate in bytes/s over rate_window_s (0: 1 byte/s over 30 s), and the
@@ -153,6 +157,9 @@ const char *ocra_build_log(const struct ocra_build *b);           /* toolchain b
 const char *ocra_build_signature(const struct ocra_build *b);     /* .sig manifest digest */
 const char *ocra_build_artifact_path(const struct ocra_build *b); /* the cached artifact */
 uint64_t ocra_build_bytes_uploaded(const struct ocra_build *b);   /* bytes sent so far */
+/* With opts.load_socket, after the model step: "loaded" (the engine has the image by its
+ * config digest) or "not loaded: <why>"; NULL when not asked. */
+const char *ocra_build_engine_load(const struct ocra_build *b);
 /* The tags ("1.2.0", "evt-0123456789ab"), n_tags of them. */
 const char *const *ocra_build_tags(const struct ocra_build *b, size_t *n_tags);
 /* The manifest annotations (object of strings); borrowed. */

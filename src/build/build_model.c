@@ -4,9 +4,11 @@
  * repository for every model), is looked up in the registry, then in the engine, and built
  * through the Engine API only when neither has it, once per hash in this process. The model
  * image is assembled natively on top of it: its layers mounted from the toolchain repository, a
- * deterministic weight layer and an agent layer (written once into the cache under a key of their
- * inputs, uploaded unless the registry has them), a config and an OCI manifest with the provenance
- * annotations, pushed by digest, then tagged and signed.
+ * deterministic weight layer and an agent layer (made once per key of their inputs, whose
+ * descriptor the cache keeps, uploaded unless the registry has them: a plain tar streamed
+ * from the artifact, a gzip one through an unlinked file; the agent layer is the same for
+ * every event), a config and an OCI manifest with the provenance annotations, pushed by
+ * digest, then tagged and signed. What depends on the event is in the config and manifest.
  */
 #include "build/build_int.h"
 
@@ -244,6 +246,7 @@ struct new_layer {
     const char *what;
     struct ocra_image_layer_entry entry;
     const char *sha; /* the entry's content sha256, part of the cache key */
+    int64_t mtime;   /* of its entries */
     bool gzip;
     bool artifact; /* the entry is the model artifact, fetched only when the layer is written */
     struct ocra_image_layer layer;
@@ -254,13 +257,13 @@ struct new_layer {
  * content digest. Into out (65 hex).
  */
 static void
-layer_key(const struct new_layer *l, int64_t mtime, char out[65])
+layer_key(const struct new_layer *l, char out[65])
 {
     struct ocra_buf k;
 
     ocra_buf_init(&k);
     ocra_buf_printf(&k, "%s\n%d\n%lld\n%s\n%o\n%s\n", LAYER_FORMAT, l->gzip ? 1 : 0,
-                    (long long)mtime, l->entry.path, l->entry.mode, l->sha);
+                    (long long)l->mtime, l->entry.path, l->entry.mode, l->sha);
     ocra_sha256_hex(k.data, k.len, out);
     ocra_buf_fini(&k);
 }
@@ -326,23 +329,16 @@ push_progress(void *arg, uint64_t done, uint64_t size)
 
 /*
  * Writes the layer into an unlinked temporary file in dir (the bytes live only as long as the
- * upload needs them: the cache keeps the descriptor, the registry the blob), records its
- * descriptor under key and uploads it.
+ * upload needs them: the cache keeps the descriptor, the registry the blob) and uploads it: a
+ * gzip layer, whose compressed bytes cannot be made again at an offset to resume from.
  */
 static int
-layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
-                 struct ocra_err *err)
+layer_file_push(struct ocra_build *b, const char *dir, struct new_layer *l, struct ocra_err *err)
 {
     struct push_progress pp = {b, l->what, 0};
     struct ocra_image_src src = {.fd = -1, .progress = push_progress, .progress_arg = &pp};
     int ret = -1;
 
-    /* the artifact is needed only now, to write the layer (fetch is a no-op when done) */
-    if (l->artifact) {
-        if (ocra_build_fetch(b, err) < 0)
-            goto out;
-        l->entry.source = b->artifact_path;
-    }
     src.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (src.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
         /* a file system without O_TMPFILE: a named file, unlinked at once */
@@ -357,38 +353,90 @@ layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct 
         ocra_err_sys(err, "temporary file in %s", dir);
         goto out;
     }
-    if (ocra_image_layer_write(&l->entry, 1, b->ev->timestamp / 1000, l->gzip, src.fd, &l->layer,
-                               err) < 0 ||
-        layer_index_write(dir, key, &l->layer, err) < 0)
+    if (ocra_image_layer_write(&l->entry, 1, l->mtime, l->gzip, src.fd, &l->layer, err) < 0)
         goto out;
     build_progress(b, OCRA_BUILD_MODEL, l->what, "written", (uint64_t)l->layer.desc.size,
                    (uint64_t)l->layer.desc.size);
     src.size = (uint64_t)l->layer.desc.size;
-    if (ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err) < 0)
-        goto out;
-    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", src.size, src.size);
-    ret = 0;
+    ret = ocra_image_blob_push(b->reg, b->opts.repo, l->layer.desc.digest, &src, err);
 out:
     ocra_fd_close(src.fd);
     return ret;
 }
 
 /*
+ * Uploads a plain tar layer straight from its sources (tar headers, the file, padding): its
+ * digest, which is its diff_id too, computed as the bytes go; nothing is written here.
+ */
+static int
+layer_stream_push(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
+{
+    struct push_progress pp = {b, l->what, 0};
+    struct ocra_image_src src = {.fd = -1,
+                                 .read = ocra_image_layer_stream_read,
+                                 .progress = push_progress,
+                                 .progress_arg = &pp};
+    struct ocra_image_layer_stream *s = ocra_image_layer_stream_new(&l->entry, 1, l->mtime, err);
+    struct ocra_image_layer *out = &l->layer;
+    int ret = -1;
+
+    if (!s)
+        return -1;
+    src.read_arg = s;
+    src.size = ocra_image_layer_stream_size(s);
+    if (ocra_image_blob_push_stream(b->reg, b->opts.repo, &src, out->desc.digest, err) < 0)
+        goto out;
+    memcpy(out->desc.media_type, OCRA_IMAGE_MT_OCI_LAYER, sizeof(OCRA_IMAGE_MT_OCI_LAYER));
+    memcpy(out->diff_id, out->desc.digest, sizeof(out->diff_id));
+    out->desc.size = (int64_t)src.size;
+    ret = 0;
+out:
+    ocra_image_layer_stream_free(s);
+    return ret;
+}
+
+/* Makes the layer and uploads it, then records its descriptor under key in dir. */
+static int
+layer_write_push(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
+                 struct ocra_err *err)
+{
+    /* the artifact is needed only now, to make the layer (fetch is a no-op when done) */
+    if (l->artifact) {
+        if (ocra_build_fetch(b, err) < 0)
+            return -1;
+        l->entry.source = b->artifact_path;
+    }
+    if ((l->gzip ? layer_file_push(b, dir, l, err) : layer_stream_push(b, l, err)) < 0)
+        return -1;
+    build_progress(b, OCRA_BUILD_MODEL, l->what, "uploaded", (uint64_t)l->layer.desc.size,
+                   (uint64_t)l->layer.desc.size);
+    b->new_layer = true;
+    return layer_index_write(dir, key, &l->layer, err);
+}
+
+/* 1 when the cache describes the layer (l->layer filled) and the registry has its blob. */
+static int
+layer_have(struct ocra_build *b, const char *dir, const char *key, struct new_layer *l,
+           struct ocra_err *err)
+{
+    if (layer_index_read(dir, key, &l->layer) < 0)
+        return 0;
+    return ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
+}
+
+/*
  * Makes the layer's blob exist in the registry: a descriptor in the cache whose blob the
- * registry has is done without reading anything; else the layer is written and uploaded.
+ * registry has is done without reading anything; else the layer is made and uploaded.
  */
 static int
 layer_ensure(struct ocra_build *b, struct new_layer *l, struct ocra_err *err)
 {
     char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
-    int have = 0, ret = -1;
+    int have, ret = -1;
 
-    layer_key(l, b->ev->timestamp / 1000, key);
-    if (layer_index_read(dir, key, &l->layer) == 0) {
-        have = ocra_image_blob_exists(b->reg, b->opts.repo, l->layer.desc.digest, NULL, err);
-        if (have < 0)
-            goto out;
-    }
+    layer_key(l, key);
+    if ((have = layer_have(b, dir, key, l, err)) < 0)
+        goto out;
     if (have) {
         build_progress(b, OCRA_BUILD_MODEL, l->what, "already in the registry", 0, 0);
         ret = 0;
@@ -416,6 +464,32 @@ file_sha256(const char *path, char out[65], struct ocra_err *err)
     return 0;
 }
 
+/*
+ * Starts handing the image to the engine of opts.load_socket (build_engine.c) when the weight
+ * layer (l[0], a plain tar) is to be uploaded now: the engine reads the new layers beside the
+ * upload. Not for a layer the registry has (a retry): its run stage pulls it.
+ */
+static int
+load_start(struct ocra_build *b, struct new_layer *l, size_t n, struct ocra_err *err)
+{
+    char *dir = ocra_xasprintf("%s/layers", b->opts.cache_dir), key[65];
+    const struct ocra_image_layer_entry *entries[2] = {&l[0].entry, &l[1].entry};
+    const int64_t mtimes[2] = {l[0].mtime, l[1].mtime};
+    struct new_layer probe = l[0];
+    int have;
+
+    layer_key(&l[0], key);
+    have = layer_have(b, dir, key, &probe, err);
+    free(dir);
+    if (have != 0)
+        return have < 0 ? ocra_err_wrap(err, "%s", l[0].what) : 0;
+    if (ocra_build_fetch(b, err) < 0)
+        return -1;
+    l[0].entry.source = b->artifact_path;
+    build_load_start(b, entries, mtimes, n);
+    return 0;
+}
+
 /* The weight layer (when the spec has an artifact) and the agent layer, in the registry.
  * model_path and agent_sha are storage for the entries. */
 static int
@@ -429,24 +503,27 @@ new_layers(struct ocra_build *b, struct new_layer *l, size_t *n, char *model_pat
     if (a->present) {
         ocra_build_model_file_name(a->uri, name);
         (void)snprintf(model_path, 300, "%s/%s", MODEL_DIR + 1, name);
-        l[0] = (struct new_layer){.what = "weight layer",
-                                  .entry = {model_path, NULL, 0644}, /* set when written */
-                                  .sha = a->sha256,
-                                  .gzip = b->opts.weight_gzip,
-                                  .artifact = true};
-        if (layer_ensure(b, &l[0], err) < 0)
-            return -1;
-        (*n)++;
+        l[(*n)++] = (struct new_layer){.what = "weight layer",
+                                       .entry = {model_path, NULL, 0644}, /* set when written */
+                                       .sha = a->sha256,
+                                       .mtime = b->ev->timestamp / 1000, /* when published */
+                                       .gzip = b->opts.weight_gzip,
+                                       .artifact = true};
     }
     if (file_sha256(b->opts.agent, agent_sha, err) < 0)
         return ocra_err_wrap(err, "ocra-agent");
-    l[*n] = (struct new_layer){.what = "agent layer",
-                               .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
-                               .sha = agent_sha,
-                               .gzip = true};
-    if (layer_ensure(b, &l[*n], err) < 0)
+    /* the same for every event: written and uploaded once per agent binary */
+    l[(*n)++] = (struct new_layer){.what = "agent layer",
+                                   .entry = {AGENT_PATH + 1, b->opts.agent, 0755},
+                                   .sha = agent_sha,
+                                   .mtime = 0,
+                                   .gzip = true};
+    if (a->present && !l[0].gzip && build_load_wanted(b) && load_start(b, l, *n, err) < 0)
         return -1;
-    (*n)++;
+    /* the agent layer first: found with one request, before the weights instead of after */
+    for (size_t i = *n; i-- > 0;)
+        if (layer_ensure(b, &l[i], err) < 0)
+            return -1;
     return 0;
 }
 
@@ -606,7 +683,8 @@ record_layers(struct ocra_build *b, const struct ocra_image_desc *d, size_t n)
                                         d[i].digest, "size", (json_int_t)d[i].size));
 }
 
-/* Pushes the config and the manifest (by digest, unless the registry has it). */
+/* Pushes the config and the manifest (by digest, unless the registry has it: asked only when
+ * no layer was uploaded). */
 static int
 manifest_push(struct ocra_build *b, const struct ocra_image_manifest *tm, const char *config,
               const struct new_layer *l, size_t n, struct ocra_err *err)
@@ -620,15 +698,17 @@ manifest_push(struct ocra_build *b, const struct ocra_image_manifest *tm, const 
                                  .progress_arg = &pp};
     struct ocra_image_desc *d = manifest_layers(tm, l, n);
     char *m = NULL, digest[OCRA_IMAGE_DIGEST_MAX];
-    int have, ret = -1;
+    int have = 0, ret = -1;
 
     ocra_image_digest_of(config, strlen(config), cd.digest);
-    if (ocra_image_blob_push(b->reg, b->opts.repo, cd.digest, &src, err) < 0)
+    if ((b->new_layer ? ocra_image_blob_upload(b->reg, b->opts.repo, cd.digest, &src, err)
+                      : ocra_image_blob_push(b->reg, b->opts.repo, cd.digest, &src, err)) < 0)
         goto out;
     if (!(m = ocra_image_manifest_build(&cd, d, tm->n_layers + n, b->annotations, err)))
         goto out;
     ocra_image_digest_of(m, strlen(m), digest);
-    have = ocra_image_manifest_head(b->reg, b->opts.repo, digest, NULL, err);
+    if (!b->new_layer)
+        have = ocra_image_manifest_head(b->reg, b->opts.repo, digest, NULL, err);
     if (have < 0 || (have == 0 && ocra_image_manifest_put(b->reg, b->opts.repo, digest,
                                                           OCRA_IMAGE_MT_OCI_MANIFEST, m, strlen(m),
                                                           NULL, err) < 0))
@@ -661,17 +741,25 @@ ocra_build_model(struct ocra_build *b, struct ocra_err *err)
 
     if (toolchain_fetch(b, &tm, &base, err) < 0 ||
         labels_check(b, json_object_get(json_object_get(base, "config"), "Labels"), err) < 0 ||
-        toolchain_mount(b, &tm, err) < 0 || new_layers(b, l, &n, model_path, agent_sha, err) < 0)
+        toolchain_mount(b, &tm, err) < 0)
+        goto out;
+    if (!b->load_note[0])
+        build_load_check(b, tm.config.digest);
+    if (new_layers(b, l, &n, model_path, agent_sha, err) < 0)
         goto out;
     /* without the registry host: the same image pushed to another registry keeps its digest */
     base_name = ocra_xasprintf("%s:%s", b->tc_repo, ocra_plan_toolchain_hash(b->plan));
     json_decref(b->annotations);
     b->annotations = ocra_build_annotations_make(b->spec, b->ev, ocra_plan_toolchain_hash(b->plan),
                                                  base_name, b->tc_digest);
-    if (!(config = config_make(b, base, l, n, err)) || manifest_push(b, &tm, config, l, n, err) < 0)
+    if (!(config = config_make(b, base, l, n, err)))
+        goto out;
+    build_load_config(b, config);
+    if (manifest_push(b, &tm, config, l, n, err) < 0)
         goto out;
     ret = 0;
 out:
+    build_load_end(b); /* the engine, if it was given the image, has it now */
     if (ret < 0)
         ocra_err_wrap(err, "model image %s", b->opts.repo);
     ocra_image_manifest_fini(&tm);
@@ -691,7 +779,10 @@ ocra_build_tag(struct ocra_build *b, struct ocra_err *err)
     if (!b->manifest && ocra_build_model(b, err) < 0)
         return -1;
     for (size_t i = 0; i < b->n_tags; i++) {
-        int found = ocra_image_manifest_head(b->reg, b->opts.repo, b->tags[i], have, err);
+        /* a manifest naming a new layer is new: no tag names it yet */
+        int found = b->new_layer
+                        ? 0
+                        : ocra_image_manifest_head(b->reg, b->opts.repo, b->tags[i], have, err);
 
         if (found < 0)
             return ocra_err_wrap(err, "tag %s", b->tags[i]);

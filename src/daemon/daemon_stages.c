@@ -43,10 +43,11 @@ built_fini(struct built *w)
 }
 
 /* The build of the event's image, from the configuration. EINVAL for what the operator must
- * fix (no registry, no agent binary): the event is dead-lettered with that reason. */
+ * fix (no registry, no agent binary): the event is dead-lettered with that reason. With load,
+ * the engine of the docker runner is handed the image as it is pushed. */
 static int
-build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struct built *w,
-           struct ocra_err *err)
+build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, bool load,
+           struct built *w, struct ocra_err *err)
 {
     const struct ocra_config *cfg = ctx->cfg;
     struct ocra_build_opts bo = {0};
@@ -76,6 +77,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, struc
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
     ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
+    bo.load_socket = load && cfg->run.runner == 0 ? ocra_config_docker_socket(cfg) : NULL;
     w->b = ocra_build_new(&bo, w->p.spec, w->p.plan, w->p.event, err);
     ret = w->b ? 0 : -1;
 out:
@@ -113,7 +115,7 @@ op_toolchain(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, con
     int ret = -1;
 
     (void)inputs;
-    if (build_open(ctx, job, &w, err) < 0)
+    if (build_open(ctx, job, false, &w, err) < 0)
         goto out;
     if (ocra_build_fetch(w.b, err) < 0 || ocra_build_toolchain(w.b, err) < 0) {
         if (ocra_build_rejection(w.b) || ocra_build_base_refused(w.b)) {
@@ -149,7 +151,7 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     int ret = -1;
 
     (void)inputs;
-    if (build_open(ctx, job, &w, err) < 0)
+    if (build_open(ctx, job, true, &w, err) < 0)
         goto out;
     if (ocra_build_model(w.b, err) < 0 || ocra_build_tag(w.b, err) < 0) {
         if (ocra_build_rejection(w.b) || ocra_build_base_refused(w.b)) {
@@ -169,8 +171,10 @@ op_push(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     {
         char *ref = ocra_xasprintf("%s/%s@%s", host, w.repo, ocra_build_digest(w.b));
 
-        *output = json_pack("{s:s, s:s, s:s, s:o, s:s}", "digest", ocra_build_digest(w.b),
-                            "registry", w.url, "repo", w.repo, "tags", jt, "image", ref);
+        /* engine: whether the runner's engine has the image already (its pull is cheap) */
+        *output = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s?}", "digest", ocra_build_digest(w.b),
+                            "registry", w.url, "repo", w.repo, "tags", jt, "image", ref, "engine",
+                            ocra_build_engine_load(w.b));
         free(ref);
     }
     ret = 0;
@@ -187,7 +191,7 @@ op_sign(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const js
     int ret = -1;
 
     (void)inputs;
-    if (build_open(ctx, job, &w, err) < 0)
+    if (build_open(ctx, job, false, &w, err) < 0)
         goto out;
     /* the model step finds its blobs and manifest in the registry: nothing is uploaded */
     if (ocra_build_model(w.b, err) < 0 || ocra_build_sign(w.b, err) < 0 ||
@@ -426,7 +430,7 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     uint8_t devs[OCRA_RUN_MAX_GPUS];
     char *agent_dir = NULL;
     bool journaled = false;
-    int ret = -1;
+    int pulled = -1, ret = -1;
 
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
         return -1;
@@ -444,8 +448,9 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     if (ctx->cfg->run.runner == 0) { /* the engine runs what it has: pull by digest first */
         const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
 
+        /* a manifest only when the push stage handed the engine the image */
         if (!(dk = ocra_image_docker_new(&dopts, err)) ||
-            ocra_image_docker_pull(dk, rs.image, NULL, err) < 0)
+            ocra_image_docker_pull(dk, rs.image, NULL, &pulled, err) < 0)
             goto out;
     }
     if (!(runner = runner_new(ctx->cfg, err)))
@@ -459,6 +464,8 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     ocra_daemon_scale_run(ctx, job, &p, &rs); /* replicas 1..min-1 */
     *output = json_pack("{s:s, s:s, s:s, s:b, s:s}", "runner", runner->name, "id", rj.id, "name",
                         rj.name, "adopted", rj.adopted, "image", rs.image);
+    if (pulled >= 0) /* layers the engine downloaded */
+        json_object_set_new(*output, "layersPulled", json_integer(pulled));
     ret = 0;
 out:
     free(agent_dir);

@@ -174,7 +174,9 @@ set_streaming(CURL *h, const struct ocra_http_req *req, struct sink *sink)
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(h, CURLOPT_READDATA, sink);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                         req->body_len == OCRA_HTTP_LEN_UNKNOWN ? (curl_off_t)-1
+                                                                : (curl_off_t)req->body_len);
     }
     if (strcmp(req->method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);

@@ -14,6 +14,8 @@
 
 #include "base/base.h"
 
+#define OCRA_HTTP_LEN_UNKNOWN SIZE_MAX /* a streamed body's length, known at its end */
+
 struct ocra_http_req {
     const char *method;         /* "GET", "POST", ... */
     const char *url;            /* http://host:port/path; for a unix socket http://localhost/path */
@@ -25,8 +27,9 @@ struct ocra_http_req {
     size_t max_response; /* 0: 64 MiB */
     /*
      * Streaming upload (optional): when `read` is set and `body` is NULL, body_len bytes are
-     * pulled through it. It fills up to n bytes of buf and returns how many (0 only at the end),
-     * or (size_t)-1 to abort the request (EIO).
+     * pulled through it (OCRA_HTTP_LEN_UNKNOWN: until it returns 0, sent chunked). It fills up
+     * to n bytes of buf and returns how many (0 only at the end), or (size_t)-1 to abort the
+     * request (EIO).
      */
     size_t (*read)(void *ctx, char *buf, size_t n);
     void *read_ctx;

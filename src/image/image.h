@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/base.h"
 
@@ -142,6 +143,29 @@ int ocra_image_layer_write(const struct ocra_image_layer_entry *entries, size_t 
                            bool gzip, int out_fd, struct ocra_image_layer *out,
                            struct ocra_err *err);
 
+/*
+ * A plain tar layer of the entries, byte for byte what ocra_image_layer_write() writes
+ * without gzip, read at any offset and never written anywhere: the tar's own bytes (headers,
+ * padding, end blocks: a few KiB) are made now and kept in memory, the sources are opened now
+ * and their bytes read when asked for. For an upload that computes the digest as the bytes go
+ * (ocra_image_blob_push_stream()) and reads again after a failure. Same errors as
+ * ocra_image_layer_write(). Caller frees with ocra_image_layer_stream_free().
+ */
+struct ocra_image_layer_stream;
+
+struct ocra_image_layer_stream *
+ocra_image_layer_stream_new(const struct ocra_image_layer_entry *entries, size_t n, int64_t mtime,
+                            struct ocra_err *err);
+void ocra_image_layer_stream_free(struct ocra_image_layer_stream *s);
+/* The layer's size in bytes. */
+uint64_t ocra_image_layer_stream_size(const struct ocra_image_layer_stream *s);
+/*
+ * Up to n bytes of the layer (an ocra_image_layer_stream) from off into buf: how many (0 at
+ * or past the end), -1 with errno on a source's read error (EIO: a source shorter than when
+ * the stream was made). Reads do not change the stream: threads may read it at once.
+ */
+ssize_t ocra_image_layer_stream_read(void *stream, void *buf, size_t n, uint64_t off);
+
 /* ---- registry client ------------------------------------------------------------------- */
 
 struct ocra_image_registry; /* one per thread */
@@ -179,11 +203,16 @@ int ocra_image_registry_credentials(const struct ocra_image_registry *r, char **
 /* GET /v2/, authenticating if asked: 0 when the registry speaks the v2 API. */
 int ocra_image_registry_ping(struct ocra_image_registry *r, struct ocra_err *err);
 
-/* Where the bytes of a blob come from: memory (mem) or a file read with pread (fd). */
+/* Where the bytes of a blob come from: memory (mem), a file read with pread (fd) or a reader
+ * (read, as ocra_image_layer_stream_read() with its stream). */
 struct ocra_image_src {
-    const void *mem; /* NULL: read from fd */
+    const void *mem; /* NULL: read from fd, or with read */
     int fd;
     uint64_t size;
+    /* Optional: reads up to n bytes at off (how many, 0 at the end, -1 on error); the same
+     * bytes at the same offset every time. */
+    ssize_t (*read)(void *arg, void *buf, size_t n, uint64_t off);
+    void *read_arg;
     /* Optional: called as the bytes are read for an upload (done of size; a resumed upload
      * starts again at its offset). */
     void (*progress)(void *arg, uint64_t done, uint64_t size);
@@ -202,6 +231,21 @@ int ocra_image_blob_exists(struct ocra_image_registry *r, const char *repo, cons
  */
 int ocra_image_blob_push(struct ocra_image_registry *r, const char *repo, const char *digest,
                          const struct ocra_image_src *src, struct ocra_err *err);
+/* The upload of ocra_image_blob_push() without asking first whether the registry has the blob
+ * (one request fewer for a blob known to be new; uploading one it has is harmless). */
+int ocra_image_blob_upload(struct ocra_image_registry *r, const char *repo, const char *digest,
+                           const struct ocra_image_src *src, struct ocra_err *err);
+/*
+ * Uploads a blob whose digest is known only once its bytes are read (a layer streamed as it
+ * is made, src->read): the bytes go in PATCH requests (one, or chunks of opts.chunk_size)
+ * while their sha256 is computed, and the final PUT names the digest (the distribution API's
+ * chunked upload). Resumes as ocra_image_blob_push() does, reading the bytes again from the
+ * registry's offset (src gives the same bytes at the same offset). digest_out gets the
+ * digest, which the registry's Docker-Content-Digest must equal. 0 on success.
+ */
+int ocra_image_blob_push_stream(struct ocra_image_registry *r, const char *repo,
+                                const struct ocra_image_src *src,
+                                char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err);
 /*
  * Mounts a blob of repository `from` into repo. 1 when mounted, 0 when the registry declined
  * (the upload it opened instead is cancelled), -1 on error.
@@ -381,10 +425,40 @@ int ocra_image_docker_push(struct ocra_image_docker *d, const char *name, const 
 /*
  * POST /images/create?fromImage=REF: the engine pulls "[host[:port]/]repo@sha256:..." (by
  * digest only: EINVAL for a tag), with X-Registry-Auth as for a push (auth may be NULL). EIO
- * with the engine's message when the pull fails. Pulling an image the engine has is cheap.
+ * with the engine's message when the pull fails. Pulling an image the engine has is cheap:
+ * the manifest only (also for an image it has by its config digest, as loaded, which the
+ * pull then names by digest). *pulled (may be NULL) gets how many layers were downloaded.
  */
 int ocra_image_docker_pull(struct ocra_image_docker *d, const char *ref,
-                           const struct ocra_image_docker_auth *auth, struct ocra_err *err);
+                           const struct ocra_image_docker_auth *auth, int *pulled,
+                           struct ocra_err *err);
+/*
+ * POST /images/load: the engine reads a docker-archive (ocra_image_docker_archive_new()) from
+ * fd, a pipe or socket read to its end (sent chunked: its length need not be known). EIO with
+ * the engine's message when it refuses the archive.
+ */
+int ocra_image_docker_load(struct ocra_image_docker *d, int fd, struct ocra_err *err);
+
+/*
+ * A docker-archive (what `docker save` writes and POST /images/load reads) written to fd as
+ * its parts come: the new layers first, each a tar read from its source, then the config and
+ * manifest.json, which names every layer of the config's rootfs: those the archive does not
+ * hold (the base image's, before the new ones) the engine takes from its own store, so the
+ * engine must have the base image. fd is a socket (written without SIGPIPE: its reader may be
+ * gone) or a file. Caller frees with ocra_image_docker_archive_free(), which leaves an archive
+ * not ended cut short.
+ */
+struct ocra_image_docker_archive;
+
+struct ocra_image_docker_archive *ocra_image_docker_archive_new(int fd, struct ocra_err *err);
+void ocra_image_docker_archive_free(struct ocra_image_docker_archive *x);
+/* The next new layer: src->size bytes of its tar, read from src (mem, fd or read). */
+int ocra_image_docker_archive_layer(struct ocra_image_docker_archive *x,
+                                    const struct ocra_image_src *src, struct ocra_err *err);
+/* The config (an image config whose rootfs ends with the layers added, in their order) and
+ * manifest.json; ends the archive. EINVAL when the config has fewer layers. */
+int ocra_image_docker_archive_end(struct ocra_image_docker_archive *x, const char *config,
+                                  size_t len, struct ocra_err *err);
 
 /*
  * The progress stream parser that build and push use, fed as bytes arrive: JSON objects,
@@ -409,6 +483,8 @@ int ocra_image_docker_progress_end(struct ocra_image_docker_progress *p, struct 
 const char *ocra_image_docker_progress_id(const struct ocra_image_docker_progress *p);
 const char *ocra_image_docker_progress_digest(const struct ocra_image_docker_progress *p);
 const char *ocra_image_docker_progress_step(const struct ocra_image_docker_progress *p);
+/* How many layers a pull's stream said it downloaded ("Pull complete"). */
+int ocra_image_docker_progress_pulled(const struct ocra_image_docker_progress *p);
 /* The kept log (NUL-terminated, *len bytes; starts at a line once truncated); borrowed. */
 const char *ocra_image_docker_progress_log(const struct ocra_image_docker_progress *p, size_t *len,
                                            bool *truncated);

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +58,7 @@ struct ocra_image_docker_progress {
     char error[ERROR_MAX];
     bool failed; /* the engine reported an error */
     bool broken; /* malformed input: nothing more is parsed */
+    int pulled;  /* layers a pull downloaded ("Pull complete") */
     struct ocra_err broken_err;
     unsigned long lineno;
 };
@@ -201,6 +203,8 @@ on_status(struct ocra_image_docker_progress *p, const json_t *msg)
     detail = json_object_get(msg, "progressDetail");
     if (json_is_object(detail) && json_object_size(detail) > 0)
         return 0;
+    if (id && strcmp(json_string_value(st), "Pull complete") == 0)
+        p->pulled++;
     if (id) {
         output_add(p, id, strlen(id));
         output_add(p, ": ", 2);
@@ -327,6 +331,12 @@ const char *
 ocra_image_docker_progress_digest(const struct ocra_image_docker_progress *p)
 {
     return p->digest[0] ? p->digest : NULL;
+}
+
+int
+ocra_image_docker_progress_pulled(const struct ocra_image_docker_progress *p)
+{
+    return p->pulled;
 }
 
 const char *
@@ -596,7 +606,8 @@ ocra_image_docker_api_version(const struct ocra_image_docker *d)
 struct stream {
     struct ocra_image_docker_progress *progress;
     struct ocra_buf raw; /* the first RAW_MAX bytes */
-    int fd;              /* request body, read with pread */
+    int fd;              /* request body, read with pread (with read up to its end when size
+                            is OCRA_HTTP_LEN_UNKNOWN) */
     uint64_t off, size;
 };
 
@@ -616,6 +627,12 @@ stream_read(void *ctx, char *buf, size_t n)
     struct stream *s = ctx;
     ssize_t got;
 
+    if (s->size == OCRA_HTTP_LEN_UNKNOWN) { /* a pipe or socket, up to its end */
+        do
+            got = read(s->fd, buf, n);
+        while (got < 0 && errno == EINTR);
+        return got < 0 ? (size_t)-1 : (size_t)got;
+    }
     if (n > s->size - s->off)
         n = (size_t)(s->size - s->off);
     if (n == 0)
@@ -1255,7 +1272,7 @@ out:
 
 int
 ocra_image_docker_pull(struct ocra_image_docker *d, const char *ref,
-                       const struct ocra_image_docker_auth *auth, struct ocra_err *err)
+                       const struct ocra_image_docker_auth *auth, int *pulled, struct ocra_err *err)
 {
     struct stream s = {.fd = -1};
     const char *headers[2] = {NULL, NULL};
@@ -1279,6 +1296,8 @@ ocra_image_docker_pull(struct ocra_image_docker *d, const char *ref,
     ocra_buf_puts(&path, "/images/create?fromImage=");
     image_url_escape(&path, ref);
     ret = stream_call(d, path.data, headers, &s, err);
+    if (ret == 0 && pulled)
+        *pulled = s.progress->pulled;
 out:
     if (ret < 0)
         ocra_err_wrap(err, "docker pull %s", check_ref(ref, NULL) == 0 ? ref : "image");
@@ -1287,5 +1306,169 @@ out:
     ocra_image_docker_progress_free(s.progress);
     ocra_buf_fini(&s.raw);
     ocra_buf_fini(&path);
+    return ret;
+}
+
+/* ---- load ------------------------------------------------------------------------------ */
+
+int
+ocra_image_docker_load(struct ocra_image_docker *d, int fd, struct ocra_err *err)
+{
+    static const char *const headers[] = {"Content-Type: application/x-tar", NULL};
+    struct stream s = {.fd = fd, .size = OCRA_HTTP_LEN_UNKNOWN};
+    int ret;
+
+    ocra_buf_init(&s.raw);
+    s.progress = ocra_image_docker_progress_new(0);
+    ret = stream_call(d, "/images/load?quiet=1", headers, &s, err);
+    if (ret < 0)
+        ocra_err_wrap(err, "docker load");
+    ocra_image_docker_progress_free(s.progress);
+    ocra_buf_fini(&s.raw);
+    return ret;
+}
+
+struct ocra_image_docker_archive {
+    struct archive *a;
+    int fd;
+    size_t n_layers;
+    bool cut; /* freed before its end: nothing more is written */
+};
+
+/* The archive's bytes into its fd: a socket without SIGPIPE (the reader may be gone), else
+ * a file. */
+static la_ssize_t
+archive_out(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+    const struct ocra_image_docker_archive *x = ctx;
+    ssize_t w;
+
+    if (x->cut) {
+        archive_set_error(a, ECANCELED, "docker archive: cut short");
+        return -1;
+    }
+    do
+        w = send(x->fd, buf, n, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
+    if (w < 0 && errno == ENOTSOCK)
+        w = ocra_write_all(x->fd, buf, n) < 0 ? -1 : (ssize_t)n;
+    if (w < 0)
+        archive_set_error(a, errno, "docker archive: %s", strerror(errno));
+    return w;
+}
+
+struct ocra_image_docker_archive *
+ocra_image_docker_archive_new(int fd, struct ocra_err *err)
+{
+    struct ocra_image_docker_archive *x = ocra_xcalloc(1, sizeof(*x));
+
+    x->fd = fd;
+    x->a = archive_write_new();
+    if (!x->a)
+        abort();
+    if (archive_write_set_format_pax_restricted(x->a) != ARCHIVE_OK ||
+        archive_write_open(x->a, x, NULL, archive_out, NULL) != ARCHIVE_OK) {
+        ar_fail(x->a, "(open)", err);
+        ocra_image_docker_archive_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+void
+ocra_image_docker_archive_free(struct ocra_image_docker_archive *x)
+{
+    if (!x)
+        return;
+    x->cut = true; /* an archive not ended stays cut short: no end blocks, no padding */
+    archive_write_free(x->a);
+    free(x);
+}
+
+int
+ocra_image_docker_archive_layer(struct ocra_image_docker_archive *x,
+                                const struct ocra_image_src *src, struct ocra_err *err)
+{
+    char name[48], *buf = ocra_xmalloc(1u << 16);
+    const struct ocra_image_docker_file f = {.name = name};
+    uint64_t off = 0;
+    int ret = -1;
+
+    (void)snprintf(name, sizeof(name), "layers/%zu/layer.tar", x->n_layers);
+    if (ar_header(x->a, &f, (int64_t)src->size, err) < 0)
+        goto out;
+    while (off < src->size) {
+        ssize_t n = image_src_read(src, buf, 1u << 16, off);
+
+        if (n <= 0) {
+            ocra_err_set(err, n < 0 ? errno : EIO, "%s: reading the layer", name);
+            goto out;
+        }
+        if (archive_write_data(x->a, buf, (size_t)n) != n) {
+            ar_fail(x->a, name, err);
+            goto out;
+        }
+        off += (uint64_t)n;
+    }
+    x->n_layers++;
+    ret = 0;
+out:
+    free(buf);
+    return ret;
+}
+
+/* manifest.json: the config, and a name for each layer of its rootfs: the archive's for the
+ * last n_new, names it does not hold for the base's before them. */
+static char *
+archive_manifest(const char *config, size_t len, size_t n_new, struct ocra_err *err)
+{
+    json_t *c = ocra_json_parse(config, len, 0, err), *layers, *m = NULL;
+    size_t n = json_array_size(json_object_get(json_object_get(c, "rootfs"), "diff_ids"));
+    char *out = NULL;
+
+    if (!c)
+        return NULL;
+    if (n < n_new) {
+        ocra_err_set(err, EINVAL, "docker archive: the config has %zu layers, the archive %zu", n,
+                     n_new);
+        goto out;
+    }
+    layers = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(layers, i < n - n_new
+                                          ? json_sprintf("base/%zu/layer.tar", i)
+                                          : json_sprintf("layers/%zu/layer.tar", i - (n - n_new)));
+    m = json_pack("[{s:s, s:o, s:[]}]", "Config", "config.json", "Layers", layers, "RepoTags");
+    out = ocra_json_compact(m);
+out:
+    json_decref(c);
+    json_decref(m);
+    return out;
+}
+
+int
+ocra_image_docker_archive_end(struct ocra_image_docker_archive *x, const char *config, size_t len,
+                              struct ocra_err *err)
+{
+    struct ocra_image_docker_file files[] = {
+        {.name = "config.json", .data = config, .len = len},
+        {.name = "manifest.json"},
+    };
+    char *manifest = archive_manifest(config, len, x->n_layers, err);
+    int ret = -1;
+
+    if (!manifest)
+        return -1;
+    files[1].data = manifest;
+    files[1].len = strlen(manifest);
+    if (ar_entry(x->a, &files[0], err) < 0 || ar_entry(x->a, &files[1], err) < 0)
+        goto out;
+    if (archive_write_close(x->a) != ARCHIVE_OK) {
+        ar_fail(x->a, "(close)", err);
+        goto out;
+    }
+    ret = 0;
+out:
+    free(manifest);
     return ret;
 }

@@ -33,6 +33,10 @@ struct ocra_image_registry {
     struct ocra_pacer pacer;
 };
 
+/* image_registry.c: up to n bytes of src at off (mem, fd or read): how many, 0 at or past
+ * src->size, -1 on a read error. */
+ssize_t image_src_read(const struct ocra_image_src *src, void *buf, size_t n, uint64_t off);
+
 /* image_auth.c */
 int image_creds_load(struct ocra_image_registry *r, const struct ocra_image_registry_opts *opts,
                      struct ocra_err *err);

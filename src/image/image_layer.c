@@ -5,7 +5,10 @@
  * no atime/ctime), so equal inputs give equal bytes. libarchive writes the tar (pax restricted:
  * plain ustar unless a value needs a pax header); its output streams through sha256 (the
  * diff_id), then optionally a raw deflate framed by a fixed gzip header, then sha256 again (the
- * digest) on its way to the file: one pass over the source bytes.
+ * digest) on its way to the file: one pass over the source bytes. A plain tar layer can also
+ * be streamed instead of written: the same writer makes its headers, unblocked, into memory,
+ * the zeros it writes in place of a file's bytes mark where that file's bytes go, and a read
+ * at any offset takes them from the headers or from the file.
  */
 #include "image/image.h"
 
@@ -23,6 +26,7 @@
 
 #define PATH_MAX_LEN 4096
 #define READ_BUF (1u << 20)
+#define TAR_BLOCK 10240 /* libarchive pads the tar to a multiple of this */
 
 struct item {
     char *path;
@@ -245,36 +249,57 @@ copy_source(struct archive *a, int fd, int64_t size, char *buf, struct ocra_err 
     return 0;
 }
 
+/* Opens an item's source: a regular file, its size into *size. */
 static int
-add_item(struct archive *a, struct archive_entry *ae, const struct item *it, int64_t mtime,
-         char *buf, struct ocra_err *err)
+source_open(const struct item *it, int *fd_out, int64_t *size, struct ocra_err *err)
 {
     struct stat st;
-    int fd = -1, ret = -1;
+    int fd = open(it->source, O_RDONLY | O_CLOEXEC);
 
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        ocra_err_sys(err, "open");
+        ocra_fd_close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ocra_fd_close(fd);
+        return ocra_err_set(err, EINVAL, "not a regular file");
+    }
+    *fd_out = fd;
+    *size = st.st_size;
+    return 0;
+}
+
+/* Writes the tar header of an item (a directory, or a file of size bytes). */
+static int
+header_write(struct archive *a, struct archive_entry *ae, const struct item *it, int64_t mtime,
+             int64_t size, struct ocra_err *err)
+{
     archive_entry_clear(ae);
     archive_entry_set_pathname(ae, it->path);
     archive_entry_set_mtime(ae, (time_t)mtime, 0);
     archive_entry_set_uid(ae, 0);
     archive_entry_set_gid(ae, 0);
     archive_entry_set_mode(ae, (it->source ? AE_IFREG : AE_IFDIR) | (it->mode & 07777));
-    if (it->source) {
-        fd = open(it->source, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0) {
-            ocra_err_sys(err, "open");
-            goto out;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            ocra_err_set(err, EINVAL, "not a regular file");
-            goto out;
-        }
-        archive_entry_set_size(ae, st.st_size);
-    }
-    if (archive_write_header(a, ae) != ARCHIVE_OK) {
-        ocra_err_set(err, EIO, "tar: %s", archive_error_string(a));
+    if (it->source)
+        archive_entry_set_size(ae, size);
+    if (archive_write_header(a, ae) != ARCHIVE_OK)
+        return ocra_err_set(err, EIO, "tar: %s", archive_error_string(a));
+    return 0;
+}
+
+static int
+add_item(struct archive *a, struct archive_entry *ae, const struct item *it, int64_t mtime,
+         char *buf, struct ocra_err *err)
+{
+    int64_t size = 0;
+    int fd = -1, ret = -1;
+
+    if (it->source && source_open(it, &fd, &size, err) < 0)
         goto out;
-    }
-    ret = it->source ? copy_source(a, fd, st.st_size, buf, err) : 0;
+    if (header_write(a, ae, it, mtime, size, err) < 0)
+        goto out;
+    ret = it->source ? copy_source(a, fd, size, buf, err) : 0;
 out:
     if (ret < 0)
         ocra_err_wrap(err, "layer entry %s", it->path);
@@ -282,23 +307,38 @@ out:
     return ret;
 }
 
+/* A tar writer of ocra's format (pax restricted) calling out for its output. */
+static struct archive *
+tar_open(void *ctx, la_ssize_t (*out)(struct archive *, void *, const void *, size_t),
+         int bytes_per_block, struct ocra_err *err)
+{
+    struct archive *a = archive_write_new();
+
+    if (!a)
+        abort();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_set_bytes_per_block(a, bytes_per_block);
+    if (archive_write_open(a, ctx, NULL, out, NULL) != ARCHIVE_OK) {
+        ocra_err_set(err, EIO, "tar: %s", archive_error_string(a));
+        archive_write_free(a);
+        return NULL;
+    }
+    return a;
+}
+
 static int
 write_tar(struct layer_out *lo, const struct item *it, size_t n, int64_t mtime,
           struct ocra_err *err)
 {
-    struct archive *a = archive_write_new();
+    struct archive *a = tar_open(lo, tar_write, TAR_BLOCK, err);
     struct archive_entry *ae = archive_entry_new();
     char *buf = ocra_xmalloc(READ_BUF);
     int ret = -1;
 
-    if (!a || !ae)
+    if (!ae)
         abort();
-    archive_write_set_format_pax_restricted(a);
-    archive_write_set_bytes_per_block(a, 10240);
-    if (archive_write_open(a, lo, NULL, tar_write, NULL) != ARCHIVE_OK) {
-        ocra_err_set(err, EIO, "tar: %s", archive_error_string(a));
+    if (!a)
         goto out;
-    }
     for (size_t i = 0; i < n; i++)
         if (add_item(a, ae, &it[i], mtime, buf, err) < 0)
             goto out;
@@ -377,4 +417,202 @@ out:
     EVP_MD_CTX_free(lo->out_md);
     free(lo);
     return ret;
+}
+
+/* ---- streamed layers ------------------------------------------------------------------- */
+
+/* A run of the layer's bytes: from the headers kept in memory, or from a source file. */
+struct segment {
+    uint64_t start, len; /* in the layer */
+    int fd;              /* -1: the bytes are mem[off, off + len) */
+    size_t off;
+};
+
+struct ocra_image_layer_stream {
+    struct ocra_buf mem; /* the tar's own bytes: headers, padding, end blocks */
+    struct segment *seg;
+    size_t n_seg, cap_seg;
+    uint64_t size;
+    uint64_t skip; /* while made: the zeros libarchive writes in place of a file's bytes */
+};
+
+static void
+segment_add(struct ocra_image_layer_stream *s, int fd, uint64_t len)
+{
+    struct segment *last = s->n_seg ? &s->seg[s->n_seg - 1] : NULL;
+
+    if (len == 0)
+        return;
+    if (fd < 0 && last && last->fd < 0) { /* memory follows memory: one run */
+        last->len += len;
+    } else {
+        if (s->n_seg == s->cap_seg)
+            s->seg = ocra_xrealloc(s->seg, (s->cap_seg = s->cap_seg ? 2 * s->cap_seg : 8) *
+                                               sizeof(*s->seg));
+        s->seg[s->n_seg++] = (struct segment){s->size, len, fd, fd < 0 ? s->mem.len : 0};
+    }
+    s->size += len;
+}
+
+/* The tar writer's output while the stream is made: kept, except the file bytes it stands in
+ * for with zeros (libarchive writes them at the end of an entry whose data was not given). */
+static la_ssize_t
+stream_capture(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+    struct ocra_image_layer_stream *s = ctx;
+    size_t skip = s->skip < n ? (size_t)s->skip : n;
+
+    (void)a;
+    s->skip -= skip;
+    segment_add(s, -1, n - skip);
+    ocra_buf_append(&s->mem, (const char *)buf + skip, n - skip);
+    return (la_ssize_t)n;
+}
+
+/* Writes the headers of the items into s (unblocked: every byte reaches stream_capture at
+ * once), each file as a segment of its source, then the end of the tar; last, the padding
+ * to the block size that a blocked writer adds. */
+static int
+stream_make(struct ocra_image_layer_stream *s, const struct item *it, size_t n, int64_t mtime,
+            struct ocra_err *err)
+{
+    struct archive *a = tar_open(s, stream_capture, 0, err);
+    struct archive_entry *ae = archive_entry_new();
+    int ret = -1;
+
+    if (!ae)
+        abort();
+    if (!a)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int64_t size = 0;
+        int fd = -1;
+
+        if ((it[i].source && source_open(&it[i], &fd, &size, err) < 0) ||
+            header_write(a, ae, &it[i], mtime, size, err) < 0) {
+            ocra_fd_close(fd);
+            ocra_err_wrap(err, "layer entry %s", it[i].path);
+            goto out;
+        }
+        if (fd >= 0) {
+            /* the segment owns fd from here; a file that is empty needs none */
+            if (size == 0)
+                ocra_fd_close(fd);
+            else
+                segment_add(s, fd, (uint64_t)size);
+            s->skip = (uint64_t)size;
+        }
+    }
+    if (archive_write_close(a) != ARCHIVE_OK) {
+        ocra_err_set(err, EIO, "tar: %s", archive_error_string(a));
+        goto out;
+    }
+    if (s->skip) { /* libarchive did not write the place of a file's bytes: not its tar */
+        ocra_err_set(err, EIO, "tar: the writer left a file's bytes out");
+        goto out;
+    }
+    if (s->size % TAR_BLOCK) {
+        size_t pad = (size_t)(TAR_BLOCK - s->size % TAR_BLOCK);
+
+        segment_add(s, -1, pad);
+        ocra_buf_reserve(&s->mem, pad);
+        memset(s->mem.data + s->mem.len, 0, pad);
+        s->mem.len += pad;
+    }
+    ret = 0;
+out:
+    archive_entry_free(ae);
+    archive_write_free(a);
+    return ret;
+}
+
+struct ocra_image_layer_stream *
+ocra_image_layer_stream_new(const struct ocra_image_layer_entry *entries, size_t n, int64_t mtime,
+                            struct ocra_err *err)
+{
+    struct ocra_image_layer_stream *s = ocra_xcalloc(1, sizeof(*s));
+    struct item *it = NULL;
+    size_t count = 0;
+
+    ocra_buf_init(&s->mem);
+    if (mtime < 0) {
+        ocra_err_set(err, EINVAL, "layer mtime is negative");
+        goto fail;
+    }
+    if (!(it = items_make(entries, n, &count, err)) || stream_make(s, it, count, mtime, err) < 0)
+        goto fail;
+    items_free(it, count);
+    return s;
+fail:
+    items_free(it, count);
+    ocra_image_layer_stream_free(s);
+    return NULL;
+}
+
+void
+ocra_image_layer_stream_free(struct ocra_image_layer_stream *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_seg; i++)
+        ocra_fd_close(s->seg[i].fd);
+    free(s->seg);
+    ocra_buf_fini(&s->mem);
+    free(s);
+}
+
+uint64_t
+ocra_image_layer_stream_size(const struct ocra_image_layer_stream *s)
+{
+    return s->size;
+}
+
+/* The segment that holds off (off < s->size): the last one that starts at or before it. */
+static size_t
+segment_find(const struct ocra_image_layer_stream *s, uint64_t off)
+{
+    size_t lo = 0, hi = s->n_seg;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (s->seg[mid].start <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+ssize_t
+ocra_image_layer_stream_read(void *arg, void *buf, size_t n, uint64_t off)
+{
+    struct ocra_image_layer_stream *s = arg;
+    size_t i = segment_find(s, off), done = 0;
+
+    while (done < n && off < s->size) {
+        const struct segment *g = &s->seg[i];
+        uint64_t in = off - g->start;
+        size_t k = n - done < g->len - in ? n - done : (size_t)(g->len - in);
+
+        if (g->fd < 0) {
+            memcpy((char *)buf + done, s->mem.data + g->off + in, k);
+        } else {
+            ssize_t got = pread(g->fd, (char *)buf + done, k, (off_t)in);
+
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) { /* the source shrank since the stream was made */
+                if (got == 0)
+                    errno = EIO;
+                return done ? (ssize_t)done : -1;
+            }
+            k = (size_t)got;
+        }
+        done += k;
+        off += k;
+        if (off == g->start + g->len)
+            i++;
+    }
+    return (ssize_t)done;
 }

@@ -154,11 +154,51 @@ ocra_image_registry_free(struct ocra_image_registry *r)
 
 /* ---- requests -------------------------------------------------------------------------- */
 
+/* The sha256 of an upload whose digest is known only at its end: of the bytes [0, done). */
+struct upload_md {
+    EVP_MD_CTX *ctx;
+    uint64_t done;
+};
+
 /* A byte range of a blob source, read by the http module as a request body. */
 struct src_reader {
     const struct ocra_image_src *src;
     uint64_t start, off, end;
+    struct upload_md *md; /* NULL, or hashed as the bytes are first read */
 };
+
+/* Hashes what of buf (the bytes at off) is past the bytes hashed so far: bytes sent again
+ * after a failure are the same bytes, hashed once. */
+static void
+md_feed(struct upload_md *md, const char *buf, size_t n, uint64_t off)
+{
+    if (off + n <= md->done)
+        return;
+    assert(off <= md->done); /* a read starts at an offset the registry holds */
+    EVP_DigestUpdate(md->ctx, buf + (md->done - off), (size_t)(off + n - md->done));
+    md->done = off + n;
+}
+
+ssize_t
+image_src_read(const struct ocra_image_src *src, void *buf, size_t n, uint64_t off)
+{
+    ssize_t got;
+
+    if (off >= src->size)
+        return 0;
+    if (n > src->size - off)
+        n = (size_t)(src->size - off);
+    if (src->mem) {
+        memcpy(buf, (const char *)src->mem + off, n);
+        return (ssize_t)n;
+    }
+    if (src->read)
+        return src->read(src->read_arg, buf, n, off);
+    do
+        got = pread(src->fd, buf, n, (off_t)off);
+    while (got < 0 && errno == EINTR);
+    return got;
+}
 
 static size_t
 src_read(void *ctx, char *buf, size_t n)
@@ -170,16 +210,13 @@ src_read(void *ctx, char *buf, size_t n)
         return 0;
     if (n > sr->end - sr->off)
         n = (size_t)(sr->end - sr->off);
-    if (sr->src->mem) {
-        memcpy(buf, (const char *)sr->src->mem + sr->off, n);
-        sr->off += n;
-        return n;
-    }
-    got = pread(sr->src->fd, buf, n, (off_t)sr->off);
+    got = image_src_read(sr->src, buf, n, sr->off);
     if (got <= 0)
         return (size_t)-1; /* a source shorter than its size is an error, not an end */
+    if (sr->md)
+        md_feed(sr->md, buf, (size_t)got, sr->off);
     sr->off += (uint64_t)got;
-    if (sr->src->progress)
+    if (sr->src->progress && !sr->src->mem)
         sr->src->progress(sr->src->progress_arg, sr->off, sr->src->size);
     return (size_t)got;
 }
@@ -513,11 +550,13 @@ ocra_image_blob_fetch(struct ocra_image_registry *r, const char *repo, const cha
 struct upload {
     struct ocra_image_registry *r;
     const char *repo;
-    const char *digest;
+    const char *digest; /* NULL until the bytes of a streamed upload are all read */
     const struct ocra_image_src *src;
     char *scope;
-    char *loc;    /* the upload URL the registry gave last; NULL: none open */
-    uint64_t off; /* bytes the registry holds */
+    char *loc;            /* the upload URL the registry gave last; NULL: none open */
+    uint64_t off;         /* bytes the registry holds */
+    struct upload_md *md; /* a streamed upload: its digest as the bytes are read */
+    char md_digest[OCRA_IMAGE_DIGEST_MAX];
 };
 
 /* Takes the Location of resp as the upload's URL (relative ones resolved on the registry). */
@@ -600,7 +639,8 @@ upload_status(struct upload *u, struct ocra_err *err)
         status_err(&resp, "upload status", err);
         goto out;
     }
-    if (parse_range(&resp, &u->off, err) < 0 || u->off > u->src->size)
+    if (parse_range(&resp, &u->off, err) < 0 || u->off > u->src->size ||
+        (u->md && u->off > u->md->done)) /* holding bytes never sent: not this upload */
         goto out;
     (void)upload_take_location(u, &resp, NULL); /* without a new Location the old one stays */
     ret = 0;
@@ -612,7 +652,7 @@ out:
 static int
 upload_patch(struct upload *u, uint64_t n, struct ocra_err *err)
 {
-    struct src_reader sr = {.src = u->src, .start = u->off, .end = u->off + n};
+    struct src_reader sr = {.src = u->src, .start = u->off, .end = u->off + n, .md = u->md};
     char range[64];
     struct call c = {.method = "PATCH",
                      .url = u->loc,
@@ -660,6 +700,16 @@ upload_finish(struct upload *u, struct ocra_err *err)
     char got[OCRA_IMAGE_DIGEST_MAX];
     int ret = -1;
 
+    if (!u->digest) { /* streamed: every byte went in the PATCHes and was hashed */
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+
+        assert(u->md && u->md->done == u->src->size && u->off == u->src->size);
+        EVP_DigestFinal_ex(u->md->ctx, d, &len);
+        memcpy(u->md_digest, "sha256:", 7);
+        ocra_hex_encode(d, len, u->md_digest + 7);
+        u->digest = u->md_digest;
+    }
     ocra_buf_init(&url);
     ocra_buf_printf(&url, "%s%cdigest=", u->loc, strchr(u->loc, '?') ? '&' : '?');
     image_url_escape(&url, u->digest);
@@ -689,6 +739,8 @@ upload_step(struct upload *u, struct ocra_err *err)
 {
     uint64_t left = u->src->size - u->off, chunk = u->r->chunk_size;
 
+    if (u->md && !chunk) /* the digest is known at the end: the bytes go in a PATCH */
+        chunk = left;
     if (!u->loc && upload_start(u, err) < 0)
         return -1;
     if (chunk && left > 0) {
@@ -731,30 +783,66 @@ upload_run(struct upload *u, struct ocra_err *err)
     }
 }
 
+/* Runs the upload; a failed one is cancelled (best effort: the registry GCs it anyway). */
+static int
+upload_do(struct upload *u, struct ocra_err *err)
+{
+    int ret;
+
+    u->scope = scope_of(u->repo, true);
+    ret = upload_run(u, err);
+    if (u->loc && ret < 0) {
+        struct call c = {.method = "DELETE", .url = u->loc, .scope = u->scope};
+        struct ocra_http_resp resp = {0};
+
+        if (call_do(u->r, &c, &resp, NULL) == 0)
+            ocra_http_resp_fini(&resp);
+    }
+    free(u->loc);
+    free(u->scope);
+    return ret;
+}
+
+int
+ocra_image_blob_upload(struct ocra_image_registry *r, const char *repo, const char *digest,
+                       const struct ocra_image_src *src, struct ocra_err *err)
+{
+    struct upload u = {.r = r, .repo = repo, .digest = digest, .src = src};
+
+    if (upload_do(&u, err) < 0)
+        return ocra_err_wrap(err, "push %s@%.19s", repo, digest);
+    return 0;
+}
+
 int
 ocra_image_blob_push(struct ocra_image_registry *r, const char *repo, const char *digest,
                      const struct ocra_image_src *src, struct ocra_err *err)
 {
-    struct upload u = {.r = r, .repo = repo, .digest = digest, .src = src};
-    int ret = -1, have;
+    int have = ocra_image_blob_exists(r, repo, digest, NULL, err);
 
-    have = ocra_image_blob_exists(r, repo, digest, NULL, err);
     if (have != 0)
         return have < 0 ? -1 : 0;
-    u.scope = scope_of(repo, true);
-    ret = upload_run(&u, err);
-    if (ret < 0)
-        ocra_err_wrap(err, "push %s@%.19s", repo, digest);
-    if (u.loc && ret < 0) {
-        struct call c = {.method = "DELETE", .url = u.loc, .scope = u.scope};
-        struct ocra_http_resp resp = {0};
+    return ocra_image_blob_upload(r, repo, digest, src, err);
+}
 
-        if (call_do(r, &c, &resp, NULL) == 0) /* best effort: the registry GCs it anyway */
-            ocra_http_resp_fini(&resp);
-    }
-    free(u.loc);
-    free(u.scope);
-    return ret;
+int
+ocra_image_blob_push_stream(struct ocra_image_registry *r, const char *repo,
+                            const struct ocra_image_src *src,
+                            char digest_out[OCRA_IMAGE_DIGEST_MAX], struct ocra_err *err)
+{
+    struct upload_md md = {EVP_MD_CTX_new(), 0};
+    struct upload u = {.r = r, .repo = repo, .src = src, .md = &md};
+    int ret;
+
+    if (!md.ctx)
+        abort();
+    EVP_DigestInit_ex(md.ctx, EVP_sha256(), NULL);
+    ret = upload_do(&u, err);
+    EVP_MD_CTX_free(md.ctx);
+    if (ret < 0)
+        return ocra_err_wrap(err, "push %s (streamed)", repo);
+    memcpy(digest_out, u.digest, strlen(u.digest) + 1);
+    return 0;
 }
 
 int

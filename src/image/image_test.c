@@ -184,6 +184,244 @@ test_layer_rejects_bad_entries(void)
     free(a);
 }
 
+/* A file of n pseudo-random bytes (xorshift from seed) in dir. */
+static char *
+random_file(const char *name, size_t n, uint32_t seed)
+{
+    char *p = ocra_xasprintf("%s/%s", dir, name), *data = ocra_xmalloc(n + 1);
+    struct ocra_err err = {0};
+
+    for (size_t i = 0; i < n; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        data[i] = (char)(seed & 0xff);
+    }
+    CHECK_INT(ocra_file_write_atomic(p, data, n, 0644, &err), 0);
+    free(data);
+    return p;
+}
+
+/* All of a streamed layer, read in pieces of step bytes (across its runs). */
+static char *
+stream_bytes(struct ocra_image_layer_stream *s, size_t step, size_t *len)
+{
+    size_t size = (size_t)ocra_image_layer_stream_size(s), off = 0;
+    char *buf = ocra_xmalloc(size + step);
+    ssize_t got;
+
+    while ((got = ocra_image_layer_stream_read(s, buf + off, step, off)) > 0)
+        off += (size_t)got;
+    CHECK_INT(got, 0);
+    *len = off;
+    return buf;
+}
+
+/* The streamed layer of entries has the bytes of the written one (plain tar), read in one
+ * pass or at any offset. */
+static void
+check_stream_is_written(const struct ocra_image_layer_entry *e, size_t n, const char *what)
+{
+    struct ocra_err err = {0};
+    struct ocra_image_layer l;
+    struct ocra_image_layer_stream *s = ocra_image_layer_stream_new(e, n, 1700000000, &err);
+    size_t wn = 0, sn = 0;
+    char *w = layer(e, n, false, &l, &wn), *got, piece[3000];
+    int bad = ocra_test_failed;
+
+    CHECK(s != NULL);
+    if (!s) {
+        fprintf(stderr, "  %s: %s\n", what, err.msg);
+        free(w);
+        return;
+    }
+    got = stream_bytes(s, 4097, &sn);
+    CHECK_INT(ocra_image_layer_stream_size(s), wn);
+    CHECK(sn == wn && memcmp(got, w, wn) == 0);
+    for (size_t k = 0; k < 4; k++) { /* reads that start anywhere, across runs */
+        size_t off = wn * k / 4 + k * 509, want = off < wn ? wn - off : 0;
+
+        want = want < sizeof(piece) ? want : sizeof(piece);
+        CHECK_INT(ocra_image_layer_stream_read(s, piece, sizeof(piece), off), want);
+        CHECK(memcmp(piece, w + off, want) == 0);
+    }
+    CHECK_INT(ocra_image_layer_stream_read(s, piece, sizeof(piece), wn), 0);
+    if (ocra_test_failed && !bad)
+        fprintf(stderr, "  %s: streamed %zu bytes, written %zu\n", what, sn, wn);
+    ocra_image_layer_stream_free(s);
+    free(w);
+    free(got);
+}
+
+static void
+test_layer_stream_is_the_written_layer(void)
+{
+    /* around 512 (a tar block), and where the tar ends on and past a 10240-byte record: the
+     * headers of opt/, opt/ocra/, opt/ocra/model/ and the file (2048) + data + 1024 */
+    static const size_t sizes[] = {0,    1,     511,   512,   513,   7167,           7168,    7169,
+                                   8192, 10240, 17408, 17409, 65537, (1u << 20) + 7, 3u << 20};
+    char *a = write_file("sa", "alpha\n", 0600), *empty = write_file("se", "", 0600);
+    char *b = random_file("sb", 70001, 7), *long_name = ocra_xasprintf("opt/m/%0150d.bin", 7);
+    const struct ocra_image_layer_entry many[] = {
+        {"opt/m/b.bin", b, 0444},
+        {long_name, a, 0600}, /* a pax header for the long name */
+        {"opt/empty", empty, 0644},
+        {"srv/data", NULL, 0750},
+        {"opt/m/c.bin", a, 04755}};
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(sizes); i++) {
+        char *f = random_file("w.bin", sizes[i], (uint32_t)i + 1), what[64];
+        const struct ocra_image_layer_entry e = {"opt/ocra/model/w.bin", f, 0644};
+
+        snprintf(what, sizeof(what), "one file of %zu bytes", sizes[i]);
+        check_stream_is_written(&e, 1, what);
+        free(f);
+    }
+    check_stream_is_written(many, OCRA_ARRAY_LEN(many), "files, a long name, a directory");
+    free(a), free(empty), free(b), free(long_name);
+}
+
+/* A source that shrinks after the stream was made fails the read (EIO), never pads it. */
+static void
+test_layer_stream_source_shrinks(void)
+{
+    char *f = random_file("shrinks.bin", 100000, 9);
+    const struct ocra_image_layer_entry e = {"opt/w.bin", f, 0644};
+    struct ocra_err err = {0};
+    struct ocra_image_layer_stream *s = ocra_image_layer_stream_new(&e, 1, 0, &err);
+    char buf[4096];
+
+    CHECK(s != NULL);
+    CHECK_INT(truncate(f, 50000), 0);
+    errno = 0;
+    CHECK_INT(ocra_image_layer_stream_read(s, buf, sizeof(buf), 1024 + 60000), -1);
+    CHECK_INT(errno, EIO);
+    CHECK_INT(ocra_image_layer_stream_read(s, buf, sizeof(buf), 0), sizeof(buf)); /* headers */
+    ocra_image_layer_stream_free(s);
+    CHECK(ocra_image_layer_stream_new(&(struct ocra_image_layer_entry){"x", "/nonexistent", 0644},
+                                      1, 0, &err) == NULL);
+    CHECK_INT(err.code, ENOENT);
+    free(f);
+}
+
+/* The digest of a streamed layer, read through in 1 MiB pieces, into out (64 hex). */
+static void
+stream_digest(struct ocra_image_layer_stream *s, char out[65])
+{
+    struct ocra_sha256_ctx *md = ocra_sha256_begin();
+    char *buf = ocra_xmalloc(1u << 20);
+    uint8_t d[OCRA_SHA256_LEN];
+    uint64_t off = 0;
+    ssize_t got;
+
+    while ((got = ocra_image_layer_stream_read(s, buf, 1u << 20, off)) > 0) {
+        ocra_sha256_update(md, buf, (size_t)got);
+        off += (uint64_t)got;
+    }
+    ocra_sha256_end(md, d);
+    ocra_hex_encode(d, sizeof(d), out);
+    free(buf);
+}
+
+/*
+ * Over 8 GiB the ustar size field cannot hold the size: a pax record does. A sparse file (no
+ * disk) of 8 GiB + 1 byte ending in 'x': the pax record, the file's bytes where the headers
+ * end, the end blocks and the padding to 10240 bytes after them. With OCRA_TEST_BIG=1 also
+ * byte for byte against the written layer (both read 8 GiB: a minute on a busy machine).
+ */
+static void
+test_layer_stream_over_8_gib(void)
+{
+    const uint64_t size = (UINT64_C(8) << 30) + 1;
+    char *f = ocra_xasprintf("%s/big.bin", dir), *buf = ocra_xmalloc(1u << 16);
+    const struct ocra_image_layer_entry e = {"opt/ocra/model/big.bin", f, 0644};
+    struct ocra_image_layer_stream *s = NULL;
+    struct ocra_err err = {0};
+    int fd = open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    uint64_t total, data_off;
+    const char *pax;
+
+    CHECK(fd >= 0 && pwrite(fd, "x", 1, (off_t)size - 1) == 1);
+    close(fd);
+    s = ocra_image_layer_stream_new(&e, 1, 1700000000, &err);
+    CHECK(s != NULL);
+    if (!s)
+        goto out;
+    /* opt/, opt/ocra/, opt/ocra/model/, the pax header and its record, the file's header */
+    data_off = 6 * 512;
+    total = ocra_image_layer_stream_size(s);
+    CHECK_INT(total, (data_off + (size + 511) / 512 * 512 + 1024 + 10239) / 10240 * 10240);
+    CHECK_INT(ocra_image_layer_stream_read(s, buf, data_off, 0), data_off);
+    pax = memmem(buf, data_off, "size=8589934593\n", 16);
+    CHECK(pax != NULL && (pax - buf) / 512 == 4); /* the record, after the pax header */
+    CHECK(memmem(buf, data_off, "big.bin", 7) != NULL);
+    CHECK_INT(ocra_image_layer_stream_read(s, buf, 2, data_off + size - 1), 2);
+    CHECK(buf[0] == 'x' && buf[1] == 0);
+    CHECK_INT(ocra_image_layer_stream_read(s, buf, 1u << 16, total - 1024), 1024);
+    CHECK(buf[0] == 0 && memcmp(buf, buf + 1, 1023) == 0);
+    if (getenv("OCRA_TEST_BIG")) {
+        struct ocra_image_layer l;
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        char digest[65];
+
+        CHECK_INT(ocra_image_layer_write(&e, 1, 1700000000, false, null, &l, &err), 0);
+        close(null);
+        CHECK_INT(total, l.desc.size);
+        stream_digest(s, digest);
+        CHECK_STR(l.desc.digest + 7, digest);
+    }
+out:
+    ocra_image_layer_stream_free(s);
+    unlink(f);
+    free(f);
+    free(buf);
+}
+
+/* A docker-archive: the new layers as written, the config, and manifest.json naming the
+ * base's layers (not in the archive) before them, in the config's order. */
+static void
+test_docker_archive_layout(void)
+{
+    static const char config[] =
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
+        "\"diff_ids\":[\"sha256:aa\",\"sha256:bb\",\"sha256:cc\"]}}";
+    static const char manifest[] = "[{\"Config\":\"config.json\",\"Layers\":[\"base/0/layer.tar\","
+                                   "\"base/1/layer.tar\",\"layers/0/layer.tar\"],\"RepoTags\":[]}]";
+    char *layer = ocra_xmalloc(70000), *tar;
+    const struct ocra_image_src src = {.mem = layer, .fd = -1, .size = 70000};
+    struct ocra_image_docker_archive *x;
+    struct ocra_err err = {0};
+    int fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+    size_t len;
+
+    memset(layer, 'L', 70000);
+    x = ocra_image_docker_archive_new(fd, &err);
+    CHECK(x != NULL);
+    CHECK_INT(ocra_image_docker_archive_layer(x, &src, &err), 0);
+    CHECK_INT(ocra_image_docker_archive_end(x, config, strlen(config), &err), 0);
+    ocra_image_docker_archive_free(x);
+    len = (size_t)lseek(fd, 0, SEEK_END);
+    tar = ocra_xmalloc(len);
+    CHECK_INT(pread(fd, tar, len, 0), len);
+    CHECK(len % 512 == 0 && memcmp(tar, "layers/0/layer.tar", 19) == 0);
+    CHECK(memcmp(tar + 512, layer, 70000) == 0); /* the layer's bytes, as they were read */
+    CHECK(memmem(tar, len, config, strlen(config)) != NULL);
+    CHECK(memmem(tar, len, manifest, strlen(manifest)) != NULL);
+    close(fd);
+
+    /* a config with fewer layers than the archive holds: refused, the archive cut short */
+    fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+    x = ocra_image_docker_archive_new(fd, &err);
+    CHECK_INT(ocra_image_docker_archive_layer(x, &src, &err), 0);
+    CHECK_INT(ocra_image_docker_archive_end(x, "{\"rootfs\":{\"diff_ids\":[]}}", 26, &err), -1);
+    CHECK(strstr(err.msg, "the config has 0 layers, the archive 1") != NULL);
+    CHECK_INT(err.code, EINVAL);
+    ocra_image_docker_archive_free(x);
+    close(fd);
+    free(layer);
+    free(tar);
+}
+
 static void
 test_manifest_roundtrip_and_rejects(void)
 {
@@ -274,7 +512,7 @@ test_setup(void)
 static void
 test_teardown(void)
 {
-    static const char *const names[] = {"a", "b", "c"};
+    static const char *const names[] = {"a", "b", "c", "sa", "sb", "se", "w.bin", "shrinks.bin"};
 
     for (size_t i = 0; i < OCRA_ARRAY_LEN(names); i++) {
         char *p = ocra_xasprintf("%s/%s", dir, names[i]);
@@ -483,9 +721,47 @@ test_progress_engine_stopped_mid_build(void)
 }
 /* ---- engine stopped mid-build (end) */
 
+/* A pull's stream counts the layers the engine downloaded; a pull of an image the engine has
+ * by its config digest (as loaded) downloads none. */
+static void
+test_progress_counts_layers_pulled(void)
+{
+    static const char pulled[] =
+        "{\"status\":\"Pulling from ocra/m\",\"id\":\"sha256:5e1f\"}\r\n"
+        "{\"status\":\"Already exists\",\"progressDetail\":{},\"id\":\"1b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pulling fs layer\",\"progressDetail\":{},\"id\":\"3b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pulling fs layer\",\"progressDetail\":{},\"id\":\"4b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,\"total\":9},\"id\":"
+        "\"3b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pull complete\",\"progressDetail\":{},\"id\":\"3b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Pull complete\",\"progressDetail\":{},\"id\":\"4b2c3d4e5f60\"}\r\n"
+        "{\"status\":\"Digest: sha256:2f7e\"}\r\n"
+        "{\"status\":\"Status: Downloaded newer image for r/ocra/m@sha256:2f7e\"}\r\n";
+    static const char loaded[] =
+        "{\"status\":\"Pulling from ocra/m\",\"id\":\"sha256:5e1f\"}\r\n"
+        "{\"status\":\"Digest: sha256:2f7e\"}\r\n"
+        "{\"status\":\"Status: Downloaded newer image for r/ocra/m@sha256:2f7e\"}\r\n";
+    const char *streams[] = {pulled, loaded};
+    const int want[] = {2, 0};
+
+    for (size_t i = 0; i < 2; i++) {
+        struct ocra_image_docker_progress *p = ocra_image_docker_progress_new(0);
+        struct ocra_err err = {0};
+
+        CHECK_INT(ocra_image_docker_progress_feed(p, streams[i], strlen(streams[i]), &err), 0);
+        CHECK_INT(ocra_image_docker_progress_end(p, &err), 0);
+        CHECK_INT(ocra_image_docker_progress_pulled(p), want[i]);
+        ocra_image_docker_progress_free(p);
+    }
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
                OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
+               OCRA_TEST(test_layer_stream_is_the_written_layer),
+               OCRA_TEST(test_layer_stream_source_shrinks), OCRA_TEST(test_layer_stream_over_8_gib),
+               OCRA_TEST(test_docker_archive_layout),
                OCRA_TEST(test_manifest_roundtrip_and_rejects), OCRA_TEST(test_config_over_base),
                OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
                OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials),
-               OCRA_TEST(test_progress_engine_stopped_mid_build))
+               OCRA_TEST(test_progress_engine_stopped_mid_build),
+               OCRA_TEST(test_progress_counts_layers_pulled))

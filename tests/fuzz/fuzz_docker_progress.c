@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fuzz_docker_progress: the Docker engine's JSON progress stream (build and push output) is
- * outside input, and it arrives in pieces of any size. The first two bytes choose the size of
- * the kept log and the chunking; the rest is the stream. The parser must never read out of
- * bounds, leak or crash; the log must stay within its bound, and the same bytes fed in one
- * piece must give the same verdict, image ID, digest, step and log.
+ * fuzz_docker_progress: the Docker engine's JSON progress stream (build, push, pull and load
+ * output) is outside input, and it arrives in pieces of any size. The first two bytes choose
+ * the size of the kept log and the chunking; the rest is the stream. The parser must never
+ * read out of bounds, leak or crash; the log must stay within its bound, and the same bytes
+ * fed in one piece must give the same verdict, image ID, digest, step, layers pulled and log.
  */
 #include "image/image.h"
 
@@ -82,6 +82,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    or_empty(ocra_image_docker_progress_digest(whole))) == 0);
     REQUIRE(strcmp(or_empty(ocra_image_docker_progress_step(p)),
                    or_empty(ocra_image_docker_progress_step(whole))) == 0);
+    REQUIRE(ocra_image_docker_progress_pulled(p) >= 0 &&
+            ocra_image_docker_progress_pulled(p) == ocra_image_docker_progress_pulled(whole));
     REQUIRE(strcmp(ocra_image_docker_progress_log(p, &l1, NULL),
                    ocra_image_docker_progress_log(whole, &l2, NULL)) == 0 &&
             l1 == l2);
