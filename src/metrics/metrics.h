@@ -87,6 +87,10 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *replicas;      /* gauge {event}: replicas of an event in place */
     struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed|replaced */
     /* autoscale (end) */
+    /* supervise (begin) */
+    struct ocra_metrics_family *supervised; /* gauge: running workloads the supervisor follows */
+    struct ocra_metrics_family *timeouts;   /* counter {runner}: runs stopped at their limit */
+    /* supervise (end) */
 };
 const struct ocra_metrics_std *ocra_metrics_std(void);
 

@@ -95,6 +95,20 @@ typedef int ocra_run_remove_fn(struct ocra_runner *r, const struct ocra_run_job 
 typedef int ocra_run_times_fn(struct ocra_runner *r, const struct ocra_run_job *job,
                               int64_t *started_ms, int64_t *finished_ms, struct ocra_err *err);
 typedef void ocra_run_free_fn(struct ocra_runner *r);
+/* What watch reports, once per workload it saw end: job_id its id (container id, Slurm job
+ * id), event_id its event when the runner knows it (docker: the label io.ocra.event-id), else
+ * NULL; replica its replica (-1: unknown). Borrowed for the call. */
+typedef void ocra_run_ended_fn(void *arg, const char *job_id, const char *event_id, int replica);
+typedef int ocra_run_watch_fn(struct ocra_runner *r, const struct ocra_run_job *jobs, size_t n,
+                              long timeout_ms, ocra_run_ended_fn *ended, void *arg,
+                              struct ocra_err *err);
+
+/* What a runner can do besides the required ops (ocra_runner.supports). */
+#define OCRA_RUN_WATCH_EVENTS 0x1u /* watch follows the engine's own event stream for up to
+                                      timeout_ms and reports every ocra workload that ended in
+                                      that time (jobs is not needed): call it again at once */
+#define OCRA_RUN_WATCH_POLL 0x2u   /* watch asks once for the state of jobs (one request for
+                                      all) and returns: the caller paces the polls */
 
 /*
  * A runner. start: creates or adopts, then starts (idempotent; job filled on success).
@@ -105,8 +119,12 @@ typedef void ocra_run_free_fn(struct ocra_runner *r);
  * started and ended by the runner's own record (docker: the container's State.StartedAt and
  * FinishedAt; slurm: the job's start_time and end_time), ms since the epoch, 0 for what has not
  * happened (never started, still running); the times of a run survive the daemon that started
- * it, so a stage that took a run over reports the run's, not its own. free: NULL-safe through
- * ocra_runner_free().
+ * it, so a stage that took a run over reports the run's, not its own. watch (NULL unless
+ * supports has OCRA_RUN_WATCH_EVENTS or OCRA_RUN_WATCH_POLL): the ends of workloads, for the
+ * daemon's supervisor, which follows every running workload without a thread each: calls
+ * ended for each workload of jobs (events: each ocra workload) that it saw end, returns within
+ * about timeout_ms; an error (the stream or the poll failed) may have missed ends: the caller
+ * checks its workloads again. free: NULL-safe through ocra_runner_free().
  */
 struct ocra_runner {
     const char *name; /* "docker", "slurm" */
@@ -116,6 +134,8 @@ struct ocra_runner {
     ocra_run_stop_fn *stop;
     ocra_run_remove_fn *remove;
     ocra_run_times_fn *times;
+    ocra_run_watch_fn *watch;
+    unsigned supports; /* OCRA_RUN_WATCH_* */
     ocra_run_free_fn *free;
     void *impl;
 };

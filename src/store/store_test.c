@@ -1602,6 +1602,7 @@ test_counters_equal_a_recount_after_churn(void)
                        "DROP TRIGGER pipeline_counts_update; DROP TRIGGER pipeline_counts_delete;"
                        "DROP INDEX pipeline_state; DROP INDEX pipeline_status;"
                        "DROP INDEX pipeline_outcome; DROP INDEX allocations_state;"
+                       "ALTER TABLE events DROP COLUMN refusal;" /* what 6 -> 7 added */
                        "PRAGMA user_version = 5",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
