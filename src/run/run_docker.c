@@ -461,12 +461,13 @@ event_line(const char *line, size_t len, ocra_run_ended_fn *ended, void *arg, st
 {
     const json_t *actor, *attrs;
     const char *type, *action, *id, *event, *replica;
-    json_t *doc = ocra_json_parse(line, len, 0, err);
+    struct ocra_err perr = {0};
+    json_t *doc = ocra_json_parse(line, len, 0, &perr);
     uint64_t rep = 0;
     int ret = 0;
 
     if (!doc)
-        return ocra_err_wrap(err, "an event line");
+        return ocra_err_set(err, EPROTO, "an event line is not JSON: %s", perr.msg);
     type = ocra_json_str(doc, "Type");
     action = ocra_json_str(doc, "Action");
     actor = json_object_get(doc, "Actor");
