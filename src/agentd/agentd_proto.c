@@ -13,10 +13,8 @@
 #include <string.h>
 
 static const char *const type_names[] = {
-    [OCRA_AGENTD_CHECK] = "check",
-    [OCRA_AGENTD_STARTED] = "started",
-    [OCRA_AGENTD_HEARTBEAT] = "heartbeat",
-    [OCRA_AGENTD_COMPLETED] = "completed",
+    [OCRA_AGENTD_CHECK] = "check",         [OCRA_AGENTD_STARTED] = "started",
+    [OCRA_AGENTD_HEARTBEAT] = "heartbeat", [OCRA_AGENTD_COMPLETED] = "completed",
     [OCRA_AGENTD_REFUSED] = "refused",
 };
 

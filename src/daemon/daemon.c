@@ -582,16 +582,16 @@ agent_refused(struct ocra_daemon *d, const struct ocra_agentd_msg *msg,
               const struct ocra_agentd_peer *peer)
 {
     json_t *j = json_pack("{s:s, s:s?, s:i, s:I}", "reason", msg->reason, "current",
-                          msg->current[0] ? msg->current : NULL, "replica", peer->replica,
-                          "timeMs", (json_int_t)ocra_time_wall_ms());
+                          msg->current[0] ? msg->current : NULL, "replica", peer->replica, "timeMs",
+                          (json_int_t)ocra_time_wall_ms());
     char *text = ocra_json_compact(j);
     struct ocra_store *st = agent_store(d);
     struct ocra_err err = {0};
 
     if (st && ocra_store_event_refused(st, msg->event, text, &err) < 0)
         ocra_log_warn("agent event=%s refused: journal: %s", msg->event, err.msg);
-    ocra_log_info("agent event=%s replica=%d refused to start: %s (current version %s)",
-                  msg->event, peer->replica, msg->reason, msg->current[0] ? msg->current : "?");
+    ocra_log_info("agent event=%s replica=%d refused to start: %s (current version %s)", msg->event,
+                  peer->replica, msg->reason, msg->current[0] ? msg->current : "?");
     free(text);
     json_decref(j);
 }

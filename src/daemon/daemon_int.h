@@ -72,8 +72,8 @@ struct ocra_daemon {
     struct watcher *watchers;
     size_t n_watchers;
     int64_t last_renew_ms;
-    struct ocra_api *api;            /* the HTTP API when api.listen is set (daemon_api.c) */
-    struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
+    struct ocra_api *api;               /* the HTTP API when api.listen is set (daemon_api.c) */
+    struct ocra_daemon_scale *scale;    /* the autoscaling loop and its loads (daemon_scale.c) */
     struct ocra_daemon_supervisor *sup; /* the workload supervisor (daemon_supervise.c) */
 };
 

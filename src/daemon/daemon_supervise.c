@@ -257,10 +257,8 @@ stop_start(struct ocra_daemon_supervisor *s, struct entry *e)
     struct stopper *t = ocra_xcalloc(1, sizeof(*t));
     int rc;
 
-    *t = (struct stopper){.s = s,
-                          .event_id = ocra_xstrdup(e->event_id),
-                          .rj = e->rj,
-                          .cfg = ocra_daemon_cfg(s->d)};
+    *t = (struct stopper){
+        .s = s, .event_id = ocra_xstrdup(e->event_id), .rj = e->rj, .cfg = ocra_daemon_cfg(s->d)};
     e->timed_out = true;
     ocra_log_warn("supervisor: event=%s %s (%s) reached its time limit: stopping it (SIGTERM, "
                   "SIGKILL after %" PRId64 " s)",
@@ -369,8 +367,8 @@ check_rows(struct ocra_daemon_supervisor *s, char **ids, size_t n)
             free(ids[i]);
             continue;
         }
-        gone = !p || !p->stage || strcmp(p->stage, "complete") != 0 ||
-               !strcmp(p->state, "dead") || !strcmp(p->state, "done");
+        gone = !p || !p->stage || strcmp(p->stage, "complete") != 0 || !strcmp(p->state, "dead") ||
+               !strcmp(p->state, "done");
         if (!gone && !strcmp(p->state, "supervised") &&
             ocra_store_event_orphaned(s->st, ids[i], &orphaned, &err) == 0 && orphaned &&
             wake(s, ids[i], &gone))

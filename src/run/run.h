@@ -104,11 +104,13 @@ typedef int ocra_run_watch_fn(struct ocra_runner *r, const struct ocra_run_job *
                               struct ocra_err *err);
 
 /* What a runner can do besides the required ops (ocra_runner.supports). */
-#define OCRA_RUN_WATCH_EVENTS 0x1u /* watch follows the engine's own event stream for up to
-                                      timeout_ms and reports every ocra workload that ended in
-                                      that time (jobs is not needed): call it again at once */
-#define OCRA_RUN_WATCH_POLL 0x2u   /* watch asks once for the state of jobs (one request for
-                                      all) and returns: the caller paces the polls */
+#define OCRA_RUN_WATCH_EVENTS                                                                      \
+    0x1u /* watch follows the engine's own event stream for up to                                  \
+            timeout_ms and reports every ocra workload that ended in                               \
+            that time (jobs is not needed): call it again at once */
+#define OCRA_RUN_WATCH_POLL                                                                        \
+    0x2u /* watch asks once for the state of jobs (one request for                                 \
+            all) and returns: the caller paces the polls */
 
 /*
  * A runner. start: creates or adopts, then starts (idempotent; job filled on success).

@@ -28,7 +28,7 @@ struct docker_runner {
 /* GET /events: the ends of containers that carry ocra's event label; URL-encoded
  * {"type":["container"],"event":["die","oom","stop"],"label":["io.ocra.event-id"]} */
 #define EVENTS_FILTER                                                                              \
-    "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22die%22%2C%22oom%22%2C%22stop%22" \
+    "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22die%22%2C%22oom%22%2C%22stop%22"  \
     "%5D%2C%22label%22%3A%5B%22io.ocra.event-id%22%5D%7D"
 #define EVENTS_OVERLAP_NS INT64_C(1000000000) /* windows overlap: an end is never missed */
 
@@ -400,8 +400,7 @@ docker_watch(struct ocra_runner *r, const struct ocra_run_job *jobs, size_t n, l
     if (!dr->since_ns || dr->since_ns > now)
         dr->since_ns = now - EVENTS_OVERLAP_NS;
     snprintf(path, sizeof(path),
-             "/events?since=%" PRId64 ".%09" PRId64 "&until=%" PRId64 ".%09" PRId64
-             "&filters=%s",
+             "/events?since=%" PRId64 ".%09" PRId64 "&until=%" PRId64 ".%09" PRId64 "&filters=%s",
              dr->since_ns / 1000000000, dr->since_ns % 1000000000, until / 1000000000,
              until % 1000000000, EVENTS_FILTER);
     if (request(r, "GET", path, NULL, timeout_ms + 30000L, 0, &rep, err) < 0)
@@ -474,17 +473,15 @@ event_line(const char *line, size_t len, ocra_run_ended_fn *ended, void *arg, st
     attrs = json_object_get(actor, "Attributes");
     id = ocra_json_str(actor, "ID");
     if (!type || strcmp(type, "container") != 0 || !action ||
-        (strcmp(action, "die") != 0 && strcmp(action, "stop") != 0 &&
-         strcmp(action, "oom") != 0) ||
+        (strcmp(action, "die") != 0 && strcmp(action, "stop") != 0 && strcmp(action, "oom") != 0) ||
         !id || strlen(id) != ID_LEN || !ocra_hex_is(id, ID_LEN))
         goto out;
     event = ocra_json_str(attrs, "io.ocra.event-id");
-    if (event && (!*event || strlen(event) > OCRA_RUN_EVENT_MAX || !ocra_utf8_valid(event,
-                                                                                  strlen(event))))
+    if (event &&
+        (!*event || strlen(event) > OCRA_RUN_EVENT_MAX || !ocra_utf8_valid(event, strlen(event))))
         event = NULL;
     replica = ocra_json_str(attrs, "io.ocra.replica");
-    if (!replica ||
-        ocra_parse_u64(replica, OCRA_RUN_MAX_REPLICAS - 1, &rep, NULL) < 0)
+    if (!replica || ocra_parse_u64(replica, OCRA_RUN_MAX_REPLICAS - 1, &rep, NULL) < 0)
         rep = UINT64_MAX;
     ended(arg, id, event, rep == UINT64_MAX ? -1 : (int)rep);
     ret = 1;

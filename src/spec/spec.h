@@ -111,7 +111,7 @@ struct ocra_spec_workload {
     unsigned replicas_min, replicas_max; /* default 1, 1 */
     char **argv; /* exec-form argv, argc entries; NULL: the image's default */
     size_t argc;
-    unsigned port; /* 0 when the spec does not say */
+    unsigned port;           /* 0 when the spec does not say */
     uint64_t max_duration_s; /* workload.maxDuration in seconds; 0 when the spec does not say */
 };
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 static const char *const artifact_keys[] = {"uri", "sha256", "size"};
-static const char *const workload_keys[] = {"type",    "params", "dtype",      "gpus", "replicas",
-                                            "command", "port",   "maxDuration"};
+static const char *const workload_keys[] = {"type",     "params",  "dtype", "gpus",
+                                            "replicas", "command", "port",  "maxDuration"};
 static const char *const replicas_keys[] = {"min", "max"};
 
 static const char *const type_names[] = {"inference", "training"};

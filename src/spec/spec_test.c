@@ -186,8 +186,7 @@ static const struct vcase {
     {"maxDuration 366d", WL("\"maxDuration\":\"366d\""), P_DEF, "duration", "workload.maxDuration"},
     {"maxDuration 0", WL("\"maxDuration\":0"), P_DEF, "range", "workload.maxDuration"},
     {"maxDuration 0s", WL("\"maxDuration\":\"0s\""), P_DEF, "duration", "workload.maxDuration"},
-    {"maxDuration 1.5h", WL("\"maxDuration\":\"1.5h\""), P_DEF, "duration",
-     "workload.maxDuration"},
+    {"maxDuration 1.5h", WL("\"maxDuration\":\"1.5h\""), P_DEF, "duration", "workload.maxDuration"},
     {"maxDuration no unit", WL("\"maxDuration\":\"90\""), P_DEF, "duration",
      "workload.maxDuration"},
     {"maxDuration two units", WL("\"maxDuration\":\"1h30m\""), P_DEF, "duration",
@@ -765,13 +764,15 @@ test_image_round_trip(void)
     ocra_spec_image_free(im);
 }
 
-OCRA_TEST_MAIN(
-    OCRA_TEST(test_validation_table), OCRA_TEST(test_validation_generated),
-    OCRA_TEST(test_ain_index_object_is_numeric_order),
+OCRA_TEST_MAIN(OCRA_TEST(test_validation_table), OCRA_TEST(test_validation_generated),
+               OCRA_TEST(test_ain_index_object_is_numeric_order),
                OCRA_TEST(test_max_duration_in_seconds), OCRA_TEST(test_lists_as_arrays_for_display),
-    OCRA_TEST(test_canonical_form_and_hash_of_seed), OCRA_TEST(test_typed_fields_and_defaults),
-    OCRA_TEST(test_every_problem_is_reported_with_escaped_value),
-    OCRA_TEST(test_did_you_mean_and_truncation), OCRA_TEST(test_from_json_rejects_nul_in_argv),
-    OCRA_TEST(test_lexical_rules), OCRA_TEST(test_examples_are_valid_and_hostile_is_not),
-    OCRA_TEST(test_event_round_trip_and_short_id),
-    OCRA_TEST(test_event_from_json_rejects_bad_members), OCRA_TEST(test_image_round_trip))
+               OCRA_TEST(test_canonical_form_and_hash_of_seed),
+               OCRA_TEST(test_typed_fields_and_defaults),
+               OCRA_TEST(test_every_problem_is_reported_with_escaped_value),
+               OCRA_TEST(test_did_you_mean_and_truncation),
+               OCRA_TEST(test_from_json_rejects_nul_in_argv), OCRA_TEST(test_lexical_rules),
+               OCRA_TEST(test_examples_are_valid_and_hostile_is_not),
+               OCRA_TEST(test_event_round_trip_and_short_id),
+               OCRA_TEST(test_event_from_json_rejects_bad_members),
+               OCRA_TEST(test_image_round_trip))

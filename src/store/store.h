@@ -446,8 +446,8 @@ struct ocra_store_stage_end {
  * Ends the attempt holding claim: records the history row and moves the event, in one
  * transaction. ESTALE (and nothing written) when the claim is no longer held: its lease
  * expired and another worker took the event over. Attempts restart at 0 on a new stage; an
- * attempt that ends waiting, released, supervised or queued does not count, and one that ends waiting right
- * after a waiting attempt at the same stage only extends that history row.
+ * attempt that ends waiting, released, supervised or queued does not count, and one that ends
+ * waiting right after a waiting attempt at the same stage only extends that history row.
  */
 int ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t claim,
                          const struct ocra_store_stage_end *e, struct ocra_err *err);
