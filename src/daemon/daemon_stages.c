@@ -536,18 +536,31 @@ run_timed_out(bool stopped_by_supervisor, int64_t limit_s, int exit_code, bool s
     return limit_s && (exit_code != 0 || stopped) && finished - started + 1000 >= limit_s * 1000;
 }
 
-/* The verdict of an ended run into output: superseded (the agent said so over its socket
- * before it exited 75), timeout, lost, failed (non-zero), or none (completed). */
+/* Whether a run that exited 75 was the agent's refusal: its refusal is journaled (it said so
+ * over its socket before it exited), or, when the daemon could not hear it (it was down at
+ * that moment), a newer version of the model is current, which is what made the agent refuse. */
+static bool
+refused(struct ocra_daemon_ctx *ctx, const char *event_id, char **refusal)
+{
+    struct ocra_err rerr = {0};
+    bool current = true;
+
+    *refusal = NULL;
+    if (ocra_store_event_refusal(ctx->st, event_id, refusal, &rerr) == 0 && *refusal)
+        return true;
+    return ocra_store_event_current(ctx->st, event_id, &current, NULL, &rerr) == 0 && !current;
+}
+
+/* The verdict of an ended run into output: superseded (the agent refused: exit 75), timeout,
+ * lost, failed (non-zero), or none (completed). */
 static void
 complete_verdict(struct ocra_daemon_ctx *ctx, const char *event_id, int exit_code, bool timed_out,
                  int64_t limit_s, const char *lost, json_t *output)
 {
     char reason[256], *refusal = NULL;
-    struct ocra_err rerr = {0};
 
-    if (exit_code == 75 && ocra_store_event_refusal(ctx->st, event_id, &refusal, &rerr) == 0 &&
-        refusal) {
-        json_t *r = ocra_json_parse(refusal, strlen(refusal), 0, NULL);
+    if (exit_code == 75 && refused(ctx, event_id, &refusal)) {
+        json_t *r = refusal ? ocra_json_parse(refusal, strlen(refusal), 0, NULL) : NULL;
         const char *cur = ocra_json_str(r, "current");
 
         snprintf(reason, sizeof(reason),
