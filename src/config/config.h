@@ -81,6 +81,7 @@ struct ocra_config {
          * workload.maxDuration is bounded by it; a spec without one gets it), 0: none */
         int64_t max_duration_training_s, max_duration_inference_s;
         int64_t stop_grace_s; /* run.stop_grace_s: SIGTERM, then SIGKILL after this */
+        int keep_training;    /* run.newer_version.training: 0 replace, 1 keep */
         struct {
             char *url, *user, *partition, *docker_host, *workdir;
             char *token_file; /* names a secret: never log its contents */

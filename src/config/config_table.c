@@ -323,6 +323,7 @@ static const char *const log_formats[] = {"text", "json", NULL};
 /* Indexed by enum ocra_evm_finality (src/chain/evm/evm.h); config does not depend on it. */
 static const char *const evm_finalities[] = {"depth", "finalized", "safe", NULL};
 static const char *const runners[] = {"docker", "slurm", NULL};
+static const char *const on_newer[] = {"replace", "keep", NULL};
 /* ---- build (begin) */
 static const char *const build_networks[] = {"host", "none", NULL};
 /* ---- build (end) */
@@ -784,6 +785,12 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 31536000,
      .off = CFG(run.max_duration_inference_s),
      .doc = "Longest run of an inference workload, seconds (spec maxDuration is capped); 0: none."},
+    {.key = "run.newer_version.training",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "replace",
+     .choices = on_newer,
+     .off = CFG(run.keep_training),
+     .doc = "A newer version of a running training model: replace (stop the old) or keep it."},
     {.key = "run.stop_grace_s",
      .type = OCRA_CONFIG_INT,
      .def = "30",

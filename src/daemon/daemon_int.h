@@ -263,13 +263,23 @@ void ocra_daemon_supervise_stop(struct ocra_daemon *d);
 /* Whether d has a supervisor (a started daemon; not ocra_daemon_step alone). */
 bool ocra_daemon_supervising(struct ocra_daemon *d);
 /* The complete stage parks event_id: its workload rj runs on. The supervisor wakes the event
- * when it ends, and stops it (SIGTERM, run.stop_grace_s, SIGKILL) at deadline_ms (wall ms; 0:
- * no limit). Adding it again replaces what was known. */
+ * when it ends, stops it (SIGTERM, run.stop_grace_s, SIGKILL) at deadline_ms (wall ms; 0: no
+ * limit), and when a newer version of its model replaces it (training: at once, unless
+ * run.newer_version.training is keep; inference: once the newer one runs) or the model is
+ * removed. Adding it again replaces what was known. */
 void ocra_daemon_supervise_add(struct ocra_daemon *d, const char *event_id,
-                               const struct ocra_run_job *rj, int64_t deadline_ms);
-/* The complete stage found the workload ended: the supervisor forgets it. Returns whether the
- * supervisor stopped it for its time limit. */
-bool ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id);
+                               const struct ocra_run_job *rj, int64_t deadline_ms, bool training);
+/* Why the supervisor stopped a workload. */
+enum ocra_daemon_stop_why {
+    OCRA_DAEMON_STOP_NONE,    /* it did not: the workload ended by itself (or from outside) */
+    OCRA_DAEMON_STOP_TIMEOUT, /* its time limit */
+    OCRA_DAEMON_STOP_NEWER,   /* a newer version of its model, or its removal */
+};
+/* The complete stage found the workload ended: the supervisor forgets it. Returns why the
+ * supervisor stopped it; for OCRA_DAEMON_STOP_NEWER *newer (may be NULL) is the newer event
+ * (caller frees). */
+enum ocra_daemon_stop_why ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id,
+                                                    char **newer);
 /* ---- supervise (end) */
 
 #endif

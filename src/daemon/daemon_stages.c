@@ -483,16 +483,18 @@ agent_run_again(struct ocra_daemon_ctx *ctx, const char *event_id)
     free(dir);
 }
 
-/* The run's time limit in seconds (0: none), from the event's spec and the configuration. */
+/* The run's time limit in seconds (0: none), from the event's spec and the configuration, and
+ * whether it is a training workload. */
 static int
 run_limit(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, int64_t *limit_s,
-          struct ocra_err *err)
+          bool *training, struct ocra_err *err)
 {
     struct ocra_daemon_prepared p = {0};
 
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
         return -1;
     *limit_s = ocra_daemon_run_limit_s(ctx->cfg, p.spec);
+    *training = p.spec->workload.type == OCRA_SPEC_TRAINING;
     ocra_daemon_prepared_fini(&p);
     return 0;
 }
@@ -505,7 +507,7 @@ run_limit(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, int64_
  */
 static int
 run_look(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const struct ocra_run_job *rj,
-         const char *event_id, int64_t limit_s, int *exit_code, bool *orphaned,
+         const char *event_id, int64_t limit_s, bool training, int *exit_code, bool *orphaned,
          struct ocra_err *err)
 {
     int64_t started = 0, finished = 0;
@@ -517,7 +519,8 @@ run_look(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const struct o
     memset(err, 0, sizeof(*err));
     if (limit_s)
         ocra_daemon_run_times(ctx, runner, rj, &started, &finished);
-    ocra_daemon_supervise_add(ctx->d, event_id, rj, limit_s ? started + limit_s * 1000 : 0);
+    ocra_daemon_supervise_add(ctx->d, event_id, rj, limit_s ? started + limit_s * 1000 : 0,
+                              training);
     return ocra_err_set(err, EINPROGRESS,
                         "%s (%s) runs: supervised, no worker waits for it; its end wakes the "
                         "event",
@@ -599,7 +602,9 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     char *logs = NULL;
     size_t len = 0;
     int exit_code = -1, ret = -1, rc;
-    bool stopped = false, orphaned = false, timed_out;
+    bool stopped = false, orphaned = false, training = false;
+    enum ocra_daemon_stop_why why;
+    char *newer = NULL;
     char lost[192] = "";
     int64_t started = 0, finished = 0, limit_s = 0;
     struct ocra_err lerr = {0};
@@ -612,13 +617,14 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     snprintf(rj.name, sizeof(rj.name), "%s", name ? name : "");
     if (!rj.id[0] && !rj.name[0])
         return ocra_err_set(err, EINVAL, "the run stage's output names no container or job");
-    if (run_limit(ctx, job, &limit_s, err) < 0 || !(runner = runner_new(ctx->cfg, err)))
+    if (run_limit(ctx, job, &limit_s, &training, err) < 0 ||
+        !(runner = runner_new(ctx->cfg, err)))
         return -1;
     agent_run_again(ctx, event_id);
     /* a started daemon's supervisor follows the workload: the op only looks (bounded work);
      * without one (ocra_daemon_step) it waits as before */
     if (ocra_daemon_supervising(ctx->d))
-        rc = run_look(ctx, runner, &rj, event_id, limit_s, &exit_code, &orphaned, err);
+        rc = run_look(ctx, runner, &rj, event_id, limit_s, training, &exit_code, &orphaned, err);
     else
         rc = ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err);
     if (rc < 0) {
@@ -638,7 +644,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         }
         memset(err, 0, sizeof(*err));
     }
-    timed_out = ocra_daemon_supervise_end(ctx->d, event_id);
+    why = ocra_daemon_supervise_end(ctx->d, event_id, &newer);
     if (orphaned) { /* the report stage stops the workload and gives its allocation back */
         *output = ocra_daemon_verdict("orphaned", "the chain no longer holds the event's block: "
                                                   "its workload is stopped");
@@ -658,11 +664,24 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
                         "logTail", logs);
     if (limit_s)
         json_object_set_new(*output, "maxDurationS", json_integer((json_int_t)limit_s));
-    complete_verdict(ctx, event_id, exit_code,
-                     run_timed_out(timed_out, limit_s, exit_code, stopped, started, finished),
-                     limit_s, lost, *output);
+    if (why == OCRA_DAEMON_STOP_NEWER) { /* the supervisor replaced it: the chain moved on */
+        char reason[256];
+
+        snprintf(reason, sizeof(reason),
+                 "stopped: a newer version of the model, or its removal, is current on-chain "
+                 "(event %.80s)",
+                 newer ? newer : "?");
+        json_object_set_new(*output, "verdict", json_string("superseded"));
+        json_object_set_new(*output, "reason", json_string(reason));
+    } else {
+        complete_verdict(ctx, event_id, exit_code,
+                         run_timed_out(why == OCRA_DAEMON_STOP_TIMEOUT, limit_s, exit_code,
+                                       stopped, started, finished),
+                         limit_s, lost, *output);
+    }
     ret = 0;
 out:
+    free(newer);
     free(logs);
     ocra_runner_free(runner);
     return ret;

@@ -7,7 +7,9 @@
  * poll of Slurm's jobs for all of them) and wakes the event when its workload ends, so the
  * complete stage runs again, finds the end and moves the event on. It also enforces the time
  * limits (SIGTERM, the grace period, SIGKILL: runner->stop in a thread of its own, so one slow
- * stop never delays the others), and wakes an event the watcher orphaned (the claim moves it
+ * stop never delays the others), follows the chain (a newer version of the model replaces the
+ * running one: training at once, inference once the newer one runs; a removal stops it), and
+ * wakes an event the watcher orphaned (the claim moves it
  * to the report stage, which stops the workload). At start, and whenever the runner's stream
  * or poll failed (an end may have been missed), every supervised event is woken once: the
  * complete stage checks each again and parks those that still run.
@@ -35,6 +37,9 @@ struct entry {
     bool ended;          /* the runner saw it end: wake the event (again, until it is woken) */
     bool woken;          /* woken: the complete stage takes it from here */
     bool timed_out;      /* stopped for its time limit */
+    bool training;       /* a training workload (else inference) */
+    char *replaced_by;   /* stopped for this newer event of its model (or its removal) */
+    bool kept;           /* a newer version exists and the operator keeps training runs */
 };
 
 struct stopper {
@@ -43,6 +48,7 @@ struct stopper {
     char *event_id;
     struct ocra_run_job rj;
     const struct ocra_config *cfg;
+    const char *why; /* "at its time limit", "for a newer version" */
     bool done;
 };
 
@@ -78,13 +84,14 @@ static void
 drop(struct ocra_daemon_supervisor *s, struct entry *e)
 {
     free(e->event_id);
+    free(e->replaced_by);
     *e = s->e[--s->n];
     ocra_metrics_set(ocra_metrics_std()->supervised, NULL, (double)s->n);
 }
 
 void
 ocra_daemon_supervise_add(struct ocra_daemon *d, const char *event_id,
-                          const struct ocra_run_job *rj, int64_t deadline_ms)
+                          const struct ocra_run_job *rj, int64_t deadline_ms, bool training)
 {
     struct ocra_daemon_supervisor *s = d ? d->sup : NULL;
     struct entry *e;
@@ -100,28 +107,37 @@ ocra_daemon_supervise_add(struct ocra_daemon *d, const char *event_id,
     }
     e->rj = *rj;
     e->deadline_ms = deadline_ms;
+    e->training = training;
     e->fresh = true;
     e->ended = e->woken = false;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 
-bool
-ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id)
+enum ocra_daemon_stop_why
+ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id, char **newer)
 {
     struct ocra_daemon_supervisor *s = d ? d->sup : NULL;
+    enum ocra_daemon_stop_why why = OCRA_DAEMON_STOP_NONE;
     struct entry *e;
-    bool timed_out = false;
 
+    if (newer)
+        *newer = NULL;
     if (!s)
-        return false;
+        return why;
     pthread_mutex_lock(&s->mu);
     if ((e = find(s, event_id))) {
-        timed_out = e->timed_out;
+        if (e->timed_out)
+            why = OCRA_DAEMON_STOP_TIMEOUT;
+        else if (e->replaced_by) {
+            why = OCRA_DAEMON_STOP_NEWER;
+            if (newer)
+                *newer = ocra_xstrdup(e->replaced_by);
+        }
         drop(s, e);
     }
     pthread_mutex_unlock(&s->mu);
-    return timed_out;
+    return why;
 }
 
 bool
@@ -235,11 +251,11 @@ stopper_main(void *arg)
     struct entry *e;
 
     if (!r || r->stop(r, &t->rj, (int)t->cfg->run.stop_grace_s, &err) < 0)
-        ocra_log_warn("supervisor: event=%s stop %s (%s) at its time limit: %s", t->event_id,
-                      t->rj.name, t->rj.id, err.msg);
+        ocra_log_warn("supervisor: event=%s stop %s (%s) %s: %s", t->event_id, t->rj.name,
+                      t->rj.id, t->why, err.msg);
     else
-        ocra_log_info("supervisor: event=%s %s (%s) stopped at its time limit", t->event_id,
-                      t->rj.name, t->rj.id);
+        ocra_log_info("supervisor: event=%s %s (%s) stopped %s", t->event_id, t->rj.name,
+                      t->rj.id, t->why);
     ocra_runner_free(r);
     pthread_mutex_lock(&s->mu);
     if ((e = find(s, t->event_id)) && !strcmp(e->rj.id, t->rj.id))
@@ -250,30 +266,42 @@ stopper_main(void *arg)
     return NULL;
 }
 
-/* Under s->mu: starts stopping e's workload (SIGTERM, grace, SIGKILL) in a thread. */
+/* Under s->mu: starts stopping e's workload (SIGTERM, grace, SIGKILL) in a thread; why says
+ * what for, in words for the log. */
 static void
-stop_start(struct ocra_daemon_supervisor *s, struct entry *e)
+stop_start(struct ocra_daemon_supervisor *s, struct entry *e, const char *why)
 {
     struct stopper *t = ocra_xcalloc(1, sizeof(*t));
     int rc;
 
-    *t = (struct stopper){
-        .s = s, .event_id = ocra_xstrdup(e->event_id), .rj = e->rj, .cfg = ocra_daemon_cfg(s->d)};
-    e->timed_out = true;
-    ocra_log_warn("supervisor: event=%s %s (%s) reached its time limit: stopping it (SIGTERM, "
-                  "SIGKILL after %" PRId64 " s)",
-                  e->event_id, e->rj.name, e->rj.id, t->cfg->run.stop_grace_s);
-    ocra_metrics_add(ocra_metrics_std()->timeouts,
-                     (const char *const[]){t->cfg->run.runner == 1 ? "slurm" : "docker"}, 1);
+    *t = (struct stopper){.s = s,
+                          .event_id = ocra_xstrdup(e->event_id),
+                          .rj = e->rj,
+                          .cfg = ocra_daemon_cfg(s->d),
+                          .why = why};
+    ocra_log_warn("supervisor: event=%s %s (%s): stopping it %s (SIGTERM, SIGKILL after %" PRId64
+                  " s)",
+                  e->event_id, e->rj.name, e->rj.id, why, t->cfg->run.stop_grace_s);
     if ((rc = pthread_create(&t->thread, NULL, stopper_main, t)) != 0) {
         ocra_log_error("supervisor: event=%s: pthread_create: %s", e->event_id, strerror(rc));
-        e->timed_out = false; /* tried again next round */
         free(t->event_id);
         free(t);
         return;
     }
     s->stoppers = ocra_xrealloc(s->stoppers, (s->n_stoppers + 1) * sizeof(*s->stoppers));
     s->stoppers[s->n_stoppers++] = t;
+}
+
+/* Under s->mu: e reached its time limit. */
+static void
+stop_for_time(struct ocra_daemon_supervisor *s, struct entry *e)
+{
+    const struct ocra_config *cfg = ocra_daemon_cfg(s->d);
+
+    e->timed_out = true;
+    ocra_metrics_add(ocra_metrics_std()->timeouts,
+                     (const char *const[]){cfg->run.runner == 1 ? "slurm" : "docker"}, 1);
+    stop_start(s, e, "at its time limit");
 }
 
 /* Joins the stoppers that are done (all of them with wait_all), outside s->mu. */
@@ -350,6 +378,63 @@ jobs_now(struct ocra_daemon_supervisor *s, size_t *n)
     return jobs;
 }
 
+/* Whether the newer event of a model runs (its workload started and is followed, or it
+ * completed): an inference workload is replaced only then, so the model keeps being served. */
+static bool
+newer_runs(struct ocra_daemon_supervisor *s, const char *newer)
+{
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    bool runs = false;
+
+    if (ocra_store_pipeline_get(s->st, newer, &p, &err) == 0 && p)
+        runs = (!strcmp(p->status, "running") && !strcmp(p->state, "supervised")) ||
+               (p->outcome && !strcmp(p->outcome, "completed"));
+    ocra_store_pipeline_free(p);
+    return runs;
+}
+
+/* A newer version of event_id's model (or its removal) is current on-chain: the removal stops
+ * the workload at once; a newer version replaces a training run at once (unless
+ * run.newer_version.training is keep) and an inference run once the newer one runs. */
+static void
+newer_check(struct ocra_daemon_supervisor *s, const char *event_id)
+{
+    const struct ocra_config *cfg = ocra_daemon_cfg(s->d);
+    struct ocra_store_event *nev = NULL;
+    struct ocra_err err = {0};
+    char *newer = NULL;
+    bool current = true, removal, runs;
+    const char *why = NULL;
+    struct entry *e;
+
+    if (ocra_store_event_current(s->st, event_id, &current, &newer, &err) < 0 || current ||
+        !newer || ocra_store_event_get(s->st, newer, &nev, &err) < 0 || !nev)
+        goto out;
+    removal = nev->spec && !strcmp(nev->spec, "null");
+    runs = !removal && newer_runs(s, newer);
+    pthread_mutex_lock(&s->mu);
+    if ((e = find(s, event_id)) && !e->replaced_by && !e->timed_out && !e->ended) {
+        if (removal)
+            why = "for the model's removal on-chain";
+        else if (e->training && cfg->run.keep_training && !e->kept)
+            ocra_log_info("supervisor: event=%s: a newer version of its model is current (event "
+                          "%s); run.newer_version.training is keep: it runs on",
+                          event_id, newer);
+        else if ((e->training && !cfg->run.keep_training) || (!e->training && runs))
+            why = "for a newer version of its model";
+        e->kept = e->kept || (e->training && cfg->run.keep_training);
+        if (why) {
+            e->replaced_by = ocra_xstrdup(newer);
+            stop_start(s, e, why);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+out:
+    ocra_store_event_free(nev);
+    free(newer);
+}
+
 /* Every few seconds, per followed event: an entry whose row left the complete stage (the
  * report stage took an orphaned event over, ocra retry, a dead letter) is dropped; a
  * supervised event the watcher orphaned is woken (the claim sends it to the report stage,
@@ -375,6 +460,8 @@ check_rows(struct ocra_daemon_supervisor *s, char **ids, size_t n)
             ocra_log_info("supervisor: event=%s is orphaned: woken for the report stage to stop "
                           "its workload",
                           ids[i]);
+        else if (!gone && !orphaned && !strcmp(p->state, "supervised"))
+            newer_check(s, ids[i]);
         ocra_store_pipeline_free(p);
         pthread_mutex_lock(&s->mu);
         if (gone && (e = find(s, ids[i])))
@@ -400,7 +487,7 @@ act(struct ocra_daemon_supervisor *s)
         struct entry *e = &s->e[i];
 
         if (e->deadline_ms && now >= e->deadline_ms && !e->timed_out && !e->ended)
-            stop_start(s, e);
+            stop_for_time(s, e);
         if (e->ended && !e->woken) {
             wake_ids = ocra_xrealloc(wake_ids, (n_wake + 1) * sizeof(*wake_ids));
             wake_ids[n_wake++] = ocra_xstrdup(e->event_id);
