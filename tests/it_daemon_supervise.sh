@@ -15,7 +15,10 @@
 #  4. the ten end (touch /tmp/ocra-stop): each event moves on through the engine's event
 #     stream and is reported completed; in each one's history no attempt at the complete stage
 #     spans the run's end (the attempt that parked it ended before, the one that completed it
-#     started after): no worker waited for the workload.
+#     started after): no worker waited for the workload;
+#  5. a newer version of a running inference model: version 1.0.1 published while 1.0.0 runs;
+#     1.0.0 is stopped and reported superseded, only after 1.0.1's container started (the
+#     engine's times); 1.0.1 runs on and completes.
 # Exits 77 (skip) with the reason when docker, the registry or the EVM tools cannot run here.
 # Stops everything it started, by PID.
 set -u
@@ -94,15 +97,16 @@ mkdir -p "$tmp/art/w"
 head -c 50000 /dev/urandom >"$tmp/art/w/model.safetensors"
 sha=$(sha256sum "$tmp/art/w/model.safetensors" | cut -d' ' -f1)
 
-# publish NAME COMMAND_JSON [MAX_DURATION_JSON]: the tx hash
+# publish NAME COMMAND_JSON [MAX_DURATION_JSON] [VERSION]: the tx hash
 publish() {
-    python3 - "$tmp/spec-$1.json" "$1" "$OCRA_BASE_IMAGE" "$ARTIFACTS_PORT" "$sha" "$2" "${3:-}" <<'PY'
+    python3 - "$tmp/spec-$1.json" "$1" "$OCRA_BASE_IMAGE" "$ARTIFACTS_PORT" "$sha" "$2" "${3:-}" \
+        "${4:-1.0.0}" <<'PY'
 import json, sys
-out, name, base, port, sha, cmd, maxd = sys.argv[1:8]
+out, name, base, port, sha, cmd, maxd, version = sys.argv[1:9]
 w = {"type": "inference", "gpus": 0, "command": json.loads(cmd)}
 if maxd:
     w["maxDuration"] = json.loads(maxd)
-json.dump({"name": name, "modelVersion": "1.0.0", "baseImage": base,
+json.dump({"name": name, "modelVersion": version, "baseImage": base,
            "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
            "artifact": {"uri": "http://127.0.0.1:%s/w/model.safetensors" % port, "sha256": sha,
                         "size": 50000},
@@ -110,6 +114,20 @@ json.dump({"name": name, "modelVersion": "1.0.0", "baseImage": base,
 PY
     "$ocra" -c "$tmp/ocra.yaml" publish --chain evm --key-file "$tmp/keys/publisher.key" \
         "$tmp/spec-$1.json" 2>>"$tmp/publish.err"
+}
+# py_check NAME SCRIPT ARG...: runs a Python check that prints "ok NAME" or "FAIL NAME: why"
+# lines, each counted; a script that fails otherwise fails NAME
+py_check() {
+    local name=$1 rc=0 word rest
+    shift
+    python3 - "$@" >"$tmp/py.out" 2>&1 || rc=$?
+    while read -r word rest; do
+        case $word in
+        ok) ok "$rest" ;;
+        FAIL) fail "${rest%%:*}" "${rest#*: }" ;;
+        esac
+    done <"$tmp/py.out"
+    [ "$rc" -eq 0 ] || fail "$name" "the check exited $rc: $(tail -3 "$tmp/py.out")"
 }
 event_of() { pipeline_event_of "$ocra" "$tmp/ocra.yaml" "$1"; }
 pipe() { pipeline_get "$ocra" "$tmp/ocra.yaml" "$1" "$2"; }
@@ -188,7 +206,7 @@ else
     fail late_event_completed "$(pipe "${late:-none}" 'p')"
 fi
 "$ocra" -c "$tmp/ocra.yaml" lineage --json "$late" >"$tmp/late.json" 2>/dev/null
-python3 - "$tmp/late.json" <<'PY'
+py_check late_check "$tmp/late.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 done = [s["stage"] for s in doc.get("stages", []) if s.get("outcome") == "done"]
@@ -213,7 +231,7 @@ else
 fi
 "$ocra" -c "$tmp/ocra.yaml" lineage --json "$hung" >"$tmp/hung.json" 2>/dev/null
 evm_reports "$PIPELINE_CONTRACT" >"$tmp/reports"
-python3 - "$tmp/hung.json" "$tmp/reports" <<'PY'
+py_check hung_check "$tmp/hung.json" "$tmp/reports" <<'PY'
 import hashlib, json, sys
 doc = json.load(open(sys.argv[1]))
 def check(name, cond, why):
@@ -247,17 +265,16 @@ else
 fi
 [ "$(count_rows "outcome = 'completed'" "${long_ids[@]}")" -eq 10 ] && ok ten_completed ||
     fail ten_completed "not all ten completed"
+n=0
 for id in "${long_ids[@]}"; do
-    "$ocra" -c "$tmp/ocra.yaml" lineage --json "$id" 2>/dev/null
-    echo
-done >"$tmp/ten.jsonl"
-python3 - "$tmp/ten.jsonl" <<'PY'
+    "$ocra" -c "$tmp/ocra.yaml" lineage --json "$id" >"$tmp/ten-$n.json" 2>/dev/null
+    n=$((n + 1))
+done
+py_check ten_check "$tmp"/ten-*.json <<'PY'
 import json, sys
 bad = []
-for line in open(sys.argv[1]):
-    if not line.strip():
-        continue
-    doc = json.loads(line)
+for f in sys.argv[1:]:
+    doc = json.load(open(f))
     att = [s for s in doc.get("stages", []) if s["stage"] == "complete"]
     done = [s for s in att if s.get("outcome") == "done"]
     parked = [s for s in att if s.get("outcome") == "supervised"]
@@ -273,6 +290,36 @@ for line in open(sys.argv[1]):
 ok = not bad
 print(("ok " if ok else "FAIL ") + "no_worker_waited_for_a_workload" + ("" if ok else ": " + "; ".join(bad)[:800]))
 PY
+# --- 5. a newer version replaces the running one, with no gap in service --------------------
+tx1=$(publish sup-ver "$long" "" 1.0.0) || { fail publish "ocra publish sup-ver 1.0.0: $(tail -3 "$tmp/publish.err")"; finish; }
+old=
+old_parked() {
+    [ -n "$old" ] || old=$(event_of "$tx1")
+    [ -n "$old" ] && [ "$(count_rows "state = 'supervised'" "$old")" -eq 1 ]
+}
+wait_until "1.0.0 supervised" old_parked || { fail old_supervised "$(pipe "${old:-none}" 'p')"; finish; }
+tx2=$(publish sup-ver "$long" "" 1.0.1) || { fail publish "ocra publish sup-ver 1.0.1: $(tail -3 "$tmp/publish.err")"; finish; }
+pipeline_wait_event "$ocra" "$tmp/ocra.yaml" "$tx1" "$daemon_pid" 900 >/dev/null
+new=$(event_of "$tx2")
+[ "$(pipe "$old" 'p.get("status") == "reported" and p.get("outcome") == "superseded"')" = True ] &&
+    ok old_version_superseded || fail old_version_superseded "$(pipe "$old" 'p')"
+[ -n "$new" ] && [ "$(count_rows "state = 'supervised' AND status = 'running'" "$new")" -eq 1 ] &&
+    running "$(name_of "$new")" && ok new_version_runs || fail new_version_runs "$(pipe "${new:-none}" 'p')"
+# inference: the old one was stopped only once the new one ran (the engine's times)
+python3 - "$(docker inspect -f '{{.State.FinishedAt}}' "$(name_of "$old")")" \
+    "$(docker inspect -f '{{.State.StartedAt}}' "$(name_of "$new")")" <<'PY' &&
+import calendar, sys, time
+def ns(t):
+    base, _, frac = t.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int((frac + "0" * 9)[:9])
+assert ns(sys.argv[2]) < ns(sys.argv[1]), sys.argv[1:]
+PY
+    ok old_stopped_after_new_started || fail old_stopped_after_new_started "old ended $(docker inspect -f '{{.State.FinishedAt}}' "$(name_of "$old")"), new started $(docker inspect -f '{{.State.StartedAt}}' "$(name_of "$new")")"
+docker exec "$(name_of "$new")" touch /tmp/ocra-stop
+pipeline_wait_event "$ocra" "$tmp/ocra.yaml" "$tx2" "$daemon_pid" 900 >/dev/null
+[ "$(pipe "$new" 'p.get("outcome")')" = completed ] && ok new_version_completed ||
+    fail new_version_completed "$(pipe "$new" 'p')"
+
 [ "$(metric ocra_supervised_workloads)" = 0 ] && ok metric_supervised_0 ||
     fail metric_supervised_0 "ocra_supervised_workloads $(metric ocra_supervised_workloads)"
 grep -q "stage supervised event=" "$tmp/daemon.log" && ok log_says_supervised || fail log_says_supervised "no 'stage supervised' line"
