@@ -24,7 +24,7 @@
 #         job its runs row names and submits nothing (Slurm knows no second job of that
 #         name), and its complete stage, finding the job gone, ends the event failed with the
 #         reason (its exit status is lost), reported once; one runs row, failed.
-#  drain  (ctest it_daemon_drain; the docker runner, no Slurm) a workload that sleeps 20 s:
+#  drain  (ctest it_daemon_drain; the docker runner, no Slurm) a workload that runs until told:
 #         SIGTERM while its event is parked (state supervised, no worker waits) -> the daemon
 #         exits 0 and its container is still running when it has exited (the engine's state,
 #         not a clock); the event stays supervised; a restarted daemon wakes it once, parks it
@@ -345,7 +345,8 @@ if want drain; then
 # --- drain: SIGTERM while the workload runs: no worker waits for it ------------------------
 setup drain
 start_daemon
-tx=$(publish drain-model 1.0.0 "import time; print('ocra-drain-start', flush=True); time.sleep(20); print('ocra-drain-end')") ||
+# the workload runs until the test tells it to end (/tmp/ocra-stop in its container): no clock
+tx=$(publish drain-model 1.0.0 "import os, time; print('ocra-drain-start', flush=True); [time.sleep(0.2) for _ in iter(lambda: os.path.exists('/tmp/ocra-stop'), True)]; print('ocra-drain-end')") ||
     { fail drain_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
 # the complete stage parked the event: its workload is running, the supervisor follows it
 id=
@@ -364,7 +365,7 @@ kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
 daemon_pid=
-# the daemon has exited: the workload it waited for is still running (it sleeps 20 s)
+# the daemon has exited: the workload is still running (until the test ends it)
 running=$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)
 [ "$rc" -eq 0 ] && ok drain_sigterm_exits_0 || fail drain_sigterm_exits_0 "exit $rc"
 [ "$running" = true ] && ok drain_exited_before_the_workload_ended ||
@@ -374,6 +375,7 @@ has drain_logged_supervised "$dir/daemon.log" "stage supervised event=$id stage=
     ok drain_event_stays_supervised || fail drain_event_stays_supervised "$(pipe "$id" 'd["stages"][-1], p')"
 [ "$(runs "$id" | cut -d'|' -f4)" = running ] && ok drain_runs_row_still_running || fail drain_runs_row_still_running "$(runs "$id")"
 start_daemon
+docker exec "$cid" touch /tmp/ocra-stop || fail drain_stop_written "docker exec into $cid"
 id2=$(wait_event "$tx")
 [ "$id2" = "$id" ] && [ "$(pipe "$id" 'p.get("outcome")')" = completed ] &&
     ok drain_restart_completes || fail drain_restart_completes "$(pipe "$id" 'json.dumps(p)' 2>&1)"
