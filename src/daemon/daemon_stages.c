@@ -617,8 +617,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     snprintf(rj.name, sizeof(rj.name), "%s", name ? name : "");
     if (!rj.id[0] && !rj.name[0])
         return ocra_err_set(err, EINVAL, "the run stage's output names no container or job");
-    if (run_limit(ctx, job, &limit_s, &training, err) < 0 ||
-        !(runner = runner_new(ctx->cfg, err)))
+    if (run_limit(ctx, job, &limit_s, &training, err) < 0 || !(runner = runner_new(ctx->cfg, err)))
         return -1;
     agent_run_again(ctx, event_id);
     /* a started daemon's supervisor follows the workload: the op only looks (bounded work);
@@ -675,8 +674,8 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
         json_object_set_new(*output, "reason", json_string(reason));
     } else {
         complete_verdict(ctx, event_id, exit_code,
-                         run_timed_out(why == OCRA_DAEMON_STOP_TIMEOUT, limit_s, exit_code,
-                                       stopped, started, finished),
+                         run_timed_out(why == OCRA_DAEMON_STOP_TIMEOUT, limit_s, exit_code, stopped,
+                                       started, finished),
                          limit_s, lost, *output);
     }
     ret = 0;

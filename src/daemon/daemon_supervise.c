@@ -251,11 +251,11 @@ stopper_main(void *arg)
     struct entry *e;
 
     if (!r || r->stop(r, &t->rj, (int)t->cfg->run.stop_grace_s, &err) < 0)
-        ocra_log_warn("supervisor: event=%s stop %s (%s) %s: %s", t->event_id, t->rj.name,
-                      t->rj.id, t->why, err.msg);
+        ocra_log_warn("supervisor: event=%s stop %s (%s) %s: %s", t->event_id, t->rj.name, t->rj.id,
+                      t->why, err.msg);
     else
-        ocra_log_info("supervisor: event=%s %s (%s) stopped %s", t->event_id, t->rj.name,
-                      t->rj.id, t->why);
+        ocra_log_info("supervisor: event=%s %s (%s) stopped %s", t->event_id, t->rj.name, t->rj.id,
+                      t->why);
     ocra_runner_free(r);
     pthread_mutex_lock(&s->mu);
     if ((e = find(s, t->event_id)) && !strcmp(e->rj.id, t->rj.id))
