@@ -456,8 +456,9 @@ running=$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)
 [ "$(runs "$id" | cut -d'|' -f4)" = stopped ] && ok orphan_runs_row_stopped || fail orphan_runs_row_stopped "$(runs "$id")"
 held=$(sqlite3 "$dir/journal.db" "SELECT count(*) FROM allocations WHERE event_id = '$id' AND state = 'held'")
 [ "$held" = 0 ] && ok orphan_allocation_released || fail orphan_allocation_released "$held held"
-# the supervisor woke the parked event; its claim sent it straight to the report stage
-[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"]')" = "['supervised']" ] &&
+# the supervisor woke the parked event; its claim sent it straight to the report stage (the
+# claim's history row at the complete stage says orphaned)
+[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"]')" = "['supervised', 'orphaned']" ] &&
     ok orphan_supervised_event_woken || fail orphan_supervised_event_woken "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
 [ "$(pipe "$id" '[s["output"].get("stopped") for s in d["stages"] if s["stage"] == "report" and s["outcome"] == "done"]')" = "[['$cid']]" ] &&
     ok orphan_report_stage_stopped_the_run || fail orphan_report_stage_stopped_the_run "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "report"]')"
