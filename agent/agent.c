@@ -566,6 +566,20 @@ run(char **cmd)
     return code;
 }
 
+/* Tells the daemon why the workload will not run, before the exit: the daemon's answer
+ * comes after it has kept the refusal, so the complete stage that sees the exit knows why. */
+static void
+refused(void)
+{
+    struct ocra_agent_line l = {0};
+
+    ocra_agent_line_str(&l, "reason", "superseded");
+    if (A.current[0])
+        ocra_agent_line_str(&l, "current", A.current);
+    if (!l.full)
+        (void)report("refused", l.buf);
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 static int
@@ -655,6 +669,7 @@ main(int argc, char **argv)
             say("refusing to start: model %s version %s is superseded on-chain by version %s "
                 "(event %s); set OCRA_AGENT_FORCE=1 or pass --force to run it anyway",
                 A.model, A.version, A.current[0] ? A.current : "(not said)", A.event);
+            refused();
             return EXIT_SUPERSEDED;
         }
         say("model %s version %s is superseded by %s; running it anyway (forced)", A.model,

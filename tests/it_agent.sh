@@ -167,6 +167,9 @@ lacks superseded_workload_not_run "$tmp/out" "WORKLOAD RAN"
 has superseded_message "$tmp/err" "superseded on-chain by version 1.0.1"
 has superseded_checked "$dir.out" "check event=$event"
 lacks superseded_no_started "$dir.out" "started"
+# the refusal reaches the daemon over the socket before the exit (the daemon's complete stage
+# decides supersession from it, never from the log)
+has superseded_refused_report "$dir.out" "refused reason=superseded current=1.0.1"
 
 # forced: the same answer, OCRA_AGENT_FORCE=1: it runs, and says so in its started report.
 run_agent -e OCRA_AGENT_FORCE=1

@@ -57,6 +57,9 @@ log_line(const struct ocra_agentd_msg *m, const struct ocra_agentd_peer *peer)
         n = snprintf(line, sizeof(line), "completed exit_code=%d signal=%d duration_ms=%lld",
                      m->exit_code, m->signal, (long long)m->duration_ms);
         break;
+    case OCRA_AGENTD_REFUSED:
+        n = snprintf(line, sizeof(line), "refused reason=%s current=%s", m->reason, m->current);
+        break;
     }
     if (n < 0 || (size_t)n >= sizeof(line) - 64)
         return;

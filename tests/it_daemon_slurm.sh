@@ -7,7 +7,8 @@
 # and journal. Sections (the third argument; default "slurm fail": ctest it_daemon_slurm):
 #  slurm  run.runner slurm: one published event (CPU only: the test node's fake GPUs have no
 #         model or memory the plan could size for) is built, pushed, signed, allocated on
-#         Slurm's node, submitted through slurmrestd as the job ocra-<short id>, waited for,
+#         Slurm's node, submitted through slurmrestd as the job ocra-<short id>, parked
+#         (supervised) while it runs and woken by the supervisor's poll when it ends,
 #         completed and reported: the report says completed, once; the journal's runs row has
 #         runner slurm, the Slurm job id, Slurm's node, state succeeded, exit code 0; Slurm
 #         itself knows that job COMPLETED; the workload's output is in `ocra lineage` (text and
@@ -23,16 +24,16 @@
 #         job its runs row names and submits nothing (Slurm knows no second job of that
 #         name), and its complete stage, finding the job gone, ends the event failed with the
 #         reason (its exit status is lost), reported once; one runs row, failed.
-#  drain  (ctest it_daemon_drain; the docker runner, no Slurm) a workload that sleeps 20 s:
-#         SIGTERM while the complete stage waits for it -> the daemon exits 0 and its container
-#         is still running when it has exited (the engine's state, not a clock); the attempt is
-#         journaled released ("stage checkpointed"); a restarted daemon waits again and the
-#         event completes with one container, one runs row and one on-chain report; the run's
+#  drain  (ctest it_daemon_drain; the docker runner, no Slurm) a workload that runs until told:
+#         SIGTERM while its event is parked (state supervised, no worker waits) -> the daemon
+#         exits 0 and its container is still running when it has exited (the engine's state,
+#         not a clock); the event stays supervised; a restarted daemon wakes it once, parks it
+#         again and the event completes with one container, one runs row and one on-chain report; the run's
 #         times (complete's startedAt/finishedAt, the runs row's durationMs) are the engine's
 #         State.StartedAt/FinishedAt, not the restarted stage's clock.
 #  orphan (ctest it_daemon_orphan_run; the docker runner) the chain withdraws an event while
-#         its workload runs (anvil evm_revert past the confirmation depth): the complete stage
-#         stops waiting, the report stage stops the container and releases the allocation,
+#         its workload runs (anvil evm_revert past the confirmation depth): the supervisor
+#         wakes the parked event, the report stage stops the container and releases the allocation,
 #         the runs row ends stopped, the event ends orphaned and nothing is reported.
 # Exits 77 with the reason when root, docker, the registry, the EVM tools or (slurm, fail)
 # Slurm cannot run here. Stops everything it started, by PID.
@@ -211,13 +212,17 @@ if want slurm; then
 # --- slurm: one event through a Slurm job ---------------------------------------------------
 setup slurm "$slurm_yaml"
 start_daemon
-tx=$(publish slurm-model 1.0.0 "import os; print('ocra-slurm-ok', os.environ['OCRA_EVENT_ID'])") ||
+tx=$(publish slurm-model 1.0.0 "import os, time; time.sleep(5); print('ocra-slurm-ok', os.environ['OCRA_EVENT_ID'])") ||
     { fail slurm_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
 id=$(wait_event "$tx")
 [ -n "$id" ] || { fail slurm_event "the event of $tx was never journaled"; finish; }
 name=ocra-$(short_of "$id")
 [ "$(pipe "$id" 'p.get("status"), p.get("outcome")')" = "('reported', 'completed')" ] &&
     ok slurm_event_reported_completed || fail slurm_event_reported_completed "$(pipe "$id" 'json.dumps(p)' 2>&1)"
+# no worker waited for the job: the complete stage parked the event (supervised) and the
+# supervisor's poll of Slurm's jobs woke it when the job ended
+[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"]')" = "['supervised', 'done']" ] &&
+    ok slurm_supervised_through_the_poll || fail slurm_supervised_through_the_poll "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
 row=$(runs "$id")
 IFS='|' read -r run_id run_runner run_node run_state run_result <<<"$row"
 [ "$(printf '%s\n' "$row" | grep -c .)" -eq 1 ] && ok slurm_one_runs_row || fail slurm_one_runs_row "rows: $row"
@@ -337,43 +342,47 @@ if [ -n "$daemon_pid" ]; then
 fi
 
 if want drain; then
-# --- drain: SIGTERM while the complete stage waits checkpoints it ---------------------------
+# --- drain: SIGTERM while the workload runs: no worker waits for it ------------------------
 setup drain
 start_daemon
-tx=$(publish drain-model 1.0.0 "import time; print('ocra-drain-start', flush=True); time.sleep(20); print('ocra-drain-end')") ||
+# the workload runs until the test tells it to end (/tmp/ocra-stop in its container): no clock
+tx=$(publish drain-model 1.0.0 "import os, time; print('ocra-drain-start', flush=True); [time.sleep(0.2) for _ in iter(lambda: os.path.exists('/tmp/ocra-stop'), True)]; print('ocra-drain-end')") ||
     { fail drain_publish "ocra publish failed: $(tail -3 "$dir/publish.err")"; finish; }
-# the complete stage holds the event: its workload is running and the daemon waits for it
+# the complete stage parked the event: its workload is running, the supervisor follows it
 id=
 waiting() {
     [ -n "$id" ] || id=$(event_of "$tx")
-    [ -n "$id" ] && [ "$(pipe "$id" 'p.get("stage"), p.get("state")')" = "('complete', 'claimed')" ]
+    [ -n "$id" ] && [ "$(pipe "$id" 'p.get("stage"), p.get("state")')" = "('complete', 'supervised')" ]
 }
 for _ in $(seq 900); do
     waiting && break
     kill -0 "$daemon_pid" 2>/dev/null || break
     sleep 0.5
 done
-waiting || { fail drain_complete_claimed "the event never reached the complete stage: $(pipe "${id:-x}" 'json.dumps(p)' 2>&1)"; finish; }
+waiting || { fail drain_complete_supervised "the event never reached the complete stage: $(pipe "${id:-x}" 'json.dumps(p)' 2>&1)"; finish; }
 cid=$(runs "$id" | cut -d'|' -f1)
 kill -TERM "$daemon_pid"
 wait "$daemon_pid"
 rc=$?
 daemon_pid=
-# the daemon has exited: the workload it waited for is still running (it sleeps 20 s)
+# the daemon has exited: the workload is still running (until the test ends it)
 running=$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)
 [ "$rc" -eq 0 ] && ok drain_sigterm_exits_0 || fail drain_sigterm_exits_0 "exit $rc"
 [ "$running" = true ] && ok drain_exited_before_the_workload_ended ||
     fail drain_exited_before_the_workload_ended "container $cid: running=$running"
-has drain_logged_checkpoint "$dir/daemon.log" "stage checkpointed event=$id stage=complete"
-[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"], p.get("stage"), p.get("state")')" = "(['released'], 'complete', 'ready')" ] &&
-    ok drain_attempt_released_at_complete || fail drain_attempt_released_at_complete "$(pipe "$id" 'd["stages"][-1], p')"
+has drain_logged_supervised "$dir/daemon.log" "stage supervised event=$id stage=complete"
+[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"], p.get("stage"), p.get("state")')" = "(['supervised'], 'complete', 'supervised')" ] &&
+    ok drain_event_stays_supervised || fail drain_event_stays_supervised "$(pipe "$id" 'd["stages"][-1], p')"
 [ "$(runs "$id" | cut -d'|' -f4)" = running ] && ok drain_runs_row_still_running || fail drain_runs_row_still_running "$(runs "$id")"
 start_daemon
+docker exec "$cid" touch /tmp/ocra-stop || fail drain_stop_written "docker exec into $cid"
 id2=$(wait_event "$tx")
 [ "$id2" = "$id" ] && [ "$(pipe "$id" 'p.get("outcome")')" = completed ] &&
     ok drain_restart_completes || fail drain_restart_completes "$(pipe "$id" 'json.dumps(p)' 2>&1)"
-[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"]')" = "['released', 'done']" ] &&
-    ok drain_complete_released_then_done || fail drain_complete_released_then_done "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
+# the restart woke the parked event once (reconcile): parked again while the workload ran,
+# then done; no attempt was released or counted
+[ "$(pipe "$id" '(lambda a: len(a) >= 2 and a[-1] == "done" and set(a[:-1]) <= {"supervised"})([s["outcome"] for s in d["stages"] if s["stage"] == "complete"])')" = True ] &&
+    ok drain_complete_supervised_then_done || fail drain_complete_supervised_then_done "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
 row=$(runs "$id")
 [ "$(printf '%s\n' "$row" | grep -c .)" -eq 1 ] && [ "$(printf '%s' "$row" | cut -d'|' -f1,4)" = "$cid|succeeded" ] &&
     ok drain_one_runs_row_succeeded || fail drain_one_runs_row_succeeded "$row (container $cid)"
@@ -416,7 +425,7 @@ mine 4
 id=
 running() {
     [ -n "$id" ] || id=$(event_of "$tx")
-    [ -n "$id" ] && [ "$(pipe "$id" 'p.get("stage"), p.get("state")')" = "('complete', 'claimed')" ]
+    [ -n "$id" ] && [ "$(pipe "$id" 'p.get("stage"), p.get("state")')" = "('complete', 'supervised')" ]
 }
 for _ in $(seq 900); do
     running && break
@@ -431,8 +440,8 @@ cid=$(runs "$id" | cut -d'|' -f1)
 "$CAST" rpc --rpc-url "$EVM_RPC_URL" evm_revert "$snap" >/dev/null
 mine 12
 ended=no
-# bounded: the watcher sees the violation, the wait sees the mark (the journal alone, a cheap
-# look: a wait that never sees it fails here, well before the workload's 600 s are up)
+# bounded: the watcher sees the violation, the supervisor sees the mark and wakes the event (a
+# supervisor that never does fails here, well before the workload's 600 s are up)
 for _ in $(seq 600); do
     [ "$(sqlite3 "$dir/journal.db" "SELECT state FROM pipeline WHERE event_id = '$id'")" = done ] &&
         { ended=yes; break; }
@@ -447,8 +456,10 @@ running=$(docker inspect -f '{{.State.Running}}' "$cid" 2>&1)
 [ "$(runs "$id" | cut -d'|' -f4)" = stopped ] && ok orphan_runs_row_stopped || fail orphan_runs_row_stopped "$(runs "$id")"
 held=$(sqlite3 "$dir/journal.db" "SELECT count(*) FROM allocations WHERE event_id = '$id' AND state = 'held'")
 [ "$held" = 0 ] && ok orphan_allocation_released || fail orphan_allocation_released "$held held"
-[ "$(pipe "$id" '[s["output"].get("verdict") for s in d["stages"] if s["stage"] == "complete" and s["outcome"] == "done"]')" = "['orphaned']" ] &&
-    ok orphan_complete_stage_stopped_waiting || fail orphan_complete_stage_stopped_waiting "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
+# the supervisor woke the parked event; its claim sent it straight to the report stage (the
+# claim's history row at the complete stage says orphaned)
+[ "$(pipe "$id" '[s["outcome"] for s in d["stages"] if s["stage"] == "complete"]')" = "['supervised', 'orphaned']" ] &&
+    ok orphan_supervised_event_woken || fail orphan_supervised_event_woken "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "complete"]')"
 [ "$(pipe "$id" '[s["output"].get("stopped") for s in d["stages"] if s["stage"] == "report" and s["outcome"] == "done"]')" = "[['$cid']]" ] &&
     ok orphan_report_stage_stopped_the_run || fail orphan_report_stage_stopped_the_run "$(pipe "$id" '[s for s in d["stages"] if s["stage"] == "report"]')"
 [ -z "$(reports_of "$id")" ] && ok orphan_not_reported || fail orphan_not_reported "$(reports_of "$id")"

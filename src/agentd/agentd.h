@@ -45,6 +45,8 @@ enum ocra_agentd_type {
     OCRA_AGENTD_STARTED,   /* "started": the workload runs */
     OCRA_AGENTD_HEARTBEAT, /* "heartbeat": the agent and its workload are alive */
     OCRA_AGENTD_COMPLETED, /* "completed": the workload ended */
+    OCRA_AGENTD_REFUSED,   /* "refused": the agent will not start the workload (reason) and
+                              exits 75 after the reply */
 };
 
 /*
@@ -68,6 +70,8 @@ struct ocra_agentd_msg {
     int64_t duration_ms; /* completed: how long the workload ran (>= 0) */
     int exit_code;       /* completed: 0..255 when it exited, -1 when a signal ended it */
     int signal;          /* completed: the signal that ended it (1..64), 0 when it exited */
+    char reason[16];     /* refused: why, "superseded" (a newer version is current) */
+    char current[OCRA_AGENTD_VERSION_MAX + 1]; /* refused: the current version, or "" */
 };
 
 /* "check", "started", ...; NULL for a value outside the enum. */
@@ -123,7 +127,7 @@ struct ocra_agentd_callbacks {
      * treat the daemon as unable to answer (it then runs the workload, with a warning). */
     int (*check)(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agentd_peer *peer,
                  struct ocra_agentd_answer *answer);
-    /* Receives a started, heartbeat or completed report. Reports are not retried by the
+    /* Receives a started, heartbeat, completed or refused report. Reports are not retried by the
      * agent, and an agent that cannot reach the daemon gives up quietly: a missing report
      * proves nothing, and the runner's exit status of the container stays the authority. */
     void (*report)(void *arg, const struct ocra_agentd_msg *msg,

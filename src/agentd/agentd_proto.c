@@ -13,10 +13,9 @@
 #include <string.h>
 
 static const char *const type_names[] = {
-    [OCRA_AGENTD_CHECK] = "check",
-    [OCRA_AGENTD_STARTED] = "started",
-    [OCRA_AGENTD_HEARTBEAT] = "heartbeat",
-    [OCRA_AGENTD_COMPLETED] = "completed",
+    [OCRA_AGENTD_CHECK] = "check",         [OCRA_AGENTD_STARTED] = "started",
+    [OCRA_AGENTD_HEARTBEAT] = "heartbeat", [OCRA_AGENTD_COMPLETED] = "completed",
+    [OCRA_AGENTD_REFUSED] = "refused",
 };
 
 const char *
@@ -155,6 +154,22 @@ parse_completed(const json_t *obj, struct ocra_agentd_msg *m, struct ocra_err *e
     return 0;
 }
 
+/* The members of the refused report: reason "superseded", current (optional) a version. */
+static int
+parse_refused(const json_t *obj, struct ocra_agentd_msg *m, struct ocra_err *err)
+{
+    const char *reason = ocra_json_str(obj, "reason");
+    char q[64];
+
+    if (!reason)
+        return ocra_err_set(err, EPROTO, "member \"reason\" is missing or not a string");
+    if (strcmp(reason, "superseded") != 0)
+        return ocra_err_set(err, EPROTO, "member \"reason\": %s is not \"superseded\"",
+                            ocra_str_escape(reason, strlen(reason), 24, q, sizeof(q)));
+    snprintf(m->reason, sizeof(m->reason), "%s", reason);
+    return get_str(obj, "current", CLASS_TOKEN, OCRA_AGENTD_VERSION_MAX, true, m->current, err);
+}
+
 static int
 parse_members(const json_t *obj, struct ocra_agentd_msg *m, struct ocra_err *err)
 {
@@ -190,6 +205,8 @@ parse_members(const json_t *obj, struct ocra_agentd_msg *m, struct ocra_err *err
         return get_int(obj, "uptime_ms", 0, DURATION_MAX, &m->uptime_ms, err);
     case OCRA_AGENTD_COMPLETED:
         return parse_completed(obj, m, err);
+    case OCRA_AGENTD_REFUSED:
+        return parse_refused(obj, m, err);
     }
     return ocra_err_set(err, EPROTO, "unknown type");
 }

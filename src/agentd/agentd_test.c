@@ -75,6 +75,16 @@ test_parse_valid_messages(void)
               0);
     CHECK_INT(m.exit_code, -1);
     CHECK_INT(m.signal, 15);
+    CHECK_INT(parse("{\"type\":\"refused\"," HEAD ",\"reason\":\"superseded\",\"current\":"
+                    "\"1.0.2\"}",
+                    &m, &err),
+              0);
+    CHECK_INT(m.type, OCRA_AGENTD_REFUSED);
+    CHECK_STR(m.reason, "superseded");
+    CHECK_STR(m.current, "1.0.2");
+    CHECK_INT(parse("{\"type\":\"refused\"," HEAD ",\"reason\":\"superseded\"}", &m, &err), 0);
+    CHECK_STR(m.current, "");
+    CHECK_STR(ocra_agentd_type_name(OCRA_AGENTD_REFUSED), "refused");
     CHECK_STR(ocra_agentd_type_name(OCRA_AGENTD_COMPLETED), "completed");
     CHECK(ocra_agentd_type_name((enum ocra_agentd_type)9) == NULL);
 }
@@ -128,6 +138,14 @@ test_parse_rejects_hostile_lines(void)
         {"{\"type\":\"completed\"," HEAD ",\"duration_ms\":1,\"signal\":65}", "\"signal\": 65"},
         {"{\"type\":\"completed\"," HEAD ",\"duration_ms\":-1,\"signal\":9}",
          "\"duration_ms\": -1"},
+        {"{\"type\":\"refused\"," HEAD "}", "\"reason\" is missing"},
+        {"{\"type\":\"refused\"," HEAD ",\"reason\":\"bored\"}",
+         "\"reason\": \"bored\" is not \"superseded\""},
+        {"{\"type\":\"refused\"," HEAD ",\"reason\":1}", "\"reason\" is missing or not a string"},
+        {"{\"type\":\"refused\"," HEAD ",\"reason\":\"superseded\",\"current\":\"1 0\"}",
+         "\"current\": invalid value"},
+        {"{\"type\":\"refused\"," HEAD ",\"reason\":\"superseded\",\"current\":\"\"}",
+         "\"current\": invalid value"},
     };
     struct ocra_agentd_msg m;
 

@@ -16,9 +16,10 @@
 /* What ?status= accepts: the watcher's verdict (accepted, rejected) and the daemon's pipeline
  * status, outcome or state (src/store), as `ocra events --status` matches them. */
 static const char *const statuses[] = {
-    "accepted", "rejected",  "detected", "validated", "planned", "toolchain",  "pushed",
-    "signed",   "allocated", "running",  "completed", "failed",  "superseded", "reported",
-    "ready",    "claimed",   "waiting",  "dead",      "done",    NULL};
+    "accepted",   "rejected", "detected",   "validated", "planned",   "toolchain",
+    "pushed",     "signed",   "allocated",  "running",   "completed", "failed",
+    "superseded", "reported", "ready",      "claimed",   "waiting",   "dead",
+    "done",       "timeout",  "supervised", NULL};
 
 bool
 ocra_api_status_valid(const char *s)

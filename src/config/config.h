@@ -78,6 +78,11 @@ struct ocra_config {
         int runner;        /* 0 docker, 1 slurm */
         bool writable_rootfs, network_host, no_pids_limit, run_as_root; /* sandbox relaxations */
         int64_t reconcile_interval_s; /* stray containers removed every this often; 0: at start */
+        /* run.max_duration_s.<type>: the operator's time limit of a workload type (the spec's
+         * workload.maxDuration is bounded by it; a spec without one gets it), 0: none */
+        int64_t max_duration_training_s, max_duration_inference_s;
+        int64_t stop_grace_s; /* run.stop_grace_s: SIGTERM, then SIGKILL after this */
+        int keep_training;    /* run.newer_version.training: 0 replace, 1 keep */
         struct {
             char *url, *user, *partition, *docker_host, *workdir;
             char *token_file; /* names a secret: never log its contents */

@@ -323,6 +323,7 @@ static const char *const log_formats[] = {"text", "json", NULL};
 /* Indexed by enum ocra_evm_finality (src/chain/evm/evm.h); config does not depend on it. */
 static const char *const evm_finalities[] = {"depth", "finalized", "safe", NULL};
 static const char *const runners[] = {"docker", "slurm", NULL};
+static const char *const on_newer[] = {"replace", "keep", NULL};
 /* ---- build (begin) */
 static const char *const build_networks[] = {"host", "none", NULL};
 /* ---- build (end) */
@@ -778,6 +779,33 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "false",
      .off = CFG(run.run_as_root),
      .doc = "Relaxation: the workload runs as root (default uid 65532)."},
+    {.key = "run.max_duration_s.training",
+     .type = OCRA_CONFIG_INT,
+     .def = "86400",
+     .min = 0,
+     .max = 31536000,
+     .off = CFG(run.max_duration_training_s),
+     .doc = "Longest run of a training workload, seconds (spec maxDuration is capped); 0: none."},
+    {.key = "run.max_duration_s.inference",
+     .type = OCRA_CONFIG_INT,
+     .def = "0",
+     .min = 0,
+     .max = 31536000,
+     .off = CFG(run.max_duration_inference_s),
+     .doc = "Longest run of an inference workload, seconds (spec maxDuration is capped); 0: none."},
+    {.key = "run.newer_version.training",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "replace",
+     .choices = on_newer,
+     .off = CFG(run.keep_training),
+     .doc = "A newer version of a running training model: replace (stop the old) or keep it."},
+    {.key = "run.stop_grace_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "30",
+     .min = 0,
+     .max = 3600,
+     .off = CFG(run.stop_grace_s),
+     .doc = "Seconds between SIGTERM and SIGKILL when a workload is stopped (its time limit)."},
     /* ---- slurm (begin) */
     {.key = "run.slurm.url",
      .type = OCRA_CONFIG_STRING,

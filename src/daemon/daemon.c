@@ -130,10 +130,12 @@ route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
         e->status = verdict && !strcmp(verdict, "orphaned") ? "orphaned" : d->stages[idx].reached;
         e->finished = true;
     } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed") ||
-                           !strcmp(verdict, "superseded") || !strcmp(verdict, "orphaned"))) {
+                           !strcmp(verdict, "superseded") || !strcmp(verdict, "orphaned") ||
+                           !strcmp(verdict, "timeout"))) {
         e->status = !strcmp(verdict, "rejected")   ? "rejected" /* static: outlives output */
                     : !strcmp(verdict, "failed")   ? "failed"
                     : !strcmp(verdict, "orphaned") ? "orphaned"
+                    : !strcmp(verdict, "timeout")  ? "timeout"
                                                    : "superseded";
         e->stage = report_stage(d);
         e->error = ocra_json_str(output, "reason");
@@ -156,6 +158,9 @@ route_failed(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_stage *op,
         e->outcome = "released";
         e->state = "ready";
         e->next_ms = ocra_time_wall_ms();
+    } else if (err->code == EINPROGRESS) { /* the workload runs: the supervisor wakes it */
+        e->outcome = "supervised";
+        e->state = "supervised";
     } else if (err->code == ENOSYS) {
         e->outcome = "waiting";
         e->state = "waiting";
@@ -268,6 +273,9 @@ log_end(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
                       (long long)(e->next_ms - ocra_time_wall_ms()), ctx->name, e->error);
     else if (!strcmp(e->outcome, "waiting"))
         ocra_log_info("stage waiting event=%s stage=%s: %s", c->event_id, c->stage, e->error);
+    else if (!strcmp(e->outcome, "supervised"))
+        ocra_log_info("stage supervised event=%s stage=%s worker=%s: %s", c->event_id, c->stage,
+                      ctx->name, e->error);
     else if (!strcmp(e->outcome, "released"))
         ocra_log_info("stage checkpointed event=%s stage=%s worker=%s: %s", c->event_id, c->stage,
                       ctx->name, e->error);
@@ -285,7 +293,7 @@ count_end(struct ocra_daemon *d, const struct ocra_store_stage_end *e)
         stat_add(d, &d->stats.retried);
     else if (!strcmp(e->outcome, "waiting"))
         stat_add(d, &d->stats.waiting);
-    else if (strcmp(e->outcome, "released") != 0) /* a checkpoint is none of these */
+    else if (strcmp(e->outcome, "released") != 0 && strcmp(e->outcome, "supervised") != 0)
         stat_add(d, &d->stats.dead);
 }
 
@@ -566,6 +574,19 @@ start_workers(struct ocra_daemon *d, const struct ocra_config *cfg, struct ocra_
  * stops. */
 static pthread_mutex_t agent_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* The agent's own journal connection, opened at its first use; NULL when it cannot be. */
+static struct ocra_store *
+agent_store(struct ocra_daemon *d)
+{
+    struct ocra_err err = {0};
+
+    if (!d->agent_st && ocra_store_open(d->journal, &d->agent_st, &err) < 0) {
+        ocra_log_warn("agent socket: journal: %s", err.msg);
+        d->agent_st = NULL;
+    }
+    return d->agent_st;
+}
+
 /* "is this image's (event, version) still current?", asked by the agent before the workload
  * starts; the same rule as the supersession gate. */
 static int
@@ -580,11 +601,8 @@ agent_check(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agen
     json_t *spec;
 
     (void)peer;
-    if (!d->agent_st && ocra_store_open(d->journal, &d->agent_st, &err) < 0) {
-        ocra_log_warn("agent socket: journal: %s", err.msg);
-        d->agent_st = NULL;
+    if (!agent_store(d))
         return -1;
-    }
     if (ocra_daemon_event_current(d->agent_st, msg->event, NULL, msg->version, &current, &newer,
                                   &err) < 0) {
         answer->verdict = OCRA_AGENTD_UNKNOWN;
@@ -605,6 +623,27 @@ agent_check(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_agen
     return 0;
 }
 
+/* The agent refused to start its workload and exits 75 once answered: the refusal is kept
+ * with the event before the answer, so the complete stage that sees the exit knows why. */
+static void
+agent_refused(struct ocra_daemon *d, const struct ocra_agentd_msg *msg,
+              const struct ocra_agentd_peer *peer)
+{
+    json_t *j = json_pack("{s:s, s:s?, s:i, s:I}", "reason", msg->reason, "current",
+                          msg->current[0] ? msg->current : NULL, "replica", peer->replica, "timeMs",
+                          (json_int_t)ocra_time_wall_ms());
+    char *text = ocra_json_compact(j);
+    struct ocra_store *st = agent_store(d);
+    struct ocra_err err = {0};
+
+    if (st && ocra_store_event_refused(st, msg->event, text, &err) < 0)
+        ocra_log_warn("agent event=%s refused: journal: %s", msg->event, err.msg);
+    ocra_log_info("agent event=%s replica=%d refused to start: %s (current version %s)", msg->event,
+                  peer->replica, msg->reason, msg->current[0] ? msg->current : "?");
+    free(text);
+    json_decref(j);
+}
+
 /* A report of the run whose socket it came through (peer->run, peer->replica): agentd has
  * refused anything that named another event. */
 static void
@@ -619,6 +658,9 @@ agent_report(void *arg, const struct ocra_agentd_msg *msg, const struct ocra_age
     case OCRA_AGENTD_COMPLETED:
         ocra_log_info("agent event=%s replica=%d completed exit=%d signal=%d duration_ms=%" PRId64,
                       msg->event, peer->replica, msg->exit_code, msg->signal, msg->duration_ms);
+        break;
+    case OCRA_AGENTD_REFUSED:
+        agent_refused(arg, msg, peer);
         break;
     default:
         ocra_log_debug("agent event=%s replica=%d %s", msg->event, peer->replica,
@@ -741,6 +783,8 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
     if (ocra_daemon_scale_start(d, err) < 0) /* before the agents report loads */
         return -1;
     agent_start(d, cfg);
+    if (ocra_daemon_supervise_start(d, err) < 0) /* before a worker parks a workload */
+        return -1;
     if (start_workers(d, cfg, err) < 0)
         return -1;
     if (!d->no_watch && ocra_daemon_watchers_start(d, cfg->journal_path, err) < 0)
@@ -775,6 +819,7 @@ ocra_daemon_stop(struct ocra_daemon *d)
     free(d->held);
     d->held = NULL;
     d->n_workers = 0;
+    ocra_daemon_supervise_stop(d); /* no worker parks a workload any more */
     agent_stop(d);
     ocra_daemon_scale_stop(d); /* after the agent socket: no report comes in meanwhile */
     ocra_store_close(d->agent_st);
@@ -803,7 +848,7 @@ ocra_daemon_free(struct ocra_daemon *d)
 {
     if (!d)
         return;
-    if (d->workers || d->watchers || d->api || d->scale)
+    if (d->workers || d->watchers || d->api || d->scale || d->sup)
         ocra_daemon_stop(d);
     ocra_store_close(d->st);
     free(d->journal);

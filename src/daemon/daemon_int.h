@@ -75,8 +75,9 @@ struct ocra_daemon {
     struct watcher *watchers;
     size_t n_watchers;
     int64_t last_renew_ms;
-    struct ocra_api *api;            /* the HTTP API when api.listen is set (daemon_api.c) */
-    struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
+    struct ocra_api *api;               /* the HTTP API when api.listen is set (daemon_api.c) */
+    struct ocra_daemon_scale *scale;    /* the autoscaling loop and its loads (daemon_scale.c) */
+    struct ocra_daemon_supervisor *sup; /* the workload supervisor (daemon_supervise.c) */
 };
 
 /* The wall clock (CLOCK_REALTIME, for pthread_cond_timedwait) ms from now, into *ts. */
@@ -244,6 +245,9 @@ int ocra_daemon_run_wait(struct ocra_daemon_ctx *ctx, struct ocra_runner *r,
 int ocra_daemon_run_stop_all(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
                              const json_t *inputs, struct ocra_runner *r, json_t *stopped,
                              struct ocra_err *err);
+/* The time limit of spec's run in seconds, 0: none: the spec's workload.maxDuration capped by
+ * run.max_duration_s.<type>, or that when the spec gives none. */
+int64_t ocra_daemon_run_limit_s(const struct ocra_config *cfg, const struct ocra_spec *spec);
 /* Whether err is ocra_daemon_run_wait()'s checkpoint: the attempt ends "released". */
 bool ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err);
 /* When the run started and ended (ms since the epoch) by the runner's record (r->times), else
@@ -261,5 +265,33 @@ int ocra_daemon_run_ended(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_
                           const char *logs, int64_t started_ms, int64_t finished_ms,
                           struct ocra_err *err);
 /* ---- runs (end) */
+
+/* ---- supervise (begin): daemon_supervise.c, the workload supervisor */
+struct ocra_run_job;
+/* Its thread and journal connection: started before the workers, stopped after them (the
+ * stops it started for time limits are joined). */
+int ocra_daemon_supervise_start(struct ocra_daemon *d, struct ocra_err *err);
+void ocra_daemon_supervise_stop(struct ocra_daemon *d);
+/* Whether d has a supervisor (a started daemon; not ocra_daemon_step alone). */
+bool ocra_daemon_supervising(struct ocra_daemon *d);
+/* The complete stage parks event_id: its workload rj runs on. The supervisor wakes the event
+ * when it ends, stops it (SIGTERM, run.stop_grace_s, SIGKILL) at deadline_ms (wall ms; 0: no
+ * limit), and when a newer version of its model replaces it (training: at once, unless
+ * run.newer_version.training is keep; inference: once the newer one runs) or the model is
+ * removed. Adding it again replaces what was known. */
+void ocra_daemon_supervise_add(struct ocra_daemon *d, const char *event_id,
+                               const struct ocra_run_job *rj, int64_t deadline_ms, bool training);
+/* Why the supervisor stopped a workload. */
+enum ocra_daemon_stop_why {
+    OCRA_DAEMON_STOP_NONE,    /* it did not: the workload ended by itself (or from outside) */
+    OCRA_DAEMON_STOP_TIMEOUT, /* its time limit */
+    OCRA_DAEMON_STOP_NEWER,   /* a newer version of its model, or its removal */
+};
+/* The complete stage found the workload ended: the supervisor forgets it. Returns why the
+ * supervisor stopped it; for OCRA_DAEMON_STOP_NEWER *newer (may be NULL) is the newer event
+ * (caller frees). */
+enum ocra_daemon_stop_why ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id,
+                                                    char **newer);
+/* ---- supervise (end) */
 
 #endif

@@ -200,6 +200,18 @@ out:
     free(l.ids);
     return ret;
 }
+int64_t
+ocra_daemon_run_limit_s(const struct ocra_config *cfg, const struct ocra_spec *spec)
+{
+    int64_t op = spec->workload.type == OCRA_SPEC_TRAINING ? cfg->run.max_duration_training_s
+                                                           : cfg->run.max_duration_inference_s;
+    int64_t want = (int64_t)spec->workload.max_duration_s;
+
+    if (!want)
+        return op;
+    return op && want > op ? op : want;
+}
+
 bool
 ocra_daemon_checkpointed(struct ocra_daemon_ctx *ctx, const struct ocra_err *err)
 {

@@ -22,6 +22,7 @@
 
 #define MIB (INT64_C(1) << 20)
 #define LOG_TAIL_LINES 20
+#define COMPLETE_LOOK_MS 250 /* the complete stage's look at a workload that may still run */
 
 /* ---- the build stages -------------------------------------------------------------------- */
 
@@ -489,6 +490,115 @@ agent_run_again(struct ocra_daemon_ctx *ctx, const char *event_id)
     free(dir);
 }
 
+/* The run's time limit in seconds (0: none), from the event's spec and the configuration, and
+ * whether it is a training workload. */
+static int
+run_limit(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, int64_t *limit_s,
+          bool *training, struct ocra_err *err)
+{
+    struct ocra_daemon_prepared p = {0};
+
+    if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
+        return -1;
+    *limit_s = ocra_daemon_run_limit_s(ctx->cfg, p.spec);
+    *training = p.spec->workload.type == OCRA_SPEC_TRAINING;
+    ocra_daemon_prepared_fini(&p);
+    return 0;
+}
+
+/*
+ * A look at the workload that costs a worker no more than a moment: 0 when it ended
+ * (*exit_code) or the event is orphaned (*orphaned); -1 with EINPROGRESS when it runs on (the
+ * supervisor follows it and wakes the event when it ends or must be stopped at its limit);
+ * else the runner's error.
+ */
+static int
+run_look(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const struct ocra_run_job *rj,
+         const char *event_id, int64_t limit_s, bool training, int *exit_code, bool *orphaned,
+         struct ocra_err *err)
+{
+    int64_t started = 0, finished = 0;
+
+    if (ocra_store_event_orphaned(ctx->st, event_id, orphaned, err) < 0 || *orphaned)
+        return *orphaned ? 0 : -1;
+    if (runner->wait(runner, rj, COMPLETE_LOOK_MS, exit_code, err) == 0 || err->code != ETIMEDOUT)
+        return err->code ? -1 : 0;
+    memset(err, 0, sizeof(*err));
+    if (limit_s)
+        ocra_daemon_run_times(ctx, runner, rj, &started, &finished);
+    ocra_daemon_supervise_add(ctx->d, event_id, rj, limit_s ? started + limit_s * 1000 : 0,
+                              training);
+    return ocra_err_set(err, EINPROGRESS,
+                        "%s (%s) runs: supervised, no worker waits for it; its end wakes the "
+                        "event",
+                        rj->name, rj->id);
+}
+
+/* Whether the run ended for its time limit: the supervisor stopped it, or (the supervisor of
+ * an earlier daemon did) it ended unsuccessfully having run at least its limit (a second of
+ * slack: Slurm's times are in seconds). */
+static bool
+run_timed_out(bool stopped_by_supervisor, int64_t limit_s, int exit_code, bool stopped,
+              int64_t started, int64_t finished)
+{
+    if (stopped_by_supervisor)
+        return true;
+    return limit_s && (exit_code != 0 || stopped) && finished - started + 1000 >= limit_s * 1000;
+}
+
+/* Whether a run that exited 75 was the agent's refusal: its refusal is journaled (it said so
+ * over its socket before it exited), or, when the daemon could not hear it (it was down at
+ * that moment), a newer version of the model is current, which is what made the agent refuse. */
+static bool
+refused(struct ocra_daemon_ctx *ctx, const char *event_id, char **refusal)
+{
+    struct ocra_err rerr = {0};
+    bool current = true;
+
+    *refusal = NULL;
+    if (ocra_store_event_refusal(ctx->st, event_id, refusal, &rerr) == 0 && *refusal)
+        return true;
+    return ocra_store_event_current(ctx->st, event_id, &current, NULL, &rerr) == 0 && !current;
+}
+
+/* The verdict of an ended run into output: superseded (the agent refused: exit 75), timeout,
+ * lost, failed (non-zero), or none (completed). */
+static void
+complete_verdict(struct ocra_daemon_ctx *ctx, const char *event_id, int exit_code, bool timed_out,
+                 int64_t limit_s, const char *lost, json_t *output)
+{
+    char reason[256], *refusal = NULL;
+
+    if (exit_code == 75 && refused(ctx, event_id, &refusal)) {
+        json_t *r = refusal ? ocra_json_parse(refusal, strlen(refusal), 0, NULL) : NULL;
+        const char *cur = ocra_json_str(r, "current");
+
+        snprintf(reason, sizeof(reason),
+                 "the agent refused to start it: a newer version of the model (%s) is current "
+                 "on-chain",
+                 cur ? cur : "version not said");
+        json_object_set_new(output, "verdict", json_string("superseded"));
+        json_decref(r);
+    } else if (timed_out) {
+        snprintf(reason, sizeof(reason),
+                 "the workload ran past its time limit of %" PRId64
+                 " s (workload.maxDuration, capped by run.max_duration_s): stopped",
+                 limit_s);
+        json_object_set_new(output, "verdict", json_string("timeout"));
+    } else if (lost[0]) {
+        snprintf(reason, sizeof(reason), "%s", lost);
+        json_object_set_new(output, "verdict", json_string("failed"));
+    } else if (exit_code != 0) {
+        snprintf(reason, sizeof(reason), "the workload exited with status %d", exit_code);
+        json_object_set_new(output, "verdict", json_string("failed"));
+    } else {
+        reason[0] = '\0';
+    }
+    if (reason[0])
+        json_object_set_new(output, "reason", json_string(reason));
+    free(refusal);
+}
+
 static int
 op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
             json_t **output, struct ocra_err *err)
@@ -498,10 +608,12 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     struct ocra_run_job rj = {0};
     char *logs = NULL;
     size_t len = 0;
-    int exit_code = -1, ret = -1;
-    bool stopped = false, orphaned = false;
+    int exit_code = -1, ret = -1, rc;
+    bool stopped = false, orphaned = false, training = false;
+    enum ocra_daemon_stop_why why;
+    char *newer = NULL;
     char lost[192] = "";
-    int64_t started = 0, finished = 0;
+    int64_t started = 0, finished = 0, limit_s = 0;
     struct ocra_err lerr = {0};
     const char *event_id = job->event->id;
 
@@ -512,12 +624,16 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     snprintf(rj.name, sizeof(rj.name), "%s", name ? name : "");
     if (!rj.id[0] && !rj.name[0])
         return ocra_err_set(err, EINVAL, "the run stage's output names no container or job");
-    if (!(runner = runner_new(ctx->cfg, err)))
+    if (run_limit(ctx, job, &limit_s, &training, err) < 0 || !(runner = runner_new(ctx->cfg, err)))
         return -1;
     agent_run_again(ctx, event_id);
-    /* the workload's own time: the op blocks its worker until it exits (a lease keeps it),
-     * or until the daemon stops (checkpointed: the next start waits again) */
-    if (ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err) < 0) {
+    /* a started daemon's supervisor follows the workload: the op only looks (bounded work);
+     * without one (ocra_daemon_step) it waits as before */
+    if (ocra_daemon_supervising(ctx->d))
+        rc = run_look(ctx, runner, &rj, event_id, limit_s, training, &exit_code, &orphaned, err);
+    else
+        rc = ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err);
+    if (rc < 0) {
         if (err->code == ENOENT && ctx->cfg->run.runner == 1) {
             /* slurmctld purged the finished job (MinJobAge) while nobody watched it: it ran,
              * but its exit status is lost; the event fails, saying so, instead of waiting */
@@ -527,13 +643,14 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
                      rj.id);
             exit_code = -1;
         } else if (err->code != ECANCELED) {
-            goto out;
+            goto out; /* EINPROGRESS: parked, supervised */
         } else {
             exit_code = -1; /* stopped from outside: the event failed, not the stage */
             stopped = true;
         }
         memset(err, 0, sizeof(*err));
     }
+    why = ocra_daemon_supervise_end(ctx->d, event_id, &newer);
     if (orphaned) { /* the report stage stops the workload and gives its allocation back */
         *output = ocra_daemon_verdict("orphaned", "the chain no longer holds the event's block: "
                                                   "its workload is stopped");
@@ -551,24 +668,26 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     *output = json_pack("{s:s, s:i, s:I, s:I, s:s?}", "runner", runner->name, "exitCode", exit_code,
                         "startedAt", (json_int_t)started, "finishedAt", (json_int_t)finished,
                         "logTail", logs);
-    if (exit_code == 75 && logs && strstr(logs, "refusing to start: model")) {
-        /* the in-image agent refused: a newer version became current after the run began */
-        json_object_set_new(*output, "verdict", json_string("superseded"));
-        json_object_set_new(*output, "reason",
-                            json_string("the agent refused to start it: a newer version of the "
-                                        "model is current on-chain"));
-    } else if (lost[0]) {
-        json_object_set_new(*output, "verdict", json_string("failed"));
-        json_object_set_new(*output, "reason", json_string(lost));
-    } else if (exit_code != 0) {
-        char reason[96];
+    if (limit_s)
+        json_object_set_new(*output, "maxDurationS", json_integer((json_int_t)limit_s));
+    if (why == OCRA_DAEMON_STOP_NEWER) { /* the supervisor replaced it: the chain moved on */
+        char reason[256];
 
-        snprintf(reason, sizeof(reason), "the workload exited with status %d", exit_code);
-        json_object_set_new(*output, "verdict", json_string("failed"));
+        snprintf(reason, sizeof(reason),
+                 "stopped: a newer version of the model, or its removal, is current on-chain "
+                 "(event %.80s)",
+                 newer ? newer : "?");
+        json_object_set_new(*output, "verdict", json_string("superseded"));
         json_object_set_new(*output, "reason", json_string(reason));
+    } else {
+        complete_verdict(ctx, event_id, exit_code,
+                         run_timed_out(why == OCRA_DAEMON_STOP_TIMEOUT, limit_s, exit_code, stopped,
+                                       started, finished),
+                         limit_s, lost, *output);
     }
     ret = 0;
 out:
+    free(newer);
     free(logs);
     ocra_runner_free(runner);
     return ret;

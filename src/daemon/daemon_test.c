@@ -569,6 +569,7 @@ test_every_report_shape_is_storable_on_ain(void)
         {"superseded after allocate on CPUs", "superseded", "1.0", NULL, "", false},
         {"superseded after allocate on GPUs", "superseded", "1.0", NULL, "", true},
         {"superseded before allocate", "superseded", "1.0", NULL, "", false},
+        {"timeout on CPUs", "timeout", "1.0", NULL, "", false},
     };
     struct ocra_daemon_ctx ctx = {0};
     struct ocra_err err = {0};
@@ -596,6 +597,11 @@ test_every_report_shape_is_storable_on_ain(void)
     (void)snprintf(shapes[9].inputs, sizeof(shapes[9].inputs), "{%s,%s}", built, cpu);
     (void)snprintf(shapes[10].inputs, sizeof(shapes[10].inputs), "{%s,%s}", built, gpu);
     (void)snprintf(shapes[11].inputs, sizeof(shapes[11].inputs), "{%s}", built);
+    (void)snprintf(shapes[12].inputs, sizeof(shapes[12].inputs),
+                   "{%s,%s,%s\"complete\":{\"runner\":\"docker\",\"exitCode\":137,\"startedAt\":"
+                   "1767225600000,\"finishedAt\":1767225606000,\"maxDurationS\":6,\"verdict\":"
+                   "\"timeout\",\"reason\":\"the workload ran past its time limit of 6 s\"}}",
+                   built, cpu, ran);
     if (!fixture_init(test_stages, 3, 2, 1))
         goto out;
     ctx.st = fx.st;
@@ -1137,6 +1143,124 @@ out:
 
 /* ---- runs (end) */
 
+/* ---- supervise (begin) */
+
+/* A complete stage as the supervised one answers: "runs on" (EINPROGRESS) at the first look,
+ * then the end: a timeout for event 0, a completion for the others. */
+static int
+op_park(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+        json_t **output, struct ocra_err *err)
+{
+    int i = event_index(job);
+    bool first;
+
+    (void)ctx;
+    (void)inputs;
+    pthread_mutex_lock(&calls_mu);
+    first = calls[i][1]++ == 0;
+    pthread_mutex_unlock(&calls_mu);
+    if (first)
+        return ocra_err_set(err, EINPROGRESS, "ocra-x (c1) runs: supervised");
+    *output = i == 0 ? ocra_daemon_verdict("timeout", "the workload ran past its time limit")
+                     : json_pack("{s:i}", "exitCode", 0);
+    return 0;
+}
+
+static const struct ocra_daemon_stage park_stages[] = {
+    {"build", "pushed", op_build, true, false},
+    {"complete", "completed", op_park, true, false},
+    {"report", "reported", op_report, true, false},
+};
+
+/* A running workload parks its event (state supervised, no attempt used, nothing dead) until
+ * it is woken; a timeout verdict ends the event at outcome timeout, reported. */
+static void
+test_running_workload_parks_its_event_supervised(void)
+{
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_daemon_stats s;
+    struct ocra_err err = {0};
+    char **ids = NULL;
+    size_t n = 0;
+    struct hist h;
+
+    if (!fixture_init(park_stages, 3, 3, 3))
+        goto out;
+    drain_steps();
+    CHECK_INT(ocra_store_stage_in_state(fx.st, "supervised", &ids, &n, &err), 0);
+    CHECK_INT(n, 3);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->stage, "complete");
+        CHECK_STR(p->state, "supervised");
+        CHECK_STR(p->status, "pushed");
+        CHECK_INT(p->attempts, 0); /* parking uses no attempt */
+    }
+    ocra_store_pipeline_free(p);
+    p = NULL;
+    ocra_daemon_stats(fx.d, &s);
+    CHECK_INT(s.dead, 0);
+    CHECK_INT(s.retried, 0);
+    /* nothing claims a parked event; a wake makes it ready once */
+    drain_steps();
+    CHECK_INT(calls[0][1], 1);
+    for (int i = 0; i < 3; i++) {
+        bool woken = false;
+
+        CHECK(ocra_store_stage_wake_event(fx.st, fx.ids[i], "supervised", &woken, &err) == 0);
+        CHECK(woken);
+    }
+    drain_steps();
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[0], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->status, "reported");
+        CHECK_STR(p->outcome, "timeout");
+    }
+    ocra_store_pipeline_free(p);
+    p = NULL;
+    CHECK_INT(calls[0][2], 1); /* reported once, at status timeout */
+    CHECK(ocra_store_pipeline_get(fx.st, fx.ids[1], &p, &err) == 0 && p);
+    if (p)
+        CHECK_STR(p->outcome, "completed");
+    ocra_store_pipeline_free(p);
+    h = history(0);
+    CHECK_INT(h.rows, 4); /* build, complete supervised, complete done, report */
+    CHECK_INT(h.done, 3);
+out:
+    fixture_fini();
+}
+
+/* The time limit: the spec's maxDuration capped by the operator's maximum of its type. */
+static void
+test_run_limit_is_the_spec_capped_by_the_operator(void)
+{
+    struct ocra_config cfg;
+    struct ocra_spec sp = {0};
+
+    ocra_config_init(&cfg);
+    CHECK_INT(cfg.run.max_duration_training_s, 86400); /* the defaults */
+    CHECK_INT(cfg.run.max_duration_inference_s, 0);
+    sp.workload.type = OCRA_SPEC_INFERENCE;
+    CHECK_INT(ocra_daemon_run_limit_s(&cfg, &sp), 0); /* none, unbounded */
+    sp.workload.max_duration_s = 600;
+    CHECK_INT(ocra_daemon_run_limit_s(&cfg, &sp), 600);
+    sp.workload.type = OCRA_SPEC_TRAINING;
+    CHECK_INT(ocra_daemon_run_limit_s(&cfg, &sp), 600);
+    sp.workload.max_duration_s = 100000;
+    CHECK_INT(ocra_daemon_run_limit_s(&cfg, &sp), 86400); /* capped */
+    sp.workload.max_duration_s = 0;
+    CHECK_INT(ocra_daemon_run_limit_s(&cfg, &sp), 86400); /* the operator's for none */
+    cfg.run.max_duration_inference_s = 3600;
+    sp.workload.type = OCRA_SPEC_INFERENCE;
+    sp.workload.max_duration_s = 7200;
+    CHECK_INT(ocra_daemon_run_limit_s(&cfg, &sp), 3600);
+    ocra_config_fini(&cfg);
+}
+/* ---- supervise (end) */
+
 OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_autoscale_one_load_per_run),
                OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
@@ -1150,4 +1274,6 @@ OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_crash_cap_dead_letters_with_the_reason),
                OCRA_TEST(test_stage_table_is_checked),
                OCRA_TEST(test_api_lineage_images_and_stage_metrics),
-               OCRA_TEST(test_stopping_daemon_checkpoints_a_waiting_stage))
+               OCRA_TEST(test_stopping_daemon_checkpoints_a_waiting_stage),
+               OCRA_TEST(test_running_workload_parks_its_event_supervised),
+               OCRA_TEST(test_run_limit_is_the_spec_capped_by_the_operator))

@@ -495,6 +495,15 @@ std_init(void)
         m, "ocra_stray_containers_removed_total",
         "Containers carrying ocra's labels that outlived their run and that the daemon removed.",
         OCRA_METRICS_COUNTER, (const char *const[]){"runner", NULL}, NULL, 0);
+    /* supervise (begin) */
+    s->supervised = ocra_metrics_family(
+        m, "ocra_supervised_workloads",
+        "Running workloads the supervisor follows (their events hold no worker).",
+        OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->timeouts = ocra_metrics_family(
+        m, "ocra_run_timeouts_total", "Runs stopped at their time limit (workload.maxDuration).",
+        OCRA_METRICS_COUNTER, (const char *const[]){"runner", NULL}, NULL, 0);
+    /* supervise (end) */
 }
 
 const struct ocra_metrics_std *

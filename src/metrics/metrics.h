@@ -92,6 +92,10 @@ struct ocra_metrics_std {
      * found and could not remove */
     struct ocra_metrics_family *strays;
     struct ocra_metrics_family *strays_removed; /* counter {runner}: stray containers removed */
+    /* supervise (begin) */
+    struct ocra_metrics_family *supervised; /* gauge: running workloads the supervisor follows */
+    struct ocra_metrics_family *timeouts;   /* counter {runner}: runs stopped at their limit */
+    /* supervise (end) */
 };
 const struct ocra_metrics_std *ocra_metrics_std(void);
 

@@ -99,6 +99,22 @@ typedef int ocra_run_reap_fn(struct ocra_runner *r, const char *event_id,
                              const struct ocra_run_job *job, struct ocra_run_container **removed,
                              size_t *n_removed, struct ocra_err *err);
 typedef void ocra_run_free_fn(struct ocra_runner *r);
+/* What watch reports, once per workload it saw end: job_id its id (container id, Slurm job
+ * id), event_id its event when the runner knows it (docker: the label io.ocra.event-id), else
+ * NULL; replica its replica (-1: unknown). Borrowed for the call. */
+typedef void ocra_run_ended_fn(void *arg, const char *job_id, const char *event_id, int replica);
+typedef int ocra_run_watch_fn(struct ocra_runner *r, const struct ocra_run_job *jobs, size_t n,
+                              long timeout_ms, ocra_run_ended_fn *ended, void *arg,
+                              struct ocra_err *err);
+
+/* What a runner can do besides the required ops (ocra_runner.supports). */
+#define OCRA_RUN_WATCH_EVENTS                                                                      \
+    0x1u /* watch follows the engine's own event stream for up to                                  \
+            timeout_ms and reports every ocra workload that ended in                               \
+            that time (jobs is not needed): call it again at once */
+#define OCRA_RUN_WATCH_POLL                                                                        \
+    0x2u /* watch asks once for the state of jobs (one request for                                 \
+            all) and returns: the caller paces the polls */
 
 /*
  * A runner. start: creates or adopts, then starts (idempotent; job filled on success).
@@ -117,8 +133,13 @@ typedef void ocra_run_free_fn(struct ocra_runner *r);
  * (required: EINVAL without; label io.ocra.slurm-job = job->id, on the event of job->name), on
  * the jobs' engine as this host reaches it (run.slurm.docker_host), once slurmctld says the job
  * ended or no longer knows it, else EBUSY. *removed (may be NULL; caller frees with free())
- * lists what went, *n_removed counts it. NULL where a runner cannot (the capability). free:
- * NULL-safe through ocra_runner_free().
+ * lists what went, *n_removed counts it. NULL where a runner cannot (the capability).
+ * watch (NULL unless
+ * supports has OCRA_RUN_WATCH_EVENTS or OCRA_RUN_WATCH_POLL): the ends of workloads, for the
+ * daemon's supervisor, which follows every running workload without a thread each: calls
+ * ended for each workload of jobs (events: each ocra workload) that it saw end, returns within
+ * about timeout_ms; an error (the stream or the poll failed) may have missed ends: the caller
+ * checks its workloads again. free: NULL-safe through ocra_runner_free().
  */
 struct ocra_runner {
     const char *name; /* "docker", "slurm" */
@@ -129,6 +150,8 @@ struct ocra_runner {
     ocra_run_remove_fn *remove;
     ocra_run_times_fn *times;
     ocra_run_reap_fn *reap;
+    ocra_run_watch_fn *watch;
+    unsigned supports; /* OCRA_RUN_WATCH_* */
     ocra_run_free_fn *free;
     void *impl;
 };

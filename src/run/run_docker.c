@@ -12,6 +12,7 @@
 #include "run/run_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,15 @@
 
 struct docker_runner {
     struct ocra_image_docker *d;
+    int64_t since_ns; /* watch: where the next window of /events starts (0: now) */
 };
+
+/* GET /events: the ends of containers that carry ocra's event label; URL-encoded
+ * {"type":["container"],"event":["die","oom","stop"],"label":["io.ocra.event-id"]} */
+#define EVENTS_FILTER                                                                              \
+    "%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22die%22%2C%22oom%22%2C%22stop%22"  \
+    "%5D%2C%22label%22%3A%5B%22io.ocra.event-id%22%5D%7D"
+#define EVENTS_OVERLAP_NS INT64_C(1000000000) /* windows overlap: an end is never missed */
 
 static struct ocra_image_docker *
 engine(struct ocra_runner *r)
@@ -404,6 +413,42 @@ out:
     return ret;
 }
 
+/* Follows the engine's /events for a window of timeout_ms: the request ends when the window
+ * does (until), and the next window starts a little before it ended, so that an event the
+ * engine published late is still seen (reported twice at worst). */
+static int
+docker_watch(struct ocra_runner *r, const struct ocra_run_job *jobs, size_t n, long timeout_ms,
+             ocra_run_ended_fn *ended, void *arg, struct ocra_err *err)
+{
+    struct docker_runner *dr = r->impl;
+    struct ocra_image_docker_reply rep = {0};
+    int64_t now = ocra_time_wall_ms() * INT64_C(1000000), until;
+    char path[512];
+    int ret = -1;
+
+    (void)jobs, (void)n;
+    if (timeout_ms < 100)
+        timeout_ms = 100;
+    until = now + (int64_t)timeout_ms * 1000000;
+    if (!dr->since_ns || dr->since_ns > now)
+        dr->since_ns = now - EVENTS_OVERLAP_NS;
+    snprintf(path, sizeof(path),
+             "/events?since=%" PRId64 ".%09" PRId64 "&until=%" PRId64 ".%09" PRId64 "&filters=%s",
+             dr->since_ns / 1000000000, dr->since_ns % 1000000000, until / 1000000000,
+             until % 1000000000, EVENTS_FILTER);
+    if (request(r, "GET", path, NULL, timeout_ms + 30000L, 0, &rep, err) < 0)
+        goto out;
+    if (ocra_run_docker_events_parse(rep.body, rep.len, ended, arg, err) < 0)
+        goto out;
+    dr->since_ns = until - EVENTS_OVERLAP_NS;
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "the engine's events");
+    ocra_image_docker_reply_fini(&rep);
+    return ret;
+}
+
 static void
 docker_free(struct ocra_runner *r)
 {
@@ -434,9 +479,69 @@ ocra_run_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err *
                               .remove = docker_remove,
                               .times = docker_times,
                               .reap = docker_reap,
+                              .watch = docker_watch,
+                              .supports = OCRA_RUN_WATCH_EVENTS,
                               .free = docker_free,
                               .impl = dr};
     return r;
+}
+
+/* ---- the event stream ------------------------------------------------------------------ */
+
+/* One line of /events; 1 when it was an end reported, 0 when skipped, -1 when not JSON. */
+static int
+event_line(const char *line, size_t len, ocra_run_ended_fn *ended, void *arg, struct ocra_err *err)
+{
+    const json_t *actor, *attrs;
+    const char *type, *action, *id, *event, *replica;
+    struct ocra_err perr = {0};
+    json_t *doc = ocra_json_parse(line, len, 0, &perr);
+    uint64_t rep = 0;
+    int ret = 0;
+
+    if (!doc)
+        return ocra_err_set(err, EPROTO, "an event line is not JSON: %s", perr.msg);
+    type = ocra_json_str(doc, "Type");
+    action = ocra_json_str(doc, "Action");
+    actor = json_object_get(doc, "Actor");
+    attrs = json_object_get(actor, "Attributes");
+    id = ocra_json_str(actor, "ID");
+    if (!type || strcmp(type, "container") != 0 || !action ||
+        (strcmp(action, "die") != 0 && strcmp(action, "stop") != 0 && strcmp(action, "oom") != 0) ||
+        !id || strlen(id) != ID_LEN || !ocra_hex_is(id, ID_LEN))
+        goto out;
+    event = ocra_json_str(attrs, "io.ocra.event-id");
+    if (event &&
+        (!*event || strlen(event) > OCRA_RUN_EVENT_MAX || !ocra_utf8_valid(event, strlen(event))))
+        event = NULL;
+    replica = ocra_json_str(attrs, "io.ocra.replica");
+    if (!replica || ocra_parse_u64(replica, OCRA_RUN_MAX_REPLICAS - 1, &rep, NULL) < 0)
+        rep = UINT64_MAX;
+    ended(arg, id, event, rep == UINT64_MAX ? -1 : (int)rep);
+    ret = 1;
+out:
+    json_decref(doc);
+    return ret;
+}
+
+int
+ocra_run_docker_events_parse(const char *body, size_t len, ocra_run_ended_fn *ended, void *arg,
+                             struct ocra_err *err)
+{
+    size_t off = 0;
+    int n = 0, rc;
+
+    while (off < len) {
+        const char *nl = memchr(body + off, '\n', len - off);
+        size_t l = nl ? (size_t)(nl - (body + off)) : len - off;
+
+        if (l > 0 && (rc = event_line(body + off, l, ended, arg, err)) < 0)
+            return ocra_err_wrap(err, "events at byte %zu", off);
+        else if (l > 0)
+            n += rc;
+        off += l + 1;
+    }
+    return n;
 }
 
 /* ---- the log stream -------------------------------------------------------------------- */

@@ -18,6 +18,17 @@
 int ocra_run_docker_demux(const void *data, size_t len, struct ocra_buf *out, struct ocra_err *err);
 
 /*
+ * The body of GET /events (one JSON object per line): calls ended once per container event
+ * "die", "stop" or "oom" whose actor is a 64-hex container id, with its io.ocra.event-id label
+ * (a printable event id of at most OCRA_RUN_EVENT_MAX bytes, else NULL) and io.ocra.replica
+ * (0..OCRA_RUN_MAX_REPLICAS-1, else -1). Lines that are not such an event are skipped; a line
+ * that is not JSON, or a last line cut short, is EPROTO after the events before it. Returns
+ * the number of events reported.
+ */
+int ocra_run_docker_events_parse(const char *body, size_t len, ocra_run_ended_fn *ended, void *arg,
+                                 struct ocra_err *err);
+
+/*
  * An RFC 3339 time as the Docker Engine writes it ("2024-05-01T12:00:03.123456789Z", or with an
  * offset "+02:00") into *ms since the epoch (fractions past milliseconds dropped); a time before
  * the epoch (Go's zero time "0001-01-01T00:00:00Z": not happened) is 0. EPROTO otherwise.

@@ -556,6 +556,50 @@ slurm_wait(struct ocra_runner *r, const struct ocra_run_job *job, long timeout_m
     }
 }
 
+/* One GET /jobs for every job the caller follows: each that has ended (or that slurmctld
+ * forgot: purged after it ended) is reported. */
+static int
+slurm_watch(struct ocra_runner *r, const struct ocra_run_job *jobs, size_t n, long timeout_ms,
+            ocra_run_ended_fn *ended_fn, void *arg, struct ocra_err *err)
+{
+    const json_t *list;
+    json_t *doc = NULL;
+    bool *live = NULL;
+    int ret = -1;
+
+    (void)timeout_ms;
+    if (n == 0)
+        return 0;
+    if (request(impl(r), "GET", API "/jobs", NULL, &doc, err) < 0)
+        goto out;
+    if (!json_is_array(list = json_object_get(doc, "jobs"))) {
+        ocra_err_set(err, EPROTO, "slurmrestd: no \"jobs\" array");
+        goto out;
+    }
+    live = ocra_xcalloc(n, sizeof(*live));
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        struct ocra_run_slurm_job j;
+        char id[16];
+
+        if (ocra_run_slurm_job_parse(json_array_get(list, i), &j, err) < 0)
+            goto out;
+        snprintf(id, sizeof(id), "%" PRIu32, j.job_id);
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(jobs[k].id, id) == 0)
+                live[k] = j.phase == OCRA_RUN_SLURM_PENDING || j.phase == OCRA_RUN_SLURM_RUNNING;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!live[k])
+            ended_fn(arg, jobs[k].id, NULL, -1);
+    ret = 0;
+out:
+    if (ret < 0)
+        ocra_err_wrap(err, "poll the jobs");
+    free(live);
+    json_decref(doc);
+    return ret;
+}
+
 static char *
 out_path(const struct slurm_runner *sr, const struct ocra_run_job *job)
 {
@@ -763,6 +807,8 @@ ocra_run_slurm_new(const struct ocra_run_slurm_opts *opts, struct ocra_err *err)
                               .remove = slurm_remove,
                               .times = slurm_times,
                               .reap = slurm_reap,
+                              .watch = slurm_watch,
+                              .supports = OCRA_RUN_WATCH_POLL,
                               .free = slurm_free,
                               .impl = impl_new(opts)};
     return r;

@@ -370,6 +370,61 @@ test_containers_parse_labels_and_names(void)
     free(v);
 }
 
+struct seen {
+    int n;
+    char ids[4][72], events[4][64];
+    int replicas[4];
+};
+
+static void
+seen_add(void *arg, const char *job_id, const char *event_id, int replica)
+{
+    struct seen *s = arg;
+
+    if (s->n < 4) {
+        snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", job_id);
+        snprintf(s->events[s->n], sizeof(s->events[0]), "%s", event_id ? event_id : "(none)");
+        s->replicas[s->n] = replica;
+    }
+    s->n++;
+}
+
+#define EVENTS_CID "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"
+
+/* The engine's /events lines: the ends of ocra's containers, nothing else. */
+static void
+test_docker_events_parse(void)
+{
+    static const char body[] =
+        "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"" EVENTS_CID "\","
+        "\"Attributes\":{\"exitCode\":\"0\",\"io.ocra.event-id\":\"evm:1:0xab:0\","
+        "\"io.ocra.replica\":\"0\"}},\"time\":1}\n"
+        "{\"Type\":\"network\",\"Action\":\"die\",\"Actor\":{\"ID\":\"" EVENTS_CID "\"}}\n"
+        "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"" EVENTS_CID "\"}}\n"
+        "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"../x\"}}\n"
+        "\n"
+        "{\"Type\":\"container\",\"Action\":\"oom\",\"Actor\":{\"ID\":\"" EVENTS_CID "\","
+        "\"Attributes\":{\"io.ocra.replica\":\"2\"}}}\n"
+        "{\"Type\":\"container\",\"Action\":\"stop\",\"Actor\":{\"ID\":\"" EVENTS_CID "\","
+        "\"Attributes\":{\"io.ocra.event-id\":\"\",\"io.ocra.replica\":\"-1\"}}}";
+    static const char cut[] = "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"I";
+    struct ocra_err err = {0};
+    struct seen s = {0};
+
+    CHECK_INT(ocra_run_docker_events_parse(body, strlen(body), seen_add, &s, &err), 3);
+    CHECK_INT(s.n, 3);
+    CHECK_STR(s.ids[0], EVENTS_CID);
+    CHECK_STR(s.events[0], "evm:1:0xab:0");
+    CHECK_INT(s.replicas[0], 0);
+    CHECK_STR(s.events[1], "(none)"); /* no label */
+    CHECK_INT(s.replicas[1], 2);
+    CHECK_STR(s.events[2], "(none)"); /* an empty label */
+    CHECK_INT(s.replicas[2], -1);
+    CHECK_INT(ocra_run_docker_events_parse("", 0, seen_add, &s, &err), 0);
+    CHECK_INT(ocra_run_docker_events_parse(cut, strlen(cut), seen_add, &s, &err), -1);
+    CHECK_INT(err.code, EPROTO);
+}
+
 /* ---- slurm (begin) ---------------------------------------------------------------------- */
 
 /* Runs the script by sh with a docker on PATH that prints its arguments, one a line. */
@@ -758,6 +813,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_replicas_names_ports_labels),
                OCRA_TEST(test_gpu_device_requests_json),
                OCRA_TEST(test_profile_description_names_relaxations), OCRA_TEST(test_log_demux),
                OCRA_TEST(test_containers_parse_labels_and_names),
+               OCRA_TEST(test_docker_events_parse),
                OCRA_TEST(test_slurm_script_runs_the_profile_with_hostile_words_quoted),
                OCRA_TEST(test_slurm_submit_body), OCRA_TEST(test_slurm_replies_map_errors),
                OCRA_TEST(test_slurm_jobs_find_adopts_and_parses),

@@ -31,6 +31,7 @@
 #define OCRA_SPEC_MAX_REPLICAS 1024              /* workload.replicas.max */
 #define OCRA_SPEC_MAX_ARGC 64                    /* entries in workload.command */
 #define OCRA_SPEC_MAX_ARG 4096                   /* bytes of one workload.command entry */
+#define OCRA_SPEC_MAX_DURATION_S 31536000        /* workload.maxDuration: 365 days */
 #define OCRA_SPEC_MAX_PROBLEMS 64                /* problems recorded per document */
 
 /* ---- policy and problems --------------------------------------------------------------- */
@@ -110,7 +111,8 @@ struct ocra_spec_workload {
     unsigned replicas_min, replicas_max; /* default 1, 1 */
     char **argv; /* exec-form argv, argc entries; NULL: the image's default */
     size_t argc;
-    unsigned port; /* 0 when the spec does not say */
+    unsigned port;           /* 0 when the spec does not say */
+    uint64_t max_duration_s; /* workload.maxDuration in seconds; 0 when the spec does not say */
 };
 
 /* A validated spec with defaults filled in. Read-only for everyone but this module. */

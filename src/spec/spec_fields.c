@@ -13,7 +13,7 @@
 
 static const char *const artifact_keys[] = {"uri", "sha256", "size"};
 static const char *const workload_keys[] = {"type",     "params",  "dtype", "gpus",
-                                            "replicas", "command", "port"};
+                                            "replicas", "command", "port",  "maxDuration"};
 static const char *const replicas_keys[] = {"min", "max"};
 
 static const char *const type_names[] = {"inference", "training"};
@@ -191,6 +191,65 @@ out:
     json_decref(arr);
 }
 
+/* "90m": a count and one unit of s, m, h or d; 0 and *secs, or -1. */
+static int
+duration_parse(const char *s, int64_t *secs)
+{
+    static const char units[] = "smhd";
+    static const int64_t mult[] = {1, 60, 3600, 86400};
+    const char *u;
+    int64_t n = 0;
+    size_t i = 0;
+
+    if (s[0] < '1' || s[0] > '9')
+        return -1;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (n > OCRA_SPEC_MAX_DURATION_S)
+            return -1;
+        n = n * 10 + (s[i] - '0');
+    }
+    if (!s[i] || s[i + 1] || !(u = strchr(units, s[i])))
+        return -1;
+    if (n > OCRA_SPEC_MAX_DURATION_S / mult[u - units])
+        return -1;
+    *secs = n * mult[u - units];
+    return 0;
+}
+
+/* workload.maxDuration: seconds as an integer, or a string "90m", "2h", "1d". */
+static void
+read_max_duration(struct spec_vctx *v, const json_t *w, struct ocra_spec_workload *wl)
+{
+    const json_t *j = json_object_get(w, "maxDuration");
+    char esc[SPEC_ESC_SIZE];
+    int64_t secs = 0;
+
+    if (!j)
+        return;
+    if (json_is_string(j)) {
+        const char *s = NULL;
+
+        if (spec_get_str(v, w, "workload", "maxDuration", 32, &s) <= 0)
+            return;
+        if (duration_parse(s, &secs) < 0) {
+            spec_problem(v, "workload.maxDuration", "duration",
+                         "%s is not a duration such as \"90m\", \"2h\" or \"1d\" (a count of "
+                         "1 or more and one unit of s, m, h or d)",
+                         spec_esc(s, esc));
+            return;
+        }
+    } else if (spec_get_int(v, w, "workload", "maxDuration", 1, OCRA_SPEC_MAX_DURATION_S, &secs) <=
+               0) {
+        return;
+    }
+    if (secs < 1 || secs > OCRA_SPEC_MAX_DURATION_S) {
+        spec_problem(v, "workload.maxDuration", "range", "%" PRId64 " s is outside 1..%d s", secs,
+                     OCRA_SPEC_MAX_DURATION_S);
+        return;
+    }
+    wl->max_duration_s = (uint64_t)secs;
+}
+
 void
 spec_read_workload(struct spec_vctx *v, const json_t *doc, struct ocra_spec *s)
 {
@@ -209,6 +268,7 @@ spec_read_workload(struct spec_vctx *v, const json_t *doc, struct ocra_spec *s)
         read_replicas(v, w, wl);
         read_command(v, w, wl);
         spec_get_int(v, w, "workload", "port", 1, 65535, &port);
+        read_max_duration(v, w, wl);
     }
     wl->type = (enum ocra_spec_workload_type)type;
     wl->dtype = (enum ocra_spec_dtype)dtype;
@@ -239,5 +299,7 @@ spec_workload_to_json(const struct ocra_spec_workload *w)
     }
     if (w->port)
         json_object_set_new(j, "port", json_integer(w->port));
+    if (w->max_duration_s)
+        json_object_set_new(j, "maxDuration", json_integer((json_int_t)w->max_duration_s));
     return j;
 }

@@ -180,6 +180,20 @@ static const struct vcase {
     {"gpus 65", WL("\"gpus\":65"), P_DEF, "range", "workload.gpus"},
     {"port 0", WL("\"port\":0"), P_DEF, "range", "workload.port"},
     {"port 70000", WL("\"port\":70000"), P_DEF, "range", "workload.port"},
+    {"maxDuration seconds", WL("\"maxDuration\":5400"), P_DEF, NULL, NULL},
+    {"maxDuration 90m", WL("\"maxDuration\":\"90m\""), P_DEF, NULL, NULL},
+    {"maxDuration 365d", WL("\"maxDuration\":\"365d\""), P_DEF, NULL, NULL},
+    {"maxDuration 366d", WL("\"maxDuration\":\"366d\""), P_DEF, "duration", "workload.maxDuration"},
+    {"maxDuration 0", WL("\"maxDuration\":0"), P_DEF, "range", "workload.maxDuration"},
+    {"maxDuration 0s", WL("\"maxDuration\":\"0s\""), P_DEF, "duration", "workload.maxDuration"},
+    {"maxDuration 1.5h", WL("\"maxDuration\":\"1.5h\""), P_DEF, "duration", "workload.maxDuration"},
+    {"maxDuration no unit", WL("\"maxDuration\":\"90\""), P_DEF, "duration",
+     "workload.maxDuration"},
+    {"maxDuration two units", WL("\"maxDuration\":\"1h30m\""), P_DEF, "duration",
+     "workload.maxDuration"},
+    {"maxDuration huge count", WL("\"maxDuration\":\"99999999999999999999s\""), P_DEF, "duration",
+     "workload.maxDuration"},
+    {"maxDuration float", WL("\"maxDuration\":1.5"), P_DEF, "type", "workload.maxDuration"},
     {"replicas min > max", WL("\"replicas\":{\"min\":3,\"max\":2}"), P_DEF, "replicas.order",
      "workload.replicas"},
     {"replicas max 0", WL("\"replicas\":{\"min\":0,\"max\":0}"), P_DEF, "range",
@@ -372,6 +386,32 @@ out:
     ocra_spec_free(b);
 }
 
+/* workload.maxDuration: "90m" and 5400 are the same spec (canonical form: seconds). */
+static void
+test_max_duration_in_seconds(void)
+{
+    struct ocra_spec *a = parse_ok(WL("\"maxDuration\":\"90m\""), P_DEF),
+                     *b = parse_ok(WL("\"maxDuration\":5400"), P_DEF),
+                     *d = parse_ok(WL("\"maxDuration\":\"2d\""), P_DEF);
+    char *ca = NULL, *cb = NULL;
+
+    CHECK(a && b && d);
+    if (!a || !b || !d)
+        goto out;
+    CHECK_INT(a->workload.max_duration_s, 5400);
+    CHECK_INT(d->workload.max_duration_s, 172800);
+    ca = ocra_spec_canonical(a);
+    cb = ocra_spec_canonical(b);
+    CHECK_STR(ca, cb);
+    CHECK(strstr(ca, "\"maxDuration\":5400") != NULL);
+out:
+    free(ca);
+    free(cb);
+    ocra_spec_free(a);
+    ocra_spec_free(b);
+    ocra_spec_free(d);
+}
+
 /* What watch and events print: AIN's index-keyed command as the array the reader makes. */
 static void
 test_lists_as_arrays_for_display(void)
@@ -460,6 +500,7 @@ test_typed_fields_and_defaults(void)
     CHECK_INT(s->workload.replicas_max, 3);
     CHECK_INT(s->workload.argc, 0);
     CHECK_INT(s->workload.port, 0);
+    CHECK_INT(s->workload.max_duration_s, 0);
     CHECK(s->base_image == NULL);
     ocra_spec_free(s);
 }
@@ -723,12 +764,15 @@ test_image_round_trip(void)
     ocra_spec_image_free(im);
 }
 
-OCRA_TEST_MAIN(
-    OCRA_TEST(test_validation_table), OCRA_TEST(test_validation_generated),
-    OCRA_TEST(test_ain_index_object_is_numeric_order), OCRA_TEST(test_lists_as_arrays_for_display),
-    OCRA_TEST(test_canonical_form_and_hash_of_seed), OCRA_TEST(test_typed_fields_and_defaults),
-    OCRA_TEST(test_every_problem_is_reported_with_escaped_value),
-    OCRA_TEST(test_did_you_mean_and_truncation), OCRA_TEST(test_from_json_rejects_nul_in_argv),
-    OCRA_TEST(test_lexical_rules), OCRA_TEST(test_examples_are_valid_and_hostile_is_not),
-    OCRA_TEST(test_event_round_trip_and_short_id),
-    OCRA_TEST(test_event_from_json_rejects_bad_members), OCRA_TEST(test_image_round_trip))
+OCRA_TEST_MAIN(OCRA_TEST(test_validation_table), OCRA_TEST(test_validation_generated),
+               OCRA_TEST(test_ain_index_object_is_numeric_order),
+               OCRA_TEST(test_max_duration_in_seconds), OCRA_TEST(test_lists_as_arrays_for_display),
+               OCRA_TEST(test_canonical_form_and_hash_of_seed),
+               OCRA_TEST(test_typed_fields_and_defaults),
+               OCRA_TEST(test_every_problem_is_reported_with_escaped_value),
+               OCRA_TEST(test_did_you_mean_and_truncation),
+               OCRA_TEST(test_from_json_rejects_nul_in_argv), OCRA_TEST(test_lexical_rules),
+               OCRA_TEST(test_examples_are_valid_and_hostile_is_not),
+               OCRA_TEST(test_event_round_trip_and_short_id),
+               OCRA_TEST(test_event_from_json_rejects_bad_members),
+               OCRA_TEST(test_image_round_trip))

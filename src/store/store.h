@@ -18,7 +18,7 @@
 #include "base/base.h"
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define OCRA_STORE_SCHEMA_VERSION 7
+#define OCRA_STORE_SCHEMA_VERSION 8
 
 /* Room for "0x" + 64 hex digits + NUL. */
 #define OCRA_STORE_HASH_MAX 67
@@ -339,15 +339,19 @@ json_t *ocra_store_runs_json(struct ocra_store *st, const char *event_id, struct
  * Every journaled event enters the pipeline once (ocra_store_pipeline_intake) and then moves
  * through the daemon's stages. One row per event says where it is:
  *   status: the milestone reached: detected, validated, rejected, planned, toolchain, pushed,
- *           signed, allocated, running, completed, failed, superseded, orphaned, reported;
- *   outcome: completed, failed, rejected, superseded or orphaned once known (kept after
- *            `reported`; an orphaned event ends at status orphaned, never reported);
+ *           signed, allocated, running, completed, failed, superseded, orphaned, timeout,
+ *           reported;
+ *   outcome: completed, failed, rejected, superseded, orphaned or timeout once known (kept
+ *            after `reported`; an orphaned event ends at status orphaned, never reported);
  *   stage: the next stage to run (the daemon's op name), NULL when the event is finished;
  *   state: ready (claimable once next_ms has passed), claimed (a worker holds it until
- *          lease_ms), waiting (its stage has no implementation yet), dead (dead letter, with
+ *          lease_ms), waiting (its stage has no implementation yet), supervised (its workload
+ *          runs: the daemon's supervisor wakes it when the workload ends or must be stopped),
+ *          queued (no room yet), dead (dead letter, with
  *          last_error), done (finished).
  * Each attempt at a stage is a history row (stages table) with its start, end, outcome
- * (done, retry, dead, waiting, superseded, abandoned, released, orphaned, reopened), output
+ * (done, retry, dead, waiting, superseded, abandoned, released, orphaned, reopened, supervised,
+ * queued), output
  * JSON and error.
  * A claim records its owner (the claiming process, struct ocra_proc_id). A claim whose
  * holder is gone (its process died, found at once on the same machine; or its lease ran
@@ -450,7 +454,7 @@ int ocra_store_stage_renew(struct ocra_store *st, const char *event_id, int64_t 
 
 /* How an attempt ended and where the event goes next. */
 struct ocra_store_stage_end {
-    const char *outcome; /* history: done, retry, dead, waiting, released */
+    const char *outcome; /* history: done, retry, dead, waiting, released, supervised */
     const char *output;  /* JSON text or NULL */
     const char *error;   /* NULL on success; becomes last_error */
     const char *status;  /* the new status, NULL: unchanged */
@@ -464,8 +468,8 @@ struct ocra_store_stage_end {
  * Ends the attempt holding claim: records the history row and moves the event, in one
  * transaction. ESTALE (and nothing written) when the claim is no longer held: its lease
  * expired and another worker took the event over. Attempts restart at 0 on a new stage; an
- * attempt that ends waiting or released does not count, and one that ends waiting right
- * after a waiting attempt at the same stage only extends that history row.
+ * attempt that ends waiting, released, supervised or queued does not count, and one that ends
+ * waiting right after a waiting attempt at the same stage only extends that history row.
  */
 int ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t claim,
                          const struct ocra_store_stage_end *e, struct ocra_err *err);
@@ -488,6 +492,24 @@ int ocra_store_stage_wake(struct ocra_store *st, size_t *n, struct ocra_err *err
  */
 int ocra_store_stage_wake_event(struct ocra_store *st, const char *event_id, const char *state,
                                 bool *woken, struct ocra_err *err);
+
+/*
+ * The ids of the rows in state (journal order) into *ids (*n of them): for the supervisor to
+ * wake each once at start. Caller frees each and the array with free().
+ */
+int ocra_store_stage_in_state(struct ocra_store *st, const char *state, char ***ids, size_t *n,
+                              struct ocra_err *err);
+
+/*
+ * The in-image agent of event id refused to start its workload (docs/AGENT.md): refusal is
+ * the agent's word as a JSON object text ({"reason": "superseded", "current": version}), kept
+ * with the event for the complete stage. ENOENT: no such event.
+ */
+int ocra_store_event_refused(struct ocra_store *st, const char *id, const char *refusal,
+                             struct ocra_err *err);
+/* *refusal: what ocra_store_event_refused() kept for id, or NULL; caller frees. */
+int ocra_store_event_refusal(struct ocra_store *st, const char *id, char **refusal,
+                             struct ocra_err *err);
 
 /*
  * The event's row; *out is NULL when the event is not in the pipeline. Caller frees with

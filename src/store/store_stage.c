@@ -165,7 +165,8 @@ static const char sql_move[] =
     "  ELSE prev_status END,"
     " failed_stage = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN stage"
     "  ELSE failed_stage END,"
-    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded', 'orphaned')"
+    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded', 'orphaned',"
+    "  'timeout')"
     "  THEN ?2"
     "  ELSE outcome END,"
     " attempts = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0"
@@ -194,6 +195,13 @@ static const char sql_wake[] =
 static const char sql_wake_event[] =
     "UPDATE pipeline SET state = 'ready', next_ms = 0, updated_ms = ?3"
     " WHERE event_id = ?1 AND state = ?2";
+
+static const char sql_in_state[] = "SELECT event_id FROM pipeline WHERE state = ?1 ORDER BY seq";
+
+static const char sql_event_refused[] =
+    "UPDATE events SET refusal = ?2, updated_ms = ?3 WHERE id = ?1";
+
+static const char sql_event_refusal[] = "SELECT refusal FROM events WHERE id = ?1";
 
 static const char sql_get[] = "SELECT " PIPE_COLUMNS " FROM pipeline p WHERE p.event_id = ?1";
 
@@ -807,7 +815,8 @@ end_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
     const struct end_args *a = arg;
     const struct ocra_store_stage_end *e = a->e;
     int64_t now = ocra_time_wall_ms();
-    bool uncounted = !strcmp(e->outcome, "waiting") || !strcmp(e->outcome, "released");
+    bool uncounted = !strcmp(e->outcome, "waiting") || !strcmp(e->outcome, "released") ||
+                     !strcmp(e->outcome, "supervised") || !strcmp(e->outcome, "queued");
     sqlite3_stmt *s;
     int rc = 0;
 
@@ -1074,6 +1083,76 @@ ocra_store_stage_wake_event(struct ocra_store *st, const char *event_id, const c
         return -1;
     if (woken)
         *woken = sqlite3_changes(st->db) > 0;
+    return 0;
+}
+
+int
+ocra_store_stage_in_state(struct ocra_store *st, const char *state, char ***ids, size_t *n,
+                          struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_in_state, err);
+    char **out = NULL;
+    size_t k = 0;
+    int rc;
+
+    if (!s)
+        return -1;
+    if ((rc = sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC)) == SQLITE_OK)
+        rc = sqlite3_step(s);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+        out = ocra_xrealloc(out, (k + 1) * sizeof(*out));
+        out[k++] = ocra_xstrdup(TEXT(s, 0));
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < k; i++)
+            free(out[i]);
+        free(out);
+        return ocra_store_sqlerr(st, rc, err, "rows in state");
+    }
+    *ids = out;
+    *n = k;
+    return 0;
+}
+
+int
+ocra_store_event_refused(struct ocra_store *st, const char *id, const char *refusal,
+                         struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_event_refused, err);
+    int rc = 0;
+
+    if (!s)
+        return ocra_err_wrap(err, "event %s", id);
+    rc |= sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_text(s, 2, refusal, -1, SQLITE_STATIC);
+    rc |= sqlite3_bind_int64(s, 3, ocra_time_wall_ms());
+    if (ocra_store_exec_stmt(st, s, rc, err, "refusal") < 0)
+        return ocra_err_wrap(err, "event %s", id);
+    if (sqlite3_changes(st->db) == 0)
+        return ocra_err_set(err, ENOENT, "event %s: no such event", id);
+    return 0;
+}
+
+int
+ocra_store_event_refusal(struct ocra_store *st, const char *id, char **refusal,
+                         struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_event_refusal, err);
+    int rc;
+
+    *refusal = NULL;
+    if (!s)
+        return ocra_err_wrap(err, "event %s", id);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        *refusal = ocra_xstrdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ocra_store_sqlerr(st, rc, err, "refusal");
     return 0;
 }
 

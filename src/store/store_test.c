@@ -1799,10 +1799,11 @@ test_counters_equal_a_recount_after_churn(void)
                        "DROP TRIGGER pipeline_counts_update; DROP TRIGGER pipeline_counts_delete;"
                        "DROP INDEX pipeline_state; DROP INDEX pipeline_status;"
                        "DROP INDEX pipeline_outcome; DROP INDEX allocations_state;"
-                       "ALTER TABLE pipeline DROP COLUMN crashes;" /* and what 7 made */
+                       "ALTER TABLE pipeline DROP COLUMN crashes;" /* what 6 -> 7 added */
                        "ALTER TABLE pipeline DROP COLUMN owner_scope;"
                        "ALTER TABLE pipeline DROP COLUMN owner_pid;"
                        "ALTER TABLE pipeline DROP COLUMN owner_start;"
+                       "ALTER TABLE events DROP COLUMN refusal;" /* what 7 -> 8 added */
                        "PRAGMA user_version = 5",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);

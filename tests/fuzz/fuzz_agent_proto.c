@@ -47,6 +47,9 @@ check(const struct ocra_agentd_msg *m)
     REQUIRE(m->uptime_ms >= 0 && m->duration_ms >= 0);
     REQUIRE(m->load >= 0 && m->load <= OCRA_AGENTD_LOAD_MAX);
     REQUIRE(!m->has_load || m->type == OCRA_AGENTD_HEARTBEAT);
+    require_token(m->current, sizeof(m->current), true);
+    REQUIRE(m->type == OCRA_AGENTD_REFUSED ? strcmp(m->reason, "superseded") == 0
+                                           : m->reason[0] == '\0' && m->current[0] == '\0');
     if (m->type == OCRA_AGENTD_COMPLETED)
         REQUIRE((m->exit_code >= 0 && m->exit_code <= 255 && m->signal == 0) ||
                 (m->exit_code == -1 && m->signal >= 1 && m->signal <= 64));
