@@ -874,3 +874,60 @@ ocra_sched_place(struct ocra_sched_cluster *c, enum ocra_sched_policy policy,
     take(c, ch.best, &w, ch.best_dev, out);
     return 0;
 }
+
+/* ---- what the queue (sched_queue.c) needs of the cluster -------------------------------- */
+
+struct ocra_sched_cluster *
+sched_cluster_dup(const struct ocra_sched_cluster *src)
+{
+    struct ocra_sched_cluster *c = ocra_sched_cluster_new();
+    int rc = 0;
+
+    for (size_t i = 0; i < src->n; i++)
+        rc |= ocra_sched_cluster_add(c, &src->nodes[i], NULL);
+    assert(rc == 0); /* the nodes passed these checks when src took them */
+    (void)rc;
+    memcpy(c->acc, src->acc, sizeof(c->acc));
+    c->n_acc = src->n_acc;
+    c->weight_acc = src->weight_acc;
+    c->cls_dirty = true;
+    sched_cluster_sync(c, src);
+    return c;
+}
+
+void
+sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_cluster *src)
+{
+    assert(dst->n == src->n);
+    for (size_t i = 0; i < src->n; i++) {
+        const struct ocra_sched_node *s = &src->nodes[i];
+        struct ocra_sched_node *d = &dst->nodes[i];
+
+        if (d->cpu_free == s->cpu_free && d->ram_free == s->ram_free &&
+            memcmp(d->gpu_free_milli, s->gpu_free_milli, sizeof(d->gpu_free_milli)) == 0 &&
+            memcmp(d->gpu_mem_free, s->gpu_mem_free, sizeof(d->gpu_mem_free)) == 0)
+            continue;
+        d->cpu_free = s->cpu_free;
+        d->ram_free = s->ram_free;
+        memcpy(d->gpu_free_milli, s->gpu_free_milli, sizeof(d->gpu_free_milli));
+        memcpy(d->gpu_mem_free, s->gpu_mem_free, sizeof(d->gpu_mem_free));
+        sched_node_refresh(dst, i);
+    }
+}
+
+bool
+sched_node_admits(const struct ocra_sched_cluster *c, size_t i, const struct ocra_sched_req *r)
+{
+    struct ocra_sched_req one = *r;
+    struct sched_want w;
+    int64_t have;
+
+    one.gpus = r->gpus > 0;
+    one.gpu_milli = 0;
+    if (want_init(c, &one, &w, NULL) < 0)
+        return false;
+    for (int st = 0; st < ST_N; st++)
+        if (st != ST_GPUS && !stage_pass(c, i, &w, (enum stage)st, &have))
+            return false;
+    return c->nodes[i].gpu_count >= one.gpus;
+}

@@ -282,6 +282,15 @@ int ocra_sched_allocate(struct ocra_sched_allocator *a, const char *event_id, in
                         const struct ocra_sched_req *r, struct ocra_sched_alloc *out, bool *existed,
                         struct ocra_err *err);
 /*
+ * As ocra_sched_allocate(), but records exactly the allocation want (one that
+ * ocra_sched_queue_decide() returned; a gang records one replica per node) instead of placing:
+ * EBUSY when its capacity is no longer free, EINVAL when it does not fit the node. A held
+ * allocation of (event_id, replica) is returned as it is (*existed true).
+ */
+int ocra_sched_allocate_exact(struct ocra_sched_allocator *a, const char *event_id, int replica,
+                              const struct ocra_sched_alloc *want, struct ocra_sched_alloc *out,
+                              bool *existed, struct ocra_err *err);
+/*
  * Releases the held allocation of (event_id, replica) (replica -1: all of the event's) in the
  * journal and gives the capacity back. *n (may be NULL): how many were released (0 is fine).
  */
@@ -490,5 +499,194 @@ int ocra_sched_simulate(const struct ocra_sched_node *nodes, size_t n_nodes,
                         const struct ocra_sched_pod *pods, size_t n_pods,
                         const struct ocra_sched_sim_conf *conf, struct ocra_sched_sim_result *res,
                         struct ocra_err *err);
+
+/* ---- the queue's policy (sched_queue.c) ------------------------------------------------- */
+
+/*
+ * What to start now, and why the rest waits. A pure function of the cluster's state, the
+ * running workloads and the queued requests: nothing is recorded, the caller's cluster is not
+ * changed, and the same input gives the same answer (so a caller that places the started
+ * requests itself, in the order given, with the same placement policy on the same state, gets
+ * the same allocations; or it records the allocations returned).
+ *
+ * Order, for every policy: the effective priority first (higher first): a request's priority
+ * plus one for every conf.aging_s seconds it has waited (now - submit), so nothing starves;
+ * then the policy's own order; then submit time (FIFO), then the caller's array order.
+ *   fifo      submit order. The requests start in that order while they fit; the first that
+ *             does not fit (the head) stops every later one: no backfill.
+ *   backfill  submit order, EASY backfill: the requests start in order while they fit; the
+ *             first that does not is the head and gets a reservation: the earliest time it fits
+ *             once running workloads end at their expected ends (the nodes and devices it would
+ *             take then). A later request starts now when it fits now and either ends (now +
+ *             estimate) by the reservation, or leaves the head's reserved devices (and the CPU
+ *             and RAM it needs on those nodes) free. A head whose start cannot be estimated
+ *             (what it needs is held by workloads without an expected end) lets nothing past.
+ *   fair      weighted fair share across owners (DRF): within one effective priority, the next
+ *             request is the oldest of the owner with the smallest dominant share, where an
+ *             owner's dominant share is the largest of its shares of the cluster's GPUs
+ *             (milli-GPUs), CPU and RAM, held by its running workloads and by what this
+ *             decision starts, divided by its weight (conf.weights; 1 when not listed); then
+ *             EASY backfill as above.
+ *   sjf       shortest estimate first (unknown estimates last), aging keeping long ones from
+ *             starving; then EASY backfill as above. The policy aimed at job completion time.
+ *
+ * A request asks for req (struct ocra_sched_req; gpus may exceed OCRA_SCHED_MAX_GPUS). One
+ * whose req.gpus exceeds the GPU count of every node that passes its filters is a gang: it
+ * takes whole nodes (every device of each, free), enough of them that their GPUs add up to
+ * req.gpus, each node also giving req.cpu_milli and req.ram_mib; req.gpu_milli must then be 0.
+ * The gang's allocations (one per node) are returned. A request that could never fit, even on
+ * an empty cluster, is an error of the whole call: ENOSPC with the placer's explanation ("no
+ * node can ever host it: ...") prefixed by the request's id, and *bad (may be NULL) set to its
+ * index, so the caller fails that one and calls again without it. EINVAL likewise for a
+ * malformed request.
+ */
+enum ocra_sched_qpolicy {
+    OCRA_SCHED_Q_FIFO,
+    OCRA_SCHED_Q_BACKFILL,
+    OCRA_SCHED_Q_FAIR,
+    OCRA_SCHED_Q_SJF,
+    OCRA_SCHED_Q_N_POLICIES
+};
+
+/* "fifo", "backfill", "fair", "sjf"; -1 on anything else. */
+int ocra_sched_qpolicy_parse(const char *s, enum ocra_sched_qpolicy *out);
+/* The policy's name as ocra_sched_qpolicy_parse() reads it. */
+const char *ocra_sched_qpolicy_name(enum ocra_sched_qpolicy p);
+
+/* An owner's weight in fair share. */
+struct ocra_sched_weight {
+    const char *owner; /* borrowed */
+    double weight;     /* > 0 */
+};
+
+/* The queue's configuration. Times are seconds on the caller's clock (the same as now). */
+struct ocra_sched_queue_conf {
+    enum ocra_sched_qpolicy policy;
+    enum ocra_sched_policy place;            /* the placement policy (ocra_sched_place()) */
+    int64_t aging_s;                         /* +1 effective priority per aging_s waited; 0: off */
+    const struct ocra_sched_weight *weights; /* fair share weights by owner; may be NULL */
+    size_t n_weights;
+    int horizon; /* waiting requests, after the head, given an estimated start; 0: 64 */
+};
+
+/* A running workload: what it holds and until when. */
+struct ocra_sched_running {
+    const char *id;                        /* borrowed, for reasons */
+    const char *owner;                     /* borrowed; NULL or "": its own owner */
+    const struct ocra_sched_alloc *allocs; /* where it runs, one per node (a gang: several) */
+    size_t n_allocs;
+    int64_t end;      /* expected end (start + estimate); <= 0: unknown (never, for planning) */
+    bool preemptible; /* recorded for preemption; this module never preempts */
+};
+
+/* A queued request. */
+struct ocra_sched_queued {
+    const char *id;    /* borrowed */
+    const char *owner; /* borrowed; NULL or "": its own owner */
+    int priority;      /* higher first; operator configuration by app or publisher */
+    int64_t submit;    /* when it was queued */
+    struct ocra_sched_req req;
+    int64_t estimate; /* how long it runs (workload.maxDuration), seconds; 0: unknown */
+    bool preemptible;
+};
+
+/* Why a queued request waits. */
+enum ocra_sched_wait {
+    OCRA_SCHED_WAIT_NONE,     /* it starts now */
+    OCRA_SCHED_WAIT_ROOM,     /* no room for it now ("no node has 4 free GPUs of the 8 it ...") */
+    OCRA_SCHED_WAIT_ORDER,    /* behind an earlier request that cannot start (fifo) */
+    OCRA_SCHED_WAIT_PRIORITY, /* behind a request of higher effective priority */
+    OCRA_SCHED_WAIT_FAIR,     /* behind an owner with a smaller share ("fair share: owner X ...") */
+    OCRA_SCHED_WAIT_RESERVED, /* it would delay the head ("reserved for the head until T") */
+};
+
+/* "none", "room", "order", "priority", "fair", "reserved". */
+const char *ocra_sched_wait_name(enum ocra_sched_wait w);
+
+#define OCRA_SCHED_REASON_MAX 256
+
+/* The answer for one queued request. */
+struct ocra_sched_decision {
+    size_t queued;    /* its index in the caller's queued array */
+    size_t position;  /* 1-based, in the order above */
+    int eff_priority; /* priority plus aging */
+    bool start;       /* start it now */
+    bool head;        /* the head: it holds the reservation */
+    enum ocra_sched_wait wait;
+    char reason[OCRA_SCHED_REASON_MAX]; /* for people; "" when it starts */
+    int64_t est_start;                  /* now when it starts; -1: cannot be estimated */
+    size_t alloc, n_allocs;             /* when it starts: plan.allocs[alloc .. alloc+n_allocs) */
+};
+
+/* A decision over the whole queue. */
+struct ocra_sched_plan {
+    struct ocra_sched_decision *v; /* one per queued request, by position */
+    size_t n, n_start;
+    struct ocra_sched_alloc *allocs; /* of the requests that start, by position */
+    size_t n_allocs;
+    int64_t reserve_at; /* the head's reservation; -1: no head, or its start is unknown */
+};
+
+void ocra_sched_plan_init(struct ocra_sched_plan *p);
+void ocra_sched_plan_fini(struct ocra_sched_plan *p);
+
+/*
+ * Decides at now over cluster c (its accounting must already hold the running workloads;
+ * borrowed and left unchanged). Fills *plan (ocra_sched_plan_init() first; a plan reused is
+ * overwritten; caller releases it with ocra_sched_plan_fini()). Every running workload's
+ * allocations must be held in c. Errors: ENOSPC or EINVAL for a request (above, *bad set);
+ * EINVAL for a bad conf or a running allocation that is not in c.
+ */
+int ocra_sched_queue_decide(const struct ocra_sched_cluster *c,
+                            const struct ocra_sched_queue_conf *conf, int64_t now,
+                            const struct ocra_sched_running *running, size_t n_running,
+                            const struct ocra_sched_queued *queued, size_t n_queued,
+                            struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err);
+
+/* ---- job traces through the queue (ocra simulate --jobs) -------------------------------- */
+
+/* One job of a trace. */
+struct ocra_sched_job {
+    char name[OCRA_SCHED_NAME_MAX];
+    char owner[OCRA_SCHED_NAME_MAX]; /* "" when the trace has none */
+    int64_t submit;                  /* seconds from the trace's start */
+    int64_t duration;                /* seconds it runs once started, >= 1 */
+    int64_t estimate;                /* what the queue is told; the duration when absent */
+    int gpus;                        /* whole GPUs; more than a node's: whole nodes */
+    int priority;
+    bool preemptible; /* parsed; the replay does not preempt */
+};
+
+/*
+ * Parses a job trace: a header naming name, submit, duration, gpus (required) and owner,
+ * priority, preemptible, estimate (optional), any order, other columns ignored. submit is
+ * seconds (>= 0) or an ISO-8601 UTC time "2024-01-02T03:04:05Z" (a space for the T, without
+ * the Z, and a fraction are accepted); when the trace uses times, the earliest is second 0.
+ * Errors as ocra_sched_nodes_parse(), "name:line: column: problem". Caller frees *out.
+ */
+int ocra_sched_jobs_parse(const char *name, const char *text, size_t len,
+                          struct ocra_sched_job **out, size_t *n, struct ocra_err *err);
+
+/* What a job replay measured (seconds). */
+struct ocra_sched_jobsim_result {
+    size_t jobs;
+    double jct_avg, jct_p50, jct_p95; /* completion - submit */
+    double wait_avg;                  /* start - submit */
+    int64_t makespan;                 /* the last completion - the first submit */
+    double gpu_util;                  /* GPU-seconds used / (cluster GPUs * makespan), 0..1 */
+    size_t decisions;                 /* ocra_sched_queue_decide() calls */
+    uint64_t ns;                      /* wall time of the replay */
+};
+
+/*
+ * Replays jobs through a fresh cluster of nodes and ocra_sched_queue_decide() with conf:
+ * event driven (a decision at every submission and completion time, after the completions of
+ * that second); a started job ends at start + duration; the queue is told its estimate. Jobs
+ * are whole-GPU requests with no CPU or RAM. A job that can never fit is an error naming it.
+ */
+int ocra_sched_jobsim(const struct ocra_sched_node *nodes, size_t n_nodes,
+                      const struct ocra_sched_job *jobs, size_t n_jobs,
+                      const struct ocra_sched_queue_conf *conf,
+                      struct ocra_sched_jobsim_result *res, struct ocra_err *err);
 
 #endif

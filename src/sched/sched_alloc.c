@@ -170,8 +170,8 @@ ocra_sched_allocator_orphans(const struct ocra_sched_allocator *a, const char **
 /* Inside the transaction: the held one, or a new placement recorded. */
 static int
 allocate_tx(struct ocra_sched_allocator *a, const char *event_id, int replica,
-            const struct ocra_sched_req *r, struct ocra_sched_alloc *out, bool *existed,
-            struct ocra_err *err)
+            const struct ocra_sched_req *r, const struct ocra_sched_alloc *exact,
+            struct ocra_sched_alloc *out, bool *existed, struct ocra_err *err)
 {
     struct ocra_store_alloc row;
     struct ocra_sched_alloc p;
@@ -190,8 +190,13 @@ allocate_tx(struct ocra_sched_allocator *a, const char *event_id, int replica,
         *existed = true;
         return 0;
     }
-    if (ocra_sched_place(a->c, a->policy, r, &p, err) < 0)
+    if (exact) {
+        if (ocra_sched_claim(a->c, exact, err) < 0)
+            return -1;
+        p = *exact;
+    } else if (ocra_sched_place(a->c, a->policy, r, &p, err) < 0) {
         return -1;
+    }
     if (to_row(a->c, event_id, replica, &p, &row, err) < 0 ||
         ocra_store_alloc_insert(a->st, &row, err) < 0) {
         ocra_sched_release(a->c, &p);
@@ -202,10 +207,10 @@ allocate_tx(struct ocra_sched_allocator *a, const char *event_id, int replica,
     return 0;
 }
 
-int
-ocra_sched_allocate(struct ocra_sched_allocator *a, const char *event_id, int replica,
-                    const struct ocra_sched_req *r, struct ocra_sched_alloc *out, bool *existed,
-                    struct ocra_err *err)
+static int
+allocate(struct ocra_sched_allocator *a, const char *event_id, int replica,
+         const struct ocra_sched_req *r, const struct ocra_sched_alloc *exact,
+         struct ocra_sched_alloc *out, bool *existed, struct ocra_err *err)
 {
     struct ocra_sched_alloc p;
     bool ex = false;
@@ -215,7 +220,7 @@ ocra_sched_allocate(struct ocra_sched_allocator *a, const char *event_id, int re
                             OCRA_SCHED_MAX_REPLICAS - 1);
     if (ocra_store_begin(a->st, err) < 0)
         return ocra_err_wrap(err, "allocate %s", event_id);
-    if (allocate_tx(a, event_id, replica, r, &p, &ex, err) < 0) {
+    if (allocate_tx(a, event_id, replica, r, exact, &p, &ex, err) < 0) {
         ocra_store_rollback(a->st);
         return ocra_err_wrap(err, "allocate %s", event_id);
     }
@@ -228,6 +233,22 @@ ocra_sched_allocate(struct ocra_sched_allocator *a, const char *event_id, int re
     if (existed)
         *existed = ex;
     return 0;
+}
+
+int
+ocra_sched_allocate(struct ocra_sched_allocator *a, const char *event_id, int replica,
+                    const struct ocra_sched_req *r, struct ocra_sched_alloc *out, bool *existed,
+                    struct ocra_err *err)
+{
+    return allocate(a, event_id, replica, r, NULL, out, existed, err);
+}
+
+int
+ocra_sched_allocate_exact(struct ocra_sched_allocator *a, const char *event_id, int replica,
+                          const struct ocra_sched_alloc *want, struct ocra_sched_alloc *out,
+                          bool *existed, struct ocra_err *err)
+{
+    return allocate(a, event_id, replica, NULL, want, out, existed, err);
 }
 
 /* What a release collects before it commits: the held rows of the event (and replica). */

@@ -160,4 +160,31 @@ int sched_parse_cc(const char *s);
 /* The journal an allocator records to (borrowed). */
 struct ocra_store *sched_allocator_store(const struct ocra_sched_allocator *a);
 
+/*
+ * For the queue (sched_queue.c). sched_cluster_dup: a new cluster with src's nodes, accounting
+ * and typical workload (caller frees with ocra_sched_cluster_free()). sched_cluster_sync: makes
+ * dst's accounting src's (dst a dup of src: the same nodes), refreshing only the nodes that
+ * differ. sched_node_admits: whether node i, were it empty, passes r's filters other than the
+ * GPU count (model, driver, compute capability, labels, GPU memory, CPU, RAM) and has a GPU
+ * when r asks for any: the placer's own filters, for gangs of whole nodes.
+ */
+struct ocra_sched_cluster *sched_cluster_dup(const struct ocra_sched_cluster *src);
+void sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_cluster *src);
+bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i, const struct ocra_sched_req *r);
+
+/*
+ * The queue's decision with scratch clusters kept between calls (the job replay decides
+ * thousands of times on one cluster): sched_queue_new() copies c; every later
+ * sched_queue_decide() must pass a cluster of the same nodes. Otherwise as
+ * ocra_sched_queue_decide().
+ */
+struct sched_queue;
+struct sched_queue *sched_queue_new(const struct ocra_sched_cluster *c);
+void sched_queue_free(struct sched_queue *sq);
+int sched_queue_decide(struct sched_queue *sq, const struct ocra_sched_cluster *c,
+                       const struct ocra_sched_queue_conf *conf, int64_t now,
+                       const struct ocra_sched_running *running, size_t n_running,
+                       const struct ocra_sched_queued *queued, size_t n_queued,
+                       struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err);
+
 #endif
