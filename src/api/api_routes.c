@@ -130,7 +130,9 @@ count_pipeline(const char *state, const char *status, const char *outcome, int64
 
     ocra_metrics_set(std->pipeline, (const char *const[]){state, status, outcome}, (double)n);
     if (!strcmp(state, "ready"))
-        *(int64_t *)arg += n;
+        ((int64_t *)arg)[0] += n;
+    else if (!strcmp(state, "queued"))
+        ((int64_t *)arg)[1] += n;
 }
 
 /* The journal's gauges come from the counters it keeps (a few rows, whatever its size). */
@@ -139,17 +141,19 @@ route_metrics(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
 {
     const struct ocra_metrics_std *std = ocra_metrics_std();
     struct ocra_err err = {0};
-    int64_t ready = 0;
+    int64_t ready[2] = {0, 0}; /* ready, queued */
     struct ocra_buf b;
 
     if (ctx->st) {
         ocra_metrics_clear(std->events);
         ocra_metrics_clear(std->pipeline);
         if (ocra_store_event_counts(ctx->st, count_one, std->events, &err) < 0 ||
-            ocra_store_pipeline_counts(ctx->st, count_pipeline, &ready, &err) < 0)
+            ocra_store_pipeline_counts(ctx->st, count_pipeline, ready, &err) < 0) {
             ocra_log_warn("api: metrics: %s", err.msg);
-        else
-            ocra_metrics_set(std->queue_depth, NULL, (double)ready);
+        } else {
+            ocra_metrics_set(std->queue_depth, NULL, (double)ready[0]);
+            ocra_metrics_set(std->sched_queue_depth, NULL, (double)ready[1]);
+        }
     }
     ocra_buf_init(&b);
     ocra_metrics_write(ctx->metrics, &b);

@@ -268,20 +268,44 @@ ocra_daemon_replica_req(const struct ocra_daemon_prepared *p, struct ocra_sched_
 
 struct alloc_call {
     const char *event_id;
+    struct ocra_store *st;
     struct ocra_sched_req req;
     struct ocra_sched_alloc out;
     bool existed;
+    bool queued; /* no room now, or others queued first: the queue's dispatcher decides */
+    char reason[OCRA_ERR_MAX];
     char node[OCRA_SCHED_NAME_MAX];
 };
 
+/* The event's allocation: the one held (the queue's dispatcher placed it, or an earlier
+ * attempt did), else a new one unless other events wait in the queue (they go first, in the
+ * queue's order), else c->queued when there is no room now. */
 static int
 do_allocate(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
 {
     struct alloc_call *c = arg;
     const struct ocra_sched_node *n;
+    struct ocra_store_alloc held;
+    bool found = false;
+    int64_t ahead = 0;
 
-    if (ocra_sched_allocate(a, c->event_id, 0, &c->req, &c->out, &c->existed, err) < 0)
+    if (ocra_store_alloc_held(c->st, c->event_id, 0, &held, &found, err) < 0 ||
+        (!found && ocra_store_queue_count(c->st, &ahead, err) < 0))
         return -1;
+    if (!found && ahead > 0) {
+        c->queued = true;
+        snprintf(c->reason, sizeof(c->reason), "%lld event%s queued before it", (long long)ahead,
+                 ahead == 1 ? " is" : "s are");
+        return 0;
+    }
+    if (ocra_sched_allocate(a, c->event_id, 0, &c->req, &c->out, &c->existed, err) < 0) {
+        if (err->code != EAGAIN)
+            return -1;
+        c->queued = true; /* room frees when a workload ends: waiting is not failing */
+        snprintf(c->reason, sizeof(c->reason), "%s", err->msg);
+        memset(err, 0, sizeof(*err));
+        return 0;
+    }
     n = ocra_sched_cluster_node(ocra_sched_allocator_cluster(a), (size_t)c->out.node);
     snprintf(c->node, sizeof(c->node), "%s", n ? n->name : "?");
     return 0;
@@ -292,7 +316,7 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
             json_t **output, struct ocra_err *err)
 {
     struct ocra_daemon_prepared p = {0};
-    struct alloc_call c = {.event_id = job->event->id};
+    struct alloc_call c = {.event_id = job->event->id, .st = ctx->st};
     json_t *gpus;
     int ret = -1;
 
@@ -307,6 +331,14 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
             *output = ocra_daemon_verdict_err("failed", err);
             ret = 0;
         }
+        goto out;
+    }
+    if (c.queued) { /* uncounted; the dispatcher wakes it when the queue's policy starts it */
+        *output = ocra_daemon_verdict("queued", c.reason);
+        json_object_set_new(
+            *output, "request",
+            ocra_daemon_queue_request(&c.req, ocra_daemon_estimate_s(job->event->spec)));
+        ret = 0;
         goto out;
     }
     gpus = json_array();
@@ -332,7 +364,10 @@ do_release(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
 int
 ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err)
 {
-    return with_allocator(ctx, do_release, &event_id, err);
+    if (with_allocator(ctx, do_release, &event_id, err) < 0)
+        return -1;
+    ocra_daemon_queue_dispatch(ctx); /* room freed: what waits for it may start */
+    return 0;
 }
 
 /* ---- run and complete -------------------------------------------------------------------- */
