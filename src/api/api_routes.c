@@ -307,6 +307,21 @@ route_list_hook(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, bool i
     return respond_json(resp, 200, json_pack("{s:o}", images ? "images" : "nodes", arr));
 }
 
+static int
+route_queue(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
+{
+    struct ocra_err err = {0};
+    json_t *doc;
+
+    if (!need_journal(ctx, resp))
+        return 0;
+    if (!ctx->hooks.queue)
+        return respond_error(resp, 501, "not_implemented", "the queue is served by ocra daemon");
+    if (!(doc = ctx->hooks.queue(ctx->hooks.arg, ctx->st, &err)))
+        return respond_err(resp, &err);
+    return respond_json(resp, 200, doc);
+}
+
 /* ---- the dashboard ----------------------------------------------------------------------- */
 
 static bool
@@ -376,6 +391,9 @@ ocra_api_route(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct 
     } else if (strcmp(p, "/api/v1/images") == 0 || strcmp(p, "/api/v1/nodes") == 0) {
         if (method_is(req, resp, "GET"))
             route_list_hook(ctx, req, strcmp(p, "/api/v1/images") == 0, resp);
+    } else if (strcmp(p, "/api/v1/queue") == 0) {
+        if (method_is(req, resp, "GET"))
+            route_queue(ctx, resp);
     } else if (strncmp(p, "/api/", 5) == 0) {
         respond_error(resp, 404, "not_found", "no endpoint %.200s", p);
     } else if (!(method_is(req, resp, "GET") && route_asset(p, resp))) {
