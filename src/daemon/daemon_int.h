@@ -149,6 +149,12 @@ int ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struc
 /* ---- the scheduler queue (daemon_queue.c) ------------------------------------------------ */
 
 struct ocra_sched_req;
+/* The allocate stage's placement of job's event asking req: the allocation held (placed by
+ * the queue's dispatcher or an earlier attempt), else a new one when nothing is queued, else
+ * *output {"verdict": "queued", "reason", "request"} (no room now, or events queued first);
+ * {"verdict": "failed"} naming the filter when req fits no node of the inventory. */
+int ocra_daemon_place(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                      const struct ocra_sched_req *req, json_t **output, struct ocra_err *err);
 /* Asks the queue's policy which queued events start now, records their allocations and wakes
  * them (errors are logged: the next release or the timer tries again). On ctx's connection,
  * under the allocator's lock; nothing to do (the common case) costs one counter read. */
