@@ -8,7 +8,8 @@
 #  1. A blocker holds the node (its workload waits for /tmp/ocra-stop); twenty events, fifteen
 #     by publisher A then five by B (sched.queue.priorities: B=10, policy fifo), all queue:
 #     `ocra queue --json` and /api/v1/queue list 20 with positions 1..20, owner, priority and
-#     a reason; /metrics ocra_sched_queue_depth 20. The blocker stopped: all twenty start one
+#     a reason; the dashboard's queue view lists the same 20 in the same order (headless
+#     chromium); /metrics ocra_sched_queue_depth 20. The blocker stopped: all twenty start one
 #     by one as the room frees, B's five first (priority) then A's in the order they queued,
 #     all complete and are reported, none dead-lettered, no allocate attempt retried or
 #     counted twice; ocra_queue_wait_seconds_count 20.
@@ -34,6 +35,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/check.sh"
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
+. "$here/lib/chromium.sh"
 
 skip() {
     echo "it_daemon_queue: skipped: $1"
@@ -119,10 +121,17 @@ spec() {
  "workload": {"type": "$2", "gpus": 0, "command": ["sh", "-c", "$3"]$extra}}
 JSON
 }
-# publish KEYVAR NAME TYPE SHELL_COMMAND [MAX_DURATION]: sent without waiting for the receipt
+# publish KEYVAR NAME TYPE SHELL_COMMAND [MAX_DURATION]: sent without waiting for the receipt,
+# each key's nonces counted here (the node would take a second send of one nonce as a
+# replacement)
+nonce_EVM_KEY0=$("$CAST" nonce --block pending --rpc-url "$EVM_RPC_URL" "$EVM_ADDR0")
+nonce_EVM_KEY2=$("$CAST" nonce --block pending --rpc-url "$EVM_RPC_URL" "$EVM_ADDR2")
 publish() {
-    "$CAST" send --async --rpc-url "$EVM_RPC_URL" --private-key "${!1}" "$contract" \
-        "publish(string,string)" "$2" "$(spec "$2" "$3" "$4" "${5:-}")" >/dev/null
+    local nv=nonce_$1
+    "$CAST" send --async --nonce "${!nv}" --rpc-url "$EVM_RPC_URL" --private-key "${!1}" \
+        "$contract" "publish(string,string)" "$2" "$(spec "$2" "$3" "$4" "${5:-}")" >/dev/null ||
+        return 1
+    printf -v "$nv" '%d' $((${!nv} + 1))
 }
 q() { sqlite3 "$tmp/journal.db" "$1" 2>/dev/null; }
 # id NAME: the event id of the model NAME (its path ends in /NAME)
@@ -203,6 +212,21 @@ PY
 api /api/v1/queue >"$tmp/api_queue.json"
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["depth"] == 20 and len(d["queued"]) == 20, d' \
     "$tmp/api_queue.json" && ok api_queue || fail api_queue "$(head -c 300 "$tmp/api_queue.json")"
+# the dashboard's queue view, in headless chromium: one row per queued event, by position
+if chromium_find; then
+    chromium_load "$tmp/chromium" "http://127.0.0.1:$api_port/" --dump-dom >"$tmp/dash.html"
+    python3 - "$tmp/dash.html" "$tmp/queue.json" <<'PY' && ok dashboard_queue_view || fail dashboard_queue_view "$(grep -o '<table id="queue".\{0,600\}' "$tmp/dash.html")"
+import json, re, sys
+html = open(sys.argv[1]).read()
+table = html[html.index('<table id="queue"'):]
+table = table[:table.index("</table>")]
+rows = re.findall(r'<tr data-event="([^"]+)" data-wait="([a-z]+)"', table)
+want = [e["event"] for e in json.load(open(sys.argv[2]))["queued"]]
+assert [r[0] for r in rows] == want, (rows, want)
+PY
+else
+    echo "dashboard: skipped: no chromium (scripts/install-deps installs the Debian package)"
+fi
 [ "$(metric ocra_sched_queue_depth)" = 20 ] && ok metric_queue_depth ||
     fail metric_queue_depth "ocra_sched_queue_depth $(metric ocra_sched_queue_depth)"
 expected_order="$(queued_order $names_b)$(queued_order $names_a)"
