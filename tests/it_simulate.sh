@@ -97,4 +97,71 @@ expect as_bad_trace 2 "$ocra" simulate --autoscale --trace "$tmp/badtrace.csv" &
 expect as_help 0 "$ocra" simulate --help && has as_help "$tmp/out" "--autoscale"
 # --- autoscale (end)
 
+# --- jobs (begin)
+# `ocra simulate --jobs` on hand-computed traces. One node of 8 GPUs; a (6 GPUs, 0..100), b (8
+# GPUs, submitted at 1), c (2 GPUs for 10 s, submitted at 2). fifo: b waits for a (100..200),
+# c for b (200..210): JCTs 100, 199, 208, average 169, waits 0, 99, 198, makespan 210, GPU
+# use 1420 of 8 * 210 GPU-seconds. backfill: c fits beside a and ends at 12, before b's
+# reservation at 100, so it starts at once: JCTs 100, 199, 10, average 103, makespan 200.
+printf 'sn,cpu_milli,memory_mib,gpu,model\nn1,64000,262144,8,T4\n' >"$tmp/node1.csv"
+printf 'sn,cpu_milli,memory_mib,gpu,model\nn1,64000,262144,8,T4\nn2,64000,262144,8,T4\n' >"$tmp/node2.csv"
+printf 'name,submit,duration,gpus\na,0,100,6\nb,1,100,8\nc,2,10,2\n' >"$tmp/jobs.csv"
+jobs_row() { # NAME POLICY FIELDS: the row of POLICY reads FIELDS (jobs .. util%)
+    if awk -v p="$2" -v want="$3" '$1 == p { $1 = ""; $NF = ""; got = $0 }
+            END { gsub(/^ +| +$/, "", got); exit got != want }' "$tmp/out"; then
+        ok "$1"
+    else
+        fail "$1" "want $2 $3 in: $(cat "$tmp/out")"
+    fi
+}
+expect jobs_table 0 "$ocra" simulate --jobs "$tmp/jobs.csv" --nodes "$tmp/node1.csv" \
+    --policy fifo --policy backfill &&
+    has jobs_table "$tmp/out" "jobs 3, nodes 1 (8 GPUs)"
+jobs_row jobs_fifo fifo "3 169.0 199.0 208.0 99.0 210 84.52"
+jobs_row jobs_backfill backfill "3 103.0 100.0 199.0 33.0 200 88.75"
+if [ "$(awk 'NR > 2 {print $1}' "$tmp/out" | tr '\n' ' ')" = "fifo backfill " ]; then
+    ok jobs_policies_in_order
+else
+    fail jobs_policies_in_order "$(cat "$tmp/out")"
+fi
+# --json: one object per policy, exactly the documented keys
+expect jobs_json 0 "$ocra" simulate --jobs "$tmp/jobs.csv" --nodes "$tmp/node1.csv" --json &&
+    if python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+keys = ["policy", "jobs", "jct_avg_s", "jct_p50_s", "jct_p95_s", "wait_avg_s", "makespan_s", "gpu_util"]
+assert [o["policy"] for o in d] == ["fifo", "backfill", "fair", "sjf"], d
+assert all(sorted(o) == sorted(keys) for o in d), d
+f, b = d[0], d[1]
+assert (f["jobs"], f["jct_avg_s"], f["jct_p50_s"], f["jct_p95_s"], f["wait_avg_s"], f["makespan_s"]) == (3, 169, 199, 208, 99, 210), f
+assert abs(f["gpu_util"] - 1420 / 1680) < 1e-9, f
+assert (b["jct_avg_s"], b["wait_avg_s"], b["makespan_s"]) == (103, 33, 200), b
+' "$tmp/out"; then ok jobs_json_keys; else fail jobs_json_keys "$(cat "$tmp/out")"; fi
+# the same trace in ISO-8601 times gives the same numbers
+printf 'name,submit,duration,gpus\na,2024-03-01T10:00:00Z,100,6\nb,2024-03-01T10:00:01Z,100,8\nc,2024-03-01 10:00:02,10,2\n' >"$tmp/jobs_iso.csv"
+expect jobs_iso 0 "$ocra" simulate --jobs "$tmp/jobs_iso.csv" --nodes "$tmp/node1.csv" -P backfill &&
+    jobs_row jobs_iso backfill "3 103.0 100.0 199.0 33.0 200 88.75"
+# told that c runs 200 s, backfill may not start it before b: fifo's numbers
+printf 'name,submit,duration,gpus,estimate\na,0,100,6,\nb,1,100,8,\nc,2,10,2,200\n' >"$tmp/jobs_est.csv"
+expect jobs_estimate 0 "$ocra" simulate --jobs "$tmp/jobs_est.csv" --nodes "$tmp/node1.csv" -P backfill &&
+    jobs_row jobs_estimate backfill "3 169.0 199.0 208.0 99.0 210 84.52"
+# a 12-GPU job on two 8-GPU nodes takes both whole nodes: the 1-GPU job waits for it
+printf 'name,submit,duration,gpus\ng,0,100,12\ns,0,10,1\n' >"$tmp/jobs_gang.csv"
+expect jobs_gang 0 "$ocra" simulate --jobs "$tmp/jobs_gang.csv" --nodes "$tmp/node2.csv" -P fifo &&
+    jobs_row jobs_gang fifo "2 105.0 100.0 110.0 50.0 110 91.48"
+printf 'name,submit,duration,gpus\nbig,0,100,20\n' >"$tmp/jobs_big.csv"
+expect jobs_never_fits 2 "$ocra" simulate --jobs "$tmp/jobs_big.csv" --nodes "$tmp/node2.csv" &&
+    has jobs_never_fits "$tmp/err" "request big: no set of nodes can ever host it: a gang of 20 GPUs takes whole nodes, and the 2 nodes that pass its filters have 16 GPUs in all"
+printf 'name,submit,duration,gpus\na,0,100,6\nb,1,x,8\n' >"$tmp/jobs_bad.csv"
+expect jobs_bad_row 2 "$ocra" simulate --jobs "$tmp/jobs_bad.csv" --nodes "$tmp/node1.csv" &&
+    has jobs_bad_row "$tmp/err" "jobs_bad.csv:3: duration: not an integer: \"x\""
+printf 'name,submit,duration\na,0,100\n' >"$tmp/jobs_nogpus.csv"
+expect jobs_no_column 2 "$ocra" simulate --jobs "$tmp/jobs_nogpus.csv" --nodes "$tmp/node1.csv" &&
+    has jobs_no_column "$tmp/err" "jobs_nogpus.csv:1: gpus: missing column"
+expect jobs_bad_policy 2 "$ocra" simulate --jobs "$tmp/jobs.csv" --nodes "$tmp/node1.csv" -P fgd &&
+    has jobs_bad_policy "$tmp/err" "fifo, backfill, fair or sjf"
+expect jobs_no_nodes 2 "$ocra" simulate --jobs "$tmp/jobs.csv" && has jobs_no_nodes "$tmp/err" "--jobs needs --nodes"
+expect jobs_help 0 "$ocra" simulate --help && has jobs_help "$tmp/out" "--jobs FILE"
+# --- jobs (end)
+
 check_done

@@ -4,7 +4,9 @@
  * and a pod list (the Alibaba openb trace format) through the placer, once per policy, and
  * prints a table: pods placed and failed, the share of GPU capacity left unallocatable by the
  * typical pod (fragmentation, docs/RUNNING.md), the share left unallocated, and placement
- * decisions per second. Offline; the counts are the same on every machine.
+ * decisions per second. Offline; the counts are the same on every machine. With --jobs it
+ * replays a job trace through the queue's policies instead (sched_queue.c, the code the daemon
+ * asks) and prints job completion times, queueing delay, makespan and GPU utilisation.
  */
 #include "cli/cli.h"
 
@@ -363,6 +365,200 @@ autoscale_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     return status;
 }
 
+/* ---- --jobs: a job trace through the queue's policies ---------------------------------- */
+
+#define JOBS_MAX_WEIGHTS 64
+
+struct jobs_opts {
+    const char *jobs, *nodes;
+    enum ocra_sched_qpolicy policies[OCRA_SCHED_Q_N_POLICIES];
+    int n_policies;
+    enum ocra_sched_policy place;
+    int64_t aging_s;
+    struct ocra_sched_weight weights[JOBS_MAX_WEIGHTS];
+    size_t n_weights;
+    bool json;
+};
+
+/* "OWNER=W": a fair-share weight (W > 0, up to 1e6); the string is argv's, kept. */
+static int
+jobs_weight(struct jobs_opts *o, char *arg)
+{
+    char *eq = strrchr(arg, '='), *end = NULL;
+    double w;
+
+    if (o->n_weights == JOBS_MAX_WEIGHTS)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "simulate: more than %d --weight options",
+                             JOBS_MAX_WEIGHTS);
+    if (eq && eq > arg) {
+        w = strtod(eq + 1, &end);
+        if (end != eq + 1 && !*end && w > 0 && w <= 1e6) {
+            *eq = '\0';
+            o->weights[o->n_weights++] = (struct ocra_sched_weight){arg, w};
+            return OCRA_CLI_OK;
+        }
+    }
+    return ocra_cli_fail(OCRA_CLI_USAGE,
+                         "simulate: --weight %s: expected OWNER=WEIGHT, a weight in (0, 1e6]", arg);
+}
+
+static int
+jobs_parse(int argc, char **argv, struct jobs_opts *o)
+{
+    static const struct option longopts[] = {
+        {"jobs", required_argument, NULL, 'j'},    {"nodes", required_argument, NULL, 'n'},
+        {"policy", required_argument, NULL, 'P'},  {"place", required_argument, NULL, 'L'},
+        {"aging-s", required_argument, NULL, 'a'}, {"weight", required_argument, NULL, 'w'},
+        {"json", no_argument, NULL, 'J'},          {NULL, 0, NULL, 0},
+    };
+    enum ocra_sched_qpolicy p;
+    int c, st = OCRA_CLI_OK;
+
+    while (st == OCRA_CLI_OK && (c = getopt_long(argc, argv, "j:n:P:", longopts, NULL)) != -1) {
+        if (c == 'j')
+            o->jobs = optarg;
+        else if (c == 'n')
+            o->nodes = optarg;
+        else if (c == 'J')
+            o->json = true;
+        else if (c == 'a')
+            st = ocra_cli_parse_int("aging-s", optarg, 0, 86400 * 365, &o->aging_s);
+        else if (c == 'w')
+            st = jobs_weight(o, optarg);
+        else if (c == 'L' && ocra_sched_policy_parse(optarg, &o->place) < 0)
+            st =
+                ocra_cli_fail(OCRA_CLI_USAGE,
+                              "simulate: --place %s: first-fit, best-fit, cheapest or fgd", optarg);
+        else if (c == 'P' && ocra_sched_qpolicy_parse(optarg, &p) == 0 &&
+                 o->n_policies < OCRA_SCHED_Q_N_POLICIES)
+            o->policies[o->n_policies++] = p;
+        else if (c == 'P')
+            st = ocra_cli_fail(OCRA_CLI_USAGE,
+                               "simulate: --policy %s: with --jobs, fifo, backfill, fair or sjf "
+                               "(at most 4)",
+                               optarg);
+        else if (c != 'L')
+            st = ocra_cli_fail(OCRA_CLI_USAGE, "see `ocra help simulate`");
+    }
+    if (st != OCRA_CLI_OK)
+        return st;
+    if (optind < argc)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "simulate: unexpected argument '%s'", argv[optind]);
+    if (!o->jobs || !o->nodes)
+        return ocra_cli_fail(OCRA_CLI_USAGE, "simulate: --jobs needs --nodes");
+    for (int i = 0; o->n_policies == 0 && i < OCRA_SCHED_Q_N_POLICIES; i++)
+        o->policies[i] = (enum ocra_sched_qpolicy)i;
+    if (o->n_policies == 0)
+        o->n_policies = OCRA_SCHED_Q_N_POLICIES;
+    return OCRA_CLI_OK;
+}
+
+static int
+jobs_load(const struct jobs_opts *o, struct ocra_sched_node **nodes, size_t *n_nodes,
+          struct ocra_sched_job **jobs, size_t *n_jobs)
+{
+    struct ocra_err err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    int ret;
+
+    if (ocra_file_read(o->nodes, SIM_FILE_MAX, &text, &len, &err) < 0)
+        return input_fail(&err);
+    ret = ocra_sched_nodes_parse(o->nodes, text, len, nodes, n_nodes, &err);
+    free(text);
+    if (ret < 0)
+        return input_fail(&err);
+    if (ocra_file_read(o->jobs, SIM_FILE_MAX, &text, &len, &err) < 0)
+        return input_fail(&err);
+    ret = ocra_sched_jobs_parse(o->jobs, text, len, jobs, n_jobs, &err);
+    free(text);
+    return ret < 0 ? input_fail(&err) : OCRA_CLI_OK;
+}
+
+static json_t *
+jobs_json(enum ocra_sched_qpolicy p, const struct ocra_sched_jobsim_result *r)
+{
+    return json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:f}", "policy",
+                     ocra_sched_qpolicy_name(p), "jobs", (json_int_t)r->jobs, "jct_avg_s",
+                     r->jct_avg, "jct_p50_s", r->jct_p50, "jct_p95_s", r->jct_p95, "wait_avg_s",
+                     r->wait_avg, "makespan_s", (json_int_t)r->makespan, "gpu_util", r->gpu_util);
+}
+
+static void
+jobs_header(const struct jobs_opts *o, const struct ocra_sched_node *nodes, size_t n_nodes,
+            size_t n_jobs)
+{
+    long long gpus = 0;
+
+    for (size_t i = 0; i < n_nodes; i++)
+        gpus += nodes[i].gpu_count;
+    printf("jobs %zu, nodes %zu (%lld GPUs), placement %s, aging %s%lld s\n", n_jobs, n_nodes, gpus,
+           ocra_sched_policy_name(o->place), o->aging_s ? "+1 priority per " : "off, ",
+           (long long)o->aging_s);
+    printf("%-9s %7s %11s %11s %11s %11s %11s %6s %11s\n", "policy", "jobs", "jct_avg_s",
+           "jct_p50_s", "jct_p95_s", "wait_avg_s", "makespan_s", "util%", "decisions/s");
+}
+
+static int
+jobs_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
+{
+    struct ocra_sched_node *nodes = NULL;
+    struct ocra_sched_job *jobs = NULL;
+    struct ocra_sched_jobsim_result res;
+    struct jobs_opts o = {0};
+    struct ocra_err err = {0};
+    size_t n_nodes = 0, n_jobs = 0;
+    json_t *arr = json_array();
+    int status = ocra_cli_config(ctx);
+
+    o.place = (enum ocra_sched_policy)ctx->cfg.sched.policy;
+    o.aging_s = 3600;
+    if (status == OCRA_CLI_OK)
+        status = jobs_parse(argc, argv, &o);
+    if (status == OCRA_CLI_OK)
+        status = jobs_load(&o, &nodes, &n_nodes, &jobs, &n_jobs);
+    if (status == OCRA_CLI_OK && !o.json)
+        jobs_header(&o, nodes, n_nodes, n_jobs);
+    for (int i = 0; status == OCRA_CLI_OK && i < o.n_policies; i++) {
+        struct ocra_sched_queue_conf conf = {o.policies[i], o.place,     o.aging_s,
+                                             o.weights,     o.n_weights, 0};
+
+        if (ocra_sched_jobsim(nodes, n_nodes, jobs, n_jobs, &conf, &res, &err) < 0) {
+            status = ocra_cli_fail(err.code == EINVAL || err.code == ENOSPC ? OCRA_CLI_USAGE
+                                                                            : OCRA_CLI_FAIL,
+                                   "simulate: %s", err.msg);
+            break;
+        }
+        if (o.json)
+            json_array_append_new(arr, jobs_json(o.policies[i], &res));
+        else
+            printf("%-9s %7zu %11.1f %11.1f %11.1f %11.1f %11lld %6.2f %11.0f\n",
+                   ocra_sched_qpolicy_name(o.policies[i]), res.jobs, res.jct_avg, res.jct_p50,
+                   res.jct_p95, res.wait_avg, (long long)res.makespan, 100.0 * res.gpu_util,
+                   res.ns ? (double)res.decisions * 1e9 / (double)res.ns : 0.0);
+    }
+    if (status == OCRA_CLI_OK && o.json) {
+        char *text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+        puts(text ? text : "[]");
+        free(text);
+    }
+    json_decref(arr);
+    free(nodes);
+    free(jobs);
+    return status;
+}
+
+static bool
+wants_jobs(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--jobs") == 0 || strncmp(argv[i], "--jobs=", 7) == 0 ||
+            strcmp(argv[i], "-j") == 0)
+            return true;
+    return false;
+}
+
 static bool
 wants_autoscale(int argc, char **argv)
 {
@@ -385,6 +581,8 @@ simulate_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 
     if (wants_autoscale(argc, argv))
         return autoscale_run(ctx, argc, argv);
+    if (wants_jobs(argc, argv))
+        return jobs_run(ctx, argc, argv);
     status = parse_args(argc, argv, &o);
     if (status == OCRA_CLI_OK)
         status = load(&o, &nodes, &n_nodes, &pods, &n_pods);
@@ -411,6 +609,7 @@ const struct ocra_cli_cmd ocra_cli_simulate_cmd = {
     "simulate", "replay a GPU cluster trace through the placement policies",
     "usage: ocra simulate --nodes NODES.csv --pods PODS.csv [--policy P]... [--no-departures]\n"
     "       ocra simulate --autoscale --trace REQUESTS.csv [--nodes NODES.csv] [OPTIONS]\n"
+    "       ocra simulate --jobs JOBS.csv --nodes NODES.csv [--policy Q]... [--json] [OPTIONS]\n"
     "\n"
     "Replays a pod list on a node list (the CSV format of the Alibaba openb trace,\n"
     "../shared/traces) through ocra's placer, once per policy, and prints one row each:\n"
@@ -451,6 +650,21 @@ const struct ocra_cli_cmd ocra_cli_simulate_cmd = {
     "      --replica-gpus N      GPUs per replica (default 1)\n"
     "      --nodes FILE          nodes for the replicas (default: 8-GPU nodes for --max)\n"
     "      --bucket-s S          width of a timeline row (default 300)\n"
+    "\n"
+    "With --jobs, replays a job trace through the queue policies (docs/RUNNING.md):\n"
+    "jobs arrive at submit and run for duration; the queue decides what starts.\n"
+    "Per policy: JCT avg/p50/p95, queueing delay, makespan, GPU utilisation, decisions/s.\n"
+    "  -j, --jobs FILE   name,submit,duration,gpus[,owner,priority,preemptible,estimate];\n"
+    "                    submit: seconds or ISO-8601; the queue is told estimate, else\n"
+    "                    the duration; preemptible is read, not acted on\n"
+    "  -P, --policy Q    fifo, backfill, fair or sjf; repeatable (default all)\n"
+    "      --place P     placement policy (default: sched.policy)\n"
+    "      --aging-s S   +1 priority per S s waited (default 3600, 0 off)\n"
+    "      --weight O=W  owner O's fair share weight, repeatable\n"
+    "      --json        one object per policy: policy, jobs, jct_avg_s, jct_p50_s,\n"
+    "                    jct_p95_s, wait_avg_s, makespan_s, gpu_util\n"
+    "examples:\n"
+    "  ocra simulate --jobs jobs.csv --nodes nodes.csv -P fifo -P backfill --json\n"
     "\n"
     "exit status: 0 simulated; 1 a runtime failure (no replica can be placed at all); 2 a\n"
     "usage error or an input file that cannot be read or parsed (`FILE:LINE: COLUMN:\n"

@@ -877,21 +877,37 @@ ocra_sched_place(struct ocra_sched_cluster *c, enum ocra_sched_policy policy,
 
 /* ---- what the queue (sched_queue.c) needs of the cluster -------------------------------- */
 
+static void *
+dup_array(const void *p, size_t n, size_t size)
+{
+    void *q;
+
+    if (!p || !n)
+        return NULL;
+    q = ocra_xcalloc(n, size);
+    memcpy(q, p, n * size);
+    return q;
+}
+
 struct ocra_sched_cluster *
 sched_cluster_dup(const struct ocra_sched_cluster *src)
 {
-    struct ocra_sched_cluster *c = ocra_sched_cluster_new();
-    int rc = 0;
+    struct ocra_sched_cluster *c = ocra_xcalloc(1, sizeof(*c));
 
-    for (size_t i = 0; i < src->n; i++)
-        rc |= ocra_sched_cluster_add(c, &src->nodes[i], NULL);
-    assert(rc == 0); /* the nodes passed these checks when src took them */
-    (void)rc;
-    memcpy(c->acc, src->acc, sizeof(c->acc));
-    c->n_acc = src->n_acc;
-    c->weight_acc = src->weight_acc;
-    c->cls_dirty = true;
-    sched_cluster_sync(c, src);
+    *c = *src; /* then every array copied; fgd's memo starts afresh, and so its shapes */
+    c->nodes = dup_array(src->nodes, src->cap, sizeof(*c->nodes));
+    c->hot = dup_array(src->hot, src->cap, sizeof(*c->hot));
+    c->type_rep = dup_array(src->type_rep, src->cap, sizeof(*c->type_rep));
+    c->type_stamp = dup_array(src->type_stamp, src->cap, sizeof(*c->type_stamp));
+    c->heap_pos = dup_array(src->heap_pos, src->cap, sizeof(*c->heap_pos));
+    c->seg = dup_array(src->seg, 2 * src->cap, sizeof(*c->seg));
+    c->empty = dup_array(src->empty, src->cap, sizeof(*c->empty));
+    for (size_t t = 0; c->empty && t < src->n_types; t++)
+        c->empty[t].v = dup_array(src->empty[t].v, src->empty[t].cap, sizeof(*c->empty[t].v));
+    c->memo = NULL;
+    memset(c->shapes, 0, sizeof(c->shapes));
+    c->shape_seq = 0;
+    c->shape_next = 0;
     return c;
 }
 

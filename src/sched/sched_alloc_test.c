@@ -317,6 +317,40 @@ test_restart_does_not_double_book(void)
     jr_fini(&j);
 }
 
+/* The queue decides over the allocator's cluster; the allocator records exactly that. */
+static void
+test_allocate_exact_records_the_queue_decision(void)
+{
+    struct ocra_sched_queued q = {.id = "e0", .req = {.gpus = 4, .gpu_model = "A100"}};
+    struct ocra_sched_queue_conf conf = {OCRA_SCHED_Q_BACKFILL, OCRA_SCHED_BEST_FIT, 0, NULL, 0, 0};
+    struct ocra_sched_alloc a, b;
+    struct ocra_sched_plan plan;
+    struct ocra_err err = {0};
+    bool existed = true;
+    struct jr j;
+
+    CHECK_INT(jr_init(&j), 0);
+    ocra_sched_plan_init(&plan);
+    CHECK_INT(ocra_sched_queue_decide(ocra_sched_allocator_cluster(j.a), &conf, 0, NULL, 0, &q, 1,
+                                      &plan, NULL, &err),
+              0);
+    CHECK_INT(plan.n_start, 1);
+    CHECK_INT(ocra_sched_allocate_exact(j.a, "e0", 0, &plan.allocs[0], &a, &existed, &err), 0);
+    CHECK(!existed);
+    CHECK_STR(node_of(&j, &a), "n0");
+    CHECK_INT(a.n_devs, 4);
+    /* the same devices for another event: taken */
+    CHECK_INT(ocra_sched_allocate_exact(j.a, "e1", 0, &plan.allocs[0], &b, &existed, &err), -1);
+    CHECK_INT(err.code, EBUSY);
+    jr_close(&j);
+    jr_open(&j, true); /* a restart: held, the same devices */
+    CHECK_INT(ocra_sched_allocate_exact(j.a, "e0", 0, &plan.allocs[0], &b, &existed, &err), 0);
+    CHECK(existed);
+    CHECK(b.node == a.node && b.n_devs == 4 && b.devs[3] == a.devs[3]);
+    ocra_sched_plan_fini(&plan);
+    jr_fini(&j);
+}
+
 static int
 count_row(const struct ocra_store_alloc *row, void *arg)
 {
@@ -681,6 +715,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_nvml_absent_library_means_zero_gpus),
                OCRA_TEST(test_configured_node_is_completed_not_overridden),
                OCRA_TEST(test_other_node_sources_and_conflicts),
                OCRA_TEST(test_restart_does_not_double_book),
+               OCRA_TEST(test_allocate_exact_records_the_queue_decision),
                OCRA_TEST(test_release_and_reuse_keep_history),
                OCRA_TEST(test_filters_through_the_allocator),
                OCRA_TEST(test_shares_pack_and_survive_a_restart),

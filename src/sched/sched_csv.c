@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CSV_MAX_COLS 32
 
@@ -520,6 +521,156 @@ ocra_sched_requests_parse(const char *name, const char *text, size_t len,
     ret = 0;
 out:
     free(reqs);
+    free(cs);
+    return ret;
+}
+
+/* ---- job traces (ocra simulate --jobs) ------------------------------------------------- */
+
+#define JOB_MAX_SECONDS INT64_C(1000000000) /* about 31 years: submit, duration, estimate */
+#define JOB_MAX_GPUS (1 << 20)
+#define JOB_MAX_PRIORITY 1000000
+
+/* "2024-01-02T03:04:05Z" (or a space for the T; Z and a fraction optional) into seconds. */
+static bool
+parse_iso(const char *s, int64_t *sec)
+{
+    char buf[OCRA_SCHED_CSV_MAX_FIELD + 1];
+    size_t len = strlen(s);
+    int64_t ms;
+
+    if (len < 19 || len >= sizeof(buf) || (s[10] != 'T' && s[10] != ' '))
+        return false;
+    memcpy(buf, s, len + 1);
+    buf[10] = ' ';
+    if (buf[len - 1] == 'Z')
+        buf[len - 1] = '\0';
+    if (!parse_timestamp(buf, &ms))
+        return false;
+    *sec = ms / 1000;
+    return true;
+}
+
+/* submit: seconds, or an ISO-8601 time (*iso set). */
+static int
+job_submit(struct csv *cs, int col, int64_t *t, bool *iso, struct ocra_err *err)
+{
+    const char *s = cs->f[col];
+
+    *iso = strchr(s, '-') != NULL && strlen(s) >= 10;
+    if (!*iso)
+        return csv_int(cs, col, 0, JOB_MAX_SECONDS, t, err);
+    if (!parse_iso(s, t))
+        return csv_fail(cs, err, cs->header[col],
+                        "not seconds or an ISO-8601 time YYYY-MM-DDTHH:MM:SS[.frac][Z]");
+    return 0;
+}
+
+static int
+job_bool(struct csv *cs, int col, bool *out, struct ocra_err *err)
+{
+    static const char *const yes[] = {"true", "yes", "1"}, *const no[] = {"false", "no", "0", ""};
+    const char *s = cs->f[col];
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(yes); i++)
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(no); i++)
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    return csv_fail(cs, err, cs->header[col], "not true or false");
+}
+
+/* The optional columns: owner, priority, preemptible, estimate (empty: the default). */
+static int
+job_extras(struct csv *cs, const int *col, struct ocra_sched_job *j, struct ocra_err *err)
+{
+    int64_t v;
+
+    if (col[0] >= 0 && csv_word(cs, col[0], j->owner, sizeof(j->owner), true, err) < 0)
+        return -1;
+    if (col[1] >= 0 && cs->f[col[1]][0]) {
+        if (csv_int(cs, col[1], -JOB_MAX_PRIORITY, JOB_MAX_PRIORITY, &v, err) < 0)
+            return -1;
+        j->priority = (int)v;
+    }
+    if (col[2] >= 0 && job_bool(cs, col[2], &j->preemptible, err) < 0)
+        return -1;
+    if (col[3] >= 0 && cs->f[col[3]][0] &&
+        csv_int(cs, col[3], 1, JOB_MAX_SECONDS, &j->estimate, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+job_row(struct csv *cs, const int *col, struct ocra_sched_job *j, bool *iso, struct ocra_err *err)
+{
+    int64_t gpus;
+
+    memset(j, 0, sizeof(*j));
+    if (csv_word(cs, col[0], j->name, sizeof(j->name), false, err) < 0 ||
+        job_submit(cs, col[1], &j->submit, iso, err) < 0 ||
+        csv_int(cs, col[2], 1, JOB_MAX_SECONDS, &j->duration, err) < 0 ||
+        csv_int(cs, col[3], 1, JOB_MAX_GPUS, &gpus, err) < 0 || job_extras(cs, col + 4, j, err) < 0)
+        return -1;
+    j->gpus = (int)gpus;
+    if (!j->estimate)
+        j->estimate = j->duration;
+    return 0;
+}
+
+int
+ocra_sched_jobs_parse(const char *name, const char *text, size_t len, struct ocra_sched_job **out,
+                      size_t *n, struct ocra_err *err)
+{
+    static const char *const names[] = {"name",  "submit",   "duration",    "gpus",
+                                        "owner", "priority", "preemptible", "estimate"};
+    struct ocra_sched_job *jobs = NULL;
+    struct csv *cs = ocra_xcalloc(1, sizeof(*cs));
+    size_t count = 0, cap = 0;
+    int64_t t0 = INT64_MAX;
+    int col[8], r, ret = -1, mode = -1; /* mode: 0 seconds, 1 ISO times */
+    bool iso = false;
+
+    cs->name = name;
+    cs->p = text;
+    cs->end = text + len;
+    if (csv_cols(cs, names, 8, 4, col, err) < 0)
+        goto out;
+    while ((r = csv_row(cs, err)) == 1) {
+        if (count == OCRA_SCHED_CSV_MAX_ROWS) {
+            csv_fail(cs, err, NULL, "more than 1000000 rows");
+            goto out;
+        }
+        if (count == cap) {
+            cap = cap ? 2 * cap : 1024;
+            jobs = ocra_xrealloc(jobs, cap * sizeof(*jobs));
+        }
+        if (job_row(cs, col, &jobs[count], &iso, err) < 0)
+            goto out;
+        if (mode >= 0 && mode != iso) {
+            csv_fail(cs, err, "submit", "mixes seconds and ISO-8601 times (use one form)");
+            goto out;
+        }
+        mode = iso;
+        if (jobs[count].submit < t0)
+            t0 = jobs[count].submit;
+        count++;
+    }
+    if (r < 0)
+        goto out;
+    for (size_t i = 0; mode == 1 && i < count; i++)
+        jobs[i].submit -= t0; /* times: the earliest is second 0 */
+    *out = jobs;
+    *n = count;
+    jobs = NULL;
+    ret = 0;
+out:
+    free(jobs);
     free(cs);
     return ret;
 }

@@ -170,21 +170,7 @@ struct ocra_store *sched_allocator_store(const struct ocra_sched_allocator *a);
  */
 struct ocra_sched_cluster *sched_cluster_dup(const struct ocra_sched_cluster *src);
 void sched_cluster_sync(struct ocra_sched_cluster *dst, const struct ocra_sched_cluster *src);
-bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i, const struct ocra_sched_req *r);
-
-/*
- * The queue's decision with scratch clusters kept between calls (the job replay decides
- * thousands of times on one cluster): sched_queue_new() copies c; every later
- * sched_queue_decide() must pass a cluster of the same nodes. Otherwise as
- * ocra_sched_queue_decide().
- */
-struct sched_queue;
-struct sched_queue *sched_queue_new(const struct ocra_sched_cluster *c);
-void sched_queue_free(struct sched_queue *sq);
-int sched_queue_decide(struct sched_queue *sq, const struct ocra_sched_cluster *c,
-                       const struct ocra_sched_queue_conf *conf, int64_t now,
-                       const struct ocra_sched_running *running, size_t n_running,
-                       const struct ocra_sched_queued *queued, size_t n_queued,
-                       struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err);
+bool sched_node_admits(const struct ocra_sched_cluster *c, size_t i,
+                       const struct ocra_sched_req *r);
 
 #endif

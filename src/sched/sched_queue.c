@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHAPES_MAX 32    /* failed and checked request shapes remembered in one decision */
+#define SHAPES_MAX 32 /* failed and checked request shapes remembered in one decision */
 #define HORIZON_DEFAULT 64
 
 static const char *const qpolicy_names[] = {"fifo", "backfill", "fair", "sjf"};
@@ -87,7 +87,7 @@ struct qend {
     size_t a, n;
 };
 
-struct sched_queue {
+struct ocra_sched_queue {
     struct ocra_sched_cluster *work, *shadow, *empty;
     const struct ocra_sched_queue_conf *conf;
     int64_t now;
@@ -126,10 +126,10 @@ avec_push(struct avec *v, const struct ocra_sched_alloc *a)
     v->v[v->n++] = *a;
 }
 
-struct sched_queue *
-sched_queue_new(const struct ocra_sched_cluster *c)
+struct ocra_sched_queue *
+ocra_sched_queue_new(const struct ocra_sched_cluster *c)
 {
-    struct sched_queue *sq = ocra_xcalloc(1, sizeof(*sq));
+    struct ocra_sched_queue *sq = ocra_xcalloc(1, sizeof(*sq));
 
     sq->work = sched_cluster_dup(c);
     sq->shadow = sched_cluster_dup(c);
@@ -144,7 +144,7 @@ sched_queue_new(const struct ocra_sched_cluster *c)
 }
 
 void
-sched_queue_free(struct sched_queue *sq)
+ocra_sched_queue_free(struct ocra_sched_queue *sq)
 {
     if (!sq)
         return;
@@ -187,7 +187,7 @@ weight_of(const struct ocra_sched_queue_conf *conf, const char *owner)
 }
 
 static int
-owner_new(struct sched_queue *sq, const char *name)
+owner_new(struct ocra_sched_queue *sq, const char *name)
 {
     size_t id = sq->n_owners++;
 
@@ -205,7 +205,7 @@ owner_new(struct sched_queue *sq, const char *name)
 
 /* The id of owner name; NULL or "" is an owner of its own, every time. */
 static int
-owner_id(struct sched_queue *sq, const char *name)
+owner_id(struct ocra_sched_queue *sq, const char *name)
 {
     size_t i;
 
@@ -220,7 +220,7 @@ owner_id(struct sched_queue *sq, const char *name)
 }
 
 static void
-owner_add(struct sched_queue *sq, int id, const struct ocra_sched_alloc *a, size_t n)
+owner_add(struct ocra_sched_queue *sq, int id, const struct ocra_sched_alloc *a, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         sq->owner_used[id][0] += (double)a[i].n_devs * a[i].gpu_milli;
@@ -231,7 +231,7 @@ owner_add(struct sched_queue *sq, int id, const struct ocra_sched_alloc *a, size
 
 /* The owner's dominant share divided by its weight. */
 static double
-owner_share(const struct sched_queue *sq, int id)
+owner_share(const struct ocra_sched_queue *sq, int id)
 {
     double s = 0;
 
@@ -242,19 +242,19 @@ owner_share(const struct sched_queue *sq, int id)
 }
 
 static double
-owner_gpu_pct(const struct sched_queue *sq, int id)
+owner_gpu_pct(const struct ocra_sched_queue *sq, int id)
 {
     return sq->total[0] > 0 ? 100.0 * sq->owner_used[id][0] / sq->total[0] : 0.0;
 }
 
 static const char *
-owner_label(const struct sched_queue *sq, int id)
+owner_label(const struct ocra_sched_queue *sq, int id)
 {
     return sq->owner_name[id] ? sq->owner_name[id] : "(none)";
 }
 
 static void
-owners_init(struct sched_queue *sq, size_t n_queued)
+owners_init(struct ocra_sched_queue *sq, size_t n_queued)
 {
     size_t want = 16;
 
@@ -298,13 +298,13 @@ same_req(const struct ocra_sched_req *a, const struct ocra_sched_req *b)
 }
 
 static bool
-same_shape(const struct sched_queue *sq, const struct qitem *x, const struct qitem *y)
+same_shape(const struct ocra_sched_queue *sq, const struct qitem *x, const struct qitem *y)
 {
     return same_req(&sq->queued[x->q].req, &sq->queued[y->q].req);
 }
 
 static bool
-known_failed(const struct sched_queue *sq, const struct qitem *it)
+known_failed(const struct ocra_sched_queue *sq, const struct qitem *it)
 {
     for (int i = 0; i < sq->n_failed; i++)
         if (same_shape(sq, sq->failed[i], it))
@@ -313,7 +313,7 @@ known_failed(const struct sched_queue *sq, const struct qitem *it)
 }
 
 static void
-remember_failed(struct sched_queue *sq, const struct qitem *it)
+remember_failed(struct ocra_sched_queue *sq, const struct qitem *it)
 {
     if (sq->n_failed < SHAPES_MAX)
         sq->failed[sq->n_failed++] = it;
@@ -366,7 +366,7 @@ take_gang(struct ocra_sched_cluster *c, const struct ocra_sched_req *r, struct a
 
 /* Places the request of it on c, appending its allocations to out; -1 when there is no room. */
 static int
-take(struct sched_queue *sq, struct ocra_sched_cluster *c, const struct qitem *it,
+take(struct ocra_sched_queue *sq, struct ocra_sched_cluster *c, const struct qitem *it,
      struct avec *out)
 {
     const struct ocra_sched_req *r = &sq->queued[it->q].req;
@@ -406,8 +406,8 @@ claim_all(struct ocra_sched_cluster *c, const struct ocra_sched_alloc *a, size_t
  * last ones checked takes the earlier verdict.
  */
 static int
-classify(struct sched_queue *sq, struct qitem *it, const struct qitem *checked, size_t n_checked,
-         struct ocra_err *err)
+classify(struct ocra_sched_queue *sq, struct qitem *it, const struct qitem *checked,
+         size_t n_checked, struct ocra_err *err)
 {
     const struct ocra_sched_req *r = &sq->queued[it->q].req;
     struct ocra_sched_req one = *r;
@@ -475,7 +475,7 @@ check_conf(const struct ocra_sched_queue_conf *conf, struct ocra_err *err)
 }
 
 static int
-check_running(const struct sched_queue *sq, struct ocra_err *err)
+check_running(const struct ocra_sched_queue *sq, struct ocra_err *err)
 {
     for (size_t i = 0; i < sq->n_running; i++) {
         const struct ocra_sched_running *w = &sq->running[i];
@@ -495,7 +495,7 @@ check_running(const struct sched_queue *sq, struct ocra_err *err)
 /* ---- order ------------------------------------------------------------------------------- */
 
 static int
-eff_priority(const struct sched_queue *sq, const struct ocra_sched_queued *q)
+eff_priority(const struct ocra_sched_queue *sq, const struct ocra_sched_queued *q)
 {
     int64_t p = q->priority, waited = sq->now - q->submit;
 
@@ -519,7 +519,7 @@ item_cmp(const void *a, const void *b)
 }
 
 static int
-items_init(struct sched_queue *sq, size_t n, size_t *bad, struct ocra_err *err)
+items_init(struct ocra_sched_queue *sq, size_t n, size_t *bad, struct ocra_err *err)
 {
     const struct ocra_sched_queued *queued = sq->queued;
 
@@ -566,7 +566,7 @@ fmt_dur(int64_t s, char *buf, size_t cap)
 
 /* Why d waits behind the head: priority, fair share, strict order or the reservation. */
 static void
-wait_behind(struct sched_queue *sq, struct ocra_sched_decision *d, const struct qitem *it,
+wait_behind(struct ocra_sched_queue *sq, struct ocra_sched_decision *d, const struct qitem *it,
             bool fits)
 {
     const struct qitem *h = sq->head;
@@ -585,8 +585,8 @@ wait_behind(struct sched_queue *sq, struct ocra_sched_decision *d, const struct 
     }
     if (h->eff > it->eff) {
         d->wait = OCRA_SCHED_WAIT_PRIORITY;
-        (void)snprintf(d->reason, sizeof(d->reason), "behind higher priority: %.40s (priority %d), %s",
-                       hid, h->eff, why);
+        (void)snprintf(d->reason, sizeof(d->reason),
+                       "behind higher priority: %.40s (priority %d), %s", hid, h->eff, why);
     } else if (sq->conf->policy == OCRA_SCHED_Q_FAIR && h->owner != it->owner) {
         d->wait = OCRA_SCHED_WAIT_FAIR;
         (void)snprintf(d->reason, sizeof(d->reason),
@@ -647,11 +647,11 @@ room_reason(const struct ocra_sched_cluster *c, const struct ocra_sched_req *r, 
 }
 
 static void
-room_reasons(struct sched_queue *sq)
+room_reasons(struct ocra_sched_queue *sq)
 {
     struct ocra_sched_plan *p = sq->plan;
-    const struct ocra_sched_decision *prev[4] = {NULL, NULL, NULL, NULL};
-    int next = 0;
+    const struct ocra_sched_decision *seen[SHAPES_MAX];
+    int n_seen = 0, next = 0;
 
     for (size_t i = 0; i < p->n; i++) {
         struct ocra_sched_decision *d = &p->v[i];
@@ -660,16 +660,17 @@ room_reasons(struct sched_queue *sq)
 
         if (d->wait != OCRA_SCHED_WAIT_ROOM)
             continue;
-        for (int k = 0; k < 4 && !done; k++)
-            if (prev[k] && same_req(&sq->queued[prev[k]->queued].req, r)) {
-                memcpy(d->reason, prev[k]->reason, sizeof(d->reason));
+        for (int k = 0; k < n_seen && !done; k++)
+            if (same_req(&sq->queued[seen[k]->queued].req, r)) {
+                memcpy(d->reason, seen[k]->reason, sizeof(d->reason));
                 done = true;
             }
         if (done)
             continue;
         room_reason(sq->work, r, sq->items[sq->dec_item[i]].gang, d->reason, sizeof(d->reason));
-        prev[next] = d;
-        next = (next + 1) % 4;
+        seen[next] = d;
+        next = (next + 1) % SHAPES_MAX;
+        n_seen += n_seen < SHAPES_MAX;
     }
 }
 
@@ -682,7 +683,7 @@ end_less(const struct qend *x, const struct qend *y)
 }
 
 static void
-end_push(struct sched_queue *sq, int64_t t, size_t a, size_t n)
+end_push(struct ocra_sched_queue *sq, int64_t t, size_t a, size_t n)
 {
     struct qend e = {t, a, n};
     size_t i;
@@ -697,7 +698,7 @@ end_push(struct sched_queue *sq, int64_t t, size_t a, size_t n)
 }
 
 static struct qend
-end_pop(struct sched_queue *sq)
+end_pop(struct ocra_sched_queue *sq)
 {
     struct qend top = sq->ends[0], last = sq->ends[--sq->n_ends];
     size_t i = 0, k;
@@ -717,7 +718,7 @@ end_pop(struct sched_queue *sq)
 
 /* Pushes allocations a[0..n) ending at t (copied into sq->proj). */
 static void
-end_add(struct sched_queue *sq, int64_t t, const struct ocra_sched_alloc *a, size_t n)
+end_add(struct ocra_sched_queue *sq, int64_t t, const struct ocra_sched_alloc *a, size_t n)
 {
     size_t first = sq->proj.n;
 
@@ -728,7 +729,7 @@ end_add(struct sched_queue *sq, int64_t t, const struct ocra_sched_alloc *a, siz
 
 /* The expected ends of the running workloads and of what this decision started so far. */
 static void
-ends_collect(struct sched_queue *sq)
+ends_collect(struct ocra_sched_queue *sq)
 {
     const struct ocra_sched_plan *p = sq->plan;
 
@@ -747,7 +748,7 @@ ends_collect(struct sched_queue *sq)
 
 /* Releases from c every allocation of the earliest expected end; returns that end. */
 static int64_t
-end_release(struct sched_queue *sq, struct ocra_sched_cluster *c)
+end_release(struct ocra_sched_queue *sq, struct ocra_sched_cluster *c)
 {
     int64_t t = sq->ends[0].t;
 
@@ -763,7 +764,7 @@ end_release(struct sched_queue *sq, struct ocra_sched_cluster *c)
 
 /* The head's reservation: the earliest expected end after which it fits; shadow then holds it. */
 static void
-reserve(struct sched_queue *sq, const struct qitem *head)
+reserve(struct ocra_sched_queue *sq, const struct qitem *head)
 {
     sq->reserve_at = -1;
     sq->head_allocs.n = 0;
@@ -780,7 +781,7 @@ reserve(struct sched_queue *sq, const struct qitem *head)
 }
 
 static struct ocra_sched_decision *
-decision_new(struct sched_queue *sq, size_t item)
+decision_new(struct ocra_sched_queue *sq, size_t item)
 {
     struct ocra_sched_plan *p = sq->plan;
     struct ocra_sched_decision *d = &p->v[p->n];
@@ -796,7 +797,7 @@ decision_new(struct sched_queue *sq, size_t item)
 }
 
 static void
-start(struct sched_queue *sq, struct ocra_sched_decision *d, const struct qitem *it)
+start(struct ocra_sched_queue *sq, struct ocra_sched_decision *d, const struct qitem *it)
 {
     d->start = true;
     d->est_start = sq->now;
@@ -809,7 +810,7 @@ start(struct sched_queue *sq, struct ocra_sched_decision *d, const struct qitem 
 }
 
 static void
-become_head(struct sched_queue *sq, struct ocra_sched_decision *d, const struct qitem *it)
+become_head(struct ocra_sched_queue *sq, struct ocra_sched_decision *d, const struct qitem *it)
 {
     d->head = true;
     sq->head = it;
@@ -821,7 +822,7 @@ become_head(struct sched_queue *sq, struct ocra_sched_decision *d, const struct 
 
 /* Decides items[item]: start it now, or why it waits. */
 static void
-process(struct sched_queue *sq, size_t item)
+process(struct ocra_sched_queue *sq, size_t item)
 {
     const struct qitem *it = &sq->items[item];
     const struct ocra_sched_queued *q = &sq->queued[it->q];
@@ -854,7 +855,7 @@ process(struct sched_queue *sq, size_t item)
 
 /* fair: within each effective priority, the oldest request of the owner of smallest share. */
 static void
-pass_fair(struct sched_queue *sq, size_t n)
+pass_fair(struct ocra_sched_queue *sq, size_t n)
 {
     size_t *succ = ocra_xcalloc(n + 1, sizeof(*succ));
     size_t *next = ocra_xcalloc(sq->n_owners + 1, sizeof(*next));
@@ -904,7 +905,7 @@ pass_fair(struct sched_queue *sq, size_t n)
  * the horizon past the head. The head's is its reservation.
  */
 static void
-project(struct sched_queue *sq)
+project(struct ocra_sched_queue *sq)
 {
     struct ocra_sched_plan *p = sq->plan;
     int left = (sq->conf->horizon ? sq->conf->horizon : HORIZON_DEFAULT) + 1;
@@ -938,14 +939,17 @@ project(struct sched_queue *sq)
 }
 
 int
-sched_queue_decide(struct sched_queue *sq, const struct ocra_sched_cluster *c,
-                   const struct ocra_sched_queue_conf *conf, int64_t now,
-                   const struct ocra_sched_running *running, size_t n_running,
-                   const struct ocra_sched_queued *queued, size_t n_queued,
-                   struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err)
+ocra_sched_queue_decide_with(struct ocra_sched_queue *sq, const struct ocra_sched_cluster *c,
+                             const struct ocra_sched_queue_conf *conf, int64_t now,
+                             const struct ocra_sched_running *running, size_t n_running,
+                             const struct ocra_sched_queued *queued, size_t n_queued,
+                             struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err)
 {
     if (check_conf(conf, err) < 0)
         return -1;
+    if (c->n != sq->work->n)
+        return ocra_err_set(err, EINVAL, "queue: the cluster has %zu nodes, the queue's copy %zu",
+                            c->n, sq->work->n);
     sq->conf = conf;
     sq->now = now;
     sq->running = running;
@@ -986,14 +990,14 @@ ocra_sched_queue_decide(const struct ocra_sched_cluster *c,
                         const struct ocra_sched_queued *queued, size_t n_queued,
                         struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err)
 {
-    struct sched_queue *sq;
+    struct ocra_sched_queue *sq;
     int ret;
 
     if (check_conf(conf, err) < 0)
         return -1;
-    sq = sched_queue_new(c);
-    ret = sched_queue_decide(sq, c, conf, now, running, n_running, queued, n_queued, plan, bad,
-                             err);
-    sched_queue_free(sq);
+    sq = ocra_sched_queue_new(c);
+    ret = ocra_sched_queue_decide_with(sq, c, conf, now, running, n_running, queued, n_queued, plan,
+                                       bad, err);
+    ocra_sched_queue_free(sq);
     return ret;
 }

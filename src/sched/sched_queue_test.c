@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sched_queue_test.c: the queue's policy on small clusters whose answers are worked out by
+ * hand: priority order, fifo's strictness, EASY backfill (a short job starts, one that would
+ * delay the head does not, one that leaves the head's devices alone does), DRF across two
+ * owners and its weights, aging, shortest-estimate-first, gangs of whole nodes, requests that
+ * can never fit, the reasons and the estimated starts.
+ */
+#include "sched/sched.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocra_test.h"
+
+/* n nodes n0.. of 8 T4 GPUs each. */
+static struct ocra_sched_cluster *
+cluster(size_t n)
+{
+    struct ocra_sched_cluster *c = ocra_sched_cluster_new();
+    struct ocra_sched_node node;
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&node, 0, sizeof(node));
+        (void)snprintf(node.name, sizeof(node.name), "n%zu", i);
+        (void)snprintf(node.gpu_model, sizeof(node.gpu_model), "T4");
+        node.gpu_count = 8;
+        node.gpu_mem_mib = 16384;
+        node.cpu_milli = 64000;
+        node.ram_mib = 262144;
+        CHECK_INT(ocra_sched_cluster_add(c, &node, NULL), 0);
+    }
+    return c;
+}
+
+/* A running workload of gpus on c (placed best-fit, or on node `on` when >= 0). */
+static void
+run(struct ocra_sched_cluster *c, struct ocra_sched_running *w, struct ocra_sched_alloc *a,
+    const char *id, const char *owner, int gpus, int64_t end, int on)
+{
+    struct ocra_sched_req r = {.gpus = gpus};
+
+    memset(w, 0, sizeof(*w));
+    if (on >= 0) {
+        memset(a, 0, sizeof(*a));
+        a->node = on;
+        a->n_devs = gpus;
+        a->gpu_milli = 1000;
+        a->gpu_mem_mib = 16384;
+        for (int d = 0; d < gpus; d++)
+            a->devs[d] = (uint8_t)d;
+        CHECK_INT(ocra_sched_claim(c, a, NULL), 0);
+    } else {
+        CHECK_INT(ocra_sched_place(c, OCRA_SCHED_BEST_FIT, &r, a, NULL), 0);
+    }
+    w->id = id;
+    w->owner = owner;
+    w->allocs = a;
+    w->n_allocs = 1;
+    w->end = end;
+}
+
+static struct ocra_sched_queued
+job(const char *id, const char *owner, int prio, int64_t submit, int gpus, int64_t est)
+{
+    struct ocra_sched_queued q;
+
+    memset(&q, 0, sizeof(q));
+    q.id = id;
+    q.owner = owner;
+    q.priority = prio;
+    q.submit = submit;
+    q.req.gpus = gpus;
+    q.estimate = est;
+    return q;
+}
+
+static struct ocra_sched_queue_conf
+conf_of(enum ocra_sched_qpolicy p)
+{
+    struct ocra_sched_queue_conf conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.policy = p;
+    conf.place = OCRA_SCHED_BEST_FIT;
+    return conf;
+}
+
+/* The decision for queued[i]. */
+static const struct ocra_sched_decision *
+dec(const struct ocra_sched_plan *p, size_t i)
+{
+    for (size_t k = 0; k < p->n; k++)
+        if (p->v[k].queued == i)
+            return &p->v[k];
+    CHECK(!"no decision");
+    return &p->v[0];
+}
+
+static int
+decide(const struct ocra_sched_cluster *c, const struct ocra_sched_queue_conf *conf, int64_t now,
+       const struct ocra_sched_running *run_v, size_t n_run, const struct ocra_sched_queued *q,
+       size_t n_q, struct ocra_sched_plan *plan)
+{
+    struct ocra_err err = {0};
+    int rc = ocra_sched_queue_decide(c, conf, now, run_v, n_run, q, n_q, plan, NULL, &err);
+
+    if (rc < 0)
+        fprintf(stderr, "  decide: %s\n", err.msg);
+    return rc;
+}
+
+static void
+test_priority_orders_the_queue(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w;
+    struct ocra_sched_alloc a;
+    struct ocra_sched_queued q[3] = {job("a", NULL, 0, 1, 2, 0), job("b", NULL, 5, 2, 2, 0),
+                                     job("c", NULL, 0, 0, 2, 0)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_FIFO);
+    struct ocra_sched_plan p;
+
+    run(c, &w, &a, "r", NULL, 8, 100, -1);
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 10, &w, 1, q, 3, &p), 0);
+    CHECK_INT(p.n, 3);
+    CHECK_INT(p.n_start, 0);
+    CHECK_INT(p.v[0].queued, 1); /* b: priority 5 */
+    CHECK_INT(p.v[1].queued, 2); /* c: submitted first */
+    CHECK_INT(p.v[2].queued, 0);
+    CHECK(p.v[0].head);
+    CHECK_INT(p.v[0].wait, OCRA_SCHED_WAIT_ROOM);
+    CHECK_INT(p.v[0].est_start, 100);
+    CHECK_INT(p.reserve_at, 100);
+    CHECK_INT(p.v[1].wait, OCRA_SCHED_WAIT_PRIORITY);
+    CHECK(strstr(p.v[1].reason, "behind higher priority: b (priority 5)") != NULL);
+    /* once the running one ends, all three start, highest priority first */
+    ocra_sched_release(c, &a);
+    CHECK_INT(decide(c, &conf, 100, NULL, 0, q, 3, &p), 0);
+    CHECK_INT(p.n_start, 3);
+    CHECK_INT(p.v[0].queued, 1);
+    CHECK(p.v[0].start && p.v[2].start);
+    CHECK_INT(p.n_allocs, 3);
+    CHECK_INT(p.v[2].est_start, 100);
+    CHECK_INT(p.reserve_at, -1);
+    CHECK_INT(ocra_sched_free_share(c) == 1.0, 1); /* the caller's cluster is left alone */
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+/* 8 GPUs, 6 held until 100; the head wants 8. */
+static void
+backfill_case(enum ocra_sched_qpolicy policy, struct ocra_sched_plan *p)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w;
+    struct ocra_sched_alloc a;
+    struct ocra_sched_queued q[4] = {
+        job("head", NULL, 0, 0, 8, 50),
+        job("short", NULL, 0, 1, 1, 30), /* ends at 40, before the head's 100 */
+        job("long", NULL, 0, 2, 1, 200), /* would still hold a GPU at 100 */
+        job("unknown", NULL, 0, 3, 1, 0),
+    };
+    struct ocra_sched_queue_conf conf = conf_of(policy);
+
+    run(c, &w, &a, "r", NULL, 6, 100, -1);
+    CHECK_INT(decide(c, &conf, 10, &w, 1, q, 4, p), 0);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_fifo_is_strict(void)
+{
+    struct ocra_sched_plan p;
+
+    ocra_sched_plan_init(&p);
+    backfill_case(OCRA_SCHED_Q_FIFO, &p);
+    CHECK_INT(p.n_start, 0);
+    CHECK(dec(&p, 0)->head);
+    CHECK_STR(dec(&p, 0)->reason, "no node has room: the best has 2 free GPUs of the 8 it needs");
+    CHECK_INT(dec(&p, 1)->wait, OCRA_SCHED_WAIT_ORDER);
+    CHECK_STR(dec(&p, 1)->reason, "behind head, which waits for room (strict order)");
+    CHECK_INT(dec(&p, 0)->est_start, 100);
+    CHECK_INT(dec(&p, 1)->est_start, 150); /* after the head's estimated end */
+    ocra_sched_plan_fini(&p);
+}
+
+static void
+test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head(void)
+{
+    struct ocra_sched_plan p;
+
+    ocra_sched_plan_init(&p);
+    backfill_case(OCRA_SCHED_Q_BACKFILL, &p);
+    CHECK_INT(p.n_start, 1);
+    CHECK(dec(&p, 1)->start);
+    CHECK_INT(dec(&p, 1)->position, 2);
+    CHECK_INT(dec(&p, 1)->n_allocs, 1);
+    CHECK_INT(p.allocs[dec(&p, 1)->alloc].n_devs, 1);
+    CHECK(!dec(&p, 2)->start);
+    CHECK_INT(dec(&p, 2)->wait, OCRA_SCHED_WAIT_RESERVED);
+    CHECK_STR(dec(&p, 2)->reason,
+              "reserved for the head head: reserved to start in 1m30s, and this would delay it");
+    CHECK_INT(dec(&p, 3)->wait, OCRA_SCHED_WAIT_RESERVED); /* no estimate: may run past 100 */
+    CHECK_INT(p.reserve_at, 100);
+    CHECK_INT(dec(&p, 0)->est_start, 100);
+    ocra_sched_plan_fini(&p);
+}
+
+static void
+test_backfill_past_the_head_on_devices_it_does_not_need(void)
+{
+    struct ocra_sched_cluster *c = cluster(2);
+    struct ocra_sched_running w[2];
+    struct ocra_sched_alloc a[2];
+    struct ocra_sched_queued q[2] = {job("head", NULL, 0, 0, 8, 50),
+                                     job("long", NULL, 0, 1, 2, 500)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    run(c, &w[0], &a[0], "r0", NULL, 8, 100, 0);  /* n0 full until 100: the head's */
+    run(c, &w[1], &a[1], "r1", NULL, 4, 1000, 1); /* n1 half until 1000 */
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 0, w, 2, q, 2, &p), 0);
+    CHECK(dec(&p, 0)->head);
+    CHECK_INT(p.reserve_at, 100);
+    CHECK(dec(&p, 1)->start); /* on n1: the head's reservation is n0 */
+    CHECK_INT(p.allocs[dec(&p, 1)->alloc].node, 1);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_fair_share_across_two_owners(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w;
+    struct ocra_sched_alloc a;
+    struct ocra_sched_queued q[3] = {job("a1", "alice", 0, 0, 1, 500),
+                                     job("a2", "alice", 0, 1, 1, 500),
+                                     job("b1", "bob", 0, 2, 8, 50)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    run(c, &w, &a, "r", "alice", 6, 100, -1); /* alice holds 75 % */
+    ocra_sched_plan_init(&p);
+    /* submit order: alice's two fit now and start; bob's waits */
+    CHECK_INT(decide(c, &conf, 10, &w, 1, q, 3, &p), 0);
+    CHECK_INT(p.n_start, 2);
+    CHECK(dec(&p, 2)->head);
+    /* fair: bob (0 %) goes first; alice's would delay his reservation */
+    conf = conf_of(OCRA_SCHED_Q_FAIR);
+    CHECK_INT(decide(c, &conf, 10, &w, 1, q, 3, &p), 0);
+    CHECK_INT(p.n_start, 0);
+    CHECK_INT(p.v[0].queued, 2);
+    CHECK(p.v[0].head);
+    CHECK_INT(dec(&p, 0)->wait, OCRA_SCHED_WAIT_FAIR);
+    CHECK(strstr(dec(&p, 0)->reason, "fair share: owner alice holds 75% of GPUs; b1 goes first "
+                                     "(owner bob holds 0%)") != NULL);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_fair_share_weights(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w[2];
+    struct ocra_sched_alloc a[2];
+    struct ocra_sched_queued q[2] = {job("a1", "alice", 0, 0, 1, 10),
+                                     job("b1", "bob", 0, 1, 1, 10)};
+    struct ocra_sched_weight wt = {"alice", 10};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_FAIR);
+    struct ocra_sched_plan p;
+
+    run(c, &w[0], &a[0], "ra", "alice", 6, 100, -1); /* 75 % */
+    run(c, &w[1], &a[1], "rb", "bob", 1, 100, -1);   /* 12.5 % */
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 10, w, 2, q, 2, &p), 0);
+    CHECK(dec(&p, 1)->start); /* bob's share is the smaller: his one free GPU */
+    CHECK(!dec(&p, 0)->start);
+    conf.weights = &wt;
+    conf.n_weights = 1; /* alice's 75 % / 10 is less than bob's 12.5 % */
+    CHECK_INT(decide(c, &conf, 10, w, 2, q, 2, &p), 0);
+    CHECK(dec(&p, 0)->start);
+    CHECK(!dec(&p, 1)->start);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_aging_raises_waiting_requests(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w;
+    struct ocra_sched_alloc a;
+    struct ocra_sched_queued q[2] = {job("old", NULL, 0, 0, 8, 0), job("new", NULL, 2, 200, 8, 0)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    run(c, &w, &a, "r", NULL, 8, 0, -1);
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 300, &w, 1, q, 2, &p), 0);
+    CHECK_INT(p.v[0].queued, 1); /* without aging: priority 2 first */
+    CHECK_INT(p.reserve_at, -1); /* the running one has no expected end */
+    CHECK_INT(p.v[0].est_start, -1);
+    conf.aging_s = 60; /* old: 0 + 300/60 = 5; new: 2 + 100/60 = 3 */
+    CHECK_INT(decide(c, &conf, 300, &w, 1, q, 2, &p), 0);
+    CHECK_INT(p.v[0].queued, 0);
+    CHECK_INT(p.v[0].eff_priority, 5);
+    CHECK_INT(p.v[1].eff_priority, 3);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_sjf_starts_the_shortest_first(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_queued q[3] = {job("long", NULL, 0, 0, 8, 1000),
+                                     job("short", NULL, 0, 1, 8, 10),
+                                     job("unknown", NULL, 0, 2, 8, 0)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_SJF);
+    struct ocra_sched_plan p;
+
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 5, NULL, 0, q, 3, &p), 0);
+    CHECK(dec(&p, 1)->start);
+    CHECK(dec(&p, 0)->head);
+    CHECK_INT(dec(&p, 0)->est_start, 15);
+    CHECK_INT(dec(&p, 2)->position, 3); /* unknown estimates last */
+    CHECK_INT(dec(&p, 2)->est_start, 1015);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_gangs_take_whole_nodes(void)
+{
+    struct ocra_sched_cluster *c = cluster(3);
+    struct ocra_sched_running w[2];
+    struct ocra_sched_alloc a[2];
+    struct ocra_sched_queued q[2] = {job("g12", NULL, 0, 0, 12, 0), job("g30", NULL, 0, 1, 30, 0)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_err err = {0};
+    struct ocra_sched_plan p;
+    size_t bad = 99;
+    char text[4200];
+
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 0, NULL, 0, q, 1, &p), 0);
+    CHECK(dec(&p, 0)->start);
+    CHECK_INT(dec(&p, 0)->n_allocs, 2);
+    CHECK_INT(p.allocs[0].node, 0);
+    CHECK_INT(p.allocs[0].n_devs, 8);
+    CHECK_INT(p.allocs[1].node, 1);
+    CHECK_INT(p.allocs[1].n_devs, 8);
+    /* 30 GPUs: more than the 24 of all nodes */
+    CHECK_INT(ocra_sched_queue_decide(c, &conf, 0, NULL, 0, q, 2, &p, &bad, &err), -1);
+    CHECK_INT(err.code, ENOSPC);
+    CHECK_INT(bad, 1);
+    CHECK(strstr(err.msg, "a gang of 30 GPUs takes whole nodes, and the 3 nodes that pass its "
+                          "filters have 24 GPUs in all") != NULL);
+    CHECK(strstr(ocra_err_text(&err, text, sizeof(text)), "g30") != NULL);
+    /* one GPU used on n0 and on n1: one whole node is not enough */
+    run(c, &w[0], &a[0], "r0", NULL, 1, 0, 0);
+    run(c, &w[1], &a[1], "r1", NULL, 1, 0, 1);
+    CHECK_INT(decide(c, &conf, 0, w, 2, q, 1, &p), 0);
+    CHECK(!dec(&p, 0)->start);
+    CHECK_STR(dec(&p, 0)->reason,
+              "no room for a gang of 12 GPUs on whole nodes: 1 free nodes have 8 GPUs");
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_never_fits_names_the_filter(void)
+{
+    struct ocra_sched_cluster *c = cluster(2);
+    struct ocra_sched_queued q[2] = {job("ok", NULL, 0, 0, 1, 0), job("a100", NULL, 0, 1, 1, 0)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_FIFO);
+    struct ocra_err err = {0};
+    struct ocra_sched_plan p;
+    size_t bad = 99;
+    char text[4200];
+
+    q[1].req.gpu_model = "A100";
+    ocra_sched_plan_init(&p);
+    CHECK_INT(ocra_sched_queue_decide(c, &conf, 0, NULL, 0, q, 2, &p, &bad, &err), -1);
+    CHECK_INT(err.code, ENOSPC);
+    CHECK_INT(bad, 1);
+    CHECK(strstr(ocra_err_text(&err, text, sizeof(text)),
+                 "no node can ever host it: none of 2 has GPU model \"A100\"") != NULL);
+    CHECK(strstr(ocra_err_text(&err, text, sizeof(text)), "request a100") != NULL);
+    q[1].req.gpus = 40; /* a gang no node's model admits: the same filter named */
+    CHECK_INT(ocra_sched_queue_decide(c, &conf, 0, NULL, 0, q, 2, &p, &bad, &err), -1);
+    CHECK(strstr(ocra_err_text(&err, text, sizeof(text)), "GPU model \"A100\"") != NULL);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_names_parse(void)
+{
+    enum ocra_sched_qpolicy p;
+
+    for (int i = 0; i < OCRA_SCHED_Q_N_POLICIES; i++) {
+        CHECK_INT(ocra_sched_qpolicy_parse(ocra_sched_qpolicy_name((enum ocra_sched_qpolicy)i), &p),
+                  0);
+        CHECK_INT(p, i);
+    }
+    CHECK_INT(ocra_sched_qpolicy_parse("lifo", &p), -1);
+    CHECK_STR(ocra_sched_wait_name(OCRA_SCHED_WAIT_RESERVED), "reserved");
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is_strict),
+               OCRA_TEST(test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head),
+               OCRA_TEST(test_backfill_past_the_head_on_devices_it_does_not_need),
+               OCRA_TEST(test_fair_share_across_two_owners), OCRA_TEST(test_fair_share_weights),
+               OCRA_TEST(test_aging_raises_waiting_requests),
+               OCRA_TEST(test_sjf_starts_the_shortest_first),
+               OCRA_TEST(test_gangs_take_whole_nodes), OCRA_TEST(test_never_fits_names_the_filter),
+               OCRA_TEST(test_names_parse))
