@@ -138,6 +138,9 @@ q() { sqlite3 "$tmp/journal.db" "$1" 2>/dev/null; }
 id() { q "SELECT id FROM events WHERE path LIKE '%/$1' ORDER BY seq LIMIT 1"; }
 state() { q "SELECT coalesce(p.status, '') || ' ' || p.state FROM pipeline p JOIN events e ON e.id = p.event_id WHERE e.path LIKE '%/$1'"; }
 queued_n() { q "SELECT count(*) FROM pipeline WHERE state = 'queued'"; }
+queued_is() { [ "$(queued_n)" -eq "$1" ]; }
+# has_alloc NAME: model NAME's event has been placed (an allocation recorded)
+has_alloc() { [ -n "$(q "SELECT 1 FROM allocations WHERE event_id = '$(id "$1")' LIMIT 1")" ]; }
 container() { printf 'ocra-%s' "$(printf '%s' "$(id "$1")" | sha256sum | cut -c1-12)"; }
 # running NAME: model NAME's workload container runs (its event id looked up each time)
 running() {
@@ -194,7 +197,7 @@ for i in $(seq -w 1 5); do
 done
 # shellcheck disable=SC2086 # word lists
 set -- $names_a $names_b
-wait_for "twenty queued" test "$(queued_n)" -eq 20 && ok twenty_queued ||
+wait_for "twenty queued" queued_is 20 && ok twenty_queued ||
     { fail twenty_queued "$(queued_n) queued: $(q "SELECT state, count(*) FROM pipeline GROUP BY 1")"; finish; }
 "$ocra" -c "$tmp/ocra.yaml" queue --json >"$tmp/queue.json" 2>"$tmp/queue.err" &&
     python3 - "$tmp/queue.json" "$addr_b" <<'PY' && ok cli_queue_json || fail cli_queue_json "$(head -c 600 "$tmp/queue.json") $(cat "$tmp/queue.err")"
@@ -257,13 +260,13 @@ wait_for "A's two blockers running" eval 'running fa1 && running fa2' &&
     ok fair_a_holds_both || { fail fair_a_holds_both "$(state fa1) / $(state fa2)"; finish; }
 publish EVM_KEY0 fa3 inference "sleep 0.5"
 publish EVM_KEY0 fa4 inference "sleep 0.5"
-wait_for "A's two queued" test "$(queued_n)" -eq 2
+wait_for "A's two queued" queued_is 2
 publish EVM_KEY2 fb1 inference "sleep 0.5"
 publish EVM_KEY2 fb2 inference "sleep 0.5"
-wait_for "four queued" test "$(queued_n)" -eq 4 && ok fair_four_queued ||
+wait_for "four queued" queued_is 4 && ok fair_four_queued ||
     fail fair_four_queued "$(queued_n) queued"
 stop_workload fa1
-wait_for "B1 started" test -n "$(q "SELECT 1 FROM allocations WHERE event_id = '$(id fb1)'")" &&
+wait_for "B1 started" has_alloc fb1 &&
     ok fair_b1_started || fail fair_b1_started "$(state fb1)"
 order=$(alloc_order fa3 fb1)
 [ "$(q "SELECT count(*) FROM allocations WHERE event_id = '$(id fa3)'")" -eq 0 ] || [ "$order" = "fb1 fa3 " ] &&
@@ -284,9 +287,9 @@ else
     wait_for "R running" running br && ok backfill_r_running ||
         { fail backfill_r_running "$(state br)"; finish; }
     publish EVM_KEY0 bh training "sleep 0.5" 60
-    wait_for "H queued" test "$(queued_n)" -eq 1
+    wait_for "H queued" queued_is 1
     publish EVM_KEY0 bl inference "sleep 0.5" 3600
-    wait_for "L queued" test "$(queued_n)" -eq 2
+    wait_for "L queued" queued_is 2
     publish EVM_KEY0 bs inference "sleep 0.5" 30
     wait_for "S reported" reported bs && ok backfill_short_started_beside_blocked_head ||
         fail backfill_short_started_beside_blocked_head "$(state bs)"
