@@ -3,17 +3,18 @@
 # it_daemon_queue.sh OCRA OCRA_AGENT: the scheduler queue (docs/RUNNING.md, Queue) on a cluster
 # smaller than the demand, against real services on 127.0.0.1 (tests/lib/pipeline.sh: a
 # private dockerd, a docker-registry, anvil with the ModelRegistry contract, the offline
-# package index and an artifact server). The inventory is one configured node of 1 CPU (then
-# 2): each CPU-only workload asks for one. Two publishers (keys 0 and 2) are two owners.
-#  1. A blocker holds the node (its workload waits for /tmp/ocra-stop); twenty events, fifteen
+# package index and an artifact server). The inventory is one configured node of 2 CPUs: each
+# CPU-only inference workload asks for one, a training one for two. Two publishers (keys 0 and
+# 2) are two owners.
+#  1. A training blocker holds the node (its workload waits for /tmp/ocra-stop); twenty events, fifteen
 #     by publisher A then five by B (sched.queue.priorities: B=10, policy fifo), all queue:
 #     `ocra queue --json` and /api/v1/queue list 20 with positions 1..20, owner, priority and
 #     a reason; the dashboard's queue view lists the same 20 in the same order (headless
-#     chromium); /metrics ocra_sched_queue_depth 20. The blocker stopped: all twenty start one
-#     by one as the room frees, B's five first (priority) then A's in the order they queued,
+#     chromium); /metrics ocra_sched_queue_depth 20. The blocker stopped: all twenty start two
+#     at a time as the room frees, B's five first (priority) then A's in the order they queued,
 #     all complete and are reported, none dead-lettered, no allocate attempt retried or
 #     counted twice; ocra_queue_wait_seconds_count 20.
-#  2. Fair share (policy fair, 2 CPUs, by SIGHUP): A runs two blockers, then queues A3, A4,
+#  2. Fair share (policy fair, by SIGHUP): A runs two blockers, then queues A3, A4,
 #     then B queues B1, B2. One of A's blockers stopped: the free CPU goes to B1 (B holds
 #     nothing, A holds one) though A3 queued first.
 #  3. EASY backfill (policy backfill; needs workload.maxDuration in the spec, skipped when the
@@ -102,7 +103,7 @@ s = s.replace('allow: ["%s"]' % a, 'allow: ["%s", "%s"]' % (a, b), 1)
 open(p, "w").write(s)
 PY
 }
-config 1 fifo || { fail config "could not write the configuration"; finish; }
+config 2 fifo || { fail config "could not write the configuration"; finish; }
 ok services
 
 mkdir -p "$tmp/art/w"
@@ -185,15 +186,15 @@ wait_for() {
 daemon_pid=$!
 
 # --- 1. twenty events on a node of one CPU ---------------------------------------------------
-publish EVM_KEY0 blocker inference "$wait_cmd"
+publish EVM_KEY0 blocker training "$wait_cmd" # both CPUs
 wait_for "the blocker running" running blocker && ok blocker_running ||
     { fail blocker_running "$(state blocker)"; finish; }
 names_a= names_b=
 for i in $(seq -w 1 15); do
-    publish EVM_KEY0 "qa$i" inference "sleep 0.5" && names_a="$names_a qa$i"
+    publish EVM_KEY0 "qa$i" inference true && names_a="$names_a qa$i"
 done
 for i in $(seq -w 1 5); do
-    publish EVM_KEY2 "qb$i" inference "sleep 0.5" && names_b="$names_b qb$i"
+    publish EVM_KEY2 "qb$i" inference true && names_b="$names_b qb$i"
 done
 # shellcheck disable=SC2086 # word lists
 set -- $names_a $names_b
