@@ -1075,7 +1075,6 @@ q_fixture_init(struct q_fixture *q, const char *policy)
     q_n_started = 0;
     if (tmpdb_init(&q->t) < 0)
         return false;
-    ocra_config_init(&q->cfg);
     yaml = ocra_xasprintf("journal:\n  path: \"%s\"\n"
                           "daemon:\n  workers: 2\n  poll_ms: 10\n  max_attempts: 2\n"
                           "api:\n  listen: \"\"\nagent:\n  socket_dir: \"\"\n"
