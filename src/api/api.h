@@ -16,6 +16,7 @@
  *   GET  /api/v1/events/{id}          the event and its lineage
  *   GET  /api/v1/images               images built, newest first
  *   GET  /api/v1/nodes                nodes, capacity and allocation (hook)
+ *   GET  /api/v1/queue                the scheduler queue: position, reason, estimated start
  *   POST /api/v1/events/{id}/retry    a failed or dead-lettered event back to work (hook)
  *   GET  /                            the dashboard
  */
@@ -40,6 +41,8 @@ struct ocra_api_hooks {
     bool (*ready)(void *arg, json_t *checks);
     /* An array of nodes, or NULL with err. NULL hook: 501. */
     json_t *(*nodes)(void *arg, struct ocra_store *st, struct ocra_err *err);
+    /* The scheduler queue document (docs/API.md), or NULL with err. NULL hook: 501. */
+    json_t *(*queue)(void *arg, struct ocra_store *st, struct ocra_err *err);
     /* Adds what the host knows of the event (stages, image, allocation, run, report) to ev,
      * the event object. NULL hook: the event alone. */
     int (*lineage)(void *arg, struct ocra_store *st, const char *event_id, json_t *ev,

@@ -131,7 +131,9 @@ count_pipeline(const char *state, const char *status, const char *outcome, int64
 
     ocra_metrics_set(std->pipeline, (const char *const[]){state, status, outcome}, (double)n);
     if (!strcmp(state, "ready"))
-        *(int64_t *)arg += n;
+        ((int64_t *)arg)[0] += n;
+    else if (!strcmp(state, "queued"))
+        ((int64_t *)arg)[1] += n;
 }
 
 /* The journal's gauges come from the counters it keeps (a few rows, whatever its size). */
@@ -140,17 +142,19 @@ route_metrics(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
 {
     const struct ocra_metrics_std *std = ocra_metrics_std();
     struct ocra_err err = {0};
-    int64_t ready = 0;
+    int64_t ready[2] = {0, 0}; /* ready, queued */
     struct ocra_buf b;
 
     if (ctx->st) {
         ocra_metrics_clear(std->events);
         ocra_metrics_clear(std->pipeline);
         if (ocra_store_event_counts(ctx->st, count_one, std->events, &err) < 0 ||
-            ocra_store_pipeline_counts(ctx->st, count_pipeline, &ready, &err) < 0)
+            ocra_store_pipeline_counts(ctx->st, count_pipeline, ready, &err) < 0) {
             ocra_log_warn("api: metrics: %s", err.msg);
-        else
-            ocra_metrics_set(std->queue_depth, NULL, (double)ready);
+        } else {
+            ocra_metrics_set(std->queue_depth, NULL, (double)ready[0]);
+            ocra_metrics_set(std->sched_queue_depth, NULL, (double)ready[1]);
+        }
     }
     ocra_buf_init(&b);
     ocra_metrics_write(ctx->metrics, &b);
@@ -304,6 +308,21 @@ route_list_hook(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, bool i
     return respond_json(resp, 200, json_pack("{s:o}", images ? "images" : "nodes", arr));
 }
 
+static int
+route_queue(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
+{
+    struct ocra_err err = {0};
+    json_t *doc;
+
+    if (!need_journal(ctx, resp))
+        return 0;
+    if (!ctx->hooks.queue)
+        return respond_error(resp, 501, "not_implemented", "the queue is served by ocra daemon");
+    if (!(doc = ctx->hooks.queue(ctx->hooks.arg, ctx->st, &err)))
+        return respond_err(resp, &err);
+    return respond_json(resp, 200, doc);
+}
+
 /* ---- the dashboard ----------------------------------------------------------------------- */
 
 static bool
@@ -373,6 +392,9 @@ ocra_api_route(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct 
     } else if (strcmp(p, "/api/v1/images") == 0 || strcmp(p, "/api/v1/nodes") == 0) {
         if (method_is(req, resp, "GET"))
             route_list_hook(ctx, req, strcmp(p, "/api/v1/images") == 0, resp);
+    } else if (strcmp(p, "/api/v1/queue") == 0) {
+        if (method_is(req, resp, "GET"))
+            route_queue(ctx, resp);
     } else if (strncmp(p, "/api/", 5) == 0) {
         respond_error(resp, 404, "not_found", "no endpoint %.200s", p);
     } else if (!(method_is(req, resp, "GET") && route_asset(p, resp))) {

@@ -42,6 +42,8 @@ static const struct ocra_cli_cmd *const commands[] = {
     &ocra_cli_publish_cmd,
     &ocra_cli_simulate_cmd,
     &ocra_cli_nodes_cmd,
+    /* the scheduler queue (cli_queue.c) */
+    &ocra_cli_queue_cmd,
     &ocra_cli_run_cmd,
     &ocra_cli_serve_cmd,
     &ocra_cli_sign_cmd,

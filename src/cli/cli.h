@@ -80,6 +80,7 @@ extern const struct ocra_cli_cmd ocra_cli_events_cmd;
 extern const struct ocra_cli_cmd ocra_cli_run_cmd;
 extern const struct ocra_cli_cmd ocra_cli_simulate_cmd;
 extern const struct ocra_cli_cmd ocra_cli_nodes_cmd;
+extern const struct ocra_cli_cmd ocra_cli_queue_cmd;
 /*
  * The inventory of cfg (ocra_daemon_inventory(), keeping what Slurm reported for `ocra nodes`); inv
  * is initialised here, release it with ocra_sched_inventory_fini() either way. EINVAL names the bad

@@ -102,6 +102,14 @@ struct ocra_config {
     struct {
         int policy; /* enum ocra_sched_policy: first-fit, best-fit, cheapest, fgd */
         int64_t gpu_memory_headroom_mib;
+        struct {
+            int policy;        /* enum ocra_sched_qpolicy: fifo, backfill, fair, sjf */
+            char **priorities; /* "publisher-or-app=priority" */
+            size_t n_priorities;
+            char **weights; /* "owner=weight" (fair share) */
+            size_t n_weights;
+            int64_t aging_s, interval_ms;
+        } queue;
     } sched;
     struct {
         int64_t target, tolerance_percent, up_cooldown_s, down_cooldown_s, interval_s;

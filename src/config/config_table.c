@@ -314,6 +314,26 @@ check_label(const char *s)
     return is_word(s, 64) && s[0] != '=' && strchr(s, '=');
 }
 
+/* "name=integer": a queue priority (-1000..1000) by publisher address or app. */
+static bool
+check_queue_priority(const char *s)
+{
+    const char *eq = strrchr(s, '=');
+    int64_t v;
+
+    return is_word(s, 128) && eq && eq != s && ocra_parse_i64(eq + 1, -1000, 1000, &v, NULL) == 0;
+}
+
+/* "owner=weight": a fair-share weight, 1..1000000. */
+static bool
+check_queue_weight(const char *s)
+{
+    const char *eq = strrchr(s, '=');
+    int64_t v;
+
+    return is_word(s, 128) && eq && eq != s && ocra_parse_i64(eq + 1, 1, 1000000, &v, NULL) == 0;
+}
+
 /* ---- inventory checks (end) */
 
 /* ---- the table ------------------------------------------------------------------------- */
@@ -378,6 +398,8 @@ static const struct ocra_config_row watch_rows[] = {
 /* ---- inventory rows (begin) */
 /* Indexed by enum ocra_sched_policy (src/sched/sched.h); config does not depend on it. */
 static const char *const sched_policies[] = {"first-fit", "best-fit", "cheapest", "fgd", NULL};
+/* Indexed by enum ocra_sched_qpolicy (src/sched/sched.h). */
+static const char *const queue_policies[] = {"fifo", "backfill", "fair", "sjf", NULL};
 
 static const struct ocra_config_row node_rows[] = {
     {.key = "name",
@@ -1054,6 +1076,42 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 1 << 20,
      .off = CFG(sched.gpu_memory_headroom_mib),
      .doc = "GPU memory per device kept out of placement (CUDA context, other users), in MiB."},
+    {.key = "sched.queue.policy",
+     .type = OCRA_CONFIG_ENUM,
+     .def = "backfill",
+     .choices = queue_policies,
+     .off = CFG(sched.queue.policy),
+     .doc = "Order of events waiting for room: fifo, backfill, fair or sjf (docs/RUNNING.md)."},
+    {.key = "sched.queue.priorities",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_queue_priority,
+     .want = "publisher-or-app=priority (an integer -1000..1000)",
+     .type_name = "list of name=priority",
+     .off = CFG(sched.queue.priorities),
+     .count_off = CFG(sched.queue.n_priorities),
+     .doc = "Queue priority by publisher address or app (higher first; unlisted: 0)."},
+    {.key = "sched.queue.weights",
+     .type = OCRA_CONFIG_LIST,
+     .check = check_queue_weight,
+     .want = "owner=weight (an integer 1..1000000)",
+     .type_name = "list of owner=weight",
+     .off = CFG(sched.queue.weights),
+     .count_off = CFG(sched.queue.n_weights),
+     .doc = "Fair-share weights by owner (the publisher address, else the app); unlisted: 1."},
+    {.key = "sched.queue.aging_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "600",
+     .min = 0,
+     .max = 31536000,
+     .off = CFG(sched.queue.aging_s),
+     .doc = "A queued event gains one priority per aging_s seconds waited; 0: no aging."},
+    {.key = "sched.queue.interval_ms",
+     .type = OCRA_CONFIG_INT,
+     .def = "10000",
+     .min = 100,
+     .max = 3600000,
+     .off = CFG(sched.queue.interval_ms),
+     .doc = "How often the queue is looked at besides at every release of capacity."},
     {.key = "autoscale.target",
      .type = OCRA_CONFIG_INT,
      .def = "4",

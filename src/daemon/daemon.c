@@ -129,6 +129,11 @@ route_done(const struct ocra_daemon *d, size_t idx, const json_t *output,
         /* an orphaned event is not reported: it ends at its outcome */
         e->status = verdict && !strcmp(verdict, "orphaned") ? "orphaned" : d->stages[idx].reached;
         e->finished = true;
+    } else if (verdict && !strcmp(verdict, "queued")) {
+        /* no room now: uncounted, held by nobody, woken by the queue's dispatcher */
+        e->outcome = e->state = "queued";
+        e->next_ms = 0;
+        e->error = ocra_json_str(output, "reason");
     } else if (verdict && (!strcmp(verdict, "rejected") || !strcmp(verdict, "failed") ||
                            !strcmp(verdict, "superseded") || !strcmp(verdict, "orphaned") ||
                            !strcmp(verdict, "timeout"))) {
@@ -276,6 +281,8 @@ log_end(struct ocra_daemon_ctx *ctx, const struct ocra_store_claim *c,
     else if (!strcmp(e->outcome, "supervised"))
         ocra_log_info("stage supervised event=%s stage=%s worker=%s: %s", c->event_id, c->stage,
                       ctx->name, e->error);
+    else if (!strcmp(e->outcome, "queued"))
+        ocra_log_info("stage queued event=%s stage=%s: %s", c->event_id, c->stage, e->error);
     else if (!strcmp(e->outcome, "released"))
         ocra_log_info("stage checkpointed event=%s stage=%s worker=%s: %s", c->event_id, c->stage,
                       ctx->name, e->error);
@@ -293,6 +300,8 @@ count_end(struct ocra_daemon *d, const struct ocra_store_stage_end *e)
         stat_add(d, &d->stats.retried);
     else if (!strcmp(e->outcome, "waiting"))
         stat_add(d, &d->stats.waiting);
+    else if (!strcmp(e->outcome, "queued"))
+        stat_add(d, &d->stats.queued);
     else if (strcmp(e->outcome, "released") != 0 && strcmp(e->outcome, "supervised") != 0)
         stat_add(d, &d->stats.dead);
 }
@@ -366,6 +375,8 @@ step_ctx(struct ocra_daemon_ctx *ctx, bool *ran, struct ocra_err *err)
         log_end(ctx, &c, &e);
         count_end(d, &e);
         ocra_daemon_metrics_stage(&c, &e, t0);
+        if (!strcmp(e.outcome, "queued")) /* room freed while it looked: not lost */
+            ocra_daemon_queue_dispatch(ctx);
     }
     free(output);
     ocra_store_claim_fini(&c);
@@ -445,6 +456,12 @@ wake_all(struct ocra_daemon *d)
     pthread_mutex_unlock(&d->mu);
 }
 
+void
+ocra_daemon_wake_workers(struct ocra_daemon *d)
+{
+    wake_all(d);
+}
+
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
 static int
@@ -517,6 +534,12 @@ ocra_daemon_tick(struct ocra_daemon *d, struct ocra_err *err)
         d->stats.intake += added;
         pthread_mutex_unlock(&d->mu);
         ocra_log_info("intake events=%zu", added);
+    }
+    if (now - d->last_queue_ms >= cfg->sched.queue.interval_ms) { /* at start, then a safety net */
+        struct ocra_daemon_ctx qctx = {.d = d, .st = d->st, .cfg = cfg, .id = -1};
+
+        d->last_queue_ms = now;
+        ocra_daemon_queue_dispatch(&qctx);
     }
     wake_all(d);
     /* Renew the claims of the stages running now, a third of a lease before it ends. */

@@ -128,6 +128,7 @@ int ocra_daemon_step(struct ocra_daemon *d, struct ocra_store *st, bool *ran, st
 struct ocra_daemon_stats {
     unsigned long claimed, done, retried, dead, waiting, lost, intake;
     unsigned long takeovers_crash, takeovers_lease;
+    unsigned long queued; /* allocate attempts that found no room (uncounted, queued) */
 };
 void ocra_daemon_stats(struct ocra_daemon *d, struct ocra_daemon_stats *out);
 
@@ -244,6 +245,18 @@ struct ocra_run_slurm_inventory;
  */
 int ocra_daemon_inventory(const struct ocra_config *cfg, struct ocra_sched_inventory *inv,
                           struct ocra_run_slurm_inventory *slurm, struct ocra_err *err);
+
+/*
+ * The scheduler queue as the dispatcher sees it now (daemon_queue.c), for `ocra queue` and
+ * /api/v1/queue: {"policy", "depth", "now" (ms), "queued": [{"event", "model", "version",
+ * "owner", "priority", "effectivePriority", "position", "head", "gpus", "cpuMilli", "ramMib",
+ * "estimateS", "queuedAt" (ms), "waitedS", "wait" (starting, room, order, priority, fair,
+ * reserved, never), "reason", "estimatedStart" (ms or null)}]}, by position. Decides nothing
+ * (no allocation, no wake). NULL with err when the journal or inventory cannot be read.
+ * Caller frees with json_decref().
+ */
+json_t *ocra_daemon_queue_json(const struct ocra_config *cfg, struct ocra_store *st,
+                               struct ocra_err *err);
 
 /*
  * Starts the HTTP API (opts: listen, token file, journal) with the hooks over cfg's journal:

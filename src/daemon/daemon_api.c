@@ -126,6 +126,12 @@ hook_nodes(void *arg, struct ocra_store *st, struct ocra_err *err)
     return nodes;
 }
 
+static json_t *
+hook_queue(void *arg, struct ocra_store *st, struct ocra_err *err)
+{
+    return ocra_daemon_queue_json(host_cfg(arg), st, err);
+}
+
 /* ---- images ------------------------------------------------------------------------------- */
 
 static json_t *
@@ -639,8 +645,11 @@ ocra_daemon_api_new(const struct ocra_config *cfg, struct ocra_daemon *d,
                     const struct ocra_api_opts *opts, struct ocra_err *err)
 {
     struct api_host *h = ocra_xcalloc(1, sizeof(*h));
-    struct ocra_api_hooks hooks = {
-        .nodes = hook_nodes, .lineage = hook_lineage, .images = hook_images, .arg = h};
+    struct ocra_api_hooks hooks = {.nodes = hook_nodes,
+                                   .queue = hook_queue,
+                                   .lineage = hook_lineage,
+                                   .images = hook_images,
+                                   .arg = h};
     struct ocra_api_opts o = *opts;
     struct ocra_api *api;
     size_t i;

@@ -75,8 +75,9 @@ struct ocra_daemon {
     struct watcher *watchers;
     size_t n_watchers;
     int64_t last_renew_ms;
-    struct ocra_api *api;               /* the HTTP API when api.listen is set (daemon_api.c) */
-    struct ocra_daemon_scale *scale;    /* the autoscaling loop and its loads (daemon_scale.c) */
+    int64_t last_queue_ms;           /* the queue's last timed dispatch (sched.queue.interval_ms) */
+    struct ocra_api *api;            /* the HTTP API when api.listen is set (daemon_api.c) */
+    struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
     struct ocra_daemon_supervisor *sup; /* the workload supervisor (daemon_supervise.c) */
 };
 
@@ -151,6 +152,27 @@ void ocra_daemon_metrics_tx_refused(const char *chain, int64_t code, bool perman
 /* Releases event_id's held allocations (none held is fine), under the allocator's lock
  * (daemon_stages.c): the complete stage, and a superseded event that was allocated. */
 int ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err);
+
+/* ---- the scheduler queue (daemon_queue.c) ------------------------------------------------ */
+
+struct ocra_sched_req;
+/* The allocate stage's placement of job's event asking req: the allocation held (placed by
+ * the queue's dispatcher or an earlier attempt), else a new one when nothing is queued, else
+ * *output {"verdict": "queued", "reason", "request"} (no room now, or events queued first);
+ * {"verdict": "failed"} naming the filter when req fits no node of the inventory. */
+int ocra_daemon_place(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                      const struct ocra_sched_req *req, json_t **output, struct ocra_err *err);
+/* Asks the queue's policy which queued events start now, records their allocations and wakes
+ * them (errors are logged: the next release or the timer tries again). On ctx's connection,
+ * under the allocator's lock; nothing to do (the common case) costs one counter read. */
+void ocra_daemon_queue_dispatch(struct ocra_daemon_ctx *ctx);
+/* The request a queued event records (its allocate attempt's output "request"). New ref. */
+json_t *ocra_daemon_queue_request(const struct ocra_sched_req *r, int64_t estimate_s);
+/* workload.maxDuration of a spec (JSON text, may be NULL) in seconds: an integer, or "90s",
+ * "15m", "2h", "1d"; 0 when absent or unreadable (unknown). */
+int64_t ocra_daemon_estimate_s(const char *spec);
+/* Wakes the idle workers (an event became ready). */
+void ocra_daemon_wake_workers(struct ocra_daemon *d);
 
 /* ---- autoscale (begin) ------------------------------------------------------------------ */
 

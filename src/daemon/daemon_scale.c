@@ -463,6 +463,8 @@ alloc_scale(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p, c
 
     ocra_daemon_replica_req(p, &c.req);
     ret = ocra_daemon_with_allocator(ctx, do_scale, &c, err);
+    if (c.have < *have) /* replicas gave their room back: the queue may start */
+        ocra_daemon_queue_dispatch(ctx);
     *have = c.have;
     return ret;
 }

@@ -273,22 +273,96 @@ ocra_daemon_replica_req(const struct ocra_daemon_prepared *p, struct ocra_sched_
 
 struct alloc_call {
     const char *event_id;
+    struct ocra_store *st;
     struct ocra_sched_req req;
     struct ocra_sched_alloc out;
     bool existed;
+    bool queued; /* no room now, or others queued first: the queue's dispatcher decides */
+    char reason[OCRA_ERR_MAX];
     char node[OCRA_SCHED_NAME_MAX];
 };
 
+/* 0 when r fits some node of the cluster once it is empty; else ENOSPC naming the filter (the
+ * queue's own check: an event is never queued behind others for room that cannot come). */
+static int
+can_ever_fit(struct ocra_sched_allocator *a, const char *event_id, const struct ocra_sched_req *r,
+             struct ocra_err *err)
+{
+    const struct ocra_sched_queue_conf conf = {.policy = OCRA_SCHED_Q_FIFO};
+    const struct ocra_sched_queued q = {.id = event_id, .req = *r};
+    struct ocra_sched_plan plan;
+    int ret;
+
+    ocra_sched_plan_init(&plan);
+    ret = ocra_sched_queue_decide(ocra_sched_allocator_cluster(a), &conf, 0, NULL, 0, &q, 1, &plan,
+                                  NULL, err);
+    ocra_sched_plan_fini(&plan);
+    return ret;
+}
+
+/* The event's allocation: the one held (the queue's dispatcher placed it, or an earlier
+ * attempt did), else a new one unless other events wait in the queue (they go first, in the
+ * queue's order), else c->queued when there is no room now. */
 static int
 do_allocate(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
 {
     struct alloc_call *c = arg;
     const struct ocra_sched_node *n;
+    struct ocra_store_alloc held;
+    bool found = false;
+    int64_t ahead = 0;
 
-    if (ocra_sched_allocate(a, c->event_id, 0, &c->req, &c->out, &c->existed, err) < 0)
+    if (ocra_store_alloc_held(c->st, c->event_id, 0, &held, &found, err) < 0 ||
+        (!found && ocra_store_queue_count(c->st, &ahead, err) < 0))
         return -1;
+    if (!found && ahead > 0) {
+        if (can_ever_fit(a, c->event_id, &c->req, err) < 0)
+            return -1;
+        c->queued = true;
+        snprintf(c->reason, sizeof(c->reason), "%lld event%s queued before it", (long long)ahead,
+                 ahead == 1 ? " is" : "s are");
+        return 0;
+    }
+    if (ocra_sched_allocate(a, c->event_id, 0, &c->req, &c->out, &c->existed, err) < 0) {
+        if (err->code != EAGAIN)
+            return -1;
+        c->queued = true; /* room frees when a workload ends: waiting is not failing */
+        snprintf(c->reason, sizeof(c->reason), "%s", err->msg);
+        memset(err, 0, sizeof(*err));
+        return 0;
+    }
     n = ocra_sched_cluster_node(ocra_sched_allocator_cluster(a), (size_t)c->out.node);
     snprintf(c->node, sizeof(c->node), "%s", n ? n->name : "?");
+    return 0;
+}
+
+int
+ocra_daemon_place(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job,
+                  const struct ocra_sched_req *req, json_t **output, struct ocra_err *err)
+{
+    struct alloc_call c = {.event_id = job->event->id, .st = ctx->st, .req = *req};
+    json_t *gpus;
+
+    if (with_allocator(ctx, do_allocate, &c, err) < 0) {
+        if (err->code != ENOSPC)
+            return -1;
+        /* fits no node of the inventory: waiting cannot help */
+        *output = ocra_daemon_verdict_err("failed", err);
+        return 0;
+    }
+    if (c.queued) { /* uncounted; the dispatcher wakes it when the queue's policy starts it */
+        *output = ocra_daemon_verdict("queued", c.reason);
+        json_object_set_new(
+            *output, "request",
+            ocra_daemon_queue_request(&c.req, ocra_daemon_estimate_s(job->event->spec)));
+        return 0;
+    }
+    gpus = json_array();
+    for (int i = 0; i < c.out.n_devs; i++)
+        json_array_append_new(gpus, json_integer(c.out.devs[i]));
+    *output = json_pack("{s:s, s:o, s:i, s:I, s:I, s:b}", "node", c.node, "gpus", gpus, "gpuMilli",
+                        c.out.gpu_milli, "cpuMilli", (json_int_t)c.out.cpu_milli, "ramMib",
+                        (json_int_t)c.out.ram_mib, "existed", c.existed);
     return 0;
 }
 
@@ -297,31 +371,16 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
             json_t **output, struct ocra_err *err)
 {
     struct ocra_daemon_prepared p = {0};
-    struct alloc_call c = {.event_id = job->event->id};
-    json_t *gpus;
-    int ret = -1;
+    struct ocra_sched_req req;
+    int ret;
 
     (void)inputs;
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
         return -1;
-    ocra_daemon_replica_req(&p, &c.req);
+    ocra_daemon_replica_req(&p, &req);
     if (ctx->cfg->run.runner == 1) /* Slurm reports no GPU memory or driver: it places by count */
-        c.req.gpu_mem_mib = 0, c.req.min_driver = 0;
-    if (with_allocator(ctx, do_allocate, &c, err) < 0) {
-        if (err->code == ENOSPC) { /* fits no node of the inventory: waiting cannot help */
-            *output = ocra_daemon_verdict_err("failed", err);
-            ret = 0;
-        }
-        goto out;
-    }
-    gpus = json_array();
-    for (int i = 0; i < c.out.n_devs; i++)
-        json_array_append_new(gpus, json_integer(c.out.devs[i]));
-    *output = json_pack("{s:s, s:o, s:i, s:I, s:I, s:b}", "node", c.node, "gpus", gpus, "gpuMilli",
-                        c.out.gpu_milli, "cpuMilli", (json_int_t)c.out.cpu_milli, "ramMib",
-                        (json_int_t)c.out.ram_mib, "existed", c.existed);
-    ret = 0;
-out:
+        req.gpu_mem_mib = 0, req.min_driver = 0;
+    ret = ocra_daemon_place(ctx, job, &req, output, err);
     ocra_daemon_prepared_fini(&p);
     return ret;
 }
@@ -337,7 +396,10 @@ do_release(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
 int
 ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err)
 {
-    return with_allocator(ctx, do_release, &event_id, err);
+    if (with_allocator(ctx, do_release, &event_id, err) < 0)
+        return -1;
+    ocra_daemon_queue_dispatch(ctx); /* room freed: what waits for it may start */
+    return 0;
 }
 
 /* ---- run and complete -------------------------------------------------------------------- */

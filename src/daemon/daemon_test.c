@@ -1261,6 +1261,257 @@ test_run_limit_is_the_spec_capped_by_the_operator(void)
 }
 /* ---- supervise (end) */
 
+/* ---- the scheduler queue ----------------------------------------------------------------- */
+
+/* The order the queue's events reached the run stage. */
+static char q_started[16][96];
+static int q_n_started;
+
+/* allocate: one CPU and 1 GiB (event 6 asks 64 CPUs: never fits), through the daemon's own
+ * placement and queue. */
+static int
+op_q_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+              json_t **output, struct ocra_err *err)
+{
+    struct ocra_sched_req req = {.cpu_milli = 1000, .ram_mib = 1024};
+
+    (void)inputs;
+    if (strstr(job->event->spec, "\"huge\""))
+        req.cpu_milli = 64000;
+    return ocra_daemon_place(ctx, job, &req, output, err);
+}
+
+/* run: records the start and ends at once, giving its room back (the queue moves on). */
+static int
+op_q_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const json_t *inputs,
+         json_t **output, struct ocra_err *err)
+{
+    (void)inputs;
+    pthread_mutex_lock(&calls_mu);
+    if (q_n_started < 16)
+        snprintf(q_started[q_n_started++], sizeof(q_started[0]), "%s", job->event->id);
+    pthread_mutex_unlock(&calls_mu);
+    if (ocra_daemon_release(ctx, job->event->id, err) < 0)
+        return -1;
+    *output = json_pack("{s:s}", "exit", "0");
+    return 0;
+}
+
+static const struct ocra_daemon_stage queue_stages[] = {
+    {"allocate", "allocated", op_q_allocate, true, false},
+    {"run", "running", op_q_run, true, false},
+    {"report", "reported", op_report, true, false},
+};
+
+struct q_fixture {
+    struct tmpdb t;
+    struct ocra_config cfg;
+    struct ocra_store *st;
+    struct ocra_daemon *d;
+    char ids[8][96], txs[8][67];
+};
+
+/* Seven events on a node of one CPU: 0..3 by publisher 0xa.., 4..5 by 0xb.. (priority 5),
+ * 6 asks more than the node has. */
+static bool
+q_fixture_init(struct q_fixture *q, const char *policy)
+{
+    static const char *const signers[] = {
+        "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "0xBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    static const char *const paths[] = {
+        "/apps/t/models/m0", "/apps/t/models/m1", "/apps/t/models/m2", "/apps/t/models/m3",
+        "/apps/t/models/m4", "/apps/t/models/m5", "/apps/t/models/m6"};
+    struct ocra_store_event evs[7];
+    struct ocra_daemon_opts o = {
+        .cfg = &q->cfg, .stages = queue_stages, .n_stages = 3, .no_watch = true};
+    struct ocra_err err = {0};
+    char *yaml;
+    bool ok;
+
+    memset(q, 0, sizeof(*q));
+    q_n_started = 0;
+    if (tmpdb_init(&q->t) < 0)
+        return false;
+    yaml = ocra_xasprintf("journal:\n  path: \"%s\"\n"
+                          "daemon:\n  workers: 2\n  poll_ms: 10\n  max_attempts: 2\n"
+                          "api:\n  listen: \"\"\nagent:\n  socket_dir: \"\"\n"
+                          "inventory:\n  local: false\n  nodes:\n"
+                          "    - {name: n1, cpus: 1, memory_mib: 4096}\n"
+                          "sched:\n  queue:\n    policy: %s\n"
+                          "    priorities: [\"0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb=5\"]\n",
+                          q->t.path, policy);
+    ok = ocra_config_load_text("q.yaml", NULL, yaml, strlen(yaml), &q->cfg, NULL, &err) == 0;
+    free(yaml);
+    if (!ok) {
+        fprintf(stderr, "  config: %s\n", err.msg);
+        return false;
+    }
+    for (int i = 0; i < 7; i++) {
+        (void)snprintf(q->txs[i], sizeof(q->txs[i]), "0x%064x", i);
+        (void)snprintf(q->ids[i], sizeof(q->ids[i]), "ain:0:0x%064x:%d", i, i);
+        evs[i] = (struct ocra_store_event){.id = q->ids[i],
+                                           .chain = "ain:0",
+                                           .block_number = i,
+                                           .tx_hash = q->txs[i],
+                                           .op_index = i,
+                                           .signer = signers[i],
+                                           .trusted = true,
+                                           .path = paths[i],
+                                           .spec = i == 6 ? "{\"huge\":true}" : "{}"};
+    }
+    if (ocra_store_open(q->t.path, &q->st, &err) < 0 ||
+        ocra_store_append(q->st, "ain:0", evs, 7, NULL, NULL, &err) < 0 ||
+        ocra_daemon_new(&o, &q->d, &err) < 0) {
+        fprintf(stderr, "  fixture: %s\n", err.msg);
+        return false;
+    }
+    return true;
+}
+
+static void
+q_fixture_fini(struct q_fixture *q)
+{
+    ocra_daemon_free(q->d);
+    ocra_store_close(q->st);
+    ocra_config_fini(&q->cfg);
+    tmpdb_fini(&q->t);
+}
+
+/* Steps (on this thread) until the stage machine stops at the queue or runs dry. */
+static void
+q_steps(struct q_fixture *q, int max)
+{
+    struct ocra_err err = {0};
+    bool ran = true;
+
+    for (int i = 0; ran && i < max; i++)
+        if (ocra_daemon_step(q->d, q->st, &ran, &err) < 0) {
+            fprintf(stderr, "  step: %s\n", err.msg);
+            break;
+        }
+}
+
+struct q_hist {
+    int queued, done, retry, dead, max_attempt;
+};
+
+static int
+q_hist_one(const struct ocra_store_stage_row *r, void *arg)
+{
+    struct q_hist *h = arg;
+    const char *o = r->outcome ? r->outcome : "";
+
+    if (strcmp(r->stage, "allocate") != 0)
+        return 0;
+    h->queued += !strcmp(o, "queued");
+    h->done += !strcmp(o, "done");
+    h->retry += !strcmp(o, "retry");
+    h->dead += !strcmp(o, "dead");
+    if (r->attempt > h->max_attempt)
+        h->max_attempt = (int)r->attempt;
+    return 0;
+}
+
+/* A cluster smaller than the demand: the events that find no room are queued (uncounted, no
+ * worker), start one by one as the room frees (priority first, then first queued), none is
+ * dead-lettered; the one that can never fit fails at once, naming the filter; `ocra queue`'s
+ * document shows positions and reasons. */
+static void
+test_queue_starts_events_in_order_as_room_frees(void)
+{
+    static const int want[] = {0, 4, 5, 1, 2, 3};
+    struct ocra_store_pipeline *p = NULL;
+    struct q_fixture q;
+    struct ocra_err err = {0};
+    json_t *doc = NULL, *arr;
+    int64_t n = -1;
+
+    if (!q_fixture_init(&q, "fifo"))
+        goto out;
+    CHECK(ocra_store_pipeline_intake(q.st, "allocate", "report", NULL, &err) == 0);
+    /* event 0 takes the node, 1..5 queue (no room, then others first), 6 fails; nothing runs
+     * yet: the allocate stages come first in journal order */
+    q_steps(&q, 7);
+    CHECK(ocra_store_queue_count(q.st, &n, &err) == 0);
+    CHECK_INT(n, 5);
+    CHECK(ocra_store_pipeline_get(q.st, q.ids[6], &p, &err) == 0 && p);
+    if (p) {
+        CHECK_STR(p->status, "failed");
+        CHECK(p->last_error && strstr(p->last_error, "no node can ever host it"));
+    }
+    ocra_store_pipeline_free(p);
+    p = NULL;
+    doc = ocra_daemon_queue_json(&q.cfg, q.st, &err);
+    CHECK(doc != NULL);
+    arr = json_object_get(doc, "queued");
+    CHECK_INT(json_array_size(arr), 5);
+    if (json_array_size(arr) == 5) {
+        json_t *first = json_array_get(arr, 0), *last = json_array_get(arr, 4);
+
+        CHECK_STR(json_string_value(json_object_get(first, "event")), q.ids[4]);
+        CHECK_INT(json_integer_value(json_object_get(first, "position")), 1);
+        CHECK_INT(json_integer_value(json_object_get(first, "priority")), 5);
+        CHECK_STR(json_string_value(json_object_get(first, "owner")),
+                  "0xbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+        CHECK_STR(json_string_value(json_object_get(first, "wait")), "room");
+        CHECK_STR(json_string_value(json_object_get(last, "event")), q.ids[3]);
+        CHECK_STR(json_string_value(json_object_get(last, "wait")), "priority");
+        CHECK(json_is_string(json_object_get(last, "reason")));
+        CHECK_STR(json_string_value(json_object_get(doc, "policy")), "fifo");
+    }
+    json_decref(doc);
+    /* the rest runs: each run gives its CPU back and the dispatcher starts the next */
+    q_steps(&q, 200);
+    CHECK_INT(q_n_started, 6);
+    for (int i = 0; i < 6 && i < q_n_started; i++)
+        CHECK_STR(q_started[i], q.ids[want[i]]);
+    CHECK(ocra_store_queue_count(q.st, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    for (int i = 0; i < 6; i++) {
+        struct q_hist h = {0};
+
+        CHECK(ocra_store_stage_history(q.st, q.ids[i], q_hist_one, &h, &err) == 0);
+        CHECK_INT(h.done, 1);
+        CHECK_INT(h.retry + h.dead, 0);
+        CHECK_INT(h.max_attempt, 1); /* queued attempts are not counted */
+        CHECK_INT(h.queued, i == 0 ? 0 : 1);
+        CHECK(ocra_store_pipeline_get(q.st, q.ids[i], &p, &err) == 0 && p);
+        if (p)
+            CHECK_STR(p->status, "reported");
+        ocra_store_pipeline_free(p);
+        p = NULL;
+    }
+out:
+    q_fixture_fini(&q);
+}
+
+/* A restart finds the queue as it was and its timed dispatch starts what fits. */
+static void
+test_queue_survives_a_restart(void)
+{
+    struct q_fixture q;
+    struct ocra_err err = {0};
+    int64_t n = -1;
+
+    if (!q_fixture_init(&q, "backfill"))
+        goto out;
+    CHECK(ocra_store_pipeline_intake(q.st, "allocate", "report", NULL, &err) == 0);
+    q_steps(&q, 7);
+    CHECK(ocra_store_queue_count(q.st, &n, &err) == 0);
+    CHECK_INT(n, 5);
+    /* event 0's room is given back behind the daemon's back (its run never came) */
+    CHECK(ocra_store_alloc_release(q.st, q.ids[0], -1, NULL, &err) == 0);
+    CHECK(ocra_daemon_start(q.d, &err) == 0); /* the first tick dispatches */
+    ocra_daemon_stop(q.d);
+    CHECK(ocra_store_queue_count(q.st, &n, &err) == 0);
+    CHECK_INT(n, 4);
+out:
+    q_fixture_fini(&q);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_autoscale_one_load_per_run),
                OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
@@ -1276,4 +1527,6 @@ OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_api_lineage_images_and_stage_metrics),
                OCRA_TEST(test_stopping_daemon_checkpoints_a_waiting_stage),
                OCRA_TEST(test_running_workload_parks_its_event_supervised),
-               OCRA_TEST(test_run_limit_is_the_spec_capped_by_the_operator))
+               OCRA_TEST(test_run_limit_is_the_spec_capped_by_the_operator),
+               OCRA_TEST(test_queue_starts_events_in_order_as_room_frees),
+               OCRA_TEST(test_queue_survives_a_restart))

@@ -456,6 +456,12 @@ std_init(void)
     s->queue_depth = ocra_metrics_family(m, "ocra_queue_depth",
                                          "Pipeline stages ready and waiting for a worker.",
                                          OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->sched_queue_depth = ocra_metrics_family(
+        m, "ocra_sched_queue_depth", "Events queued for room on the cluster (state queued).",
+        OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->queue_wait = ocra_metrics_family(m, "ocra_queue_wait_seconds",
+                                        "Time from queued (no room) to placed, per event.",
+                                        OCRA_METRICS_HISTOGRAM, NULL, b, nb);
     s->pipeline = ocra_metrics_family(
         m, "ocra_pipeline_events", "Events in the daemon's pipeline, by state, status and outcome.",
         OCRA_METRICS_GAUGE, (const char *const[]){"state", "status", "outcome", NULL}, NULL, 0);

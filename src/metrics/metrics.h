@@ -84,6 +84,10 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *tx_refusals;
     /* counter {chain}: final blocks a chain replaced (events journaled from them are orphaned) */
     struct ocra_metrics_family *finality_violations;
+    /* the scheduler queue (begin) */
+    struct ocra_metrics_family *sched_queue_depth; /* gauge: events queued for room */
+    struct ocra_metrics_family *queue_wait;        /* histogram: queued to started, seconds */
+    /* the scheduler queue (end) */
     /* autoscale (begin) */
     struct ocra_metrics_family *replicas;      /* gauge {event}: replicas of an event in place */
     struct ocra_metrics_family *scale_actions; /* counter {direction}: up|down|failed|replaced */

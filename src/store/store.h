@@ -454,13 +454,13 @@ int ocra_store_stage_renew(struct ocra_store *st, const char *event_id, int64_t 
 
 /* How an attempt ended and where the event goes next. */
 struct ocra_store_stage_end {
-    const char *outcome; /* history: done, retry, dead, waiting, released, supervised */
+    const char *outcome; /* history: done, retry, dead, waiting, queued, released, supervised */
     const char *output;  /* JSON text or NULL */
     const char *error;   /* NULL on success; becomes last_error */
     const char *status;  /* the new status, NULL: unchanged */
     const char *stage;   /* the next stage; NULL: the same stage */
     bool finished;       /* no next stage: state done */
-    const char *state;   /* ready, waiting or dead (unless finished) */
+    const char *state;   /* ready, waiting, queued or dead (unless finished) */
     int64_t next_ms;     /* when a ready row may be claimed again */
 };
 
@@ -468,8 +468,9 @@ struct ocra_store_stage_end {
  * Ends the attempt holding claim: records the history row and moves the event, in one
  * transaction. ESTALE (and nothing written) when the claim is no longer held: its lease
  * expired and another worker took the event over. Attempts restart at 0 on a new stage; an
- * attempt that ends waiting, released, supervised or queued does not count, and one that ends
- * waiting right after a waiting attempt at the same stage only extends that history row.
+ * attempt that ends waiting, queued, released or supervised does not count, and one that
+ * ends waiting (queued) right after a waiting (queued) attempt at the same stage only extends
+ * that history row (a queued one also takes the newer output).
  */
 int ocra_store_stage_end(struct ocra_store *st, const char *event_id, int64_t claim,
                          const struct ocra_store_stage_end *e, struct ocra_err *err);
@@ -510,6 +511,29 @@ int ocra_store_event_refused(struct ocra_store *st, const char *id, const char *
 /* *refusal: what ocra_store_event_refused() kept for id, or NULL; caller frees. */
 int ocra_store_event_refusal(struct ocra_store *st, const char *id, char **refusal,
                              struct ocra_err *err);
+
+/*
+ * The scheduler queue: the rows in state `queued` (an attempt that found no room ended with
+ * outcome `queued`: it does not count, and the row waits until the daemon's dispatcher wakes
+ * it with ocra_store_stage_wake_event(.., "queued", ..)). Each row as fn sees it, borrowed
+ * until fn returns.
+ */
+struct ocra_store_queued {
+    int64_t seq;
+    const char *event_id, *model, *version, *stage;
+    const char *reason;          /* the row's last_error: why it waits */
+    const char *source, *signer; /* the event's (signer may be NULL) */
+    const char *path, *spec;     /* the event's chain path and spec JSON (may be NULL) */
+    int64_t queued_ms;           /* when the event was queued (first, in this span) */
+    const char *request;         /* the queued attempt's output (JSON) or NULL */
+};
+/* Called once per queued row; non-zero stops the listing. */
+typedef int ocra_store_queued_fn(const struct ocra_store_queued *q, void *arg);
+/* Calls fn for each queued row, first queued first (then journal order). fn must not use st. */
+int ocra_store_queue_list(struct ocra_store *st, ocra_store_queued_fn *fn, void *arg,
+                          struct ocra_err *err);
+/* *n: how many rows are queued (from the journal's counters: cheap). */
+int ocra_store_queue_count(struct ocra_store *st, int64_t *n, struct ocra_err *err);
 
 /*
  * The event's row; *out is NULL when the event is not in the pipeline. Caller frees with

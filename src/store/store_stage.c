@@ -145,11 +145,13 @@ static const char sql_holder[] = "SELECT claim, state, stage, status FROM pipeli
 static const char sql_renew[] = "UPDATE pipeline SET lease_ms = ?3, updated_ms = ?4"
                                 " WHERE event_id = ?1 AND claim = ?2 AND state = 'claimed'";
 
-/* A waiting attempt right after another waiting attempt at the same stage only extends the
- * earlier one, so that restarts do not fill the history with identical rows. */
+/* A waiting (or queued: ?4) attempt right after another such attempt at the same stage only
+ * extends the earlier one, so that restarts (and queued events woken in a race for the same
+ * room) do not fill the history with identical rows; a queued row keeps its start (when the
+ * event was first queued) and takes the newer request (?5). */
 static const char sql_waiting_again[] =
-    "UPDATE stages SET finished_ms = ?3 WHERE id = (SELECT max(id) FROM stages"
-    " WHERE event_id = ?1 AND id < ?2) AND outcome = 'waiting'"
+    "UPDATE stages SET finished_ms = ?3, output = coalesce(?5, output) WHERE id = (SELECT max(id)"
+    " FROM stages WHERE event_id = ?1 AND id < ?2) AND outcome = ?4"
     " AND stage = (SELECT stage FROM stages WHERE id = ?2)";
 
 static const char sql_history_drop[] = "DELETE FROM stages WHERE id = ?1";
@@ -202,6 +204,18 @@ static const char sql_event_refused[] =
     "UPDATE events SET refusal = ?2, updated_ms = ?3 WHERE id = ?1";
 
 static const char sql_event_refusal[] = "SELECT refusal FROM events WHERE id = ?1";
+
+/* The queued events, first queued first: the start of the history row of their queued span
+ * (ocra_store_stage_end keeps one row per span) and its output (the request). */
+static const char sql_queued[] =
+    "SELECT p.seq, p.event_id, p.model, p.version, p.stage, p.last_error, e.source, e.signer,"
+    " e.path, e.spec, s.started_ms, s.output FROM pipeline p JOIN events e ON e.id = p.event_id"
+    " JOIN stages s ON s.id = (SELECT max(id) FROM stages WHERE event_id = p.event_id"
+    "  AND outcome = 'queued')"
+    " WHERE p.state = 'queued' ORDER BY s.started_ms, p.seq";
+
+static const char sql_queued_count[] =
+    "SELECT coalesce(sum(n), 0) FROM pipeline_counts WHERE state = 'queued'";
 
 static const char sql_get[] = "SELECT " PIPE_COLUMNS " FROM pipeline p WHERE p.event_id = ?1";
 
@@ -815,19 +829,21 @@ end_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
     const struct end_args *a = arg;
     const struct ocra_store_stage_end *e = a->e;
     int64_t now = ocra_time_wall_ms();
-    bool uncounted = !strcmp(e->outcome, "waiting") || !strcmp(e->outcome, "released") ||
-                     !strcmp(e->outcome, "supervised") || !strcmp(e->outcome, "queued");
+    bool again = !strcmp(e->outcome, "waiting") || !strcmp(e->outcome, "queued");
+    bool uncounted = again || !strcmp(e->outcome, "released") || !strcmp(e->outcome, "supervised");
     sqlite3_stmt *s;
     int rc = 0;
 
     if (check_holder(st, a->event_id, a->claim, err) < 0)
         return -1;
-    if (!strcmp(e->outcome, "waiting")) {
+    if (again) {
         if (!(s = prep(st, sql_waiting_again, err)))
             return -1;
         rc |= sqlite3_bind_text(s, 1, a->event_id, -1, SQLITE_STATIC);
         rc |= sqlite3_bind_int64(s, 2, a->claim);
         rc |= sqlite3_bind_int64(s, 3, now);
+        rc |= sqlite3_bind_text(s, 4, e->outcome, -1, SQLITE_STATIC);
+        rc |= sqlite3_bind_text(s, 5, e->output, -1, SQLITE_STATIC);
         if (ocra_store_exec_stmt(st, s, rc, err, "history") < 0)
             return -1;
         if (sqlite3_changes(st->db) > 0 &&
@@ -1154,6 +1170,61 @@ ocra_store_event_refusal(struct ocra_store *st, const char *id, char **refusal,
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return ocra_store_sqlerr(st, rc, err, "refusal");
     return 0;
+}
+
+/* ---- the queue --------------------------------------------------------------------------- */
+
+int
+ocra_store_queue_list(struct ocra_store *st, ocra_store_queued_fn *fn, void *arg,
+                      struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_queued, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "queue");
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const struct ocra_store_queued q = {
+            .seq = sqlite3_column_int64(s, 0),
+            .event_id = TEXT(s, 1),
+            .model = TEXT(s, 2),
+            .version = TEXT(s, 3),
+            .stage = TEXT(s, 4),
+            .reason = TEXT(s, 5),
+            .source = TEXT(s, 6),
+            .signer = TEXT(s, 7),
+            .path = TEXT(s, 8),
+            .spec = TEXT(s, 9),
+            .queued_ms = sqlite3_column_int64(s, 10),
+            .request = TEXT(s, 11),
+        };
+
+        if (fn(&q, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        ocra_store_sqlerr(st, rc, err, "queue");
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : ocra_err_wrap(err, "queue");
+}
+
+int
+ocra_store_queue_count(struct ocra_store *st, int64_t *n, struct ocra_err *err)
+{
+    sqlite3_stmt *s = prep(st, sql_queued_count, err);
+    int rc;
+
+    if (!s)
+        return ocra_err_wrap(err, "queue");
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(s, 0);
+    else
+        ocra_store_sqlerr(st, rc, err, "queue");
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : ocra_err_wrap(err, "queue");
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */

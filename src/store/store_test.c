@@ -844,6 +844,113 @@ out:
     tmpdb_fini(&t);
 }
 
+struct queue_seen {
+    int n;
+    char first[160];
+    int64_t first_ms;
+    char request[64];
+};
+
+static int
+queue_seen(const struct ocra_store_queued *q, void *arg)
+{
+    struct queue_seen *qs = arg;
+
+    if (qs->n++ == 0) {
+        snprintf(qs->first, sizeof(qs->first), "%s", q->event_id);
+        qs->first_ms = q->queued_ms;
+        snprintf(qs->request, sizeof(qs->request), "%s", q->request ? q->request : "(null)");
+    }
+    return 0;
+}
+
+/* Ends c queued (no room now) with the request as output. */
+static int
+end_queued(struct ocra_store *st, const struct ocra_store_claim *c, const char *request,
+           struct ocra_err *err)
+{
+    struct ocra_store_stage_end e = {.outcome = "queued",
+                                     .state = "queued",
+                                     .output = request,
+                                     .error = "no node has room now",
+                                     .next_ms = ocra_time_wall_ms()};
+
+    return ocra_store_stage_end(st, c->event_id, c->claim, &e, err);
+}
+
+/* A queued attempt is not counted, holds nothing, is never claimed until woken, keeps the
+ * time it was first queued across a wake that found no room again, and is listed. */
+static void
+test_stage_queued_keeps_attempts_and_first_queued_time(void)
+{
+    struct history_count h = {0};
+    struct queue_seen qs = {0};
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    int64_t n = -1, first_ms;
+    bool woken = false;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 1, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "allocate", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_INT(c.attempt, 1);
+    CHECK(end_queued(st, &c, "{\"gpus\":1}", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK_PIPE(st, fx.id[0], "detected", "queued", "allocate");
+    CHECK(!claim_one(st, &claim_w1, &c)); /* queued: no worker takes it */
+    CHECK(ocra_store_queue_count(st, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK(ocra_store_queue_list(st, queue_seen, &qs, &err) == 0);
+    CHECK_INT(qs.n, 1);
+    CHECK_STR(qs.first, fx.id[0]);
+    CHECK_STR(qs.request, "{\"gpus\":1}");
+    first_ms = qs.first_ms;
+    /* the mass wake (start, reload) leaves the queue to the dispatcher */
+    {
+        size_t k = 9;
+
+        CHECK(ocra_store_stage_wake(st, &k, &err) == 0);
+        CHECK_INT(k, 0);
+    }
+    /* woken, and no room again (a race): queued again, attempt not counted, one history row */
+    for (int i = 0; i < 3; i++) {
+        CHECK(ocra_store_stage_wake_event(st, fx.id[0], "queued", &woken, &err) == 0);
+        CHECK(woken);
+        CHECK(claim_one(st, &claim_w1, &c));
+        CHECK_INT(c.attempt, 1);
+        ocra_sleep_ms(2);
+        CHECK(end_queued(st, &c, "{\"gpus\":2}", &err) == 0);
+        ocra_store_claim_fini(&c);
+    }
+    CHECK(ocra_store_stage_history(st, fx.id[0], count_history, &h, &err) == 0);
+    CHECK_INT(h.rows, 1);
+    memset(&qs, 0, sizeof(qs));
+    CHECK(ocra_store_queue_list(st, queue_seen, &qs, &err) == 0);
+    CHECK_INT(qs.n, 1);
+    CHECK(qs.first_ms == first_ms);
+    CHECK_STR(qs.request, "{\"gpus\":2}");
+    /* placed at last: out of the queue */
+    CHECK(ocra_store_stage_wake_event(st, fx.id[0], "queued", &woken, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    CHECK_INT(c.attempt, 1);
+    CHECK(end_with(st, &c, "done", "allocated", "run", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_queue_count(st, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    memset(&qs, 0, sizeof(qs));
+    CHECK(ocra_store_queue_list(st, queue_seen, &qs, &err) == 0);
+    CHECK_INT(qs.n, 0);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 static void
 test_stage_lease_takeover_fences_the_old_holder(void)
 {
@@ -2060,6 +2167,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_stage_intake_claim_end_and_history),
                OCRA_TEST(test_stage_retry_backoff_dead_letter_and_ocra_retry),
                OCRA_TEST(test_stage_waiting_does_not_burn_attempts_and_wakes),
+               OCRA_TEST(test_stage_queued_keeps_attempts_and_first_queued_time),
                OCRA_TEST(test_stage_lease_takeover_fences_the_old_holder),
                OCRA_TEST(test_stage_dead_owner_on_this_machine_taken_over_at_once),
                OCRA_TEST(test_stage_other_machine_claim_waits_for_its_lease),

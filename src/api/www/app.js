@@ -3,7 +3,7 @@
 // from the journal is chain data, so it only ever reaches the page through textContent.
 "use strict";
 
-const STATUSES = ["accepted", "rejected", "planned", "pushed", "running", "completed", "failed", "superseded", "reported", "dead"];
+const STATUSES = ["accepted", "rejected", "planned", "pushed", "queued", "running", "completed", "failed", "superseded", "reported", "dead"];
 const REFRESH_MS = 3000;
 let timer = null;
 
@@ -45,6 +45,7 @@ function statusOf(ev) {
   if (!p) return ev.status;
   if (p.status === "reported" && p.outcome) return p.outcome;
   if (p.state === "dead") return "dead";
+  if (p.state === "queued") return "queued";
   return p.status;
 }
 
@@ -110,6 +111,37 @@ async function renderList() {
   } catch (e) {
     /* the inventory could not be read: the list of events stays */
   }
+  try {
+    renderQueue(await api("/api/v1/queue"));
+  } catch (e) {
+    /* no queue here (an older server): the rest stays */
+  }
+}
+
+function inSeconds(ms, now) {
+  if (ms == null) return "unknown";
+  const s = Math.round((ms - now) / 1000);
+  if (s <= 0) return "now";
+  return s < 120 ? "in " + s + " s" : s < 7200 ? "in " + Math.round(s / 60) + " min" : "in " + Math.round(s / 3600) + " h";
+}
+
+/* The scheduler queue as ocra_daemon_queue_json writes it: queued[] by position. */
+function renderQueue(doc) {
+  const rows = doc.queued || [];
+  document.getElementById("queue-policy").textContent = doc.policy ? "(" + doc.policy + ", " + rows.length + " queued)" : "";
+  document.getElementById("queue-empty").hidden = rows.length > 0;
+  document.querySelector("#queue tbody").replaceChildren(
+    ...rows.map((q) =>
+      el("tr", { "data-event": q.event, "data-wait": q.wait },
+        el("td", { text: q.position != null ? q.position : "" }),
+        el("td", { class: "id" }, el("a", { href: "#/event/" + encodeURIComponent(q.event), text: q.event })),
+        el("td", { class: "id", text: q.owner || "" }),
+        el("td", { text: q.priority != null ? q.priority : "" }),
+        el("td", { text: q.gpus != null ? q.gpus : "" }),
+        el("td", { text: q.waitedS != null ? q.waitedS + " s" : "" }),
+        el("td", { text: inSeconds(q.estimatedStart, doc.now) }),
+        el("td", {}, el("span", { class: "status " + q.wait, text: q.wait }), " ", el("span", { class: "muted", text: q.reason || "" }))))
+  );
 }
 
 /* The nodes as ocra_sched_nodes_json writes them: gpus (count), gpu_model, free.gpus[] with
