@@ -10,8 +10,9 @@
 #     the registry by the lineage's digest with tags <modelVersion> and evt-<short id>;
 #     `ocra verify` passes with the signing key's public key; the push stage handed the image
 #     to the engine (docker load beside the upload) and the run stage's pull downloaded no
-#     layer; with the toolchain image removed from the engine, the next version is not handed
-#     over and its run stage pulls its layers;
+#     layer; an update below build.engine_load_min_mib (3 MiB here) is not handed over and its
+#     run stage pulls; with the toolchain image removed from the engine, the next version is
+#     not handed over and its run stage pulls its layers;
 #  2. supersession: 1.0.0 and 1.0.1 of one model published while the daemon is stopped -> only
 #     1.0.1 runs; 1.0.0 ends superseded, is reported so, and no container was made for it;
 #  3. crash safety: N weight-only updates published while the daemon is SIGKILLed at random
@@ -69,6 +70,9 @@ pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/pipe" "$agent" "$(r
   retry_max_ms: 2000
   lease_ms: 3000
   poll_ms: 200"
+# images of 3 MiB or more are handed to the engine as they are pushed, smaller ones are not
+sed -i 's|^  sign_key: keys/sign.pem$|&\n  engine_load_min_mib: 3|' "$tmp/ocra.yaml"
+grep -q '^  engine_load_min_mib: 3$' "$tmp/ocra.yaml" || { fail services "no build.engine_load_min_mib in $tmp/ocra.yaml"; finish; }
 ok services
 
 start_daemon() {
@@ -165,10 +169,26 @@ if expect e2e_verify 0 "$ocra" -c "$tmp/ocra.yaml" verify "$registry/$path@$dige
 fi
 [ "$(containers_of "$id")" -eq 1 ] && ok e2e_one_container || fail e2e_one_container "$(containers_of "$id") containers"
 
+# an image below build.engine_load_min_mib (3 MiB) is not handed to the engine: its run stage pulls
+weights e2e1 1000000
+tx=$(publish e2e-model 1.0.1 e2e1) || { fail publish "ocra publish failed: $(tail -3 "$tmp/publish.err")"; finish; }
+id1=$(wait_event "$tx")
+if [ -n "$id1" ]; then
+    out='next((s.get("output") or {} for s in d["stages"] if s["stage"] == "%s" and s.get("outcome") == "done"), {})'
+    # shellcheck disable=SC2059 # the stage's name into the expression
+    got=$(pipe "$id1" "str(p.get('outcome')) + '|' + str($(printf "$out" push).get('engine')) + '|' + str($(printf "$out" run).get('layersPulled'))")
+    case $got in
+    "completed|not loaded: below build.engine_load_min_mib|"[1-9]*) ok e2e_small_update_not_loaded ;;
+    *) fail e2e_small_update_not_loaded "outcome|engine|layersPulled: $got" ;;
+    esac
+else
+    fail e2e_small_update_not_loaded "the event of $tx was never journaled"
+fi
+
 # an engine without the toolchain image is not handed the next version: its run stage pulls
 docker rmi -f "$(docker image inspect --format '{{.Id}}' "$tc_ref")" >/dev/null 2>&1
 weights e2e2 2000000
-tx=$(publish e2e-model 1.0.1 e2e2) || { fail publish "ocra publish failed: $(tail -3 "$tmp/publish.err")"; finish; }
+tx=$(publish e2e-model 1.0.2 e2e2) || { fail publish "ocra publish failed: $(tail -3 "$tmp/publish.err")"; finish; }
 id2=$(wait_event "$tx")
 if [ -n "$id2" ]; then
     out='next((s.get("output") or {} for s in d["stages"] if s["stage"] == "%s" and s.get("outcome") == "done"), {})'

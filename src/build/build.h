@@ -69,6 +69,9 @@ struct ocra_build_opts {
      * that will run it: its pull then downloads nothing), or NULL. Only a plain tar weight
      * layer uploaded by this build, on an engine that has the toolchain image. */
     const char *load_socket;
+    /* The least weight artifact, in bytes, handed to load_socket's engine (0: any): below
+     * it the engine's load costs the push stage more than the run stage's pull saves. */
+    uint64_t load_min_size;
     /* The artifact fetch (artifact.* in the configuration): internal hosts, addresses and
      * CIDRs it may reach (others: public addresses only), the most bytes (0: the spec's bound,
      * 16 TiB), the least rate in bytes/s over rate_window_s (0: 1 byte/s over 30 s), and the

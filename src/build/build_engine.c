@@ -6,9 +6,10 @@
  * docker-archive into a socket pair (the new layers read from their sources as the upload
  * reads them, then the config once the build has made it) and another posts it to the engine
  * (POST /images/load). Only when the engine has the toolchain image (its layers are not sent)
- * and the weight layer is uploaded by this build. The model step waits for the engine at its
- * end (at most LOAD_TIMEOUT_MS); whatever fails here, the image is pushed all the same and
- * the run stage pulls it as it would without.
+ * and the weight layer is uploaded by this build and is at least opts.load_min_size (below it
+ * the load, which the push stage waits for, costs more than the pull it saves). The model step
+ * waits for the engine at its end (at most LOAD_TIMEOUT_MS); whatever fails here, the image is
+ * pushed all the same and the run stage pulls it as it would without.
  */
 #include "build/build_int.h"
 
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOAD_MAX_LAYERS 2
@@ -125,9 +127,17 @@ build_load_start(struct ocra_build *b, const struct ocra_image_layer_entry *cons
 {
     struct build_load *l = b->load;
     struct ocra_err err = {0};
+    struct stat sb;
 
     assert(build_load_wanted(b) && n <= LOAD_MAX_LAYERS);
     l->started = true;
+    /* a small image: the engine's load (the push stage waits for it) costs more than the run
+     * stage's pull of it */
+    if (b->opts.load_min_size && stat(entries[0]->source, &sb) == 0 &&
+        (uint64_t)sb.st_size < b->opts.load_min_size) {
+        load_note(b, "not loaded: below build.engine_load_min_mib", NULL);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         /* the same tar as the registry's layer: plain, even where that one is gzip */
         if (!(l->layer[i] = ocra_image_layer_stream_new(entries[i], 1, mtimes[i], &err))) {

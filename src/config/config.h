@@ -145,6 +145,7 @@ struct ocra_config {
         char *toolchain_repo; /* "": the toolchain goes to <registry's repo>/toolchain */
         int network;          /* 0 host, 1 none */
         bool weight_gzip;
+        int64_t engine_load_min_mib; /* 0: always hand the image to the engine */
     } build;
     /* ---- build (end) */
 };

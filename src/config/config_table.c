@@ -925,6 +925,13 @@ const struct ocra_config_row ocra_config_rows[] = {
      .def = "false",
      .off = CFG(build.weight_gzip),
      .doc = "Compress the weight layer with gzip (default: plain tar, faster for weights)."},
+    {.key = "build.engine_load_min_mib",
+     .type = OCRA_CONFIG_INT,
+     .def = "128",
+     .min = 0,
+     .max = 16777216,
+     .off = CFG(build.engine_load_min_mib),
+     .doc = "Least weight layer, MiB, handed to the runner's engine as it uploads; 0: always."},
     /* ---- build (end) */
     {.key = "api.listen",
      .type = OCRA_CONFIG_STRING,

@@ -79,6 +79,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, bool 
     ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
     bo.load_socket = load && cfg->run.runner == 0 ? ocra_config_docker_socket(cfg) : NULL;
+    bo.load_min_size = (uint64_t)cfg->build.engine_load_min_mib << 20;
     w->b = ocra_build_new(&bo, w->p.spec, w->p.plan, w->p.event, err);
     ret = w->b ? 0 : -1;
 out:
