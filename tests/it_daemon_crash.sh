@@ -32,20 +32,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-skip() {
-    echo "it_daemon_crash: skipped: $1"
-    exit 77
-}
-t0=$SECONDS
-[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl sqlite3; do
-    command -v "$t" >/dev/null 2>&1 || skip "no $t"
-done
-registry_or_skip
-evm_tools_or_skip
-
-tmp=$(mktemp -d /tmp/ocra-crash.XXXXXX)
-daemon_pid=
 stop_daemon() { # SIGKILL: a crash
     if [ -n "$daemon_pid" ]; then
         kill -KILL "$daemon_pid" 2>/dev/null
@@ -54,24 +40,12 @@ stop_daemon() { # SIGKILL: a crash
     fi
 }
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    stop_daemon
-    pipeline_services_stop
-    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export DOCKER_BUILDKIT=0
-
-rc=0
-pipeline_services "$tmp" || rc=$?
-[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
-[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; pipeline_finish "$tmp"; }
-contract=$PIPELINE_CONTRACT
+pipeline_test_cleanup() { stop_daemon; }
+pipeline_test_begin it_daemon_crash ocra-crash
 api_port=$(registry_free_port)
 # max_attempts and max_crashes: the defaults (8 and 5). The lease is long: only a takeover at
 # once lets an event go on after a restart.
-pipeline_config "$tmp/ocra.yaml" "$contract" "$PIPELINE_REGISTRY/ocra/crash" "$agent" "$api_port" \
+pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/crash" "$agent" "$api_port" \
     "daemon:
   workers: 2
   lease_ms: 600000

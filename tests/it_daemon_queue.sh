@@ -38,42 +38,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/pipeline.sh"
 . "$here/lib/chromium.sh"
 
-skip() {
-    echo "it_daemon_queue: skipped: $1"
-    exit 77
-}
-t0=$SECONDS
-[ "$(id -u)" -eq 0 ] || skip "not root (a private dockerd needs root)"
-for t in python3 curl openssl sqlite3; do
-    command -v "$t" >/dev/null 2>&1 || skip "no $t"
-done
-registry_or_skip
-evm_tools_or_skip
-
-tmp=$(mktemp -d /tmp/ocra-queue.XXXXXX)
-daemon_pid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill -TERM "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    pipeline_services_stop
-    [ -n "${KEEP:-}" ] || rm -rf --one-file-system "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export DOCKER_BUILDKIT=0
-
-finish() { pipeline_finish "$tmp"; }
-
-# --- services -----------------------------------------------------------------------------
-rc=0
-pipeline_services "$tmp" || rc=$?
-[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
-[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; finish; }
-registry=$PIPELINE_REGISTRY
-contract=$PIPELINE_CONTRACT
+pipeline_test_begin it_daemon_queue ocra-queue
 api_port=$(registry_free_port)
 "$CAST" send -q --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" "$contract" \
     "setPublisher(address,bool)" "$EVM_ADDR2" true >/dev/null ||
