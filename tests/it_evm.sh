@@ -221,7 +221,10 @@ assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/pro
         --contract "$contract" --confirmations 3 --allow "$EVM_ADDR0" --from-block 0 \
         --journal "$work/erring.db" >/dev/null 2>"$work/erring.err" &
     watch_pid=$!
-    for _ in $(seq 1 600); do grep -qs 'watch: source=evm' "$work/erring.err" && break; sleep 0.05; done
+    # the node errs once the watcher's first poll has read logs: that poll also asked for the
+    # `finalized` block, and an error there means "no such tag here" (confirmations are counted
+    # instead, unannounced), not a failed poll
+    for _ in $(seq 1 600); do grep -qs '"from"' "$work/eproxy.log" && break; sleep 0.05; done
     touch "$work/erring"
     # until the watcher has announced 6 retries (a bound against a hang, not a timing check)
     for _ in $(seq 1 1200); do
@@ -241,6 +244,11 @@ assert all(a["to"] + 1 == b["from"] for a, b in zip(ok, ok[1:])), ok' "$work/pro
     check erring_node_gets_bounded_requests python3 -c '
 import json, math, re, sys
 t = [r["t"] for r in map(json.loads, open(sys.argv[1])) if "errored" in r]
+# the first failing poll may have passed `latest` before the node began to err: its
+# `finalized` query errs (taken as "no such tag": confirmations counted, nothing announced) and
+# its next request fails the poll within the same poll, sooner than any delay (>= 50 ms)
+if len(t) > 1 and (t[1] - t[0]) * 1000 < 50:
+    t = t[1:]
 d = [int(x) for x in re.findall(r"retrying in (\d+) ms", open(sys.argv[2]).read())]
 assert len(t) >= 6 and len(d) >= len(t) - 1, ("requests", len(t), "announced", len(d))
 early = [(i, round((b - a) * 1000, 1), w) for i, (a, b, w) in enumerate(zip(t, t[1:], d)) if (b - a) * 1000 + 1 < w]
