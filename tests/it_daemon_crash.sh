@@ -32,15 +32,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-stop_daemon() { # SIGKILL: a crash
-    if [ -n "$daemon_pid" ]; then
-        kill -KILL "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-        daemon_pid=
-    fi
-}
 # shellcheck disable=SC2317 # called by the EXIT trap
-pipeline_test_cleanup() { stop_daemon; }
+pipeline_test_cleanup() { pipeline_daemon_kill; }
 pipeline_test_begin it_daemon_crash ocra-crash
 api_port=$(registry_free_port)
 # max_attempts and max_crashes: the defaults (8 and 5). The lease is long: only a takeover at
@@ -97,7 +90,7 @@ kills=0 with_claims=0 taken_at_once=0 published=0
 kill_restart() {
     local old=$daemon_pid h _
     for _ in $(seq 200); do some_held "$old" && break; sleep 0.1; done
-    stop_daemon
+    pipeline_daemon_kill
     kills=$((kills + 1))
     h=$(held "$old") # exact: the process is gone and reaped
     start_daemon

@@ -49,17 +49,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib/build_env.sh"
 . "$here/lib/pipeline.sh"
 
-stop_daemon() { # SIGKILL: a crash
-    if [ -n "$daemon_pid" ]; then
-        kill -KILL "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-        daemon_pid=
-    fi
-}
 # shellcheck disable=SC2317 # called by the EXIT trap
 pipeline_test_cleanup() {
     [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null
-    stop_daemon
+    pipeline_daemon_kill
 }
 pipeline_test_begin it_pipeline ocra-pipe
 pipeline_config "$tmp/ocra.yaml" "$contract" "$registry/ocra/pipe" "$agent" "$(registry_free_port)" \
@@ -334,13 +327,13 @@ for i in $(seq 1 "$n"); do
     fi
     if [ $((RANDOM % 3)) -eq 0 ]; then
         sleep "$((RANDOM % 3)).$((RANDOM % 10))"
-        stop_daemon
+        pipeline_daemon_kill
         kills=$((kills + 1))
         start_daemon
     fi
 done
 sleep "$((RANDOM % 3)).$((RANDOM % 10))"
-stop_daemon
+pipeline_daemon_kill
 kills=$((kills + 1))
 start_daemon
 # every published event journaled (the restarted watcher may still be catching up on the last

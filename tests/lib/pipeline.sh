@@ -38,6 +38,8 @@
 #                                # fails at once when DAEMON_PID exited
 #   pipeline_finish DIR          # a test's end: its time since $t0, the tail of DIR/daemon.log
 #                                # when a check failed, the tally (check.sh); exits with it
+#   pipeline_daemon_kill         # SIGKILLs the daemon of $daemon_pid (a crash), reaps it and
+#                                # empties daemon_pid
 #   pipeline_test_begin NAME PREFIX
 #                                # the prologue of a test of the daemon on these services: skip
 #                                # (exit 77 naming why) unless root with python3, curl, openssl,
@@ -199,6 +201,14 @@ pipeline_finish() {
     fi
     check_done
     exit $?
+}
+
+pipeline_daemon_kill() {
+    if [ -n "$daemon_pid" ]; then
+        kill -KILL "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+        daemon_pid=
+    fi
 }
 
 pipeline_test_begin() {
