@@ -359,14 +359,19 @@ replica_remove(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const ch
         goto out;
     if (cs.found) {
         snprintf(rj.id, sizeof(rj.id), "%s", cs.id);
-        if (runner->stop(runner, &rj, STOP_GRACE_S, err) < 0)
-            goto out;
-        /* its exit status, for the journal's runs row (an engine that stopped answering fails
-         * the removal below) */
-        if (runner->inspect(runner, rj.id, &cs, &ierr) < 0 || !cs.found)
-            snprintf(cs.id, sizeof(cs.id), "%s", rj.id), cs.exit_code = -1;
-        if (runner->remove(runner, &rj, err) < 0 && err->code != ENOENT)
-            goto out;
+        if (runner->stop(runner, &rj, STOP_GRACE_S, err) < 0) {
+            if (err->code != ENOENT) /* gone meanwhile is fine */
+                goto out;
+            memset(err, 0, sizeof(*err));
+        }
+        /* its id and exit status, for the journal's runs row (none: no row to end; an engine
+         * that stopped answering fails the removal below) */
+        (void)runner->inspect(runner, rj.id, &cs, &ierr);
+        if (runner->remove(runner, &rj, err) < 0) {
+            if (err->code != ENOENT)
+                goto out;
+            memset(err, 0, sizeof(*err));
+        }
     }
     ret = 0;
 out:
