@@ -28,6 +28,7 @@ report() { # what, pattern
 report "a Docker Engine call: use the runner (src/run/run.h)" '\bocra_image_docker_[a-z_]+\b'
 report "a Docker Engine path: use the runner (src/run/run.h)" '"/(containers|images|events|info|version|_ping)\b'
 report "a runner branch: ask the runner's supports flags" 'run\.runner[[:space:]]*[!=]='
+report "a runner branch by name: ask the runner's supports flags" 'strcmp\([^,]*->name, "(docker|slurm)"\)'
 if [ "$found" -ne 0 ]; then
     echo "check_daemon_layers: src/daemon must reach workloads through struct ocra_runner only" >&2
     exit 1

@@ -207,7 +207,7 @@ held_count(struct ocra_store *st, const char *event_id, struct held *h, struct o
 /* The runs row of a replica's container (as the run stage's for replica 0): its id, the image
  * digest, the node and devices of its allocation. A row that exists is kept as it is. */
 static int
-replica_journal(struct ocra_store *st, const struct ocra_run_spec *rs,
+replica_journal(struct ocra_store *st, const char *runner, const struct ocra_run_spec *rs,
                 const struct ocra_store_alloc *a, const struct ocra_run_job *rj,
                 struct ocra_err *err)
 {
@@ -215,7 +215,7 @@ replica_journal(struct ocra_store *st, const struct ocra_run_spec *rs,
     struct ocra_store_run run = {.id = rj->id,
                                  .event_id = rs->event_id,
                                  .image_digest = at ? at + 1 : NULL,
-                                 .runner = "docker",
+                                 .runner = runner,
                                  .node = a->node,
                                  .state = "running"};
     json_t *gpus = json_array();
@@ -335,7 +335,7 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
         return -1;
     ocra_log_info("autoscale event=%s replica=%d container=%s%s", rs0->event_id, replica, rj.name,
                   rj.adopted ? " adopted" : " started");
-    if (replica_journal(ctx->st, &rs, &a, &rj, err) < 0)
+    if (replica_journal(ctx->st, runner->name, &rs, &a, &rj, err) < 0)
         return -1;
     if (!rj.adopted)
         replica_reconcile(ctx, runner, rs0->event_id, rj.id);
