@@ -424,13 +424,15 @@ static void
 ready_docker(const struct ocra_config *cfg, json_t *checks)
 {
     const char *host = cfg->run.docker_host;
-    struct ocra_image_docker_opts o = {.socket = *host ? host + strlen("unix://") : NULL,
-                                       .timeout_ms = READY_TIMEOUT_MS};
+    /* this host's engine (the builds' and the docker runner's) answers */
+    const struct ocra_run_opts o = {.kind = OCRA_RUN_KIND_DOCKER,
+                                    .docker_socket = *host ? host + strlen("unix://") : NULL,
+                                    .docker_timeout_ms = READY_TIMEOUT_MS};
     struct ocra_err err = {0};
-    struct ocra_image_docker *dk = ocra_image_docker_new(&o, &err);
+    struct ocra_runner *dk = ocra_run_new(&o, &err);
 
     check_set(checks, "docker", dk ? NULL : &err);
-    ocra_image_docker_free(dk);
+    ocra_runner_free(dk);
 }
 
 /* An HTTP dependency answers url (any status below 500 but ok_status's absence: reachable). */

@@ -327,19 +327,21 @@ static void
 check_docker(struct check *c, const struct ocra_config *cfg)
 {
     const char *host = cfg->run.docker_host;
-    struct ocra_image_docker_opts o = {.socket = ocra_config_docker_socket(cfg),
-                                       .timeout_ms = 5000};
-    struct ocra_image_docker *dk;
+    /* this host's engine: the builds' and the docker runner's */
+    const struct ocra_run_opts o = {.kind = OCRA_RUN_KIND_DOCKER,
+                                    .docker_socket = ocra_config_docker_socket(cfg),
+                                    .docker_timeout_ms = 5000};
+    struct ocra_runner *dk;
     struct ocra_err err = {0};
+    char what[64] = "";
 
-    dk = ocra_image_docker_new(&o, &err);
-    if (!dk)
+    dk = ocra_run_new(&o, &err);
+    if (!dk || dk->probe(dk, what, sizeof(what), &err) < 0)
         say(c, false, "docker", "%s: %s (is dockerd running? run.docker_host names its socket)",
             *host ? host : "$DOCKER_HOST or /var/run/docker.sock", err.msg);
     else
-        say(c, true, "docker", "%s: API %s", *host ? host : "default socket",
-            ocra_image_docker_api_version(dk));
-    ocra_image_docker_free(dk);
+        say(c, true, "docker", "%s: %s", *host ? host : "default socket", what);
+    ocra_runner_free(dk);
 }
 
 /* build.registry: parsed, and its /v2/ answers (with the credentials the pushes use). */
@@ -404,8 +406,8 @@ check_slurm(struct check *c, const struct ocra_config *cfg)
     struct ocra_err err = {0};
     int gpus = 0;
 
-    if (cfg->run.runner != 1)
-        return;
+    if (!(ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_PLACES_BY_COUNT))
+        return; /* the runner places on this host's devices: no cluster to ask */
     if (ocra_run_slurm_inventory_get(&so, &inv, &err) < 0) {
         say(c, false, "run.slurm",
             "%s: %s (is slurmrestd running? run.slurm.token_file holds a "

@@ -37,7 +37,7 @@ slurm_nodes(struct ocra_runner *r, const struct ocra_run_job *rj, char *out, siz
     struct ocra_err err = {0};
 
     out[0] = '\0';
-    if (strcmp(r->name, "slurm") == 0 && ocra_run_slurm_job_get(r, rj, &sj, &err) == 0)
+    if ((r->supports & OCRA_RUN_BATCH) && ocra_run_slurm_job_get(r, rj, &sj, &err) == 0)
         snprintf(out, n, "%s", sj.nodes);
 }
 
@@ -47,7 +47,7 @@ ocra_daemon_run_started(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
                         struct ocra_err *err)
 {
     const json_t *alloc = json_object_get(inputs, "allocate");
-    bool slurm = strcmp(r->name, "slurm") == 0;
+    bool by_count = r->supports & OCRA_RUN_PLACES_BY_COUNT;
     struct ocra_store_run run = {.id = rj->id,
                                  .event_id = job->event->id,
                                  .image_digest = run_digest(inputs),
@@ -58,14 +58,15 @@ ocra_daemon_run_started(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_jo
 
     if (!run.image_digest)
         return ocra_err_set(err, EINVAL, "run %s: no image digest in the stage outputs", rj->name);
-    /* Slurm places the job and picks its devices: the row names the node Slurm reports */
-    if (slurm)
+    /* the cluster (Slurm) places the job and picks its devices: the row names the node it
+     * reports */
+    if (by_count)
         slurm_nodes(r, rj, node, sizeof(node));
     else
         snprintf(node, sizeof(node), "%s",
                  ocra_json_str(alloc, "node") ? ocra_json_str(alloc, "node") : "");
     run.node = node;
-    if (!slurm && json_is_array(json_object_get(alloc, "gpus")))
+    if (!by_count && json_is_array(json_object_get(alloc, "gpus")))
         gpus = ocra_json_compact(json_object_get(alloc, "gpus"));
     run.gpus = gpus;
     ret = ocra_store_run_put(ctx->st, &run, err);

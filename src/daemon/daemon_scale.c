@@ -30,10 +30,9 @@
 #include "run/run.h"
 #include "sched/sched.h"
 
-#define LOADS_MAX 4096   /* (event, replica) pairs kept, one per run; the stale go first */
-#define STOP_GRACE_S 10  /* a removed replica's time to finish after SIGTERM */
-#define FRESH_BEATS 3    /* a load counts while younger than this many heartbeats */
-#define ENGINE_MS 60000L /* an engine request of the loop */
+#define LOADS_MAX 4096  /* (event, replica) pairs kept, one per run; the stale go first */
+#define STOP_GRACE_S 10 /* a removed replica's time to finish after SIGTERM */
+#define FRESH_BEATS 3   /* a load counts while younger than this many heartbeats */
 
 struct load {
     char *event_id;
@@ -208,7 +207,7 @@ held_count(struct ocra_store *st, const char *event_id, struct held *h, struct o
 /* The runs row of a replica's container (as the run stage's for replica 0): its id, the image
  * digest, the node and devices of its allocation. A row that exists is kept as it is. */
 static int
-replica_journal(struct ocra_store *st, const struct ocra_run_spec *rs,
+replica_journal(struct ocra_store *st, const char *runner, const struct ocra_run_spec *rs,
                 const struct ocra_store_alloc *a, const struct ocra_run_job *rj,
                 struct ocra_err *err)
 {
@@ -216,7 +215,7 @@ replica_journal(struct ocra_store *st, const struct ocra_run_spec *rs,
     struct ocra_store_run run = {.id = rj->id,
                                  .event_id = rs->event_id,
                                  .image_digest = at ? at + 1 : NULL,
-                                 .runner = "docker",
+                                 .runner = runner,
                                  .node = a->node,
                                  .state = "running"};
     json_t *gpus = json_array();
@@ -254,55 +253,8 @@ replica_journal_end(struct ocra_store *st, const char *container_id, int replica
     return ret < 0 ? ocra_err_wrap(err, "journal replica %d's end", replica) : 0;
 }
 
-/* A container as the engine says it is now (GET /containers/{ref}/json). */
-struct container_state {
-    bool found; /* false: the engine knows no such container (404) */
-    bool ended; /* its status is exited or dead */
-    int exit_code;
-    char id[72]; /* the container id, "" when not found */
-};
-
-static int
-container_state(struct ocra_image_docker *dk, const char *ref, struct container_state *out,
-                struct ocra_err *err)
-{
-    struct ocra_image_docker_reply rep = {0};
-    char *path = ocra_xasprintf("/containers/%s/json", ref);
-    const char *status, *id;
-    json_t *j = NULL, *state;
-    int ret = -1;
-
-    memset(out, 0, sizeof(*out));
-    out->exit_code = -1;
-    if (ocra_image_docker_request(dk, "GET", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
-        goto out;
-    if (rep.status == 404) {
-        ret = 0;
-        goto out;
-    }
-    if (rep.status < 200 || rep.status >= 300) {
-        ocra_image_docker_reply_err(&rep, err);
-        goto out;
-    }
-    if (!(j = ocra_json_parse(rep.body, rep.len, 0, err)))
-        goto out;
-    state = json_object_get(j, "State");
-    status = ocra_json_str(state, "Status");
-    id = ocra_json_str(j, "Id");
-    out->found = true;
-    out->ended = status && (!strcmp(status, "exited") || !strcmp(status, "dead"));
-    out->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
-    snprintf(out->id, sizeof(out->id), "%s", id ? id : "");
-    ret = 0;
-out:
-    json_decref(j);
-    ocra_image_docker_reply_fini(&rep);
-    free(path);
-    return ret;
-}
-
 struct gone {
-    struct ocra_image_docker *dk;
+    struct ocra_runner *runner;
     const char *keep;
     char **ids;
     size_t n;
@@ -312,13 +264,13 @@ static int
 collect_gone(const struct ocra_store_run *r, void *arg)
 {
     struct gone *g = arg;
-    struct container_state cs;
+    struct ocra_run_state cs;
     struct ocra_err err = {0};
 
-    if (strcmp(r->state, "running") != 0 || strcmp(r->runner, "docker") != 0 ||
+    if (strcmp(r->state, "running") != 0 || strcmp(r->runner, g->runner->name) != 0 ||
         !strcmp(r->id, g->keep))
         return 0;
-    if (container_state(g->dk, r->id, &cs, &err) == 0 && !cs.found) {
+    if (g->runner->inspect(g->runner, r->id, &cs, &err) == 0 && !cs.found) {
         g->ids = ocra_xrealloc(g->ids, (g->n + 1) * sizeof(*g->ids));
         g->ids[g->n++] = ocra_xstrdup(r->id);
     }
@@ -329,14 +281,13 @@ collect_gone(const struct ocra_store_run *r, void *arg)
  * the daemon was down): the event's runs rows still "running" whose container the engine no
  * longer knows end "failed", so the lineage does not show a run that is not there. */
 static void
-replica_reconcile(struct ocra_daemon_ctx *ctx, const char *event_id, const char *keep)
+replica_reconcile(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const char *event_id,
+                  const char *keep)
 {
-    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
-    struct gone g = {.keep = keep};
+    struct gone g = {.runner = runner, .keep = keep};
     struct ocra_err err = {0};
 
-    if (!(g.dk = ocra_image_docker_new(&dopts, &err)) ||
-        ocra_store_run_list(ctx->st, event_id, collect_gone, &g, &err) < 0)
+    if (ocra_store_run_list(ctx->st, event_id, collect_gone, &g, &err) < 0)
         ocra_log_warn("autoscale event=%s: runs without a container: %s", event_id, err.msg);
     for (size_t i = 0; i < g.n; i++) {
         if (ocra_store_run_end(ctx->st, g.ids[i], "failed", NULL,
@@ -350,7 +301,6 @@ replica_reconcile(struct ocra_daemon_ctx *ctx, const char *event_id, const char 
         free(g.ids[i]);
     }
     free(g.ids);
-    ocra_image_docker_free(g.dk);
 }
 
 /* Replica `replica`'s container: replica 0's spec with its own devices, name and port. */
@@ -385,10 +335,10 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
         return -1;
     ocra_log_info("autoscale event=%s replica=%d container=%s%s", rs0->event_id, replica, rj.name,
                   rj.adopted ? " adopted" : " started");
-    if (replica_journal(ctx->st, &rs, &a, &rj, err) < 0)
+    if (replica_journal(ctx->st, runner->name, &rs, &a, &rj, err) < 0)
         return -1;
     if (!rj.adopted)
-        replica_reconcile(ctx, rs0->event_id, rj.id);
+        replica_reconcile(ctx, runner, rs0->event_id, rj.id);
     return 0;
 }
 
@@ -396,46 +346,41 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
  * that is gone already is fine. By name: the docker runner's remove wants the id. exited: NULL
  * when the loop removes a running replica, else why its workload ended (its runs row). */
 static int
-replica_remove(struct ocra_daemon_ctx *ctx, struct ocra_image_docker *dk, const char *event_id,
+replica_remove(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const char *event_id,
                int replica, const char *exited, struct ocra_err *err)
 {
-    struct ocra_image_docker_reply rep = {0};
-    struct container_state cs = {.exit_code = -1};
+    struct ocra_run_state cs = {.exit_code = -1};
+    struct ocra_run_job rj = {0};
     struct ocra_err ierr = {0};
-    char name[OCRA_RUN_NAME_MAX], *path;
     int ret = -1;
 
-    ocra_run_replica_name(event_id, replica, name);
-    path = ocra_xasprintf("/containers/%s/stop?t=%d", name, STOP_GRACE_S);
-    if (ocra_image_docker_request(dk, "POST", path, NULL, STOP_GRACE_S * 1000L + ENGINE_MS, 0, &rep,
-                                  err) < 0)
+    ocra_run_replica_name(event_id, replica, rj.name);
+    if (runner->inspect(runner, rj.name, &cs, err) < 0)
         goto out;
-    if (rep.status != 404 && rep.status != 304 && (rep.status < 200 || rep.status >= 300)) {
-        ocra_image_docker_reply_err(&rep, err);
-        goto out;
-    }
-    ocra_image_docker_reply_fini(&rep);
-    free(path);
-    /* its id and exit status, for the journal's runs row (none: no row to end; an engine
-     * that stopped answering fails the removal below) */
-    (void)container_state(dk, name, &cs, &ierr);
-    path = ocra_xasprintf("/containers/%s?force=1", name);
-    if (ocra_image_docker_request(dk, "DELETE", path, NULL, ENGINE_MS, 0, &rep, err) < 0)
-        goto out;
-    if (rep.status != 404 && (rep.status < 200 || rep.status >= 300)) {
-        ocra_image_docker_reply_err(&rep, err);
-        goto out;
+    if (cs.found) {
+        snprintf(rj.id, sizeof(rj.id), "%s", cs.id);
+        if (runner->stop(runner, &rj, STOP_GRACE_S, err) < 0) {
+            if (err->code != ENOENT) /* gone meanwhile is fine */
+                goto out;
+            memset(err, 0, sizeof(*err));
+        }
+        /* its id and exit status, for the journal's runs row (none: no row to end; an engine
+         * that stopped answering fails the removal below) */
+        (void)runner->inspect(runner, rj.id, &cs, &ierr);
+        if (runner->remove(runner, &rj, err) < 0) {
+            if (err->code != ENOENT)
+                goto out;
+            memset(err, 0, sizeof(*err));
+        }
     }
     ret = 0;
 out:
     if (ret < 0)
-        ocra_err_wrap(err, "remove %s", name);
+        ocra_err_wrap(err, "remove %s", rj.name);
     else
         ocra_daemon_agent_run_end(ctx->d, event_id, replica); /* its socket goes with it */
-    if (ret == 0 && cs.id[0])
+    if (ret == 0 && cs.found && cs.id[0])
         ret = replica_journal_end(ctx->st, cs.id, replica, cs.exit_code, exited, err);
-    ocra_image_docker_reply_fini(&rep);
-    free(path);
     return ret;
 }
 
@@ -481,15 +426,13 @@ scale_to(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p,
 {
     const char *id = rs0->event_id;
     struct ocra_runner *runner = NULL;
-    struct ocra_image_docker *dk = NULL;
-    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
     struct ocra_err e2 = {0};
     int got = have, ret = -1;
 
     *reached = have;
+    if (!(runner = ocra_daemon_runner_new(ctx->cfg, err)))
+        return -1;
     if (want > have) {
-        if (!(runner = ocra_daemon_runner_new(ctx->cfg, err)))
-            return -1;
         ret = alloc_scale(ctx, p, id, want, &got, err);
         for (int r = have; r < got; r++) {
             if (r > 0 && replica_start(ctx, runner, rs0, r, err) < 0) {
@@ -506,10 +449,8 @@ scale_to(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p,
         ocra_runner_free(runner);
         return ret;
     }
-    if (!(dk = ocra_image_docker_new(&dopts, err)))
-        return -1;
     for (; got > want; got--) {
-        if (got - 1 > 0 && replica_remove(ctx, dk, id, got - 1, NULL, err) < 0)
+        if (got - 1 > 0 && replica_remove(ctx, runner, id, got - 1, NULL, err) < 0)
             break;
     }
     ret = got == want ? 0 : -1;
@@ -524,7 +465,7 @@ scale_to(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_prepared *p,
         got = back;
     }
     *reached = got;
-    ocra_image_docker_free(dk);
+    ocra_runner_free(runner);
     return ret;
 }
 
@@ -577,10 +518,10 @@ ocra_daemon_scale_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
 
     if (r->replicas_max <= 1)
         return;
-    if (ctx->cfg->run.runner != 0) {
-        ocra_log_info("autoscale event=%s: the slurm runner does not scale replicas: replica 0 "
+    if (!(ocra_run_kind_supports(ctx->cfg->run.runner) & OCRA_RUN_REPLICAS)) {
+        ocra_log_info("autoscale event=%s: the %s runner does not scale replicas: replica 0 "
                       "only",
-                      job->event->id);
+                      job->event->id, ocra_run_kind_name(ctx->cfg->run.runner));
         return;
     }
     pthread_mutex_lock(&op_mu);
@@ -617,7 +558,8 @@ replicas_reap(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err
         ocra_log_warn("autoscale event=%s: removed stray replica container %s (%s): no held "
                       "allocation named it",
                       event_id, gone[i].name, gone[i].state);
-        ocra_metrics_add(ocra_metrics_std()->strays_removed, (const char *const[]){"docker"}, 1);
+        ocra_metrics_add(ocra_metrics_std()->strays_removed, (const char *const[]){runner->name},
+                         1);
         if (gone[i].replica > 0)
             ocra_daemon_agent_run_end(ctx->d, event_id, gone[i].replica);
         if (replica_journal_end(ctx->st, gone[i].id, gone[i].replica, -1, NULL, err) < 0)
@@ -634,12 +576,11 @@ int
 ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err)
 {
     struct ocra_daemon_scale *s = ctx->d ? ctx->d->scale : NULL;
-    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
-    struct ocra_image_docker *dk = NULL;
+    struct ocra_runner *runner = NULL;
     struct held h;
     int ret = -1;
 
-    if (ctx->cfg->run.runner != 0)
+    if (!(ocra_run_kind_supports(ctx->cfg->run.runner) & OCRA_RUN_REPLICAS))
         return 0;
     pthread_mutex_lock(&op_mu);
     if (s && !ended(s, event_id)) {
@@ -650,10 +591,10 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
     }
     if (held_count(ctx->st, event_id, &h, err) < 0)
         goto out;
-    if (h.max_replica > 0 && !(dk = ocra_image_docker_new(&dopts, err)))
+    if (h.max_replica > 0 && !(runner = ocra_daemon_runner_new(ctx->cfg, err)))
         goto out;
     for (int r = h.max_replica; r > 0; r--)
-        if (replica_remove(ctx, dk, event_id, r, NULL, err) < 0)
+        if (replica_remove(ctx, runner, event_id, r, NULL, err) < 0)
             goto out;
     if (h.max_replica > 0) {
         ocra_log_info("autoscale event=%s ended: replicas 1..%d removed", event_id, h.max_replica);
@@ -663,7 +604,7 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
         goto out;
     ret = 0;
 out:
-    ocra_image_docker_free(dk);
+    ocra_runner_free(runner);
     pthread_mutex_unlock(&op_mu);
     return ret;
 }
@@ -784,20 +725,18 @@ out:
 static void
 replicas_heal(struct ocra_daemon_ctx *ctx, const struct ocra_run_spec *rs0, int have)
 {
-    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
-    struct ocra_image_docker *dk = NULL;
     struct ocra_runner *runner = NULL;
     struct ocra_err err = {0};
     char why[96];
 
-    if (have <= 1 || !(dk = ocra_image_docker_new(&dopts, &err)))
+    if (have <= 1 || !(runner = ocra_daemon_runner_new(ctx->cfg, &err)))
         goto out;
     for (int r = 1; r < have; r++) {
-        struct container_state cs;
+        struct ocra_run_state cs;
         char name[OCRA_RUN_NAME_MAX];
 
         ocra_run_replica_name(rs0->event_id, r, name);
-        if (container_state(dk, name, &cs, &err) < 0) {
+        if (runner->inspect(runner, name, &cs, &err) < 0) {
             ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, err.msg);
             continue;
         }
@@ -806,9 +745,7 @@ replicas_heal(struct ocra_daemon_ctx *ctx, const struct ocra_run_spec *rs0, int 
         snprintf(why, sizeof(why), "the workload exited on its own with status %d: replaced",
                  cs.exit_code);
         ocra_log_warn("autoscale event=%s replica=%d: %s", rs0->event_id, r, why);
-        if (!runner && !(runner = ocra_daemon_runner_new(ctx->cfg, &err)))
-            break;
-        if (replica_remove(ctx, dk, rs0->event_id, r, why, &err) < 0 ||
+        if (replica_remove(ctx, runner, rs0->event_id, r, why, &err) < 0 ||
             replica_start(ctx, runner, rs0, r, &err) < 0) {
             ocra_log_warn("autoscale event=%s replica=%d: replace: %s", rs0->event_id, r, err.msg);
             continue;
@@ -816,10 +753,9 @@ replicas_heal(struct ocra_daemon_ctx *ctx, const struct ocra_run_spec *rs0, int 
         ocra_metrics_add(ocra_metrics_std()->scale_actions, (const char *const[]){"replaced"}, 1);
     }
 out:
-    if (err.code && !dk)
+    if (err.code && !runner)
         ocra_log_warn("autoscale event=%s: %s", rs0->event_id, err.msg);
     ocra_runner_free(runner);
-    ocra_image_docker_free(dk);
 }
 
 static void
@@ -835,9 +771,10 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
 
     if (sc->static_)
         return;
-    if (cfg->run.runner != 0) {
+    if (!(ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_REPLICAS)) {
         if (!s->slurm_said)
-            ocra_log_info("autoscale: the slurm runner does not scale replicas (run.runner)");
+            ocra_log_info("autoscale: the %s runner does not scale replicas (run.runner)",
+                          ocra_run_kind_name(cfg->run.runner));
         s->slurm_said = true;
         sc->static_ = true;
         return;

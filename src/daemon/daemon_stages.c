@@ -78,7 +78,9 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, bool 
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
     ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
-    bo.load_socket = load && cfg->run.runner == 0 ? ocra_config_docker_socket(cfg) : NULL;
+    bo.load_socket = load && (ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_LOCAL_ENGINE)
+                         ? ocra_config_docker_socket(cfg)
+                         : NULL;
     bo.load_min_size = (uint64_t)cfg->build.engine_load_min_mib << 20;
     w->b = ocra_build_new(&bo, w->p.spec, w->p.plan, w->p.event, err);
     ret = w->b ? 0 : -1;
@@ -230,10 +232,10 @@ with_allocator(struct ocra_daemon_ctx *ctx,
      * slurm runner's jobs run on Slurm's nodes only (Slurm places them: the allocation checks
      * that the workload fits the cluster and records the placement ocra expects) */
     cfg = *ctx->cfg;
-    if (cfg.run.runner == 0)
-        cfg.run.slurm.url = none;
-    else
+    if (ocra_run_kind_supports(cfg.run.runner) & OCRA_RUN_PLACES_BY_COUNT)
         cfg.n_nodes = 0, cfg.inventory_local = false;
+    else
+        cfg.run.slurm.url = none;
     if (ocra_daemon_inventory(&cfg, &inv, NULL, err) < 0) {
         ocra_err_wrap(err, "inventory");
         goto out;
@@ -379,7 +381,8 @@ op_allocate(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     if (ocra_daemon_prepare(ctx, job->event, &p, err) < 0)
         return -1;
     ocra_daemon_replica_req(&p, &req);
-    if (ctx->cfg->run.runner == 1) /* Slurm reports no GPU memory or driver: it places by count */
+    /* a cluster that picks the devices (Slurm) reports no GPU memory or driver */
+    if (ocra_run_kind_supports(ctx->cfg->run.runner) & OCRA_RUN_PLACES_BY_COUNT)
         req.gpu_mem_mib = 0, req.min_driver = 0;
     ret = ocra_daemon_place(ctx, job, &req, output, err);
     ocra_daemon_prepared_fini(&p);
@@ -408,22 +411,19 @@ ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct oc
 static struct ocra_runner *
 runner_new(const struct ocra_config *cfg, struct ocra_err *err)
 {
-    if (cfg->run.runner == 1) {
-        const struct ocra_run_slurm_opts so = {
-            .url = cfg->run.slurm.url,
-            .user = cfg->run.slurm.user,
-            .token_file = cfg->run.slurm.token_file,
-            .partition = cfg->run.slurm.partition,
-            .docker_host = cfg->run.slurm.docker_host,
-            .workdir = cfg->run.slurm.workdir,
-            .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms,
-        };
+    const struct ocra_run_slurm_opts so = {
+        .url = cfg->run.slurm.url,
+        .user = cfg->run.slurm.user,
+        .token_file = cfg->run.slurm.token_file,
+        .partition = cfg->run.slurm.partition,
+        .docker_host = cfg->run.slurm.docker_host,
+        .workdir = cfg->run.slurm.workdir,
+        .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms,
+    };
+    const struct ocra_run_opts o = {
+        .kind = cfg->run.runner, .docker_socket = ocra_config_docker_socket(cfg), .slurm = &so};
 
-        return ocra_run_slurm_new(&so, err);
-    }
-    const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(cfg)};
-
-    return ocra_run_docker_new(&dopts, err);
+    return ocra_run_new(&o, err);
 }
 
 /* The workload as the run stage starts it and the complete stage finds it again. */
@@ -455,8 +455,8 @@ run_spec_fill(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, co
     }
     rs->gpu_devs = rs->n_gpu_devs ? devs : NULL;
     rs->gpu_count = (int)r->gpus;
-    if (cfg->run.runner == 1)
-        rs->n_gpu_devs = 0, rs->gpu_devs = NULL; /* Slurm picks the devices */
+    if (ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_PLACES_BY_COUNT)
+        rs->n_gpu_devs = 0, rs->gpu_devs = NULL; /* the cluster picks the devices */
     /* rs->agent_dir: each run's own, from ocra_daemon_agent_run() where it starts */
     rs->profile.memory_mib = (int64_t)(r->memory_bytes / (uint64_t)MIB);
     rs->profile.cpu_milli = (int64_t)r->cpus * 1000;
@@ -488,7 +488,6 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
 {
     struct ocra_daemon_prepared p = {0};
     struct ocra_runner *runner = NULL;
-    struct ocra_image_docker *dk = NULL;
     struct ocra_run_spec rs;
     struct ocra_run_job rj = {0};
     uint8_t devs[OCRA_RUN_MAX_GPUS];
@@ -509,17 +508,13 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     if (ocra_daemon_agent_run(ctx->d, rs.event_id, 0, &agent_dir, err) < 0)
         goto out;
     rs.agent_dir = agent_dir;
-    if (ctx->cfg->run.runner == 0) { /* the engine runs what it has: pull by digest first */
-        const struct ocra_image_docker_opts dopts = {.socket = ocra_config_docker_socket(ctx->cfg)};
-
-        /* a manifest only when the push stage handed the engine the image */
-        if (!(dk = ocra_image_docker_new(&dopts, err)) ||
-            ocra_image_docker_pull(dk, rs.image, NULL, &pulled, err) < 0)
-            goto out;
-    }
     if (!(runner = runner_new(ctx->cfg, err)))
         goto out;
-    if (ctx->cfg->run.runner == 1 &&
+    /* docker: the engine runs what it has, pulled by digest first (a manifest only when the
+     * push stage handed the engine the image) */
+    if (runner->prepare && runner->prepare(runner, rs.image, &pulled, err) < 0)
+        goto out;
+    if ((runner->supports & OCRA_RUN_BATCH) &&
         ocra_daemon_run_journaled(ctx, job, runner, &rj, &journaled, err) < 0)
         goto out;
     if (!journaled && (runner->start(runner, &rs, &rj, err) < 0 ||
@@ -533,7 +528,6 @@ op_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, const jso
     ret = 0;
 out:
     free(agent_dir);
-    ocra_image_docker_free(dk);
     ocra_runner_free(runner);
     ocra_daemon_prepared_fini(&p);
     return ret;
@@ -697,7 +691,7 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
     else
         rc = ocra_daemon_run_wait(ctx, runner, &rj, event_id, &exit_code, &orphaned, err);
     if (rc < 0) {
-        if (err->code == ENOENT && ctx->cfg->run.runner == 1) {
+        if (err->code == ENOENT && (runner->supports & OCRA_RUN_BATCH)) {
             /* slurmctld purged the finished job (MinJobAge) while nobody watched it: it ran,
              * but its exit status is lost; the event fails, saying so, instead of waiting */
             snprintf(lost, sizeof(lost),

@@ -22,19 +22,10 @@
 
 struct judge {
     const struct ocra_config *cfg;
-    struct ocra_store *st;     /* may be NULL: docker containers are then not judged */
-    struct ocra_runner *slurm; /* the slurm runner when run.runner is slurm */
+    struct ocra_store *st;      /* may be NULL: docker containers are then not judged */
+    struct ocra_runner *runner; /* the configured runner: its containers, on its engine */
+    struct ocra_runner *slurm;  /* runner when it is a batch runner (Slurm's job states) */
 };
-
-/* The engine the configured runner's workloads run on, as this host reaches it. */
-static struct ocra_image_docker *
-engine_new(const struct ocra_config *cfg, struct ocra_err *err)
-{
-    const char *url = cfg->run.runner == 1 ? cfg->run.slurm.docker_host : cfg->run.docker_host;
-    const struct ocra_image_docker_opts o = {.socket = *url ? url + strlen("unix://") : NULL};
-
-    return ocra_image_docker_new(&o, err);
-}
 
 /* A Slurm job's container: 1 stray (why), 0 live or not to judge, -1 not known now (err). */
 static int
@@ -133,14 +124,13 @@ judge(struct judge *j, const struct ocra_run_container *c, char *why, size_t n,
 /* The strays among the engine's ocra containers; a container that cannot be judged now is
  * left out (logged at debug). */
 static int
-strays_of(struct judge *j, struct ocra_image_docker *dk, struct ocra_daemon_stray **out, size_t *n,
-          struct ocra_err *err)
+strays_of(struct judge *j, struct ocra_daemon_stray **out, size_t *n, struct ocra_err *err)
 {
     struct ocra_run_container *v = NULL;
     struct ocra_daemon_stray *s = NULL;
     size_t nv = 0, k = 0;
 
-    if (ocra_run_containers_list(dk, NULL, &v, &nv, err) < 0)
+    if (j->runner->containers(j->runner, NULL, &v, &nv, err) < 0)
         return -1;
     s = ocra_xcalloc(nv + 1, sizeof(*s));
     for (size_t i = 0; i < nv; i++) {
@@ -166,8 +156,10 @@ judge_init(struct judge *j, const struct ocra_config *cfg, struct ocra_store *st
     memset(j, 0, sizeof(*j));
     j->cfg = cfg;
     j->st = st;
-    if (cfg->run.runner == 1 && !(j->slurm = ocra_daemon_runner_new(cfg, err)))
+    if (!(j->runner = ocra_daemon_runner_new(cfg, err)))
         return -1;
+    if (j->runner->supports & OCRA_RUN_BATCH)
+        j->slurm = j->runner;
     return 0;
 }
 
@@ -175,19 +167,16 @@ int
 ocra_daemon_strays(const struct ocra_config *cfg, struct ocra_store *st,
                    struct ocra_daemon_stray **out, size_t *n, struct ocra_err *err)
 {
-    struct ocra_image_docker *dk = NULL;
     struct judge j;
     int ret = -1;
 
-    if (judge_init(&j, cfg, st, err) < 0 || !(dk = engine_new(cfg, err)) ||
-        strays_of(&j, dk, out, n, err) < 0)
+    if (judge_init(&j, cfg, st, err) < 0 || strays_of(&j, out, n, err) < 0)
         goto out;
     ret = 0;
 out:
     if (ret < 0)
         ocra_err_wrap(err, "stray containers");
-    ocra_image_docker_free(dk);
-    ocra_runner_free(j.slurm);
+    ocra_runner_free(j.runner);
     return ret;
 }
 
@@ -219,21 +208,19 @@ row_end(struct ocra_store *st, const struct ocra_daemon_stray *s)
 void
 ocra_daemon_reconcile(struct ocra_daemon_ctx *ctx)
 {
-    const char *runner = ctx->cfg->run.runner == 1 ? "slurm" : "docker";
+    const char *runner = ocra_run_kind_name(ctx->cfg->run.runner);
     const struct ocra_metrics_std *m = ocra_metrics_std();
     struct ocra_daemon_stray *s = NULL;
-    struct ocra_image_docker *dk = NULL;
     struct ocra_err err = {0};
     size_t n = 0, left = 0;
     struct judge j;
 
-    if (judge_init(&j, ctx->cfg, ctx->st, &err) < 0 || !(dk = engine_new(ctx->cfg, &err)) ||
-        strays_of(&j, dk, &s, &n, &err) < 0) {
+    if (judge_init(&j, ctx->cfg, ctx->st, &err) < 0 || strays_of(&j, &s, &n, &err) < 0) {
         ocra_log_warn("reconcile: stray containers not checked: %s", err.msg);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (ocra_run_container_remove(dk, s[i].c.id, &err) < 0) {
+        if (j.runner->discard(j.runner, s[i].c.id, &err) < 0) {
             ocra_log_warn("reconcile: stray container %s (event=%s): %s; not removed: %s",
                           s[i].c.name, s[i].c.event_id, s[i].why, err.msg);
             left++;
@@ -248,6 +235,5 @@ ocra_daemon_reconcile(struct ocra_daemon_ctx *ctx)
     ocra_log_debug("reconcile: %zu stray container(s), %zu removed", n, n - left);
 out:
     free(s);
-    ocra_image_docker_free(dk);
-    ocra_runner_free(j.slurm);
+    ocra_runner_free(j.runner);
 }

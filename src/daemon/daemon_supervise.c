@@ -300,7 +300,7 @@ stop_for_time(struct ocra_daemon_supervisor *s, struct entry *e)
 
     e->timed_out = true;
     ocra_metrics_add(ocra_metrics_std()->timeouts,
-                     (const char *const[]){cfg->run.runner == 1 ? "slurm" : "docker"}, 1);
+                     (const char *const[]){ocra_run_kind_name(cfg->run.runner)}, 1);
     stop_start(s, e, "at its time limit");
 }
 

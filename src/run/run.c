@@ -105,3 +105,62 @@ ocra_run_time_parse(const char *s, int64_t *ms, struct ocra_err *err)
         *ms = 0;
     return 0;
 }
+
+/* ---- the runners by kind ---------------------------------------------------------------- */
+
+static struct ocra_runner *
+new_docker(const struct ocra_run_opts *o, struct ocra_err *err)
+{
+    const struct ocra_image_docker_opts dopts = {.socket = o->docker_socket,
+                                                 .timeout_ms = o->docker_timeout_ms};
+
+    return ocra_run_docker_new(&dopts, err);
+}
+
+static struct ocra_runner *
+new_slurm(const struct ocra_run_opts *o, struct ocra_err *err)
+{
+    if (!o->slurm) {
+        ocra_err_set(err, EINVAL, "the slurm runner needs run.slurm.* options");
+        return NULL;
+    }
+    return ocra_run_slurm_new(o->slurm, err);
+}
+
+static const struct {
+    const char *name;
+    unsigned supports; /* as the runner's own .supports */
+    struct ocra_runner *(*make)(const struct ocra_run_opts *o, struct ocra_err *err);
+} kinds[] = {
+    [OCRA_RUN_KIND_DOCKER] = {"docker", OCRA_RUN_DOCKER_SUPPORTS, new_docker},
+    [OCRA_RUN_KIND_SLURM] = {"slurm", OCRA_RUN_SLURM_SUPPORTS, new_slurm},
+};
+
+static bool
+kind_known(int kind)
+{
+    return kind >= 0 && (size_t)kind < sizeof(kinds) / sizeof(kinds[0]) && kinds[kind].make;
+}
+
+struct ocra_runner *
+ocra_run_new(const struct ocra_run_opts *o, struct ocra_err *err)
+{
+    if (!kind_known(o->kind)) {
+        ocra_err_set(err, EINVAL, "run.runner: runner kind %d is not known (docker or slurm)",
+                     o->kind);
+        return NULL;
+    }
+    return kinds[o->kind].make(o, err);
+}
+
+unsigned
+ocra_run_kind_supports(int kind)
+{
+    return kind_known(kind) ? kinds[kind].supports : 0;
+}
+
+const char *
+ocra_run_kind_name(int kind)
+{
+    return kind_known(kind) ? kinds[kind].name : "";
+}

@@ -107,6 +107,24 @@ typedef int ocra_run_watch_fn(struct ocra_runner *r, const struct ocra_run_job *
                               long timeout_ms, ocra_run_ended_fn *ended, void *arg,
                               struct ocra_err *err);
 
+/* A workload as the runner knows it now (inspect). */
+struct ocra_run_state {
+    bool found;    /* false: the runner knows no such workload */
+    bool ended;    /* it ran and ended (docker: exited or dead) */
+    int exit_code; /* when ended; -1 unknown */
+    char id[72];   /* the runner's id of it (docker: the container id); "" when not found */
+};
+typedef int ocra_run_inspect_fn(struct ocra_runner *r, const char *ref, struct ocra_run_state *out,
+                                struct ocra_err *err);
+typedef int ocra_run_prepare_fn(struct ocra_runner *r, const char *image, int *pulled,
+                                struct ocra_err *err);
+typedef int ocra_run_containers_fn(struct ocra_runner *r, const char *event_id,
+                                   struct ocra_run_container **out, size_t *n,
+                                   struct ocra_err *err);
+typedef int ocra_run_discard_fn(struct ocra_runner *r, const char *container_id,
+                                struct ocra_err *err);
+typedef int ocra_run_probe_fn(struct ocra_runner *r, char *what, size_t n, struct ocra_err *err);
+
 /* What a runner can do besides the required ops (ocra_runner.supports). */
 #define OCRA_RUN_WATCH_EVENTS                                                                      \
     0x1u /* watch follows the engine's own event stream for up to                                  \
@@ -115,6 +133,20 @@ typedef int ocra_run_watch_fn(struct ocra_runner *r, const struct ocra_run_job *
 #define OCRA_RUN_WATCH_POLL                                                                        \
     0x2u /* watch asks once for the state of jobs (one request for                                 \
             all) and returns: the caller paces the polls */
+/* runs a workload's autoscaled replicas (ocra_run_spec.replica >= 1), each its own workload
+ * named ocra_run_replica_name(), inspected, stopped and removed by that name */
+#define OCRA_RUN_REPLICAS 0x4u
+/* the cluster picks the devices: the allocation asks a GPU count only (the cluster reports no
+ * GPU memory or driver), the spec names no device indices, and the placement checks the
+ * cluster's inventory, not this host's */
+#define OCRA_RUN_PLACES_BY_COUNT 0x8u
+/* workloads run on this host's engine (run.docker_host): the build may hand it the image it
+ * made, and this host's GPUs are the inventory */
+#define OCRA_RUN_LOCAL_ENGINE 0x10u
+/* a start is a submission the daemon journals before it is made (a crash between the two
+ * adopts, never submits twice), and a job the cluster purged after it ended answers ENOENT,
+ * its exit status lost; ocra_run_slurm_job_get() applies */
+#define OCRA_RUN_BATCH 0x20u
 
 /*
  * A runner. start: creates or adopts, then starts (idempotent; job filled on success).
@@ -139,7 +171,17 @@ typedef int ocra_run_watch_fn(struct ocra_runner *r, const struct ocra_run_job *
  * daemon's supervisor, which follows every running workload without a thread each: calls
  * ended for each workload of jobs (events: each ocra workload) that it saw end, returns within
  * about timeout_ms; an error (the stream or the poll failed) may have missed ends: the caller
- * checks its workloads again. free: NULL-safe through ocra_runner_free().
+ * checks its workloads again.
+ * inspect: the workload ref (a name or the runner's id) now: out->found false when the runner
+ * knows none (not an error). docker: GET /containers/{ref}/json; NULL where a runner cannot.
+ * prepare (may be NULL: nothing to do): makes image runnable where the workload will run before
+ * start; docker: pulls it by digest into the engine (layers the engine downloaded in *pulled,
+ * -1 when not known). containers: every container with ocra's labels on the engine the
+ * runner's workloads run on as this host reaches it (slurm: run.slurm.docker_host), of event_id
+ * when given, as ocra_run_containers_list(); for the daemon's reconcile. discard: removes one
+ * of those containers by id (forced), one gone already is fine. probe (may be NULL): one short
+ * request that the runner's backend answers; what (n bytes) says what answered ("docker
+ * engine API 1.43"). free: NULL-safe through ocra_runner_free().
  */
 struct ocra_runner {
     const char *name; /* "docker", "slurm" */
@@ -151,13 +193,39 @@ struct ocra_runner {
     ocra_run_times_fn *times;
     ocra_run_reap_fn *reap;
     ocra_run_watch_fn *watch;
-    unsigned supports; /* OCRA_RUN_WATCH_* */
+    ocra_run_inspect_fn *inspect;
+    ocra_run_prepare_fn *prepare;
+    ocra_run_containers_fn *containers;
+    ocra_run_discard_fn *discard;
+    ocra_run_probe_fn *probe;
+    unsigned supports; /* OCRA_RUN_* capabilities */
     ocra_run_free_fn *free;
     void *impl;
 };
 
 /* r may be NULL. */
 void ocra_runner_free(struct ocra_runner *r);
+
+/*
+ * The runners by kind (config run.runner: 0 docker, 1 slurm), as curl's TLS backends: the
+ * daemon and the CLI name a kind and ask the capabilities, never branch on which it is.
+ */
+#define OCRA_RUN_KIND_DOCKER 0
+#define OCRA_RUN_KIND_SLURM 1
+struct ocra_run_slurm_opts;
+struct ocra_run_opts {
+    int kind;                  /* OCRA_RUN_KIND_* */
+    const char *docker_socket; /* the docker runner's engine socket; NULL: the default */
+    long docker_timeout_ms;    /* the docker runner's engine requests; 0: the default */
+    const struct ocra_run_slurm_opts *slurm; /* the slurm runner's (required for it) */
+};
+/* A runner of o->kind (EINVAL naming run.runner for a kind not known). Caller frees with
+ * ocra_runner_free(). */
+struct ocra_runner *ocra_run_new(const struct ocra_run_opts *o, struct ocra_err *err);
+/* The capabilities (OCRA_RUN_*) and the name ("docker", "slurm") of a kind without making a
+ * runner; 0 and "" for a kind not known. */
+unsigned ocra_run_kind_supports(int kind);
+const char *ocra_run_kind_name(int kind);
 
 /* ---- the sandbox profile --------------------------------------------------------------- */
 

@@ -413,6 +413,61 @@ out:
     return ret;
 }
 
+static int
+docker_inspect(struct ocra_runner *r, const char *ref, struct ocra_run_state *out,
+               struct ocra_err *err)
+{
+    const json_t *state;
+    const char *status, *id;
+    json_t *doc = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->exit_code = -1;
+    if ((rc = inspect(r, ref, &doc, err)) < 0)
+        return ocra_err_wrap(err, "inspect %s", ref);
+    if (rc == 0)
+        return 0;
+    state = json_object_get(doc, "State");
+    status = ocra_json_str(state, "Status");
+    id = ocra_json_str(doc, "Id");
+    out->found = true;
+    out->ended = status && (!strcmp(status, "exited") || !strcmp(status, "dead"));
+    out->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    snprintf(out->id, sizeof(out->id), "%s", id ? id : "");
+    json_decref(doc);
+    return 0;
+}
+
+/* The engine runs what it has: pull by digest first (a manifest only when it has the image). */
+static int
+docker_prepare(struct ocra_runner *r, const char *image, int *pulled, struct ocra_err *err)
+{
+    return ocra_image_docker_pull(engine(r), image, NULL, pulled, err);
+}
+
+static int
+docker_containers(struct ocra_runner *r, const char *event_id, struct ocra_run_container **out,
+                  size_t *n, struct ocra_err *err)
+{
+    return ocra_run_containers_list(engine(r), event_id, out, n, err);
+}
+
+static int
+docker_discard(struct ocra_runner *r, const char *container_id, struct ocra_err *err)
+{
+    return ocra_run_container_remove(engine(r), container_id, err);
+}
+
+/* The engine answered when the runner was made (ocra_image_docker_new() asks its version). */
+static int
+docker_probe(struct ocra_runner *r, char *what, size_t n, struct ocra_err *err)
+{
+    (void)err;
+    snprintf(what, n, "API %s", ocra_image_docker_api_version(engine(r)));
+    return 0;
+}
+
 /* Follows the engine's /events for a window of timeout_ms: the request ends when the window
  * does (until), and the next window starts a little before it ended, so that an event the
  * engine published late is still seen (reported twice at worst). */
@@ -480,7 +535,12 @@ ocra_run_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err *
                               .times = docker_times,
                               .reap = docker_reap,
                               .watch = docker_watch,
-                              .supports = OCRA_RUN_WATCH_EVENTS,
+                              .inspect = docker_inspect,
+                              .prepare = docker_prepare,
+                              .containers = docker_containers,
+                              .discard = docker_discard,
+                              .probe = docker_probe,
+                              .supports = OCRA_RUN_DOCKER_SUPPORTS,
                               .free = docker_free,
                               .impl = dr};
     return r;

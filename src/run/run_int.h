@@ -9,6 +9,10 @@
 
 #include "run/run.h"
 
+/* Each runner's capabilities, for its .supports and ocra_run_kind_supports() alike. */
+#define OCRA_RUN_DOCKER_SUPPORTS (OCRA_RUN_WATCH_EVENTS | OCRA_RUN_REPLICAS | OCRA_RUN_LOCAL_ENGINE)
+#define OCRA_RUN_SLURM_SUPPORTS (OCRA_RUN_WATCH_POLL | OCRA_RUN_PLACES_BY_COUNT | OCRA_RUN_BATCH)
+
 /*
  * Appends the payloads of a multiplexed log stream (frames of an 8-byte header: stream type
  * 0, 1 or 2, three zero bytes, a big-endian 32-bit size; then that many bytes) to out, in

@@ -396,6 +396,27 @@ jobs_engine(const struct slurm_runner *sr, struct ocra_err *err)
     return d;
 }
 
+static int
+slurm_containers(struct ocra_runner *r, const char *event_id, struct ocra_run_container **out,
+                 size_t *n, struct ocra_err *err)
+{
+    struct ocra_image_docker *d = jobs_engine(r->impl, err);
+    int ret = d ? ocra_run_containers_list(d, event_id, out, n, err) : -1;
+
+    ocra_image_docker_free(d);
+    return ret;
+}
+
+static int
+slurm_discard(struct ocra_runner *r, const char *container_id, struct ocra_err *err)
+{
+    struct ocra_image_docker *d = jobs_engine(r->impl, err);
+    int ret = d ? ocra_run_container_remove(d, container_id, err) : -1;
+
+    ocra_image_docker_free(d);
+    return ret;
+}
+
 /*
  * Removes job id's containers: labelled with its id, on the event whose job name is job->name
  * (a job id of another cluster, or one reused after slurmctld lost its state, names another
@@ -808,7 +829,9 @@ ocra_run_slurm_new(const struct ocra_run_slurm_opts *opts, struct ocra_err *err)
                               .times = slurm_times,
                               .reap = slurm_reap,
                               .watch = slurm_watch,
-                              .supports = OCRA_RUN_WATCH_POLL,
+                              .containers = slurm_containers,
+                              .discard = slurm_discard,
+                              .supports = OCRA_RUN_SLURM_SUPPORTS,
                               .free = slurm_free,
                               .impl = impl_new(opts)};
     return r;

@@ -804,6 +804,52 @@ test_slurm_inventory_sums_gpus_per_partition(void)
 
 /* ---- slurm (end) ------------------------------------------------------------------------ */
 
+/* The runners by kind: each kind's capabilities are its runner's own, the ops the daemon
+ * calls are there where the capabilities say, and a kind not known is refused by its key. */
+static void
+test_runners_by_kind_and_their_capabilities(void)
+{
+    const struct ocra_run_slurm_opts so = {
+        .url = "http://127.0.0.1:1", .user = "ocra", .token_file = "/nonexistent/jwt"};
+    struct ocra_run_opts o = {.kind = OCRA_RUN_KIND_SLURM, .slurm = &so};
+    struct ocra_err err = {0};
+    struct ocra_runner *r;
+
+    CHECK_STR(ocra_run_kind_name(OCRA_RUN_KIND_DOCKER), "docker");
+    CHECK_STR(ocra_run_kind_name(OCRA_RUN_KIND_SLURM), "slurm");
+    CHECK_STR(ocra_run_kind_name(2), "");
+    CHECK_INT(ocra_run_kind_supports(-1), 0);
+    CHECK(ocra_run_kind_supports(OCRA_RUN_KIND_DOCKER) & OCRA_RUN_REPLICAS);
+    CHECK(ocra_run_kind_supports(OCRA_RUN_KIND_DOCKER) & OCRA_RUN_LOCAL_ENGINE);
+    CHECK(!(ocra_run_kind_supports(OCRA_RUN_KIND_DOCKER) & OCRA_RUN_PLACES_BY_COUNT));
+    CHECK(ocra_run_kind_supports(OCRA_RUN_KIND_SLURM) & OCRA_RUN_PLACES_BY_COUNT);
+    CHECK(ocra_run_kind_supports(OCRA_RUN_KIND_SLURM) & OCRA_RUN_BATCH);
+    CHECK(!(ocra_run_kind_supports(OCRA_RUN_KIND_SLURM) & OCRA_RUN_REPLICAS));
+
+    r = ocra_run_new(&o, &err); /* no request yet: the token is read at each */
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_STR(r->name, "slurm");
+        CHECK_INT(r->supports, ocra_run_kind_supports(OCRA_RUN_KIND_SLURM));
+        CHECK(r->containers && r->discard); /* the reconcile's, on the jobs' engine */
+        CHECK(!r->inspect && !r->prepare);
+    }
+    ocra_runner_free(r);
+
+    o.slurm = NULL;
+    CHECK(ocra_run_new(&o, &err) == NULL);
+    CHECK_INT(err.code, EINVAL);
+    o.kind = 2;
+    CHECK(ocra_run_new(&o, &err) == NULL);
+    CHECK_INT(err.code, EINVAL);
+    CHECK(strstr(err.msg, "run.runner") != NULL);
+    /* the docker runner asks its engine when made: one that is not there is an error */
+    o = (struct ocra_run_opts){.kind = OCRA_RUN_KIND_DOCKER,
+                               .docker_socket = "/nonexistent/ocra-test/docker.sock"};
+    CHECK(ocra_run_new(&o, &err) == NULL);
+    CHECK(err.code != 0);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_replicas_names_ports_labels),
                OCRA_TEST(test_spec_check_refuses_tags_and_bad_values),
                OCRA_TEST(test_root_user_needs_run_as_root),
@@ -818,4 +864,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_replicas_names_ports_labels),
                OCRA_TEST(test_slurm_submit_body), OCRA_TEST(test_slurm_replies_map_errors),
                OCRA_TEST(test_slurm_jobs_find_adopts_and_parses),
                OCRA_TEST(test_slurm_gres_strings), OCRA_TEST(test_rfc3339_times_of_the_engine),
-               OCRA_TEST(test_slurm_inventory_sums_gpus_per_partition))
+               OCRA_TEST(test_slurm_inventory_sums_gpus_per_partition),
+               OCRA_TEST(test_runners_by_kind_and_their_capabilities))
