@@ -6,7 +6,8 @@
 # the daemon journals it (stages, image, run): one completed with a log tail, one dead-lettered
 # at its toolchain stage. Checked in the DOM: the stage bar's labels and legend, each stage's
 # time against the same stage in recent events, the error banner with the cause and a retry
-# button, the run's log tail, absolute times on hover, the status filter in the URL, and the
+# button, the run's log tail, links to a block explorer and the registry (api.explorer_tx_url,
+# api.explorer_address_url, api.registry_url), absolute times on hover, the status filter in the URL, and the
 # images, nodes and queue pages. Screenshots go to $OCRA_TEST_ARTIFACTS (default
 # build/test-artifacts).
 set -u
@@ -69,7 +70,24 @@ stage() { # EVENT STAGE START_OFFSET_MS DURATION_MS OUTCOME [ERROR]
 } >"$tmp/lineage.sql"
 sqlite3 -bail "$tmp/j.db" <"$tmp/lineage.sql" || { echo "the lineage fixture does not fit the journal"; exit 1; }
 
-"$ocra" serve --journal "$tmp/j.db" --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+# The dashboard's links (api.explorer_tx_url, api.explorer_address_url, api.registry_url).
+cat >"$tmp/ocra.yaml" <<'YAML'
+api:
+  explorer_tx_url: "https://explorer.example/{chain}/tx/{tx}"
+  explorer_address_url: "https://explorer.example/address/{address}"
+  registry_url: "https://{registry}/v2/{repo}/manifests/{digest}"
+YAML
+# a template that is not http(s), or lacks its placeholder, is refused with what is wanted
+printf 'api:\n  explorer_tx_url: "javascript:alert(1)//{tx}"\n' >"$tmp/bad1.yaml"
+printf 'api:\n  registry_url: "https://r.example/x"\n' >"$tmp/bad2.yaml"
+"$ocra" --config "$tmp/bad1.yaml" config check >"$tmp/bad1.out" 2>&1
+rc1=$?
+"$ocra" --config "$tmp/bad2.yaml" config check >"$tmp/bad2.out" 2>&1
+rc2=$?
+[ $rc1 -eq 2 ] && grep -q 'api.explorer_tx_url: want an http(s) URL with {tx}' "$tmp/bad1.out" &&
+    [ $rc2 -eq 2 ] && grep -q 'api.registry_url: want an http(s) URL with {digest}' "$tmp/bad2.out" &&
+    ok dashboard_link_config_checked || fail dashboard_link_config_checked "rc $rc1 $rc2: $(cat "$tmp/bad1.out" "$tmp/bad2.out")"
+"$ocra" --config "$tmp/ocra.yaml" serve --journal "$tmp/j.db" --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
 serve_pid=$!
 base=
 for _ in $(seq 100); do
@@ -111,6 +129,17 @@ assert "hidden" not in log.split(">")[0], log[:200]
 assert "epoch 2 loss 0.31" in log and "TAIL-MARKER done" in log, log[:400]
 '
 
+tx=$(sqlite3 "$tmp/j.db" "SELECT tx_hash FROM events WHERE id = '$ok_ev'")
+signer=$(sqlite3 "$tmp/j.db" "SELECT signer FROM events WHERE id = '$ok_ev'")
+export tx signer digest
+check dashboard_links "$tmp/ok.html" '
+import os
+lin = section("lineage")
+e = os.environ
+for want in ["https://explorer.example/ain:0/tx/" + e["tx"], "https://explorer.example/address/" + e["signer"],
+             "https://127.0.0.1:5000/v2/ocra/demo/manifests/" + e["digest"]]:
+    assert re.search(r"<a href=\"%s\" target=\"_blank\" rel=\"noopener noreferrer\" class=\"ext\">" % re.escape(want), lin), (want, lin[:1500])
+'
 dom "$base/#/event/$dead_ev" --dump-dom >"$tmp/dead.html"
 dom "$base/#/event/$dead_ev" --screenshot="$artifacts/dashboard-event-dead.png" >/dev/null
 check dashboard_error_banner "$tmp/dead.html" '

@@ -213,6 +213,7 @@ async function renderQueuePage() {
 
 async function renderImages() {
   const data = await api("/api/v1/images?limit=100");
+  await ensureLinks();
   const rows = data.images || [];
   document.getElementById("images-empty").hidden = rows.length > 0;
   document.querySelector("#images tbody").replaceChildren(
@@ -220,7 +221,7 @@ async function renderImages() {
       el("tr", { "data-digest": im.digest },
         el("td", { class: "id" }, el("code", { text: (im.registry ? im.registry + "/" : "") + (im.repo || "") })),
         el("td", { text: (im.tags || []).join(" ") }),
-        el("td", { class: "id" }, el("code", { text: im.digest || "" }), copyButton(im.digest || "")),
+        el("td", { class: "id" }, ((h) => (h ? el("a", { href: h, target: "_blank", rel: "noopener noreferrer", class: "ext" }, el("code", { text: im.digest || "" })) : el("code", { text: im.digest || "" })))(linkTo("digest", im)), copyButton(im.digest || "")),
         el("td", { class: "id" }, im.event ? el("a", { href: "#/event/" + encodeURIComponent(im.event), text: im.event }) : ""),
         el("td", { text: im.signature ? "signed" : "unsigned" }),
         el("td", { class: "muted" }, when(im.createdMs))))
@@ -293,9 +294,26 @@ function copyButton(text) {
   return b;
 }
 
-function lineageItem(key, value, id) {
+/* The configured link templates (GET /api/v1/links), read once: {tx, address, digest}. */
+let links = null;
+async function ensureLinks() {
+  if (!links) links = await api("/api/v1/links").catch(() => ({}));
+}
+
+/* A template's URL with its {name}s replaced (encoded; '/' and ':' kept for repo and host),
+ * or null when there is no template or the result is not http(s). */
+function linkTo(kind, vars) {
+  const t = links && links[kind];
+  if (!t) return null;
+  const url = t.replace(/\{([a-z]+)\}/g, (m, k) => encodeURIComponent(vars[k] != null ? String(vars[k]) : "").replace(/%2F/g, "/").replace(/%3A/g, ":"));
+  return /^https?:\/\//.test(url) ? url : null;
+}
+
+function lineageItem(key, value, id, href) {
   if (value == null || value === "") return null;
-  return el("li", { "data-k": id || key }, el("span", { class: "k", text: key }), el("code", { text: String(value) }), copyButton(String(value)));
+  const v = el("code", { text: String(value) });
+  const shown = href ? el("a", { href: href, target: "_blank", rel: "noopener noreferrer", class: "ext" }, v) : v;
+  return el("li", { "data-k": id || key }, el("span", { class: "k", text: key }), shown, copyButton(String(value)));
 }
 
 /* Why the event stopped and the way to start it again: the pipeline's last error (its root
@@ -363,19 +381,20 @@ async function renderEvent(id) {
   const alloc = ev.allocation || {};
   const run = ev.run || {};
   const rep = ev.report || {};
+  await ensureLinks();
   document.getElementById("lineage").replaceChildren(
     ...[
       lineageItem("event", ev.event, "event"),
-      lineageItem("chain tx", ev.txHash, "tx"),
+      lineageItem("chain tx", ev.txHash, "tx", linkTo("tx", { tx: ev.txHash, chain: ev.chain })),
       lineageItem("block", ev.block, "block"),
-      lineageItem("signer", ev.signer, "signer"),
+      lineageItem("signer", ev.signer, "signer", linkTo("address", { address: ev.signer, chain: ev.chain })),
       lineageItem("spec", modelOf(ev), "spec"),
-      lineageItem("image digest", img.digest, "digest"),
+      lineageItem("image digest", img.digest, "digest", linkTo("digest", { digest: img.digest, repo: img.repo, registry: img.registry })),
       lineageItem("tags", (img.tags || []).join(" "), "tags"),
       lineageItem("node", alloc.node, "node"),
       lineageItem("GPUs", alloc.gpus ? alloc.gpus.join(", ") : null, "gpus"),
       lineageItem("run", run.state ? run.state + (run.exitCode != null ? " (exit " + run.exitCode + ")" : "") : null, "run"),
-      lineageItem("report tx", rep.tx, "report"),
+      lineageItem("report tx", rep.tx, "report", linkTo("tx", { tx: rep.tx, chain: rep.chain || ev.chain })),
     ].filter(Boolean)
   );
   document.getElementById("ev-timeline").replaceChildren(timeline(ev.stages, true), legend(ev.stages && ev.stages.length ? ev.stages : null));
