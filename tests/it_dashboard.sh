@@ -6,7 +6,7 @@
 # the daemon journals it (stages, image, run): one completed with a log tail, one dead-lettered
 # at its toolchain stage. Checked in the DOM: the stage bar's labels and legend, each stage's
 # time against the same stage in recent events, the error banner with the cause and a retry
-# button, the run's log tail, links to a block explorer and the registry (api.explorer_tx_url,
+# button (clicked, with a wrong and the right token), the run's log tail, links to a block explorer and the registry (api.explorer_tx_url,
 # api.explorer_address_url, api.registry_url), absolute times on hover, the status filter in the URL, and the
 # images, nodes and queue pages. Screenshots go to $OCRA_TEST_ARTIFACTS (default
 # build/test-artifacts).
@@ -87,7 +87,10 @@ rc2=$?
 [ $rc1 -eq 2 ] && grep -q 'api.explorer_tx_url: want an http(s) URL with {tx}' "$tmp/bad1.out" &&
     [ $rc2 -eq 2 ] && grep -q 'api.registry_url: want an http(s) URL with {digest}' "$tmp/bad2.out" &&
     ok dashboard_link_config_checked || fail dashboard_link_config_checked "rc $rc1 $rc2: $(cat "$tmp/bad1.out" "$tmp/bad2.out")"
-"$ocra" --config "$tmp/ocra.yaml" serve --journal "$tmp/j.db" --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)
+printf '%s\n' "$token" >"$tmp/token"
+chmod 600 "$tmp/token"
+"$ocra" --config "$tmp/ocra.yaml" serve --journal "$tmp/j.db" --listen 127.0.0.1:0 --token-file "$tmp/token" >"$tmp/serve.out" 2>"$tmp/serve.err" &
 serve_pid=$!
 base=
 for _ in $(seq 100); do
@@ -161,6 +164,25 @@ assert set(got) == {"validate", "plan", "toolchain"}, got
 assert "data-usual=\"4600\"" in got["plan"] and "(n=2)" in got["plan"], got["plan"]
 assert "data-usual=\"1500\"" in got["toolchain"] and "(n=1)" in got["toolchain"], got["toolchain"]
 '
+
+# The retry button, clicked (tests/lib/dashboard_click.py, DevTools over a pipe): it sends the
+# token typed beside it. A wrong one is refused (401); the right one reaches the retry, which
+# `ocra serve` leaves to the daemon (501): the page shows each answer.
+click() { # TOKEN: the text beside the button after the click
+    python3 tests/lib/dashboard_click.py "$CHROMIUM" "$tmp/chromium-click" "$base/#/event/$dead_ev" \
+        "!!document.getElementById('retry')" \
+        "document.getElementById('token').value = '$1'; document.getElementById('retry').click()" \
+        "(t => t && t !== '…' ? t : '')(document.getElementById('retry-result').textContent)"
+}
+r_bad=$(click wrong-token-0123456789 2>"$tmp/click.err")
+r_good=$(click "$token" 2>>"$tmp/click.err")
+echo "  the page after retry: wrong token: $r_bad; right token: $r_good"
+case "$r_bad|$r_good" in
+*"retry is served by ocra daemon"*"|"*) fail dashboard_retry_button "the wrong token got through: $r_bad" ;;
+*"|"*"retry is served by ocra daemon"*) [ -n "$r_bad" ] && ok dashboard_retry_button || fail dashboard_retry_button "no answer to the wrong token" ;;
+*) fail dashboard_retry_button "wrong token: '$r_bad'; right token: '$r_good'; $(tail -c 400 "$tmp/click.err")" ;;
+esac
+grep -qF "$token" "$tmp/serve.out" "$tmp/serve.err" && fail dashboard_token_not_logged "token in the server's output" || ok dashboard_token_not_logged
 
 dom "$base/" --dump-dom >"$tmp/list.html"
 dom "$base/" --screenshot="$artifacts/dashboard-list.png" >/dev/null
