@@ -51,6 +51,9 @@ struct ocra_api_hooks {
     json_t *(*images)(void *arg, struct ocra_store *st, int64_t limit, struct ocra_err *err);
     /* Puts the event back to work: ENOENT unknown, EBUSY when it is not failed. NULL: 501. */
     int (*retry)(void *arg, struct ocra_store *st, const char *event_id, struct ocra_err *err);
+    /* The dashboard's link templates {"tx": "...", "address": ..., "digest": ...}, each a
+     * string or null. NULL hook: all null. */
+    json_t *(*links)(void *arg);
     void *arg;
 };
 

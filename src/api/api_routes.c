@@ -325,6 +325,16 @@ route_queue(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
 
 /* ---- the dashboard ----------------------------------------------------------------------- */
 
+static int
+route_links(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
+{
+    json_t *links = ctx->hooks.links ? ctx->hooks.links(ctx->hooks.arg) : NULL;
+
+    if (!links)
+        links = json_pack("{s:n,s:n,s:n}", "tx", "address", "digest");
+    return respond_json(resp, 200, links);
+}
+
 static bool
 route_asset(const char *path, struct ocra_api_resp *resp)
 {
@@ -395,6 +405,9 @@ ocra_api_route(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct 
     } else if (strcmp(p, "/api/v1/queue") == 0) {
         if (method_is(req, resp, "GET"))
             route_queue(ctx, resp);
+    } else if (strcmp(p, "/api/v1/links") == 0) {
+        if (method_is(req, resp, "GET"))
+            route_links(ctx, resp);
     } else if (strncmp(p, "/api/", 5) == 0) {
         respond_error(resp, 404, "not_found", "no endpoint %.200s", p);
     } else if (!(method_is(req, resp, "GET") && route_asset(p, resp))) {

@@ -94,6 +94,9 @@ struct ocra_config {
     char **api_allowed_hosts; /* Host header names besides loopback and the listen address */
     size_t n_api_allowed_hosts;
     int64_t api_connections_per_client;
+    char *api_explorer_tx_url;      /* the dashboard's links: {tx} (and {chain}) replaced */
+    char *api_explorer_address_url; /* {address} (and {chain}) replaced */
+    char *api_registry_url;         /* {registry}, {repo}, {digest} replaced */
     int64_t daemon_workers;
     /* ---- inventory (begin) */
     struct ocra_config_node *nodes;

@@ -110,6 +110,25 @@ check_http_url(const char *s)
     return !*s || has_url_scheme(s, "http://", "https://");
 }
 
+/* A link template of the dashboard: empty, or an http(s) URL with its placeholder. */
+static bool
+check_tx_link(const char *s)
+{
+    return !*s || (check_http_url(s) && strstr(s, "{tx}"));
+}
+
+static bool
+check_address_link(const char *s)
+{
+    return !*s || (check_http_url(s) && strstr(s, "{address}"));
+}
+
+static bool
+check_digest_link(const char *s)
+{
+    return !*s || (check_http_url(s) && strstr(s, "{digest}"));
+}
+
 static bool
 check_ws_url(const char *s)
 {
@@ -961,6 +980,30 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 256,
      .off = CFG(api_connections_per_client),
      .doc = "API connections one client address may hold (256 in all); raise behind a proxy."},
+    {.key = "api.explorer_tx_url",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_tx_link,
+     .want = "an http(s) URL with {tx}, e.g. https://sepolia.etherscan.io/tx/{tx}",
+     .type_name = "URL template",
+     .off = CFG(api_explorer_tx_url),
+     .doc = "Dashboard link of a transaction: {tx}, {chain} (ain:0, evm:ID); empty: none."},
+    {.key = "api.explorer_address_url",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_address_link,
+     .want = "an http(s) URL with {address}, e.g. https://sepolia.etherscan.io/address/{address}",
+     .type_name = "URL template",
+     .off = CFG(api_explorer_address_url),
+     .doc = "Dashboard link of a signer: {address}, {chain} (ain:0, evm:ID); empty: none."},
+    {.key = "api.registry_url",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_digest_link,
+     .want = "an http(s) URL with {digest}, e.g. https://{registry}/v2/{repo}/manifests/{digest}",
+     .type_name = "URL template",
+     .off = CFG(api_registry_url),
+     .doc = "Dashboard link of an image: {registry}, {repo}, {digest} replaced; empty: none."},
     {.key = "daemon.workers",
      .type = OCRA_CONFIG_INT,
      .def = "2",

@@ -231,6 +231,8 @@ lineage_image(struct ocra_store *st, const char *id, const json_t *outputs, stru
     if (im) {
         o = json_pack("{s:s,s:s,s:o}", "digest", im->digest, "repo", im->repo, "tags",
                       tags_json(im->tags));
+        if (o && im->registry && *im->registry)
+            json_object_set_new(o, "registry", json_string(im->registry));
     } else if (ocra_json_str(push, "digest")) {
         const json_t *tags = json_object_get(push, "tags");
 
@@ -620,6 +622,23 @@ ocra_daemon_metrics_seen(const struct ocra_store_event *ev)
 
 /* ---- the server --------------------------------------------------------------------------- */
 
+/* The dashboard's links: api.explorer_tx_url, api.explorer_address_url, api.registry_url. */
+static json_t *
+link_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *
+hook_links(void *arg)
+{
+    const struct api_host *h = arg;
+
+    return json_pack("{s:o,s:o,s:o}", "tx", link_or_null(h->cfg->api_explorer_tx_url), "address",
+                     link_or_null(h->cfg->api_explorer_address_url), "digest",
+                     link_or_null(h->cfg->api_registry_url));
+}
+
 static void
 host_free(struct api_host *h)
 {
@@ -651,6 +670,7 @@ ocra_daemon_api_new(const struct ocra_config *cfg, struct ocra_daemon *d,
                                    .queue = hook_queue,
                                    .lineage = hook_lineage,
                                    .images = hook_images,
+                                   .links = hook_links,
                                    .arg = h};
     struct ocra_api_opts o = *opts;
     struct ocra_api *api;

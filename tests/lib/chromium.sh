@@ -7,6 +7,7 @@
 #   chromium_load DIR URL ARGS...   # loads URL with its scripts run (8 s of virtual time);
 #                                   # ARGS: --dump-dom (the DOM on stdout), --screenshot=F
 #   python3 tests/lib/dashboard_rows.py FILE   # the event rows of a dumped event list (JSON)
+#   python3 tests/lib/dashboard_click.py ...   # clicks a button, prints what the page shows
 #
 # DIR holds the browser's profile and its log (DIR/chromium.log). Nothing leaves 127.0.0.1:
 # background networking, component updates and sync are off.
