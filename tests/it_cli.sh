@@ -17,6 +17,11 @@ expect help_cmd 0 "$ocra" help spec check && has help_cmd "$tmp/out" "usage: ocr
 expect cmd_dash_help 0 "$ocra" init --help && has cmd_dash_help "$tmp/out" "usage: ocra init"
 expect no_command_is_usage 2 "$ocra" && ok no_command_is_usage
 expect unknown_command_is_usage 2 "$ocra" frobnicate && has unknown_command_is_usage "$tmp/err" "no command 'frobnicate'"
+expect did_you_mean_command 2 "$ocra" evnts && has did_you_mean_command "$tmp/err" "did you mean 'events'?"
+expect did_you_mean_subcommand 2 "$ocra" spec chek && has did_you_mean_subcommand "$tmp/err" "did you mean 'spec check'?"
+expect did_you_mean_help 2 "$ocra" help qeueu && has did_you_mean_help "$tmp/err" "did you mean 'queue'?"
+expect events_bad_status 2 "$ocra" events --status bogus --journal "$tmp/events.db" && has events_bad_status "$tmp/err" "unknown status 'bogus' (one of accepted, rejected,"
+has events_bad_status_lists_queued "$tmp/err" "queued"
 expect unknown_option_is_usage 2 "$ocra" spec check --bogus examples/seed.json && ok unknown_option_is_usage
 expect bad_log_format 2 "$ocra" --log-format xml version && has bad_log_format "$tmp/err" "--log-format"
 

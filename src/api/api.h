@@ -97,7 +97,4 @@ unsigned ocra_api_port(const struct ocra_api *api);
  */
 bool ocra_api_host_name(const char *header, char *out, size_t size);
 
-/* True for the statuses /api/v1/events?status= accepts. */
-bool ocra_api_status_valid(const char *s);
-
 #endif

@@ -13,23 +13,6 @@
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 1000
 
-/* What ?status= accepts: the watcher's verdict (accepted, rejected) and the daemon's pipeline
- * status, outcome or state (src/store), as `ocra events --status` matches them. */
-static const char *const statuses[] = {
-    "accepted",   "rejected", "detected",   "validated", "planned",   "toolchain",
-    "pushed",     "signed",   "allocated",  "running",   "completed", "failed",
-    "superseded", "reported", "ready",      "claimed",   "waiting",   "dead",
-    "done",       "timeout",  "supervised", NULL};
-
-bool
-ocra_api_status_valid(const char *s)
-{
-    for (size_t i = 0; statuses[i]; i++)
-        if (strcmp(s, statuses[i]) == 0)
-            return true;
-    return false;
-}
-
 static int
 respond_json(struct ocra_api_resp *resp, unsigned status, json_t *body)
 {
@@ -195,12 +178,13 @@ route_events(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct oc
     struct ocra_err err = {0};
     char next[24];
 
-    if (status && !ocra_api_status_valid(status))
-        return respond_error(
-            resp, 400, "bad_request",
-            "status: unknown status \"%.64s\" (accepted, rejected, planned, completed, "
-            "failed, reported, dead, ...: docs/API.md)",
-            status);
+    if (status && !ocra_store_status_known(status)) {
+        char known[512];
+
+        return respond_error(resp, 400, "bad_request",
+                             "status: unknown status \"%.64s\" (one of %s)", status,
+                             ocra_store_status_join(known, sizeof(known)));
+    }
     if (limit && ocra_parse_i64(limit, 1, LIMIT_MAX, &f.limit, NULL) < 0)
         return respond_error(resp, 400, "bad_request", "limit: want an integer 1..%d", LIMIT_MAX);
     if (cursor && ocra_parse_i64(cursor, 1, INT64_MAX, &f.before_seq, NULL) < 0)

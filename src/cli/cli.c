@@ -188,6 +188,55 @@ find_child(const struct ocra_cli_cmd *parent, const char *name)
     return NULL;
 }
 
+/* The name in names closest to name, when close enough to be a likely typo ("evnts" ->
+ * "events"), measured as unknown configuration keys are; else NULL. */
+static const char *
+closest(const char *name, const char *const *names, size_t n)
+{
+    size_t len = strlen(name);
+    unsigned best = (len / 3 > 2 ? (unsigned)(len / 3) : 2) + 1;
+    const char *found = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = ocra_str_distance(name, names[i]);
+
+        if (d < best) {
+            best = d;
+            found = names[i];
+        }
+    }
+    return found;
+}
+
+/* Refuses an unknown command (parent NULL) or subcommand of parent, with the likely one meant:
+ * "no command 'evnts'; did you mean 'events'?". */
+static int
+no_command(const struct ocra_cli_cmd *parent, const char *name)
+{
+    const char *names[OCRA_ARRAY_LEN(commands) + 16], *near;
+    size_t n = 0;
+
+    if (!parent) {
+        for (size_t i = 0; i < OCRA_ARRAY_LEN(commands); i++)
+            names[n++] = commands[i]->name;
+        near = closest(name, names, n);
+        if (near)
+            return ocra_cli_fail(OCRA_CLI_USAGE,
+                                 "no command '%s'; did you mean '%s'? (see `ocra --help`)", name,
+                                 near);
+        return ocra_cli_fail(OCRA_CLI_USAGE, "no command '%s' (see `ocra --help`)", name);
+    }
+    for (const struct ocra_cli_cmd *k = parent->children; k->name && n < OCRA_ARRAY_LEN(names); k++)
+        names[n++] = k->name;
+    near = closest(name, names, n);
+    if (near)
+        return ocra_cli_fail(OCRA_CLI_USAGE,
+                             "%s: no subcommand '%s'; did you mean '%s %s'? (see `ocra help %s`)",
+                             parent->name, name, parent->name, near, parent->name);
+    return ocra_cli_fail(OCRA_CLI_USAGE, "%s: no subcommand '%s' (see `ocra help %s`)",
+                         parent->name, name, parent->name);
+}
+
 /* Help of a command with children: its usage, then its subcommands. */
 static void
 print_group_help(FILE *out, const struct ocra_cli_cmd *c)
@@ -212,7 +261,7 @@ help_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     }
     c = find_top(argv[1]);
     if (!c)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "help: no command '%s' (see `ocra --help`)", argv[1]);
+        return no_command(NULL, argv[1]);
     if (!c->children) {
         fputs(c->usage, stdout);
         return OCRA_CLI_OK;
@@ -223,8 +272,7 @@ help_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
     }
     k = find_child(c, argv[2]);
     if (!k)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "help: no command '%s %s' (see `ocra help %s`)",
-                             argv[1], argv[2], argv[1]);
+        return no_command(c, argv[2]);
     fputs(k->usage, stdout);
     return OCRA_CLI_OK;
 }
@@ -258,8 +306,7 @@ dispatch(struct ocra_cli_ctx *ctx, const struct ocra_cli_cmd *c, int argc, char 
     }
     k = find_child(c, argv[1]);
     if (!k)
-        return ocra_cli_fail(OCRA_CLI_USAGE, "%s: no subcommand '%s' (see `ocra help %s`)", c->name,
-                             argv[1], c->name);
+        return no_command(c, argv[1]);
     return dispatch(ctx, k, argc - 1, argv + 1);
 }
 
@@ -329,7 +376,7 @@ ocra_cli_main(int argc, char **argv)
     first = optind;
     c = find_top(argv[first]);
     if (!c) {
-        status = ocra_cli_fail(OCRA_CLI_USAGE, "no command '%s' (see `ocra --help`)", argv[first]);
+        status = no_command(NULL, argv[first]);
         goto out;
     }
     optind = 0; /* each subcommand runs its own getopt_long over its argv */

@@ -83,6 +83,12 @@ events_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
             journal = optarg;
             break;
         case 's':
+            if (!ocra_store_status_known(optarg)) {
+                char known[512];
+
+                return ocra_cli_fail(OCRA_CLI_USAGE, "--status: unknown status '%s' (one of %s)",
+                                     optarg, ocra_store_status_join(known, sizeof(known)));
+            }
             f.status = optarg;
             break;
         case 'S':
@@ -120,18 +126,26 @@ const struct ocra_cli_cmd ocra_cli_events_cmd = {
     "watch`): event id, block, tx hash, path, signer, trusted, status (the watcher's verdict,\n"
     "accepted or rejected), spec or reason; and, once the daemon took the event in,\n"
     "\"pipeline\": its status (detected, validated, rejected, planned, toolchain, pushed,\n"
-    "signed, allocated, running, completed, failed, superseded, reported), outcome, the next\n"
-    "stage, its state (ready, claimed, waiting, dead, done), attempts, crashes (claims whose\n"
-    "worker died, counted apart from attempts) and last error.\n"
+    "signed, allocated, running, completed, failed, superseded, orphaned, timeout, reported),\n"
+    "outcome, the next stage, its state (ready, claimed, waiting, queued, supervised, dead,\n"
+    "done), attempts, crashes (claims whose worker died, counted apart from attempts) and\n"
+    "last error.\n"
     "\n"
     "options:\n"
     "      --journal FILE    the journal (default: journal.path of the configuration)\n"
     "      --status STATUS   only events with this status: the watcher's (accepted,\n"
     "                        rejected), or the pipeline's status, outcome or state\n"
-    "                        (planned, superseded, waiting, dead, ...)\n"
+    "                        (planned, superseded, queued, dead, ...; a status not\n"
+    "                        known is refused with the list)\n"
     "      --source SOURCE   only events of this source (ain:0, ...)\n"
     "      --limit N         at most N events\n"
     "      --newest          newest first\n"
+    "\n"
+    "\n"
+    "examples:\n"
+    "  ocra events --status dead            the dead letters (then `ocra retry ID`)\n"
+    "  ocra events --status queued          the events waiting for room (`ocra queue`)\n"
+    "  ocra events --newest --limit 20      the latest twenty\n"
     "\n"
     "exit status: 0 ok, 1 the journal cannot be read, 2 usage error.\n",
     events_run, NULL};

@@ -122,6 +122,20 @@ int ocra_store_event_get(struct ocra_store *st, const char *id, struct ocra_stor
 int ocra_store_event_set_status(struct ocra_store *st, const char *id, const char *status,
                                 const char *reason, struct ocra_err *err);
 
+/*
+ * The statuses an event listing filters by (ocra_store_event_filter.status, `ocra events
+ * --status`, /api/v1/events?status=): the watcher's verdict (accepted, rejected) and every
+ * pipeline status, outcome and state the schema allows. NULL-terminated.
+ */
+extern const char *const ocra_store_statuses[];
+
+/* True when s is one of ocra_store_statuses. */
+bool ocra_store_status_known(const char *s);
+
+/* ocra_store_statuses as "accepted, rejected, ..." in buf (size bytes, cut if too small);
+ * returns buf. */
+const char *ocra_store_status_join(char *buf, size_t size);
+
 /* Which events ocra_store_event_list visits. NULL members match everything; limit 0: no limit. */
 struct ocra_store_event_filter {
     const char *source;

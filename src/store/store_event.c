@@ -244,6 +244,38 @@ ocra_store_event_count(struct ocra_store *st, int64_t *out, struct ocra_err *err
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* Kept equal to the schema's CHECK lists by store_test.c (statuses_cover_schema). */
+const char *const ocra_store_statuses[] = {
+    "accepted",   "rejected", "detected",   "validated", "planned",   "toolchain",
+    "pushed",     "signed",   "allocated",  "running",   "completed", "failed",
+    "superseded", "orphaned", "timeout",    "reported",  "ready",     "claimed",
+    "waiting",    "queued",   "supervised", "dead",      "done",      NULL};
+
+bool
+ocra_store_status_known(const char *s)
+{
+    for (size_t i = 0; ocra_store_statuses[i]; i++)
+        if (strcmp(s, ocra_store_statuses[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *
+ocra_store_status_join(char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; ocra_store_statuses[i] && len < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%s", i ? ", " : "", ocra_store_statuses[i]);
+
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    return buf;
+}
+
 int
 ocra_store_event_list(struct ocra_store *st, const struct ocra_store_event_filter *filter,
                       ocra_store_event_fn *fn, void *arg, struct ocra_err *err)

@@ -2150,6 +2150,60 @@ out:
     big_fini(&b);
 }
 
+/* Every value the schema lets pipeline's status, outcome and state hold, and the watcher's two
+ * verdicts, is a status `ocra events --status` and /api/v1/events?status= accept (a state added to
+ * a CHECK list without ocra_store_statuses would be refused as unknown). */
+static void
+test_statuses_cover_the_schema(void)
+{
+    static const char sql[] = "SELECT sql FROM sqlite_master WHERE name = 'pipeline'";
+    struct ocra_store *st = NULL;
+    sqlite3_stmt *s = NULL;
+    int tables = 0, values = 0;
+    struct tmpdb t;
+
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK);
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 0);
+
+        tables++;
+        /* Each "<column> IN ('a', 'b', ...)" of status, outcome or state. */
+        while ((p = strstr(p, " IN ('")) != NULL) {
+            const char *col = p;
+            bool listed;
+
+            while (col[-1] != ' ' && col[-1] != '(') /* the word before " IN" */
+                col--;
+            listed = !strncmp(col, "status ", 7) || !strncmp(col, "outcome ", 8) ||
+                     !strncmp(col, "state ", 6);
+            for (p += 5; *p == '\''; p += strspn(p, ", ")) {
+                char v[32];
+                size_t n = strcspn(p + 1, "'");
+
+                snprintf(v, sizeof(v), "%.*s", (int)n, p + 1);
+                p += n + 2;
+                if (!listed)
+                    continue;
+                values++;
+                if (!ocra_store_status_known(v))
+                    fprintf(stderr, "  schema value '%s' is not in ocra_store_statuses\n", v);
+                CHECK(ocra_store_status_known(v));
+            }
+        }
+    }
+    CHECK_INT(tables, 1);
+    CHECK(values > 20);
+    CHECK(ocra_store_status_known("accepted") && ocra_store_status_known("rejected"));
+    CHECK(!ocra_store_status_known("bogus"));
+out:
+    sqlite3_finalize(s);
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 /* ---- large journals (end) */
 
 OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
@@ -2173,6 +2227,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_stage_other_machine_claim_waits_for_its_lease),
                OCRA_TEST(test_stage_supersession_gates_allocation_only),
                OCRA_TEST(test_pipeline_list_filters_by_any_status),
+               OCRA_TEST(test_statuses_cover_the_schema),
                OCRA_TEST(test_run_put_is_idempotent_and_end_is_kept),
                OCRA_TEST(test_run_refuses_bad_input_with_reasons),
                OCRA_TEST(test_stage_released_keeps_the_stage_and_attempts),

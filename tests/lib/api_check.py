@@ -81,6 +81,10 @@ for status in sorted({e["status"] for e in events}):
 
 # bad parameters: 400 with a JSON error that names the parameter
 json_error("events_bad_status", "/api/v1/events?status=bogus", 400, "bad_request", mentions="status")
+# every state the journal has is a filter (queued, orphaned and supervised were once refused)
+for status in ("queued", "orphaned", "supervised", "timeout"):
+    st, h, body = req("/api/v1/events?status=" + status)
+    check("events_status_known_" + status, st == 200, f"{st} {body[:200]}")
 for q in ("limit=0", "limit=abc", "limit=5000", "limit=-1"):
     json_error("events_bad_" + q, "/api/v1/events?" + q, 400, "bad_request", mentions="limit")
 for q in ("cursor=0", "cursor=x", "cursor=-5"):
