@@ -56,6 +56,14 @@ for cmd in $("$ocra" help | sed -n '/^commands:/,/^$/s/^  \([a-z-]*\).*/\1/p' | 
     grep -q "^.B ocra $cmd" docs/ocra.1 || nocmd="${nocmd:-} $cmd"
 done
 [ -z "${nocmd:-}" ] && ok man_page_has_every_command || fail man_page_has_every_command "missing:$nocmd"
+# Every command's help shows examples, and the page gathers them in EXAMPLES.
+while read -r cmd; do
+    # shellcheck disable=SC2086 # "spec check" is two words
+    "$ocra" help $cmd | grep -q '^examples:$' || noex="${noex:-} [$cmd]"
+done < <("$ocra" help | sed -n '/^commands:/,/^$/{/^  /p}' | cut -c3-24 | sed 's/ *$//' | grep .)
+[ -z "${noex:-}" ] && ok help_has_examples || fail help_has_examples "no examples:$noex"
+grep -q '^.SH EXAMPLES' docs/ocra.1 && grep -q '^ocra retry ' docs/ocra.1 && ok man_page_examples ||
+    fail man_page_examples "no EXAMPLES section with the commands' examples (make man)"
 
 # The systemd unit.
 unit=$prefix/lib/systemd/system/ocra.service

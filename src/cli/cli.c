@@ -25,11 +25,20 @@ static const struct ocra_cli_cmd help_cmd = {
     "help", "show help for a command",
     "usage: ocra help [COMMAND [SUBCOMMAND]]\n"
     "\n"
-    "Shows the help of a command; without one, the list of commands.\n",
+    "Shows the help of a command; without one, the list of commands.\n"
+    "\n"
+    "examples:\n"
+    "  ocra help run\n"
+    "  ocra help spec check\n",
     help_run, NULL};
 
 static const struct ocra_cli_cmd version_cmd = {"version", "print the version",
-                                                "usage: ocra version\n", version_run, NULL};
+                                                "usage: ocra version\n"
+                                                "\n"
+                                                "examples:\n"
+                                                "  ocra version\n"
+                                                "  ocra --version\n",
+                                                version_run, NULL};
 
 /* The command table: `ocra` and `ocra help` list it in this order. */
 static const struct ocra_cli_cmd *const commands[] = {

@@ -447,6 +447,12 @@ const struct ocra_cli_cmd ocra_cli_build_cmd = {
     "A spec's baseImage must be allowed by plan.base_images and may not be an image of\n"
     "ocra's own repositories (another model's) unless plan.base_images names it exactly.\n"
     "\n"
+    "examples:\n"
+    "  ocra build examples/seed.json --registry localhost:5000/mine/seed\n"
+    "  ocra build spec.json --registry reg.example:5000/models --sign-key cosign.key --event-id "
+    "ain:0:0x12ab:0\n"
+    "  ocra build spec.json --registry localhost:5000/mine --no-record   # nothing in the journal\n"
+    "\n"
     "exit status: 0 built; 1 a registry, engine, journal or transfer failure; 2 an invalid\n"
     "spec, a base image that is not allowed, an artifact whose sha256 or size differs from the\n"
     "spec or that may not be fetched (nothing is pushed), or usage.\n",
@@ -528,6 +534,10 @@ const struct ocra_cli_cmd ocra_cli_images_cmd = {
     "With --json, a JSON array of the image records (the container image specification:\n"
     "imageId = manifest digest, baseImage, aiModelVersion, toolsAndLibraries, createdAt,\n"
     "tags, specHash, plus annotations, layers, toolchain and signature).\n"
+    "\n"
+    "examples:\n"
+    "  ocra images\n"
+    "  ocra images --json | jq -r '.[].imageId'\n"
     "\n"
     "exit status: 0 ok, 1 the journal cannot be read, 2 usage error.\n",
     images_run, NULL};

@@ -100,18 +100,29 @@ static const struct ocra_cli_cmd config_children[] = {
      "`FILE: ok`, or each problem as `FILE:LINE: KEY: PROBLEM` on standard error.\n"
      "Unknown keys are errors, with a suggestion when one is close.\n"
      "\n"
+     "examples:\n"
+     "  ocra config check /etc/ocra/ocra.yaml\n"
+     "  ocra -c ocra.yaml config check\n"
+     "\n"
      "exit status: 0 valid, 1 unreadable, 2 invalid or a usage error.\n",
      check_run, NULL},
     {"doc", "print the reference of every configuration key",
      "usage: ocra config doc\n"
      "\n"
      "Prints the configuration reference, generated from the table ocra reads its\n"
-     "configuration with; docs/CONFIG.md is this output.\n",
+     "configuration with; docs/CONFIG.md is this output.\n"
+     "\n"
+     "examples:\n"
+     "  ocra config doc | less\n"
+     "  ocra config doc | grep run.runner\n",
      doc_run, NULL},
     {"default", "print the commented default configuration",
      "usage: ocra config default\n"
      "\n"
-     "Prints the commented default ocra.yaml (what `ocra init` writes; etc/ocra.yaml).\n",
+     "Prints the commented default ocra.yaml (what `ocra init` writes; etc/ocra.yaml).\n"
+     "\n"
+     "examples:\n"
+     "  ocra config default > ocra.yaml\n",
      default_run, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

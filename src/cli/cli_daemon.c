@@ -204,6 +204,11 @@ const struct ocra_cli_cmd ocra_cli_daemon_cmd = {
     "                       Docker engine, the registry, the ocra-agent binary, and\n"
     "                       slurmrestd with run.runner slurm; prints one line per check\n"
     "\n"
+    "examples:\n"
+    "  ocra -c /etc/ocra/ocra.yaml daemon --check    # before the first start\n"
+    "  ocra -c /etc/ocra/ocra.yaml daemon\n"
+    "  kill -HUP $(pidof ocra)                      # reload the configuration\n"
+    "\n"
     "exit status: 0 drained after a signal (--check: every check passed), 1 a check failed\n"
     "or the daemon could not start, 2 invalid configuration or usage.\n",
     daemon_run, NULL};

@@ -133,6 +133,10 @@ const struct ocra_cli_cmd ocra_cli_init_cmd = {
     "options:\n"
     "  -f, --force  overwrite an existing DIR/ocra.yaml with the defaults\n"
     "\n"
+    "examples:\n"
+    "  ocra init                  # ./ocra.yaml and the journal\n"
+    "  ocra init /etc/ocra && ocra -c /etc/ocra/ocra.yaml config check\n"
+    "\n"
     "exit status: 0 ok, 1 a file or the journal could not be written, 2 usage error or\n"
     "an existing ocra.yaml that is invalid.\n",
     init_run, NULL};

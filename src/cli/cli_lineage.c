@@ -240,5 +240,9 @@ const struct ocra_cli_cmd ocra_cli_lineage_cmd = {
     "      --journal FILE   the journal (default: journal.path)\n"
     "      --json           one JSON document: {event, pipeline, stages: [...], runs: [...]}\n"
     "\n"
+    "examples:\n"
+    "  ocra lineage ain:0:0x3f2c...:0\n"
+    "  ocra lineage --json ain:0:0x3f2c...:0 | jq '.runs'\n"
+    "\n"
     "exit status: 0 ok, 1 the journal cannot be read, 2 usage error or unknown event.\n",
     lineage_run, NULL};

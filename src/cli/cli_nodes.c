@@ -397,6 +397,10 @@ const struct ocra_cli_cmd ocra_cli_nodes_cmd = {
     "                       with \"containers\": {\"strays\": [...]} or {\"note\": why})\n"
     "      --journal FILE   the journal (default: journal.path of the configuration)\n"
     "\n"
+    "examples:\n"
+    "  ocra nodes\n"
+    "  ocra nodes --json | jq '.nodes[] | {name, gpus, gpu_model}'\n"
+    "\n"
     "exit status: 0 shown; 1 the journal cannot be read; 2 usage error or an invalid\n"
     "inventory in the configuration.\n",
     nodes_run, NULL};

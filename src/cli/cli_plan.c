@@ -258,6 +258,11 @@ const struct ocra_cli_cmd ocra_cli_plan_cmd = {
     "                        CIDR (adds to artifact.allow_hosts)\n"
     "  -f, --allow-file      allow file: artifact URIs\n"
     "\n"
+    "examples:\n"
+    "  ocra plan examples/sentiment-bert.json\n"
+    "  ocra plan --format dockerfile examples/seed.json\n"
+    "  ocra plan --format json examples/sentiment-bert.json | jq .resources\n"
+    "\n"
     "exit status: 0 planned; 1 the data tables cannot be read; 2 an invalid spec, one that\n"
     "cannot be planned (each problem on standard error as `FILE: FIELD: PROBLEM [RULE]`), or\n"
     "a usage error.\n",

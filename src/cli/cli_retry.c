@@ -64,6 +64,10 @@ const struct ocra_cli_cmd ocra_cli_retry_cmd = {
     "options:\n"
     "      --journal FILE   the journal (default: journal.path)\n"
     "\n"
+    "examples:\n"
+    "  ocra events --status dead        # find the dead letters\n"
+    "  ocra retry ain:0:0x3f2c...:0\n"
+    "\n"
     "exit status: 0 queued, 1 the journal failed, 2 unknown event, or one that is neither\n"
     "dead-lettered nor failed.\n",
     retry_run, NULL};

@@ -366,6 +366,11 @@ const struct ocra_cli_cmd ocra_cli_run_cmd = {
     "      --rm               remove the container (slurm: the job's output file) after it\n"
     "                         exited\n"
     "\n"
+    "examples:\n"
+    "  ocra run localhost:5000/mine/seed@sha256:...\n"
+    "  ocra run --gpus 1 --port 8080 --no-wait localhost:5000/mine/bert@sha256:...\n"
+    "  ocra run --runner slurm --partition gpu localhost:5000/mine/llama@sha256:...\n"
+    "\n"
     "exit status: 0 the workload exited 0 (or started, with --no-wait), 1 it failed, was\n"
     "stopped, or the engine or Slurm failed (a job asking more GPUs than a node has), 2 usage\n"
     "error or a refused image or profile.\n",

@@ -99,6 +99,10 @@ const struct ocra_cli_cmd ocra_cli_serve_cmd = {
     "      --token-file FILE   the bearer token for mutating calls (default: api.token_file);\n"
     "                          required when HOST is not a loopback address\n"
     "\n"
+    "examples:\n"
+    "  ocra serve --journal /var/lib/ocra/journal.db\n"
+    "  ocra serve --listen 0.0.0.0:8080 --token-file /etc/ocra/api.token\n"
+    "\n"
     "exit status: 0 stopped by a signal, 1 the server could not start, 2 usage or bad\n"
     "listen address or token file.\n",
     serve_run, NULL};

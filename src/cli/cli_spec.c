@@ -201,6 +201,10 @@ static const struct ocra_cli_cmd spec_children[] = {
      "  -f, --allow-file      allow file: artifact URIs (never allowed for chain specs)\n"
      "  -q, --quiet           no summary line on standard error\n"
      "\n"
+     "examples:\n"
+     "  ocra spec check examples/seed.json examples/sentiment-bert.json\n"
+     "  ocra spec check --name my-model - < spec.json\n"
+     "\n"
      "exit status: 0 all valid, 2 any invalid or unreadable FILE or a usage error.\n",
      check_run, NULL},
     {NULL, NULL, NULL, NULL, NULL},

@@ -286,6 +286,11 @@ const struct ocra_cli_cmd ocra_cli_verify_cmd = {
     "                              REF, else https://); credentials from ~/.docker/config.json\n"
     "      --annotation KEY=VALUE  a manifest annotation that must have this value\n"
     "\n"
+    "examples:\n"
+    "  ocra verify localhost:5000/mine/seed@sha256:... --key cosign.pub\n"
+    "  ocra verify localhost:5000/mine/seed:0.1.0 --key cosign.pub --annotation "
+    "io.ocra.event=ain:0:0x3f2c...:0\n"
+    "\n"
     "exit status: 0 verified, 1 the registry cannot be reached or read, 2 verification\n"
     "failed or usage error.\n",
     verify_run, NULL};
@@ -298,6 +303,9 @@ const struct ocra_cli_cmd ocra_cli_sign_cmd = {
     "with an ECDSA P-256 private key (unencrypted PEM, mode 0600) and pushes the signature\n"
     "as cosign does: a simple-signing payload layer in a manifest tagged sha256-<hex>.sig,\n"
     "replacing an earlier signature. Annotations go into the payload's \"optional\".\n"
+    "\n"
+    "examples:\n"
+    "  ocra sign localhost:5000/mine/seed@sha256:... --key cosign.key\n"
     "\n"
     "exit status: 0 signed, 1 the registry refused or failed, 2 usage error or bad key.\n",
     sign_run, NULL};

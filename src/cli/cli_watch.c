@@ -354,6 +354,11 @@ const struct ocra_cli_cmd ocra_cli_watch_cmd = {
     "      --journal FILE     the SQLite journal (default: journal.path)\n"
     "      --once             stop when caught up with the head, instead of following\n"
     "\n"
+    "examples:\n"
+    "  ocra watch --once                    # the configured AIN watch, up to the head\n"
+    "  ocra watch --chain evm --rpc http://127.0.0.1:8545 --contract 0x5FbD...0aa3\n"
+    "  ocra watch --path '/apps/my_app/models/$name' --allow 0xAbC... | jq .status\n"
+    "\n"
     "exit status: 0 ok (stopped by --once or a signal), 1 the node or the journal failed\n"
     "(with --once), 2 usage error.\n",
     watch_run, NULL};
