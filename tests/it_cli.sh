@@ -33,6 +33,10 @@ fi
 has spec_seed_gets_name_from_file "$tmp/out" '"name":"seed"'
 expect spec_check_hostile 2 "$ocra" spec check examples/hostile.json && has spec_check_hostile "$tmp/err" "[name.pattern]"
 has spec_hostile_names_value "$tmp/err" '1.0; rm -rf /'
+# A problem names its field and rule once: "FILE: FIELD: PROBLEM [RULE]".
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["modelversion"]=d.pop("modelVersion"); print(json.dumps(d))' examples/seed.json >"$tmp/typo.json"
+expect spec_problem_said_once 2 "$ocra" spec check "$tmp/typo.json" &&
+    has spec_problem_said_once "$tmp/err" "typo.json: modelversion: unknown key \"modelversion\"; did you mean \"modelVersion\"? [key.unknown]"
 expect spec_check_mixed 2 "$ocra" spec check examples/seed.json examples/hostile.json && has spec_check_mixed "$tmp/out" '"modelVersion":"2.0.0"'
 expect spec_check_missing_file 2 "$ocra" spec check "$tmp/nope.json" && has spec_check_missing_file "$tmp/err" "No such file"
 expect spec_check_stdin 0 "$ocra" spec check --name from-stdin - <examples/seed.json && has spec_check_stdin "$tmp/out" '"name":"from-stdin"'

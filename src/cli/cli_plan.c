@@ -37,7 +37,7 @@ ocra_cli_print_problems(const char *path, const struct ocra_spec_problems *probs
 {
     for (size_t i = 0; i < probs->n; i++)
         fprintf(stderr, "%s: %s%s%s [%s]\n", path, probs->items[i].field,
-                probs->items[i].field[0] ? ": " : "", probs->items[i].msg, probs->items[i].rule);
+                probs->items[i].field[0] ? ": " : "", probs->items[i].text, probs->items[i].rule);
     if (probs->n == 0)
         fprintf(stderr, "%s: %s\n", path, summary);
     fprintf(stderr, "%s: cannot plan (%zu problem%s)\n", path, probs->n ? probs->n : 1,

@@ -47,8 +47,8 @@ load_spec(const struct publish_opts *o, struct ocra_err *err)
         return NULL;
     if (ocra_spec_from_json(doc, &pol, &spec, &probs, err) < 0) {
         for (size_t i = 0; i < probs.n; i++)
-            fprintf(stderr, "%s: %s: %s [%s]\n", o->file, probs.items[i].field, probs.items[i].msg,
-                    probs.items[i].rule);
+            fprintf(stderr, "%s: %s%s%s [%s]\n", o->file, probs.items[i].field,
+                    probs.items[i].field[0] ? ": " : "", probs.items[i].text, probs.items[i].rule);
         ocra_err_wrap(err, "%s", o->file);
         json_decref(doc);
         doc = NULL;

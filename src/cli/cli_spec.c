@@ -96,7 +96,7 @@ check_one(const struct check_opts *o, const char *path)
     if (ocra_spec_parse(text, len, &pol, &spec, &probs, &err) < 0) {
         for (size_t i = 0; i < probs.n; i++)
             fprintf(stderr, "%s: %s%s%s [%s]\n", path, probs.items[i].field,
-                    probs.items[i].field[0] ? ": " : "", probs.items[i].msg, probs.items[i].rule);
+                    probs.items[i].field[0] ? ": " : "", probs.items[i].text, probs.items[i].rule);
         if (probs.n == 0)
             fprintf(stderr, "%s: %s\n", path, err.msg);
         fprintf(stderr, "%s: invalid (%zu problem%s)\n", path, probs.n, probs.n == 1 ? "" : "s");

@@ -56,10 +56,11 @@ ocra_plan_problem(struct ocra_spec_problems *probs, const char *field, const cha
     snprintf(p->field, sizeof(p->field), "%s", field);
     snprintf(p->rule, sizeof(p->rule), "%s", rule);
     va_start(ap, fmt);
-    n = vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+    n = vsnprintf(p->text, sizeof(p->text), fmt, ap);
     va_end(ap);
     if (n < 0)
-        p->msg[0] = '\0';
+        p->text[0] = '\0';
+    (void)snprintf(p->msg, sizeof(p->msg), "%s", p->text);
 }
 
 /* ---- looking versions up --------------------------------------------------------------- */
@@ -151,9 +152,10 @@ look_up_torch(const struct ocra_plan_data *d, struct want *w, struct ocra_spec_p
                       t->version, w->torch_local, w->torch->version, "these builds:");
     for (size_t i = 0; i < w->torch->n_variants; i++) {
         struct ocra_spec_problem *p = &probs->items[probs->n - 1];
-        size_t len = strlen(p->msg);
+        size_t len = strlen(p->msg), tlen = strlen(p->text);
 
         snprintf(p->msg + len, sizeof(p->msg) - len, " +%s", w->torch->variants[i].name);
+        snprintf(p->text + tlen, sizeof(p->text) - tlen, " +%s", w->torch->variants[i].name);
     }
     free(field);
     w->torch = NULL;

@@ -54,7 +54,8 @@ struct ocra_spec_problem {
     char field[128]; /* JSON path like "workload.gpus" or "toolsAndLibraries.PyTorch"; "" for the
                         document */
     char rule[48];   /* stable rule id (docs/SPEC.md §Rules), e.g. "version.pep440" */
-    char msg[320];   /* "field: escaped value and what is wrong (rule)" */
+    char msg[320];   /* "field: escaped value and what is wrong (rule)", for journals */
+    char text[320];  /* the escaped value and what is wrong alone: "FILE: FIELD: TEXT [RULE]" */
 };
 
 /* Zero-initialise before first use; problems are appended. */

@@ -37,6 +37,7 @@ problem_fill(struct ocra_spec_problem *p, const char *field, const char *rule, c
     n = snprintf(p->rule, sizeof(p->rule), "%s", rule);
     if (n < 0 || (size_t)n >= sizeof(p->rule))
         abort(); /* rule ids are short literals */
+    (void)snprintf(p->text, sizeof(p->text), "%s", text);
     n = snprintf(p->msg, sizeof(p->msg), "%s: %s (%s)", *field ? p->field : "document", text, rule);
     if (n < 0 || (size_t)n >= sizeof(p->msg))
         memcpy(p->msg + sizeof(p->msg) - 4, "...", 4);
