@@ -76,6 +76,37 @@ add_fields(json_t *obj, const char *msg)
     }
 }
 
+/* msg as one line: control bytes (a build log's newlines, a tab) as \n, \r, \t or \xNN, so one
+ * entry is one line of text; UTF-8 is kept as it is. Cut at out's size. */
+static const char *
+one_line(const char *msg, char *out, size_t size)
+{
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 5 < size; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            out[o++] = (char)*p;
+            continue;
+        }
+        out[o++] = '\\';
+        switch (*p) {
+        case '\n':
+            out[o++] = 'n';
+            break;
+        case '\r':
+            out[o++] = 'r';
+            break;
+        case '\t':
+            out[o++] = 't';
+            break;
+        default:
+            o += (size_t)snprintf(out + o, size - o, "x%02x", *p);
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 void
 ocra_log(enum ocra_log_level level, const char *fmt, ...)
 {
@@ -110,6 +141,8 @@ ocra_log(enum ocra_log_level level, const char *fmt, ...)
         free(line);
         json_decref(obj);
     } else {
-        fprintf(stderr, "%s %s %s\n", ts, level_names[level], msg);
+        char line[sizeof(msg) * 2];
+
+        fprintf(stderr, "%s %s %s\n", ts, level_names[level], one_line(msg, line, sizeof(line)));
     }
 }

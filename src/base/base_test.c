@@ -571,7 +571,39 @@ test_net_allow_entries_match_names_addresses_and_cidrs(void)
     CHECK(!ocra_net_allow_entry_valid("a..b"));
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors), OCRA_TEST(test_keccak256_empty_string),
+/* A text log entry is one line, whatever its message holds (a build's multi-line log tail). */
+static void
+test_text_log_entry_is_one_line(void)
+{
+    char buf[512] = {0};
+    FILE *f = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    size_t n;
+
+    CHECK(f != NULL && saved >= 0);
+    if (!f || saved < 0)
+        return;
+    fflush(stderr);
+    CHECK(dup2(fileno(f), STDERR_FILENO) >= 0);
+    ocra_log_setup(OCRA_LOG_INFO, OCRA_LOG_TEXT);
+    ocra_log(OCRA_LOG_WARN, "build failed: step 3/5\nRUN pip install\r\n\terror: \x1b[31mno\x7f");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    CHECK(n > 0 && memchr(buf, '\n', n) == buf + n - 1);
+    CHECK(
+        strstr(buf,
+               "warn build failed: step 3/5\\nRUN pip install\\r\\n\\terror: \\x1b[31mno\\x7f\n") !=
+        NULL);
+    if (!strstr(buf, "step 3/5\\nRUN"))
+        fprintf(stderr, "  logged: %s", buf);
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors),
+               OCRA_TEST(test_text_log_entry_is_one_line), OCRA_TEST(test_keccak256_empty_string),
                OCRA_TEST(test_file_write_atomic_from_two_threads),
                OCRA_TEST(test_keccak256_matches_ain_vectors),
                OCRA_TEST(test_keccak256_block_boundaries),
