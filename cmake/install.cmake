@@ -13,6 +13,10 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/data/ DESTINATION ${CMAKE_INSTALL_DATADI
 install(FILES ${PROJECT_SOURCE_DIR}/docs/ocra.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${PROJECT_SOURCE_DIR}/etc/completion/ocra.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME ocra)
+install(FILES ${PROJECT_SOURCE_DIR}/etc/completion/_ocra
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+install(FILES ${PROJECT_SOURCE_DIR}/etc/completion/ocra.fish
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/fish/vendor_completions.d)
 install(FILES ${PROJECT_SOURCE_DIR}/etc/ocra.yaml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/ocra/examples)
 install(FILES ${PROJECT_SOURCE_DIR}/contracts/ModelRegistry.sol

@@ -19,6 +19,7 @@ if make install PREFIX="$prefix" BUILD="$tmp/build" >"$tmp/install.log" 2>&1; th
     fail make_install "$(tail -20 "$tmp/install.log")"; check_done; exit 1; fi
 for f in bin/ocra libexec/ocra/ocra-agent libexec/ocra/ocra-epilog share/ocra/data/pytorch.json share/ocra/data/gpus.json \
     share/man/man1/ocra.1 share/bash-completion/completions/ocra \
+    share/zsh/vendor-completions/_ocra share/fish/vendor_completions.d/ocra.fish \
     share/doc/ocra/examples/ocra.yaml share/ocra/contracts/ModelRegistry.sol \
     lib/systemd/system/ocra.service; do
     [ -f "$prefix/$f" ] || missing="${missing:-} $f"
@@ -91,5 +92,28 @@ t ocra ser; t ocra config c; t ocra events --sta; t ocra --log-level w')
 check
 --status
 warn" ] && ok bash_completion || fail bash_completion "$(echo "$out" | tr '\n' '|')"
+want='serve|check|--status|warn|queue|queue|'
+if command -v zsh >/dev/null; then
+    # _ocra's own logic, with compadd and _files standing in for the completion system's.
+    out=$(PATH=$(dirname "$ocra"):$PATH zsh -c '
+compadd() { local w; [[ $1 == -- ]] && shift; for w in "$@"; do [[ $w == ${PREFIX}* ]] && print -r -- $w; done; }
+_files() { print -r -- FILES; }
+compdef() { :; }
+source etc/completion/_ocra
+t() { words=("$@"); CURRENT=${#words}; PREFIX=${words[-1]}; _ocra; }
+t ocra ser; t ocra config c; t ocra events --sta; t ocra --log-level w; t ocra -c x.yaml que; t ocra help que' 2>&1 | tr '\n' '|')
+    [ "$out" = "$want" ] && ok zsh_completion || fail zsh_completion "$out"
+else
+    fail zsh_completion "zsh not installed (scripts/install-deps test installs it)"
+fi
+if command -v fish >/dev/null; then
+    out=$(PATH=$(dirname "$ocra"):$PATH fish -c 'source etc/completion/ocra.fish
+for c in "ocra ser" "ocra config c" "ocra events --sta" "ocra --log-level w" "ocra -c x.yaml que" "ocra help que"
+    complete -C "$c"
+end' 2>&1 | tr '\n' '|')
+    [ "$out" = "$want" ] && ok fish_completion || fail fish_completion "$out"
+else
+    fail fish_completion "fish not installed (scripts/install-deps test installs it)"
+fi
 
 check_done
