@@ -17,6 +17,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/etc/completion/_ocra
         DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
 install(FILES ${PROJECT_SOURCE_DIR}/etc/completion/ocra.fish
         DESTINATION ${CMAKE_INSTALL_DATADIR}/fish/vendor_completions.d)
+install(FILES ${PROJECT_SOURCE_DIR}/etc/prometheus/ocra.rules.yml
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/ocra/prometheus)
+install(FILES ${PROJECT_SOURCE_DIR}/etc/grafana/ocra.json DESTINATION ${CMAKE_INSTALL_DATADIR}/ocra/grafana)
 install(FILES ${PROJECT_SOURCE_DIR}/etc/ocra.yaml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/ocra/examples)
 install(FILES ${PROJECT_SOURCE_DIR}/contracts/ModelRegistry.sol

@@ -184,6 +184,25 @@ seen = {(l["chain"], l["outcome"]): v for (n, l, v) in samples("ocra_events_seen
 assert sum(seen.values()) == 2, seen
 assert "ocra_queue_depth" in fams and "ocra_chain_head_lag_blocks" in fams, sorted(fams)
 PY
+# From the first scrape: every stage's failures at zero or more, the version, the process.
+python3 - "$tmp/body" <<'PY' && ok metrics_dashboards_expect || fail metrics_dashboards_expect "$(grep -E '^(ocra_build_info|process_|ocra_stage_failures_total)' "$tmp/body" | head -30)"
+import sys
+sys.path.insert(0, "tests/lib")
+import promcheck
+problems, fams = promcheck.check(open(sys.argv[1]).read())
+fail = {(dict(l)["stage"], dict(l)["kind"]) for (n, l, v, w) in fams["ocra_stage_failures_total"]["samples"]}
+for stage in ("validate", "plan", "toolchain", "push", "sign", "allocate", "run", "complete", "report"):
+    assert (stage, "permanent") in fail and (stage, "transient") in fail, (stage, sorted(fail))
+assert [dict(l)["version"] for (n, l, v, w) in fams["ocra_build_info"]["samples"]], "ocra_build_info"
+for f in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds", "process_start_time_seconds"):
+    assert fams[f]["samples"][0][2] > 0, f
+PY
+python3 tests/lib/alerts_check.py "$tmp/body" etc/prometheus/ocra.rules.yml etc/grafana/ocra.json >"$tmp/alerts.out" 2>&1 &&
+    ok shipped_rules_and_dashboard_name_exported_metrics || fail shipped_rules_and_dashboard_name_exported_metrics "$(head -c 1500 "$tmp/alerts.out")"
+if command -v promtool >/dev/null; then
+    promtool check rules etc/prometheus/ocra.rules.yml >"$tmp/promtool.out" 2>&1 && ok promtool_check_rules ||
+        fail promtool_check_rules "$(cat "$tmp/promtool.out")"
+fi
 
 events >"$tmp/events.jsonl"
 OCRA_API_HOOKS=1 OCRA_API_EXPECT_UNREADY=1 python3 tests/lib/api_check.py "$base" "$tmp/events.jsonl" "$token" >"$tmp/contract.out"

@@ -20,6 +20,7 @@ if make install PREFIX="$prefix" BUILD="$tmp/build" >"$tmp/install.log" 2>&1; th
 for f in bin/ocra libexec/ocra/ocra-agent libexec/ocra/ocra-epilog share/ocra/data/pytorch.json share/ocra/data/gpus.json \
     share/man/man1/ocra.1 share/bash-completion/completions/ocra \
     share/zsh/vendor-completions/_ocra share/fish/vendor_completions.d/ocra.fish \
+    share/ocra/prometheus/ocra.rules.yml share/ocra/grafana/ocra.json \
     share/doc/ocra/examples/ocra.yaml share/ocra/contracts/ModelRegistry.sol \
     lib/systemd/system/ocra.service; do
     [ -f "$prefix/$f" ] || missing="${missing:-} $f"

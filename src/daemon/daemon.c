@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "run/run.h"
 
 static const char *
@@ -497,9 +498,15 @@ ocra_daemon_new(const struct ocra_daemon_opts *opts, struct ocra_daemon **out, s
     d->cfg = opts->cfg;
     d->no_watch = opts->no_watch;
     d->gated = ocra_xcalloc(n, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (stages[i].gated)
             d->gated[d->n_gated++] = stages[i].name;
+        /* every stage's failures exist at zero: an alert on their increase sees the first */
+        ocra_metrics_touch(ocra_metrics_std()->stage_failures,
+                           (const char *const[]){stages[i].name, "transient"});
+        ocra_metrics_touch(ocra_metrics_std()->stage_failures,
+                           (const char *const[]){stages[i].name, "permanent"});
+    }
     if (gethostname(d->host, sizeof(d->host) - 16) < 0)
         (void)snprintf(d->host, sizeof(d->host), "localhost");
     d->host[sizeof(d->host) - 17] = '\0';

@@ -7,11 +7,14 @@
 #include "metrics/metrics.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define MAX_COLLECTORS 16
 
@@ -63,6 +66,9 @@ name_valid(const char *s, bool colon)
     return true;
 }
 #endif
+
+static struct series *series_get(struct ocra_metrics_family *f, const char *const *values,
+                                 bool create);
 
 struct ocra_metrics *
 ocra_metrics_new(void)
@@ -154,6 +160,8 @@ ocra_metrics_family(struct ocra_metrics *m, const char *name, const char *help,
         f->buckets[j] = buckets[j];
     }
     f->n_buckets = n_buckets;
+    if (n_labels == 0) /* its one series, at zero until recorded (a rate needs a start) */
+        (void)series_get(f, NULL, true);
     if (m->n_fams == m->cap_fams) {
         m->cap_fams = m->cap_fams ? 2 * m->cap_fams : 16;
         m->fams = ocra_xrealloc(m->fams, m->cap_fams * sizeof(*m->fams));
@@ -222,6 +230,14 @@ record(struct ocra_metrics_family *f, const char *const *values, double v, int o
             s->count++;
         }
     }
+    pthread_mutex_unlock(&f->m->lock);
+}
+
+void
+ocra_metrics_touch(struct ocra_metrics_family *f, const char *const *label_values)
+{
+    pthread_mutex_lock(&f->m->lock);
+    (void)series_get(f, label_values, true);
     pthread_mutex_unlock(&f->m->lock);
 }
 
@@ -422,6 +438,71 @@ ocra_metrics_write(struct ocra_metrics *m, struct ocra_buf *out)
 static struct ocra_metrics_std std_families;
 static pthread_once_t std_once = PTHREAD_ONCE_INIT;
 
+/* The boot time, seconds since the epoch (/proc/stat's btime); 0 when unknown. */
+static double
+boot_time(void)
+{
+    char line[256];
+    double bt = 0;
+    FILE *f = fopen("/proc/stat", "re");
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "btime %lf", &bt) == 1)
+            break;
+    fclose(f);
+    return bt;
+}
+
+/* The process's own figures, as every Prometheus client library exports them, read from
+ * /proc/self at each scrape. A figure that cannot be read is left as it was. */
+static void
+collect_process(struct ocra_metrics *m, void *arg)
+{
+    const struct ocra_metrics_std *s = arg;
+    char buf[1024], *p;
+    unsigned long long utime, stime, start, vsize;
+    long rss, tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    struct rlimit rl;
+    size_t fds = 0;
+    DIR *d;
+    FILE *f;
+
+    (void)m;
+    if ((f = fopen("/proc/self/stat", "re")) != NULL) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+        fclose(f);
+        buf[n] = '\0';
+        /* after "pid (comm) ": state is field 3; utime 14, stime 15, starttime 22, vsize 23,
+         * rss 24 */
+        p = strrchr(buf, ')');
+        if (p && tick > 0 &&
+            sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+                   "%*d %llu %llu %ld",
+                   &utime, &stime, &start, &vsize, &rss) == 5) {
+            double cpu = (double)(utime + stime) / (double)tick;
+
+            if (cpu > ocra_metrics_value(s->process_cpu, NULL)) /* a counter only grows */
+                ocra_metrics_add(s->process_cpu, NULL,
+                                 cpu - ocra_metrics_value(s->process_cpu, NULL));
+            ocra_metrics_set(s->process_rss, NULL, (double)rss * (double)page);
+            ocra_metrics_set(s->process_vsize, NULL, (double)vsize);
+            ocra_metrics_set(s->process_start, NULL, boot_time() + (double)start / (double)tick);
+        }
+    }
+    if ((d = opendir("/proc/self/fd")) != NULL) {
+        for (struct dirent *e; (e = readdir(d)) != NULL;)
+            fds += e->d_name[0] != '.';
+        closedir(d);
+        ocra_metrics_set(s->process_fds, NULL, (double)(fds - 1)); /* less the one just opened */
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        ocra_metrics_set(s->process_max_fds, NULL, (double)rl.rlim_cur);
+}
+
 static void
 std_init(void)
 {
@@ -510,6 +591,35 @@ std_init(void)
         m, "ocra_run_timeouts_total", "Runs stopped at their time limit (workload.maxDuration).",
         OCRA_METRICS_COUNTER, (const char *const[]){"runner", NULL}, NULL, 0);
     /* supervise (end) */
+    s->build_info =
+        ocra_metrics_family(m, "ocra_build_info", "The running ocra's version (1).",
+                            OCRA_METRICS_GAUGE, (const char *const[]){"version", NULL}, NULL, 0);
+    ocra_metrics_set(s->build_info, (const char *const[]){OCRA_VERSION}, 1);
+    /* Label sets known in advance exist at zero, so that the first increase is a rate. */
+    for (size_t i = 0; i < 2; i++)
+        ocra_metrics_touch(s->takeovers, (const char *const[]){i ? "lease" : "crash"});
+    for (size_t i = 0; i < 2; i++)
+        ocra_metrics_touch(s->build_cache, (const char *const[]){i ? "miss" : "hit"});
+    for (size_t i = 0; i < 4; i++)
+        ocra_metrics_touch(s->scale_actions, (const char *const[]){(const char *const[]){
+                                                 "up", "down", "failed", "replaced"}[i]});
+    s->process_cpu = ocra_metrics_family(m, "process_cpu_seconds_total",
+                                         "User and system CPU time the process spent, seconds.",
+                                         OCRA_METRICS_COUNTER, NULL, NULL, 0);
+    s->process_rss =
+        ocra_metrics_family(m, "process_resident_memory_bytes", "Resident memory size, bytes.",
+                            OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->process_vsize =
+        ocra_metrics_family(m, "process_virtual_memory_bytes", "Virtual memory size, bytes.",
+                            OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->process_fds = ocra_metrics_family(m, "process_open_fds", "Open file descriptors.",
+                                         OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->process_max_fds = ocra_metrics_family(
+        m, "process_max_fds", "The open file descriptor limit.", OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    s->process_start = ocra_metrics_family(
+        m, "process_start_time_seconds", "Start time of the process since the Unix epoch, seconds.",
+        OCRA_METRICS_GAUGE, NULL, NULL, 0);
+    ocra_metrics_on_collect(m, collect_process, s);
 }
 
 const struct ocra_metrics_std *

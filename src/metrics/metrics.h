@@ -42,6 +42,9 @@ struct ocra_metrics_family *ocra_metrics_family(struct ocra_metrics *m, const ch
                                                 size_t n_buckets);
 
 /* label_values: one per label name, in order (NULL when the family has no labels). */
+/* Creates the series of label_values at zero when missing: a label set known in advance is
+ * exported from the start, so its first increase is seen as one. */
+void ocra_metrics_touch(struct ocra_metrics_family *f, const char *const *label_values);
 void ocra_metrics_add(struct ocra_metrics_family *f, const char *const *label_values, double v);
 void ocra_metrics_set(struct ocra_metrics_family *f, const char *const *label_values, double v);
 void ocra_metrics_observe(struct ocra_metrics_family *f, const char *const *label_values, double v);
@@ -100,6 +103,11 @@ struct ocra_metrics_std {
     struct ocra_metrics_family *supervised; /* gauge: running workloads the supervisor follows */
     struct ocra_metrics_family *timeouts;   /* counter {runner}: runs stopped at their limit */
     /* supervise (end) */
+    struct ocra_metrics_family *build_info; /* gauge {version}: 1 */
+    /* the process (process_*: CPU seconds, resident and virtual bytes, open and max fds, start
+     * time), read from /proc/self at each scrape */
+    struct ocra_metrics_family *process_cpu, *process_rss, *process_vsize, *process_fds,
+        *process_max_fds, *process_start;
 };
 const struct ocra_metrics_std *ocra_metrics_std(void);
 

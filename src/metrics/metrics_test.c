@@ -2,6 +2,7 @@
 #include "metrics/metrics.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,7 +123,46 @@ test_threads_do_not_lose_increments(void)
     ocra_metrics_free(m);
 }
 
+/* What a dashboard needs from the first scrape: unlabeled families and known label sets at
+ * zero, the build's version, the process's own figures. */
+static void
+test_zero_series_build_info_and_process(void)
+{
+    const struct ocra_metrics_std *std = ocra_metrics_std();
+    struct ocra_metrics *m = ocra_metrics_new();
+    struct ocra_metrics_family *c =
+        ocra_metrics_family(m, "x_bytes_total", "Bytes.", OCRA_METRICS_COUNTER, NULL, NULL, 0);
+    struct ocra_metrics_family *k =
+        ocra_metrics_family(m, "x_kinds_total", "Kinds.", OCRA_METRICS_COUNTER,
+                            (const char *const[]){"kind", NULL}, NULL, 0);
+    struct ocra_buf b;
+
+    (void)c;
+    ocra_metrics_touch(k, (const char *const[]){"permanent"});
+    ocra_buf_init(&b);
+    ocra_metrics_write(m, &b);
+    CHECK(strstr(b.data, "\nx_bytes_total 0\n") != NULL);
+    CHECK(strstr(b.data, "\nx_kinds_total{kind=\"permanent\"} 0\n") != NULL);
+    ocra_buf_fini(&b);
+    ocra_metrics_free(m);
+
+    ocra_buf_init(&b);
+    ocra_metrics_write(ocra_metrics_default(), &b);
+    CHECK(strstr(b.data, "\nocra_build_info{version=\"") != NULL);
+    CHECK(strstr(b.data, "\nocra_registry_upload_bytes_total 0\n") != NULL);
+    CHECK(strstr(b.data, "\nocra_stage_takeovers_total{kind=\"crash\"} 0\n") != NULL);
+    CHECK(strstr(b.data, "# TYPE process_cpu_seconds_total counter\n") != NULL);
+    CHECK(ocra_metrics_value(std->process_rss, NULL) > 1e5);
+    CHECK(ocra_metrics_value(std->process_fds, NULL) >= 3);
+    CHECK(ocra_metrics_value(std->process_max_fds, NULL) >= 3);
+    CHECK(ocra_metrics_value(std->process_start, NULL) > 1.7e9);
+    if (!strstr(b.data, "\nocra_build_info{"))
+        fprintf(stderr, "%s", b.data);
+    ocra_buf_fini(&b);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_counter_gauge_exposition),
                OCRA_TEST(test_histogram_buckets_are_cumulative),
                OCRA_TEST(test_collectors_run_at_each_write),
-               OCRA_TEST(test_threads_do_not_lose_increments))
+               OCRA_TEST(test_threads_do_not_lose_increments),
+               OCRA_TEST(test_zero_series_build_info_and_process))
