@@ -4,9 +4,12 @@
 # scripts/install-deps names; the runtime stage has only the shared libraries ocra links and
 # runs as an unprivileged user. Run it with the Docker socket, the configuration and a state
 # volume mounted, e.g.:
+#   install -d -m 0755 -o 65532 -g 65532 /run/ocra
 #   docker run -d --name ocra --network host --user 65532:$(stat -c %g /var/run/docker.sock) \
 #     -v /var/run/docker.sock:/var/run/docker.sock -v /etc/ocra:/etc/ocra:ro \
-#     -v ocra-state:/var/lib/ocra ocra -c /etc/ocra/ocra.yaml daemon
+#     -v /run/ocra:/run/ocra -v ocra-state:/var/lib/ocra ocra -c /etc/ocra/ocra.yaml daemon
+# /run/ocra is agent.socket_dir: each run's agent socket directory is made there and the
+# engine mounts it into the workload, so the path must be the same on the host and in here.
 ARG DEBIAN=debian:bookworm-slim
 
 FROM ${DEBIAN} AS build
@@ -27,7 +30,8 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
         ca-certificates libjansson4 libcurl4 libsqlite3-0 libssl3 libnettle8 libyaml-0-2 \
         libsecp256k1-1 libwebsockets17 libarchive13 zlib1g libmicrohttpd12 \
     && rm -rf /var/lib/apt/lists/* \
-    && install -d -m 0700 -o 65532 -g 65532 /var/lib/ocra
+    && install -d -m 0700 -o 65532 -g 65532 /var/lib/ocra \
+    && install -d -m 0755 -o 65532 -g 65532 /run/ocra
 COPY --from=build /out/ /
 USER 65532:65532
 WORKDIR /var/lib/ocra

@@ -22,7 +22,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/etc/prometheus/ocra.rules.yml
 install(FILES ${PROJECT_SOURCE_DIR}/etc/grafana/ocra.json DESTINATION ${CMAKE_INSTALL_DATADIR}/ocra/grafana)
 install(FILES ${PROJECT_SOURCE_DIR}/etc/ocra.yaml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/ocra/examples)
+# the contract, and the ABI and bytecode a deployment needs (docs/QUICKSTART.md)
 install(FILES ${PROJECT_SOURCE_DIR}/contracts/ModelRegistry.sol
+              ${PROJECT_SOURCE_DIR}/contracts/ModelRegistry.abi.json
+              ${PROJECT_SOURCE_DIR}/contracts/ModelRegistry.bin
         DESTINATION ${CMAKE_INSTALL_DATADIR}/ocra/contracts)
 # etc/ocra.service names /usr/local/bin/ocra; the installed unit names this prefix's binary.
 file(READ ${PROJECT_SOURCE_DIR}/etc/ocra.service unit)

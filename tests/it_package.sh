@@ -22,6 +22,7 @@ for f in bin/ocra libexec/ocra/ocra-agent libexec/ocra/ocra-epilog share/ocra/da
     share/zsh/vendor-completions/_ocra share/fish/vendor_completions.d/ocra.fish \
     share/ocra/prometheus/ocra.rules.yml share/ocra/grafana/ocra.json \
     share/doc/ocra/examples/ocra.yaml share/ocra/contracts/ModelRegistry.sol \
+    share/ocra/contracts/ModelRegistry.abi.json share/ocra/contracts/ModelRegistry.bin \
     lib/systemd/system/ocra.service; do
     [ -f "$prefix/$f" ] || missing="${missing:-} $f"
 done
@@ -66,6 +67,13 @@ done < <("$ocra" help | sed -n '/^commands:/,/^$/{/^  /p}' | cut -c3-24 | sed 's
 [ -z "${noex:-}" ] && ok help_has_examples || fail help_has_examples "no examples:$noex"
 grep -q '^.SH EXAMPLES' docs/ocra.1 && grep -q '^ocra retry ' docs/ocra.1 && ok man_page_examples ||
     fail man_page_examples "no EXAMPLES section with the commands' examples (make man)"
+
+# The container image (Dockerfile: not built here, its apt-get needs the network): it makes
+# the agent socket directory (agent.socket_dir's default) and its documented run mounts it at
+# the same path, or workloads run without their agent.
+sockdir=$("$ocra" config doc | sed -n 's/^| `agent.socket_dir` | path | `"\([^"]*\)"`.*/\1/p')
+grep -q "install -d .*$sockdir\$" Dockerfile && grep -q "^#.* -v $sockdir:$sockdir " Dockerfile &&
+    ok dockerfile_agent_socket_dir || fail dockerfile_agent_socket_dir "agent.socket_dir '$sockdir' not made or not mounted in Dockerfile"
 
 # The systemd unit.
 unit=$prefix/lib/systemd/system/ocra.service
