@@ -284,6 +284,38 @@ if command -v htpasswd >/dev/null 2>&1; then
             has auth_toolchain_pushed_by_engine "$tmp/out" "(pushed from the engine)"
             has auth_same_digest "$tmp/out" "digest $d1"
         fi
+        # Docker credential helpers: the store for all registries (credsStore), then one
+        # registry's own (credHelpers) ahead of the store; the helper gets the registry's
+        # address on its input, as the docker CLI gives it.
+        mkdir -p "$tmp/helpers" "$tmp/dockercfg2" "$tmp/dockercfg3"
+        cat >"$tmp/helpers/docker-credential-ocratest" <<EOF
+#!/bin/sh
+[ "\$1" = get ] || exit 1
+read -r server
+echo "\$server" >>"$tmp/helper.asked"
+[ "\$server" = "$r3" ] || { echo "credentials not found in native keychain"; exit 1; }
+printf '{"ServerURL":"%s","Username":"ocra","Secret":"s3cret-pw"}\\n' "\$server"
+EOF
+        printf '#!/bin/sh\necho nothing here; exit 1\n' >"$tmp/helpers/docker-credential-empty"
+        chmod +x "$tmp/helpers"/docker-credential-*
+        printf '{"credsStore": "ocratest"}\n' >"$tmp/dockercfg2/config.json"
+        printf '{"credsStore": "empty", "credHelpers": {"%s": "ocratest"}}\n' "$r3" >"$tmp/dockercfg3/config.json"
+        for cfg in dockercfg2 dockercfg3; do
+            : >"$tmp/helper.asked"
+            if expect "build_cred_helper_$cfg" 0 env PATH="$tmp/helpers:$PATH" DOCKER_CONFIG="$tmp/$cfg" \
+                "$ocra" -c "$tmp/ocra.yaml" build "$tmp/s1.json" --registry "$r3/ocra/bm" \
+                --event "$tmp/e1.json" --cache "$tmp/cache3" --no-record; then
+                has "cred_helper_${cfg}_same_digest" "$tmp/out" "digest $d1"
+                grep -qx "$r3" "$tmp/helper.asked" && ok "cred_helper_${cfg}_asked_for_the_registry" ||
+                    fail "cred_helper_${cfg}_asked_for_the_registry" "$(cat "$tmp/helper.asked")"
+            fi
+        done
+        printf '{"credsStore": "absent"}\n' >"$tmp/dockercfg2/config.json"
+        if expect cred_helper_missing 2 env DOCKER_CONFIG="$tmp/dockercfg2" "$ocra" -c "$tmp/ocra.yaml" \
+            build "$tmp/s1.json" --registry "$r3/ocra/bm" --event "$tmp/e1.json" --cache "$tmp/cache3" \
+            --no-record; then
+            has cred_helper_missing_named "$tmp/err" "docker-credential-absent, which is not in PATH"
+        fi
         if grep -qF s3cret-pw "$tmp/out" "$tmp/err"; then fail auth_password_not_printed "in the output"; else
             ok auth_password_not_printed; fi
     else

@@ -280,6 +280,17 @@ struct ocra_proc_id {
     int64_t start; /* clock ticks after boot (/proc/PID/stat, field 22) */
 };
 
+/*
+ * Runs argv[0] (searched in PATH) with argv, in as its standard input and stdin closed after
+ * it, and collects its standard output (at most max bytes; more is an error) into *out
+ * (NUL-terminated, caller frees; it may hold a secret: ocra_secure_free it). Its standard
+ * error goes to the null device. *status is its exit status (0-255), or 128 + the signal that
+ * ended it. A program that runs past timeout_ms is killed (ETIMEDOUT). -1 only when it could not
+ * be started or read (ENOENT: no such program), or ran too long or said too much.
+ */
+int ocra_proc_run(char *const argv[], const char *in, size_t max, int64_t timeout_ms, char **out,
+                  size_t *out_len, int *status, struct ocra_err *err);
+
 /* The calling process's identity. ENOENT and friends when /proc lacks what it needs. */
 int ocra_proc_self(struct ocra_proc_id *out, struct ocra_err *err);
 /* The start time of process pid in this pid namespace: 0 and *start set; -1 with ESRCH when

@@ -7,10 +7,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -277,4 +282,130 @@ ocra_pacer_backoff_ms(struct ocra_pacer *p, int attempt)
     if (ms > p->backoff_max_ms)
         ms = p->backoff_max_ms;
     return ms / 2 + (long)(rand_r(&p->jitter) % (unsigned)(ms / 2 + 1));
+}
+
+/* ---- running a program ------------------------------------------------------------------ */
+
+extern char **environ;
+
+/* Feeds in to fd_in and reads fd_out into *buf until both are done or the deadline passes. */
+static int
+proc_io(int fd_in, int fd_out, const char *in, struct ocra_buf *b, size_t max, int64_t deadline,
+        const char *name, struct ocra_err *err)
+{
+    size_t in_len = in ? strlen(in) : 0, in_off = 0;
+
+    if (in_len == 0) {
+        close(fd_in);
+        fd_in = -1;
+    }
+    while (fd_out >= 0) {
+        struct pollfd p[2] = {{.fd = fd_out, .events = POLLIN}, {.fd = fd_in, .events = POLLOUT}};
+        int64_t left = deadline - (int64_t)(ocra_time_mono_ns() / 1000000);
+        char chunk[4096];
+        ssize_t n;
+
+        if (left <= 0)
+            return ocra_err_set(err, ETIMEDOUT, "%s: no answer within the time allowed", name);
+        if (poll(p, fd_in >= 0 ? 2 : 1, (int)(left > 1000 ? 1000 : left)) < 0) {
+            if (errno == EINTR)
+                continue;
+            return ocra_err_sys(err, "%s: poll", name);
+        }
+        if (fd_in >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            n = write(fd_in, in + in_off, in_len - in_off);
+            if (n > 0)
+                in_off += (size_t)n;
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                in_off = in_len; /* it stopped reading: its answer says what it makes of it */
+            if (in_off == in_len) {
+                close(fd_in);
+                fd_in = -1;
+            }
+        }
+        if (!(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
+            continue;
+        n = read(fd_out, chunk, sizeof(chunk));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n < 0)
+            return ocra_err_sys(err, "%s: read", name);
+        if (n == 0)
+            break;
+        if (b->len + (size_t)n > max)
+            return ocra_err_set(err, EFBIG, "%s: answer longer than %zu bytes", name, max);
+        ocra_buf_append(b, chunk, (size_t)n);
+    }
+    if (fd_in >= 0)
+        close(fd_in);
+    return 0;
+}
+
+int
+ocra_proc_run(char *const argv[], const char *in, size_t max, int64_t timeout_ms, char **out,
+              size_t *out_len, int *status, struct ocra_err *err)
+{
+    int to_child[2] = {-1, -1}, from_child[2] = {-1, -1}, wst = 0, rc, ret = -1;
+    int64_t deadline = (int64_t)(ocra_time_mono_ns() / 1000000) + timeout_ms;
+    posix_spawn_file_actions_t fa;
+    sigset_t pipe_set, pending, old_mask;
+    bool pipe_was_pending;
+    struct ocra_buf b;
+    pid_t pid = -1;
+
+    ocra_buf_init(&b);
+    if (pipe2(to_child, O_CLOEXEC) < 0 || pipe2(from_child, O_CLOEXEC) < 0) {
+        ocra_err_sys(err, "%s: pipe", argv[0]);
+        goto out;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, to_child[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, from_child[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(to_child[0]);
+    close(from_child[1]);
+    to_child[0] = from_child[1] = -1;
+    if (rc != 0) {
+        pid = -1;
+        errno = rc;
+        ocra_err_sys(err, "%s", argv[0]);
+        goto out;
+    }
+    (void)fcntl(to_child[1], F_SETFL, O_NONBLOCK);
+    /* A program that does not read its input raises SIGPIPE at our write: held back in this
+     * thread only, and taken if it came (the process's disposition is the caller's). */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    pipe_was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+    rc = proc_io(to_child[1], from_child[0], in, &b, max, deadline, argv[0], err);
+    to_child[1] = -1;
+    sigpending(&pending);
+    if (!pipe_was_pending && sigismember(&pending, SIGPIPE))
+        (void)sigtimedwait(&pipe_set, NULL, &(struct timespec){0, 0});
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (rc < 0)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+        ;
+    pid = -1;
+    if (rc < 0)
+        goto out;
+    *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+    *out_len = b.len;
+    *out = ocra_buf_take(&b);
+    ret = 0;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (to_child[i] >= 0)
+            close(to_child[i]);
+        if (from_child[i] >= 0)
+            close(from_child[i]);
+    }
+    if (b.data)
+        ocra_secure_free(b.data, b.cap);
+    return ret;
 }

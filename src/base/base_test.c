@@ -602,8 +602,43 @@ test_text_log_entry_is_one_line(void)
         fprintf(stderr, "  logged: %s", buf);
 }
 
+/* ocra_proc_run: input in, output out, exit status, a missing program, a hung one, and one
+ * that does not read its input (no SIGPIPE reaches the process). */
+static void
+test_proc_run(void)
+{
+    char cat[] = "cat", sh[] = "sh", c[] = "-c", exit3[] = "exit 3", sleep_[] = "sleep 5",
+         nope[] = "ocra-no-such-program", t[] = "true", *out = NULL, *big;
+    struct ocra_err err = {0};
+    size_t len = 0;
+    int status = -1;
+
+    CHECK(ocra_proc_run((char *const[]){cat, NULL}, "127.0.0.1:5000", 1024, 10000, &out, &len,
+                        &status, &err) == 0);
+    CHECK(status == 0 && len == 14 && out && strcmp(out, "127.0.0.1:5000") == 0);
+    free(out), out = NULL;
+    CHECK(ocra_proc_run((char *const[]){sh, c, exit3, NULL}, NULL, 1024, 10000, &out, &len, &status,
+                        &err) == 0);
+    CHECK(status == 3 && len == 0);
+    free(out), out = NULL;
+    CHECK(ocra_proc_run((char *const[]){nope, NULL}, NULL, 1024, 10000, &out, &len, &status, &err) <
+          0);
+    CHECK(err.code == ENOENT && strstr(err.msg, "ocra-no-such-program") != NULL);
+    CHECK(ocra_proc_run((char *const[]){sh, c, sleep_, NULL}, NULL, 1024, 100, &out, &len, &status,
+                        &err) < 0);
+    CHECK(err.code == ETIMEDOUT);
+    big = ocra_xcalloc(1, 1u << 20);
+    memset(big, 'x', (1u << 20) - 1);
+    CHECK(ocra_proc_run((char *const[]){t, NULL}, big, 1024, 10000, &out, &len, &status, &err) ==
+          0);
+    CHECK(status == 0);
+    free(out), out = NULL;
+    free(big);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_sha256_matches_fips_vectors),
-               OCRA_TEST(test_text_log_entry_is_one_line), OCRA_TEST(test_keccak256_empty_string),
+               OCRA_TEST(test_text_log_entry_is_one_line), OCRA_TEST(test_proc_run),
+               OCRA_TEST(test_keccak256_empty_string),
                OCRA_TEST(test_file_write_atomic_from_two_threads),
                OCRA_TEST(test_keccak256_matches_ain_vectors),
                OCRA_TEST(test_keccak256_block_boundaries),

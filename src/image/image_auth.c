@@ -288,11 +288,89 @@ auths_key_matches(const char *key, const char *origin)
     return n == strlen(origin) && strncasecmp(p, origin, n) == 0;
 }
 
+/* A credential helper's name as Docker takes it: docker-credential-NAME, in PATH. */
+static bool
+helper_name_ok(const char *name)
+{
+    size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+    return n > 0 && n < 64 && name[n] == '\0';
+}
+
+/*
+ * Asks the credential helper docker-credential-NAME for origin's credentials, as the docker
+ * CLI does (`get`, the server address on its input, {"Username","Secret"} on its output). A
+ * helper that knows none (it exits non-zero) leaves the registry anonymous.
+ */
+static int
+creds_helper(struct ocra_image_registry *r, const char *path, const char *name,
+             struct ocra_err *err)
+{
+    char prog[96], get[] = "get", *out = NULL, *up = NULL;
+    json_t *doc = NULL;
+    const char *user, *secret;
+    size_t len = 0;
+    int status = 0, ret = -1;
+
+    if (!helper_name_ok(name))
+        return ocra_err_set(err, EINVAL,
+                            "%s: credential helper \"%.64s\": want a name like \"pass\" (the "
+                            "program docker-credential-NAME in PATH)",
+                            path, name);
+    (void)snprintf(prog, sizeof(prog), "docker-credential-%s", name);
+    if (ocra_proc_run((char *const[]){prog, get, NULL}, r->origin, 64 * 1024, 30000, &out, &len,
+                      &status, err) < 0) {
+        if (err->code == ENOENT)
+            ocra_err_set(err, ENOENT,
+                         "%s names the credential helper %s, which is not in PATH: install it "
+                         "or remove credsStore/credHelpers for %s",
+                         path, prog, r->origin);
+        else
+            ocra_err_wrap(err, "%s: credentials for %s", path, r->origin);
+        goto out;
+    }
+    if (status != 0) { /* "credentials not found in native keychain": anonymous */
+        ret = 0;
+        goto out;
+    }
+    doc = json_loadb(out, len, JSON_REJECT_DUPLICATES, NULL);
+    user = ocra_json_str(doc, "Username");
+    secret = ocra_json_str(doc, "Secret");
+    if (!user || !secret) {
+        ocra_err_set(err, EINVAL, "%s: %s get %s: want a JSON object with Username and Secret",
+                     path, prog, r->origin);
+        goto out;
+    }
+    if (strcmp(user, "<token>") == 0) {
+        ocra_err_set(err, ENOTSUP,
+                     "%s: %s gives an identity token for %s; ocra takes a user and password "
+                     "(or a token as the password): log in with them",
+                     path, prog, r->origin);
+        goto out;
+    }
+    up = ocra_xasprintf("%s:%s", user, secret);
+    if (!userpass_ok(up, strlen(up))) {
+        ocra_err_set(err, EINVAL, "%s: %s get %s: empty user or control bytes", path, prog,
+                     r->origin);
+        goto out;
+    }
+    free(r->basic);
+    r->basic = basic_header(up, strlen(up));
+    ret = 0;
+out:
+    if (up)
+        ocra_secure_free(up, strlen(up));
+    if (out)
+        ocra_secure_free(out, len);
+    json_decref(doc); /* (jansson frees its copy of the secret without wiping it) */
+    return ret;
+}
+
 static int
 creds_docker_config(struct ocra_image_registry *r, const char *path, struct ocra_err *err)
 {
     struct ocra_err e = {0};
-    json_t *root = NULL, *auths, *v;
+    json_t *root = NULL, *auths, *helpers, *v;
     const char *key;
     int ret = -1;
 
@@ -300,6 +378,25 @@ creds_docker_config(struct ocra_image_registry *r, const char *path, struct ocra
     if (!root) {
         ret = e.code == ENOENT ? 0 : ocra_err_copy(err, &e);
         goto out;
+    }
+    /* As docker: a registry's own helper first, then the store for all, then auths. */
+    helpers = json_object_get(root, "credHelpers");
+    json_object_foreach(json_is_object(helpers) ? helpers : NULL, key, v)
+    {
+        if (!auths_key_matches(key, r->origin))
+            continue;
+        if (!json_is_string(v)) {
+            ocra_err_set(err, EINVAL, "%s: credHelpers.%s is not a string", path, key);
+            goto out;
+        }
+        ret = creds_helper(r, path, json_string_value(v), err);
+        goto out;
+    }
+    if (json_is_string(json_object_get(root, "credsStore")) &&
+        *json_string_value(json_object_get(root, "credsStore"))) {
+        ret = creds_helper(r, path, json_string_value(json_object_get(root, "credsStore")), err);
+        if (ret < 0 || r->basic)
+            goto out;
     }
     auths = json_object_get(root, "auths");
     if (auths && !json_is_object(auths)) {
