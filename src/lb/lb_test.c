@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * lb_test: the Runtime API command builder (names that would smuggle a second command
+ * refused), the success check of replies, the `show stat` parser on HAProxy 2.6's own reply
+ * and on hostile ones, the frontends file, the generated configuration; then, against a real
+ * HAProxy (skipped when /usr/sbin/haproxy is missing), a frontend port handed out and kept
+ * across a reopen that adopts the running HAProxy, a server enabled only once its address
+ * accepts connections, drained and deleted, and HAProxy stopped by its pid.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "lb/lb.h"
+#include "ocra_test.h"
+
+#define HAPROXY "/usr/sbin/haproxy"
+
+static void
+test_cmd_builds_each_op(void)
+{
+    struct ocra_err err = {0};
+    char buf[256];
+
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "ocra_18000", "r2", "127.0.0.1", 18402,
+                          1000, &err),
+              0);
+    CHECK_STR(buf, "add server ocra_18000/r2 127.0.0.1:18402 check inter 1000");
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "ocra_1", "r0", "::1", 80, 500, &err), 0);
+    CHECK_STR(buf, "add server ocra_1/r0 [::1]:80 check inter 500");
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ENABLE, "ocra_1", "r0", NULL, 0, 0, &err), 0);
+    CHECK_STR(buf, "enable server ocra_1/r0");
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DRAIN, "ocra_1", "r0", NULL, 0, 0, &err), 0);
+    CHECK_STR(buf, "set server ocra_1/r0 state drain");
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_MAINT, "ocra_1", "r0", NULL, 0, 0, &err), 0);
+    CHECK_STR(buf, "set server ocra_1/r0 state maint");
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DEL, "ocra_1", "r0", NULL, 0, 0, &err), 0);
+    CHECK_STR(buf, "del server ocra_1/r0");
+}
+
+static void
+test_cmd_refuses_bad_parts(void)
+{
+    static const char *const bad_names[] = {"", "a b", "a;b", "a\nshutdown sessions", "a/b",
+                                            "0123456789012345678901234567890123456789012345678901"
+                                            "234567890123"};
+    struct ocra_err err = {0};
+    char buf[256];
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad_names); i++) {
+        memset(&err, 0, sizeof(err));
+        CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DEL, bad_names[i], "r1", NULL, 0, 0, &err),
+                  -1);
+        CHECK_INT(err.code, EINVAL);
+        CHECK(strstr(err.msg, "section name") != NULL);
+        CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DEL, "ocra_1", bad_names[i], NULL, 0, 0,
+                              &err),
+                  -1);
+    }
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "s", "r1", "localhost", 80, 1000, &err),
+              -1);
+    CHECK(strstr(err.msg, "IP literal") != NULL);
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "s", "r1", "1.2.3.4", 0, 1000, &err), -1);
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "s", "r1", "1.2.3.4", 80, 10, &err), -1);
+    CHECK_INT(ocra_lb_cmd(buf, 10, OCRA_LB_DEL, "ocra_1", "r1", NULL, 0, 0, &err), -1);
+    CHECK_INT(err.code, ENOSPC);
+}
+
+static void
+test_reply_failed(void)
+{
+    CHECK(!ocra_lb_reply_failed(""));
+    CHECK(!ocra_lb_reply_failed("\n"));
+    CHECK(!ocra_lb_reply_failed("New server registered.\n\n"));
+    CHECK(!ocra_lb_reply_failed("Server deleted.\n"));
+    CHECK(ocra_lb_reply_failed("No such server.\n"));
+    CHECK(ocra_lb_reply_failed("Permission denied\n"));
+}
+
+static void
+test_stat_parses_haproxy_26(void)
+{
+    char *text = NULL;
+    size_t len = 0, n = 0;
+    struct ocra_lb_stat *rows = NULL;
+    struct ocra_err err = {0};
+
+    /* the reply as HAProxy 2.6 wrote it (corpus file: the mode byte, then the reply) */
+    if (ocra_file_read(OCRA_SOURCE_DIR "/tests/fuzz/corpus/lb_reply/stat_real_2.6", 1 << 20,
+                       &text, &len, &err) < 0) {
+        CHECK(!"read the recorded reply");
+        return;
+    }
+    CHECK_INT(ocra_lb_stat_parse(text + 1, len - 1, &rows, &n, &err), 0);
+    CHECK_INT(n, 3);
+    if (n == 3) {
+        CHECK_STR(rows[0].server, "FRONTEND");
+        CHECK_INT(rows[0].qcur, -1); /* empty for a frontend */
+        CHECK_STR(rows[1].section, "be_18901");
+        CHECK_STR(rows[1].server, "r1");
+        CHECK_STR(rows[1].status, "DRAIN");
+        CHECK_INT(rows[1].stot, 3);
+        CHECK_INT(rows[1].hrsp_2xx, 3);
+        CHECK_INT(rows[1].scur, 0);
+        CHECK_STR(rows[2].server, "BACKEND");
+    }
+    free(rows);
+    free(text);
+}
+
+static void
+test_stat_finds_columns_by_name(void)
+{
+    static const char reordered[] = "# svname,pxname,status,hrsp_5xx,hrsp_2xx,stot,scur,qcur,x\n"
+                                    "r2,ocra_2,UP,1,7,8,3,2,y\r\n";
+    struct ocra_lb_stat *rows = NULL;
+    struct ocra_err err = {0};
+    size_t n = 0;
+
+    CHECK_INT(ocra_lb_stat_parse(reordered, strlen(reordered), &rows, &n, &err), 0);
+    CHECK_INT(n, 1);
+    if (n == 1) {
+        CHECK_STR(rows[0].section, "ocra_2");
+        CHECK_STR(rows[0].server, "r2");
+        CHECK_INT(rows[0].qcur, 2);
+        CHECK_INT(rows[0].scur, 3);
+        CHECK_INT(rows[0].stot, 8);
+        CHECK_INT(rows[0].hrsp_2xx, 7);
+        CHECK_INT(rows[0].hrsp_5xx, 1);
+    }
+    free(rows);
+}
+
+static void
+test_stat_refuses_hostile_replies(void)
+{
+    static const char *const bad[] = {
+        "",
+        "No such backend.\n",
+        "# pxname,svname,qcur\nocra_1,r1,0\n",
+        "# pxname,svname,qcur,scur,stot,status,hrsp_2xx,hrsp_5xx\nocra_1,r1,-1,0,0,UP,0,0\n",
+        "# pxname,svname,qcur,scur,stot,status,hrsp_2xx,hrsp_5xx\nocra_1,r1\n",
+        "# pxname,svname,qcur,scur,stot,status,hrsp_2xx,hrsp_5xx\n"
+        "ocra_1,r1_0123456789012345678901234567890123456789012345678901234567890,0,0,0,UP,0,0\n",
+        "# pxname,svname,qcur,scur,stot,status,hrsp_2xx,hrsp_5xx\nocra_1,r1,0,99999999999999999999,"
+        "0,UP,0,0\n",
+    };
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+        struct ocra_lb_stat *rows = NULL;
+        struct ocra_err err = {0};
+        size_t n = 0;
+
+        CHECK_INT(ocra_lb_stat_parse(bad[i], strlen(bad[i]), &rows, &n, &err), -1);
+        CHECK_INT(err.code, EPROTO);
+        CHECK(strstr(err.msg, "show stat") != NULL);
+    }
+}
+
+static void
+test_frontends_file(void)
+{
+    struct ocra_err err = {0};
+    char **ids = NULL;
+    int *ports = NULL;
+    size_t n = 0;
+
+    CHECK_INT(ocra_lb_frontends_parse("18000 evm:1:0xab:0\n\n18003 ain:0:0x3f:1\n", &ports, &ids,
+                                      &n, &err),
+              0);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_INT(ports[1], 18003);
+        CHECK_STR(ids[0], "evm:1:0xab:0");
+        free(ids[0]);
+        free(ids[1]);
+    }
+    free(ids);
+    free(ports);
+    CHECK_INT(ocra_lb_frontends_parse("18000 a\nx b\n", &ports, &ids, &n, &err), -1);
+    CHECK(strstr(err.msg, "frontends line 2") != NULL);
+    CHECK_INT(ocra_lb_frontends_parse("70000 a\n", &ports, &ids, &n, &err), -1);
+    CHECK_INT(ocra_lb_frontends_parse("18000 a b\n", &ports, &ids, &n, &err), -1);
+    CHECK_INT(ocra_lb_frontends_parse("18000\n", &ports, &ids, &n, &err), -1);
+}
+
+static void
+test_config_text_has_one_section_per_port(void)
+{
+    struct ocra_lb_conf c = {.bind = "127.0.0.1", .port_min = 18000, .port_max = 18002};
+    char *t = ocra_lb_config_text(&c, "/tmp/x/admin.sock");
+
+    CHECK(strstr(t, "stats socket /tmp/x/admin.sock mode 600 level admin\n") != NULL);
+    CHECK(strstr(t, "listen ocra_18000\n    bind 127.0.0.1:18000\n") != NULL);
+    CHECK(strstr(t, "listen ocra_18002\n    bind 127.0.0.1:18002\n") != NULL);
+    CHECK(strstr(t, "listen ocra_18003") == NULL);
+    free(t);
+}
+
+/* ---- against a real HAProxy ------------------------------------------------------------- */
+
+/* A loopback TCP port free now; *fd listens on it when fd is given, else it is closed. */
+static int
+free_port(int *fd)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int s = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+    if (s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(s, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd && port && listen(s, 16) == 0) {
+        *fd = s;
+        return port;
+    }
+    close(s);
+    return port;
+}
+
+static const struct ocra_lb_stat *
+row_of(const struct ocra_lb_stat *rows, size_t n, const char *server)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(rows[i].server, server))
+            return &rows[i];
+    return NULL;
+}
+
+static void
+test_real_haproxy_lifecycle(void)
+{
+    char dir[] = "/tmp/ocra-lb-test-XXXXXX";
+    struct ocra_lb_conf c = {.haproxy = HAPROXY, .socket = "", .bind = "127.0.0.1",
+                             .check_inter_ms = 200};
+    struct ocra_lb *lb = NULL, *lb2 = NULL;
+    struct ocra_lb_stat *rows = NULL;
+    struct ocra_err err = {0};
+    int port = 0, sport, lfd = -1;
+    int64_t pid;
+    size_t n = 0;
+
+    if (access(HAPROXY, X_OK) < 0)
+        OCRA_TEST_SKIP(HAPROXY " is not installed (apt-get install haproxy)");
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    c.dir = dir;
+    c.port_min = c.port_max = free_port(NULL);
+    lb = ocra_lb_open(&c, &err);
+    CHECK(lb != NULL);
+    if (!lb) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return;
+    }
+    pid = ocra_lb_pid(lb);
+    CHECK(pid > 0);
+    CHECK_INT(ocra_lb_frontend(lb, "evm:1:0xab:0", &port, &err), 0);
+    CHECK_INT(port, c.port_min);
+    CHECK_INT(ocra_lb_frontend(lb, "evm:1:0xcd:0", &port, &err), -1);
+    CHECK_INT(err.code, EAGAIN);
+
+    /* a server whose address is closed is not enabled */
+    sport = free_port(NULL);
+    CHECK_INT(ocra_lb_server_up(lb, c.port_min, 1, "127.0.0.1", sport, 300, &err), -1);
+    CHECK_INT(err.code, ETIMEDOUT);
+    /* one that listens is (the earlier one is replaced: same name) */
+    sport = free_port(&lfd);
+    CHECK_INT(ocra_lb_server_up(lb, c.port_min, 1, "127.0.0.1", sport, 5000, &err), 0);
+    CHECK_INT(ocra_lb_stat(lb, c.port_min, &rows, &n, &err), 0);
+    CHECK(row_of(rows, n, "r1") != NULL && strcmp(row_of(rows, n, "r1")->status, "MAINT") != 0);
+    free(rows);
+
+    /* a reopen adopts the running HAProxy and keeps the port */
+    ocra_lb_close(lb, false);
+    lb = NULL;
+    lb2 = ocra_lb_open(&c, &err);
+    CHECK(lb2 != NULL);
+    if (!lb2)
+        goto out;
+    CHECK_INT(ocra_lb_pid(lb2), pid);
+    CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1:0xab:0"), c.port_min);
+
+    CHECK_INT(ocra_lb_server_down(lb2, c.port_min, 1, 2000, &err), 0);
+    CHECK_INT(ocra_lb_stat(lb2, c.port_min, &rows, &n, &err), 0);
+    CHECK(row_of(rows, n, "r1") == NULL);
+    free(rows);
+    CHECK_INT(ocra_lb_server_down(lb2, c.port_min, 1, 2000, &err), 0); /* gone already: fine */
+    CHECK_INT(ocra_lb_frontend_release(lb2, "evm:1:0xab:0", &err), 0);
+    CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1:0xab:0"), 0);
+out:
+    ocra_lb_close(lb2, true);
+    for (int i = 0; i < 50 && kill((pid_t)pid, 0) == 0; i++)
+        usleep(100000);
+    CHECK(kill((pid_t)pid, 0) < 0);
+    if (lfd >= 0)
+        close(lfd);
+    {
+        static const char *const files[] = {"haproxy.cfg", "haproxy.pid", "admin.sock",
+                                            "frontends"};
+        for (size_t i = 0; i < OCRA_ARRAY_LEN(files); i++) {
+            char *p = ocra_xasprintf("%s/%s", dir, files[i]);
+            unlink(p);
+            free(p);
+        }
+        rmdir(dir);
+    }
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_cmd_builds_each_op), OCRA_TEST(test_cmd_refuses_bad_parts),
+               OCRA_TEST(test_reply_failed), OCRA_TEST(test_stat_parses_haproxy_26),
+               OCRA_TEST(test_stat_finds_columns_by_name),
+               OCRA_TEST(test_stat_refuses_hostile_replies), OCRA_TEST(test_frontends_file),
+               OCRA_TEST(test_config_text_has_one_section_per_port),
+               OCRA_TEST(test_real_haproxy_lifecycle))
