@@ -142,6 +142,12 @@ struct ocra_config {
         char *socket_dir; /* the runs' agent socket directories; each run's at /run/ocra in it */
         int64_t heartbeat_s;
     } agent;
+    /* ---- lb (begin) */
+    struct {
+        char *haproxy, *socket, *dir, *bind, *replica_addr;
+        int64_t port_min, port_max, check_inter_ms, drain_s;
+    } lb;
+    /* ---- lb (end) */
     /* ---- build (begin) */
     struct {
         char *registry, *cache_dir, *agent, *sign_key; /* sign_key names a secret */

@@ -79,6 +79,7 @@ struct ocra_daemon {
     struct ocra_api *api;            /* the HTTP API when api.listen is set (daemon_api.c) */
     struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
     struct ocra_daemon_supervisor *sup; /* the workload supervisor (daemon_supervise.c) */
+    struct ocra_lb *lb; /* HAProxy in front of served models, or NULL (daemon_lb.c) */
 };
 
 /* The wall clock (CLOCK_REALTIME, for pthread_cond_timedwait) ms from now, into *ts. */
@@ -218,6 +219,24 @@ void ocra_daemon_scale_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon
 int ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err);
 
 /* ---- autoscale (end) -------------------------------------------------------------------- */
+
+/* ---- load balancer (begin) (daemon_lb.c; docs/RUNNING.md, Load balancing) ------------------- */
+struct ocra_lb;
+/* Opens the load balancer when lb.haproxy or lb.socket is set (else d->lb stays NULL). */
+int ocra_daemon_lb_start(struct ocra_daemon *d, struct ocra_err *err);
+/* Closes it, stopping the HAProxy the daemon owns. */
+void ocra_daemon_lb_stop(struct ocra_daemon *d);
+/* event_id's frontend (taken on first call) and servers r0..r<replicas-1> at the workload
+ * port wport + N, each enabled once it accepts connections. Errors are logged. */
+void ocra_daemon_lb_sync(struct ocra_daemon_ctx *ctx, const char *event_id, int wport,
+                         int replicas);
+/* Replica `replica` drained (lb.drain_s at most) and removed from event_id's frontend. */
+void ocra_daemon_lb_drain(struct ocra_daemon_ctx *ctx, const char *event_id, int replica);
+/* Every server of event_id's frontend drained and removed, its port given back. */
+void ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id);
+/* event_id's frontend as "addr:port" into out (its port returned), or 0 when it has none. */
+int ocra_daemon_lb_frontend(struct ocra_daemon *d, const char *event_id, char *out, size_t cap);
+/* ---- load balancer (end) ------------------------------------------------------------------ */
 
 /* Removes the stray containers (ocra_daemon_strays() over ctx's journal), ends a runs row
  * they left running, logs each and sets /metrics (ocra_stray_containers,
