@@ -7,8 +7,8 @@
 # "req" for each request, and on SIGTERM prints "term" and serves 3 s more, printing "late" for
 # each request then (as an inference server finishing its work would). ab (apache2-utils) sends
 # requests through the model's frontend, one run after another, for the whole test:
-#  1. the event's frontend (lb.port_min) answers through replica 0; HAProxy's pid file names
-#     a live process;
+#  1. the event's frontend (lb.port_min) answers through replica 0, and is in `ocra lineage`
+#     (text and --json) and /api/v1/events/{id}; HAProxy's pid file names a live process;
 #  2. load 6 -> 3 replicas: servers r1 and r2 added once they accept, each replica receives
 #     requests through the frontend;
 #  3. load 0 -> back to 1: r1 and r2 drained before their stop: they got their SIGTERM ("term")
@@ -207,6 +207,16 @@ hpid=$(cat "$tmp/lb/haproxy.pid" 2>/dev/null)
     fail haproxy_running "pid file: '$hpid'"
 [ "$(servers)" = r0 ] && ok one_server || fail one_server "servers: '$(servers)'"
 follow "$c0"
+# the frontend in the lineage: `ocra lineage` and the API (the dashboard shows the API's)
+"$ocra" -c "$tmp/ocra.yaml" lineage --json "$id" >"$tmp/lineage.json" 2>&1
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("frontend"))' "$tmp/lineage.json" 2>&1)" = "127.0.0.1:$fport" ] &&
+    ok lineage_frontend || fail lineage_frontend "$(head -c 300 "$tmp/lineage.json")"
+"$ocra" -c "$tmp/ocra.yaml" lineage "$id" 2>&1 | grep -qx "frontend 127.0.0.1:$fport (load balancer)" &&
+    ok lineage_text_frontend || fail lineage_text_frontend "no 'frontend 127.0.0.1:$fport' line"
+curl -s -H "Authorization: Bearer $(cat "$tmp/keys/api.token")" \
+    "http://127.0.0.1:$api_port/api/v1/events/$id" >"$tmp/api.json"
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("frontend"))' "$tmp/api.json" 2>&1)" = "127.0.0.1:$fport" ] &&
+    ok api_frontend || fail api_frontend "$(head -c 300 "$tmp/api.json")"
 
 # ab runs one after another until $tmp/ab.stop exists: traffic through every scaling step
 (

@@ -234,6 +234,9 @@ void ocra_daemon_lb_sync(struct ocra_daemon_ctx *ctx, const char *event_id, int 
 void ocra_daemon_lb_drain(struct ocra_daemon_ctx *ctx, const char *event_id, int replica);
 /* Every server of event_id's frontend drained and removed, its port given back. */
 void ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id);
+/* event_id's frontend, "addr:port" (a JSON string) from the frontends file in lb.dir, or JSON
+ * null when it has none; a reader beside the daemon may call it. Caller owns the reference. */
+json_t *ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *event_id);
 /* event_id's frontend as "addr:port" into out (its port returned), or 0 when it has none. */
 int ocra_daemon_lb_frontend(struct ocra_daemon *d, const char *event_id, char *out, size_t cap);
 /* ---- load balancer (end) ------------------------------------------------------------------ */

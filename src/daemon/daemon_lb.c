@@ -155,6 +155,21 @@ out:
     free(rows);
 }
 
+json_t *
+ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *event_id)
+{
+    struct ocra_err err = {0};
+    int port;
+
+    if (!cfg->lb.haproxy[0] && !cfg->lb.socket[0])
+        return json_null();
+    if ((port = ocra_lb_frontend_lookup(cfg->lb.dir, event_id, &err)) < 0)
+        ocra_log_warn("lb event=%s: %s", event_id, err.msg);
+    if (port <= 0)
+        return json_null();
+    return json_sprintf("%s:%d", cfg->lb.bind, port);
+}
+
 int
 ocra_daemon_lb_frontend(struct ocra_daemon *d, const char *event_id, char *out, size_t cap)
 {

@@ -284,6 +284,36 @@ ocra_lb_pid(const struct ocra_lb *lb)
 
 /* ---- frontends ------------------------------------------------------------------------------ */
 
+int
+ocra_lb_frontend_lookup(const char *dir, const char *event_id, struct ocra_err *err)
+{
+    char *path = ocra_xasprintf("%s/frontends", dir), *text = NULL, **ids = NULL;
+    int *ports = NULL, port = 0;
+    size_t n = 0;
+
+    if (ocra_file_read(path, 1u << 20, &text, NULL, err) < 0) {
+        free(path);
+        if (err->code != ENOENT)
+            return -1;
+        memset(err, 0, sizeof(*err));
+        return 0;
+    }
+    if (ocra_lb_frontends_parse(text, &ports, &ids, &n, err) < 0)
+        port = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!port && !strcmp(ids[i], event_id))
+            port = ports[i];
+        free(ids[i]);
+    }
+    if (port < 0)
+        ocra_err_wrap(err, "%s", path);
+    free(ids);
+    free(ports);
+    free(text);
+    free(path);
+    return port;
+}
+
 static int
 frontends_save(struct ocra_lb *lb, struct ocra_err *err)
 {

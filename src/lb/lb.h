@@ -102,6 +102,10 @@ int ocra_lb_frontend(struct ocra_lb *lb, const char *event_id, int *port,
                               struct ocra_err *err);
 /* The port event_id has (0: none), without taking one. */
 int ocra_lb_frontend_find(struct ocra_lb *lb, const char *event_id);
+/* The port event_id holds in the frontends file of dir (a reader beside the daemon: the API,
+ * `ocra lineage`): 0 when none or when the file does not exist; -1 with err when it does not
+ * parse. */
+int ocra_lb_frontend_lookup(const char *dir, const char *event_id, struct ocra_err *err);
 /* Gives event_id's port back (its servers must be gone). */
 int ocra_lb_frontend_release(struct ocra_lb *lb, const char *event_id,
                                       struct ocra_err *err);
