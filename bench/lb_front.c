@@ -15,8 +15,8 @@
 int
 main(int argc, char **argv)
 {
-    struct ocra_lb_conf c = {.haproxy = "/usr/sbin/haproxy", .socket = "", .bind = "127.0.0.1",
-                             .check_inter_ms = 2000};
+    struct ocra_lb_conf c = {
+        .haproxy = "/usr/sbin/haproxy", .socket = "", .bind = "127.0.0.1", .check_inter_ms = 2000};
     struct ocra_err err = {0};
     struct ocra_lb *lb = NULL;
     int64_t fport, sport;

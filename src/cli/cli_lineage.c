@@ -238,7 +238,8 @@ lineage_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         return ocra_cli_fail(OCRA_CLI_USAGE, "lineage: want exactly one event ID");
     if (!journal)
         journal = ctx->cfg.journal_path;
-    if (ocra_store_open(journal, &st, &err) < 0 || lineage(&ctx->cfg, st, argv[optind], as_json, &err) < 0)
+    if (ocra_store_open(journal, &st, &err) < 0 ||
+        lineage(&ctx->cfg, st, argv[optind], as_json, &err) < 0)
         status = ocra_cli_fail(err.code == ENOENT ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "lineage: %s",
                                err.msg);
     ocra_store_close(st);

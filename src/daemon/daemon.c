@@ -847,7 +847,7 @@ ocra_daemon_stop(struct ocra_daemon *d)
     ocra_daemon_supervise_stop(d); /* no worker parks a workload any more */
     agent_stop(d);
     ocra_daemon_scale_stop(d); /* after the agent socket: no report comes in meanwhile */
-    ocra_daemon_lb_stop(d); /* after the loop: nothing drives HAProxy any more */
+    ocra_daemon_lb_stop(d);    /* after the loop: nothing drives HAProxy any more */
     ocra_store_close(d->agent_st);
     d->agent_st = NULL;
 }

@@ -91,8 +91,7 @@ ocra_daemon_lb_sync(struct ocra_daemon_ctx *ctx, const char *event_id, int wport
         if (has_server(rows, n, r, &status) && strcmp(status, "MAINT") != 0)
             continue; /* enabled: HAProxy's checks say UP or DOWN from here */
         /* new, or added earlier and not accepting yet: one probe, the next tick another */
-        if (ocra_lb_server_up(ctx->d->lb, fport, r, cfg->lb.replica_addr, wport + r, 0, &err) <
-            0) {
+        if (ocra_lb_server_up(ctx->d->lb, fport, r, cfg->lb.replica_addr, wport + r, 0, &err) < 0) {
             if (err.code != ETIMEDOUT)
                 goto out;
             ocra_log_debug("lb event=%s replica=%d: not accepting connections yet", event_id, r);

@@ -82,8 +82,8 @@ sock_call(const char *path, const char *cmd, char **reply, struct ocra_err *err)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            ocra_err_set(err, errno == EAGAIN ? ETIMEDOUT : errno,
-                         "read HAProxy's admin socket %s", path);
+            ocra_err_set(err, errno == EAGAIN ? ETIMEDOUT : errno, "read HAProxy's admin socket %s",
+                         path);
             goto out;
         }
         if (got == 0)
@@ -132,8 +132,12 @@ static int
 spawn_haproxy(struct ocra_lb *lb, const char *cfg, const char *pidfile, struct ocra_err *err)
 {
     /* copies: execv wants char *const[], and the child only calls exec */
-    char *argv[] = {ocra_xstrdup(lb->c.haproxy), ocra_xstrdup("-D"), ocra_xstrdup("-p"),
-                    ocra_xstrdup(pidfile),       ocra_xstrdup("-f"), ocra_xstrdup(cfg),
+    char *argv[] = {ocra_xstrdup(lb->c.haproxy),
+                    ocra_xstrdup("-D"),
+                    ocra_xstrdup("-p"),
+                    ocra_xstrdup(pidfile),
+                    ocra_xstrdup("-f"),
+                    ocra_xstrdup(cfg),
                     NULL};
     int status = 0;
     pid_t pid = fork();
@@ -179,8 +183,9 @@ frontends_load(struct ocra_lb *lb, struct ocra_err *err)
     ret = ocra_lb_frontends_parse(text, &lb->ports, &lb->ids, &lb->n, err);
     free(text);
     if (ret < 0)
-        return ocra_err_wrap(err, "%s (remove the bad line, or the file: ports are then "
-                                  "handed out again)",
+        return ocra_err_wrap(err,
+                             "%s (remove the bad line, or the file: ports are then "
+                             "handed out again)",
                              lb->frontends_path);
     return 0;
 }
@@ -512,7 +517,8 @@ ocra_lb_server_down(struct ocra_lb *lb, int port, int replica, int wait_ms, stru
             return -1;
         for (size_t i = 0; i < n; i++)
             if (!strcmp(rows[i].server, srv))
-                busy = (rows[i].scur > 0 ? rows[i].scur : 0) + (rows[i].qcur > 0 ? rows[i].qcur : 0);
+                busy =
+                    (rows[i].scur > 0 ? rows[i].scur : 0) + (rows[i].qcur > 0 ? rows[i].qcur : 0);
         free(rows);
         if (busy == 0)
             break;

@@ -42,9 +42,8 @@ enum ocra_lb_op {
 
 /* One command line (no newline) into buf[cap]: section and server names of [A-Za-z0-9_.-] only,
  * addr an IPv4 or IPv6 literal. -1 with EINVAL naming the bad part, ENOSPC when cap is short. */
-int ocra_lb_cmd(char *buf, size_t cap, enum ocra_lb_op op, const char *section,
-                         const char *server, const char *addr, int port, int inter_ms,
-                         struct ocra_err *err);
+int ocra_lb_cmd(char *buf, size_t cap, enum ocra_lb_op op, const char *section, const char *server,
+                const char *addr, int port, int inter_ms, struct ocra_err *err);
 
 /* Whether a Runtime API reply to a server command says it failed: the empty reply and the
  * known success lines are fine; anything else is HAProxy's error text. */
@@ -64,14 +63,14 @@ struct ocra_lb_stat {
  * whose names are too long or whose counts are not numbers are an EPROTO error. *rows: caller
  * frees with free().
  */
-int ocra_lb_stat_parse(const char *text, size_t len, struct ocra_lb_stat **rows,
-                                size_t *n, struct ocra_err *err);
+int ocra_lb_stat_parse(const char *text, size_t len, struct ocra_lb_stat **rows, size_t *n,
+                       struct ocra_err *err);
 
 /* The frontends file: one "<port> <event id>" per line. Lines that do not parse, ports out of
  * [1, 65535] and ids with blanks are an EPROTO error naming the line. Caller frees *ports
  * with free() and *ids with ocra_strv_free-like loops (each free(), then the array). */
 int ocra_lb_frontends_parse(const char *text, int **ports, char ***ids, size_t *n,
-                                     struct ocra_err *err);
+                            struct ocra_err *err);
 
 /* HAProxy's configuration for c: the admin socket in c->dir, one `listen ocra_<port>` per port.
  * Caller frees with free(). */
@@ -98,8 +97,7 @@ int ocra_lb_call(struct ocra_lb *lb, const char *cmd, char **reply, struct ocra_
 
 /* The frontend port of event_id: the one it has, else the lowest free one of the range (kept
  * in the frontends file, so it stays across restarts). EAGAIN when every port is taken. */
-int ocra_lb_frontend(struct ocra_lb *lb, const char *event_id, int *port,
-                              struct ocra_err *err);
+int ocra_lb_frontend(struct ocra_lb *lb, const char *event_id, int *port, struct ocra_err *err);
 /* The port event_id has (0: none), without taking one. */
 int ocra_lb_frontend_find(struct ocra_lb *lb, const char *event_id);
 /* The port event_id holds in the frontends file of dir (a reader beside the daemon: the API,
@@ -107,22 +105,21 @@ int ocra_lb_frontend_find(struct ocra_lb *lb, const char *event_id);
  * parse. */
 int ocra_lb_frontend_lookup(const char *dir, const char *event_id, struct ocra_err *err);
 /* Gives event_id's port back (its servers must be gone). */
-int ocra_lb_frontend_release(struct ocra_lb *lb, const char *event_id,
-                                      struct ocra_err *err);
+int ocra_lb_frontend_release(struct ocra_lb *lb, const char *event_id, struct ocra_err *err);
 
 /*
  * Replica `replica` of the frontend at port, the server r<replica> at addr:sport: added (in
  * maintenance), then enabled once addr:sport accepts a TCP connection (bounded by wait_ms:
  * ETIMEDOUT), HAProxy's checks on it. One that is there already is enabled again.
  */
-int ocra_lb_server_up(struct ocra_lb *lb, int port, int replica, const char *addr,
-                               int sport, int wait_ms, struct ocra_err *err);
+int ocra_lb_server_up(struct ocra_lb *lb, int port, int replica, const char *addr, int sport,
+                      int wait_ms, struct ocra_err *err);
 /* Server r<replica> of port set to drain (no new requests), waited for until its sessions
  * reach 0 or wait_ms passed, then put in maintenance and deleted. A missing one is fine. */
 int ocra_lb_server_down(struct ocra_lb *lb, int port, int replica, int wait_ms,
-                                 struct ocra_err *err);
+                        struct ocra_err *err);
 /* `show stat` of the section at port (port 0: every section). *rows: caller frees. */
 int ocra_lb_stat(struct ocra_lb *lb, int port, struct ocra_lb_stat **rows, size_t *n,
-                          struct ocra_err *err);
+                 struct ocra_err *err);
 
 #endif

@@ -99,8 +99,8 @@ ocra_lb_reply_failed(const char *reply)
 /* ---- show stat ------------------------------------------------------------------------------ */
 
 enum col { C_PX, C_SV, C_QCUR, C_SCUR, C_STOT, C_STATUS, C_2XX, C_5XX, C_N };
-static const char *const col_names[C_N] = {"pxname", "svname",   "qcur",     "scur",
-                                           "stot",   "status",   "hrsp_2xx", "hrsp_5xx"};
+static const char *const col_names[C_N] = {"pxname", "svname", "qcur",     "scur",
+                                           "stot",   "status", "hrsp_2xx", "hrsp_5xx"};
 
 /* The next field of a CSV line (HAProxy quotes nothing): [*p, end of field), *p moved on. */
 static size_t
@@ -171,8 +171,11 @@ static int
 row(const char *s, const char *end, const int idx[C_N], int line, struct ocra_lb_stat *r,
     struct ocra_err *err)
 {
-    int64_t *counts[C_N] = {[C_QCUR] = &r->qcur, [C_SCUR] = &r->scur, [C_STOT] = &r->stot,
-                            [C_2XX] = &r->hrsp_2xx, [C_5XX] = &r->hrsp_5xx};
+    int64_t *counts[C_N] = {[C_QCUR] = &r->qcur,
+                            [C_SCUR] = &r->scur,
+                            [C_STOT] = &r->stot,
+                            [C_2XX] = &r->hrsp_2xx,
+                            [C_5XX] = &r->hrsp_5xx};
     int seen = 0;
 
     memset(r, 0, sizeof(*r));
@@ -245,8 +248,7 @@ fail:
 /* ---- the frontends file --------------------------------------------------------------------- */
 
 int
-ocra_lb_frontends_parse(const char *text, int **ports, char ***ids, size_t *n,
-                        struct ocra_err *err)
+ocra_lb_frontends_parse(const char *text, int **ports, char ***ids, size_t *n, struct ocra_err *err)
 {
     const char *p = text;
     int *pv = NULL;
@@ -266,7 +268,8 @@ ocra_lb_frontends_parse(const char *text, int **ports, char ***ids, size_t *n,
         }
         sp = memchr(p, ' ', (size_t)(le - p));
         if (!sp || sp == p || (size_t)(sp - p) >= sizeof(num) || sp + 1 >= le ||
-            memchr(sp + 1, ' ', (size_t)(le - sp - 1)) || memchr(sp + 1, '\t', (size_t)(le - sp - 1)))
+            memchr(sp + 1, ' ', (size_t)(le - sp - 1)) ||
+            memchr(sp + 1, '\t', (size_t)(le - sp - 1)))
             goto bad;
         memcpy(num, p, (size_t)(sp - p));
         num[sp - p] = '\0';

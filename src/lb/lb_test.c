@@ -48,7 +48,11 @@ test_cmd_builds_each_op(void)
 static void
 test_cmd_refuses_bad_parts(void)
 {
-    static const char *const bad_names[] = {"", "a b", "a;b", "a\nshutdown sessions", "a/b",
+    static const char *const bad_names[] = {"",
+                                            "a b",
+                                            "a;b",
+                                            "a\nshutdown sessions",
+                                            "a/b",
                                             "0123456789012345678901234567890123456789012345678901"
                                             "234567890123"};
     struct ocra_err err = {0};
@@ -60,9 +64,9 @@ test_cmd_refuses_bad_parts(void)
                   -1);
         CHECK_INT(err.code, EINVAL);
         CHECK(strstr(err.msg, "section name") != NULL);
-        CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DEL, "ocra_1", bad_names[i], NULL, 0, 0,
-                              &err),
-                  -1);
+        CHECK_INT(
+            ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DEL, "ocra_1", bad_names[i], NULL, 0, 0, &err),
+            -1);
     }
     CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "s", "r1", "localhost", 80, 1000, &err),
               -1);
@@ -93,8 +97,8 @@ test_stat_parses_haproxy_26(void)
     struct ocra_err err = {0};
 
     /* the reply as HAProxy 2.6 wrote it (corpus file: the mode byte, then the reply) */
-    if (ocra_file_read(OCRA_SOURCE_DIR "/tests/fuzz/corpus/lb_reply/stat_real_2.6", 1 << 20,
-                       &text, &len, &err) < 0) {
+    if (ocra_file_read(OCRA_SOURCE_DIR "/tests/fuzz/corpus/lb_reply/stat_real_2.6", 1 << 20, &text,
+                       &len, &err) < 0) {
         CHECK(!"read the recorded reply");
         return;
     }
@@ -238,8 +242,8 @@ static void
 test_real_haproxy_lifecycle(void)
 {
     char dir[] = "/tmp/ocra-lb-test-XXXXXX";
-    struct ocra_lb_conf c = {.haproxy = HAPROXY, .socket = "", .bind = "127.0.0.1",
-                             .check_inter_ms = 200};
+    struct ocra_lb_conf c = {
+        .haproxy = HAPROXY, .socket = "", .bind = "127.0.0.1", .check_inter_ms = 200};
     struct ocra_lb *lb = NULL, *lb2 = NULL;
     struct ocra_lb_stat *rows = NULL;
     struct ocra_err err = {0};
