@@ -33,7 +33,7 @@ main(int argc, char **argv)
         goto out;
     for (int i = 3; i < argc; i++) {
         if (ocra_parse_i64(argv[i], 1, 65535, &sport, &err) < 0 ||
-            ocra_lb_server_up(lb, port, i - 3, "127.0.0.1", (int)sport, 10000, &err) < 0)
+            ocra_lb_server_up(lb, port, argv[i], "127.0.0.1", (int)sport, 10000, NULL, &err) < 0)
             goto out;
     }
     printf("ready\n");

@@ -13,9 +13,12 @@
 #     requests through the frontend;
 #  3. load 0 -> back to 1: r1 and r2 drained before their stop: they got their SIGTERM ("term")
 #     and no request after it ("late"); HAProxy knows r0 only;
-#  4. every ab run: "Failed requests: 0" and no non-2xx response;
-#  5. replica 0 ends -> the event completes, its server and frontend port are given back; the
-#     daemon's SIGTERM stops HAProxy (by its pid).
+#  4. version 2.0.0 of the model (on another port) -> its replica joins the same frontend once
+#     it accepts; then version 1 is drained before its SIGTERM (no "late"), superseded; the
+#     frontend keeps its port and serves version 2 only;
+#  5. every ab run: "Failed requests: 0" and no non-2xx response;
+#  6. version 2's replica 0 ends -> the event completes, its server and the frontend port are
+#     given back; the daemon's SIGTERM stops HAProxy (by its pid).
 # Exits 77 (skip) with the reason when docker, the registry, the EVM tools, haproxy or ab
 # cannot run here. Stops everything it started, by PID.
 set -u
@@ -205,7 +208,7 @@ wait_until "200 through the frontend" front_ok && ok frontend_serves ||
 hpid=$(cat "$tmp/lb/haproxy.pid" 2>/dev/null)
 [ -n "$hpid" ] && [ "$(cat "/proc/$hpid/comm" 2>/dev/null)" = haproxy ] && ok haproxy_running ||
     fail haproxy_running "pid file: '$hpid'"
-[ "$(servers)" = r0 ] && ok one_server || fail one_server "servers: '$(servers)'"
+[ "$(servers)" = "$c0" ] && ok one_server || fail one_server "servers: '$(servers)'"
 follow "$c0"
 # the frontend in the lineage: `ocra lineage` and the API (the dashboard shows the API's)
 "$ocra" -c "$tmp/ocra.yaml" lineage --json "$id" >"$tmp/lineage.json" 2>&1
@@ -235,7 +238,7 @@ wait_until "$c0-r1 and -r2 running" both_running && ok scaled_up_to_3 ||
     fail scaled_up_to_3 "$(docker ps -a --format '{{.Names}} {{.Status}}' | tr '\n' ';')"
 follow "$c0-r1"
 follow "$c0-r2"
-three() { [ "$(servers)" = "r0 r1 r2" ]; }
+three() { [ "$(servers)" = "$c0 $c0-r1 $c0-r2" ]; }
 wait_until "servers r0 r1 r2" three && ok servers_added || fail servers_added "servers: '$(servers)'"
 for n in 1 2; do
     has "replica${n}_up_logged" "$tmp/daemon.log" "lb event=$id frontend=127.0.0.1:$fport replica=$n server=127.0.0.1:$((port + n)) up"
@@ -259,13 +262,52 @@ for n in 1 2; do
     [ "$late" -eq 0 ] && ok "replica${n}_no_request_after_drain" ||
         fail "replica${n}_no_request_after_drain" "$late requests after its SIGTERM"
 done
-[ "$(servers)" = r0 ] && ok servers_back_to_r0 || fail servers_back_to_r0 "servers: '$(servers)'"
+[ "$(servers)" = "$c0" ] && ok servers_back_to_r0 || fail servers_back_to_r0 "servers: '$(servers)'"
 # a last ab run that starts after the scale-down: the frontend still serves
 before=$(reqs "$c0")
 wait_until "replica 0 serves after the scale-down" test "$(reqs "$c0")" -gt "$before" &&
     ok served_after_scale_down || fail served_after_scale_down "replica 0 saw no new request"
 
-# --- 4. ab: no failed request through it all ------------------------------------------------------
+# --- 4. version 2.0.0 of the model replaces 1.0.0 through the same frontend (blue/green) -----------
+# on another port: with host networking both versions serve at once during the switch
+for _ in $(seq 50); do
+    port2=$(free_port) || break
+    [ "$port2" -ne "$port" ] && [ "$port2" -ne $((port + 1)) ] && [ "$port2" -ne $((port + 2)) ] &&
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$((port2 + 1))") 2>/dev/null &&
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$((port2 + 2))") 2>/dev/null && break
+done
+sed -e 's/"modelVersion": "1.0.0"/"modelVersion": "2.0.0"/' -e "s/\"port\": $port,/\"port\": $port2,/" \
+    "$tmp/spec.json" >"$tmp/spec2.json"
+tx2=$("$ocra" -c "$tmp/ocra.yaml" publish --chain evm --key-file "$tmp/keys/publisher.key" \
+    "$tmp/spec2.json" 2>"$tmp/publish2.err") ||
+    fail publish_v2 "ocra publish failed: $(tail -3 "$tmp/publish2.err")"
+id2=
+for i in $(seq 1 300); do
+    id2=$(pipeline_event_of "$ocra" "$tmp/ocra.yaml" "$tx2")
+    [ -n "$id2" ] && break
+    sleep 1
+done
+c2=ocra-$(printf '%s' "$id2" | sha256sum | cut -c1-12)
+wait_until "version 2's server up" grep -q "lb event=$id2 frontend=127.0.0.1:$fport replica=0 server=127.0.0.1:$port2 up" "$tmp/daemon.log" &&
+    ok v2_server_up_on_same_frontend || fail v2_server_up_on_same_frontend "no 'lb event=$id2 frontend=127.0.0.1:$fport replica=0 ... up'"
+follow "$c2"
+wait_until "version 1 drained" grep -q "lb event=$id frontend port=$fport replica=0 drained and removed" "$tmp/daemon.log" &&
+    ok v1_drained || fail v1_drained "no 'lb event=$id frontend port=$fport replica=0 drained and removed'"
+v1_done() { [ "$(pipe "$id" 'p.get("state")')" = done ]; }
+wait_until "version 1's event ended" v1_done && ok v1_ended || fail v1_ended "$(pipe "$id" 'p')"
+[ "$(pipe "$id" 'p.get("outcome")')" = superseded ] && ok v1_superseded ||
+    fail v1_superseded "outcome $(pipe "$id" 'p.get("outcome")')"
+grep -qx term "$tmp/$c0.log" && ok v1_got_sigterm || fail v1_got_sigterm "no 'term' in its log: $(tail -3 "$tmp/$c0.log")"
+late=$(grep -c '^late$' "$tmp/$c0.log")
+[ "$late" -eq 0 ] && ok v1_no_request_after_drain || fail v1_no_request_after_drain "$late requests after its SIGTERM"
+[ "$(servers)" = "$c2" ] && ok servers_only_v2 || fail servers_only_v2 "servers: '$(servers)'"
+[ "$(cut -d' ' -f1 "$tmp/lb/frontends")" = "$fport" ] && [ "$(wc -l <"$tmp/lb/frontends")" -eq 1 ] &&
+    ok frontend_kept_for_v2 || fail frontend_kept_for_v2 "$(cat "$tmp/lb/frontends")"
+before=$(reqs "$c2")
+wait_until "version 2 serves through the frontend" test "$(reqs "$c2")" -gt "$before" &&
+    ok v2_serves || fail v2_serves "version 2 saw no request"
+
+# --- 5. ab: no failed request through it all ------------------------------------------------------
 touch "$tmp/ab.stop"
 wait "$ab_pid"
 ab_pid=
@@ -275,15 +317,15 @@ for f in "$tmp"/ab.*.out; do
     grep -q '^Complete requests: *500$' "$f" && grep -q '^Failed requests: *0$' "$f" &&
         ! grep -q '^Non-2xx responses' "$f" || bad="$bad $(basename "$f")"
 done
-echo "  ab: $runs runs of 500 requests; requests per replica: r0 $(reqs "$c0") r1 $(reqs "$c0-r1") r2 $(reqs "$c0-r2")"
+echo "  ab: $runs runs of 500 requests; requests per replica: r0 $(reqs "$c0") r1 $(reqs "$c0-r1") r2 $(reqs "$c0-r2"), version 2 $(reqs "$c2")"
 [ "$runs" -gt 1 ] && [ -z "$bad" ] && ok ab_no_failed_request ||
     fail ab_no_failed_request "$runs runs; bad:$bad: $(for f in $bad; do grep -E 'Complete|Failed|Non-2xx' "$tmp/$f"; done | tr '\n' ';')"
 
-# --- 5. the event ends: server and port given back; HAProxy stopped with the daemon -------------
-docker exec "$c0" touch /tmp/ocra-stop || fail stop_written "docker exec into $c0 failed"
-wait_pipe "$id" 'p.get("status") == "reported" and p.get("state") == "done"' && ok event_reported ||
-    fail event_reported "$(pipe "$id" 'p')"
-wait_until "the port released" grep -q "lb event=$id frontend port=$fport released" "$tmp/daemon.log" &&
+# --- 6. the event ends: server and port given back; HAProxy stopped with the daemon -------------
+docker exec "$c2" touch /tmp/ocra-stop || fail stop_written "docker exec into $c2 failed"
+wait_pipe "$id2" 'p.get("status") == "reported" and p.get("state") == "done"' && ok event_reported ||
+    fail event_reported "$(pipe "$id2" 'p')"
+wait_until "the port released" grep -q "lb event=$id2 frontend port=$fport released" "$tmp/daemon.log" &&
     ok frontend_released || fail frontend_released "no 'frontend port=$fport released' in the log"
 [ -z "$(servers)" ] && ok no_server_left || fail no_server_left "servers: '$(servers)'"
 [ ! -s "$tmp/lb/frontends" ] && ok frontends_file_empty || fail frontends_file_empty "$(cat "$tmp/lb/frontends")"

@@ -151,15 +151,16 @@ print_text(const json_t *doc)
 }
 
 /* A served model's load balancer frontend (docs/RUNNING.md, Load balancing), from the
- * frontends file the daemon keeps in lb.dir: "frontend": "addr:port" while it holds one. */
+ * frontends file the daemon keeps in lb.dir: "frontend": "addr:port" while the model (every
+ * version of it: the journal's model key) holds one. */
 static int
-frontend(const struct ocra_config *cfg, const char *id, json_t *doc, struct ocra_err *err)
+frontend(const struct ocra_config *cfg, const char *model, json_t *doc, struct ocra_err *err)
 {
     int port;
 
-    if (!cfg->lb.haproxy[0] && !cfg->lb.socket[0])
+    if ((!cfg->lb.haproxy[0] && !cfg->lb.socket[0]) || !model)
         return 0;
-    if ((port = ocra_lb_frontend_lookup(cfg->lb.dir, id, err)) < 0)
+    if ((port = ocra_lb_frontend_lookup(cfg->lb.dir, model, err)) < 0)
         return -1;
     if (port > 0)
         json_object_set_new(doc, "frontend", json_sprintf("%s:%d", cfg->lb.bind, port));
@@ -192,7 +193,7 @@ lineage(const struct ocra_config *cfg, struct ocra_store *st, const char *id, bo
     if (!(runs = ocra_store_runs_json(st, id, err)))
         goto out;
     json_object_set_new(doc, "runs", runs);
-    if (frontend(cfg, id, doc, err) < 0)
+    if (frontend(cfg, p ? p->model : NULL, doc, err) < 0)
         goto out;
     if (as_json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);

@@ -315,8 +315,9 @@ hook_lineage(void *arg, struct ocra_store *st, const char *id, json_t *ev, struc
     if (!(runs = ocra_store_runs_json(st, id, err)))
         goto out;
     json_object_set_new(ev, "runs", runs);
-    json_object_set_new(ev, "frontend", /* the load balancer's port of a served model */
-                        ocra_daemon_lb_frontend_json(h->d ? ocra_daemon_cfg(h->d) : h->cfg, id));
+    json_object_set_new(
+        ev, "frontend", /* the load balancer's port of a served model */
+        ocra_daemon_lb_frontend_json(h->d ? ocra_daemon_cfg(h->d) : h->cfg, p ? p->model : NULL));
     rep = json_object_get(outputs, "report");
     json_object_set_new(ev, "report",
                         ocra_json_str(rep, "tx")

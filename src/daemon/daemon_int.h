@@ -226,19 +226,27 @@ struct ocra_lb;
 int ocra_daemon_lb_start(struct ocra_daemon *d, struct ocra_err *err);
 /* Closes it, stopping the HAProxy the daemon owns. */
 void ocra_daemon_lb_stop(struct ocra_daemon *d);
-/* event_id's frontend (taken on first call) and servers r0..r<replicas-1> at the workload
- * port wport + N, each enabled once it accepts connections. Errors are logged. */
+/* The frontend of event_id's model (taken on first call; every version of the model shares it)
+ * and a server per replica 0..replicas-1 (named as its container) at the workload port
+ * wport + N, each enabled once it accepts connections. Errors are logged. */
 void ocra_daemon_lb_sync(struct ocra_daemon_ctx *ctx, const char *event_id, int wport,
                          int replicas);
-/* Replica `replica` drained (lb.drain_s at most) and removed from event_id's frontend. */
-void ocra_daemon_lb_drain(struct ocra_daemon_ctx *ctx, const char *event_id, int replica);
-/* Every server of event_id's frontend drained and removed, its port given back. */
+/* Replica `replica` of event_id drained (lb.drain_s at most) and removed from its frontend;
+ * before its container is stopped. */
+void ocra_daemon_lb_drain(struct ocra_daemon *d, const struct ocra_config *cfg,
+                          const char *event_id, int replica);
+/* Whether event_id's replica 0 is UP in the load balancer (true when there is none): a newer
+ * version replaces an older one only then. */
+bool ocra_daemon_lb_ready(struct ocra_daemon *d, struct ocra_store *st, const char *event_id);
+/* Replica `replica` of event_id may be added again (a drained one is not): before its start. */
+void ocra_daemon_lb_forget(struct ocra_daemon *d, const char *event_id, int replica);
+/* Every server of event_id drained and removed; the frontend port given back unless another
+ * version of the model holds servers there or is newer. */
 void ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id);
-/* event_id's frontend, "addr:port" (a JSON string) from the frontends file in lb.dir, or JSON
- * null when it has none; a reader beside the daemon may call it. Caller owns the reference. */
-json_t *ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *event_id);
-/* event_id's frontend as "addr:port" into out (its port returned), or 0 when it has none. */
-int ocra_daemon_lb_frontend(struct ocra_daemon *d, const char *event_id, char *out, size_t cap);
+/* The frontend of a model (the journal's model key), "addr:port" (a JSON string) from the
+ * frontends file in lb.dir, or JSON null; a reader beside the daemon may call it. Caller owns
+ * the reference. */
+json_t *ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *model);
 /* ---- load balancer (end) ------------------------------------------------------------------ */
 
 /* Removes the stray containers (ocra_daemon_strays() over ctx's journal), ends a runs row

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lb/lb.h"
+#include "run/run.h"
 
 int
 ocra_daemon_lb_start(struct ocra_daemon *d, struct ocra_err *err)
@@ -51,20 +52,22 @@ ocra_daemon_lb_stop(struct ocra_daemon *d)
     d->lb = NULL;
 }
 
-/* Server names r<N> of port's section, in rows: the replicas HAProxy knows. */
-static bool
-has_server(const struct ocra_lb_stat *rows, size_t n, int replica, const char **status)
+/* The journal's model key of event_id ("<source> <path>": every version of the model has it),
+ * into *key; caller frees. */
+static int
+model_key(struct ocra_store *st, const char *event_id, char **key, struct ocra_err *err)
 {
-    char name[OCRA_LB_NAME_MAX];
+    struct ocra_store_pipeline *p = NULL;
 
-    snprintf(name, sizeof(name), "r%d", replica);
-    for (size_t i = 0; i < n; i++) {
-        if (!strcmp(rows[i].server, name)) {
-            *status = rows[i].status;
-            return true;
-        }
+    if (ocra_store_pipeline_get(st, event_id, &p, err) < 0)
+        return -1;
+    if (!p || !p->model) {
+        ocra_store_pipeline_free(p);
+        return ocra_err_set(err, ENOENT, "no model key in the journal");
     }
-    return false;
+    *key = ocra_xstrdup(p->model);
+    ocra_store_pipeline_free(p);
+    return 0;
 }
 
 void
@@ -72,55 +75,98 @@ ocra_daemon_lb_sync(struct ocra_daemon_ctx *ctx, const char *event_id, int wport
 {
     struct ocra_lb *lb = ctx->d ? ctx->d->lb : NULL;
     const struct ocra_config *cfg = ctx->cfg;
-    struct ocra_lb_stat *rows = NULL;
     struct ocra_err err = {0};
-    size_t n = 0;
+    char *key = NULL;
     int fport = 0, had;
 
     if (!lb || wport <= 0)
         return;
-    had = ocra_lb_frontend_find(lb, event_id);
-    if (ocra_lb_frontend(lb, event_id, &fport, &err) < 0 ||
-        ocra_lb_stat(lb, fport, &rows, &n, &err) < 0)
+    if (model_key(ctx->st, event_id, &key, &err) < 0)
+        goto out;
+    had = ocra_lb_frontend_find(lb, key);
+    if (ocra_lb_frontend(lb, key, &fport, &err) < 0)
         goto out;
     if (!had)
-        ocra_log_info("lb event=%s frontend=%s:%d", event_id, cfg->lb.bind, fport);
+        ocra_log_info("lb event=%s frontend=%s:%d model=%s", event_id, cfg->lb.bind, fport, key);
     for (int r = 0; r < replicas && wport + r <= 65535; r++) {
-        const char *status = NULL;
+        char name[OCRA_RUN_NAME_MAX];
+        bool enabled = false;
 
-        if (has_server(rows, n, r, &status) && strcmp(status, "MAINT") != 0)
-            continue; /* enabled: HAProxy's checks say UP or DOWN from here */
         /* new, or added earlier and not accepting yet: one probe, the next tick another */
-        if (ocra_lb_server_up(ctx->d->lb, fport, r, cfg->lb.replica_addr, wport + r, 0, &err) < 0) {
+        ocra_run_replica_name(event_id, r, name);
+        if (ocra_lb_server_up(lb, fport, name, cfg->lb.replica_addr, wport + r, 0, &enabled, &err) <
+            0) {
             if (err.code != ETIMEDOUT)
                 goto out;
             ocra_log_debug("lb event=%s replica=%d: not accepting connections yet", event_id, r);
             memset(&err, 0, sizeof(err));
             continue;
         }
-        ocra_log_info("lb event=%s frontend=%s:%d replica=%d server=%s:%d up", event_id,
-                      cfg->lb.bind, fport, r, cfg->lb.replica_addr, wport + r);
+        if (enabled)
+            ocra_log_info("lb event=%s frontend=%s:%d replica=%d server=%s:%d up", event_id,
+                          cfg->lb.bind, fport, r, cfg->lb.replica_addr, wport + r);
     }
 out:
     if (err.code)
         ocra_log_warn("lb event=%s: %s", event_id, err.msg);
-    free(rows);
+    free(key);
 }
 
 void
-ocra_daemon_lb_drain(struct ocra_daemon_ctx *ctx, const char *event_id, int replica)
+ocra_daemon_lb_drain(struct ocra_daemon *d, const struct ocra_config *cfg, const char *event_id,
+                     int replica)
 {
-    struct ocra_lb *lb = ctx->d ? ctx->d->lb : NULL;
+    struct ocra_lb *lb = d ? d->lb : NULL;
+    char name[OCRA_RUN_NAME_MAX];
     struct ocra_err err = {0};
-    int fport;
+    int fport = 0;
 
-    if (!lb || !(fport = ocra_lb_frontend_find(lb, event_id)))
+    if (!lb)
         return;
-    if (ocra_lb_server_down(lb, fport, replica, (int)ctx->cfg->lb.drain_s * 1000, &err) < 0)
+    ocra_run_replica_name(event_id, replica, name);
+    if (ocra_lb_server_down(lb, name, (int)cfg->lb.drain_s * 1000, &fport, &err) < 0)
         ocra_log_warn("lb event=%s replica=%d: drain: %s", event_id, replica, err.msg);
-    else
+    else if (fport)
         ocra_log_info("lb event=%s frontend port=%d replica=%d drained and removed", event_id,
                       fport, replica);
+}
+
+void
+ocra_daemon_lb_forget(struct ocra_daemon *d, const char *event_id, int replica)
+{
+    char name[OCRA_RUN_NAME_MAX];
+
+    if (!d || !d->lb)
+        return;
+    ocra_run_replica_name(event_id, replica, name);
+    ocra_lb_server_forget(d->lb, name, true);
+}
+
+bool
+ocra_daemon_lb_ready(struct ocra_daemon *d, struct ocra_store *st, const char *event_id)
+{
+    struct ocra_lb *lb = d ? d->lb : NULL;
+    struct ocra_lb_stat *rows = NULL;
+    char name[OCRA_RUN_NAME_MAX], *key = NULL;
+    struct ocra_err err = {0};
+    bool up = false, served;
+    size_t n = 0;
+
+    if (!lb || model_key(st, event_id, &key, &err) < 0)
+        return true; /* no load balancer, or nothing to tell by: the runner's word stands */
+    served = ocra_lb_frontend_find(lb, key) != 0;
+    free(key);
+    if (!served)
+        return true; /* a model served without the load balancer (no port) */
+    ocra_run_replica_name(event_id, 0, name);
+    if (ocra_lb_stat(lb, 0, &rows, &n, &err) < 0) {
+        ocra_log_warn("lb event=%s: %s", event_id, err.msg);
+        return false;
+    }
+    for (size_t i = 0; i < n && !up; i++)
+        up = !strcmp(rows[i].server, name) && !strncmp(rows[i].status, "UP", 2);
+    free(rows);
+    return up;
 }
 
 void
@@ -128,54 +174,61 @@ ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id)
 {
     struct ocra_lb *lb = ctx->d ? ctx->d->lb : NULL;
     struct ocra_lb_stat *rows = NULL;
+    char prefix[OCRA_RUN_NAME_MAX], *key = NULL, *newer = NULL;
     struct ocra_err err = {0};
-    size_t n = 0;
+    bool current = true, others = false;
+    size_t n = 0, plen;
     int fport;
 
-    if (!lb || !(fport = ocra_lb_frontend_find(lb, event_id)))
-        return;
+    if (!lb || model_key(ctx->st, event_id, &key, &err) < 0 ||
+        !(fport = ocra_lb_frontend_find(lb, key)))
+        goto out;
+    ocra_run_replica_name(event_id, 0, prefix); /* replica N >= 1: prefix "-r<N>" */
+    plen = strlen(prefix);
     if (ocra_lb_stat(lb, fport, &rows, &n, &err) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        int64_t r;
+        const char *s = rows[i].server;
 
-        if (rows[i].server[0] != 'r' ||
-            ocra_parse_i64(rows[i].server + 1, 0, OCRA_SCHED_MAX_REPLICAS, &r, NULL) < 0)
+        if (!strcmp(s, "FRONTEND") || !strcmp(s, "BACKEND"))
             continue;
-        if (ocra_lb_server_down(lb, fport, (int)r, (int)ctx->cfg->lb.drain_s * 1000, &err) < 0)
+        if (strncmp(s, prefix, plen) || (s[plen] && strncmp(s + plen, "-r", 2))) {
+            others = true; /* another version's */
+            continue;
+        }
+        if (ocra_lb_server_down(lb, s, (int)ctx->cfg->lb.drain_s * 1000, NULL, &err) < 0)
             goto out;
+        ocra_log_info("lb event=%s frontend port=%d server=%s drained and removed", event_id, fport,
+                      s);
     }
-    if (ocra_lb_frontend_release(lb, event_id, &err) < 0)
+    /* a newer version of the model takes the port over: it stays */
+    ocra_lb_server_forget(lb, prefix, false); /* the event's names are done with */
+    if (ocra_store_event_current(ctx->st, event_id, &current, &newer, &err) < 0)
+        goto out;
+    if (others || !current)
+        goto out;
+    if (ocra_lb_frontend_release(lb, key, &err) < 0)
         goto out;
     ocra_log_info("lb event=%s frontend port=%d released", event_id, fport);
 out:
     if (err.code)
         ocra_log_warn("lb event=%s: end: %s", event_id, err.msg);
     free(rows);
+    free(newer);
+    free(key);
 }
 
 json_t *
-ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *event_id)
+ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *model)
 {
     struct ocra_err err = {0};
     int port;
 
-    if (!cfg->lb.haproxy[0] && !cfg->lb.socket[0])
+    if ((!cfg->lb.haproxy[0] && !cfg->lb.socket[0]) || !model)
         return json_null();
-    if ((port = ocra_lb_frontend_lookup(cfg->lb.dir, event_id, &err)) < 0)
-        ocra_log_warn("lb event=%s: %s", event_id, err.msg);
+    if ((port = ocra_lb_frontend_lookup(cfg->lb.dir, model, &err)) < 0)
+        ocra_log_warn("lb model=%s: %s", model, err.msg);
     if (port <= 0)
         return json_null();
     return json_sprintf("%s:%d", cfg->lb.bind, port);
-}
-
-int
-ocra_daemon_lb_frontend(struct ocra_daemon *d, const char *event_id, char *out, size_t cap)
-{
-    int fport = d && d->lb ? ocra_lb_frontend_find(d->lb, event_id) : 0;
-
-    if (!fport)
-        return 0;
-    snprintf(out, cap, "%s:%d", ocra_daemon_cfg(d)->lb.bind, fport);
-    return fport;
 }

@@ -330,6 +330,7 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
     if (ocra_daemon_agent_run(ctx->d, rs0->event_id, replica, &agent_dir, err) < 0)
         return -1;
     rs.agent_dir = agent_dir;
+    ocra_daemon_lb_forget(ctx->d, rs0->event_id, replica); /* drained before: back in rotation */
     ret = runner->start(runner, &rs, &rj, err);
     free(agent_dir);
     if (ret < 0)
@@ -356,7 +357,7 @@ replica_remove(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const ch
     int ret = -1;
 
     ocra_run_replica_name(event_id, replica, rj.name);
-    ocra_daemon_lb_drain(ctx, event_id, replica); /* no new request reaches it from here */
+    ocra_daemon_lb_drain(ctx->d, ctx->cfg, event_id, replica); /* no new request from here */
     if (runner->inspect(runner, rj.name, &cs, err) < 0)
         goto out;
     if (cs.found) {

@@ -39,6 +39,8 @@ struct ocra_lb {
     char **ids;
     size_t n;
     int inter_ms;
+    char **gone; /* servers drained: not added again until forgotten (guarded by mu) */
+    size_t n_gone;
 };
 
 static void
@@ -273,6 +275,9 @@ ocra_lb_close(struct ocra_lb *lb, bool stop)
     for (size_t i = 0; i < lb->n; i++)
         free(lb->ids[i]);
     free(lb->ids);
+    for (size_t i = 0; i < lb->n_gone; i++)
+        free(lb->gone[i]);
+    free(lb->gone);
     free(lb->ports);
     free(lb->frontends_path);
     free(lb->socket);
@@ -290,7 +295,7 @@ ocra_lb_pid(const struct ocra_lb *lb)
 /* ---- frontends ------------------------------------------------------------------------------ */
 
 int
-ocra_lb_frontend_lookup(const char *dir, const char *event_id, struct ocra_err *err)
+ocra_lb_frontend_lookup(const char *dir, const char *key, struct ocra_err *err)
 {
     char *path = ocra_xasprintf("%s/frontends", dir), *text = NULL, **ids = NULL;
     int *ports = NULL, port = 0;
@@ -306,7 +311,7 @@ ocra_lb_frontend_lookup(const char *dir, const char *event_id, struct ocra_err *
     if (ocra_lb_frontends_parse(text, &ports, &ids, &n, err) < 0)
         port = -1;
     for (size_t i = 0; i < n; i++) {
-        if (!port && !strcmp(ids[i], event_id))
+        if (!port && !strcmp(ids[i], key))
             port = ports[i];
         free(ids[i]);
     }
@@ -335,29 +340,29 @@ frontends_save(struct ocra_lb *lb, struct ocra_err *err)
 }
 
 int
-ocra_lb_frontend_find(struct ocra_lb *lb, const char *event_id)
+ocra_lb_frontend_find(struct ocra_lb *lb, const char *key)
 {
     int port = 0;
 
     pthread_mutex_lock(&lb->mu);
     for (size_t i = 0; i < lb->n && !port; i++)
-        if (!strcmp(lb->ids[i], event_id))
+        if (!strcmp(lb->ids[i], key))
             port = lb->ports[i];
     pthread_mutex_unlock(&lb->mu);
     return port;
 }
 
 int
-ocra_lb_frontend(struct ocra_lb *lb, const char *event_id, int *port, struct ocra_err *err)
+ocra_lb_frontend(struct ocra_lb *lb, const char *key, int *port, struct ocra_err *err)
 {
-    int found = ocra_lb_frontend_find(lb, event_id), ret = -1;
+    int found = ocra_lb_frontend_find(lb, key), ret = -1;
 
     if (found) {
         *port = found;
         return 0;
     }
-    if (strpbrk(event_id, " \t\n") || !event_id[0])
-        return ocra_err_set(err, EINVAL, "event id '%.80s' cannot name a frontend", event_id);
+    if (strchr(key, '\n') || !key[0] || key[0] == ' ')
+        return ocra_err_set(err, EINVAL, "key '%.80s' cannot name a frontend", key);
     pthread_mutex_lock(&lb->mu);
     for (int p = lb->c.port_min; p <= lb->c.port_max && !found; p++) {
         bool taken = false;
@@ -377,7 +382,7 @@ ocra_lb_frontend(struct ocra_lb *lb, const char *event_id, int *port, struct ocr
     lb->ports = ocra_xrealloc(lb->ports, (lb->n + 1) * sizeof(*lb->ports));
     lb->ids = ocra_xrealloc(lb->ids, (lb->n + 1) * sizeof(*lb->ids));
     lb->ports[lb->n] = found;
-    lb->ids[lb->n++] = ocra_xstrdup(event_id);
+    lb->ids[lb->n++] = ocra_xstrdup(key);
     if (frontends_save(lb, err) < 0) {
         free(lb->ids[--lb->n]);
         goto out;
@@ -390,13 +395,13 @@ out:
 }
 
 int
-ocra_lb_frontend_release(struct ocra_lb *lb, const char *event_id, struct ocra_err *err)
+ocra_lb_frontend_release(struct ocra_lb *lb, const char *key, struct ocra_err *err)
 {
     int ret = 0;
 
     pthread_mutex_lock(&lb->mu);
     for (size_t i = 0; i < lb->n; i++) {
-        if (strcmp(lb->ids[i], event_id))
+        if (strcmp(lb->ids[i], key))
             continue;
         free(lb->ids[i]);
         lb->ids[i] = lb->ids[--lb->n];
@@ -411,18 +416,17 @@ ocra_lb_frontend_release(struct ocra_lb *lb, const char *event_id, struct ocra_e
 /* ---- servers -------------------------------------------------------------------------------- */
 
 static int
-server_cmd(struct ocra_lb *lb, enum ocra_lb_op op, int port, int replica, const char *addr,
+server_cmd(struct ocra_lb *lb, enum ocra_lb_op op, int port, const char *name, const char *addr,
            int sport, bool *missing, struct ocra_err *err)
 {
-    char sec[OCRA_LB_NAME_MAX], srv[OCRA_LB_NAME_MAX], cmd[256];
+    char sec[OCRA_LB_NAME_MAX], cmd[256];
     char *reply = NULL;
     int ret = -1;
 
     snprintf(sec, sizeof(sec), "ocra_%d", port);
-    snprintf(srv, sizeof(srv), "r%d", replica);
     if (missing)
         *missing = false;
-    if (ocra_lb_cmd(cmd, sizeof(cmd), op, sec, srv, addr, sport, lb->inter_ms, err) < 0 ||
+    if (ocra_lb_cmd(cmd, sizeof(cmd), op, sec, name, addr, sport, lb->inter_ms, err) < 0 ||
         ocra_lb_call(lb, cmd, &reply, err) < 0)
         goto out;
     if (ocra_lb_reply_failed(reply)) {
@@ -467,73 +471,145 @@ accepts(const char *addr, int port)
     return ok;
 }
 
-int
-ocra_lb_server_up(struct ocra_lb *lb, int port, int replica, const char *addr, int sport,
-                  int wait_ms, struct ocra_err *err)
+static bool
+is_gone(struct ocra_lb *lb, const char *name)
 {
-    struct ocra_err e2 = {0};
-    bool missing;
-    int waited = 0;
+    bool gone = false;
 
-    /* there already (an adopted HAProxy, a replica started again): its address may differ */
-    if (server_cmd(lb, OCRA_LB_ADD, port, replica, addr, sport, NULL, &e2) < 0) {
-        if (server_cmd(lb, OCRA_LB_MAINT, port, replica, NULL, 0, &missing, err) < 0 ||
-            server_cmd(lb, OCRA_LB_DEL, port, replica, NULL, 0, NULL, err) < 0 ||
-            server_cmd(lb, OCRA_LB_ADD, port, replica, addr, sport, NULL, err) < 0)
-            return -1;
+    pthread_mutex_lock(&lb->mu);
+    for (size_t i = 0; i < lb->n_gone && !gone; i++)
+        gone = !strcmp(lb->gone[i], name);
+    pthread_mutex_unlock(&lb->mu);
+    return gone;
+}
+
+void
+ocra_lb_server_forget(struct ocra_lb *lb, const char *prefix, bool whole)
+{
+    size_t plen = strlen(prefix);
+
+    pthread_mutex_lock(&lb->mu);
+    for (size_t i = lb->n_gone; i-- > 0;) {
+        if (whole ? strcmp(lb->gone[i], prefix) != 0 : strncmp(lb->gone[i], prefix, plen) != 0)
+            continue;
+        free(lb->gone[i]);
+        lb->gone[i] = lb->gone[--lb->n_gone];
     }
-    while (!accepts(addr, sport)) {
-        if (waited >= wait_ms)
-            return ocra_err_set(err, ETIMEDOUT,
-                                "replica %d at %s:%d accepted no connection in %d ms: left out "
-                                "of the frontend on port %d",
-                                replica, addr, sport, wait_ms, port);
-        sleep_ms(POLL_MS);
-        waited += POLL_MS;
-    }
-    return server_cmd(lb, OCRA_LB_ENABLE, port, replica, NULL, 0, NULL, err);
+    pthread_mutex_unlock(&lb->mu);
+}
+
+/* The server called name in rows: its row, or NULL. */
+static const struct ocra_lb_stat *
+server_row(const struct ocra_lb_stat *rows, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(rows[i].server, name))
+            return &rows[i];
+    return NULL;
 }
 
 int
-ocra_lb_server_down(struct ocra_lb *lb, int port, int replica, int wait_ms, struct ocra_err *err)
+ocra_lb_server_up(struct ocra_lb *lb, int port, const char *name, const char *addr, int sport,
+                  int wait_ms, bool *enabled, struct ocra_err *err)
 {
-    char srv[OCRA_LB_NAME_MAX];
-    bool missing = false;
-    int waited = 0;
+    struct ocra_lb_stat *rows = NULL;
+    const struct ocra_lb_stat *row;
+    size_t n = 0;
+    int waited = 0, ret = -1;
 
-    snprintf(srv, sizeof(srv), "r%d", replica);
-    if (server_cmd(lb, OCRA_LB_DRAIN, port, replica, NULL, 0, &missing, err) < 0) {
-        if (!missing)
-            return -1;
-        memset(err, 0, sizeof(*err));
-        return 0;
+    if (enabled)
+        *enabled = false;
+    if (is_gone(lb, name))
+        return 0; /* drained for its stop: not back until forgotten */
+    if (ocra_lb_stat(lb, port, &rows, &n, err) < 0)
+        return -1;
+    row = server_row(rows, n, name);
+    if (row && strcmp(row->status, "MAINT") != 0) {
+        ret = 0; /* enabled already: HAProxy's checks say UP or DOWN from here */
+        goto out;
     }
+    if (!row && server_cmd(lb, OCRA_LB_ADD, port, name, addr, sport, NULL, err) < 0)
+        goto out;
+    while (!accepts(addr, sport)) {
+        if (waited >= wait_ms) {
+            ocra_err_set(err, ETIMEDOUT, "server %s at %s:%d accepted no connection%s", name, addr,
+                         sport, wait_ms ? " in time" : " yet");
+            goto out;
+        }
+        sleep_ms(POLL_MS);
+        waited += POLL_MS;
+    }
+    if (server_cmd(lb, OCRA_LB_ENABLE, port, name, NULL, 0, NULL, err) < 0)
+        goto out;
+    if (enabled)
+        *enabled = true;
+    ret = 0;
+out:
+    free(rows);
+    return ret;
+}
+
+/* The frontend port of the section "ocra_<port>" that holds server name; 0: none. */
+static int
+port_of(const struct ocra_lb_stat *rows, size_t n, const char *name)
+{
+    const struct ocra_lb_stat *row = server_row(rows, n, name);
+    int64_t port = 0;
+
+    if (row && !strncmp(row->section, "ocra_", 5))
+        (void)ocra_parse_i64(row->section + 5, 1, 65535, &port, NULL);
+    return (int)port;
+}
+
+int
+ocra_lb_server_down(struct ocra_lb *lb, const char *name, int wait_ms, int *port,
+                    struct ocra_err *err)
+{
+    struct ocra_lb_stat *rows = NULL;
+    size_t n = 0;
+    int waited = 0, fport;
+
+    if (port)
+        *port = 0;
+    if (!is_gone(lb, name)) {
+        pthread_mutex_lock(&lb->mu);
+        lb->gone = ocra_xrealloc(lb->gone, (lb->n_gone + 1) * sizeof(*lb->gone));
+        lb->gone[lb->n_gone++] = ocra_xstrdup(name);
+        pthread_mutex_unlock(&lb->mu);
+    }
+    if (ocra_lb_stat(lb, 0, &rows, &n, err) < 0)
+        return -1;
+    fport = port_of(rows, n, name);
+    free(rows);
+    if (!fport)
+        return 0;
+    if (server_cmd(lb, OCRA_LB_DRAIN, fport, name, NULL, 0, NULL, err) < 0)
+        return -1;
     for (;;) {
-        struct ocra_lb_stat *rows = NULL;
-        size_t n = 0;
+        const struct ocra_lb_stat *row;
         int64_t busy = 0;
 
-        if (ocra_lb_stat(lb, port, &rows, &n, err) < 0)
+        if (ocra_lb_stat(lb, fport, &rows, &n, err) < 0)
             return -1;
-        for (size_t i = 0; i < n; i++)
-            if (!strcmp(rows[i].server, srv))
-                busy =
-                    (rows[i].scur > 0 ? rows[i].scur : 0) + (rows[i].qcur > 0 ? rows[i].qcur : 0);
+        if ((row = server_row(rows, n, name)))
+            busy = (row->scur > 0 ? row->scur : 0) + (row->qcur > 0 ? row->qcur : 0);
         free(rows);
         if (busy == 0)
             break;
         if (waited >= wait_ms) {
             ocra_log_warn("lb port=%d server=%s: %lld sessions still open after %d ms of drain: "
                           "removed",
-                          port, srv, (long long)busy, wait_ms);
+                          fport, name, (long long)busy, wait_ms);
             break;
         }
         sleep_ms(POLL_MS);
         waited += POLL_MS;
     }
-    if (server_cmd(lb, OCRA_LB_MAINT, port, replica, NULL, 0, NULL, err) < 0 ||
-        server_cmd(lb, OCRA_LB_DEL, port, replica, NULL, 0, NULL, err) < 0)
+    if (server_cmd(lb, OCRA_LB_MAINT, fport, name, NULL, 0, NULL, err) < 0 ||
+        server_cmd(lb, OCRA_LB_DEL, fport, name, NULL, 0, NULL, err) < 0)
         return -1;
+    if (port)
+        *port = fport;
     return 0;
 }
 

@@ -3,11 +3,12 @@
  * lb.h: the load balancer of served models: HAProxy, driven through its Runtime API (the admin
  * socket, `stats socket ... level admin`). Each served model gets one stable frontend, a port of
  * lb.port_min..lb.port_max: the HAProxy section `ocra_<port>` (a `listen` that binds the port)
- * whose servers r<N> are the model's replicas. HAProxy 2.6 adds servers at run time but no
- * sections, so every port of the range has its section from the start, empty until a model
- * takes it. ocra either starts its own HAProxy (lb.haproxy) from a generated configuration in
- * lb.dir, or attaches to an operator's (lb.socket), whose configuration must hold the same
- * sections (`ocra_lb_config_text` prints them).
+ * whose servers are the model's replicas, each named as its container (ocra-<short id>[-r<N>]),
+ * so the replicas of two versions of one model can share the frontend during a switch. HAProxy 2.6
+ * adds servers at run time but no sections, so every port of the range has its section from the
+ * start, empty until a model takes it. ocra either starts its own HAProxy (lb.haproxy) from a
+ * generated configuration in lb.dir, or attaches to an operator's (lb.socket), whose configuration
+ * must hold the same sections (`ocra_lb_config_text` prints them).
  */
 #ifndef OCRA_LB_H
 #define OCRA_LB_H
@@ -66,8 +67,9 @@ struct ocra_lb_stat {
 int ocra_lb_stat_parse(const char *text, size_t len, struct ocra_lb_stat **rows, size_t *n,
                        struct ocra_err *err);
 
-/* The frontends file: one "<port> <event id>" per line. Lines that do not parse, ports out of
- * [1, 65535] and ids with blanks are an EPROTO error naming the line. Caller frees *ports
+/* The frontends file: one "<port> <model key>" per line (the key is the rest of the line, its
+ * blanks included). Lines that do not parse and ports out of [1, 65535] are an EPROTO error
+ * naming the line. Caller frees *ports
  * with free() and *ids with ocra_strv_free-like loops (each free(), then the array). */
 int ocra_lb_frontends_parse(const char *text, int **ports, char ***ids, size_t *n,
                             struct ocra_err *err);
@@ -95,28 +97,37 @@ int64_t ocra_lb_pid(const struct ocra_lb *lb);
 /* One Runtime API command; *reply: caller frees with free(). */
 int ocra_lb_call(struct ocra_lb *lb, const char *cmd, char **reply, struct ocra_err *err);
 
-/* The frontend port of event_id: the one it has, else the lowest free one of the range (kept
- * in the frontends file, so it stays across restarts). EAGAIN when every port is taken. */
-int ocra_lb_frontend(struct ocra_lb *lb, const char *event_id, int *port, struct ocra_err *err);
-/* The port event_id has (0: none), without taking one. */
-int ocra_lb_frontend_find(struct ocra_lb *lb, const char *event_id);
-/* The port event_id holds in the frontends file of dir (a reader beside the daemon: the API,
+/* The frontend port of a model (key: any text without a newline; the daemon's is the
+ * journal's model key, so every version of a model has the same port): the one it has, else
+ * the lowest free one of the range (kept in the frontends file, so it stays across restarts).
+ * EAGAIN when every port is taken. */
+int ocra_lb_frontend(struct ocra_lb *lb, const char *key, int *port, struct ocra_err *err);
+/* The port key has (0: none), without taking one. */
+int ocra_lb_frontend_find(struct ocra_lb *lb, const char *key);
+/* The port key holds in the frontends file of dir (a reader beside the daemon: the API,
  * `ocra lineage`): 0 when none or when the file does not exist; -1 with err when it does not
  * parse. */
-int ocra_lb_frontend_lookup(const char *dir, const char *event_id, struct ocra_err *err);
-/* Gives event_id's port back (its servers must be gone). */
-int ocra_lb_frontend_release(struct ocra_lb *lb, const char *event_id, struct ocra_err *err);
+int ocra_lb_frontend_lookup(const char *dir, const char *key, struct ocra_err *err);
+/* Gives key's port back (its servers must be gone). */
+int ocra_lb_frontend_release(struct ocra_lb *lb, const char *key, struct ocra_err *err);
 
 /*
- * Replica `replica` of the frontend at port, the server r<replica> at addr:sport: added (in
- * maintenance), then enabled once addr:sport accepts a TCP connection (bounded by wait_ms:
- * ETIMEDOUT), HAProxy's checks on it. One that is there already is enabled again.
+ * The server `name` ([A-Za-z0-9_.-]; the daemon's: the replica's container name) of the
+ * frontend at port, at addr:sport: added (in maintenance) unless it is there, then enabled once
+ * addr:sport accepts a TCP connection (wait_ms at most, 0: one try; else ETIMEDOUT), HAProxy's
+ * checks on it. One drained and not forgotten since is left out (0). *enabled (may be NULL):
+ * it was enabled by this call.
  */
-int ocra_lb_server_up(struct ocra_lb *lb, int port, int replica, const char *addr, int sport,
-                      int wait_ms, struct ocra_err *err);
-/* Server r<replica> of port set to drain (no new requests), waited for until its sessions
- * reach 0 or wait_ms passed, then put in maintenance and deleted. A missing one is fine. */
-int ocra_lb_server_down(struct ocra_lb *lb, int port, int replica, int wait_ms,
+int ocra_lb_server_up(struct ocra_lb *lb, int port, const char *name, const char *addr, int sport,
+                      int wait_ms, bool *enabled, struct ocra_err *err);
+/* Servers drained by ocra_lb_server_down() are not added again by ocra_lb_server_up() (a
+ * stopping replica is not put back in rotation) until forgotten here: the server `prefix`
+ * when whole, else every server whose name starts with it. */
+void ocra_lb_server_forget(struct ocra_lb *lb, const char *prefix, bool whole);
+/* The server `name`, in whichever frontend has it, set to drain (no new requests), waited for
+ * until its sessions and queue reach 0 or wait_ms passed, then put in maintenance and deleted.
+ * A missing one is fine. *port (may be NULL): its frontend port, 0 when it was missing. */
+int ocra_lb_server_down(struct ocra_lb *lb, const char *name, int wait_ms, int *port,
                         struct ocra_err *err);
 /* `show stat` of the section at port (port 0: every section). *rows: caller frees. */
 int ocra_lb_stat(struct ocra_lb *lb, int port, struct ocra_lb_stat **rows, size_t *n,

@@ -267,9 +267,7 @@ ocra_lb_frontends_parse(const char *text, int **ports, char ***ids, size_t *n, s
             continue;
         }
         sp = memchr(p, ' ', (size_t)(le - p));
-        if (!sp || sp == p || (size_t)(sp - p) >= sizeof(num) || sp + 1 >= le ||
-            memchr(sp + 1, ' ', (size_t)(le - sp - 1)) ||
-            memchr(sp + 1, '\t', (size_t)(le - sp - 1)))
+        if (!sp || sp == p || (size_t)(sp - p) >= sizeof(num) || sp + 1 >= le)
             goto bad;
         memcpy(num, p, (size_t)(sp - p));
         num[sp - p] = '\0';
@@ -291,7 +289,7 @@ bad:
         free(iv[i]);
     free(iv);
     free(pv);
-    return ocra_err_set(err, EPROTO, "frontends line %d: want '<port> <event id>'", line);
+    return ocra_err_set(err, EPROTO, "frontends line %d: want '<port> <model key>'", line);
 }
 
 /* ---- HAProxy's configuration ---------------------------------------------------------------- */

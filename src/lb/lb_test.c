@@ -191,7 +191,14 @@ test_frontends_file(void)
     CHECK_INT(ocra_lb_frontends_parse("18000 a\nx b\n", &ports, &ids, &n, &err), -1);
     CHECK(strstr(err.msg, "frontends line 2") != NULL);
     CHECK_INT(ocra_lb_frontends_parse("70000 a\n", &ports, &ids, &n, &err), -1);
-    CHECK_INT(ocra_lb_frontends_parse("18000 a b\n", &ports, &ids, &n, &err), -1);
+    CHECK_INT(ocra_lb_frontends_parse("18000 evm:1 0xab\n", &ports, &ids, &n, &err), 0);
+    CHECK_INT(n, 1); /* a model key: "<source> <path>", its blank included */
+    if (n == 1) {
+        CHECK_STR(ids[0], "evm:1 0xab");
+        free(ids[0]);
+    }
+    free(ids);
+    free(ports);
     CHECK_INT(ocra_lb_frontends_parse("18000\n", &ports, &ids, &n, &err), -1);
 }
 
@@ -248,6 +255,7 @@ test_real_haproxy_lifecycle(void)
     struct ocra_lb_stat *rows = NULL;
     struct ocra_err err = {0};
     int port = 0, sport, lfd = -1;
+    bool enabled = false;
     int64_t pid;
     size_t n = 0;
 
@@ -267,20 +275,31 @@ test_real_haproxy_lifecycle(void)
     }
     pid = ocra_lb_pid(lb);
     CHECK(pid > 0);
-    CHECK_INT(ocra_lb_frontend(lb, "evm:1:0xab:0", &port, &err), 0);
+    CHECK_INT(ocra_lb_frontend(lb, "evm:1 0xab", &port, &err), 0);
     CHECK_INT(port, c.port_min);
-    CHECK_INT(ocra_lb_frontend(lb, "evm:1:0xcd:0", &port, &err), -1);
+    CHECK_INT(ocra_lb_frontend(lb, "evm:1 0xcd", &port, &err), -1);
     CHECK_INT(err.code, EAGAIN);
 
     /* a server whose address is closed is not enabled */
     sport = free_port(NULL);
-    CHECK_INT(ocra_lb_server_up(lb, c.port_min, 1, "127.0.0.1", sport, 300, &err), -1);
+    CHECK_INT(
+        ocra_lb_server_up(lb, c.port_min, "ocra-0123-r1", "127.0.0.1", sport, 300, NULL, &err), -1);
     CHECK_INT(err.code, ETIMEDOUT);
-    /* one that listens is (the earlier one is replaced: same name) */
-    sport = free_port(&lfd);
-    CHECK_INT(ocra_lb_server_up(lb, c.port_min, 1, "127.0.0.1", sport, 5000, &err), 0);
     CHECK_INT(ocra_lb_stat(lb, c.port_min, &rows, &n, &err), 0);
-    CHECK(row_of(rows, n, "r1") != NULL && strcmp(row_of(rows, n, "r1")->status, "MAINT") != 0);
+    CHECK(row_of(rows, n, "ocra-0123-r1") &&
+          !strcmp(row_of(rows, n, "ocra-0123-r1")->status, "MAINT"));
+    free(rows);
+    /* one that listens is */
+    CHECK_INT(ocra_lb_server_up(lb, c.port_min, "ocra-0123-r2", "127.0.0.1", free_port(&lfd), 5000,
+                                &enabled, &err),
+              0);
+    CHECK(enabled);
+    CHECK_INT(ocra_lb_server_up(lb, c.port_min, "ocra-0123-r2", "127.0.0.1", 1, 0, &enabled, &err),
+              0);
+    CHECK(!enabled); /* enabled already: left as it is */
+    CHECK_INT(ocra_lb_stat(lb, c.port_min, &rows, &n, &err), 0);
+    CHECK(row_of(rows, n, "ocra-0123-r2") != NULL &&
+          strcmp(row_of(rows, n, "ocra-0123-r2")->status, "MAINT") != 0);
     free(rows);
 
     /* a reopen adopts the running HAProxy and keeps the port */
@@ -291,15 +310,18 @@ test_real_haproxy_lifecycle(void)
     if (!lb2)
         goto out;
     CHECK_INT(ocra_lb_pid(lb2), pid);
-    CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1:0xab:0"), c.port_min);
+    CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1 0xab"), c.port_min);
 
-    CHECK_INT(ocra_lb_server_down(lb2, c.port_min, 1, 2000, &err), 0);
+    CHECK_INT(ocra_lb_server_down(lb2, "ocra-0123-r2", 2000, &port, &err), 0);
+    CHECK_INT(port, c.port_min);
+    CHECK_INT(ocra_lb_server_down(lb2, "ocra-0123-r1", 2000, &port, &err), 0);
     CHECK_INT(ocra_lb_stat(lb2, c.port_min, &rows, &n, &err), 0);
-    CHECK(row_of(rows, n, "r1") == NULL);
+    CHECK(row_of(rows, n, "ocra-0123-r1") == NULL && row_of(rows, n, "ocra-0123-r2") == NULL);
     free(rows);
-    CHECK_INT(ocra_lb_server_down(lb2, c.port_min, 1, 2000, &err), 0); /* gone already: fine */
-    CHECK_INT(ocra_lb_frontend_release(lb2, "evm:1:0xab:0", &err), 0);
-    CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1:0xab:0"), 0);
+    CHECK_INT(ocra_lb_server_down(lb2, "ocra-0123-r2", 2000, &port, &err), 0); /* gone: fine */
+    CHECK_INT(port, 0);
+    CHECK_INT(ocra_lb_frontend_release(lb2, "evm:1 0xab", &err), 0);
+    CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1 0xab"), 0);
 out:
     ocra_lb_close(lb2, true);
     for (int i = 0; i < 50 && kill((pid_t)pid, 0) == 0; i++)
