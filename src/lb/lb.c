@@ -539,7 +539,8 @@ ocra_lb_server_up(struct ocra_lb *lb, int port, const char *name, const char *ad
         sleep_ms(POLL_MS);
         waited += POLL_MS;
     }
-    if (server_cmd(lb, OCRA_LB_ENABLE, port, name, NULL, 0, NULL, err) < 0)
+    if (server_cmd(lb, OCRA_LB_HEALTH, port, name, NULL, 0, NULL, err) < 0 ||
+        server_cmd(lb, OCRA_LB_ENABLE, port, name, NULL, 0, NULL, err) < 0)
         goto out;
     if (enabled)
         *enabled = true;

@@ -35,6 +35,7 @@ struct ocra_lb_conf {
 
 enum ocra_lb_op {
     OCRA_LB_ADD,    /* add server <sec>/<srv> <addr>:<port> check inter <ms> */
+    OCRA_LB_HEALTH, /* enable health <sec>/<srv>: a dynamic server's checks start disabled */
     OCRA_LB_ENABLE, /* enable server <sec>/<srv> */
     OCRA_LB_DRAIN,  /* set server <sec>/<srv> state drain */
     OCRA_LB_MAINT,  /* set server <sec>/<srv> state maint */

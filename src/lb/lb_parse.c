@@ -60,6 +60,9 @@ ocra_lb_cmd(char *buf, size_t cap, enum ocra_lb_op op, const char *section, cons
                      strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
                      inter_ms);
         break;
+    case OCRA_LB_HEALTH:
+        n = snprintf(buf, cap, "enable health %s/%s", section, server);
+        break;
     case OCRA_LB_ENABLE:
         n = snprintf(buf, cap, "enable server %s/%s", section, server);
         break;

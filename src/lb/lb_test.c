@@ -35,6 +35,8 @@ test_cmd_builds_each_op(void)
     CHECK_STR(buf, "add server ocra_18000/r2 127.0.0.1:18402 check inter 1000");
     CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ADD, "ocra_1", "r0", "::1", 80, 500, &err), 0);
     CHECK_STR(buf, "add server ocra_1/r0 [::1]:80 check inter 500");
+    CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_HEALTH, "ocra_1", "r0", NULL, 0, 0, &err), 0);
+    CHECK_STR(buf, "enable health ocra_1/r0");
     CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_ENABLE, "ocra_1", "r0", NULL, 0, 0, &err), 0);
     CHECK_STR(buf, "enable server ocra_1/r0");
     CHECK_INT(ocra_lb_cmd(buf, sizeof(buf), OCRA_LB_DRAIN, "ocra_1", "r0", NULL, 0, 0, &err), 0);
@@ -255,7 +257,7 @@ test_real_haproxy_lifecycle(void)
     struct ocra_lb_stat *rows = NULL;
     struct ocra_err err = {0};
     int port = 0, sport, lfd = -1;
-    bool enabled = false;
+    bool enabled = false, up = false;
     int64_t pid;
     size_t n = 0;
 
@@ -301,6 +303,20 @@ test_real_haproxy_lifecycle(void)
     CHECK(row_of(rows, n, "ocra-0123-r2") != NULL &&
           strcmp(row_of(rows, n, "ocra-0123-r2")->status, "MAINT") != 0);
     free(rows);
+    /* HAProxy's own checks run on it (a dynamic server's start disabled): UP, not "no check" */
+    for (int i = 0; i < 100 && !up; i++) {
+        CHECK_INT(ocra_lb_stat(lb, c.port_min, &rows, &n, &err), 0);
+        up = row_of(rows, n, "ocra-0123-r2") &&
+             !strncmp(row_of(rows, n, "ocra-0123-r2")->status, "UP", 2);
+        if (!up && i == 99)
+            fprintf(stderr, "  status: %s\n",
+                    row_of(rows, n, "ocra-0123-r2") ? row_of(rows, n, "ocra-0123-r2")->status
+                                                    : "-");
+        free(rows);
+        if (!up)
+            usleep(100000);
+    }
+    CHECK(up);
 
     /* a reopen adopts the running HAProxy and keeps the port */
     ocra_lb_close(lb, false);
