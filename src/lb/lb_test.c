@@ -5,7 +5,9 @@
  * and on hostile ones, the frontends file, the generated configuration; then, against a real
  * HAProxy (skipped when /usr/sbin/haproxy is missing), a frontend port handed out and kept
  * across a reopen that adopts the running HAProxy, a server enabled only once its address
- * accepts connections, drained and deleted, and HAProxy stopped by its pid.
+ * accepts connections (its health checks on), drained and deleted, the same HAProxy driven by
+ * a handle attached to its admin socket (and not stopped by it), and HAProxy stopped by its
+ * pid.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -256,7 +258,7 @@ test_real_haproxy_lifecycle(void)
     struct ocra_lb *lb = NULL, *lb2 = NULL;
     struct ocra_lb_stat *rows = NULL;
     struct ocra_err err = {0};
-    int port = 0, sport, lfd = -1;
+    int port = 0, sport, lfd = -1, lfd2 = -1;
     bool enabled = false, up = false;
     int64_t pid;
     size_t n = 0;
@@ -338,6 +340,40 @@ test_real_haproxy_lifecycle(void)
     CHECK_INT(port, 0);
     CHECK_INT(ocra_lb_frontend_release(lb2, "evm:1 0xab", &err), 0);
     CHECK_INT(ocra_lb_frontend_find(lb2, "evm:1 0xab"), 0);
+
+    /* attached to the same HAProxy by its admin socket (an operator's): drives it, never stops
+     * it */
+    {
+        char *sock = ocra_xasprintf("%s/admin.sock", dir), *adir = ocra_xasprintf("%s/a", dir);
+        struct ocra_lb_conf ac = c;
+        struct ocra_lb *lb3;
+
+        ac.haproxy = "";
+        ac.socket = sock;
+        ac.dir = adir;
+        lb3 = ocra_lb_open(&ac, &err);
+        CHECK(lb3 != NULL);
+        CHECK_INT(ocra_lb_pid(lb3), 0);
+        if (lb3) {
+            CHECK_INT(ocra_lb_frontend(lb3, "ain:0 /apps/x", &port, &err), 0);
+            CHECK_INT(ocra_lb_server_up(lb3, port, "ocra-4567", "127.0.0.1", free_port(&lfd2), 5000,
+                                        &enabled, &err),
+                      0);
+            CHECK(enabled);
+            CHECK_INT(ocra_lb_server_down(lb3, "ocra-4567", 2000, &port, &err), 0);
+            CHECK_INT(port, c.port_min);
+        }
+        ocra_lb_close(lb3, true);
+        CHECK_INT(kill((pid_t)pid, 0), 0); /* still running: not ours to stop */
+        {
+            char *f = ocra_xasprintf("%s/frontends", adir);
+            unlink(f);
+            free(f);
+        }
+        rmdir(adir);
+        free(adir);
+        free(sock);
+    }
 out:
     ocra_lb_close(lb2, true);
     for (int i = 0; i < 50 && kill((pid_t)pid, 0) == 0; i++)
@@ -345,6 +381,8 @@ out:
     CHECK(kill((pid_t)pid, 0) < 0);
     if (lfd >= 0)
         close(lfd);
+    if (lfd2 >= 0)
+        close(lfd2);
     {
         static const char *const files[] = {"haproxy.cfg", "haproxy.pid", "admin.sock",
                                             "frontends"};
