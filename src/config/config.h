@@ -116,6 +116,7 @@ struct ocra_config {
     } sched;
     struct {
         int64_t target, tolerance_percent, up_cooldown_s, down_cooldown_s, interval_s;
+        bool lb_load; /* HAProxy's sessions and queue count as load too */
     } autoscale;
     /* ---- inventory (end) */
     struct {

@@ -1268,6 +1268,12 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 3600,
      .off = CFG(autoscale.interval_s),
      .doc = "Seconds between two steps of the autoscaler's control loop."},
+    {.key = "autoscale.lb_load",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(autoscale.lb_load),
+     .doc =
+         "Also take the load balancer's sessions and queue of a model as its load (the larger)."},
     /* ---- inventory keys (end) */
 
 };

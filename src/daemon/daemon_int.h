@@ -240,6 +240,8 @@ void ocra_daemon_lb_drain(struct ocra_daemon *d, const struct ocra_config *cfg,
 bool ocra_daemon_lb_ready(struct ocra_daemon *d, struct ocra_store *st, const char *event_id);
 /* Replica `replica` of event_id may be added again (a drained one is not): before its start. */
 void ocra_daemon_lb_forget(struct ocra_daemon *d, const char *event_id, int replica);
+/* event_id's requests in HAProxy (sessions and queued, over its servers); 0 without one. */
+int64_t ocra_daemon_lb_load(struct ocra_daemon *d, const char *event_id);
 /* Every server of event_id drained and removed; the frontend port given back unless another
  * version of the model holds servers there or is newer. */
 void ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id);

@@ -169,6 +169,28 @@ ocra_daemon_lb_ready(struct ocra_daemon *d, struct ocra_store *st, const char *e
     return up;
 }
 
+int64_t
+ocra_daemon_lb_load(struct ocra_daemon *d, const char *event_id)
+{
+    struct ocra_lb *lb = d ? d->lb : NULL;
+    struct ocra_lb_stat *rows = NULL;
+    char prefix[OCRA_RUN_NAME_MAX];
+    struct ocra_err err = {0};
+    int64_t load;
+    size_t n = 0;
+
+    if (!lb)
+        return 0;
+    if (ocra_lb_stat(lb, 0, &rows, &n, &err) < 0) {
+        ocra_log_warn("lb event=%s: load: %s", event_id, err.msg);
+        return 0;
+    }
+    ocra_run_replica_name(event_id, 0, prefix);
+    load = ocra_lb_load(rows, n, prefix);
+    free(rows);
+    return load;
+}
+
 void
 ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id)
 {

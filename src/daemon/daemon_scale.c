@@ -809,6 +809,12 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
     if (!is_new)         /* scaled_init started or adopted them just now */
         replicas_heal(ctx, &e.rs, sc->as.replicas);
     load = load_sum(s, sc->event_id, mono_ms(), FRESH_BEATS * 1000 * cfg->agent.heartbeat_s, &n);
+    if (cfg->autoscale.lb_load && sc->port) { /* HAProxy's count, where it is the larger */
+        int64_t lb = ocra_daemon_lb_load(s->d, sc->event_id);
+
+        if (lb > load)
+            load = lb;
+    }
     have = sc->as.replicas;
     want = ocra_sched_autoscale_step(&sc->as, now, (double)load);
     ocra_log_debug("autoscale event=%s load=%" PRId64 " reporting=%d replicas=%d want=%d",

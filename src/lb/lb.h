@@ -68,6 +68,10 @@ struct ocra_lb_stat {
 int ocra_lb_stat_parse(const char *text, size_t len, struct ocra_lb_stat **rows, size_t *n,
                        struct ocra_err *err);
 
+/* Requests of one event in HAProxy: the sessions and queued requests (scur + qcur) of the
+ * servers in rows named `prefix` or `prefix`-r<N> (an event's container names). */
+int64_t ocra_lb_load(const struct ocra_lb_stat *rows, size_t n, const char *prefix);
+
 /* The frontends file: one "<port> <model key>" per line (the key is the rest of the line, its
  * blanks included). Lines that do not parse and ports out of [1, 65535] are an EPROTO error
  * naming the line. Caller frees *ports

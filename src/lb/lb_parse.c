@@ -248,6 +248,22 @@ fail:
     return -1;
 }
 
+int64_t
+ocra_lb_load(const struct ocra_lb_stat *rows, size_t n, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    int64_t sum = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *s = rows[i].server;
+
+        if (strncmp(s, prefix, plen) || (s[plen] && strncmp(s + plen, "-r", 2)))
+            continue;
+        sum += (rows[i].scur > 0 ? rows[i].scur : 0) + (rows[i].qcur > 0 ? rows[i].qcur : 0);
+    }
+    return sum;
+}
+
 /* ---- the frontends file --------------------------------------------------------------------- */
 
 int

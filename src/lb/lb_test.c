@@ -173,6 +173,26 @@ test_stat_refuses_hostile_replies(void)
 }
 
 static void
+test_load_sums_one_events_servers(void)
+{
+    static const char text[] = "# pxname,svname,qcur,scur,stot,status,hrsp_2xx,hrsp_5xx\n"
+                               "ocra_1,FRONTEND,,9,0,OPEN,0,0\n"
+                               "ocra_1,ocra-aaa,1,3,0,UP,0,0\n"
+                               "ocra_1,ocra-aaa-r1,0,2,0,UP,0,0\n"
+                               "ocra_1,ocra-aaab,5,5,0,UP,0,0\n"
+                               "ocra_1,ocra-bbb,0,4,0,UP,0,0\n"
+                               "ocra_1,BACKEND,1,14,0,UP,0,0\n";
+    struct ocra_lb_stat *rows = NULL;
+    struct ocra_err err = {0};
+    size_t n = 0;
+
+    CHECK_INT(ocra_lb_stat_parse(text, strlen(text), &rows, &n, &err), 0);
+    CHECK_INT(ocra_lb_load(rows, n, "ocra-aaa"), 6); /* not ocra-aaab's, nor the totals */
+    CHECK_INT(ocra_lb_load(rows, n, "ocra-ccc"), 0);
+    free(rows);
+}
+
+static void
 test_frontends_file(void)
 {
     struct ocra_err err = {0};
@@ -398,6 +418,7 @@ out:
 OCRA_TEST_MAIN(OCRA_TEST(test_cmd_builds_each_op), OCRA_TEST(test_cmd_refuses_bad_parts),
                OCRA_TEST(test_reply_failed), OCRA_TEST(test_stat_parses_haproxy_26),
                OCRA_TEST(test_stat_finds_columns_by_name),
-               OCRA_TEST(test_stat_refuses_hostile_replies), OCRA_TEST(test_frontends_file),
+               OCRA_TEST(test_stat_refuses_hostile_replies),
+               OCRA_TEST(test_load_sums_one_events_servers), OCRA_TEST(test_frontends_file),
                OCRA_TEST(test_config_text_has_one_section_per_port),
                OCRA_TEST(test_real_haproxy_lifecycle))
