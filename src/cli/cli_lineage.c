@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "lb/lb.h"
 #include "store/store.h"
 
 static int
@@ -145,10 +146,30 @@ print_text(const json_t *doc)
         print_output(json_object_get(row, "output"));
     }
     print_runs(json_object_get(doc, "runs"));
+    if (ocra_json_str(doc, "frontend"))
+        printf("frontend %s (load balancer)\n", ocra_json_str(doc, "frontend"));
+}
+
+/* A served model's load balancer frontend (docs/RUNNING.md, Load balancing), from the
+ * frontends file the daemon keeps in lb.dir: "frontend": "addr:port" while the model (every
+ * version of it: the journal's model key) holds one. */
+static int
+frontend(const struct ocra_config *cfg, const char *model, json_t *doc, struct ocra_err *err)
+{
+    int port;
+
+    if ((!cfg->lb.haproxy[0] && !cfg->lb.socket[0]) || !model)
+        return 0;
+    if ((port = ocra_lb_frontend_lookup(cfg->lb.dir, model, err)) < 0)
+        return -1;
+    if (port > 0)
+        json_object_set_new(doc, "frontend", json_sprintf("%s:%d", cfg->lb.bind, port));
+    return 0;
 }
 
 static int
-lineage(struct ocra_store *st, const char *id, bool as_json, struct ocra_err *err)
+lineage(const struct ocra_config *cfg, struct ocra_store *st, const char *id, bool as_json,
+        struct ocra_err *err)
 {
     struct ocra_store_event *ev = NULL;
     struct ocra_store_pipeline *p = NULL;
@@ -172,6 +193,8 @@ lineage(struct ocra_store *st, const char *id, bool as_json, struct ocra_err *er
     if (!(runs = ocra_store_runs_json(st, id, err)))
         goto out;
     json_object_set_new(doc, "runs", runs);
+    if (frontend(cfg, p ? p->model : NULL, doc, err) < 0)
+        goto out;
     if (as_json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         printf("%s\n", text);
@@ -216,7 +239,8 @@ lineage_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         return ocra_cli_fail(OCRA_CLI_USAGE, "lineage: want exactly one event ID");
     if (!journal)
         journal = ctx->cfg.journal_path;
-    if (ocra_store_open(journal, &st, &err) < 0 || lineage(st, argv[optind], as_json, &err) < 0)
+    if (ocra_store_open(journal, &st, &err) < 0 ||
+        lineage(&ctx->cfg, st, argv[optind], as_json, &err) < 0)
         status = ocra_cli_fail(err.code == ENOENT ? OCRA_CLI_USAGE : OCRA_CLI_FAIL, "lineage: %s",
                                err.msg);
     ocra_store_close(st);

@@ -116,6 +116,7 @@ struct ocra_config {
     } sched;
     struct {
         int64_t target, tolerance_percent, up_cooldown_s, down_cooldown_s, interval_s;
+        bool lb_load; /* HAProxy's sessions and queue count as load too */
     } autoscale;
     /* ---- inventory (end) */
     struct {
@@ -142,6 +143,12 @@ struct ocra_config {
         char *socket_dir; /* the runs' agent socket directories; each run's at /run/ocra in it */
         int64_t heartbeat_s;
     } agent;
+    /* ---- lb (begin) */
+    struct {
+        char *haproxy, *socket, *dir, *bind, *replica_addr;
+        int64_t port_min, port_max, check_inter_ms, drain_s;
+    } lb;
+    /* ---- lb (end) */
     /* ---- build (begin) */
     struct {
         char *registry, *cache_dir, *agent, *sign_key; /* sign_key names a secret */

@@ -7,6 +7,7 @@
  */
 #include "config/config_int.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,17 @@ check_allow_host(const char *s)
     return ocra_net_allow_entry_valid(s);
 }
 /* ---- artifact (end) */
+
+/* ---- lb (begin) */
+/* An IPv4 or IPv6 literal (HAProxy binds it, and ocra connects to replicas there). */
+static bool
+check_ip_literal(const char *s)
+{
+    unsigned char b[16];
+
+    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+/* ---- lb (end) */
 
 /* A DNS name without a port (the Host header names a client may use). */
 static bool
@@ -1088,6 +1100,65 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 3600,
      .off = CFG(agent.heartbeat_s),
      .doc = "Seconds between the in-image agent's heartbeats."},
+    /* ---- lb keys (begin) */
+    {.key = "lb.haproxy",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .off = CFG(lb.haproxy),
+     .doc = "HAProxy binary the daemon starts in front of served models; empty: none."},
+    {.key = "lb.socket",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = CFG(lb.socket),
+     .doc = "Admin socket of an operator's HAProxy to drive instead of starting one."},
+    {.key = "lb.dir",
+     .type = OCRA_CONFIG_PATH,
+     .def = "lb",
+     .off = CFG(lb.dir),
+     .doc = "HAProxy's generated config, pid file, admin socket and the frontend ports taken."},
+    {.key = "lb.bind",
+     .type = OCRA_CONFIG_STRING,
+     .def = "127.0.0.1",
+     .off = CFG(lb.bind),
+     .check = check_ip_literal,
+     .want = "an IPv4 or IPv6 address",
+     .doc = "Address the models' frontends listen on (0.0.0.0: every interface)."},
+    {.key = "lb.port_min",
+     .type = OCRA_CONFIG_INT,
+     .def = "18000",
+     .min = 1,
+     .max = 65535,
+     .off = CFG(lb.port_min),
+     .doc = "First frontend port; each served model keeps one port of port_min..port_max."},
+    {.key = "lb.port_max",
+     .type = OCRA_CONFIG_INT,
+     .def = "18015",
+     .min = 1,
+     .max = 65535,
+     .off = CFG(lb.port_max),
+     .doc = "Last frontend port (at most 1024 past port_min)."},
+    {.key = "lb.replica_addr",
+     .type = OCRA_CONFIG_STRING,
+     .def = "127.0.0.1",
+     .off = CFG(lb.replica_addr),
+     .check = check_ip_literal,
+     .want = "an IPv4 or IPv6 address",
+     .doc = "Address at which HAProxy reaches the replicas' ports (host networking)."},
+    {.key = "lb.check_inter_ms",
+     .type = OCRA_CONFIG_INT,
+     .def = "2000",
+     .min = 100,
+     .max = 3600000,
+     .off = CFG(lb.check_inter_ms),
+     .doc = "Interval of HAProxy's health checks of each replica."},
+    {.key = "lb.drain_s",
+     .type = OCRA_CONFIG_INT,
+     .def = "30",
+     .min = 0,
+     .max = 86400,
+     .off = CFG(lb.drain_s),
+     .doc = "How long a replica's open requests may run after drain, before it is stopped."},
+    /* ---- lb keys (end) */
     /* ---- inventory keys (begin) */
     {.key = "inventory.nodes",
      .type = OCRA_CONFIG_SECTIONS,
@@ -1197,6 +1268,12 @@ const struct ocra_config_row ocra_config_rows[] = {
      .max = 3600,
      .off = CFG(autoscale.interval_s),
      .doc = "Seconds between two steps of the autoscaler's control loop."},
+    {.key = "autoscale.lb_load",
+     .type = OCRA_CONFIG_BOOL,
+     .def = "false",
+     .off = CFG(autoscale.lb_load),
+     .doc =
+         "Also take the load balancer's sessions and queue of a model as its load (the larger)."},
     /* ---- inventory keys (end) */
 
 };

@@ -810,6 +810,8 @@ ocra_daemon_start(struct ocra_daemon *d, struct ocra_err *err)
         return ocra_err_wrap(err, "intake");
     free(d->journal);
     d->journal = ocra_xstrdup(cfg->journal_path);
+    if (ocra_daemon_lb_start(d, err) < 0) /* before the loop syncs its servers */
+        return -1;
     if (ocra_daemon_scale_start(d, err) < 0) /* before the agents report loads */
         return -1;
     agent_start(d, cfg);
@@ -852,6 +854,7 @@ ocra_daemon_stop(struct ocra_daemon *d)
     ocra_daemon_supervise_stop(d); /* no worker parks a workload any more */
     agent_stop(d);
     ocra_daemon_scale_stop(d); /* after the agent socket: no report comes in meanwhile */
+    ocra_daemon_lb_stop(d);    /* after the loop: nothing drives HAProxy any more */
     ocra_store_close(d->agent_st);
     d->agent_st = NULL;
 }
@@ -878,7 +881,7 @@ ocra_daemon_free(struct ocra_daemon *d)
 {
     if (!d)
         return;
-    if (d->workers || d->watchers || d->api || d->scale || d->sup)
+    if (d->workers || d->watchers || d->api || d->scale || d->sup || d->lb)
         ocra_daemon_stop(d);
     ocra_store_close(d->st);
     free(d->journal);

@@ -290,6 +290,7 @@ lineage_run(const json_t *outputs)
 static int
 hook_lineage(void *arg, struct ocra_store *st, const char *id, json_t *ev, struct ocra_err *err)
 {
+    struct api_host *h = arg;
     struct ocra_store_pipeline *p = NULL;
     json_t *stages = json_array(), *outputs = NULL, *image = NULL, *runs;
     struct alloc_pick ap = {NULL};
@@ -297,7 +298,6 @@ hook_lineage(void *arg, struct ocra_store *st, const char *id, json_t *ev, struc
     char *text = NULL;
     int ret = -1;
 
-    (void)arg;
     if (ocra_store_pipeline_get(st, id, &p, err) < 0 ||
         ocra_store_stage_history(st, id, stage_one, stages, err) < 0 ||
         ocra_store_alloc_list(st, id, false, alloc_one, &ap, err) < 0)
@@ -315,6 +315,9 @@ hook_lineage(void *arg, struct ocra_store *st, const char *id, json_t *ev, struc
     if (!(runs = ocra_store_runs_json(st, id, err)))
         goto out;
     json_object_set_new(ev, "runs", runs);
+    json_object_set_new(
+        ev, "frontend", /* the load balancer's port of a served model */
+        ocra_daemon_lb_frontend_json(h->d ? ocra_daemon_cfg(h->d) : h->cfg, p ? p->model : NULL));
     rep = json_object_get(outputs, "report");
     json_object_set_new(ev, "report",
                         ocra_json_str(rep, "tx")

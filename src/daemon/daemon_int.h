@@ -79,6 +79,7 @@ struct ocra_daemon {
     struct ocra_api *api;            /* the HTTP API when api.listen is set (daemon_api.c) */
     struct ocra_daemon_scale *scale; /* the autoscaling loop and its loads (daemon_scale.c) */
     struct ocra_daemon_supervisor *sup; /* the workload supervisor (daemon_supervise.c) */
+    struct ocra_lb *lb; /* HAProxy in front of served models, or NULL (daemon_lb.c) */
 };
 
 /* The wall clock (CLOCK_REALTIME, for pthread_cond_timedwait) ms from now, into *ts. */
@@ -218,6 +219,37 @@ void ocra_daemon_scale_run(struct ocra_daemon_ctx *ctx, const struct ocra_daemon
 int ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct ocra_err *err);
 
 /* ---- autoscale (end) -------------------------------------------------------------------- */
+
+/* ---- load balancer (begin) (daemon_lb.c; docs/RUNNING.md, Load balancing) ------------------- */
+struct ocra_lb;
+/* Opens the load balancer when lb.haproxy or lb.socket is set (else d->lb stays NULL). */
+int ocra_daemon_lb_start(struct ocra_daemon *d, struct ocra_err *err);
+/* Closes it, stopping the HAProxy the daemon owns. */
+void ocra_daemon_lb_stop(struct ocra_daemon *d);
+/* The frontend of event_id's model (taken on first call; every version of the model shares it)
+ * and a server per replica 0..replicas-1 (named as its container) at the workload port
+ * wport + N, each enabled once it accepts connections. Errors are logged. */
+void ocra_daemon_lb_sync(struct ocra_daemon_ctx *ctx, const char *event_id, int wport,
+                         int replicas);
+/* Replica `replica` of event_id drained (lb.drain_s at most) and removed from its frontend;
+ * before its container is stopped. */
+void ocra_daemon_lb_drain(struct ocra_daemon *d, const struct ocra_config *cfg,
+                          const char *event_id, int replica);
+/* Whether event_id's replica 0 is UP in the load balancer (true when there is none): a newer
+ * version replaces an older one only then. */
+bool ocra_daemon_lb_ready(struct ocra_daemon *d, struct ocra_store *st, const char *event_id);
+/* Replica `replica` of event_id may be added again (a drained one is not): before its start. */
+void ocra_daemon_lb_forget(struct ocra_daemon *d, const char *event_id, int replica);
+/* event_id's requests in HAProxy (sessions and queued, over its servers); 0 without one. */
+int64_t ocra_daemon_lb_load(struct ocra_daemon *d, const char *event_id);
+/* Every server of event_id drained and removed; the frontend port given back unless another
+ * version of the model holds servers there or is newer. */
+void ocra_daemon_lb_end(struct ocra_daemon_ctx *ctx, const char *event_id);
+/* The frontend of a model (the journal's model key), "addr:port" (a JSON string) from the
+ * frontends file in lb.dir, or JSON null; a reader beside the daemon may call it. Caller owns
+ * the reference. */
+json_t *ocra_daemon_lb_frontend_json(const struct ocra_config *cfg, const char *model);
+/* ---- load balancer (end) ------------------------------------------------------------------ */
 
 /* Removes the stray containers (ocra_daemon_strays() over ctx's journal), ends a runs row
  * they left running, logs each and sets /metrics (ocra_stray_containers,

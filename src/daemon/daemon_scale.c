@@ -46,6 +46,7 @@ struct scaled {
     char *event_id;
     bool seen;    /* in this tick's running set */
     bool static_; /* not autoscaled: max 1, another runner, or a plan that failed */
+    int port;     /* the workload's port (replica N at port + N); 0: serves none */
     struct ocra_sched_autoscaler as;
 };
 
@@ -329,6 +330,7 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
     if (ocra_daemon_agent_run(ctx->d, rs0->event_id, replica, &agent_dir, err) < 0)
         return -1;
     rs.agent_dir = agent_dir;
+    ocra_daemon_lb_forget(ctx->d, rs0->event_id, replica); /* drained before: back in rotation */
     ret = runner->start(runner, &rs, &rj, err);
     free(agent_dir);
     if (ret < 0)
@@ -355,6 +357,7 @@ replica_remove(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const ch
     int ret = -1;
 
     ocra_run_replica_name(event_id, replica, rj.name);
+    ocra_daemon_lb_drain(ctx->d, ctx->cfg, event_id, replica); /* no new request from here */
     if (runner->inspect(runner, rj.name, &cs, err) < 0)
         goto out;
     if (cs.found) {
@@ -602,6 +605,7 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
     }
     if (replicas_reap(ctx, event_id, err) < 0)
         goto out;
+    ocra_daemon_lb_end(ctx, event_id);
     ret = 0;
 out:
     ocra_runner_free(runner);
@@ -769,8 +773,13 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
     int64_t load, now = ocra_time_wall_ms();
     int want, have, reached, n;
 
-    if (sc->static_)
+    if (sc->static_) {
+        pthread_mutex_lock(&op_mu);
+        if (sc->port && !ended(s, sc->event_id))
+            ocra_daemon_lb_sync(ctx, sc->event_id, sc->port, 1); /* replica 0 only */
+        pthread_mutex_unlock(&op_mu);
         return;
+    }
     if (!(ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_REPLICAS)) {
         if (!s->slurm_said)
             ocra_log_info("autoscale: the %s runner does not scale replicas (run.runner)",
@@ -782,26 +791,36 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
     pthread_mutex_lock(&op_mu);
     if (ended(s, sc->event_id))
         goto out;
-    if (event_ctx_load(ctx, sc->event_id, &e, &err) < 0 ||
-        (is_new && scaled_init(s, sc, &e, &err) < 0)) {
+    if (event_ctx_load(ctx, sc->event_id, &e, &err) == 0)
+        sc->port = e.p.spec->workload.port;
+    if (err.code || (is_new && scaled_init(s, sc, &e, &err) < 0)) {
         ocra_log_warn("autoscale event=%s: %s", sc->event_id, err.msg);
         if (is_new) /* the next tick starts over */
             sc->seen = false;
         goto out;
     }
-    if (sc->static_)
+    if (sc->static_) {
+        if (sc->port)
+            ocra_daemon_lb_sync(ctx, sc->event_id, sc->port, 1);
         goto out;
+    }
     if (!is_new && conf_of(cfg, &e.p, &c, &err) == 0)
         sc->as.conf = c; /* after a reload: the new target, tolerance and cooldowns */
     if (!is_new)         /* scaled_init started or adopted them just now */
         replicas_heal(ctx, &e.rs, sc->as.replicas);
     load = load_sum(s, sc->event_id, mono_ms(), FRESH_BEATS * 1000 * cfg->agent.heartbeat_s, &n);
+    if (cfg->autoscale.lb_load && sc->port) { /* HAProxy's count, where it is the larger */
+        int64_t lb = ocra_daemon_lb_load(s->d, sc->event_id);
+
+        if (lb > load)
+            load = lb;
+    }
     have = sc->as.replicas;
     want = ocra_sched_autoscale_step(&sc->as, now, (double)load);
     ocra_log_debug("autoscale event=%s load=%" PRId64 " reporting=%d replicas=%d want=%d",
                    sc->event_id, load, n, have, want);
     if (want == have)
-        goto out;
+        goto sync;
     if (scale_to(ctx, &e.p, &e.rs, have, want, &reached, &err) < 0)
         ocra_log_warn("autoscale event=%s load=%" PRId64 " replicas %d->%d: stopped at %d: %s",
                       sc->event_id, load, have, want, reached, err.msg);
@@ -810,6 +829,9 @@ scale_event(struct ocra_daemon_scale *s, struct scaled *sc, bool is_new)
                       have, reached);
     ocra_sched_autoscale_set(&sc->as, now, reached);
     scale_metrics(sc->event_id, have, reached, reached != want);
+sync:
+    if (sc->port) /* the servers of the replicas in place, the new ones once they accept */
+        ocra_daemon_lb_sync(ctx, sc->event_id, sc->port, sc->as.replicas);
 out:
     pthread_mutex_unlock(&op_mu);
     event_ctx_fini(&e);

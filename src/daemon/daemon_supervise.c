@@ -250,6 +250,7 @@ stopper_main(void *arg)
     struct ocra_runner *r = ocra_daemon_runner_new(t->cfg, &err);
     struct entry *e;
 
+    ocra_daemon_lb_drain(s->d, t->cfg, t->event_id, 0); /* its requests end before its SIGTERM */
     if (!r || r->stop(r, &t->rj, (int)t->cfg->run.stop_grace_s, &err) < 0)
         ocra_log_warn("supervisor: event=%s stop %s (%s) %s: %s", t->event_id, t->rj.name, t->rj.id,
                       t->why, err.msg);
@@ -378,8 +379,9 @@ jobs_now(struct ocra_daemon_supervisor *s, size_t *n)
     return jobs;
 }
 
-/* Whether the newer event of a model runs (its workload started and is followed, or it
- * completed): an inference workload is replaced only then, so the model keeps being served. */
+/* Whether the newer event of a model runs (its workload started and is followed, and with a
+ * load balancer its replica 0 is UP there; or it completed): an inference workload is
+ * replaced only then, so the model keeps being served. */
 static bool
 newer_runs(struct ocra_daemon_supervisor *s, const char *newer)
 {
@@ -388,7 +390,8 @@ newer_runs(struct ocra_daemon_supervisor *s, const char *newer)
     bool runs = false;
 
     if (ocra_store_pipeline_get(s->st, newer, &p, &err) == 0 && p)
-        runs = (!strcmp(p->status, "running") && !strcmp(p->state, "supervised")) ||
+        runs = (!strcmp(p->status, "running") && !strcmp(p->state, "supervised") &&
+                ocra_daemon_lb_ready(s->d, s->st, newer)) || /* its server UP: traffic can shift */
                (p->outcome && !strcmp(p->outcome, "completed"));
     ocra_store_pipeline_free(p);
     return runs;

@@ -394,6 +394,7 @@ async function renderEvent(id) {
       lineageItem("node", alloc.node, "node"),
       lineageItem("GPUs", alloc.gpus ? alloc.gpus.join(", ") : null, "gpus"),
       lineageItem("run", run.state ? run.state + (run.exitCode != null ? " (exit " + run.exitCode + ")" : "") : null, "run"),
+      lineageItem("frontend", ev.frontend, "frontend"),
       lineageItem("report tx", rep.tx, "report", linkTo("tx", { tx: rep.tx, chain: rep.chain || ev.chain })),
     ].filter(Boolean)
   );
