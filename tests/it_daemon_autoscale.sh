@@ -249,6 +249,9 @@ gone "$c0-r1" && gone "$c0-r2" && gone "$c0-left" && ok no_replica_remains ||
     fail only_replica0_left "$(replica_containers) containers of the event"
 has stray_replica_logged "$tmp/daemon.log" "autoscale event=$id: removed stray replica container $c0-left"
 held_is "" && ok no_allocation_held || fail no_allocation_held "held: $(held)"
+# an ended event's ocra_replicas series goes (the family holds live events only, not every
+# event there ever was)
+[ -z "$(metric)" ] && ok metric_replicas_gone_with_the_event || fail metric_replicas_gone_with_the_event "ocra_replicas: '$(metric)'"
 [ "$(runs "state = 'running'")" -eq 0 ] &&
     [ "$(runs "state = 'succeeded' AND id = '$(docker inspect -f '{{.Id}}' "$c0" 2>/dev/null)'")" -eq 1 ] &&
     ok runs_all_ended_replica0_succeeded || fail runs_all_ended_replica0_succeeded "$(sqlite3 "$tmp/journal.db" "SELECT id, state, result FROM runs")"

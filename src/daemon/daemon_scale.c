@@ -599,10 +599,10 @@ ocra_daemon_scale_end(struct ocra_daemon_ctx *ctx, const char *event_id, struct 
     for (int r = h.max_replica; r > 0; r--)
         if (replica_remove(ctx, runner, event_id, r, NULL, err) < 0)
             goto out;
-    if (h.max_replica > 0) {
+    if (h.max_replica > 0)
         ocra_log_info("autoscale event=%s ended: replicas 1..%d removed", event_id, h.max_replica);
-        ocra_metrics_set(ocra_metrics_std()->replicas, (const char *const[]){event_id}, 0);
-    }
+    /* an ended event's series goes: the family holds the live events only */
+    ocra_metrics_remove(ocra_metrics_std()->replicas, (const char *const[]){event_id});
     if (replicas_reap(ctx, event_id, err) < 0)
         goto out;
     ocra_daemon_lb_end(ctx, event_id);

@@ -263,6 +263,22 @@ ocra_metrics_observe(struct ocra_metrics_family *f, const char *const *label_val
 }
 
 void
+ocra_metrics_remove(struct ocra_metrics_family *f, const char *const *label_values)
+{
+    struct series *s;
+
+    pthread_mutex_lock(&f->m->lock);
+    s = series_get(f, label_values, false);
+    if (s) {
+        for (size_t j = 0; j < f->n_labels; j++)
+            free(s->labels[j]);
+        free(s->buckets);
+        *s = f->series[--f->n_series];
+    }
+    pthread_mutex_unlock(&f->m->lock);
+}
+
+void
 ocra_metrics_clear(struct ocra_metrics_family *f)
 {
     pthread_mutex_lock(&f->m->lock);

@@ -49,6 +49,8 @@ void ocra_metrics_add(struct ocra_metrics_family *f, const char *const *label_va
 void ocra_metrics_set(struct ocra_metrics_family *f, const char *const *label_values, double v);
 void ocra_metrics_observe(struct ocra_metrics_family *f, const char *const *label_values, double v);
 /* Forgets every series of f (a collector that sets gauges from scratch calls this first). */
+/* Drops the series of label_values (a label set that will not come back: an ended event's). */
+void ocra_metrics_remove(struct ocra_metrics_family *f, const char *const *label_values);
 void ocra_metrics_clear(struct ocra_metrics_family *f);
 
 /* The value of one series of a counter or gauge (0 when absent); histograms: the count. */

@@ -139,10 +139,14 @@ test_zero_series_build_info_and_process(void)
 
     (void)c;
     ocra_metrics_touch(k, (const char *const[]){"permanent"});
+    ocra_metrics_add(k, (const char *const[]){"gone"}, 2);
+    ocra_metrics_remove(k, (const char *const[]){"gone"});
+    ocra_metrics_remove(k, (const char *const[]){"never"});
     ocra_buf_init(&b);
     ocra_metrics_write(m, &b);
     CHECK(strstr(b.data, "\nx_bytes_total 0\n") != NULL);
     CHECK(strstr(b.data, "\nx_kinds_total{kind=\"permanent\"} 0\n") != NULL);
+    CHECK(strstr(b.data, "gone") == NULL);
     ocra_buf_fini(&b);
     ocra_metrics_free(m);
 
