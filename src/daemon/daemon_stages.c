@@ -78,7 +78,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, bool 
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
     ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
-    bo.load_socket = load && (ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_LOCAL_ENGINE)
+    bo.load_socket = load && (ocra_daemon_runner_supports(cfg) & OCRA_RUN_LOCAL_ENGINE)
                          ? ocra_config_docker_socket(cfg)
                          : NULL;
     bo.load_min_size = (uint64_t)cfg->build.engine_load_min_mib << 20;
@@ -215,6 +215,38 @@ out:
  * held rows for each, so two workers never place on the same free devices. */
 static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static void docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out, size_t *n);
+
+#define HOSTS_MAX_AGE_MS 5000 /* a node's engine seen answering this recently is not asked */
+#define HOSTS_PING_MS 5000    /* how long a silent engine is waited for */
+
+/* Nodes whose own engine does not answer take no new placements: they leave the inventory
+ * the allocator places on (what they hold stays held in the journal) until they answer. */
+static void
+inventory_drop_down(const struct ocra_config *cfg, struct ocra_sched_inventory *inv)
+{
+    struct ocra_run_host *hosts;
+    size_t n, k = 0;
+
+    docker_hosts(cfg, &hosts, &n);
+    if (n)
+        (void)ocra_run_hosts_refresh(hosts, n, HOSTS_MAX_AGE_MS, HOSTS_PING_MS);
+    for (size_t i = 0; i < inv->n; i++) {
+        struct ocra_run_host_health h = {0};
+        bool down = false;
+
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(hosts[j].node, inv->v[i].node.name) == 0) {
+                ocra_run_hosts_health(hosts[j].node, &h);
+                down = h.known && !h.up;
+            }
+        if (!down)
+            inv->v[k++] = inv->v[i];
+    }
+    inv->n = k;
+    free(hosts);
+}
+
 /* Runs fn with the allocator of the journal, under alloc_mu. */
 static int
 with_allocator(struct ocra_daemon_ctx *ctx,
@@ -240,6 +272,7 @@ with_allocator(struct ocra_daemon_ctx *ctx,
         ocra_err_wrap(err, "inventory");
         goto out;
     }
+    inventory_drop_down(&cfg, &inv);
     if (ocra_sched_allocator_open(ctx->st, &inv, (enum ocra_sched_policy)ctx->cfg->sched.policy,
                                   ctx->cfg->sched.gpu_memory_headroom_mib, &a, err) < 0)
         goto out;
@@ -408,6 +441,52 @@ ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct oc
 
 /* ---- run and complete -------------------------------------------------------------------- */
 
+/* The nodes' own engines (inventory.nodes docker_host) for the docker runner, with the
+ * run.docker_tls.* defaults; *n 0 when no node names one. Caller frees *out (the strings are
+ * cfg's). */
+static void
+docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (cfg->run.runner != OCRA_RUN_KIND_DOCKER)
+        return;
+    for (size_t i = 0; i < cfg->n_nodes; i++) {
+        const struct ocra_config_node *c = &cfg->nodes[i];
+
+        if (!*c->docker_host)
+            continue;
+        if (!*out)
+            *out = ocra_xcalloc(cfg->n_nodes, sizeof(**out));
+        (*out)[(*n)++] = (struct ocra_run_host){
+            .node = c->name,
+            .endpoint = c->docker_host,
+            .tls_ca = *c->docker_tls_ca ? c->docker_tls_ca : cfg->run.docker_tls_ca,
+            .tls_cert = *c->docker_tls_cert ? c->docker_tls_cert : cfg->run.docker_tls_cert,
+            .tls_key = *c->docker_tls_key ? c->docker_tls_key : cfg->run.docker_tls_key};
+    }
+}
+
+int
+ocra_daemon_docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out, size_t *n)
+{
+    docker_hosts(cfg, out, n);
+    return (int)*n;
+}
+
+unsigned
+ocra_daemon_runner_supports(const struct ocra_config *cfg)
+{
+    unsigned s = ocra_run_kind_supports(cfg->run.runner);
+    struct ocra_run_host *hosts;
+    size_t n;
+
+    /* the nodes' own engines: workloads do not run on this host's */
+    docker_hosts(cfg, &hosts, &n);
+    free(hosts);
+    return n ? s & ~(unsigned)OCRA_RUN_LOCAL_ENGINE : s;
+}
+
 static struct ocra_runner *
 runner_new(const struct ocra_config *cfg, struct ocra_err *err)
 {
@@ -420,10 +499,16 @@ runner_new(const struct ocra_config *cfg, struct ocra_err *err)
         .workdir = cfg->run.slurm.workdir,
         .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms,
     };
-    const struct ocra_run_opts o = {
+    struct ocra_run_opts o = {
         .kind = cfg->run.runner, .docker_socket = ocra_config_docker_socket(cfg), .slurm = &so};
+    struct ocra_run_host *hosts;
+    struct ocra_runner *r;
 
-    return ocra_run_new(&o, err);
+    docker_hosts(cfg, &hosts, &o.n_hosts);
+    o.hosts = hosts;
+    r = ocra_run_new(&o, err);
+    free(hosts);
+    return r;
 }
 
 /* The workload as the run stage starts it and the complete stage finds it again. */
@@ -445,6 +530,7 @@ run_spec_fill(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, co
     memset(rs, 0, sizeof(*rs));
     rs->event_id = job->event->id;
     rs->image = image;
+    rs->node = ocra_json_str(alloc, "node"); /* the engine of that node, where nodes name one */
     rs->port = (int)p->spec->workload.port;
     json_array_foreach(json_object_get(alloc, "gpus"), i, g)
     {
