@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 #include "run/run.h"
 
 struct run_opts {
@@ -119,22 +120,12 @@ runner_new(const struct run_opts *o, const struct ocra_config *cfg, struct ocra_
     struct ocra_image_docker_opts dopts = {.socket = o->docker_host};
 
     if (o->node && strcmp(o->runner, "slurm") != 0) {
-        struct ocra_run_host *hosts = ocra_xcalloc(cfg->n_nodes + 1, sizeof(*hosts));
-        struct ocra_run_opts ro = {.kind = OCRA_RUN_KIND_DOCKER, .hosts = hosts};
+        struct ocra_run_host *hosts;
+        struct ocra_run_opts ro = {.kind = OCRA_RUN_KIND_DOCKER};
         struct ocra_runner *r;
 
-        for (size_t i = 0; i < cfg->n_nodes; i++) {
-            const struct ocra_config_node *c = &cfg->nodes[i];
-
-            if (!*c->docker_host)
-                continue;
-            hosts[ro.n_hosts++] = (struct ocra_run_host){
-                .node = c->name,
-                .endpoint = c->docker_host,
-                .tls_ca = *c->docker_tls_ca ? c->docker_tls_ca : cfg->run.docker_tls_ca,
-                .tls_cert = *c->docker_tls_cert ? c->docker_tls_cert : cfg->run.docker_tls_cert,
-                .tls_key = *c->docker_tls_key ? c->docker_tls_key : cfg->run.docker_tls_key};
-        }
+        ocra_daemon_docker_hosts(cfg, &hosts, &ro.n_hosts);
+        ro.hosts = hosts;
         if (!ro.n_hosts) {
             free(hosts);
             ocra_err_set(err, EINVAL,

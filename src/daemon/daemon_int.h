@@ -316,13 +316,4 @@ enum ocra_daemon_stop_why ocra_daemon_supervise_end(struct ocra_daemon *d, const
                                                     char **newer);
 /* ---- supervise (end) */
 
-/* The runner's capabilities under cfg: the kind's, less OCRA_RUN_LOCAL_ENGINE when nodes name
- * their own Docker engines (inventory.nodes docker_host). */
-unsigned ocra_daemon_runner_supports(const struct ocra_config *cfg);
-/* The nodes' own engines with the run.docker_tls.* defaults (docker runner only): returns *n;
- * caller frees *out (its strings are cfg's). */
-struct ocra_run_host;
-int ocra_daemon_docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out,
-                             size_t *n);
-
 #endif

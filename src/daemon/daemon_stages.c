@@ -215,38 +215,6 @@ out:
  * held rows for each, so two workers never place on the same free devices. */
 static pthread_mutex_t alloc_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out, size_t *n);
-
-#define HOSTS_MAX_AGE_MS 5000 /* a node's engine seen answering this recently is not asked */
-#define HOSTS_PING_MS 5000    /* how long a silent engine is waited for */
-
-/* Nodes whose own engine does not answer take no new placements: they leave the inventory
- * the allocator places on (what they hold stays held in the journal) until they answer. */
-static void
-inventory_drop_down(const struct ocra_config *cfg, struct ocra_sched_inventory *inv)
-{
-    struct ocra_run_host *hosts;
-    size_t n, k = 0;
-
-    docker_hosts(cfg, &hosts, &n);
-    if (n)
-        (void)ocra_run_hosts_refresh(hosts, n, HOSTS_MAX_AGE_MS, HOSTS_PING_MS);
-    for (size_t i = 0; i < inv->n; i++) {
-        struct ocra_run_host_health h = {0};
-        bool down = false;
-
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(hosts[j].node, inv->v[i].node.name) == 0) {
-                ocra_run_hosts_health(hosts[j].node, &h);
-                down = h.known && !h.up;
-            }
-        if (!down)
-            inv->v[k++] = inv->v[i];
-    }
-    inv->n = k;
-    free(hosts);
-}
-
 /* Runs fn with the allocator of the journal, under alloc_mu. */
 static int
 with_allocator(struct ocra_daemon_ctx *ctx,
@@ -272,7 +240,7 @@ with_allocator(struct ocra_daemon_ctx *ctx,
         ocra_err_wrap(err, "inventory");
         goto out;
     }
-    inventory_drop_down(&cfg, &inv);
+    ocra_daemon_hosts_drop_down(&cfg, &inv); /* no new placements on a silent engine */
     if (ocra_sched_allocator_open(ctx->st, &inv, (enum ocra_sched_policy)ctx->cfg->sched.policy,
                                   ctx->cfg->sched.gpu_memory_headroom_mib, &a, err) < 0)
         goto out;
@@ -441,52 +409,6 @@ ocra_daemon_release(struct ocra_daemon_ctx *ctx, const char *event_id, struct oc
 
 /* ---- run and complete -------------------------------------------------------------------- */
 
-/* The nodes' own engines (inventory.nodes docker_host) for the docker runner, with the
- * run.docker_tls.* defaults; *n 0 when no node names one. Caller frees *out (the strings are
- * cfg's). */
-static void
-docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    if (cfg->run.runner != OCRA_RUN_KIND_DOCKER)
-        return;
-    for (size_t i = 0; i < cfg->n_nodes; i++) {
-        const struct ocra_config_node *c = &cfg->nodes[i];
-
-        if (!*c->docker_host)
-            continue;
-        if (!*out)
-            *out = ocra_xcalloc(cfg->n_nodes, sizeof(**out));
-        (*out)[(*n)++] = (struct ocra_run_host){
-            .node = c->name,
-            .endpoint = c->docker_host,
-            .tls_ca = *c->docker_tls_ca ? c->docker_tls_ca : cfg->run.docker_tls_ca,
-            .tls_cert = *c->docker_tls_cert ? c->docker_tls_cert : cfg->run.docker_tls_cert,
-            .tls_key = *c->docker_tls_key ? c->docker_tls_key : cfg->run.docker_tls_key};
-    }
-}
-
-int
-ocra_daemon_docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out, size_t *n)
-{
-    docker_hosts(cfg, out, n);
-    return (int)*n;
-}
-
-unsigned
-ocra_daemon_runner_supports(const struct ocra_config *cfg)
-{
-    unsigned s = ocra_run_kind_supports(cfg->run.runner);
-    struct ocra_run_host *hosts;
-    size_t n;
-
-    /* the nodes' own engines: workloads do not run on this host's */
-    docker_hosts(cfg, &hosts, &n);
-    free(hosts);
-    return n ? s & ~(unsigned)OCRA_RUN_LOCAL_ENGINE : s;
-}
-
 static struct ocra_runner *
 runner_new(const struct ocra_config *cfg, struct ocra_err *err)
 {
@@ -504,7 +426,7 @@ runner_new(const struct ocra_config *cfg, struct ocra_err *err)
     struct ocra_run_host *hosts;
     struct ocra_runner *r;
 
-    docker_hosts(cfg, &hosts, &o.n_hosts);
+    ocra_daemon_docker_hosts(cfg, &hosts, &o.n_hosts);
     o.hosts = hosts;
     r = ocra_run_new(&o, err);
     free(hosts);
