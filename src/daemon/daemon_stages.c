@@ -586,8 +586,13 @@ run_look(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const struct o
 
     if (ocra_store_event_orphaned(ctx->st, event_id, orphaned, err) < 0 || *orphaned)
         return *orphaned ? 0 : -1;
-    if (runner->wait(runner, rj, COMPLETE_LOOK_MS, exit_code, err) == 0 || err->code != ETIMEDOUT)
+    /* EHOSTDOWN: the engine of its node is silent; the run is followed (not failed, not run
+     * elsewhere) until the engine answers and says how it ended */
+    if (runner->wait(runner, rj, COMPLETE_LOOK_MS, exit_code, err) == 0 ||
+        (err->code != ETIMEDOUT && err->code != EHOSTDOWN))
         return err->code ? -1 : 0;
+    if (err->code == EHOSTDOWN)
+        ocra_log_warn("event=%s: %s (waiting for its node)", event_id, err->msg);
     memset(err, 0, sizeof(*err));
     if (limit_s)
         ocra_daemon_run_times(ctx, runner, rj, &started, &finished);

@@ -175,17 +175,16 @@ host_runner(struct hosts_runner *hr, size_t i, struct ocra_err *err)
     return h->r = r;
 }
 
-/* After an op on host i: a transport failure marks it down (and drops its runner: the next
- * use makes one again), an answer marks it up. Returns rc. */
+/* After an op on host i: a transport failure marks it down (EHOSTDOWN naming the node), an
+ * answer marks it up. Returns rc. */
 static int
 host_done(struct hosts_runner *hr, size_t i, int rc, struct ocra_err *err)
 {
     struct host *h = &hr->v[i];
 
     if (rc < 0 && ocra_run_hosts_silent(err)) {
+        /* the runner stays: its /events window goes on where it ended once the engine answers */
         ocra_run_hosts_note(h->conf.node, err);
-        ocra_runner_free(h->r);
-        h->r = NULL;
         err->code = EHOSTDOWN;
         ocra_err_wrap(err, "node %s", h->conf.node);
     } else if (rc == 0 || err->code) {
