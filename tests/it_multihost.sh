@@ -9,12 +9,20 @@
 # Cases: a workload run on node gpu-b runs on gpu-b's engine (asked directly, and absent on
 # gpu-a's), its image pulled there by digest; a client without a certificate is refused; node
 # gpu-b's dockerd killed by PID: `ocra nodes` shows it down, a run on it fails naming the
-# node, gpu-a still runs; gpu-b started again: up. Exits 77 saying why when network
+# node, gpu-a still runs; gpu-b started again: up. Then the daemon (tests/lib/pipeline.sh:
+# anvil, the package index, a registry on the bridge's address, a local dockerd for builds)
+# with first-fit over [gpu-b, gpu-a]: an event is placed on gpu-b and its workload runs on
+# gpu-b's engine (pulled there by digest); gpu-b's dockerd killed: /api/v1/nodes and
+# ocra_node_up{node="gpu-b"} say down, the event waits (not dead, not run elsewhere), a new
+# event is placed on gpu-a and reported; gpu-b's dockerd started again: up, and the waiting
+# event is judged by what its engine recorded and reported. Exits 77 saying why when network
 # namespaces, dockerd, docker-registry or openssl are not to be had. Removes every namespace,
 # link and process it made, by name and PID. Run from the repository root (ctest does).
 set -u
-ocra=${1:?usage: it_multihost.sh PATH_TO_OCRA}
+ocra=${1:?usage: it_multihost.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT}
+agent=${2:?usage: it_multihost.sh PATH_TO_OCRA PATH_TO_OCRA_AGENT}
 case $ocra in /*) ;; *) ocra="$PWD/$ocra" ;; esac
+case $agent in /*) ;; *) agent="$PWD/$agent" ;; esac
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() {
     echo "it_multihost: skipped: $1"
@@ -25,11 +33,21 @@ command -v ip >/dev/null 2>&1 || skip "no ip (Debian package iproute2)"
 command -v openssl >/dev/null 2>&1 || skip "no openssl"
 command -v docker-registry >/dev/null 2>&1 || skip "no docker-registry (Debian package docker-registry)"
 command -v dockerd >/dev/null 2>&1 || skip "no dockerd (Debian package docker.io)"
+command -v sqlite3 >/dev/null 2>&1 || skip "no sqlite3"
 
 # shellcheck source=tests/lib/dockerd.sh
 . "$here/lib/dockerd.sh"
 # shellcheck source=tests/lib/registry.sh
 . "$here/lib/registry.sh"
+# shellcheck source=tests/lib/pyindex.sh
+. "$here/lib/pyindex.sh"
+# shellcheck source=tests/lib/anvil.sh
+. "$here/lib/anvil.sh"
+# shellcheck source=tests/lib/build_env.sh
+. "$here/lib/build_env.sh"
+# shellcheck source=tests/lib/pipeline.sh
+. "$here/lib/pipeline.sh"
+evm_tools_or_skip
 tmp=$(mktemp -d /tmp/ocra-mh.XXXXXX)
 # shellcheck source=tests/lib/check.sh
 . "$here/lib/check.sh"
@@ -38,7 +56,7 @@ tmp=$(mktemp -d /tmp/ocra-mh.XXXXXX)
 tag=$$
 ns1=ocra-mh-$tag-a ns2=ocra-mh-$tag-b br=ocmh$tag
 made_ns=() made_links=()
-pid1= pid2= dir1=$tmp/e1 dir2=$tmp/e2
+pid1='' pid2='' dir1=$tmp/e1 dir2=$tmp/e2 daemon_pid='' services='' p_dir='' p_pid=''
 
 stop_engine() { # DIR PID
     [ -n "$2" ] || return 0
@@ -47,6 +65,14 @@ stop_engine() { # DIR PID
 }
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+    if [ -n "$daemon_pid" ]; then
+        kill -TERM "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+    fi
+    if [ -n "$services" ]; then
+        OCRA_DOCKERD_DIR=$p_dir OCRA_DOCKERD_PID=$p_pid
+        pipeline_services_stop
+    fi
     stop_engine "$dir1" "$pid1"
     stop_engine "$dir2" "$pid2"
     registry_stop_all
@@ -122,7 +148,7 @@ start_engine() { # N: engine N in its namespace, tcp://ADDR:2376 with TLS
     local n=$1 ns ip dir
     if [ "$n" = 1 ]; then ns=$ns1 ip=$ip1 dir=$dir1; else ns=$ns2 ip=$ip2 dir=$dir2; fi
     OCRA_DOCKERD_NETNS=$ns OCRA_DOCKERD_TCP=$ip:2376 OCRA_DOCKERD_TLS_DIR=$pki/e$n \
-        OCRA_DOCKERD_ARGS="--insecure-registry $reg" dockerd_start "$dir"
+        OCRA_DOCKERD_ARGS="--insecure-registry $net.$base/29" dockerd_start "$dir"
     local rc=$?
     [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
     [ "$rc" -eq 0 ] || { echo "it_multihost: engine $n did not start" >&2; exit 1; }
@@ -242,7 +268,114 @@ sed -i "s|ssh://ops@$ip2|tcp://$ip2:2376|; s|^run:.*||" "$tmp/bad.yaml"
 expect tcp_needs_tls 2 "$ocra" -c "$tmp/bad.yaml" run --node gpu-c --name mh-c "$image" -- /bin/true &&
     has tcp_needs_tls_says "$tmp/err" "TLS client certificates"
 
+# ---- the daemon: placement over the two engines ----------------------------------------------
+
+export DOCKER_BUILDKIT=0
+# the builds' engine (this host's), pushing to the registry on the bridge's address
+OCRA_REGISTRY_ADDR=$root_ip OCRA_DOCKERD_ARGS="--insecure-registry $net.$base/29" \
+    pipeline_services "$tmp/p"
+rc=$?
+services=1 p_dir=$OCRA_DOCKERD_DIR p_pid=$OCRA_DOCKERD_PID
+[ "$rc" -eq 77 ] && skip "$OCRA_SKIP_REASON"
+[ "$rc" -eq 0 ] || { fail "${PIPELINE_FAILED%%:*}" "${PIPELINE_FAILED#*: }"; check_done; exit 1; }
+api_port=$(free_port)
+pipeline_config "$tmp/p/ocra.yaml" "$PIPELINE_CONTRACT" "http://$PIPELINE_REGISTRY/ocra/mh" \
+    "$agent" "$api_port" "daemon:
+  workers: 3
+  retry_base_ms: 500
+  retry_max_ms: 3000
+  poll_ms: 200
+  lease_ms: 5000
+sched:
+  policy: first-fit"
+python3 - "$tmp/p/ocra.yaml" "$ip1" "$ip2" "$pki" <<'PY'
+import re, sys
+p, ip1, ip2, pki = sys.argv[1:]
+s = open(p).read()
+nodes = "".join(
+    "\n    - name: %s\n      cpus: 4\n      memory_mib: 16384\n      docker_host: \"tcp://%s:2376\"" % (n, ip)
+    for n, ip in (("gpu-b", ip2), ("gpu-a", ip1)))
+s = re.sub(r"(?m)^  local: true.*$", "  local: false\n  nodes:" + nodes, s, count=1)
+s = re.sub(r"(?m)^run:$", "run:\n  docker_tls:\n    ca: %s/ca.pem\n    cert: %s/client/cert.pem\n    key: %s/client/key.pem" % (pki, pki, pki), s, count=1)
+open(p, "w").write(s)
+PY
+cfg=$tmp/p/ocra.yaml
+mkdir -p "$tmp/p/art/w"
+head -c 50000 /dev/urandom >"$tmp/p/art/w/model.safetensors"
+sha=$(sha256sum "$tmp/p/art/w/model.safetensors" | cut -d' ' -f1)
+# spec NAME SHELL_COMMAND: a CPU-only training spec on the local base image
+spec() {
+    cat <<JSON
+{"name": "$1", "modelVersion": "1.0.0", "baseImage": "$OCRA_BASE_IMAGE",
+ "toolsAndLibraries": {"ocra-smoke": "1.0.0"},
+ "artifact": {"uri": "http://127.0.0.1:$ARTIFACTS_PORT/w/model.safetensors", "sha256": "$sha",
+              "size": 50000},
+ "workload": {"type": "training", "gpus": 0, "command": ["sh", "-c", "$2"]}}
+JSON
+}
+publish() { # NAME SHELL_COMMAND: prints the transaction hash
+    "$CAST" send --json --rpc-url "$EVM_RPC_URL" --private-key "$EVM_KEY0" "$PIPELINE_CONTRACT" \
+        "publish(string,string)" "$1" "$(spec "$1" "$2")" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["transactionHash"])'
+}
+q() { sqlite3 "$tmp/p/journal.db" "$1" 2>/dev/null; }
+api() { curl -s -H "Authorization: Bearer $(cat "$tmp/p/keys/api.token")" "http://127.0.0.1:$api_port$1"; }
+node_of() { q "SELECT node FROM allocations WHERE event_id = '$1' ORDER BY rowid LIMIT 1"; }
+on_engine() { # d1|d2 EVENT: the engine has a container of EVENT
+    [ -n "$("$1" ps -aq --filter "label=io.ocra.event-id=$2" 2>/dev/null)" ]
+}
+running_on() { # d1|d2 EVENT
+    [ -n "$("$1" ps -q --filter "label=io.ocra.event-id=$2" 2>/dev/null)" ]
+}
+"$ocra" daemon -c "$cfg" >>"$tmp/p/daemon.out" 2>>"$tmp/p/daemon.log" &
+daemon_pid=$!
+
+wait_cmd="while [ ! -e /tmp/ocra-stop ]; do sleep 0.2; done"
+tx1=$(publish mh-one "$wait_cmd") || fail publish_one "cast send failed"
+ev1=
+got_ev1() { ev1=$(pipeline_event_of "$ocra" "$cfg" "$tx1"); [ -n "$ev1" ]; }
+# a bounded wait for the build and the start (minutes on a slow machine), not a timing check
+placed_b() { got_ev1 && running_on d2 "$ev1"; }
+for _ in $(seq 1 900); do placed_b && break; kill -0 "$daemon_pid" 2>/dev/null || break; sleep 1; done
+if placed_b; then ok daemon_placed_on_b; else fail daemon_placed_on_b "event ${ev1:-?} not running on engine 2; $(tail -5 "$tmp/p/daemon.log")"; fi
+[ "$(node_of "$ev1")" = gpu-b ] && ok daemon_allocation_b || fail daemon_allocation_b "allocation on '$(node_of "$ev1")'"
+on_engine d1 "$ev1" && fail daemon_not_on_a "engine 1 has a container of $ev1" || ok daemon_not_on_a
+
+# gpu-b's engine dies
+kill -KILL "$pid2"
+wait "$pid2" 2>/dev/null
+b_down() { api /api/v1/nodes | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+n = [x for x in (d if isinstance(d, list) else d.get("nodes", [])) if x.get("name") == "gpu-b"]
+sys.exit(0 if n and n[0].get("engine", {}).get("up") is False else 1)'; }
+wait_until "/api/v1/nodes says gpu-b is down" b_down && ok api_b_down || fail api_b_down "$(api /api/v1/nodes | head -c 600)"
+metric_b() { api /metrics | grep -F 'ocra_node_up{node="gpu-b"}' | awk '{print $2}'; }
+[ "$(metric_b)" = 0 ] && ok metric_b_down || fail metric_b_down "ocra_node_up{node=\"gpu-b\"} is '$(metric_b)'"
+tx2=$(publish mh-two "echo two") || fail publish_two "cast send failed"
+ev2=$(pipeline_wait_event "$ocra" "$cfg" "$tx2" "$daemon_pid")
+[ "$(pipeline_get "$ocra" "$cfg" "$ev2" 'p.get("status")')" = reported ] && ok second_reported || fail second_reported "event ${ev2:-?}: $(pipeline_get "$ocra" "$cfg" "$ev2" 'p')"
+[ "$(node_of "$ev2")" = gpu-a ] && ok second_placed_on_a || fail second_placed_on_a "allocation on '$(node_of "$ev2")'"
+on_engine d1 "$ev2" && ok second_ran_on_a || fail second_ran_on_a "engine 1 has no container of $ev2"
+st1=$(pipeline_get "$ocra" "$cfg" "$ev1" 'p.get("state")')
+[ "$st1" != "dead" ] && [ "$st1" != "done" ] && ok first_waits_for_b || fail first_waits_for_b "state $st1"
+on_engine d1 "$ev1" && fail first_not_run_elsewhere "engine 1 has a container of $ev1" || ok first_not_run_elsewhere
+
+# gpu-b's engine back: up, and the first event is judged by what its engine recorded
+start_engine 2
+b_up() { ! b_down && api /api/v1/nodes | grep -q gpu-b; }
+wait_until "/api/v1/nodes says gpu-b is up" b_up && ok api_b_up || fail api_b_up "$(api /api/v1/nodes | head -c 600)"
+running_on d2 "$ev1" && d2 exec "$(d2 ps -q --filter "label=io.ocra.event-id=$ev1")" touch /tmp/ocra-stop
+ev1b=$(pipeline_wait_event "$ocra" "$cfg" "$tx1" "$daemon_pid")
+[ "$(pipeline_get "$ocra" "$cfg" "$ev1" 'p.get("status")')" = reported ] && ok first_reported_after_b_back ||
+    fail first_reported_after_b_back "event ${ev1b:-?}: $(pipeline_get "$ocra" "$cfg" "$ev1" 'p')"
+[ "$(q "SELECT count(DISTINCT node) FROM allocations WHERE event_id = '$ev1'")" = 1 ] && ok first_one_node ||
+    fail first_one_node "$(q "SELECT node FROM allocations WHERE event_id = '$ev1'")"
+kill -0 "$daemon_pid" 2>/dev/null && ok daemon_kept_running || fail daemon_kept_running "exited"
+
 if [ "$failed" -ne 0 ]; then
+    echo "--- the daemon's log (last 30 lines)" >&2
+    tail -n 30 "$tmp/p/daemon.log" >&2
     echo "--- e2/dockerd.log (last 15 lines)" >&2
     tail -n 15 "$dir2/dockerd.log" >&2
 fi

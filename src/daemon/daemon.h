@@ -251,7 +251,8 @@ unsigned ocra_daemon_runner_supports(const struct ocra_config *cfg);
 /*
  * Asks the nodes' engines not heard from in the last few seconds (GET /version) and takes the
  * nodes whose engine does not answer out of inv: no new placements there until it answers
- * (what they hold stays held in the journal). Sets ocra_node_up{node}.
+ * (what they hold stays held in the journal). With any node naming an engine, a node that
+ * names none leaves too (it has nothing to run on). Sets ocra_node_up{node}.
  */
 void ocra_daemon_hosts_drop_down(const struct ocra_config *cfg, struct ocra_sched_inventory *inv);
 /*

@@ -374,6 +374,12 @@ check_docker_hosts(struct check *c, const struct ocra_config *cfg)
             say(c, true, name, "%s: %s", hosts[i].endpoint, what);
         ocra_runner_free(dk);
     }
+    for (size_t i = 0; n && i < cfg->n_nodes; i++)
+        if (!*cfg->nodes[i].docker_host)
+            say(c, false, "inventory.nodes",
+                "node %s names no docker_host while others do: nothing is placed on it (name "
+                "its engine, or remove it)",
+                cfg->nodes[i].name);
     free(hosts);
 }
 

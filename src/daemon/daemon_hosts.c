@@ -21,7 +21,7 @@ ocra_daemon_docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **o
 {
     *out = NULL;
     *n = 0;
-    if (cfg->run.runner != OCRA_RUN_KIND_DOCKER)
+    if (!(ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_ENGINE_HOSTS))
         return 0;
     for (size_t i = 0; i < cfg->n_nodes; i++) {
         const struct ocra_config_node *c = &cfg->nodes[i];
@@ -89,7 +89,7 @@ ocra_daemon_hosts_drop_down(const struct ocra_config *cfg, struct ocra_sched_inv
 
     hosts_refresh(cfg, HOSTS_MAX_AGE_MS, &hosts, &n);
     for (size_t i = 0; i < inv->n; i++) {
-        bool down = false;
+        bool down = n > 0; /* a node without an engine of its own runs nothing then */
 
         for (size_t j = 0; j < n; j++) {
             struct ocra_run_host_health h;

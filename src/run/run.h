@@ -145,6 +145,9 @@ typedef int ocra_run_probe_fn(struct ocra_runner *r, char *what, size_t n, struc
 /* workloads run on this host's engine (run.docker_host): the build may hand it the image it
  * made, and this host's GPUs are the inventory */
 #define OCRA_RUN_LOCAL_ENGINE 0x10u
+/* the runner can run on the placement nodes' own Docker engines (ocra_run_opts.hosts,
+ * inventory.nodes docker_host), one per node, instead of one */
+#define OCRA_RUN_ENGINE_HOSTS 0x40u
 /* a start is a submission the daemon journals before it is made (a crash between the two
  * adopts, never submits twice), and a job the cluster purged after it ended answers ENOENT,
  * its exit status lost; ocra_run_slurm_job_get() applies */
@@ -332,7 +335,8 @@ struct ocra_runner *ocra_run_docker_new(const struct ocra_image_docker_opts *opt
  * unique across them: it comes from the event id). watch follows each engine's /events in
  * turn, a window of timeout_ms / n each (windows start where the last one of that engine
  * ended: no end is missed). A host that does not answer makes an op that needs it fail with
- * EHOSTDOWN naming the node; containers fails so (the reconcile waits) while any is down.
+ * EHOSTDOWN naming the node; containers fails so (the reconcile waits) while any is down;
+ * reap skips it (its containers are strays for the reconcile once it answers).
  * Every answer or silence is recorded in the process's host health (ocra_run_hosts_health()).
  */
 struct ocra_runner *ocra_run_hosts_new(const struct ocra_run_opts *o, struct ocra_err *err);
@@ -355,7 +359,8 @@ size_t ocra_run_hosts_refresh(const struct ocra_run_host *hosts, size_t n, int64
                               long timeout_ms);
 /* Records what a request to node's engine found: err NULL or code 0 when it answered. */
 void ocra_run_hosts_note(const char *node, const struct ocra_err *err);
-/* True for an error that says the engine did not answer (a transport failure, not a reply). */
+/* True for an error that says the engine did not answer (a transport failure, not a reply;
+ * not a timeout, which a wait for a running workload ends with). */
 bool ocra_run_hosts_silent(const struct ocra_err *err);
 
 /* ---- slurm (begin) ---------------------------------------------------------------------- */

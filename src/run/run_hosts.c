@@ -31,7 +31,6 @@ ocra_run_hosts_silent(const struct ocra_err *err)
 {
     switch (err->code) {
     case ECONNREFUSED:
-    case ETIMEDOUT:
     case EHOSTUNREACH:
     case EHOSTDOWN:
     case EIO: /* curl's other transport failures: TLS handshake, reset */
@@ -83,6 +82,14 @@ ocra_run_hosts_health(const char *node, struct ocra_run_host_health *out)
     pthread_mutex_unlock(&health_mu);
 }
 
+/* GET /version, which an engine answers at once: a timeout is silence too (a wait's timeout
+ * is not: the workload runs on). */
+static bool
+version_silent(const struct ocra_err *err)
+{
+    return err->code == ETIMEDOUT || ocra_run_hosts_silent(err);
+}
+
 static struct ocra_image_docker *
 host_engine(const struct ocra_run_host *h, long timeout_ms, struct ocra_err *err)
 {
@@ -112,7 +119,7 @@ ocra_run_hosts_refresh(const struct ocra_run_host *hosts, size_t n, int64_t max_
             continue;
         }
         d = host_engine(&hosts[i], timeout_ms, &err);
-        ocra_run_hosts_note(hosts[i].node, d ? NULL : &err);
+        ocra_run_hosts_note(hosts[i].node, d ? NULL : &err); /* unusable: down as well */
         down += !d;
         ocra_image_docker_free(d);
     }
@@ -151,10 +158,9 @@ host_runner(struct hosts_runner *hr, size_t i, struct ocra_err *err)
     if (h->r)
         return h->r;
     if (!(d = host_engine(&h->conf, hr->timeout_ms, err))) {
-        if (ocra_run_hosts_silent(err)) {
-            ocra_run_hosts_note(h->conf.node, err);
+        ocra_run_hosts_note(h->conf.node, err); /* silent or unusable (too old): down */
+        if (version_silent(err))
             err->code = EHOSTDOWN;
-        }
         ocra_err_wrap(err, "node %s", h->conf.node);
         return NULL;
     }
@@ -399,8 +405,8 @@ hosts_discard(struct ocra_runner *r, const char *container_id, struct ocra_err *
                      impl(r)->v[i].r->discard(impl(r)->v[i].r, container_id, err), err);
 }
 
-/* The event's containers on every engine (each host's reap); EHOSTDOWN after the others when
- * one did not answer. */
+/* The event's containers on every engine that answers (each host's reap); those on a silent
+ * one are left for the reconcile, which removes them as strays once it answers. */
 static int
 hosts_reap(struct ocra_runner *r, const char *event_id, const struct ocra_run_job *job,
            struct ocra_run_container **removed, size_t *n_removed, struct ocra_err *err)
@@ -418,6 +424,13 @@ hosts_reap(struct ocra_runner *r, const char *event_id, const struct ocra_run_jo
 
         if (!(h = host_runner(hr, i, &e)) ||
             host_done(hr, i, h->reap(h, event_id, job, removed ? &v : NULL, &k, &e), &e) < 0) {
+            /* a silent engine's containers wait for the reconcile (strays) once it answers */
+            if (e.code == EHOSTDOWN) {
+                ocra_log_warn("reap event=%s: %s (its containers there are removed as strays "
+                              "once it answers)",
+                              event_id, e.msg);
+                continue;
+            }
             if (!ret)
                 *err = e;
             ret = -1;
@@ -523,7 +536,7 @@ ocra_run_hosts_new(const struct ocra_run_opts *o, struct ocra_err *err)
                               .containers = hosts_containers,
                               .discard = hosts_discard,
                               .probe = hosts_probe,
-                              .supports = OCRA_RUN_WATCH_EVENTS | OCRA_RUN_REPLICAS,
+                              .supports = OCRA_RUN_DOCKER_SUPPORTS & ~OCRA_RUN_LOCAL_ENGINE,
                               .free = hosts_free,
                               .impl = hr};
     hr->timeout_ms = o->docker_timeout_ms;
