@@ -253,8 +253,8 @@ print_engine(const json_t *e)
     if (json_is_true(json_object_get(e, "up")))
         printf("  %-12s %s up\n", "engine", json_string_value(json_object_get(e, "endpoint")));
     else
-        printf("  %-12s %s down: %s (no new placements on this node until it answers)\n",
-               "engine", json_string_value(json_object_get(e, "endpoint")),
+        printf("  %-12s %s down: %s (no new placements on this node until it answers)\n", "engine",
+               json_string_value(json_object_get(e, "endpoint")),
                json_string_value(json_object_get(e, "error")));
 }
 

@@ -521,7 +521,8 @@ static const struct ocra_config_row node_rows[] = {
      .type = OCRA_CONFIG_PATH,
      .def = "",
      .off = NODE(docker_tls_ca),
-     .doc = "CA certificate (PEM) that verifies the node's tcp:// engine; empty: run.docker_tls.ca."},
+     .doc =
+         "CA certificate (PEM) that verifies the node's tcp:// engine; empty: run.docker_tls.ca."},
     {.key = "docker_tls_cert",
      .type = OCRA_CONFIG_PATH,
      .def = "",

@@ -1540,9 +1540,10 @@ test_hosts_silent_engine_takes_no_placements(void)
     CHECK_STR(inv.v[0].node.name, "plain");
     nodes = json_pack("[{s:s}, {s:s}]", "name", "gone", "name", "none");
     CHECK_INT((int)ocra_daemon_hosts_json(&cfg, nodes, 60000), 1);
-    CHECK(json_is_false(json_object_get(json_object_get(json_array_get(nodes, 0), "engine"), "up")));
-    CHECK(strstr(json_string_value(json_object_get(
-                     json_object_get(json_array_get(nodes, 0), "engine"), "error")),
+    CHECK(
+        json_is_false(json_object_get(json_object_get(json_array_get(nodes, 0), "engine"), "up")));
+    CHECK(strstr(json_string_value(
+                     json_object_get(json_object_get(json_array_get(nodes, 0), "engine"), "error")),
                  "nonexistent") != NULL);
     CHECK(!json_object_get(json_array_get(nodes, 1), "engine"));
     json_decref(nodes);

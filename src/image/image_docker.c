@@ -38,8 +38,8 @@
 #define DEFAULT_SOCKET "/var/run/docker.sock"
 
 struct ocra_image_docker {
-    char *socket;    /* NULL over TCP */
-    char *base;      /* "http://localhost", or "https://host:port" over TCP */
+    char *socket; /* NULL over TCP */
+    char *base;   /* "http://localhost", or "https://host:port" over TCP */
     char *tls_ca, *tls_cert, *tls_key;
     char *where;     /* the socket path or the tcp:// URL, for messages */
     char prefix[16]; /* "/v1.41" */
@@ -635,10 +635,10 @@ ocra_image_docker_endpoint_parse(const char *url, struct ocra_image_docker_endpo
     }
     if ((pa && strcmp(pa, "/") != 0) || q || fr || pw ||
         (us && out->scheme == OCRA_IMAGE_DOCKER_TCP)) {
-        ocra_err_set(err, EINVAL,
-                     "%.200s: an endpoint has no %s (%s)", url,
-                     pw ? "password" : us && out->scheme == OCRA_IMAGE_DOCKER_TCP ? "user on tcp"
-                                                                               : "path or query",
+        ocra_err_set(err, EINVAL, "%.200s: an endpoint has no %s (%s)", url,
+                     pw                                           ? "password"
+                     : us && out->scheme == OCRA_IMAGE_DOCKER_TCP ? "user on tcp"
+                                                                  : "path or query",
                      form);
         goto out;
     }
@@ -647,8 +647,8 @@ ocra_image_docker_endpoint_parse(const char *url, struct ocra_image_docker_endpo
         goto out;
     }
     /* an IPv6 literal without its brackets */
-    snprintf(out->host, sizeof(out->host), "%.*s",
-             (int)(strlen(ho) - (ho[0] == '[' ? 2 : 0)), ho + (ho[0] == '['));
+    snprintf(out->host, sizeof(out->host), "%.*s", (int)(strlen(ho) - (ho[0] == '[' ? 2 : 0)),
+             ho + (ho[0] == '['));
     snprintf(out->user, sizeof(out->user), "%s", us ? us : "");
     out->port = (long)port;
     ret = 0;
@@ -685,16 +685,15 @@ endpoint_set(struct ocra_image_docker *d, const struct ocra_image_docker_opts *o
                             "socket (ssh -L /local.sock:/var/run/docker.sock) and name "
                             "unix:///local.sock, or use tcp:// with TLS",
                             opts->host);
-    if (!opts->tls_ca || !*opts->tls_ca || !opts->tls_cert || !*opts->tls_cert ||
-        !opts->tls_key || !*opts->tls_key)
+    if (!opts->tls_ca || !*opts->tls_ca || !opts->tls_cert || !*opts->tls_cert || !opts->tls_key ||
+        !*opts->tls_key)
         return ocra_err_set(err, EINVAL,
                             "%.200s: tcp:// needs TLS client certificates: a CA, a certificate "
                             "and its key (the engine runs with --tlsverify)",
                             opts->host);
     v6 = strchr(ep.host, ':') != NULL;
     free(d->base);
-    d->base = ocra_xasprintf("https://%s%s%s:%ld", v6 ? "[" : "", ep.host, v6 ? "]" : "",
-                             ep.port);
+    d->base = ocra_xasprintf("https://%s%s%s:%ld", v6 ? "[" : "", ep.host, v6 ? "]" : "", ep.port);
     d->tls_ca = ocra_xstrdup(opts->tls_ca);
     d->tls_cert = ocra_xstrdup(opts->tls_cert);
     d->tls_key = ocra_xstrdup(opts->tls_key);
@@ -719,7 +718,9 @@ ocra_image_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err
         d->where = ocra_xstrdup(d->socket ? d->socket : opts->host);
     if (ret < 0 || negotiate(d, err) < 0) {
         ocra_err_wrap(err, "docker engine at %s",
-                      d->where ? d->where : opts && opts->host ? opts->host : "?");
+                      d->where             ? d->where
+                      : opts && opts->host ? opts->host
+                                           : "?");
         ocra_image_docker_free(d);
         return NULL;
     }

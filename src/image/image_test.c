@@ -834,5 +834,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCR
                OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
                OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials),
                OCRA_TEST(test_progress_engine_stopped_mid_build),
-               OCRA_TEST(test_progress_counts_layers_pulled),
-               OCRA_TEST(test_docker_endpoint_parse), OCRA_TEST(test_docker_endpoint_needs_tls))
+               OCRA_TEST(test_progress_counts_layers_pulled), OCRA_TEST(test_docker_endpoint_parse),
+               OCRA_TEST(test_docker_endpoint_needs_tls))

@@ -69,8 +69,9 @@ struct ocra_run_spec {
                     */
     const char *agent_dir; /* the daemon's agent socket directory, bound read-only at /run/ocra
                               (docs/AGENT.md); NULL or "": none (the agent runs unreported) */
-    const char *node; /* the placement node (the allocation's); a runner over several engines
-                         starts it on that node's (ocra_run_host); NULL: the runner's default */
+    const char *node;      /* the placement node (the allocation's): a runner over several
+                              engines starts it on that node's (ocra_run_host); NULL: the
+                              runner's default */
     struct ocra_run_profile profile;
 };
 

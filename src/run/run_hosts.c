@@ -131,7 +131,7 @@ ocra_run_hosts_refresh(const struct ocra_run_host *hosts, size_t n, int64_t max_
 struct host {
     struct ocra_run_host conf; /* its strings are own's */
     char *own[5];
-    struct ocra_runner *r;       /* made on first use; NULL while the engine does not answer */
+    struct ocra_runner *r; /* made on first use; NULL while the engine does not answer */
 };
 
 struct hosts_runner {
@@ -303,8 +303,7 @@ hosts_logs(struct ocra_runner *r, const struct ocra_run_job *job, unsigned tail,
 }
 
 static int
-hosts_stop(struct ocra_runner *r, const struct ocra_run_job *job, int grace_s,
-           struct ocra_err *err)
+hosts_stop(struct ocra_runner *r, const struct ocra_run_job *job, int grace_s, struct ocra_err *err)
 {
     size_t i;
     struct ocra_runner *h = job_host(r, job, &i, err);
