@@ -14,8 +14,9 @@
 # with first-fit over [gpu-b, gpu-a]: an event is placed on gpu-b and its workload runs on
 # gpu-b's engine (pulled there by digest); gpu-b's dockerd killed: /api/v1/nodes and
 # ocra_node_up{node="gpu-b"} say down, the event waits (not dead, not run elsewhere), a new
-# event is placed on gpu-a and reported; gpu-b's dockerd started again: up, and the waiting
-# event is judged by what its engine recorded and reported. Exits 77 saying why when network
+# event is placed on gpu-a and reported; the daemon restarted meanwhile: the waiting event's
+# complete stage finds gpu-b silent and waits again (not dead); gpu-b's dockerd started again:
+# up, and the waiting event is judged by what its engine recorded and reported. Exits 77 saying why when network
 # namespaces, dockerd, docker-registry or openssl are not to be had. Removes every namespace,
 # link and process it made, by name and PID. Run from the repository root (ctest does).
 set -u
@@ -360,6 +361,18 @@ on_engine d1 "$ev2" && ok second_ran_on_a || fail second_ran_on_a "engine 1 has 
 st1=$(pipeline_get "$ocra" "$cfg" "$ev1" 'p.get("state")')
 [ "$st1" != "dead" ] && [ "$st1" != "done" ] && ok first_waits_for_b || fail first_waits_for_b "state $st1"
 on_engine d1 "$ev1" && fail first_not_run_elsewhere "engine 1 has a container of $ev1" || ok first_not_run_elsewhere
+# the daemon restarted while gpu-b is silent: its supervisor looks at the first event again,
+# whose complete stage finds the engine silent and waits for it (not retried to death)
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+waits_before=$(grep -c "event=$ev1: .*waiting for its node" "$tmp/p/daemon.log")
+"$ocra" daemon -c "$cfg" >>"$tmp/p/daemon.out" 2>>"$tmp/p/daemon.log" &
+daemon_pid=$!
+waits_again() { [ "$(grep -c "event=$ev1: .*waiting for its node" "$tmp/p/daemon.log")" -gt "$waits_before" ]; }
+wait_until "the restarted daemon's look at the first event" waits_again &&
+    ok restart_first_waits_for_b || fail restart_first_waits_for_b "$(grep -F "$ev1" "$tmp/p/daemon.log" | tail -3)"
+st1=$(pipeline_get "$ocra" "$cfg" "$ev1" 'p.get("state")')
+[ "$st1" != "dead" ] && ok restart_first_not_dead || fail restart_first_not_dead "state $st1"
 
 # gpu-b's engine back: up, and the first event is judged by what its engine recorded
 start_engine 2
