@@ -131,7 +131,7 @@ ocra_run_hosts_refresh(const struct ocra_run_host *hosts, size_t n, int64_t max_
 struct host {
     struct ocra_run_host conf; /* its strings are own's */
     char *own[5];
-    struct ocra_runner *r; /* made on first use; NULL while the engine does not answer */
+    struct ocra_runner *r; /* made at the engine's first answer, then kept */
 };
 
 struct hosts_runner {
@@ -146,39 +146,29 @@ impl(struct ocra_runner *r)
     return r->impl;
 }
 
-/* The runner of host i, made now when it is not yet (EHOSTDOWN naming the node when its
- * engine does not answer). */
+/* The runner of host i, made now when it is not yet (its engine asked for its version:
+ * EHOSTDOWN naming the node when it does not answer). */
 static struct ocra_runner *
 host_runner(struct hosts_runner *hr, size_t i, struct ocra_err *err)
 {
     struct host *h = &hr->v[i];
-    struct ocra_image_docker *d;
-    struct ocra_runner *r;
+    const struct ocra_image_docker_opts o = {.host = h->conf.endpoint,
+                                             .tls_ca = h->conf.tls_ca,
+                                             .tls_cert = h->conf.tls_cert,
+                                             .tls_key = h->conf.tls_key,
+                                             .timeout_ms = hr->timeout_ms};
 
     if (h->r)
         return h->r;
-    if (!(d = host_engine(&h->conf, hr->timeout_ms, err))) {
+    if (!(h->r = ocra_run_docker_new(&o, err))) {
         ocra_run_hosts_note(h->conf.node, err); /* silent or unusable (too old): down */
         if (version_silent(err))
             err->code = EHOSTDOWN;
         ocra_err_wrap(err, "node %s", h->conf.node);
         return NULL;
     }
-    ocra_image_docker_free(d);
-    {
-        const struct ocra_image_docker_opts o = {.host = h->conf.endpoint,
-                                                 .tls_ca = h->conf.tls_ca,
-                                                 .tls_cert = h->conf.tls_cert,
-                                                 .tls_key = h->conf.tls_key,
-                                                 .timeout_ms = hr->timeout_ms};
-
-        if (!(r = ocra_run_docker_new(&o, err))) {
-            ocra_err_wrap(err, "node %s", h->conf.node);
-            return NULL;
-        }
-    }
     ocra_run_hosts_note(h->conf.node, NULL);
-    return h->r = r;
+    return h->r;
 }
 
 /* After an op on host i: a transport failure marks it down (EHOSTDOWN naming the node), an
