@@ -59,8 +59,9 @@ ns1=ocra-mh-$tag-a ns2=ocra-mh-$tag-b br=ocmh$tag
 made_ns=() made_links=()
 pid1='' pid2='' dir1=$tmp/e1 dir2=$tmp/e2 daemon_pid='' services='' p_dir='' p_pid=''
 
-stop_engine() { # DIR PID
-    [ -n "$2" ] || return 0
+stop_engine() { # DIR PID: the engine (PID may be empty: one that failed to start), then
+    # whatever it left mounted under DIR
+    [ -d "$1" ] || return 0
     OCRA_DOCKERD_DIR=$1 OCRA_DOCKERD_PID=$2
     dockerd_stop
 }
@@ -148,11 +149,18 @@ reg=$root_ip:$REGISTRY_PORT
 start_engine() { # N: engine N in its namespace, tcp://ADDR:2376 with TLS
     local n=$1 ns ip dir
     if [ "$n" = 1 ]; then ns=$ns1 ip=$ip1 dir=$dir1; else ns=$ns2 ip=$ip2 dir=$dir2; fi
-    OCRA_DOCKERD_NETNS=$ns OCRA_DOCKERD_TCP=$ip:2376 OCRA_DOCKERD_TLS_DIR=$pki/e$n \
-        OCRA_DOCKERD_ARGS="--insecure-registry $net.$base/29" dockerd_start "$dir"
-    local rc=$?
-    [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
-    [ "$rc" -eq 0 ] || { echo "it_multihost: engine $n did not start" >&2; exit 1; }
+    local rc try
+    # a second try: an engine restarted after a SIGKILL may find the containerd it left still
+    # going down ("timeout waiting for containerd to start")
+    for try in 1 2; do
+        OCRA_DOCKERD_NETNS=$ns OCRA_DOCKERD_TCP=$ip:2376 OCRA_DOCKERD_TLS_DIR=$pki/e$n \
+            OCRA_DOCKERD_ARGS="--insecure-registry $net.$base/29" dockerd_start "$dir"
+        rc=$?
+        [ "$rc" -eq 77 ] && skip "${OCRA_SKIP_REASON:-no private dockerd}"
+        [ "$rc" -eq 0 ] && break
+        stop_engine "$dir" ""
+        [ "$try" -eq 2 ] && { echo "it_multihost: engine $n did not start" >&2; exit 1; }
+    done
     if [ "$n" = 1 ]; then pid1=$OCRA_DOCKERD_PID; else pid2=$OCRA_DOCKERD_PID; fi
 }
 start_engine 1
