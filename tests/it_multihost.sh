@@ -247,6 +247,14 @@ expect nodes_down 1 "$ocra" -c "$tmp/c.yaml" nodes &&
     else
         fail nodes_b_down "$(cat "$tmp/out")"
     fi
+# `ocra daemon --check`: one line per node's engine, the silent one failing with what to check
+"$ocra" -c "$tmp/c.yaml" daemon --check >"$tmp/out" 2>"$tmp/err"
+if grep -q "^ok *node gpu-a engine: tcp://$ip1:2376: API 1\." "$tmp/out" &&
+    grep -q "^FAIL *node gpu-b engine: tcp://$ip2:2376: .*is its dockerd listening there" "$tmp/out"; then
+    ok check_probes_each_node
+else
+    fail check_probes_each_node "$(grep -i node "$tmp/out")"
+fi
 expect run_on_down_b 1 "$ocra" -c "$tmp/c.yaml" run --node gpu-b --name mh-b2 "$image" -- /bin/true &&
     has run_on_down_b_names_node "$tmp/err" "node gpu-b"
 expect run_on_a 0 "$ocra" -c "$tmp/c.yaml" run --node gpu-a --name mh-a --rm "$image" -- \

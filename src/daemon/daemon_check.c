@@ -364,12 +364,14 @@ check_docker_hosts(struct check *c, const struct ocra_config *cfg)
 
         snprintf(name, sizeof(name), "node %s engine", hosts[i].node);
         dk = ocra_run_new(&o, &err);
-        if (!dk || dk->probe(dk, what, sizeof(what), &err) < 0)
+        if ((!dk || dk->probe(dk, what, sizeof(what), &err) < 0) && err.code == EHOSTDOWN)
             say(c, false, name,
                 "%s: %s (is its dockerd listening there? tcp:// needs --tlsverify on the engine "
                 "and docker_tls_ca/cert/key or run.docker_tls.* here, of the CA that signed the "
                 "engine's certificate)",
                 hosts[i].endpoint, err.msg);
+        else if (err.code) /* the URL or the files: the message says what to fix */
+            say(c, false, name, "%s: %s", hosts[i].endpoint, err.msg);
         else
             say(c, true, name, "%s: %s", hosts[i].endpoint, what);
         ocra_runner_free(dk);
