@@ -244,6 +244,20 @@ print_strays(json_t *containers)
     }
 }
 
+/* The node's own Docker engine, when it names one: up, or down and why. */
+static void
+print_engine(const json_t *e)
+{
+    if (!e)
+        return;
+    if (json_is_true(json_object_get(e, "up")))
+        printf("  %-12s %s up\n", "engine", json_string_value(json_object_get(e, "endpoint")));
+    else
+        printf("  %-12s %s down: %s (no new placements on this node until it answers)\n", "engine",
+               json_string_value(json_object_get(e, "endpoint")),
+               json_string_value(json_object_get(e, "error")));
+}
+
 static void
 print_text(json_t *doc, const char *journal)
 {
@@ -256,6 +270,7 @@ print_text(json_t *doc, const char *journal)
 
         printf("%snode %s\n", i ? "\n" : "", json_string_value(json_object_get(n, "name")));
         print_figures(n);
+        print_engine(json_object_get(n, "engine"));
         if (note)
             printf("  %-12s %s\n", "note", note);
         print_allocation(n);
@@ -360,6 +375,10 @@ nodes_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         json_object_set_new(doc, "slurm", sj);
     if (doc)
         json_object_set_new(doc, "containers", strays_json(&ctx->cfg, o.journal));
+    /* each node's own engine asked now: a silent one is down, and so is the exit status */
+    if (doc && ocra_daemon_hosts_json(&ctx->cfg, json_object_get(doc, "nodes"), 0) > 0 &&
+        status == OCRA_CLI_OK)
+        status = OCRA_CLI_FAIL;
     if (doc && o.json) {
         text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", text);
@@ -390,7 +409,9 @@ const struct ocra_cli_cmd ocra_cli_nodes_cmd = {
     "no live run (its Slurm job ended or is unknown to slurmctld, its docker run ended, a\n"
     "replica without an allocation); the daemon removes those at start and every\n"
     "run.reconcile_interval_s (docs/RUNNING.md, Stray containers). The journal is read,\n"
-    "never created.\n"
+    "never created. A node that names its own Docker engine (docker_host) shows it and\n"
+    "whether it answers now (\"engine tcp://10.0.0.2:2376 up\"); a silent one is down and\n"
+    "takes no new placements until it answers.\n"
     "\n"
     "options:\n"
     "      --json           one JSON document instead of text (the /api/v1/nodes shape,\n"
@@ -401,6 +422,6 @@ const struct ocra_cli_cmd ocra_cli_nodes_cmd = {
     "  ocra nodes\n"
     "  ocra nodes --json | jq '.nodes[] | {name, gpus, gpu_model}'\n"
     "\n"
-    "exit status: 0 shown; 1 the journal cannot be read; 2 usage error or an invalid\n"
-    "inventory in the configuration.\n",
+    "exit status: 0 shown; 1 the journal cannot be read, or a node's engine does not\n"
+    "answer; 2 usage error or an invalid inventory in the configuration.\n",
     nodes_run, NULL};

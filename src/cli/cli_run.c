@@ -15,10 +15,12 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "daemon/daemon.h"
 #include "run/run.h"
 
 struct run_opts {
     const char *docker_host, *event_id, *name, *runner, *partition;
+    const char *node; /* --node: that inventory node's own engine (docker_host) */
     const char **env, **relax;
     size_t n_env, n_relax;
     uint8_t gpus[OCRA_RUN_MAX_GPUS];
@@ -117,6 +119,26 @@ runner_new(const struct run_opts *o, const struct ocra_config *cfg, struct ocra_
         .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms};
     struct ocra_image_docker_opts dopts = {.socket = o->docker_host};
 
+    if (o->node && strcmp(o->runner, "slurm") != 0) {
+        struct ocra_run_host *hosts;
+        struct ocra_run_opts ro = {.kind = OCRA_RUN_KIND_DOCKER};
+        struct ocra_runner *r;
+
+        ocra_daemon_docker_hosts(cfg, &hosts, &ro.n_hosts);
+        ro.hosts = hosts;
+        if (!ro.n_hosts) {
+            free(hosts);
+            ocra_err_set(err, EINVAL,
+                         "--node %s: no inventory node names its docker_host in the "
+                         "configuration",
+                         o->node);
+            return NULL;
+        }
+        printf("%-18s docker (node %s)\n", "runner:", o->node);
+        r = ocra_run_new(&ro, err);
+        free(hosts);
+        return r;
+    }
     if (strcmp(o->runner, "slurm") != 0) {
         printf("%-18s docker (%s)\n",
                "runner:", o->docker_host ? o->docker_host : "default engine");
@@ -151,6 +173,7 @@ run_image(const struct run_opts *o, const struct ocra_config *cfg, const char *i
     else
         event = ocra_xasprintf("manual:%s", o->name ? o->name : image);
     spec.event_id = event;
+    spec.node = o->node;
     spec.env = o->n_env ? o->env : NULL;
     spec.port = (int)o->port;
     spec.gpu_devs = o->n_gpus ? o->gpus : NULL;
@@ -200,6 +223,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 {
     static const struct option longopts[] = {
         {"docker-host", required_argument, NULL, 'D'},
+        {"node", required_argument, NULL, 'o'},
         {"event-id", required_argument, NULL, 'e'},
         {"env", required_argument, NULL, 'E'},
         {"port", required_argument, NULL, 'p'},
@@ -223,6 +247,9 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 
     while (rc == OCRA_CLI_OK && (c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
         switch (c) {
+        case 'o':
+            o->node = optarg;
+            break;
         case 'D':
             o->docker_host = optarg;
             break;
@@ -332,7 +359,8 @@ run_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
 const struct ocra_cli_cmd ocra_cli_run_cmd = {
     "run", "run an image by digest in the sandbox (Docker or Slurm)",
     "usage: ocra run [--runner docker|slurm] [--event-id ID | --name NAME]\n"
-    "                [--docker-host unix://PATH] [--partition P] [--env NAME=VALUE]...\n"
+    "                [--docker-host unix://PATH | --node NODE] [--partition P]\n"
+    "                [--env NAME=VALUE]...\n"
     "                [--port P] [--gpus N] [--gpu INDEX]... [--memory MIB] [--cpus MILLI]\n"
     "                [--shm MIB] [--pids N] [--user UID:GID] [--relax KEY]... [--no-wait]\n"
     "                [--timeout S] [--rm] REPO@sha256:DIGEST [-- COMMAND...]\n"
@@ -353,6 +381,9 @@ const struct ocra_cli_cmd ocra_cli_run_cmd = {
     "      --partition P      slurm: the partition (default run.slurm.partition)\n"
     "      --docker-host URL  the engine (default: run.docker_host, $DOCKER_HOST, else\n"
     "                         /var/run/docker.sock)\n"
+    "      --node NODE        docker: on the engine of inventory node NODE (its docker_host,\n"
+    "                         unix:// or tcp:// with TLS client certificates); the image is\n"
+    "                         pulled there by digest first\n"
     "      --env NAME=VALUE   an environment variable; repeatable\n"
     "      --port P           the port the workload serves (needs the network_host relaxation)\n"
     "      --gpus N           GPUs: slurm asks for gres gpu:N; docker takes devices 0..N-1\n"
@@ -370,6 +401,7 @@ const struct ocra_cli_cmd ocra_cli_run_cmd = {
     "  ocra run localhost:5000/mine/seed@sha256:...\n"
     "  ocra run --gpus 1 --port 8080 --no-wait localhost:5000/mine/bert@sha256:...\n"
     "  ocra run --runner slurm --partition gpu localhost:5000/mine/llama@sha256:...\n"
+    "  ocra run --node gpu-b --rm reg:5000/m@sha256:... -- python3 -c 'print(1)'\n"
     "\n"
     "exit status: 0 the workload exited 0 (or started, with --no-wait), 1 it failed, was\n"
     "stopped, or the engine or Slurm failed (a job asking more GPUs than a node has), 2 usage\n"

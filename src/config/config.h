@@ -38,6 +38,10 @@ struct ocra_config_node {
     char *compute_capability, *driver, *cost; /* "8.6", "535.104.05", "2.5"; "" unknown */
     char **labels;                            /* "key=value" */
     size_t n_labels;
+    /* the node's Docker engine (docker runner): "unix:///path", "tcp://host:port" (TLS with
+     * the files below, else run.docker_tls.*), "ssh://..." (refused); "": run.docker_host */
+    char *docker_host;
+    char *docker_tls_ca, *docker_tls_cert, *docker_tls_key; /* PEM files; "": the defaults */
 };
 
 /*
@@ -83,6 +87,8 @@ struct ocra_config {
         int64_t max_duration_training_s, max_duration_inference_s;
         int64_t stop_grace_s; /* run.stop_grace_s: SIGTERM, then SIGKILL after this */
         int keep_training;    /* run.newer_version.training: 0 replace, 1 keep */
+        /* run.docker_tls.*: the TLS files of nodes' tcp:// engines that name none */
+        char *docker_tls_ca, *docker_tls_cert, *docker_tls_key;
         struct {
             char *url, *user, *partition, *docker_host, *workdir;
             char *token_file; /* names a secret: never log its contents */

@@ -277,6 +277,16 @@ is_word(const char *s, size_t max)
     return s[0] && strlen(s) < max && is_printable(s);
 }
 
+/* "" or an engine endpoint URL by its scheme (the run module parses it: a runner that cannot
+ * reach it, and `ocra daemon --check`, say what is wrong with it). */
+static bool
+check_endpoint_or_empty(const char *s)
+{
+    return s[0] == '\0' || ((strncmp(s, "unix:///", 8) == 0 || strncmp(s, "tcp://", 6) == 0 ||
+                             strncmp(s, "ssh://", 6) == 0) &&
+                            is_printable(s));
+}
+
 static bool
 check_node_name(const char *s)
 {
@@ -510,6 +520,31 @@ static const struct ocra_config_row node_rows[] = {
      .type_name = "decimal",
      .off = NODE(cost),
      .doc = "Cost per GPU-hour (any currency; the cheapest policy compares it); empty: unknown."},
+    {.key = "docker_host",
+     .type = OCRA_CONFIG_STRING,
+     .def = "",
+     .check = check_endpoint_or_empty,
+     .want = "unix:///absolute/path, tcp://host:port or ssh://user@host",
+     .type_name = "engine URL",
+     .off = NODE(docker_host),
+     .doc = "The node's Docker engine (docker runner); tcp:// uses TLS client certificates; "
+            "empty: run.docker_host."},
+    {.key = "docker_tls_ca",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = NODE(docker_tls_ca),
+     .doc =
+         "CA certificate (PEM) that verifies the node's tcp:// engine; empty: run.docker_tls.ca."},
+    {.key = "docker_tls_cert",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = NODE(docker_tls_cert),
+     .doc = "Client certificate (PEM) for the node's tcp:// engine; empty: run.docker_tls.cert."},
+    {.key = "docker_tls_key",
+     .type = OCRA_CONFIG_SECRET,
+     .def = "",
+     .off = NODE(docker_tls_key),
+     .doc = "Client key (PEM) for the node's tcp:// engine; empty: run.docker_tls.key."},
 };
 /* ---- inventory rows (end) */
 
@@ -798,6 +833,21 @@ const struct ocra_config_row ocra_config_rows[] = {
      .type_name = "unix URL",
      .off = CFG(run.docker_host),
      .doc = "The Docker engine the runner uses; empty: $DOCKER_HOST, else /var/run/docker.sock."},
+    {.key = "run.docker_tls.ca",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = CFG(run.docker_tls_ca),
+     .doc = "CA certificate (PEM) of nodes' tcp:// engines (inventory.nodes docker_host)."},
+    {.key = "run.docker_tls.cert",
+     .type = OCRA_CONFIG_PATH,
+     .def = "",
+     .off = CFG(run.docker_tls_cert),
+     .doc = "Client certificate (PEM) for nodes' tcp:// engines."},
+    {.key = "run.docker_tls.key",
+     .type = OCRA_CONFIG_SECRET,
+     .def = "",
+     .off = CFG(run.docker_tls_key),
+     .doc = "Client key (PEM) for nodes' tcp:// engines."},
     {.key = "run.runner",
      .type = OCRA_CONFIG_ENUM,
      .def = "docker",

@@ -237,6 +237,31 @@ struct ocra_api_opts;
 struct ocra_sched_inventory;
 struct ocra_run_slurm_inventory;
 
+/* ---- many Docker hosts (daemon_hosts.c) ------------------------------------------------ */
+
+struct ocra_run_host;
+/* The nodes' own engines (inventory.nodes docker_host) with the run.docker_tls.* defaults,
+ * docker runner only: returns *n (0: none, the runner uses run.docker_host); caller frees *out
+ * with free() (its strings are cfg's). */
+size_t ocra_daemon_docker_hosts(const struct ocra_config *cfg, struct ocra_run_host **out,
+                                size_t *n);
+/* The runner's capabilities under cfg: the kind's, less OCRA_RUN_LOCAL_ENGINE when nodes name
+ * their own engines (the build then loads nothing into this host's). */
+unsigned ocra_daemon_runner_supports(const struct ocra_config *cfg);
+/*
+ * Asks the nodes' engines not heard from in the last few seconds (GET /version) and takes the
+ * nodes whose engine does not answer out of inv: no new placements there until it answers
+ * (what they hold stays held in the journal). With any node naming an engine, a node that
+ * names none leaves too (it has nothing to run on). Sets ocra_node_up{node}.
+ */
+void ocra_daemon_hosts_drop_down(const struct ocra_config *cfg, struct ocra_sched_inventory *inv);
+/*
+ * To each node object of nodes (ocra_sched_nodes_json()'s "nodes") that has its own engine:
+ * "engine": {"endpoint", "up", "since" (ms), "error" (when down)}, after asking the engines
+ * not heard from in the last max_age_ms. Returns how many are down.
+ */
+size_t ocra_daemon_hosts_json(const struct ocra_config *cfg, json_t *nodes, int64_t max_age_ms);
+
 /*
  * The inventory of cfg: inventory.nodes, Slurm's nodes through slurmrestd when run.slurm.url
  * is set (what Slurm reported goes to *slurm when not NULL; caller releases it with

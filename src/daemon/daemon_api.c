@@ -118,8 +118,10 @@ hook_nodes(void *arg, struct ocra_store *st, struct ocra_err *err)
         ocra_sched_allocator_open(st, &inv, (enum ocra_sched_policy)cfg->sched.policy,
                                   cfg->sched.gpu_memory_headroom_mib, &a, err) == 0)
         doc = ocra_sched_nodes_json(&inv, a, err);
-    if (doc)
+    if (doc) {
         nodes = json_incref(json_object_get(doc, "nodes"));
+        (void)ocra_daemon_hosts_json(cfg, nodes, 5000); /* each own engine: up or down */
+    }
     ocra_sched_allocator_free(a);
     ocra_sched_inventory_fini(&inv);
     json_decref(doc);

@@ -344,6 +344,47 @@ check_docker(struct check *c, const struct ocra_config *cfg)
     ocra_runner_free(dk);
 }
 
+/* Each node's own engine (inventory.nodes docker_host): its URL, its TLS files, the handshake
+ * and the engine's answer, one line per node naming what to fix. */
+static void
+check_docker_hosts(struct check *c, const struct ocra_config *cfg)
+{
+    struct ocra_run_host *hosts;
+    size_t n;
+
+    ocra_daemon_docker_hosts(cfg, &hosts, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct ocra_run_opts o = {.kind = OCRA_RUN_KIND_DOCKER,
+                                        .hosts = &hosts[i],
+                                        .n_hosts = 1,
+                                        .docker_timeout_ms = 5000};
+        struct ocra_runner *dk;
+        struct ocra_err err = {0};
+        char what[160] = "", name[96];
+
+        snprintf(name, sizeof(name), "node %s engine", hosts[i].node);
+        dk = ocra_run_new(&o, &err);
+        if ((!dk || dk->probe(dk, what, sizeof(what), &err) < 0) && err.code == EHOSTDOWN)
+            say(c, false, name,
+                "%s: %s (is its dockerd listening there? tcp:// needs --tlsverify on the engine "
+                "and docker_tls_ca/cert/key or run.docker_tls.* here, of the CA that signed the "
+                "engine's certificate)",
+                hosts[i].endpoint, err.msg);
+        else if (err.code) /* the URL or the files: the message says what to fix */
+            say(c, false, name, "%s: %s", hosts[i].endpoint, err.msg);
+        else
+            say(c, true, name, "%s: %s", hosts[i].endpoint, what);
+        ocra_runner_free(dk);
+    }
+    for (size_t i = 0; n && i < cfg->n_nodes; i++)
+        if (!*cfg->nodes[i].docker_host)
+            say(c, false, "inventory.nodes",
+                "node %s names no docker_host while others do: nothing is placed on it (name "
+                "its engine, or remove it)",
+                cfg->nodes[i].name);
+    free(hosts);
+}
+
 /* build.registry: parsed, and its /v2/ answers (with the credentials the pushes use). */
 static void
 check_registry(struct check *c, const struct ocra_config *cfg)
@@ -480,6 +521,7 @@ ocra_daemon_check(const struct ocra_config *cfg, ocra_daemon_check_fn *fn, void 
     check_evm(&c, cfg);
     check_key(&c, "evm.key_file", cfg->evm.key_file, evm && cfg->daemon.report);
     check_docker(&c, cfg);
+    check_docker_hosts(&c, cfg);
     check_registry(&c, cfg);
     check_agent(&c, cfg);
     check_agent_sockets(&c, cfg);

@@ -326,6 +326,7 @@ replica_start(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner,
     for (int i = 0; i < rs.n_gpu_devs; i++)
         devs[i] = (uint8_t)a.devs[i];
     rs.gpu_devs = rs.n_gpu_devs ? devs : NULL;
+    rs.node = a.node; /* a runner over several engines starts it on its node's */
     /* its own agent socket (an adopted container finds its directory again) */
     if (ocra_daemon_agent_run(ctx->d, rs0->event_id, replica, &agent_dir, err) < 0)
         return -1;

@@ -78,7 +78,7 @@ build_open(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, bool 
     bo.sign_key = *cfg->build.sign_key ? cfg->build.sign_key : NULL;
     ocra_daemon_fetch_options(cfg, &bo);
     bo.weight_gzip = cfg->build.weight_gzip;
-    bo.load_socket = load && (ocra_run_kind_supports(cfg->run.runner) & OCRA_RUN_LOCAL_ENGINE)
+    bo.load_socket = load && (ocra_daemon_runner_supports(cfg) & OCRA_RUN_LOCAL_ENGINE)
                          ? ocra_config_docker_socket(cfg)
                          : NULL;
     bo.load_min_size = (uint64_t)cfg->build.engine_load_min_mib << 20;
@@ -240,6 +240,7 @@ with_allocator(struct ocra_daemon_ctx *ctx,
         ocra_err_wrap(err, "inventory");
         goto out;
     }
+    ocra_daemon_hosts_drop_down(&cfg, &inv); /* no new placements on a silent engine */
     if (ocra_sched_allocator_open(ctx->st, &inv, (enum ocra_sched_policy)ctx->cfg->sched.policy,
                                   ctx->cfg->sched.gpu_memory_headroom_mib, &a, err) < 0)
         goto out;
@@ -420,10 +421,16 @@ runner_new(const struct ocra_config *cfg, struct ocra_err *err)
         .workdir = cfg->run.slurm.workdir,
         .poll_interval_ms = (long)cfg->run.slurm.poll_interval_ms,
     };
-    const struct ocra_run_opts o = {
+    struct ocra_run_opts o = {
         .kind = cfg->run.runner, .docker_socket = ocra_config_docker_socket(cfg), .slurm = &so};
+    struct ocra_run_host *hosts;
+    struct ocra_runner *r;
 
-    return ocra_run_new(&o, err);
+    ocra_daemon_docker_hosts(cfg, &hosts, &o.n_hosts);
+    o.hosts = hosts;
+    r = ocra_run_new(&o, err);
+    free(hosts);
+    return r;
 }
 
 /* The workload as the run stage starts it and the complete stage finds it again. */
@@ -445,6 +452,7 @@ run_spec_fill(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, co
     memset(rs, 0, sizeof(*rs));
     rs->event_id = job->event->id;
     rs->image = image;
+    rs->node = ocra_json_str(alloc, "node"); /* the engine of that node, where nodes name one */
     rs->port = (int)p->spec->workload.port;
     json_array_foreach(json_object_get(alloc, "gpus"), i, g)
     {
@@ -578,8 +586,13 @@ run_look(struct ocra_daemon_ctx *ctx, struct ocra_runner *runner, const struct o
 
     if (ocra_store_event_orphaned(ctx->st, event_id, orphaned, err) < 0 || *orphaned)
         return *orphaned ? 0 : -1;
-    if (runner->wait(runner, rj, COMPLETE_LOOK_MS, exit_code, err) == 0 || err->code != ETIMEDOUT)
+    /* EHOSTDOWN: the engine of its node is silent; the run is followed (not failed, not run
+     * elsewhere) until the engine answers and says how it ended */
+    if (runner->wait(runner, rj, COMPLETE_LOOK_MS, exit_code, err) == 0 ||
+        (err->code != ETIMEDOUT && err->code != EHOSTDOWN))
         return err->code ? -1 : 0;
+    if (err->code == EHOSTDOWN)
+        ocra_log_warn("event=%s: %s (waiting for its node)", event_id, err->msg);
     memset(err, 0, sizeof(*err));
     if (limit_s)
         ocra_daemon_run_times(ctx, runner, rj, &started, &finished);

@@ -351,7 +351,9 @@ look_at_fresh(struct ocra_daemon_supervisor *s, struct ocra_runner *r)
         pthread_mutex_unlock(&s->mu);
         if (!found)
             return;
-        if (r->wait(r, &rj, CHECK_MS, &code, &err) == 0 || err.code != ETIMEDOUT) {
+        /* EHOSTDOWN: its node's engine is silent: followed until it answers (reconcile) */
+        if (r->wait(r, &rj, CHECK_MS, &code, &err) == 0 ||
+            (err.code != ETIMEDOUT && err.code != EHOSTDOWN)) {
             pthread_mutex_lock(&s->mu);
             for (size_t i = 0; i < s->n && !e; i++)
                 if (!strcmp(s->e[i].rj.id, rj.id))

@@ -1512,7 +1512,47 @@ out:
     q_fixture_fini(&q);
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_autoscale_loads_from_heartbeats),
+/* Many Docker hosts: a node whose own engine does not answer leaves the inventory the
+ * allocator places on (the others stay), and the nodes' report says it is down and why; the
+ * build loads nothing into this host's engine then. */
+static void
+test_hosts_silent_engine_takes_no_placements(void)
+{
+    static const char yaml[] = "inventory:\n  local: false\n  nodes:\n"
+                               "    - {name: gone, cpus: 1, memory_mib: 1024,"
+                               " docker_host: \"unix:///nonexistent/ocra-test/docker.sock\"}\n"
+                               "    - {name: plain, cpus: 1, memory_mib: 1024,"
+                               " docker_host: \"unix:///nonexistent/ocra-test/plain.sock\"}\n"
+                               "    - {name: none, cpus: 1, memory_mib: 1024}\n";
+    struct ocra_config cfg;
+    struct ocra_sched_inventory inv;
+    struct ocra_err err = {0};
+    json_t *nodes;
+
+    CHECK_INT(ocra_config_load_text("h.yaml", NULL, yaml, strlen(yaml), &cfg, NULL, &err), 0);
+    CHECK(!(ocra_daemon_runner_supports(&cfg) & OCRA_RUN_LOCAL_ENGINE));
+    CHECK_INT(ocra_daemon_inventory(&cfg, &inv, NULL, &err), 0);
+    CHECK_INT((int)inv.n, 3);
+    /* plain answered a moment ago: it is not asked again, and stays; none has no engine */
+    ocra_run_hosts_note("plain", NULL);
+    ocra_daemon_hosts_drop_down(&cfg, &inv);
+    CHECK_INT((int)inv.n, 1);
+    CHECK_STR(inv.v[0].node.name, "plain");
+    nodes = json_pack("[{s:s}, {s:s}]", "name", "gone", "name", "none");
+    CHECK_INT((int)ocra_daemon_hosts_json(&cfg, nodes, 60000), 1);
+    CHECK(
+        json_is_false(json_object_get(json_object_get(json_array_get(nodes, 0), "engine"), "up")));
+    CHECK(strstr(json_string_value(
+                     json_object_get(json_object_get(json_array_get(nodes, 0), "engine"), "error")),
+                 "nonexistent") != NULL);
+    CHECK(!json_object_get(json_array_get(nodes, 1), "engine"));
+    json_decref(nodes);
+    ocra_sched_inventory_fini(&inv);
+    ocra_config_fini(&cfg);
+}
+
+OCRA_TEST_MAIN(OCRA_TEST(test_hosts_silent_engine_takes_no_placements),
+               OCRA_TEST(test_autoscale_loads_from_heartbeats),
                OCRA_TEST(test_autoscale_one_load_per_run),
                OCRA_TEST(test_every_stage_runs_exactly_once_under_concurrent_workers),
                OCRA_TEST(test_transient_failures_retry_then_dead_letter_without_blocking),

@@ -239,6 +239,12 @@ ocra_http_do(const struct ocra_http_req *req, struct ocra_http_resp *resp, struc
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (req->unix_socket)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
+    if (req->tls_ca)
+        curl_easy_setopt(h, CURLOPT_CAINFO, req->tls_ca);
+    if (req->tls_cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, req->tls_cert);
+    if (req->tls_key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, req->tls_key);
     set_streaming(h, req, &sink);
     rc = curl_easy_perform(h);
     if (sink.refused && rc == CURLE_COULDNT_CONNECT) { /* another address may have worked */

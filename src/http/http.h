@@ -20,6 +20,9 @@ struct ocra_http_req {
     const char *method;         /* "GET", "POST", ... */
     const char *url;            /* http://host:port/path; for a unix socket http://localhost/path */
     const char *unix_socket;    /* NULL for TCP */
+    /* TLS (https only; each may be NULL): the CA bundle that verifies the server instead of
+     * the system's, and a client certificate with its key (PEM files) */
+    const char *tls_ca, *tls_cert, *tls_key;
     const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
     const void *body;
     size_t body_len;

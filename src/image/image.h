@@ -298,7 +298,8 @@ bool ocra_image_ref_valid(const char *ref);
 /* ---- Docker Engine API (begin) */
 
 /*
- * A client of one Docker engine over its unix socket (build, inspect, tag, remove, push);
+ * A client of one Docker engine over its unix socket or over TCP with TLS client certificates
+ * (build, inspect, tag, remove, push);
  * one per thread. The engine's JSON progress stream is outside input: it is parsed line by
  * line as it arrives, bounded, and what reaches an error message is made printable.
  */
@@ -306,9 +307,41 @@ struct ocra_image_docker;
 
 #define OCRA_IMAGE_DOCKER_LOG_MAX (64u << 10) /* default tail of the build output kept */
 
+/*
+ * Where an engine listens, from an endpoint URL: "unix:///absolute/path" (at most 107 bytes),
+ * "tcp://host:port" (HTTPS with TLS client certificates: the engine runs with --tlsverify;
+ * port 2376 when none), or "ssh://[user@]host[:port]". The tcp and ssh forms are read with
+ * libcurl's URL API (curl_url); a unix URL is "unix://" and the path as it is (libcurl 7.88
+ * reads the first path segment of "unix:///a/b" as a host).
+ */
+enum ocra_image_docker_scheme {
+    OCRA_IMAGE_DOCKER_UNIX,
+    OCRA_IMAGE_DOCKER_TCP,
+    OCRA_IMAGE_DOCKER_SSH,
+};
+struct ocra_image_docker_endpoint {
+    enum ocra_image_docker_scheme scheme;
+    char socket[108]; /* unix: the socket path */
+    char host[256];   /* tcp, ssh: the host (an IPv6 literal without brackets) */
+    char user[64];    /* ssh: the user; "" none */
+    long port;        /* tcp: the port (2376 when none); ssh: 22 when none */
+};
+/*
+ * Parses url into out: EINVAL naming what is wrong ("tcp://h:port: no port..."), for any other
+ * scheme, a relative or overlong socket path, a tcp or ssh URL with a path, query, fragment or
+ * password, a user on tcp. Every message names the form expected.
+ */
+int ocra_image_docker_endpoint_parse(const char *url, struct ocra_image_docker_endpoint *out,
+                                     struct ocra_err *err);
+
 struct ocra_image_docker_opts {
     const char *socket;    /* unix socket path; NULL: $DOCKER_HOST (unix://PATH only), else
                               /var/run/docker.sock */
+    /* an endpoint URL (ocra_image_docker_endpoint_parse()), which wins over socket: a unix
+     * socket, or tcp:// over HTTPS with tls_ca (verifies the engine), tls_cert and tls_key (the
+     * client's, PEM), all three required; ssh:// is refused (ENOTSUP) */
+    const char *host;
+    const char *tls_ca, *tls_cert, *tls_key;
     long timeout_ms;       /* small requests; 0: 30 s */
     long build_timeout_ms; /* build and push; 0: 1 h */
 };

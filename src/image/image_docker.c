@@ -19,10 +19,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #define API_OURS_MINOR 41  /* Docker 20.10 */
@@ -36,7 +38,10 @@
 #define DEFAULT_SOCKET "/var/run/docker.sock"
 
 struct ocra_image_docker {
-    char *socket;
+    char *socket; /* NULL over TCP */
+    char *base;   /* "http://localhost", or "https://host:port" over TCP */
+    char *tls_ca, *tls_cert, *tls_key;
+    char *where;     /* the socket path or the tcp:// URL, for messages */
     char prefix[16]; /* "/v1.41" */
     char version[8]; /* "1.41" */
     long timeout_ms;
@@ -487,10 +492,13 @@ static int
 call(struct ocra_image_docker *d, const char *method, const char *path, struct ocra_http_resp *resp,
      struct ocra_err *err)
 {
-    char *url = ocra_xasprintf("http://localhost%s%s", d->prefix, path);
+    char *url = ocra_xasprintf("%s%s%s", d->base, d->prefix, path);
     struct ocra_http_req req = {.method = method,
                                 .url = url,
                                 .unix_socket = d->socket,
+                                .tls_ca = d->tls_ca,
+                                .tls_cert = d->tls_cert,
+                                .tls_key = d->tls_key,
                                 .timeout_ms = d->timeout_ms,
                                 .max_response = DOC_MAX};
     int ret = -1;
@@ -570,16 +578,149 @@ socket_path(const char *opt, char **out, struct ocra_err *err)
     return 0;
 }
 
+int
+ocra_image_docker_endpoint_parse(const char *url, struct ocra_image_docker_endpoint *out,
+                                 struct ocra_err *err)
+{
+    static const char form[] =
+        "want unix:///absolute/path, tcp://host:port or ssh://user@host[:port]";
+    CURLU *u = NULL;
+    char *sc = NULL, *ho = NULL, *po = NULL, *us = NULL, *pw = NULL, *pa = NULL, *q = NULL,
+         *fr = NULL;
+    int64_t port = 0;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (strncasecmp(url, "unix://", 7) == 0) {
+        const char *path = url + 7;
+
+        out->scheme = OCRA_IMAGE_DOCKER_UNIX;
+        if (path[0] != '/' || strlen(path) >= sizeof(out->socket))
+            return ocra_err_set(err, EINVAL,
+                                "%.200s: a unix socket needs an absolute path of at most %zu "
+                                "bytes (unix:///run/docker.sock)",
+                                url, sizeof(out->socket) - 1);
+        for (const char *c = path; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                return ocra_err_set(err, EINVAL, "unix socket path has a control character");
+        snprintf(out->socket, sizeof(out->socket), "%s", path);
+        return 0;
+    }
+    if (!(u = curl_url()))
+        abort(); /* out of memory */
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &sc, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &ho, 0) != CURLUE_OK || !*ho) {
+        ocra_err_set(err, EINVAL, "%.200s: not an endpoint URL with a host (%s)", url, form);
+        goto out;
+    }
+    if (strcmp(sc, "tcp") == 0)
+        out->scheme = OCRA_IMAGE_DOCKER_TCP, port = 2376;
+    else if (strcmp(sc, "ssh") == 0)
+        out->scheme = OCRA_IMAGE_DOCKER_SSH, port = 22;
+    else {
+        ocra_err_set(err, EINVAL, "%.200s: scheme %.20s is not an engine endpoint (%s)", url, sc,
+                     form);
+        goto out;
+    }
+    (void)curl_url_get(u, CURLUPART_USER, &us, 0);
+    (void)curl_url_get(u, CURLUPART_PASSWORD, &pw, 0);
+    (void)curl_url_get(u, CURLUPART_PATH, &pa, 0);
+    (void)curl_url_get(u, CURLUPART_QUERY, &q, 0);
+    (void)curl_url_get(u, CURLUPART_FRAGMENT, &fr, 0);
+    if (curl_url_get(u, CURLUPART_PORT, &po, 0) == CURLUE_OK &&
+        ocra_parse_i64(po, 1, 65535, &port, NULL) < 0) {
+        ocra_err_set(err, EINVAL, "%.200s: port must be 1..65535", url);
+        goto out;
+    }
+    if ((pa && strcmp(pa, "/") != 0) || q || fr || pw ||
+        (us && out->scheme == OCRA_IMAGE_DOCKER_TCP)) {
+        ocra_err_set(err, EINVAL, "%.200s: an endpoint has no %s (%s)", url,
+                     pw                                           ? "password"
+                     : us && out->scheme == OCRA_IMAGE_DOCKER_TCP ? "user on tcp"
+                                                                  : "path or query",
+                     form);
+        goto out;
+    }
+    if (strlen(ho) >= sizeof(out->host) || (us && strlen(us) >= sizeof(out->user))) {
+        ocra_err_set(err, EINVAL, "%.200s: host or user too long", url);
+        goto out;
+    }
+    /* an IPv6 literal without its brackets */
+    snprintf(out->host, sizeof(out->host), "%.*s", (int)(strlen(ho) - (ho[0] == '[' ? 2 : 0)),
+             ho + (ho[0] == '['));
+    snprintf(out->user, sizeof(out->user), "%s", us ? us : "");
+    out->port = (long)port;
+    ret = 0;
+out:
+    curl_free(sc);
+    curl_free(ho);
+    curl_free(po);
+    curl_free(us);
+    curl_free(pw);
+    curl_free(pa);
+    curl_free(q);
+    curl_free(fr);
+    curl_url_cleanup(u);
+    return ret;
+}
+
+/* The engine of opts->host: d->socket, or d->base and the TLS files over TCP. */
+static int
+endpoint_set(struct ocra_image_docker *d, const struct ocra_image_docker_opts *opts,
+             struct ocra_err *err)
+{
+    struct ocra_image_docker_endpoint ep;
+    bool v6;
+
+    if (ocra_image_docker_endpoint_parse(opts->host, &ep, err) < 0)
+        return -1;
+    if (ep.scheme == OCRA_IMAGE_DOCKER_UNIX) {
+        d->socket = ocra_xstrdup(ep.socket);
+        return 0;
+    }
+    if (ep.scheme == OCRA_IMAGE_DOCKER_SSH)
+        return ocra_err_set(err, ENOTSUP,
+                            "%.200s: ssh:// endpoints are not supported; forward the engine's "
+                            "socket (ssh -L /local.sock:/var/run/docker.sock) and name "
+                            "unix:///local.sock, or use tcp:// with TLS",
+                            opts->host);
+    if (!opts->tls_ca || !*opts->tls_ca || !opts->tls_cert || !*opts->tls_cert || !opts->tls_key ||
+        !*opts->tls_key)
+        return ocra_err_set(err, EINVAL,
+                            "%.200s: tcp:// needs TLS client certificates: a CA, a certificate "
+                            "and its key (the engine runs with --tlsverify)",
+                            opts->host);
+    v6 = strchr(ep.host, ':') != NULL;
+    free(d->base);
+    d->base = ocra_xasprintf("https://%s%s%s:%ld", v6 ? "[" : "", ep.host, v6 ? "]" : "", ep.port);
+    d->tls_ca = ocra_xstrdup(opts->tls_ca);
+    d->tls_cert = ocra_xstrdup(opts->tls_cert);
+    d->tls_key = ocra_xstrdup(opts->tls_key);
+    return 0;
+}
+
 struct ocra_image_docker *
 ocra_image_docker_new(const struct ocra_image_docker_opts *opts, struct ocra_err *err)
 {
     struct ocra_image_docker *d = ocra_xcalloc(1, sizeof(*d));
+    int ret;
 
     d->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 30000L;
     d->build_timeout_ms =
         opts && opts->build_timeout_ms > 0 ? opts->build_timeout_ms : LONG_TIMEOUT_MS;
-    if (socket_path(opts ? opts->socket : NULL, &d->socket, err) < 0 || negotiate(d, err) < 0) {
-        ocra_err_wrap(err, "docker engine at %s", d->socket ? d->socket : "?");
+    d->base = ocra_xstrdup("http://localhost");
+    if (opts && opts->host && *opts->host)
+        ret = endpoint_set(d, opts, err);
+    else
+        ret = socket_path(opts ? opts->socket : NULL, &d->socket, err);
+    if (ret == 0)
+        d->where = ocra_xstrdup(d->socket ? d->socket : opts->host);
+    if (ret < 0 || negotiate(d, err) < 0) {
+        ocra_err_wrap(err, "docker engine at %s",
+                      d->where             ? d->where
+                      : opts && opts->host ? opts->host
+                                           : "?");
         ocra_image_docker_free(d);
         return NULL;
     }
@@ -592,6 +733,11 @@ ocra_image_docker_free(struct ocra_image_docker *d)
     if (!d)
         return;
     free(d->socket);
+    free(d->base);
+    free(d->tls_ca);
+    free(d->tls_cert);
+    free(d->tls_key);
+    free(d->where);
     free(d);
 }
 
@@ -649,10 +795,13 @@ static int
 stream_call(struct ocra_image_docker *d, const char *path, const char *const *headers,
             struct stream *s, struct ocra_err *err)
 {
-    char *url = ocra_xasprintf("http://localhost%s%s", d->prefix, path);
+    char *url = ocra_xasprintf("%s%s%s", d->base, d->prefix, path);
     struct ocra_http_req req = {.method = "POST",
                                 .url = url,
                                 .unix_socket = d->socket,
+                                .tls_ca = d->tls_ca,
+                                .tls_cert = d->tls_cert,
+                                .tls_key = d->tls_key,
                                 .headers = headers,
                                 .timeout_ms = d->build_timeout_ms,
                                 /* a build step may compile for minutes without a line */
@@ -1135,10 +1284,13 @@ ocra_image_docker_request(struct ocra_image_docker *d, const char *method, const
                           struct ocra_image_docker_reply *out, struct ocra_err *err)
 {
     static const char *const json_headers[] = {"Content-Type: application/json", NULL};
-    char *url = ocra_xasprintf("http://localhost%s%s", d->prefix, path);
+    char *url = ocra_xasprintf("%s%s%s", d->base, d->prefix, path);
     struct ocra_http_req req = {.method = method,
                                 .url = url,
                                 .unix_socket = d->socket,
+                                .tls_ca = d->tls_ca,
+                                .tls_cert = d->tls_cert,
+                                .tls_key = d->tls_key,
                                 .timeout_ms = timeout_ms > 0 ? timeout_ms : d->timeout_ms,
                                 .max_response = max_response ? max_response : DOC_MAX};
     struct ocra_http_resp resp = {0};

@@ -755,6 +755,76 @@ test_progress_counts_layers_pulled(void)
     }
 }
 
+/* Engine endpoints: the three forms parse into their parts; what is not one is refused with a
+ * message naming the URL and the form wanted. */
+static void
+test_docker_endpoint_parse(void)
+{
+    static const struct {
+        const char *url;
+        int scheme;
+        const char *socket, *host, *user;
+        long port;
+    } good[] = {
+        {"unix:///var/run/docker.sock", OCRA_IMAGE_DOCKER_UNIX, "/var/run/docker.sock", "", "", 0},
+        {"tcp://10.213.0.2:2376", OCRA_IMAGE_DOCKER_TCP, "", "10.213.0.2", "", 2376},
+        {"tcp://gpu-b.internal", OCRA_IMAGE_DOCKER_TCP, "", "gpu-b.internal", "", 2376},
+        {"tcp://[fd00::2]:2377", OCRA_IMAGE_DOCKER_TCP, "", "fd00::2", "", 2377},
+        {"ssh://ops@gpu-c", OCRA_IMAGE_DOCKER_SSH, "", "gpu-c", "ops", 22},
+    };
+    static const struct {
+        const char *url, *says;
+    } bad[] = {
+        {"unix://run/docker.sock", "absolute path"},
+        {"unix://", "absolute path"},
+        {"http://h:2375", "scheme http is not an engine endpoint"},
+        {"tcp://", "not an endpoint URL with a host"},
+        {"tcp://h:0", "port must be 1..65535"},
+        {"tcp://h:99999", "not an endpoint URL"},
+        {"tcp://h:2376/v1.41", "path or query"},
+        {"tcp://h:2376?x=1", "path or query"},
+        {"tcp://u@h:2376", "user on tcp"},
+        {"ssh://u:pw@h", "password"},
+        {"gpu-b:2376", "not an endpoint URL"},
+        {"", "not an endpoint URL"},
+    };
+    struct ocra_image_docker_endpoint ep;
+    struct ocra_err err = {0};
+
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(good); i++) {
+        CHECK_INT(ocra_image_docker_endpoint_parse(good[i].url, &ep, &err), 0);
+        CHECK_INT((int)ep.scheme, good[i].scheme);
+        CHECK_STR(ep.socket, good[i].socket);
+        CHECK_STR(ep.host, good[i].host);
+        CHECK_STR(ep.user, good[i].user);
+        CHECK_INT(ep.port, good[i].port);
+    }
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(bad); i++) {
+        memset(&err, 0, sizeof(err));
+        CHECK_INT(ocra_image_docker_endpoint_parse(bad[i].url, &ep, &err), -1);
+        CHECK_INT(err.code, EINVAL);
+        if (!strstr(err.msg, bad[i].says))
+            CHECK_STR(err.msg, bad[i].says);
+    }
+}
+
+/* tcp:// without its TLS files, and ssh://, are refused before any connection is made. */
+static void
+test_docker_endpoint_needs_tls(void)
+{
+    const struct ocra_image_docker_opts plain = {.host = "tcp://127.0.0.1:1"};
+    const struct ocra_image_docker_opts ssh = {.host = "ssh://ops@127.0.0.1"};
+    struct ocra_err err = {0};
+
+    CHECK(!ocra_image_docker_new(&plain, &err));
+    CHECK_INT(err.code, EINVAL);
+    CHECK(strstr(err.msg, "TLS client certificates") != NULL);
+    memset(&err, 0, sizeof(err));
+    CHECK(!ocra_image_docker_new(&ssh, &err));
+    CHECK_INT(err.code, ENOTSUP);
+    CHECK(strstr(err.msg, "ssh -L") != NULL);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCRA_TEST(test_names),
                OCRA_TEST(test_layer_is_deterministic), OCRA_TEST(test_layer_rejects_bad_entries),
                OCRA_TEST(test_layer_stream_is_the_written_layer),
@@ -764,4 +834,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_setup), OCRA_TEST(test_challenge_parse_cases), OCR
                OCRA_TEST(test_teardown), OCRA_TEST(test_sig_payload_is_cosign_simple_signing),
                OCRA_TEST(test_sign_verify_round_trip), OCRA_TEST(test_registry_credentials),
                OCRA_TEST(test_progress_engine_stopped_mid_build),
-               OCRA_TEST(test_progress_counts_layers_pulled))
+               OCRA_TEST(test_progress_counts_layers_pulled), OCRA_TEST(test_docker_endpoint_parse),
+               OCRA_TEST(test_docker_endpoint_needs_tls))

@@ -114,6 +114,8 @@ new_docker(const struct ocra_run_opts *o, struct ocra_err *err)
     const struct ocra_image_docker_opts dopts = {.socket = o->docker_socket,
                                                  .timeout_ms = o->docker_timeout_ms};
 
+    if (o->n_hosts)
+        return ocra_run_hosts_new(o, err);
     return ocra_run_docker_new(&dopts, err);
 }
 

@@ -69,6 +69,9 @@ struct ocra_run_spec {
                     */
     const char *agent_dir; /* the daemon's agent socket directory, bound read-only at /run/ocra
                               (docs/AGENT.md); NULL or "": none (the agent runs unreported) */
+    const char *node;      /* the placement node (the allocation's): a runner over several
+                              engines starts it on that node's (ocra_run_host); NULL: the
+                              runner's default */
     struct ocra_run_profile profile;
 };
 
@@ -143,6 +146,9 @@ typedef int ocra_run_probe_fn(struct ocra_runner *r, char *what, size_t n, struc
 /* workloads run on this host's engine (run.docker_host): the build may hand it the image it
  * made, and this host's GPUs are the inventory */
 #define OCRA_RUN_LOCAL_ENGINE 0x10u
+/* the runner can run on the placement nodes' own Docker engines (ocra_run_opts.hosts,
+ * inventory.nodes docker_host), one per node, instead of one */
+#define OCRA_RUN_ENGINE_HOSTS 0x40u
 /* a start is a submission the daemon journals before it is made (a crash between the two
  * adopts, never submits twice), and a job the cluster purged after it ended answers ENOENT,
  * its exit status lost; ocra_run_slurm_job_get() applies */
@@ -213,9 +219,19 @@ void ocra_runner_free(struct ocra_runner *r);
 #define OCRA_RUN_KIND_DOCKER 0
 #define OCRA_RUN_KIND_SLURM 1
 struct ocra_run_slurm_opts;
+/* A placement node's own Docker engine (inventory.nodes docker_host): the docker runner
+ * places a workload whose spec names the node there. */
+struct ocra_run_host {
+    const char *node;     /* the inventory node's name */
+    const char *endpoint; /* unix:///path or tcp://host:port (ocra_image_docker_endpoint_parse) */
+    const char *tls_ca, *tls_cert, *tls_key; /* tcp: PEM files, all three required */
+};
 struct ocra_run_opts {
     int kind;                  /* OCRA_RUN_KIND_* */
     const char *docker_socket; /* the docker runner's engine socket; NULL: the default */
+    /* docker: the nodes' engines; with any, the runner is the many-hosts one (run_hosts.c) */
+    const struct ocra_run_host *hosts;
+    size_t n_hosts;
     long docker_timeout_ms;    /* the docker runner's engine requests; 0: the default */
     const struct ocra_run_slurm_opts *slurm; /* the slurm runner's (required for it) */
 };
@@ -310,6 +326,43 @@ int ocra_run_container_remove(struct ocra_image_docker *d, const char *id, struc
  */
 struct ocra_runner *ocra_run_docker_new(const struct ocra_image_docker_opts *opts,
                                         struct ocra_err *err);
+
+/* ---- many docker hosts ----------------------------------------------------------------- */
+
+/*
+ * The docker runner over several engines, one per placement node (run_hosts.c): start runs a
+ * workload on the engine of spec->node (pulling its image by digest there first: prepare is
+ * NULL), and every other op finds the workload's engine by asking each (a container's name is
+ * unique across them: it comes from the event id). watch follows each engine's /events in
+ * turn, a window of timeout_ms / n each (windows start where the last one of that engine
+ * ended: no end is missed). A host that does not answer makes an op that needs it fail with
+ * EHOSTDOWN naming the node; containers fails so (the reconcile waits) while any is down;
+ * reap skips it (its containers are strays for the reconcile once it answers).
+ * Every answer or silence is recorded in the process's host health (ocra_run_hosts_health()).
+ */
+struct ocra_runner *ocra_run_hosts_new(const struct ocra_run_opts *o, struct ocra_err *err);
+
+/* What this process last saw of a node's engine. */
+struct ocra_run_host_health {
+    bool known;         /* contacted at least once */
+    bool up;            /* it answered last time */
+    int64_t changed_ms; /* when up last changed (wall clock) */
+    int64_t seen_ms;    /* when it was last contacted */
+    char error[256];    /* why it is down */
+};
+/* The health of node (zeroed when not known). Thread-safe. */
+void ocra_run_hosts_health(const char *node, struct ocra_run_host_health *out);
+/*
+ * Asks each host not contacted in the last max_age_ms (GET /_ping, timeout_ms) and records the
+ * answer; hosts seen since are left as they are. Returns how many are down.
+ */
+size_t ocra_run_hosts_refresh(const struct ocra_run_host *hosts, size_t n, int64_t max_age_ms,
+                              long timeout_ms);
+/* Records what a request to node's engine found: err NULL or code 0 when it answered. */
+void ocra_run_hosts_note(const char *node, const struct ocra_err *err);
+/* True for an error that says the engine did not answer (a transport failure, not a reply;
+ * not a timeout, which a wait for a running workload ends with). */
+bool ocra_run_hosts_silent(const struct ocra_err *err);
 
 /* ---- slurm (begin) ---------------------------------------------------------------------- */
 

@@ -10,7 +10,8 @@
 #include "run/run.h"
 
 /* Each runner's capabilities, for its .supports and ocra_run_kind_supports() alike. */
-#define OCRA_RUN_DOCKER_SUPPORTS (OCRA_RUN_WATCH_EVENTS | OCRA_RUN_REPLICAS | OCRA_RUN_LOCAL_ENGINE)
+#define OCRA_RUN_DOCKER_SUPPORTS                                                                   \
+    (OCRA_RUN_WATCH_EVENTS | OCRA_RUN_REPLICAS | OCRA_RUN_LOCAL_ENGINE | OCRA_RUN_ENGINE_HOSTS)
 #define OCRA_RUN_SLURM_SUPPORTS (OCRA_RUN_WATCH_POLL | OCRA_RUN_PLACES_BY_COUNT | OCRA_RUN_BATCH)
 
 /*

@@ -14,6 +14,13 @@
 # use --network none or host. dockerd starts its own containerd under DIR/exec when no system
 # containerd socket exists; either way it gets a containerd namespace of its own.
 #
+# A remote-like engine: with OCRA_DOCKERD_NETNS=NAME (an existing network namespace) dockerd
+# runs in it (nsenter --net); with OCRA_DOCKERD_TCP=ADDR:PORT it also listens there with
+# --tlsverify and the PEM files of OCRA_DOCKERD_TLS_DIR (ca.pem, server-cert.pem,
+# server-key.pem: clients must show a certificate of that CA); OCRA_DOCKERD_ARGS adds flags
+# (--insecure-registry ADDR:PORT for a test registry on the namespace's subnet). The unix
+# socket under DIR stays, for the test's own checks.
+#
 # Environment read: OCRA_TEST_CACHE (base image cache, default /var/cache/ocra-test),
 # OCRA_DEBIAN_MIRROR (default: the first Debian URI in /etc/apt/sources.list*, else
 # http://deb.debian.org/debian). Exported by dockerd_start: DOCKER_HOST, OCRA_DOCKERD_PID,
@@ -48,14 +55,24 @@ dockerd_start() {
     fi
     local ns
     ns="ocra-test-$(basename "$dir" | tr -c 'a-zA-Z0-9\n' -)"
-    dockerd \
+    local -a pre=() extra=()
+    # nsenter, not `ip netns exec`: that one mounts a sysfs of its own, without the cgroups
+    [ -n "${OCRA_DOCKERD_NETNS:-}" ] && pre=(nsenter "--net=/var/run/netns/$OCRA_DOCKERD_NETNS")
+    if [ -n "${OCRA_DOCKERD_TCP:-}" ]; then
+        local t=${OCRA_DOCKERD_TLS_DIR:?OCRA_DOCKERD_TCP needs OCRA_DOCKERD_TLS_DIR}
+        extra=(-H "tcp://$OCRA_DOCKERD_TCP" --tlsverify --tlscacert "$t/ca.pem"
+            --tlscert "$t/server-cert.pem" --tlskey "$t/server-key.pem")
+    fi
+    # shellcheck disable=SC2206 # flags split on purpose
+    [ -n "${OCRA_DOCKERD_ARGS:-}" ] && extra+=($OCRA_DOCKERD_ARGS)
+    "${pre[@]}" dockerd \
         --data-root "$dir/data" \
         --exec-root "$dir/exec" \
         --pidfile "$dir/dockerd.pid" \
         -H "unix://$dir/docker.sock" \
         --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
         --containerd-namespace "$ns" --containerd-plugins-namespace "$ns-plugins" \
-        >"$dir/dockerd.log" 2>&1 &
+        "${extra[@]}" >"$dir/dockerd.log" 2>&1 &
     OCRA_DOCKERD_PID=$!
     OCRA_DOCKERD_DIR=$dir
     export OCRA_DOCKERD_PID OCRA_DOCKERD_DIR

@@ -9,7 +9,8 @@
 #                                # DIR/index-hold exists), a docker-registry (DIR/reg),
 #                                # anvil (1 s blocks) and the artifact server (DIR/art), deploys
 #                                # the contract and writes DIR/keys; sets PIPELINE_REGISTRY
-#                                # (127.0.0.1:port) and PIPELINE_CONTRACT. Returns 0; 77 when
+#                                # (127.0.0.1:port; $OCRA_REGISTRY_ADDR:port with that set, see
+#                                # registry.sh) and PIPELINE_CONTRACT. Returns 0; 77 when
 #                                # dockerd or the base image cannot run here (OCRA_SKIP_REASON);
 #                                # 1 with PIPELINE_FAILED="check: why"
 #   pipeline_services_stop       # stops what pipeline_services started, by PID
@@ -60,7 +61,7 @@ pipeline_services() {
     [ "$rc" -eq 0 ] || { PIPELINE_FAILED="base_image: could not make or import the base image"; return 1; }
     pyindex_start "$dir/index" "$dir/index-hold" || { PIPELINE_FAILED="pyindex: the package index did not start"; return 1; }
     registry_start "$dir/reg" || { PIPELINE_FAILED="registry: docker-registry did not start"; return 1; }
-    PIPELINE_REGISTRY=127.0.0.1:$REGISTRY_PORT
+    PIPELINE_REGISTRY=${OCRA_REGISTRY_ADDR:-127.0.0.1}:$REGISTRY_PORT
     anvil_start --block-time 1 || { PIPELINE_FAILED="anvil: anvil did not start"; return 1; }
     mkdir -p "$dir/art"
     artifacts_start "$dir/art" || { PIPELINE_FAILED="artifacts: the artifact server did not start"; return 1; }

@@ -11,7 +11,9 @@
 #   registry_stop_all                 # stops every registry this shell started
 #
 # With OCRA_REGISTRY_ACCESS_LOG=1 in the environment, a registry started then writes one line per
-# request (method, path with its query, status) to DIR/registry.log.
+# request (method, path with its query, status) to DIR/registry.log. With OCRA_REGISTRY_ADDR (an
+# address of this machine, e.g. the root side of a test network namespace's veth) it listens
+# there instead of 127.0.0.1, and REGISTRY_URL names that address.
 
 . "$(dirname "${BASH_SOURCE[0]}")/port.sh"
 
@@ -43,7 +45,7 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:$port
+  addr: ${OCRA_REGISTRY_ADDR:-127.0.0.1}:$port
   secret: ocra-test-secret-not-for-production
 CFG
     if [ -n "$auth" ]; then cat "$auth"; fi
@@ -57,7 +59,7 @@ registry_start() {
         _registry_config "$dir" "$REGISTRY_PORT" "$auth" >"$dir/config.yml"
         docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
         pid=$!
-        REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT
+        REGISTRY_URL=http://${OCRA_REGISTRY_ADDR:-127.0.0.1}:$REGISTRY_PORT
         for _ in $(seq 100); do
             # any HTTP answer (200 or 401) means it listens
             if curl -s -o /dev/null -m 2 "$REGISTRY_URL/v2/"; then
