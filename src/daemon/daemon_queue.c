@@ -371,7 +371,9 @@ decide(struct qstate *s, int64_t now, struct ocra_err *err)
 /* ---- a successor in its predecessor's room ------------------------------------------------- */
 
 /* Whether queued request qi would start now if the workload of running event old_id gave its
- * room back (a newer version takes its older version's room), the rest of the queue aside. */
+ * room back (a newer version takes its older version's room), the rest of the queue aside.
+ * The cluster's accounting holds old_id's allocations: they are given back for the decision
+ * and taken again after it (the cluster is this call's allocator's own, left as it was). */
 static bool
 fits_in_room_of(struct qstate *s, size_t qi, const char *old_id, int64_t now)
 {
@@ -379,22 +381,30 @@ fits_in_room_of(struct qstate *s, size_t qi, const char *old_id, int64_t now)
         .policy = OCRA_SCHED_Q_FIFO,
         .place = (enum ocra_sched_policy)s->cfg->sched.policy,
     };
+    struct ocra_sched_cluster *c = (struct ocra_sched_cluster *)(uintptr_t)s->c;
     struct ocra_sched_running *rv = ocra_xcalloc(s->n_r + 1, sizeof(*rv));
+    const struct ritem *old = NULL;
     struct ocra_sched_plan plan;
     struct ocra_err err = {0};
-    bool holds = false, fits = false;
+    bool fits = false;
     size_t n = 0;
 
     for (size_t i = 0; i < s->n_r; i++) {
         if (!strcmp(s->rv[i].id, old_id))
-            holds = true;
+            old = &s->r[i];
         else
             rv[n++] = s->rv[i];
     }
     ocra_sched_plan_init(&plan);
-    if (holds &&
-        ocra_sched_queue_decide(s->c, &conf, now, rv, n, &s->qv[qi], 1, &plan, NULL, &err) == 0)
-        fits = plan.n > 0 && plan.v[0].start;
+    if (old) {
+        for (size_t k = 0; k < old->n; k++)
+            ocra_sched_release(c, &old->allocs[k]);
+        if (ocra_sched_queue_decide(c, &conf, now, rv, n, &s->qv[qi], 1, &plan, NULL, &err) == 0)
+            fits = plan.n > 0 && plan.v[0].start;
+        for (size_t k = 0; k < old->n; k++)
+            if (ocra_sched_claim(c, &old->allocs[k], &err) < 0)
+                ocra_log_warn("queue: %s: taking its room again: %s", old_id, err.msg);
+    }
     ocra_sched_plan_fini(&plan);
     free(rv);
     return fits;
