@@ -14,8 +14,8 @@
 #     SIGKILL), superseded; 1.0.1 starts in its room. Then keep (SIGHUP): 1.0.2 queues, 1.0.1
 #     runs on to its own end (completed, not superseded), then 1.0.2 starts.
 #  4. One slot (a blocker holds one CPU): one 1.0.0 runs in the last slot; 1.0.1 finds no room
-#     beside it (queued): it takes 1.0.0's room (1.0.0 stopped, superseded, "took its room",
-#     the log and the queue say what it waits for), then runs. Without this, 1.0.1 queued
+#     beside it (queued): it takes 1.0.0's room (1.0.0 stopped, superseded, "took its room";
+#     while 1.0.0 stops, the log and `ocra queue` say what 1.0.1 waits for), then runs. Without this, 1.0.1 queued
 #     forever (the deadlock of a crash-loop run).
 #  5. One slot, 1.0.2 (training: both CPUs) queues and cannot fit in 1.0.1's room: 1.0.1 keeps
 #     serving (the log says why); 1.0.3 published: 1.0.2 is superseded while queued and never
@@ -207,21 +207,37 @@ wait_for "tr 1.0.2 completed" is_row tr 1.0.2 "reported completed done" ||
 # --- 4. one slot: the newer inference version takes the older one's room --------------------
 publish hold 1.0.0 inference "$wait_cmd"
 wait_for "the blocker running" supervised hold 1.0.0 || { fail blocker_runs "$(row hold 1.0.0)"; finish; }
-publish one 1.0.0 inference "$wait_cmd"
+# 1.0.0 takes its time to stop (until the test writes /tmp/ocra-go): meanwhile `ocra queue`
+# says what 1.0.1 waits for
+slow_stop="trap 'echo got SIGTERM; while [ ! -e /tmp/ocra-go ]; do sleep 0.2; done; exit 0' TERM; while [ ! -e /tmp/ocra-stop ]; do sleep 0.2; done"
+publish one 1.0.0 inference "$slow_stop"
 wait_for "one 1.0.0 running" supervised one 1.0.0 || { fail one_runs "$(row one 1.0.0)"; finish; }
 publish one 1.0.1 inference "$wait_cmd"
+old_one=$(vid one 1.0.0)
+if wait_for "one 1.0.0 being stopped" log_has "event=$old_one .*stopping it for its newer version, which waits in the queue for the room"; then
+    ok log_says_what_it_waits_for
+else
+    fail log_says_what_it_waits_for "no stopping line; 1.0.1: $(row one 1.0.1) $(q "SELECT last_error FROM pipeline WHERE event_id = '$(vid one 1.0.1)'")"
+fi
+"$ocra" -c "$tmp/ocra.yaml" queue --json >"$tmp/queue1.json" 2>&1 &&
+    python3 - "$tmp/queue1.json" "$(vid one 1.0.1)" "$old_one" <<'PY' && ok queue_says_it_takes_the_room || fail queue_says_it_takes_the_room "$(head -c 800 "$tmp/queue1.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+mine = [e for e in d["queued"] if e["event"] == sys.argv[2]]
+assert len(mine) == 1, d
+assert ("the room of its older version %s, which is stopped for it" % sys.argv[3]) in mine[0]["reason"], mine
+PY
+docker exec "$(container one 1.0.0)" touch /tmp/ocra-go
 if wait_for "one 1.0.1 running" supervised one 1.0.1; then
     ok successor_took_the_room
 else
     fail successor_took_the_room "1.0.0: $(row one 1.0.0); 1.0.1: $(row one 1.0.1); $(q "SELECT last_error FROM pipeline WHERE event_id = '$(vid one 1.0.1)'")"
 fi
 is_row one 1.0.0 "reported superseded done" && ok predecessor_superseded || fail predecessor_superseded "$(row one 1.0.0)"
-[ "$(complete_out one 1.0.0 '"took its room" in o.get("reason", "") and o.get("exitCode") == 0')" = True ] &&
+[ "$(complete_out one 1.0.0 '"took its room" in o.get("reason", "")')" = True ] &&
     ok predecessor_reason_room || fail predecessor_reason_room "$(complete_out one 1.0.0 o)"
 [ -n "$(q "SELECT 1 FROM stages WHERE event_id = '$(vid one 1.0.1)' AND outcome = 'queued'")" ] &&
     ok successor_was_queued || fail successor_was_queued "1.0.1 never queued: the test did not exercise one slot"
-log_has "event=$(vid one 1.0.0) .*stopping it for its newer version, which waits in the queue for the room" &&
-    ok log_says_what_it_waits_for || fail log_says_what_it_waits_for "no stopping line"
 
 # --- 5. a newer version queued behind a newer one still: superseded while queued ------------
 # 1.0.2 is a training version (both CPUs): stopping 1.0.1 would not make its room (the blocker

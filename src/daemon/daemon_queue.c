@@ -119,6 +119,7 @@ struct qitem {
 
 struct ritem {
     char *id, *owner;
+    char *newer; /* the view's: the newer event of its model that supersedes it, or NULL */
     struct ocra_sched_alloc *allocs;
     size_t n;
     int64_t start_ms;
@@ -165,6 +166,7 @@ qstate_fini(struct qstate *s)
     for (size_t i = 0; i < s->n_r; i++) {
         free(s->r[i].id);
         free(s->r[i].owner);
+        free(s->r[i].newer);
         free(s->r[i].allocs);
     }
     free(s->items);
@@ -410,26 +412,31 @@ fits_in_room_of(struct qstate *s, size_t qi, const char *old_id, int64_t now)
     return fits;
 }
 
-/* The running event whose room queued request qi takes (an older version of its model that
- * it supersedes, and whose room would let it start), or NULL. */
-static const char *
-predecessor_room(struct qstate *s, size_t qi, int64_t now)
+/* Each running event's newer event (the one that supersedes it), once per view. */
+static void
+newer_fill(struct qstate *s)
 {
     for (size_t i = 0; i < s->n_r; i++) {
         struct ocra_err err = {0};
-        bool current = true, mine;
-        char *newer = NULL;
+        bool current = true;
 
-        if (ocra_store_event_current(s->st, s->r[i].id, &current, &newer, &err) < 0 || current ||
-            !newer) {
-            free(newer);
-            continue;
+        if (ocra_store_event_current(s->st, s->r[i].id, &current, &s->r[i].newer, &err) < 0 ||
+            current) {
+            free(s->r[i].newer);
+            s->r[i].newer = NULL;
         }
-        mine = !strcmp(newer, s->items[qi].id);
-        free(newer);
-        if (mine && fits_in_room_of(s, qi, s->r[i].id, now))
-            return s->r[i].id;
     }
+}
+
+/* The running event whose room queued request qi takes (an older version of its model that
+ * it supersedes, and whose room would let it start), or NULL. After newer_fill(). */
+static const char *
+predecessor_room(struct qstate *s, size_t qi, int64_t now)
+{
+    for (size_t i = 0; i < s->n_r; i++)
+        if (s->r[i].newer && !strcmp(s->r[i].newer, s->items[qi].id) &&
+            fits_in_room_of(s, qi, s->r[i].id, now))
+            return s->r[i].id;
     return NULL;
 }
 
@@ -633,6 +640,7 @@ do_view(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
         goto out;
     if (s.n && decide(&s, now_ms / 1000, err) < 0)
         goto out;
+    newer_fill(&s);
     for (size_t i = 0; s.n && i < s.plan.n; i++) {
         const struct ocra_sched_decision *v = &s.plan.v[i];
         json_t *o = item_json(&s.items[v->queued], &s.qv[v->queued], now_ms);
