@@ -167,6 +167,10 @@ int ocra_daemon_place(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job 
  * them (errors are logged: the next release or the timer tries again). On ctx's connection,
  * under the allocator's lock; nothing to do (the common case) costs one counter read. */
 void ocra_daemon_queue_dispatch(struct ocra_daemon_ctx *ctx);
+/* Whether queued event queued_id would start now if running event old_id (an older version
+ * of its model) gave its room back: the supervisor then stops old_id for it. */
+int ocra_daemon_queue_successor_fits(struct ocra_daemon_ctx *ctx, const char *queued_id,
+                                     const char *old_id, bool *fits, struct ocra_err *err);
 /* The request a queued event records (its allocate attempt's output "request"). New ref. */
 json_t *ocra_daemon_queue_request(const struct ocra_sched_req *r, int64_t estimate_s);
 /* workload.maxDuration of a spec (JSON text, may be NULL) in seconds: an integer, or "90s",
@@ -339,10 +343,12 @@ void ocra_daemon_supervise_add(struct ocra_daemon *d, const char *event_id,
 enum ocra_daemon_stop_why {
     OCRA_DAEMON_STOP_NONE,    /* it did not: the workload ended by itself (or from outside) */
     OCRA_DAEMON_STOP_TIMEOUT, /* its time limit */
-    OCRA_DAEMON_STOP_NEWER,   /* a newer version of its model, or its removal */
+    OCRA_DAEMON_STOP_NEWER,   /* a newer version of its model runs (or a training run's) */
+    OCRA_DAEMON_STOP_REMOVAL, /* the model's removal on-chain */
+    OCRA_DAEMON_STOP_ROOM,    /* its newer version waited in the queue for its room */
 };
 /* The complete stage found the workload ended: the supervisor forgets it. Returns why the
- * supervisor stopped it; for OCRA_DAEMON_STOP_NEWER *newer (may be NULL) is the newer event
+ * supervisor stopped it; for NEWER, REMOVAL and ROOM *newer (may be NULL) is the newer event
  * (caller frees). */
 enum ocra_daemon_stop_why ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id,
                                                     char **newer);

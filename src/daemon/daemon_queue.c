@@ -119,6 +119,7 @@ struct qitem {
 
 struct ritem {
     char *id, *owner;
+    char *newer; /* the view's: the newer event of its model that supersedes it, or NULL */
     struct ocra_sched_alloc *allocs;
     size_t n;
     int64_t start_ms;
@@ -165,6 +166,7 @@ qstate_fini(struct qstate *s)
     for (size_t i = 0; i < s->n_r; i++) {
         free(s->r[i].id);
         free(s->r[i].owner);
+        free(s->r[i].newer);
         free(s->r[i].allocs);
     }
     free(s->items);
@@ -368,6 +370,115 @@ decide(struct qstate *s, int64_t now, struct ocra_err *err)
     }
 }
 
+/* ---- a successor in its predecessor's room ------------------------------------------------- */
+
+/* Whether queued request qi would start now if the workload of running event old_id gave its
+ * room back (a newer version takes its older version's room), the rest of the queue aside.
+ * The cluster's accounting holds old_id's allocations: they are given back for the decision
+ * and taken again after it (the cluster is this call's allocator's own, left as it was). */
+static bool
+fits_in_room_of(struct qstate *s, size_t qi, const char *old_id, int64_t now)
+{
+    const struct ocra_sched_queue_conf conf = {
+        .policy = OCRA_SCHED_Q_FIFO,
+        .place = (enum ocra_sched_policy)s->cfg->sched.policy,
+    };
+    struct ocra_sched_cluster *c = (struct ocra_sched_cluster *)(uintptr_t)s->c;
+    struct ocra_sched_running *rv = ocra_xcalloc(s->n_r + 1, sizeof(*rv));
+    const struct ritem *old = NULL;
+    struct ocra_sched_plan plan;
+    struct ocra_err err = {0};
+    bool fits = false;
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n_r; i++) {
+        if (!strcmp(s->rv[i].id, old_id))
+            old = &s->r[i];
+        else
+            rv[n++] = s->rv[i];
+    }
+    ocra_sched_plan_init(&plan);
+    if (old) {
+        for (size_t k = 0; k < old->n; k++)
+            ocra_sched_release(c, &old->allocs[k]);
+        if (ocra_sched_queue_decide(c, &conf, now, rv, n, &s->qv[qi], 1, &plan, NULL, &err) == 0)
+            fits = plan.n > 0 && plan.v[0].start;
+        for (size_t k = 0; k < old->n; k++)
+            if (ocra_sched_claim(c, &old->allocs[k], &err) < 0)
+                ocra_log_warn("queue: %s: taking its room again: %s", old_id, err.msg);
+    }
+    ocra_sched_plan_fini(&plan);
+    free(rv);
+    return fits;
+}
+
+/* Each running event's newer event (the one that supersedes it), once per view. */
+static void
+newer_fill(struct qstate *s)
+{
+    for (size_t i = 0; i < s->n_r; i++) {
+        struct ocra_err err = {0};
+        bool current = true;
+
+        if (ocra_store_event_current(s->st, s->r[i].id, &current, &s->r[i].newer, &err) < 0 ||
+            current) {
+            free(s->r[i].newer);
+            s->r[i].newer = NULL;
+        }
+    }
+}
+
+/* The running event whose room queued request qi takes (an older version of its model that
+ * it supersedes, and whose room would let it start), or NULL. After newer_fill(). */
+static const char *
+predecessor_room(struct qstate *s, size_t qi, int64_t now)
+{
+    for (size_t i = 0; i < s->n_r; i++)
+        if (s->r[i].newer && !strcmp(s->r[i].newer, s->items[qi].id) &&
+            fits_in_room_of(s, qi, s->r[i].id, now))
+            return s->r[i].id;
+    return NULL;
+}
+
+struct successor_call {
+    const struct ocra_config *cfg;
+    struct ocra_store *st;
+    const char *queued_id, *old_id;
+    bool fits;
+};
+
+static int
+do_successor(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
+{
+    struct successor_call *sc = arg;
+    struct qstate s = {.cfg = sc->cfg, .st = sc->st};
+    int ret = -1;
+
+    if (qstate_load(&s, ocra_sched_allocator_cluster(a), err) < 0)
+        goto out;
+    for (size_t i = 0; i < s.n && !sc->fits; i++)
+        if (!strcmp(s.items[i].id, sc->queued_id))
+            sc->fits = fits_in_room_of(&s, i, sc->old_id, ocra_time_wall_ms() / 1000);
+    ret = 0;
+out:
+    qstate_fini(&s);
+    return ret;
+}
+
+int
+ocra_daemon_queue_successor_fits(struct ocra_daemon_ctx *ctx, const char *queued_id,
+                                 const char *old_id, bool *fits, struct ocra_err *err)
+{
+    struct successor_call sc = {
+        .cfg = ctx->cfg, .st = ctx->st, .queued_id = queued_id, .old_id = old_id};
+
+    *fits = false;
+    if (ocra_daemon_with_allocator(ctx, do_successor, &sc, err) < 0)
+        return -1;
+    *fits = sc.fits;
+    return 0;
+}
+
 /* ---- the dispatcher ------------------------------------------------------------------------ */
 
 /* Records the decided allocations of queued request v and wakes its event. */
@@ -438,6 +549,46 @@ out:
     return ret;
 }
 
+/* The queued events that a newer version of their model (or its removal) supersedes, or that
+ * the watcher orphaned, leave the queue at once for the report stage, as a claim would move
+ * them (a queued event is not claimed until it starts): an older version never waits behind,
+ * or for the room of, the version that replaces it. */
+static void
+supersede_queued(struct ocra_daemon_ctx *ctx)
+{
+    struct ocra_daemon *d = ctx->d;
+    struct ocra_store_claim_opts o = {0};
+    struct ocra_err err = {0};
+    char **moved = NULL;
+    size_t n = 0;
+
+    if (!d || !d->n_stages)
+        return;
+    o = (struct ocra_store_claim_opts){.worker = ctx->name[0] ? ctx->name : "queue",
+                                       .gated = d->gated,
+                                       .n_gated = d->n_gated,
+                                       .superseded_stage = d->stages[d->n_stages - 1].name};
+    if (ocra_store_queue_supersede(ctx->st, &o, &moved, &n, &err) < 0) {
+        ocra_log_warn("queue: superseding queued older versions: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(moved[2 * i + 1], "orphaned"))
+            ocra_log_warn("queue event=%s left the queue: the chain no longer holds it "
+                          "(orphaned)",
+                          moved[2 * i]);
+        else
+            ocra_log_info("queue event=%s left the queue: superseded by %s, a newer version of "
+                          "its model (or its removal)",
+                          moved[2 * i], moved[2 * i + 1]);
+        free(moved[2 * i]);
+        free(moved[2 * i + 1]);
+    }
+    free(moved);
+    if (n)
+        ocra_daemon_wake_workers(d); /* the report stage reports them */
+}
+
 void
 ocra_daemon_queue_dispatch(struct ocra_daemon_ctx *ctx)
 {
@@ -447,6 +598,7 @@ ocra_daemon_queue_dispatch(struct ocra_daemon_ctx *ctx)
 
     if (ocra_store_queue_count(ctx->st, &n, &err) == 0 && n == 0)
         return; /* the common case: nothing queued, no allocator to build */
+    supersede_queued(ctx);
     if (ocra_daemon_with_allocator(ctx, do_dispatch, &dc, &err) < 0) {
         ocra_log_warn("queue: %s (tried again at the next release or in %" PRId64 " ms)", err.msg,
                       ctx->cfg->sched.queue.interval_ms);
@@ -488,17 +640,26 @@ do_view(struct ocra_sched_allocator *a, void *arg, struct ocra_err *err)
         goto out;
     if (s.n && decide(&s, now_ms / 1000, err) < 0)
         goto out;
+    newer_fill(&s);
     for (size_t i = 0; s.n && i < s.plan.n; i++) {
         const struct ocra_sched_decision *v = &s.plan.v[i];
         json_t *o = item_json(&s.items[v->queued], &s.qv[v->queued], now_ms);
+        const char *old = v->start ? NULL : predecessor_room(&s, v->queued, now_ms / 1000);
+        char why[OCRA_ERR_MAX];
 
         json_object_set_new(o, "position", json_integer((json_int_t)v->position));
         json_object_set_new(o, "effectivePriority", json_integer(v->eff_priority));
         json_object_set_new(o, "head", json_boolean(v->head));
         json_object_set_new(o, "wait",
                             json_string(v->start ? "starting" : ocra_sched_wait_name(v->wait)));
+        if (old) /* the supervisor stops the older version for it */
+            snprintf(why, sizeof(why),
+                     "the room of its older version %s, which is stopped for it (no room for "
+                     "both: a gap in service until this one starts)",
+                     old);
         json_object_set_new(o, "reason",
                             json_string(v->start       ? "starts now: room is free"
+                                        : old          ? why
                                         : v->reason[0] ? v->reason
                                                        : s.items[v->queued].reason));
         json_object_set_new(o, "estimatedStart",

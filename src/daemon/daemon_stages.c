@@ -740,12 +740,17 @@ op_complete(struct ocra_daemon_ctx *ctx, const struct ocra_daemon_job *job, cons
                         "logTail", logs);
     if (limit_s)
         json_object_set_new(*output, "maxDurationS", json_integer((json_int_t)limit_s));
-    if (why == OCRA_DAEMON_STOP_NEWER) { /* the supervisor replaced it: the chain moved on */
-        char reason[256];
+    if (why == OCRA_DAEMON_STOP_NEWER || why == OCRA_DAEMON_STOP_REMOVAL ||
+        why == OCRA_DAEMON_STOP_ROOM) { /* the supervisor replaced it: the chain moved on */
+        char reason[320];
 
         snprintf(reason, sizeof(reason),
-                 "stopped: a newer version of the model, or its removal, is current on-chain "
-                 "(event %.80s)",
+                 why == OCRA_DAEMON_STOP_REMOVAL
+                     ? "stopped: the model was removed on-chain (event %.80s)"
+                 : why == OCRA_DAEMON_STOP_ROOM
+                     ? "stopped: its newer version (event %.80s) took its room (no room for "
+                       "both: a gap in service until the newer one starts)"
+                     : "stopped: a newer version of the model is current on-chain (event %.80s)",
                  newer ? newer : "?");
         json_object_set_new(*output, "verdict", json_string("superseded"));
         json_object_set_new(*output, "reason", json_string(reason));

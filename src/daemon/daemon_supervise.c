@@ -8,7 +8,8 @@
  * complete stage runs again, finds the end and moves the event on. It also enforces the time
  * limits (SIGTERM, the grace period, SIGKILL: runner->stop in a thread of its own, so one slow
  * stop never delays the others), follows the chain (a newer version of the model replaces the
- * running one: training at once, inference once the newer one runs; a removal stops it), and
+ * running one: training at once, inference once the newer one runs, or at once when the newer
+ * one waits in the queue for its room; a removal stops it), and
  * wakes an event the watcher orphaned (the claim moves it
  * to the report stage, which stops the workload). At start, and whenever the runner's stream
  * or poll failed (an end may have been missed), every supervised event is woken once: the
@@ -39,7 +40,9 @@ struct entry {
     bool timed_out;      /* stopped for its time limit */
     bool training;       /* a training workload (else inference) */
     char *replaced_by;   /* stopped for this newer event of its model (or its removal) */
-    bool kept;           /* a newer version exists and the operator keeps training runs */
+    enum ocra_daemon_stop_why stop_why; /* with replaced_by: newer, removal or room */
+    bool kept;   /* a newer version exists and the operator keeps training runs */
+    char *noted; /* why it keeps serving beside a newer version, as last logged */
 };
 
 struct stopper {
@@ -85,6 +88,7 @@ drop(struct ocra_daemon_supervisor *s, struct entry *e)
 {
     free(e->event_id);
     free(e->replaced_by);
+    free(e->noted);
     *e = s->e[--s->n];
     ocra_metrics_set(ocra_metrics_std()->supervised, NULL, (double)s->n);
 }
@@ -130,7 +134,7 @@ ocra_daemon_supervise_end(struct ocra_daemon *d, const char *event_id, char **ne
         if (e->timed_out)
             why = OCRA_DAEMON_STOP_TIMEOUT;
         else if (e->replaced_by) {
-            why = OCRA_DAEMON_STOP_NEWER;
+            why = e->stop_why;
             if (newer)
                 *newer = ocra_xstrdup(e->replaced_by);
         }
@@ -381,35 +385,87 @@ jobs_now(struct ocra_daemon_supervisor *s, size_t *n)
     return jobs;
 }
 
-/* Whether the newer event of a model runs (its workload started and is followed, and with a
- * load balancer its replica 0 is UP there; or it completed): an inference workload is
- * replaced only then, so the model keeps being served. */
-static bool
-newer_runs(struct ocra_daemon_supervisor *s, const char *newer)
+/* Where the newer event of a model stands, for an inference workload it would replace. */
+enum newer_state {
+    NEWER_COMING, /* still on its way (validating, building, placing) */
+    NEWER_RUNS,   /* its workload started and is followed (and with a load balancer its
+                     replica 0 is UP there: traffic can shift), or it completed */
+    NEWER_QUEUED, /* waiting in the scheduler queue for room */
+    NEWER_FAILED, /* it ended without ever serving (failed, timeout, dead-lettered) */
+};
+
+/* The newer event's state; for NEWER_FAILED *why its outcome and reason (caller frees). */
+static enum newer_state
+newer_state(struct ocra_daemon_supervisor *s, const char *newer, char **why)
 {
     struct ocra_store_pipeline *p = NULL;
     struct ocra_err err = {0};
-    bool runs = false;
+    enum newer_state ns = NEWER_COMING;
 
-    if (ocra_store_pipeline_get(s->st, newer, &p, &err) == 0 && p)
-        runs = (!strcmp(p->status, "running") && !strcmp(p->state, "supervised") &&
-                ocra_daemon_lb_ready(s->d, s->st, newer)) || /* its server UP: traffic can shift */
-               (p->outcome && !strcmp(p->outcome, "completed"));
+    *why = NULL;
+    if (ocra_store_pipeline_get(s->st, newer, &p, &err) < 0 || !p)
+        goto out;
+    if ((!strcmp(p->status, "running") && !strcmp(p->state, "supervised") &&
+         ocra_daemon_lb_ready(s->d, s->st, newer)) ||
+        (p->outcome && !strcmp(p->outcome, "completed")))
+        ns = NEWER_RUNS;
+    else if (!strcmp(p->state, "queued"))
+        ns = NEWER_QUEUED;
+    else if (!strcmp(p->state, "dead") ||
+             (p->outcome && (!strcmp(p->outcome, "failed") || !strcmp(p->outcome, "timeout"))))
+        ns = NEWER_FAILED;
+    if (ns == NEWER_FAILED)
+        *why = ocra_xasprintf("%s: %s", p->outcome ? p->outcome : p->state,
+                              p->last_error ? p->last_error : "no reason recorded");
+out:
     ocra_store_pipeline_free(p);
-    return runs;
+    return ns;
+}
+
+/* Whether the newer event, queued, would start in the room event_id's workload holds. */
+static bool
+successor_fits(struct ocra_daemon_supervisor *s, const char *newer, const char *event_id)
+{
+    struct ocra_daemon_ctx ctx = {.d = s->d, .st = s->st, .cfg = ocra_daemon_cfg(s->d), .id = -1};
+    struct ocra_err err = {0};
+    bool fits = false;
+
+    if (ocra_daemon_queue_successor_fits(&ctx, newer, event_id, &fits, &err) < 0)
+        ocra_log_warn("supervisor: event=%s: whether %s fits in its room: %s", event_id, newer,
+                      err.msg);
+    return fits;
+}
+
+/* Under s->mu: logs why e keeps serving beside its newer version, once per reason. */
+static void
+note(struct entry *e, char *why)
+{
+    if (e->noted && !strcmp(e->noted, why)) {
+        free(why);
+        return;
+    }
+    ocra_log_warn("supervisor: event=%s %s (%s) keeps serving: %s", e->event_id, e->rj.name,
+                  e->rj.id, why);
+    free(e->noted);
+    e->noted = why;
 }
 
 /* A newer version of event_id's model (or its removal) is current on-chain: the removal stops
  * the workload at once; a newer version replaces a training run at once (unless
- * run.newer_version.training is keep) and an inference run once the newer one runs. */
+ * run.newer_version.training is keep) and an inference run once the newer one runs, or at
+ * once when the newer one waits in the queue for the room this one holds (no room for both:
+ * it takes this one's room, a gap in service). An inference run whose newer version failed
+ * without ever serving keeps serving (the rollback), and the log says why. */
 static void
 newer_check(struct ocra_daemon_supervisor *s, const char *event_id)
 {
     const struct ocra_config *cfg = ocra_daemon_cfg(s->d);
     struct ocra_store_event *nev = NULL;
     struct ocra_err err = {0};
-    char *newer = NULL;
-    bool current = true, removal, runs;
+    enum ocra_daemon_stop_why stop = OCRA_DAEMON_STOP_NEWER;
+    enum newer_state ns = NEWER_COMING;
+    char *newer = NULL, *failed = NULL;
+    bool current = true, removal, training = false, fits = false, known;
     const char *why = NULL;
     struct entry *e;
 
@@ -417,20 +473,44 @@ newer_check(struct ocra_daemon_supervisor *s, const char *event_id)
         !newer || ocra_store_event_get(s->st, newer, &nev, &err) < 0 || !nev)
         goto out;
     removal = nev->spec && !strcmp(nev->spec, "null");
-    runs = !removal && newer_runs(s, newer);
+    pthread_mutex_lock(&s->mu);
+    known = (e = find(s, event_id)) != NULL;
+    training = known && e->training;
+    pthread_mutex_unlock(&s->mu);
+    if (!known)
+        goto out;
+    if (!removal && !training) {
+        ns = newer_state(s, newer, &failed);
+        fits = ns == NEWER_QUEUED && successor_fits(s, newer, event_id);
+    }
     pthread_mutex_lock(&s->mu);
     if ((e = find(s, event_id)) && !e->replaced_by && !e->timed_out && !e->ended) {
-        if (removal)
+        if (removal) {
             why = "for the model's removal on-chain";
-        else if (e->training && cfg->run.keep_training && !e->kept)
+            stop = OCRA_DAEMON_STOP_REMOVAL;
+        } else if (e->training && cfg->run.keep_training && !e->kept) {
             ocra_log_info("supervisor: event=%s: a newer version of its model is current (event "
                           "%s); run.newer_version.training is keep: it runs on",
                           event_id, newer);
-        else if ((e->training && !cfg->run.keep_training) || (!e->training && runs))
+        } else if ((e->training && !cfg->run.keep_training) || (!e->training && ns == NEWER_RUNS)) {
             why = "for a newer version of its model";
+        } else if (!e->training && fits) {
+            why = "for its newer version, which waits in the queue for the room this one holds "
+                  "(no room for both: a gap in service until the newer one starts)";
+            stop = OCRA_DAEMON_STOP_ROOM;
+        } else if (!e->training && ns == NEWER_QUEUED) {
+            note(e, ocra_xasprintf("its newer version %s waits in the queue for room that "
+                                   "stopping this one would not make",
+                                   newer));
+        } else if (!e->training && ns == NEWER_FAILED) {
+            note(e, ocra_xasprintf("its newer version %s never became healthy (%s): the older "
+                                   "version is not stopped",
+                                   newer, failed));
+        }
         e->kept = e->kept || (e->training && cfg->run.keep_training);
         if (why) {
             e->replaced_by = ocra_xstrdup(newer);
+            e->stop_why = stop;
             stop_start(s, e, why);
         }
     }
@@ -438,6 +518,7 @@ newer_check(struct ocra_daemon_supervisor *s, const char *event_id)
 out:
     ocra_store_event_free(nev);
     free(newer);
+    free(failed);
 }
 
 /* Every few seconds, per followed event: an entry whose row left the complete stage (the
@@ -665,8 +746,11 @@ ocra_daemon_supervise_stop(struct ocra_daemon *d)
     pthread_join(s->thread, NULL);
     stoppers_reap(s, true);
     d->sup = NULL;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         free(s->e[i].event_id);
+        free(s->e[i].replaced_by);
+        free(s->e[i].noted);
+    }
     free(s->e);
     for (size_t i = 0; i < s->n_unknown; i++)
         free(s->unknown[i]);

@@ -546,6 +546,17 @@ typedef int ocra_store_queued_fn(const struct ocra_store_queued *q, void *arg);
 /* Calls fn for each queued row, first queued first (then journal order). fn must not use st. */
 int ocra_store_queue_list(struct ocra_store *st, ocra_store_queued_fn *fn, void *arg,
                           struct ocra_err *err);
+/*
+ * Moves on the queued rows that a claim would move on (the claim options' rule: the watcher
+ * orphaned the event, or a newer event of its model supersedes it at a gated stage) at once,
+ * as the claim does (status orphaned or superseded, stage superseded_stage, with its history
+ * row): a queued row is never claimed until it starts, so without this an older version
+ * waits in the queue behind, or for the room of, the versions that replace it. *moved gets
+ * *n pairs (2 * *n strings, caller frees each and the array): the event, then the newer
+ * event that superseded it or "orphaned".
+ */
+int ocra_store_queue_supersede(struct ocra_store *st, const struct ocra_store_claim_opts *o,
+                               char ***moved, size_t *n, struct ocra_err *err);
 /* *n: how many rows are queued (from the journal's counters: cheap). */
 int ocra_store_queue_count(struct ocra_store *st, int64_t *n, struct ocra_err *err);
 

@@ -623,6 +623,86 @@ ocra_store_stage_claim(struct ocra_store *st, const struct ocra_store_claim_opts
     return 0;
 }
 
+/* ---- superseding queued events ------------------------------------------------------------ */
+
+static const char sql_queued_rows[] =
+    "SELECT event_id, stage FROM pipeline WHERE state = 'queued' ORDER BY seq";
+
+struct queue_supersede_args {
+    const struct ocra_store_claim_opts *o;
+    char **moved; /* pairs: the event, then what moved it ("orphaned" or the newer event) */
+    size_t n;
+};
+
+static int
+queue_supersede_tx(struct ocra_store *st, void *arg, struct ocra_err *err)
+{
+    struct queue_supersede_args *a = arg;
+    int64_t now = a->o->now_ms ? a->o->now_ms : ocra_time_wall_ms();
+    sqlite3_stmt *s = prep(st, sql_queued_rows, err);
+    char **rows = NULL;
+    size_t n = 0;
+    int rc, ret = -1;
+
+    if (!s)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        rows = ocra_xrealloc(rows, (n + 2) * sizeof(*rows));
+        rows[n++] = dup_col(s, 0);
+        rows[n++] = dup_col(s, 1);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        ocra_store_sqlerr(st, rc, err, "queued rows");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i += 2) {
+        char *newer = NULL;
+        bool moved = false;
+
+        if (orphan(st, a->o, rows[i], rows[i + 1], now, &moved, err) < 0)
+            goto out;
+        if (!moved && is_gated(a->o, rows[i + 1]) && find_newer(st, rows[i], &newer, err) < 0)
+            goto out;
+        if (newer && supersede(st, a->o, rows[i], rows[i + 1], newer, now, err) < 0) {
+            free(newer);
+            goto out;
+        }
+        if (moved || newer) {
+            a->moved = ocra_xrealloc(a->moved, (a->n + 2) * sizeof(*a->moved));
+            a->moved[a->n++] = ocra_xstrdup(rows[i]);
+            a->moved[a->n++] = newer ? newer : ocra_xstrdup("orphaned");
+        }
+    }
+    ret = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(rows[i]);
+    free(rows);
+    return ret;
+}
+
+int
+ocra_store_queue_supersede(struct ocra_store *st, const struct ocra_store_claim_opts *o,
+                           char ***moved, size_t *n, struct ocra_err *err)
+{
+    struct queue_supersede_args a = {.o = o};
+
+    *moved = NULL;
+    *n = 0;
+    if (!o->superseded_stage)
+        return 0;
+    if (in_tx(st, queue_supersede_tx, &a, err) < 0) {
+        for (size_t i = 0; i < a.n; i++)
+            free(a.moved[i]);
+        free(a.moved);
+        return ocra_err_wrap(err, "queue");
+    }
+    *moved = a.moved;
+    *n = a.n / 2;
+    return 0;
+}
+
 /* ---- takeover of a dead process's claims ------------------------------------------------- */
 
 /* The owners (pid, start) of the claims in self's scope whose process is gone. */

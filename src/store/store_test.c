@@ -1244,6 +1244,76 @@ out:
     tmpdb_fini(&t);
 }
 
+/* A queued older version is never claimed until it starts: the newer version that passed
+ * validation moves it out of the queue at once (superseded, at the report stage, with its
+ * history row); a queued event nothing supersedes stays queued. */
+static void
+test_queue_supersede_moves_queued_older_versions(void)
+{
+    static const char *const gated[] = {"allocate"};
+    struct ocra_store_claim_opts o = {.worker = "w",
+                                      .lease_ms = 60000,
+                                      .gated = gated,
+                                      .n_gated = 1,
+                                      .superseded_stage = "report"};
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    char **moved = NULL;
+    size_t n = 9;
+    int64_t queued = -1;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 2, NULL, NULL, &err) == 0); /* same model */
+    CHECK(ocra_store_pipeline_intake(st, "allocate", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &o, &c)); /* the older one finds no room: queued */
+    CHECK_STR(c.event_id, fx.id[0]);
+    CHECK(end_queued(st, &c, "{\"gpus\":1}", &err) == 0);
+    ocra_store_claim_fini(&c);
+    /* the newer one is only detected: it does not count yet */
+    CHECK(ocra_store_queue_supersede(st, &o, &moved, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    free(moved);
+    CHECK_PIPE(st, fx.id[0], "detected", "queued", "allocate");
+    CHECK(claim_one(st, &o, &c)); /* the newer one passes a stage: now it counts */
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(end_with(st, &c, "done", "pushed", "allocate", "ready", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_queue_supersede(st, &o, &moved, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    if (n == 1) {
+        CHECK_STR(moved[0], fx.id[0]);
+        CHECK_STR(moved[1], fx.id[1]);
+        free(moved[0]);
+        free(moved[1]);
+    }
+    free(moved);
+    CHECK_PIPE(st, fx.id[0], "superseded", "ready", "report");
+    CHECK(ocra_store_queue_count(st, &queued, &err) == 0);
+    CHECK_INT(queued, 0);
+    /* the newer one queued in turn: nothing supersedes it, it stays */
+    CHECK(claim_one(st, &o, &c));
+    if (c.event_id && !strcmp(c.event_id, fx.id[0])) { /* the report of the older one first */
+        CHECK(end_with(st, &c, "done", "reported", "", "done", &err) == 0);
+        ocra_store_claim_fini(&c);
+        CHECK(claim_one(st, &o, &c));
+    }
+    CHECK_STR(c.event_id, fx.id[1]);
+    CHECK(end_queued(st, &c, "{\"gpus\":1}", &err) == 0);
+    ocra_store_claim_fini(&c);
+    CHECK(ocra_store_queue_supersede(st, &o, &moved, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    free(moved);
+    CHECK_PIPE(st, fx.id[1], "pushed", "queued", "allocate");
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 /* A final block replaced (finality violation): the watcher marks the event orphaned; whatever
  * stage it is at, the next claim moves it to the report stage at status orphaned, whose end
  * finishes it orphaned; a reported event whose report a reorg dropped is reopened, an orphaned
@@ -2226,6 +2296,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_stage_dead_owner_on_this_machine_taken_over_at_once),
                OCRA_TEST(test_stage_other_machine_claim_waits_for_its_lease),
                OCRA_TEST(test_stage_supersession_gates_allocation_only),
+               OCRA_TEST(test_queue_supersede_moves_queued_older_versions),
                OCRA_TEST(test_pipeline_list_filters_by_any_status),
                OCRA_TEST(test_statuses_cover_the_schema),
                OCRA_TEST(test_run_put_is_idempotent_and_end_is_kept),
