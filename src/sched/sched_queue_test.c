@@ -4,7 +4,7 @@
  * hand: priority order, fifo's strictness, EASY backfill (a short job starts, one that would
  * delay the head does not, one that leaves the head's devices alone does), DRF across two
  * owners and its weights, aging, shortest-estimate-first, gangs of whole nodes, requests that
- * can never fit, the reasons and the estimated starts.
+ * can never fit, the reasons and the estimated starts; preemption's victims.
  */
 #include "sched/sched.h"
 
@@ -544,6 +544,28 @@ test_preempt_minimum_run_time_and_room(void)
     ocra_sched_cluster_free(c);
 }
 
+/* A gang of 12 GPUs on two full 8-GPU nodes needs both nodes' workloads stopped. */
+static void
+test_preempt_for_a_gang(void)
+{
+    struct ocra_sched_cluster *c = cluster(2);
+    struct ocra_sched_running w[2];
+    struct ocra_sched_alloc a[2];
+    struct ocra_sched_queued q = job("g", "p", 5, 10, 12, 0);
+    size_t v[2];
+
+    run(c, &w[0], &a[0], "a", "o", 8, 0, 0);
+    run(c, &w[1], &a[1], "b", "o", 8, 0, 1);
+    w[0].preemptible = w[1].preemptible = true;
+    w[1].start = 5;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 2, &q, v), 2);
+    CHECK_INT((int)v[0], 1); /* the most recent first */
+    CHECK_INT((int)v[1], 0);
+    w[0].preemptible = false;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 2, &q, v), 0);
+    ocra_sched_cluster_free(c);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is_strict),
                OCRA_TEST(test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head),
                OCRA_TEST(test_backfill_past_the_head_on_devices_it_does_not_need),
@@ -554,4 +576,5 @@ OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is
                OCRA_TEST(test_gangs_take_whole_nodes), OCRA_TEST(test_never_fits_names_the_filter),
                OCRA_TEST(test_empty_queue_and_kept_copies), OCRA_TEST(test_names_parse),
                OCRA_TEST(test_preempt_chooses_the_fewest_victims),
-               OCRA_TEST(test_preempt_minimum_run_time_and_room))
+               OCRA_TEST(test_preempt_minimum_run_time_and_room),
+               OCRA_TEST(test_preempt_for_a_gang))
