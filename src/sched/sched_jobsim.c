@@ -271,6 +271,11 @@ step(struct jobsim *s, const struct ocra_sched_queue_conf *conf, int64_t t,
 }
 
 #define PREEMPT_TRIES 8 /* waiting jobs, in the queue's order, that may try to preempt */
+/*
+ * A victim has run at least this long: a job (re)started at t cannot be preempted at t, so the
+ * decisions at one time end even when aging orders a victim before the job that preempted it.
+ */
+#define PREEMPT_MIN_RUN_S 1
 
 /*
  * After a decision at t: the first of the waiting jobs (in the queue's order, up to
@@ -295,8 +300,8 @@ preempt(struct jobsim *s, const struct ocra_sched_queue_conf *conf, int64_t t, c
 
         while (s->queued_job[q] != wait[i])
             q++;
-        n = ocra_sched_preempt_choose(s->c, conf->place, t, 0, s->rv, s->n_running, &s->queued[q],
-                                      s->victims);
+        n = ocra_sched_preempt_choose(s->c, conf->place, t, PREEMPT_MIN_RUN_S, s->rv, s->n_running,
+                                      &s->queued[q], s->victims);
         if (n <= 0)
             continue;
         for (int k = 0; k < n; k++) /* job indices: finish() reorders running */
