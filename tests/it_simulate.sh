@@ -107,7 +107,7 @@ printf 'sn,cpu_milli,memory_mib,gpu,model\nn1,64000,262144,8,T4\n' >"$tmp/node1.
 printf 'sn,cpu_milli,memory_mib,gpu,model\nn1,64000,262144,8,T4\nn2,64000,262144,8,T4\n' >"$tmp/node2.csv"
 printf 'name,submit,duration,gpus\na,0,100,6\nb,1,100,8\nc,2,10,2\n' >"$tmp/jobs.csv"
 jobs_row() { # NAME POLICY FIELDS: the row of POLICY reads FIELDS (jobs .. util%)
-    if awk -v p="$2" -v want="$3" '$1 == p { $1 = ""; $NF = ""; got = $0 }
+    if awk -v p="$2" -v want="$3" '$1 == p { $1 = ""; $NF = ""; $(NF - 1) = ""; got = $0 }
             END { gsub(/^ +| +$/, "", got); exit got != want }' "$tmp/out"; then
         ok "$1"
     else
@@ -129,7 +129,8 @@ expect jobs_json 0 "$ocra" simulate --jobs "$tmp/jobs.csv" --nodes "$tmp/node1.c
     if python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-keys = ["policy", "jobs", "jct_avg_s", "jct_p50_s", "jct_p95_s", "wait_avg_s", "makespan_s", "gpu_util"]
+keys = ["policy", "jobs", "jct_avg_s", "jct_p50_s", "jct_p95_s", "wait_avg_s", "makespan_s", "gpu_util",
+        "preemptions"]
 assert [o["policy"] for o in d] == ["fifo", "backfill", "fair", "sjf"], d
 assert all(sorted(o) == sorted(keys) for o in d), d
 f, b = d[0], d[1]
@@ -162,6 +163,25 @@ expect jobs_bad_policy 2 "$ocra" simulate --jobs "$tmp/jobs.csv" --nodes "$tmp/n
     has jobs_bad_policy "$tmp/err" "fifo, backfill, fair or sjf"
 expect jobs_no_nodes 2 "$ocra" simulate --jobs "$tmp/jobs.csv" && has jobs_no_nodes "$tmp/err" "--jobs needs --nodes"
 expect jobs_help 0 "$ocra" simulate --help && has jobs_help "$tmp/out" "--jobs FILE"
+# Preemption on one node of 8: p (8 GPUs, 100 s, priority 0) and h (8 GPUs, 20 s, priority 10,
+# submitted at 10). Preemptible, p stops at 10 with 90 s left, h runs 10..30, p resumes at 30
+# and ends at 120: JCTs 120 and 20, no queueing delay (p's first start counts), makespan 120,
+# every GPU busy throughout, 1 preemption under every policy. Not preemptible, h waits for p:
+# JCTs 100 and 110, h waits 90 s, 0 preemptions.
+printf 'name,submit,duration,gpus,priority,preemptible\np,0,100,8,0,true\nh,10,20,8,10,false\n' >"$tmp/jobs_pre.csv"
+printf 'name,submit,duration,gpus,priority,preemptible\np,0,100,8,0,false\nh,10,20,8,10,false\n' >"$tmp/jobs_nopre.csv"
+expect jobs_preempt 0 "$ocra" simulate --jobs "$tmp/jobs_pre.csv" --nodes "$tmp/node1.csv" --json &&
+    if python3 -c '
+import json, sys
+for o in json.load(open(sys.argv[1])):
+    got = (o["jobs"], o["jct_avg_s"], o["jct_p95_s"], o["wait_avg_s"], o["makespan_s"], o["preemptions"])
+    assert got == (2, 70, 120, 0, 120, 1), o
+    assert abs(o["gpu_util"] - 1) < 1e-9, o
+' "$tmp/out"; then ok jobs_preempt_resumes; else fail jobs_preempt_resumes "$(cat "$tmp/out")"; fi
+expect jobs_no_preempt 0 "$ocra" simulate --jobs "$tmp/jobs_nopre.csv" --nodes "$tmp/node1.csv" -P fifo &&
+    jobs_row jobs_no_preempt fifo "2 105.0 100.0 110.0 45.0 120 100.00" &&
+    if awk '$1 == "fifo" { exit $NF != 0 }' "$tmp/out"; then ok jobs_no_preempt_count; else
+        fail jobs_no_preempt_count "$(cat "$tmp/out")"; fi
 # --- jobs (end)
 
 check_done

@@ -478,10 +478,11 @@ jobs_load(const struct jobs_opts *o, struct ocra_sched_node **nodes, size_t *n_n
 static json_t *
 jobs_json(enum ocra_sched_qpolicy p, const struct ocra_sched_jobsim_result *r)
 {
-    return json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:f}", "policy",
+    return json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:I}", "policy",
                      ocra_sched_qpolicy_name(p), "jobs", (json_int_t)r->jobs, "jct_avg_s",
                      r->jct_avg, "jct_p50_s", r->jct_p50, "jct_p95_s", r->jct_p95, "wait_avg_s",
-                     r->wait_avg, "makespan_s", (json_int_t)r->makespan, "gpu_util", r->gpu_util);
+                     r->wait_avg, "makespan_s", (json_int_t)r->makespan, "gpu_util", r->gpu_util,
+                     "preemptions", (json_int_t)r->preemptions);
 }
 
 static void
@@ -495,8 +496,9 @@ jobs_header(const struct jobs_opts *o, const struct ocra_sched_node *nodes, size
     printf("jobs %zu, nodes %zu (%lld GPUs), placement %s, aging %s%lld s\n", n_jobs, n_nodes, gpus,
            ocra_sched_policy_name(o->place), o->aging_s ? "+1 priority per " : "off, ",
            (long long)o->aging_s);
-    printf("%-9s %7s %11s %11s %11s %11s %11s %6s %11s\n", "policy", "jobs", "jct_avg_s",
-           "jct_p50_s", "jct_p95_s", "wait_avg_s", "makespan_s", "util%", "decisions/s");
+    printf("%-9s %7s %11s %11s %11s %11s %11s %6s %11s %11s\n", "policy", "jobs", "jct_avg_s",
+           "jct_p50_s", "jct_p95_s", "wait_avg_s", "makespan_s", "util%", "decisions/s",
+           "preemptions");
 }
 
 static int
@@ -532,10 +534,10 @@ jobs_run(struct ocra_cli_ctx *ctx, int argc, char **argv)
         if (o.json)
             json_array_append_new(arr, jobs_json(o.policies[i], &res));
         else
-            printf("%-9s %7zu %11.1f %11.1f %11.1f %11.1f %11lld %6.2f %11.0f\n",
+            printf("%-9s %7zu %11.1f %11.1f %11.1f %11.1f %11lld %6.2f %11.0f %11zu\n",
                    ocra_sched_qpolicy_name(o.policies[i]), res.jobs, res.jct_avg, res.jct_p50,
                    res.jct_p95, res.wait_avg, (long long)res.makespan, 100.0 * res.gpu_util,
-                   res.ns ? (double)res.decisions * 1e9 / (double)res.ns : 0.0);
+                   res.ns ? (double)res.decisions * 1e9 / (double)res.ns : 0.0, res.preemptions);
     }
     if (status == OCRA_CLI_OK && o.json) {
         char *text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -653,16 +655,16 @@ const struct ocra_cli_cmd ocra_cli_simulate_cmd = {
     "\n"
     "With --jobs, replays a job trace through the queue policies (docs/RUNNING.md):\n"
     "jobs arrive at submit and run for duration; the queue decides what starts.\n"
-    "Per policy: JCT avg/p50/p95, queueing delay, makespan, GPU utilisation, decisions/s.\n"
+    "Per policy: JCT avg/p50/p95, wait, makespan, GPU use, decisions/s, preemptions.\n"
     "  -j, --jobs FILE   name,submit,duration,gpus[,owner,priority,preemptible,estimate];\n"
     "                    submit: seconds or ISO-8601; the queue is told estimate, else\n"
-    "                    the duration; preemptible is read, not acted on\n"
+    "                    the duration; preemptible: may yield to higher priority\n"
     "  -P, --policy Q    fifo, backfill, fair or sjf; repeatable (default all)\n"
     "      --place P     placement policy (default: sched.policy)\n"
     "      --aging-s S   +1 priority per S s waited (default 3600, 0 off)\n"
     "      --weight O=W  owner O's fair share weight, repeatable\n"
-    "      --json        one object per policy: policy, jobs, jct_avg_s, jct_p50_s,\n"
-    "                    jct_p95_s, wait_avg_s, makespan_s, gpu_util\n"
+    "      --json        one object per policy: policy, jobs, jct_*_s, wait_avg_s,\n"
+    "                    makespan_s, gpu_util, preemptions\n"
     "examples:\n"
     "  ocra simulate --jobs jobs.csv --nodes nodes.csv -P fifo -P backfill --json\n"
     "\n"

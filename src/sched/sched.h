@@ -578,7 +578,9 @@ struct ocra_sched_running {
     const struct ocra_sched_alloc *allocs; /* where it runs, one per node (a gang: several) */
     size_t n_allocs;
     int64_t end;      /* expected end (start + estimate); <= 0: unknown (never, for planning) */
-    bool preemptible; /* recorded for preemption; this module never preempts */
+    bool preemptible; /* may be preempted (ocra_sched_preempt_choose()) */
+    int priority;     /* its priority, for preemption */
+    int64_t start;    /* when it started, for preemption's minimum run time */
 };
 
 /* A queued request. */
@@ -663,6 +665,23 @@ int ocra_sched_queue_decide_with(struct ocra_sched_queue *q, const struct ocra_s
                                  const struct ocra_sched_queued *queued, size_t n_queued,
                                  struct ocra_sched_plan *plan, size_t *bad, struct ocra_err *err);
 
+/*
+ * Preemption: which running workloads to stop so that the queued request q fits now. A victim
+ * must be preemptible, of a priority strictly below q's, and have run at least min_run_s
+ * (start <= now - min_run_s: no thrash, a workload just resumed is left to make progress).
+ * Victims are taken greedily in order: lowest priority first, then the most recently started
+ * (it loses the least work), then the later index; each taken victim's allocations are given
+ * back on a copy of c and q is placed again (a gang of whole nodes when q is larger than any
+ * node). Once q fits, every victim whose return would still leave room for q is dropped (last
+ * taken first), so no victim is stopped in vain. Writes the victims' indices into running to
+ * victims (room for n_running) and returns their number; 0 when q fits without preemption or
+ * when stopping every eligible victim would still not make room (nothing is then preempted).
+ */
+int ocra_sched_preempt_choose(const struct ocra_sched_cluster *c, enum ocra_sched_policy place,
+                              int64_t now, int64_t min_run_s,
+                              const struct ocra_sched_running *running, size_t n_running,
+                              const struct ocra_sched_queued *q, size_t *victims);
+
 /* ---- job traces through the queue (ocra simulate --jobs) -------------------------------- */
 
 /* One job of a trace. */
@@ -674,7 +693,7 @@ struct ocra_sched_job {
     int64_t estimate;                /* what the queue is told; the duration when absent */
     int gpus;                        /* whole GPUs; more than a node's: whole nodes */
     int priority;
-    bool preemptible; /* parsed; the replay does not preempt */
+    bool preemptible; /* may be preempted by a job of higher priority */
 };
 
 /*
@@ -695,6 +714,7 @@ struct ocra_sched_jobsim_result {
     int64_t makespan;                 /* the last completion - the first submit */
     double gpu_util;                  /* GPU-seconds used / (cluster GPUs * makespan), 0..1 */
     size_t decisions;                 /* ocra_sched_queue_decide() calls */
+    size_t preemptions;               /* jobs stopped for a higher-priority one */
     uint64_t ns;                      /* wall time of the replay */
 };
 

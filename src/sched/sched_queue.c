@@ -1045,3 +1045,89 @@ ocra_sched_queue_decide(const struct ocra_sched_cluster *c,
     ocra_sched_queue_free(sq);
     return ret;
 }
+
+/* ---- preemption ------------------------------------------------------------------------ */
+
+/* Whether q fits on c now (c is left as it was). */
+static bool
+preempt_fits(struct ocra_sched_cluster *c, enum ocra_sched_policy place,
+             const struct ocra_sched_req *r, struct avec *tmp)
+{
+    struct ocra_sched_alloc a;
+
+    if (ocra_sched_place(c, place, r, &a, NULL) == 0) {
+        ocra_sched_release(c, &a);
+        return true;
+    }
+    tmp->n = 0;
+    if (take_gang(c, r, tmp) < 0)
+        return false;
+    give_back(c, tmp->v, tmp->n);
+    return true;
+}
+
+/* Whether victim i is taken before j: lowest priority, most recently started, later index. */
+static bool
+preempt_before(const struct ocra_sched_running *running, size_t i, size_t j)
+{
+    const struct ocra_sched_running *x = &running[i], *y = &running[j];
+
+    if (x->priority != y->priority)
+        return x->priority < y->priority;
+    if (x->start != y->start)
+        return x->start > y->start;
+    return i > j;
+}
+
+int
+ocra_sched_preempt_choose(const struct ocra_sched_cluster *c, enum ocra_sched_policy place,
+                          int64_t now, int64_t min_run_s, const struct ocra_sched_running *running,
+                          size_t n_running, const struct ocra_sched_queued *q, size_t *victims)
+{
+    struct ocra_sched_cluster *work = sched_cluster_dup(c);
+    struct avec tmp = {0};
+    size_t n = 0, kept = 0;
+
+    if (preempt_fits(work, place, &q->req, &tmp))
+        goto out; /* no preemption needed */
+    for (size_t i = 0; i < n_running; i++) {
+        const struct ocra_sched_running *r = &running[i];
+
+        if (r->preemptible && r->priority < q->priority && r->start <= now - min_run_s)
+            victims[n++] = i;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: few victims, no shared state */
+        for (size_t k = i; k > 0 && preempt_before(running, victims[k], victims[k - 1]); k--) {
+            size_t t = victims[k];
+
+            victims[k] = victims[k - 1];
+            victims[k - 1] = t;
+        }
+    for (kept = 0; kept < n; kept++) {
+        give_back(work, running[victims[kept]].allocs, running[victims[kept]].n_allocs);
+        if (preempt_fits(work, place, &q->req, &tmp))
+            break;
+    }
+    if (kept == n) { /* even all of them would not make room */
+        kept = 0;
+        goto out;
+    }
+    kept++;
+    /* Drop every victim whose return still leaves room, the last taken first. */
+    for (size_t k = kept; k-- > 0;) {
+        const struct ocra_sched_running *r = &running[victims[k]];
+
+        if (!claim_all(work, r->allocs, r->n_allocs))
+            continue;
+        if (preempt_fits(work, place, &q->req, &tmp)) {
+            memmove(&victims[k], &victims[k + 1], (kept - k - 1) * sizeof(*victims));
+            kept--;
+        } else {
+            give_back(work, r->allocs, r->n_allocs);
+        }
+    }
+out:
+    free(tmp.v);
+    ocra_sched_cluster_free(work);
+    return (int)kept;
+}

@@ -4,7 +4,7 @@
  * hand: priority order, fifo's strictness, EASY backfill (a short job starts, one that would
  * delay the head does not, one that leaves the head's devices alone does), DRF across two
  * owners and its weights, aging, shortest-estimate-first, gangs of whole nodes, requests that
- * can never fit, the reasons and the estimated starts.
+ * can never fit, the reasons and the estimated starts; preemption's victims.
  */
 #include "sched/sched.h"
 
@@ -472,6 +472,100 @@ test_names_parse(void)
     CHECK_STR(ocra_sched_wait_name(OCRA_SCHED_WAIT_RESERVED), "reserved");
 }
 
+/*
+ * One node of 8: a (4 GPUs, priority 0, started at 0), b (2, priority 0, started at 50), both
+ * preemptible, and c (2, priority 5, not preemptible). The node is full.
+ */
+static void
+preempt_setup(struct ocra_sched_cluster *c, struct ocra_sched_running *w,
+              struct ocra_sched_alloc *a)
+{
+    run(c, &w[0], &a[0], "a", "o", 4, 0, -1);
+    run(c, &w[1], &a[1], "b", "o", 2, 0, -1);
+    run(c, &w[2], &a[2], "c", "o", 2, 0, -1);
+    w[0].preemptible = w[1].preemptible = true;
+    w[0].start = 0;
+    w[1].start = 50;
+    w[2].priority = 5;
+}
+
+static void
+test_preempt_chooses_the_fewest_victims(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w[3];
+    struct ocra_sched_alloc a[3];
+    struct ocra_sched_queued q = job("q", "p", 10, 90, 4, 0);
+    size_t v[3];
+
+    preempt_setup(c, w, a);
+    /* b is taken first (most recent) but is not enough; a is; then b is not needed after all */
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 1);
+    CHECK_INT((int)v[0], 0);
+    /* 2 GPUs: the most recently started, b, alone */
+    q.req.gpus = 2;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 1);
+    CHECK_INT((int)v[0], 1);
+    /* 8 GPUs would need c, which is not preemptible: nothing is preempted in vain */
+    q.req.gpus = 8;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 0);
+    /* 6 GPUs: both preemptible ones */
+    q.req.gpus = 6;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 2);
+    /* the same priority never preempts */
+    q.priority = 0;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 0);
+    /* c's priority 5 is above a and b's: a request of 3 may preempt them, never c */
+    q.priority = 3;
+    q.req.gpus = 2;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 1);
+    CHECK_INT((int)v[0], 1);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_preempt_minimum_run_time_and_room(void)
+{
+    struct ocra_sched_cluster *c = cluster(1);
+    struct ocra_sched_running w[3];
+    struct ocra_sched_alloc a[3];
+    struct ocra_sched_queued q = job("q", "p", 10, 90, 2, 0);
+    size_t v[3];
+
+    preempt_setup(c, w, a);
+    /* b ran 50 s of the 60 required: a is taken instead */
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 60, w, 3, &q, v), 1);
+    CHECK_INT((int)v[0], 0);
+    /* neither ran 200 s: nothing */
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 200, w, 3, &q, v), 0);
+    /* room already: nothing to preempt */
+    ocra_sched_release(c, &a[1]);
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 3, &q, v), 0);
+    ocra_sched_cluster_free(c);
+}
+
+/* A gang of 12 GPUs on two full 8-GPU nodes needs both nodes' workloads stopped. */
+static void
+test_preempt_for_a_gang(void)
+{
+    struct ocra_sched_cluster *c = cluster(2);
+    struct ocra_sched_running w[2];
+    struct ocra_sched_alloc a[2];
+    struct ocra_sched_queued q = job("g", "p", 5, 10, 12, 0);
+    size_t v[2];
+
+    run(c, &w[0], &a[0], "a", "o", 8, 0, 0);
+    run(c, &w[1], &a[1], "b", "o", 8, 0, 1);
+    w[0].preemptible = w[1].preemptible = true;
+    w[1].start = 5;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 2, &q, v), 2);
+    CHECK_INT((int)v[0], 1); /* the most recent first */
+    CHECK_INT((int)v[1], 0);
+    w[0].preemptible = false;
+    CHECK_INT(ocra_sched_preempt_choose(c, OCRA_SCHED_BEST_FIT, 100, 0, w, 2, &q, v), 0);
+    ocra_sched_cluster_free(c);
+}
+
 OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is_strict),
                OCRA_TEST(test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head),
                OCRA_TEST(test_backfill_past_the_head_on_devices_it_does_not_need),
@@ -480,4 +574,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is
                OCRA_TEST(test_aging_raises_waiting_requests),
                OCRA_TEST(test_sjf_starts_the_shortest_first),
                OCRA_TEST(test_gangs_take_whole_nodes), OCRA_TEST(test_never_fits_names_the_filter),
-               OCRA_TEST(test_empty_queue_and_kept_copies), OCRA_TEST(test_names_parse))
+               OCRA_TEST(test_empty_queue_and_kept_copies), OCRA_TEST(test_names_parse),
+               OCRA_TEST(test_preempt_chooses_the_fewest_victims),
+               OCRA_TEST(test_preempt_minimum_run_time_and_room),
+               OCRA_TEST(test_preempt_for_a_gang))

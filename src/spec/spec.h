@@ -114,6 +114,7 @@ struct ocra_spec_workload {
     size_t argc;
     unsigned port;           /* 0 when the spec does not say */
     uint64_t max_duration_s; /* workload.maxDuration in seconds; 0 when the spec does not say */
+    bool preemptible;        /* workload.preemptible: checkpoints on SIGTERM and may be preempted */
 };
 
 /* A validated spec with defaults filled in. Read-only for everyone but this module. */

@@ -12,8 +12,8 @@
 #include <string.h>
 
 static const char *const artifact_keys[] = {"uri", "sha256", "size"};
-static const char *const workload_keys[] = {"type",     "params",  "dtype", "gpus",
-                                            "replicas", "command", "port",  "maxDuration"};
+static const char *const workload_keys[] = {
+    "type", "params", "dtype", "gpus", "replicas", "command", "port", "maxDuration", "preemptible"};
 static const char *const replicas_keys[] = {"min", "max"};
 
 static const char *const type_names[] = {"inference", "training"};
@@ -269,6 +269,7 @@ spec_read_workload(struct spec_vctx *v, const json_t *doc, struct ocra_spec *s)
         read_command(v, w, wl);
         spec_get_int(v, w, "workload", "port", 1, 65535, &port);
         read_max_duration(v, w, wl);
+        spec_get_bool(v, w, "workload", "preemptible", &wl->preemptible);
     }
     wl->type = (enum ocra_spec_workload_type)type;
     wl->dtype = (enum ocra_spec_dtype)dtype;
@@ -301,5 +302,7 @@ spec_workload_to_json(const struct ocra_spec_workload *w)
         json_object_set_new(j, "port", json_integer(w->port));
     if (w->max_duration_s)
         json_object_set_new(j, "maxDuration", json_integer((json_int_t)w->max_duration_s));
+    if (w->preemptible)
+        json_object_set_new(j, "preemptible", json_true());
     return j;
 }

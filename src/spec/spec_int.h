@@ -49,6 +49,8 @@ int spec_get_int(struct spec_vctx *v, const json_t *obj, const char *prefix, con
                  int64_t min, int64_t max, int64_t *out);
 int spec_get_obj(struct spec_vctx *v, const json_t *obj, const char *prefix, const char *key,
                  const json_t **out);
+int spec_get_bool(struct spec_vctx *v, const json_t *obj, const char *prefix, const char *key,
+                  bool *out);
 /* A string list as an array or an AIN index-keyed object; *out is a new reference. */
 int spec_get_list(struct spec_vctx *v, const json_t *obj, const char *prefix, const char *key,
                   json_t **out);

@@ -197,6 +197,24 @@ spec_get_int(struct spec_vctx *v, const json_t *obj, const char *prefix, const c
 }
 
 int
+spec_get_bool(struct spec_vctx *v, const json_t *obj, const char *prefix, const char *key,
+              bool *out)
+{
+    const json_t *j = json_object_get(obj, key);
+    char field[128];
+
+    if (!j)
+        return 0;
+    if (!json_is_boolean(j)) {
+        spec_field(field, prefix, key);
+        type_problem(v, field, j, "true or false");
+        return -1;
+    }
+    *out = json_is_true(j);
+    return 1;
+}
+
+int
 spec_get_obj(struct spec_vctx *v, const json_t *obj, const char *prefix, const char *key,
              const json_t **out)
 {

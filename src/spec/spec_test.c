@@ -181,6 +181,8 @@ static const struct vcase {
     {"port 0", WL("\"port\":0"), P_DEF, "range", "workload.port"},
     {"port 70000", WL("\"port\":70000"), P_DEF, "range", "workload.port"},
     {"maxDuration seconds", WL("\"maxDuration\":5400"), P_DEF, NULL, NULL},
+    {"preemptible", WL("\"preemptible\":true"), P_DEF, NULL, NULL},
+    {"preemptible string", WL("\"preemptible\":\"yes\""), P_DEF, "type", "workload.preemptible"},
     {"maxDuration 90m", WL("\"maxDuration\":\"90m\""), P_DEF, NULL, NULL},
     {"maxDuration 365d", WL("\"maxDuration\":\"365d\""), P_DEF, NULL, NULL},
     {"maxDuration 366d", WL("\"maxDuration\":\"366d\""), P_DEF, "duration", "workload.maxDuration"},
