@@ -35,6 +35,7 @@
 #define OCRA_SCHED_LABELS_MAX 8               /* labels per node */
 #define OCRA_SCHED_LABEL_MAX 64               /* one "key=value" label, with the NUL */
 #define OCRA_SCHED_QTY_MAX (INT64_C(1) << 40) /* CPU milli, MiB and cost bound */
+#define OCRA_SCHED_TOPOLOGY_LABEL "topology"  /* a node's label key naming its topology group */
 
 enum ocra_sched_policy {
     OCRA_SCHED_FIRST_FIT, /* the first node (in inventory order) that passes the filters */
@@ -536,6 +537,12 @@ int ocra_sched_simulate(const struct ocra_sched_node *nodes, size_t n_nodes,
  * whose req.gpus exceeds the GPU count of every node that passes its filters is a gang: it
  * takes whole nodes (every device of each, free), enough of them that their GPUs add up to
  * req.gpus, each node also giving req.cpu_milli and req.ram_mib; req.gpu_milli must then be 0.
+ * The gang takes the fewest nodes (the largest first) and, among sets of that size, the nodes
+ * of one topology group (the nodes' "topology=<group>" label) when one group can host it (the
+ * first such group by name), else nodes across groups; its allocations are in node order (the
+ * first is rank 0's node). It starts only once the whole gang fits: nothing is held for it
+ * meanwhile, and under backfill the head gang's reservation keeps later gangs and smaller
+ * requests from taking its nodes for longer than its estimated start.
  * The gang's allocations (one per node) are returned. A request that could never fit, even on
  * an empty cluster, is an error of the whole call: ENOSPC with the placer's explanation ("no
  * node can ever host it: ...") prefixed by the request's id, and *bad (may be NULL) set to its

@@ -331,34 +331,120 @@ node_whole_free(const struct ocra_sched_cluster *c, size_t i, const struct ocra_
            h->ram_free >= r->ram_mib;
 }
 
-/* A gang: whole free nodes that pass r's filters, in node order, until their GPUs cover it. */
+/* A candidate node of a gang: its index, GPUs and topology group ("" when it has none). */
+struct gang_cand {
+    size_t node;
+    int gpus;
+    const char *group;
+};
+
+/* The value of a node's "topology=<group>" label; "" when it carries none. */
+static const char *
+node_group(const struct ocra_sched_node *n)
+{
+    for (int l = 0; l < n->n_labels; l++)
+        if (strncmp(n->labels[l], OCRA_SCHED_TOPOLOGY_LABEL "=",
+                    sizeof(OCRA_SCHED_TOPOLOGY_LABEL)) == 0)
+            return n->labels[l] + sizeof(OCRA_SCHED_TOPOLOGY_LABEL);
+    return "";
+}
+
+/* Most GPUs first, then node order: the greedy prefix that covers a gang is the shortest. */
+static int
+cand_cmp_gpus(const void *a, const void *b)
+{
+    const struct gang_cand *x = a, *y = b;
+
+    if (x->gpus != y->gpus)
+        return x->gpus > y->gpus ? -1 : 1;
+    return x->node < y->node ? -1 : x->node > y->node;
+}
+
+/* By group, then as cand_cmp_gpus(): each group's nodes in one run, largest first. */
+static int
+cand_cmp_group(const void *a, const void *b)
+{
+    const struct gang_cand *x = a, *y = b;
+    int g = strcmp(x->group, y->group);
+
+    return g ? g : cand_cmp_gpus(a, b);
+}
+
+/* How many of v[0..n) (largest first), taken in order, cover gpus; 0 when all do not. */
+static size_t
+cover(const struct gang_cand *v, size_t n, int gpus)
+{
+    int have = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        have += v[i].gpus;
+        if (have >= gpus)
+            return i + 1;
+    }
+    return 0;
+}
+
+/*
+ * A gang: whole free nodes that pass r's filters whose GPUs cover it, all or nothing. The
+ * fewest nodes (the largest first); among the sets of that size, one inside a single topology
+ * group (the nodes' "topology=" label: a rack, a switch, an NVLink domain) when there is one,
+ * the first group by name; else across groups.
+ */
+static int
+cand_cmp_node(const void *a, const void *b)
+{
+    const struct gang_cand *x = a, *y = b;
+
+    return x->node < y->node ? -1 : x->node > y->node;
+}
+
 static int
 take_gang(struct ocra_sched_cluster *c, const struct ocra_sched_req *r, struct avec *out)
 {
-    size_t first = out->n;
-    int have = 0;
+    struct gang_cand *v = ocra_xcalloc(c->n ? c->n : 1, sizeof(*v)), *pick = NULL;
+    size_t n = 0, k_min, first = out->n;
 
-    for (size_t i = 0; i < c->n && have < r->gpus; i++) {
-        const struct ocra_sched_node *n = &c->nodes[i];
-        struct ocra_sched_alloc a = {0};
-
+    for (size_t i = 0; i < c->n; i++) {
         if (!node_whole_free(c, i, r) || !sched_node_admits(c, i, r))
             continue;
-        a.node = (int)i;
-        a.n_devs = n->gpu_count;
-        for (int d = 0; d < n->gpu_count; d++)
+        v[n].node = i;
+        v[n].gpus = c->nodes[i].gpu_count;
+        v[n].group = node_group(&c->nodes[i]);
+        n++;
+    }
+    qsort(v, n, sizeof(*v), cand_cmp_gpus);
+    k_min = cover(v, n, r->gpus);
+    if (k_min == 0) {
+        free(v);
+        return -1;
+    }
+    qsort(v, n, sizeof(*v), cand_cmp_group);
+    for (size_t s = 0, e; s < n && !pick; s = e) {
+        for (e = s + 1; e < n && strcmp(v[e].group, v[s].group) == 0;)
+            e++;
+        if (v[s].group[0] != '\0' && cover(v + s, e - s, r->gpus) == k_min)
+            pick = v + s;
+    }
+    if (!pick) { /* no group holds the fewest nodes: across groups */
+        qsort(v, n, sizeof(*v), cand_cmp_gpus);
+        pick = v;
+    }
+    qsort(pick, k_min, sizeof(*pick), cand_cmp_node); /* rank 0 on the first node */
+    for (size_t j = 0; j < k_min; j++) {
+        const struct ocra_sched_node *nd = &c->nodes[pick[j].node];
+        struct ocra_sched_alloc a = {0};
+
+        a.node = (int)pick[j].node;
+        a.n_devs = nd->gpu_count;
+        for (int d = 0; d < nd->gpu_count; d++)
             a.devs[d] = (uint8_t)d;
         a.gpu_milli = OCRA_SCHED_MILLI;
-        a.gpu_mem_mib = n->gpu_mem_mib;
+        a.gpu_mem_mib = nd->gpu_mem_mib;
         a.cpu_milli = r->cpu_milli;
         a.ram_mib = r->ram_mib;
         avec_push(out, &a);
-        have += n->gpu_count;
     }
-    if (have < r->gpus) {
-        out->n = first;
-        return -1;
-    }
+    free(v);
     for (size_t k = first; k < out->n; k++)
         if (ocra_sched_claim(c, &out->v[k], NULL) < 0)
             abort(); /* each was checked free just above */

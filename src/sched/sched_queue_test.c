@@ -3,8 +3,9 @@
  * sched_queue_test.c: the queue's policy on small clusters whose answers are worked out by
  * hand: priority order, fifo's strictness, EASY backfill (a short job starts, one that would
  * delay the head does not, one that leaves the head's devices alone does), DRF across two
- * owners and its weights, aging, shortest-estimate-first, gangs of whole nodes, requests that
- * can never fit, the reasons and the estimated starts; preemption's victims.
+ * owners and its weights, aging, shortest-estimate-first, gangs of whole nodes (the fewest,
+ * one topology group, two gangs without deadlock), requests that can never fit, the reasons and
+ * the estimated starts; preemption's victims.
  */
 #include "sched/sched.h"
 
@@ -398,6 +399,125 @@ test_gangs_take_whole_nodes(void)
     ocra_sched_cluster_free(c);
 }
 
+/* Nodes n0.. with gpus[i] T4 GPUs and the label "topology=<group[i]>" (none when NULL). */
+static struct ocra_sched_cluster *
+cluster_of(size_t n, const int *gpus, const char *const *group)
+{
+    struct ocra_sched_cluster *c = ocra_sched_cluster_new();
+    struct ocra_sched_node node;
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&node, 0, sizeof(node));
+        (void)snprintf(node.name, sizeof(node.name), "n%zu", i);
+        (void)snprintf(node.gpu_model, sizeof(node.gpu_model), "T4");
+        node.gpu_count = gpus[i];
+        node.gpu_mem_mib = 16384;
+        node.cpu_milli = 64000;
+        node.ram_mib = 262144;
+        if (group && group[i]) {
+            (void)snprintf(node.labels[0], sizeof(node.labels[0]), "topology=%s", group[i]);
+            node.n_labels = 1;
+        }
+        CHECK_INT(ocra_sched_cluster_add(c, &node, NULL), 0);
+    }
+    return c;
+}
+
+static void
+test_gang_takes_the_fewest_nodes(void)
+{
+    const int gpus[4] = {4, 4, 8, 8};
+    struct ocra_sched_cluster *c = cluster_of(4, gpus, NULL);
+    struct ocra_sched_queued q = job("g16", NULL, 0, 0, 16, 0);
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 0, NULL, 0, &q, 1, &p), 0);
+    CHECK(dec(&p, 0)->start);
+    CHECK_INT(dec(&p, 0)->n_allocs, 2); /* 8 + 8, not 4 + 4 + 8 in node order */
+    CHECK_INT(p.allocs[0].node, 2);
+    CHECK_INT(p.allocs[1].node, 3);
+    q.req.gpus = 20; /* 8 + 8 + 4: three nodes, the two large ones among them */
+    CHECK_INT(decide(c, &conf, 0, NULL, 0, &q, 1, &p), 0);
+    CHECK_INT(dec(&p, 0)->n_allocs, 3);
+    CHECK_INT(p.allocs[0].node, 0);
+    CHECK_INT(p.allocs[1].node, 2);
+    CHECK_INT(p.allocs[2].node, 3);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+static void
+test_gang_prefers_one_topology_group(void)
+{
+    const int gpus[5] = {8, 8, 8, 8, 8};
+    const char *const group[5] = {"rack-b", "rack-a", "rack-b", NULL, "rack-c"};
+    struct ocra_sched_cluster *c = cluster_of(5, gpus, group);
+    struct ocra_sched_queued q = job("g16", NULL, 0, 0, 16, 0);
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 0, NULL, 0, &q, 1, &p), 0);
+    CHECK_INT(dec(&p, 0)->n_allocs, 2); /* rack-b's two nodes, not n0 and n1 in node order */
+    CHECK_INT(p.allocs[0].node, 0);
+    CHECK_INT(p.allocs[1].node, 2);
+    q.req.gpus = 24; /* no group has three nodes: the fewest across groups */
+    CHECK_INT(decide(c, &conf, 0, NULL, 0, &q, 1, &p), 0);
+    CHECK_INT(dec(&p, 0)->n_allocs, 3);
+    CHECK_INT(p.allocs[0].node, 0);
+    CHECK_INT(p.allocs[1].node, 1);
+    CHECK_INT(p.allocs[2].node, 2);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
+/*
+ * Two gangs on three nodes, one node busy until 100: the head gang (all three nodes) holds
+ * nothing while it waits, and the second gang, which fits now on the two free nodes, starts
+ * only when it ends before the head's reservation; otherwise it waits too, so the head is
+ * never starved by it and neither holds part of what the other needs.
+ */
+static void
+test_two_gangs_do_not_deadlock(void)
+{
+    struct ocra_sched_cluster *c = cluster(3);
+    struct ocra_sched_running w;
+    struct ocra_sched_alloc a;
+    struct ocra_sched_queued q[2] = {job("g24", NULL, 0, 0, 24, 50),
+                                     job("g16", NULL, 0, 1, 16, 500)};
+    struct ocra_sched_queue_conf conf = conf_of(OCRA_SCHED_Q_BACKFILL);
+    struct ocra_sched_plan p;
+
+    run(c, &w, &a, "r", NULL, 8, 100, 0);
+    ocra_sched_plan_init(&p);
+    CHECK_INT(decide(c, &conf, 0, &w, 1, q, 2, &p), 0);
+    CHECK_INT(p.n_start, 0);
+    CHECK_INT(p.n_allocs, 0); /* no partial hold */
+    CHECK(dec(&p, 0)->head);
+    CHECK_INT(dec(&p, 0)->wait, OCRA_SCHED_WAIT_ROOM);
+    CHECK_INT(dec(&p, 0)->est_start, 100);
+    CHECK_INT(dec(&p, 1)->wait, OCRA_SCHED_WAIT_RESERVED);
+    q[1].estimate = 60; /* ends by 100: it backfills on n1 and n2 */
+    CHECK_INT(decide(c, &conf, 0, &w, 1, q, 2, &p), 0);
+    CHECK_INT(p.n_start, 1);
+    CHECK(dec(&p, 1)->start);
+    CHECK_INT(dec(&p, 1)->n_allocs, 2);
+    CHECK(!dec(&p, 0)->start);
+    /* the busy node free: the head gang starts on all three, the other waits whole */
+    ocra_sched_release(c, &a);
+    q[1].estimate = 500;
+    CHECK_INT(decide(c, &conf, 100, NULL, 0, q, 2, &p), 0);
+    CHECK_INT(p.n_start, 1);
+    CHECK(dec(&p, 0)->start);
+    CHECK_INT(dec(&p, 0)->n_allocs, 3);
+    CHECK(!dec(&p, 1)->start);
+    CHECK_INT(p.n_allocs, 3);
+    ocra_sched_plan_fini(&p);
+    ocra_sched_cluster_free(c);
+}
+
 static void
 test_never_fits_names_the_filter(void)
 {
@@ -566,15 +686,15 @@ test_preempt_for_a_gang(void)
     ocra_sched_cluster_free(c);
 }
 
-OCRA_TEST_MAIN(OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is_strict),
-               OCRA_TEST(test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head),
-               OCRA_TEST(test_backfill_past_the_head_on_devices_it_does_not_need),
-               OCRA_TEST(test_backfill_places_around_the_reservation),
-               OCRA_TEST(test_fair_share_across_two_owners), OCRA_TEST(test_fair_share_weights),
-               OCRA_TEST(test_aging_raises_waiting_requests),
-               OCRA_TEST(test_sjf_starts_the_shortest_first),
-               OCRA_TEST(test_gangs_take_whole_nodes), OCRA_TEST(test_never_fits_names_the_filter),
-               OCRA_TEST(test_empty_queue_and_kept_copies), OCRA_TEST(test_names_parse),
-               OCRA_TEST(test_preempt_chooses_the_fewest_victims),
-               OCRA_TEST(test_preempt_minimum_run_time_and_room),
-               OCRA_TEST(test_preempt_for_a_gang))
+OCRA_TEST_MAIN(
+    OCRA_TEST(test_priority_orders_the_queue), OCRA_TEST(test_fifo_is_strict),
+    OCRA_TEST(test_backfill_starts_a_short_job_and_refuses_one_that_delays_the_head),
+    OCRA_TEST(test_backfill_past_the_head_on_devices_it_does_not_need),
+    OCRA_TEST(test_backfill_places_around_the_reservation),
+    OCRA_TEST(test_fair_share_across_two_owners), OCRA_TEST(test_fair_share_weights),
+    OCRA_TEST(test_aging_raises_waiting_requests), OCRA_TEST(test_sjf_starts_the_shortest_first),
+    OCRA_TEST(test_gangs_take_whole_nodes), OCRA_TEST(test_gang_takes_the_fewest_nodes),
+    OCRA_TEST(test_gang_prefers_one_topology_group), OCRA_TEST(test_two_gangs_do_not_deadlock),
+    OCRA_TEST(test_never_fits_names_the_filter), OCRA_TEST(test_empty_queue_and_kept_copies),
+    OCRA_TEST(test_names_parse), OCRA_TEST(test_preempt_chooses_the_fewest_victims),
+    OCRA_TEST(test_preempt_minimum_run_time_and_room), OCRA_TEST(test_preempt_for_a_gang))
