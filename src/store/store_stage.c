@@ -77,7 +77,7 @@ static const char sql_last_crash[] =
  * removal of the model (spec null): the chain no longer holds what the older one deploys. */
 static const char sql_newer[] =
     "SELECT n.event_id FROM pipeline p JOIN pipeline n ON n.model = p.model AND n.seq > p.seq"
-    " WHERE p.event_id = ?1 AND ((n.status NOT IN ('detected', 'rejected', 'superseded')"
+    " WHERE p.event_id = ?1 AND ((n.status <> 'detected' AND n.status <> 'rejected' AND n.status <> 'superseded'"
     "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead')"
     "  OR EXISTS (SELECT 1 FROM events e WHERE e.id = n.event_id AND e.trusted = 1"
     "   AND e.status <> 'rejected' AND e.spec = 'null'))"
@@ -160,15 +160,17 @@ static const char sql_history_end[] =
     "UPDATE stages SET finished_ms = ?2, outcome = ?3, output = ?4, error = ?5 WHERE id = ?1";
 
 /* ?2 status (NULL: same), ?3 stage (NULL: same), ?4 finished, ?5 state, ?6 next_ms, ?7 error,
- * ?8 now, ?9 attempt does not count. */
+ * ?8 now, ?9 attempt does not count. The outcomes are compared one by one: an IN-list of more
+ * than two constants makes SQLite build a temporary B-tree at every run of the statement, that
+ * is at every stage end. */
 static const char sql_move[] =
     "UPDATE pipeline SET"
     " prev_status = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN status"
     "  ELSE prev_status END,"
     " failed_stage = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN stage"
     "  ELSE failed_stage END,"
-    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded', 'orphaned',"
-    "  'timeout')"
+    " outcome = CASE WHEN ?2 = 'completed' OR ?2 = 'failed' OR ?2 = 'rejected'"
+    "  OR ?2 = 'superseded' OR ?2 = 'orphaned' OR ?2 = 'timeout'"
     "  THEN ?2"
     "  ELSE outcome END,"
     " attempts = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0"
