@@ -1249,8 +1249,8 @@ out:
 static void
 test_stage_end_status_sets_outcome(void)
 {
-    static const char *const statuses[] = {"completed", "failed",    "rejected", "superseded",
-                                           "orphaned",  "timeout",   "validated", "reported"};
+    static const char *const statuses[] = {"completed", "failed",  "rejected",  "superseded",
+                                           "orphaned",  "timeout", "validated", "reported"};
     struct ocra_store_claim c = {0};
     struct ocra_store_pipeline *p = NULL;
     struct ocra_err err = {0};
