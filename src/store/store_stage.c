@@ -77,7 +77,8 @@ static const char sql_last_crash[] =
  * removal of the model (spec null): the chain no longer holds what the older one deploys. */
 static const char sql_newer[] =
     "SELECT n.event_id FROM pipeline p JOIN pipeline n ON n.model = p.model AND n.seq > p.seq"
-    " WHERE p.event_id = ?1 AND ((n.status <> 'detected' AND n.status <> 'rejected' AND n.status <> 'superseded'"
+    " WHERE p.event_id = ?1 AND ((n.status <> 'detected' AND n.status <> 'rejected'"
+    "  AND n.status <> 'superseded'"
     "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead')"
     "  OR EXISTS (SELECT 1 FROM events e WHERE e.id = n.event_id AND e.trusted = 1"
     "   AND e.status <> 'rejected' AND e.spec = 'null'))"
