@@ -37,16 +37,17 @@ static const char sql_intake[] =
 #define CHUNK 500
 
 /* The ready row due first, or a claimed row whose lease expired, whichever comes first by
- * (next_ms, seq): two walks of pipeline_ready that stop at their first row, never a sort of
- * every ready row inside the claim's write transaction. */
+ * (next_ms, seq): two walks of pipeline_ready that stop at their first row, compared as row
+ * values, never a sort inside the claim's write transaction (not even of those two rows: a
+ * sort builds a temporary B-tree at every claim). */
 static const char sql_pick[] =
-    "SELECT event_id, stage, state, claim, claimed_by FROM ("
-    " SELECT * FROM (SELECT event_id, stage, state, claim, claimed_by, next_ms, seq"
-    "  FROM pipeline WHERE state = 'ready' AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT 1)"
-    " UNION ALL"
-    " SELECT * FROM (SELECT event_id, stage, state, claim, claimed_by, next_ms, seq"
-    "  FROM pipeline WHERE state = 'claimed' AND lease_ms <= ?1 ORDER BY next_ms, seq LIMIT 1))"
-    " ORDER BY next_ms, seq LIMIT 1";
+    "SELECT event_id, stage, state, claim, claimed_by FROM pipeline WHERE seq = ("
+    " SELECT CASE WHEN c IS NULL OR (r IS NOT NULL AND ((SELECT next_ms FROM pipeline"
+    "  WHERE seq = r), r) < ((SELECT next_ms FROM pipeline WHERE seq = c), c)) THEN r ELSE c END"
+    " FROM (SELECT (SELECT seq FROM pipeline WHERE state = 'ready' AND next_ms <= ?1"
+    "   ORDER BY next_ms, seq LIMIT 1) AS r,"
+    "  (SELECT seq FROM pipeline WHERE state = 'claimed' AND lease_ms <= ?1"
+    "   ORDER BY next_ms, seq LIMIT 1) AS c))";
 
 static const char sql_abandon[] =
     "UPDATE stages SET finished_ms = ?2, outcome = 'abandoned', error = ?3"

@@ -1750,6 +1750,52 @@ check_no_full_scan(struct ocra_store *st)
     }
 }
 
+/* The claim's pick of the next row sorts nothing: its plan has no "USE TEMP B-TREE" (a
+ * temporary B-tree built and freed inside every claim's write transaction). */
+static void
+test_claim_pick_builds_no_temp_btree(void)
+{
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    bool seen = false;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 3, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "build", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    ocra_store_claim_fini(&c);
+    for (sqlite3_stmt *s = sqlite3_next_stmt(st->db, NULL); s; s = sqlite3_next_stmt(st->db, s)) {
+        const char *sql = sqlite3_sql(s);
+        sqlite3_stmt *eqp = NULL;
+        char *q = NULL;
+
+        if (!sql || strncmp(sql, "SELECT event_id, stage, state, claim, claimed_by FROM", 53))
+            continue;
+        seen = true;
+        q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+        CHECK(sqlite3_prepare_v2(st->db, q, -1, &eqp, NULL) == SQLITE_OK);
+        while (eqp && sqlite3_step(eqp) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(eqp, 3);
+
+            if (d && strstr(d, "TEMP B-TREE")) {
+                fprintf(stderr, "  %s\n    in: %.300s\n", d, sql);
+                CHECK(!"the pick sorts");
+            }
+        }
+        sqlite3_finalize(eqp);
+        sqlite3_free(q);
+    }
+    CHECK(seen);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 static void
 test_hot_queries_use_indexes_and_do_not_grow_with_the_journal(void)
 {
@@ -2195,6 +2241,7 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_model_paths_below_a_prefix),
                OCRA_TEST(test_migrations_run_once_and_refuse_newer_schema),
                OCRA_TEST(test_stage_end_status_sets_outcome),
+               OCRA_TEST(test_claim_pick_builds_no_temp_btree),
                OCRA_TEST(test_stage_orphaned_event_stops_at_next_boundary),
                OCRA_TEST(test_wal_and_stage_tables_have_their_keys),
                OCRA_TEST(test_event_status_get_and_reason),
