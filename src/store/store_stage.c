@@ -37,16 +37,17 @@ static const char sql_intake[] =
 #define CHUNK 500
 
 /* The ready row due first, or a claimed row whose lease expired, whichever comes first by
- * (next_ms, seq): two walks of pipeline_ready that stop at their first row, never a sort of
- * every ready row inside the claim's write transaction. */
+ * (next_ms, seq): two walks of pipeline_ready that stop at their first row, compared as row
+ * values, never a sort inside the claim's write transaction (not even of those two rows: a
+ * sort builds a temporary B-tree at every claim). */
 static const char sql_pick[] =
-    "SELECT event_id, stage, state, claim, claimed_by FROM ("
-    " SELECT * FROM (SELECT event_id, stage, state, claim, claimed_by, next_ms, seq"
-    "  FROM pipeline WHERE state = 'ready' AND next_ms <= ?1 ORDER BY next_ms, seq LIMIT 1)"
-    " UNION ALL"
-    " SELECT * FROM (SELECT event_id, stage, state, claim, claimed_by, next_ms, seq"
-    "  FROM pipeline WHERE state = 'claimed' AND lease_ms <= ?1 ORDER BY next_ms, seq LIMIT 1))"
-    " ORDER BY next_ms, seq LIMIT 1";
+    "SELECT event_id, stage, state, claim, claimed_by FROM pipeline WHERE seq = ("
+    " SELECT CASE WHEN c IS NULL OR (r IS NOT NULL AND ((SELECT next_ms FROM pipeline"
+    "  WHERE seq = r), r) < ((SELECT next_ms FROM pipeline WHERE seq = c), c)) THEN r ELSE c END"
+    " FROM (SELECT (SELECT seq FROM pipeline WHERE state = 'ready' AND next_ms <= ?1"
+    "   ORDER BY next_ms, seq LIMIT 1) AS r,"
+    "  (SELECT seq FROM pipeline WHERE state = 'claimed' AND lease_ms <= ?1"
+    "   ORDER BY next_ms, seq LIMIT 1) AS c))";
 
 static const char sql_abandon[] =
     "UPDATE stages SET finished_ms = ?2, outcome = 'abandoned', error = ?3"
@@ -77,7 +78,8 @@ static const char sql_last_crash[] =
  * removal of the model (spec null): the chain no longer holds what the older one deploys. */
 static const char sql_newer[] =
     "SELECT n.event_id FROM pipeline p JOIN pipeline n ON n.model = p.model AND n.seq > p.seq"
-    " WHERE p.event_id = ?1 AND ((n.status NOT IN ('detected', 'rejected', 'superseded')"
+    " WHERE p.event_id = ?1 AND ((n.status <> 'detected' AND n.status <> 'rejected'"
+    "  AND n.status <> 'superseded'"
     "  AND coalesce(n.outcome, '') NOT IN ('rejected', 'superseded') AND n.state <> 'dead')"
     "  OR EXISTS (SELECT 1 FROM events e WHERE e.id = n.event_id AND e.trusted = 1"
     "   AND e.status <> 'rejected' AND e.spec = 'null'))"
@@ -160,15 +162,17 @@ static const char sql_history_end[] =
     "UPDATE stages SET finished_ms = ?2, outcome = ?3, output = ?4, error = ?5 WHERE id = ?1";
 
 /* ?2 status (NULL: same), ?3 stage (NULL: same), ?4 finished, ?5 state, ?6 next_ms, ?7 error,
- * ?8 now, ?9 attempt does not count. */
+ * ?8 now, ?9 attempt does not count. The outcomes are compared one by one: an IN-list of more
+ * than two constants makes SQLite build a temporary B-tree at every run of the statement, that
+ * is at every stage end. */
 static const char sql_move[] =
     "UPDATE pipeline SET"
     " prev_status = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN status"
     "  ELSE prev_status END,"
     " failed_stage = CASE WHEN ?2 IN ('failed', 'rejected') OR ?5 = 'dead' THEN stage"
     "  ELSE failed_stage END,"
-    " outcome = CASE WHEN ?2 IN ('completed', 'failed', 'rejected', 'superseded', 'orphaned',"
-    "  'timeout')"
+    " outcome = CASE WHEN ?2 = 'completed' OR ?2 = 'failed' OR ?2 = 'rejected'"
+    "  OR ?2 = 'superseded' OR ?2 = 'orphaned' OR ?2 = 'timeout'"
     "  THEN ?2"
     "  ELSE outcome END,"
     " attempts = CASE WHEN ?4 OR (?3 IS NOT NULL AND ?3 IS NOT stage) THEN 0"

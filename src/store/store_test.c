@@ -1314,6 +1314,43 @@ out:
     tmpdb_fini(&t);
 }
 
+/* A stage end's status sets the pipeline's outcome when it is an outcome (completed, failed,
+ * rejected, superseded, orphaned, timeout) and leaves it as it was otherwise. */
+static void
+test_stage_end_status_sets_outcome(void)
+{
+    static const char *const statuses[] = {"completed", "failed",  "rejected",  "superseded",
+                                           "orphaned",  "timeout", "validated", "reported"};
+    struct ocra_store_claim c = {0};
+    struct ocra_store_pipeline *p = NULL;
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, OCRA_ARRAY_LEN(statuses), NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "build", "report", NULL, &err) == 0);
+    for (size_t i = 0; i < OCRA_ARRAY_LEN(statuses); i++) {
+        CHECK(claim_one(st, &claim_w1, &c));
+        CHECK_STR(c.event_id, fx.id[i]); /* in journal order; the ended ones wait */
+        CHECK(end_with(st, &c, "done", statuses[i], "report", "waiting", &err) == 0);
+        ocra_store_claim_fini(&c);
+        CHECK(ocra_store_pipeline_get(st, fx.id[i], &p, &err) == 0 && p);
+        if (p && i < 6)
+            CHECK_STR(p->outcome, statuses[i]);
+        else if (p)
+            CHECK(p->outcome == NULL);
+        ocra_store_pipeline_free(p);
+        p = NULL;
+    }
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
+}
+
 /* A final block replaced (finality violation): the watcher marks the event orphaned; whatever
  * stage it is at, the next claim moves it to the report stage at status orphaned, whose end
  * finishes it orphaned; a reported event whose report a reorg dropped is reopened, an orphaned
@@ -1781,6 +1818,52 @@ check_no_full_scan(struct ocra_store *st)
         sqlite3_finalize(eqp);
         sqlite3_free(q);
     }
+}
+
+/* The claim's pick of the next row sorts nothing: its plan has no "USE TEMP B-TREE" (a
+ * temporary B-tree built and freed inside every claim's write transaction). */
+static void
+test_claim_pick_builds_no_temp_btree(void)
+{
+    struct ocra_store_claim c = {0};
+    struct ocra_err err = {0};
+    struct ocra_store *st = NULL;
+    bool seen = false;
+    struct tmpdb t;
+
+    fixture_init();
+    CHECK(tmpdb_init(&t) == 0);
+    if (!(st = open_db(t.path)))
+        goto out;
+    CHECK(ocra_store_append(st, "ain:0", fx.ev, 3, NULL, NULL, &err) == 0);
+    CHECK(ocra_store_pipeline_intake(st, "build", "report", NULL, &err) == 0);
+    CHECK(claim_one(st, &claim_w1, &c));
+    ocra_store_claim_fini(&c);
+    for (sqlite3_stmt *s = sqlite3_next_stmt(st->db, NULL); s; s = sqlite3_next_stmt(st->db, s)) {
+        const char *sql = sqlite3_sql(s);
+        sqlite3_stmt *eqp = NULL;
+        char *q = NULL;
+
+        if (!sql || strncmp(sql, "SELECT event_id, stage, state, claim, claimed_by FROM", 53))
+            continue;
+        seen = true;
+        q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+        CHECK(sqlite3_prepare_v2(st->db, q, -1, &eqp, NULL) == SQLITE_OK);
+        while (eqp && sqlite3_step(eqp) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(eqp, 3);
+
+            if (d && strstr(d, "TEMP B-TREE")) {
+                fprintf(stderr, "  %s\n    in: %.300s\n", d, sql);
+                CHECK(!"the pick sorts");
+            }
+        }
+        sqlite3_finalize(eqp);
+        sqlite3_free(q);
+    }
+    CHECK(seen);
+out:
+    ocra_store_close(st);
+    tmpdb_fini(&t);
 }
 
 static void
@@ -2281,6 +2364,8 @@ OCRA_TEST_MAIN(OCRA_TEST(test_events_are_idempotent_across_restart),
                OCRA_TEST(test_watcher_batch_with_models_is_one_transaction),
                OCRA_TEST(test_model_paths_below_a_prefix),
                OCRA_TEST(test_migrations_run_once_and_refuse_newer_schema),
+               OCRA_TEST(test_stage_end_status_sets_outcome),
+               OCRA_TEST(test_claim_pick_builds_no_temp_btree),
                OCRA_TEST(test_stage_orphaned_event_stops_at_next_boundary),
                OCRA_TEST(test_wal_and_stage_tables_have_their_keys),
                OCRA_TEST(test_event_status_get_and_reason),
