@@ -17,9 +17,9 @@
 #define OCRA_HTTP_LEN_UNKNOWN SIZE_MAX /* a streamed body's length, known at its end */
 
 struct ocra_http_req {
-    const char *method;         /* "GET", "POST", ... */
-    const char *url;            /* http://host:port/path; for a unix socket http://localhost/path */
-    const char *unix_socket;    /* NULL for TCP */
+    const char *method;      /* "GET", "POST", ... */
+    const char *url;         /* http://host:port/path; for a unix socket http://localhost/path */
+    const char *unix_socket; /* NULL for TCP */
     /* TLS (https only; each may be NULL): the CA bundle that verifies the server instead of
      * the system's, and a client certificate with its key (PEM files) */
     const char *tls_ca, *tls_cert, *tls_key;

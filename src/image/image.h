@@ -335,8 +335,8 @@ int ocra_image_docker_endpoint_parse(const char *url, struct ocra_image_docker_e
                                      struct ocra_err *err);
 
 struct ocra_image_docker_opts {
-    const char *socket;    /* unix socket path; NULL: $DOCKER_HOST (unix://PATH only), else
-                              /var/run/docker.sock */
+    const char *socket; /* unix socket path; NULL: $DOCKER_HOST (unix://PATH only), else
+                           /var/run/docker.sock */
     /* an endpoint URL (ocra_image_docker_endpoint_parse()), which wins over socket: a unix
      * socket, or tcp:// over HTTPS with tls_ca (verifies the engine), tls_cert and tls_key (the
      * client's, PEM), all three required; ssh:// is refused (ENOTSUP) */

@@ -232,7 +232,7 @@ struct ocra_run_opts {
     /* docker: the nodes' engines; with any, the runner is the many-hosts one (run_hosts.c) */
     const struct ocra_run_host *hosts;
     size_t n_hosts;
-    long docker_timeout_ms;    /* the docker runner's engine requests; 0: the default */
+    long docker_timeout_ms; /* the docker runner's engine requests; 0: the default */
     const struct ocra_run_slurm_opts *slurm; /* the slurm runner's (required for it) */
 };
 /* A runner of o->kind (EINVAL naming run.runner for a kind not known). Caller frees with
