@@ -66,6 +66,12 @@ stage() { # EVENT STAGE START_OFFSET_MS DURATION_MS OUTCOME [ERROR]
     stage "$dead_ev" validate 0 35 done
     stage "$dead_ev" plan 40 9000 done
     stage "$dead_ev" toolchain 9100 400 dead "'Cannot connect to the Docker daemon at unix:///nowhere.sock'"
+    # GPU use over time (the nodes page, /api/v1/nodes/history): on gpu-a two GPUs from 2 h to
+    # 1 h ago, then half of one GPU from 30 min ago, still held; on gpu-b one released a day ago
+    # (outside the 24 h window)
+    echo "INSERT INTO allocations (event_id, replica, node, devices, gpu_milli, gpu_mem_mib, cpu_milli, ram_mib, state, created_ms, released_ms) VALUES ('$ok_ev', 1, 'gpu-a', '[0,1]', 1000, 0, 0, 0, 'released', $((now - 7200000)), $((now - 3600000)));"
+    echo "INSERT INTO allocations (event_id, replica, node, devices, gpu_milli, gpu_mem_mib, cpu_milli, ram_mib, state, created_ms) VALUES ('$ok_ev', 2, 'gpu-a', '[0]', 500, 0, 0, 0, 'held', $((now - 1800000)));"
+    echo "INSERT INTO allocations (event_id, replica, node, devices, gpu_milli, gpu_mem_mib, cpu_milli, ram_mib, state, created_ms, released_ms) VALUES ('$ok_ev', 3, 'gpu-b', '[0]', 1000, 0, 0, 0, 'released', $((now - 100000000)), $((now - 90000000)));"
     echo "COMMIT;"
 } >"$tmp/lineage.sql"
 sqlite3 -bail "$tmp/j.db" <"$tmp/lineage.sql" || { echo "the lineage fixture does not fit the journal"; exit 1; }
@@ -218,9 +224,29 @@ assert re.search(r'<section id=\"queue-view\">', d), 'the queue page does not sh
 assert re.search(r'<section id=\"list-view\" hidden', d) and re.search(r'<section id=\"nodes-view\" hidden', d), 'other sections show'
 "
 dom "$base/#/nodes" --dump-dom >"$tmp/nodes.html"
+dom "$base/#/nodes" --screenshot="$artifacts/dashboard-nodes.png" >/dev/null
 check dashboard_nodes_page "$tmp/nodes.html" "
 assert re.search(r'<section id=\"nodes-view\">', d), 'the nodes page does not show the nodes'
 assert re.search(r'<section id=\"queue-view\" hidden', d) and re.search(r'<section id=\"list-view\" hidden', d), 'other sections show'
+"
+# GPU use over time, from the journal (not since the page opened): the window's start level,
+# each change, the level now; a node with nothing in the window has no line
+curl -s -H "Authorization: Bearer $token" "$base/api/v1/nodes/history?hours=24" >"$tmp/history.json"
+python3 - "$tmp/history.json" "$now" <<'PY' && ok nodes_history_api || fail nodes_history_api "$(head -c 600 "$tmp/history.json")"
+import json, sys
+d, now = json.load(open(sys.argv[1])), int(sys.argv[2])
+nodes = {n["name"]: n["points"] for n in d["nodes"]}
+assert list(nodes) == ["gpu-a"], list(nodes)
+want = [[d["from"], 0], [now - 7200000, 2], [now - 3600000, 0], [now - 1800000, 0.5], [d["to"], 0.5]]
+assert nodes["gpu-a"] == want, (nodes["gpu-a"], want)
+PY
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/api/v1/nodes/history?hours=0")
+[ "$code" = 400 ] && ok nodes_history_bad_hours || fail nodes_history_bad_hours "hours=0: $code"
+check dashboard_nodes_history "$tmp/nodes.html" "
+m = re.search(r'<svg class=\"history\"[^>]*>', d)
+assert m, 'no GPU history chart on the nodes page'
+assert 'data-node=\"gpu-a\"' in m.group(0) and 'data-points=\"5\"' in m.group(0) and 'data-now=\"0.5\"' in m.group(0), m.group(0)
+assert 'data-node=\"gpu-b\"' not in d.split('nodes-view')[1], 'gpu-b has no allocation in the window'
 "
 ls "$artifacts"/dashboard-event-dead.png "$artifacts"/dashboard-images.png >/dev/null 2>&1 && ok dashboard_screenshots ||
     fail dashboard_screenshots "none in $artifacts"

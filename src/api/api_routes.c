@@ -307,6 +307,77 @@ route_queue(struct ocra_api_ctx *ctx, struct ocra_api_resp *resp)
     return respond_json(resp, 200, doc);
 }
 
+/* GET /api/v1/nodes/history?hours=H: each node's allocated GPUs over the last H hours (1..720,
+ * default 24), from the journal's allocations, as step points [t_ms, gpus]: the level at the
+ * window's start, one point per change, and the level now. */
+struct history {
+    json_t *nodes;  /* [{name, points}] */
+    json_t *points; /* the current node's */
+    char node[128];
+    int64_t from, to, level_milli;
+};
+
+static void
+history_close(struct history *h, int64_t to)
+{
+    if (!h->points)
+        return;
+    json_array_append_new(h->points,
+                          json_pack("[I,f]", (json_int_t)to, (double)h->level_milli / 1000.0));
+    json_array_append_new(h->nodes, json_pack("{s:s,s:o}", "name", h->node, "points", h->points));
+    h->points = NULL;
+}
+
+static int
+history_change(const char *node, int64_t t, int64_t gpu_milli, void *arg)
+{
+    struct history *h = arg;
+
+    if (!h->points || strcmp(node, h->node) != 0) {
+        history_close(h, h->to);
+        (void)snprintf(h->node, sizeof(h->node), "%s", node);
+        h->points = json_array();
+        h->level_milli = 0;
+    }
+    if (t > h->from && json_array_size(h->points) == 0) /* the level when the window opened */
+        json_array_append_new(
+            h->points, json_pack("[I,f]", (json_int_t)h->from, (double)h->level_milli / 1000.0));
+    h->level_milli += gpu_milli;
+    if (t >= h->from)
+        json_array_append_new(h->points,
+                              json_pack("[I,f]", (json_int_t)t, (double)h->level_milli / 1000.0));
+    return 0;
+}
+
+static int
+route_nodes_history(struct ocra_api_ctx *ctx, const struct ocra_api_req *req,
+                    struct ocra_api_resp *resp)
+{
+    const char *hours = req->query(req->conn, "hours");
+    int64_t n = 24, now = ocra_time_wall_ms();
+    struct history h = {.nodes = json_array(), .to = now};
+    struct ocra_err err = {0};
+
+    if (hours && ocra_parse_i64(hours, 1, 720, &n, NULL) < 0) {
+        json_decref(h.nodes);
+        return respond_error(resp, 400, "bad_request", "hours: want an integer 1..720");
+    }
+    if (!need_journal(ctx, resp)) {
+        json_decref(h.nodes);
+        return 0;
+    }
+    h.from = now - n * 3600 * 1000;
+    if (ocra_store_alloc_changes(ctx->st, h.from, history_change, &h, &err) < 0) {
+        json_decref(h.points);
+        json_decref(h.nodes);
+        return respond_err(resp, &err);
+    }
+    history_close(&h, now);
+    return respond_json(resp, 200,
+                        json_pack("{s:I,s:I,s:o}", "from", (json_int_t)h.from, "to",
+                                  (json_int_t)now, "nodes", h.nodes));
+}
+
 /* ---- the dashboard ----------------------------------------------------------------------- */
 
 static int
@@ -383,6 +454,9 @@ ocra_api_route(struct ocra_api_ctx *ctx, const struct ocra_api_req *req, struct 
         } else if (method_is(req, resp, "GET")) {
             route_event(ctx, id, resp);
         }
+    } else if (strcmp(p, "/api/v1/nodes/history") == 0) {
+        if (method_is(req, resp, "GET"))
+            route_nodes_history(ctx, req, resp);
     } else if (strcmp(p, "/api/v1/images") == 0 || strcmp(p, "/api/v1/nodes") == 0) {
         if (method_is(req, resp, "GET"))
             route_list_hook(ctx, req, strcmp(p, "/api/v1/images") == 0, resp);

@@ -244,6 +244,18 @@ typedef int ocra_store_alloc_fn(const struct ocra_store_alloc *a, void *arg);
 int ocra_store_alloc_list(struct ocra_store *st, const char *event_id, bool held_only,
                           ocra_store_alloc_fn *fn, void *arg, struct ocra_err *err);
 
+/*
+ * GPU use over time from the allocations: for each allocation held at or after since_ms,
+ * fn(node, t_ms, gpu_milli, arg) once when it was taken (+ its GPUs x gpu_milli) and once when
+ * it was released (-), in (node, time) order. A node's level at since_ms is the sum of its
+ * changes up to then. Cost: one pass over the allocations held since since_ms and those still
+ * held (the allocations table grows with placements; a window keeps the answer small).
+ */
+typedef int ocra_store_alloc_change_fn(const char *node, int64_t t_ms, int64_t gpu_milli,
+                                       void *arg);
+int ocra_store_alloc_changes(struct ocra_store *st, int64_t since_ms,
+                             ocra_store_alloc_change_fn *fn, void *arg, struct ocra_err *err);
+
 /* ---- allocations (end) -------------------------------------------------------------------- */
 
 /* ---- images (begin) */

@@ -210,3 +210,32 @@ ocra_store_alloc_list(struct ocra_store *st, const char *event_id, bool held_onl
     sqlite3_clear_bindings(s);
     return ret;
 }
+
+static const char sql_changes[] =
+    "SELECT node, created_ms AS t, json_array_length(devices) * gpu_milli FROM allocations"
+    " WHERE released_ms IS NULL OR released_ms >= ?1"
+    " UNION ALL "
+    "SELECT node, released_ms AS t, -json_array_length(devices) * gpu_milli FROM allocations"
+    " WHERE released_ms >= ?1"
+    " ORDER BY 1, 2";
+
+int
+ocra_store_alloc_changes(struct ocra_store *st, int64_t since_ms, ocra_store_alloc_change_fn *fn,
+                         void *arg, struct ocra_err *err)
+{
+    sqlite3_stmt *s = ocra_store_stmt_sql(st, sql_changes, err);
+    int rc, ret = 0;
+
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, since_ms);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+               sqlite3_column_int64(s, 2), arg) != 0)
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = ocra_store_sqlerr(st, rc, err, "allocation history");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}

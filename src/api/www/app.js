@@ -195,7 +195,10 @@ function usualCell(s, id) {
 }
 
 async function renderNodesPage() {
-  const nodes = (await api("/api/v1/nodes")).nodes || [];
+  /* /api/v1/nodes is the daemon's (ocra serve has no inventory); the GPU history is the
+   * journal's allocations, so it shows under both. */
+  const nodes = await api("/api/v1/nodes").then((d) => d.nodes || []).catch(() => []);
+  const history = await api("/api/v1/nodes/history?hours=24").catch(() => null);
   const now = Date.now();
   for (const n of nodes)
     for (const g of (n.free && n.free.gpus) || []) {
@@ -204,7 +207,33 @@ async function renderNodesPage() {
       h.push({ t: now, used: 1000 - (g.free_milli != null ? g.free_milli : 1000) });
       if (h.length > 120) h.shift();
     }
-  renderNodes(nodes);
+  renderNodes(nodes, history);
+}
+
+/* One node's allocated GPUs over the window as an SVG step line (points [t_ms, gpus] from
+ * /api/v1/nodes/history), scaled to its GPU count (or the highest level seen). */
+function historyChart(h, from, to, gpus) {
+  const W = 300, H = 40, top = Math.max(gpus || 0, ...h.points.map((p) => p[1]), 1);
+  const x = (t) => Math.round((W * (t - from)) / Math.max(1, to - from));
+  const y = (g) => Math.round(H - (H * g) / top);
+  let d = "", prev = null;
+  for (const [t, g] of h.points) {
+    d += d ? " H" + x(t) + " V" + y(g) : "M" + x(t) + " " + y(g);
+    prev = g;
+  }
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("class", "history");
+  svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+  svg.setAttribute("data-node", h.name);
+  svg.setAttribute("data-points", String(h.points.length));
+  svg.setAttribute("data-now", String(prev));
+  const title = document.createElementNS(ns, "title");
+  title.textContent = h.name + ": GPUs allocated over the last 24 h (now " + prev + " of " + top + "), from " + new Date(from).toISOString();
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", d);
+  svg.append(title, path);
+  return svg;
 }
 
 async function renderQueuePage() {
@@ -256,9 +285,15 @@ function renderQueue(doc) {
 
 /* The nodes as ocra_sched_nodes_json writes them: gpus (count), gpu_model, free.gpus[] with
  * index and free_milli, allocations[] with event and devices. */
-function renderNodes(nodes) {
+function renderNodes(nodes, history) {
   const box = document.getElementById("nodes");
-  if (!nodes || !nodes.length) return;
+  const hist = {};
+  for (const h of (history && history.nodes) || []) hist[h.name] = h;
+  nodes = nodes || [];
+  /* a node the journal has allocations on but the inventory does not list (ocra serve, or a
+   * node since removed) still shows its history */
+  for (const name of Object.keys(hist)) if (!nodes.some((n) => n.name === name)) nodes.push({ name: name, history_only: true });
+  if (!nodes.length) return;
   box.replaceChildren(
     ...nodes.map((n) => {
       const gpus = el("div", { class: "gpus" });
@@ -280,10 +315,11 @@ function renderNodes(nodes) {
           history_spark.push(spark);
         }
       }
+      const charts = hist[n.name] ? [el("div", { class: "muted", text: "GPUs allocated, last 24 h" }), historyChart(hist[n.name], history.from, history.to, n.gpus)] : [];
       return el("div", { class: "node", "data-node": n.name },
         el("strong", { text: n.name }), " ",
-        el("span", { class: "muted", text: (n.gpus || 0) + " × " + (n.gpu_model || "no GPU") }),
-        gpus, ...history_spark);
+        el("span", { class: "muted", text: n.history_only ? "(from the journal's allocations)" : (n.gpus || 0) + " × " + (n.gpu_model || "no GPU") }),
+        gpus, ...history_spark, ...charts);
     })
   );
 }
