@@ -524,3 +524,20 @@ ocra_str_distance(const char *a, const char *b)
     }
     return row[lb] > 255 ? 255 : row[lb];
 }
+
+const char *
+ocra_str_closest(const char *s, const char *const *names, size_t n, unsigned max_d)
+{
+    const char *found = NULL;
+    unsigned best = max_d + 1;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = ocra_str_distance(s, names[i]);
+
+        if (d < best) {
+            best = d;
+            found = names[i];
+        }
+    }
+    return found;
+}

@@ -156,6 +156,8 @@ char *ocra_str_cut(char *s, size_t max);
 bool ocra_utf8_valid(const char *s, size_t len);
 /* Levenshtein distance, capped at 255 (for did-you-mean suggestions). */
 unsigned ocra_str_distance(const char *a, const char *b);
+/* The first of names[0..n) nearest to s, when at most max_d away (a likely typo); else NULL. */
+const char *ocra_str_closest(const char *s, const char *const *names, size_t n, unsigned max_d);
 
 /* ---- network addresses ----------------------------------------------------------------- */
 

@@ -197,24 +197,13 @@ find_child(const struct ocra_cli_cmd *parent, const char *name)
     return NULL;
 }
 
-/* The name in names closest to name, when close enough to be a likely typo ("evnts" ->
- * "events"), measured as unknown configuration keys are; else NULL. */
+/* The likely command meant by a typo: as far off as unknown configuration keys may be. */
 static const char *
 closest(const char *name, const char *const *names, size_t n)
 {
     size_t len = strlen(name);
-    unsigned best = (len / 3 > 2 ? (unsigned)(len / 3) : 2) + 1;
-    const char *found = NULL;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = ocra_str_distance(name, names[i]);
-
-        if (d < best) {
-            best = d;
-            found = names[i];
-        }
-    }
-    return found;
+    return ocra_str_closest(name, names, n, len / 3 > 2 ? (unsigned)(len / 3) : 2);
 }
 
 /* Refuses an unknown command (parent NULL) or subcommand of parent, with the likely one meant:

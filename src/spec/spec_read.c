@@ -106,21 +106,15 @@ spec_check_keys(struct spec_vctx *v, const json_t *obj, const char *prefix,
 
     json_object_foreach(spec_unconst(obj), key, val)
     {
-        const char *best = NULL;
-        unsigned best_d = 3; /* suggest only close matches */
+        const char *best;
         char field[128], esc[SPEC_ESC_SIZE];
-        size_t i;
+        size_t i = 0;
 
-        for (i = 0; i < n_known && strcmp(key, known[i]) != 0; i++) {
-            unsigned d = ocra_str_distance(key, known[i]);
-
-            if (d < best_d) {
-                best_d = d;
-                best = known[i];
-            }
-        }
+        while (i < n_known && strcmp(key, known[i]) != 0)
+            i++;
         if (i < n_known)
             continue;
+        best = ocra_str_closest(key, known, n_known, 2); /* suggest only close matches */
         spec_field(field, prefix, key);
         if (best)
             spec_problem(v, field, "key.unknown", "unknown key %s; did you mean \"%s\"?",
