@@ -499,11 +499,11 @@ collect_process(struct ocra_metrics *m, void *arg)
                    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
                    "%*d %llu %llu %ld",
                    &utime, &stime, &start, &vsize, &rss) == 5) {
-            double cpu = (double)(utime + stime) / (double)tick;
+            double cpu = (double)(utime + stime) / (double)tick,
+                   seen = ocra_metrics_value(s->process_cpu, NULL);
 
-            if (cpu > ocra_metrics_value(s->process_cpu, NULL)) /* a counter only grows */
-                ocra_metrics_add(s->process_cpu, NULL,
-                                 cpu - ocra_metrics_value(s->process_cpu, NULL));
+            if (cpu > seen) /* a counter only grows */
+                ocra_metrics_add(s->process_cpu, NULL, cpu - seen);
             ocra_metrics_set(s->process_rss, NULL, (double)rss * (double)page);
             ocra_metrics_set(s->process_vsize, NULL, (double)vsize);
             ocra_metrics_set(s->process_start, NULL, boot_time() + (double)start / (double)tick);
